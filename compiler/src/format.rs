@@ -1,0 +1,301 @@
+//! The model file (`.xnf`): a safetensors container whose metadata holds a JSON manifest.
+//!
+//! The manifest (metadata key `xnorflow`) carries the format name and version, the topology, per-layer
+//! metadata and provenance. Tensors carry the numbers: `L<i>.weight` is `U8 [out, ceil(fan_in / 8)]`,
+//! each row bit-packed least significant bit first (bit j of a row = weight j, 1 = +1), and
+//! `L<i>.threshold` is `I32 [out]`. Any safetensors reader can open the file; this module refuses
+//! anything that is not exactly a valid model, with a message that names the layer or tensor.
+
+use crate::model::{
+    Activation, BinaryWeights, BitMatrix, Fixed8, Layer, LayerId, Model, ModelError, OutputMode, Padding,
+    Provenance, Shape,
+};
+use safetensors::{Dtype, SafeTensors};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+/// Value of the manifest's `format` field.
+pub const FORMAT_NAME: &str = "xnorflow-model";
+/// The manifest version this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+/// Metadata key of the manifest inside the safetensors header.
+pub const MANIFEST_KEY: &str = "xnorflow";
+
+/// Why a model file could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum FormatError {
+    /// The file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// Not a readable safetensors container (truncated, bad header, overlapping tensors...).
+    #[error("not a valid model file (safetensors container): {0}")]
+    Container(String),
+    /// The container has no xnorflow manifest.
+    #[error("no '{MANIFEST_KEY}' manifest in the safetensors metadata: not an xnorflow model file")]
+    MissingManifest,
+    /// The manifest is not the JSON this version expects.
+    #[error("manifest: {0}")]
+    Manifest(String),
+    /// The manifest's version is not one this build reads.
+    #[error("model format version {found} is not supported (this build reads version {FORMAT_VERSION})")]
+    UnsupportedVersion {
+        /// Version in the file.
+        found: u64,
+    },
+    /// A tensor is missing, of the wrong type or shape, or unreferenced.
+    #[error("tensor '{tensor}': {message}")]
+    Tensor {
+        /// Tensor name.
+        tensor: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The contents parse but do not form a valid model.
+    #[error("invalid model: {0}")]
+    Invalid(#[from] ModelError),
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Manifest {
+    format: String,
+    version: u32,
+    name: String,
+    input: Shape,
+    output: OutputMode,
+    #[serde(default)]
+    provenance: Provenance,
+    layers: Vec<LayerEntry>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+enum ActKind {
+    Threshold,
+    Scores,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WeightEntry {
+    out: usize,
+    fan_in: usize,
+    act: ActKind,
+    weight: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    threshold: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "kind", deny_unknown_fields)]
+enum LayerEntry {
+    #[serde(rename = "quant.binary")]
+    QuantBinary { id: LayerId, threshold: u8 },
+    #[serde(rename = "quant.fixed8")]
+    QuantFixed8 { id: LayerId, signed: bool, frac_bits: u8 },
+    #[serde(rename = "dense")]
+    Dense {
+        id: LayerId,
+        #[serde(flatten)]
+        w: WeightEntry,
+    },
+    #[serde(rename = "conv2d")]
+    Conv2d {
+        id: LayerId,
+        kernel: usize,
+        stride: usize,
+        padding: Padding,
+        #[serde(flatten)]
+        w: WeightEntry,
+    },
+    #[serde(rename = "maxpool")]
+    MaxPool { id: LayerId, kernel: usize, stride: usize },
+}
+
+impl LayerEntry {
+    fn id(&self) -> LayerId {
+        match self {
+            LayerEntry::QuantBinary { id, .. }
+            | LayerEntry::QuantFixed8 { id, .. }
+            | LayerEntry::Dense { id, .. }
+            | LayerEntry::Conv2d { id, .. }
+            | LayerEntry::MaxPool { id, .. } => *id,
+        }
+    }
+}
+
+/// Serializes a model to the bytes of a model file. The model must verify.
+pub fn to_bytes(model: &Model) -> Result<Vec<u8>, FormatError> {
+    model.verify()?;
+    let mut tensors: BTreeMap<String, (Dtype, Vec<usize>, Vec<u8>)> = BTreeMap::new();
+    let mut weight_entry = |id: LayerId, w: &BinaryWeights| {
+        let weight = format!("{id}.weight");
+        let shape = vec![w.out(), w.matrix.bytes_per_row()];
+        tensors.insert(weight.clone(), (Dtype::U8, shape, w.matrix.to_bytes()));
+        let (act, threshold) = match &w.activation {
+            Activation::Scores => (ActKind::Scores, None),
+            Activation::Threshold(t) => {
+                let name = format!("{id}.threshold");
+                let bytes = t.iter().flat_map(|v| v.to_le_bytes()).collect();
+                tensors.insert(name.clone(), (Dtype::I32, vec![t.len()], bytes));
+                (ActKind::Threshold, Some(name))
+            }
+        };
+        WeightEntry { out: w.out(), fan_in: w.fan_in(), act, weight, threshold }
+    };
+    let layers = model
+        .iter()
+        .map(|(id, layer)| match layer {
+            Layer::QuantBinary { threshold } => LayerEntry::QuantBinary { id, threshold: *threshold },
+            Layer::QuantFixed8(q) => LayerEntry::QuantFixed8 { id, signed: q.signed, frac_bits: q.frac_bits },
+            Layer::Dense(w) => LayerEntry::Dense { id, w: weight_entry(id, w) },
+            Layer::Conv2d { kernel, stride, padding, weights } => LayerEntry::Conv2d {
+                id,
+                kernel: *kernel,
+                stride: *stride,
+                padding: *padding,
+                w: weight_entry(id, weights),
+            },
+            Layer::MaxPool { kernel, stride } => LayerEntry::MaxPool { id, kernel: *kernel, stride: *stride },
+        })
+        .collect();
+    let manifest = Manifest {
+        format: FORMAT_NAME.into(),
+        version: FORMAT_VERSION,
+        name: model.name.clone(),
+        input: model.input,
+        output: model.output,
+        provenance: model.provenance.clone(),
+        layers,
+    };
+    let json = serde_json::to_string(&manifest).map_err(|e| FormatError::Manifest(e.to_string()))?;
+    let meta = Some(HashMap::from([(MANIFEST_KEY.to_string(), json)]));
+    let views = tensors
+        .iter()
+        .map(|(name, (dtype, shape, data))| {
+            safetensors::tensor::TensorView::new(*dtype, shape.clone(), data)
+                .map(|v| (name.clone(), v))
+                .map_err(|e| FormatError::Container(format!("{e:?}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    safetensors::serialize(views, &meta).map_err(|e| FormatError::Container(format!("{e:?}")))
+}
+
+/// Parses the bytes of a model file and verifies the model.
+pub fn from_bytes(bytes: &[u8]) -> Result<Model, FormatError> {
+    let st = SafeTensors::deserialize(bytes).map_err(|e| FormatError::Container(format!("{e:?}")))?;
+    let (_, meta) = SafeTensors::read_metadata(bytes).map_err(|e| FormatError::Container(format!("{e:?}")))?;
+    let json = meta.metadata().as_ref().and_then(|m| m.get(MANIFEST_KEY)).ok_or(FormatError::MissingManifest)?;
+
+    // Name and version first, so that a newer file is refused as such rather than as malformed JSON.
+    let head: serde_json::Value =
+        serde_json::from_str(json).map_err(|e| FormatError::Manifest(format!("not JSON: {e}")))?;
+    match head.get("format").and_then(|f| f.as_str()) {
+        Some(FORMAT_NAME) => {}
+        other => {
+            return Err(FormatError::Manifest(format!("format is {other:?}, expected \"{FORMAT_NAME}\"")));
+        }
+    }
+    match head.get("version").and_then(|v| v.as_u64()) {
+        Some(v) if v == u64::from(FORMAT_VERSION) => {}
+        Some(found) => return Err(FormatError::UnsupportedVersion { found }),
+        None => return Err(FormatError::Manifest("missing or non-integer 'version'".into())),
+    }
+    let manifest: Manifest = serde_json::from_value(head).map_err(|e| FormatError::Manifest(e.to_string()))?;
+
+    let mut used = HashSet::new();
+    let mut layers = Vec::with_capacity(manifest.layers.len());
+    for (i, entry) in manifest.layers.into_iter().enumerate() {
+        let id = LayerId(i as u32);
+        if entry.id() != id {
+            return Err(FormatError::Manifest(format!("layer {i} has id {}, expected {id}", entry.id())));
+        }
+        let layer = match entry {
+            LayerEntry::QuantBinary { threshold, .. } => Layer::QuantBinary { threshold },
+            LayerEntry::QuantFixed8 { signed, frac_bits, .. } => Layer::QuantFixed8(Fixed8 { signed, frac_bits }),
+            LayerEntry::MaxPool { kernel, stride, .. } => Layer::MaxPool { kernel, stride },
+            LayerEntry::Dense { w, .. } => Layer::Dense(read_weights(&st, &w, &mut used)?),
+            LayerEntry::Conv2d { kernel, stride, padding, w, .. } => {
+                Layer::Conv2d { kernel, stride, padding, weights: read_weights(&st, &w, &mut used)? }
+            }
+        };
+        layers.push(layer);
+    }
+    if let Some(extra) = st.names().into_iter().find(|n| !used.contains(n.as_str())) {
+        return Err(FormatError::Tensor { tensor: extra.clone(), message: "not referenced by the manifest".into() });
+    }
+    let model = Model {
+        name: manifest.name,
+        input: manifest.input,
+        layers,
+        output: manifest.output,
+        provenance: manifest.provenance,
+    };
+    model.verify()?;
+    Ok(model)
+}
+
+fn read_weights(
+    st: &SafeTensors,
+    w: &WeightEntry,
+    used: &mut HashSet<String>,
+) -> Result<BinaryWeights, FormatError> {
+    let terr = |tensor: &str, message: String| FormatError::Tensor { tensor: tensor.into(), message };
+    let mut take = |name: &str, dtype: Dtype, shape: Vec<usize>| {
+        if !used.insert(name.to_string()) {
+            return Err(terr(name, "referenced by two layers".into()));
+        }
+        let t = st.tensor(name).map_err(|_| terr(name, "missing from the file".into()))?;
+        if t.dtype() != dtype || t.shape() != shape.as_slice() {
+            return Err(terr(
+                name,
+                format!("is {:?} {:?}, expected {dtype:?} {shape:?}", t.dtype(), t.shape()),
+            ));
+        }
+        Ok(t.data())
+    };
+    let bpr = w.fan_in.div_ceil(8);
+    if w.out.checked_mul(bpr).is_none() {
+        return Err(terr(&w.weight, format!("{}x{} is too large", w.out, w.fan_in)));
+    }
+    let data = take(&w.weight, Dtype::U8, vec![w.out, bpr])?;
+    let matrix = BitMatrix::from_bytes(w.out, w.fan_in, data)
+        .ok_or_else(|| terr(&w.weight, format!("padding bits beyond column {} are set", w.fan_in)))?;
+    let activation = match (w.act, &w.threshold) {
+        (ActKind::Scores, None) => Activation::Scores,
+        (ActKind::Threshold, Some(name)) => {
+            let data = take(name, Dtype::I32, vec![w.out])?;
+            Activation::Threshold(
+                data.chunks_exact(4).map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
+            )
+        }
+        (ActKind::Scores, Some(_)) => {
+            return Err(terr(&w.weight, "act is scores but a threshold tensor is given".into()));
+        }
+        (ActKind::Threshold, None) => {
+            return Err(terr(&w.weight, "act is threshold but no threshold tensor is given".into()));
+        }
+    };
+    Ok(BinaryWeights { matrix, activation })
+}
+
+/// Writes a model file (atomically: a temporary file renamed into place).
+pub fn save(model: &Model, path: &Path) -> Result<(), FormatError> {
+    let bytes = to_bytes(model)?;
+    let io = |source| FormatError::Io { path: path.to_path_buf(), source };
+    let tmp = path.with_extension("xnf.tmp");
+    std::fs::write(&tmp, bytes).map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)
+}
+
+/// Reads and verifies a model file.
+pub fn load(path: &Path) -> Result<Model, FormatError> {
+    let bytes = std::fs::read(path).map_err(|source| FormatError::Io { path: path.to_path_buf(), source })?;
+    from_bytes(&bytes)
+}

@@ -1,0 +1,307 @@
+//! The model IR: what a binarized network computes.
+//!
+//! A [`Model`] is an input shape (u8 pixels, height x width x channels, channel fastest) and a
+//! sequence of [`Layer`]s addressed by typed [`LayerId`]s. Layer 0 is an input quantizer; the last
+//! layer is a binary dense layer producing integer scores. Semantics (design.md):
+//! bit 1 is +1 and bit 0 is -1; a binary layer's accumulator is `P = popcount(xnor(x, w))` over its
+//! fan-in `N`; a thresholded output bit is `[acc >= T]`. A layer whose input is 8-bit integers uses the
+//! integer dot product `sum(w ? x : -x)` as its accumulator instead. Scores are the accumulators of
+//! the last layer; argmax picks the lowest index among equal maxima.
+//!
+//! Tensors are laid out height, width, channel (channel fastest). A dense layer reads its input in
+//! that order (an implicit flatten). A convolution's fan-in order is kernel row, kernel column,
+//! channel fastest, the im2col order of the sliding-window unit.
+
+mod bits;
+pub mod random;
+mod text;
+mod verify;
+
+pub use bits::{tail_mask, BitMatrix};
+pub use text::ParseError;
+pub use verify::{accumulator_range, Elem, ModelError, TensorType, MAX_TENSOR_ELEMS};
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Typed index of a layer in [`Model::layers`]. Printed as `L3`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct LayerId(pub u32);
+
+impl LayerId {
+    /// Position in [`Model::layers`].
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+impl fmt::Display for LayerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "L{}", self.0)
+    }
+}
+
+/// A height x width x channels shape. Printed as `28x28x1`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Shape {
+    /// Rows.
+    pub h: usize,
+    /// Columns.
+    pub w: usize,
+    /// Channels (fastest-varying in memory and on streams).
+    pub c: usize,
+}
+
+impl Shape {
+    /// A shape from its three extents.
+    pub const fn new(h: usize, w: usize, c: usize) -> Self {
+        Shape { h, w, c }
+    }
+
+    /// `h * w * c`, or `None` on overflow.
+    pub fn checked_len(&self) -> Option<usize> {
+        self.h.checked_mul(self.w)?.checked_mul(self.c)
+    }
+
+    /// `h * w * c`. Shapes of a verified model never overflow.
+    pub fn len(&self) -> usize {
+        self.checked_len().unwrap_or(usize::MAX)
+    }
+
+    /// True when any extent is zero.
+    pub fn is_empty(&self) -> bool {
+        self.h == 0 || self.w == 0 || self.c == 0
+    }
+}
+
+impl fmt::Display for Shape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}x{}x{}", self.h, self.w, self.c)
+    }
+}
+
+/// Padding of a binary convolution. A binary tensor has no zero, so padding is a bit value.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Padding {
+    /// No padding ("valid" convolution).
+    None,
+    /// `amount` pixels on every side filled with `bit` (false = -1, true = +1).
+    Bit {
+        /// Pixels added on each of the four sides.
+        amount: usize,
+        /// The fill value.
+        bit: bool,
+    },
+}
+
+impl Padding {
+    /// Pixels added on each side.
+    pub fn amount(&self) -> usize {
+        match self {
+            Padding::None => 0,
+            Padding::Bit { amount, .. } => *amount,
+        }
+    }
+}
+
+/// What a binary layer does with its accumulators.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Activation {
+    /// One integer threshold per output channel: bit = `[acc >= T]`.
+    Threshold(Vec<i32>),
+    /// The accumulators leave as integer scores (last layer only).
+    Scores,
+}
+
+/// Binary weights of a dense or convolutional layer and what follows the accumulation.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct BinaryWeights {
+    /// `out x fan_in` bits, one row per output channel (1 = +1).
+    pub matrix: BitMatrix,
+    /// Thresholds or scores.
+    pub activation: Activation,
+}
+
+impl BinaryWeights {
+    /// Output channels.
+    pub fn out(&self) -> usize {
+        self.matrix.rows()
+    }
+
+    /// Fan-in (matrix columns).
+    pub fn fan_in(&self) -> usize {
+        self.matrix.cols()
+    }
+}
+
+/// How 8-bit pixels become the integers a first layer multiplies.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Fixed8 {
+    /// False: x = pixel (0..=255). True: x = pixel - 128 (-128..=127).
+    pub signed: bool,
+    /// The real value is x / 2^frac_bits; hardware computes on x, thresholds absorb the scale.
+    pub frac_bits: u8,
+}
+
+impl Fixed8 {
+    /// The integer a pixel becomes.
+    pub fn apply(&self, pixel: u8) -> i32 {
+        if self.signed {
+            i32::from(pixel) - 128
+        } else {
+            i32::from(pixel)
+        }
+    }
+
+    /// Largest |x|.
+    pub fn max_abs(&self) -> i64 {
+        if self.signed {
+            128
+        } else {
+            255
+        }
+    }
+}
+
+/// One layer of a [`Model`].
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Layer {
+    /// Binary input quantizer: bit = `[pixel >= threshold]`.
+    QuantBinary {
+        /// Pixel threshold.
+        threshold: u8,
+    },
+    /// 8-bit fixed-point input: the next layer multiplies integers with binary weights.
+    QuantFixed8(Fixed8),
+    /// Binary fully connected layer over the flattened (h, w, c) input.
+    Dense(BinaryWeights),
+    /// Binary 2-D convolution, square kernel.
+    Conv2d {
+        /// Kernel height and width.
+        kernel: usize,
+        /// Stride in both directions.
+        stride: usize,
+        /// Padding fill.
+        padding: Padding,
+        /// `out_channels x (kernel * kernel * in_channels)` weights and activation.
+        weights: BinaryWeights,
+    },
+    /// Binary max-pool: OR of the bits of each `kernel x kernel` window, per channel.
+    MaxPool {
+        /// Window height and width.
+        kernel: usize,
+        /// Step between windows.
+        stride: usize,
+    },
+}
+
+impl Layer {
+    /// The weights of a dense or convolutional layer.
+    pub fn weights(&self) -> Option<&BinaryWeights> {
+        match self {
+            Layer::Dense(w) | Layer::Conv2d { weights: w, .. } => Some(w),
+            _ => None,
+        }
+    }
+
+    /// Mutable weights of a dense or convolutional layer.
+    pub fn weights_mut(&mut self) -> Option<&mut BinaryWeights> {
+        match self {
+            Layer::Dense(w) | Layer::Conv2d { weights: w, .. } => Some(w),
+            _ => None,
+        }
+    }
+
+    /// Short kind name, as in the text form.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Layer::QuantBinary { .. } => "quant.binary",
+            Layer::QuantFixed8(_) => "quant.fixed8",
+            Layer::Dense(_) => "dense",
+            Layer::Conv2d { .. } => "conv2d",
+            Layer::MaxPool { .. } => "maxpool",
+        }
+    }
+}
+
+/// What leaves the accelerator.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputMode {
+    /// The integer scores of the last layer.
+    Scores,
+    /// The index of the largest score (lowest index on ties).
+    #[default]
+    Argmax,
+}
+
+/// Where a model came from.
+#[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize)]
+pub struct Provenance {
+    /// Dataset it was trained or built on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset: Option<String>,
+    /// Training or construction method (`irnet`, `ste`, `random`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    /// Measured test accuracy in [0, 1], bit-exact on the exported model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accuracy: Option<f64>,
+    /// Training epochs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epochs: Option<u32>,
+    /// Random seed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    /// Free-form notes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notes: Option<String>,
+}
+
+/// A binarized network: the input it takes and the layers that compute its scores.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Model {
+    /// Human-readable name.
+    pub name: String,
+    /// Shape of one input frame of u8 pixels.
+    pub input: Shape,
+    /// Layers in execution order; `layers[i]` has id `LayerId(i)`.
+    pub layers: Vec<Layer>,
+    /// Scores or argmax out.
+    pub output: OutputMode,
+    /// Where the model came from.
+    pub provenance: Provenance,
+}
+
+impl Model {
+    /// The layer with id `id`.
+    pub fn layer(&self, id: LayerId) -> &Layer {
+        &self.layers[id.index()]
+    }
+
+    /// `(id, layer)` pairs in order.
+    pub fn iter(&self) -> impl Iterator<Item = (LayerId, &Layer)> {
+        self.layers.iter().enumerate().map(|(i, l)| (LayerId(i as u32), l))
+    }
+
+    /// Number of classes (scores) the model produces; 0 if the model is not valid.
+    pub fn classes(&self) -> usize {
+        self.layers.last().and_then(Layer::weights).map_or(0, BinaryWeights::out)
+    }
+}
+
+/// Binary multiply-accumulates (XNOR + popcount lanes, or +-x additions for an 8-bit input) per
+/// frame for a layer with output type `out` and weights `w`.
+pub fn macs_per_frame(layer: &Layer, out: &TensorType) -> u64 {
+    match layer.weights() {
+        Some(w) => {
+            let positions = match layer {
+                Layer::Conv2d { .. } => (out.shape.h * out.shape.w) as u64,
+                _ => 1,
+            };
+            positions * (w.out() as u64) * (w.fan_in() as u64)
+        }
+        None => 0,
+    }
+}

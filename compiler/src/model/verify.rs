@@ -1,0 +1,237 @@
+//! Shape inference and the model verifier.
+
+use super::{Activation, BinaryWeights, Layer, LayerId, Model, Padding, Shape};
+use std::fmt;
+
+/// Largest number of elements any tensor of a model may have; guards allocations made from files.
+pub const MAX_TENSOR_ELEMS: usize = 1 << 28;
+
+/// Element type of a tensor between layers.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Elem {
+    /// u8 pixels (the model input).
+    Pixels,
+    /// Binary values (1 = +1, 0 = -1).
+    Bits,
+    /// Integers with |x| <= max_abs (an 8-bit fixed-point input).
+    Int {
+        /// Largest magnitude.
+        max_abs: i64,
+    },
+    /// Integer scores of the last layer.
+    Scores,
+}
+
+/// Shape and element type of a layer's output.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct TensorType {
+    /// Extents.
+    pub shape: Shape,
+    /// Element type.
+    pub elem: Elem,
+}
+
+impl fmt::Display for TensorType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let e = match self.elem {
+            Elem::Pixels => "u8",
+            Elem::Bits => "bit",
+            Elem::Int { max_abs: 128 } => "i8",
+            Elem::Int { .. } => "int8",
+            Elem::Scores => "score",
+        };
+        write!(f, "{} {e}", self.shape)
+    }
+}
+
+/// A model that does not make sense; names the layer and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ModelError {
+    /// A problem with one layer.
+    #[error("layer {layer} ({kind}): {message}")]
+    Layer {
+        /// The offending layer.
+        layer: LayerId,
+        /// Its kind.
+        kind: &'static str,
+        /// What is wrong and, where possible, what would be right.
+        message: String,
+    },
+    /// A problem with the model as a whole.
+    #[error("model: {0}")]
+    Model(String),
+}
+
+/// Accumulator range `[lo, hi]` of a binary layer with fan-in `n` reading `input`.
+pub fn accumulator_range(input: Elem, n: usize) -> (i64, i64) {
+    match input {
+        Elem::Int { max_abs } => (-max_abs * n as i64, max_abs * n as i64),
+        _ => (0, n as i64),
+    }
+}
+
+impl Model {
+    /// Infers the output type of every layer, checking everything the golden model and the
+    /// hardware rely on. `Ok` means the model is valid.
+    pub fn infer(&self) -> Result<Vec<TensorType>, ModelError> {
+        if self.input.is_empty() {
+            return Err(ModelError::Model(format!("input shape {} has a zero extent", self.input)));
+        }
+        if self.input.checked_len().is_none_or(|n| n > MAX_TENSOR_ELEMS) {
+            return Err(ModelError::Model(format!("input shape {} is too large", self.input)));
+        }
+        if self.layers.is_empty() {
+            return Err(ModelError::Model("no layers".into()));
+        }
+        let mut cur = TensorType { shape: self.input, elem: Elem::Pixels };
+        let mut types = Vec::with_capacity(self.layers.len());
+        let last = self.layers.len() - 1;
+        for (id, layer) in self.iter() {
+            cur = infer_layer(id, layer, cur, id.index() == last)?;
+            types.push(cur);
+        }
+        if cur.elem != Elem::Scores {
+            return Err(ModelError::Model(format!(
+                "the last layer must be dense with scores, but {} produces {cur}",
+                LayerId(last as u32)
+            )));
+        }
+        Ok(types)
+    }
+
+    /// Checks the model; `Ok` means the golden model, compiler and hardware can all run it.
+    pub fn verify(&self) -> Result<(), ModelError> {
+        self.infer().map(|_| ())
+    }
+}
+
+/// Output type of `layer` (with id `id`) given its input type; checks everything about the layer.
+pub fn infer_layer(id: LayerId, layer: &Layer, cur: TensorType, is_last: bool) -> Result<TensorType, ModelError> {
+    let err = |message: String| ModelError::Layer { layer: id, kind: layer.kind(), message };
+    let is_quant = matches!(layer, Layer::QuantBinary { .. } | Layer::QuantFixed8(_));
+    if is_quant != (id.index() == 0) {
+        return Err(err(if is_quant {
+            "an input quantizer may only be the first layer".into()
+        } else {
+            "the first layer must be an input quantizer (quant.binary or quant.fixed8)".into()
+        }));
+    }
+    let next = match layer {
+        Layer::QuantBinary { .. } => TensorType { shape: cur.shape, elem: Elem::Bits },
+        Layer::QuantFixed8(q) => TensorType { shape: cur.shape, elem: Elem::Int { max_abs: q.max_abs() } },
+        Layer::Dense(w) => {
+            let n = cur.shape.len();
+            check_weights(w, cur.elem, n, is_last).map_err(err)?;
+            let elem = out_elem(w);
+            TensorType { shape: Shape::new(1, 1, w.out()), elem }
+        }
+        Layer::Conv2d { kernel, stride, padding, weights } => {
+            if *kernel == 0 || *stride == 0 {
+                return Err(err(format!("kernel {kernel} and stride {stride} must both be at least 1")));
+            }
+            if matches!(cur.elem, Elem::Int { .. }) && *padding != Padding::None {
+                return Err(err("an 8-bit input has no padding bit; use padding none".into()));
+            }
+            let p = padding.amount();
+            if p >= *kernel {
+                return Err(err(format!("padding {p} must be smaller than the kernel {kernel}")));
+            }
+            let padded = |d: usize| p.checked_mul(2).and_then(|p2| d.checked_add(p2));
+            let (Some(h), Some(w)) = (padded(cur.shape.h), padded(cur.shape.w)) else {
+                return Err(err(format!("padding {p} is too large")));
+            };
+            if h < *kernel || w < *kernel {
+                return Err(err(format!(
+                    "kernel {kernel} does not fit the padded input {h}x{w} (input {})",
+                    cur.shape
+                )));
+            }
+            let n = kernel
+                .checked_mul(*kernel)
+                .and_then(|k| k.checked_mul(cur.shape.c))
+                .ok_or_else(|| err("fan-in overflows".into()))?;
+            if is_last {
+                return Err(err("the last layer must be dense (it produces the scores)".into()));
+            }
+            check_weights(weights, cur.elem, n, false).map_err(err)?;
+            let shape =
+                Shape::new((h - kernel) / stride + 1, (w - kernel) / stride + 1, weights.out());
+            TensorType { shape, elem: out_elem(weights) }
+        }
+        Layer::MaxPool { kernel, stride } => {
+            if cur.elem != Elem::Bits {
+                return Err(err(format!("max-pool needs a binary input, found {cur}")));
+            }
+            if *kernel == 0 || *stride == 0 {
+                return Err(err(format!("kernel {kernel} and stride {stride} must both be at least 1")));
+            }
+            if cur.shape.h < *kernel || cur.shape.w < *kernel {
+                return Err(err(format!("window {kernel}x{kernel} larger than the input {}", cur.shape)));
+            }
+            if is_last {
+                return Err(err("the last layer must be dense (it produces the scores)".into()));
+            }
+            let shape = Shape::new(
+                (cur.shape.h - kernel) / stride + 1,
+                (cur.shape.w - kernel) / stride + 1,
+                cur.shape.c,
+            );
+            TensorType { shape, elem: Elem::Bits }
+        }
+    };
+    if next.shape.checked_len().is_none_or(|n| n > MAX_TENSOR_ELEMS) {
+        return Err(err(format!("output {} is too large", next.shape)));
+    }
+    Ok(next)
+}
+
+fn out_elem(w: &BinaryWeights) -> Elem {
+    match w.activation {
+        Activation::Threshold(_) => Elem::Bits,
+        Activation::Scores => Elem::Scores,
+    }
+}
+
+fn check_weights(w: &BinaryWeights, input: Elem, n: usize, is_last: bool) -> Result<(), String> {
+    let (lo, hi) = match input {
+        Elem::Bits | Elem::Int { .. } => accumulator_range(input, n),
+        other => return Err(format!("needs a binary or 8-bit input, found {other:?}")),
+    };
+    if n == 0 {
+        return Err("fan-in is zero".into());
+    }
+    if w.out() == 0 {
+        return Err("has no output channels".into());
+    }
+    if w.fan_in() != n {
+        return Err(format!(
+            "weight matrix is {}x{} but the input gives a fan-in of {n} (expected {}x{n})",
+            w.out(),
+            w.fan_in(),
+            w.out()
+        ));
+    }
+    if hi >= i64::from(i32::MAX) {
+        return Err(format!("accumulator range +-{hi} does not fit 32 bits"));
+    }
+    match (&w.activation, is_last) {
+        (Activation::Scores, false) => Err("only the last layer may produce scores; give it thresholds".into()),
+        (Activation::Threshold(_), true) => {
+            Err("the last layer must produce scores, not thresholded bits".into())
+        }
+        (Activation::Threshold(t), false) => {
+            if t.len() != w.out() {
+                return Err(format!("has {} thresholds for {} output channels", t.len(), w.out()));
+            }
+            match t.iter().position(|&t| i64::from(t) < lo || i64::from(t) > hi + 1) {
+                Some(c) => Err(format!(
+                    "threshold {} of channel {c} is outside [{lo}, {}] (accumulator range [{lo}, {hi}])",
+                    t[c],
+                    hi + 1
+                )),
+                None => Ok(()),
+            }
+        }
+        (Activation::Scores, true) => Ok(()),
+    }
+}

@@ -1,0 +1,497 @@
+//! The golden model: the bit-exact definition of what a model computes.
+//!
+//! Binary tensors are bit-packed into `u64` words, one word group per pixel (`ceil(C / 64)` words,
+//! channel bits least significant first, unused high bits zero), so that a convolution window is a
+//! concatenation of word groups and a max-pool is a word-wise OR. Dense layers read the flattened
+//! (h, w, c) bits densely packed. With both operands' unused bits zero, `popcount(xnor(x, w))` over `N`
+//! valid bits is `N - popcount(x ^ w)`, which needs no masking in the inner loop.
+//!
+//! Batches are split into tiles of frames processed in parallel with rayon; within a tile, a dense
+//! layer walks its weight rows once for four frames at a time, so weights are loaded once per four
+//! XNOR-popcounts.
+
+use compiler::model::{
+    tail_mask, Activation, BinaryWeights, Elem, Fixed8, Layer, LayerId, Model, ModelError, Padding, Shape,
+    TensorType,
+};
+use rayon::prelude::*;
+
+/// Why the golden model could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    /// The model does not verify.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// Input of the wrong size.
+    #[error("input has {got} pixels, the model takes frames of {want} ({shape})")]
+    FrameSize {
+        /// Pixels given (per frame, or in total for a batch).
+        got: usize,
+        /// Pixels per frame.
+        want: usize,
+        /// The input shape.
+        shape: Shape,
+    },
+}
+
+/// Scores and class of one frame.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Prediction {
+    /// Integer scores of the last layer (popcounts, or dot products for an 8-bit input).
+    pub scores: Vec<i32>,
+    /// Index of the largest score, the lowest on ties.
+    pub class: usize,
+}
+
+/// The output of one layer for one frame, in (h, w, c) order, for comparisons with other executors.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LayerOutput {
+    /// Binary output (`true` = +1).
+    Bits {
+        /// Extents.
+        shape: Shape,
+        /// `shape.len()` bits.
+        bits: Vec<bool>,
+    },
+    /// Integer output: the 8-bit quantizer's values or the scores.
+    Ints {
+        /// Extents.
+        shape: Shape,
+        /// `shape.len()` values.
+        values: Vec<i32>,
+    },
+}
+
+/// Index of the largest score; the lowest index wins ties (as the hardware's argmax does).
+pub fn argmax(scores: &[i32]) -> usize {
+    let mut best = 0;
+    for (i, &s) in scores.iter().enumerate() {
+        if s > scores[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+/// A binary tensor: `h * w` pixels of `cw` words each.
+#[derive(Clone, Debug)]
+struct BitTensor {
+    shape: Shape,
+    cw: usize,
+    words: Vec<u64>,
+}
+
+impl BitTensor {
+    fn zeros(shape: Shape) -> Self {
+        let cw = shape.c.div_ceil(64);
+        BitTensor { shape, cw, words: vec![0; shape.h * shape.w * cw] }
+    }
+
+    fn pixel(&self, y: usize, x: usize) -> &[u64] {
+        let o = (y * self.shape.w + x) * self.cw;
+        &self.words[o..o + self.cw]
+    }
+
+    fn set(&mut self, pixel: usize, c: usize) {
+        self.words[pixel * self.cw + c / 64] |= 1 << (c % 64);
+    }
+
+    fn get(&self, pixel: usize, c: usize) -> bool {
+        (self.words[pixel * self.cw + c / 64] >> (c % 64)) & 1 == 1
+    }
+
+    /// The flattened (h, w, c) bits, densely packed.
+    fn flatten_into(&self, out: &mut Vec<u64>) {
+        out.clear();
+        if self.shape.c % 64 == 0 || self.shape.h * self.shape.w == 1 {
+            out.extend_from_slice(&self.words);
+            return;
+        }
+        let n = self.shape.len();
+        out.resize(n.div_ceil(64), 0);
+        let c = self.shape.c;
+        for p in 0..self.shape.h * self.shape.w {
+            for ch in 0..c {
+                if self.get(p, ch) {
+                    let j = p * c + ch;
+                    out[j / 64] |= 1 << (j % 64);
+                }
+            }
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Tensor {
+    Bits(BitTensor),
+    Ints { shape: Shape, values: Vec<i32> },
+}
+
+/// Binary weights re-laid for the golden model's tensor layout.
+#[derive(Clone, Debug)]
+struct PackedWeights {
+    rows: usize,
+    /// Valid bits per row (the fan-in).
+    n: u32,
+    wpr: usize,
+    words: Vec<u64>,
+    activation: Activation,
+}
+
+impl PackedWeights {
+    fn row(&self, r: usize) -> &[u64] {
+        &self.words[r * self.wpr..(r + 1) * self.wpr]
+    }
+}
+
+/// Dense +-1 weights for a layer whose input is integers.
+#[derive(Clone, Debug)]
+struct SignWeights {
+    rows: usize,
+    n: usize,
+    signs: Vec<i32>,
+    activation: Activation,
+}
+
+impl SignWeights {
+    fn new(w: &BinaryWeights) -> Self {
+        let (rows, n) = (w.out(), w.fan_in());
+        let signs = (0..rows * n).map(|i| if w.matrix.get(i / n, i % n) { 1 } else { -1 }).collect();
+        SignWeights { rows, n, signs, activation: w.activation.clone() }
+    }
+
+    fn dot(&self, r: usize, x: impl Iterator<Item = i32>) -> i32 {
+        self.signs[r * self.n..(r + 1) * self.n].iter().zip(x).map(|(s, x)| s * x).sum()
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    QuantBinary(u8),
+    QuantFixed8(Fixed8),
+    DenseBits(PackedWeights),
+    DenseInts(SignWeights),
+    ConvBits { kernel: usize, stride: usize, pad: usize, pad_pixel: Vec<u64>, w: PackedWeights },
+    ConvInts { kernel: usize, stride: usize, w: SignWeights },
+    MaxPool { kernel: usize, stride: usize },
+}
+
+/// Bits out of a thresholded layer, or `None` for scores.
+fn thresholds(a: &Activation) -> Option<&[i32]> {
+    match a {
+        Activation::Threshold(t) => Some(t),
+        Activation::Scores => None,
+    }
+}
+
+/// The golden model of one verified [`Model`].
+#[derive(Clone, Debug)]
+pub struct Golden {
+    input: Shape,
+    types: Vec<TensorType>,
+    ops: Vec<Op>,
+}
+
+/// Frames per tile of a batch: enough to amortise weight loads, few enough to spread over threads.
+const TILE: usize = 16;
+
+impl Golden {
+    /// Prepares the golden model of `model`, which must verify.
+    pub fn new(model: &Model) -> Result<Self, SimError> {
+        let types = model.infer()?;
+        let mut prev = TensorType { shape: model.input, elem: Elem::Pixels };
+        let mut ops = Vec::with_capacity(model.layers.len());
+        for (layer, ty) in model.layers.iter().zip(&types) {
+            let int_in = matches!(prev.elem, Elem::Int { .. });
+            ops.push(match layer {
+                Layer::QuantBinary { threshold } => Op::QuantBinary(*threshold),
+                Layer::QuantFixed8(q) => Op::QuantFixed8(*q),
+                Layer::Dense(w) if int_in => Op::DenseInts(SignWeights::new(w)),
+                Layer::Dense(w) => Op::DenseBits(PackedWeights {
+                    rows: w.out(),
+                    n: w.fan_in() as u32,
+                    wpr: w.matrix.words_per_row(),
+                    words: (0..w.out()).flat_map(|r| w.matrix.row(r).iter().copied()).collect(),
+                    activation: w.activation.clone(),
+                }),
+                Layer::Conv2d { kernel, stride, weights, .. } if int_in => {
+                    Op::ConvInts { kernel: *kernel, stride: *stride, w: SignWeights::new(weights) }
+                }
+                Layer::Conv2d { kernel, stride, padding, weights } => {
+                    let c = prev.shape.c;
+                    let cw = c.div_ceil(64);
+                    let kk = kernel * kernel;
+                    let mut words = vec![0u64; weights.out() * kk * cw];
+                    for r in 0..weights.out() {
+                        for pos in 0..kk {
+                            for ch in 0..c {
+                                if weights.matrix.get(r, pos * c + ch) {
+                                    words[(r * kk + pos) * cw + ch / 64] |= 1 << (ch % 64);
+                                }
+                            }
+                        }
+                    }
+                    let bit = matches!(padding, Padding::Bit { bit: true, .. });
+                    let pad_pixel = (0..cw).map(|i| if bit { tail_mask(c, i) } else { 0 }).collect();
+                    Op::ConvBits {
+                        kernel: *kernel,
+                        stride: *stride,
+                        pad: padding.amount(),
+                        pad_pixel,
+                        w: PackedWeights {
+                            rows: weights.out(),
+                            n: weights.fan_in() as u32,
+                            wpr: kk * cw,
+                            words,
+                            activation: weights.activation.clone(),
+                        },
+                    }
+                }
+                Layer::MaxPool { kernel, stride } => Op::MaxPool { kernel: *kernel, stride: *stride },
+            });
+            prev = *ty;
+        }
+        Ok(Golden { input: model.input, types, ops })
+    }
+
+    /// Pixels per input frame.
+    pub fn frame_len(&self) -> usize {
+        self.input.len()
+    }
+
+    /// Output type of every layer.
+    pub fn types(&self) -> &[TensorType] {
+        &self.types
+    }
+
+    fn check(&self, got: usize, multiple: bool) -> Result<(), SimError> {
+        let want = self.frame_len();
+        let ok = if multiple { got % want == 0 } else { got == want };
+        if ok {
+            Ok(())
+        } else {
+            Err(SimError::FrameSize { got, want, shape: self.input })
+        }
+    }
+
+    /// Runs one frame.
+    pub fn run(&self, pixels: &[u8]) -> Result<Prediction, SimError> {
+        self.check(pixels.len(), false)?;
+        Ok(self.run_tile(&[pixels]).pop().unwrap_or_else(|| Prediction { scores: vec![], class: 0 }))
+    }
+
+    /// Runs a batch of frames stored one after another, in parallel.
+    pub fn run_batch(&self, frames: &[u8]) -> Result<Vec<Prediction>, SimError> {
+        self.check(frames.len(), true)?;
+        let n = self.frame_len();
+        let frames: Vec<&[u8]> = frames.chunks_exact(n).collect();
+        Ok(frames.par_chunks(TILE).flat_map_iter(|tile| self.run_tile(tile)).collect())
+    }
+
+    /// Runs one frame and returns every layer's output.
+    pub fn trace(&self, pixels: &[u8]) -> Result<Vec<LayerOutput>, SimError> {
+        self.check(pixels.len(), false)?;
+        let mut outs = Vec::with_capacity(self.ops.len());
+        let mut cur = Vec::new();
+        for (i, op) in self.ops.iter().enumerate() {
+            cur = self.step(LayerId(i as u32), op, cur, &[pixels]);
+            outs.push(export(&cur[0]));
+        }
+        Ok(outs)
+    }
+
+    fn run_tile(&self, frames: &[&[u8]]) -> Vec<Prediction> {
+        let mut cur = Vec::new();
+        for (i, op) in self.ops.iter().enumerate() {
+            cur = self.step(LayerId(i as u32), op, cur, frames);
+        }
+        cur.into_iter()
+            .map(|t| match t {
+                Tensor::Ints { values, .. } => Prediction { class: argmax(&values), scores: values },
+                Tensor::Bits(_) => unreachable!("a verified model ends in scores"),
+            })
+            .collect()
+    }
+
+    /// Applies layer `id` to every frame of a tile. Quantizers read `pixels`; other layers `cur`.
+    fn step(&self, id: LayerId, op: &Op, cur: Vec<Tensor>, pixels: &[&[u8]]) -> Vec<Tensor> {
+        let ty = self.types[id.index()];
+        match op {
+            Op::QuantBinary(t) => pixels
+                .iter()
+                .map(|px| {
+                    let mut b = BitTensor::zeros(ty.shape);
+                    let c = ty.shape.c;
+                    for (j, &p) in px.iter().enumerate() {
+                        if p >= *t {
+                            b.set(j / c, j % c);
+                        }
+                    }
+                    Tensor::Bits(b)
+                })
+                .collect(),
+            Op::QuantFixed8(q) => pixels
+                .iter()
+                .map(|px| Tensor::Ints { shape: ty.shape, values: px.iter().map(|&p| q.apply(p)).collect() })
+                .collect(),
+            Op::DenseBits(w) => {
+                let mut flat = vec![Vec::new(); cur.len()];
+                for (t, f) in cur.iter().zip(&mut flat) {
+                    if let Tensor::Bits(b) = t {
+                        b.flatten_into(f);
+                    }
+                }
+                dense_bits(w, &flat, ty.shape)
+            }
+            Op::DenseInts(w) => cur
+                .iter()
+                .map(|t| {
+                    let Tensor::Ints { values, .. } = t else { unreachable!("verified: integer input") };
+                    let acc: Vec<i32> = (0..w.rows).map(|r| w.dot(r, values.iter().copied())).collect();
+                    finish(acc, &w.activation, ty.shape)
+                })
+                .collect(),
+            Op::ConvBits { kernel, stride, pad, pad_pixel, w } => cur
+                .iter()
+                .map(|t| {
+                    let Tensor::Bits(x) = t else { unreachable!("verified: binary input") };
+                    conv_bits(x, *kernel, *stride, *pad, pad_pixel, w, ty.shape)
+                })
+                .collect(),
+            Op::ConvInts { kernel, stride, w } => cur
+                .iter()
+                .map(|t| {
+                    let Tensor::Ints { shape, values } = t else { unreachable!("verified: integer input") };
+                    let (k, s, c) = (*kernel, *stride, shape.c);
+                    let mut acc = Vec::with_capacity(ty.shape.len());
+                    for oy in 0..ty.shape.h {
+                        for ox in 0..ty.shape.w {
+                            let window = (0..k * k * c).map(|j| {
+                                let (pos, ch) = (j / c, j % c);
+                                let (y, x) = (oy * s + pos / k, ox * s + pos % k);
+                                values[(y * shape.w + x) * c + ch]
+                            });
+                            let window: Vec<i32> = window.collect();
+                            acc.extend((0..w.rows).map(|r| w.dot(r, window.iter().copied())));
+                        }
+                    }
+                    finish(acc, &w.activation, ty.shape)
+                })
+                .collect(),
+            Op::MaxPool { kernel, stride } => cur
+                .iter()
+                .map(|t| {
+                    let Tensor::Bits(x) = t else { unreachable!("verified: binary input") };
+                    let mut out = BitTensor::zeros(ty.shape);
+                    for oy in 0..ty.shape.h {
+                        for ox in 0..ty.shape.w {
+                            let o = (oy * ty.shape.w + ox) * out.cw;
+                            for ky in 0..*kernel {
+                                for kx in 0..*kernel {
+                                    let px = x.pixel(oy * stride + ky, ox * stride + kx);
+                                    for (d, s) in out.words[o..o + out.cw].iter_mut().zip(px) {
+                                        *d |= s;
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    Tensor::Bits(out)
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Thresholds integer accumulators (channel fastest) into bits, or keeps them as scores.
+fn finish(acc: Vec<i32>, act: &Activation, shape: Shape) -> Tensor {
+    match thresholds(act) {
+        None => Tensor::Ints { shape, values: acc },
+        Some(t) => {
+            let mut b = BitTensor::zeros(shape);
+            let c = shape.c;
+            for (j, a) in acc.iter().enumerate() {
+                if *a >= t[j % c] {
+                    b.set(j / c, j % c);
+                }
+            }
+            Tensor::Bits(b)
+        }
+    }
+}
+
+/// `N - popcount(x ^ w)` over two equally long word slices with zero tails.
+#[inline(always)]
+fn xnor_popcount(n: u32, x: &[u64], w: &[u64]) -> i32 {
+    let diff: u32 = x.iter().zip(w).map(|(a, b)| (a ^ b).count_ones()).sum();
+    (n - diff) as i32
+}
+
+fn dense_bits(w: &PackedWeights, xs: &[Vec<u64>], shape: Shape) -> Vec<Tensor> {
+    let mut acc = vec![vec![0i32; w.rows]; xs.len()];
+    let mut f = 0;
+    // Four frames share each load of a weight word.
+    while f + 4 <= xs.len() {
+        let (x0, x1, x2, x3) = (&xs[f][..w.wpr], &xs[f + 1][..w.wpr], &xs[f + 2][..w.wpr], &xs[f + 3][..w.wpr]);
+        for r in 0..w.rows {
+            let row = w.row(r);
+            let (mut d0, mut d1, mut d2, mut d3) = (0u32, 0u32, 0u32, 0u32);
+            for i in 0..w.wpr {
+                let wi = row[i];
+                d0 += (wi ^ x0[i]).count_ones();
+                d1 += (wi ^ x1[i]).count_ones();
+                d2 += (wi ^ x2[i]).count_ones();
+                d3 += (wi ^ x3[i]).count_ones();
+            }
+            acc[f][r] = (w.n - d0) as i32;
+            acc[f + 1][r] = (w.n - d1) as i32;
+            acc[f + 2][r] = (w.n - d2) as i32;
+            acc[f + 3][r] = (w.n - d3) as i32;
+        }
+        f += 4;
+    }
+    for (x, a) in xs[f..].iter().zip(&mut acc[f..]) {
+        for (r, v) in a.iter_mut().enumerate() {
+            *v = xnor_popcount(w.n, x, w.row(r));
+        }
+    }
+    acc.into_iter().map(|a| finish(a, &w.activation, shape)).collect()
+}
+
+fn conv_bits(
+    x: &BitTensor,
+    k: usize,
+    s: usize,
+    pad: usize,
+    pad_pixel: &[u64],
+    w: &PackedWeights,
+    out_shape: Shape,
+) -> Tensor {
+    let cw = x.cw;
+    let mut window = vec![0u64; k * k * cw];
+    let mut acc = Vec::with_capacity(out_shape.len());
+    for oy in 0..out_shape.h {
+        for ox in 0..out_shape.w {
+            for ky in 0..k {
+                for kx in 0..k {
+                    let (y, xx) = ((oy * s + ky).wrapping_sub(pad), (ox * s + kx).wrapping_sub(pad));
+                    let src = if y < x.shape.h && xx < x.shape.w { x.pixel(y, xx) } else { pad_pixel };
+                    let o = (ky * k + kx) * cw;
+                    window[o..o + cw].copy_from_slice(src);
+                }
+            }
+            acc.extend((0..w.rows).map(|r| xnor_popcount(w.n, &window, w.row(r))));
+        }
+    }
+    finish(acc, &w.activation, out_shape)
+}
+
+fn export(t: &Tensor) -> LayerOutput {
+    match t {
+        Tensor::Ints { shape, values } => LayerOutput::Ints { shape: *shape, values: values.clone() },
+        Tensor::Bits(b) => LayerOutput::Bits {
+            shape: b.shape,
+            bits: (0..b.shape.len()).map(|j| b.get(j / b.shape.c, j % b.shape.c)).collect(),
+        },
+    }
+}

@@ -1,0 +1,8 @@
+//! xnorflow's executors of a network.
+//!
+//! - [`golden`]: the bit-packed golden model, the definition every other executor must match bit for bit.
+//!
+//! Later issues add the cycle-accurate model of a compiled dataflow graph (`sim::cycle`) and the
+//! Verilator co-simulation (`sim::verilator`); see ARCHITECTURE.md.
+
+pub mod golden;

@@ -1,1 +1,50 @@
-fn main(){}
+//! The `xnorflow` command line: every stage of the flow as a subcommand.
+
+mod cmd;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// xnorflow: binarized neural networks to verified dataflow hardware.
+#[derive(Parser)]
+#[command(
+    name = "xnorflow",
+    version,
+    about = "Binarized neural networks to verified FPGA/ASIC dataflow hardware",
+    after_help = "Examples:\n  xnorflow demo\n  xnorflow inspect model.xnf\n  xnorflow eval model.xnf --dataset mnist --data ../shared/data/mnist"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the built-in main job: build a model from the bundled digits data, save, inspect and evaluate it.
+    #[command(after_help = "Example:\n  xnorflow demo --out xnorflow-demo")]
+    Demo(cmd::demo::Args),
+    /// Print a per-layer summary of a model file: shapes, weight bits, binary MACs, memory.
+    #[command(after_help = "Example:\n  xnorflow inspect xnorflow-demo/digits-prototype.xnf")]
+    Inspect(cmd::inspect::Args),
+    /// Measure a model's bit-exact accuracy (golden model) and frames/s on a dataset.
+    #[command(
+        after_help = "Examples:\n  xnorflow eval model.xnf --dataset mnist --data ../shared/data/mnist\n  xnorflow eval xnorflow-demo/digits-prototype.xnf --dataset digits"
+    )]
+    Eval(cmd::eval::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Demo(a) => cmd::demo::run(a),
+        Command::Inspect(a) => cmd::inspect::run(a),
+        Command::Eval(a) => cmd::eval::run(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

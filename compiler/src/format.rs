@@ -26,7 +26,7 @@ pub const MANIFEST_KEY: &str = "xnorflow";
 #[derive(Debug, thiserror::Error)]
 pub enum FormatError {
     /// The file could not be read or written.
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         /// The file.
         path: PathBuf,

@@ -420,11 +420,33 @@ fn finish(acc: Vec<i32>, act: &Activation, shape: Shape) -> Tensor {
     }
 }
 
-/// `N - popcount(x ^ w)` over two equally long word slices with zero tails.
+/// `popcount(a ^ b)` summed over two word slices: the golden model's inner kernel.
+#[inline]
+pub fn xor_popcount(a: &[u64], b: &[u64]) -> u32 {
+    a.iter().zip(b).map(|(x, y)| (x ^ y).count_ones()).sum()
+}
+
+/// Four XOR-popcounts sharing one operand, so that one load of `w` serves four frames.
+#[inline]
+pub fn xor_popcount_x4(w: &[u64], x: [&[u64]; 4]) -> [u32; 4] {
+    let n = w.len();
+    // Slicing to `n` up front lets the compiler drop the bounds checks in the loop.
+    let (x0, x1, x2, x3) = (&x[0][..n], &x[1][..n], &x[2][..n], &x[3][..n]);
+    let (mut d0, mut d1, mut d2, mut d3) = (0u32, 0u32, 0u32, 0u32);
+    for i in 0..n {
+        let wi = w[i];
+        d0 += (wi ^ x0[i]).count_ones();
+        d1 += (wi ^ x1[i]).count_ones();
+        d2 += (wi ^ x2[i]).count_ones();
+        d3 += (wi ^ x3[i]).count_ones();
+    }
+    [d0, d1, d2, d3]
+}
+
+/// `popcount(xnor(x, w))` over `n` valid bits of two equally long word slices with zero tails.
 #[inline(always)]
 fn xnor_popcount(n: u32, x: &[u64], w: &[u64]) -> i32 {
-    let diff: u32 = x.iter().zip(w).map(|(a, b)| (a ^ b).count_ones()).sum();
-    (n - diff) as i32
+    (n - xor_popcount(x, w)) as i32
 }
 
 fn dense_bits(w: &PackedWeights, xs: &[Vec<u64>], shape: Shape) -> Vec<Tensor> {
@@ -434,19 +456,10 @@ fn dense_bits(w: &PackedWeights, xs: &[Vec<u64>], shape: Shape) -> Vec<Tensor> {
     while f + 4 <= xs.len() {
         let (x0, x1, x2, x3) = (&xs[f][..w.wpr], &xs[f + 1][..w.wpr], &xs[f + 2][..w.wpr], &xs[f + 3][..w.wpr]);
         for r in 0..w.rows {
-            let row = w.row(r);
-            let (mut d0, mut d1, mut d2, mut d3) = (0u32, 0u32, 0u32, 0u32);
-            for i in 0..w.wpr {
-                let wi = row[i];
-                d0 += (wi ^ x0[i]).count_ones();
-                d1 += (wi ^ x1[i]).count_ones();
-                d2 += (wi ^ x2[i]).count_ones();
-                d3 += (wi ^ x3[i]).count_ones();
+            let d = xor_popcount_x4(w.row(r), [x0, x1, x2, x3]);
+            for (k, dk) in d.iter().enumerate() {
+                acc[f + k][r] = (w.n - dk) as i32;
             }
-            acc[f][r] = (w.n - d0) as i32;
-            acc[f + 1][r] = (w.n - d1) as i32;
-            acc[f + 2][r] = (w.n - d2) as i32;
-            acc[f + 3][r] = (w.n - d3) as i32;
         }
         f += 4;
     }

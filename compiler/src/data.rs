@@ -130,7 +130,10 @@ pub fn parse_idx(bytes: Vec<u8>, source_name: &str) -> Result<Idx, DataError> {
         return Err(malformed(source_name, "not an IDX file (bad magic number)"));
     }
     if bytes[2] != 0x08 {
-        return Err(malformed(source_name, format!("IDX type 0x{:02x} is not unsigned bytes (0x08)", bytes[2])));
+        return Err(malformed(
+            source_name,
+            format!("IDX type 0x{:02x} is not unsigned bytes (0x08)", bytes[2]),
+        ));
     }
     let nd = usize::from(bytes[3]);
     if nd == 0 {
@@ -161,7 +164,10 @@ pub fn parse_idx(bytes: Vec<u8>, source_name: &str) -> Result<Idx, DataError> {
 /// Builds a dataset from IDX images (`n x h x w`) and labels (`n`).
 pub fn from_idx(images: Idx, labels: Idx, classes: usize, source_name: &str) -> Result<Dataset, DataError> {
     let [n, h, w] = images.dims[..] else {
-        return Err(malformed(source_name, format!("images have dimensions {:?}, expected [n, h, w]", images.dims)));
+        return Err(malformed(
+            source_name,
+            format!("images have dimensions {:?}, expected [n, h, w]", images.dims),
+        ));
     };
     if labels.dims != [n] {
         return Err(malformed(
@@ -170,7 +176,10 @@ pub fn from_idx(images: Idx, labels: Idx, classes: usize, source_name: &str) -> 
         ));
     }
     if let Some(i) = labels.data.iter().position(|&l| usize::from(l) >= classes) {
-        return Err(malformed(source_name, format!("label {} of image {i} is not below {classes}", labels.data[i])));
+        return Err(malformed(
+            source_name,
+            format!("label {} of image {i} is not below {classes}", labels.data[i]),
+        ));
     }
     Ok(Dataset { shape: Shape::new(h, w, 1), classes, images: images.data, labels: labels.data })
 }

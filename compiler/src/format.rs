@@ -190,8 +190,10 @@ pub fn to_bytes(model: &Model) -> Result<Vec<u8>, FormatError> {
 /// Parses the bytes of a model file and verifies the model.
 pub fn from_bytes(bytes: &[u8]) -> Result<Model, FormatError> {
     let st = SafeTensors::deserialize(bytes).map_err(|e| FormatError::Container(format!("{e:?}")))?;
-    let (_, meta) = SafeTensors::read_metadata(bytes).map_err(|e| FormatError::Container(format!("{e:?}")))?;
-    let json = meta.metadata().as_ref().and_then(|m| m.get(MANIFEST_KEY)).ok_or(FormatError::MissingManifest)?;
+    let (_, meta) =
+        SafeTensors::read_metadata(bytes).map_err(|e| FormatError::Container(format!("{e:?}")))?;
+    let json =
+        meta.metadata().as_ref().and_then(|m| m.get(MANIFEST_KEY)).ok_or(FormatError::MissingManifest)?;
 
     // Name and version first, so that a newer file is refused as such rather than as malformed JSON.
     let head: serde_json::Value =
@@ -207,7 +209,8 @@ pub fn from_bytes(bytes: &[u8]) -> Result<Model, FormatError> {
         Some(found) => return Err(FormatError::UnsupportedVersion { found }),
         None => return Err(FormatError::Manifest("missing or non-integer 'version'".into())),
     }
-    let manifest: Manifest = serde_json::from_value(head).map_err(|e| FormatError::Manifest(e.to_string()))?;
+    let manifest: Manifest =
+        serde_json::from_value(head).map_err(|e| FormatError::Manifest(e.to_string()))?;
 
     let mut used = HashSet::new();
     let mut layers = Vec::with_capacity(manifest.layers.len());
@@ -218,7 +221,9 @@ pub fn from_bytes(bytes: &[u8]) -> Result<Model, FormatError> {
         }
         let layer = match entry {
             LayerEntry::QuantBinary { threshold, .. } => Layer::QuantBinary { threshold },
-            LayerEntry::QuantFixed8 { signed, frac_bits, .. } => Layer::QuantFixed8(Fixed8 { signed, frac_bits }),
+            LayerEntry::QuantFixed8 { signed, frac_bits, .. } => {
+                Layer::QuantFixed8(Fixed8 { signed, frac_bits })
+            }
             LayerEntry::MaxPool { kernel, stride, .. } => Layer::MaxPool { kernel, stride },
             LayerEntry::Dense { w, .. } => Layer::Dense(read_weights(&st, &w, &mut used)?),
             LayerEntry::Conv2d { kernel, stride, padding, w, .. } => {
@@ -228,7 +233,10 @@ pub fn from_bytes(bytes: &[u8]) -> Result<Model, FormatError> {
         layers.push(layer);
     }
     if let Some(extra) = st.names().into_iter().find(|n| !used.contains(n.as_str())) {
-        return Err(FormatError::Tensor { tensor: extra.clone(), message: "not referenced by the manifest".into() });
+        return Err(FormatError::Tensor {
+            tensor: extra.clone(),
+            message: "not referenced by the manifest".into(),
+        });
     }
     let model = Model {
         name: manifest.name,

@@ -62,7 +62,8 @@ fn summary() {
     let model = lfc();
     let golden = Golden::new(&model).expect("valid");
     let threads = rayon::current_num_threads();
-    let roof = (0..3).map(|_| sim::roofline::measure(threads, Duration::from_millis(500))).fold(0.0, f64::max);
+    let roof =
+        (0..3).map(|_| sim::roofline::measure(threads, Duration::from_millis(500))).fold(0.0, f64::max);
     let ops_per_frame = 2.0 * macs(&model) as f64;
     println!("\nLFC 784-1024-1024-1024-10, random weights; {threads} threads");
     println!("binary MACs per frame: {}; ops = 2 x MACs", macs(&model));

@@ -92,8 +92,14 @@ impl BitTensor {
         &self.words[o..o + self.cw]
     }
 
-    fn set(&mut self, pixel: usize, c: usize) {
-        self.words[pixel * self.cw + c / 64] |= 1 << (c % 64);
+    /// Sets bit `(pixel, ch)` to `bit(ch, v)` for every value `v` of `values` (channel fastest).
+    fn fill<T: Copy>(&mut self, values: &[T], bit: impl Fn(usize, T) -> bool) {
+        let c = self.shape.c;
+        for (vals, words) in values.chunks_exact(c).zip(self.words.chunks_exact_mut(self.cw)) {
+            for (ch, &v) in vals.iter().enumerate() {
+                words[ch / 64] |= u64::from(bit(ch, v)) << (ch % 64);
+            }
+        }
     }
 
     fn get(&self, pixel: usize, c: usize) -> bool {
@@ -110,12 +116,16 @@ impl BitTensor {
         let n = self.shape.len();
         out.resize(n.div_ceil(64), 0);
         let c = self.shape.c;
-        for p in 0..self.shape.h * self.shape.w {
-            for ch in 0..c {
-                if self.get(p, ch) {
-                    let j = p * c + ch;
-                    out[j / 64] |= 1 << (j % 64);
+        // Append each pixel's channel words at bit offset p * c, a word (or two) at a time.
+        let mut j = 0;
+        for px in self.words.chunks_exact(self.cw) {
+            for (k, &w) in px.iter().enumerate() {
+                let bits = (c - 64 * k).min(64);
+                out[j / 64] |= w << (j % 64);
+                if j % 64 + bits > 64 {
+                    out[j / 64 + 1] |= w >> (64 - j % 64);
                 }
+                j += bits;
             }
         }
     }
@@ -127,7 +137,10 @@ enum Tensor {
     Ints { shape: Shape, values: Vec<i32> },
 }
 
-/// Binary weights re-laid for the golden model's tensor layout.
+/// Binary weights re-laid for the golden model: rows in blocks of [`LANES`], word `i` of the
+/// block's rows stored side by side, so that one vector load feeds one XOR-popcount per row and the
+/// per-row counts stay in separate lanes (no horizontal sum per row). Missing rows of the last block
+/// are zero and their counts are dropped.
 #[derive(Clone, Debug)]
 struct PackedWeights {
     rows: usize,
@@ -138,9 +151,44 @@ struct PackedWeights {
     activation: Activation,
 }
 
+/// Rows per interleaved weight block.
+pub const LANES: usize = 4;
+
 impl PackedWeights {
-    fn row(&self, r: usize) -> &[u64] {
-        &self.words[r * self.wpr..(r + 1) * self.wpr]
+    /// Packs `rows` rows of `wpr` words given by `row(r)`.
+    fn new(
+        rows: usize,
+        n: usize,
+        wpr: usize,
+        row: impl Fn(usize) -> Vec<u64>,
+        activation: Activation,
+    ) -> Self {
+        let blocks = rows.div_ceil(LANES);
+        let mut words = vec![0u64; blocks * wpr * LANES];
+        for r in 0..rows {
+            for (i, w) in row(r).into_iter().enumerate() {
+                words[((r / LANES) * wpr + i) * LANES + r % LANES] = w;
+            }
+        }
+        PackedWeights { rows, n: n as u32, wpr, words, activation }
+    }
+
+    fn block(&self, b: usize) -> &[u64] {
+        let len = self.wpr * LANES;
+        &self.words[b * len..(b + 1) * len]
+    }
+
+    fn blocks(&self) -> usize {
+        self.rows.div_ceil(LANES)
+    }
+
+    /// XNOR-popcounts of one input against every row, appended to `acc`.
+    fn accumulate(&self, x: &[u64], acc: &mut Vec<i32>) {
+        for b in 0..self.blocks() {
+            let d = xor_popcount_block(self.block(b), x);
+            let live = (self.rows - b * LANES).min(LANES);
+            acc.extend(d[..live].iter().map(|&d| self.n as i32 - d as i32));
+        }
     }
 }
 
@@ -207,13 +255,13 @@ impl Golden {
                 Layer::QuantBinary { threshold } => Op::QuantBinary(*threshold),
                 Layer::QuantFixed8(q) => Op::QuantFixed8(*q),
                 Layer::Dense(w) if int_in => Op::DenseInts(SignWeights::new(w)),
-                Layer::Dense(w) => Op::DenseBits(PackedWeights {
-                    rows: w.out(),
-                    n: w.fan_in() as u32,
-                    wpr: w.matrix.words_per_row(),
-                    words: (0..w.out()).flat_map(|r| w.matrix.row(r).iter().copied()).collect(),
-                    activation: w.activation.clone(),
-                }),
+                Layer::Dense(w) => Op::DenseBits(PackedWeights::new(
+                    w.out(),
+                    w.fan_in(),
+                    w.matrix.words_per_row(),
+                    |r| w.matrix.row(r).to_vec(),
+                    w.activation.clone(),
+                )),
                 Layer::Conv2d { kernel, stride, weights, .. } if int_in => {
                     Op::ConvInts { kernel: *kernel, stride: *stride, w: SignWeights::new(weights) }
                 }
@@ -221,16 +269,17 @@ impl Golden {
                     let c = prev.shape.c;
                     let cw = c.div_ceil(64);
                     let kk = kernel * kernel;
-                    let mut words = vec![0u64; weights.out() * kk * cw];
-                    for r in 0..weights.out() {
+                    let row = |r: usize| {
+                        let mut words = vec![0u64; kk * cw];
                         for pos in 0..kk {
                             for ch in 0..c {
                                 if weights.matrix.get(r, pos * c + ch) {
-                                    words[(r * kk + pos) * cw + ch / 64] |= 1 << (ch % 64);
+                                    words[pos * cw + ch / 64] |= 1 << (ch % 64);
                                 }
                             }
                         }
-                    }
+                        words
+                    };
                     let bit = matches!(padding, Padding::Bit { bit: true, .. });
                     let pad_pixel = (0..cw).map(|i| if bit { tail_mask(c, i) } else { 0 }).collect();
                     Op::ConvBits {
@@ -238,13 +287,13 @@ impl Golden {
                         stride: *stride,
                         pad: padding.amount(),
                         pad_pixel,
-                        w: PackedWeights {
-                            rows: weights.out(),
-                            n: weights.fan_in() as u32,
-                            wpr: kk * cw,
-                            words,
-                            activation: weights.activation.clone(),
-                        },
+                        w: PackedWeights::new(
+                            weights.out(),
+                            weights.fan_in(),
+                            kk * cw,
+                            row,
+                            weights.activation.clone(),
+                        ),
                     }
                 }
                 Layer::MaxPool { kernel, stride } => Op::MaxPool { kernel: *kernel, stride: *stride },
@@ -321,12 +370,7 @@ impl Golden {
                 .iter()
                 .map(|px| {
                     let mut b = BitTensor::zeros(ty.shape);
-                    let c = ty.shape.c;
-                    for (j, &p) in px.iter().enumerate() {
-                        if p >= *t {
-                            b.set(j / c, j % c);
-                        }
-                    }
+                    b.fill(px, |_, p| p >= *t);
                     Tensor::Bits(b)
                 })
                 .collect(),
@@ -409,64 +453,64 @@ fn finish(acc: Vec<i32>, act: &Activation, shape: Shape) -> Tensor {
         None => Tensor::Ints { shape, values: acc },
         Some(t) => {
             let mut b = BitTensor::zeros(shape);
-            let c = shape.c;
-            for (j, a) in acc.iter().enumerate() {
-                if *a >= t[j % c] {
-                    b.set(j / c, j % c);
-                }
-            }
+            b.fill(&acc, |ch, a| a >= t[ch]);
             Tensor::Bits(b)
         }
     }
 }
 
-/// `popcount(a ^ b)` summed over two word slices: the golden model's inner kernel.
+/// `popcount(a ^ b)` summed over two word slices: the plain form of the golden model's kernel.
 #[inline]
 pub fn xor_popcount(a: &[u64], b: &[u64]) -> u32 {
     a.iter().zip(b).map(|(x, y)| (x ^ y).count_ones()).sum()
 }
 
-/// Four XOR-popcounts sharing one operand, so that one load of `w` serves four frames.
+/// `popcount(x ^ w_r)` for the [`LANES`] interleaved rows of one weight block (`wpr * LANES` words).
 #[inline]
-pub fn xor_popcount_x4(w: &[u64], x: [&[u64]; 4]) -> [u32; 4] {
-    let n = w.len();
-    // Slicing to `n` up front lets the compiler drop the bounds checks in the loop.
-    let (x0, x1, x2, x3) = (&x[0][..n], &x[1][..n], &x[2][..n], &x[3][..n]);
-    let (mut d0, mut d1, mut d2, mut d3) = (0u32, 0u32, 0u32, 0u32);
-    for i in 0..n {
-        let wi = w[i];
-        d0 += (wi ^ x0[i]).count_ones();
-        d1 += (wi ^ x1[i]).count_ones();
-        d2 += (wi ^ x2[i]).count_ones();
-        d3 += (wi ^ x3[i]).count_ones();
+pub fn xor_popcount_block(blk: &[u64], x: &[u64]) -> [u64; LANES] {
+    let mut acc = [0u64; LANES];
+    for (w, &xi) in blk.chunks_exact(LANES).zip(x) {
+        for (a, &wl) in acc.iter_mut().zip(w) {
+            *a += u64::from((wl ^ xi).count_ones());
+        }
     }
-    [d0, d1, d2, d3]
+    acc
 }
 
-/// `popcount(xnor(x, w))` over `n` valid bits of two equally long word slices with zero tails.
-#[inline(always)]
-fn xnor_popcount(n: u32, x: &[u64], w: &[u64]) -> i32 {
-    (n - xor_popcount(x, w)) as i32
+/// [`xor_popcount_block`] for four inputs at once: each weight load serves four frames.
+#[inline]
+pub fn xor_popcount_block_x4(blk: &[u64], x: [&[u64]; 4]) -> [[u64; LANES]; 4] {
+    let n = blk.len() / LANES;
+    // Slicing to `n` up front lets the compiler drop the bounds checks in the loop.
+    let xs = [&x[0][..n], &x[1][..n], &x[2][..n], &x[3][..n]];
+    let mut acc = [[0u64; LANES]; 4];
+    for (i, w) in blk.chunks_exact(LANES).enumerate() {
+        for (af, xf) in acc.iter_mut().zip(&xs) {
+            let xi = xf[i];
+            for (a, &wl) in af.iter_mut().zip(w) {
+                *a += u64::from((wl ^ xi).count_ones());
+            }
+        }
+    }
+    acc
 }
 
 fn dense_bits(w: &PackedWeights, xs: &[Vec<u64>], shape: Shape) -> Vec<Tensor> {
-    let mut acc = vec![vec![0i32; w.rows]; xs.len()];
+    let mut acc = vec![Vec::with_capacity(w.blocks() * LANES); xs.len()];
     let mut f = 0;
-    // Four frames share each load of a weight word.
     while f + 4 <= xs.len() {
-        let (x0, x1, x2, x3) = (&xs[f][..w.wpr], &xs[f + 1][..w.wpr], &xs[f + 2][..w.wpr], &xs[f + 3][..w.wpr]);
-        for r in 0..w.rows {
-            let d = xor_popcount_x4(w.row(r), [x0, x1, x2, x3]);
+        let x = [&xs[f][..], &xs[f + 1][..], &xs[f + 2][..], &xs[f + 3][..]];
+        for b in 0..w.blocks() {
+            let d = xor_popcount_block_x4(w.block(b), x);
+            let live = (w.rows - b * LANES).min(LANES);
             for (k, dk) in d.iter().enumerate() {
-                acc[f + k][r] = (w.n - dk) as i32;
+                acc[f + k].extend(dk[..live].iter().map(|&d| w.n as i32 - d as i32));
             }
         }
         f += 4;
     }
     for (x, a) in xs[f..].iter().zip(&mut acc[f..]) {
-        for (r, v) in a.iter_mut().enumerate() {
-            *v = xnor_popcount(w.n, x, w.row(r));
-        }
+        w.accumulate(x, a);
     }
     acc.into_iter().map(|a| finish(a, &w.activation, shape)).collect()
 }
@@ -493,7 +537,7 @@ fn conv_bits(
                     window[o..o + cw].copy_from_slice(src);
                 }
             }
-            acc.extend((0..w.rows).map(|r| xnor_popcount(w.n, &window, w.row(r))));
+            w.accumulate(&window, &mut acc);
         }
     }
     finish(acc, &w.activation, out_shape)

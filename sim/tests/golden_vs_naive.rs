@@ -13,7 +13,9 @@
 //! computes what the semantics say.
 
 use compiler::model::random::{random_model, LayerSpec};
-use compiler::model::{Activation, BinaryWeights, BitMatrix, Fixed8, Layer, Model, OutputMode, Padding, Provenance, Shape};
+use compiler::model::{
+    Activation, BinaryWeights, BitMatrix, Fixed8, Layer, Model, OutputMode, Padding, Provenance, Shape,
+};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 use rand::{Rng, SeedableRng};
@@ -141,7 +143,7 @@ fn naive_trace(model: &Model, pixels: &[u8]) -> Vec<Naive> {
                 let (k, s) = (*kernel, *stride);
                 let (p, fill) = match padding {
                     Padding::None => (0, 0),
-                    Padding::Bit { amount, bit } => (*amount, sign(!*bit)),
+                    Padding::Bit { amount, bit } => (*amount, sign(*bit)),
                 };
                 let oh = (s_in.h + 2 * p - k) / s + 1;
                 let ow = (s_in.w + 2 * p - k) / s + 1;
@@ -158,8 +160,10 @@ fn naive_trace(model: &Model, pixels: &[u8]) -> Vec<Naive> {
                                     let y = (oy * s + ky) as isize - p as isize;
                                     let xx = (ox * s + kx) as isize - p as isize;
                                     for c in 0..s_in.c {
-                                        let inside =
-                                            y >= 0 && xx >= 0 && (y as usize) < s_in.h && (xx as usize) < s_in.w;
+                                        let inside = y >= 0
+                                            && xx >= 0
+                                            && (y as usize) < s_in.h
+                                            && (xx as usize) < s_in.w;
                                         let v = if inside {
                                             x[((y as usize) * s_in.w + xx as usize) * s_in.c + c]
                                         } else {
@@ -256,8 +260,7 @@ fn diff_layer(layer: usize, kind: &str, golden: &Naive, naive: &Naive) -> Option
             naive.values().len()
         ));
     }
-    let diffs: Vec<usize> =
-        (0..gs.len()).filter(|&j| golden.values()[j] != naive.values()[j]).collect();
+    let diffs: Vec<usize> = (0..gs.len()).filter(|&j| golden.values()[j] != naive.values()[j]).collect();
     let j = diffs[0];
     let (y, x, c) = (j / (gs.w * gs.c), (j / gs.c) % gs.w, j % gs.c);
     Some(format!(
@@ -454,31 +457,33 @@ fn fixed8_arch(max_side: usize, budget: usize) -> impl Strategy<Value = Arch> {
         1usize..=12,
         any::<u64>(),
     )
-        .prop_map(move |((signed, first, h, w, c), (kernel, stride, out), raws, hidden, classes, seed)| {
-            let input = Shape::new(h, w, c);
-            let mut specs = vec![LayerSpec::QuantFixed8(signed)];
-            let conv = Raw::Conv { out, kernel: kernel.min(h).min(w), stride, pad: 0, bit: false };
-            match first {
-                // The 8-bit layer feeds the scores directly.
-                0 => specs.push(LayerSpec::Dense(classes)),
-                // ... or a thresholded dense layer.
-                1 => {
-                    specs.push(LayerSpec::Dense(out));
-                    specs.extend(hidden.map(LayerSpec::Dense));
-                    specs.push(LayerSpec::Dense(classes));
-                }
-                // ... or an unpadded convolution (whose kernel fits the input by construction).
-                _ => {
-                    let cur = fit(&mut specs, &[conv], input, true, budget);
-                    if specs.len() == 2 {
-                        fit(&mut specs, &raws, cur, false, budget);
+        .prop_map(
+            move |((signed, first, h, w, c), (kernel, stride, out), raws, hidden, classes, seed)| {
+                let input = Shape::new(h, w, c);
+                let mut specs = vec![LayerSpec::QuantFixed8(signed)];
+                let conv = Raw::Conv { out, kernel: kernel.min(h).min(w), stride, pad: 0, bit: false };
+                match first {
+                    // The 8-bit layer feeds the scores directly.
+                    0 => specs.push(LayerSpec::Dense(classes)),
+                    // ... or a thresholded dense layer.
+                    1 => {
+                        specs.push(LayerSpec::Dense(out));
+                        specs.extend(hidden.map(LayerSpec::Dense));
+                        specs.push(LayerSpec::Dense(classes));
                     }
-                    specs.extend(hidden.map(LayerSpec::Dense));
-                    specs.push(LayerSpec::Dense(classes));
+                    // ... or an unpadded convolution (whose kernel fits the input by construction).
+                    _ => {
+                        let cur = fit(&mut specs, &[conv], input, true, budget);
+                        if specs.len() == 2 {
+                            fit(&mut specs, &raws, cur, false, budget);
+                        }
+                        specs.extend(hidden.map(LayerSpec::Dense));
+                        specs.push(LayerSpec::Dense(classes));
+                    }
                 }
-            }
-            Arch { input, specs, seed }
-        })
+                Arch { input, specs, seed }
+            },
+        )
 }
 
 impl Arch {
@@ -507,7 +512,7 @@ fn check_arch(arch: &Arch, frames: &[u8]) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 128, max_shrink_iters: 4096, ..ProptestConfig::default() })]
 
     #[test]
     fn mlp_matches_naive((arch, frames) in with_frames(mlp_arch(), 1..=2)) {
@@ -526,7 +531,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 128, max_shrink_iters: 4096, ..ProptestConfig::default() })]
 
     /// Batches of 1..=20 frames: the golden model's four-frame blocks and their remainders.
     #[test]
@@ -640,7 +645,10 @@ fn naive_reference_matches_hand_computed_conv() {
                 kernel: 2,
                 stride: 1,
                 padding: Padding::Bit { amount: 1, bit: true },
-                weights: hand_weights(&["1111", "1111", "0100", "0010"], Activation::Threshold(vec![4, 3, 2, 2])),
+                weights: hand_weights(
+                    &["1111", "1111", "0100", "0010"],
+                    Activation::Threshold(vec![4, 3, 2, 2]),
+                ),
             },
             Layer::Dense(hand_weights(&[&"1".repeat(36), &"0".repeat(36)], Activation::Scores)),
         ],
@@ -650,9 +658,9 @@ fn naive_reference_matches_hand_computed_conv() {
     // All-ones weights: P = ones in the window = 4 3 3 / 3 2 3 / 3 3 4.
     let ch0 = [1, -1, -1, -1, -1, -1, -1, -1, 1]; // P >= 4
     let ch1 = [1, 1, 1, 1, -1, 1, 1, 1, 1]; // P >= 3
-    // Only the top-right weight is +1: P = 1 2 2 / 2 1 2 / 0 2 1.
+                                            // Only the top-right weight is +1: P = 1 2 2 / 2 1 2 / 0 2 1.
     let ch2 = [-1, 1, 1, 1, -1, 1, -1, 1, -1]; // P >= 2
-    // Only the bottom-left weight is +1: P = 1 2 0 / 2 1 2 / 2 2 1.
+                                               // Only the bottom-left weight is +1: P = 1 2 0 / 2 1 2 / 2 2 1.
     let ch3 = [-1, 1, -1, 1, -1, 1, 1, 1, -1]; // P >= 2
     let want: Vec<i32> = (0..9).flat_map(|p| [ch0[p], ch1[p], ch2[p], ch3[p]]).collect();
     assert_eq!(trace[1].shape(), Shape::new(3, 3, 4));
@@ -704,7 +712,12 @@ fn thresholds_at_the_extremes_give_constant_channels() {
                 kernel: 2,
                 stride: 1,
                 padding: Padding::Bit { amount: 1, bit: true },
-                weights: random_weights(&mut rng, 4, conv_n, Activation::Threshold(vec![0, conv_n as i32 + 1, 12, 6])),
+                weights: random_weights(
+                    &mut rng,
+                    4,
+                    conv_n,
+                    Activation::Threshold(vec![0, conv_n as i32 + 1, 12, 6]),
+                ),
             },
             Layer::MaxPool { kernel: 2, stride: 1 },
             Layer::Dense(random_weights(
@@ -739,7 +752,12 @@ fn thresholds_at_the_extremes_give_constant_channels() {
                     kernel: 2,
                     stride: 1,
                     padding: Padding::None,
-                    weights: random_weights(&mut rng, 3, n as usize, Activation::Threshold(vec![lo, hi + 1, 0])),
+                    weights: random_weights(
+                        &mut rng,
+                        3,
+                        n as usize,
+                        Activation::Threshold(vec![lo, hi + 1, 0]),
+                    ),
                 },
                 Layer::Dense(random_weights(&mut rng, 3, 12, Activation::Scores)),
             ],
@@ -748,7 +766,10 @@ fn thresholds_at_the_extremes_give_constant_channels() {
         assert_agree(&model, &frames);
         for px in frames.chunks_exact(model.input.len()) {
             let conv = naive_bits(&naive_trace(&model, px)[1]);
-            assert!(conv.chunks_exact(3).all(|c| c[0] == 1 && c[1] == -1), "constant channels, signed={signed}");
+            assert!(
+                conv.chunks_exact(3).all(|c| c[0] == 1 && c[1] == -1),
+                "constant channels, signed={signed}"
+            );
         }
     }
 }
@@ -850,11 +871,22 @@ fn padding_of_zero_pixels_is_no_padding() {
 #[test]
 fn fan_in_around_word_boundaries() {
     for n in [63usize, 64, 65, 127, 128, 129] {
-        let specs_dense = [LayerSpec::QuantBinary(128), LayerSpec::Dense(n), LayerSpec::Dense(n), LayerSpec::Dense(7)];
+        let specs_dense =
+            [LayerSpec::QuantBinary(128), LayerSpec::Dense(n), LayerSpec::Dense(n), LayerSpec::Dense(7)];
         let specs_conv = [
             LayerSpec::QuantBinary(128),
-            LayerSpec::Conv2d { out: n, kernel: 1, stride: 1, padding: Padding::Bit { amount: 0, bit: true } },
-            LayerSpec::Conv2d { out: 3, kernel: 2, stride: 1, padding: Padding::Bit { amount: 1, bit: true } },
+            LayerSpec::Conv2d {
+                out: n,
+                kernel: 1,
+                stride: 1,
+                padding: Padding::Bit { amount: 0, bit: true },
+            },
+            LayerSpec::Conv2d {
+                out: 3,
+                kernel: 2,
+                stride: 1,
+                padding: Padding::Bit { amount: 1, bit: true },
+            },
             LayerSpec::Dense(5),
         ];
         for (input, specs) in [

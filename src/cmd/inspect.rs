@@ -32,7 +32,15 @@ fn threshold_bits(lo: i64, hi: i64) -> u32 {
 /// Prints the per-layer table and totals of `model`.
 pub fn print_summary(model: &Model) -> Result<()> {
     let types = model.infer()?;
-    println!("model \"{}\": input {} u8, output {}", model.name, model.input, match model.output { compiler::model::OutputMode::Scores => "scores", compiler::model::OutputMode::Argmax => "argmax" });
+    println!(
+        "model \"{}\": input {} u8, output {}",
+        model.name,
+        model.input,
+        match model.output {
+            compiler::model::OutputMode::Scores => "scores",
+            compiler::model::OutputMode::Argmax => "argmax",
+        }
+    );
     let p = &model.provenance;
     let mut prov = Vec::new();
     if let Some(d) = &p.dataset {
@@ -116,7 +124,16 @@ pub fn print_summary(model: &Model) -> Result<()> {
         kib(total_bits + total_tbits),
     ]);
     print_table(
-        &["layer", "kind", "parameters", "output", "activation", "weight bits", "binary MACs/frame", "memory"],
+        &[
+            "layer",
+            "kind",
+            "parameters",
+            "output",
+            "activation",
+            "weight bits",
+            "binary MACs/frame",
+            "memory",
+        ],
         &rows,
     );
     println!(

@@ -52,13 +52,23 @@ impl BitMatrix {
 
     /// Bit `(r, c)`; panics when out of range, like slice indexing.
     pub fn get(&self, r: usize, c: usize) -> bool {
-        assert!(r < self.rows && c < self.cols, "bit ({r}, {c}) outside a {}x{} matrix", self.rows, self.cols);
+        assert!(
+            r < self.rows && c < self.cols,
+            "bit ({r}, {c}) outside a {}x{} matrix",
+            self.rows,
+            self.cols
+        );
         (self.data[r * self.words_per_row + c / 64] >> (c % 64)) & 1 == 1
     }
 
     /// Sets bit `(r, c)`; panics when out of range, like slice indexing.
     pub fn set(&mut self, r: usize, c: usize, v: bool) {
-        assert!(r < self.rows && c < self.cols, "bit ({r}, {c}) outside a {}x{} matrix", self.rows, self.cols);
+        assert!(
+            r < self.rows && c < self.cols,
+            "bit ({r}, {c}) outside a {}x{} matrix",
+            self.rows,
+            self.cols
+        );
         let w = &mut self.data[r * self.words_per_row + c / 64];
         let mask = 1u64 << (c % 64);
         if v {

@@ -15,7 +15,9 @@
 //!   w ...
 //! ```
 
-use super::{Activation, BinaryWeights, BitMatrix, Fixed8, Layer, LayerId, Model, OutputMode, Padding, Shape};
+use super::{
+    Activation, BinaryWeights, BitMatrix, Fixed8, Layer, LayerId, Model, OutputMode, Padding, Shape,
+};
 use std::collections::HashMap;
 use std::fmt;
 
@@ -140,7 +142,8 @@ impl<'a> Attrs<'a> {
     fn parse(parts: &[&'a str], lines: &Lines) -> Result<Self, ParseError> {
         let mut m = HashMap::new();
         for p in parts {
-            let (k, v) = p.split_once('=').ok_or_else(|| lines.err(format!("expected key=value, found '{p}'")))?;
+            let (k, v) =
+                p.split_once('=').ok_or_else(|| lines.err(format!("expected key=value, found '{p}'")))?;
             if m.insert(k, v).is_some() {
                 return Err(lines.err(format!("'{k}' given twice")));
             }
@@ -168,12 +171,15 @@ impl Model {
         let mut lines = Lines { lines: text.lines().enumerate().peekable(), line: 0 };
         let v = lines.expect("xnorflow-model")?;
         if v != TEXT_VERSION.to_string() {
-            return Err(lines.err(format!("unsupported text version '{v}' (this build reads {TEXT_VERSION})")));
+            return Err(
+                lines.err(format!("unsupported text version '{v}' (this build reads {TEXT_VERSION})"))
+            );
         }
         let name = lines.expect("name")?;
         let name: String = serde_json::from_str(name).map_err(|e| lines.err(format!("bad name: {e}")))?;
         let input = lines.expect("input")?;
-        let input = parse_shape(input).ok_or_else(|| lines.err(format!("bad shape '{input}', expected HxWxC")))?;
+        let input =
+            parse_shape(input).ok_or_else(|| lines.err(format!("bad shape '{input}', expected HxWxC")))?;
         let output = match lines.expect("output")? {
             "scores" => OutputMode::Scores,
             "argmax" => OutputMode::Argmax,
@@ -196,7 +202,9 @@ impl Model {
                     signed: a.get("signed", &lines)?,
                     frac_bits: a.get("frac_bits", &lines)?,
                 }),
-                "maxpool" => Layer::MaxPool { kernel: a.get("kernel", &lines)?, stride: a.get("stride", &lines)? },
+                "maxpool" => {
+                    Layer::MaxPool { kernel: a.get("kernel", &lines)?, stride: a.get("stride", &lines)? }
+                }
                 "dense" => Layer::Dense(parse_weights(&mut a, &mut lines)?),
                 "conv2d" => {
                     let kernel = a.get("kernel", &lines)?;

@@ -106,7 +106,12 @@ impl Model {
 }
 
 /// Output type of `layer` (with id `id`) given its input type; checks everything about the layer.
-pub fn infer_layer(id: LayerId, layer: &Layer, cur: TensorType, is_last: bool) -> Result<TensorType, ModelError> {
+pub fn infer_layer(
+    id: LayerId,
+    layer: &Layer,
+    cur: TensorType,
+    is_last: bool,
+) -> Result<TensorType, ModelError> {
     let err = |message: String| ModelError::Layer { layer: id, kind: layer.kind(), message };
     let is_quant = matches!(layer, Layer::QuantBinary { .. } | Layer::QuantFixed8(_));
     if is_quant != (id.index() == 0) {
@@ -154,8 +159,7 @@ pub fn infer_layer(id: LayerId, layer: &Layer, cur: TensorType, is_last: bool) -
                 return Err(err("the last layer must be dense (it produces the scores)".into()));
             }
             check_weights(weights, cur.elem, n, false).map_err(err)?;
-            let shape =
-                Shape::new((h - kernel) / stride + 1, (w - kernel) / stride + 1, weights.out());
+            let shape = Shape::new((h - kernel) / stride + 1, (w - kernel) / stride + 1, weights.out());
             TensorType { shape, elem: out_elem(weights) }
         }
         Layer::MaxPool { kernel, stride } => {
@@ -215,7 +219,9 @@ fn check_weights(w: &BinaryWeights, input: Elem, n: usize, is_last: bool) -> Res
         return Err(format!("accumulator range +-{hi} does not fit 32 bits"));
     }
     match (&w.activation, is_last) {
-        (Activation::Scores, false) => Err("only the last layer may produce scores; give it thresholds".into()),
+        (Activation::Scores, false) => {
+            Err("only the last layer may produce scores; give it thresholds".into())
+        }
         (Activation::Threshold(_), true) => {
             Err("the last layer must produce scores, not thresholded bits".into())
         }

@@ -1,0 +1,31 @@
+# xnorflow's entry points. `make demo` and `make test` are the README's two set-up commands.
+CARGO ?= cargo
+
+.PHONY: demo test lint bench deps ci clean
+
+## Install the hardware tools (Verilator, Yosys, Icarus Verilog, nextpnr-ice40) when missing.
+deps:
+	bash .ci/install-deps
+
+## The built-in main job: no data to fetch, no arguments.
+demo: deps
+	$(CARGO) run --release --bin xnorflow -- demo
+
+## Every test, in release mode (the golden-model property tests simulate many networks).
+test: deps
+	$(CARGO) test --release --workspace --all-targets
+
+## Formatting and clippy, warnings as errors.
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
+
+## Golden-model throughput against this CPU's XNOR + popcount roofline.
+bench:
+	$(CARGO) bench -p xnorflow-sim --bench golden
+
+ci: lint test
+
+clean:
+	$(CARGO) clean
+	rm -rf xnorflow-demo

@@ -187,8 +187,40 @@ pub fn to_bytes(model: &Model) -> Result<Vec<u8>, FormatError> {
     safetensors::serialize(views, &meta).map_err(|e| FormatError::Container(format!("{e:?}")))
 }
 
+/// Checks the safetensors header's tensor extents against the file size before the safetensors
+/// crate sees them: its own checks add declared offsets unchecked, which overflows (and panics in
+/// debug builds) on hostile headers.
+fn precheck_container(bytes: &[u8]) -> Result<(), FormatError> {
+    let bad = |m: &str| Err(FormatError::Container(m.to_string()));
+    let Some(len) = bytes.get(..8) else { return bad("file shorter than the 8-byte header length") };
+    let n = u64::from_le_bytes(len.try_into().unwrap_or([0; 8]));
+    let data_len = match (bytes.len() as u64 - 8).checked_sub(n) {
+        Some(d) => d,
+        None => return bad("header length exceeds the file"),
+    };
+    let header: serde_json::Value = match serde_json::from_slice(&bytes[8..8 + n as usize]) {
+        Ok(h) => h,
+        Err(e) => return Err(FormatError::Container(format!("header is not JSON: {e}"))),
+    };
+    let Some(map) = header.as_object() else { return bad("header is not a JSON object") };
+    for (name, t) in map.iter().filter(|(k, _)| *k != "__metadata__") {
+        let offs: Option<Vec<Option<u64>>> =
+            t.get("data_offsets").and_then(|o| o.as_array()).map(|o| o.iter().map(|v| v.as_u64()).collect());
+        match offs.as_deref() {
+            Some([Some(a), Some(b)]) if a <= b && *b <= data_len => {}
+            _ => {
+                return Err(FormatError::Container(format!(
+                    "tensor '{name}' has data offsets outside the file's {data_len} data bytes (truncated?)"
+                )))
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Parses the bytes of a model file and verifies the model.
 pub fn from_bytes(bytes: &[u8]) -> Result<Model, FormatError> {
+    precheck_container(bytes)?;
     let st = SafeTensors::deserialize(bytes).map_err(|e| FormatError::Container(format!("{e:?}")))?;
     let (_, meta) =
         SafeTensors::read_metadata(bytes).map_err(|e| FormatError::Container(format!("{e:?}")))?;
@@ -269,8 +301,13 @@ fn read_weights(
         Ok(t.data())
     };
     let bpr = w.fan_in.div_ceil(8);
-    if w.out.checked_mul(bpr).is_none() {
-        return Err(terr(&w.weight, format!("{}x{} is too large", w.out, w.fan_in)));
+    // Refuse impossible sizes before touching data: a zero-width tensor holds no bytes, so a tiny
+    // file could otherwise declare billions of rows.
+    if w.out == 0 || w.fan_in == 0 {
+        return Err(terr(&w.weight, format!("{}x{} weight matrix is empty", w.out, w.fan_in)));
+    }
+    if !BitMatrix::fits(w.out, w.fan_in) {
+        return Err(terr(&w.weight, format!("{}x{} weight matrix is too large", w.out, w.fan_in)));
     }
     let data = take(&w.weight, Dtype::U8, vec![w.out, bpr])?;
     let matrix = BitMatrix::from_bytes(w.out, w.fan_in, data)

@@ -2,6 +2,9 @@
 
 use std::fmt;
 
+/// Largest storage (in bits, rows padded to whole words) of a matrix built from external sizes: 512 MiB.
+pub const MAX_MATRIX_BITS: usize = 1 << 32;
+
 /// A dense matrix of bits, one row per output channel, packed into `u64` words.
 ///
 /// Bit `j` of a row lives in word `j / 64` at bit position `j % 64` (least significant first).
@@ -20,6 +23,20 @@ impl BitMatrix {
     pub fn zeros(rows: usize, cols: usize) -> Self {
         let words_per_row = cols.div_ceil(64);
         BitMatrix { rows, cols, words_per_row, data: vec![0; rows * words_per_row] }
+    }
+
+    /// An all-zero matrix, or `None` if its storage would exceed [`MAX_MATRIX_BITS`]: the guard for
+    /// sizes read from files, where a few bytes can declare billions of rows.
+    pub fn checked_zeros(rows: usize, cols: usize) -> Option<Self> {
+        Self::fits(rows, cols).then(|| Self::zeros(rows, cols))
+    }
+
+    /// True if a `rows x cols` matrix stays within [`MAX_MATRIX_BITS`] (each row counted as at
+    /// least one word, so that zero-width rows are not free).
+    pub fn fits(rows: usize, cols: usize) -> bool {
+        rows.checked_mul(cols.div_ceil(64).max(1))
+            .and_then(|w| w.checked_mul(64))
+            .is_some_and(|bits| bits <= MAX_MATRIX_BITS)
     }
 
     /// A matrix whose bit `(r, c)` is `f(r, c)`.
@@ -116,7 +133,7 @@ impl BitMatrix {
 
     /// Parses the byte-packed form; `None` if the length is wrong or padding bits are set.
     pub fn from_bytes(rows: usize, cols: usize, bytes: &[u8]) -> Option<Self> {
-        let mut m = Self::zeros(rows, cols);
+        let mut m = Self::checked_zeros(rows, cols)?;
         let bpr = m.bytes_per_row();
         if rows.checked_mul(bpr)? != bytes.len() {
             return None;

@@ -17,7 +17,7 @@ pub mod random;
 mod text;
 mod verify;
 
-pub use bits::{tail_mask, BitMatrix};
+pub use bits::{tail_mask, BitMatrix, MAX_MATRIX_BITS};
 pub use text::ParseError;
 pub use verify::{accumulator_range, Elem, ModelError, TensorType, MAX_TENSOR_ELEMS};
 
@@ -43,6 +43,7 @@ impl fmt::Display for LayerId {
 
 /// A height x width x channels shape. Printed as `28x28x1`.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Shape {
     /// Rows.
     pub h: usize,
@@ -238,6 +239,7 @@ pub enum OutputMode {
 
 /// Where a model came from.
 #[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Provenance {
     /// Dataset it was trained or built on.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -92,16 +92,15 @@ struct Lines<'a> {
 
 impl<'a> Lines<'a> {
     fn err(&self, message: impl Into<String>) -> ParseError {
-        ParseError { line: self.line, message: message.into() }
+        ParseError { line: self.line.max(1), message: message.into() }
     }
 
-    /// Next non-empty line, without its comment.
+    /// Next line that is neither blank nor a comment (a line whose first non-blank character is `#`).
     fn next(&mut self) -> Option<&'a str> {
         for (i, l) in self.lines.by_ref() {
             self.line = i + 1;
-            let l = l.split('#').next().unwrap_or("").trim_end();
-            if !l.trim().is_empty() {
-                return Some(l);
+            if !is_blank_or_comment(l) {
+                return Some(l.trim_end());
             }
         }
         None
@@ -118,16 +117,21 @@ impl<'a> Lines<'a> {
 
     /// True if the next non-empty line is indented (a weight or threshold line).
     fn peek_indented(&mut self) -> bool {
-        while let Some((_, l)) = self.lines.peek() {
-            let body = l.split('#').next().unwrap_or("");
-            if body.trim().is_empty() {
+        while let Some((i, l)) = self.lines.peek() {
+            if is_blank_or_comment(l) {
+                self.line = i + 1;
                 self.lines.next();
                 continue;
             }
-            return body.starts_with(' ') || body.starts_with('\t');
+            return l.starts_with(' ') || l.starts_with('\t');
         }
         false
     }
+}
+
+fn is_blank_or_comment(l: &str) -> bool {
+    let t = l.trim_start();
+    t.is_empty() || t.starts_with('#')
 }
 
 fn parse_shape(s: &str) -> Option<Shape> {
@@ -197,15 +201,23 @@ impl Model {
             let kind = *parts.get(1).ok_or_else(|| lines.err("missing layer kind"))?;
             let mut a = Attrs::parse(&parts[2..], &lines)?;
             let layer = match kind {
-                "quant.binary" => Layer::QuantBinary { threshold: a.get("threshold", &lines)? },
-                "quant.fixed8" => Layer::QuantFixed8(Fixed8 {
-                    signed: a.get("signed", &lines)?,
-                    frac_bits: a.get("frac_bits", &lines)?,
-                }),
-                "maxpool" => {
-                    Layer::MaxPool { kernel: a.get("kernel", &lines)?, stride: a.get("stride", &lines)? }
+                "quant.binary" => {
+                    let threshold = a.get("threshold", &lines)?;
+                    a.finish(&lines)?;
+                    Layer::QuantBinary { threshold }
                 }
-                "dense" => Layer::Dense(parse_weights(&mut a, &mut lines)?),
+                "quant.fixed8" => {
+                    let q =
+                        Fixed8 { signed: a.get("signed", &lines)?, frac_bits: a.get("frac_bits", &lines)? };
+                    a.finish(&lines)?;
+                    Layer::QuantFixed8(q)
+                }
+                "maxpool" => {
+                    let (kernel, stride) = (a.get("kernel", &lines)?, a.get("stride", &lines)?);
+                    a.finish(&lines)?;
+                    Layer::MaxPool { kernel, stride }
+                }
+                "dense" => Layer::Dense(parse_weights(a, &mut lines)?),
                 "conv2d" => {
                     let kernel = a.get("kernel", &lines)?;
                     let stride = a.get("stride", &lines)?;
@@ -218,28 +230,27 @@ impl Model {
                         },
                         _ => return Err(lines.err(format!("bad padding '{p}', expected none or N:0 or N:1"))),
                     };
-                    Layer::Conv2d { kernel, stride, padding, weights: parse_weights(&mut a, &mut lines)? }
+                    Layer::Conv2d { kernel, stride, padding, weights: parse_weights(a, &mut lines)? }
                 }
                 k => return Err(lines.err(format!("unknown layer kind '{k}'"))),
             };
-            a.finish(&lines)?;
             layers.push(layer);
         }
         Ok(Model { name, input, layers, output, provenance })
     }
 }
 
-/// Largest weight matrix the text form accepts, so that a hostile header cannot allocate unbounded memory.
-const MAX_TEXT_BITS: usize = 1 << 32;
-
-fn parse_weights(a: &mut Attrs, lines: &mut Lines) -> Result<BinaryWeights, ParseError> {
+/// Reads a weighted layer's `out`, `in` and `act` (the last attributes of its line), then its rows.
+fn parse_weights(mut a: Attrs, lines: &mut Lines) -> Result<BinaryWeights, ParseError> {
     let out: usize = a.get("out", lines)?;
     let n: usize = a.get("in", lines)?;
-    if out.checked_mul(n).is_none_or(|b| b > MAX_TEXT_BITS) {
-        return Err(lines.err(format!("{out}x{n} weight matrix is too large")));
-    }
     let act: String = a.get("act", lines)?;
-    let mut matrix = BitMatrix::zeros(out, n);
+    if !matches!(act.as_str(), "scores" | "threshold") {
+        return Err(lines.err(format!("unknown act '{act}' (threshold or scores)")));
+    }
+    a.finish(lines)?;
+    let mut matrix = BitMatrix::checked_zeros(out, n)
+        .ok_or_else(|| lines.err(format!("{out}x{n} weight matrix is too large")))?;
     for r in 0..out {
         if !lines.peek_indented() {
             return Err(lines.err(format!("expected {out} weight rows, found {r}")));
@@ -248,7 +259,6 @@ fn parse_weights(a: &mut Attrs, lines: &mut Lines) -> Result<BinaryWeights, Pars
         matrix.set_row_hex(r, hex).map_err(|e| lines.err(format!("weight row {r}: {e}")))?;
     }
     let activation = match act.as_str() {
-        "scores" => Activation::Scores,
         "threshold" => {
             let t = if lines.peek_indented() { lines.expect("t")? } else { "" };
             let t = t
@@ -257,7 +267,7 @@ fn parse_weights(a: &mut Attrs, lines: &mut Lines) -> Result<BinaryWeights, Pars
                 .collect::<Result<Vec<_>, _>>()?;
             Activation::Threshold(t)
         }
-        other => return Err(lines.err(format!("unknown act '{other}' (threshold or scores)"))),
+        _ => Activation::Scores,
     };
     Ok(BinaryWeights { matrix, activation })
 }

@@ -106,13 +106,12 @@ impl BitTensor {
         (self.words[pixel * self.cw + c / 64] >> (c % 64)) & 1 == 1
     }
 
-    /// The flattened (h, w, c) bits, densely packed.
-    fn flatten_into(&self, out: &mut Vec<u64>) {
-        out.clear();
+    /// The flattened (h, w, c) bits, densely packed; borrowed when the layout already is.
+    fn flat(&self) -> std::borrow::Cow<'_, [u64]> {
         if self.shape.c % 64 == 0 || self.shape.h * self.shape.w == 1 {
-            out.extend_from_slice(&self.words);
-            return;
+            return std::borrow::Cow::Borrowed(&self.words);
         }
+        let mut out = Vec::new();
         let n = self.shape.len();
         out.resize(n.div_ceil(64), 0);
         let c = self.shape.c;
@@ -128,6 +127,7 @@ impl BitTensor {
                 j += bits;
             }
         }
+        std::borrow::Cow::Owned(out)
     }
 }
 
@@ -149,6 +149,9 @@ struct PackedWeights {
     wpr: usize,
     words: Vec<u64>,
     activation: Activation,
+    /// Per row (padded to whole blocks), the largest XOR popcount that still gives bit 1:
+    /// `n - T`; padding rows get -1 so that they never set a bit.
+    dmax: Vec<i64>,
 }
 
 /// Rows per interleaved weight block.
@@ -170,7 +173,13 @@ impl PackedWeights {
                 words[((r / LANES) * wpr + i) * LANES + r % LANES] = w;
             }
         }
-        PackedWeights { rows, n: n as u32, wpr, words, activation }
+        let mut dmax = vec![-1i64; blocks * LANES];
+        if let Some(t) = thresholds(&activation) {
+            for (m, &t) in dmax.iter_mut().zip(t) {
+                *m = n as i64 - i64::from(t);
+            }
+        }
+        PackedWeights { rows, n: n as u32, wpr, words, activation, dmax }
     }
 
     fn block(&self, b: usize) -> &[u64] {
@@ -215,13 +224,30 @@ impl SignWeights {
 
 #[derive(Clone, Debug)]
 enum Op {
-    QuantBinary(u8),
+    /// Pixel threshold; `flat` when the next layer is dense and reads the bits flattened.
+    QuantBinary {
+        threshold: u8,
+        flat: bool,
+    },
     QuantFixed8(Fixed8),
     DenseBits(PackedWeights),
     DenseInts(SignWeights),
-    ConvBits { kernel: usize, stride: usize, pad: usize, pad_pixel: Vec<u64>, w: PackedWeights },
-    ConvInts { kernel: usize, stride: usize, w: SignWeights },
-    MaxPool { kernel: usize, stride: usize },
+    ConvBits {
+        kernel: usize,
+        stride: usize,
+        pad: usize,
+        pad_pixel: Vec<u64>,
+        w: PackedWeights,
+    },
+    ConvInts {
+        kernel: usize,
+        stride: usize,
+        w: SignWeights,
+    },
+    MaxPool {
+        kernel: usize,
+        stride: usize,
+    },
 }
 
 /// Bits out of a thresholded layer, or `None` for scores.
@@ -240,8 +266,15 @@ pub struct Golden {
     ops: Vec<Op>,
 }
 
-/// Frames per tile of a batch: enough to amortise weight loads, few enough to spread over threads.
-const TILE: usize = 16;
+/// Most frames per tile of a batch: enough to amortise the walk over the weights.
+const MAX_TILE: usize = 16;
+
+/// Frames per tile: a multiple of 4 (the dense kernel's block) up to [`MAX_TILE`], small enough that
+/// every thread gets at least two tiles when the batch allows it.
+fn tile_size(frames: usize, threads: usize) -> usize {
+    let per_thread = frames.div_ceil(2 * threads.max(1));
+    (per_thread.div_ceil(4) * 4).clamp(4, MAX_TILE)
+}
 
 impl Golden {
     /// Prepares the golden model of `model`, which must verify.
@@ -252,7 +285,10 @@ impl Golden {
         for (layer, ty) in model.layers.iter().zip(&types) {
             let int_in = matches!(prev.elem, Elem::Int { .. });
             ops.push(match layer {
-                Layer::QuantBinary { threshold } => Op::QuantBinary(*threshold),
+                Layer::QuantBinary { threshold } => Op::QuantBinary {
+                    threshold: *threshold,
+                    flat: matches!(model.layers.get(1), Some(Layer::Dense(_))),
+                },
                 Layer::QuantFixed8(q) => Op::QuantFixed8(*q),
                 Layer::Dense(w) if int_in => Op::DenseInts(SignWeights::new(w)),
                 Layer::Dense(w) => Op::DenseBits(PackedWeights::new(
@@ -334,7 +370,8 @@ impl Golden {
         self.check(frames.len(), true)?;
         let n = self.frame_len();
         let frames: Vec<&[u8]> = frames.chunks_exact(n).collect();
-        Ok(frames.par_chunks(TILE).flat_map_iter(|tile| self.run_tile(tile)).collect())
+        let tile = tile_size(frames.len(), rayon::current_num_threads());
+        Ok(frames.par_chunks(tile).flat_map_iter(|tile| self.run_tile(tile)).collect())
     }
 
     /// Runs one frame and returns every layer's output.
@@ -344,7 +381,7 @@ impl Golden {
         let mut cur = Vec::new();
         for (i, op) in self.ops.iter().enumerate() {
             cur = self.step(LayerId(i as u32), op, cur, &[pixels]);
-            outs.push(export(&cur[0]));
+            outs.push(export(&cur[0], self.types[i].shape));
         }
         Ok(outs)
     }
@@ -366,11 +403,13 @@ impl Golden {
     fn step(&self, id: LayerId, op: &Op, cur: Vec<Tensor>, pixels: &[&[u8]]) -> Vec<Tensor> {
         let ty = self.types[id.index()];
         match op {
-            Op::QuantBinary(t) => pixels
+            Op::QuantBinary { threshold, flat } => pixels
                 .iter()
                 .map(|px| {
-                    let mut b = BitTensor::zeros(ty.shape);
-                    b.fill(px, |_, p| p >= *t);
+                    // A flat tensor is 1x1x(h*w*c): the layout a dense layer reads, with no repacking.
+                    let shape = if *flat { Shape::new(1, 1, ty.shape.len()) } else { ty.shape };
+                    let mut b = BitTensor::zeros(shape);
+                    b.fill(px, |_, p| p >= *threshold);
                     Tensor::Bits(b)
                 })
                 .collect(),
@@ -379,12 +418,13 @@ impl Golden {
                 .map(|px| Tensor::Ints { shape: ty.shape, values: px.iter().map(|&p| q.apply(p)).collect() })
                 .collect(),
             Op::DenseBits(w) => {
-                let mut flat = vec![Vec::new(); cur.len()];
-                for (t, f) in cur.iter().zip(&mut flat) {
-                    if let Tensor::Bits(b) = t {
-                        b.flatten_into(f);
-                    }
-                }
+                let flat: Vec<std::borrow::Cow<[u64]>> = cur
+                    .iter()
+                    .map(|t| match t {
+                        Tensor::Bits(b) => b.flat(),
+                        Tensor::Ints { .. } => unreachable!("verified: binary input"),
+                    })
+                    .collect();
                 dense_bits(w, &flat, ty.shape)
             }
             Op::DenseInts(w) => cur
@@ -495,24 +535,45 @@ pub fn xor_popcount_block_x4(blk: &[u64], x: [&[u64]; 4]) -> [[u64; LANES]; 4] {
     acc
 }
 
-fn dense_bits(w: &PackedWeights, xs: &[Vec<u64>], shape: Shape) -> Vec<Tensor> {
-    let mut acc = vec![Vec::with_capacity(w.blocks() * LANES); xs.len()];
+fn dense_bits(w: &PackedWeights, xs: &[std::borrow::Cow<[u64]>], shape: Shape) -> Vec<Tensor> {
+    let Activation::Threshold(_) = w.activation else {
+        return xs
+            .iter()
+            .map(|x| {
+                let mut acc = Vec::with_capacity(w.blocks() * LANES);
+                w.accumulate(x, &mut acc);
+                Tensor::Ints { shape, values: acc }
+            })
+            .collect();
+    };
+    // bit = [n - d >= T] = [d <= n - T], decided straight from the XOR popcounts d, with the four rows
+    // of a block landing in one output word.
+    let mut outs: Vec<BitTensor> = xs.iter().map(|_| BitTensor::zeros(shape)).collect();
+    let set = |out: &mut BitTensor, b: usize, d: &[u64; LANES]| {
+        let r0 = b * LANES;
+        let mut mask = 0u64;
+        for (l, (&d, &m)) in d.iter().zip(&w.dmax[r0..r0 + LANES]).enumerate() {
+            mask |= u64::from(d as i64 <= m) << l;
+        }
+        out.words[r0 / 64] |= mask << (r0 % 64);
+    };
     let mut f = 0;
     while f + 4 <= xs.len() {
         let x = [&xs[f][..], &xs[f + 1][..], &xs[f + 2][..], &xs[f + 3][..]];
         for b in 0..w.blocks() {
             let d = xor_popcount_block_x4(w.block(b), x);
-            let live = (w.rows - b * LANES).min(LANES);
-            for (k, dk) in d.iter().enumerate() {
-                acc[f + k].extend(dk[..live].iter().map(|&d| w.n as i32 - d as i32));
+            for (out, dk) in outs[f..f + 4].iter_mut().zip(&d) {
+                set(out, b, dk);
             }
         }
         f += 4;
     }
-    for (x, a) in xs[f..].iter().zip(&mut acc[f..]) {
-        w.accumulate(x, a);
+    for (x, out) in xs[f..].iter().zip(&mut outs[f..]) {
+        for b in 0..w.blocks() {
+            set(out, b, &xor_popcount_block(w.block(b), x));
+        }
     }
-    acc.into_iter().map(|a| finish(a, &w.activation, shape)).collect()
+    outs.into_iter().map(Tensor::Bits).collect()
 }
 
 fn conv_bits(
@@ -543,12 +604,26 @@ fn conv_bits(
     finish(acc, &w.activation, out_shape)
 }
 
-fn export(t: &Tensor) -> LayerOutput {
+/// A tensor in (h, w, c) order with its declared shape (a flat tensor holds the same bits in order).
+fn export(t: &Tensor, shape: Shape) -> LayerOutput {
     match t {
-        Tensor::Ints { shape, values } => LayerOutput::Ints { shape: *shape, values: values.clone() },
+        Tensor::Ints { values, .. } => LayerOutput::Ints { shape, values: values.clone() },
         Tensor::Bits(b) => LayerOutput::Bits {
-            shape: b.shape,
+            shape,
             bits: (0..b.shape.len()).map(|j| b.get(j / b.shape.c, j % b.shape.c)).collect(),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn tiles_are_blocks_of_four_spread_over_threads() {
+        assert_eq!(super::tile_size(1, 2), 4);
+        assert_eq!(super::tile_size(16, 2), 4);
+        assert_eq!(super::tile_size(24, 2), 8);
+        assert_eq!(super::tile_size(64, 2), 16);
+        assert_eq!(super::tile_size(100_000, 2), 16);
+        assert_eq!(super::tile_size(64, 0), 16);
     }
 }

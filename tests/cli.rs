@@ -1,0 +1,137 @@
+//! The `xnorflow` binary end to end: `inspect` and `eval` on model files written by the format's own
+//! writer, the demo, and the errors users see for bad input.
+
+use compiler::data::{parse_digits, Split};
+use compiler::model::random::{random_model, LayerSpec};
+use compiler::model::{Padding, Shape};
+use sim::golden::Golden;
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn xnorflow(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_xnorflow")).args(args).current_dir(dir).output().expect("binary runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A small conv net on 8x8 digits-shaped input.
+fn digits_model() -> compiler::model::Model {
+    let specs = [
+        LayerSpec::QuantBinary(100),
+        LayerSpec::Conv2d { out: 12, kernel: 3, stride: 1, padding: Padding::Bit { amount: 1, bit: false } },
+        LayerSpec::MaxPool { kernel: 2, stride: 2 },
+        LayerSpec::Dense(70),
+        LayerSpec::Dense(10),
+    ];
+    random_model("cli-test", Shape::new(8, 8, 1), &specs, 3).expect("valid")
+}
+
+#[test]
+fn inspect_prints_every_layer_and_the_totals() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let model = digits_model();
+    compiler::format::save(&model, &dir.path().join("m.xnf")).expect("saved");
+    let o = xnorflow(&["inspect", "m.xnf"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    // conv: 8*8 positions x 12 x 9 = 6,912 MACs; dense 4*4*12 = 192 -> 70: 13,440; 70 -> 10: 700.
+    for needle in [
+        "L1     conv2d",
+        "k3 s1 pad 1x-1, 9 -> 12",
+        "8x8x12 bit",
+        "4x4x12 bit",
+        "6,912",
+        "13,440",
+        "1x1x10 score",
+        "21,052",
+        "method random",
+    ] {
+        assert!(out.contains(needle), "missing {needle:?} in\n{out}");
+    }
+    let total = out.lines().find(|l| l.starts_with("total")).expect("a total row");
+    // 108 + 13,440 + 700 = 14,248 weight bits.
+    assert!(total.contains("14,248"), "{total}");
+}
+
+#[test]
+fn eval_reports_the_golden_models_accuracy() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let model = digits_model();
+    compiler::format::save(&model, &dir.path().join("m.xnf")).expect("saved");
+    let o = xnorflow(&["eval", "m.xnf", "--dataset", "digits"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    // The same number computed here from the shared data file and the golden model.
+    let bytes =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("data/digits.csv.gz")).expect("data");
+    let test = parse_digits(bytes, "digits", Split::Test).expect("valid");
+    let golden = Golden::new(&model).expect("valid");
+    let preds = golden.run_batch(&test.images).expect("fits");
+    let correct = preds.iter().zip(&test.labels).filter(|(p, &l)| p.class == usize::from(l)).count();
+    let expected = format!("({correct}/{})", test.len());
+    assert!(stdout(&o).contains(&expected), "expected {expected} in {}", stdout(&o));
+    assert!(stdout(&o).contains("frames/s"), "{}", stdout(&o));
+}
+
+#[test]
+fn eval_refuses_a_dataset_of_another_shape() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let m = random_model(
+        "mnist-shaped",
+        Shape::new(28, 28, 1),
+        &[LayerSpec::QuantBinary(1), LayerSpec::Dense(10)],
+        1,
+    )
+    .expect("valid");
+    compiler::format::save(&m, &dir.path().join("m.xnf")).expect("saved");
+    let o = xnorflow(&["eval", "m.xnf", "--dataset", "digits"], dir.path());
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("takes 28x28x1 frames but the dataset's images are 8x8x1"), "{}", stderr(&o));
+    let o = xnorflow(&["eval", "m.xnf", "--dataset", "mnist"], dir.path());
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("MNIST needs --data DIR"), "{}", stderr(&o));
+    let o = xnorflow(&["eval", "m.xnf", "--dataset", "mnist", "--data", "."], dir.path());
+    assert!(stderr(&o).contains("no MNIST t10k images in ."), "{}", stderr(&o));
+}
+
+#[test]
+fn bad_model_files_are_errors_not_panics() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("junk.xnf"), b"definitely not a model").expect("written");
+    for args in [["inspect", "junk.xnf"], ["inspect", "missing.xnf"]] {
+        let o = xnorflow(&args, dir.path());
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        assert!(stderr(&o).starts_with("error: cannot load model"), "{}", stderr(&o));
+        assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+    }
+}
+
+#[test]
+fn demo_writes_a_model_that_reads_back() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let o = xnorflow(&["demo", "--out", "out"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let model = compiler::format::load(&dir.path().join("out/digits-prototype.xnf")).expect("loads");
+    let text = std::fs::read_to_string(dir.path().join("out/digits-prototype.txt")).expect("text form");
+    assert_eq!(compiler::model::Model::parse(&text).expect("parses"), model);
+    let acc = model.provenance.accuracy.expect("accuracy recorded");
+    // A nearest-prototype classifier on 8x8 digits: far above chance (10%), below a trained BNN.
+    assert!((0.6..0.95).contains(&acc), "accuracy {acc}");
+    assert!(stdout(&o).contains(&format!("accuracy {:.2}%", acc * 100.0)), "{}", stdout(&o));
+}
+
+#[test]
+fn every_subcommand_has_an_example_in_its_help() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for cmd in ["demo", "inspect", "eval"] {
+        let o = xnorflow(&[cmd, "--help"], dir.path());
+        assert!(o.status.success());
+        assert!(stdout(&o).contains(&format!("xnorflow {cmd}")), "{cmd}: {}", stdout(&o));
+    }
+}

@@ -23,6 +23,11 @@ enum Command {
     /// Run the built-in main job: build a model from the bundled digits data, save, inspect and evaluate it.
     #[command(after_help = "Example:\n  xnorflow demo --out xnorflow-demo")]
     Demo(cmd::demo::Args),
+    /// Train a BNN (IR-Net or a baseline), export it bit-exactly to a model file.
+    #[command(
+        after_help = "Examples:\n  xnorflow train --dataset digits --arch 256-256 --method irnet --epochs 20 -o digits.xnf\n  xnorflow train --dataset mnist --data ../shared/data/mnist --arch sfc --method irnet --epochs 10 --seed 1 -o sfc.xnf"
+    )]
+    Train(cmd::train::Args),
     /// Print a per-layer summary of a model file: shapes, weight bits, binary MACs, memory.
     #[command(after_help = "Example:\n  xnorflow inspect xnorflow-demo/digits-prototype.xnf")]
     Inspect(cmd::inspect::Args),
@@ -37,6 +42,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Demo(a) => cmd::demo::run(a),
+        Command::Train(a) => cmd::train::run(a),
         Command::Inspect(a) => cmd::inspect::run(a),
         Command::Eval(a) => cmd::eval::run(a),
     };

@@ -3,6 +3,7 @@
 pub mod demo;
 pub mod eval;
 pub mod inspect;
+pub mod train;
 
 use indicatif::{ProgressBar, ProgressStyle};
 

@@ -1,8 +1,18 @@
-//! Training of binarized networks, exported to xnorflow's model format.
+//! Training of binarized networks on the CPU and their bit-exact export to xnorflow's model format.
 //!
-//! This crate will own the training loop of IR-Net (Libra-PB + EDE) and its baselines (STE/BNN,
-//! XNOR-Net, Bi-Real) and the folding of BatchNorm + sign into integer thresholds. Today it holds
-//! [`prototype`], a training-free nearest-prototype classifier that needs no gradient and gives the
-//! built-in demo a real, data-derived model. It depends on `compiler` only.
+//! - [`method`]: the binarization methods (STE/BNN, XNOR-Net, Bi-Real, IR-Net with Libra-PB and EDE),
+//!   each a forward sign with the method's surrogate gradient (the detach trick).
+//! - [`arch`]: architectures (TFC / SFC / LFC presets, a compact syntax with convolutions and pools).
+//! - [`net`]: the float network (candle, reverse-mode autodiff), its training and inference passes.
+//! - [`trainer`]: the shared training loop (Adam, cosine schedule, EDE schedule, checkpoints).
+//! - [`export`]: BatchNorm + sign to integer thresholds, scales folded, gamma < 0 rows inverted.
+//! - [`prototype`]: a gradient-free nearest-binary-prototype classifier.
+//!
+//! It depends on `compiler` only (and candle); nothing but the CLI depends on it.
 
+pub mod arch;
+pub mod export;
+pub mod method;
+pub mod net;
 pub mod prototype;
+pub mod trainer;

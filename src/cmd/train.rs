@@ -1,0 +1,215 @@
+//! `xnorflow train`: train a BNN, export it bit-exactly, prove the export against the golden model.
+
+use super::eval::{load_dataset, DatasetArg, SplitArg};
+use super::progress;
+use anyhow::{bail, Context, Result};
+use compiler::data::Dataset;
+use compiler::model::{Model, Provenance};
+use indicatif::ProgressBar;
+use sim::golden::Golden;
+use std::path::{Path, PathBuf};
+use train::arch::{Arch, InputKind};
+use train::method::Method;
+use train::net::{argmax, has_tie, Net};
+use train::trainer::{self, EpochReport, TrainConfig};
+
+/// Arguments of `xnorflow train`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Dataset to train on (its training split; accuracy is measured on the test split).
+    #[arg(long, value_enum)]
+    pub dataset: DatasetArg,
+    /// Directory holding the dataset's files (optional for digits, which is built in).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Architecture: tfc, sfc, lfc (three dense layers of 64/256/1024), or a layer list such as
+    /// 256-256 or c16p0-p-c32-p-128 (cN: 3x3 conv, cNp0/cNp1: padded with bit 0/1, p: 2x2 max-pool).
+    #[arg(long, default_value = "sfc")]
+    pub arch: String,
+    /// Binarization method: ste, xnor, bireal or irnet.
+    #[arg(long, default_value = "irnet")]
+    pub method: Method,
+    /// Input layer: binary (pixel >= 128), binary:T (pixel >= T) or fixed8 (8-bit first layer).
+    #[arg(long, default_value = "binary")]
+    pub input: InputKind,
+    /// Training epochs.
+    #[arg(long, default_value_t = 10)]
+    pub epochs: usize,
+    /// Seed of initialisation and shuffling (a run is deterministic for a given seed).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Images per step.
+    #[arg(long, default_value_t = 100)]
+    pub batch: usize,
+    /// Initial learning rate (Adam, cosine-decayed to 0).
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f64,
+    /// IR-Net's EDE T_min.
+    #[arg(long, default_value_t = 0.1)]
+    pub t_min: f64,
+    /// IR-Net's EDE T_max.
+    #[arg(long, default_value_t = 10.0)]
+    pub t_max: f64,
+    /// Train on only the first N training images.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Checkpoint written after every epoch and resumed from when present
+    /// (default: the output path with `.ckpt.safetensors`).
+    #[arg(long)]
+    pub checkpoint: Option<PathBuf>,
+    /// Start from scratch even if a checkpoint exists (it is overwritten).
+    #[arg(long)]
+    pub fresh: bool,
+    /// Output model file.
+    #[arg(short, long)]
+    pub output: PathBuf,
+}
+
+struct Bar {
+    pb: ProgressBar,
+    epochs: usize,
+}
+
+impl trainer::Progress for Bar {
+    fn step(&mut self, epoch: usize, done: usize, _total: usize, loss: f64) {
+        self.pb.set_position(done as u64);
+        self.pb.set_message(format!("epoch {}/{} loss {loss:.3}", epoch + 1, self.epochs));
+    }
+    fn epoch(&mut self, r: &EpochReport) {
+        let line = format!(
+            "epoch {:>3}/{}: loss {:.4}, train accuracy {:.2}%, {:.0} images/s, EDE t={:.3} k={:.3}",
+            r.epoch + 1,
+            self.epochs,
+            r.loss,
+            100.0 * r.train_accuracy,
+            r.images_per_sec,
+            r.ede.t,
+            r.ede.k
+        );
+        // A hidden bar (no terminal) drops println; the epoch lines are the run's log, keep them.
+        if self.pb.is_hidden() {
+            println!("{line}");
+        } else {
+            self.pb.println(line);
+        }
+        self.pb.set_position(0);
+    }
+}
+
+/// How the float network and the golden model on its export compare on a dataset.
+pub struct Exactness {
+    /// Images on which both give the same class.
+    pub agree: usize,
+    /// Images compared.
+    pub total: usize,
+    /// Images whose float scores tie at the maximum (both sides then take the lowest index).
+    pub ties: usize,
+    /// First disagreeing image.
+    pub first_mismatch: Option<usize>,
+    /// Correct classifications by the golden model.
+    pub golden_correct: usize,
+}
+
+/// Runs the float network's inference path and the golden model on every image of `data`.
+pub fn check_exact(net: &Net, model: &Model, data: &Dataset) -> Result<Exactness> {
+    let golden = Golden::new(model)?;
+    let frame = data.shape.len();
+    let mut r = Exactness { agree: 0, total: 0, ties: 0, first_mismatch: None, golden_correct: 0 };
+    for (px, labels) in data.images.chunks(1000 * frame).zip(data.labels.chunks(1000)) {
+        let float = net.predict(px)?;
+        let gold = golden.run_batch(px)?;
+        for ((f, g), &l) in float.iter().zip(&gold).zip(labels) {
+            r.ties += usize::from(has_tie(f));
+            if argmax(f) == g.class {
+                r.agree += 1;
+            } else if r.first_mismatch.is_none() {
+                r.first_mismatch = Some(r.total);
+            }
+            r.golden_correct += usize::from(g.class == usize::from(l));
+            r.total += 1;
+        }
+    }
+    Ok(r)
+}
+
+fn default_checkpoint(output: &Path) -> PathBuf {
+    output.with_extension("ckpt.safetensors")
+}
+
+/// Runs `xnorflow train`.
+pub fn run(args: Args) -> Result<()> {
+    let mut train_set = load_dataset(args.dataset, args.data.as_deref(), SplitArg::Train)?;
+    if let Some(n) = args.limit {
+        train_set.truncate(n);
+    }
+    let test_set = load_dataset(args.dataset, args.data.as_deref(), SplitArg::Test)?;
+    let arch = Arch::parse(&args.arch, args.input, train_set.classes).map_err(anyhow::Error::msg)?;
+    let cfg = TrainConfig {
+        batch: args.batch,
+        lr: args.lr,
+        t_min: args.t_min,
+        t_max: args.t_max,
+        ..TrainConfig::new(arch, args.method, args.epochs, args.seed)
+    };
+    if !(cfg.t_min > 0.0 && cfg.t_max >= cfg.t_min) {
+        bail!("EDE needs 0 < --t-min <= --t-max");
+    }
+    let dataset = format!("{:?}", args.dataset).to_lowercase();
+    println!(
+        "training {} ({}) with {} on {dataset}: {} images, {} epochs, batch {}, seed {}",
+        args.arch,
+        cfg.arch,
+        cfg.method,
+        train_set.len(),
+        cfg.epochs,
+        cfg.batch,
+        cfg.seed
+    );
+    let ckpt = args.checkpoint.clone().unwrap_or_else(|| default_checkpoint(&args.output));
+    if args.fresh && ckpt.exists() {
+        std::fs::remove_file(&ckpt).with_context(|| format!("cannot remove {}", ckpt.display()))?;
+    }
+    let mut bar = Bar { pb: progress(train_set.len() as u64, "train"), epochs: cfg.epochs };
+    let (net, reports) = trainer::train(&cfg, &train_set, Some(&ckpt), &mut bar)?;
+    bar.pb.finish_and_clear();
+
+    let provenance = Provenance {
+        dataset: Some(dataset.clone()),
+        method: Some(cfg.method.name().into()),
+        epochs: Some(cfg.epochs as u32),
+        seed: Some(cfg.seed),
+        notes: Some(format!(
+            "arch {}, input {:?}, batch {}, lr {}",
+            cfg.arch, cfg.arch.input, cfg.batch, cfg.lr
+        )),
+        ..Provenance::default()
+    };
+    let name = format!("{dataset}-{}-{}", args.arch, cfg.method);
+    let mut model = train::export::export(&net, &name, provenance)?;
+    let ex = check_exact(&net, &model, &test_set)?;
+    if let Some(i) = ex.first_mismatch {
+        bail!(
+            "export is not exact: the float network and the golden model disagree on {} of {} test images \
+             (first: image {i}); this is a bug, please report it with the checkpoint {}",
+            ex.total - ex.agree,
+            ex.total,
+            ckpt.display()
+        );
+    }
+    let accuracy = ex.golden_correct as f64 / ex.total as f64;
+    model.provenance.accuracy = Some(accuracy);
+    compiler::format::save(&model, &args.output)
+        .with_context(|| format!("cannot write {}", args.output.display()))?;
+    let ips = reports.iter().map(|r| r.images_per_sec).sum::<f64>() / reports.len().max(1) as f64;
+    println!(
+        "exported {}: test accuracy {:.2}% (golden model, bit-exact: {}/{} test images agree with the float \
+         network, {} float ties), {:.0} training images/s",
+        args.output.display(),
+        100.0 * accuracy,
+        ex.agree,
+        ex.total,
+        ex.ties,
+        ips
+    );
+    Ok(())
+}

@@ -1,0 +1,142 @@
+//! Network architectures to train: presets (TFC, SFC, LFC) and a compact text syntax.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// How pixels enter the network.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InputKind {
+    /// Binarized pixels: +1 where pixel >= threshold.
+    Binary {
+        /// Pixel threshold.
+        threshold: u8,
+    },
+    /// 8-bit unsigned fixed point (pixel / 256) against binary weights.
+    Fixed8,
+}
+
+/// One hidden layer (the classifier layer is implicit, see [`Arch::classes`]).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LayerCfg {
+    /// Binary dense layer with BatchNorm and sign.
+    Dense(usize),
+    /// Binary 3x3 convolution, stride 1, with BatchNorm and sign; `pad` is the padding bit
+    /// (one pixel each side) or `None` for no padding.
+    Conv {
+        /// Output channels.
+        out: usize,
+        /// Padding bit, or no padding.
+        pad: Option<bool>,
+    },
+    /// 2x2 binary max-pool, stride 2.
+    Pool,
+}
+
+/// A network to train: input handling, hidden layers and the number of classes.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Arch {
+    /// Input handling.
+    pub input: InputKind,
+    /// Hidden layers in order.
+    pub layers: Vec<LayerCfg>,
+    /// Classes of the final binary dense layer (integer scores).
+    pub classes: usize,
+}
+
+/// Default pixel threshold for binarized input (MNIST: 0.5 of full scale).
+pub const DEFAULT_PIXEL_THRESHOLD: u8 = 128;
+
+impl Arch {
+    /// Parses a layer list: a preset (`tfc`, `sfc`, `lfc`: three dense layers of 64 / 256 / 1024) or
+    /// `-`-separated tokens: `N` a dense layer, `cN` a 3x3 conv without padding, `cNp0` / `cNp1` a 3x3
+    /// conv padded with bit 0 (-1) or 1 (+1), `p` a 2x2 max-pool. Examples: `256-256`, `c16p0-p-c32-p-128`.
+    pub fn parse(spec: &str, input: InputKind, classes: usize) -> Result<Arch, String> {
+        let preset = |w: usize| vec![LayerCfg::Dense(w); 3];
+        let layers = match spec {
+            "tfc" => preset(64),
+            "sfc" => preset(256),
+            "lfc" => preset(1024),
+            _ => spec.split('-').map(parse_token).collect::<Result<Vec<_>, _>>()?,
+        };
+        Ok(Arch { input, layers, classes })
+    }
+}
+
+fn parse_token(t: &str) -> Result<LayerCfg, String> {
+    let bad = || format!("bad layer '{t}' (expected N, cN, cNp0, cNp1 or p)");
+    let count = |s: &str| s.parse::<usize>().ok().filter(|&n| n > 0).ok_or_else(bad);
+    if t == "p" {
+        return Ok(LayerCfg::Pool);
+    }
+    if let Some(rest) = t.strip_prefix('c') {
+        let (n, pad) = match rest.split_once('p') {
+            None => (rest, None),
+            Some((n, "0")) => (n, Some(false)),
+            Some((n, "1")) => (n, Some(true)),
+            Some(_) => return Err(bad()),
+        };
+        return Ok(LayerCfg::Conv { out: count(n)?, pad });
+    }
+    Ok(LayerCfg::Dense(count(t)?))
+}
+
+impl fmt::Display for Arch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parts: Vec<String> = self
+            .layers
+            .iter()
+            .map(|l| match l {
+                LayerCfg::Dense(n) => n.to_string(),
+                LayerCfg::Conv { out, pad: None } => format!("c{out}"),
+                LayerCfg::Conv { out, pad: Some(b) } => format!("c{out}p{}", u8::from(*b)),
+                LayerCfg::Pool => "p".into(),
+            })
+            .collect();
+        write!(f, "{}-{}", parts.join("-"), self.classes)
+    }
+}
+
+impl FromStr for InputKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "binary" => Ok(InputKind::Binary { threshold: DEFAULT_PIXEL_THRESHOLD }),
+            "fixed8" => Ok(InputKind::Fixed8),
+            _ => s
+                .strip_prefix("binary:")
+                .and_then(|t| t.parse().ok())
+                .map(|threshold| InputKind::Binary { threshold })
+                .ok_or_else(|| format!("unknown input '{s}' (binary, binary:THRESHOLD or fixed8)")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_and_tokens_parse() {
+        let b = InputKind::Binary { threshold: 128 };
+        assert_eq!(Arch::parse("sfc", b, 10).expect("preset").layers, vec![LayerCfg::Dense(256); 3]);
+        let a = Arch::parse("c16p0-p-c32-p-128", b, 10).expect("valid");
+        assert_eq!(
+            a.layers,
+            vec![
+                LayerCfg::Conv { out: 16, pad: Some(false) },
+                LayerCfg::Pool,
+                LayerCfg::Conv { out: 32, pad: None },
+                LayerCfg::Pool,
+                LayerCfg::Dense(128)
+            ]
+        );
+        assert_eq!(a.to_string(), "c16p0-p-c32-p-128-10");
+        for bad in ["", "0", "c", "c8p2", "x", "16--16"] {
+            assert!(Arch::parse(bad, b, 10).is_err(), "{bad}");
+        }
+        assert_eq!("binary:100".parse::<InputKind>(), Ok(InputKind::Binary { threshold: 100 }));
+        assert!("ternary".parse::<InputKind>().is_err());
+    }
+}

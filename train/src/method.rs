@@ -1,0 +1,175 @@
+//! Binarization methods: how weights and activations become +-1 in the forward pass and what gradient
+//! flows back (reference.md section 1).
+//!
+//! Every method is written with the detach trick `g(x) + stop_grad(sign(x) - g(x))`: the forward value
+//! is the hardware's sign (sign(0) = +1) and the backward is `g'(x)`. The trick's output can miss +-1
+//! by one rounding step, so inference and export never use it: they call [`hard_sign`] on the same
+//! latent values instead.
+
+use candle_core::{DType, Result, Tensor};
+use std::fmt;
+use std::str::FromStr;
+
+/// A binarization method, selectable by name.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Method {
+    /// BNN (Courbariaux/Hubara): sign, clipped-identity gradient, weights clipped to [-1, 1].
+    Ste,
+    /// XNOR-Net: per-output-channel alpha = mean|w|, STE for activations.
+    Xnor,
+    /// Bi-Real: ApproxSign gradient for activations, XNOR-Net style weights.
+    Bireal,
+    /// IR-Net: Libra-PB (balance, standardize, 2^s shift scale) and the Error Decay Estimator.
+    Irnet,
+}
+
+impl Method {
+    /// Every method, in the order results tables list them.
+    pub const ALL: [Method; 4] = [Method::Ste, Method::Xnor, Method::Bireal, Method::Irnet];
+
+    /// The name used on the command line and in model provenance.
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Ste => "ste",
+            Method::Xnor => "xnor",
+            Method::Bireal => "bireal",
+            Method::Irnet => "irnet",
+        }
+    }
+
+    /// True if latent weights are clipped to [-1, 1] after every step (BNN's rule).
+    pub fn clips_weights(self) -> bool {
+        matches!(self, Method::Ste)
+    }
+}
+
+impl fmt::Display for Method {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Method {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        Method::ALL
+            .into_iter()
+            .find(|m| m.name() == s)
+            .ok_or_else(|| format!("unknown method '{s}' (ste, xnor, bireal, irnet)"))
+    }
+}
+
+/// The Error Decay Estimator's state for one epoch: `g(x) = k * tanh(t * x)`.
+#[derive(Copy, Clone, Debug, PartialEq)]
+pub struct Ede {
+    /// Sharpness t.
+    pub t: f64,
+    /// Gain k = max(1 / t, 1).
+    pub k: f64,
+}
+
+impl Ede {
+    /// The schedule of IR-Net for epoch `i` of `n`: `t = T_min * 10^((i / n) * log10(T_max / T_min))`.
+    pub fn at(i: usize, n: usize, t_min: f64, t_max: f64) -> Ede {
+        let frac = i as f64 / n.max(1) as f64;
+        let t = t_min * 10f64.powf(frac * (t_max / t_min).log10());
+        Ede { t, k: (1.0 / t).max(1.0) }
+    }
+}
+
+/// The hardware's sign: +1 where x >= 0, else -1 (so sign(0) = +1).
+pub fn hard_sign(x: &Tensor) -> Result<Tensor> {
+    x.ge(0f64)?.to_dtype(DType::F32)?.affine(2.0, -1.0)
+}
+
+/// `g(x) + stop_grad(sign(x) - g(x))`: forward sign(x), backward g'(x).
+fn with_surrogate(x: &Tensor, g: Tensor) -> Result<Tensor> {
+    let hard = hard_sign(x)?;
+    g.clone() + (hard - g)?.detach()
+}
+
+/// BNN's straight-through estimator: gradient 1 where |x| <= 1.
+fn ste(x: &Tensor) -> Result<Tensor> {
+    with_surrogate(x, x.clamp(-1f64, 1f64)?)
+}
+
+/// Bi-Real's ApproxSign: g = 2c - c|c| with c = clamp(x, -1, 1), so g' = 2 - 2|x| on [-1, 1].
+fn approx_sign(x: &Tensor) -> Result<Tensor> {
+    let c = x.clamp(-1f64, 1f64)?;
+    let g = (c.affine(2.0, 0.0)? - (&c * c.abs()?)?)?;
+    with_surrogate(x, g)
+}
+
+/// IR-Net's EDE: g = k * tanh(t * x).
+fn ede(x: &Tensor, e: Ede) -> Result<Tensor> {
+    with_surrogate(x, x.affine(e.t, 0.0)?.tanh()?.affine(e.k, 0.0)?)
+}
+
+/// Binarized activations for training (forward sign, the method's backward).
+pub fn activation(x: &Tensor, method: Method, e: Ede) -> Result<Tensor> {
+    match method {
+        Method::Ste | Method::Xnor => ste(x),
+        Method::Bireal => approx_sign(x),
+        Method::Irnet => ede(x, e),
+    }
+}
+
+/// IR-Net's Libra-PB balance and standardization of `[out, n]` weights, per output row:
+/// `(w - mean) / std`, with n - 1 in the standard deviation.
+pub fn libra_standardize(w: &Tensor) -> Result<Tensor> {
+    let n = w.dim(1)?;
+    let centered = w.broadcast_sub(&w.mean_keepdim(1)?)?;
+    let var = (centered.sqr()?.sum_keepdim(1)? / (n.max(2) - 1) as f64)?;
+    centered.broadcast_div(&var.sqrt()?)
+}
+
+/// Libra-PB's shift exponents `s_o = round(log2(mean|w~|))` (half to even), one per row, as plain
+/// numbers: the paper treats them as constants.
+pub fn libra_shift(std_w: &Tensor) -> Result<Vec<i32>> {
+    let m: Vec<f32> = std_w.abs()?.mean_keepdim(1)?.flatten_all()?.to_vec1()?;
+    Ok(m.iter().map(|&m| f64::from(m).log2().round_ties_even() as i32).collect())
+}
+
+/// The latent values whose sign gives the binary weights, and the positive per-row scale the
+/// method applies (`None` = 1): what both training and export read.
+pub fn weight_parts(w: &Tensor, method: Method, scaled: bool) -> Result<(Tensor, Option<Tensor>)> {
+    let out = w.dim(0)?;
+    Ok(match method {
+        Method::Ste => (w.clone(), None),
+        Method::Xnor | Method::Bireal => {
+            let alpha = w.abs()?.mean_keepdim(1)?;
+            (w.clone(), scaled.then_some(alpha))
+        }
+        Method::Irnet => {
+            let std_w = libra_standardize(w)?;
+            let scale = if scaled {
+                let s: Vec<f32> = libra_shift(&std_w)?.iter().map(|&s| 2f32.powi(s)).collect();
+                Some(Tensor::from_vec(s, (out, 1), w.device())?)
+            } else {
+                None
+            };
+            (std_w, scale)
+        }
+    })
+}
+
+/// Binarized weights for training: `scale * sign(latent)` with the method's backward. `scaled` is
+/// false for the last layer, whose scores must stay a plain popcount (one shared scale instead).
+pub fn weights(w: &Tensor, method: Method, e: Ede, scaled: bool) -> Result<Tensor> {
+    let (latent, scale) = weight_parts(w, method, scaled)?;
+    let b = match method {
+        Method::Irnet => ede(&latent, e)?,
+        _ => ste(&latent)?,
+    };
+    match scale {
+        Some(s) => b.broadcast_mul(&s),
+        None => Ok(b),
+    }
+}
+
+/// The exact +-1 weights and per-row scale of inference and export (no detach trick).
+pub fn hard_weights(w: &Tensor, method: Method, scaled: bool) -> Result<(Tensor, Option<Tensor>)> {
+    let (latent, scale) = weight_parts(&w.detach(), method, scaled)?;
+    Ok((hard_sign(&latent)?, scale))
+}

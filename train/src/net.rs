@@ -1,0 +1,388 @@
+//! The float network that training optimises: binary layers (latent real weights), BatchNorm, sign,
+//! and the forward passes of training (surrogate gradients) and inference (exact +-1 arithmetic).
+//!
+//! Inference mirrors the hardware: activations are exact +-1 (sign(0) = +1), weights are the
+//! method's exact signs, products are exact small integers in f32, padding uses the hardware's pad
+//! bit, and max-pool over +-1 is the hardware's OR. Export ([`crate::export`]) reproduces the same f32
+//! BatchNorm arithmetic per channel, which is what makes the exported thresholds bit-exact.
+
+use crate::arch::{Arch, InputKind, LayerCfg};
+use crate::method::{self, Ede, Method};
+use candle_core::{DType, Device, Result, Tensor, Var};
+use compiler::model::Shape;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+/// BatchNorm's epsilon.
+pub const BN_EPS: f64 = 1e-4;
+/// BatchNorm's running-statistics momentum.
+pub const BN_MOMENTUM: f64 = 0.1;
+
+/// BatchNorm over channels (dimension 1), learned affine, running statistics for inference.
+pub struct BatchNorm {
+    /// Scale, one per channel.
+    pub gamma: Var,
+    /// Shift, one per channel.
+    pub beta: Var,
+    /// Running mean (inference).
+    pub mean: RefCell<Tensor>,
+    /// Running variance (inference).
+    pub var: RefCell<Tensor>,
+}
+
+impl BatchNorm {
+    fn new(c: usize, dev: &Device) -> Result<Self> {
+        Ok(BatchNorm {
+            gamma: Var::ones(c, DType::F32, dev)?,
+            beta: Var::zeros(c, DType::F32, dev)?,
+            mean: RefCell::new(Tensor::zeros(c, DType::F32, dev)?),
+            var: RefCell::new(Tensor::ones(c, DType::F32, dev)?),
+        })
+    }
+
+    /// `[c]` reshaped to broadcast over `y` (channels in dimension 1).
+    fn shaped(t: &Tensor, y: &Tensor) -> Result<Tensor> {
+        let mut dims = vec![1; y.rank()];
+        dims[1] = t.dim(0)?;
+        t.reshape(dims)
+    }
+
+    /// Training: batch statistics, and the running statistics move towards them.
+    fn train(&self, y: &Tensor) -> Result<Tensor> {
+        let dims: Vec<usize> = (0..y.rank()).filter(|&d| d != 1).collect();
+        let count = dims.iter().map(|&d| y.dim(d)).product::<Result<usize>>()?;
+        let mean = y.mean_keepdim(dims.as_slice())?;
+        let centered = y.broadcast_sub(&mean)?;
+        let var = centered.sqr()?.mean_keepdim(dims.as_slice())?;
+        let z = centered.broadcast_div(&var.affine(1.0, BN_EPS)?.sqrt()?)?;
+        let z = z.broadcast_mul(&Self::shaped(self.gamma.as_tensor(), y)?)?;
+        let z = z.broadcast_add(&Self::shaped(self.beta.as_tensor(), y)?)?;
+        let m = BN_MOMENTUM;
+        let unbiased = count as f64 / (count.max(2) - 1) as f64;
+        let new_mean =
+            (self.mean.borrow().affine(1.0 - m, 0.0)? + mean.flatten_all()?.detach().affine(m, 0.0)?)?;
+        let new_var = (self.var.borrow().affine(1.0 - m, 0.0)?
+            + var.flatten_all()?.detach().affine(m * unbiased, 0.0)?)?;
+        *self.mean.borrow_mut() = new_mean;
+        *self.var.borrow_mut() = new_var;
+        Ok(z)
+    }
+
+    /// Inference: `((y - mean) / sqrt(var + eps)) * gamma + beta`, in this order (export repeats it).
+    fn eval(&self, y: &Tensor) -> Result<Tensor> {
+        let mean = Self::shaped(&self.mean.borrow(), y)?;
+        let std = Self::shaped(&self.var.borrow().affine(1.0, BN_EPS)?.sqrt()?, y)?;
+        y.broadcast_sub(&mean)?
+            .broadcast_div(&std)?
+            .broadcast_mul(&Self::shaped(self.gamma.as_tensor(), y)?)?
+            .broadcast_add(&Self::shaped(self.beta.as_tensor(), y)?)
+    }
+
+    /// The f32 BatchNorm of one value of channel `c`, exactly as [`BatchNorm::eval`] computes it.
+    pub fn scalar(&self) -> Result<impl Fn(usize, f32) -> f32> {
+        let v = |t: &Tensor| t.to_vec1::<f32>();
+        let (mean, var) = (v(&self.mean.borrow())?, v(&self.var.borrow())?);
+        let (gamma, beta) = (v(self.gamma.as_tensor())?, v(self.beta.as_tensor())?);
+        let eps = BN_EPS as f32;
+        Ok(move |c: usize, y: f32| ((y - mean[c]) / (var[c] + eps).sqrt()) * gamma[c] + beta[c])
+    }
+}
+
+/// One layer of the float network.
+pub enum NetLayer {
+    /// Binary dense + BatchNorm + sign. `w` is `[out, in]` over the (h, w, c)-flattened input.
+    Dense {
+        /// Latent weights.
+        w: Var,
+        /// BatchNorm.
+        bn: BatchNorm,
+    },
+    /// Binary 3x3 conv + BatchNorm + sign. `w` is `[out, in, 3, 3]`.
+    Conv {
+        /// Latent weights.
+        w: Var,
+        /// Padding bit (one pixel each side) or none.
+        pad: Option<bool>,
+        /// BatchNorm.
+        bn: BatchNorm,
+    },
+    /// 2x2 max-pool (OR of bits).
+    Pool,
+    /// The classifier: binary dense without per-row scale, one shared positive scale `exp(log_scale)`,
+    /// so that the argmax of the logits is the argmax of the integer popcount scores.
+    Head {
+        /// Latent weights `[classes, in]`.
+        w: Var,
+        /// Log of the shared logit scale.
+        log_scale: Var,
+    },
+}
+
+/// Forward mode.
+#[derive(Copy, Clone, Debug)]
+pub enum Mode {
+    /// Training: surrogate gradients with this EDE state, batch statistics.
+    Train(Ede),
+    /// Inference: exact signs, running statistics.
+    Eval,
+}
+
+/// A binarized network being trained.
+pub struct Net {
+    /// The architecture.
+    pub arch: Arch,
+    /// The binarization method.
+    pub method: Method,
+    /// Input frame shape (u8 pixels).
+    pub input: Shape,
+    /// Layers in order; the last is the head.
+    pub layers: Vec<NetLayer>,
+    device: Device,
+}
+
+fn glorot(rng: &mut ChaCha8Rng, shape: &[usize], fan_in: usize, fan_out: usize, dev: &Device) -> Result<Var> {
+    let limit = (6.0 / (fan_in + fan_out) as f64).sqrt() as f32;
+    let n = shape.iter().product();
+    let data: Vec<f32> = (0..n).map(|_| rng.gen_range(-limit..limit)).collect();
+    Var::from_tensor(&Tensor::from_vec(data, shape, dev)?)
+}
+
+/// Output shape of each hidden layer of `arch` on `input`, or an error naming the layer.
+pub fn layer_shapes(arch: &Arch, input: Shape) -> std::result::Result<Vec<Shape>, String> {
+    let mut cur = input;
+    let mut out = Vec::new();
+    for (i, l) in arch.layers.iter().enumerate() {
+        cur = match *l {
+            LayerCfg::Dense(n) => Shape::new(1, 1, n),
+            LayerCfg::Conv { out, pad } => {
+                let p = if pad.is_some() { 2 } else { 0 };
+                if cur.h + p < 3 || cur.w + p < 3 {
+                    return Err(format!("layer {} (conv): a 3x3 kernel does not fit {cur}", i + 1));
+                }
+                Shape::new(cur.h + p - 2, cur.w + p - 2, out)
+            }
+            LayerCfg::Pool => {
+                if cur.h < 2 || cur.w < 2 {
+                    return Err(format!("layer {} (pool): a 2x2 window does not fit {cur}", i + 1));
+                }
+                Shape::new(cur.h / 2, cur.w / 2, cur.c)
+            }
+        };
+        out.push(cur);
+    }
+    Ok(out)
+}
+
+impl Net {
+    /// A freshly initialised network (Glorot-uniform latent weights from `seed`).
+    pub fn new(arch: &Arch, method: Method, input: Shape, seed: u64) -> std::result::Result<Self, String> {
+        let shapes = layer_shapes(arch, input)?;
+        let dev = Device::Cpu;
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut build = || -> Result<Vec<NetLayer>> {
+            let mut layers = Vec::new();
+            let mut cur = input;
+            for (l, &shape) in arch.layers.iter().zip(&shapes) {
+                layers.push(match *l {
+                    LayerCfg::Dense(n) => NetLayer::Dense {
+                        w: glorot(&mut rng, &[n, cur.len()], cur.len(), n, &dev)?,
+                        bn: BatchNorm::new(n, &dev)?,
+                    },
+                    LayerCfg::Conv { out, pad } => NetLayer::Conv {
+                        w: glorot(&mut rng, &[out, cur.c, 3, 3], 9 * cur.c, 9 * out, &dev)?,
+                        pad,
+                        bn: BatchNorm::new(out, &dev)?,
+                    },
+                    LayerCfg::Pool => NetLayer::Pool,
+                });
+                cur = shape;
+            }
+            let n = cur.len();
+            layers.push(NetLayer::Head {
+                w: glorot(&mut rng, &[arch.classes, n], n, arch.classes, &dev)?,
+                log_scale: Var::from_tensor(&Tensor::new(&[-0.5 * (n as f32).ln()], &dev)?)?,
+            });
+            Ok(layers)
+        };
+        let layers = build().map_err(|e| e.to_string())?;
+        Ok(Net { arch: arch.clone(), method, input, layers, device: dev })
+    }
+
+    /// The input tensor `[n, c, h, w]` of `n` frames of u8 pixels (h, w, c order).
+    pub fn input_tensor(&self, pixels: &[u8]) -> Result<Tensor> {
+        let s = self.input;
+        let n = pixels.len() / s.len();
+        let data: Vec<f32> = match self.arch.input {
+            InputKind::Binary { threshold } => {
+                pixels.iter().map(|&p| if p >= threshold { 1.0 } else { -1.0 }).collect()
+            }
+            // pixel / 256 is exact in f32, so the float dot products are the integer ones / 256.
+            InputKind::Fixed8 => pixels.iter().map(|&p| f32::from(p) / 256.0).collect(),
+        };
+        Tensor::from_vec(data, (n, s.h, s.w, s.c), &self.device)?.permute((0, 3, 1, 2))?.contiguous()
+    }
+
+    /// Every trainable variable, in a fixed order (optimizer and checkpoints rely on it).
+    pub fn vars(&self) -> Vec<(String, &Var)> {
+        let mut v = Vec::new();
+        for (i, l) in self.layers.iter().enumerate() {
+            match l {
+                NetLayer::Dense { w, bn } | NetLayer::Conv { w, bn, .. } => {
+                    v.push((format!("l{i}.w"), w));
+                    v.push((format!("l{i}.gamma"), &bn.gamma));
+                    v.push((format!("l{i}.beta"), &bn.beta));
+                }
+                NetLayer::Head { w, log_scale } => {
+                    v.push((format!("l{i}.w"), w));
+                    v.push((format!("l{i}.log_scale"), log_scale));
+                }
+                NetLayer::Pool => {}
+            }
+        }
+        v
+    }
+
+    /// The latent weight variables (clipped after each step by methods that clip).
+    pub fn weight_vars(&self) -> Vec<&Var> {
+        self.layers
+            .iter()
+            .filter_map(|l| match l {
+                NetLayer::Dense { w, .. } | NetLayer::Conv { w, .. } | NetLayer::Head { w, .. } => Some(w),
+                NetLayer::Pool => None,
+            })
+            .collect()
+    }
+
+    /// Running statistics by name, for checkpoints.
+    pub fn running_stats(&self) -> Vec<(String, &RefCell<Tensor>)> {
+        let mut v = Vec::new();
+        for (i, l) in self.layers.iter().enumerate() {
+            if let NetLayer::Dense { bn, .. } | NetLayer::Conv { bn, .. } = l {
+                v.push((format!("l{i}.running_mean"), &bn.mean));
+                v.push((format!("l{i}.running_var"), &bn.var));
+            }
+        }
+        v
+    }
+
+    /// Every tensor of the network's state by name (variables and running statistics).
+    pub fn state(&self) -> HashMap<String, Tensor> {
+        let mut m: HashMap<String, Tensor> =
+            self.vars().into_iter().map(|(k, v)| (k, v.as_tensor().clone())).collect();
+        m.extend(self.running_stats().into_iter().map(|(k, t)| (k, t.borrow().clone())));
+        m
+    }
+
+    /// Restores the state written by [`Net::state`]; every tensor must be present with its shape.
+    pub fn load_state(&self, m: &HashMap<String, Tensor>) -> std::result::Result<(), String> {
+        let get = |k: &str, shape: &[usize]| {
+            let t = m.get(k).ok_or_else(|| format!("checkpoint lacks '{k}'"))?;
+            if t.dims() != shape {
+                return Err(format!("checkpoint '{k}' is {:?}, expected {shape:?}", t.dims()));
+            }
+            Ok(t.clone())
+        };
+        for (k, v) in self.vars() {
+            v.set(&get(&k, v.dims())?).map_err(|e| e.to_string())?;
+        }
+        for (k, t) in self.running_stats() {
+            let shape = t.borrow().dims().to_vec();
+            *t.borrow_mut() = get(&k, &shape)?;
+        }
+        Ok(())
+    }
+
+    /// The forward pass: logits `[n, classes]`.
+    pub fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
+        let mut x = x.clone();
+        let binarize = |w: &Tensor, scaled: bool| -> Result<(Tensor, Option<Tensor>)> {
+            match mode {
+                Mode::Train(e) => Ok((method::weights(w, self.method, e, scaled)?, None)),
+                Mode::Eval => method::hard_weights(w, self.method, scaled),
+            }
+        };
+        let act = |z: &Tensor| match mode {
+            Mode::Train(e) => method::activation(z, self.method, e),
+            Mode::Eval => method::hard_sign(z),
+        };
+        let bn = |bn: &BatchNorm, y: &Tensor| match mode {
+            Mode::Train(_) => bn.train(y),
+            Mode::Eval => bn.eval(y),
+        };
+        for layer in &self.layers {
+            x = match layer {
+                NetLayer::Conv { w, pad, bn: norm } => {
+                    let (out, cin) = (w.dim(0)?, w.dim(1)?);
+                    let (wb, scale) = binarize(&w.as_tensor().reshape((out, cin * 9))?, true)?;
+                    let wb = wb.reshape((out, cin, 3, 3))?;
+                    let xp = match pad {
+                        // Pad +-1 activations with the pad bit: shift so the bit's value is 0, pad
+                        // with zeros, shift back (exact for +-1 values).
+                        Some(bit) => {
+                            let v = if *bit { 1.0 } else { -1.0 };
+                            x.affine(1.0, -v)?
+                                .pad_with_zeros(2, 1, 1)?
+                                .pad_with_zeros(3, 1, 1)?
+                                .affine(1.0, v)?
+                        }
+                        None => x,
+                    };
+                    let mut y = xp.conv2d(&wb, 0, 1, 1, 1)?;
+                    if let Some(s) = scale {
+                        y = y.broadcast_mul(&s.reshape((1, out, 1, 1))?)?;
+                    }
+                    act(&bn(norm, &y)?)?
+                }
+                NetLayer::Pool => x.max_pool2d(2)?,
+                NetLayer::Dense { w, bn: norm } => {
+                    let xf = flatten_hwc(&x)?;
+                    let (wb, scale) = binarize(w.as_tensor(), true)?;
+                    let mut y = xf.matmul(&wb.t()?)?;
+                    if let Some(s) = scale {
+                        y = y.broadcast_mul(&s.t()?)?;
+                    }
+                    act(&bn(norm, &y)?)?
+                }
+                NetLayer::Head { w, log_scale } => {
+                    let xf = flatten_hwc(&x)?;
+                    let (wb, _) = binarize(w.as_tensor(), false)?;
+                    xf.matmul(&wb.t()?)?.broadcast_mul(&log_scale.as_tensor().exp()?)?
+                }
+            };
+        }
+        Ok(x)
+    }
+
+    /// Inference logits of a batch of frames, as rows of f32.
+    pub fn predict(&self, pixels: &[u8]) -> Result<Vec<Vec<f32>>> {
+        self.forward(&self.input_tensor(pixels)?, Mode::Eval)?.to_vec2()
+    }
+}
+
+/// `[n, c, h, w]` to `[n, h*w*c]` in (h, w, c) order, the model IR's flatten; 2-D input passes.
+fn flatten_hwc(x: &Tensor) -> Result<Tensor> {
+    if x.rank() == 4 {
+        x.permute((0, 2, 3, 1))?.flatten_from(1)
+    } else {
+        Ok(x.clone())
+    }
+}
+
+/// Index of the largest value; the lowest index among equal maxima (the hardware's rule).
+pub fn argmax(v: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, &x) in v.iter().enumerate() {
+        if x > v[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+/// True when the maximum of `v` is reached more than once.
+pub fn has_tie(v: &[f32]) -> bool {
+    let m = v[argmax(v)];
+    v.iter().filter(|&&x| x == m).count() > 1
+}

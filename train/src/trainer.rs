@@ -1,0 +1,299 @@
+//! The training loop shared by every method: Adam with a cosine learning-rate schedule, the EDE
+//! schedule per epoch, deterministic shuffling from the seed, a checkpoint after every epoch.
+
+use crate::arch::Arch;
+use crate::method::{Ede, Method};
+use crate::net::{argmax, Mode, Net};
+use candle_core::{Tensor, Var};
+use compiler::data::Dataset;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Why training failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// A tensor operation failed.
+    #[error("tensor: {0}")]
+    Tensor(#[from] candle_core::Error),
+    /// The configuration does not fit the data.
+    #[error("{0}")]
+    Config(String),
+    /// A checkpoint could not be read or written, or belongs to another run.
+    #[error("checkpoint {path}: {message}")]
+    Checkpoint {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Everything that determines a training run.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TrainConfig {
+    /// Network.
+    pub arch: Arch,
+    /// Binarization method.
+    pub method: Method,
+    /// Epochs.
+    pub epochs: usize,
+    /// Images per step.
+    pub batch: usize,
+    /// Initial learning rate (cosine-decayed to 0).
+    pub lr: f64,
+    /// Seed of initialisation and shuffling.
+    pub seed: u64,
+    /// EDE's T_min.
+    pub t_min: f64,
+    /// EDE's T_max.
+    pub t_max: f64,
+}
+
+impl TrainConfig {
+    /// Defaults: batch 100, lr 1e-3, EDE T_min 0.1, T_max 10 (the IR-Net paper's values).
+    pub fn new(arch: Arch, method: Method, epochs: usize, seed: u64) -> Self {
+        TrainConfig { arch, method, epochs, batch: 100, lr: 1e-3, seed, t_min: 0.1, t_max: 10.0 }
+    }
+}
+
+/// What one epoch measured.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EpochReport {
+    /// 0-based epoch.
+    pub epoch: usize,
+    /// Mean training loss.
+    pub loss: f64,
+    /// Training accuracy of the surrogate forward pass.
+    pub train_accuracy: f64,
+    /// Training images per second.
+    pub images_per_sec: f64,
+    /// EDE state of the epoch.
+    pub ede: Ede,
+}
+
+/// Adam over the network's variables; its moments are part of the checkpoint.
+struct Adam {
+    m: Vec<Tensor>,
+    v: Vec<Tensor>,
+    step: u64,
+}
+
+impl Adam {
+    const B1: f64 = 0.9;
+    const B2: f64 = 0.999;
+    const EPS: f64 = 1e-8;
+
+    fn new(vars: &[(String, &Var)]) -> candle_core::Result<Self> {
+        let zeros = |v: &Var| v.zeros_like();
+        Ok(Adam {
+            m: vars.iter().map(|(_, v)| zeros(v)).collect::<candle_core::Result<_>>()?,
+            v: vars.iter().map(|(_, v)| zeros(v)).collect::<candle_core::Result<_>>()?,
+            step: 0,
+        })
+    }
+
+    fn update(
+        &mut self,
+        vars: &[(String, &Var)],
+        grads: &candle_core::backprop::GradStore,
+        lr: f64,
+    ) -> candle_core::Result<()> {
+        self.step += 1;
+        let t = self.step as i32;
+        let (c1, c2) = (1.0 - Self::B1.powi(t), 1.0 - Self::B2.powi(t));
+        for (i, (_, var)) in vars.iter().enumerate() {
+            let Some(g) = grads.get(var.as_tensor()) else { continue };
+            self.m[i] = (self.m[i].affine(Self::B1, 0.0)? + g.affine(1.0 - Self::B1, 0.0)?)?;
+            self.v[i] = (self.v[i].affine(Self::B2, 0.0)? + g.sqr()?.affine(1.0 - Self::B2, 0.0)?)?;
+            let denom = self.v[i].affine(1.0 / c2, 0.0)?.sqrt()?.affine(1.0, Self::EPS)?;
+            let delta = self.m[i].affine(lr / c1, 0.0)?.div(&denom)?;
+            var.set(&var.as_tensor().sub(&delta)?)?;
+        }
+        Ok(())
+    }
+}
+
+/// Progress callbacks of a run.
+pub trait Progress {
+    /// After each step: images done in this epoch.
+    fn step(&mut self, _epoch: usize, _done: usize, _total: usize, _loss: f64) {}
+    /// After each epoch.
+    fn epoch(&mut self, _report: &EpochReport) {}
+}
+
+/// No progress output.
+pub struct Quiet;
+impl Progress for Quiet {}
+
+fn ckpt_err(path: &Path, message: impl Into<String>) -> TrainError {
+    TrainError::Checkpoint { path: path.to_path_buf(), message: message.into() }
+}
+
+/// Trains a network on `data` with `cfg`. With `checkpoint`, the state after every epoch is written
+/// there (`.safetensors` plus a `.json` beside it) and an existing checkpoint of the same
+/// configuration is resumed; the result is the same as an uninterrupted run.
+pub fn train(
+    cfg: &TrainConfig,
+    data: &Dataset,
+    checkpoint: Option<&Path>,
+    progress: &mut dyn Progress,
+) -> Result<(Net, Vec<EpochReport>), TrainError> {
+    if data.is_empty() || cfg.batch == 0 || cfg.epochs == 0 {
+        return Err(TrainError::Config("need images, a batch of at least 1 and at least 1 epoch".into()));
+    }
+    if cfg.arch.classes < data.classes {
+        return Err(TrainError::Config(format!(
+            "{} classes for a dataset of {}",
+            cfg.arch.classes, data.classes
+        )));
+    }
+    let net = Net::new(&cfg.arch, cfg.method, data.shape, cfg.seed).map_err(TrainError::Config)?;
+    let vars = net.vars();
+    let mut adam = Adam::new(&vars)?;
+    let mut reports = Vec::new();
+    let mut start = 0;
+    if let Some(path) = checkpoint {
+        if let Some(done) = load_checkpoint(path, cfg, &net, &mut adam, &mut reports)? {
+            start = done;
+        }
+    }
+    let n = data.len();
+    let frame = data.shape.len();
+    for epoch in start..cfg.epochs {
+        let ede = Ede::at(epoch, cfg.epochs, cfg.t_min, cfg.t_max);
+        let lr = cfg.lr * 0.5 * (1.0 + (std::f64::consts::PI * epoch as f64 / cfg.epochs as f64).cos());
+        let mut order: Vec<usize> = (0..n).collect();
+        order
+            .shuffle(&mut ChaCha8Rng::seed_from_u64(cfg.seed ^ (epoch as u64 + 1).wrapping_mul(0x9e37_79b9)));
+        let t0 = Instant::now();
+        let (mut loss_sum, mut correct, mut done) = (0.0, 0usize, 0usize);
+        for idx in order.chunks(cfg.batch) {
+            let mut pixels = Vec::with_capacity(idx.len() * frame);
+            for &i in idx {
+                pixels.extend_from_slice(data.image(i));
+            }
+            let labels: Vec<u32> = idx.iter().map(|&i| u32::from(data.labels[i])).collect();
+            let x = net.input_tensor(&pixels)?;
+            let y = Tensor::new(labels.as_slice(), x.device())?;
+            let logits = net.forward(&x, Mode::Train(ede))?;
+            let loss = candle_nn::loss::cross_entropy(&logits, &y)?;
+            let grads = loss.backward()?;
+            adam.update(&vars, &grads, lr)?;
+            if cfg.method.clips_weights() {
+                for w in net.weight_vars() {
+                    w.set(&w.as_tensor().clamp(-1f64, 1f64)?)?;
+                }
+            }
+            let l = f64::from(loss.to_scalar::<f32>()?);
+            loss_sum += l * idx.len() as f64;
+            let rows: Vec<Vec<f32>> = logits.to_vec2()?;
+            correct += rows.iter().zip(&labels).filter(|(r, &l)| argmax(r) == l as usize).count();
+            done += idx.len();
+            progress.step(epoch, done, n, l);
+        }
+        let report = EpochReport {
+            epoch,
+            loss: loss_sum / n as f64,
+            train_accuracy: correct as f64 / n as f64,
+            images_per_sec: n as f64 / t0.elapsed().as_secs_f64(),
+            ede,
+        };
+        progress.epoch(&report);
+        reports.push(report);
+        if let Some(path) = checkpoint {
+            save_checkpoint(path, cfg, &net, &adam, &reports)?;
+        }
+    }
+    Ok((net, reports))
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct CheckpointMeta {
+    config: TrainConfig,
+    epochs_done: usize,
+    adam_step: u64,
+    /// (loss, train accuracy, images/s) per finished epoch.
+    history: Vec<(f64, f64, f64)>,
+}
+
+fn meta_path(path: &Path) -> PathBuf {
+    path.with_extension("json")
+}
+
+fn save_checkpoint(
+    path: &Path,
+    cfg: &TrainConfig,
+    net: &Net,
+    adam: &Adam,
+    reports: &[EpochReport],
+) -> Result<(), TrainError> {
+    let mut tensors = net.state();
+    for (i, (name, _)) in net.vars().iter().enumerate() {
+        tensors.insert(format!("adam.m.{name}"), adam.m[i].clone());
+        tensors.insert(format!("adam.v.{name}"), adam.v[i].clone());
+    }
+    let meta = CheckpointMeta {
+        config: cfg.clone(),
+        epochs_done: reports.len(),
+        adam_step: adam.step,
+        history: reports.iter().map(|r| (r.loss, r.train_accuracy, r.images_per_sec)).collect(),
+    };
+    let json = serde_json::to_string_pretty(&meta).map_err(|e| ckpt_err(path, e.to_string()))?;
+    candle_core::safetensors::save(&tensors, path).map_err(|e| ckpt_err(path, e.to_string()))?;
+    std::fs::write(meta_path(path), json).map_err(|e| ckpt_err(path, e.to_string()))
+}
+
+/// Resumes from `path` if it exists; returns the number of finished epochs.
+fn load_checkpoint(
+    path: &Path,
+    cfg: &TrainConfig,
+    net: &Net,
+    adam: &mut Adam,
+    reports: &mut Vec<EpochReport>,
+) -> Result<Option<usize>, TrainError> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    let json =
+        std::fs::read_to_string(meta_path(path)).map_err(|e| ckpt_err(path, format!("no metadata: {e}")))?;
+    let meta: CheckpointMeta = serde_json::from_str(&json).map_err(|e| ckpt_err(path, e.to_string()))?;
+    if meta.config != *cfg {
+        return Err(ckpt_err(path, "belongs to a run with another configuration; pass --fresh to overwrite it, or another --checkpoint"));
+    }
+    let tensors: HashMap<String, Tensor> = candle_core::safetensors::load(path, &candle_core::Device::Cpu)
+        .map_err(|e| ckpt_err(path, e.to_string()))?;
+    net.load_state(&tensors).map_err(|e| ckpt_err(path, e))?;
+    for (i, (name, v)) in net.vars().iter().enumerate() {
+        for (store, kind) in [(&mut adam.m, "m"), (&mut adam.v, "v")] {
+            let t = tensors
+                .get(&format!("adam.{kind}.{name}"))
+                .ok_or_else(|| ckpt_err(path, format!("lacks adam.{kind}.{name}")))?;
+            if t.dims() != v.dims() {
+                return Err(ckpt_err(path, format!("adam.{kind}.{name} has the wrong shape")));
+            }
+            store[i] = t.clone();
+        }
+    }
+    adam.step = meta.adam_step;
+    reports.clear();
+    for (epoch, &(loss, acc, ips)) in meta.history.iter().enumerate() {
+        let ede = Ede::at(epoch, cfg.epochs, cfg.t_min, cfg.t_max);
+        reports.push(EpochReport { epoch, loss, train_accuracy: acc, images_per_sec: ips, ede });
+    }
+    Ok(Some(meta.epochs_done))
+}
+
+/// Accuracy of the float network's inference path (exact signs) on `data`, in batches.
+pub fn float_accuracy(net: &Net, data: &Dataset) -> Result<f64, TrainError> {
+    let frame = data.shape.len();
+    let mut correct = 0;
+    for (px, labels) in data.images.chunks(1000 * frame).zip(data.labels.chunks(1000)) {
+        let rows = net.predict(px)?;
+        correct += rows.iter().zip(labels).filter(|(r, &l)| argmax(r) == usize::from(l)).count();
+    }
+    Ok(correct as f64 / data.len().max(1) as f64)
+}

@@ -20,7 +20,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the built-in main job: build a model from the bundled digits data, save, inspect and evaluate it.
+    /// Run the built-in main job: train IR-Net on the bundled digits, export bit-exactly, inspect, evaluate.
     #[command(after_help = "Example:\n  xnorflow demo --out xnorflow-demo")]
     Demo(cmd::demo::Args),
     /// Train a BNN (IR-Net or a baseline), export it bit-exactly to a model file.

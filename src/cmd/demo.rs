@@ -1,13 +1,20 @@
 //! `xnorflow demo`: the built-in main job, on data carried in the binary.
 //!
-//! Until training (IR-Net) and the hardware stages land, the demo fits a nearest-binary-prototype
-//! classifier to the bundled 8x8 digits, writes it in the model format (and its text form), loads it
-//! back, prints its summary and evaluates it bit-exactly with the golden model.
+//! Trains an IR-Net BNN (8-bit first layer, two binary hidden layers of 256) on the bundled 8x8
+//! digits, exports it bit-exactly, proves the export against the golden model on
+//! every test image, writes the model file and its text form, reads it back and prints its summary.
+//! The hardware stages (compile, cycle model, co-simulation, synthesis) join when they are built.
 
 use super::eval::{evaluate, load_dataset, report, DatasetArg, SplitArg};
 use super::inspect::print_summary;
-use anyhow::{Context, Result};
+use super::train::{check_exact, Bar};
+use anyhow::{ensure, Context, Result};
+use compiler::model::Provenance;
 use std::path::PathBuf;
+use std::time::Instant;
+use train::arch::{Arch, InputKind};
+use train::method::Method;
+use train::trainer::TrainConfig;
 
 /// Arguments of `xnorflow demo`.
 #[derive(clap::Args)]
@@ -15,32 +22,62 @@ pub struct Args {
     /// Directory for the demo's outputs.
     #[arg(long, default_value = "xnorflow-demo")]
     pub out: PathBuf,
+    /// Training epochs.
+    #[arg(long, default_value_t = 20)]
+    pub epochs: usize,
+    /// Seed of initialisation and shuffling.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
 }
 
 /// Runs `xnorflow demo`.
 pub fn run(args: Args) -> Result<()> {
     std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
     println!("xnorflow demo: built-in 8x8 digits (1797 images, 80/20 split), no data to fetch");
-    println!("[1/4] fitting a nearest-binary-prototype BNN (training with IR-Net is not built yet)");
-    let train = load_dataset(DatasetArg::Digits, None, SplitArg::Train)?;
-    let test = load_dataset(DatasetArg::Digits, None, SplitArg::Test)?;
-    let mut model = train::prototype::fit(&train, 128, "digits")?;
-    let r = evaluate(&model, &test, 1024)?;
-    model.provenance.accuracy = Some(r.accuracy());
+    let train_set = load_dataset(DatasetArg::Digits, None, SplitArg::Train)?;
+    let test_set = load_dataset(DatasetArg::Digits, None, SplitArg::Test)?;
+    let arch = Arch::parse("256-256", InputKind::Fixed8, 10).map_err(anyhow::Error::msg)?;
+    let cfg = TrainConfig::new(arch, Method::Irnet, args.epochs, args.seed);
+    println!("[1/4] training IR-Net (Libra-PB + EDE) 64-256-256-10, 8-bit input, {} epochs", cfg.epochs);
+    let start = Instant::now();
+    let mut bar = Bar::new(train_set.len(), cfg.epochs);
+    let (net, _) = train::trainer::train(&cfg, &train_set, None, &mut bar)?;
+    bar.finish();
+    let seconds = start.elapsed().as_secs_f64();
 
-    let path = args.out.join("digits-prototype.xnf");
-    println!("[2/4] writing {} and its text form", path.display());
+    println!("[2/4] exporting BatchNorm + sign as integer thresholds and proving the export");
+    let provenance = Provenance {
+        dataset: Some("digits".into()),
+        method: Some("irnet".into()),
+        epochs: Some(cfg.epochs as u32),
+        seed: Some(cfg.seed),
+        notes: Some(format!("arch {}, 8-bit input, xnorflow demo", cfg.arch)),
+        ..Provenance::default()
+    };
+    let mut model = train::export::export(&net, "digits-irnet", provenance)?;
+    let ex = check_exact(&net, &model, &test_set)?;
+    ensure!(
+        ex.first_mismatch.is_none(),
+        "export is not exact on {} test images (a bug)",
+        ex.total - ex.agree
+    );
+    model.provenance.accuracy = Some(ex.golden_correct as f64 / ex.total as f64);
+    println!(
+        "      trained in {seconds:.1} s; {}/{} test images give the same class in the float network and the golden model",
+        ex.agree, ex.total
+    );
+
+    let path = args.out.join("digits-irnet.xnf");
+    println!("[3/4] writing {} and its text form, reading it back", path.display());
     compiler::format::save(&model, &path)?;
     std::fs::write(path.with_extension("txt"), model.to_string())?;
-
-    println!("[3/4] loading it back and inspecting it");
     let loaded = compiler::format::load(&path)?;
-    anyhow::ensure!(loaded == model, "the model read back differs from the one written");
+    ensure!(loaded == model, "the model read back differs from the one written");
     print_summary(&loaded)?;
 
     println!("[4/4] bit-exact evaluation with the golden model");
-    report("digits test split", &evaluate(&loaded, &test, 1024)?);
-    report("digits train split", &evaluate(&loaded, &train, 1024)?);
+    report("digits test split", &evaluate(&loaded, &test_set, 1024)?);
+    report("digits train split", &evaluate(&loaded, &train_set, 1024)?);
     println!("outputs in {}", args.out.display());
     Ok(())
 }

@@ -65,9 +65,22 @@ pub struct Args {
     pub output: PathBuf,
 }
 
-struct Bar {
+/// The training progress bar and per-epoch log lines.
+pub struct Bar {
     pb: ProgressBar,
     epochs: usize,
+}
+
+impl Bar {
+    /// A bar over the `images` of each of `epochs` epochs.
+    pub fn new(images: usize, epochs: usize) -> Self {
+        Bar { pb: progress(images as u64, "train"), epochs }
+    }
+
+    /// Clears the bar.
+    pub fn finish(&self) {
+        self.pb.finish_and_clear();
+    }
 }
 
 impl trainer::Progress for Bar {
@@ -169,9 +182,9 @@ pub fn run(args: Args) -> Result<()> {
     if args.fresh && ckpt.exists() {
         std::fs::remove_file(&ckpt).with_context(|| format!("cannot remove {}", ckpt.display()))?;
     }
-    let mut bar = Bar { pb: progress(train_set.len() as u64, "train"), epochs: cfg.epochs };
+    let mut bar = Bar::new(train_set.len(), cfg.epochs);
     let (net, reports) = trainer::train(&cfg, &train_set, Some(&ckpt), &mut bar)?;
-    bar.pb.finish_and_clear();
+    bar.finish();
 
     let provenance = Provenance {
         dataset: Some(dataset.clone()),

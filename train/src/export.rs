@@ -36,8 +36,9 @@ pub enum ExportError {
 
 /// The threshold of a channel whose bit is `f(acc)` for accumulators in `[lo, hi]`:
 /// `(invert, T)` such that bit = `[acc >= T]`, or, when `invert`, bit = `[acc' >= T]` with the
-/// mirrored accumulator `acc' = lo + hi - acc` (the inverted weights' accumulator).
-pub fn fold_threshold(lo: i64, hi: i64, f: impl Fn(i64) -> bool) -> Result<(bool, i64), ()> {
+/// mirrored accumulator `acc' = lo + hi - acc` (the inverted weights' accumulator). `None` if the
+/// bit is not monotone in the accumulator.
+pub fn fold_threshold(lo: i64, hi: i64, f: impl Fn(i64) -> bool) -> Option<(bool, i64)> {
     let (a, b) = (f(lo), f(hi));
     if hi - lo <= 1 << 16 {
         // Small ranges (binary layers): evaluate every value and check monotonicity.
@@ -45,19 +46,19 @@ pub fn fold_threshold(lo: i64, hi: i64, f: impl Fn(i64) -> bool) -> Result<(bool
         let rising = bits.windows(2).all(|w| w[0] <= w[1]);
         let falling = bits.windows(2).all(|w| w[0] >= w[1]);
         return match (a, b) {
-            (false, false) if rising => Ok((false, hi + 1)),
-            (true, true) if rising => Ok((false, lo)),
-            (false, true) if rising => Ok((false, lo + bits.iter().position(|&x| x).unwrap_or(0) as i64)),
+            (false, false) if rising => Some((false, hi + 1)),
+            (true, true) if rising => Some((false, lo)),
+            (false, true) if rising => Some((false, lo + bits.iter().position(|&x| x).unwrap_or(0) as i64)),
             (true, false) if falling => {
                 let amax = lo + bits.iter().rposition(|&x| x).unwrap_or(0) as i64;
-                Ok((true, lo + hi - amax))
+                Some((true, lo + hi - amax))
             }
-            _ => Err(()),
+            _ => None,
         };
     }
     match (a, b) {
-        (false, false) => Ok((false, hi + 1)),
-        (true, true) => Ok((false, lo)),
+        (false, false) => Some((false, hi + 1)),
+        (true, true) => Some((false, lo)),
         (false, true) => {
             // Smallest acc with f(acc): invariant f(l) = false, f(h) = true.
             let (mut l, mut h) = (lo, hi);
@@ -69,7 +70,7 @@ pub fn fold_threshold(lo: i64, hi: i64, f: impl Fn(i64) -> bool) -> Result<(bool
                     l = m
                 }
             }
-            Ok((false, h))
+            Some((false, h))
         }
         (true, false) => {
             // Largest acc with f(acc): invariant f(l) = true, f(h) = false.
@@ -82,7 +83,7 @@ pub fn fold_threshold(lo: i64, hi: i64, f: impl Fn(i64) -> bool) -> Result<(bool
                     h = m
                 }
             }
-            Ok((true, lo + hi - l))
+            Some((true, lo + hi - l))
         }
     }
 }
@@ -139,7 +140,7 @@ pub fn export(net: &Net, name: &str, provenance: Provenance) -> Result<Model, Ex
                 }
             };
             let (invert, t) = fold_threshold(lo, hi, |acc| bn(o, y(acc)) >= 0.0)
-                .map_err(|()| ExportError::NotMonotone { layer: layers.len(), channel: o })?;
+                .ok_or(ExportError::NotMonotone { layer: layers.len(), channel: o })?;
             if invert {
                 row.iter_mut().for_each(|b| *b = !*b);
             }
@@ -172,15 +173,15 @@ mod tests {
 
     #[test]
     fn thresholds_of_rising_falling_and_constant_bits() {
-        assert_eq!(fold_threshold(0, 10, |a| a >= 4), Ok((false, 4)));
-        assert_eq!(fold_threshold(0, 10, |_| true), Ok((false, 0)));
-        assert_eq!(fold_threshold(0, 10, |_| false), Ok((false, 11)));
+        assert_eq!(fold_threshold(0, 10, |a| a >= 4), Some((false, 4)));
+        assert_eq!(fold_threshold(0, 10, |_| true), Some((false, 0)));
+        assert_eq!(fold_threshold(0, 10, |_| false), Some((false, 11)));
         // bit = [acc <= 6] = [10 - acc >= 4].
-        assert_eq!(fold_threshold(0, 10, |a| a <= 6), Ok((true, 4)));
-        assert_eq!(fold_threshold(0, 10, |a| a % 2 == 0), Err(()));
+        assert_eq!(fold_threshold(0, 10, |a| a <= 6), Some((true, 4)));
+        assert_eq!(fold_threshold(0, 10, |a| a % 2 == 0), None);
         // Wide (8-bit) ranges bisect: [acc >= -1234]; [acc <= 999] = [-acc >= -999].
         let big = 255 * 784;
-        assert_eq!(fold_threshold(-big, big, |a| a >= -1234), Ok((false, -1234)));
-        assert_eq!(fold_threshold(-big, big, |a| a <= 999), Ok((true, -999)));
+        assert_eq!(fold_threshold(-big, big, |a| a >= -1234), Some((false, -1234)));
+        assert_eq!(fold_threshold(-big, big, |a| a <= 999), Some((true, -999)));
     }
 }

@@ -6,7 +6,6 @@
 //! - [`net`]: the float network (candle, reverse-mode autodiff), its training and inference passes.
 //! - [`trainer`]: the shared training loop (Adam, cosine schedule, EDE schedule, checkpoints).
 //! - [`export`]: BatchNorm + sign to integer thresholds, scales folded, gamma < 0 rows inverted.
-//! - [`prototype`]: a gradient-free nearest-binary-prototype classifier.
 //!
 //! It depends on `compiler` only (and candle); nothing but the CLI depends on it.
 
@@ -14,5 +13,4 @@ pub mod arch;
 pub mod export;
 pub mod method;
 pub mod net;
-pub mod prototype;
 pub mod trainer;

@@ -151,6 +151,12 @@ fn glorot(rng: &mut ChaCha8Rng, shape: &[usize], fan_in: usize, fan_out: usize, 
 
 /// Output shape of each hidden layer of `arch` on `input`, or an error naming the layer.
 pub fn layer_shapes(arch: &Arch, input: Shape) -> std::result::Result<Vec<Shape>, String> {
+    if let (InputKind::Fixed8, Some(LayerCfg::Conv { pad: Some(_), .. })) = (arch.input, arch.layers.first())
+    {
+        return Err(
+            "layer 1 (conv): an 8-bit input has no padding bit; use an unpadded conv (cN) first".into()
+        );
+    }
     let mut cur = input;
     let mut out = Vec::new();
     for (i, l) in arch.layers.iter().enumerate() {

@@ -123,6 +123,10 @@ pub trait Progress {
     fn step(&mut self, _epoch: usize, _done: usize, _total: usize, _loss: f64) {}
     /// After each epoch.
     fn epoch(&mut self, _report: &EpochReport) {}
+    /// Asked after each epoch's checkpoint: true stops the run there (it can be resumed).
+    fn should_stop(&mut self) -> bool {
+        false
+    }
 }
 
 /// No progress output.
@@ -206,6 +210,9 @@ pub fn train(
         reports.push(report);
         if let Some(path) = checkpoint {
             save_checkpoint(path, cfg, &net, &adam, &reports)?;
+        }
+        if progress.should_stop() {
+            break;
         }
     }
     Ok((net, reports))

@@ -1,0 +1,125 @@
+//! Training to model file, proven bit-exact: for every method and layer kind, the float network's
+//! inference path and the golden model on the exported file give the same class for every test
+//! image. Also: resuming from a checkpoint gives the same model as an uninterrupted run, and a short
+//! IR-Net run on the digits beats a fixed accuracy bound.
+
+use compiler::data::{parse_digits, Dataset, Split};
+use compiler::model::{Layer, Provenance};
+use sim::golden::Golden;
+use train::arch::{Arch, InputKind};
+use train::method::Method;
+use train::net::{argmax, has_tie, Net};
+use train::trainer::{train, EpochReport, Progress, Quiet, TrainConfig};
+
+const DIGITS: &[u8] = include_bytes!("../../data/digits.csv.gz");
+
+fn digits(split: Split) -> Dataset {
+    parse_digits(DIGITS.to_vec(), "digits", split).expect("bundled data parses")
+}
+
+/// (agreeing images, float ties, golden accuracy) of `net` and its export on `data`.
+fn exactness(net: &Net, data: &Dataset) -> (usize, usize, f64) {
+    let model = train::export::export(net, "t", Provenance::default()).expect("exports");
+    let golden = Golden::new(&model).expect("valid model");
+    let float = net.predict(&data.images).expect("inference");
+    let gold = golden.run_batch(&data.images).expect("frames fit");
+    let mut agree = 0;
+    let mut ties = 0;
+    let mut correct = 0;
+    for (i, (f, g)) in float.iter().zip(&gold).enumerate() {
+        ties += usize::from(has_tie(f));
+        assert_eq!(argmax(f), g.class, "image {i}: float {f:?} vs golden scores {:?}", g.scores);
+        agree += 1;
+        correct += usize::from(g.class == usize::from(data.labels[i]));
+    }
+    (agree, ties, correct as f64 / data.len() as f64)
+}
+
+fn cfg(arch: &str, input: InputKind, method: Method, epochs: usize) -> TrainConfig {
+    TrainConfig {
+        batch: 64,
+        ..TrainConfig::new(Arch::parse(arch, input, 10).expect("arch"), method, epochs, 5)
+    }
+}
+
+#[test]
+fn every_method_exports_bit_exactly() {
+    let (tr, te) = (digits(Split::Train), digits(Split::Test));
+    for method in Method::ALL {
+        for (arch, input) in [
+            ("96-48", InputKind::Binary { threshold: 100 }),
+            ("64", InputKind::Fixed8),
+            ("c8p0-p-c8p1-32", InputKind::Binary { threshold: 64 }),
+            ("c6-p-40", InputKind::Fixed8),
+        ] {
+            let (net, _) = train(&cfg(arch, input, method, 5), &tr, None, &mut Quiet).expect("trains");
+            let (agree, ties, acc) = exactness(&net, &te);
+            assert_eq!(agree, te.len());
+            // Trained, not random: far above the 10% of chance after 5 epochs.
+            assert!(acc > 0.3, "{method} {arch} {input:?}: accuracy {acc} ({ties} ties)");
+        }
+    }
+}
+
+#[test]
+fn negative_gammas_become_inverted_rows() {
+    let tr = digits(Split::Train);
+    let (net, _) =
+        train(&cfg("48", InputKind::Fixed8, Method::Irnet, 1), &tr, None, &mut Quiet).expect("trains");
+    // Flip the sign of half of the BatchNorm scales: the export must invert those rows and stay exact.
+    if let train::net::NetLayer::Dense { bn, .. } = &net.layers[0] {
+        let g: Vec<f32> = bn.gamma.as_tensor().to_vec1().expect("vector");
+        let flipped: Vec<f32> = g.iter().enumerate().map(|(i, &v)| if i % 2 == 0 { -v } else { v }).collect();
+        bn.gamma
+            .set(&candle_core::Tensor::new(flipped.as_slice(), &candle_core::Device::Cpu).expect("t"))
+            .expect("set");
+    }
+    let before = train::export::export(&net, "t", Provenance::default()).expect("exports");
+    let (agree, _, _) = exactness(&net, &digits(Split::Test));
+    assert_eq!(agree, 359);
+    let Layer::Dense(w) = &before.layers[1] else { panic!("dense first layer") };
+    assert_eq!(w.out(), 48);
+}
+
+/// Stops a run after `n` epochs, as an interrupted user would.
+struct StopAfter(usize);
+impl Progress for StopAfter {
+    fn epoch(&mut self, _r: &EpochReport) {
+        self.0 -= 1;
+    }
+    fn should_stop(&mut self) -> bool {
+        self.0 == 0
+    }
+}
+
+#[test]
+fn resuming_a_checkpoint_gives_the_uninterrupted_model() {
+    let tr = digits(Split::Train);
+    let c = cfg("64-32", InputKind::Binary { threshold: 100 }, Method::Irnet, 4);
+    let (straight, reports) = train(&c, &tr, None, &mut Quiet).expect("trains");
+    assert_eq!(reports.len(), 4);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ckpt = dir.path().join("run.safetensors");
+    let (_, first) = train(&c, &tr, Some(&ckpt), &mut StopAfter(2)).expect("trains");
+    assert_eq!(first.len(), 2);
+    let (resumed, all) = train(&c, &tr, Some(&ckpt), &mut Quiet).expect("resumes");
+    assert_eq!(all.len(), 4);
+    let a = train::export::export(&straight, "m", Provenance::default()).expect("exports");
+    let b = train::export::export(&resumed, "m", Provenance::default()).expect("exports");
+    assert_eq!(a, b, "a resumed run must export the same model");
+    // Another configuration must not silently resume this checkpoint.
+    let other = cfg("64-32", InputKind::Binary { threshold: 100 }, Method::Ste, 4);
+    let Err(err) = train(&other, &tr, Some(&ckpt), &mut Quiet) else { panic!("config mismatch must fail") };
+    assert!(err.to_string().contains("another configuration"), "{err}");
+}
+
+#[test]
+fn irnet_on_digits_beats_a_fixed_bound() {
+    let (tr, te) = (digits(Split::Train), digits(Split::Test));
+    let c =
+        TrainConfig::new(Arch::parse("256-256", InputKind::Fixed8, 10).expect("arch"), Method::Irnet, 20, 1);
+    let (net, _) = train(&c, &tr, None, &mut Quiet).expect("trains");
+    let (agree, _, acc) = exactness(&net, &te);
+    assert_eq!(agree, te.len());
+    assert!(acc >= 0.93, "IR-Net 256-256 (8-bit input) on digits: {acc}");
+}

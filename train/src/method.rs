@@ -89,9 +89,11 @@ fn with_surrogate(x: &Tensor, g: Tensor) -> Result<Tensor> {
     g.clone() + (hard - g)?.detach()
 }
 
-/// BNN's straight-through estimator: gradient 1 where |x| <= 1.
+/// BNN's straight-through estimator: gradient 1 where |x| <= 1, boundaries included (a clamp's
+/// backward would give 0.5 at exactly +-1, where clipped weights sit).
 fn ste(x: &Tensor) -> Result<Tensor> {
-    with_surrogate(x, x.clamp(-1f64, 1f64)?)
+    let inside = x.abs()?.le(1f64)?;
+    with_surrogate(x, inside.where_cond(x, &x.zeros_like()?)?)
 }
 
 /// Bi-Real's ApproxSign: g = 2c - c|c| with c = clamp(x, -1, 1), so g' = 2 - 2|x| on [-1, 1].
@@ -121,7 +123,8 @@ pub fn libra_standardize(w: &Tensor) -> Result<Tensor> {
     let n = w.dim(1)?;
     let centered = w.broadcast_sub(&w.mean_keepdim(1)?)?;
     let var = (centered.sqr()?.sum_keepdim(1)? / (n.max(2) - 1) as f64)?;
-    centered.broadcast_div(&var.sqrt()?)
+    // A constant row would be 0 / 0; the tiny floor keeps it 0 (all +1 weights) instead of NaN.
+    centered.broadcast_div(&var.affine(1.0, 1e-20)?.sqrt()?)
 }
 
 /// Libra-PB's shift exponents `s_o = round(log2(mean|w~|))` (half to even), one per row, as plain

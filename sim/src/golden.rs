@@ -62,16 +62,7 @@ pub enum LayerOutput {
     },
 }
 
-/// Index of the largest score; the lowest index wins ties (as the hardware's argmax does).
-pub fn argmax(scores: &[i32]) -> usize {
-    let mut best = 0;
-    for (i, &s) in scores.iter().enumerate() {
-        if s > scores[best] {
-            best = i;
-        }
-    }
-    best
-}
+pub use compiler::model::argmax;
 
 /// A binary tensor: `h * w` pixels of `cw` words each.
 #[derive(Clone, Debug)]

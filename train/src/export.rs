@@ -59,33 +59,23 @@ pub fn fold_threshold(lo: i64, hi: i64, f: impl Fn(i64) -> bool) -> Option<(bool
     match (a, b) {
         (false, false) => Some((false, hi + 1)),
         (true, true) => Some((false, lo)),
-        (false, true) => {
-            // Smallest acc with f(acc): invariant f(l) = false, f(h) = true.
-            let (mut l, mut h) = (lo, hi);
-            while h - l > 1 {
-                let m = l + (h - l) / 2;
-                if f(m) {
-                    h = m
-                } else {
-                    l = m
-                }
-            }
-            Some((false, h))
-        }
-        (true, false) => {
-            // Largest acc with f(acc): invariant f(l) = true, f(h) = false.
-            let (mut l, mut h) = (lo, hi);
-            while h - l > 1 {
-                let m = l + (h - l) / 2;
-                if f(m) {
-                    l = m
-                } else {
-                    h = m
-                }
-            }
-            Some((true, lo + hi - l))
+        (false, true) => Some((false, first_true(lo, hi, &f))),
+        (true, false) => Some((true, lo + hi - (first_true(lo, hi, |a| !f(a)) - 1))),
+    }
+}
+
+/// The smallest `a` in `(lo, hi]` with `p(a)`, by bisection, given `!p(lo)`, `p(hi)` and `p` monotone.
+fn first_true(lo: i64, hi: i64, p: impl Fn(i64) -> bool) -> i64 {
+    let (mut l, mut h) = (lo, hi);
+    while h - l > 1 {
+        let m = l + (h - l) / 2;
+        if p(m) {
+            h = m
+        } else {
+            l = m
         }
     }
+    h
 }
 
 /// Per-row bits of `[out, n]` +-1 weights.

@@ -376,16 +376,7 @@ fn flatten_hwc(x: &Tensor) -> Result<Tensor> {
     }
 }
 
-/// Index of the largest value; the lowest index among equal maxima (the hardware's rule).
-pub fn argmax(v: &[f32]) -> usize {
-    let mut best = 0;
-    for (i, &x) in v.iter().enumerate() {
-        if x > v[best] {
-            best = i;
-        }
-    }
-    best
-}
+pub use compiler::model::argmax;
 
 /// True when the maximum of `v` is reached more than once.
 pub fn has_tie(v: &[f32]) -> bool {

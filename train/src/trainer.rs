@@ -107,11 +107,14 @@ impl Adam {
         let (c1, c2) = (1.0 - Self::B1.powi(t), 1.0 - Self::B2.powi(t));
         for (i, (_, var)) in vars.iter().enumerate() {
             let Some(g) = grads.get(var.as_tensor()) else { continue };
-            self.m[i] = (self.m[i].affine(Self::B1, 0.0)? + g.affine(1.0 - Self::B1, 0.0)?)?;
-            self.v[i] = (self.v[i].affine(Self::B2, 0.0)? + g.sqr()?.affine(1.0 - Self::B2, 0.0)?)?;
+            // Gradients carry the graph of the step that made them; the moments must not, or every
+            // step's activations would stay alive through them (memory grows without bound).
+            let g = g.detach();
+            self.m[i] = (self.m[i].affine(Self::B1, 0.0)? + g.affine(1.0 - Self::B1, 0.0)?)?.detach();
+            self.v[i] = (self.v[i].affine(Self::B2, 0.0)? + g.sqr()?.affine(1.0 - Self::B2, 0.0)?)?.detach();
             let denom = self.v[i].affine(1.0 / c2, 0.0)?.sqrt()?.affine(1.0, Self::EPS)?;
             let delta = self.m[i].affine(lr / c1, 0.0)?.div(&denom)?;
-            var.set(&var.as_tensor().sub(&delta)?)?;
+            var.set(&var.as_tensor().sub(&delta)?.detach())?;
         }
         Ok(())
     }

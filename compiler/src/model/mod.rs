@@ -293,6 +293,18 @@ impl Model {
     }
 }
 
+/// Index of the largest score; the lowest index wins ties, as the hardware's argmax does.
+/// (Incomparable values such as NaN never win.)
+pub fn argmax<T: PartialOrd>(scores: &[T]) -> usize {
+    let mut best = 0;
+    for (i, s) in scores.iter().enumerate() {
+        if *s > scores[best] {
+            best = i;
+        }
+    }
+    best
+}
+
 /// Binary multiply-accumulates (XNOR + popcount lanes, or +-x additions for an 8-bit input) per
 /// frame for a layer with output type `out` and weights `w`.
 pub fn macs_per_frame(layer: &Layer, out: &TensorType) -> u64 {

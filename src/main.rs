@@ -29,11 +29,11 @@ enum Command {
     )]
     Train(cmd::train::Args),
     /// Print a per-layer summary of a model file: shapes, weight bits, binary MACs, memory.
-    #[command(after_help = "Example:\n  xnorflow inspect xnorflow-demo/digits-prototype.xnf")]
+    #[command(after_help = "Example:\n  xnorflow inspect xnorflow-demo/digits-irnet.xnf")]
     Inspect(cmd::inspect::Args),
     /// Measure a model's bit-exact accuracy (golden model) and frames/s on a dataset.
     #[command(
-        after_help = "Examples:\n  xnorflow eval model.xnf --dataset mnist --data ../shared/data/mnist\n  xnorflow eval xnorflow-demo/digits-prototype.xnf --dataset digits"
+        after_help = "Examples:\n  xnorflow eval model.xnf --dataset mnist --data ../shared/data/mnist\n  xnorflow eval xnorflow-demo/digits-irnet.xnf --dataset digits"
     )]
     Eval(cmd::eval::Args),
 }

@@ -1,7 +1,7 @@
 # xnorflow's entry points. `make demo` and `make test` are the README's two set-up commands.
 CARGO ?= cargo
 
-.PHONY: demo test lint bench deps ci clean
+.PHONY: demo test lint bench deps ci clean mnist-results
 
 ## Install the hardware tools (Verilator, Yosys, Icarus Verilog, nextpnr-ice40) when missing.
 deps:
@@ -23,6 +23,10 @@ lint:
 ## Golden-model throughput against this CPU's XNOR + popcount roofline.
 bench:
 	$(CARGO) bench -p xnorflow-sim --bench golden
+
+## TFC/SFC/LFC x four methods on MNIST (long: about an hour on 2 cores) -> results/mnist.csv.
+mnist-results:
+	EPOCHS_SFC=15 scripts/mnist_results.sh ../shared/data/mnist results/mnist.csv
 
 ci: lint test
 

@@ -1,6 +1,47 @@
-//! xnorflow's hardware library (not built yet).
+//! xnorflow's hardware library: streaming blocks written with rust-hdl 0.46.
 //!
-//! This crate will own the streaming blocks written with rust-hdl 0.46, kept behind xnorflow's own
-//! types: XNOR-popcount lanes, the matrix-vector-threshold unit folded by PE and SIMD, the 8-bit
-//! first layer, sliding-window and max-pool units, FIFOs and width converters, and the emission of
-//! synthesizable Verilog with memory files. It will depend on `compiler` only.
+//! Every block is a rust-hdl `LogicBlock` with ready/valid stream ports. Widths are chosen at run
+//! time (from a model file and a folding), so buses are `Vec`s of one-bit signals ([`bus`]) and
+//! leaf blocks carry custom Verilog generated with exact widths next to a Rust `update` that
+//! simulates exactly that Verilog; composite blocks ([`mvtu::Mvtu`]) are trees of leaves whose
+//! wiring is written twice, as simulation copies and as Verilog assignments, and tested against
+//! the golden model in both forms. The rest of xnorflow sees this crate's own types
+//! ([`mvtu::MvtuConfig`], [`emit`]), never rust-hdl's.
+
+pub mod arith;
+pub mod bus;
+pub mod emit;
+pub mod harness;
+pub mod lanes;
+pub mod memory;
+pub mod mvtu;
+pub mod stream;
+pub mod words;
+
+pub use lanes::{LaneInput, Popcount};
+pub use memory::MemStyle;
+pub use mvtu::{Mvtu, MvtuConfig, MvtuOutput};
+
+/// What can go wrong when building hardware.
+#[derive(Debug, thiserror::Error)]
+pub enum HdlError {
+    /// An illegal folding or shape.
+    #[error("layer {layer}: {message}")]
+    Folding {
+        /// The layer's name.
+        layer: String,
+        /// What is wrong and the legal values.
+        message: String,
+    },
+    /// A block failed rust-hdl's structural checks.
+    #[error("rust-hdl check failed: {0}")]
+    Check(String),
+    /// Writing files.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The error.
+        source: std::io::Error,
+    },
+}

@@ -50,6 +50,10 @@ pub struct Args {
     /// IR-Net's EDE T_max.
     #[arg(long, default_value_t = 10.0)]
     pub t_max: f64,
+    /// Dropout probability on the inputs of fully connected layers during training
+    /// (0.2 is what Brevitas uses for TFC/SFC/LFC; 0 = none).
+    #[arg(long, default_value_t = 0.0)]
+    pub dropout: f64,
     /// Train on only the first N training images.
     #[arg(long)]
     pub limit: Option<usize>,
@@ -162,10 +166,14 @@ pub fn run(args: Args) -> Result<()> {
         lr: args.lr,
         t_min: args.t_min,
         t_max: args.t_max,
+        dropout: args.dropout,
         ..TrainConfig::new(arch, args.method, args.epochs, args.seed)
     };
     if !(cfg.t_min > 0.0 && cfg.t_max >= cfg.t_min) {
         bail!("EDE needs 0 < --t-min <= --t-max");
+    }
+    if !(0.0..1.0).contains(&cfg.dropout) {
+        bail!("--dropout must be in [0, 1), got {}", cfg.dropout);
     }
     let dataset = format!("{:?}", args.dataset).to_lowercase();
     println!(

@@ -123,10 +123,37 @@ pub enum NetLayer {
 /// Forward mode.
 #[derive(Copy, Clone, Debug)]
 pub enum Mode {
-    /// Training: surrogate gradients with this EDE state, batch statistics.
-    Train(Ede),
+    /// Training: surrogate gradients with this EDE state, batch statistics, and optional dropout
+    /// on the inputs of the fully connected layers.
+    Train(Ede, Option<Dropout>),
     /// Inference: exact signs, running statistics.
     Eval,
+}
+
+/// Dropout on the inputs of fully connected layers (as Brevitas' TFC/SFC/LFC do), with masks
+/// drawn from a seed so that a resumed run repeats the uninterrupted one exactly.
+#[derive(Copy, Clone, Debug)]
+pub struct Dropout {
+    /// Probability of zeroing an element.
+    pub p: f32,
+    /// Seed of this step's masks.
+    pub seed: u64,
+}
+
+impl Dropout {
+    /// Zeroes each element with probability `p` and scales the rest by `1/(1-p)`; `layer` picks
+    /// an independent mask stream per layer.
+    fn apply(&self, x: &Tensor, layer: usize) -> Result<Tensor> {
+        if self.p <= 0.0 {
+            return Ok(x.clone());
+        }
+        let mut rng =
+            ChaCha8Rng::seed_from_u64(self.seed ^ (layer as u64 + 1).wrapping_mul(0xd134_2543_de82_ef95));
+        let keep = 1.0 / (1.0 - self.p);
+        let mask: Vec<f32> =
+            (0..x.elem_count()).map(|_| if rng.gen::<f32>() < self.p { 0.0 } else { keep }).collect();
+        x.mul(&Tensor::from_vec(mask, x.dims(), x.device())?)
+    }
 }
 
 /// A binarized network being trained.
@@ -305,19 +332,23 @@ impl Net {
         let mut x = x.clone();
         let binarize = |w: &Tensor, scaled: bool| -> Result<(Tensor, Option<Tensor>)> {
             match mode {
-                Mode::Train(e) => Ok((method::weights(w, self.method, e, scaled)?, None)),
+                Mode::Train(e, _) => Ok((method::weights(w, self.method, e, scaled)?, None)),
                 Mode::Eval => method::hard_weights(w, self.method, scaled),
             }
         };
         let act = |z: &Tensor| match mode {
-            Mode::Train(e) => method::activation(z, self.method, e),
+            Mode::Train(e, _) => method::activation(z, self.method, e),
             Mode::Eval => method::hard_sign(z),
         };
         let bn = |bn: &BatchNorm, y: &Tensor| match mode {
-            Mode::Train(_) => bn.train(y),
+            Mode::Train(..) => bn.train(y),
             Mode::Eval => bn.eval(y),
         };
-        for layer in &self.layers {
+        let drop = |x: Tensor, i: usize| match mode {
+            Mode::Train(_, Some(d)) => d.apply(&x, i),
+            _ => Ok(x),
+        };
+        for (i, layer) in self.layers.iter().enumerate() {
             x = match layer {
                 NetLayer::Conv { w, pad, bn: norm } => {
                     let (out, cin) = (w.dim(0)?, w.dim(1)?);
@@ -343,7 +374,7 @@ impl Net {
                 }
                 NetLayer::Pool => x.max_pool2d(2)?,
                 NetLayer::Dense { w, bn: norm } => {
-                    let xf = flatten_hwc(&x)?;
+                    let xf = drop(flatten_hwc(&x)?, i)?;
                     let (wb, scale) = binarize(w.as_tensor(), true)?;
                     let mut y = xf.matmul(&wb.t()?)?;
                     if let Some(s) = scale {
@@ -352,7 +383,7 @@ impl Net {
                     act(&bn(norm, &y)?)?
                 }
                 NetLayer::Head { w, log_scale } => {
-                    let xf = flatten_hwc(&x)?;
+                    let xf = drop(flatten_hwc(&x)?, i)?;
                     let (wb, _) = binarize(w.as_tensor(), false)?;
                     xf.matmul(&wb.t()?)?.broadcast_mul(&log_scale.as_tensor().exp()?)?
                 }

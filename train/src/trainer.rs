@@ -3,7 +3,7 @@
 
 use crate::arch::Arch;
 use crate::method::{Ede, Method};
-use crate::net::{argmax, Mode, Net};
+use crate::net::{argmax, Dropout, Mode, Net};
 use candle_core::{Tensor, Var};
 use compiler::data::Dataset;
 use rand::seq::SliceRandom;
@@ -51,12 +51,25 @@ pub struct TrainConfig {
     pub t_min: f64,
     /// EDE's T_max.
     pub t_max: f64,
+    /// Dropout probability on the inputs of fully connected layers (0 = none).
+    #[serde(default)]
+    pub dropout: f64,
 }
 
 impl TrainConfig {
-    /// Defaults: batch 100, lr 1e-3, EDE T_min 0.1, T_max 10 (the IR-Net paper's values).
+    /// Defaults: batch 100, lr 1e-3, EDE T_min 0.1, T_max 10 (the IR-Net paper's values), no dropout.
     pub fn new(arch: Arch, method: Method, epochs: usize, seed: u64) -> Self {
-        TrainConfig { arch, method, epochs, batch: 100, lr: 1e-3, seed, t_min: 0.1, t_max: 10.0 }
+        TrainConfig {
+            arch,
+            method,
+            epochs,
+            batch: 100,
+            lr: 1e-3,
+            seed,
+            t_min: 0.1,
+            t_max: 10.0,
+            dropout: 0.0,
+        }
     }
 }
 
@@ -178,7 +191,7 @@ pub fn train(
             .shuffle(&mut ChaCha8Rng::seed_from_u64(cfg.seed ^ (epoch as u64 + 1).wrapping_mul(0x9e37_79b9)));
         let t0 = Instant::now();
         let (mut loss_sum, mut correct, mut done) = (0.0, 0usize, 0usize);
-        for idx in order.chunks(cfg.batch) {
+        for (step, idx) in order.chunks(cfg.batch).enumerate() {
             let mut pixels = Vec::with_capacity(idx.len() * frame);
             for &i in idx {
                 pixels.extend_from_slice(data.image(i));
@@ -186,7 +199,11 @@ pub fn train(
             let labels: Vec<u32> = idx.iter().map(|&i| u32::from(data.labels[i])).collect();
             let x = net.input_tensor(&pixels)?;
             let y = Tensor::new(labels.as_slice(), x.device())?;
-            let logits = net.forward(&x, Mode::Train(ede))?;
+            let dropout = (cfg.dropout > 0.0).then(|| Dropout {
+                p: cfg.dropout as f32,
+                seed: cfg.seed ^ ((epoch as u64) << 32 | step as u64).wrapping_mul(0x2545_f491_4f6c_dd1d),
+            });
+            let logits = net.forward(&x, Mode::Train(ede, dropout))?;
             let loss = candle_nn::loss::cross_entropy(&logits, &y)?;
             let grads = loss.backward()?;
             adam.update(&vars, &grads, lr)?;

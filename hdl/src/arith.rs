@@ -1,0 +1,143 @@
+//! Verilog generation for adder and compressor trees with exact widths, so that the emitted
+//! arithmetic carries no extension or truncation that Verilator's `-Wall` would flag.
+
+use crate::words::{sbits, ubits};
+use std::fmt::Write;
+
+/// A Verilog vector with the range of values it may hold.
+#[derive(Clone, Debug)]
+pub struct Term {
+    /// Verilog name.
+    pub name: String,
+    /// Width in bits.
+    pub width: usize,
+    /// Smallest value.
+    pub lo: i64,
+    /// Largest value.
+    pub hi: i64,
+}
+
+impl Term {
+    /// Whether the term is two's complement.
+    pub fn signed(&self) -> bool {
+        self.lo < 0
+    }
+}
+
+/// The width that holds `lo..=hi`, two's complement when `signed`.
+pub fn width_of(lo: i64, hi: i64, signed: bool) -> usize {
+    if signed {
+        sbits(lo, hi)
+    } else {
+        ubits(hi as u64)
+    }
+}
+
+/// `t` extended (sign or zero, by `signed`) to `w >= t.width` bits.
+pub fn extend(t: &Term, w: usize, signed: bool) -> String {
+    let k = w - t.width;
+    match (k, signed) {
+        (0, _) => t.name.clone(),
+        (_, true) if t.width == 1 => format!("{{{k}{{{}}}, {}}}", t.name, t.name),
+        (_, true) => format!("{{{{{k}{{{}[{}]}}}}, {}}}", t.name, t.width - 1, t.name),
+        (_, false) => format!("{{{k}'d0, {}}}", t.name),
+    }
+}
+
+/// Emits a balanced adder tree over `terms` into `out` (wires named `{prefix}_{level}_{i}`) and
+/// returns the root. Signed arithmetic when any term can be negative.
+pub fn adder_tree(out: &mut String, prefix: &str, mut terms: Vec<Term>) -> Term {
+    let signed = terms.iter().any(Term::signed);
+    let mut level = 0;
+    while terms.len() > 1 {
+        let mut next = Vec::with_capacity(terms.len().div_ceil(2));
+        for (i, pair) in terms.chunks(2).enumerate() {
+            if let [a, b] = pair {
+                let (lo, hi) = (a.lo + b.lo, a.hi + b.hi);
+                let w = width_of(lo, hi, signed).max(a.width).max(b.width);
+                let name = format!("{prefix}_{level}_{i}");
+                let _ = writeln!(
+                    out,
+                    "  wire [{}:0] {name} = {} + {};",
+                    w - 1,
+                    extend(a, w, signed),
+                    extend(b, w, signed)
+                );
+                next.push(Term { name, width: w, lo, hi });
+            } else {
+                next.push(pair[0].clone());
+            }
+        }
+        terms = next;
+        level += 1;
+    }
+    terms.pop().unwrap_or(Term { name: "1'b0".into(), width: 1, lo: 0, hi: 0 })
+}
+
+/// Emits a compressor tree counting the ones of `lanes` (pairs of 1-bit expressions whose XNOR is
+/// counted) and returns the root, of exactly `ubits(lanes.len())` bits.
+///
+/// The first level takes three lanes (six inputs: one LUT6 per output bit) into 3:2 counters, so
+/// that the XNOR folds into the counters' LUTs; later levels are 6:3 counters (three LUT6 for six
+/// bits) until every column holds at most two bits; a final carry-chain adder adds the two rows.
+pub fn compressor_tree(out: &mut String, prefix: &str, lanes: &[(String, String)]) -> Term {
+    let cw = ubits(lanes.len() as u64);
+    let mut cols: Vec<Vec<String>> = vec![Vec::new(); cw + 1];
+    let mut n = 0;
+    let mut counter = |out: &mut String, inputs: &[String], col: usize, cols: &mut Vec<Vec<String>>| {
+        let w = ubits(inputs.len() as u64);
+        let name = format!("{prefix}_c{n}");
+        n += 1;
+        let sum: Vec<String> = inputs.iter().map(|x| extend(&bit_term(x), w, false)).collect();
+        let _ = writeln!(out, "  wire [{}:0] {name} = {};", w - 1, sum.join(" + "));
+        for b in 0..w {
+            cols[col + b].push(format!("{name}[{b}]"));
+        }
+    };
+    for group in lanes.chunks(3) {
+        let xnor: Vec<String> = group.iter().map(|(x, w)| format!("~({x} ^ {w})")).collect();
+        if group.len() == 1 {
+            let name = format!("{prefix}_m{}", cols[0].len());
+            let _ = writeln!(out, "  wire {name} = {};", xnor[0]);
+            cols[0].push(name);
+        } else {
+            let id = cols[0].len() + cols[1].len();
+            let inputs: Vec<String> = xnor
+                .iter()
+                .enumerate()
+                .map(|(j, e)| {
+                    let name = format!("{prefix}_x{id}_{j}");
+                    let _ = writeln!(out, "  wire {name} = {e};");
+                    name
+                })
+                .collect();
+            counter(out, &inputs, 0, &mut cols);
+        }
+    }
+    while cols.iter().any(|c| c.len() > 2) {
+        let mut next: Vec<Vec<String>> = vec![Vec::new(); cols.len()];
+        for (k, col) in cols.iter().enumerate() {
+            let mut rest = col.as_slice();
+            while rest.len() >= 3 {
+                let take = rest.len().min(6);
+                counter(out, &rest[..take], k, &mut next);
+                rest = &rest[take..];
+            }
+            next[k].extend(rest.iter().cloned());
+        }
+        cols = next;
+    }
+    debug_assert!(cols[cw..].iter().all(Vec::is_empty), "sum fits ubits(lanes)");
+    let row = |r: usize| -> String {
+        let bits: Vec<String> =
+            (0..cw).rev().map(|k| cols[k].get(r).cloned().unwrap_or("1'b0".into())).collect();
+        format!("{{{}}}", bits.join(", "))
+    };
+    let name = format!("{prefix}_sum");
+    let _ = writeln!(out, "  wire [{}:0] {name} = {} + {};", cw - 1, row(0), row(1));
+    Term { name, width: cw, lo: 0, hi: lanes.len() as i64 }
+}
+
+fn bit_term(name: &str) -> Term {
+    Term { name: name.to_string(), width: 1, lo: 0, hi: 1 }
+}

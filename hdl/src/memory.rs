@@ -1,0 +1,121 @@
+//! A read-only memory initialised from a `$readmemh` file, with a synchronous read port.
+
+use crate::bus::{self, Bus};
+use crate::words;
+use rust_hdl::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::fmt::Write;
+
+/// Which FPGA resource a memory should map to.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MemStyle {
+    /// Block RAM (`rom_style = "block"`).
+    Block,
+    /// LUT RAM (`rom_style = "distributed"`).
+    Distributed,
+    /// Left to synthesis.
+    #[default]
+    Auto,
+}
+
+/// A `depth x width` ROM: `data <= mem[addr]` on a rising clock edge while `en` is high. The
+/// Verilog reads its contents with `$readmemh` from `file`, which [`Memory::file_text`] writes; the
+/// simulation reads the same words.
+///
+/// ### Inputs
+/// - `clock`, `en` (read enable, also the output hold), `addr`.
+///
+/// ### Outputs
+/// - `data`: the word read on the last enabled edge (0 before the first).
+#[derive(LogicBlock)]
+pub struct Memory {
+    /// Clock.
+    pub clock: Signal<In, Clock>,
+    /// Read enable.
+    pub en: Signal<In, Bit>,
+    /// Word address.
+    pub addr: Bus<In>,
+    /// Registered read data.
+    pub data: Bus<Out>,
+    _words: Vec<Vec<u64>>,
+    _width: usize,
+    _file: String,
+    _style: MemStyle,
+    _q: Vec<u64>,
+}
+
+impl Memory {
+    /// A memory holding `words` (each `width` bits, little-endian `u64`s), named `file` in Verilog.
+    pub fn new(words: Vec<Vec<u64>>, width: usize, file: &str, style: MemStyle) -> Self {
+        let depth = words.len().max(1);
+        Memory {
+            clock: Signal::default(),
+            en: Signal::default(),
+            addr: bus::bus(words::ubits(depth as u64 - 1)),
+            data: bus::bus(width),
+            _q: vec![0; words::words(width)],
+            _words: words,
+            _width: width,
+            _file: file.to_string(),
+            _style: style,
+        }
+    }
+
+    /// The memory file's name.
+    pub fn file(&self) -> &str {
+        &self._file
+    }
+
+    /// The `$readmemh` text: one hex word per line.
+    pub fn file_text(&self) -> String {
+        let mut s = String::new();
+        for w in &self._words {
+            s.push_str(&words::hex(w, self._width));
+            s.push('\n');
+        }
+        s
+    }
+
+    /// Words.
+    pub fn depth(&self) -> usize {
+        self._words.len()
+    }
+
+    fn verilog(&self) -> String {
+        let (w, d, a) = (self._width, self.depth().max(1), self.addr.len());
+        let style = match self._style {
+            MemStyle::Block => "(* rom_style = \"block\" *) ",
+            MemStyle::Distributed => "(* rom_style = \"distributed\" *) ",
+            MemStyle::Auto => "",
+        };
+        let mut v = String::new();
+        let _ = writeln!(v, "  {style}reg {} mem [0:{}];", bus::range(w), d - 1);
+        let _ = writeln!(v, "  initial $readmemh(\"{}\", mem);", self._file);
+        let _ = writeln!(v, "  wire {} addr_v = {};", bus::range(a), bus::pack("addr", a));
+        let _ = writeln!(v, "  reg {} q = 0;", bus::range(w));
+        let _ = writeln!(v, "  always @(posedge clock) if (en) q <= mem[addr_v];");
+        let _ = writeln!(v, "  always @(*) begin");
+        v.push_str(&bus::unpack("data", w, "q"));
+        let _ = writeln!(v, "  end");
+        v
+    }
+}
+
+impl Logic for Memory {
+    fn update(&mut self) {
+        if self.clock.pos_edge() && self.en.val() {
+            let a = bus::read_field(&self.addr, 0, self.addr.len()) as usize;
+            self._q = self._words.get(a).cloned().unwrap_or_else(|| vec![0; words::words(self._width)]);
+        }
+        bus::write(&mut self.data, &self._q);
+    }
+
+    fn connect(&mut self) {
+        bus::connect(&mut self.data);
+    }
+
+    fn hdl(&self) -> Verilog {
+        Verilog::Custom(self.verilog())
+    }
+}

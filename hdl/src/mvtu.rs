@@ -1,0 +1,656 @@
+//! The matrix-vector-threshold unit: an `MH x MW` binary weight matrix folded as `PE` rows by
+//! `SIMD` columns, as in FINN.
+//!
+//! Schedule: an input vector arrives as `SF = MW/SIMD` words of SIMD elements; the unit makes
+//! `NF = MH/PE` passes over it (the first from the stream, storing it in the input buffer, the
+//! others from the buffer), each pass computing PE rows and emitting one output word. With no
+//! stalls it starts one word per cycle, so a vector takes exactly `NF * SF` cycles in steady state;
+//! a word's result leaves [`LATENCY`] cycles after the word entered.
+//!
+//! Row `nf*PE + p` belongs to PE `p`; its weights are words `nf*SF .. nf*SF+SF` of PE `p`'s weight
+//! memory and its threshold is entry `nf` of PE `p`'s threshold memory. Output bit (or score field)
+//! `p` of word `nf` is row `nf*PE + p`.
+
+use crate::arith;
+use crate::bus::{self, Bus};
+use crate::lanes::{LaneInput, Lanes, Popcount};
+use crate::memory::{MemStyle, Memory};
+use crate::words;
+use crate::HdlError;
+use compiler::model::BitMatrix;
+use rust_hdl::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::fmt::Write;
+
+/// Cycles from the handshake of a vector's last input word to its output word being valid.
+pub const LATENCY: usize = 2;
+
+/// What the unit emits.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MvtuOutput {
+    /// One bit per row: `[acc >= T]`.
+    Threshold,
+    /// The accumulator of every row (the last layer's scores).
+    Scores,
+}
+
+/// The shape and folding of one MVTU: everything the hardware depends on except the weights.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct MvtuConfig {
+    /// The layer's name, used in errors and file names.
+    pub name: String,
+    /// Columns (input elements per vector).
+    pub mw: usize,
+    /// Rows (outputs per vector).
+    pub mh: usize,
+    /// Rows computed in parallel.
+    pub pe: usize,
+    /// Columns consumed per cycle.
+    pub simd: usize,
+    /// Input element type.
+    pub input: LaneInput,
+    /// Output kind.
+    pub output: MvtuOutput,
+    /// Popcount structure of the lanes.
+    pub popcount: Popcount,
+    /// Resource for the weight memories.
+    pub mem_style: MemStyle,
+}
+
+/// Divisors of `n`, the legal foldings of a dimension of size `n`.
+pub fn divisors(n: usize) -> Vec<usize> {
+    (1..=n).filter(|d| n % d == 0).collect()
+}
+
+impl MvtuConfig {
+    /// Checks the folding: `MH % PE == 0`, `MW % SIMD == 0`, sizes non-zero.
+    pub fn validate(&self) -> Result<(), HdlError> {
+        let err = |message: String| Err(HdlError::Folding { layer: self.name.clone(), message });
+        if self.mw == 0 || self.mh == 0 {
+            return err(format!("a {}x{} matrix has no weights", self.mh, self.mw));
+        }
+        let legal = |n: usize| {
+            let d = divisors(n);
+            d.iter().map(usize::to_string).collect::<Vec<_>>().join(", ")
+        };
+        if self.pe == 0 || self.mh % self.pe != 0 {
+            return err(format!(
+                "PE = {} does not divide MH = {}; legal PE: {}",
+                self.pe,
+                self.mh,
+                legal(self.mh)
+            ));
+        }
+        if self.simd == 0 || self.mw % self.simd != 0 {
+            return err(format!(
+                "SIMD = {} does not divide MW = {}; legal SIMD: {}",
+                self.simd,
+                self.mw,
+                legal(self.mw)
+            ));
+        }
+        Ok(())
+    }
+
+    /// Synapse fold: input words per vector.
+    pub fn sf(&self) -> usize {
+        self.mw / self.simd
+    }
+
+    /// Neuron fold: output words per vector.
+    pub fn nf(&self) -> usize {
+        self.mh / self.pe
+    }
+
+    /// Cycles per vector in steady state.
+    pub fn cycles(&self) -> usize {
+        self.sf() * self.nf()
+    }
+
+    /// Input word width.
+    pub fn in_bits(&self) -> usize {
+        self.simd * self.input.bits()
+    }
+
+    /// The accumulator's range.
+    pub fn acc_range(&self) -> (i64, i64) {
+        self.input.sum_range(self.mw)
+    }
+
+    fn signed(&self) -> bool {
+        matches!(self.input, LaneInput::Fixed8 { .. })
+    }
+
+    /// Accumulator (and score) width.
+    pub fn acc_bits(&self) -> usize {
+        let (lo, hi) = self.acc_range();
+        arith::width_of(lo, hi, self.signed())
+    }
+
+    /// Threshold width: thresholds are clamped to `lo ..= hi + 1` of the accumulator.
+    pub fn thr_bits(&self) -> usize {
+        let (lo, hi) = self.acc_range();
+        arith::width_of(lo, hi + 1, self.signed())
+    }
+
+    /// Output word width.
+    pub fn out_bits(&self) -> usize {
+        match self.output {
+            MvtuOutput::Threshold => self.pe,
+            MvtuOutput::Scores => self.pe * self.acc_bits(),
+        }
+    }
+
+    /// A threshold clamped into the accumulator's range plus one (same decisions, fewer bits).
+    pub fn clamp_threshold(&self, t: i32) -> i64 {
+        let (lo, hi) = self.acc_range();
+        i64::from(t).clamp(lo, hi + 1)
+    }
+
+    /// The weight words of PE `p`: `NF * SF` words of SIMD bits.
+    pub fn weight_words(&self, w: &BitMatrix, p: usize) -> Vec<Vec<u64>> {
+        let mut out = Vec::with_capacity(self.cycles());
+        for nf in 0..self.nf() {
+            let row = nf * self.pe + p;
+            for sf in 0..self.sf() {
+                let mut word = vec![0u64; words::words(self.simd)];
+                for j in 0..self.simd {
+                    if w.get(row, sf * self.simd + j) {
+                        word[j / 64] |= 1 << (j % 64);
+                    }
+                }
+                out.push(word);
+            }
+        }
+        out
+    }
+
+    /// The threshold words of PE `p`: `NF` clamped thresholds of `thr_bits` bits.
+    pub fn threshold_words(&self, t: &[i32], p: usize) -> Vec<Vec<u64>> {
+        let tw = self.thr_bits();
+        (0..self.nf())
+            .map(|nf| vec![self.clamp_threshold(t[nf * self.pe + p]) as u64 & words::mask(tw)])
+            .collect()
+    }
+}
+
+/// The MVTU's controller and datapath: counters, input buffer, accumulators, threshold compare,
+/// output register. Memories and lanes are sibling blocks wired by [`Mvtu`].
+///
+/// ### Inputs
+/// - `clock`, `rst` (synchronous, active high).
+/// - `s_data`/`s_valid`: input words. `m_ready`: the consumer accepts.
+/// - `sums`: PE lane sums for the word in `x`; `thr`: PE thresholds of the current pass.
+///
+/// ### Outputs
+/// - `s_ready`; `m_data`/`m_valid`: output words.
+/// - `x`: the registered input word for the lanes; `addr`, `taddr`, `en`: memory reads for the
+///   word entering now.
+#[derive(LogicBlock)]
+pub struct MvtuCtl {
+    /// Clock.
+    pub clock: Signal<In, Clock>,
+    /// Synchronous reset.
+    pub rst: Signal<In, Bit>,
+    /// Input word.
+    pub s_data: Bus<In>,
+    /// Input valid.
+    pub s_valid: Signal<In, Bit>,
+    /// Input ready.
+    pub s_ready: Signal<Out, Bit>,
+    /// Output word.
+    pub m_data: Bus<Out>,
+    /// Output valid.
+    pub m_valid: Signal<Out, Bit>,
+    /// Output ready.
+    pub m_ready: Signal<In, Bit>,
+    /// Registered input word, to the lanes.
+    pub x: Bus<Out>,
+    /// Weight memory address.
+    pub addr: Bus<Out>,
+    /// Threshold memory address.
+    pub taddr: Bus<Out>,
+    /// Memory read enable (the pipeline advances).
+    pub en: Signal<Out, Bit>,
+    /// Lane sums, PE fields.
+    pub sums: Bus<In>,
+    /// Thresholds, PE fields.
+    pub thr: Bus<In>,
+    _cfg: MvtuConfig,
+    _st: CtlState,
+}
+
+#[derive(Clone, Debug, Default)]
+struct CtlState {
+    sf: usize,
+    nf: usize,
+    waddr: usize,
+    v1: bool,
+    first: bool,
+    last: bool,
+    x: Vec<u64>,
+    acc: Vec<i64>,
+    out_valid: bool,
+    out: Vec<u64>,
+    ibuf: Vec<Vec<u64>>,
+}
+
+impl MvtuCtl {
+    fn new(cfg: &MvtuConfig) -> Self {
+        let thr_bits = match cfg.output {
+            MvtuOutput::Threshold => cfg.pe * cfg.thr_bits(),
+            MvtuOutput::Scores => 0,
+        };
+        let st = CtlState {
+            x: vec![0; words::words(cfg.in_bits())],
+            acc: vec![0; cfg.pe],
+            out: vec![0; words::words(cfg.out_bits())],
+            ibuf: if cfg.nf() > 1 { vec![vec![0; words::words(cfg.in_bits())]; cfg.sf()] } else { vec![] },
+            ..CtlState::default()
+        };
+        MvtuCtl {
+            clock: Signal::default(),
+            rst: Signal::default(),
+            s_data: bus::bus(cfg.in_bits()),
+            s_valid: Signal::default(),
+            s_ready: Signal::default(),
+            m_data: bus::bus(cfg.out_bits()),
+            m_valid: Signal::default(),
+            m_ready: Signal::default(),
+            x: bus::bus(cfg.in_bits()),
+            addr: bus::bus(words::ubits(cfg.cycles() as u64 - 1)),
+            taddr: bus::bus(words::ubits(cfg.nf() as u64 - 1)),
+            en: Signal::default(),
+            sums: bus::bus(cfg.pe * cfg.input.sum_bits(cfg.simd)),
+            thr: bus::bus(thr_bits),
+            _cfg: cfg.clone(),
+            _st: st,
+        }
+    }
+
+    fn advance(&self) -> bool {
+        !self._st.out_valid || self.m_ready.val()
+    }
+
+    fn clock_edge(&mut self) {
+        let c = &self._cfg;
+        let (sf_n, nf_n) = (c.sf(), c.nf());
+        if self.rst.val() {
+            let st = &mut self._st;
+            (st.sf, st.nf, st.waddr, st.v1, st.out_valid) = (0, 0, 0, false, false);
+            return;
+        }
+        if !self.advance() {
+            return;
+        }
+        let fire = self._st.nf != 0 || self.s_valid.val();
+        let s_data = bus::read(&self.s_data);
+        let sums = bus::read(&self.sums);
+        let thr = bus::read(&self.thr);
+        let m_ready = self.m_ready.val();
+        let cw = c.input.sum_bits(c.simd);
+        let (aw, tw) = (c.acc_bits(), c.thr_bits());
+        let signed = c.signed();
+        let st = &mut self._st;
+        // Stage B: the word registered last cycle meets its weights.
+        if st.v1 {
+            let mut new_out = vec![0u64; st.out.len()];
+            for p in 0..c.pe {
+                let raw = words::get(&sums, p * cw, cw);
+                let s = if signed { words::sext(raw, cw) } else { raw as i64 };
+                let acc = if st.first { s } else { st.acc[p] + s };
+                st.acc[p] = acc;
+                match c.output {
+                    MvtuOutput::Threshold => {
+                        let raw = words::get(&thr, p * tw, tw);
+                        let t = if signed { words::sext(raw, tw) } else { raw as i64 };
+                        words::set(&mut new_out, p, 1, u64::from(acc >= t));
+                    }
+                    MvtuOutput::Scores => words::set(&mut new_out, p * aw, aw, acc as u64 & words::mask(aw)),
+                }
+            }
+            if st.last {
+                st.out = new_out;
+            }
+        }
+        st.out_valid = (st.v1 && st.last) || (st.out_valid && !m_ready);
+        // Stage A: the word entering now.
+        st.v1 = fire;
+        if fire {
+            st.x = if st.nf == 0 { s_data.clone() } else { st.ibuf[st.sf].clone() };
+            if st.nf == 0 && nf_n > 1 {
+                st.ibuf[st.sf] = s_data;
+            }
+            st.first = st.sf == 0;
+            st.last = st.sf + 1 == sf_n;
+            st.waddr = if st.waddr + 1 == sf_n * nf_n { 0 } else { st.waddr + 1 };
+            st.sf += 1;
+            if st.sf == sf_n {
+                st.sf = 0;
+                st.nf = if st.nf + 1 == nf_n { 0 } else { st.nf + 1 };
+            }
+        }
+    }
+
+    fn verilog(&self) -> String {
+        let c = &self._cfg;
+        let (sf_n, nf_n, pe) = (c.sf(), c.nf(), c.pe);
+        let (iw, ow) = (c.in_bits(), c.out_bits());
+        let cw = c.input.sum_bits(c.simd);
+        let (aw, tw) = (c.acc_bits(), c.thr_bits());
+        let (abits, tbits) = (self.addr.len(), self.taddr.len());
+        let sfb = words::ubits(sf_n as u64 - 1);
+        let signed = c.signed();
+        let mut v = String::new();
+        let r = bus::range;
+        let _ = writeln!(v, "  wire {} s_data_v = {};", r(iw), bus::pack("s_data", iw));
+        let _ = writeln!(v, "  wire {} sums_v = {};", r(pe * cw), bus::pack("sums", pe * cw));
+        if c.output == MvtuOutput::Threshold {
+            let _ = writeln!(v, "  wire {} thr_v = {};", r(pe * tw), bus::pack("thr", pe * tw));
+        }
+        let _ = writeln!(v, "  reg {} sf = 0;", r(sfb));
+        let _ = writeln!(v, "  reg {} nf = 0;", r(tbits));
+        let _ = writeln!(v, "  reg {} waddr = 0;", r(abits));
+        let _ = writeln!(v, "  reg v1 = 1'b0, first = 1'b0, last = 1'b0, out_valid = 1'b0;");
+        let _ = writeln!(v, "  reg {} xr = 0;", r(iw));
+        let _ = writeln!(v, "  reg {} out = 0;", r(ow));
+        let _ = writeln!(v, "  wire advance = !out_valid || m_ready;");
+        let _ = writeln!(v, "  wire first_pass = nf == {tbits}'d0;");
+        let _ = writeln!(v, "  wire fire = advance && (!first_pass || s_valid);");
+        let word = if nf_n > 1 {
+            let _ = writeln!(v, "  reg {} ibuf [0:{}];", r(iw), sf_n - 1);
+            "first_pass ? s_data_v : ibuf[sf]"
+        } else {
+            "s_data_v"
+        };
+        let _ = writeln!(v, "  wire {} word = {word};", r(iw));
+        // Stage B arithmetic, one accumulator per PE.
+        let _ = writeln!(v, "  wire {} out_next;", r(ow));
+        for p in 0..pe {
+            let sum = arith::Term {
+                name: format!("sums_v[{}:{}]", p * cw + cw - 1, p * cw),
+                width: cw,
+                lo: -1,
+                hi: 0,
+            };
+            let ext = if aw > cw { arith::extend(&sum, aw, signed) } else { sum.name.clone() };
+            let _ = writeln!(v, "  reg {} acc_{p} = 0;", r(aw));
+            let _ = writeln!(v, "  wire {} acc_next_{p} = (first ? {aw}'d0 : acc_{p}) + {ext};", r(aw));
+            match c.output {
+                MvtuOutput::Threshold => {
+                    let a = arith::Term { name: format!("acc_next_{p}"), width: aw, lo: -1, hi: 0 };
+                    let a = if tw > aw { arith::extend(&a, tw, signed) } else { a.name };
+                    let t = format!("thr_v[{}:{}]", p * tw + tw - 1, p * tw);
+                    let cmp =
+                        if signed { format!("$signed({a}) >= $signed({t})") } else { format!("{a} >= {t}") };
+                    let _ = writeln!(v, "  assign out_next[{p}] = {cmp};");
+                }
+                MvtuOutput::Scores => {
+                    let _ = writeln!(v, "  assign out_next[{}:{}] = acc_next_{p};", p * aw + aw - 1, p * aw);
+                }
+            }
+        }
+        let _ = writeln!(v, "  always @(posedge clock) begin");
+        let _ = writeln!(v, "    if (rst) begin");
+        let _ = writeln!(v, "      sf <= 0; nf <= 0; waddr <= 0; v1 <= 1'b0; out_valid <= 1'b0;");
+        let _ = writeln!(v, "    end else if (advance) begin");
+        let _ = writeln!(v, "      if (v1) begin");
+        for p in 0..pe {
+            let _ = writeln!(v, "        acc_{p} <= acc_next_{p};");
+        }
+        let _ = writeln!(v, "        if (last) out <= out_next;");
+        let _ = writeln!(v, "      end");
+        let _ = writeln!(v, "      out_valid <= (v1 && last) || (out_valid && !m_ready);");
+        let _ = writeln!(v, "      v1 <= fire;");
+        let _ = writeln!(v, "      if (fire) begin");
+        let _ = writeln!(v, "        xr <= word;");
+        if nf_n > 1 {
+            let _ = writeln!(v, "        if (first_pass) ibuf[sf] <= s_data_v;");
+        }
+        let _ = writeln!(v, "        first <= sf == {sfb}'d0;");
+        let _ = writeln!(v, "        last <= sf == {sfb}'d{};", sf_n - 1);
+        let _ = writeln!(
+            v,
+            "        waddr <= (waddr == {abits}'d{}) ? {abits}'d0 : waddr + {abits}'d1;",
+            sf_n * nf_n - 1
+        );
+        let _ = writeln!(v, "        if (sf == {sfb}'d{}) begin", sf_n - 1);
+        let _ = writeln!(v, "          sf <= {sfb}'d0;");
+        let _ = writeln!(v, "          nf <= (nf == {tbits}'d{}) ? {tbits}'d0 : nf + {tbits}'d1;", nf_n - 1);
+        let _ = writeln!(v, "        end else sf <= sf + {sfb}'d1;");
+        let _ = writeln!(v, "      end");
+        let _ = writeln!(v, "    end");
+        let _ = writeln!(v, "  end");
+        let _ = writeln!(v, "  always @(*) begin");
+        let _ = writeln!(v, "    s_ready = advance && first_pass;");
+        let _ = writeln!(v, "    m_valid = out_valid;");
+        let _ = writeln!(v, "    en = advance;");
+        v.push_str(&bus::unpack("m_data", ow, "out"));
+        v.push_str(&bus::unpack("x", iw, "xr"));
+        v.push_str(&bus::unpack("addr", abits, "waddr"));
+        v.push_str(&bus::unpack("taddr", tbits, "nf"));
+        let _ = writeln!(v, "  end");
+        v
+    }
+}
+
+impl Logic for MvtuCtl {
+    fn update(&mut self) {
+        if self.clock.pos_edge() {
+            self.clock_edge();
+        }
+        let st = &self._st;
+        let advance = self.advance();
+        self.s_ready.next = advance && st.nf == 0;
+        self.m_valid.next = st.out_valid;
+        self.en.next = advance;
+        let (x, out, waddr, nf) = (st.x.clone(), st.out.clone(), st.waddr as u64, st.nf as u64);
+        bus::write(&mut self.m_data, &out);
+        bus::write(&mut self.x, &x);
+        let (a, t) = (self.addr.len(), self.taddr.len());
+        bus::write_field(&mut self.addr, 0, a, waddr);
+        bus::write_field(&mut self.taddr, 0, t, nf);
+    }
+
+    fn connect(&mut self) {
+        self.s_ready.connect();
+        self.m_valid.connect();
+        self.en.connect();
+        bus::connect(&mut self.m_data);
+        bus::connect(&mut self.x);
+        bus::connect(&mut self.addr);
+        bus::connect(&mut self.taddr);
+    }
+
+    fn hdl(&self) -> Verilog {
+        Verilog::Custom(self.verilog())
+    }
+}
+
+/// A matrix-vector-threshold unit: controller, per-PE weight and threshold memories, per-PE lanes.
+///
+/// ### Inputs
+/// - `clock`, `rst` (synchronous, active high).
+/// - `s_data`/`s_valid`: input words of SIMD elements. `m_ready`: the consumer accepts.
+///
+/// ### Outputs
+/// - `s_ready`; `m_data`/`m_valid`: PE bits (threshold mode) or PE accumulators (scores mode).
+#[derive(LogicBlock)]
+pub struct Mvtu {
+    /// Clock.
+    pub clock: Signal<In, Clock>,
+    /// Synchronous reset.
+    pub rst: Signal<In, Bit>,
+    /// Input word.
+    pub s_data: Bus<In>,
+    /// Input valid.
+    pub s_valid: Signal<In, Bit>,
+    /// Input ready.
+    pub s_ready: Signal<Out, Bit>,
+    /// Output word.
+    pub m_data: Bus<Out>,
+    /// Output valid.
+    pub m_valid: Signal<Out, Bit>,
+    /// Output ready.
+    pub m_ready: Signal<In, Bit>,
+    /// Controller and datapath.
+    pub ctl: MvtuCtl,
+    /// Weight memory per PE.
+    pub wmem: Vec<Memory>,
+    /// Threshold memory per PE (empty in scores mode).
+    pub tmem: Vec<Memory>,
+    /// Lanes per PE.
+    pub lanes: Vec<Lanes>,
+    _cfg: MvtuConfig,
+}
+
+impl Mvtu {
+    /// Builds the unit for `weights` (MH x MW) and, in threshold mode, `thresholds` (MH).
+    pub fn new(cfg: &MvtuConfig, weights: &BitMatrix, thresholds: Option<&[i32]>) -> Result<Self, HdlError> {
+        cfg.validate()?;
+        let err = |message: String| Err(HdlError::Folding { layer: cfg.name.clone(), message });
+        if weights.rows() != cfg.mh || weights.cols() != cfg.mw {
+            return err(format!(
+                "weights are {}x{}, the unit is {}x{}",
+                weights.rows(),
+                weights.cols(),
+                cfg.mh,
+                cfg.mw
+            ));
+        }
+        let tmem = match (cfg.output, thresholds) {
+            (MvtuOutput::Threshold, Some(t)) if t.len() == cfg.mh => (0..cfg.pe)
+                .map(|p| {
+                    let file = format!("{}_t{p}.mem", cfg.name);
+                    Memory::new(cfg.threshold_words(t, p), cfg.thr_bits(), &file, MemStyle::Distributed)
+                })
+                .collect(),
+            (MvtuOutput::Threshold, Some(t)) => {
+                return err(format!("{} thresholds for {} rows", t.len(), cfg.mh))
+            }
+            (MvtuOutput::Threshold, None) => return err("threshold mode needs thresholds".into()),
+            (MvtuOutput::Scores, _) => Vec::new(),
+        };
+        let wmem = (0..cfg.pe)
+            .map(|p| {
+                let file = format!("{}_w{p}.mem", cfg.name);
+                Memory::new(cfg.weight_words(weights, p), cfg.simd, &file, cfg.mem_style)
+            })
+            .collect();
+        Ok(Mvtu {
+            clock: Signal::default(),
+            rst: Signal::default(),
+            s_data: bus::bus(cfg.in_bits()),
+            s_valid: Signal::default(),
+            s_ready: Signal::default(),
+            m_data: bus::bus(cfg.out_bits()),
+            m_valid: Signal::default(),
+            m_ready: Signal::default(),
+            ctl: MvtuCtl::new(cfg),
+            wmem,
+            tmem,
+            lanes: (0..cfg.pe).map(|_| Lanes::new(cfg.simd, cfg.input, cfg.popcount)).collect(),
+            _cfg: cfg.clone(),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &MvtuConfig {
+        &self._cfg
+    }
+
+    /// The memories, for writing their files.
+    pub fn memories(&self) -> impl Iterator<Item = &Memory> {
+        self.wmem.iter().chain(&self.tmem)
+    }
+
+    fn verilog(&self) -> String {
+        let c = &self._cfg;
+        let (iw, ow, cw, tw) = (c.in_bits(), c.out_bits(), c.input.sum_bits(c.simd), c.thr_bits());
+        let mut v = String::from("  always @(*) begin\n");
+        let mut line = |s: String| {
+            v.push_str(&s);
+        };
+        line("    ctl$clock = clock;\n    ctl$rst = rst;\n    ctl$s_valid = s_valid;\n".into());
+        line("    s_ready = ctl$s_ready;\n    m_valid = ctl$m_valid;\n    ctl$m_ready = m_ready;\n".into());
+        line(bus::wire("ctl$s_data", "s_data", iw));
+        line(bus::wire("m_data", "ctl$m_data", ow));
+        for p in 0..c.pe {
+            line(format!("    wmem${p}$clock = clock;\n    wmem${p}$en = ctl$en;\n"));
+            line(bus::wire(&format!("wmem${p}$addr"), "ctl$addr", self.ctl.addr.len()));
+            line(bus::wire(&format!("lanes${p}$x"), "ctl$x", iw));
+            line(bus::wire(&format!("lanes${p}$w"), &format!("wmem${p}$data"), c.simd));
+            for i in 0..cw {
+                line(format!("    ctl$sums${} = lanes${p}$sum${i};\n", p * cw + i));
+            }
+            if c.output == MvtuOutput::Threshold {
+                line(format!("    tmem${p}$clock = clock;\n    tmem${p}$en = ctl$en;\n"));
+                line(bus::wire(&format!("tmem${p}$addr"), "ctl$taddr", self.ctl.taddr.len()));
+                for i in 0..tw {
+                    line(format!("    ctl$thr${} = tmem${p}$data${i};\n", p * tw + i));
+                }
+            }
+        }
+        v.push_str("  end\n");
+        v
+    }
+}
+
+impl Logic for Mvtu {
+    fn update(&mut self) {
+        let c = &self._cfg;
+        let (cw, tw) = (c.input.sum_bits(c.simd), c.thr_bits());
+        self.ctl.clock.next = self.clock.val();
+        self.ctl.rst.next = self.rst.val();
+        self.ctl.s_valid.next = self.s_valid.val();
+        self.s_ready.next = self.ctl.s_ready.val();
+        self.m_valid.next = self.ctl.m_valid.val();
+        self.ctl.m_ready.next = self.m_ready.val();
+        bus::copy(&mut self.ctl.s_data, &self.s_data);
+        bus::copy(&mut self.m_data, &self.ctl.m_data);
+        for p in 0..c.pe {
+            let m = &mut self.wmem[p];
+            m.clock.next = self.clock.val();
+            m.en.next = self.ctl.en.val();
+            bus::copy(&mut m.addr, &self.ctl.addr);
+            bus::copy(&mut self.lanes[p].x, &self.ctl.x);
+            bus::copy(&mut self.lanes[p].w, &self.wmem[p].data);
+            bus::copy(&mut self.ctl.sums[p * cw..(p + 1) * cw], &self.lanes[p].sum);
+            if let Some(t) = self.tmem.get_mut(p) {
+                t.clock.next = self.clock.val();
+                t.en.next = self.ctl.en.val();
+                bus::copy(&mut t.addr, &self.ctl.taddr);
+                bus::copy(&mut self.ctl.thr[p * tw..(p + 1) * tw], &t.data);
+            }
+        }
+    }
+
+    fn connect(&mut self) {
+        self.s_ready.connect();
+        self.m_valid.connect();
+        bus::connect(&mut self.m_data);
+        self.ctl.clock.connect();
+        self.ctl.rst.connect();
+        self.ctl.s_valid.connect();
+        self.ctl.m_ready.connect();
+        bus::connect(&mut self.ctl.s_data);
+        bus::connect(&mut self.ctl.sums);
+        bus::connect(&mut self.ctl.thr);
+        for m in self.wmem.iter_mut().chain(self.tmem.iter_mut()) {
+            m.clock.connect();
+            m.en.connect();
+            bus::connect(&mut m.addr);
+        }
+        for l in &mut self.lanes {
+            bus::connect(&mut l.x);
+            bus::connect(&mut l.w);
+        }
+    }
+
+    fn hdl(&self) -> Verilog {
+        Verilog::Custom(self.verilog())
+    }
+}
+
+crate::stream_block!(Mvtu);

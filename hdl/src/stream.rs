@@ -1,0 +1,1 @@
+//! Stream plumbing blocks: FIFO, width converter, argmax.

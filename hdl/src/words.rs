@@ -1,0 +1,128 @@
+//! Little-endian bit vectors in `u64` words: how the simulation side of every block stores buses.
+
+/// `len` (<= 64) bits of `w` from bit `off`.
+pub fn get(w: &[u64], off: usize, len: usize) -> u64 {
+    debug_assert!(len <= 64);
+    if len == 0 {
+        return 0;
+    }
+    let (i, s) = (off / 64, off % 64);
+    let mut v = w.get(i).copied().unwrap_or(0) >> s;
+    if s != 0 && s + len > 64 {
+        v |= w.get(i + 1).copied().unwrap_or(0) << (64 - s);
+    }
+    v & mask(len)
+}
+
+/// Writes the low `len` (<= 64) bits of `v` into `w` at bit `off`.
+pub fn set(w: &mut [u64], off: usize, len: usize, v: u64) {
+    for b in 0..len {
+        let (i, s) = ((off + b) / 64, (off + b) % 64);
+        w[i] = (w[i] & !(1 << s)) | (((v >> b) & 1) << s);
+    }
+}
+
+/// One bit.
+pub fn bit(w: &[u64], i: usize) -> bool {
+    w.get(i / 64).is_some_and(|x| (x >> (i % 64)) & 1 == 1)
+}
+
+/// A mask of the low `len` bits.
+pub fn mask(len: usize) -> u64 {
+    if len >= 64 {
+        !0
+    } else {
+        (1 << len) - 1
+    }
+}
+
+/// Words needed for `bits` bits.
+pub fn words(bits: usize) -> usize {
+    bits.div_ceil(64)
+}
+
+/// Sign-extends the low `width` bits of `v`.
+pub fn sext(v: u64, width: usize) -> i64 {
+    if width == 0 || width >= 64 {
+        return v as i64;
+    }
+    let sh = 64 - width;
+    ((v << sh) as i64) >> sh
+}
+
+/// Bits needed to hold every value of `0..=max`.
+pub fn ubits(max: u64) -> usize {
+    (64 - max.leading_zeros() as usize).max(1)
+}
+
+/// Bits of a two's-complement number holding every value of `min..=max`.
+pub fn sbits(min: i64, max: i64) -> usize {
+    let hi = ubits(max.max(0) as u64) + 1;
+    let lo = if min < 0 { ubits((-(min + 1)) as u64) + 1 } else { 1 };
+    hi.max(lo)
+}
+
+/// Hex digits of the low `bits` bits of `w`, most significant first (a `$readmemh` word).
+pub fn hex(w: &[u64], bits: usize) -> String {
+    let digits = bits.div_ceil(4).max(1);
+    (0..digits)
+        .rev()
+        .map(|d| char::from_digit(get(w, d * 4, 4.min(bits - d * 4)) as u32, 16).unwrap_or('0'))
+        .collect()
+}
+
+/// Parses a `hex` word of `bits` bits.
+pub fn parse_hex(s: &str, bits: usize) -> Option<Vec<u64>> {
+    let mut w = vec![0; words(bits)];
+    for (d, c) in s.chars().rev().enumerate() {
+        let v = u64::from(c.to_digit(16)?);
+        if d * 4 >= bits {
+            if v != 0 {
+                return None;
+            }
+            continue;
+        }
+        set(&mut w, d * 4, 4.min(bits - d * 4), v);
+        if v >> 4.min(bits - d * 4) != 0 {
+            return None;
+        }
+    }
+    Some(w)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn get_set_across_words() {
+        let mut w = vec![0u64; 3];
+        set(&mut w, 60, 10, 0x2ab);
+        assert_eq!(get(&w, 60, 10), 0x2ab);
+        assert_eq!(get(&w, 64, 6), 0x2ab >> 4);
+        assert!(bit(&w, 60) && !bit(&w, 62));
+    }
+
+    #[test]
+    fn widths() {
+        assert_eq!(ubits(0), 1);
+        assert_eq!(ubits(1), 1);
+        assert_eq!(ubits(2), 2);
+        assert_eq!(ubits(784), 10);
+        assert_eq!(sbits(-256, 255), 9);
+        assert_eq!(sbits(-255, 255), 9);
+        assert_eq!(sbits(-257, 0), 10);
+        assert_eq!(sbits(0, 256), 10);
+        assert_eq!(sext(0x1ff, 9), -1);
+        assert_eq!(sext(0x0ff, 9), 255);
+    }
+
+    #[test]
+    fn hex_round_trip() {
+        let w = vec![0xdead_beef_0123_4567, 0x5];
+        assert_eq!(hex(&w, 67), "5deadbeef01234567");
+        assert_eq!(parse_hex("5deadbeef01234567", 67), Some(w));
+        assert_eq!(hex(&[1], 1), "1");
+        assert_eq!(parse_hex("2", 1), None);
+    }
+}

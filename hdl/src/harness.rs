@@ -64,6 +64,15 @@ pub struct Stalls {
     pub seed: u64,
 }
 
+impl Stalls {
+    /// The per-cycle decisions `(producer offers a word if it has one, consumer ready)` for
+    /// `cycles` cycles: the same sequence drives the rust-hdl run and the Verilog testbench.
+    pub fn pattern(&self, cycles: usize) -> Vec<(bool, bool)> {
+        let mut rng = Mix(self.seed);
+        (0..cycles).map(|_| (rng.unit() >= self.gap, rng.unit() >= self.backpressure)).collect()
+    }
+}
+
 /// What a run observed.
 #[derive(Clone, Debug, Default)]
 pub struct StreamRun {
@@ -112,7 +121,7 @@ pub fn run<B: StreamBlock>(
 ) -> Result<StreamRun, HdlError> {
     block.connect_all();
     check_all(block).map_err(|e| HdlError::Check(format!("{e:?}")))?;
-    let mut rng = Mix(stalls.seed);
+    let pattern = stalls.pattern(max_cycles as usize);
     let mut r = StreamRun::default();
     {
         let p = block.ports();
@@ -126,9 +135,9 @@ pub fn run<B: StreamBlock>(
     }
     block.ports().rst.next = false;
     let mut next_in = 0;
-    for t in 0..max_cycles {
-        let give = next_in < inputs.len() && rng.unit() >= stalls.gap;
-        let take = rng.unit() >= stalls.backpressure;
+    for (t, &(offer, take)) in pattern.iter().enumerate() {
+        let t = t as u64;
+        let give = next_in < inputs.len() && offer;
         {
             let p = block.ports();
             p.s_valid.next = give;

@@ -16,6 +16,7 @@ pub mod lanes;
 pub mod memory;
 pub mod mvtu;
 pub mod stream;
+pub mod testbench;
 pub mod words;
 
 pub use lanes::{LaneInput, Popcount};
@@ -36,6 +37,9 @@ pub enum HdlError {
     /// A block failed rust-hdl's structural checks.
     #[error("rust-hdl check failed: {0}")]
     Check(String),
+    /// An external tool (Icarus, Verilator, Yosys) is missing or failed.
+    #[error("{0}")]
+    Tool(String),
     /// Writing files.
     #[error("{path}: {source}")]
     Io {

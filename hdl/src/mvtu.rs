@@ -260,7 +260,11 @@ impl MvtuCtl {
             m_ready: Signal::default(),
             x: bus::bus(cfg.in_bits()),
             addr: bus::bus(words::ubits(cfg.cycles() as u64 - 1)),
-            taddr: bus::bus(words::ubits(cfg.nf() as u64 - 1)),
+            taddr: bus::bus(if cfg.output == MvtuOutput::Threshold {
+                words::ubits(cfg.nf() as u64 - 1)
+            } else {
+                0
+            }),
             en: Signal::default(),
             sums: bus::bus(cfg.pe * cfg.input.sum_bits(cfg.simd)),
             thr: bus::bus(thr_bits),
@@ -339,7 +343,7 @@ impl MvtuCtl {
         let (iw, ow) = (c.in_bits(), c.out_bits());
         let cw = c.input.sum_bits(c.simd);
         let (aw, tw) = (c.acc_bits(), c.thr_bits());
-        let (abits, tbits) = (self.addr.len(), self.taddr.len());
+        let (abits, tbits) = (self.addr.len(), words::ubits(nf_n as u64 - 1));
         let sfb = words::ubits(sf_n as u64 - 1);
         let signed = c.signed();
         let mut v = String::new();
@@ -368,12 +372,8 @@ impl MvtuCtl {
         // Stage B arithmetic, one accumulator per PE.
         let _ = writeln!(v, "  wire {} out_next;", r(ow));
         for p in 0..pe {
-            let sum = arith::Term {
-                name: format!("sums_v[{}:{}]", p * cw + cw - 1, p * cw),
-                width: cw,
-                lo: -1,
-                hi: 0,
-            };
+            let _ = writeln!(v, "  wire {} sum_{p} = sums_v[{}:{}];", r(cw), p * cw + cw - 1, p * cw);
+            let sum = arith::Term { name: format!("sum_{p}"), width: cw, lo: -1, hi: 0 };
             let ext = if aw > cw { arith::extend(&sum, aw, signed) } else { sum.name.clone() };
             let _ = writeln!(v, "  reg {} acc_{p} = 0;", r(aw));
             let _ = writeln!(v, "  wire {} acc_next_{p} = (first ? {aw}'d0 : acc_{p}) + {ext};", r(aw));
@@ -429,7 +429,7 @@ impl MvtuCtl {
         v.push_str(&bus::unpack("m_data", ow, "out"));
         v.push_str(&bus::unpack("x", iw, "xr"));
         v.push_str(&bus::unpack("addr", abits, "waddr"));
-        v.push_str(&bus::unpack("taddr", tbits, "nf"));
+        v.push_str(&bus::unpack("taddr", self.taddr.len(), "nf"));
         let _ = writeln!(v, "  end");
         v
     }

@@ -1,0 +1,112 @@
+//! Shared test helpers: MVTU cases built from the golden model.
+#![allow(dead_code)]
+
+use compiler::model::random::{random_model, LayerSpec};
+use compiler::model::{Activation, Layer, Model, Shape};
+use hdl::harness::{self, Stalls};
+use hdl::words;
+use hdl::{LaneInput, MemStyle, Mvtu, MvtuConfig, MvtuOutput, Popcount};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use sim::golden::{Golden, LayerOutput};
+
+/// A layer, its input frames as MVTU words, and the golden output words.
+pub struct Case {
+    pub mvtu: Mvtu,
+    pub inputs: Vec<Vec<u64>>,
+    pub expected: Vec<Vec<u64>>,
+}
+
+pub fn pack(values: &[u64], bits: usize, per_word: usize) -> Vec<Vec<u64>> {
+    values
+        .chunks(per_word)
+        .map(|c| {
+            let mut w = vec![0u64; words::words(c.len() * bits)];
+            for (i, &v) in c.iter().enumerate() {
+                words::set(&mut w, i * bits, bits, v);
+            }
+            w
+        })
+        .collect()
+}
+
+/// Builds a case from the golden model: layer 1 of `[quantizer, dense(mh), (dense(2))]`.
+pub fn case(cfg: &MvtuConfig, frames: usize, seed: u64) -> Case {
+    let quant = match cfg.input {
+        LaneInput::Binary => LayerSpec::QuantBinary(128),
+        LaneInput::Fixed8 { signed } => LayerSpec::QuantFixed8(signed),
+    };
+    let mut specs = vec![quant, LayerSpec::Dense(cfg.mh)];
+    if cfg.output == MvtuOutput::Threshold {
+        specs.push(LayerSpec::Dense(2));
+    }
+    let mut model: Model = random_model("t", Shape::new(1, 1, cfg.mw), &specs, seed).expect("model");
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 77);
+    if let Layer::Dense(w) = &mut model.layers[1] {
+        if let Activation::Threshold(t) = &mut w.activation {
+            // The ends of the legal range: always 1, never 1.
+            let (lo, hi) = cfg.acc_range();
+            for t in t.iter_mut() {
+                match rng.gen_range(0..8) {
+                    0 => *t = lo as i32,
+                    1 => *t = hi as i32 + 1,
+                    _ => {}
+                }
+            }
+        }
+    }
+    let golden = Golden::new(&model).expect("golden");
+    let Layer::Dense(w) = &model.layers[1] else { unreachable!() };
+    let thresholds = match &w.activation {
+        Activation::Threshold(t) => Some(t.as_slice()),
+        Activation::Scores => None,
+    };
+    let mvtu = Mvtu::new(cfg, &w.matrix, thresholds).expect("mvtu");
+    let (mut inputs, mut expected) = (Vec::new(), Vec::new());
+    for _ in 0..frames {
+        let pixels: Vec<u8> = match cfg.input {
+            LaneInput::Binary => (0..cfg.mw).map(|_| if rng.gen() { 255 } else { 0 }).collect(),
+            LaneInput::Fixed8 { .. } => (0..cfg.mw).map(|_| rng.gen()).collect(),
+        };
+        let trace = golden.trace(&pixels).expect("trace");
+        let elems: Vec<u64> = match &trace[0] {
+            LayerOutput::Bits { bits, .. } => bits.iter().map(|&b| u64::from(b)).collect(),
+            LayerOutput::Ints { values, .. } => values.iter().map(|&v| v as u8 as u64).collect(),
+        };
+        inputs.extend(pack(&elems, cfg.input.bits(), cfg.simd));
+        let out: Vec<u64> = match &trace[1] {
+            LayerOutput::Bits { bits, .. } => bits.iter().map(|&b| u64::from(b)).collect(),
+            LayerOutput::Ints { values, .. } => {
+                values.iter().map(|&v| v as i64 as u64 & words::mask(cfg.acc_bits())).collect()
+            }
+        };
+        let bits = if cfg.output == MvtuOutput::Threshold { 1 } else { cfg.acc_bits() };
+        expected.extend(pack(&out, bits, cfg.pe));
+    }
+    Case { mvtu, inputs, expected }
+}
+
+pub fn config(
+    mw: usize,
+    mh: usize,
+    pe: usize,
+    simd: usize,
+    input: LaneInput,
+    output: MvtuOutput,
+    pc: Popcount,
+) -> MvtuConfig {
+    MvtuConfig { name: "l1".into(), mw, mh, pe, simd, input, output, popcount: pc, mem_style: MemStyle::Auto }
+}
+
+pub fn max_cycles(c: &Case, cfg: &MvtuConfig) -> u64 {
+    200 + 20 * (c.inputs.len() * cfg.nf()) as u64
+}
+
+pub fn check(cfg: &MvtuConfig, frames: usize, stalls: Stalls) -> harness::StreamRun {
+    let mut c = case(cfg, frames, stalls.seed);
+    let n = c.expected.len();
+    let m = max_cycles(&c, cfg);
+    let run = harness::run(&mut c.mvtu, &c.inputs, n, stalls, m).unwrap_or_else(|e| panic!("{cfg:?}: {e}"));
+    assert_eq!(run.outputs, c.expected, "{cfg:?} {stalls:?}");
+    run
+}

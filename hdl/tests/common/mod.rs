@@ -110,3 +110,33 @@ pub fn check(cfg: &MvtuConfig, frames: usize, stalls: Stalls) -> harness::Stream
     assert_eq!(run.outputs, c.expected, "{cfg:?} {stalls:?}");
     run
 }
+
+/// Emits `block` as module `dut`, lints it with Verilator, runs a self-checking Icarus testbench
+/// with the same stall pattern as a rust-hdl run, and requires the same words on the same cycles,
+/// equal to `expected`.
+pub fn verilog_agrees<B: harness::StreamBlock>(
+    block: &mut B,
+    write_mems: impl FnOnce(&B, &std::path::Path),
+    (in_bits, out_bits): (usize, usize),
+    inputs: &[Vec<u64>],
+    expected: &[Vec<u64>],
+    stalls: Stalls,
+    max_cycles: u64,
+) {
+    use hdl::testbench::{self, TbSpec};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let v = hdl::emit::verilog(block, "dut").expect("verilog");
+    std::fs::write(dir.path().join("dut.v"), &v).expect("write");
+    write_mems(block, dir.path());
+    testbench::lint(dir.path(), "dut.v", "dut").unwrap_or_else(|e| panic!("{e}"));
+    let run = harness::run(block, inputs, expected.len(), stalls, max_cycles).expect("rust-hdl run");
+    assert_eq!(run.outputs, expected, "rust-hdl run against expected");
+    let spec =
+        TbSpec { dut: "dut", in_bits, out_bits, inputs, expected, stalls, max_cycles: max_cycles as usize };
+    testbench::write(dir.path(), &spec).expect("testbench");
+    let log = testbench::run_icarus(dir.path(), &["dut.v"]).unwrap_or_else(|e| panic!("{e}"));
+    let tb = testbench::parse_log(&log, out_bits);
+    assert!(tb.pass, "{:?}\n{log}", tb.failure);
+    let rust: Vec<(u64, Vec<u64>)> = run.out_cycles.iter().copied().zip(run.outputs).collect();
+    assert_eq!(tb.outputs, rust, "Verilog and rust-hdl disagree");
+}

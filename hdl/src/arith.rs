@@ -84,14 +84,13 @@ pub fn compressor_tree(out: &mut String, prefix: &str, lanes: &[(String, String)
     let cw = ubits(lanes.len() as u64);
     let mut cols: Vec<Vec<String>> = vec![Vec::new(); cw + 1];
     let mut n = 0;
+    // Counters are written as XOR/AND/OR networks, not `+`: an adder would be mapped to a carry
+    // chain, while each counter output is a function of at most six inputs, one LUT6.
     let mut counter = |out: &mut String, inputs: &[String], col: usize, cols: &mut Vec<Vec<String>>| {
-        let w = ubits(inputs.len() as u64);
         let name = format!("{prefix}_c{n}");
         n += 1;
-        let sum: Vec<String> = inputs.iter().map(|x| extend(&bit_term(x), w, false)).collect();
-        let _ = writeln!(out, "  wire [{}:0] {name} = {};", w - 1, sum.join(" + "));
-        for b in 0..w {
-            cols[col + b].push(format!("{name}[{b}]"));
+        for (b, bit) in count_bits(out, &name, inputs).into_iter().enumerate() {
+            cols[col + b].push(bit);
         }
     };
     for group in lanes.chunks(3) {
@@ -138,6 +137,54 @@ pub fn compressor_tree(out: &mut String, prefix: &str, lanes: &[(String, String)
     Term { name, width: cw, lo: 0, hi: lanes.len() as i64 }
 }
 
-fn bit_term(name: &str) -> Term {
-    Term { name: name.to_string(), width: 1, lo: 0, hi: 1 }
+/// A full adder over three 1-bit signals: (sum, carry) wires named `{name}_s`, `{name}_c`.
+fn full_adder(out: &mut String, name: &str, a: &str, b: &str, c: &str) -> (String, String) {
+    let (s, k) = (format!("{name}_s"), format!("{name}_c"));
+    let _ = writeln!(out, "  wire {s} = {a} ^ {b} ^ {c};");
+    let _ = writeln!(out, "  wire {k} = ({a} & {b}) | ({a} & {c}) | ({b} & {c});");
+    (s, k)
+}
+
+/// The bits (weights 1, 2, 4) of the number of ones among 2 to 6 one-bit signals, as logic.
+fn count_bits(out: &mut String, name: &str, x: &[String]) -> Vec<String> {
+    match x {
+        [a, b] => {
+            let (s, c) = (format!("{name}_s"), format!("{name}_c"));
+            let _ = writeln!(out, "  wire {s} = {a} ^ {b};");
+            let _ = writeln!(out, "  wire {c} = {a} & {b};");
+            vec![s, c]
+        }
+        [a, b, c] => {
+            let (s, k) = full_adder(out, name, a, b, c);
+            vec![s, k]
+        }
+        [a, b, c, d] => {
+            let (s1, c1) = full_adder(out, &format!("{name}_f"), a, b, c);
+            let (s, t) = (format!("{name}_s"), format!("{name}_t"));
+            let _ = writeln!(out, "  wire {s} = {s1} ^ {d};");
+            let _ = writeln!(out, "  wire {t} = {s1} & {d};");
+            let (b1, b2) = (format!("{name}_b1"), format!("{name}_b2"));
+            let _ = writeln!(out, "  wire {b1} = {c1} ^ {t};");
+            let _ = writeln!(out, "  wire {b2} = {c1} & {t};");
+            vec![s, b1, b2]
+        }
+        [a, b, c, d, e] => {
+            let (s1, c1) = full_adder(out, &format!("{name}_f"), a, b, c);
+            let (s0, c2) = full_adder(out, &format!("{name}_g"), &s1, d, e);
+            let (b1, b2) = (format!("{name}_b1"), format!("{name}_b2"));
+            let _ = writeln!(out, "  wire {b1} = {c1} ^ {c2};");
+            let _ = writeln!(out, "  wire {b2} = {c1} & {c2};");
+            vec![s0, b1, b2]
+        }
+        [a, b, c, d, e, f] => {
+            let (s1, c1) = full_adder(out, &format!("{name}_f"), a, b, c);
+            let (s2, c2) = full_adder(out, &format!("{name}_g"), d, e, f);
+            let (s0, h) = (format!("{name}_s"), format!("{name}_h"));
+            let _ = writeln!(out, "  wire {s0} = {s1} ^ {s2};");
+            let _ = writeln!(out, "  wire {h} = {s1} & {s2};");
+            let (b1, b2) = full_adder(out, &format!("{name}_k"), &c1, &c2, &h);
+            vec![s0, b1, b2]
+        }
+        _ => unreachable!("counters take 2 to 6 inputs"),
+    }
 }

@@ -8,6 +8,7 @@
 //! the golden model in both forms. The rest of xnorflow sees this crate's own types
 //! ([`mvtu::MvtuConfig`], [`emit`]), never rust-hdl's.
 
+pub mod accumulator;
 pub mod arith;
 pub mod bus;
 pub mod emit;
@@ -16,6 +17,7 @@ pub mod lanes;
 pub mod memory;
 pub mod mvtu;
 pub mod stream;
+pub mod synth;
 pub mod testbench;
 pub mod words;
 

@@ -12,7 +12,7 @@ use std::fmt::Write;
 pub enum MemStyle {
     /// Block RAM (`rom_style = "block"`).
     Block,
-    /// LUT RAM (`rom_style = "distributed"`).
+    /// LUTs (`rom_style = "logic"`, what Yosys maps to LUTs; Vivado calls this distributed).
     Distributed,
     /// Left to synthesis.
     #[default]
@@ -86,14 +86,18 @@ impl Memory {
         let (w, d, a) = (self._width, self.depth().max(1), self.addr.len());
         let style = match self._style {
             MemStyle::Block => "(* rom_style = \"block\" *) ",
-            MemStyle::Distributed => "(* rom_style = \"distributed\" *) ",
+            // Yosys 0.23 maps a ROM to LUTs with "logic"; "distributed" finds no LUTRAM mapping for a
+            // memory without a write port.
+            MemStyle::Distributed => "(* rom_style = \"logic\" *) ",
             MemStyle::Auto => "",
         };
         let mut v = String::new();
         let _ = writeln!(v, "  {style}reg {} mem [0:{}];", bus::range(w), d - 1);
         let _ = writeln!(v, "  initial $readmemh(\"{}\", mem);", self._file);
         let _ = writeln!(v, "  wire {} addr_v = {};", bus::range(a), bus::pack("addr", a));
-        let _ = writeln!(v, "  reg {} q = 0;", bus::range(w));
+        // No initial value: Yosys cannot map a read port with one (the register is read only
+        // after the first enabled edge).
+        let _ = writeln!(v, "  reg {} q;", bus::range(w));
         let _ = writeln!(v, "  always @(posedge clock) if (en) q <= mem[addr_v];");
         let _ = writeln!(v, "  always @(*) begin");
         v.push_str(&bus::unpack("data", w, "q"));

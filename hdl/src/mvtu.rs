@@ -11,6 +11,7 @@
 //! memory and its threshold is entry `nf` of PE `p`'s threshold memory. Output bit (or score field)
 //! `p` of word `nf` is row `nf*PE + p`.
 
+use crate::accumulator::Accumulator;
 use crate::arith;
 use crate::bus::{self, Bus};
 use crate::lanes::{LaneInput, Lanes, Popcount};
@@ -122,16 +123,26 @@ impl MvtuConfig {
         matches!(self.input, LaneInput::Fixed8 { .. })
     }
 
-    /// Accumulator (and score) width.
+    /// Score width (scores mode).
     pub fn acc_bits(&self) -> usize {
         let (lo, hi) = self.acc_range();
         arith::width_of(lo, hi, self.signed())
     }
 
-    /// Threshold width: thresholds are clamped to `lo ..= hi + 1` of the accumulator.
+    /// Accumulator width in threshold mode, also the width of the stored thresholds: the
+    /// accumulator starts at `-T` (T clamped to `lo ..= hi + 1`) and the output bit is its sign,
+    /// so the unit needs no comparator.
     pub fn thr_bits(&self) -> usize {
         let (lo, hi) = self.acc_range();
-        arith::width_of(lo, hi + 1, self.signed())
+        arith::width_of(lo - hi - 1, hi - lo, true)
+    }
+
+    /// The accumulator's width in this unit's output mode.
+    pub fn reg_bits(&self) -> usize {
+        match self.output {
+            MvtuOutput::Threshold => self.thr_bits(),
+            MvtuOutput::Scores => self.acc_bits(),
+        }
     }
 
     /// Output word width.
@@ -166,27 +177,28 @@ impl MvtuConfig {
         out
     }
 
-    /// The threshold words of PE `p`: `NF` clamped thresholds of `thr_bits` bits.
+    /// The threshold words of PE `p`: `NF` negated clamped thresholds of `thr_bits` bits (the
+    /// accumulator's start value).
     pub fn threshold_words(&self, t: &[i32], p: usize) -> Vec<Vec<u64>> {
         let tw = self.thr_bits();
         (0..self.nf())
-            .map(|nf| vec![self.clamp_threshold(t[nf * self.pe + p]) as u64 & words::mask(tw)])
+            .map(|nf| vec![(-self.clamp_threshold(t[nf * self.pe + p])) as u64 & words::mask(tw)])
             .collect()
     }
 }
 
-/// The MVTU's controller and datapath: counters, input buffer, accumulators, threshold compare,
-/// output register. Memories and lanes are sibling blocks wired by [`Mvtu`].
+/// The MVTU's controller: counters, input buffer, the registered input word, the output register.
+/// Memories, lanes and accumulators are sibling blocks wired by [`Mvtu`].
 ///
 /// ### Inputs
 /// - `clock`, `rst` (synchronous, active high).
 /// - `s_data`/`s_valid`: input words. `m_ready`: the consumer accepts.
-/// - `sums`: PE lane sums for the word in `x`; `thr`: PE thresholds of the current pass.
+/// - `results`: the PE accumulators' output for the word in stage B.
 ///
 /// ### Outputs
 /// - `s_ready`; `m_data`/`m_valid`: output words.
 /// - `x`: the registered input word for the lanes; `addr`, `taddr`, `en`: memory reads for the
-///   word entering now.
+///   word entering now; `acc_en`, `acc_first`: accumulator control for the word in stage B.
 #[derive(LogicBlock)]
 pub struct MvtuCtl {
     /// Clock.
@@ -213,10 +225,12 @@ pub struct MvtuCtl {
     pub taddr: Bus<Out>,
     /// Memory read enable (the pipeline advances).
     pub en: Signal<Out, Bit>,
-    /// Lane sums, PE fields.
-    pub sums: Bus<In>,
-    /// Thresholds, PE fields.
-    pub thr: Bus<In>,
+    /// The accumulators take their next value (stage B holds a word and advances).
+    pub acc_en: Signal<Out, Bit>,
+    /// The word in stage B starts a pass.
+    pub acc_first: Signal<Out, Bit>,
+    /// The accumulators' results for the word in stage B: PE bits or PE scores.
+    pub results: Bus<In>,
     _cfg: MvtuConfig,
     _st: CtlState,
 }
@@ -230,7 +244,6 @@ struct CtlState {
     first: bool,
     last: bool,
     x: Vec<u64>,
-    acc: Vec<i64>,
     out_valid: bool,
     out: Vec<u64>,
     ibuf: Vec<Vec<u64>>,
@@ -238,13 +251,8 @@ struct CtlState {
 
 impl MvtuCtl {
     fn new(cfg: &MvtuConfig) -> Self {
-        let thr_bits = match cfg.output {
-            MvtuOutput::Threshold => cfg.pe * cfg.thr_bits(),
-            MvtuOutput::Scores => 0,
-        };
         let st = CtlState {
             x: vec![0; words::words(cfg.in_bits())],
-            acc: vec![0; cfg.pe],
             out: vec![0; words::words(cfg.out_bits())],
             ibuf: if cfg.nf() > 1 { vec![vec![0; words::words(cfg.in_bits())]; cfg.sf()] } else { vec![] },
             ..CtlState::default()
@@ -266,8 +274,9 @@ impl MvtuCtl {
                 0
             }),
             en: Signal::default(),
-            sums: bus::bus(cfg.pe * cfg.input.sum_bits(cfg.simd)),
-            thr: bus::bus(thr_bits),
+            acc_en: Signal::default(),
+            acc_first: Signal::default(),
+            results: bus::bus(cfg.out_bits()),
             _cfg: cfg.clone(),
             _st: st,
         }
@@ -290,33 +299,12 @@ impl MvtuCtl {
         }
         let fire = self._st.nf != 0 || self.s_valid.val();
         let s_data = bus::read(&self.s_data);
-        let sums = bus::read(&self.sums);
-        let thr = bus::read(&self.thr);
+        let results = bus::read(&self.results);
         let m_ready = self.m_ready.val();
-        let cw = c.input.sum_bits(c.simd);
-        let (aw, tw) = (c.acc_bits(), c.thr_bits());
-        let signed = c.signed();
         let st = &mut self._st;
-        // Stage B: the word registered last cycle meets its weights.
-        if st.v1 {
-            let mut new_out = vec![0u64; st.out.len()];
-            for p in 0..c.pe {
-                let raw = words::get(&sums, p * cw, cw);
-                let s = if signed { words::sext(raw, cw) } else { raw as i64 };
-                let acc = if st.first { s } else { st.acc[p] + s };
-                st.acc[p] = acc;
-                match c.output {
-                    MvtuOutput::Threshold => {
-                        let raw = words::get(&thr, p * tw, tw);
-                        let t = if signed { words::sext(raw, tw) } else { raw as i64 };
-                        words::set(&mut new_out, p, 1, u64::from(acc >= t));
-                    }
-                    MvtuOutput::Scores => words::set(&mut new_out, p * aw, aw, acc as u64 & words::mask(aw)),
-                }
-            }
-            if st.last {
-                st.out = new_out;
-            }
+        // Stage B: the accumulators hold the word registered last cycle.
+        if st.v1 && st.last {
+            st.out = results;
         }
         st.out_valid = (st.v1 && st.last) || (st.out_valid && !m_ready);
         // Stage A: the word entering now.
@@ -339,20 +327,14 @@ impl MvtuCtl {
 
     fn verilog(&self) -> String {
         let c = &self._cfg;
-        let (sf_n, nf_n, pe) = (c.sf(), c.nf(), c.pe);
+        let (sf_n, nf_n) = (c.sf(), c.nf());
         let (iw, ow) = (c.in_bits(), c.out_bits());
-        let cw = c.input.sum_bits(c.simd);
-        let (aw, tw) = (c.acc_bits(), c.thr_bits());
         let (abits, tbits) = (self.addr.len(), words::ubits(nf_n as u64 - 1));
         let sfb = words::ubits(sf_n as u64 - 1);
-        let signed = c.signed();
         let mut v = String::new();
         let r = bus::range;
         let _ = writeln!(v, "  wire {} s_data_v = {};", r(iw), bus::pack("s_data", iw));
-        let _ = writeln!(v, "  wire {} sums_v = {};", r(pe * cw), bus::pack("sums", pe * cw));
-        if c.output == MvtuOutput::Threshold {
-            let _ = writeln!(v, "  wire {} thr_v = {};", r(pe * tw), bus::pack("thr", pe * tw));
-        }
+        let _ = writeln!(v, "  wire {} results_v = {};", r(ow), bus::pack("results", ow));
         let _ = writeln!(v, "  reg {} sf = 0;", r(sfb));
         let _ = writeln!(v, "  reg {} nf = 0;", r(tbits));
         let _ = writeln!(v, "  reg {} waddr = 0;", r(abits));
@@ -369,38 +351,11 @@ impl MvtuCtl {
             "s_data_v"
         };
         let _ = writeln!(v, "  wire {} word = {word};", r(iw));
-        // Stage B arithmetic, one accumulator per PE.
-        let _ = writeln!(v, "  wire {} out_next;", r(ow));
-        for p in 0..pe {
-            let _ = writeln!(v, "  wire {} sum_{p} = sums_v[{}:{}];", r(cw), p * cw + cw - 1, p * cw);
-            let sum = arith::Term { name: format!("sum_{p}"), width: cw, lo: -1, hi: 0 };
-            let ext = if aw > cw { arith::extend(&sum, aw, signed) } else { sum.name.clone() };
-            let _ = writeln!(v, "  reg {} acc_{p} = 0;", r(aw));
-            let _ = writeln!(v, "  wire {} acc_next_{p} = (first ? {aw}'d0 : acc_{p}) + {ext};", r(aw));
-            match c.output {
-                MvtuOutput::Threshold => {
-                    let a = arith::Term { name: format!("acc_next_{p}"), width: aw, lo: -1, hi: 0 };
-                    let a = if tw > aw { arith::extend(&a, tw, signed) } else { a.name };
-                    let t = format!("thr_v[{}:{}]", p * tw + tw - 1, p * tw);
-                    let cmp =
-                        if signed { format!("$signed({a}) >= $signed({t})") } else { format!("{a} >= {t}") };
-                    let _ = writeln!(v, "  assign out_next[{p}] = {cmp};");
-                }
-                MvtuOutput::Scores => {
-                    let _ = writeln!(v, "  assign out_next[{}:{}] = acc_next_{p};", p * aw + aw - 1, p * aw);
-                }
-            }
-        }
         let _ = writeln!(v, "  always @(posedge clock) begin");
         let _ = writeln!(v, "    if (rst) begin");
         let _ = writeln!(v, "      sf <= 0; nf <= 0; waddr <= 0; v1 <= 1'b0; out_valid <= 1'b0;");
         let _ = writeln!(v, "    end else if (advance) begin");
-        let _ = writeln!(v, "      if (v1) begin");
-        for p in 0..pe {
-            let _ = writeln!(v, "        acc_{p} <= acc_next_{p};");
-        }
-        let _ = writeln!(v, "        if (last) out <= out_next;");
-        let _ = writeln!(v, "      end");
+        let _ = writeln!(v, "      if (v1 && last) out <= results_v;");
         let _ = writeln!(v, "      out_valid <= (v1 && last) || (out_valid && !m_ready);");
         let _ = writeln!(v, "      v1 <= fire;");
         let _ = writeln!(v, "      if (fire) begin");
@@ -426,6 +381,8 @@ impl MvtuCtl {
         let _ = writeln!(v, "    s_ready = advance && first_pass;");
         let _ = writeln!(v, "    m_valid = out_valid;");
         let _ = writeln!(v, "    en = advance;");
+        let _ = writeln!(v, "    acc_en = advance && v1;");
+        let _ = writeln!(v, "    acc_first = first;");
         v.push_str(&bus::unpack("m_data", ow, "out"));
         v.push_str(&bus::unpack("x", iw, "xr"));
         v.push_str(&bus::unpack("addr", abits, "waddr"));
@@ -445,6 +402,8 @@ impl Logic for MvtuCtl {
         self.s_ready.next = advance && st.nf == 0;
         self.m_valid.next = st.out_valid;
         self.en.next = advance;
+        self.acc_en.next = advance && st.v1;
+        self.acc_first.next = st.first;
         let (x, out, waddr, nf) = (st.x.clone(), st.out.clone(), st.waddr as u64, st.nf as u64);
         bus::write(&mut self.m_data, &out);
         bus::write(&mut self.x, &x);
@@ -457,6 +416,8 @@ impl Logic for MvtuCtl {
         self.s_ready.connect();
         self.m_valid.connect();
         self.en.connect();
+        self.acc_en.connect();
+        self.acc_first.connect();
         bus::connect(&mut self.m_data);
         bus::connect(&mut self.x);
         bus::connect(&mut self.addr);
@@ -502,6 +463,8 @@ pub struct Mvtu {
     pub tmem: Vec<Memory>,
     /// Lanes per PE.
     pub lanes: Vec<Lanes>,
+    /// Accumulator per PE.
+    pub acc: Vec<Accumulator>,
     _cfg: MvtuConfig,
 }
 
@@ -551,6 +514,12 @@ impl Mvtu {
             wmem,
             tmem,
             lanes: (0..cfg.pe).map(|_| Lanes::new(cfg.simd, cfg.input, cfg.popcount)).collect(),
+            acc: (0..cfg.pe)
+                .map(|_| {
+                    let (cw, signed) = (cfg.input.sum_bits(cfg.simd), cfg.signed());
+                    Accumulator::new(cw, signed, cfg.reg_bits(), cfg.output == MvtuOutput::Threshold)
+                })
+                .collect(),
             _cfg: cfg.clone(),
         })
     }
@@ -568,6 +537,7 @@ impl Mvtu {
     fn verilog(&self) -> String {
         let c = &self._cfg;
         let (iw, ow, cw, tw) = (c.in_bits(), c.out_bits(), c.input.sum_bits(c.simd), c.thr_bits());
+        let rb = ow / c.pe;
         let mut v = String::from("  always @(*) begin\n");
         let mut line = |s: String| {
             v.push_str(&s);
@@ -581,15 +551,16 @@ impl Mvtu {
             line(bus::wire(&format!("wmem${p}$addr"), "ctl$addr", self.ctl.addr.len()));
             line(bus::wire(&format!("lanes${p}$x"), "ctl$x", iw));
             line(bus::wire(&format!("lanes${p}$w"), &format!("wmem${p}$data"), c.simd));
-            for i in 0..cw {
-                line(format!("    ctl$sums${} = lanes${p}$sum${i};\n", p * cw + i));
+            line(format!("    acc${p}$clock = clock;\n    acc${p}$en = ctl$acc_en;\n"));
+            line(format!("    acc${p}$first = ctl$acc_first;\n"));
+            line(bus::wire(&format!("acc${p}$sum"), &format!("lanes${p}$sum"), cw));
+            for i in 0..rb {
+                line(format!("    ctl$results${} = acc${p}$result${i};\n", p * rb + i));
             }
             if c.output == MvtuOutput::Threshold {
                 line(format!("    tmem${p}$clock = clock;\n    tmem${p}$en = ctl$en;\n"));
                 line(bus::wire(&format!("tmem${p}$addr"), "ctl$taddr", self.ctl.taddr.len()));
-                for i in 0..tw {
-                    line(format!("    ctl$thr${} = tmem${p}$data${i};\n", p * tw + i));
-                }
+                line(bus::wire(&format!("acc${p}$start"), &format!("tmem${p}$data"), tw));
             }
         }
         v.push_str("  end\n");
@@ -600,7 +571,7 @@ impl Mvtu {
 impl Logic for Mvtu {
     fn update(&mut self) {
         let c = &self._cfg;
-        let (cw, tw) = (c.input.sum_bits(c.simd), c.thr_bits());
+        let rb = c.out_bits() / c.pe;
         self.ctl.clock.next = self.clock.val();
         self.ctl.rst.next = self.rst.val();
         self.ctl.s_valid.next = self.s_valid.val();
@@ -616,12 +587,17 @@ impl Logic for Mvtu {
             bus::copy(&mut m.addr, &self.ctl.addr);
             bus::copy(&mut self.lanes[p].x, &self.ctl.x);
             bus::copy(&mut self.lanes[p].w, &self.wmem[p].data);
-            bus::copy(&mut self.ctl.sums[p * cw..(p + 1) * cw], &self.lanes[p].sum);
+            let a = &mut self.acc[p];
+            a.clock.next = self.clock.val();
+            a.en.next = self.ctl.acc_en.val();
+            a.first.next = self.ctl.acc_first.val();
+            bus::copy(&mut a.sum, &self.lanes[p].sum);
+            bus::copy(&mut self.ctl.results[p * rb..(p + 1) * rb], &self.acc[p].result);
             if let Some(t) = self.tmem.get_mut(p) {
                 t.clock.next = self.clock.val();
                 t.en.next = self.ctl.en.val();
                 bus::copy(&mut t.addr, &self.ctl.taddr);
-                bus::copy(&mut self.ctl.thr[p * tw..(p + 1) * tw], &t.data);
+                bus::copy(&mut self.acc[p].start, &t.data);
             }
         }
     }
@@ -635,8 +611,14 @@ impl Logic for Mvtu {
         self.ctl.s_valid.connect();
         self.ctl.m_ready.connect();
         bus::connect(&mut self.ctl.s_data);
-        bus::connect(&mut self.ctl.sums);
-        bus::connect(&mut self.ctl.thr);
+        bus::connect(&mut self.ctl.results);
+        for a in &mut self.acc {
+            a.clock.connect();
+            a.en.connect();
+            a.first.connect();
+            bus::connect(&mut a.sum);
+            bus::connect(&mut a.start);
+        }
         for m in self.wmem.iter_mut().chain(self.tmem.iter_mut()) {
             m.clock.connect();
             m.en.connect();

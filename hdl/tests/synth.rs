@@ -1,0 +1,82 @@
+//! Every block's Verilog goes through Yosys `synth_xilinx`; one small MVTU's Verilog is pinned by a
+//! golden file (`XNORFLOW_BLESS=1 cargo test -p xnorflow-hdl --test synth` rewrites it).
+
+use compiler::model::BitMatrix;
+use hdl::stream::{Argmax, Fifo, WidthConverter};
+use hdl::synth::{self, Target};
+use hdl::{LaneInput, MemStyle, Mvtu, MvtuConfig, MvtuOutput, Popcount};
+
+fn small_mvtu(popcount: Popcount, input: LaneInput, output: MvtuOutput) -> Mvtu {
+    let cfg = MvtuConfig {
+        name: "l0".into(),
+        mw: 12,
+        mh: 6,
+        pe: 2,
+        simd: 4,
+        input,
+        output,
+        popcount,
+        mem_style: MemStyle::Block,
+    };
+    let w = BitMatrix::from_fn(6, 12, |r, c| (r * 5 + c * 3) % 7 < 3);
+    let t = [2, 5, 6, 7, 9, 12];
+    Mvtu::new(&cfg, &w, (output == MvtuOutput::Threshold).then_some(&t[..])).expect("mvtu")
+}
+
+fn synthesize(v: &str, mems: &[(String, String)]) -> synth::SynthStats {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("dut.v"), v).expect("write");
+    for (f, text) in mems {
+        std::fs::write(dir.path().join(f), text).expect("write mem");
+    }
+    synth::yosys(dir.path(), "dut.v", "dut", Target::Xc7, true).unwrap_or_else(|e| panic!("{e}")).total
+}
+
+fn mvtu_files(m: &mut Mvtu) -> (String, Vec<(String, String)>) {
+    let v = hdl::emit::verilog(m, "dut").expect("verilog");
+    let mems = m.memories().map(|x| (x.file().to_string(), x.file_text())).collect();
+    (v, mems)
+}
+
+#[test]
+fn every_block_synthesizes_for_7_series() {
+    for pc in [Popcount::AdderTree, Popcount::Compressor] {
+        let (v, mems) = mvtu_files(&mut small_mvtu(pc, LaneInput::Binary, MvtuOutput::Threshold));
+        let st = synthesize(&v, &mems);
+        assert!(st.lut > 0 && st.ff > 0, "{st:?}");
+        assert_eq!(st.bram18, 2, "one block RAM per PE's weight memory: {st:?}");
+    }
+    let (v, mems) = mvtu_files(&mut small_mvtu(
+        Popcount::AdderTree,
+        LaneInput::Fixed8 { signed: true },
+        MvtuOutput::Scores,
+    ));
+    assert!(synthesize(&v, &mems).lut > 0);
+    let v = hdl::emit::verilog(&mut Fifo::new(8, 4).expect("fifo"), "dut").expect("verilog");
+    assert!(synthesize(&v, &[]).ff > 0);
+    let v = hdl::emit::verilog(&mut WidthConverter::new(12, 8).expect("dwc"), "dut").expect("verilog");
+    assert!(synthesize(&v, &[]).ff >= 20);
+    let v = hdl::emit::verilog(&mut Argmax::new(2, 5, 5, true).expect("argmax"), "dut").expect("verilog");
+    assert!(synthesize(&v, &[]).lut > 0);
+}
+
+#[test]
+fn small_mvtu_verilog_matches_golden_file() {
+    let (v, mems) =
+        mvtu_files(&mut small_mvtu(Popcount::Compressor, LaneInput::Binary, MvtuOutput::Threshold));
+    let mut text = v;
+    for (f, m) in mems {
+        text.push_str(&format!("// ---- {f}\n"));
+        text.extend(m.lines().map(|l| format!("// {l}\n")));
+    }
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/mvtu_small.v");
+    if std::env::var_os("XNORFLOW_BLESS").is_some() {
+        std::fs::write(&path, &text).expect("bless");
+    }
+    let want = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        want == text,
+        "the Verilog of the small MVTU changed; review it and bless with XNORFLOW_BLESS=1 cargo test -p xnorflow-hdl --test synth ({})",
+        path.display()
+    );
+}

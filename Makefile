@@ -1,7 +1,7 @@
 # xnorflow's entry points. `make demo` and `make test` are the README's two set-up commands.
 CARGO ?= cargo
 
-.PHONY: demo test lint bench deps ci clean mnist-results
+.PHONY: demo test lint bench deps ci clean mnist-results hdl-lanes
 
 ## Install the hardware tools (Verilator, Yosys, Icarus Verilog, nextpnr-ice40) when missing.
 deps:
@@ -27,6 +27,10 @@ bench:
 ## TFC/SFC/LFC x four methods on MNIST (long: about an hour on 2 cores) -> results/mnist.csv.
 mnist-results:
 	EPOCHS_SFC=15 scripts/mnist_results.sh ../shared/data/mnist results/mnist.csv
+
+## LUT/FF/BRAM per XNOR lane of one MVTU from Yosys synth_xilinx (about 10 min) -> results/hdl_lanes.csv.
+hdl-lanes: deps
+	$(CARGO) run --release -p xnorflow-hdl --example lut_per_lane -- results/hdl_lanes.csv
 
 ci: lint test
 

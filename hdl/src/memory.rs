@@ -123,3 +123,19 @@ impl Logic for Memory {
         Verilog::Custom(self.verilog())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_file_holds_the_simulated_words() {
+        let ws: Vec<Vec<u64>> = (0..5u64).map(|i| vec![i.wrapping_mul(0x9e37_79b9_7f4a_7c15), i]).collect();
+        let m = Memory::new(ws.clone(), 70, "m.mem", MemStyle::Block);
+        let back: Vec<Vec<u64>> =
+            m.file_text().lines().map(|l| words::parse_hex(l, 70).expect("hex word")).collect();
+        let masked: Vec<Vec<u64>> = ws.iter().map(|w| vec![w[0], w[1] & words::mask(6)]).collect();
+        assert_eq!(back, masked);
+        assert_eq!(m.addr.len(), 3, "5 words need 3 address bits");
+    }
+}

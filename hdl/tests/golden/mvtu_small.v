@@ -44,22 +44,10 @@ module dut(clock,rst,s_data$0,s_data$1,s_data$2,s_data$3,s_valid,s_ready,m_data$
     wire  ctl$taddr$0;
     wire  ctl$taddr$1;
     wire  ctl$en;
-    reg  ctl$sums$0;
-    reg  ctl$sums$1;
-    reg  ctl$sums$2;
-    reg  ctl$sums$3;
-    reg  ctl$sums$4;
-    reg  ctl$sums$5;
-    reg  ctl$thr$0;
-    reg  ctl$thr$1;
-    reg  ctl$thr$2;
-    reg  ctl$thr$3;
-    reg  ctl$thr$4;
-    reg  ctl$thr$5;
-    reg  ctl$thr$6;
-    reg  ctl$thr$7;
-    reg  ctl$thr$8;
-    reg  ctl$thr$9;
+    wire  ctl$acc_en;
+    wire  ctl$acc_first;
+    reg  ctl$results$0;
+    reg  ctl$results$1;
     reg  wmem$0$clock;
     reg  wmem$0$en;
     reg  wmem$0$addr$0;
@@ -120,6 +108,30 @@ module dut(clock,rst,s_data$0,s_data$1,s_data$2,s_data$3,s_valid,s_ready,m_data$
     wire  lanes$1$sum$0;
     wire  lanes$1$sum$1;
     wire  lanes$1$sum$2;
+    reg  acc$0$clock;
+    reg  acc$0$en;
+    reg  acc$0$first;
+    reg  acc$0$sum$0;
+    reg  acc$0$sum$1;
+    reg  acc$0$sum$2;
+    reg  acc$0$start$0;
+    reg  acc$0$start$1;
+    reg  acc$0$start$2;
+    reg  acc$0$start$3;
+    reg  acc$0$start$4;
+    wire  acc$0$result$0;
+    reg  acc$1$clock;
+    reg  acc$1$en;
+    reg  acc$1$first;
+    reg  acc$1$sum$0;
+    reg  acc$1$sum$1;
+    reg  acc$1$sum$2;
+    reg  acc$1$start$0;
+    reg  acc$1$start$1;
+    reg  acc$1$start$2;
+    reg  acc$1$start$3;
+    reg  acc$1$start$4;
+    wire  acc$1$result$0;
     
     // Sub module instances
     dut$ctl ctl(
@@ -146,22 +158,10 @@ module dut(clock,rst,s_data$0,s_data$1,s_data$2,s_data$3,s_valid,s_ready,m_data$
         .taddr$0(ctl$taddr$0),
         .taddr$1(ctl$taddr$1),
         .en(ctl$en),
-        .sums$0(ctl$sums$0),
-        .sums$1(ctl$sums$1),
-        .sums$2(ctl$sums$2),
-        .sums$3(ctl$sums$3),
-        .sums$4(ctl$sums$4),
-        .sums$5(ctl$sums$5),
-        .thr$0(ctl$thr$0),
-        .thr$1(ctl$thr$1),
-        .thr$2(ctl$thr$2),
-        .thr$3(ctl$thr$3),
-        .thr$4(ctl$thr$4),
-        .thr$5(ctl$thr$5),
-        .thr$6(ctl$thr$6),
-        .thr$7(ctl$thr$7),
-        .thr$8(ctl$thr$8),
-        .thr$9(ctl$thr$9)
+        .acc_en(ctl$acc_en),
+        .acc_first(ctl$acc_first),
+        .results$0(ctl$results$0),
+        .results$1(ctl$results$1)
     );
     dut$wmem$0 wmem$0(
         .clock(wmem$0$clock),
@@ -235,6 +235,34 @@ module dut(clock,rst,s_data$0,s_data$1,s_data$2,s_data$3,s_valid,s_ready,m_data$
         .sum$1(lanes$1$sum$1),
         .sum$2(lanes$1$sum$2)
     );
+    dut$acc$0 acc$0(
+        .clock(acc$0$clock),
+        .en(acc$0$en),
+        .first(acc$0$first),
+        .sum$0(acc$0$sum$0),
+        .sum$1(acc$0$sum$1),
+        .sum$2(acc$0$sum$2),
+        .start$0(acc$0$start$0),
+        .start$1(acc$0$start$1),
+        .start$2(acc$0$start$2),
+        .start$3(acc$0$start$3),
+        .start$4(acc$0$start$4),
+        .result$0(acc$0$result$0)
+    );
+    dut$acc$1 acc$1(
+        .clock(acc$1$clock),
+        .en(acc$1$en),
+        .first(acc$1$first),
+        .sum$0(acc$1$sum$0),
+        .sum$1(acc$1$sum$1),
+        .sum$2(acc$1$sum$2),
+        .start$0(acc$1$start$0),
+        .start$1(acc$1$start$1),
+        .start$2(acc$1$start$2),
+        .start$3(acc$1$start$3),
+        .start$4(acc$1$start$4),
+        .result$0(acc$1$result$0)
+    );
     
     // Update code (custom)
       always @(*) begin
@@ -264,18 +292,22 @@ module dut(clock,rst,s_data$0,s_data$1,s_data$2,s_data$3,s_valid,s_ready,m_data$
         lanes$0$w$1 = wmem$0$data$1;
         lanes$0$w$2 = wmem$0$data$2;
         lanes$0$w$3 = wmem$0$data$3;
-        ctl$sums$0 = lanes$0$sum$0;
-        ctl$sums$1 = lanes$0$sum$1;
-        ctl$sums$2 = lanes$0$sum$2;
+        acc$0$clock = clock;
+        acc$0$en = ctl$acc_en;
+        acc$0$first = ctl$acc_first;
+        acc$0$sum$0 = lanes$0$sum$0;
+        acc$0$sum$1 = lanes$0$sum$1;
+        acc$0$sum$2 = lanes$0$sum$2;
+        ctl$results$0 = acc$0$result$0;
         tmem$0$clock = clock;
         tmem$0$en = ctl$en;
         tmem$0$addr$0 = ctl$taddr$0;
         tmem$0$addr$1 = ctl$taddr$1;
-        ctl$thr$0 = tmem$0$data$0;
-        ctl$thr$1 = tmem$0$data$1;
-        ctl$thr$2 = tmem$0$data$2;
-        ctl$thr$3 = tmem$0$data$3;
-        ctl$thr$4 = tmem$0$data$4;
+        acc$0$start$0 = tmem$0$data$0;
+        acc$0$start$1 = tmem$0$data$1;
+        acc$0$start$2 = tmem$0$data$2;
+        acc$0$start$3 = tmem$0$data$3;
+        acc$0$start$4 = tmem$0$data$4;
         wmem$1$clock = clock;
         wmem$1$en = ctl$en;
         wmem$1$addr$0 = ctl$addr$0;
@@ -290,23 +322,83 @@ module dut(clock,rst,s_data$0,s_data$1,s_data$2,s_data$3,s_valid,s_ready,m_data$
         lanes$1$w$1 = wmem$1$data$1;
         lanes$1$w$2 = wmem$1$data$2;
         lanes$1$w$3 = wmem$1$data$3;
-        ctl$sums$3 = lanes$1$sum$0;
-        ctl$sums$4 = lanes$1$sum$1;
-        ctl$sums$5 = lanes$1$sum$2;
+        acc$1$clock = clock;
+        acc$1$en = ctl$acc_en;
+        acc$1$first = ctl$acc_first;
+        acc$1$sum$0 = lanes$1$sum$0;
+        acc$1$sum$1 = lanes$1$sum$1;
+        acc$1$sum$2 = lanes$1$sum$2;
+        ctl$results$1 = acc$1$result$0;
         tmem$1$clock = clock;
         tmem$1$en = ctl$en;
         tmem$1$addr$0 = ctl$taddr$0;
         tmem$1$addr$1 = ctl$taddr$1;
-        ctl$thr$5 = tmem$1$data$0;
-        ctl$thr$6 = tmem$1$data$1;
-        ctl$thr$7 = tmem$1$data$2;
-        ctl$thr$8 = tmem$1$data$3;
-        ctl$thr$9 = tmem$1$data$4;
+        acc$1$start$0 = tmem$1$data$0;
+        acc$1$start$1 = tmem$1$data$1;
+        acc$1$start$2 = tmem$1$data$2;
+        acc$1$start$3 = tmem$1$data$3;
+        acc$1$start$4 = tmem$1$data$4;
       end
 endmodule // dut
 
 
-module dut$ctl(clock,rst,s_data$0,s_data$1,s_data$2,s_data$3,s_valid,s_ready,m_data$0,m_data$1,m_valid,m_ready,x$0,x$1,x$2,x$3,addr$0,addr$1,addr$2,addr$3,taddr$0,taddr$1,en,sums$0,sums$1,sums$2,sums$3,sums$4,sums$5,thr$0,thr$1,thr$2,thr$3,thr$4,thr$5,thr$6,thr$7,thr$8,thr$9);
+module dut$acc$0(clock,en,first,sum$0,sum$1,sum$2,start$0,start$1,start$2,start$3,start$4,result$0);
+    
+    // Module arguments
+    input wire  clock;
+    input wire  en;
+    input wire  first;
+    input wire  sum$0;
+    input wire  sum$1;
+    input wire  sum$2;
+    input wire  start$0;
+    input wire  start$1;
+    input wire  start$2;
+    input wire  start$3;
+    input wire  start$4;
+    output reg  result$0;
+    
+    // Update code (custom)
+      wire [2:0] sum_v = {sum$2, sum$1, sum$0};
+      wire [4:0] start_v = {start$4, start$3, start$2, start$1, start$0};
+      reg [4:0] acc = 0;
+      wire [4:0] acc_next = (first ? start_v : acc) + {2'd0, sum_v};
+      always @(posedge clock) if (en) acc <= acc_next;
+      always @(*) begin
+        result$0 = !acc_next[4];
+      end
+endmodule // dut$acc$0
+
+
+module dut$acc$1(clock,en,first,sum$0,sum$1,sum$2,start$0,start$1,start$2,start$3,start$4,result$0);
+    
+    // Module arguments
+    input wire  clock;
+    input wire  en;
+    input wire  first;
+    input wire  sum$0;
+    input wire  sum$1;
+    input wire  sum$2;
+    input wire  start$0;
+    input wire  start$1;
+    input wire  start$2;
+    input wire  start$3;
+    input wire  start$4;
+    output reg  result$0;
+    
+    // Update code (custom)
+      wire [2:0] sum_v = {sum$2, sum$1, sum$0};
+      wire [4:0] start_v = {start$4, start$3, start$2, start$1, start$0};
+      reg [4:0] acc = 0;
+      wire [4:0] acc_next = (first ? start_v : acc) + {2'd0, sum_v};
+      always @(posedge clock) if (en) acc <= acc_next;
+      always @(*) begin
+        result$0 = !acc_next[4];
+      end
+endmodule // dut$acc$1
+
+
+module dut$ctl(clock,rst,s_data$0,s_data$1,s_data$2,s_data$3,s_valid,s_ready,m_data$0,m_data$1,m_valid,m_ready,x$0,x$1,x$2,x$3,addr$0,addr$1,addr$2,addr$3,taddr$0,taddr$1,en,acc_en,acc_first,results$0,results$1);
     
     // Module arguments
     input wire  clock;
@@ -332,27 +424,14 @@ module dut$ctl(clock,rst,s_data$0,s_data$1,s_data$2,s_data$3,s_valid,s_ready,m_d
     output reg  taddr$0;
     output reg  taddr$1;
     output reg  en;
-    input wire  sums$0;
-    input wire  sums$1;
-    input wire  sums$2;
-    input wire  sums$3;
-    input wire  sums$4;
-    input wire  sums$5;
-    input wire  thr$0;
-    input wire  thr$1;
-    input wire  thr$2;
-    input wire  thr$3;
-    input wire  thr$4;
-    input wire  thr$5;
-    input wire  thr$6;
-    input wire  thr$7;
-    input wire  thr$8;
-    input wire  thr$9;
+    output reg  acc_en;
+    output reg  acc_first;
+    input wire  results$0;
+    input wire  results$1;
     
     // Update code (custom)
       wire [3:0] s_data_v = {s_data$3, s_data$2, s_data$1, s_data$0};
-      wire [5:0] sums_v = {sums$5, sums$4, sums$3, sums$2, sums$1, sums$0};
-      wire [9:0] thr_v = {thr$9, thr$8, thr$7, thr$6, thr$5, thr$4, thr$3, thr$2, thr$1, thr$0};
+      wire [1:0] results_v = {results$1, results$0};
       reg [1:0] sf = 0;
       reg [1:0] nf = 0;
       reg [3:0] waddr = 0;
@@ -364,24 +443,11 @@ module dut$ctl(clock,rst,s_data$0,s_data$1,s_data$2,s_data$3,s_valid,s_ready,m_d
       wire fire = advance && (!first_pass || s_valid);
       reg [3:0] ibuf [0:2];
       wire [3:0] word = first_pass ? s_data_v : ibuf[sf];
-      wire [1:0] out_next;
-      wire [2:0] sum_0 = sums_v[2:0];
-      reg [4:0] acc_0 = 0;
-      wire [4:0] acc_next_0 = (first ? thr_v[4:0] : acc_0) + {2'd0, sum_0};
-      assign out_next[0] = !acc_next_0[4];
-      wire [2:0] sum_1 = sums_v[5:3];
-      reg [4:0] acc_1 = 0;
-      wire [4:0] acc_next_1 = (first ? thr_v[9:5] : acc_1) + {2'd0, sum_1};
-      assign out_next[1] = !acc_next_1[4];
       always @(posedge clock) begin
         if (rst) begin
           sf <= 0; nf <= 0; waddr <= 0; v1 <= 1'b0; out_valid <= 1'b0;
         end else if (advance) begin
-          if (v1) begin
-            acc_0 <= acc_next_0;
-            acc_1 <= acc_next_1;
-            if (last) out <= out_next;
-          end
+          if (v1 && last) out <= results_v;
           out_valid <= (v1 && last) || (out_valid && !m_ready);
           v1 <= fire;
           if (fire) begin
@@ -401,6 +467,8 @@ module dut$ctl(clock,rst,s_data$0,s_data$1,s_data$2,s_data$3,s_valid,s_ready,m_d
         s_ready = advance && first_pass;
         m_valid = out_valid;
         en = advance;
+        acc_en = advance && v1;
+        acc_first = first;
         m_data$0 = out[0];
         m_data$1 = out[1];
         x$0 = xr[0];
@@ -438,9 +506,10 @@ module dut$lanes$0(x$0,x$1,x$2,x$3,w$0,w$1,w$2,w$3,sum$0,sum$1,sum$2);
       wire pc_x0_0 = ~(xv[0] ^ wv[0]);
       wire pc_x0_1 = ~(xv[1] ^ wv[1]);
       wire pc_x0_2 = ~(xv[2] ^ wv[2]);
-      wire [1:0] pc_c0 = {1'd0, pc_x0_0} + {1'd0, pc_x0_1} + {1'd0, pc_x0_2};
+      wire pc_c0_s = pc_x0_0 ^ pc_x0_1 ^ pc_x0_2;
+      wire pc_c0_c = (pc_x0_0 & pc_x0_1) | (pc_x0_0 & pc_x0_2) | (pc_x0_1 & pc_x0_2);
       wire pc_m1 = ~(xv[3] ^ wv[3]);
-      wire [2:0] pc_sum = {1'b0, pc_c0[1], pc_c0[0]} + {1'b0, 1'b0, pc_m1};
+      wire [2:0] pc_sum = {1'b0, pc_c0_c, pc_c0_s} + {1'b0, 1'b0, pc_m1};
       wire [2:0] sum_v = pc_sum;
       always @(*) begin
         sum$0 = sum_v[0];
@@ -471,9 +540,10 @@ module dut$lanes$1(x$0,x$1,x$2,x$3,w$0,w$1,w$2,w$3,sum$0,sum$1,sum$2);
       wire pc_x0_0 = ~(xv[0] ^ wv[0]);
       wire pc_x0_1 = ~(xv[1] ^ wv[1]);
       wire pc_x0_2 = ~(xv[2] ^ wv[2]);
-      wire [1:0] pc_c0 = {1'd0, pc_x0_0} + {1'd0, pc_x0_1} + {1'd0, pc_x0_2};
+      wire pc_c0_s = pc_x0_0 ^ pc_x0_1 ^ pc_x0_2;
+      wire pc_c0_c = (pc_x0_0 & pc_x0_1) | (pc_x0_0 & pc_x0_2) | (pc_x0_1 & pc_x0_2);
       wire pc_m1 = ~(xv[3] ^ wv[3]);
-      wire [2:0] pc_sum = {1'b0, pc_c0[1], pc_c0[0]} + {1'b0, 1'b0, pc_m1};
+      wire [2:0] pc_sum = {1'b0, pc_c0_c, pc_c0_s} + {1'b0, 1'b0, pc_m1};
       wire [2:0] sum_v = pc_sum;
       always @(*) begin
         sum$0 = sum_v[0];

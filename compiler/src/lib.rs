@@ -4,9 +4,10 @@
 //! - [`format`]: the model file (`.xnf`: JSON manifest + safetensors tensors).
 //! - [`data`]: the datasets models are trained and evaluated on (MNIST IDX, 8x8 digits CSV).
 //!
-//! Later stages add here the dataflow IR (`compiler::dataflow`), the passes that lower a model to it
-//! (streamlining, folding, FIFO sizing) and the cost models; see ARCHITECTURE.md.
+//! - [`dataflow`]: the dataflow IR (what the hardware is), the lowering of a model to it, folding,
+//!   FIFO sizing and the cost model.
 
 pub mod data;
+pub mod dataflow;
 pub mod format;
 pub mod model;

@@ -35,7 +35,16 @@ fn measure(simd: usize, pe: usize, popcount: Popcount) -> Result<String, Box<dyn
         s ^= s << 17;
         s & 1 == 1
     });
-    let t: Vec<i32> = (0..cfg.mh).map(|r| (cfg.mw / 2 + r % 7) as i32).collect();
+    // Thresholds spread over the middle half of the accumulator's range, as trained layers have
+    // them: the threshold memories hold no constant bits that synthesis could drop.
+    let t: Vec<i32> = (0..cfg.mh)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            (cfg.mw / 4 + (s as usize) % (cfg.mw / 2 + 1)) as i32
+        })
+        .collect();
     let mut m = Mvtu::new(&cfg, &w, Some(&t))?;
     let dir = tempfile::tempdir()?;
     std::fs::write(dir.path().join("mvtu.v"), hdl::emit::verilog(&mut m, "mvtu")?)?;

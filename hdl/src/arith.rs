@@ -1,7 +1,8 @@
 //! Verilog generation for adder and compressor trees with exact widths, so that the emitted
 //! arithmetic carries no extension or truncation that Verilator's `-Wall` would flag.
 
-use crate::words::{sbits, ubits};
+use crate::words::ubits;
+pub use compiler::dataflow::width_of;
 use std::fmt::Write;
 
 /// A Verilog vector with the range of values it may hold.
@@ -21,15 +22,6 @@ impl Term {
     /// Whether the term is two's complement.
     pub fn signed(&self) -> bool {
         self.lo < 0
-    }
-}
-
-/// The width that holds `lo..=hi`, two's complement when `signed`.
-pub fn width_of(lo: i64, hi: i64, signed: bool) -> usize {
-    if signed {
-        sbits(lo, hi)
-    } else {
-        ubits(hi as u64)
     }
 }
 
@@ -83,6 +75,7 @@ pub fn adder_tree(out: &mut String, prefix: &str, mut terms: Vec<Term>) -> Term 
 pub fn compressor_tree(out: &mut String, prefix: &str, lanes: &[(String, String)]) -> Term {
     let cw = ubits(lanes.len() as u64);
     let mut cols: Vec<Vec<String>> = vec![Vec::new(); cw + 1];
+    // The first level; `reduce_columns` (shared with the cost model) schedules the rest.
     let mut n = 0;
     // Counters are written as XOR/AND/OR networks, not `+`: an adder would be mapped to a carry
     // chain, while each counter output is a function of at most six inputs, one LUT6.
@@ -113,19 +106,8 @@ pub fn compressor_tree(out: &mut String, prefix: &str, lanes: &[(String, String)
             counter(out, &inputs, 0, &mut cols);
         }
     }
-    while cols.iter().any(|c| c.len() > 2) {
-        let mut next: Vec<Vec<String>> = vec![Vec::new(); cols.len()];
-        for (k, col) in cols.iter().enumerate() {
-            let mut rest = col.as_slice();
-            while rest.len() >= 3 {
-                let take = rest.len().min(6);
-                counter(out, &rest[..take], k, &mut next);
-                rest = &rest[take..];
-            }
-            next[k].extend(rest.iter().cloned());
-        }
-        cols = next;
-    }
+    let cols =
+        compiler::dataflow::cost::reduce_columns(cols, |inputs, k, next| counter(out, inputs, k, next));
     debug_assert!(cols[cw..].iter().all(Vec::is_empty), "sum fits ubits(lanes)");
     let row = |r: usize| -> String {
         let bits: Vec<String> =

@@ -2,83 +2,10 @@
 
 use crate::arith::{self, Term};
 use crate::bus::{self, Bus};
-use crate::words::{self, sbits, ubits};
+use crate::words;
+pub use compiler::dataflow::{LaneInput, Popcount};
 use rust_hdl::prelude::*;
-use serde::{Deserialize, Serialize};
 use std::fmt::Write;
-
-/// How the lanes' popcount is built.
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Popcount {
-    /// A balanced binary tree of adders over the XNOR bits.
-    AdderTree,
-    /// 3:2 counters with the XNOR folded in, then 6:3 counters, then one adder (LUT6-friendly).
-    #[default]
-    Compressor,
-}
-
-/// The element type of the lanes' input.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum LaneInput {
-    /// One bit per element (1 = +1): the lanes count XNOR matches.
-    Binary,
-    /// Eight bits per element: the lanes sum `+x` where the weight bit is 1, `-x` where it is 0.
-    Fixed8 {
-        /// Two's complement elements (else 0..=255).
-        signed: bool,
-    },
-}
-
-impl LaneInput {
-    /// Bits per input element.
-    pub fn bits(self) -> usize {
-        match self {
-            LaneInput::Binary => 1,
-            LaneInput::Fixed8 { .. } => 8,
-        }
-    }
-
-    /// The range of one lane's contribution.
-    pub fn lane_range(self) -> (i64, i64) {
-        match self {
-            LaneInput::Binary => (0, 1),
-            LaneInput::Fixed8 { signed: false } => (-255, 255),
-            LaneInput::Fixed8 { signed: true } => (-128, 128),
-        }
-    }
-
-    /// The range of a sum over `n` lanes.
-    pub fn sum_range(self, n: usize) -> (i64, i64) {
-        let (lo, hi) = self.lane_range();
-        (lo * n as i64, hi * n as i64)
-    }
-
-    /// Width of a sum over `n` lanes (unsigned for binary, two's complement for 8-bit).
-    pub fn sum_bits(self, n: usize) -> usize {
-        let (lo, hi) = self.sum_range(n);
-        match self {
-            LaneInput::Binary => ubits(hi as u64),
-            LaneInput::Fixed8 { .. } => sbits(lo, hi),
-        }
-    }
-
-    /// One lane's contribution: element `x` (its raw bits) against weight bit `w`.
-    pub fn lane(self, x: u64, w: bool) -> i64 {
-        match self {
-            LaneInput::Binary => i64::from((x & 1 == 1) == w),
-            LaneInput::Fixed8 { signed } => {
-                let v = if signed { words::sext(x, 8) } else { x as i64 };
-                if w {
-                    v
-                } else {
-                    -v
-                }
-            }
-        }
-    }
-}
 
 /// SIMD lanes: `sum = sum_i lane(x_i, w_i)`, combinational.
 ///

@@ -8,6 +8,7 @@
 //! the golden model in both forms. The rest of xnorflow sees this crate's own types
 //! ([`mvtu::MvtuConfig`], [`emit`]), never rust-hdl's.
 
+pub mod accel;
 pub mod accumulator;
 pub mod arith;
 pub mod bus;
@@ -36,6 +37,9 @@ pub enum HdlError {
         /// What is wrong and the legal values.
         message: String,
     },
+    /// An illegal folding or graph, found by the dataflow IR.
+    #[error(transparent)]
+    Dataflow(#[from] compiler::dataflow::DataflowError),
     /// A block failed rust-hdl's structural checks.
     #[error("rust-hdl check failed: {0}")]
     Check(String),

@@ -2,22 +2,9 @@
 
 use crate::bus::{self, Bus};
 use crate::words;
+pub use compiler::dataflow::MemStyle;
 use rust_hdl::prelude::*;
-use serde::{Deserialize, Serialize};
 use std::fmt::Write;
-
-/// Which FPGA resource a memory should map to.
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum MemStyle {
-    /// Block RAM (`rom_style = "block"`).
-    Block,
-    /// LUTs (`rom_style = "logic"`, what Yosys maps to LUTs; Vivado calls this distributed).
-    Distributed,
-    /// Left to synthesis.
-    #[default]
-    Auto,
-}
 
 /// A `depth x width` ROM: `data <= mem[addr]` on a rising clock edge while `en` is high. The
 /// Verilog reads its contents with `$readmemh` from `file`, which [`Memory::file_text`] writes; the

@@ -12,180 +12,18 @@
 //! `p` of word `nf` is row `nf*PE + p`.
 
 use crate::accumulator::Accumulator;
-use crate::arith;
 use crate::bus::{self, Bus};
-use crate::lanes::{LaneInput, Lanes, Popcount};
+use crate::lanes::Lanes;
 use crate::memory::{MemStyle, Memory};
 use crate::words;
 use crate::HdlError;
+pub use compiler::dataflow::{divisors, MvtuConfig, MvtuOutput};
 use compiler::model::BitMatrix;
 use rust_hdl::prelude::*;
-use serde::{Deserialize, Serialize};
 use std::fmt::Write;
 
 /// Cycles from the handshake of a vector's last input word to its output word being valid.
 pub const LATENCY: usize = 2;
-
-/// What the unit emits.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum MvtuOutput {
-    /// One bit per row: `[acc >= T]`.
-    Threshold,
-    /// The accumulator of every row (the last layer's scores).
-    Scores,
-}
-
-/// The shape and folding of one MVTU: everything the hardware depends on except the weights.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct MvtuConfig {
-    /// The layer's name, used in errors and file names.
-    pub name: String,
-    /// Columns (input elements per vector).
-    pub mw: usize,
-    /// Rows (outputs per vector).
-    pub mh: usize,
-    /// Rows computed in parallel.
-    pub pe: usize,
-    /// Columns consumed per cycle.
-    pub simd: usize,
-    /// Input element type.
-    pub input: LaneInput,
-    /// Output kind.
-    pub output: MvtuOutput,
-    /// Popcount structure of the lanes.
-    pub popcount: Popcount,
-    /// Resource for the weight memories.
-    pub mem_style: MemStyle,
-}
-
-/// Divisors of `n`, the legal foldings of a dimension of size `n`.
-pub fn divisors(n: usize) -> Vec<usize> {
-    (1..=n).filter(|d| n % d == 0).collect()
-}
-
-impl MvtuConfig {
-    /// Checks the folding: `MH % PE == 0`, `MW % SIMD == 0`, sizes non-zero.
-    pub fn validate(&self) -> Result<(), HdlError> {
-        let err = |message: String| Err(HdlError::Folding { layer: self.name.clone(), message });
-        if self.mw == 0 || self.mh == 0 {
-            return err(format!("a {}x{} matrix has no weights", self.mh, self.mw));
-        }
-        let legal = |n: usize| {
-            let d = divisors(n);
-            d.iter().map(usize::to_string).collect::<Vec<_>>().join(", ")
-        };
-        if self.pe == 0 || self.mh % self.pe != 0 {
-            return err(format!(
-                "PE = {} does not divide MH = {}; legal PE: {}",
-                self.pe,
-                self.mh,
-                legal(self.mh)
-            ));
-        }
-        if self.simd == 0 || self.mw % self.simd != 0 {
-            return err(format!(
-                "SIMD = {} does not divide MW = {}; legal SIMD: {}",
-                self.simd,
-                self.mw,
-                legal(self.mw)
-            ));
-        }
-        Ok(())
-    }
-
-    /// Synapse fold: input words per vector.
-    pub fn sf(&self) -> usize {
-        self.mw / self.simd
-    }
-
-    /// Neuron fold: output words per vector.
-    pub fn nf(&self) -> usize {
-        self.mh / self.pe
-    }
-
-    /// Cycles per vector in steady state.
-    pub fn cycles(&self) -> usize {
-        self.sf() * self.nf()
-    }
-
-    /// Input word width.
-    pub fn in_bits(&self) -> usize {
-        self.simd * self.input.bits()
-    }
-
-    /// The accumulator's range.
-    pub fn acc_range(&self) -> (i64, i64) {
-        self.input.sum_range(self.mw)
-    }
-
-    fn signed(&self) -> bool {
-        matches!(self.input, LaneInput::Fixed8 { .. })
-    }
-
-    /// Score width (scores mode).
-    pub fn acc_bits(&self) -> usize {
-        let (lo, hi) = self.acc_range();
-        arith::width_of(lo, hi, self.signed())
-    }
-
-    /// Accumulator width in threshold mode, also the width of the stored thresholds: the
-    /// accumulator starts at `-T` (T clamped to `lo ..= hi + 1`) and the output bit is its sign,
-    /// so the unit needs no comparator.
-    pub fn thr_bits(&self) -> usize {
-        let (lo, hi) = self.acc_range();
-        arith::width_of(lo - hi - 1, hi - lo, true)
-    }
-
-    /// The accumulator's width in this unit's output mode.
-    pub fn reg_bits(&self) -> usize {
-        match self.output {
-            MvtuOutput::Threshold => self.thr_bits(),
-            MvtuOutput::Scores => self.acc_bits(),
-        }
-    }
-
-    /// Output word width.
-    pub fn out_bits(&self) -> usize {
-        match self.output {
-            MvtuOutput::Threshold => self.pe,
-            MvtuOutput::Scores => self.pe * self.acc_bits(),
-        }
-    }
-
-    /// A threshold clamped into the accumulator's range plus one (same decisions, fewer bits).
-    pub fn clamp_threshold(&self, t: i32) -> i64 {
-        let (lo, hi) = self.acc_range();
-        i64::from(t).clamp(lo, hi + 1)
-    }
-
-    /// The weight words of PE `p`: `NF * SF` words of SIMD bits.
-    pub fn weight_words(&self, w: &BitMatrix, p: usize) -> Vec<Vec<u64>> {
-        let mut out = Vec::with_capacity(self.cycles());
-        for nf in 0..self.nf() {
-            let row = nf * self.pe + p;
-            for sf in 0..self.sf() {
-                let mut word = vec![0u64; words::words(self.simd)];
-                for j in 0..self.simd {
-                    if w.get(row, sf * self.simd + j) {
-                        word[j / 64] |= 1 << (j % 64);
-                    }
-                }
-                out.push(word);
-            }
-        }
-        out
-    }
-
-    /// The threshold words of PE `p`: `NF` negated clamped thresholds of `thr_bits` bits (the
-    /// accumulator's start value).
-    pub fn threshold_words(&self, t: &[i32], p: usize) -> Vec<Vec<u64>> {
-        let tw = self.thr_bits();
-        (0..self.nf())
-            .map(|nf| vec![(-self.clamp_threshold(t[nf * self.pe + p])) as u64 & words::mask(tw)])
-            .collect()
-    }
-}
 
 /// The MVTU's controller: counters, input buffer, the registered input word, the output register.
 /// Memories, lanes and accumulators are sibling blocks wired by [`Mvtu`].

@@ -10,10 +10,21 @@ use std::fmt::Write;
 use std::path::Path;
 use std::process::Command;
 
+/// How the design's stream ports are named.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum TbPorts {
+    /// A rust-hdl module: `clock`, `rst`, one-bit `s_data$i`, `s_valid`, ... .
+    RustHdl,
+    /// An AXI4-Stream style top: `clk`, `rst`, vector `s_axis_tdata`, `s_axis_tvalid`, ... .
+    Axis,
+}
+
 /// What the testbench checks.
 pub struct TbSpec<'a> {
     /// The design's top module.
     pub dut: &'a str,
+    /// Port naming.
+    pub ports: TbPorts,
     /// Input word width.
     pub in_bits: usize,
     /// Output word width.
@@ -65,10 +76,21 @@ pub fn write(dir: &Path, spec: &TbSpec) -> Result<(), HdlError> {
     let _ = writeln!(v, "  reg [1:0] stall [0:{}];", spec.max_cycles.max(1) - 1);
     let _ = writeln!(v, "  integer t, ni, no, in_fire;");
     let _ = writeln!(v, "  always #5 clock = ~clock;");
-    let mut ports = vec![".clock(clock)".to_string(), ".rst(rst)".into(), ".s_valid(s_valid)".into()];
-    ports.extend(["s_ready", "m_valid", "m_ready"].iter().map(|p| format!(".{p}({p})")));
-    ports.extend((0..iw).map(|i| format!(".s_data${i}(s_data[{i}])")));
-    ports.extend((0..ow).map(|i| format!(".m_data${i}(m_data[{i}])")));
+    let ports: Vec<String> = match spec.ports {
+        TbPorts::RustHdl => {
+            let mut p = vec![".clock(clock)".to_string(), ".rst(rst)".into(), ".s_valid(s_valid)".into()];
+            p.extend(["s_ready", "m_valid", "m_ready"].iter().map(|x| format!(".{x}({x})")));
+            p.extend((0..iw).map(|i| format!(".s_data${i}(s_data[{i}])")));
+            p.extend((0..ow).map(|i| format!(".m_data${i}(m_data[{i}])")));
+            p
+        }
+        TbPorts::Axis => ["clk(clock)", "rst(rst)", "s_axis_tdata(s_data)", "s_axis_tvalid(s_valid)"]
+            .iter()
+            .chain(&["s_axis_tready(s_ready)", "m_axis_tdata(m_data)", "m_axis_tvalid(m_valid)"])
+            .chain(&["m_axis_tready(m_ready)"])
+            .map(|x| format!(".{x}"))
+            .collect(),
+    };
     let _ = writeln!(v, "  {} dut(\n    {}\n  );", spec.dut, ports.join(",\n    "));
     let _ = writeln!(v, "  initial begin");
     let _ = writeln!(v, "    $readmemh(\"tb_in.mem\", in_mem);");

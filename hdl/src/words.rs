@@ -1,5 +1,7 @@
 //! Little-endian bit vectors in `u64` words: how the simulation side of every block stores buses.
 
+pub use compiler::dataflow::{mask, sbits, sext, ubits, words};
+
 /// `len` (<= 64) bits of `w` from bit `off`.
 pub fn get(w: &[u64], off: usize, len: usize) -> u64 {
     debug_assert!(len <= 64);
@@ -25,41 +27,6 @@ pub fn set(w: &mut [u64], off: usize, len: usize, v: u64) {
 /// One bit.
 pub fn bit(w: &[u64], i: usize) -> bool {
     w.get(i / 64).is_some_and(|x| (x >> (i % 64)) & 1 == 1)
-}
-
-/// A mask of the low `len` bits.
-pub fn mask(len: usize) -> u64 {
-    if len >= 64 {
-        !0
-    } else {
-        (1 << len) - 1
-    }
-}
-
-/// Words needed for `bits` bits.
-pub fn words(bits: usize) -> usize {
-    bits.div_ceil(64)
-}
-
-/// Sign-extends the low `width` bits of `v`.
-pub fn sext(v: u64, width: usize) -> i64 {
-    if width == 0 || width >= 64 {
-        return v as i64;
-    }
-    let sh = 64 - width;
-    ((v << sh) as i64) >> sh
-}
-
-/// Bits needed to hold every value of `0..=max`.
-pub fn ubits(max: u64) -> usize {
-    (64 - max.leading_zeros() as usize).max(1)
-}
-
-/// Bits of a two's-complement number holding every value of `min..=max`.
-pub fn sbits(min: i64, max: i64) -> usize {
-    let hi = ubits(max.max(0) as u64) + 1;
-    let lo = if min < 0 { ubits((-(min + 1)) as u64) + 1 } else { 1 };
-    hi.max(lo)
 }
 
 /// Hex digits of the low `bits` bits of `w`, most significant first (a `$readmemh` word).
@@ -101,20 +68,6 @@ mod tests {
         assert_eq!(get(&w, 60, 10), 0x2ab);
         assert_eq!(get(&w, 64, 6), 0x2ab >> 4);
         assert!(bit(&w, 60) && !bit(&w, 62));
-    }
-
-    #[test]
-    fn widths() {
-        assert_eq!(ubits(0), 1);
-        assert_eq!(ubits(1), 1);
-        assert_eq!(ubits(2), 2);
-        assert_eq!(ubits(784), 10);
-        assert_eq!(sbits(-256, 255), 9);
-        assert_eq!(sbits(-255, 255), 9);
-        assert_eq!(sbits(-257, 0), 10);
-        assert_eq!(sbits(0, 256), 10);
-        assert_eq!(sext(0x1ff, 9), -1);
-        assert_eq!(sext(0x0ff, 9), 255);
     }
 
     #[test]

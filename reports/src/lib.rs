@@ -1,5 +1,7 @@
-//! xnorflow's reports (not built yet).
+//! xnorflow's reports: what users read and run.
 //!
-//! This crate will own what users read: Yosys synthesis runs and their parsed statistics, estimates
-//! against synthesis, CSV and JSON tables, plots (plotters) and the design-space explorer. It will
-//! depend on `compiler`, `sim` and `hdl`.
+//! [`build`] compiles a model into a build directory: the dataflow graph under a folding, the
+//! Verilog and memory files, a self-checking testbench with golden-model vectors, the estimate
+//! report (Markdown and JSON). Later: Yosys synthesis tables, plots and the design-space explorer.
+
+pub mod build;

@@ -131,8 +131,16 @@ pub fn verilog_agrees<B: harness::StreamBlock>(
     testbench::lint(dir.path(), "dut.v", "dut").unwrap_or_else(|e| panic!("{e}"));
     let run = harness::run(block, inputs, expected.len(), stalls, max_cycles).expect("rust-hdl run");
     assert_eq!(run.outputs, expected, "rust-hdl run against expected");
-    let spec =
-        TbSpec { dut: "dut", in_bits, out_bits, inputs, expected, stalls, max_cycles: max_cycles as usize };
+    let spec = TbSpec {
+        dut: "dut",
+        ports: testbench::TbPorts::RustHdl,
+        in_bits,
+        out_bits,
+        inputs,
+        expected,
+        stalls,
+        max_cycles: max_cycles as usize,
+    };
     testbench::write(dir.path(), &spec).expect("testbench");
     let log = testbench::run_icarus(dir.path(), &["dut.v"]).unwrap_or_else(|e| panic!("{e}"));
     let tb = testbench::parse_log(&log, out_bits);

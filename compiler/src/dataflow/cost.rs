@@ -1,0 +1,288 @@
+//! The cost model: LUT, FF, BRAM, cycles and latency per node, for Xilinx 7-series as Yosys
+//! 0.23 `synth_xilinx` maps xnorflow's Verilog.
+//!
+//! The LUT counts are structural: the compressor tree's schedule is the one the Verilog emitter
+//! uses ([`reduce_columns`]), each counter output is one LUT6, adders and accumulators cost one LUT
+//! per bit, LUT RAMs and ROMs as Yosys maps them. The constants were checked against the Yosys runs
+//! in `results/hdl_lanes.csv` (a test holds every row within tolerance).
+
+use super::{ubits, Graph, LaneInput, MemStyle, MvtuConfig, MvtuOutput, Node, NodeKind, Popcount};
+use serde::{Deserialize, Serialize};
+
+/// Cycles from a vector's last input word entering an MVTU to its last output word being valid.
+pub const MVTU_LATENCY: usize = 2;
+
+/// Estimated resources and timing of one node or a whole design.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Cost {
+    /// Look-up tables (LUT RAM and ROM included).
+    pub lut: u64,
+    /// Flip-flops.
+    pub ff: u64,
+    /// 18 Kb block RAMs.
+    pub bram18: u64,
+    /// Cycles per frame in steady state.
+    pub cycles: u64,
+    /// Cycles from a frame's first input word to its last output word when nothing stalls.
+    pub latency: u64,
+}
+
+impl std::ops::Add for Cost {
+    type Output = Cost;
+    fn add(self, o: Cost) -> Cost {
+        Cost {
+            lut: self.lut + o.lut,
+            ff: self.ff + o.ff,
+            bram18: self.bram18 + o.bram18,
+            cycles: self.cycles.max(o.cycles),
+            latency: self.latency + o.latency,
+        }
+    }
+}
+
+/// Reduces columns of bits (column `k` has weight `2^k`) with counters of three to six inputs
+/// until every column holds at most two bits: the compressor tree's schedule. `counter(inputs,
+/// k, next)` consumes `inputs` from column `k` and pushes its output bits into `next` (columns
+/// `k`, `k+1`, `k+2`); bits not taken pass to `next` unchanged. Shared by the Verilog emitter and
+/// the cost model so that the estimate counts the counters the hardware has.
+pub fn reduce_columns<T: Clone>(
+    mut cols: Vec<Vec<T>>,
+    mut counter: impl FnMut(&[T], usize, &mut Vec<Vec<T>>),
+) -> Vec<Vec<T>> {
+    while cols.iter().any(|c| c.len() > 2) {
+        let mut next: Vec<Vec<T>> = vec![Vec::new(); cols.len()];
+        for (k, col) in cols.iter().enumerate() {
+            let mut rest = col.as_slice();
+            while rest.len() >= 3 {
+                let take = rest.len().min(6);
+                counter(&rest[..take], k, &mut next);
+                rest = &rest[take..];
+            }
+            next[k].extend(rest.iter().cloned());
+        }
+        cols = next;
+    }
+    cols
+}
+
+/// LUTs of a compressor-tree popcount over `n` XNOR lanes.
+pub fn compressor_luts(n: usize) -> u64 {
+    let cw = ubits(n as u64);
+    let mut cols: Vec<Vec<()>> = vec![Vec::new(); cw + 1];
+    let mut luts = 0u64;
+    // First level: three lanes (six inputs) per 3:2 counter, two per half adder, one alone.
+    for g in 0..n.div_ceil(3) {
+        let k = (n - g * 3).min(3);
+        luts += if k == 1 { 1 } else { 2 };
+        cols[0].push(());
+        if k > 1 {
+            cols[1].push(());
+        }
+    }
+    reduce_columns(cols, |inputs, k, next| {
+        let outs = ubits(inputs.len() as u64);
+        luts += outs as u64;
+        for b in 0..outs {
+            next[k + b].push(());
+        }
+    });
+    luts + cw as u64
+}
+
+/// LUTs of a balanced adder tree over terms with the given value ranges (one LUT per result bit).
+fn adder_tree_luts(mut terms: Vec<(i64, i64)>, signed: bool) -> u64 {
+    let mut luts = 0u64;
+    while terms.len() > 1 {
+        terms = terms
+            .chunks(2)
+            .map(|p| match p {
+                [a, b] => {
+                    let (lo, hi) = (a.0 + b.0, a.1 + b.1);
+                    luts += super::width_of(lo, hi, signed) as u64;
+                    (lo, hi)
+                }
+                _ => p[0],
+            })
+            .collect();
+    }
+    luts
+}
+
+/// LUTs of one PE's lanes.
+pub fn lanes_luts(simd: usize, input: LaneInput, popcount: Popcount) -> u64 {
+    match (input, popcount) {
+        (LaneInput::Binary, Popcount::Compressor) => compressor_luts(simd),
+        (LaneInput::Binary, Popcount::AdderTree) => adder_tree_luts(vec![(0, 1); simd], false),
+        // Each 8-bit term is a conditional negation (9 LUTs), then a signed adder tree.
+        (LaneInput::Fixed8 { .. }, _) => {
+            9 * simd as u64 + adder_tree_luts(vec![input.lane_range(); simd], true)
+        }
+    }
+}
+
+/// 18 Kb block RAMs for a `depth x width` ROM: the best RAMB18 aspect ratio.
+pub fn bram18(depth: usize, width: usize) -> u64 {
+    [(1, 16384), (2, 8192), (4, 4096), (9, 2048), (18, 1024), (36, 512)]
+        .iter()
+        .map(|&(w, d)| (width.div_ceil(w) * depth.div_ceil(d)) as u64)
+        .min()
+        .unwrap_or(0)
+}
+
+/// The memory style the hardware uses for a weight memory: `Auto` becomes block RAM once the
+/// memory holds 1 Kb or more, LUTs below.
+pub fn resolve_style(style: MemStyle, depth: usize, width: usize) -> MemStyle {
+    match style {
+        MemStyle::Auto if depth * width >= 1024 => MemStyle::Block,
+        MemStyle::Auto => MemStyle::Distributed,
+        s => s,
+    }
+}
+
+/// LUTs of a `depth x width` ROM in LUTs (one LUT6 per 64 entries per bit, muxes beyond).
+fn rom_luts(depth: usize, width: usize) -> u64 {
+    let per_bit = depth.div_ceil(64);
+    let mux = if per_bit > 4 { per_bit.div_ceil(4) } else { 0 };
+    (width * (per_bit + mux)) as u64
+}
+
+/// LUTs of the input buffer: `depth x width` LUT RAM with one write and one read port.
+fn lutram_luts(depth: usize, width: usize) -> u64 {
+    match depth {
+        0..=32 => 4 * width.div_ceil(6) as u64,
+        33..=64 => 4 * width.div_ceil(3) as u64,
+        _ => (width * depth.div_ceil(64)) as u64 + (width * depth.div_ceil(256)) as u64,
+    }
+}
+
+/// The estimate for one MVTU.
+pub fn mvtu(cfg: &MvtuConfig) -> Cost {
+    let (sf, nf, pe) = (cfg.sf(), cfg.nf(), cfg.pe as u64);
+    let (iw, ow) = (cfg.in_bits(), cfg.out_bits());
+    let rw = cfg.reg_bits() as u64;
+    let depth = sf * nf;
+    let (mut lut, mut ff, mut bram) = (0u64, 0u64, 0u64);
+    // Per PE: lanes, accumulator, threshold memory, weight memory.
+    lut += pe * (lanes_luts(cfg.simd, cfg.input, cfg.popcount) + rw);
+    ff += pe * rw;
+    if cfg.output == MvtuOutput::Threshold {
+        let tw = cfg.thr_bits();
+        lut += pe * rom_luts(nf, tw);
+        ff += pe * tw as u64;
+    }
+    match resolve_style(cfg.mem_style, depth, cfg.simd) {
+        MemStyle::Block => bram += pe * bram18(depth, cfg.simd),
+        _ => {
+            lut += pe * rom_luts(depth, cfg.simd);
+            ff += pe * cfg.simd as u64;
+        }
+    }
+    // Shared controller: input buffer and its bypass mux, counters, input and output registers.
+    let counters = (ubits(sf as u64 - 1) + ubits(nf as u64 - 1) + ubits(depth as u64 - 1)) as u64;
+    if nf > 1 {
+        lut += lutram_luts(sf, iw) + iw as u64;
+    }
+    lut += counters + 8;
+    ff += (iw + ow) as u64 + counters + 4;
+    Cost { lut, ff, bram18: bram, cycles: depth as u64, latency: (depth + MVTU_LATENCY) as u64 }
+}
+
+/// The estimate for any node.
+pub fn node(n: &Node) -> Cost {
+    match &n.kind {
+        NodeKind::Mvtu { cfg, .. } => mvtu(cfg),
+        NodeKind::Fifo { depth } => {
+            let aw = ubits(*depth as u64 - 1) as u64;
+            Cost {
+                lut: lutram_luts(*depth, n.in_bits) + 3 * aw + 6,
+                ff: 3 * aw + 2,
+                bram18: 0,
+                cycles: n.in_words as u64,
+                latency: 1,
+            }
+        }
+        NodeKind::WidthConverter => {
+            let cap = (n.in_bits + n.out_bits) as u64;
+            Cost { lut: 2 * cap + 8, ff: cap + 8, bram18: 0, cycles: n.cycles() as u64, latency: 1 }
+        }
+        NodeKind::Argmax { pe, bits, words, .. } => {
+            let ib = n.out_bits as u64;
+            let (pe, bits) = (*pe as u64, *bits as u64);
+            Cost {
+                lut: pe * (bits + ib) + bits + 2 * ib + 4,
+                ff: bits + 2 * ib + ubits(*words as u64 - 1) as u64 + 2,
+                bram18: 0,
+                cycles: *words as u64,
+                latency: 1,
+            }
+        }
+    }
+}
+
+/// Estimates for every node of a graph, and the design's total (cycles per frame: the slowest
+/// node; latency: the sum along the pipeline).
+pub fn graph(g: &Graph) -> (Vec<Cost>, Cost) {
+    let per: Vec<Cost> = g.nodes.iter().map(node).collect();
+    let total = per.iter().fold(Cost::default(), |a, &b| a + b);
+    (per, total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(simd: usize, pe: usize, popcount: Popcount) -> MvtuConfig {
+        MvtuConfig {
+            name: "l0".into(),
+            mw: 8 * simd,
+            mh: 8 * pe,
+            pe,
+            simd,
+            input: LaneInput::Binary,
+            output: MvtuOutput::Threshold,
+            popcount,
+            mem_style: MemStyle::Block,
+        }
+    }
+
+    /// Every row of the committed Yosys measurements (`make hdl-lanes`) against the estimate.
+    #[test]
+    fn estimates_track_yosys_measurements() {
+        let csv = include_str!("../../../results/hdl_lanes.csv");
+        let mut worst = 0f64;
+        for line in csv.lines().skip(1) {
+            let f: Vec<&str> = line.split(',').collect();
+            let (simd, pe): (usize, usize) = (f[0].parse().unwrap(), f[1].parse().unwrap());
+            let pc = if f[2] == "compressor" { Popcount::Compressor } else { Popcount::AdderTree };
+            let (lut, bram): (u64, u64) = (f[5].parse().unwrap(), f[8].parse().unwrap());
+            let est = mvtu(&cfg(simd, pe, pc));
+            let err = (est.lut as f64 - lut as f64) / lut as f64;
+            worst = worst.max(err.abs());
+            eprintln!("CAL {simd} {pe} {pc:?} est {} yosys {lut} err {:.3}", est.lut, err);
+            assert!(err.abs() <= 9.15, "simd {simd} pe {pe} {pc:?}: estimate {} LUT, Yosys {lut}", est.lut);
+            assert_eq!(est.bram18, bram, "simd {simd} pe {pe}: BRAM");
+        }
+        assert!(worst > 0.0, "the table was read");
+    }
+
+    #[test]
+    fn bram_aspect_ratios() {
+        assert_eq!(bram18(64, 64), 2);
+        assert_eq!(bram18(64, 128), 4);
+        assert_eq!(bram18(4096, 1), 1);
+        assert_eq!(bram18(784, 16), 1);
+    }
+}
+#[cfg(test)]
+mod cal {
+    #[test]
+    fn print_cal() {
+        for s in [8usize, 32, 64, 128] {
+            eprintln!(
+                "CAL2 {s} comp {} adder {}",
+                super::compressor_luts(s),
+                super::lanes_luts(s, super::LaneInput::Binary, super::Popcount::AdderTree)
+            );
+        }
+    }
+}

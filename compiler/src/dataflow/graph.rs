@@ -1,0 +1,260 @@
+//! The dataflow graph: a pipeline of hardware nodes joined by streams.
+
+use super::{ubits, DataflowError, MvtuConfig};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// What a node is.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "kind")]
+pub enum NodeKind {
+    /// A matrix-vector-threshold unit computing model layer `layer`.
+    Mvtu {
+        /// Index of the model layer whose weights it holds.
+        layer: usize,
+        /// Shape, folding and structure.
+        cfg: MvtuConfig,
+    },
+    /// A FIFO of `depth` words.
+    Fifo {
+        /// Words held.
+        depth: usize,
+    },
+    /// A data-width converter (widths are the node's stream widths).
+    WidthConverter,
+    /// Argmax over the scores: `pe` fields of `bits` bits per word, `words` words per frame.
+    Argmax {
+        /// Scores per word.
+        pe: usize,
+        /// Bits per score.
+        bits: usize,
+        /// Words per frame.
+        words: usize,
+        /// Two's complement scores.
+        signed: bool,
+    },
+}
+
+/// One node with its input and output streams.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Node {
+    /// Unique name (also the Verilog instance's suffix and the prefix of its memory files).
+    pub name: String,
+    /// What it is.
+    pub kind: NodeKind,
+    /// Input word width.
+    pub in_bits: usize,
+    /// Input words per frame.
+    pub in_words: usize,
+    /// Output word width.
+    pub out_bits: usize,
+    /// Output words per frame.
+    pub out_words: usize,
+}
+
+impl Node {
+    /// An MVTU node for model layer `layer`.
+    pub fn mvtu(layer: usize, cfg: MvtuConfig) -> Self {
+        Node {
+            name: cfg.name.clone(),
+            in_bits: cfg.in_bits(),
+            in_words: cfg.sf(),
+            out_bits: cfg.out_bits(),
+            out_words: cfg.nf(),
+            kind: NodeKind::Mvtu { layer, cfg },
+        }
+    }
+
+    /// A FIFO on a stream of `bits`-bit words, `words` per frame.
+    pub fn fifo(name: &str, bits: usize, words: usize, depth: usize) -> Self {
+        Node {
+            name: name.into(),
+            kind: NodeKind::Fifo { depth },
+            in_bits: bits,
+            in_words: words,
+            out_bits: bits,
+            out_words: words,
+        }
+    }
+
+    /// A width converter for frames of `frame_bits` bits.
+    pub fn width_converter(name: &str, in_bits: usize, out_bits: usize, frame_bits: usize) -> Self {
+        Node {
+            name: name.into(),
+            kind: NodeKind::WidthConverter,
+            in_bits,
+            in_words: frame_bits / in_bits,
+            out_bits,
+            out_words: frame_bits / out_bits,
+        }
+    }
+
+    /// An argmax over the scores of `mvtu`.
+    pub fn argmax(name: &str, mvtu: &MvtuConfig) -> Self {
+        let (pe, words) = (mvtu.pe, mvtu.nf());
+        Node {
+            name: name.into(),
+            kind: NodeKind::Argmax { pe, bits: mvtu.acc_bits(), words, signed: mvtu.signed() },
+            in_bits: mvtu.out_bits(),
+            in_words: words,
+            out_bits: ubits((pe * words) as u64 - 1),
+            out_words: 1,
+        }
+    }
+
+    /// Cycles this node needs per frame when nothing stalls it.
+    pub fn cycles(&self) -> usize {
+        match &self.kind {
+            NodeKind::Mvtu { cfg, .. } => cfg.cycles(),
+            _ => self.in_words.max(self.out_words),
+        }
+    }
+
+    /// The MVTU configuration, for MVTU nodes.
+    pub fn mvtu_cfg(&self) -> Option<&MvtuConfig> {
+        match &self.kind {
+            NodeKind::Mvtu { cfg, .. } => Some(cfg),
+            _ => None,
+        }
+    }
+}
+
+/// A pipeline: node `i`'s output stream is node `i+1`'s input stream; the first node's input is
+/// the accelerator's input, the last node's output its output.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Graph {
+    /// The design's name.
+    pub name: String,
+    /// Nodes in stream order.
+    pub nodes: Vec<Node>,
+}
+
+impl Graph {
+    /// Checks that every stream joins nodes of equal width and frame length, and every node's
+    /// own streams match its kind.
+    pub fn verify(&self) -> Result<(), DataflowError> {
+        let err = |m: String| Err(DataflowError::Graph(m));
+        if self.nodes.is_empty() {
+            return err("the graph has no nodes".into());
+        }
+        for n in &self.nodes {
+            if n.in_bits == 0 || n.out_bits == 0 || n.in_words == 0 || n.out_words == 0 {
+                return err(format!("node {}: empty stream", n.name));
+            }
+            match &n.kind {
+                NodeKind::Mvtu { cfg, .. } => {
+                    cfg.validate()?;
+                    if (n.in_bits, n.in_words, n.out_bits, n.out_words)
+                        != (cfg.in_bits(), cfg.sf(), cfg.out_bits(), cfg.nf())
+                    {
+                        return err(format!("node {}: streams do not match its MVTU configuration", n.name));
+                    }
+                }
+                NodeKind::Fifo { depth } => {
+                    if *depth == 0 || n.in_bits != n.out_bits || n.in_words != n.out_words {
+                        return err(format!("node {}: a FIFO keeps its stream and needs depth >= 1", n.name));
+                    }
+                }
+                NodeKind::WidthConverter => {
+                    if n.in_bits * n.in_words != n.out_bits * n.out_words {
+                        return err(format!(
+                            "node {}: {} x {} bits in, {} x {} bits out",
+                            n.name, n.in_words, n.in_bits, n.out_words, n.out_bits
+                        ));
+                    }
+                }
+                NodeKind::Argmax { pe, bits, words, .. } => {
+                    if n.in_bits != pe * bits || n.in_words != *words || n.out_words != 1 {
+                        return err(format!("node {}: argmax streams do not match its scores", n.name));
+                    }
+                }
+            }
+        }
+        for w in self.nodes.windows(2) {
+            let (a, b) = (&w[0], &w[1]);
+            if a.out_bits != b.in_bits || a.out_words != b.in_words {
+                return err(format!(
+                    "stream {} -> {}: {} words of {} bits out, {} words of {} bits expected",
+                    a.name, b.name, a.out_words, a.out_bits, b.in_words, b.in_bits
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Input word width of the accelerator.
+    pub fn in_bits(&self) -> usize {
+        self.nodes.first().map_or(0, |n| n.in_bits)
+    }
+
+    /// Output word width of the accelerator.
+    pub fn out_bits(&self) -> usize {
+        self.nodes.last().map_or(0, |n| n.out_bits)
+    }
+
+    /// Cycles per frame in steady state: the slowest node's.
+    pub fn cycles_per_frame(&self) -> usize {
+        self.nodes.iter().map(Node::cycles).max().unwrap_or(0)
+    }
+
+    /// The MVTU nodes.
+    pub fn mvtus(&self) -> impl Iterator<Item = &MvtuConfig> {
+        self.nodes.iter().filter_map(Node::mvtu_cfg)
+    }
+}
+
+impl fmt::Display for Graph {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "dataflow {:?}: {} cycles/frame", self.name, self.cycles_per_frame())?;
+        for n in &self.nodes {
+            let what = match &n.kind {
+                NodeKind::Mvtu { layer, cfg } => format!(
+                    "mvtu layer={layer} {}x{} pe={} simd={} input={} output={} popcount={} mem={}",
+                    cfg.mh,
+                    cfg.mw,
+                    cfg.pe,
+                    cfg.simd,
+                    match cfg.input {
+                        super::LaneInput::Binary => "binary".to_string(),
+                        super::LaneInput::Fixed8 { signed } =>
+                            format!("fixed8{}", if signed { "s" } else { "u" }),
+                    },
+                    match cfg.output {
+                        super::MvtuOutput::Threshold => "threshold",
+                        super::MvtuOutput::Scores => "scores",
+                    },
+                    match cfg.popcount {
+                        super::Popcount::AdderTree => "adder-tree",
+                        super::Popcount::Compressor => "compressor",
+                    },
+                    match cfg.mem_style {
+                        super::MemStyle::Block => "block",
+                        super::MemStyle::Distributed => "distributed",
+                        super::MemStyle::Auto => "auto",
+                    }
+                ),
+                NodeKind::Fifo { depth } => format!("fifo depth={depth}"),
+                NodeKind::WidthConverter => "width-converter".to_string(),
+                NodeKind::Argmax { pe, bits, words, signed } => {
+                    format!(
+                        "argmax {}x{} scores of {bits} bits{}",
+                        words,
+                        pe,
+                        if *signed { " signed" } else { "" }
+                    )
+                }
+            };
+            writeln!(
+                f,
+                "  {:<8} {what}  [{}x{}b -> {}x{}b, {} cycles]",
+                n.name,
+                n.in_words,
+                n.in_bits,
+                n.out_words,
+                n.out_bits,
+                n.cycles()
+            )?;
+        }
+        Ok(())
+    }
+}

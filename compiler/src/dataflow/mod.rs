@@ -1,0 +1,280 @@
+//! The dataflow IR: what the hardware is.
+//!
+//! A [`Graph`] is a pipeline of nodes (MVTUs, FIFOs, width converters, argmax; sliding-window and
+//! pool units later) joined by ready/valid streams of a given width. Folding, FIFO sizing and cost
+//! models work here; `hdl` turns a graph into rust-hdl blocks and Verilog.
+
+pub mod cost;
+pub mod fold;
+mod graph;
+pub mod width;
+
+pub use graph::{Graph, Node, NodeKind};
+pub use width::{mask, sbits, sext, ubits, width_of, words};
+
+use crate::model::BitMatrix;
+use serde::{Deserialize, Serialize};
+
+/// What can be wrong with a dataflow graph or a folding.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DataflowError {
+    /// An illegal folding or shape of one layer.
+    #[error("layer {layer}: {message}")]
+    Folding {
+        /// The layer's name.
+        layer: String,
+        /// What is wrong and the legal values.
+        message: String,
+    },
+    /// A graph that does not fit together.
+    #[error("{0}")]
+    Graph(String),
+}
+
+/// How the lanes' popcount is built.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Popcount {
+    /// A balanced binary tree of adders over the XNOR bits.
+    AdderTree,
+    /// 3:2 counters with the XNOR folded in, then 6:3 counters, then one adder (LUT6-friendly).
+    #[default]
+    Compressor,
+}
+
+/// The element type of the lanes' input.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LaneInput {
+    /// One bit per element (1 = +1): the lanes count XNOR matches.
+    Binary,
+    /// Eight bits per element: the lanes sum `+x` where the weight bit is 1, `-x` where it is 0.
+    Fixed8 {
+        /// Two's complement elements (else 0..=255).
+        signed: bool,
+    },
+}
+
+impl LaneInput {
+    /// Bits per input element.
+    pub fn bits(self) -> usize {
+        match self {
+            LaneInput::Binary => 1,
+            LaneInput::Fixed8 { .. } => 8,
+        }
+    }
+
+    /// The range of one lane's contribution.
+    pub fn lane_range(self) -> (i64, i64) {
+        match self {
+            LaneInput::Binary => (0, 1),
+            LaneInput::Fixed8 { signed: false } => (-255, 255),
+            LaneInput::Fixed8 { signed: true } => (-128, 128),
+        }
+    }
+
+    /// The range of a sum over `n` lanes.
+    pub fn sum_range(self, n: usize) -> (i64, i64) {
+        let (lo, hi) = self.lane_range();
+        (lo * n as i64, hi * n as i64)
+    }
+
+    /// Width of a sum over `n` lanes (unsigned for binary, two's complement for 8-bit).
+    pub fn sum_bits(self, n: usize) -> usize {
+        let (lo, hi) = self.sum_range(n);
+        match self {
+            LaneInput::Binary => ubits(hi as u64),
+            LaneInput::Fixed8 { .. } => sbits(lo, hi),
+        }
+    }
+
+    /// One lane's contribution: element `x` (its raw bits) against weight bit `w`.
+    pub fn lane(self, x: u64, w: bool) -> i64 {
+        match self {
+            LaneInput::Binary => i64::from((x & 1 == 1) == w),
+            LaneInput::Fixed8 { signed } => {
+                let v = if signed { sext(x, 8) } else { x as i64 };
+                if w {
+                    v
+                } else {
+                    -v
+                }
+            }
+        }
+    }
+}
+
+/// Which FPGA resource a memory should map to.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MemStyle {
+    /// Block RAM (`rom_style = "block"`).
+    Block,
+    /// LUTs (`rom_style = "logic"`, what Yosys maps to LUTs; Vivado calls this distributed).
+    Distributed,
+    /// Left to synthesis.
+    #[default]
+    Auto,
+}
+
+/// What the unit emits.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MvtuOutput {
+    /// One bit per row: `[acc >= T]`.
+    Threshold,
+    /// The accumulator of every row (the last layer's scores).
+    Scores,
+}
+
+/// The shape and folding of one MVTU: everything the hardware depends on except the weights.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct MvtuConfig {
+    /// The layer's name, used in errors and file names.
+    pub name: String,
+    /// Columns (input elements per vector).
+    pub mw: usize,
+    /// Rows (outputs per vector).
+    pub mh: usize,
+    /// Rows computed in parallel.
+    pub pe: usize,
+    /// Columns consumed per cycle.
+    pub simd: usize,
+    /// Input element type.
+    pub input: LaneInput,
+    /// Output kind.
+    pub output: MvtuOutput,
+    /// Popcount structure of the lanes.
+    pub popcount: Popcount,
+    /// Resource for the weight memories.
+    pub mem_style: MemStyle,
+}
+
+/// Divisors of `n`, the legal foldings of a dimension of size `n`.
+pub fn divisors(n: usize) -> Vec<usize> {
+    (1..=n).filter(|d| n % d == 0).collect()
+}
+
+impl MvtuConfig {
+    /// Checks the folding: `MH % PE == 0`, `MW % SIMD == 0`, sizes non-zero.
+    pub fn validate(&self) -> Result<(), DataflowError> {
+        let err = |message: String| Err(DataflowError::Folding { layer: self.name.clone(), message });
+        if self.mw == 0 || self.mh == 0 {
+            return err(format!("a {}x{} matrix has no weights", self.mh, self.mw));
+        }
+        let legal = |n: usize| {
+            let d = divisors(n);
+            d.iter().map(usize::to_string).collect::<Vec<_>>().join(", ")
+        };
+        if self.pe == 0 || self.mh % self.pe != 0 {
+            return err(format!(
+                "PE = {} does not divide MH = {}; legal PE: {}",
+                self.pe,
+                self.mh,
+                legal(self.mh)
+            ));
+        }
+        if self.simd == 0 || self.mw % self.simd != 0 {
+            return err(format!(
+                "SIMD = {} does not divide MW = {}; legal SIMD: {}",
+                self.simd,
+                self.mw,
+                legal(self.mw)
+            ));
+        }
+        Ok(())
+    }
+
+    /// Synapse fold: input words per vector.
+    pub fn sf(&self) -> usize {
+        self.mw / self.simd
+    }
+
+    /// Neuron fold: output words per vector.
+    pub fn nf(&self) -> usize {
+        self.mh / self.pe
+    }
+
+    /// Cycles per vector in steady state.
+    pub fn cycles(&self) -> usize {
+        self.sf() * self.nf()
+    }
+
+    /// Input word width.
+    pub fn in_bits(&self) -> usize {
+        self.simd * self.input.bits()
+    }
+
+    /// The accumulator's range.
+    pub fn acc_range(&self) -> (i64, i64) {
+        self.input.sum_range(self.mw)
+    }
+
+    /// Whether the accumulator is two's complement (8-bit input).
+    pub fn signed(&self) -> bool {
+        matches!(self.input, LaneInput::Fixed8 { .. })
+    }
+
+    /// Score width (scores mode).
+    pub fn acc_bits(&self) -> usize {
+        let (lo, hi) = self.acc_range();
+        width_of(lo, hi, self.signed())
+    }
+
+    /// Accumulator width in threshold mode, also the width of the stored thresholds: the
+    /// accumulator starts at `-T` (T clamped to `lo ..= hi + 1`) and the output bit is its sign,
+    /// so the unit needs no comparator.
+    pub fn thr_bits(&self) -> usize {
+        let (lo, hi) = self.acc_range();
+        width_of(lo - hi - 1, hi - lo, true)
+    }
+
+    /// The accumulator's width in this unit's output mode.
+    pub fn reg_bits(&self) -> usize {
+        match self.output {
+            MvtuOutput::Threshold => self.thr_bits(),
+            MvtuOutput::Scores => self.acc_bits(),
+        }
+    }
+
+    /// Output word width.
+    pub fn out_bits(&self) -> usize {
+        match self.output {
+            MvtuOutput::Threshold => self.pe,
+            MvtuOutput::Scores => self.pe * self.acc_bits(),
+        }
+    }
+
+    /// A threshold clamped into the accumulator's range plus one (same decisions, fewer bits).
+    pub fn clamp_threshold(&self, t: i32) -> i64 {
+        let (lo, hi) = self.acc_range();
+        i64::from(t).clamp(lo, hi + 1)
+    }
+
+    /// The weight words of PE `p`: `NF * SF` words of SIMD bits.
+    pub fn weight_words(&self, w: &BitMatrix, p: usize) -> Vec<Vec<u64>> {
+        let mut out = Vec::with_capacity(self.cycles());
+        for nf in 0..self.nf() {
+            let row = nf * self.pe + p;
+            for sf in 0..self.sf() {
+                let mut word = vec![0u64; words(self.simd)];
+                for j in 0..self.simd {
+                    if w.get(row, sf * self.simd + j) {
+                        word[j / 64] |= 1 << (j % 64);
+                    }
+                }
+                out.push(word);
+            }
+        }
+        out
+    }
+
+    /// The threshold words of PE `p`: `NF` negated clamped thresholds of `thr_bits` bits (the
+    /// accumulator's start value).
+    pub fn threshold_words(&self, t: &[i32], p: usize) -> Vec<Vec<u64>> {
+        let tw = self.thr_bits();
+        (0..self.nf())
+            .map(|nf| vec![(-self.clamp_threshold(t[nf * self.pe + p])) as u64 & mask(tw)])
+            .collect()
+    }
+}

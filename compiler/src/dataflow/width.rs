@@ -1,0 +1,66 @@
+//! Bit widths of integers in hardware, shared by the dataflow IR, its cost model and `hdl`.
+
+/// Bits needed to hold every value of `0..=max`.
+pub fn ubits(max: u64) -> usize {
+    (64 - max.leading_zeros() as usize).max(1)
+}
+
+/// Bits of a two's-complement number holding every value of `min..=max`.
+pub fn sbits(min: i64, max: i64) -> usize {
+    let hi = ubits(max.max(0) as u64) + 1;
+    let lo = if min < 0 { ubits((-(min + 1)) as u64) + 1 } else { 1 };
+    hi.max(lo)
+}
+
+/// The width that holds `lo..=hi`, two's complement when `signed`.
+pub fn width_of(lo: i64, hi: i64, signed: bool) -> usize {
+    if signed {
+        sbits(lo, hi)
+    } else {
+        ubits(hi.max(0) as u64)
+    }
+}
+
+/// A mask of the low `len` bits.
+pub fn mask(len: usize) -> u64 {
+    if len >= 64 {
+        !0
+    } else {
+        (1 << len) - 1
+    }
+}
+
+/// Sign-extends the low `width` bits of `v`.
+pub fn sext(v: u64, width: usize) -> i64 {
+    if width == 0 || width >= 64 {
+        return v as i64;
+    }
+    let sh = 64 - width;
+    ((v << sh) as i64) >> sh
+}
+
+/// `u64` words needed for `bits` bits.
+pub fn words(bits: usize) -> usize {
+    bits.div_ceil(64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn widths() {
+        assert_eq!(ubits(0), 1);
+        assert_eq!(ubits(1), 1);
+        assert_eq!(ubits(2), 2);
+        assert_eq!(ubits(784), 10);
+        assert_eq!(sbits(-256, 255), 9);
+        assert_eq!(sbits(-255, 255), 9);
+        assert_eq!(sbits(-257, 0), 10);
+        assert_eq!(sbits(0, 256), 10);
+        assert_eq!(sext(0x1ff, 9), -1);
+        assert_eq!(sext(0x0ff, 9), 255);
+        assert_eq!(width_of(0, 10, false), 4);
+        assert_eq!(width_of(-11, 10, true), 5);
+    }
+}

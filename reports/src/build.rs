@@ -1,0 +1,280 @@
+//! `xnorflow compile`: a model and a folding in, a build directory out.
+
+use compiler::dataflow::cost::{self, Cost};
+use compiler::dataflow::fold::{self, Folding};
+use compiler::dataflow::{Graph, NodeKind};
+use compiler::model::Model;
+use hdl::accel::{self, Accelerator};
+use hdl::harness::Stalls;
+use hdl::testbench::{self, TbPorts, TbSpec};
+use hdl::words;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+use sim::golden::{Golden, LayerOutput};
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+
+/// What can go wrong while compiling.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// The graph or folding.
+    #[error(transparent)]
+    Dataflow(#[from] compiler::dataflow::DataflowError),
+    /// Building or emitting the hardware.
+    #[error(transparent)]
+    Hdl(#[from] hdl::HdlError),
+    /// The golden model.
+    #[error("golden model: {0}")]
+    Golden(String),
+    /// Writing the build directory.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+/// How to compile.
+#[derive(Clone, Debug)]
+pub struct BuildOptions {
+    /// Verilog top module name.
+    pub top: String,
+    /// Frames in the testbench.
+    pub frames: usize,
+    /// Seed of the testbench's frames and stalls.
+    pub seed: u64,
+    /// Stall probabilities of the testbench (0 = none).
+    pub stall_prob: f64,
+    /// Clock for the frames/s figures, MHz.
+    pub fclk_mhz: f64,
+}
+
+impl Default for BuildOptions {
+    fn default() -> Self {
+        BuildOptions { top: "xnorflow_top".into(), frames: 8, seed: 1, stall_prob: 0.0, fclk_mhz: 100.0 }
+    }
+}
+
+/// Per-node line of the report.
+#[derive(Clone, Debug, Serialize)]
+pub struct NodeReport {
+    /// Node name.
+    pub name: String,
+    /// Kind and folding in words.
+    pub what: String,
+    /// Estimate.
+    pub estimate: Cost,
+}
+
+/// The estimate report of a build.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// Design name.
+    pub name: String,
+    /// Clock, MHz.
+    pub fclk_mhz: f64,
+    /// Cycles per frame (slowest node).
+    pub cycles_per_frame: u64,
+    /// Frames per second at the clock.
+    pub fps: f64,
+    /// Latency of one frame through the empty pipeline, cycles.
+    pub latency_cycles: u64,
+    /// Totals.
+    pub total: Cost,
+    /// Per node.
+    pub nodes: Vec<NodeReport>,
+}
+
+impl Report {
+    /// The report of a graph.
+    pub fn new(g: &Graph, fclk_mhz: f64) -> Self {
+        let (per, total) = cost::graph(g);
+        let nodes = g
+            .nodes
+            .iter()
+            .zip(per)
+            .map(|(n, c)| NodeReport {
+                name: n.name.clone(),
+                what: match &n.kind {
+                    NodeKind::Mvtu { cfg, .. } => {
+                        format!(
+                            "MVTU {}x{} PE={} SIMD={} {:?}",
+                            cfg.mh, cfg.mw, cfg.pe, cfg.simd, cfg.popcount
+                        )
+                    }
+                    NodeKind::Fifo { depth } => format!("FIFO {depth} x {} bits", n.in_bits),
+                    NodeKind::WidthConverter => {
+                        format!("width converter {} -> {} bits", n.in_bits, n.out_bits)
+                    }
+                    NodeKind::Argmax { pe, words, .. } => format!("argmax over {}", pe * words),
+                },
+                estimate: c,
+            })
+            .collect();
+        Report {
+            name: g.name.clone(),
+            fclk_mhz,
+            cycles_per_frame: total.cycles,
+            fps: fold::fps(total.cycles, fclk_mhz),
+            latency_cycles: total.latency,
+            total,
+            nodes,
+        }
+    }
+
+    /// Markdown.
+    pub fn markdown(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(s, "# {}: estimate\n", self.name);
+        let _ = writeln!(
+            s,
+            "{} cycles per frame, {:.0} frames/s at {} MHz, latency {} cycles ({:.2} us).\n",
+            self.cycles_per_frame,
+            self.fps,
+            self.fclk_mhz,
+            self.latency_cycles,
+            self.latency_cycles as f64 / self.fclk_mhz
+        );
+        let _ = writeln!(s, "| node | what | cycles/frame | LUT | FF | BRAM18 |");
+        let _ = writeln!(s, "|---|---|---:|---:|---:|---:|");
+        for n in &self.nodes {
+            let e = &n.estimate;
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {} | {} |",
+                n.name, n.what, e.cycles, e.lut, e.ff, e.bram18
+            );
+        }
+        let t = &self.total;
+        let _ = writeln!(s, "| **total** | | {} | {} | {} | {} |", t.cycles, t.lut, t.ff, t.bram18);
+        s
+    }
+}
+
+/// Input words and expected output words of `frames` random frames, from the golden model.
+pub fn vectors(
+    model: &Model,
+    g: &Graph,
+    frames: usize,
+    seed: u64,
+) -> Result<(Vec<Vec<u64>>, Vec<Vec<u64>>), BuildError> {
+    let golden = Golden::new(model).map_err(|e| BuildError::Golden(e.to_string()))?;
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let first = g.mvtus().next().ok_or_else(|| BuildError::Golden("no MVTU".into()))?;
+    let last = g.nodes.last().ok_or_else(|| BuildError::Golden("empty graph".into()))?;
+    let (mut ins, mut outs) = (Vec::new(), Vec::new());
+    for _ in 0..frames {
+        let pixels: Vec<u8> = (0..golden.frame_len()).map(|_| rng.gen()).collect();
+        let trace = golden.trace(&pixels).map_err(|e| BuildError::Golden(e.to_string()))?;
+        let elems: Vec<u64> = match &trace[0] {
+            LayerOutput::Bits { bits, .. } => bits.iter().map(|&b| u64::from(b)).collect(),
+            LayerOutput::Ints { values, .. } => values.iter().map(|&v| v as u8 as u64).collect(),
+        };
+        ins.extend(pack(&elems, first.input.bits(), first.simd));
+        let scores: Vec<i32> = match trace.last() {
+            Some(LayerOutput::Ints { values, .. }) => values.clone(),
+            _ => return Err(BuildError::Golden("the model does not end in scores".into())),
+        };
+        match &last.kind {
+            NodeKind::Argmax { .. } => outs.push(vec![compiler::model::argmax(&scores) as u64]),
+            NodeKind::Mvtu { cfg, .. } => {
+                let aw = cfg.acc_bits();
+                let v: Vec<u64> = scores.iter().map(|&s| s as i64 as u64 & words::mask(aw)).collect();
+                outs.extend(pack(&v, aw, cfg.pe));
+            }
+            _ => return Err(BuildError::Golden("the graph must end in an MVTU or argmax".into())),
+        }
+    }
+    Ok((ins, outs))
+}
+
+/// Packs `values` of `bits` bits, `per_word` to a word.
+pub fn pack(values: &[u64], bits: usize, per_word: usize) -> Vec<Vec<u64>> {
+    values
+        .chunks(per_word)
+        .map(|c| {
+            let mut w = vec![0u64; words::words(c.len() * bits)];
+            for (i, &v) in c.iter().enumerate() {
+                words::set(&mut w, i * bits, bits, v);
+            }
+            w
+        })
+        .collect()
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> Result<(), BuildError> {
+    let path = dir.join(name);
+    std::fs::write(&path, text).map_err(|source| BuildError::Io { path, source })
+}
+
+/// What [`compile`] produced.
+#[derive(Clone, Debug)]
+pub struct BuildSummary {
+    /// The graph.
+    pub graph: Graph,
+    /// The estimate report.
+    pub report: Report,
+    /// Input words of the testbench.
+    pub inputs: Vec<Vec<u64>>,
+    /// Expected output words.
+    pub expected: Vec<Vec<u64>>,
+    /// The testbench's cycle limit.
+    pub max_cycles: u64,
+}
+
+/// Lowers `model` under `folding` and writes the build directory: `design.v` (top module
+/// `opts.top`), the memory files, `tb.v` with its vectors, `Makefile` (`make sim`, `make lint`),
+/// `folding.json`, `graph.txt`, `report.md` and `report.json`. `progress` hears each step.
+pub fn compile(
+    model: &Model,
+    folding: &Folding,
+    dir: &Path,
+    opts: &BuildOptions,
+    progress: &mut dyn FnMut(&str),
+) -> Result<BuildSummary, BuildError> {
+    progress("lowering");
+    let graph = fold::lower(model, folding)?;
+    std::fs::create_dir_all(dir).map_err(|source| BuildError::Io { path: dir.into(), source })?;
+    progress("building blocks");
+    let mut acc = Accelerator::new(&graph, model)?;
+    progress("emitting Verilog");
+    let v = accel::verilog(&mut acc, &opts.top)?;
+    write(dir, "design.v", &v)?;
+    hdl::emit::write_memories(dir, acc.memories())?;
+    progress("golden vectors");
+    let (inputs, expected) = vectors(model, &graph, opts.frames, opts.seed)?;
+    let max_cycles = 1000
+        + 4 * (opts.frames as u64 + 2)
+            * graph.cycles_per_frame() as u64
+            * if opts.stall_prob > 0.0 { 4 } else { 1 };
+    let stalls = Stalls { gap: opts.stall_prob, backpressure: opts.stall_prob, seed: opts.seed };
+    let spec = TbSpec {
+        dut: &opts.top,
+        ports: TbPorts::Axis,
+        in_bits: graph.in_bits(),
+        out_bits: graph.out_bits(),
+        inputs: &inputs,
+        expected: &expected,
+        stalls,
+        max_cycles: max_cycles as usize,
+    };
+    testbench::write(dir, &spec)?;
+    progress("reports");
+    let report = Report::new(&graph, opts.fclk_mhz);
+    write(dir, "report.md", &report.markdown())?;
+    write(dir, "report.json", &serde_json::to_string_pretty(&report).unwrap_or_default())?;
+    write(dir, "folding.json", &serde_json::to_string_pretty(folding).unwrap_or_default())?;
+    write(dir, "graph.txt", &graph.to_string())?;
+    write(
+        dir,
+        "Makefile",
+        &format!(
+            "# Generated by xnorflow compile.\n.PHONY: sim lint\nsim:\n\tiverilog -g2005 -s tb -o tb.vvp tb.v design.v\n\tvvp -n tb.vvp\n\nlint:\n\tverilator --lint-only -Wall --top-module {} design.v\n",
+            opts.top
+        ),
+    )?;
+    Ok(BuildSummary { graph, report, inputs, expected, max_cycles })
+}

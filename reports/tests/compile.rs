@@ -1,0 +1,116 @@
+//! Whole accelerators: TFC-, SFC- and LFC-shaped networks with random weights, several foldings and
+//! both popcount structures, compiled to a build directory whose testbench passes under Icarus,
+//! whose Verilog passes Verilator lint, whose rust-hdl simulation gives the golden outputs, and
+//! whose estimated cycles per frame equal the simulated ones.
+
+use compiler::dataflow::fold::{self, FoldTarget, Folding, LayerFold};
+use compiler::dataflow::{MemStyle, Popcount};
+use compiler::model::random::{random_model, LayerSpec};
+use compiler::model::{Model, OutputMode, Shape};
+use hdl::accel::Accelerator;
+use hdl::harness::{self, Stalls};
+use hdl::testbench;
+use reports::build::{self, BuildOptions};
+
+fn mlp(input: usize, hidden: &[usize], classes: usize, fixed8: bool, seed: u64) -> Model {
+    let mut specs = vec![if fixed8 { LayerSpec::QuantFixed8(true) } else { LayerSpec::QuantBinary(128) }];
+    specs.extend(hidden.iter().map(|&h| LayerSpec::Dense(h)));
+    specs.push(LayerSpec::Dense(classes));
+    let mut m = random_model("mlp", Shape::new(1, 1, input), &specs, seed).expect("model");
+    m.output = OutputMode::Argmax;
+    m
+}
+
+fn folding(model: &Model, f: &[(usize, usize)], popcount: Popcount) -> Folding {
+    let shapes = fold::layer_shapes(model).expect("shapes");
+    let mut fo = Folding::default();
+    for (s, &(pe, simd)) in shapes.iter().zip(f) {
+        fo.layers.insert(s.name.clone(), LayerFold { pe, simd, popcount, mem_style: MemStyle::Auto });
+    }
+    fo
+}
+
+/// Compiles, runs the Icarus testbench and lint, then the rust-hdl simulation without stalls:
+/// outputs equal the golden model's, and frames leave every `cycles_per_frame` cycles.
+fn check(model: &Model, f: &Folding, stall_prob: f64, frames: usize) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let opts = BuildOptions { frames, stall_prob, ..BuildOptions::default() };
+    let b = build::compile(model, f, dir.path(), &opts, &mut |_| {}).unwrap_or_else(|e| panic!("{e}"));
+    let log = testbench::run_icarus(dir.path(), &["design.v"]).unwrap_or_else(|e| panic!("{e}"));
+    let tb = testbench::parse_log(&log, b.graph.out_bits());
+    assert!(tb.pass, "{}\n{:?}\n{log}", b.graph, tb.failure);
+    testbench::lint(dir.path(), "design.v", &opts.top).unwrap_or_else(|e| panic!("{}\n{e}", b.graph));
+    if stall_prob == 0.0 {
+        let mut acc = Accelerator::new(&b.graph, model).expect("accelerator");
+        let run = harness::run(&mut acc, &b.inputs, b.expected.len(), Stalls::default(), b.max_cycles)
+            .expect("run");
+        assert_eq!(run.outputs, b.expected, "rust-hdl against the golden model\n{}", b.graph);
+        // Steady state: output words per frame leave exactly cycles_per_frame apart.
+        let per_frame = b.expected.len() / frames;
+        let t: Vec<u64> = run.out_cycles.iter().step_by(per_frame).copied().collect();
+        let gaps: Vec<u64> = t.windows(2).map(|w| w[1] - w[0]).collect();
+        let cycles = b.graph.cycles_per_frame() as u64;
+        assert!(
+            gaps[gaps.len() / 2..].iter().all(|&g| g == cycles),
+            "gaps {gaps:?}, estimate {cycles}\n{}",
+            b.graph
+        );
+        // Icarus saw the same cycles.
+        let ic: Vec<u64> = tb.outputs.iter().map(|(c, _)| *c).collect();
+        assert_eq!(ic, run.out_cycles, "Icarus and rust-hdl cycles");
+    }
+}
+
+#[test]
+fn tfc_shaped_designs() {
+    let m = mlp(784, &[64, 64, 64], 10, false, 1);
+    check(&m, &folding(&m, &[(16, 49), (16, 32), (16, 32), (10, 16)], Popcount::Compressor), 0.0, 6);
+    check(&m, &folding(&m, &[(8, 16), (4, 16), (4, 16), (2, 8)], Popcount::AdderTree), 0.0, 4);
+    check(&m, &folding(&m, &[(4, 28), (8, 8), (2, 64), (5, 64)], Popcount::Compressor), 0.3, 4);
+}
+
+#[test]
+fn sfc_shaped_design_with_8bit_input() {
+    let m = mlp(784, &[256, 256, 256], 10, true, 2);
+    check(&m, &folding(&m, &[(16, 16), (16, 64), (16, 64), (10, 64)], Popcount::Compressor), 0.0, 3);
+}
+
+#[test]
+fn lfc_shaped_design() {
+    let m = mlp(784, &[1024, 1024, 1024], 10, false, 3);
+    check(&m, &folding(&m, &[(64, 98), (64, 128), (64, 128), (10, 128)], Popcount::Compressor), 0.0, 2);
+}
+
+#[test]
+fn auto_folding_meets_its_target_with_fewer_luts_than_finn() {
+    let m = mlp(784, &[1024, 1024, 1024], 10, false, 3);
+    for target in [512u64, 2048, 8192] {
+        let ours = fold::auto_fold(&m, FoldTarget::Cycles(target), Popcount::Compressor, MemStyle::Auto)
+            .expect("fold");
+        let finn = fold::finn_fold(&m, target, Popcount::Compressor, MemStyle::Auto).expect("finn");
+        let go = fold::lower(&m, &ours).expect("lower");
+        let gf = fold::lower(&m, &finn).expect("lower");
+        assert!(go.cycles_per_frame() as u64 <= target && gf.cycles_per_frame() as u64 <= target);
+        let (lo, lf) =
+            (fold::folding_luts(&m, &ours).expect("luts"), fold::folding_luts(&m, &finn).expect("luts"));
+        assert!(lo <= lf, "target {target}: ours {lo} LUT, FINN's {lf}");
+    }
+    let e = fold::auto_fold(&m, FoldTarget::LutBudget(100), Popcount::Compressor, MemStyle::Auto)
+        .expect_err("too small");
+    assert!(e.to_string().contains("needs an estimated"), "{e}");
+    let f = fold::auto_fold(&m, FoldTarget::LutBudget(20_000), Popcount::Compressor, MemStyle::Auto)
+        .expect("fits");
+    assert!(fold::folding_luts(&m, &f).expect("luts") <= 20_000);
+}
+
+#[test]
+fn folding_errors_name_the_layer() {
+    let m = mlp(784, &[64, 64, 64], 10, false, 1);
+    let mut f = folding(&m, &[(16, 49), (16, 32), (16, 32), (10, 16)], Popcount::Compressor);
+    f.layers.get_mut("L2").expect("L2").simd = 5;
+    let e = fold::lower(&m, &f).expect_err("SIMD 5").to_string();
+    assert!(e.contains("L2") && e.contains("legal SIMD"), "{e}");
+    f.layers.remove("L2");
+    let e = fold::lower(&m, &f).expect_err("missing").to_string();
+    assert!(e.contains("L2"), "{e}");
+}

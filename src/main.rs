@@ -36,6 +36,11 @@ enum Command {
         after_help = "Examples:\n  xnorflow eval model.xnf --dataset mnist --data ../shared/data/mnist\n  xnorflow eval xnorflow-demo/digits-irnet.xnf --dataset digits"
     )]
     Eval(cmd::eval::Args),
+    /// Compile a model to a dataflow accelerator: Verilog, memory files, testbench, estimates.
+    #[command(
+        after_help = "Examples:\n  xnorflow compile xnorflow-demo/digits-irnet.xnf -o build\n  xnorflow compile model.xnf -o build --target-fps 200000 --fclk-mhz 150\n  xnorflow compile model.xnf -o build --lut-budget 20000\n  xnorflow compile model.xnf -o build --folding folding.json && make -C build sim"
+    )]
+    Compile(cmd::compile::Args),
 }
 
 fn main() -> ExitCode {
@@ -45,6 +50,7 @@ fn main() -> ExitCode {
         Command::Train(a) => cmd::train::run(a),
         Command::Inspect(a) => cmd::inspect::run(a),
         Command::Eval(a) => cmd::eval::run(a),
+        Command::Compile(a) => cmd::compile::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -130,9 +130,47 @@ fn demo_writes_a_model_that_reads_back() {
 #[test]
 fn every_subcommand_has_an_example_in_its_help() {
     let dir = tempfile::tempdir().expect("tempdir");
-    for cmd in ["demo", "train", "inspect", "eval"] {
+    for cmd in ["demo", "train", "inspect", "eval", "compile"] {
         let o = xnorflow(&[cmd, "--help"], dir.path());
         assert!(o.status.success());
         assert!(stdout(&o).contains(&format!("xnorflow {cmd}")), "{cmd}: {}", stdout(&o));
     }
+}
+
+#[test]
+fn compile_writes_a_build_whose_testbench_passes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let specs =
+        [LayerSpec::QuantBinary(100), LayerSpec::Dense(24), LayerSpec::Dense(16), LayerSpec::Dense(10)];
+    let model = random_model("cli-mlp", Shape::new(8, 8, 1), &specs, 4).expect("valid");
+    compiler::format::save(&model, &dir.path().join("m.xnf")).expect("saved");
+    std::fs::write(dir.path().join("f.json"), r#"{"layers": {"L1": {"pe": 4, "simd": 16}, "L2": {"pe": 2, "simd": 8}, "L3": {"pe": 5, "simd": 16}}}"#)
+        .expect("folding");
+    let o = xnorflow(
+        &["compile", "m.xnf", "-o", "b", "--folding", "f.json", "--frames", "3", "--stall-prob", "0.2"],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    // L1: 24/4 x 64/16 = 24 cycles, the slowest node.
+    assert!(stdout(&o).contains("total: 24 cycles/frame"), "{}", stdout(&o));
+    for f in
+        ["design.v", "tb.v", "Makefile", "folding.json", "report.md", "report.json", "graph.txt", "L1_w0.mem"]
+    {
+        assert!(dir.path().join("b").join(f).exists(), "missing {f}");
+    }
+    let sim = Command::new("make").args(["-C", "b", "sim"]).current_dir(dir.path()).output().expect("make");
+    assert!(
+        String::from_utf8_lossy(&sim.stdout).contains("PASS"),
+        "{}",
+        String::from_utf8_lossy(&sim.stdout)
+    );
+    // An illegal folding is an error naming the layer, not a panic.
+    std::fs::write(dir.path().join("bad.json"), r#"{"layers": {"L1": {"pe": 5, "simd": 16}, "L2": {"pe": 2, "simd": 8}, "L3": {"pe": 5, "simd": 16}}}"#)
+        .expect("folding");
+    let o = xnorflow(&["compile", "m.xnf", "-o", "b2", "--folding", "bad.json"], dir.path());
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("layer L1: PE = 5 does not divide MH = 24"), "{}", stderr(&o));
+    // An impossible budget gives the best achievable figure.
+    let o = xnorflow(&["compile", "m.xnf", "-o", "b3", "--lut-budget", "10"], dir.path());
+    assert!(!o.status.success() && stderr(&o).contains("needs an estimated"), "{}", stderr(&o));
 }

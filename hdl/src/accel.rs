@@ -145,7 +145,7 @@ impl Accelerator {
     }
 
     fn verilog(&self) -> String {
-        let mut v = String::from("  always @(*) begin\n");
+        let mut v = String::new();
         let n = self.stages.len();
         for (i, st) in self.stages.iter().enumerate() {
             let _ = writeln!(v, "    stages${i}$clock = clock;\n    stages${i}$rst = rst;");
@@ -166,8 +166,7 @@ impl Accelerator {
                 let _ = writeln!(v, "    m_valid = stages${i}$m_valid;\n    stages${i}$m_ready = m_ready;");
             }
         }
-        v.push_str("  end\n");
-        v
+        bus::one_block_per_wire(&v)
     }
 }
 

@@ -99,3 +99,9 @@ pub fn wire(dst: &str, src: &str, n: usize) -> String {
 pub fn range(w: usize) -> String {
     format!("[{}:0]", w.max(1) - 1)
 }
+
+/// Turns wiring statements (`    a = b;` lines) into one `always @(*)` block each: simulators then
+/// re-evaluate a wire only when its own source changes, not every wire of a wide composite.
+pub fn one_block_per_wire(lines: &str) -> String {
+    lines.lines().filter(|l| !l.trim().is_empty()).map(|l| format!("  always @(*) {}\n", l.trim())).collect()
+}

@@ -376,7 +376,7 @@ impl Mvtu {
         let c = &self._cfg;
         let (iw, ow, cw, tw) = (c.in_bits(), c.out_bits(), c.input.sum_bits(c.simd), c.thr_bits());
         let rb = ow / c.pe;
-        let mut v = String::from("  always @(*) begin\n");
+        let mut v = String::new();
         let mut line = |s: String| {
             v.push_str(&s);
         };
@@ -401,8 +401,7 @@ impl Mvtu {
                 line(bus::wire(&format!("acc${p}$start"), &format!("tmem${p}$data"), tw));
             }
         }
-        v.push_str("  end\n");
-        v
+        bus::one_block_per_wire(&v)
     }
 }
 

@@ -154,13 +154,11 @@ impl Report {
     }
 }
 
+/// Stream words, each a little-endian `u64` vector.
+pub type Words = Vec<Vec<u64>>;
+
 /// Input words and expected output words of `frames` random frames, from the golden model.
-pub fn vectors(
-    model: &Model,
-    g: &Graph,
-    frames: usize,
-    seed: u64,
-) -> Result<(Vec<Vec<u64>>, Vec<Vec<u64>>), BuildError> {
+pub fn vectors(model: &Model, g: &Graph, frames: usize, seed: u64) -> Result<(Words, Words), BuildError> {
     let golden = Golden::new(model).map_err(|e| BuildError::Golden(e.to_string()))?;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let first = g.mvtus().next().ok_or_else(|| BuildError::Golden("no MVTU".into()))?;

@@ -108,12 +108,32 @@ fn adder_tree_luts(mut terms: Vec<(i64, i64)>, signed: bool) -> u64 {
     luts
 }
 
+/// Yosys/ABC maps a structure into fewer LUTs than its counters suggest, most for small trees
+/// that it can take whole. The measured ratio (lanes LUTs in `results/hdl_lanes.csv` over the
+/// structural count) at SIMD = 8, 32, 64, 128, interpolated in log2(SIMD).
+fn calibration(simd: usize, popcount: Popcount) -> f64 {
+    let points: [(f64, f64); 4] = match popcount {
+        Popcount::Compressor => [(3.0, 0.54), (5.0, 0.91), (6.0, 0.92), (7.0, 1.0)],
+        Popcount::AdderTree => [(3.0, 0.53), (5.0, 0.68), (6.0, 0.90), (7.0, 0.87)],
+    };
+    let x = (simd.max(1) as f64).log2().clamp(3.0, 7.0);
+    for w in points.windows(2) {
+        let ((x0, y0), (x1, y1)) = (w[0], w[1]);
+        if x <= x1 {
+            return y0 + (y1 - y0) * (x - x0) / (x1 - x0);
+        }
+    }
+    points[3].1
+}
+
 /// LUTs of one PE's lanes.
 pub fn lanes_luts(simd: usize, input: LaneInput, popcount: Popcount) -> u64 {
+    let scaled = |n: u64| (n as f64 * calibration(simd, popcount)).round() as u64;
     match (input, popcount) {
-        (LaneInput::Binary, Popcount::Compressor) => compressor_luts(simd),
-        (LaneInput::Binary, Popcount::AdderTree) => adder_tree_luts(vec![(0, 1); simd], false),
-        // Each 8-bit term is a conditional negation (9 LUTs), then a signed adder tree.
+        (LaneInput::Binary, Popcount::Compressor) => scaled(compressor_luts(simd)),
+        (LaneInput::Binary, Popcount::AdderTree) => scaled(adder_tree_luts(vec![(0, 1); simd], false)),
+        // Each 8-bit term is a conditional negation (9 LUTs), then a signed adder tree
+        // (structural, not yet checked against synthesis).
         (LaneInput::Fixed8 { .. }, _) => {
             9 * simd as u64 + adder_tree_luts(vec![input.lane_range(); simd], true)
         }
@@ -245,7 +265,9 @@ mod tests {
         }
     }
 
-    /// Every row of the committed Yosys measurements (`make hdl-lanes`) against the estimate.
+    /// Every row of the committed Yosys measurements (`make hdl-lanes`) against the estimate: the
+    /// calibration points themselves, so this pins the model to the data it was fit on; held-out
+    /// layers are compared in the synthesis report.
     #[test]
     fn estimates_track_yosys_measurements() {
         let csv = include_str!("../../../results/hdl_lanes.csv");
@@ -258,8 +280,7 @@ mod tests {
             let est = mvtu(&cfg(simd, pe, pc));
             let err = (est.lut as f64 - lut as f64) / lut as f64;
             worst = worst.max(err.abs());
-            eprintln!("CAL {simd} {pe} {pc:?} est {} yosys {lut} err {:.3}", est.lut, err);
-            assert!(err.abs() <= 9.15, "simd {simd} pe {pe} {pc:?}: estimate {} LUT, Yosys {lut}", est.lut);
+            assert!(err.abs() <= 0.05, "simd {simd} pe {pe} {pc:?}: estimate {} LUT, Yosys {lut}", est.lut);
             assert_eq!(est.bram18, bram, "simd {simd} pe {pe}: BRAM");
         }
         assert!(worst > 0.0, "the table was read");
@@ -271,18 +292,5 @@ mod tests {
         assert_eq!(bram18(64, 128), 4);
         assert_eq!(bram18(4096, 1), 1);
         assert_eq!(bram18(784, 16), 1);
-    }
-}
-#[cfg(test)]
-mod cal {
-    #[test]
-    fn print_cal() {
-        for s in [8usize, 32, 64, 128] {
-            eprintln!(
-                "CAL2 {s} comp {} adder {}",
-                super::compressor_luts(s),
-                super::lanes_luts(s, super::LaneInput::Binary, super::Popcount::AdderTree)
-            );
-        }
     }
 }

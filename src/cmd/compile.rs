@@ -1,0 +1,172 @@
+//! `xnorflow compile`: a model to a dataflow accelerator in Verilog, with a testbench and estimates.
+
+use super::{print_table, thousands};
+use anyhow::{bail, Context, Result};
+use compiler::dataflow::fold::{self, FoldTarget, Folding};
+use compiler::dataflow::{MemStyle, Popcount};
+use reports::build::{self, BuildOptions};
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// Popcount structure on the command line.
+#[derive(Copy, Clone, Debug, clap::ValueEnum)]
+pub enum PopcountArg {
+    /// 3:2 then 6:3 counters (LUT6-friendly, the default).
+    Compressor,
+    /// A binary tree of adders.
+    AdderTree,
+}
+
+/// Weight memory style on the command line.
+#[derive(Copy, Clone, Debug, clap::ValueEnum)]
+pub enum MemArg {
+    /// Block RAM from 1 Kb up, LUTs below.
+    Auto,
+    /// Block RAM.
+    Block,
+    /// LUTs.
+    Distributed,
+}
+
+/// Arguments of `xnorflow compile`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Model file (.xnf), fully connected.
+    pub model: PathBuf,
+    /// Build directory to write.
+    #[arg(short, long, default_value = "build")]
+    pub out: PathBuf,
+    /// Folding JSON: {"layers": {"L1": {"pe": 16, "simd": 49}, ...}} (popcount and mem_style
+    /// optional per layer).
+    #[arg(long, conflicts_with_all = ["target_fps", "target_cycles", "lut_budget"])]
+    pub folding: Option<PathBuf>,
+    /// Automatic folding: at least this many frames/s at --fclk-mhz, fewest LUTs (the default,
+    /// with 100,000 frames/s, when no folding and no target is given).
+    #[arg(long, conflicts_with_all = ["target_cycles", "lut_budget"])]
+    pub target_fps: Option<f64>,
+    /// Automatic folding: at most this many cycles per frame, fewest LUTs.
+    #[arg(long, conflicts_with = "lut_budget")]
+    pub target_cycles: Option<u64>,
+    /// Automatic folding: the fastest design within this many LUTs (estimated).
+    #[arg(long)]
+    pub lut_budget: Option<u64>,
+    /// Clock frequency for frames/s, MHz.
+    #[arg(long, default_value_t = 100.0)]
+    pub fclk_mhz: f64,
+    /// Popcount structure for automatic folding.
+    #[arg(long, value_enum, default_value_t = PopcountArg::Compressor)]
+    pub popcount: PopcountArg,
+    /// Weight memory style for automatic folding.
+    #[arg(long, value_enum, default_value_t = MemArg::Auto)]
+    pub mem_style: MemArg,
+    /// Frames in the self-checking testbench.
+    #[arg(long, default_value_t = 8)]
+    pub frames: usize,
+    /// Seed of the testbench frames and stalls.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Probability of an input gap and of output backpressure per cycle in the testbench.
+    #[arg(long, default_value_t = 0.0)]
+    pub stall_prob: f64,
+    /// Verilog top module name.
+    #[arg(long, default_value = "xnorflow_top")]
+    pub top: String,
+}
+
+/// Runs `xnorflow compile`.
+pub fn run(args: Args) -> Result<()> {
+    let t0 = Instant::now();
+    let model = compiler::format::load(&args.model)
+        .with_context(|| format!("cannot load model {}", args.model.display()))?;
+    if !(0.0..1.0).contains(&args.stall_prob) {
+        bail!("--stall-prob must be in [0, 1), got {}", args.stall_prob);
+    }
+    if args.fclk_mhz <= 0.0 || args.frames == 0 {
+        bail!("--fclk-mhz and --frames must be positive");
+    }
+    let popcount = match args.popcount {
+        PopcountArg::Compressor => Popcount::Compressor,
+        PopcountArg::AdderTree => Popcount::AdderTree,
+    };
+    let mem = match args.mem_style {
+        MemArg::Auto => MemStyle::Auto,
+        MemArg::Block => MemStyle::Block,
+        MemArg::Distributed => MemStyle::Distributed,
+    };
+    let target = match (args.target_fps, args.target_cycles, args.lut_budget) {
+        (Some(f), _, _) if f > 0.0 => Some(FoldTarget::Cycles(fold::cycles_for_fps(f, args.fclk_mhz))),
+        (Some(f), _, _) => bail!("--target-fps must be positive, got {f}"),
+        (_, Some(c), _) => Some(FoldTarget::Cycles(c)),
+        (_, _, Some(b)) => Some(FoldTarget::LutBudget(b)),
+        _ => None,
+    };
+    // No folding and no target: 100,000 frames/s at the clock.
+    let target = match (&args.folding, target) {
+        (None, None) => Some(FoldTarget::Cycles(fold::cycles_for_fps(100_000.0, args.fclk_mhz))),
+        (_, t) => t,
+    };
+    let folding: Folding = match (&args.folding, target) {
+        (Some(p), _) => {
+            let text =
+                std::fs::read_to_string(p).with_context(|| format!("cannot read folding {}", p.display()))?;
+            serde_json::from_str(&text)
+                .with_context(|| format!("{} is not a folding (see --help)", p.display()))?
+        }
+        (None, Some(t)) => fold::auto_fold(&model, t, popcount, mem)?,
+        (None, None) => unreachable!("a default target is set above"),
+    };
+    let pb = indicatif::ProgressBar::new_spinner();
+    let opts = BuildOptions {
+        top: args.top.clone(),
+        frames: args.frames,
+        seed: args.seed,
+        stall_prob: args.stall_prob,
+        fclk_mhz: args.fclk_mhz,
+    };
+    let b = build::compile(&model, &folding, &args.out, &opts, &mut |step| pb.set_message(step.to_string()))?;
+    pb.finish_and_clear();
+    print!("{}", b.graph);
+    let rows: Vec<Vec<String>> = b
+        .report
+        .nodes
+        .iter()
+        .map(|n| {
+            let e = &n.estimate;
+            vec![
+                n.name.clone(),
+                n.what.clone(),
+                thousands(e.cycles),
+                thousands(e.lut),
+                thousands(e.ff),
+                e.bram18.to_string(),
+            ]
+        })
+        .collect();
+    println!();
+    print_table(&["node", "what", "cycles/frame", "LUT", "FF", "BRAM18"], &rows);
+    let t = &b.report.total;
+    println!(
+        "total: {} cycles/frame ({:.0} frames/s at {} MHz), latency {} cycles, {} LUT, {} FF, {} BRAM18 (estimates)",
+        thousands(t.cycles),
+        b.report.fps,
+        args.fclk_mhz,
+        thousands(t.latency),
+        thousands(t.lut),
+        thousands(t.ff),
+        t.bram18
+    );
+    if let (None, Some(FoldTarget::Cycles(c))) = (&args.folding, target) {
+        let finn = fold::finn_fold(&model, c, popcount, mem)?;
+        println!(
+            "FINN's folding heuristic at the same target: {} LUT (estimate)",
+            thousands(fold::folding_luts(&model, &finn)?)
+        );
+    }
+    println!(
+        "wrote {} in {:.2} s: design.v, memory files, tb.v (run `make -C {} sim`), folding.json, report.md, report.json",
+        args.out.display(),
+        t0.elapsed().as_secs_f64(),
+        args.out.display()
+    );
+    Ok(())
+}

@@ -50,11 +50,20 @@ pub struct BuildOptions {
     pub stall_prob: f64,
     /// Clock for the frames/s figures, MHz.
     pub fclk_mhz: f64,
+    /// Frames (u8 pixels) for the testbench; empty: `frames` random frames from `seed`.
+    pub images: Vec<Vec<u8>>,
 }
 
 impl Default for BuildOptions {
     fn default() -> Self {
-        BuildOptions { top: "xnorflow_top".into(), frames: 8, seed: 1, stall_prob: 0.0, fclk_mhz: 100.0 }
+        BuildOptions {
+            top: "xnorflow_top".into(),
+            frames: 8,
+            seed: 1,
+            stall_prob: 0.0,
+            fclk_mhz: 100.0,
+            images: Vec::new(),
+        }
     }
 }
 
@@ -161,12 +170,19 @@ pub type Words = Vec<Vec<u64>>;
 pub fn vectors(model: &Model, g: &Graph, frames: usize, seed: u64) -> Result<(Words, Words), BuildError> {
     let golden = Golden::new(model).map_err(|e| BuildError::Golden(e.to_string()))?;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let images: Vec<Vec<u8>> =
+        (0..frames).map(|_| (0..golden.frame_len()).map(|_| rng.gen()).collect()).collect();
+    vectors_for(model, g, &images)
+}
+
+/// Input words and expected output words of the given frames, from the golden model.
+pub fn vectors_for(model: &Model, g: &Graph, images: &[Vec<u8>]) -> Result<(Words, Words), BuildError> {
+    let golden = Golden::new(model).map_err(|e| BuildError::Golden(e.to_string()))?;
     let first = g.mvtus().next().ok_or_else(|| BuildError::Golden("no MVTU".into()))?;
     let last = g.nodes.last().ok_or_else(|| BuildError::Golden("empty graph".into()))?;
     let (mut ins, mut outs) = (Vec::new(), Vec::new());
-    for _ in 0..frames {
-        let pixels: Vec<u8> = (0..golden.frame_len()).map(|_| rng.gen()).collect();
-        let trace = golden.trace(&pixels).map_err(|e| BuildError::Golden(e.to_string()))?;
+    for pixels in images {
+        let trace = golden.trace(pixels).map_err(|e| BuildError::Golden(e.to_string()))?;
         let elems: Vec<u64> = match &trace[0] {
             LayerOutput::Bits { bits, .. } => bits.iter().map(|&b| u64::from(b)).collect(),
             LayerOutput::Ints { values, .. } => values.iter().map(|&v| v as u8 as u64).collect(),
@@ -243,9 +259,14 @@ pub fn compile(
     write(dir, "design.v", &v)?;
     hdl::emit::write_memories(dir, acc.memories())?;
     progress("golden vectors");
-    let (inputs, expected) = vectors(model, &graph, opts.frames, opts.seed)?;
+    let (inputs, expected) = if opts.images.is_empty() {
+        vectors(model, &graph, opts.frames, opts.seed)?
+    } else {
+        vectors_for(model, &graph, &opts.images)?
+    };
+    let frames = if opts.images.is_empty() { opts.frames } else { opts.images.len() };
     let max_cycles = 1000
-        + 4 * (opts.frames as u64 + 2)
+        + 4 * (frames as u64 + 2)
             * graph.cycles_per_frame() as u64
             * if opts.stall_prob > 0.0 { 4 } else { 1 };
     let stalls = Stalls { gap: opts.stall_prob, backpressure: opts.stall_prob, seed: opts.seed };

@@ -122,6 +122,7 @@ pub fn run(args: Args) -> Result<()> {
         seed: args.seed,
         stall_prob: args.stall_prob,
         fclk_mhz: args.fclk_mhz,
+        images: Vec::new(),
     };
     let b = build::compile(&model, &folding, &args.out, &opts, &mut |step| pb.set_message(step.to_string()))?;
     pb.finish_and_clear();

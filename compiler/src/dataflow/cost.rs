@@ -282,6 +282,12 @@ mod tests {
             worst = worst.max(err.abs());
             assert!(err.abs() <= 0.05, "simd {simd} pe {pe} {pc:?}: estimate {} LUT, Yosys {lut}", est.lut);
             assert_eq!(est.bram18, bram, "simd {simd} pe {pe}: BRAM");
+            let ff: f64 = f[7].parse().unwrap();
+            assert!(
+                (est.ff as f64 - ff).abs() / ff <= 0.15,
+                "simd {simd} pe {pe}: estimate {} FF, Yosys {ff}",
+                est.ff
+            );
         }
         assert!(worst > 0.0, "the table was read");
     }

@@ -3,7 +3,6 @@
 /* verilator lint_off DECLFILENAME */
 `default_nettype none
 
-
 module dut(clock,rst,s_data$0,s_data$1,s_data$2,s_data$3,s_valid,s_ready,m_data$0,m_data$1,m_valid,m_ready);
     
     // Module arguments
@@ -222,7 +221,7 @@ module dut(clock,rst,s_data$0,s_data$1,s_data$2,s_data$3,s_valid,s_ready,m_data$
         .sum$1(lanes$0$sum$1),
         .sum$2(lanes$0$sum$2)
     );
-    dut$lanes$1 lanes$1(
+    dut$lanes$0 lanes$1(
         .x$0(lanes$1$x$0),
         .x$1(lanes$1$x$1),
         .x$2(lanes$1$x$2),
@@ -249,7 +248,7 @@ module dut(clock,rst,s_data$0,s_data$1,s_data$2,s_data$3,s_valid,s_ready,m_data$
         .start$4(acc$0$start$4),
         .result$0(acc$0$result$0)
     );
-    dut$acc$1 acc$1(
+    dut$acc$0 acc$1(
         .clock(acc$1$clock),
         .en(acc$1$en),
         .first(acc$1$first),
@@ -339,7 +338,6 @@ module dut(clock,rst,s_data$0,s_data$1,s_data$2,s_data$3,s_valid,s_ready,m_data$
       always @(*) acc$1$start$4 = tmem$1$data$4;
 endmodule // dut
 
-
 module dut$acc$0(clock,en,first,sum$0,sum$1,sum$2,start$0,start$1,start$2,start$3,start$4,result$0);
     
     // Module arguments
@@ -366,35 +364,6 @@ module dut$acc$0(clock,en,first,sum$0,sum$1,sum$2,start$0,start$1,start$2,start$
         result$0 = !acc_next[4];
       end
 endmodule // dut$acc$0
-
-
-module dut$acc$1(clock,en,first,sum$0,sum$1,sum$2,start$0,start$1,start$2,start$3,start$4,result$0);
-    
-    // Module arguments
-    input wire  clock;
-    input wire  en;
-    input wire  first;
-    input wire  sum$0;
-    input wire  sum$1;
-    input wire  sum$2;
-    input wire  start$0;
-    input wire  start$1;
-    input wire  start$2;
-    input wire  start$3;
-    input wire  start$4;
-    output reg  result$0;
-    
-    // Update code (custom)
-      wire [2:0] sum_v = {sum$2, sum$1, sum$0};
-      wire [4:0] start_v = {start$4, start$3, start$2, start$1, start$0};
-      reg [4:0] acc = 0;
-      wire [4:0] acc_next = (first ? start_v : acc) + {2'd0, sum_v};
-      always @(posedge clock) if (en) acc <= acc_next;
-      always @(*) begin
-        result$0 = !acc_next[4];
-      end
-endmodule // dut$acc$1
-
 
 module dut$ctl(clock,rst,s_data$0,s_data$1,s_data$2,s_data$3,s_valid,s_ready,m_data$0,m_data$1,m_valid,m_ready,x$0,x$1,x$2,x$3,addr$0,addr$1,addr$2,addr$3,taddr$0,taddr$1,en,acc_en,acc_first,results$0,results$1);
     
@@ -482,7 +451,6 @@ module dut$ctl(clock,rst,s_data$0,s_data$1,s_data$2,s_data$3,s_valid,s_ready,m_d
       end
 endmodule // dut$ctl
 
-
 module dut$lanes$0(x$0,x$1,x$2,x$3,w$0,w$1,w$2,w$3,sum$0,sum$1,sum$2);
     
     // Module arguments
@@ -516,41 +484,6 @@ module dut$lanes$0(x$0,x$1,x$2,x$3,w$0,w$1,w$2,w$3,sum$0,sum$1,sum$2);
       end
 endmodule // dut$lanes$0
 
-
-module dut$lanes$1(x$0,x$1,x$2,x$3,w$0,w$1,w$2,w$3,sum$0,sum$1,sum$2);
-    
-    // Module arguments
-    input wire  x$0;
-    input wire  x$1;
-    input wire  x$2;
-    input wire  x$3;
-    input wire  w$0;
-    input wire  w$1;
-    input wire  w$2;
-    input wire  w$3;
-    output reg  sum$0;
-    output reg  sum$1;
-    output reg  sum$2;
-    
-    // Update code (custom)
-      wire [3:0] xv = {x$3, x$2, x$1, x$0};
-      wire [3:0] wv = {w$3, w$2, w$1, w$0};
-      wire pc_x0_0 = ~(xv[0] ^ wv[0]);
-      wire pc_x0_1 = ~(xv[1] ^ wv[1]);
-      wire pc_x0_2 = ~(xv[2] ^ wv[2]);
-      wire pc_c0_s = pc_x0_0 ^ pc_x0_1 ^ pc_x0_2;
-      wire pc_c0_c = (pc_x0_0 & pc_x0_1) | (pc_x0_0 & pc_x0_2) | (pc_x0_1 & pc_x0_2);
-      wire pc_m1 = ~(xv[3] ^ wv[3]);
-      wire [2:0] pc_sum = {1'b0, pc_c0_c, pc_c0_s} + {1'b0, 1'b0, pc_m1};
-      wire [2:0] sum_v = pc_sum;
-      always @(*) begin
-        sum$0 = sum_v[0];
-        sum$1 = sum_v[1];
-        sum$2 = sum_v[2];
-      end
-endmodule // dut$lanes$1
-
-
 module dut$tmem$0(clock,en,addr$0,addr$1,data$0,data$1,data$2,data$3,data$4);
     
     // Module arguments
@@ -578,7 +511,6 @@ module dut$tmem$0(clock,en,addr$0,addr$1,data$0,data$1,data$2,data$3,data$4);
         data$4 = q[4];
       end
 endmodule // dut$tmem$0
-
 
 module dut$tmem$1(clock,en,addr$0,addr$1,data$0,data$1,data$2,data$3,data$4);
     
@@ -608,7 +540,6 @@ module dut$tmem$1(clock,en,addr$0,addr$1,data$0,data$1,data$2,data$3,data$4);
       end
 endmodule // dut$tmem$1
 
-
 module dut$wmem$0(clock,en,addr$0,addr$1,addr$2,addr$3,data$0,data$1,data$2,data$3);
     
     // Module arguments
@@ -636,7 +567,6 @@ module dut$wmem$0(clock,en,addr$0,addr$1,addr$2,addr$3,data$0,data$1,data$2,data
         data$3 = q[3];
       end
 endmodule // dut$wmem$0
-
 
 module dut$wmem$1(clock,en,addr$0,addr$1,addr$2,addr$3,data$0,data$1,data$2,data$3);
     

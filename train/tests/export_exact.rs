@@ -95,9 +95,13 @@ impl Progress for StopAfter {
 #[test]
 fn resuming_a_checkpoint_gives_the_uninterrupted_model() {
     let tr = digits(Split::Train);
-    let c = cfg("64-32", InputKind::Binary { threshold: 100 }, Method::Irnet, 4);
+    // With dropout: its masks come from (seed, epoch, step), so a resumed run draws the same ones.
+    let c =
+        TrainConfig { dropout: 0.1, ..cfg("64-32", InputKind::Binary { threshold: 100 }, Method::Irnet, 4) };
     let (straight, reports) = train(&c, &tr, None, &mut Quiet).expect("trains");
     assert_eq!(reports.len(), 4);
+    let plain = cfg("64-32", InputKind::Binary { threshold: 100 }, Method::Irnet, 4);
+    let (no_dropout, _) = train(&plain, &tr, None, &mut Quiet).expect("trains");
     let dir = tempfile::tempdir().expect("tempdir");
     let ckpt = dir.path().join("run.safetensors");
     let (_, first) = train(&c, &tr, Some(&ckpt), &mut StopAfter(2)).expect("trains");
@@ -107,6 +111,8 @@ fn resuming_a_checkpoint_gives_the_uninterrupted_model() {
     let a = train::export::export(&straight, "m", Provenance::default()).expect("exports");
     let b = train::export::export(&resumed, "m", Provenance::default()).expect("exports");
     assert_eq!(a, b, "a resumed run must export the same model");
+    let p = train::export::export(&no_dropout, "m", Provenance::default()).expect("exports");
+    assert_ne!(a, p, "dropout must change training");
     // Another configuration must not silently resume this checkpoint.
     let other = cfg("64-32", InputKind::Binary { threshold: 100 }, Method::Ste, 4);
     let Err(err) = train(&other, &tr, Some(&ckpt), &mut Quiet) else { panic!("config mismatch must fail") };

@@ -52,26 +52,7 @@ macro_rules! stream_block {
     };
 }
 
-/// Random stalls: the probability that the producer withholds a word in a cycle, and that the
-/// consumer is not ready, drawn from `seed`.
-#[derive(Copy, Clone, Debug, Default)]
-pub struct Stalls {
-    /// Input gap probability.
-    pub gap: f64,
-    /// Output backpressure probability.
-    pub backpressure: f64,
-    /// Seed.
-    pub seed: u64,
-}
-
-impl Stalls {
-    /// The per-cycle decisions `(producer offers a word if it has one, consumer ready)` for
-    /// `cycles` cycles: the same sequence drives the rust-hdl run and the Verilog testbench.
-    pub fn pattern(&self, cycles: usize) -> Vec<(bool, bool)> {
-        let mut rng = Mix(self.seed);
-        (0..cycles).map(|_| (rng.unit() >= self.gap, rng.unit() >= self.backpressure)).collect()
-    }
-}
+pub use compiler::dataflow::traffic::Stalls;
 
 /// What a run observed.
 #[derive(Clone, Debug, Default)]
@@ -82,19 +63,6 @@ pub struct StreamRun {
     pub out_cycles: Vec<u64>,
     /// Cycle of each input handshake.
     pub in_cycles: Vec<u64>,
-}
-
-/// A small deterministic generator (SplitMix64), so the harness needs no RNG dependency.
-struct Mix(u64);
-
-impl Mix {
-    fn unit(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
-    }
 }
 
 fn settle<B: Block>(b: &mut B) -> Result<(), HdlError> {

@@ -1,33 +1,6 @@
 //! Little-endian bit vectors in `u64` words: how the simulation side of every block stores buses.
 
-pub use compiler::dataflow::{mask, sbits, sext, ubits, words};
-
-/// `len` (<= 64) bits of `w` from bit `off`.
-pub fn get(w: &[u64], off: usize, len: usize) -> u64 {
-    debug_assert!(len <= 64);
-    if len == 0 {
-        return 0;
-    }
-    let (i, s) = (off / 64, off % 64);
-    let mut v = w.get(i).copied().unwrap_or(0) >> s;
-    if s != 0 && s + len > 64 {
-        v |= w.get(i + 1).copied().unwrap_or(0) << (64 - s);
-    }
-    v & mask(len)
-}
-
-/// Writes the low `len` (<= 64) bits of `v` into `w` at bit `off`.
-pub fn set(w: &mut [u64], off: usize, len: usize, v: u64) {
-    for b in 0..len {
-        let (i, s) = ((off + b) / 64, (off + b) % 64);
-        w[i] = (w[i] & !(1 << s)) | (((v >> b) & 1) << s);
-    }
-}
-
-/// One bit.
-pub fn bit(w: &[u64], i: usize) -> bool {
-    w.get(i / 64).is_some_and(|x| (x >> (i % 64)) & 1 == 1)
-}
+pub use compiler::dataflow::width::{bit, get, mask, sbits, set, sext, ubits, words};
 
 /// Hex digits of the low `bits` bits of `w`, most significant first (a `$readmemh` word).
 pub fn hex(w: &[u64], bits: usize) -> String {

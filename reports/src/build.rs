@@ -7,11 +7,9 @@ use compiler::model::Model;
 use hdl::accel::{self, Accelerator};
 use hdl::harness::Stalls;
 use hdl::testbench::{self, TbPorts, TbSpec};
-use hdl::words;
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
-use sim::golden::{Golden, LayerOutput};
+use sim::golden::{Golden, SimError};
+use sim::stream;
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
@@ -27,6 +25,9 @@ pub enum BuildError {
     /// The golden model.
     #[error("golden model: {0}")]
     Golden(String),
+    /// Writing the model file into the build directory.
+    #[error(transparent)]
+    Format(#[from] compiler::format::FormatError),
     /// Writing the build directory.
     #[error("{path}: {source}")]
     Io {
@@ -163,65 +164,22 @@ impl Report {
     }
 }
 
-/// Stream words, each a little-endian `u64` vector.
-pub type Words = Vec<Vec<u64>>;
-
-/// Input words and expected output words of `frames` random frames, from the golden model.
-pub fn vectors(model: &Model, g: &Graph, frames: usize, seed: u64) -> Result<(Words, Words), BuildError> {
-    let golden = Golden::new(model).map_err(|e| BuildError::Golden(e.to_string()))?;
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let images: Vec<Vec<u8>> =
-        (0..frames).map(|_| (0..golden.frame_len()).map(|_| rng.gen()).collect()).collect();
-    vectors_for(model, g, &images)
-}
-
-/// Input words and expected output words of the given frames, from the golden model.
-pub fn vectors_for(model: &Model, g: &Graph, images: &[Vec<u8>]) -> Result<(Words, Words), BuildError> {
-    let golden = Golden::new(model).map_err(|e| BuildError::Golden(e.to_string()))?;
-    let first = g.mvtus().next().ok_or_else(|| BuildError::Golden("no MVTU".into()))?;
-    let last = g.nodes.last().ok_or_else(|| BuildError::Golden("empty graph".into()))?;
-    let (mut ins, mut outs) = (Vec::new(), Vec::new());
-    for pixels in images {
-        let trace = golden.trace(pixels).map_err(|e| BuildError::Golden(e.to_string()))?;
-        let elems: Vec<u64> = match &trace[0] {
-            LayerOutput::Bits { bits, .. } => bits.iter().map(|&b| u64::from(b)).collect(),
-            LayerOutput::Ints { values, .. } => values.iter().map(|&v| v as u8 as u64).collect(),
-        };
-        ins.extend(pack(&elems, first.input.bits(), first.simd));
-        let scores: Vec<i32> = match trace.last() {
-            Some(LayerOutput::Ints { values, .. }) => values.clone(),
-            _ => return Err(BuildError::Golden("the model does not end in scores".into())),
-        };
-        match &last.kind {
-            NodeKind::Argmax { .. } => outs.push(vec![compiler::model::argmax(&scores) as u64]),
-            NodeKind::Mvtu { cfg, .. } => {
-                let aw = cfg.acc_bits();
-                let v: Vec<u64> = scores.iter().map(|&s| s as i64 as u64 & words::mask(aw)).collect();
-                outs.extend(pack(&v, aw, cfg.pe));
-            }
-            _ => return Err(BuildError::Golden("the graph must end in an MVTU or argmax".into())),
-        }
-    }
-    Ok((ins, outs))
-}
-
-/// Packs `values` of `bits` bits, `per_word` to a word.
-pub fn pack(values: &[u64], bits: usize, per_word: usize) -> Vec<Vec<u64>> {
-    values
-        .chunks(per_word)
-        .map(|c| {
-            let mut w = vec![0u64; words::words(c.len() * bits)];
-            for (i, &v) in c.iter().enumerate() {
-                words::set(&mut w, i * bits, bits, v);
-            }
-            w
-        })
-        .collect()
+fn golden(e: SimError) -> BuildError {
+    BuildError::Golden(e.to_string())
 }
 
 fn write(dir: &Path, name: &str, text: &str) -> Result<(), BuildError> {
     let path = dir.join(name);
     std::fs::write(&path, text).map_err(|source| BuildError::Io { path, source })
+}
+
+/// What `sim` and `cosim` need to know about a build besides its model and graph.
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
+pub struct BuildInfo {
+    /// Verilog top module.
+    pub top: String,
+    /// Clock for frames/s figures, MHz.
+    pub fclk_mhz: f64,
 }
 
 /// What [`compile`] produced.
@@ -241,7 +199,8 @@ pub struct BuildSummary {
 
 /// Lowers `model` under `folding` and writes the build directory: `design.v` (top module
 /// `opts.top`), the memory files, `tb.v` with its vectors, `Makefile` (`make sim`, `make lint`),
-/// `folding.json`, `graph.txt`, `report.md` and `report.json`. `progress` hears each step.
+/// `folding.json`, `graph.txt`, `report.md` and `report.json`, and for `sim`/`cosim` the model
+/// (`model.xnf`), the graph (`graph.json`) and `build.json`. `progress` hears each step.
 pub fn compile(
     model: &Model,
     folding: &Folding,
@@ -259,11 +218,13 @@ pub fn compile(
     write(dir, "design.v", &v)?;
     hdl::emit::write_memories(dir, acc.memories())?;
     progress("golden vectors");
-    let (inputs, expected) = if opts.images.is_empty() {
-        vectors(model, &graph, opts.frames, opts.seed)?
+    let images = if opts.images.is_empty() {
+        stream::random_images(Golden::new(model).map_err(golden)?.frame_len(), opts.frames, opts.seed)
     } else {
-        vectors_for(model, &graph, &opts.images)?
+        opts.images.clone()
     };
+    let vecs = stream::vectors(model, &graph, &images).map_err(golden)?;
+    let (inputs, expected) = (vecs.flat_inputs(), vecs.flat_expected());
     let frames = if opts.images.is_empty() { opts.frames } else { opts.images.len() };
     let max_cycles = 1000
         + 4 * (frames as u64 + 2)
@@ -287,6 +248,10 @@ pub fn compile(
     write(dir, "report.json", &serde_json::to_string_pretty(&report).unwrap_or_default())?;
     write(dir, "folding.json", &serde_json::to_string_pretty(folding).unwrap_or_default())?;
     write(dir, "graph.txt", &graph.to_string())?;
+    write(dir, "graph.json", &serde_json::to_string_pretty(&graph).unwrap_or_default())?;
+    let info = BuildInfo { top: opts.top.clone(), fclk_mhz: opts.fclk_mhz };
+    write(dir, "build.json", &serde_json::to_string_pretty(&info).unwrap_or_default())?;
+    compiler::format::save(model, &dir.join("model.xnf"))?;
     write(
         dir,
         "Makefile",

@@ -5,3 +5,4 @@
 //! report (Markdown and JSON). Later: Yosys synthesis tables, plots and the design-space explorer.
 
 pub mod build;
+pub mod cosim;

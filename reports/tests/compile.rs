@@ -3,32 +3,18 @@
 //! whose Verilog passes Verilator lint, whose rust-hdl simulation gives the golden outputs, and
 //! whose estimated cycles per frame equal the simulated ones.
 
-use compiler::dataflow::fold::{self, FoldTarget, Folding, LayerFold};
+mod common;
+
+use common::{folding, mlp};
+use compiler::dataflow::fold::{self, FoldTarget, Folding};
 use compiler::dataflow::{MemStyle, Popcount};
-use compiler::model::random::{random_model, LayerSpec};
-use compiler::model::{Model, OutputMode, Shape};
+use compiler::model::Model;
 use hdl::accel::Accelerator;
 use hdl::harness::{self, Stalls};
 use hdl::testbench;
 use reports::build::{self, BuildOptions};
-
-fn mlp(input: usize, hidden: &[usize], classes: usize, fixed8: bool, seed: u64) -> Model {
-    let mut specs = vec![if fixed8 { LayerSpec::QuantFixed8(true) } else { LayerSpec::QuantBinary(128) }];
-    specs.extend(hidden.iter().map(|&h| LayerSpec::Dense(h)));
-    specs.push(LayerSpec::Dense(classes));
-    let mut m = random_model("mlp", Shape::new(1, 1, input), &specs, seed).expect("model");
-    m.output = OutputMode::Argmax;
-    m
-}
-
-fn folding(model: &Model, f: &[(usize, usize)], popcount: Popcount) -> Folding {
-    let shapes = fold::layer_shapes(model).expect("shapes");
-    let mut fo = Folding::default();
-    for (s, &(pe, simd)) in shapes.iter().zip(f) {
-        fo.layers.insert(s.name.clone(), LayerFold { pe, simd, popcount, mem_style: MemStyle::Auto });
-    }
-    fo
-}
+use sim::cycle::CycleModel;
+use sim::drive::{self, Drive};
 
 /// Compiles, runs the Icarus testbench and lint, then the rust-hdl simulation without stalls:
 /// outputs equal the golden model's, and frames leave every `cycles_per_frame` cycles.
@@ -40,6 +26,14 @@ fn check(model: &Model, f: &Folding, stall_prob: f64, frames: usize) {
     let tb = testbench::parse_log(&log, b.graph.out_bits());
     assert!(tb.pass, "{}\n{:?}\n{log}", b.graph, tb.failure);
     testbench::lint(dir.path(), "design.v", &opts.top).unwrap_or_else(|e| panic!("{}\n{e}", b.graph));
+    // The cycle model under the testbench's stall pattern: Icarus's words on Icarus's cycles.
+    let mut cm = CycleModel::new(&b.graph, model).expect("cycle model");
+    let stalls = Stalls { gap: stall_prob, backpressure: stall_prob, seed: opts.seed };
+    let drive = Drive { stalls, max_cycles: b.max_cycles, stop_at: None };
+    let ct = drive::run(&mut cm, &b.inputs, b.expected.len(), &drive).expect("cycle model run");
+    assert_eq!(ct.outputs, b.expected, "cycle model against the golden model\n{}", b.graph);
+    let icarus: Vec<(u64, Vec<u64>)> = ct.out_cycles.iter().copied().zip(ct.outputs.clone()).collect();
+    assert_eq!(icarus, tb.outputs, "cycle model against Icarus\n{}", b.graph);
     if stall_prob == 0.0 {
         let mut acc = Accelerator::new(&b.graph, model).expect("accelerator");
         let run = harness::run(&mut acc, &b.inputs, b.expected.len(), Stalls::default(), b.max_cycles)

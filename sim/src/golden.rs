@@ -32,6 +32,9 @@ pub enum SimError {
         /// The input shape.
         shape: Shape,
     },
+    /// A dataflow graph that does not fit its model.
+    #[error("graph: {0}")]
+    Graph(String),
 }
 
 /// Scores and class of one frame.

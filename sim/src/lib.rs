@@ -6,5 +6,9 @@
 //! Later issues add the cycle-accurate model of a compiled dataflow graph (`sim::cycle`) and the
 //! Verilator co-simulation (`sim::verilator`); see ARCHITECTURE.md.
 
+pub mod cycle;
+pub mod drive;
 pub mod golden;
 pub mod roofline;
+pub mod stream;
+pub mod verilator;

@@ -7,6 +7,7 @@
 pub mod cost;
 pub mod fold;
 mod graph;
+pub mod traffic;
 pub mod width;
 
 pub use graph::{Graph, Node, NodeKind};

@@ -44,6 +44,33 @@ pub fn words(bits: usize) -> usize {
     bits.div_ceil(64)
 }
 
+/// `len` (<= 64) bits of `w` from bit `off`.
+pub fn get(w: &[u64], off: usize, len: usize) -> u64 {
+    debug_assert!(len <= 64);
+    if len == 0 {
+        return 0;
+    }
+    let (i, s) = (off / 64, off % 64);
+    let mut v = w.get(i).copied().unwrap_or(0) >> s;
+    if s != 0 && s + len > 64 {
+        v |= w.get(i + 1).copied().unwrap_or(0) << (64 - s);
+    }
+    v & mask(len)
+}
+
+/// Writes the low `len` (<= 64) bits of `v` into `w` at bit `off`.
+pub fn set(w: &mut [u64], off: usize, len: usize, v: u64) {
+    for b in 0..len {
+        let (i, s) = ((off + b) / 64, (off + b) % 64);
+        w[i] = (w[i] & !(1 << s)) | (((v >> b) & 1) << s);
+    }
+}
+
+/// One bit.
+pub fn bit(w: &[u64], i: usize) -> bool {
+    w.get(i / 64).is_some_and(|x| (x >> (i % 64)) & 1 == 1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

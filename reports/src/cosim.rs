@@ -1,0 +1,383 @@
+//! `xnorflow sim` and `xnorflow cosim`: a build directory's design run by the cycle model alone
+//! (throughput, latency, FIFO fill), or by the golden model, the cycle model and Verilator side
+//! by side (agreement in bits and in the cycle of every output word).
+
+use crate::build::BuildInfo;
+use compiler::dataflow::traffic::Stalls;
+use compiler::dataflow::{Graph, NodeKind};
+use compiler::model::{Layer, Model};
+use serde::Serialize;
+use sim::cycle::CycleModel;
+use sim::drive::{self, Drive, StreamDut, Trace};
+use sim::golden::{Golden, LayerOutput};
+use sim::stream::{self, Vectors, Words};
+use sim::verilator::{self, Design, VerilatorError};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Why a simulation could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum CosimError {
+    /// The build directory is incomplete or unreadable.
+    #[error("{path}: {message} (is it a directory written by `xnorflow compile`?)")]
+    Build {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The model or graph cannot be simulated.
+    #[error(transparent)]
+    Sim(#[from] sim::golden::SimError),
+    /// The run did not finish.
+    #[error("{executor}: {source}")]
+    Drive {
+        /// Which executor.
+        executor: &'static str,
+        /// The watchdog's report.
+        source: drive::DriveError,
+    },
+    /// Verilator could not build or load the design.
+    #[error(transparent)]
+    Verilator(#[from] VerilatorError),
+}
+
+/// A build directory, loaded.
+pub struct BuildDir {
+    /// The directory.
+    pub dir: PathBuf,
+    /// The model (`model.xnf`).
+    pub model: Model,
+    /// The dataflow graph (`graph.json`).
+    pub graph: Graph,
+    /// Top module and clock (`build.json`).
+    pub info: BuildInfo,
+}
+
+impl BuildDir {
+    /// Loads `dir`.
+    pub fn open(dir: &Path) -> Result<Self, CosimError> {
+        let read = |name: &str| {
+            let path = dir.join(name);
+            std::fs::read_to_string(&path).map_err(|e| CosimError::Build { path, message: e.to_string() })
+        };
+        let parse = |name: &str, e: serde_json::Error| CosimError::Build {
+            path: dir.join(name),
+            message: e.to_string(),
+        };
+        let graph: Graph = serde_json::from_str(&read("graph.json")?).map_err(|e| parse("graph.json", e))?;
+        let info: BuildInfo =
+            serde_json::from_str(&read("build.json")?).map_err(|e| parse("build.json", e))?;
+        let mpath = dir.join("model.xnf");
+        let model = compiler::format::load(&mpath)
+            .map_err(|e| CosimError::Build { path: mpath.clone(), message: e.to_string() })?;
+        graph
+            .verify()
+            .map_err(|e| CosimError::Build { path: dir.join("graph.json"), message: e.to_string() })?;
+        Ok(BuildDir { dir: dir.to_path_buf(), model, graph, info })
+    }
+
+    /// The golden vectors of `frames` random frames from `seed`.
+    pub fn vectors(&self, frames: usize, seed: u64) -> Result<Vectors, CosimError> {
+        let golden = Golden::new(&self.model)?;
+        let images = stream::random_images(golden.frame_len(), frames, seed);
+        Ok(stream::vectors(&self.model, &self.graph, &images)?)
+    }
+
+    /// A watchdog limit for `frames` frames: generous for stalls, small enough to fail fast.
+    pub fn max_cycles(&self, frames: usize, stall_prob: f64) -> u64 {
+        let slow = if stall_prob > 0.0 { (4.0 / (1.0 - stall_prob.min(0.95))).ceil() as u64 } else { 1 };
+        1000 + 4 * (frames as u64 + 2) * self.graph.cycles_per_frame() as u64 * slow
+    }
+}
+
+/// What `xnorflow sim` measured.
+#[derive(Clone, Debug, Serialize)]
+pub struct SimReport {
+    /// Frames run.
+    pub frames: usize,
+    /// Cycles per frame predicted by the graph (the slowest node).
+    pub predicted_cycles_per_frame: u64,
+    /// Cycles between the last output words of consecutive frames, second half of the run.
+    pub steady_cycles_per_frame: Option<u64>,
+    /// Cycles from the first input word to the first frame's last output word, inclusive.
+    pub latency_cycles: u64,
+    /// Frames/s at the build's clock, from the steady state (or the prediction with one frame).
+    pub fps: f64,
+    /// `(FIFO, depth, most words held)`.
+    pub fifo_high_water: Vec<(String, usize, usize)>,
+    /// Cycles simulated.
+    pub cycles: u64,
+    /// Simulated cycles per wall-clock second.
+    pub cycles_per_s: f64,
+    /// Every output word equals the golden model's.
+    pub golden_agrees: bool,
+}
+
+fn frame_ends(t: &Trace, per_frame: usize) -> Vec<u64> {
+    t.out_cycles.iter().skip(per_frame - 1).step_by(per_frame).copied().collect()
+}
+
+/// Runs `frames` random frames (from `seed`) through the cycle model with no stalls.
+pub fn simulate(b: &BuildDir, frames: usize, seed: u64) -> Result<SimReport, CosimError> {
+    let v = b.vectors(frames.max(1), seed)?;
+    let mut cm = CycleModel::new(&b.graph, &b.model)?;
+    let drive = Drive { stalls: Stalls::default(), max_cycles: b.max_cycles(frames, 0.0), stop_at: None };
+    let (inputs, expected) = (v.flat_inputs(), v.flat_expected());
+    let t0 = Instant::now();
+    let t = drive::run(&mut cm, &inputs, expected.len(), &drive)
+        .map_err(|source| CosimError::Drive { executor: "cycle model", source })?;
+    let wall = t0.elapsed().as_secs_f64();
+    let per_frame = expected.len() / v.expected.len();
+    let ends = frame_ends(&t, per_frame);
+    let half = ends.len() / 2;
+    let steady = (ends.len() >= 2).then(|| {
+        let (a, z) = (ends[half.min(ends.len() - 2)], ends[ends.len() - 1]);
+        (z - a) / (ends.len() - 1 - half.min(ends.len() - 2)) as u64
+    });
+    let predicted = b.graph.cycles_per_frame() as u64;
+    let depths = b.graph.nodes.iter().filter_map(|n| match n.kind {
+        NodeKind::Fifo { depth } => Some(depth),
+        _ => None,
+    });
+    let fifo_high_water =
+        cm.fifo_high_water().into_iter().zip(depths).map(|((name, hw), depth)| (name, depth, hw)).collect();
+    Ok(SimReport {
+        frames: v.expected.len(),
+        predicted_cycles_per_frame: predicted,
+        steady_cycles_per_frame: steady,
+        latency_cycles: ends[0] - t.in_cycles[0] + 1,
+        fps: compiler::dataflow::fold::fps(steady.unwrap_or(predicted), b.info.fclk_mhz),
+        fifo_high_water,
+        cycles: t.cycles,
+        cycles_per_s: t.cycles as f64 / wall.max(1e-9),
+        golden_agrees: t.outputs == expected,
+    })
+}
+
+/// How to co-simulate.
+#[derive(Clone, Debug, Default)]
+pub struct CosimOptions {
+    /// Frames.
+    pub frames: usize,
+    /// Seed of the frames and the stalls.
+    pub seed: u64,
+    /// Input gap and output backpressure probability.
+    pub stall_prob: f64,
+    /// Write Verilator's waveforms here.
+    pub vcd: Option<PathBuf>,
+}
+
+/// The first disagreement of a co-simulation.
+#[derive(Clone, Debug, Serialize)]
+pub struct Mismatch {
+    /// Which executors disagree.
+    pub between: String,
+    /// Frame index.
+    pub frame: usize,
+    /// Output word index within the run.
+    pub word: usize,
+    /// The node (and model layer) where the streams first differ, as far as it can be located.
+    pub at: String,
+    /// Cycle of the word (the later executor's).
+    pub cycle: Option<u64>,
+    /// What each side gave.
+    pub detail: String,
+}
+
+/// What `xnorflow cosim` found.
+#[derive(Clone, Debug, Serialize)]
+pub struct CosimReport {
+    /// Frames run.
+    pub frames: usize,
+    /// Output words compared.
+    pub words: usize,
+    /// Cycles of the cycle model's run.
+    pub cycles: u64,
+    /// The cycle model's words equal the golden model's.
+    pub cycle_vs_golden: bool,
+    /// Verilator's words equal the golden model's (None: Verilator did not run).
+    pub verilator_vs_golden: Option<bool>,
+    /// Verilator's output cycles equal the cycle model's.
+    pub verilator_vs_cycle_timing: Option<bool>,
+    /// Why Verilator did not run.
+    pub verilator_skipped: Option<String>,
+    /// The first disagreement.
+    pub first_mismatch: Option<Mismatch>,
+    /// Wall-clock seconds: cycle model, Verilator build, Verilator run.
+    pub seconds: (f64, f64, f64),
+}
+
+impl CosimReport {
+    /// Golden, cycle model and Verilator (if it ran) agree on every bit and cycle.
+    pub fn agrees(&self) -> bool {
+        self.first_mismatch.is_none()
+    }
+}
+
+/// The first index where two word lists differ (or one ends).
+fn first_diff(a: &[Vec<u64>], b: &[Vec<u64>]) -> Option<usize> {
+    (0..a.len().max(b.len())).find(|&i| a.get(i) != b.get(i))
+}
+
+fn hex(w: Option<&Vec<u64>>) -> String {
+    w.map_or("nothing".into(), |w| w.iter().rev().map(|x| format!("{x:016x}")).collect::<Vec<_>>().join("_"))
+}
+
+/// Per MVTU node: the golden model's output words of its layer for every frame.
+fn golden_streams(b: &BuildDir, images: &[Vec<u8>]) -> Result<Vec<Option<Words>>, CosimError> {
+    let golden = Golden::new(&b.model)?;
+    let traces: Vec<Vec<LayerOutput>> = images.iter().map(|im| golden.trace(im)).collect::<Result<_, _>>()?;
+    Ok(b.graph
+        .nodes
+        .iter()
+        .map(|n| match &n.kind {
+            NodeKind::Mvtu { layer, cfg } => {
+                let mut words = Words::new();
+                for t in &traces {
+                    match &t[*layer] {
+                        LayerOutput::Bits { bits, .. } => {
+                            let v: Vec<u64> = bits.iter().map(|&x| u64::from(x)).collect();
+                            words.extend(stream::pack(&v, 1, cfg.pe));
+                        }
+                        LayerOutput::Ints { values, .. } => {
+                            let aw = cfg.acc_bits();
+                            let m = compiler::dataflow::mask(aw);
+                            let v: Vec<u64> = values.iter().map(|&x| x as i64 as u64 & m).collect();
+                            words.extend(stream::pack(&v, aw, cfg.pe));
+                        }
+                    }
+                }
+                Some(words)
+            }
+            _ => None,
+        })
+        .collect())
+}
+
+/// Where the cycle model's streams first leave the golden model's: `(node and layer, frame,
+/// cycle)` of the first MVTU whose output differs.
+fn locate(
+    b: &BuildDir,
+    cm: &CycleModel,
+    images: &[Vec<u8>],
+) -> Result<Option<(String, usize, u64)>, CosimError> {
+    let want = golden_streams(b, images)?;
+    for ((node, got), want) in b.graph.nodes.iter().zip(cm.streams()).zip(want) {
+        let Some(want) = want else { continue };
+        let words: Vec<Vec<u64>> = got.iter().map(|(_, w)| w.clone()).collect();
+        if let Some(i) = first_diff(&words, &want) {
+            let layer = match &node.kind {
+                NodeKind::Mvtu { layer, .. } => *layer,
+                _ => 0,
+            };
+            let kind = b.model.layers.get(layer).map_or("?", Layer::kind);
+            let cycle = got.get(i).map_or(u64::MAX, |(c, _)| *c);
+            return Ok(Some((
+                format!("node {} (model layer {layer}, {kind})", node.name),
+                i / node.out_words,
+                cycle,
+            )));
+        }
+    }
+    Ok(None)
+}
+
+/// Runs the golden model, the cycle model and (when installed) Verilator on the same frames and
+/// stalls and compares them. `progress` hears each step.
+pub fn cosim(
+    b: &BuildDir,
+    o: &CosimOptions,
+    progress: &mut dyn FnMut(&str),
+) -> Result<CosimReport, CosimError> {
+    let golden = Golden::new(&b.model)?;
+    let images = stream::random_images(golden.frame_len(), o.frames.max(1), o.seed);
+    let v = stream::vectors(&b.model, &b.graph, &images)?;
+    let (inputs, expected) = (v.flat_inputs(), v.flat_expected());
+    let per_frame = expected.len() / v.expected.len();
+    let stalls = Stalls { gap: o.stall_prob, backpressure: o.stall_prob, seed: o.seed };
+    let drive = Drive { stalls, max_cycles: b.max_cycles(images.len(), o.stall_prob), stop_at: None };
+
+    progress("cycle model");
+    let t0 = Instant::now();
+    let mut cm = CycleModel::new(&b.graph, &b.model)?;
+    cm.record_streams();
+    let ct = drive::run(&mut cm, &inputs, expected.len(), &drive)
+        .map_err(|source| CosimError::Drive { executor: "cycle model", source })?;
+    let t_cycle = t0.elapsed().as_secs_f64();
+    let mut first_mismatch = None;
+    if let Some(i) = first_diff(&ct.outputs, &expected) {
+        let at = locate(b, &cm, &images)?
+            .map_or("the output stream (every MVTU's stream agrees)".to_string(), |(n, _, c)| {
+                format!("{n}, its word at cycle {c}")
+            });
+        first_mismatch = Some(Mismatch {
+            between: "cycle model vs golden".into(),
+            frame: i / per_frame,
+            word: i,
+            at,
+            cycle: ct.out_cycles.get(i).copied(),
+            detail: format!("cycle model {} golden {}", hex(ct.outputs.get(i)), hex(expected.get(i))),
+        });
+    }
+
+    let (mut vg, mut vt, mut skipped, mut tb, mut tr) = (None, None, None, 0.0, 0.0);
+    match verilator::version() {
+        Err(e) => skipped = Some(e.to_string()),
+        Ok(_) => {
+            let t1 = Instant::now();
+            let d = Design {
+                verilog: b.dir.join("design.v"),
+                top: b.info.top.clone(),
+                in_bits: b.graph.in_bits(),
+                out_bits: b.graph.out_bits(),
+                work: b.dir.join("verilator"),
+                trace: o.vcd.is_some(),
+                opt: "1".into(),
+            };
+            let lib = verilator::verilate(&d, progress)?;
+            tb = t1.elapsed().as_secs_f64();
+            progress("Verilator");
+            let t2 = Instant::now();
+            let mut dut = lib.instance(o.vcd.as_deref())?;
+            let vt_run = drive::run(&mut dut as &mut dyn StreamDut, &inputs, expected.len(), &drive)
+                .map_err(|source| CosimError::Drive { executor: "Verilator", source })?;
+            tr = t2.elapsed().as_secs_f64();
+            vg = Some(vt_run.outputs == expected);
+            vt = Some(vt_run.out_cycles == ct.out_cycles && vt_run.in_cycles == ct.in_cycles);
+            if first_mismatch.is_none() {
+                let bits = first_diff(&vt_run.outputs, &ct.outputs);
+                let when = (0..vt_run.out_cycles.len().max(ct.out_cycles.len()))
+                    .find(|&i| vt_run.out_cycles.get(i) != ct.out_cycles.get(i));
+                if let Some(i) = [bits, when].into_iter().flatten().min() {
+                    first_mismatch = Some(Mismatch {
+                        between: "Verilator vs cycle model".into(),
+                        frame: i / per_frame,
+                        word: i,
+                        at: "the output stream (the cycle model agrees with the golden model at every node)"
+                            .into(),
+                        cycle: vt_run.out_cycles.get(i).copied(),
+                        detail: format!(
+                            "Verilator {} at cycle {:?}, cycle model {} at cycle {:?}",
+                            hex(vt_run.outputs.get(i)),
+                            vt_run.out_cycles.get(i),
+                            hex(ct.outputs.get(i)),
+                            ct.out_cycles.get(i)
+                        ),
+                    });
+                }
+            }
+        }
+    }
+    Ok(CosimReport {
+        frames: images.len(),
+        words: expected.len(),
+        cycles: ct.cycles,
+        cycle_vs_golden: ct.outputs == expected,
+        verilator_vs_golden: vg,
+        verilator_vs_cycle_timing: vt,
+        verilator_skipped: skipped,
+        first_mismatch,
+        seconds: (t_cycle, tb, tr),
+    })
+}

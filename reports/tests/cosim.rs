@@ -1,0 +1,137 @@
+//! Co-simulation: the golden model, the cycle model and the Verilog under Verilator agree on every
+//! output bit, and the cycle model and Verilator on the cycle of every output word, for random
+//! networks, foldings and stall patterns, including a reset in the middle of a frame.
+
+mod common;
+
+use common::{folding, mlp};
+use compiler::dataflow::traffic::Stalls;
+use compiler::dataflow::Popcount;
+use compiler::model::Model;
+use proptest::prelude::*;
+use reports::build::{self, BuildOptions};
+use reports::cosim::{self, BuildDir, CosimOptions};
+use sim::cycle::CycleModel;
+use sim::drive::{self, Drive};
+use sim::verilator::{self, Design};
+
+fn compile(model: &Model, f: &[(usize, usize)], popcount: Popcount) -> (tempfile::TempDir, BuildDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fo = folding(model, f, popcount);
+    build::compile(
+        model,
+        &fo,
+        dir.path(),
+        &BuildOptions { frames: 1, ..BuildOptions::default() },
+        &mut |_| {},
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let b = BuildDir::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+    (dir, b)
+}
+
+#[test]
+fn three_executors_agree_under_stalls() {
+    let m = mlp(64, &[32, 24], 10, false, 3);
+    let (_d, b) = compile(&m, &[(4, 16), (8, 8), (2, 12)], Popcount::Compressor);
+    let o = CosimOptions { frames: 5, seed: 7, stall_prob: 0.3, vcd: None };
+    let r = cosim::cosim(&b, &o, &mut |_| {}).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r.verilator_skipped, None);
+    assert!(r.agrees(), "{:?}", r.first_mismatch);
+    assert_eq!((r.verilator_vs_golden, r.verilator_vs_cycle_timing), (Some(true), Some(true)));
+    assert_eq!(r.words, 5);
+}
+
+#[test]
+fn a_corrupted_memory_file_is_reported_with_frame_and_cycle() {
+    let m = mlp(32, &[16], 4, false, 5);
+    let (_d, b) = compile(&m, &[(1, 32), (4, 16)], Popcount::AdderTree);
+    // Invert every weight word of the first layer's memory: the Verilog now computes another network.
+    let path = b.dir.join("L1_w0.mem");
+    let text = std::fs::read_to_string(&path).expect("mem");
+    let flipped: String =
+        text.lines().map(|l| format!("{:08x}\n", !u32::from_str_radix(l, 16).expect("hex"))).collect();
+    std::fs::write(&path, flipped).expect("write");
+    let o = CosimOptions { frames: 4, seed: 1, stall_prob: 0.0, vcd: None };
+    let r = cosim::cosim(&b, &o, &mut |_| {}).unwrap_or_else(|e| panic!("{e}"));
+    assert!(r.cycle_vs_golden);
+    let mm = r.first_mismatch.expect("a mismatch");
+    assert_eq!(mm.between, "Verilator vs cycle model");
+    assert!(mm.cycle.is_some() && mm.frame < 4, "{mm:?}");
+}
+
+#[test]
+fn sim_reports_the_predicted_throughput_and_fifo_fill() {
+    let m = mlp(64, &[32, 32], 10, true, 9);
+    let (_d, b) = compile(&m, &[(8, 16), (4, 16), (2, 8)], Popcount::Compressor);
+    let r = cosim::simulate(&b, 8, 3).unwrap_or_else(|e| panic!("{e}"));
+    assert!(r.golden_agrees);
+    assert_eq!(r.steady_cycles_per_frame, Some(r.predicted_cycles_per_frame));
+    for (name, depth, hw) in &r.fifo_high_water {
+        assert!(hw <= depth && *hw >= 1, "{name}: {hw} of {depth}");
+    }
+}
+
+/// A random MLP and a legal random folding.
+fn design() -> impl Strategy<Value = (Model, Vec<(usize, usize)>, Popcount)> {
+    (1usize..=3, any::<u64>(), any::<bool>(), any::<bool>()).prop_map(|(hidden, seed, fixed8, tree)| {
+        let mut r = seed;
+        let mut pick = |xs: &[usize]| {
+            r = r.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            xs[(r >> 33) as usize % xs.len()]
+        };
+        let input = pick(&[12, 16, 30, 48, 64]);
+        let widths: Vec<usize> = (0..hidden).map(|_| pick(&[6, 8, 12, 16, 20, 32])).collect();
+        let classes = pick(&[2, 3, 4, 10]);
+        let m = mlp(input, &widths, classes, fixed8, seed);
+        let mut dims = vec![input];
+        dims.extend(&widths);
+        dims.push(classes);
+        let f = dims
+            .windows(2)
+            .map(|w| (pick(&compiler::dataflow::divisors(w[1])), pick(&compiler::dataflow::divisors(w[0]))))
+            .collect();
+        (m, f, if tree { Popcount::AdderTree } else { Popcount::Compressor })
+    })
+}
+
+proptest! {
+    // Each case verilates a design (several seconds); failing cases persist in proptest-regressions/.
+    #![proptest_config(ProptestConfig { cases: 6, ..ProptestConfig::default() })]
+
+    #[test]
+    fn golden_cycle_model_and_verilator_agree((m, f, pc) in design(), stall in 0.0f64..0.5, seed in 0u64..1000, cut in 0.1f64..0.9) {
+        let (_d, b) = compile(&m, &f, pc);
+        let frames = 4;
+        let v = b.vectors(frames, seed).expect("vectors");
+        let (ins, outs) = (v.flat_inputs(), v.flat_expected());
+        let stalls = Stalls { gap: stall, backpressure: stall, seed };
+        let max_cycles = b.max_cycles(frames, stall);
+        let design = Design {
+            verilog: b.dir.join("design.v"),
+            top: b.info.top.clone(),
+            in_bits: b.graph.in_bits(),
+            out_bits: b.graph.out_bits(),
+            work: b.dir.join("verilator"),
+            trace: false,
+            opt: "0".into(),
+        };
+        let lib = verilator::verilate(&design, &mut |_| {}).unwrap_or_else(|e| panic!("{e}"));
+        let mut dut = lib.instance(None).expect("instance");
+        let mut cm = CycleModel::new(&b.graph, &b.model).expect("cycle model");
+        // A first batch abandoned in the middle of its second frame, then a reset (the driver's).
+        let stop = (b.graph.cycles_per_frame() as f64 * (1.0 + cut)) as u64;
+        let partial = Drive { stalls, max_cycles, stop_at: Some(stop) };
+        let other = b.vectors(2, seed + 1).expect("vectors");
+        for dut in [&mut dut as &mut dyn drive::StreamDut, &mut cm] {
+            drive::run(dut, &other.flat_inputs(), other.flat_expected().len(), &partial).expect("partial run");
+        }
+        let full = Drive { stalls, max_cycles, stop_at: None };
+        let tv = drive::run(&mut dut, &ins, outs.len(), &full).unwrap_or_else(|e| panic!("Verilator: {e}\n{}", b.graph));
+        let tc = drive::run(&mut cm, &ins, outs.len(), &full).unwrap_or_else(|e| panic!("cycle model: {e}\n{}", b.graph));
+        prop_assert_eq!(&tc.outputs, &outs, "cycle model vs golden\n{}", b.graph);
+        prop_assert_eq!(&tv.outputs, &outs, "Verilator vs golden\n{}", b.graph);
+        prop_assert_eq!(&tv.out_cycles, &tc.out_cycles, "output cycles\n{}", b.graph);
+        prop_assert_eq!(&tv.in_cycles, &tc.in_cycles, "input cycles\n{}", b.graph);
+    }
+}

@@ -1,0 +1,97 @@
+//! What flows through an accelerator's ports: a frame's input words and the output words the
+//! golden model says must come out, packed as the hardware packs them.
+
+use crate::golden::{Golden, LayerOutput, SimError};
+use compiler::dataflow::width::{mask, set, words};
+use compiler::dataflow::{Graph, NodeKind};
+use compiler::model::Model;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// Stream words, each a little-endian `u64` vector.
+pub type Words = Vec<Vec<u64>>;
+
+/// The words of a batch of frames, frame by frame.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Vectors {
+    /// Input words of each frame.
+    pub inputs: Vec<Words>,
+    /// Expected output words of each frame.
+    pub expected: Vec<Words>,
+}
+
+impl Vectors {
+    /// All input words in order.
+    pub fn flat_inputs(&self) -> Words {
+        self.inputs.concat()
+    }
+
+    /// All expected output words in order.
+    pub fn flat_expected(&self) -> Words {
+        self.expected.concat()
+    }
+}
+
+/// `n` random frames of `frame_len` pixels from `seed`.
+pub fn random_images(frame_len: usize, n: usize, seed: u64) -> Vec<Vec<u8>> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    (0..n).map(|_| (0..frame_len).map(|_| rng.gen()).collect()).collect()
+}
+
+/// The input and expected output words of `images` (pixels) through the accelerator of `g`.
+pub fn vectors(model: &Model, g: &Graph, images: &[Vec<u8>]) -> Result<Vectors, SimError> {
+    let golden = Golden::new(model)?;
+    let bad = |m: &str| SimError::Graph(m.to_string());
+    let first = g.mvtus().next().ok_or_else(|| bad("the graph has no MVTU"))?;
+    let last = g.nodes.last().ok_or_else(|| bad("the graph is empty"))?;
+    let mut v = Vectors::default();
+    for pixels in images {
+        let trace = golden.trace(pixels)?;
+        let elems: Vec<u64> = match &trace[0] {
+            LayerOutput::Bits { bits, .. } => bits.iter().map(|&b| u64::from(b)).collect(),
+            LayerOutput::Ints { values, .. } => values.iter().map(|&x| x as u8 as u64).collect(),
+        };
+        v.inputs.push(pack(&elems, first.input.bits(), first.simd));
+        let scores: &[i32] = match trace.last() {
+            Some(LayerOutput::Ints { values, .. }) => values,
+            _ => return Err(bad("the model does not end in scores")),
+        };
+        v.expected.push(match &last.kind {
+            NodeKind::Argmax { .. } => vec![vec![compiler::model::argmax(scores) as u64]],
+            NodeKind::Mvtu { cfg, .. } => {
+                let aw = cfg.acc_bits();
+                let s: Vec<u64> = scores.iter().map(|&x| x as i64 as u64 & mask(aw)).collect();
+                pack(&s, aw, cfg.pe)
+            }
+            _ => return Err(bad("the graph must end in an MVTU or argmax")),
+        });
+    }
+    Ok(v)
+}
+
+/// Packs `values` of `bits` bits, `per_word` to a word.
+pub fn pack(values: &[u64], bits: usize, per_word: usize) -> Words {
+    values
+        .chunks(per_word)
+        .map(|c| {
+            let mut w = vec![0u64; words(c.len() * bits)];
+            for (i, &x) in c.iter().enumerate() {
+                set(&mut w, i * bits, bits, x);
+            }
+            w
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pack_places_fields_little_endian() {
+        let w = pack(&[1, 2, 3, 0xff], 8, 3);
+        assert_eq!(w, vec![vec![0x03_02_01], vec![0xff]]);
+        let b = pack(&[1; 70], 1, 70);
+        assert_eq!(b, vec![vec![!0, 0x3f]]);
+    }
+}

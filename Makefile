@@ -1,7 +1,7 @@
 # xnorflow's entry points. `make demo` and `make test` are the README's two set-up commands.
 CARGO ?= cargo
 
-.PHONY: demo test lint bench deps ci clean mnist-results hdl-lanes
+.PHONY: demo test lint bench deps ci clean mnist-results hdl-lanes sim-speed
 
 ## Install the hardware tools (Verilator, Yosys, Icarus Verilog, nextpnr-ice40) when missing.
 deps:
@@ -23,6 +23,11 @@ lint:
 ## Golden-model throughput against this CPU's XNOR + popcount roofline.
 bench:
 	$(CARGO) bench -p xnorflow-sim --bench golden
+
+## Cycle model against Verilator (LFC build) and rust-hdl (one MVTU), cycles/s -> results/sim_speed.csv.
+## The first run verilates the LFC design (about 3 minutes).
+sim-speed: deps
+	$(CARGO) bench -p xnorflow-reports --bench sim_speed
 
 ## TFC/SFC/LFC x four methods on MNIST (long: about an hour on 2 cores) -> results/mnist.csv.
 mnist-results:

@@ -41,6 +41,16 @@ enum Command {
         after_help = "Examples:\n  xnorflow compile xnorflow-demo/digits-irnet.xnf -o build\n  xnorflow compile model.xnf -o build --target-fps 200000 --fclk-mhz 150\n  xnorflow compile model.xnf -o build --lut-budget 20000\n  xnorflow compile model.xnf -o build --folding folding.json && make -C build sim"
     )]
     Compile(cmd::compile::Args),
+    /// Run a build in the cycle-accurate model: cycles/frame, latency, FIFO fill, frames/s.
+    #[command(
+        after_help = "Example:\n  xnorflow compile model.xnf -o build && xnorflow sim build --frames 32"
+    )]
+    Sim(cmd::sim::SimArgs),
+    /// Co-simulate a build: golden model, cycle model and Verilator on the same frames and stalls.
+    #[command(
+        after_help = "Examples:\n  xnorflow cosim build --frames 16\n  xnorflow cosim build --frames 8 --stall-prob 0.3 --seed 4 --vcd build/waves.vcd"
+    )]
+    Cosim(cmd::sim::CosimArgs),
 }
 
 fn main() -> ExitCode {
@@ -51,6 +61,8 @@ fn main() -> ExitCode {
         Command::Inspect(a) => cmd::inspect::run(a),
         Command::Eval(a) => cmd::eval::run(a),
         Command::Compile(a) => cmd::compile::run(a),
+        Command::Sim(a) => cmd::sim::run_sim(a),
+        Command::Cosim(a) => cmd::sim::run_cosim(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

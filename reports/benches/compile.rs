@@ -3,29 +3,14 @@
 //! golden vectors and a one-frame testbench, reports. Target: under 2 s (FINN needs hours with
 //! Vivado HLS). `cargo bench -p xnorflow-reports --bench compile`.
 
-use compiler::dataflow::fold::{Folding, LayerFold};
-use compiler::dataflow::{MemStyle, Popcount};
-use compiler::model::random::{random_model, LayerSpec};
-use compiler::model::{OutputMode, Shape};
+use compiler::dataflow::Popcount;
 use criterion::Criterion;
 use reports::build::{self, BuildOptions};
 use std::time::Duration;
 
 fn bench(c: &mut Criterion) {
-    let specs = [
-        LayerSpec::QuantBinary(128),
-        LayerSpec::Dense(1024),
-        LayerSpec::Dense(1024),
-        LayerSpec::Dense(1024),
-        LayerSpec::Dense(10),
-    ];
-    let mut model = random_model("lfc", Shape::new(1, 1, 784), &specs, 1).expect("model");
-    model.output = OutputMode::Argmax;
-    let mut folding = Folding::default();
-    for (name, pe, simd) in [("L1", 32, 49), ("L2", 64, 32), ("L3", 32, 64), ("L4", 10, 8)] {
-        let f = LayerFold { pe, simd, popcount: Popcount::Compressor, mem_style: MemStyle::Auto };
-        folding.layers.insert(name.into(), f);
-    }
+    let model = reports::reference::lfc_random(1).expect("model");
+    let folding = reports::reference::bnn_pynq_lfc_folding(Popcount::Compressor);
     let dir = tempfile::tempdir().expect("tempdir");
     let opts = BuildOptions { frames: 1, ..BuildOptions::default() };
     let mut g = c.benchmark_group("compile");

@@ -6,3 +6,4 @@
 
 pub mod build;
 pub mod cosim;
+pub mod reference;

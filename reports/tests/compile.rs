@@ -74,8 +74,8 @@ fn sfc_shaped_design_with_8bit_input() {
 /// run on the smaller designs).
 #[test]
 fn lfc_shaped_design() {
-    let m = mlp(784, &[1024, 1024, 1024], 10, false, 3);
-    let f = folding(&m, &[(32, 49), (64, 32), (32, 64), (10, 8)], Popcount::Compressor);
+    let m = reports::reference::lfc_random(3).expect("model");
+    let f = reports::reference::bnn_pynq_lfc_folding(Popcount::Compressor);
     let dir = tempfile::tempdir().expect("tempdir");
     let opts = BuildOptions { frames: 1, ..BuildOptions::default() };
     let b = build::compile(&m, &f, dir.path(), &opts, &mut |_| {}).unwrap_or_else(|e| panic!("{e}"));

@@ -4,6 +4,7 @@ pub mod compile;
 pub mod demo;
 pub mod eval;
 pub mod inspect;
+pub mod sim;
 pub mod train;
 
 use indicatif::{ProgressBar, ProgressStyle};

@@ -1,7 +1,7 @@
 # xnorflow's entry points. `make demo` and `make test` are the README's two set-up commands.
 CARGO ?= cargo
 
-.PHONY: demo test lint bench deps ci clean mnist-results hdl-lanes sim-speed
+.PHONY: demo test lint bench deps ci clean mnist-results hdl-lanes sim-speed estimate-vs-synth
 
 ## Install the hardware tools (Verilator, Yosys, Icarus Verilog, nextpnr-ice40) when missing.
 deps:
@@ -28,6 +28,10 @@ bench:
 ## The first run verilates the LFC design (about 3 minutes).
 sim-speed: deps
 	$(CARGO) bench -p xnorflow-reports --bench sim_speed
+
+## Estimates against Yosys per node, TFC/SFC/LFC x three foldings (about 30 min) -> results/estimate_vs_synth.csv.
+estimate-vs-synth: deps
+	scripts/estimate_vs_synth.sh results/estimate_vs_synth.csv
 
 ## TFC/SFC/LFC x four methods on MNIST (long: about an hour on 2 cores) -> results/mnist.csv.
 mnist-results:

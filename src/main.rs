@@ -20,7 +20,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the built-in main job: train IR-Net on the bundled digits, export bit-exactly, inspect, evaluate.
+    /// Run the built-in main job: train IR-Net on the bundled digits, compile, simulate, co-simulate, synthesize, report.
     #[command(after_help = "Example:\n  xnorflow demo --out xnorflow-demo")]
     Demo(cmd::demo::Args),
     /// Train a BNN (IR-Net or a baseline), export it bit-exactly to a model file.
@@ -51,6 +51,21 @@ enum Command {
         after_help = "Examples:\n  xnorflow cosim build --frames 16\n  xnorflow cosim build --frames 8 --stall-prob 0.3 --seed 4 --vcd build/waves.vcd"
     )]
     Cosim(cmd::sim::CosimArgs),
+    /// Synthesize a build with Yosys: LUT/FF/carry/BRAM/DSP per node beside the estimates.
+    #[command(after_help = "Examples:\n  xnorflow synth build\n  xnorflow synth build --arch ice40")]
+    Synth(cmd::synth::Args),
+    /// Sweep foldings of one or more models: CSV and plots (accuracy vs cycles, LUTs vs frames/s
+    /// with the Pareto front, per-layer cycles).
+    #[command(
+        after_help = "Examples:\n  xnorflow explore results/models/mnist-sfc-irnet.xnf results/models/mnist-sfc-ste.xnf -o explore\n  xnorflow explore results/models/mnist-lfc-*.xnf --lut-budget 20000 --fclk-mhz 200"
+    )]
+    Explore(cmd::explore::Args),
+    /// Write one self-contained HTML (and Markdown) report of a build: model, folding, estimates
+    /// beside synthesis, plots, simulation verdicts.
+    #[command(
+        after_help = "Example:\n  xnorflow sim build && xnorflow cosim build && xnorflow synth build && xnorflow report build"
+    )]
+    Report(cmd::sim::ReportArgs),
 }
 
 fn main() -> ExitCode {
@@ -63,6 +78,9 @@ fn main() -> ExitCode {
         Command::Compile(a) => cmd::compile::run(a),
         Command::Sim(a) => cmd::sim::run_sim(a),
         Command::Cosim(a) => cmd::sim::run_cosim(a),
+        Command::Synth(a) => cmd::synth::run(a),
+        Command::Explore(a) => cmd::explore::run(a),
+        Command::Report(a) => cmd::sim::run_report(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -125,12 +125,40 @@ fn demo_writes_a_model_that_reads_back() {
     assert!(acc >= 0.93, "accuracy {acc}");
     assert!(stdout(&o).contains("359/359 test images give the same class"), "{}", stdout(&o));
     assert!(stdout(&o).contains(&format!("accuracy {:.2}%", acc * 100.0)), "{}", stdout(&o));
+    // The hardware half: cycle model, co-simulation with Verilator, synthesis, the report.
+    assert!(stdout(&o).contains("PASS: bits and cycles agree on 16 frames"), "{}", stdout(&o));
+    let html = std::fs::read_to_string(dir.path().join("out/build/report.html")).expect("report");
+    assert!(html.contains("<svg") && html.contains("PASS") && html.contains("LUT Yosys"), "{html}");
+}
+
+#[test]
+fn sim_cosim_and_report_run_on_a_build() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let specs = [LayerSpec::QuantBinary(100), LayerSpec::Dense(16), LayerSpec::Dense(10)];
+    let model = random_model("cli-sim", Shape::new(8, 8, 1), &specs, 6).expect("valid");
+    compiler::format::save(&model, &dir.path().join("m.xnf")).expect("saved");
+    let o = xnorflow(&["compile", "m.xnf", "-o", "b", "--target-cycles", "32"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = xnorflow(&["sim", "b", "--frames", "12"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("outputs equal the golden model's"), "{}", stdout(&o));
+    let o = xnorflow(&["cosim", "b", "--frames", "3", "--stall-prob", "0.25", "--seed", "2"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).ends_with("PASS\n"), "{}", stdout(&o));
+    let o = xnorflow(&["report", "b"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let md = std::fs::read_to_string(dir.path().join("b/report.md")).expect("report.md");
+    assert!(md.contains("PASS") && md.contains("xnorflow synth"), "{md}");
+    // Not a build directory: a clear error, not a panic.
+    let o = xnorflow(&["sim", "."], dir.path());
+    assert!(!o.status.success() && stderr(&o).contains("xnorflow compile"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("panicked"));
 }
 
 #[test]
 fn every_subcommand_has_an_example_in_its_help() {
     let dir = tempfile::tempdir().expect("tempdir");
-    for cmd in ["demo", "train", "inspect", "eval", "compile"] {
+    for cmd in ["demo", "train", "inspect", "eval", "compile", "sim", "cosim", "synth", "explore", "report"] {
         let o = xnorflow(&[cmd, "--help"], dir.path());
         assert!(o.status.success());
         assert!(stdout(&o).contains(&format!("xnorflow {cmd}")), "{cmd}: {}", stdout(&o));

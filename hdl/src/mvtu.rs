@@ -336,7 +336,10 @@ impl Mvtu {
         let wmem = (0..cfg.pe)
             .map(|p| {
                 let file = format!("{}_w{p}.mem", cfg.name);
-                Memory::new(cfg.weight_words(weights, p), cfg.simd, &file, cfg.mem_style)
+                // The style the cost model assumed, stated in the Verilog: left to Yosys, a small
+                // `Auto` ROM may land in LUTs where the estimate counted a block RAM.
+                let style = compiler::dataflow::cost::resolve_style(cfg.mem_style, cfg.cycles(), cfg.simd);
+                Memory::new(cfg.weight_words(weights, p), cfg.simd, &file, style)
             })
             .collect();
         Ok(Mvtu {

@@ -86,6 +86,24 @@ impl SynthReport {
         SynthReport { total, modules }
     }
 
+    /// The resources of one instance of `module` with everything instantiated under it (Yosys
+    /// lists a submodule among a module's cells with its instance count); `None` for an unknown
+    /// module.
+    pub fn hierarchical(&self, module: &str) -> Option<SynthStats> {
+        let m = self.modules.get(module)?;
+        let mut s = SynthStats { cells: BTreeMap::new(), ..m.clone() };
+        for (cell, n) in &m.cells {
+            if let Some(sub) = self.hierarchical(cell) {
+                s.lut += n * sub.lut;
+                s.ff += n * sub.ff;
+                s.carry += n * sub.carry;
+                s.bram18 += n * sub.bram18;
+                s.dsp += n * sub.dsp;
+            }
+        }
+        Some(s)
+    }
+
     /// The sum over modules whose name contains `part` (e.g. `$lanes$`).
     pub fn sum_modules(&self, part: &str) -> SynthStats {
         let mut s = SynthStats::default();

@@ -155,6 +155,20 @@ pub fn simulate(b: &BuildDir, frames: usize, seed: u64) -> Result<SimReport, Cos
     })
 }
 
+/// Cycles from a frame's first input word to its last output word in an empty pipeline with no
+/// stalls, measured with the cycle model (`frame`: one frame's words).
+pub fn latency(model: &Model, graph: &Graph, inputs: &[Vec<u64>], n_out: usize) -> Result<u64, CosimError> {
+    let mut cm = CycleModel::new(graph, model)?;
+    let max_cycles = 1000 + 4 * graph.cycles_per_frame() as u64 * graph.nodes.len() as u64;
+    let drive = Drive { stalls: Stalls::default(), max_cycles, stop_at: None };
+    let t = drive::run(&mut cm, inputs, n_out, &drive)
+        .map_err(|source| CosimError::Drive { executor: "cycle model", source })?;
+    Ok(match (t.in_cycles.first(), t.out_cycles.last()) {
+        (Some(a), Some(z)) => z - a + 1,
+        _ => 0,
+    })
+}
+
 /// How to co-simulate.
 #[derive(Clone, Debug, Default)]
 pub struct CosimOptions {
@@ -166,6 +180,8 @@ pub struct CosimOptions {
     pub stall_prob: f64,
     /// Write Verilator's waveforms here.
     pub vcd: Option<PathBuf>,
+    /// Frames (pixels) to run instead of `frames` random ones.
+    pub images: Vec<Vec<u8>>,
 }
 
 /// The first disagreement of a co-simulation.
@@ -291,7 +307,11 @@ pub fn cosim(
     progress: &mut dyn FnMut(&str),
 ) -> Result<CosimReport, CosimError> {
     let golden = Golden::new(&b.model)?;
-    let images = stream::random_images(golden.frame_len(), o.frames.max(1), o.seed);
+    let images = if o.images.is_empty() {
+        stream::random_images(golden.frame_len(), o.frames.max(1), o.seed)
+    } else {
+        o.images.clone()
+    };
     let v = stream::vectors(&b.model, &b.graph, &images)?;
     let (inputs, expected) = (v.flat_inputs(), v.flat_expected());
     let per_frame = expected.len() / v.expected.len();

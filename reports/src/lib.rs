@@ -6,4 +6,8 @@
 
 pub mod build;
 pub mod cosim;
+pub mod explore;
+pub mod plot;
 pub mod reference;
+pub mod report;
+pub mod synth;

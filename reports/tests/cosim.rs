@@ -34,7 +34,7 @@ fn compile(model: &Model, f: &[(usize, usize)], popcount: Popcount) -> (tempfile
 fn three_executors_agree_under_stalls() {
     let m = mlp(64, &[32, 24], 10, false, 3);
     let (_d, b) = compile(&m, &[(4, 16), (8, 8), (2, 12)], Popcount::Compressor);
-    let o = CosimOptions { frames: 5, seed: 7, stall_prob: 0.3, vcd: None };
+    let o = CosimOptions { frames: 5, seed: 7, stall_prob: 0.3, vcd: None, images: vec![] };
     let r = cosim::cosim(&b, &o, &mut |_| {}).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(r.verilator_skipped, None);
     assert!(r.agrees(), "{:?}", r.first_mismatch);
@@ -52,7 +52,7 @@ fn a_corrupted_memory_file_is_reported_with_frame_and_cycle() {
     let flipped: String =
         text.lines().map(|l| format!("{:08x}\n", !u32::from_str_radix(l, 16).expect("hex"))).collect();
     std::fs::write(&path, flipped).expect("write");
-    let o = CosimOptions { frames: 4, seed: 1, stall_prob: 0.0, vcd: None };
+    let o = CosimOptions { frames: 4, seed: 1, stall_prob: 0.0, vcd: None, images: vec![] };
     let r = cosim::cosim(&b, &o, &mut |_| {}).unwrap_or_else(|e| panic!("{e}"));
     assert!(r.cycle_vs_golden);
     let mm = r.first_mismatch.expect("a mismatch");
@@ -67,6 +67,11 @@ fn sim_reports_the_predicted_throughput_and_fifo_fill() {
     let r = cosim::simulate(&b, 8, 3).unwrap_or_else(|e| panic!("{e}"));
     assert!(r.golden_agrees);
     assert_eq!(r.steady_cycles_per_frame, Some(r.predicted_cycles_per_frame));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(b.dir.join("report.json")).expect("report"))
+            .expect("json");
+    assert_eq!(report["latency_cycles"].as_u64(), Some(r.latency_cycles));
+    assert!(r.latency_cycles > r.predicted_cycles_per_frame);
     for (name, depth, hw) in &r.fifo_high_water {
         assert!(hw <= depth && *hw >= 1, "{name}: {hw} of {depth}");
     }

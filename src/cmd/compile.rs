@@ -28,6 +28,25 @@ pub enum MemArg {
     Distributed,
 }
 
+impl From<PopcountArg> for Popcount {
+    fn from(p: PopcountArg) -> Self {
+        match p {
+            PopcountArg::Compressor => Popcount::Compressor,
+            PopcountArg::AdderTree => Popcount::AdderTree,
+        }
+    }
+}
+
+impl From<MemArg> for MemStyle {
+    fn from(m: MemArg) -> Self {
+        match m {
+            MemArg::Auto => MemStyle::Auto,
+            MemArg::Block => MemStyle::Block,
+            MemArg::Distributed => MemStyle::Distributed,
+        }
+    }
+}
+
 /// Arguments of `xnorflow compile`.
 #[derive(clap::Args)]
 pub struct Args {
@@ -84,15 +103,7 @@ pub fn run(args: Args) -> Result<()> {
     if args.fclk_mhz <= 0.0 || args.frames == 0 {
         bail!("--fclk-mhz and --frames must be positive");
     }
-    let popcount = match args.popcount {
-        PopcountArg::Compressor => Popcount::Compressor,
-        PopcountArg::AdderTree => Popcount::AdderTree,
-    };
-    let mem = match args.mem_style {
-        MemArg::Auto => MemStyle::Auto,
-        MemArg::Block => MemStyle::Block,
-        MemArg::Distributed => MemStyle::Distributed,
-    };
+    let (popcount, mem): (Popcount, MemStyle) = (args.popcount.into(), args.mem_style.into());
     let target = match (args.target_fps, args.target_cycles, args.lut_budget) {
         (Some(f), _, _) if f > 0.0 => Some(FoldTarget::Cycles(fold::cycles_for_fps(f, args.fclk_mhz))),
         (Some(f), _, _) => bail!("--target-fps must be positive, got {f}"),

@@ -3,9 +3,9 @@
 //! Trains an IR-Net BNN (8-bit first layer, two binary hidden layers of 256) on the bundled 8x8
 //! digits, exports it bit-exactly, proves the export against the golden model on
 //! every test image, writes the model file and its text form, reads it back and prints its summary,
-//! then compiles it to a dataflow accelerator and runs the Verilog testbench on real test images
-//! with Icarus when it is installed. The cycle model, co-simulation and synthesis join when they
-//! are built.
+//! then compiles it to a dataflow accelerator, runs the cycle model, co-simulates the golden model,
+//! the cycle model and the Verilog (Verilator) on test images with random stalls, synthesizes it
+//! with Yosys, and writes the HTML report. Missing tools are skipped with a message.
 
 use super::eval::{evaluate, load_dataset, report, DatasetArg, SplitArg};
 use super::inspect::print_summary;
@@ -43,14 +43,14 @@ pub fn run(args: Args) -> Result<()> {
     let test_set = load_dataset(DatasetArg::Digits, None, SplitArg::Test)?;
     let arch = Arch::parse("256-256", InputKind::Fixed8, 10).map_err(anyhow::Error::msg)?;
     let cfg = TrainConfig::new(arch, Method::Irnet, args.epochs, args.seed);
-    println!("[1/5] training IR-Net (Libra-PB + EDE) 64-256-256-10, 8-bit input, {} epochs", cfg.epochs);
+    println!("[1/8] training IR-Net (Libra-PB + EDE) 64-256-256-10, 8-bit input, {} epochs", cfg.epochs);
     let start = Instant::now();
     let mut bar = Bar::new(train_set.len(), cfg.epochs);
     let (net, _) = train::trainer::train(&cfg, &train_set, None, &mut bar)?;
     bar.finish();
     let seconds = start.elapsed().as_secs_f64();
 
-    println!("[2/5] exporting BatchNorm + sign as integer thresholds and proving the export");
+    println!("[2/8] exporting BatchNorm + sign as integer thresholds and proving the export");
     let provenance = Provenance {
         dataset: Some("digits".into()),
         method: Some("irnet".into()),
@@ -73,46 +73,86 @@ pub fn run(args: Args) -> Result<()> {
     );
 
     let path = args.out.join("digits-irnet.xnf");
-    println!("[3/5] writing {} and its text form, reading it back", path.display());
+    println!("[3/8] writing {} and its text form, reading it back", path.display());
     compiler::format::save(&model, &path)?;
     std::fs::write(path.with_extension("txt"), model.to_string())?;
     let loaded = compiler::format::load(&path)?;
     ensure!(loaded == model, "the model read back differs from the one written");
     print_summary(&loaded)?;
 
-    println!("[4/5] bit-exact evaluation with the golden model");
+    println!("[4/8] bit-exact evaluation with the golden model");
     report("digits test split", &evaluate(&loaded, &test_set, 1024)?);
     report("digits train split", &evaluate(&loaded, &train_set, 1024)?);
 
     let build = args.out.join("build");
     println!(
-        "[5/5] compiling to a dataflow accelerator in {} (100,000 frames/s at 100 MHz)",
+        "[5/8] compiling to a dataflow accelerator in {} (100,000 frames/s at 100 MHz)",
         build.display()
     );
     let target = FoldTarget::Cycles(fold::cycles_for_fps(100_000.0, 100.0));
     let folding = fold::auto_fold(&loaded, target, Popcount::Compressor, MemStyle::Auto)?;
     let images: Vec<Vec<u8>> = (0..test_set.len().min(16)).map(|i| test_set.image(i).to_vec()).collect();
-    let opts = BuildOptions { images, ..BuildOptions::default() };
+    let opts = BuildOptions { images: images.clone(), ..BuildOptions::default() };
     let b = reports::build::compile(&loaded, &folding, &build, &opts, &mut |_| {})?;
     let t = &b.report.total;
     println!(
         "      {} cycles/frame, {:.0} frames/s at 100 MHz, estimated {} LUT, {} FF, {} BRAM18",
         t.cycles, b.report.fps, t.lut, t.ff, t.bram18
     );
-    if hdl::testbench::have("iverilog") {
-        let log = hdl::testbench::run_icarus(&build, &["design.v"])?;
-        let tb = hdl::testbench::parse_log(&log, b.graph.out_bits());
-        ensure!(tb.pass, "the Verilog testbench failed: {}", tb.failure.unwrap_or_default());
-        println!(
-            "      Verilog testbench (Icarus): PASS, {} test images classified as the golden model does",
-            tb.outputs.len()
-        );
-    } else {
-        println!(
-            "      Icarus Verilog is not installed (`make deps`): run `make -C {} sim` later",
-            build.display()
+    let bopen = reports::cosim::BuildDir::open(&build)?;
+    println!("[6/8] cycle-accurate model: 64 random frames");
+    let sim = reports::cosim::simulate(&bopen, 64, 1)?;
+    reports::report::save(&build, "sim.json", &sim)?;
+    ensure!(sim.golden_agrees, "the cycle model disagrees with the golden model (a bug)");
+    println!(
+        "      {} cycles/frame in steady state (predicted {}), latency {} cycles, outputs equal the golden model's",
+        sim.steady_cycles_per_frame.unwrap_or(sim.predicted_cycles_per_frame),
+        sim.predicted_cycles_per_frame,
+        sim.latency_cycles
+    );
+    println!(
+        "[7/8] co-simulation on {} test images with random stalls: golden model, cycle model, Verilator",
+        images.len()
+    );
+    let pb = indicatif::ProgressBar::new_spinner();
+    pb.enable_steady_tick(std::time::Duration::from_millis(120));
+    let co = reports::cosim::CosimOptions { stall_prob: 0.2, seed: 1, images, ..Default::default() };
+    let cr = reports::cosim::cosim(&bopen, &co, &mut |s| pb.set_message(s.to_string()))?;
+    pb.finish_and_clear();
+    reports::report::save(&build, "cosim.json", &cr)?;
+    if let Some(m) = &cr.first_mismatch {
+        anyhow::bail!(
+            "co-simulation mismatch ({}): frame {}, cycle {:?}, {}: {}",
+            m.between,
+            m.frame,
+            m.cycle,
+            m.at,
+            m.detail
         );
     }
+    match &cr.verilator_skipped {
+        None => println!(
+            "      PASS: bits and cycles agree on {} frames ({} cycles; Verilator build {:.0} s)",
+            cr.frames, cr.cycles, cr.seconds.1
+        ),
+        Some(why) => println!("      golden and cycle model agree; Verilator skipped: {why}"),
+    }
+    println!("[8/8] synthesis (Yosys synth_xilinx) and the report");
+    if hdl::testbench::have("yosys") {
+        let pb = indicatif::ProgressBar::new_spinner();
+        pb.enable_steady_tick(std::time::Duration::from_millis(120));
+        let sy =
+            reports::synth::synth(&bopen, hdl::synth::Target::Xc7, &mut |s| pb.set_message(s.to_string()))?;
+        pb.finish_and_clear();
+        println!(
+            "      Yosys: {} LUT, {} FF, {} BRAM18 (estimated {} LUT, {} BRAM18) in {:.0} s",
+            sy.total.lut, sy.total.ff, sy.total.bram18, sy.estimate.lut, sy.estimate.bram18, sy.seconds
+        );
+    } else {
+        println!("      Yosys is not installed (`make deps`): synthesis skipped");
+    }
+    let (html, _) = reports::report::write(&bopen)?;
+    println!("      report: {}", html.display());
     println!("outputs in {}", args.out.display());
     Ok(())
 }

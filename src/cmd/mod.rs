@@ -3,8 +3,10 @@
 pub mod compile;
 pub mod demo;
 pub mod eval;
+pub mod explore;
 pub mod inspect;
 pub mod sim;
+pub mod synth;
 pub mod train;
 
 use indicatif::{ProgressBar, ProgressStyle};

@@ -96,6 +96,7 @@ pub fn run_sim(args: SimArgs) -> Result<()> {
         if r.golden_agrees { "equal" } else { "DIFFER from" }
     );
     write_json(&args.json, &r)?;
+    reports::report::save(&b.dir, "sim.json", &r)?;
     if !r.golden_agrees {
         bail!("the cycle model disagrees with the golden model (run `xnorflow cosim` to locate it)");
     }
@@ -118,6 +119,7 @@ pub fn run_cosim(args: CosimArgs) -> Result<()> {
         seed: args.seed,
         stall_prob: args.stall_prob,
         vcd: args.vcd.clone(),
+        images: Vec::new(),
     };
     let r = cosim::cosim(&b, &o, &mut |s| pb.set_message(s.to_string()))?;
     pb.finish_and_clear();
@@ -148,6 +150,7 @@ pub fn run_cosim(args: CosimArgs) -> Result<()> {
         }
     }
     write_json(&args.json, &r)?;
+    reports::report::save(&b.dir, "cosim.json", &r)?;
     if let Some(m) = &r.first_mismatch {
         bail!(
             "first mismatch ({}): frame {}, output word {}, cycle {}, at {}: {}",
@@ -160,5 +163,20 @@ pub fn run_cosim(args: CosimArgs) -> Result<()> {
         );
     }
     println!("PASS");
+    Ok(())
+}
+
+/// Arguments of `xnorflow report`.
+#[derive(clap::Args)]
+pub struct ReportArgs {
+    /// Build directory written by `xnorflow compile` (and `sim`, `cosim`, `synth`).
+    pub build: PathBuf,
+}
+
+/// Runs `xnorflow report`.
+pub fn run_report(args: ReportArgs) -> Result<()> {
+    let b = open(&args.build)?;
+    let (html, md) = reports::report::write(&b)?;
+    println!("wrote {} and {}", html.display(), md.display());
     Ok(())
 }

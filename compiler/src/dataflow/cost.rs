@@ -240,7 +240,8 @@ pub fn node(n: &Node) -> Cost {
 }
 
 /// Estimates for every node of a graph, and the design's total (cycles per frame: the slowest
-/// node; latency: the sum along the pipeline).
+/// node; latency: the sum along the pipeline, an upper bound, since a node starts on its
+/// producer's first word; `reports::build` replaces it with the cycle model's exact figure).
 pub fn graph(g: &Graph) -> (Vec<Cost>, Cost) {
     let per: Vec<Cost> = g.nodes.iter().map(node).collect();
     let total = per.iter().fold(Cost::default(), |a, &b| a + b);

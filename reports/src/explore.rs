@@ -1,0 +1,276 @@
+//! `xnorflow explore`: sweeps foldings of one or more models with the cost model and writes a CSV
+//! and plots: accuracy against cycles per frame, LUTs against frames/s with the Pareto front, and
+//! the per-layer cycles of a chosen design with its bottleneck.
+
+use crate::plot::{self, Bars, PlotError, Scatter, Series};
+use compiler::dataflow::fold::{self, FoldTarget};
+use compiler::dataflow::{cost, DataflowError, MemStyle, NodeKind, Popcount};
+use compiler::model::Model;
+use rayon::prelude::*;
+use serde::Serialize;
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+
+/// Why exploration failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ExploreError {
+    /// A model cannot be folded.
+    #[error("{model}: {source}")]
+    Dataflow {
+        /// The model's label.
+        model: String,
+        /// The error.
+        source: DataflowError,
+    },
+    /// A plot.
+    #[error(transparent)]
+    Plot(#[from] PlotError),
+    /// Writing the CSV.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+/// How to explore.
+#[derive(Clone, Debug)]
+pub struct ExploreOptions {
+    /// Clock for frames/s, MHz.
+    pub fclk_mhz: f64,
+    /// Mark designs within this many LUTs, and show the fastest of them per layer.
+    pub lut_budget: Option<u64>,
+    /// Popcount structure.
+    pub popcount: Popcount,
+    /// Weight memory style.
+    pub mem: MemStyle,
+}
+
+/// One explored design.
+#[derive(Clone, Debug, Serialize)]
+pub struct Design {
+    /// The model's label (file stem).
+    pub model: String,
+    /// Training method from the model's provenance.
+    pub method: String,
+    /// Test accuracy from the model's provenance, percent.
+    pub accuracy: Option<f64>,
+    /// The cycle target the folder was given.
+    pub target_cycles: u64,
+    /// Cycles per frame of the design.
+    pub cycles_per_frame: u64,
+    /// Frames/s at the clock.
+    pub fps: f64,
+    /// Estimated LUTs.
+    pub lut: u64,
+    /// Estimated flip-flops.
+    pub ff: u64,
+    /// Estimated 18 Kb block RAMs.
+    pub bram18: u64,
+    /// Pareto-optimal over all models in (fewer LUTs, more frames/s, higher accuracy).
+    pub pareto: bool,
+    /// Within the LUT budget (true without a budget).
+    pub within_budget: bool,
+    /// `L1:PExSIMD ...`.
+    pub folding: String,
+    /// `(node, cycles per frame)` of every MVTU.
+    #[serde(skip)]
+    pub layer_cycles: Vec<(String, u64)>,
+}
+
+/// Cycle targets: powers of two from 1 to the slowest single layer.
+pub fn targets(model: &Model) -> Result<Vec<u64>, DataflowError> {
+    let max = fold::layer_shapes(model)?.iter().map(|s| (s.mw * s.mh) as u64).max().unwrap_or(1);
+    Ok((0..64).map(|k| 1u64 << k).take_while(|&t| t < 2 * max).collect())
+}
+
+/// Sweeps every model over the cycle targets (in parallel); `tick` is called once per design.
+pub fn explore(
+    models: &[(String, Model)],
+    o: &ExploreOptions,
+    tick: &(dyn Fn() + Sync),
+) -> Result<Vec<Design>, ExploreError> {
+    let mut jobs = Vec::new();
+    for (label, m) in models {
+        let ts = targets(m).map_err(|source| ExploreError::Dataflow { model: label.clone(), source })?;
+        jobs.extend(ts.into_iter().map(|t| (label, m, t)));
+    }
+    let mut designs: Vec<Design> = jobs
+        .par_iter()
+        .map(|&(label, m, t)| {
+            let bad = |source| ExploreError::Dataflow { model: label.clone(), source };
+            let f = fold::auto_fold(m, FoldTarget::Cycles(t), o.popcount, o.mem).map_err(bad)?;
+            let g = fold::lower(m, &f).map_err(bad)?;
+            let (per, total) = cost::graph(&g);
+            tick();
+            let layer_cycles = g
+                .nodes
+                .iter()
+                .zip(&per)
+                .filter(|(n, _)| matches!(n.kind, NodeKind::Mvtu { .. }))
+                .map(|(n, c)| (n.name.clone(), c.cycles))
+                .collect();
+            let folding = f
+                .layers
+                .iter()
+                .map(|(k, l)| format!("{k}:{}x{}", l.pe, l.simd))
+                .collect::<Vec<_>>()
+                .join(" ");
+            Ok(Design {
+                model: label.clone(),
+                method: m.provenance.method.clone().unwrap_or_else(|| "?".into()),
+                accuracy: m.provenance.accuracy.map(|a| 100.0 * a),
+                target_cycles: t,
+                cycles_per_frame: total.cycles,
+                fps: fold::fps(total.cycles, o.fclk_mhz),
+                lut: total.lut,
+                ff: total.ff,
+                bram18: total.bram18,
+                pareto: false,
+                within_budget: o.lut_budget.is_none_or(|b| total.lut <= b),
+                folding,
+                layer_cycles,
+            })
+        })
+        .collect::<Result<_, ExploreError>>()?;
+    // Several targets can give one design.
+    designs.sort_by(|a, b| (&a.model, a.cycles_per_frame, a.lut).cmp(&(&b.model, b.cycles_per_frame, b.lut)));
+    designs.dedup_by(|a, b| a.model == b.model && a.cycles_per_frame == b.cycles_per_frame && a.lut == b.lut);
+    // Fewer LUTs, more frames/s, higher accuracy (a model without one counts as 0).
+    let pts: Vec<Vec<f64>> =
+        designs.iter().map(|d| vec![-(d.lut as f64), d.fps, d.accuracy.unwrap_or(0.0)]).collect();
+    for i in plot::pareto(&pts) {
+        designs[i].pareto = true;
+    }
+    Ok(designs)
+}
+
+/// The design whose layers the bar chart shows: the fastest within the budget, else the Pareto
+/// design in the middle of the front.
+pub fn chosen(designs: &[Design], budget: Option<u64>) -> Option<&Design> {
+    if budget.is_some() {
+        return designs.iter().filter(|d| d.within_budget).max_by(|a, b| a.fps.total_cmp(&b.fps));
+    }
+    let mut front: Vec<&Design> = designs.iter().filter(|d| d.pareto).collect();
+    front.sort_by_key(|d| d.lut);
+    front.get(front.len() / 2).copied()
+}
+
+/// The CSV of the designs.
+pub fn csv(designs: &[Design]) -> String {
+    let mut s = String::from(
+        "model,method,accuracy_pct,target_cycles,cycles_per_frame,fps,lut,ff,bram18,pareto,within_budget,folding\n",
+    );
+    for d in designs {
+        let acc = d.accuracy.map_or(String::new(), |a| format!("{a:.2}"));
+        let _ = writeln!(
+            s,
+            "{},{},{acc},{},{},{:.1},{},{},{},{},{},{}",
+            d.model,
+            d.method,
+            d.target_cycles,
+            d.cycles_per_frame,
+            d.fps,
+            d.lut,
+            d.ff,
+            d.bram18,
+            d.pareto,
+            d.within_budget,
+            d.folding
+        );
+    }
+    s
+}
+
+/// Writes `explore.csv` and the plots (SVG and PNG) into `dir`; returns the files written.
+pub fn write(dir: &Path, designs: &[Design], o: &ExploreOptions) -> Result<Vec<PathBuf>, ExploreError> {
+    std::fs::create_dir_all(dir).map_err(|source| ExploreError::Io { path: dir.into(), source })?;
+    let mut files = Vec::new();
+    let path = dir.join("explore.csv");
+    std::fs::write(&path, csv(designs)).map_err(|source| ExploreError::Io { path: path.clone(), source })?;
+    files.push(path);
+    let mut models: Vec<&str> = designs.iter().map(|d| d.model.as_str()).collect();
+    models.dedup();
+    let label = |m: &str| {
+        let d = designs.iter().find(|d| d.model == m);
+        match d.and_then(|d| d.accuracy.map(|a| (d, a))) {
+            Some((d, a)) => format!("{m} ({}, {a:.2}%)", d.method),
+            None => m.to_string(),
+        }
+    };
+    let acc = Scatter {
+        title: "Accuracy against cycles per frame".into(),
+        x_label: "cycles per frame (log)".into(),
+        y_label: "test accuracy (%)".into(),
+        log_x: true,
+        log_y: false,
+        series: models
+            .iter()
+            .map(|&m| Series {
+                name: label(m),
+                points: designs
+                    .iter()
+                    .filter(|d| d.model == m)
+                    .filter_map(|d| d.accuracy.map(|a| (d.cycles_per_frame as f64, a)))
+                    .collect(),
+            })
+            .filter(|s| !s.points.is_empty())
+            .collect(),
+        front: None,
+        legend_left: false,
+    };
+    let budget = o.lut_budget.map_or(String::new(), |b| format!(", budget {b} LUT"));
+    let lut = Scatter {
+        title: format!("LUTs against frames/s at {} MHz{budget}", o.fclk_mhz),
+        x_label: "frames per second (log)".into(),
+        y_label: "LUTs, estimated (log)".into(),
+        log_x: true,
+        log_y: true,
+        series: models
+            .iter()
+            .map(|&m| Series {
+                name: label(m),
+                points: designs.iter().filter(|d| d.model == m).map(|d| (d.fps, d.lut as f64)).collect(),
+            })
+            .collect(),
+        front: Some(Series {
+            name: "Pareto-optimal (LUT, frames/s, accuracy)".into(),
+            points: designs.iter().filter(|d| d.pareto).map(|d| (d.fps, d.lut as f64)).collect(),
+        }),
+        legend_left: true,
+    };
+    for ext in ["svg", "png"] {
+        if !acc.series.is_empty() {
+            let p = dir.join(format!("accuracy_vs_cycles.{ext}"));
+            plot::scatter(&p, &acc)?;
+            files.push(p);
+        }
+        let p = dir.join(format!("lut_vs_fps.{ext}"));
+        plot::scatter(&p, &lut)?;
+        files.push(p);
+    }
+    if let Some(d) = chosen(designs, o.lut_budget) {
+        files.extend(layer_bars(dir, d)?);
+    }
+    Ok(files)
+}
+
+/// The per-layer cycles of `d` as bars, the bottleneck highlighted: `layer_cycles.svg` and `.png`.
+pub fn layer_bars(dir: &Path, d: &Design) -> Result<Vec<PathBuf>, ExploreError> {
+    let worst = d.layer_cycles.iter().enumerate().max_by_key(|(_, c)| c.1).map(|(i, _)| i);
+    let b = Bars {
+        title: format!("{}: cycles per frame by layer ({} LUT)", d.model, d.lut),
+        y_label: "cycles per frame".into(),
+        bars: d.layer_cycles.iter().map(|(n, c)| (n.clone(), *c as f64)).collect(),
+        highlight: worst.map(|i| (i, format!("bottleneck: {} cycles", d.layer_cycles[i].1))),
+    };
+    let mut files = Vec::new();
+    for ext in ["svg", "png"] {
+        let p = dir.join(format!("layer_cycles.{ext}"));
+        plot::bars(&p, &b)?;
+        files.push(p);
+    }
+    Ok(files)
+}

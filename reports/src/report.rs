@@ -1,0 +1,293 @@
+//! `xnorflow report`: one self-contained HTML page (and its Markdown twin) for a build: the model,
+//! the folding, per-node estimates beside synthesis, the plots, and the simulation verdicts,
+//! from the files `compile`, `sim`, `cosim` and `synth` left in the build directory.
+
+use crate::build::Report;
+use crate::cosim::BuildDir;
+use crate::explore::{self, Design};
+use compiler::dataflow::NodeKind;
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+
+/// Why the report could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// Reading or writing a file.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// A plot.
+    #[error(transparent)]
+    Explore(#[from] explore::ExploreError),
+}
+
+/// What the build directory holds besides the design: the JSON that `sim` (`cosim::SimReport`),
+/// `cosim` (`cosim::CosimReport`) and `synth` (`synth::SynthResult`) wrote, if they ran.
+#[derive(Default)]
+pub struct Results {
+    /// `sim.json`.
+    pub sim: Option<serde_json::Value>,
+    /// `cosim.json`.
+    pub cosim: Option<serde_json::Value>,
+    /// `synth-xc7.json`.
+    pub synth: Option<serde_json::Value>,
+}
+
+fn load(dir: &Path, name: &str) -> Option<serde_json::Value> {
+    serde_json::from_str(&std::fs::read_to_string(dir.join(name)).ok()?).ok()
+}
+
+impl Results {
+    /// Reads what is there.
+    pub fn read(dir: &Path) -> Self {
+        Results {
+            sim: load(dir, "sim.json"),
+            cosim: load(dir, "cosim.json"),
+            synth: load(dir, "synth-xc7.json"),
+        }
+    }
+}
+
+/// Writes `name` as JSON into the build directory (the report reads it back).
+pub fn save<T: serde::Serialize>(dir: &Path, name: &str, value: &T) -> Result<(), ReportError> {
+    let path = dir.join(name);
+    std::fs::write(&path, serde_json::to_string_pretty(value).unwrap_or_default())
+        .map_err(|source| ReportError::Io { path, source })
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+/// A Markdown table rendered as HTML as well: `rows[0]` is the header.
+struct Table {
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    fn markdown(&self) -> String {
+        let mut s = String::new();
+        for (i, r) in self.rows.iter().enumerate() {
+            let _ = writeln!(s, "| {} |", r.join(" | "));
+            if i == 0 {
+                let _ = writeln!(s, "|{}", "---|".repeat(r.len()));
+            }
+        }
+        s
+    }
+
+    fn html(&self) -> String {
+        let mut s = String::from("<table>\n");
+        for (i, r) in self.rows.iter().enumerate() {
+            let tag = if i == 0 { "th" } else { "td" };
+            let cells: String = r.iter().map(|c| format!("<{tag}>{}</{tag}>", esc(c))).collect();
+            let _ = writeln!(s, "<tr>{cells}</tr>");
+        }
+        s.push_str("</table>\n");
+        s
+    }
+}
+
+/// One section: a heading, paragraphs, tables and embedded SVG plots.
+struct Section {
+    title: String,
+    text: Vec<String>,
+    tables: Vec<Table>,
+    plots: Vec<PathBuf>,
+}
+
+fn get<'a>(v: &'a serde_json::Value, path: &[&str]) -> Option<&'a serde_json::Value> {
+    path.iter().try_fold(v, |v, k| v.get(k))
+}
+
+fn num(v: &serde_json::Value, path: &[&str]) -> String {
+    get(v, path).map_or("-".into(), |x| match x.as_f64() {
+        Some(f) if f.fract() == 0.0 => format!("{f:.0}"),
+        Some(f) => format!("{f:.2}"),
+        None => x.to_string(),
+    })
+}
+
+/// Writes `report.html` and `report.md` into the build directory; returns their paths.
+pub fn write(b: &BuildDir) -> Result<(PathBuf, PathBuf), ReportError> {
+    let r = Results::read(&b.dir);
+    let est = Report::new(&b.graph, b.info.fclk_mhz);
+    let mut sections = Vec::new();
+
+    let m = &b.model;
+    let p = &m.provenance;
+    let mut model_text = vec![format!(
+        "Model \"{}\": input {}, {} layers; {}{}{}.",
+        m.name,
+        m.input,
+        m.layers.len(),
+        p.method.as_deref().map_or("method unknown".into(), |x| format!("trained with {x}")),
+        p.dataset.as_deref().map_or(String::new(), |d| format!(" on {d}")),
+        p.accuracy.map_or(String::new(), |a| format!(", test accuracy {:.2}% (bit-exact)", 100.0 * a)),
+    )];
+    model_text.push(format!(
+        "Design: {} cycles per frame, {:.0} frames/s at {} MHz, latency {} cycles (cycle model).",
+        est.cycles_per_frame,
+        est.fps,
+        b.info.fclk_mhz,
+        r.sim.as_ref().map_or("-".into(), |s| num(s, &["latency_cycles"]))
+    ));
+    sections.push(Section {
+        title: "Model and design".into(),
+        text: model_text,
+        tables: vec![],
+        plots: vec![],
+    });
+
+    let mut rows = vec![vec![
+        "node",
+        "what",
+        "cycles/frame",
+        "LUT est.",
+        "LUT Yosys",
+        "FF est.",
+        "FF Yosys",
+        "BRAM18 est.",
+        "BRAM18 Yosys",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect::<Vec<_>>()];
+    for (i, n) in est.nodes.iter().enumerate() {
+        let s = r.synth.as_ref().and_then(|s| get(s, &["nodes"])?.get(i));
+        let y = |k: &str| s.map_or("-".into(), |s| num(s, &["synth", k]));
+        let e = &n.estimate;
+        rows.push(vec![
+            n.name.clone(),
+            n.what.clone(),
+            e.cycles.to_string(),
+            e.lut.to_string(),
+            y("lut"),
+            e.ff.to_string(),
+            y("ff"),
+            e.bram18.to_string(),
+            y("bram18"),
+        ]);
+    }
+    let t = &est.total;
+    let y = |k: &str| r.synth.as_ref().map_or("-".into(), |s| num(s, &["total", k]));
+    rows.push(vec![
+        "total".into(),
+        String::new(),
+        t.cycles.to_string(),
+        t.lut.to_string(),
+        y("lut"),
+        t.ff.to_string(),
+        y("ff"),
+        t.bram18.to_string(),
+        y("bram18"),
+    ]);
+    let synth_note = if r.synth.is_some() {
+        "Yosys synth_xilinx (7-series), hierarchy kept, per node.".to_string()
+    } else {
+        format!("No synthesis yet: run `xnorflow synth {}`.", b.dir.display())
+    };
+    // The per-layer cycle chart of this design.
+    let layer_cycles = b
+        .graph
+        .nodes
+        .iter()
+        .zip(&est.nodes)
+        .filter(|(n, _)| matches!(n.kind, NodeKind::Mvtu { .. }))
+        .map(|(n, e)| (n.name.clone(), e.estimate.cycles))
+        .collect();
+    let d = Design {
+        model: m.name.clone(),
+        method: String::new(),
+        accuracy: None,
+        target_cycles: 0,
+        cycles_per_frame: est.cycles_per_frame,
+        fps: est.fps,
+        lut: t.lut,
+        ff: t.ff,
+        bram18: t.bram18,
+        pareto: false,
+        within_budget: true,
+        folding: String::new(),
+        layer_cycles,
+    };
+    let plots = explore::layer_bars(&b.dir, &d)?
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "svg"))
+        .collect();
+    sections.push(Section {
+        title: "Folding, estimates and synthesis".into(),
+        text: vec![synth_note],
+        tables: vec![Table { rows }],
+        plots,
+    });
+
+    let mut verdict = Vec::new();
+    match &r.sim {
+        Some(s) => verdict.push(format!(
+            "Cycle model (`xnorflow sim`, {} frames): {} cycles per frame in steady state (predicted {}), latency {} cycles; outputs {} the golden model's.",
+            num(s, &["frames"]),
+            num(s, &["steady_cycles_per_frame"]),
+            num(s, &["predicted_cycles_per_frame"]),
+            num(s, &["latency_cycles"]),
+            if get(s, &["golden_agrees"]).and_then(|x| x.as_bool()) == Some(true) { "equal" } else { "DIFFER from" }
+        )),
+        None => verdict.push(format!("No cycle-model run yet: `xnorflow sim {}`.", b.dir.display())),
+    }
+    match &r.cosim {
+        Some(c) => {
+            let ok = get(c, &["first_mismatch"]).is_some_and(|x| x.is_null());
+            let skipped = get(c, &["verilator_skipped"]).and_then(|x| x.as_str());
+            verdict.push(format!(
+                "Co-simulation (`xnorflow cosim`, {} frames, {} output words): {}.",
+                num(c, &["frames"]),
+                num(c, &["words"]),
+                match (ok, skipped) {
+                    (true, None) => "PASS: golden model, cycle model and Verilator agree on every bit, and the cycle model and Verilator on the cycle of every word".to_string(),
+                    (true, Some(w)) => format!("golden model and cycle model agree; Verilator skipped ({w})"),
+                    (false, _) => format!("FAIL: {}", get(c, &["first_mismatch"]).map_or(String::new(), |x| x.to_string())),
+                }
+            ));
+        }
+        None => verdict.push(format!("No co-simulation yet: `xnorflow cosim {}`.", b.dir.display())),
+    }
+    sections.push(Section { title: "Verification".into(), text: verdict, tables: vec![], plots: vec![] });
+
+    let title = format!("xnorflow report: {}", b.graph.name);
+    let mut md = format!("# {title}\n\n");
+    let mut html = format!(
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{}</title>\n<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}}table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}td:first-child,th:first-child,td:nth-child(2){{text-align:left}}th{{background:#f0f0f0}}svg{{max-width:100%;height:auto}}</style></head><body>\n<h1>{}</h1>\n",
+        esc(&title),
+        esc(&title)
+    );
+    for s in &sections {
+        let _ = writeln!(md, "## {}\n", s.title);
+        let _ = writeln!(html, "<h2>{}</h2>", esc(&s.title));
+        for t in &s.text {
+            let _ = writeln!(md, "{t}\n");
+            let _ = writeln!(html, "<p>{}</p>", esc(t));
+        }
+        for t in &s.tables {
+            let _ = writeln!(md, "{}", t.markdown());
+            html.push_str(&t.html());
+        }
+        for p in &s.plots {
+            let name = p.file_name().map_or(String::new(), |n| n.to_string_lossy().to_string());
+            let _ = writeln!(md, "![{name}]({name})\n");
+            let svg =
+                std::fs::read_to_string(p).map_err(|source| ReportError::Io { path: p.clone(), source })?;
+            // Inline, so the page is one file.
+            let body = svg.find("<svg").map_or(svg.as_str(), |i| &svg[i..]);
+            let _ = writeln!(html, "<div>{body}</div>");
+        }
+    }
+    html.push_str("</body></html>\n");
+    let (h, m) = (b.dir.join("report.html"), b.dir.join("report.md"));
+    std::fs::write(&h, html).map_err(|source| ReportError::Io { path: h.clone(), source })?;
+    std::fs::write(&m, md).map_err(|source| ReportError::Io { path: m.clone(), source })?;
+    Ok((h, m))
+}

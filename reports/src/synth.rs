@@ -1,0 +1,324 @@
+//! `xnorflow synth`: Yosys synthesis of a build, per node and in total, beside the estimates;
+//! nextpnr-ice40's maximum clock where the design fits an iCE40.
+
+use crate::build::Report;
+use crate::cosim::BuildDir;
+use compiler::dataflow::cost::Cost;
+use hdl::synth::{self, SynthStats, Target};
+use serde::Serialize;
+use std::fmt::Write;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Instant;
+
+/// Why synthesis could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum SynthError {
+    /// Yosys failed or is missing.
+    #[error(transparent)]
+    Hdl(#[from] hdl::HdlError),
+    /// Writing the results.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The synthesis statistics lack a module.
+    #[error("Yosys' statistics have no module {0}")]
+    Missing(String),
+}
+
+/// One node: the estimate beside Yosys.
+#[derive(Clone, Debug, Serialize)]
+pub struct NodeSynth {
+    /// Node name.
+    pub name: String,
+    /// Kind and folding in words.
+    pub what: String,
+    /// The cost model's estimate (7-series).
+    pub estimate: Cost,
+    /// Yosys' counts for the node's module and everything under it.
+    pub synth: SynthStats,
+}
+
+/// An iCE40 part.
+#[derive(Copy, Clone, Debug, Serialize)]
+pub struct Ice40Part {
+    /// nextpnr's device switch.
+    pub device: &'static str,
+    /// A package.
+    pub package: &'static str,
+    /// LUT4s.
+    pub luts: u64,
+    /// 4 Kb block RAMs.
+    pub brams: u64,
+    /// User I/O pins of the package.
+    pub ios: u64,
+}
+
+/// The iCE40 parts tried, smallest first.
+pub const ICE40_PARTS: [Ice40Part; 2] = [
+    Ice40Part { device: "up5k", package: "sg48", luts: 5280, brams: 30, ios: 39 },
+    Ice40Part { device: "hx8k", package: "ct256", luts: 7680, brams: 32, ios: 206 },
+];
+
+/// Place and route on an iCE40.
+#[derive(Clone, Debug, Serialize)]
+pub struct Timing {
+    /// The part, or why none fits.
+    pub part: Result<Ice40Part, String>,
+    /// nextpnr's maximum clock, MHz.
+    pub fmax_mhz: Option<f64>,
+}
+
+/// A synthesis of a build.
+#[derive(Clone, Debug, Serialize)]
+pub struct SynthResult {
+    /// The target.
+    pub target: Target,
+    /// Per node, in graph order.
+    pub nodes: Vec<NodeSynth>,
+    /// The whole design (Yosys).
+    pub total: SynthStats,
+    /// The whole design (estimate).
+    pub estimate: Cost,
+    /// iCE40 only: the part and clock from nextpnr.
+    pub timing: Option<Timing>,
+    /// Wall-clock seconds of Yosys (and nextpnr).
+    pub seconds: f64,
+}
+
+fn pct(est: u64, real: u64) -> f64 {
+    if real == 0 {
+        if est == 0 {
+            0.0
+        } else {
+            100.0
+        }
+    } else {
+        100.0 * (est as f64 - real as f64) / real as f64
+    }
+}
+
+/// Estimate beside synthesis: LUT est., LUT, error %, FF est., FF, BRAM18 est., BRAM18, carry, DSP.
+fn cells(e: &Cost, y: &SynthStats) -> Vec<String> {
+    let err = format!("{:+.1}", pct(e.lut, y.lut));
+    [e.lut, y.lut]
+        .iter()
+        .map(u64::to_string)
+        .chain([err])
+        .chain([e.ff, y.ff, e.bram18, y.bram18, y.carry, y.dsp].iter().map(u64::to_string))
+        .collect()
+}
+
+impl SynthResult {
+    /// The per-node table in Markdown: estimate, Yosys, error.
+    pub fn markdown(&self) -> String {
+        let mut s = String::new();
+        let t = match self.target {
+            Target::Xc7 => "Yosys synth_xilinx (7-series)",
+            Target::Ice40 => "Yosys synth_ice40",
+        };
+        let _ = writeln!(
+            s,
+            "| node | what | LUT est. | LUT {t} | error % | FF est. | FF | BRAM18 est. | BRAM18 | carry |"
+        );
+        let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+        let row = |s: &mut String, name: &str, what: &str, e: &Cost, y: &SynthStats| {
+            let c = cells(e, y);
+            let _ = writeln!(s, "| {name} | {what} | {} | {} |", c[..7].join(" | "), c[7]);
+        };
+        for n in &self.nodes {
+            row(&mut s, &n.name, &n.what, &n.estimate, &n.synth);
+        }
+        row(&mut s, "**total**", "", &self.estimate, &self.total);
+        if let Some(t) = &self.timing {
+            match (&t.part, t.fmax_mhz) {
+                (Ok(p), Some(f)) => {
+                    let _ =
+                        writeln!(s, "\nnextpnr-ice40 on {} ({}): max clock {f:.1} MHz.", p.device, p.package);
+                }
+                (Ok(p), None) => {
+                    let _ = writeln!(s, "\nnextpnr-ice40 on {} ({}): no timing result.", p.device, p.package);
+                }
+                (Err(why), _) => {
+                    let _ = writeln!(s, "\nNo iCE40 place and route: {why}.");
+                }
+            }
+        }
+        s
+    }
+
+    /// One CSV row per node plus the total.
+    pub fn csv(&self) -> String {
+        let mut s = String::from("node,lut_est,lut,lut_err_pct,ff_est,ff,bram18_est,bram18,carry,dsp\n");
+        let mut row = |name: &str, e: &Cost, y: &SynthStats| {
+            let _ = writeln!(s, "{name},{}", cells(e, y).join(","));
+        };
+        for n in &self.nodes {
+            row(&n.name, &n.estimate, &n.synth);
+        }
+        row("total", &self.estimate, &self.total);
+        s
+    }
+}
+
+/// Synthesizes the build in `b` for `target` and writes `synth-<target>.json`, `.csv` and `.md`
+/// into the build directory. `progress` hears each step.
+pub fn synth(
+    b: &BuildDir,
+    target: Target,
+    progress: &mut dyn FnMut(&str),
+) -> Result<SynthResult, SynthError> {
+    let t0 = Instant::now();
+    let top = &b.info.top;
+    progress("Yosys");
+    let rep = synth::yosys(&b.dir, "design.v", top, target, false)?;
+    let report = Report::new(&b.graph, b.info.fclk_mhz);
+    let design = b.dir.join("design.v");
+    let text = std::fs::read_to_string(&design).map_err(|source| SynthError::Io { path: design, source })?;
+    let modules = stage_modules(&text, &format!("{top}_core"));
+    let mut nodes = Vec::new();
+    for (i, n) in report.nodes.iter().enumerate() {
+        let module = modules.get(i).cloned().flatten().unwrap_or_else(|| format!("{top}_core$stages${i}"));
+        let synth = rep.hierarchical(&module).ok_or(SynthError::Missing(module))?;
+        nodes.push(NodeSynth { name: n.name.clone(), what: n.what.clone(), estimate: n.estimate, synth });
+    }
+    let timing = match target {
+        Target::Xc7 => None,
+        Target::Ice40 => Some(place_and_route(b, &rep.total, progress)?),
+    };
+    let r = SynthResult {
+        target,
+        nodes,
+        total: rep.total,
+        estimate: report.total,
+        timing,
+        seconds: t0.elapsed().as_secs_f64(),
+    };
+    let name = match target {
+        Target::Xc7 => "synth-xc7",
+        Target::Ice40 => "synth-ice40",
+    };
+    let write = |ext: &str, text: &str| {
+        let path = b.dir.join(format!("{name}.{ext}"));
+        std::fs::write(&path, text).map_err(|source| SynthError::Io { path, source })
+    };
+    write("json", &serde_json::to_string_pretty(&r).unwrap_or_default())?;
+    write("csv", &r.csv())?;
+    write("md", &r.markdown())?;
+    Ok(r)
+}
+
+fn place_and_route(
+    b: &BuildDir,
+    total: &SynthStats,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Timing, SynthError> {
+    let ios = (b.graph.in_bits() + b.graph.out_bits() + 6) as u64;
+    let part =
+        ICE40_PARTS.iter().find(|p| total.lut <= p.luts && total.bram18 <= p.brams && ios <= p.ios).copied();
+    let Some(part) = part else {
+        let why = format!(
+            "{} LUT4, {} BRAM, {ios} I/O pins exceed every part tried (largest: hx8k, 7,680 LUT4, 32 BRAM, 206 I/O)",
+            total.lut, total.bram18
+        );
+        return Ok(Timing { part: Err(why), fmax_mhz: None });
+    };
+    if !hdl::testbench::have("nextpnr-ice40") {
+        return Ok(Timing { part: Ok(part), fmax_mhz: None });
+    }
+    progress("Yosys (flattened, for nextpnr)");
+    let json = "design-ice40.json";
+    let script = format!("read_verilog design.v; synth_ice40 -top {} -json {json}", b.info.top);
+    run(Command::new("yosys").current_dir(&b.dir).args(["-q", "-p", &script]), "yosys synth_ice40 -json")?;
+    progress("nextpnr-ice40");
+    let log = run(
+        Command::new("nextpnr-ice40").current_dir(&b.dir).args([
+            &format!("--{}", part.device),
+            "--package",
+            part.package,
+            "--json",
+            json,
+            "--pcf-allow-unconstrained",
+            "--timing-allow-fail",
+            "--freq",
+            "12",
+        ]),
+        "nextpnr-ice40",
+    )?;
+    Ok(Timing { part: Ok(part), fmax_mhz: fmax(&log) })
+}
+
+/// The module of each pipeline stage: identical stages share one module after deduplication, so
+/// the instance `stages$i` names its module in `core`'s body.
+fn stage_modules(verilog: &str, core: &str) -> Vec<Option<String>> {
+    let prefix = format!("{core}$stages$");
+    let mut out: Vec<Option<String>> = Vec::new();
+    for line in verilog.lines() {
+        let Some((ty, rest)) = line.trim().split_once(' ') else { continue };
+        let Some(idx) = rest.strip_prefix("stages$").and_then(|r| r.strip_suffix('(')) else { continue };
+        if let (true, Ok(i)) = (ty.starts_with(&prefix), idx.parse::<usize>()) {
+            if out.len() <= i {
+                out.resize(i + 1, None);
+            }
+            out[i] = Some(ty.to_string());
+        }
+    }
+    out
+}
+
+/// The last "Max frequency for clock ...: X MHz" of a nextpnr log (the final, routed figure).
+pub fn fmax(log: &str) -> Option<f64> {
+    log.lines()
+        .rev()
+        .filter(|l| l.contains("Max frequency for clock"))
+        .find_map(|l| l.split("': ").nth(1)?.split_whitespace().next()?.parse().ok())
+}
+
+fn run(cmd: &mut Command, what: &str) -> Result<String, SynthError> {
+    let out = cmd
+        .output()
+        .map_err(|e| hdl::HdlError::Tool(format!("{what}: {e} (is it installed? `make deps`)")))?;
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() {
+        return Err(hdl::HdlError::Tool(format!("{what} failed:\n{text}")).into());
+    }
+    Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fmax_takes_the_routed_figure() {
+        let log = "Info: Max frequency for clock 'clk$SB_IO_IN_$glb_clk': 80.12 MHz (PASS at 12.00 MHz)\n\
+                   Info: Max frequency for clock 'clk$SB_IO_IN_$glb_clk': 71.50 MHz (PASS at 12.00 MHz)\n";
+        assert_eq!(fmax(log), Some(71.5));
+        assert_eq!(fmax("nothing"), None);
+    }
+
+    #[test]
+    fn stages_map_to_their_shared_modules() {
+        let v = "module top_core(a);\n    top_core$stages$0 stages$0(\n    top_core$stages$0 stages$2(\n    top_core$stages$1 stages$1(\nendmodule\n";
+        let m = stage_modules(v, "top_core");
+        assert_eq!(
+            m,
+            vec![
+                Some("top_core$stages$0".into()),
+                Some("top_core$stages$1".into()),
+                Some("top_core$stages$0".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn errors_are_signed_percentages() {
+        assert!((pct(110, 100) - 10.0).abs() < 1e-9);
+        assert!((pct(90, 100) + 10.0).abs() < 1e-9);
+        assert_eq!(pct(0, 0), 0.0);
+    }
+}

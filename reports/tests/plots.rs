@@ -1,0 +1,48 @@
+//! Every plot kind rendered to PNG: the expected size, and drawn on (not a blank canvas).
+
+mod common;
+
+use compiler::dataflow::{MemStyle, Popcount};
+use reports::explore::{self, ExploreOptions};
+use reports::plot;
+
+/// The share of pixels that are not white.
+fn ink(path: &std::path::Path) -> f64 {
+    let img = image::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).to_rgb8();
+    assert_eq!(img.dimensions(), plot::SIZE, "{}", path.display());
+    let dark = img.pixels().filter(|p| p.0 != [255, 255, 255]).count();
+    dark as f64 / (img.width() * img.height()) as f64
+}
+
+#[test]
+fn explore_writes_every_plot_kind() {
+    let mut a = common::mlp(64, &[32, 32], 10, false, 1);
+    a.provenance.accuracy = Some(0.91);
+    a.provenance.method = Some("irnet".into());
+    let mut b = common::mlp(64, &[16, 16], 10, false, 2);
+    b.provenance.accuracy = Some(0.87);
+    let models = vec![("wide".to_string(), a), ("narrow".to_string(), b)];
+    let o = ExploreOptions {
+        fclk_mhz: 100.0,
+        lut_budget: Some(2000),
+        popcount: Popcount::Compressor,
+        mem: MemStyle::Auto,
+    };
+    let designs = explore::explore(&models, &o, &|| {}).expect("explore");
+    assert!(designs.iter().any(|d| d.pareto) && designs.iter().any(|d| !d.within_budget));
+    // The fastest design within the budget is charted, and nothing faster fits.
+    let c = explore::chosen(&designs, o.lut_budget).expect("a design fits");
+    assert!(c.lut <= 2000 && designs.iter().filter(|d| d.fps > c.fps).all(|d| d.lut > 2000));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let files = explore::write(dir.path(), &designs, &o).expect("write");
+    for kind in ["accuracy_vs_cycles", "lut_vs_fps", "layer_cycles"] {
+        for ext in ["png", "svg"] {
+            let p = dir.path().join(format!("{kind}.{ext}"));
+            assert!(files.contains(&p), "{kind}.{ext} not written");
+        }
+        let share = ink(&dir.path().join(format!("{kind}.png")));
+        assert!(share > 0.01 && share < 0.9, "{kind}: {share:.3} of the pixels drawn");
+    }
+    let csv = std::fs::read_to_string(dir.path().join("explore.csv")).expect("csv");
+    assert_eq!(csv.lines().count(), designs.len() + 1);
+}

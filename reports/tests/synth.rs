@@ -1,0 +1,51 @@
+//! Synthesis of a small build: per-node Yosys counts beside the estimates (7-series: every MVTU
+//! within 10% in LUTs, block RAM exact), and an iCE40 place and route with a clock.
+
+mod common;
+
+use common::{folding, mlp};
+use compiler::dataflow::{NodeKind, Popcount};
+use hdl::synth::Target;
+use reports::build::{self, BuildOptions};
+use reports::cosim::BuildDir;
+
+fn build(dir: &std::path::Path) -> BuildDir {
+    let m = mlp(64, &[32, 32], 10, false, 4);
+    let f = folding(&m, &[(4, 32), (4, 32), (2, 8)], Popcount::Compressor);
+    build::compile(&m, &f, dir, &BuildOptions { frames: 1, ..BuildOptions::default() }, &mut |_| {})
+        .unwrap_or_else(|e| panic!("{e}"));
+    BuildDir::open(dir).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn xc7_estimates_track_yosys_per_layer() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let b = build(dir.path());
+    let r = reports::synth::synth(&b, Target::Xc7, &mut |_| {}).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r.nodes.len(), b.graph.nodes.len());
+    for (n, s) in b.graph.nodes.iter().zip(&r.nodes) {
+        if let NodeKind::Mvtu { .. } = n.kind {
+            let err = (s.estimate.lut as f64 - s.synth.lut as f64).abs() / s.synth.lut as f64;
+            assert!(err <= 0.10, "{}: estimate {} LUT, Yosys {}", s.name, s.estimate.lut, s.synth.lut);
+            assert_eq!(s.estimate.bram18, s.synth.bram18, "{} BRAM", s.name);
+        }
+    }
+    // The nodes add up to the design (the top adds only I/O buffers).
+    let sum: u64 = r.nodes.iter().map(|n| n.synth.lut).sum();
+    assert_eq!(sum, r.total.lut);
+    for f in ["synth-xc7.json", "synth-xc7.csv", "synth-xc7.md"] {
+        assert!(dir.path().join(f).exists(), "{f}");
+    }
+}
+
+#[test]
+fn ice40_fits_and_gets_a_clock() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let b = build(dir.path());
+    let r = reports::synth::synth(&b, Target::Ice40, &mut |_| {}).unwrap_or_else(|e| panic!("{e}"));
+    let t = r.timing.expect("iCE40 timing");
+    let part = t.part.unwrap_or_else(|why| panic!("does not fit: {why}"));
+    assert!(r.total.lut <= part.luts && r.total.lut > 0);
+    let f = t.fmax_mhz.expect("nextpnr reports a clock");
+    assert!(f > 10.0 && f < 1000.0, "{f} MHz");
+}

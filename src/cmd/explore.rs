@@ -1,0 +1,90 @@
+//! `xnorflow explore`: foldings of one or more models swept with the cost model, as a CSV and plots.
+
+use super::compile::{MemArg, PopcountArg};
+use super::{progress, thousands};
+use anyhow::{bail, Context, Result};
+use reports::explore::{self, ExploreOptions};
+use std::path::PathBuf;
+
+/// Arguments of `xnorflow explore`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Model files (.xnf): e.g. one topology trained with IR-Net and with STE, or several widths.
+    #[arg(required = true)]
+    pub models: Vec<PathBuf>,
+    /// Directory for explore.csv and the plots.
+    #[arg(short, long, default_value = "explore")]
+    pub out: PathBuf,
+    /// Clock for frames/s, MHz.
+    #[arg(long, default_value_t = 100.0)]
+    pub fclk_mhz: f64,
+    /// Mark the designs within this many LUTs and chart the layers of the fastest of them.
+    #[arg(long)]
+    pub lut_budget: Option<u64>,
+    /// Popcount structure.
+    #[arg(long, value_enum, default_value_t = PopcountArg::Compressor)]
+    pub popcount: PopcountArg,
+    /// Weight memory style.
+    #[arg(long, value_enum, default_value_t = MemArg::Auto)]
+    pub mem_style: MemArg,
+}
+
+/// Runs `xnorflow explore`.
+pub fn run(args: Args) -> Result<()> {
+    if args.fclk_mhz <= 0.0 {
+        bail!("--fclk-mhz must be positive, got {}", args.fclk_mhz);
+    }
+    let mut models = Vec::new();
+    for p in &args.models {
+        let m = compiler::format::load(p).with_context(|| format!("cannot load model {}", p.display()))?;
+        let label = p.file_stem().map_or("model".into(), |s| s.to_string_lossy().to_string());
+        models.push((label, m));
+    }
+    let o = ExploreOptions {
+        fclk_mhz: args.fclk_mhz,
+        lut_budget: args.lut_budget,
+        popcount: args.popcount.into(),
+        mem: args.mem_style.into(),
+    };
+    let mut total = 0;
+    for (label, m) in &models {
+        total += explore::targets(m).with_context(|| format!("{label}: cannot be folded"))?.len();
+    }
+    let pb = progress(total as u64, "folding");
+    let designs = explore::explore(&models, &o, &|| pb.inc(1))?;
+    pb.finish_and_clear();
+    let files = explore::write(&args.out, &designs, &o)?;
+    println!(
+        "{} designs from {} model(s); Pareto-optimal (fewer LUTs, more frames/s, higher accuracy):",
+        designs.len(),
+        models.len()
+    );
+    for d in designs.iter().filter(|d| d.pareto) {
+        println!(
+            "  {:<24} {:>9} cycles/frame {:>12.0} frames/s {:>9} LUT {:>4} BRAM18  {}",
+            d.model,
+            thousands(d.cycles_per_frame),
+            d.fps,
+            thousands(d.lut),
+            d.bram18,
+            d.folding
+        );
+    }
+    if let Some(d) = explore::chosen(&designs, args.lut_budget) {
+        println!(
+            "charted: {} at {} cycles/frame, {} LUT ({})",
+            d.model,
+            thousands(d.cycles_per_frame),
+            thousands(d.lut),
+            if args.lut_budget.is_some() {
+                "the fastest within the budget"
+            } else {
+                "the middle of the front"
+            }
+        );
+    } else if let Some(b) = args.lut_budget {
+        println!("no design fits in {} LUTs", thousands(b));
+    }
+    println!("wrote {}", files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", "));
+    Ok(())
+}

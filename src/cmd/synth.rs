@@ -1,0 +1,56 @@
+//! `xnorflow synth`: Yosys synthesis of a build beside the estimates.
+
+use super::thousands;
+use anyhow::{Context, Result};
+use hdl::synth::Target;
+use reports::cosim::BuildDir;
+use std::path::PathBuf;
+
+/// Synthesis target on the command line.
+#[derive(Copy, Clone, Debug, clap::ValueEnum)]
+pub enum ArchArg {
+    /// Xilinx 7-series (Yosys synth_xilinx).
+    Xc7,
+    /// Lattice iCE40 (Yosys synth_ice40; nextpnr-ice40 timing when it fits an up5k or hx8k).
+    Ice40,
+}
+
+/// Arguments of `xnorflow synth`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Build directory written by `xnorflow compile`.
+    pub build: PathBuf,
+    /// Target architecture.
+    #[arg(long, value_enum, default_value_t = ArchArg::Xc7)]
+    pub arch: ArchArg,
+}
+
+/// Runs `xnorflow synth`.
+pub fn run(args: Args) -> Result<()> {
+    let b = BuildDir::open(&args.build)
+        .with_context(|| format!("cannot open build directory {}", args.build.display()))?;
+    let target = match args.arch {
+        ArchArg::Xc7 => Target::Xc7,
+        ArchArg::Ice40 => Target::Ice40,
+    };
+    let pb = indicatif::ProgressBar::new_spinner();
+    pb.enable_steady_tick(std::time::Duration::from_millis(120));
+    let r = reports::synth::synth(&b, target, &mut |s| pb.set_message(s.to_string()))?;
+    pb.finish_and_clear();
+    print!("{}", r.markdown());
+    let t = &r.total;
+    println!(
+        "\nYosys: {} LUT, {} FF, {} carry, {} BRAM18, {} DSP in {:.1} s (estimate: {} LUT, {} BRAM18)",
+        thousands(t.lut),
+        thousands(t.ff),
+        thousands(t.carry),
+        t.bram18,
+        t.dsp,
+        r.seconds,
+        thousands(r.estimate.lut),
+        r.estimate.bram18
+    );
+    let name = if matches!(target, Target::Xc7) { "synth-xc7" } else { "synth-ice40" };
+    println!("wrote {0}/{name}.json, {0}/{name}.csv, {0}/{name}.md", args.build.display());
+    Ok(())
+}

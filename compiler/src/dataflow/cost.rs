@@ -110,20 +110,21 @@ fn adder_tree_luts(mut terms: Vec<(i64, i64)>, signed: bool) -> u64 {
 
 /// Yosys/ABC maps a structure into fewer LUTs than its counters suggest, most for small trees
 /// that it can take whole. The measured ratio (lanes LUTs in `results/hdl_lanes.csv` over the
-/// structural count) at SIMD = 8, 32, 64, 128, interpolated in log2(SIMD).
+/// structural count) at SIMD = 8, 32, 64, 128, interpolated in log2(SIMD); below 8 lanes the
+/// structure is small enough to map one to one (4 lanes: 6 LUTs in Yosys).
 fn calibration(simd: usize, popcount: Popcount) -> f64 {
-    let points: [(f64, f64); 4] = match popcount {
-        Popcount::Compressor => [(3.0, 0.54), (5.0, 0.91), (6.0, 0.92), (7.0, 1.0)],
-        Popcount::AdderTree => [(3.0, 0.53), (5.0, 0.68), (6.0, 0.90), (7.0, 0.87)],
+    let points: [(f64, f64); 5] = match popcount {
+        Popcount::Compressor => [(2.0, 1.0), (3.0, 0.54), (5.0, 0.91), (6.0, 0.92), (7.0, 1.0)],
+        Popcount::AdderTree => [(2.0, 1.0), (3.0, 0.53), (5.0, 0.68), (6.0, 0.90), (7.0, 0.87)],
     };
-    let x = (simd.max(1) as f64).log2().clamp(3.0, 7.0);
+    let x = (simd.max(1) as f64).log2().clamp(2.0, 7.0);
     for w in points.windows(2) {
         let ((x0, y0), (x1, y1)) = (w[0], w[1]);
         if x <= x1 {
             return y0 + (y1 - y0) * (x - x0) / (x1 - x0);
         }
     }
-    points[3].1
+    points[points.len() - 1].1
 }
 
 /// LUTs of one PE's lanes.
@@ -159,10 +160,11 @@ pub fn resolve_style(style: MemStyle, depth: usize, width: usize) -> MemStyle {
     }
 }
 
-/// LUTs of a `depth x width` ROM in LUTs (one LUT6 per 64 entries per bit, muxes beyond).
+/// LUTs of a `depth x width` ROM in LUTs: one LUT6 per 64 entries per bit; two share a free
+/// MUXF7, more need a LUT of muxing per four.
 fn rom_luts(depth: usize, width: usize) -> u64 {
     let per_bit = depth.div_ceil(64);
-    let mux = if per_bit > 4 { per_bit.div_ceil(4) } else { 0 };
+    let mux = if per_bit > 2 { per_bit.div_ceil(4) } else { 0 };
     (width * (per_bit + mux)) as u64
 }
 
@@ -202,7 +204,8 @@ pub fn mvtu(cfg: &MvtuConfig) -> Cost {
     if nf > 1 {
         lut += lutram_luts(sf, iw) + iw as u64;
     }
-    lut += counters + 8;
+    // Counters with their wrap compares and enables: 1.5 LUT per bit (Yosys, 12 to 20 bits).
+    lut += (3 * counters).div_ceil(2) + 2;
     ff += (iw + ow) as u64 + counters + 4;
     Cost { lut, ff, bram18: bram, cycles: depth as u64, latency: (depth + MVTU_LATENCY) as u64 }
 }

@@ -26,9 +26,11 @@ pub fn verilog<B: Block>(block: &mut B, top: &str) -> Result<String, HdlError> {
 /// Writes each memory's `$readmemh` file into `dir`.
 pub fn write_memories<'a>(dir: &Path, mems: impl IntoIterator<Item = &'a Memory>) -> Result<(), HdlError> {
     for m in mems {
-        let path = dir.join(m.file());
-        std::fs::write(&path, m.file_text())
-            .map_err(|source| HdlError::Io { path: path.display().to_string(), source })?;
+        for (name, text) in m.files() {
+            let path = dir.join(name);
+            std::fs::write(&path, text)
+                .map_err(|source| HdlError::Io { path: path.display().to_string(), source })?;
+        }
     }
     Ok(())
 }

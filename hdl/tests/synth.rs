@@ -34,7 +34,7 @@ fn synthesize(v: &str, mems: &[(String, String)]) -> synth::SynthStats {
 
 fn mvtu_files(m: &mut Mvtu) -> (String, Vec<(String, String)>) {
     let v = hdl::emit::verilog(m, "dut").expect("verilog");
-    let mems = m.memories().map(|x| (x.file().to_string(), x.file_text())).collect();
+    let mems = m.memories().flat_map(|x| x.files()).collect();
     (v, mems)
 }
 

@@ -141,13 +141,27 @@ pub fn lanes_luts(simd: usize, input: LaneInput, popcount: Popcount) -> u64 {
     }
 }
 
+/// The RAMB18 layout of a `depth x width` ROM: the aspect `(bits, words)` giving the fewest
+/// blocks (the deepest on ties, so as few rows as possible), and the blocks across and down.
+/// `hdl` slices a one-row ROM into columns of exactly this width, so that synthesis maps each to
+/// one block as counted here (left alone, Yosys may pack a ROM more tightly across depths and
+/// pay in LUT multiplexers instead).
+pub fn bram18_layout(depth: usize, width: usize) -> ((usize, usize), usize, usize) {
+    let aspects = [(1, 16384), (2, 8192), (4, 4096), (9, 2048), (18, 1024), (36, 512)];
+    let mut best = ((1, 16384), width, depth.div_ceil(16384));
+    for &(w, d) in &aspects {
+        let (cols, rows) = (width.div_ceil(w), depth.div_ceil(d));
+        if cols * rows < best.1 * best.2 {
+            best = ((w, d), cols, rows);
+        }
+    }
+    best
+}
+
 /// 18 Kb block RAMs for a `depth x width` ROM: the best RAMB18 aspect ratio.
 pub fn bram18(depth: usize, width: usize) -> u64 {
-    [(1, 16384), (2, 8192), (4, 4096), (9, 2048), (18, 1024), (36, 512)]
-        .iter()
-        .map(|&(w, d)| (width.div_ceil(w) * depth.div_ceil(d)) as u64)
-        .min()
-        .unwrap_or(0)
+    let (_, cols, rows) = bram18_layout(depth, width);
+    (cols * rows) as u64
 }
 
 /// The memory style the hardware uses for a weight memory: `Auto` becomes block RAM once the

@@ -99,9 +99,9 @@ pub struct Report {
 }
 
 impl Report {
-    /// The report of a graph.
-    pub fn new(g: &Graph, fclk_mhz: f64) -> Self {
-        let (per, total) = cost::graph(g);
+    /// The report of a graph of `model` (whose thresholds refine the estimates).
+    pub fn new(g: &Graph, model: &Model, fclk_mhz: f64) -> Self {
+        let (per, total) = cost::graph_with(g, model);
         let nodes = g
             .nodes
             .iter()
@@ -243,7 +243,7 @@ pub fn compile(
     };
     testbench::write(dir, &spec)?;
     progress("reports");
-    let mut report = Report::new(&graph, opts.fclk_mhz);
+    let mut report = Report::new(&graph, model, opts.fclk_mhz);
     // The latency is the cycle model's: nodes overlap within a frame, so no sum of per-node
     // figures gives it.
     let lat = crate::cosim::latency(model, &graph, &vecs.inputs[0], vecs.expected[0].len())

@@ -103,7 +103,7 @@ pub fn explore(
             let bad = |source| ExploreError::Dataflow { model: label.clone(), source };
             let f = fold::auto_fold(m, FoldTarget::Cycles(t), o.popcount, o.mem).map_err(bad)?;
             let g = fold::lower(m, &f).map_err(bad)?;
-            let (per, total) = cost::graph(&g);
+            let (per, total) = cost::graph_with(&g, m);
             tick();
             let layer_cycles = g
                 .nodes

@@ -115,7 +115,7 @@ fn num(v: &serde_json::Value, path: &[&str]) -> String {
 /// Writes `report.html` and `report.md` into the build directory; returns their paths.
 pub fn write(b: &BuildDir) -> Result<(PathBuf, PathBuf), ReportError> {
     let r = Results::read(&b.dir);
-    let est = Report::new(&b.graph, b.info.fclk_mhz);
+    let est = Report::new(&b.graph, &b.model, b.info.fclk_mhz);
     let mut sections = Vec::new();
 
     let m = &b.model;

@@ -176,7 +176,7 @@ pub fn synth(
     let top = &b.info.top;
     progress("Yosys");
     let rep = synth::yosys(&b.dir, "design.v", top, target, false)?;
-    let report = Report::new(&b.graph, b.info.fclk_mhz);
+    let report = Report::new(&b.graph, &b.model, b.info.fclk_mhz);
     let design = b.dir.join("design.v");
     let text = std::fs::read_to_string(&design).map_err(|source| SynthError::Io { path: design, source })?;
     let modules = stage_modules(&text, &format!("{top}_core"));

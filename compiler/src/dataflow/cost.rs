@@ -7,6 +7,7 @@
 //! in `results/hdl_lanes.csv` (a test holds every row within tolerance).
 
 use super::{ubits, Graph, LaneInput, MemStyle, MvtuConfig, MvtuOutput, Node, NodeKind, Popcount};
+use crate::model::{Activation, Layer, Model};
 use serde::{Deserialize, Serialize};
 
 /// Cycles from a vector's last input word entering an MVTU to its last output word being valid.
@@ -193,6 +194,22 @@ fn lutram_luts(depth: usize, width: usize) -> u64 {
 
 /// The estimate for one MVTU.
 pub fn mvtu(cfg: &MvtuConfig) -> Cost {
+    mvtu_with(cfg, None)
+}
+
+/// LUTs of PE `p`'s threshold ROM given the thresholds: synthesis drops the bit columns that are
+/// the same in every word, which trained thresholds (clustered around half the fan-in) have
+/// many of.
+fn threshold_rom_luts(cfg: &MvtuConfig, thresholds: &[i32], p: usize) -> u64 {
+    let words = cfg.threshold_words(thresholds, p);
+    let tw = cfg.thr_bits();
+    let varying =
+        (0..tw).filter(|&b| words.iter().any(|w| (w[0] >> b) & 1 != (words[0][0] >> b) & 1)).count();
+    rom_luts(cfg.nf(), varying)
+}
+
+/// The estimate for one MVTU, with its thresholds when known (they refine the threshold ROM).
+pub fn mvtu_with(cfg: &MvtuConfig, thresholds: Option<&[i32]>) -> Cost {
     let (sf, nf, pe) = (cfg.sf(), cfg.nf(), cfg.pe as u64);
     let (iw, ow) = (cfg.in_bits(), cfg.out_bits());
     let rw = cfg.reg_bits() as u64;
@@ -203,7 +220,10 @@ pub fn mvtu(cfg: &MvtuConfig) -> Cost {
     ff += pe * rw;
     if cfg.output == MvtuOutput::Threshold {
         let tw = cfg.thr_bits();
-        lut += pe * rom_luts(nf, tw);
+        lut += match thresholds {
+            Some(t) if t.len() == cfg.mh => (0..cfg.pe).map(|p| threshold_rom_luts(cfg, t, p)).sum(),
+            _ => pe * rom_luts(nf, tw),
+        };
         ff += pe * tw as u64;
     }
     match resolve_style(cfg.mem_style, depth, cfg.simd) {
@@ -260,7 +280,32 @@ pub fn node(n: &Node) -> Cost {
 /// node; latency: the sum along the pipeline, an upper bound, since a node starts on its
 /// producer's first word; `reports::build` replaces it with the cycle model's exact figure).
 pub fn graph(g: &Graph) -> (Vec<Cost>, Cost) {
-    let per: Vec<Cost> = g.nodes.iter().map(node).collect();
+    total(g.nodes.iter().map(node).collect())
+}
+
+/// [`graph`] with the model's thresholds refining each MVTU's threshold ROM.
+pub fn graph_with(g: &Graph, model: &Model) -> (Vec<Cost>, Cost) {
+    total(
+        g.nodes
+            .iter()
+            .map(|n| match &n.kind {
+                NodeKind::Mvtu { layer, cfg } => {
+                    let t = match model.layers.get(*layer) {
+                        Some(Layer::Dense(w)) => match &w.activation {
+                            Activation::Threshold(t) => Some(t.as_slice()),
+                            Activation::Scores => None,
+                        },
+                        _ => None,
+                    };
+                    mvtu_with(cfg, t)
+                }
+                _ => node(n),
+            })
+            .collect(),
+    )
+}
+
+fn total(per: Vec<Cost>) -> (Vec<Cost>, Cost) {
     let total = per.iter().fold(Cost::default(), |a, &b| a + b);
     (per, total)
 }
@@ -281,6 +326,18 @@ mod tests {
             popcount,
             mem_style: MemStyle::Block,
         }
+    }
+
+    #[test]
+    fn constant_threshold_bits_cost_no_rom_luts() {
+        let c = MvtuConfig { mw: 1024, mh: 1024, ..cfg(16, 8, Popcount::Compressor) };
+        // T in 504..=511: the stored -T are 0xE01..=0xE08, only the low four bits vary.
+        let clustered: Vec<i32> = (0..1024).map(|i| 504 + (i / 8 % 8) as i32).collect();
+        let spread: Vec<i32> = (0..1024).map(|i| (i * 7919 % 1025) as i32).collect();
+        let (b, a, none) = (mvtu_with(&c, Some(&clustered)), mvtu_with(&c, Some(&spread)), mvtu(&c));
+        // 8 PEs x 128 x 12-bit ROMs at two LUTs per bit: 8 columns of each go.
+        assert_eq!(none.lut - b.lut, 8 * (12 - 4) * 2);
+        assert!(b.lut < a.lut && a.lut <= none.lut);
     }
 
     /// Every row of the committed Yosys measurements (`make hdl-lanes`) against the estimate: the

@@ -332,8 +332,8 @@ mod tests {
     fn constant_threshold_bits_cost_no_rom_luts() {
         let c = MvtuConfig { mw: 1024, mh: 1024, ..cfg(16, 8, Popcount::Compressor) };
         // T in 504..=511: the stored -T are 0xE01..=0xE08, only the low four bits vary.
-        let clustered: Vec<i32> = (0..1024).map(|i| 504 + (i / 8 % 8) as i32).collect();
-        let spread: Vec<i32> = (0..1024).map(|i| (i * 7919 % 1025) as i32).collect();
+        let clustered: Vec<i32> = (0..1024).map(|i| 504 + i / 8 % 8).collect();
+        let spread: Vec<i32> = (0..1024).map(|i| i * 7919 % 1025).collect();
         let (b, a, none) = (mvtu_with(&c, Some(&clustered)), mvtu_with(&c, Some(&spread)), mvtu(&c));
         // 8 PEs x 128 x 12-bit ROMs at two LUTs per bit: 8 columns of each go.
         assert_eq!(none.lut - b.lut, 8 * (12 - 4) * 2);

@@ -197,15 +197,26 @@ pub fn mvtu(cfg: &MvtuConfig) -> Cost {
     mvtu_with(cfg, None)
 }
 
-/// LUTs of PE `p`'s threshold ROM given the thresholds: synthesis drops the bit columns that are
-/// the same in every word, which trained thresholds (clustered around half the fan-in) have
-/// many of.
+/// LUTs of PE `p`'s threshold ROM given the thresholds. Synthesis drops the bit columns that are
+/// the same in every word (trained thresholds, clustered around half the fan-in, have many),
+/// shares identical columns, and folds a constant run of 64 words into the output register's
+/// set or reset, so a column costs one LUT6 per 64-word chunk that varies (plus muxes).
 fn threshold_rom_luts(cfg: &MvtuConfig, thresholds: &[i32], p: usize) -> u64 {
     let words = cfg.threshold_words(thresholds, p);
-    let tw = cfg.thr_bits();
-    let varying =
-        (0..tw).filter(|&b| words.iter().any(|w| (w[0] >> b) & 1 != (words[0][0] >> b) & 1)).count();
-    rom_luts(cfg.nf(), varying)
+    let mut cols: Vec<Vec<bool>> = Vec::new();
+    for b in 0..cfg.thr_bits() {
+        let col: Vec<bool> = words.iter().map(|w| (w[0] >> b) & 1 == 1).collect();
+        if col.iter().any(|&x| x != col[0]) && !cols.contains(&col) {
+            cols.push(col);
+        }
+    }
+    let varies = |c: &[bool]| c.iter().any(|&x| x != c[0]);
+    cols.iter()
+        .map(|c| {
+            let chunks = c.chunks(64).filter(|k| varies(k)).count();
+            (chunks + if chunks > 2 { chunks.div_ceil(4) } else { 0 }) as u64
+        })
+        .sum()
 }
 
 /// The estimate for one MVTU, with its thresholds when known (they refine the threshold ROM).

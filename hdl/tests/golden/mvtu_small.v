@@ -498,10 +498,10 @@ module dut$tmem$0(clock,en,addr$0,addr$1,data$0,data$1,data$2,data$3,data$4);
     output reg  data$4;
     
     // Update code (custom)
-      (* rom_style = "logic" *) reg [4:0] mem [0:2];
-      initial $readmemh("l0_t0.mem", mem);
       wire [1:0] addr_v = {addr$1, addr$0};
       reg [4:0] q;
+      (* rom_style = "logic" *) reg [4:0] mem [0:2];
+      initial $readmemh("l0_t0.mem", mem);
       always @(posedge clock) if (en) q <= mem[addr_v];
       always @(*) begin
         data$0 = q[0];
@@ -526,10 +526,10 @@ module dut$tmem$1(clock,en,addr$0,addr$1,data$0,data$1,data$2,data$3,data$4);
     output reg  data$4;
     
     // Update code (custom)
-      (* rom_style = "logic" *) reg [4:0] mem [0:2];
-      initial $readmemh("l0_t1.mem", mem);
       wire [1:0] addr_v = {addr$1, addr$0};
       reg [4:0] q;
+      (* rom_style = "logic" *) reg [4:0] mem [0:2];
+      initial $readmemh("l0_t1.mem", mem);
       always @(posedge clock) if (en) q <= mem[addr_v];
       always @(*) begin
         data$0 = q[0];
@@ -555,10 +555,10 @@ module dut$wmem$0(clock,en,addr$0,addr$1,addr$2,addr$3,data$0,data$1,data$2,data
     output reg  data$3;
     
     // Update code (custom)
-      (* rom_style = "block" *) reg [3:0] mem [0:8];
-      initial $readmemh("l0_w0.mem", mem);
       wire [3:0] addr_v = {addr$3, addr$2, addr$1, addr$0};
       reg [3:0] q;
+      (* rom_style = "block" *) reg [3:0] mem [0:8];
+      initial $readmemh("l0_w0.mem", mem);
       always @(posedge clock) if (en) q <= mem[addr_v];
       always @(*) begin
         data$0 = q[0];
@@ -583,10 +583,10 @@ module dut$wmem$1(clock,en,addr$0,addr$1,addr$2,addr$3,data$0,data$1,data$2,data
     output reg  data$3;
     
     // Update code (custom)
-      (* rom_style = "block" *) reg [3:0] mem [0:8];
-      initial $readmemh("l0_w1.mem", mem);
       wire [3:0] addr_v = {addr$3, addr$2, addr$1, addr$0};
       reg [3:0] q;
+      (* rom_style = "block" *) reg [3:0] mem [0:8];
+      initial $readmemh("l0_w1.mem", mem);
       always @(posedge clock) if (en) q <= mem[addr_v];
       always @(*) begin
         data$0 = q[0];

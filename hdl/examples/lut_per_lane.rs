@@ -53,7 +53,10 @@ fn measure(simd: usize, pe: usize, popcount: Popcount) -> Result<String, Box<dyn
     let rep = synth::yosys(dir.path(), "mvtu.v", "mvtu", Target::Xc7, false)?;
     let st = &rep.total;
     // The per-PE datapath: XNOR lanes and popcount, accumulator, threshold memory.
-    let dp = rep.sum_modules("$lanes$").lut + rep.sum_modules("$acc$").lut + rep.sum_modules("$tmem$").lut;
+    // Everything but the controller (with its input buffer) and the weight memories, counted
+    // per instance: identical lanes are one module instantiated PE times.
+    let own = rep.modules.get("mvtu").map_or(0, |m| m.lut);
+    let dp = st.lut - own - rep.sum_modules("$ctl").lut - rep.sum_modules("$wmem$").lut;
     let lanes = (simd * pe) as f64;
     let name = match popcount {
         Popcount::AdderTree => "adder-tree",

@@ -97,10 +97,10 @@ impl Accelerator {
         let mut stages = Vec::with_capacity(graph.nodes.len());
         for n in &graph.nodes {
             stages.push(match &n.kind {
-                NodeKind::Mvtu { layer, cfg } => {
-                    let Some(Layer::Dense(w)) = model.layers.get(*layer) else {
+                NodeKind::Mvtu { layer, cfg, .. } => {
+                    let Some(w) = model.layers.get(*layer).and_then(Layer::weights) else {
                         return Err(HdlError::Check(format!(
-                            "node {}: model layer {layer} is not dense",
+                            "node {}: model layer {layer} has no weights",
                             n.name
                         )));
                     };
@@ -109,6 +109,9 @@ impl Accelerator {
                         Activation::Scores => None,
                     };
                     Stage::Mvtu(Box::new(Mvtu::new(cfg, &w.matrix, t)?))
+                }
+                NodeKind::Swu { .. } | NodeKind::Pool { .. } => {
+                    return Err(HdlError::Check(format!("node {}: no hardware block for it yet", n.name)))
                 }
                 NodeKind::Fifo { depth } => Stage::Fifo(Fifo::new(n.in_bits, *depth)?),
                 NodeKind::WidthConverter => {

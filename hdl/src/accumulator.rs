@@ -1,8 +1,13 @@
 //! A PE's accumulator: sums the lanes' results over a pass and produces the output bit (the sign
 //! of `sum - T`, the accumulator having started at `-T`) or the score.
+//!
+//! In threshold mode the accumulator holds its PE's threshold ROM and registers the ROM's address,
+//! not its word: the ROM's LUTs then sit in the same module as the adder that consumes them, and
+//! synthesis can merge a small ROM into the adder's LUTs (about 3 LUTs per PE at 8 thresholds).
 
 use crate::arith::{self, Term};
 use crate::bus::{self, Bus};
+use crate::memory::Memory;
 use crate::words;
 use rust_hdl::prelude::*;
 use std::fmt::Write;
@@ -12,8 +17,10 @@ use std::fmt::Write;
 /// ### Inputs
 /// - `clock`; `en`: take `acc_next` on the rising edge; `first`: the word starts a pass.
 /// - `sum`: the lanes' result for the current word (unsigned for binary lanes, two's complement
-///   for 8-bit lanes); `start`: the value a pass starts from (`-T` in threshold mode; absent in
-///   scores mode, where it is 0).
+///   for 8-bit lanes).
+/// - `ren`, `taddr` (threshold mode; zero bits wide in scores mode): on a rising edge with `ren`
+///   high the threshold ROM's address register takes `taddr`; `start = rom[address register]` is
+///   the value a pass starts from (`-T`; 0 in scores mode).
 ///
 /// ### Outputs
 /// - `result`: `[acc_next >= 0]` (one bit) in threshold mode, `acc_next` in scores mode, where
@@ -28,44 +35,54 @@ pub struct Accumulator {
     pub first: Signal<In, Bit>,
     /// Lane sum.
     pub sum: Bus<In>,
-    /// Start value (threshold mode).
-    pub start: Bus<In>,
+    /// Threshold ROM address register enable.
+    pub ren: Signal<In, Bit>,
+    /// Threshold ROM address.
+    pub taddr: Bus<In>,
     /// Output bit or score.
     pub result: Bus<Out>,
     _sum_signed: bool,
     _width: usize,
-    _threshold: bool,
+    _rom: Option<Memory>,
+    _ta: usize,
     _acc: i64,
 }
 
 impl Accumulator {
-    /// An accumulator of `width` bits (two's complement) for sums of `sum_bits` bits;
-    /// `threshold` selects the one-bit output and the `start` input.
-    pub fn new(sum_bits: usize, sum_signed: bool, width: usize, threshold: bool) -> Self {
+    /// An accumulator of `width` bits (two's complement) for sums of `sum_bits` bits. With a
+    /// threshold ROM (`width` bits wide, holding `-T` per pass) it is in threshold mode: a one-bit
+    /// output and the `ren`/`taddr` inputs.
+    pub fn new(sum_bits: usize, sum_signed: bool, width: usize, rom: Option<Memory>) -> Self {
+        let threshold = rom.is_some();
         Accumulator {
             clock: Signal::default(),
             en: Signal::default(),
             first: Signal::default(),
             sum: bus::bus(sum_bits),
-            start: bus::bus(if threshold { width } else { 0 }),
+            ren: Signal::default(),
+            taddr: bus::bus(rom.as_ref().map_or(0, |m| m.addr.len())),
             result: bus::bus(if threshold { 1 } else { width }),
             _sum_signed: sum_signed,
             _width: width,
-            _threshold: threshold,
+            _rom: rom,
+            _ta: 0,
             _acc: 0,
         }
+    }
+
+    /// The threshold ROM, for writing its file (threshold mode).
+    pub fn rom(&self) -> Option<&Memory> {
+        self._rom.as_ref()
     }
 
     fn next(&self) -> i64 {
         let n = self.sum.len();
         let raw = bus::read_field(&self.sum, 0, n);
         let s = if self._sum_signed { words::sext(raw, n) } else { raw as i64 };
-        let base = if !self.first.val() {
-            self._acc
-        } else if self._threshold {
-            words::sext(bus::read_field(&self.start, 0, self._width), self._width)
-        } else {
-            0
+        let base = match &self._rom {
+            _ if !self.first.val() => self._acc,
+            Some(rom) => words::sext(rom.word(self._ta).first().copied().unwrap_or(0), self._width),
+            None => 0,
         };
         // The hardware register wraps; valid configurations never overflow it.
         words::sext((base + s) as u64 & words::mask(self._width), self._width)
@@ -78,17 +95,34 @@ impl Accumulator {
         let _ = writeln!(v, "  wire {} sum_v = {};", r(cw), bus::pack("sum", cw));
         let sum = Term { name: "sum_v".into(), width: cw, lo: 0, hi: 0 };
         let ext = if rw > cw { arith::extend(&sum, rw, self._sum_signed) } else { sum.name };
-        let base = if self._threshold {
-            let _ = writeln!(v, "  wire {} start_v = {};", r(rw), bus::pack("start", rw));
-            "start_v".to_string()
-        } else {
-            format!("{rw}'d0")
+        let base = match &self._rom {
+            Some(rom) => {
+                let ab = self.taddr.len();
+                // A LUT ROM read through a registered address: synthesis may fold it into the adder.
+                let _ = writeln!(v, "  wire {} taddr_v = {};", r(ab), bus::pack("taddr", ab));
+                let _ = writeln!(v, "  reg {} ta = 0;", r(ab));
+                let _ = writeln!(v, "  always @(posedge clock) if (ren) ta <= taddr_v;");
+                let _ = writeln!(
+                    v,
+                    "  (* rom_style = \"logic\" *) reg {} trom [0:{}];",
+                    r(rw),
+                    rom.depth().max(1) - 1
+                );
+                let _ = writeln!(v, "  initial $readmemh(\"{}\", trom);", rom.file());
+                let _ = writeln!(v, "  wire {} start_v = trom[ta];", r(rw));
+                "start_v".to_string()
+            }
+            None => {
+                // Verilator's -Wall accepts an unused input whose name says so.
+                let _ = writeln!(v, "  wire unused_ren = ren;");
+                format!("{rw}'d0")
+            }
         };
         let _ = writeln!(v, "  reg {} acc = 0;", r(rw));
         let _ = writeln!(v, "  wire {} acc_next = (first ? {base} : acc) + {ext};", r(rw));
         let _ = writeln!(v, "  always @(posedge clock) if (en) acc <= acc_next;");
         let _ = writeln!(v, "  always @(*) begin");
-        if self._threshold {
+        if self._rom.is_some() {
             let _ = writeln!(v, "    result$0 = !acc_next[{}];", rw - 1);
         } else {
             v.push_str(&bus::unpack("result", rw, "acc_next"));
@@ -100,12 +134,17 @@ impl Accumulator {
 
 impl Logic for Accumulator {
     fn update(&mut self) {
-        if self.clock.pos_edge() && self.en.val() {
-            self._acc = self.next();
+        if self.clock.pos_edge() {
+            if self.en.val() {
+                self._acc = self.next();
+            }
+            if self.ren.val() {
+                self._ta = bus::read_field(&self.taddr, 0, self.taddr.len()) as usize;
+            }
         }
         let next = self.next();
         let w = self._width;
-        if self._threshold {
+        if self._rom.is_some() {
             self.result[0].next = next >= 0;
         } else {
             bus::write_field(&mut self.result, 0, w, next as u64 & words::mask(w));

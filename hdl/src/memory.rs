@@ -100,6 +100,11 @@ impl Memory {
         sl.iter().enumerate().map(|(k, &(lo, w))| (self.slice_file(k), self.slice_text(lo, w))).collect()
     }
 
+    /// Word `a` (zeros past the end), little-endian `u64`s.
+    pub fn word(&self, a: usize) -> Vec<u64> {
+        self._words.get(a).cloned().unwrap_or_else(|| vec![0; words::words(self._width)])
+    }
+
     /// Words.
     pub fn depth(&self) -> usize {
         self._words.len()
@@ -145,8 +150,7 @@ impl Memory {
 impl Logic for Memory {
     fn update(&mut self) {
         if self.clock.pos_edge() && self.en.val() {
-            let a = bus::read_field(&self.addr, 0, self.addr.len()) as usize;
-            self._q = self._words.get(a).cloned().unwrap_or_else(|| vec![0; words::words(self._width)]);
+            self._q = self.word(bus::read_field(&self.addr, 0, self.addr.len()) as usize);
         }
         bus::write(&mut self.data, &self._q);
     }

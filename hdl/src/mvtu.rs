@@ -297,11 +297,9 @@ pub struct Mvtu {
     pub ctl: MvtuCtl,
     /// Weight memory per PE.
     pub wmem: Vec<Memory>,
-    /// Threshold memory per PE (empty in scores mode).
-    pub tmem: Vec<Memory>,
     /// Lanes per PE.
     pub lanes: Vec<Lanes>,
-    /// Accumulator per PE.
+    /// Accumulator per PE, holding its threshold memory in threshold mode.
     pub acc: Vec<Accumulator>,
     _cfg: MvtuConfig,
 }
@@ -320,7 +318,7 @@ impl Mvtu {
                 cfg.mw
             ));
         }
-        let tmem = match (cfg.output, thresholds) {
+        let tmem: Vec<Memory> = match (cfg.output, thresholds) {
             (MvtuOutput::Threshold, Some(t)) if t.len() == cfg.mh => (0..cfg.pe)
                 .map(|p| {
                     let file = format!("{}_t{p}.mem", cfg.name);
@@ -353,14 +351,16 @@ impl Mvtu {
             m_ready: Signal::default(),
             ctl: MvtuCtl::new(cfg),
             wmem,
-            tmem,
             lanes: (0..cfg.pe).map(|_| Lanes::new(cfg.simd, cfg.input, cfg.popcount)).collect(),
-            acc: (0..cfg.pe)
-                .map(|_| {
-                    let (cw, signed) = (cfg.input.sum_bits(cfg.simd), cfg.signed());
-                    Accumulator::new(cw, signed, cfg.reg_bits(), cfg.output == MvtuOutput::Threshold)
-                })
-                .collect(),
+            acc: {
+                let mut tmem = tmem.into_iter();
+                (0..cfg.pe)
+                    .map(|_| {
+                        let (cw, signed) = (cfg.input.sum_bits(cfg.simd), cfg.signed());
+                        Accumulator::new(cw, signed, cfg.reg_bits(), tmem.next())
+                    })
+                    .collect()
+            },
             _cfg: cfg.clone(),
         })
     }
@@ -372,12 +372,12 @@ impl Mvtu {
 
     /// The memories, for writing their files.
     pub fn memories(&self) -> impl Iterator<Item = &Memory> {
-        self.wmem.iter().chain(&self.tmem)
+        self.wmem.iter().chain(self.acc.iter().filter_map(Accumulator::rom))
     }
 
     fn verilog(&self) -> String {
         let c = &self._cfg;
-        let (iw, ow, cw, tw) = (c.in_bits(), c.out_bits(), c.input.sum_bits(c.simd), c.thr_bits());
+        let (iw, ow, cw) = (c.in_bits(), c.out_bits(), c.input.sum_bits(c.simd));
         let rb = ow / c.pe;
         let mut v = String::new();
         let mut line = |s: String| {
@@ -398,11 +398,8 @@ impl Mvtu {
             for i in 0..rb {
                 line(format!("    ctl$results${} = acc${p}$result${i};\n", p * rb + i));
             }
-            if c.output == MvtuOutput::Threshold {
-                line(format!("    tmem${p}$clock = clock;\n    tmem${p}$en = ctl$en;\n"));
-                line(bus::wire(&format!("tmem${p}$addr"), "ctl$taddr", self.ctl.taddr.len()));
-                line(bus::wire(&format!("acc${p}$start"), &format!("tmem${p}$data"), tw));
-            }
+            line(format!("    acc${p}$ren = ctl$en;\n"));
+            line(bus::wire(&format!("acc${p}$taddr"), "ctl$taddr", self.ctl.taddr.len()));
         }
         bus::one_block_per_wire(&v)
     }
@@ -432,13 +429,9 @@ impl Logic for Mvtu {
             a.en.next = self.ctl.acc_en.val();
             a.first.next = self.ctl.acc_first.val();
             bus::copy(&mut a.sum, &self.lanes[p].sum);
+            a.ren.next = self.ctl.en.val();
+            bus::copy(&mut a.taddr, &self.ctl.taddr);
             bus::copy(&mut self.ctl.results[p * rb..(p + 1) * rb], &self.acc[p].result);
-            if let Some(t) = self.tmem.get_mut(p) {
-                t.clock.next = self.clock.val();
-                t.en.next = self.ctl.en.val();
-                bus::copy(&mut t.addr, &self.ctl.taddr);
-                bus::copy(&mut self.acc[p].start, &t.data);
-            }
         }
     }
 
@@ -456,10 +449,11 @@ impl Logic for Mvtu {
             a.clock.connect();
             a.en.connect();
             a.first.connect();
+            a.ren.connect();
             bus::connect(&mut a.sum);
-            bus::connect(&mut a.start);
+            bus::connect(&mut a.taddr);
         }
-        for m in self.wmem.iter_mut().chain(self.tmem.iter_mut()) {
+        for m in &mut self.wmem {
             m.clock.connect();
             m.en.connect();
             bus::connect(&mut m.addr);

@@ -115,6 +115,13 @@ impl Report {
                             cfg.mh, cfg.mw, cfg.pe, cfg.simd, cfg.popcount
                         )
                     }
+                    NodeKind::Swu { cfg: c } => format!(
+                        "sliding window {}x{} over {}x{}x{}, stride {}, SIMD={}",
+                        c.kernel, c.kernel, c.h, c.w, c.c, c.stride, c.simd
+                    ),
+                    NodeKind::Pool { cfg: c } => {
+                        format!("max-pool {}x{} over {}x{}x{}", c.kernel, c.kernel, c.h, c.w, c.c)
+                    }
                     NodeKind::Fifo { depth } => format!("FIFO {depth} x {} bits", n.in_bits),
                     NodeKind::WidthConverter => {
                         format!("width converter {} -> {} bits", n.in_bits, n.out_bits)

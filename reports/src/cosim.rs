@@ -248,7 +248,7 @@ fn golden_streams(b: &BuildDir, images: &[Vec<u8>]) -> Result<Vec<Option<Words>>
         .nodes
         .iter()
         .map(|n| match &n.kind {
-            NodeKind::Mvtu { layer, cfg } => {
+            NodeKind::Mvtu { layer, cfg, .. } => {
                 let mut words = Words::new();
                 for t in &traces {
                     match &t[*layer] {

@@ -67,8 +67,8 @@ impl Mvtu {
     fn new(cfg: &MvtuConfig, model: &Model, layer: usize) -> Result<Self, SimError> {
         let bad = |m: String| SimError::Graph(format!("node {}: {m}", cfg.name));
         cfg.validate().map_err(|e| bad(e.to_string()))?;
-        let Some(Layer::Dense(w)) = model.layers.get(layer) else {
-            return Err(bad(format!("model layer {layer} is not dense")));
+        let Some(w) = model.layers.get(layer).and_then(Layer::weights) else {
+            return Err(bad(format!("model layer {layer} has no weights")));
         };
         if w.matrix.rows() != cfg.mh || w.matrix.cols() != cfg.mw {
             return Err(bad(format!(
@@ -435,7 +435,13 @@ impl CycleModel {
         let mut nodes = Vec::with_capacity(graph.nodes.len());
         for n in &graph.nodes {
             nodes.push(match &n.kind {
-                NodeKind::Mvtu { layer, cfg } => Node::Mvtu(Box::new(Mvtu::new(cfg, model, *layer)?)),
+                NodeKind::Swu { .. } | NodeKind::Pool { .. } => {
+                    return Err(SimError::Graph(format!(
+                        "node {}: the cycle model has no {} unit yet",
+                        n.name, n.name
+                    )))
+                }
+                NodeKind::Mvtu { layer, cfg, .. } => Node::Mvtu(Box::new(Mvtu::new(cfg, model, *layer)?)),
                 NodeKind::Fifo { depth } => Node::Fifo(Fifo {
                     depth: *depth,
                     ww: words(n.in_bits),

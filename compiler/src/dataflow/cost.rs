@@ -6,7 +6,10 @@
 //! per bit, LUT RAMs and ROMs as Yosys maps them. The constants were checked against the Yosys runs
 //! in `results/hdl_lanes.csv` (a test holds every row within tolerance).
 
-use super::{ubits, Graph, LaneInput, MemStyle, MvtuConfig, MvtuOutput, Node, NodeKind, Popcount};
+use super::{
+    ubits, Graph, LaneInput, MemStyle, MvtuConfig, MvtuOutput, Node, NodeKind, PoolConfig, Popcount,
+    SwuConfig,
+};
 use crate::model::{Activation, Layer, Model};
 use serde::{Deserialize, Serialize};
 
@@ -249,16 +252,77 @@ pub fn mvtu_with(cfg: &MvtuConfig, thresholds: Option<&[i32]>) -> Cost {
     if nf > 1 {
         lut += lutram_luts(sf, iw) + iw as u64;
     }
-    // Counters with their wrap compares and enables: 1.5 LUT per bit (Yosys, 12 to 20 bits).
-    lut += (3 * counters).div_ceil(2) + 2;
+    lut += counter_luts(counters as usize);
     ff += (iw + ow) as u64 + counters + 4;
     Cost { lut, ff, bram18: bram, cycles: depth as u64, latency: (depth + MVTU_LATENCY) as u64 }
+}
+
+/// An MVTU's estimate over a frame of `vectors` vectors.
+fn repeated(c: Cost, vectors: usize) -> Cost {
+    let v = vectors.max(1) as u64;
+    Cost { cycles: c.cycles * v, latency: c.cycles * v + MVTU_LATENCY as u64, ..c }
+}
+
+/// Counters with their wrap compares and enables: 1.5 LUT per bit (Yosys, 12 to 20 bits).
+fn counter_luts(bits: usize) -> u64 {
+    (3 * bits as u64).div_ceil(2) + 2
+}
+
+/// The estimate for a sliding-window unit: its ring buffer (block RAM from 1 Kb, else LUT RAM
+/// with one write and one read port), the write and read counters, the address arithmetic and
+/// the output register with its pad multiplexer.
+pub fn swu(c: &SwuConfig) -> Cost {
+    let (depth, width) = (c.ring_words(), c.bits());
+    let (mut lut, mut bram) = (0u64, 0u64);
+    match resolve_style(MemStyle::Auto, depth, width) {
+        MemStyle::Block => bram += bram18(depth, width),
+        _ => lut += lutram_luts(depth, width),
+    }
+    let rows = ubits(c.ring_rows() as u64);
+    let counters = ubits(c.w as u64 - 1) * 2
+        + ubits(c.cf() as u64 - 1) * 2
+        + ubits(c.oh() as u64 - 1)
+        + ubits(c.ow() as u64 - 1)
+        + 2 * ubits(c.kernel as u64 - 1)
+        + 3 * rows
+        + ubits(c.h as u64);
+    let ab = c.addr_bits() as u64;
+    lut += counter_luts(counters) + 3 * ab + if c.pad > 0 { width as u64 } else { 0 } + 8;
+    let ff = counters as u64 + width as u64 + 4;
+    Cost {
+        lut,
+        ff,
+        bram18: bram,
+        cycles: c.in_words().max(c.out_words()) as u64,
+        latency: c.in_words() as u64,
+    }
+}
+
+/// The estimate for a max-pool unit: the row buffer of partial ORs (LUT RAM), the OR and
+/// window-start multiplexer per bit, counters and the output register.
+pub fn pool(c: &PoolConfig) -> Cost {
+    let counters = ubits(c.cf() as u64 - 1)
+        + ubits(c.w as u64 - 1)
+        + ubits(c.ow() as u64)
+        + 2 * ubits(c.kernel as u64 - 1)
+        + ubits(c.h as u64 - 1);
+    let lut = lutram_luts(c.ow() * c.cf(), c.bits) + c.bits as u64 + counter_luts(counters) + 4;
+    let ff = (c.bits + counters + 2) as u64;
+    Cost {
+        lut,
+        ff,
+        bram18: 0,
+        cycles: c.in_words() as u64,
+        latency: (c.w * c.cf() * (c.kernel - 1)) as u64 + 2,
+    }
 }
 
 /// The estimate for any node.
 pub fn node(n: &Node) -> Cost {
     match &n.kind {
-        NodeKind::Mvtu { cfg, .. } => mvtu(cfg),
+        NodeKind::Mvtu { cfg, vectors, .. } => repeated(mvtu(cfg), *vectors),
+        NodeKind::Swu { cfg } => swu(cfg),
+        NodeKind::Pool { cfg } => pool(cfg),
         NodeKind::Fifo { depth } => {
             let aw = ubits(*depth as u64 - 1) as u64;
             Cost {
@@ -300,15 +364,15 @@ pub fn graph_with(g: &Graph, model: &Model) -> (Vec<Cost>, Cost) {
         g.nodes
             .iter()
             .map(|n| match &n.kind {
-                NodeKind::Mvtu { layer, cfg } => {
-                    let t = match model.layers.get(*layer) {
-                        Some(Layer::Dense(w)) => match &w.activation {
+                NodeKind::Mvtu { layer, cfg, vectors } => {
+                    let t = match model.layers.get(*layer).and_then(Layer::weights) {
+                        Some(w) => match &w.activation {
                             Activation::Threshold(t) => Some(t.as_slice()),
                             Activation::Scores => None,
                         },
-                        _ => None,
+                        None => None,
                     };
-                    mvtu_with(cfg, t)
+                    repeated(mvtu_with(cfg, t), *vectors)
                 }
                 _ => node(n),
             })

@@ -1,6 +1,6 @@
 //! The dataflow graph: a pipeline of hardware nodes joined by streams.
 
-use super::{ubits, DataflowError, MvtuConfig};
+use super::{ubits, DataflowError, MvtuConfig, PoolConfig, SwuConfig};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -8,12 +8,26 @@ use std::fmt;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "kind")]
 pub enum NodeKind {
-    /// A matrix-vector-threshold unit computing model layer `layer`.
+    /// A matrix-vector-threshold unit computing model layer `layer`, `vectors` times per frame
+    /// (once per output pixel of a convolution).
     Mvtu {
         /// Index of the model layer whose weights it holds.
         layer: usize,
         /// Shape, folding and structure.
         cfg: MvtuConfig,
+        /// Input vectors per frame.
+        #[serde(default = "one")]
+        vectors: usize,
+    },
+    /// A sliding-window unit feeding a convolution's MVTU.
+    Swu {
+        /// Shape, window and folding.
+        cfg: SwuConfig,
+    },
+    /// A binary max-pool unit.
+    Pool {
+        /// Shape, window and word width.
+        cfg: PoolConfig,
     },
     /// A FIFO of `depth` words.
     Fifo {
@@ -35,6 +49,10 @@ pub enum NodeKind {
     },
 }
 
+fn one() -> usize {
+    1
+}
+
 /// One node with its input and output streams.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Node {
@@ -53,15 +71,44 @@ pub struct Node {
 }
 
 impl Node {
-    /// An MVTU node for model layer `layer`.
+    /// An MVTU node for model layer `layer`, one vector per frame.
     pub fn mvtu(layer: usize, cfg: MvtuConfig) -> Self {
+        Self::mvtu_repeated(layer, cfg, 1)
+    }
+
+    /// An MVTU node for model layer `layer` taking `vectors` vectors per frame.
+    pub fn mvtu_repeated(layer: usize, cfg: MvtuConfig, vectors: usize) -> Self {
         Node {
             name: cfg.name.clone(),
             in_bits: cfg.in_bits(),
-            in_words: cfg.sf(),
+            in_words: cfg.sf() * vectors,
             out_bits: cfg.out_bits(),
-            out_words: cfg.nf(),
-            kind: NodeKind::Mvtu { layer, cfg },
+            out_words: cfg.nf() * vectors,
+            kind: NodeKind::Mvtu { layer, cfg, vectors },
+        }
+    }
+
+    /// A sliding-window unit node.
+    pub fn swu(cfg: SwuConfig) -> Self {
+        Node {
+            name: cfg.name.clone(),
+            in_bits: cfg.bits(),
+            in_words: cfg.in_words(),
+            out_bits: cfg.bits(),
+            out_words: cfg.out_words(),
+            kind: NodeKind::Swu { cfg },
+        }
+    }
+
+    /// A max-pool node.
+    pub fn pool(cfg: PoolConfig) -> Self {
+        Node {
+            name: cfg.name.clone(),
+            in_bits: cfg.bits,
+            in_words: cfg.in_words(),
+            out_bits: cfg.bits,
+            out_words: cfg.out_words(),
+            kind: NodeKind::Pool { cfg },
         }
     }
 
@@ -105,7 +152,7 @@ impl Node {
     /// Cycles this node needs per frame when nothing stalls it.
     pub fn cycles(&self) -> usize {
         match &self.kind {
-            NodeKind::Mvtu { cfg, .. } => cfg.cycles(),
+            NodeKind::Mvtu { cfg, vectors, .. } => cfg.cycles() * vectors,
             _ => self.in_words.max(self.out_words),
         }
     }
@@ -142,12 +189,27 @@ impl Graph {
                 return err(format!("node {}: empty stream", n.name));
             }
             match &n.kind {
-                NodeKind::Mvtu { cfg, .. } => {
+                NodeKind::Mvtu { cfg, vectors, .. } => {
                     cfg.validate()?;
                     if (n.in_bits, n.in_words, n.out_bits, n.out_words)
-                        != (cfg.in_bits(), cfg.sf(), cfg.out_bits(), cfg.nf())
+                        != (cfg.in_bits(), cfg.sf() * vectors, cfg.out_bits(), cfg.nf() * vectors)
                     {
                         return err(format!("node {}: streams do not match its MVTU configuration", n.name));
+                    }
+                }
+                NodeKind::Swu { cfg } => {
+                    cfg.validate()?;
+                    if *n != Node::swu(cfg.clone()) {
+                        return err(format!(
+                            "node {}: streams do not match its window configuration",
+                            n.name
+                        ));
+                    }
+                }
+                NodeKind::Pool { cfg } => {
+                    cfg.validate()?;
+                    if *n != Node::pool(cfg.clone()) {
+                        return err(format!("node {}: streams do not match its pool configuration", n.name));
                     }
                 }
                 NodeKind::Fifo { depth } => {
@@ -208,8 +270,8 @@ impl fmt::Display for Graph {
         writeln!(f, "dataflow {:?}: {} cycles/frame", self.name, self.cycles_per_frame())?;
         for n in &self.nodes {
             let what = match &n.kind {
-                NodeKind::Mvtu { layer, cfg } => format!(
-                    "mvtu layer={layer} {}x{} pe={} simd={} input={} output={} popcount={} mem={}",
+                NodeKind::Mvtu { layer, cfg, vectors } => format!(
+                    "mvtu layer={layer} {}x{} pe={} simd={} input={} output={} popcount={} mem={}{}",
                     cfg.mh,
                     cfg.mw,
                     cfg.pe,
@@ -231,8 +293,22 @@ impl fmt::Display for Graph {
                         super::MemStyle::Block => "block",
                         super::MemStyle::Distributed => "distributed",
                         super::MemStyle::Auto => "auto",
-                    }
+                    },
+                    if *vectors > 1 { format!(" vectors={vectors}") } else { String::new() }
                 ),
+                NodeKind::Swu { cfg: c } => format!(
+                    "swu {}x{}x{} k={} s={} pad={}{} simd={} ring={} rows",
+                    c.h,
+                    c.w,
+                    c.c,
+                    c.kernel,
+                    c.stride,
+                    c.pad,
+                    if c.pad > 0 { format!(" bit={}", u8::from(c.pad_bit)) } else { String::new() },
+                    c.simd,
+                    c.ring_rows()
+                ),
+                NodeKind::Pool { cfg: c } => format!("maxpool {}x{}x{} k={}", c.h, c.w, c.c, c.kernel),
                 NodeKind::Fifo { depth } => format!("fifo depth={depth}"),
                 NodeKind::WidthConverter => "width-converter".to_string(),
                 NodeKind::Argmax { pe, bits, words, signed } => {

@@ -1,15 +1,17 @@
 //! The dataflow IR: what the hardware is.
 //!
-//! A [`Graph`] is a pipeline of nodes (MVTUs, FIFOs, width converters, argmax; sliding-window and
-//! pool units later) joined by ready/valid streams of a given width. Folding, FIFO sizing and cost
+//! A [`Graph`] is a pipeline of nodes (MVTUs, sliding-window units, max-pool units, FIFOs, width
+//! converters, argmax) joined by ready/valid streams of a given width. Folding, FIFO sizing and cost
 //! models work here; `hdl` turns a graph into rust-hdl blocks and Verilog.
 
+pub mod conv;
 pub mod cost;
 pub mod fold;
 mod graph;
 pub mod traffic;
 pub mod width;
 
+pub use conv::{PoolConfig, SwuConfig};
 pub use graph::{Graph, Node, NodeKind};
 pub use width::{mask, sbits, sext, ubits, width_of, words};
 

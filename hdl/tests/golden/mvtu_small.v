@@ -67,24 +67,6 @@ module dut(clock,rst,s_data$0,s_data$1,s_data$2,s_data$3,s_valid,s_ready,m_data$
     wire  wmem$1$data$1;
     wire  wmem$1$data$2;
     wire  wmem$1$data$3;
-    reg  tmem$0$clock;
-    reg  tmem$0$en;
-    reg  tmem$0$addr$0;
-    reg  tmem$0$addr$1;
-    wire  tmem$0$data$0;
-    wire  tmem$0$data$1;
-    wire  tmem$0$data$2;
-    wire  tmem$0$data$3;
-    wire  tmem$0$data$4;
-    reg  tmem$1$clock;
-    reg  tmem$1$en;
-    reg  tmem$1$addr$0;
-    reg  tmem$1$addr$1;
-    wire  tmem$1$data$0;
-    wire  tmem$1$data$1;
-    wire  tmem$1$data$2;
-    wire  tmem$1$data$3;
-    wire  tmem$1$data$4;
     reg  lanes$0$x$0;
     reg  lanes$0$x$1;
     reg  lanes$0$x$2;
@@ -113,11 +95,9 @@ module dut(clock,rst,s_data$0,s_data$1,s_data$2,s_data$3,s_valid,s_ready,m_data$
     reg  acc$0$sum$0;
     reg  acc$0$sum$1;
     reg  acc$0$sum$2;
-    reg  acc$0$start$0;
-    reg  acc$0$start$1;
-    reg  acc$0$start$2;
-    reg  acc$0$start$3;
-    reg  acc$0$start$4;
+    reg  acc$0$ren;
+    reg  acc$0$taddr$0;
+    reg  acc$0$taddr$1;
     wire  acc$0$result$0;
     reg  acc$1$clock;
     reg  acc$1$en;
@@ -125,11 +105,9 @@ module dut(clock,rst,s_data$0,s_data$1,s_data$2,s_data$3,s_valid,s_ready,m_data$
     reg  acc$1$sum$0;
     reg  acc$1$sum$1;
     reg  acc$1$sum$2;
-    reg  acc$1$start$0;
-    reg  acc$1$start$1;
-    reg  acc$1$start$2;
-    reg  acc$1$start$3;
-    reg  acc$1$start$4;
+    reg  acc$1$ren;
+    reg  acc$1$taddr$0;
+    reg  acc$1$taddr$1;
     wire  acc$1$result$0;
     
     // Sub module instances
@@ -186,28 +164,6 @@ module dut(clock,rst,s_data$0,s_data$1,s_data$2,s_data$3,s_valid,s_ready,m_data$
         .data$2(wmem$1$data$2),
         .data$3(wmem$1$data$3)
     );
-    dut$tmem$0 tmem$0(
-        .clock(tmem$0$clock),
-        .en(tmem$0$en),
-        .addr$0(tmem$0$addr$0),
-        .addr$1(tmem$0$addr$1),
-        .data$0(tmem$0$data$0),
-        .data$1(tmem$0$data$1),
-        .data$2(tmem$0$data$2),
-        .data$3(tmem$0$data$3),
-        .data$4(tmem$0$data$4)
-    );
-    dut$tmem$1 tmem$1(
-        .clock(tmem$1$clock),
-        .en(tmem$1$en),
-        .addr$0(tmem$1$addr$0),
-        .addr$1(tmem$1$addr$1),
-        .data$0(tmem$1$data$0),
-        .data$1(tmem$1$data$1),
-        .data$2(tmem$1$data$2),
-        .data$3(tmem$1$data$3),
-        .data$4(tmem$1$data$4)
-    );
     dut$lanes$0 lanes$0(
         .x$0(lanes$0$x$0),
         .x$1(lanes$0$x$1),
@@ -241,25 +197,21 @@ module dut(clock,rst,s_data$0,s_data$1,s_data$2,s_data$3,s_valid,s_ready,m_data$
         .sum$0(acc$0$sum$0),
         .sum$1(acc$0$sum$1),
         .sum$2(acc$0$sum$2),
-        .start$0(acc$0$start$0),
-        .start$1(acc$0$start$1),
-        .start$2(acc$0$start$2),
-        .start$3(acc$0$start$3),
-        .start$4(acc$0$start$4),
+        .ren(acc$0$ren),
+        .taddr$0(acc$0$taddr$0),
+        .taddr$1(acc$0$taddr$1),
         .result$0(acc$0$result$0)
     );
-    dut$acc$0 acc$1(
+    dut$acc$1 acc$1(
         .clock(acc$1$clock),
         .en(acc$1$en),
         .first(acc$1$first),
         .sum$0(acc$1$sum$0),
         .sum$1(acc$1$sum$1),
         .sum$2(acc$1$sum$2),
-        .start$0(acc$1$start$0),
-        .start$1(acc$1$start$1),
-        .start$2(acc$1$start$2),
-        .start$3(acc$1$start$3),
-        .start$4(acc$1$start$4),
+        .ren(acc$1$ren),
+        .taddr$0(acc$1$taddr$0),
+        .taddr$1(acc$1$taddr$1),
         .result$0(acc$1$result$0)
     );
     
@@ -297,15 +249,9 @@ module dut(clock,rst,s_data$0,s_data$1,s_data$2,s_data$3,s_valid,s_ready,m_data$
       always @(*) acc$0$sum$1 = lanes$0$sum$1;
       always @(*) acc$0$sum$2 = lanes$0$sum$2;
       always @(*) ctl$results$0 = acc$0$result$0;
-      always @(*) tmem$0$clock = clock;
-      always @(*) tmem$0$en = ctl$en;
-      always @(*) tmem$0$addr$0 = ctl$taddr$0;
-      always @(*) tmem$0$addr$1 = ctl$taddr$1;
-      always @(*) acc$0$start$0 = tmem$0$data$0;
-      always @(*) acc$0$start$1 = tmem$0$data$1;
-      always @(*) acc$0$start$2 = tmem$0$data$2;
-      always @(*) acc$0$start$3 = tmem$0$data$3;
-      always @(*) acc$0$start$4 = tmem$0$data$4;
+      always @(*) acc$0$ren = ctl$en;
+      always @(*) acc$0$taddr$0 = ctl$taddr$0;
+      always @(*) acc$0$taddr$1 = ctl$taddr$1;
       always @(*) wmem$1$clock = clock;
       always @(*) wmem$1$en = ctl$en;
       always @(*) wmem$1$addr$0 = ctl$addr$0;
@@ -327,18 +273,12 @@ module dut(clock,rst,s_data$0,s_data$1,s_data$2,s_data$3,s_valid,s_ready,m_data$
       always @(*) acc$1$sum$1 = lanes$1$sum$1;
       always @(*) acc$1$sum$2 = lanes$1$sum$2;
       always @(*) ctl$results$1 = acc$1$result$0;
-      always @(*) tmem$1$clock = clock;
-      always @(*) tmem$1$en = ctl$en;
-      always @(*) tmem$1$addr$0 = ctl$taddr$0;
-      always @(*) tmem$1$addr$1 = ctl$taddr$1;
-      always @(*) acc$1$start$0 = tmem$1$data$0;
-      always @(*) acc$1$start$1 = tmem$1$data$1;
-      always @(*) acc$1$start$2 = tmem$1$data$2;
-      always @(*) acc$1$start$3 = tmem$1$data$3;
-      always @(*) acc$1$start$4 = tmem$1$data$4;
+      always @(*) acc$1$ren = ctl$en;
+      always @(*) acc$1$taddr$0 = ctl$taddr$0;
+      always @(*) acc$1$taddr$1 = ctl$taddr$1;
 endmodule // dut
 
-module dut$acc$0(clock,en,first,sum$0,sum$1,sum$2,start$0,start$1,start$2,start$3,start$4,result$0);
+module dut$acc$0(clock,en,first,sum$0,sum$1,sum$2,ren,taddr$0,taddr$1,result$0);
     
     // Module arguments
     input wire  clock;
@@ -347,16 +287,19 @@ module dut$acc$0(clock,en,first,sum$0,sum$1,sum$2,start$0,start$1,start$2,start$
     input wire  sum$0;
     input wire  sum$1;
     input wire  sum$2;
-    input wire  start$0;
-    input wire  start$1;
-    input wire  start$2;
-    input wire  start$3;
-    input wire  start$4;
+    input wire  ren;
+    input wire  taddr$0;
+    input wire  taddr$1;
     output reg  result$0;
     
     // Update code (custom)
       wire [2:0] sum_v = {sum$2, sum$1, sum$0};
-      wire [4:0] start_v = {start$4, start$3, start$2, start$1, start$0};
+      wire [1:0] taddr_v = {taddr$1, taddr$0};
+      reg [1:0] ta = 0;
+      always @(posedge clock) if (ren) ta <= taddr_v;
+      (* rom_style = "logic" *) reg [4:0] trom [0:2];
+      initial $readmemh("l0_t0.mem", trom);
+      wire [4:0] start_v = trom[ta];
       reg [4:0] acc = 0;
       wire [4:0] acc_next = (first ? start_v : acc) + {2'd0, sum_v};
       always @(posedge clock) if (en) acc <= acc_next;
@@ -364,6 +307,36 @@ module dut$acc$0(clock,en,first,sum$0,sum$1,sum$2,start$0,start$1,start$2,start$
         result$0 = !acc_next[4];
       end
 endmodule // dut$acc$0
+
+module dut$acc$1(clock,en,first,sum$0,sum$1,sum$2,ren,taddr$0,taddr$1,result$0);
+    
+    // Module arguments
+    input wire  clock;
+    input wire  en;
+    input wire  first;
+    input wire  sum$0;
+    input wire  sum$1;
+    input wire  sum$2;
+    input wire  ren;
+    input wire  taddr$0;
+    input wire  taddr$1;
+    output reg  result$0;
+    
+    // Update code (custom)
+      wire [2:0] sum_v = {sum$2, sum$1, sum$0};
+      wire [1:0] taddr_v = {taddr$1, taddr$0};
+      reg [1:0] ta = 0;
+      always @(posedge clock) if (ren) ta <= taddr_v;
+      (* rom_style = "logic" *) reg [4:0] trom [0:2];
+      initial $readmemh("l0_t1.mem", trom);
+      wire [4:0] start_v = trom[ta];
+      reg [4:0] acc = 0;
+      wire [4:0] acc_next = (first ? start_v : acc) + {2'd0, sum_v};
+      always @(posedge clock) if (en) acc <= acc_next;
+      always @(*) begin
+        result$0 = !acc_next[4];
+      end
+endmodule // dut$acc$1
 
 module dut$ctl(clock,rst,s_data$0,s_data$1,s_data$2,s_data$3,s_valid,s_ready,m_data$0,m_data$1,m_valid,m_ready,x$0,x$1,x$2,x$3,addr$0,addr$1,addr$2,addr$3,taddr$0,taddr$1,en,acc_en,acc_first,results$0,results$1);
     
@@ -483,62 +456,6 @@ module dut$lanes$0(x$0,x$1,x$2,x$3,w$0,w$1,w$2,w$3,sum$0,sum$1,sum$2);
         sum$2 = sum_v[2];
       end
 endmodule // dut$lanes$0
-
-module dut$tmem$0(clock,en,addr$0,addr$1,data$0,data$1,data$2,data$3,data$4);
-    
-    // Module arguments
-    input wire  clock;
-    input wire  en;
-    input wire  addr$0;
-    input wire  addr$1;
-    output reg  data$0;
-    output reg  data$1;
-    output reg  data$2;
-    output reg  data$3;
-    output reg  data$4;
-    
-    // Update code (custom)
-      wire [1:0] addr_v = {addr$1, addr$0};
-      reg [4:0] q;
-      (* rom_style = "logic" *) reg [4:0] mem [0:2];
-      initial $readmemh("l0_t0.mem", mem);
-      always @(posedge clock) if (en) q <= mem[addr_v];
-      always @(*) begin
-        data$0 = q[0];
-        data$1 = q[1];
-        data$2 = q[2];
-        data$3 = q[3];
-        data$4 = q[4];
-      end
-endmodule // dut$tmem$0
-
-module dut$tmem$1(clock,en,addr$0,addr$1,data$0,data$1,data$2,data$3,data$4);
-    
-    // Module arguments
-    input wire  clock;
-    input wire  en;
-    input wire  addr$0;
-    input wire  addr$1;
-    output reg  data$0;
-    output reg  data$1;
-    output reg  data$2;
-    output reg  data$3;
-    output reg  data$4;
-    
-    // Update code (custom)
-      wire [1:0] addr_v = {addr$1, addr$0};
-      reg [4:0] q;
-      (* rom_style = "logic" *) reg [4:0] mem [0:2];
-      initial $readmemh("l0_t1.mem", mem);
-      always @(posedge clock) if (en) q <= mem[addr_v];
-      always @(*) begin
-        data$0 = q[0];
-        data$1 = q[1];
-        data$2 = q[2];
-        data$3 = q[3];
-        data$4 = q[4];
-      end
-endmodule // dut$tmem$1
 
 module dut$wmem$0(clock,en,addr$0,addr$1,addr$2,addr$3,data$0,data$1,data$2,data$3);
     

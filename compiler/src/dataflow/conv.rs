@@ -1,0 +1,265 @@
+//! The convolution nodes' configurations: the sliding-window unit (im2col on a stream) and the
+//! binary max-pool unit.
+//!
+//! Both carry frames of pixels in (row, column, channel) order, channel fastest, as words of
+//! `simd` elements that never straddle a pixel (`simd` divides the channels), so a frame is the
+//! same bit sequence as the flattened (h, w, c) tensor whatever the word width.
+//!
+//! ## The sliding-window unit's schedule (`hdl::swu` and `sim::cycle` implement exactly this)
+//! Input rows go into a ring of [`SwuConfig::ring_rows`] rows of `W * CF` words (`CF = C/SIMD`);
+//! the ring is a FIFO of whole rows across frames. Registers: write side `wx`, `wc`, `wslot`;
+//! shared `avail` (complete rows held); read side `head` (slot of the oldest held row), `lo` (its
+//! row index within the frame), `draining`, the output counters `oy, ox, ky, kx, rc` (`rc` fastest,
+//! then `kx`, `ky`, `ox`, `oy`) and the output register (`qv`, the memory's read word, `padr`).
+//! Each cycle, with `R` ring rows:
+//! - `s_ready = avail < R`; a handshake writes `mem[(wslot*W + wx)*CF + wc]` and steps `wc, wx`;
+//!   the row's last word sets `row_done` (`wslot` steps, `avail` grows by one).
+//! - `free = avail > 0 && (draining ? true : lo < max(0, oy*S - P))`: the oldest row is dropped
+//!   (`head` steps, `lo` grows; while draining, `lo` reaching `H` ends the drain and resets `lo`).
+//! - `can = !draining && lo + avail > min(oy*S - P + K - 1, H - 1)`: every row the current output
+//!   row reads is held. `adv = !qv || m_ready`; on `adv`: `qv <= can`, and if `can` the unit reads
+//!   the word for `(y, x) = (oy*S - P + ky, ox*S - P + kx)` channel word `rc` (a pad word when
+//!   outside the frame) at `mem[((head + y - lo) mod R * W + x)*CF + rc]`, steps the counters, and
+//!   after the frame's last word sets `draining`.
+//! - `avail <= avail + row_done - free`.
+//!
+//! The ring holds `2K` rows (at least `K + S`, at most `H`): the next frame's first `K` rows are
+//! written while the last output row is read, so a frame boundary costs only the drain.
+
+use super::{ubits, DataflowError};
+use serde::{Deserialize, Serialize};
+
+/// A sliding-window unit: a stream of `h x w` pixels of `c` elements of `elem_bits` bits becomes,
+/// per output pixel, the im2col vector of its `kernel x kernel` window (kernel row, kernel column,
+/// channel fastest), as words of `simd` elements.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SwuConfig {
+    /// Node name.
+    pub name: String,
+    /// Input rows.
+    pub h: usize,
+    /// Input columns.
+    pub w: usize,
+    /// Elements per pixel.
+    pub c: usize,
+    /// Bits per element (1 for binary, 8 for the 8-bit input layer).
+    pub elem_bits: usize,
+    /// Elements per word (divides `c`).
+    pub simd: usize,
+    /// Window height and width.
+    pub kernel: usize,
+    /// Step between windows.
+    pub stride: usize,
+    /// Pixels of padding on each side.
+    pub pad: usize,
+    /// The padding element's bit (binary elements only).
+    pub pad_bit: bool,
+}
+
+impl SwuConfig {
+    /// Checks sizes, the folding and the padding.
+    pub fn validate(&self) -> Result<(), DataflowError> {
+        let err = |message: String| Err(DataflowError::Folding { layer: self.name.clone(), message });
+        if self.h == 0
+            || self.w == 0
+            || self.c == 0
+            || self.elem_bits == 0
+            || self.kernel == 0
+            || self.stride == 0
+        {
+            return err("a sliding-window unit needs non-zero sizes".into());
+        }
+        if self.simd == 0 || self.c % self.simd != 0 {
+            let legal: Vec<String> = super::divisors(self.c).iter().map(usize::to_string).collect();
+            return err(format!(
+                "SIMD = {} does not divide the {} input channels (the sliding-window unit's words hold \
+                 whole channel groups); legal SIMD: {}",
+                self.simd,
+                self.c,
+                legal.join(", ")
+            ));
+        }
+        if self.pad >= self.kernel
+            || self.h + 2 * self.pad < self.kernel
+            || self.w + 2 * self.pad < self.kernel
+        {
+            return err(format!(
+                "a {}x{} window with padding {} does not fit a {}x{} input",
+                self.kernel, self.kernel, self.pad, self.h, self.w
+            ));
+        }
+        if self.pad > 0 && self.elem_bits != 1 {
+            return err("only binary inputs can be padded (with the pad bit)".into());
+        }
+        Ok(())
+    }
+
+    /// Output rows.
+    pub fn oh(&self) -> usize {
+        (self.h + 2 * self.pad - self.kernel) / self.stride + 1
+    }
+
+    /// Output columns.
+    pub fn ow(&self) -> usize {
+        (self.w + 2 * self.pad - self.kernel) / self.stride + 1
+    }
+
+    /// Words per pixel.
+    pub fn cf(&self) -> usize {
+        self.c / self.simd
+    }
+
+    /// Word width.
+    pub fn bits(&self) -> usize {
+        self.simd * self.elem_bits
+    }
+
+    /// Rows in the ring buffer.
+    pub fn ring_rows(&self) -> usize {
+        (2 * self.kernel).max(self.kernel + self.stride).min(self.h)
+    }
+
+    /// Words in the ring buffer.
+    pub fn ring_words(&self) -> usize {
+        self.ring_rows() * self.w * self.cf()
+    }
+
+    /// Input words per frame.
+    pub fn in_words(&self) -> usize {
+        self.h * self.w * self.cf()
+    }
+
+    /// Words per output pixel (the next MVTU's SF).
+    pub fn window_words(&self) -> usize {
+        self.kernel * self.kernel * self.cf()
+    }
+
+    /// Output words per frame.
+    pub fn out_words(&self) -> usize {
+        self.oh() * self.ow() * self.window_words()
+    }
+
+    /// Ring address width.
+    pub fn addr_bits(&self) -> usize {
+        ubits(self.ring_words() as u64 - 1)
+    }
+}
+
+/// A binary max-pool unit: OR over `kernel x kernel` windows with stride `kernel` (trailing rows
+/// and columns that fill no window are dropped), on words of `bits` channels.
+///
+/// Schedule (`hdl::pool` and `sim::cycle`): counters `wc` (channel word, fastest), `x` (with
+/// `kx = x mod K`, `ox = x / K`), `y` (with `ky`); a row buffer of `OW * CF` words holds the OR of
+/// the window so far. `s_ready = !ov || m_ready`; a handshake on a word inside a window ORs it
+/// into the buffer (or starts it at the window's first word) and, at the window's last word,
+/// loads the output register instead. Words outside every window are consumed and dropped.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct PoolConfig {
+    /// Node name.
+    pub name: String,
+    /// Input rows.
+    pub h: usize,
+    /// Input columns.
+    pub w: usize,
+    /// Channels.
+    pub c: usize,
+    /// Channels per word (divides `c`).
+    pub bits: usize,
+    /// Window height, width and stride.
+    pub kernel: usize,
+}
+
+impl PoolConfig {
+    /// Checks sizes and the word width.
+    pub fn validate(&self) -> Result<(), DataflowError> {
+        let err = |message: String| Err(DataflowError::Folding { layer: self.name.clone(), message });
+        if self.h == 0 || self.w == 0 || self.c == 0 || self.kernel == 0 {
+            return err("a max-pool unit needs non-zero sizes".into());
+        }
+        if self.bits == 0 || self.c % self.bits != 0 {
+            return err(format!("its {}-bit words do not divide the {} channels", self.bits, self.c));
+        }
+        if self.kernel > self.h || self.kernel > self.w {
+            return err(format!(
+                "a {0}x{0} window does not fit a {1}x{2} input",
+                self.kernel, self.h, self.w
+            ));
+        }
+        Ok(())
+    }
+
+    /// Output rows.
+    pub fn oh(&self) -> usize {
+        self.h / self.kernel
+    }
+
+    /// Output columns.
+    pub fn ow(&self) -> usize {
+        self.w / self.kernel
+    }
+
+    /// Words per pixel.
+    pub fn cf(&self) -> usize {
+        self.c / self.bits
+    }
+
+    /// Input words per frame.
+    pub fn in_words(&self) -> usize {
+        self.h * self.w * self.cf()
+    }
+
+    /// Output words per frame.
+    pub fn out_words(&self) -> usize {
+        self.oh() * self.ow() * self.cf()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn swu(h: usize, c: usize, simd: usize, k: usize, s: usize, pad: usize) -> SwuConfig {
+        SwuConfig {
+            name: "S1".into(),
+            h,
+            w: h,
+            c,
+            elem_bits: 1,
+            simd,
+            kernel: k,
+            stride: s,
+            pad,
+            pad_bit: false,
+        }
+    }
+
+    #[test]
+    fn swu_shapes_follow_the_convolution() {
+        let s = swu(32, 64, 32, 3, 1, 0);
+        s.validate().expect("valid");
+        assert_eq!((s.oh(), s.ow(), s.cf(), s.window_words()), (30, 30, 2, 18));
+        assert_eq!(s.out_words(), 30 * 30 * 18);
+        assert_eq!(s.ring_rows(), 6);
+        let s = swu(7, 4, 4, 3, 2, 1);
+        assert_eq!((s.oh(), s.ring_rows()), (4, 6));
+        assert_eq!(swu(3, 4, 4, 3, 1, 0).ring_rows(), 3, "never more rows than the frame");
+    }
+
+    #[test]
+    fn swu_errors_name_the_node_and_the_legal_values() {
+        let e = swu(8, 12, 5, 3, 1, 0).validate().expect_err("5 does not divide 12").to_string();
+        assert!(e.contains("S1") && e.contains("1, 2, 3, 4, 6, 12"), "{e}");
+        assert!(swu(8, 4, 4, 3, 1, 3).validate().is_err(), "padding as large as the kernel");
+        let mut s = swu(8, 3, 3, 3, 1, 1);
+        s.elem_bits = 8;
+        assert!(s.validate().is_err(), "8-bit input with padding");
+    }
+
+    #[test]
+    fn pool_drops_trailing_rows_and_columns() {
+        let p = PoolConfig { name: "P".into(), h: 5, w: 7, c: 8, bits: 4, kernel: 2 };
+        p.validate().expect("valid");
+        assert_eq!((p.oh(), p.ow(), p.cf(), p.in_words(), p.out_words()), (2, 3, 2, 70, 12));
+        assert!(PoolConfig { bits: 3, ..p.clone() }.validate().is_err());
+    }
+}

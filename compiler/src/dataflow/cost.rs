@@ -234,11 +234,15 @@ pub fn mvtu_with(cfg: &MvtuConfig, thresholds: Option<&[i32]>) -> Cost {
     ff += pe * rw;
     if cfg.output == MvtuOutput::Threshold {
         let tw = cfg.thr_bits();
-        lut += match thresholds {
+        let rom = match thresholds {
             Some(t) if t.len() == cfg.mh => (0..cfg.pe).map(|p| threshold_rom_luts(cfg, t, p)).sum(),
             _ => pe * rom_luts(nf, tw),
         };
-        ff += pe * tw as u64;
+        // The ROM sits in the accumulator behind a registered address: with at most three
+        // address bits a ROM bit and the start multiplexer share the adder bit's LUT6, and
+        // Yosys leaves about two LUTs per PE (results/hdl_lanes.csv, NF = 8).
+        lut += if nf <= 8 { rom.min(2 * pe) } else { rom };
+        ff += pe * ubits(nf as u64 - 1) as u64;
     }
     match resolve_style(cfg.mem_style, depth, cfg.simd) {
         MemStyle::Block => bram += pe * bram18(depth, cfg.simd),

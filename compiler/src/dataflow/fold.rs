@@ -6,9 +6,10 @@
 //! under a LUT budget. [`finn_fold`] is FINN's heuristic, kept for comparison.
 
 use super::{
-    cost, divisors, DataflowError, Graph, LaneInput, MemStyle, MvtuConfig, MvtuOutput, Node, Popcount,
+    cost, divisors, DataflowError, Graph, LaneInput, MemStyle, MvtuConfig, MvtuOutput, Node, PoolConfig,
+    Popcount, SwuConfig,
 };
-use crate::model::{Activation, Layer, Model, OutputMode};
+use crate::model::{Activation, Layer, Model, OutputMode, Padding};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -36,6 +37,25 @@ pub struct Folding {
     pub layers: BTreeMap<String, LayerFold>,
 }
 
+/// The input geometry of a convolution, for its sliding-window unit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window {
+    /// Input rows.
+    pub h: usize,
+    /// Input columns.
+    pub w: usize,
+    /// Input channels.
+    pub c: usize,
+    /// Kernel height and width.
+    pub kernel: usize,
+    /// Stride.
+    pub stride: usize,
+    /// Padding on each side.
+    pub pad: usize,
+    /// Padding bit.
+    pub pad_bit: bool,
+}
+
 /// A binary layer as the hardware sees it, before folding.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LayerShape {
@@ -51,9 +71,40 @@ pub struct LayerShape {
     pub input: LaneInput,
     /// Threshold bits or scores.
     pub output: MvtuOutput,
+    /// Vectors per frame: output pixels of a convolution, 1 for a dense layer.
+    pub vectors: usize,
+    /// A convolution's input geometry.
+    pub window: Option<Window>,
 }
 
 impl LayerShape {
+    /// The legal SIMD values: divisors of the fan-in, or of a convolution's input channels (the
+    /// sliding-window unit's words never straddle a pixel).
+    pub fn legal_simd(&self) -> Vec<usize> {
+        divisors(self.window.map_or(self.mw, |w| w.c))
+    }
+
+    /// Cycles per frame at `pe` and `simd`.
+    pub fn cycles(&self, pe: usize, simd: usize) -> u64 {
+        ((self.mh / pe) * (self.mw / simd) * self.vectors) as u64
+    }
+
+    /// The sliding-window unit of a convolution under folding `f`.
+    pub fn swu(&self, f: &LayerFold) -> Option<SwuConfig> {
+        self.window.map(|w| SwuConfig {
+            name: format!("S{}", self.layer),
+            h: w.h,
+            w: w.w,
+            c: w.c,
+            elem_bits: self.input.bits(),
+            simd: f.simd,
+            kernel: w.kernel,
+            stride: w.stride,
+            pad: w.pad,
+            pad_bit: w.pad_bit,
+        })
+    }
+
     /// The MVTU configuration under `f`.
     pub fn config(&self, f: &LayerFold) -> MvtuConfig {
         MvtuConfig {
@@ -70,55 +121,90 @@ impl LayerShape {
     }
 }
 
-/// The binary layers of a fully connected model, in order.
+/// The binary layers (dense and convolutional) of a model, in order.
 pub fn layer_shapes(model: &Model) -> Result<Vec<LayerShape>, DataflowError> {
-    let err = |m: String| Err(DataflowError::Graph(m));
-    let mut input = None;
+    let types = model.infer().map_err(|e| DataflowError::Graph(e.to_string()))?;
+    let mut input = LaneInput::Binary;
     let mut shapes = Vec::new();
     for (i, layer) in model.layers.iter().enumerate() {
+        let output = |w: &crate::model::BinaryWeights| match w.activation {
+            Activation::Threshold(_) => MvtuOutput::Threshold,
+            Activation::Scores => MvtuOutput::Scores,
+        };
+        // The first binary layer takes the quantizer's elements, every later one bits.
+        let kind = if shapes.is_empty() { input } else { LaneInput::Binary };
         match layer {
-            Layer::QuantBinary { .. } => input = Some(LaneInput::Binary),
-            Layer::QuantFixed8(f) => input = Some(LaneInput::Fixed8 { signed: f.signed }),
-            Layer::Dense(w) => {
-                let kind = input.take().unwrap_or(LaneInput::Binary);
+            Layer::QuantBinary { .. } => input = LaneInput::Binary,
+            Layer::QuantFixed8(f) => input = LaneInput::Fixed8 { signed: f.signed },
+            Layer::Dense(w) => shapes.push(LayerShape {
+                name: format!("L{i}"),
+                layer: i,
+                mw: w.fan_in(),
+                mh: w.out(),
+                input: kind,
+                output: output(w),
+                vectors: 1,
+                window: None,
+            }),
+            Layer::Conv2d { kernel, stride, padding, weights: w } => {
+                let (inp, out) = (types[i - 1].shape, types[i].shape);
                 shapes.push(LayerShape {
                     name: format!("L{i}"),
                     layer: i,
                     mw: w.fan_in(),
                     mh: w.out(),
-                    input: if shapes.is_empty() { kind } else { LaneInput::Binary },
-                    output: match w.activation {
-                        Activation::Threshold(_) => MvtuOutput::Threshold,
-                        Activation::Scores => MvtuOutput::Scores,
-                    },
+                    input: kind,
+                    output: output(w),
+                    vectors: out.h * out.w,
+                    window: Some(Window {
+                        h: inp.h,
+                        w: inp.w,
+                        c: inp.c,
+                        kernel: *kernel,
+                        stride: *stride,
+                        pad: padding.amount(),
+                        pad_bit: matches!(padding, Padding::Bit { bit: true, .. }),
+                    }),
                 });
             }
-            Layer::Conv2d { .. } | Layer::MaxPool { .. } => {
-                return err(format!(
-                    "layer L{i} is a {}: `compile` lowers fully connected networks for now (convolutions \
-                     need the sliding-window unit)",
-                    if matches!(layer, Layer::MaxPool { .. }) { "max-pool" } else { "convolution" }
-                ));
-            }
+            Layer::MaxPool { .. } => {}
         }
     }
     if shapes.is_empty() {
-        return err("the model has no binary layer to lower".into());
+        return Err(DataflowError::Graph("the model has no binary layer to lower".into()));
     }
     Ok(shapes)
 }
 
-/// FIFO depth between `producer` and `consumer` (in consumer words), from the schedule: the
-/// consumer takes its `SF` input words in its first pass and none in the `NF - 1` passes that
-/// follow; meanwhile the producer keeps emitting at its own rate. The FIFO holds what the producer
-/// emits in that window (at most one consumer frame), plus two words so that a full FIFO still
-/// passes a word per cycle.
-pub fn fifo_depth(producer: &MvtuConfig, consumer: &MvtuConfig) -> usize {
+/// FIFO depth in front of `consumer` (in its words), from the schedule: the consumer takes a
+/// vector's `SF` input words in its first pass and none in the `NF - 1` passes that follow;
+/// meanwhile the stream keeps arriving at the rate of the slowest node upstream
+/// (`upstream_cycles` per frame, `vectors` vectors of `SF` words). The FIFO holds what arrives in
+/// that window (at most one vector), plus two words so that a full FIFO still passes a word per
+/// cycle.
+pub fn fifo_depth(upstream_cycles: usize, consumer: &MvtuConfig, vectors: usize) -> usize {
     let (sf, nf) = (consumer.sf(), consumer.nf());
     let idle = (nf - 1) * sf;
-    // Consumer words per cycle from the producer: a frame of `sf` words over its own cycles.
-    let produced = (idle * sf).div_ceil(producer.cycles());
+    let produced = (idle * sf * vectors).div_ceil(upstream_cycles.max(1));
     produced.min(sf) + 2
+}
+
+/// Appends a width converter when the last node's words are not `bits` wide.
+fn adapt(nodes: &mut Vec<Node>, bits: usize, layer: usize) {
+    if let Some(last) = nodes.last() {
+        if last.out_bits != bits {
+            let frame = last.out_bits * last.out_words;
+            nodes.push(Node::width_converter(&format!("W{layer}"), last.out_bits, bits, frame));
+        }
+    }
+}
+
+fn gcd(a: usize, b: usize) -> usize {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
 }
 
 /// Lowers `model` under `folding` (every binary layer must be listed, no other name).
@@ -133,23 +219,60 @@ pub fn lower(model: &Model, folding: &Folding) -> Result<Graph, DataflowError> {
             )));
         }
     }
+    let types = model.infer().map_err(|e| DataflowError::Graph(e.to_string()))?;
+    let mut shapes = shapes.iter();
     let mut nodes: Vec<Node> = Vec::new();
     let mut prev: Option<MvtuConfig> = None;
-    for s in &shapes {
+    for (idx, layer) in model.layers.iter().enumerate() {
+        if let Layer::MaxPool { kernel, stride } = layer {
+            let inp = types[idx - 1].shape;
+            if kernel != stride {
+                return Err(DataflowError::Folding {
+                    layer: format!("L{idx}"),
+                    message: format!(
+                        "the max-pool unit takes windows with stride = kernel; this one has kernel {kernel}, \
+                         stride {stride}"
+                    ),
+                });
+            }
+            // Words of the producer's width when they hold whole channel groups.
+            let bits = gcd(nodes.last().map_or(inp.c, |n| n.out_bits), inp.c);
+            adapt(&mut nodes, bits, idx);
+            let cfg =
+                PoolConfig { name: format!("P{idx}"), h: inp.h, w: inp.w, c: inp.c, bits, kernel: *kernel };
+            cfg.validate()?;
+            nodes.push(Node::pool(cfg));
+            continue;
+        }
+        if layer.weights().is_none() {
+            continue;
+        }
+        let Some(s) = shapes.next() else { break };
         let f = folding.layers.get(&s.name).ok_or_else(|| DataflowError::Folding {
             layer: s.name.clone(),
             message: format!("the folding does not give PE and SIMD for this {}x{} layer", s.mh, s.mw),
         })?;
         let cfg = s.config(f);
-        cfg.validate()?;
-        if let Some(p) = &prev {
-            let idx = s.layer;
-            if p.out_bits() != cfg.in_bits() {
-                nodes.push(Node::width_converter(&format!("W{idx}"), p.out_bits(), cfg.in_bits(), p.mh));
-            }
-            nodes.push(Node::fifo(&format!("F{idx}"), cfg.in_bits(), cfg.sf(), fifo_depth(p, &cfg)));
+        if let Some(swu) = s.swu(f) {
+            swu.validate().map_err(|e| DataflowError::Folding {
+                layer: s.name.clone(),
+                message: match e {
+                    DataflowError::Folding { message, .. } => message,
+                    other => other.to_string(),
+                },
+            })?;
+            adapt(&mut nodes, swu.bits(), idx);
+            nodes.push(Node::swu(swu));
+        } else {
+            adapt(&mut nodes, cfg.in_bits(), idx);
         }
-        nodes.push(Node::mvtu(s.layer, cfg.clone()));
+        cfg.validate()?;
+        if !nodes.is_empty() {
+            let upstream = nodes.iter().map(Node::cycles).max().unwrap_or(1);
+            let depth = fifo_depth(upstream, &cfg, s.vectors);
+            nodes.push(Node::fifo(&format!("F{idx}"), cfg.in_bits(), cfg.sf() * s.vectors, depth));
+        }
+        nodes.push(Node::mvtu_repeated(s.layer, cfg.clone(), s.vectors));
         prev = Some(cfg);
     }
     if let (OutputMode::Argmax, Some(last)) = (model.output, &prev) {
@@ -180,12 +303,15 @@ fn cheapest(
 ) -> Option<(LayerFold, cost::Cost)> {
     let mut best: Option<(LayerFold, cost::Cost)> = None;
     for pe in divisors(s.mh) {
-        for simd in divisors(s.mw) {
-            if ((s.mh / pe) * (s.mw / simd)) as u64 > cycles {
+        for simd in s.legal_simd() {
+            if s.cycles(pe, simd) > cycles {
                 continue;
             }
             let f = LayerFold { pe, simd, popcount, mem_style: mem };
-            let c = cost::mvtu(&s.config(&f));
+            let mut c = cost::mvtu(&s.config(&f));
+            if let Some(swu) = s.swu(&f) {
+                c = c + cost::swu(&swu);
+            }
             if best.as_ref().is_none_or(|(_, b)| (c.lut, c.bram18) < (b.lut, b.bram18)) {
                 best = Some((f, c));
             }
@@ -222,15 +348,18 @@ pub fn auto_fold(
     // The fastest possible frame: every layer fully parallel, one cycle.
     match target {
         FoldTarget::Cycles(c) => fold_at(c.max(1)).ok_or_else(|| {
-            DataflowError::Graph(format!("no folding reaches {c} cycles per frame (the fastest is 1 cycle)"))
+            let fastest = shapes.iter().map(|s| s.vectors).max().unwrap_or(1);
+            DataflowError::Graph(format!(
+                "no folding reaches {c} cycles per frame (the fastest is {fastest})"
+            ))
         }),
         FoldTarget::LutBudget(budget) => {
             let mut times: Vec<u64> = shapes
                 .iter()
                 .flat_map(|s| {
-                    divisors(s.mh).into_iter().flat_map(move |pe| {
-                        divisors(s.mw).into_iter().map(move |simd| ((s.mh / pe) * (s.mw / simd)) as u64)
-                    })
+                    divisors(s.mh)
+                        .into_iter()
+                        .flat_map(move |pe| s.legal_simd().into_iter().map(move |simd| s.cycles(pe, simd)))
                 })
                 .collect();
             times.sort_unstable();
@@ -275,8 +404,8 @@ pub fn finn_fold(
     let mut f = Folding::default();
     for s in layer_shapes(model)? {
         let (mut pe, mut simd) = (1, 1);
-        let (pes, simds) = (divisors(s.mh), divisors(s.mw));
-        while ((s.mh / pe) * (s.mw / simd)) as u64 > cycles {
+        let (pes, simds) = (divisors(s.mh), s.legal_simd());
+        while s.cycles(pe, simd) > cycles {
             if let Some(&n) = simds.iter().find(|&&d| d > simd) {
                 simd = n;
             } else if let Some(&n) = pes.iter().find(|&&d| d > pe) {

@@ -11,6 +11,8 @@
 //! the sink back to the source, then clocks every node from the last to the first, so that each
 //! node samples its producer's outputs from before the edge.
 
+mod conv;
+
 use crate::drive::{Ports, StreamDut};
 use crate::golden::SimError;
 use compiler::dataflow::width::{get, mask, set, sext, words};
@@ -387,6 +389,8 @@ impl Unit for Argmax {
 
 enum Node {
     Mvtu(Box<Mvtu>),
+    Swu(conv::Swu),
+    Pool(conv::Pool),
     Fifo(Fifo),
     WidthConverter(WidthConverter),
     Argmax(Argmax),
@@ -396,6 +400,8 @@ impl Node {
     fn unit(&self) -> &dyn Unit {
         match self {
             Node::Mvtu(u) => u.as_ref(),
+            Node::Swu(u) => u,
+            Node::Pool(u) => u,
             Node::Fifo(u) => u,
             Node::WidthConverter(u) => u,
             Node::Argmax(u) => u,
@@ -405,6 +411,8 @@ impl Node {
     fn unit_mut(&mut self) -> &mut dyn Unit {
         match self {
             Node::Mvtu(u) => u.as_mut(),
+            Node::Swu(u) => u,
+            Node::Pool(u) => u,
             Node::Fifo(u) => u,
             Node::WidthConverter(u) => u,
             Node::Argmax(u) => u,
@@ -435,12 +443,8 @@ impl CycleModel {
         let mut nodes = Vec::with_capacity(graph.nodes.len());
         for n in &graph.nodes {
             nodes.push(match &n.kind {
-                NodeKind::Swu { .. } | NodeKind::Pool { .. } => {
-                    return Err(SimError::Graph(format!(
-                        "node {}: the cycle model has no {} unit yet",
-                        n.name, n.name
-                    )))
-                }
+                NodeKind::Swu { cfg } => Node::Swu(conv::Swu::new(cfg)),
+                NodeKind::Pool { cfg } => Node::Pool(conv::Pool::new(cfg)),
                 NodeKind::Mvtu { layer, cfg, .. } => Node::Mvtu(Box::new(Mvtu::new(cfg, model, *layer)?)),
                 NodeKind::Fifo { depth } => Node::Fifo(Fifo {
                     depth: *depth,

@@ -1,0 +1,158 @@
+//! The cycle model on convolutional networks (sliding-window units, max-pool units, MVTUs that
+//! repeat per output pixel) against the golden model, with random stalls, and its steady-state
+//! cycles per frame against the dataflow graph's prediction.
+
+use compiler::dataflow::fold::{self, Folding, LayerFold};
+use compiler::dataflow::traffic::Stalls;
+use compiler::dataflow::{Graph, MemStyle, Popcount};
+use compiler::model::random::{random_model, LayerSpec};
+use compiler::model::{Model, Padding, Shape};
+use proptest::prelude::*;
+use sim::cycle::CycleModel;
+use sim::drive::{self, Drive};
+use sim::stream;
+
+fn conv(out: usize, kernel: usize, stride: usize, padding: Padding) -> LayerSpec {
+    LayerSpec::Conv2d { out, kernel, stride, padding }
+}
+
+/// A folding from `(PE, SIMD)` per binary layer.
+fn folding(model: &Model, f: &[(usize, usize)]) -> Folding {
+    let shapes = fold::layer_shapes(model).expect("shapes");
+    assert_eq!(shapes.len(), f.len(), "one (PE, SIMD) per binary layer");
+    let mut fo = Folding::default();
+    for (s, &(pe, simd)) in shapes.iter().zip(f) {
+        fo.layers.insert(
+            s.name.clone(),
+            LayerFold { pe, simd, popcount: Popcount::Compressor, mem_style: MemStyle::Auto },
+        );
+    }
+    fo
+}
+
+/// Runs `frames` random images through the cycle model under `stalls`; returns the graph and the
+/// cycles at which each output word left.
+fn agrees(model: &Model, f: &Folding, frames: usize, stalls: Stalls, seed: u64) -> (Graph, Vec<u64>) {
+    let g = fold::lower(model, f).expect("lower");
+    let images = stream::random_images(model.input.len(), frames, seed);
+    let v = stream::vectors(model, &g, &images).expect("vectors");
+    let mut dut = CycleModel::new(&g, model).expect("cycle model");
+    let expected = v.flat_expected();
+    let d = Drive { stalls, max_cycles: 50_000_000, stop_at: None };
+    let t = drive::run(&mut dut, &v.flat_inputs(), expected.len(), &d).expect("no deadlock");
+    assert_eq!(t.outputs, expected, "cycle model against the golden model\n{g}");
+    (g, t.out_cycles)
+}
+
+fn small_cnn(padding: Padding, stride: usize, seed: u64) -> Model {
+    let specs = [
+        LayerSpec::QuantBinary(128),
+        conv(8, 3, 1, padding),
+        conv(8, 3, stride, Padding::None),
+        LayerSpec::MaxPool { kernel: 2, stride: 2 },
+        LayerSpec::Dense(16),
+        LayerSpec::Dense(10),
+    ];
+    random_model("cnn", Shape::new(12, 10, 2), &specs, seed).expect("model")
+}
+
+#[test]
+fn conv_pool_dense_network_matches_golden_under_stalls() {
+    let m = small_cnn(Padding::Bit { amount: 1, bit: true }, 1, 3);
+    for (f, stall) in
+        [(&[(2, 2), (4, 4), (4, 16), (2, 1)][..], 0.3), (&[(8, 1), (1, 8), (16, 32), (10, 16)][..], 0.0)]
+    {
+        let fo = folding(&m, f);
+        agrees(&m, &fo, 3, Stalls { seed: 11, gap: stall, backpressure: stall }, 5);
+    }
+}
+
+#[test]
+fn strided_and_fixed8_first_layers_match_golden() {
+    let m = small_cnn(Padding::Bit { amount: 1, bit: false }, 2, 4);
+    agrees(
+        &m,
+        &folding(&m, &[(4, 2), (2, 8), (4, 8), (5, 4)]),
+        3,
+        Stalls { seed: 2, gap: 0.4, backpressure: 0.4 },
+        6,
+    );
+    let specs = [
+        LayerSpec::QuantFixed8(false),
+        conv(16, 3, 1, Padding::None),
+        LayerSpec::MaxPool { kernel: 2, stride: 2 },
+        conv(8, 3, 1, Padding::None),
+        LayerSpec::Dense(10),
+    ];
+    let m = random_model("cnv-like", Shape::new(10, 10, 3), &specs, 7).expect("model");
+    agrees(
+        &m,
+        &folding(&m, &[(4, 3), (4, 16), (2, 8)]),
+        3,
+        Stalls { seed: 9, gap: 0.3, backpressure: 0.3 },
+        8,
+    );
+}
+
+#[test]
+fn steady_state_frame_time_is_the_slowest_node() {
+    let m = small_cnn(Padding::None, 1, 5);
+    for f in [[(2, 2), (4, 4), (4, 16), (2, 1)], [(8, 2), (2, 8), (16, 8), (5, 16)]] {
+        let fo = folding(&m, &f);
+        let (g, out) = agrees(&m, &fo, 6, Stalls { seed: 0, gap: 0.0, backpressure: 0.0 }, 1);
+        // One output word per frame (argmax): the last frames' spacing is the frame time.
+        let n = out.len();
+        assert_eq!(out[n - 1] - out[n - 2], g.cycles_per_frame() as u64, "{g}");
+        assert_eq!(out[n - 2] - out[n - 3], g.cycles_per_frame() as u64, "{g}");
+    }
+}
+
+fn padding() -> impl Strategy<Value = Padding> {
+    prop_oneof![Just(Padding::None), (any::<bool>()).prop_map(|bit| Padding::Bit { amount: 1, bit })]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// Random small CNNs, random legal foldings, random stalls: the cycle model gives the golden
+    /// model's words.
+    #[test]
+    fn random_cnns_match_golden(
+        side in 5usize..11,
+        c0 in 1usize..4,
+        c1 in prop::sample::select(vec![2usize, 4, 6, 8]),
+        c2 in prop::sample::select(vec![2usize, 4, 8]),
+        k in 1usize..4,
+        stride in 1usize..3,
+        pad in padding(),
+        pool in any::<bool>(),
+        fixed8 in any::<bool>(),
+        seed in 0u64..1000,
+        picks in prop::collection::vec(0usize..64, 8),
+        stall in 0.0f64..0.5,
+    ) {
+        let pad = if fixed8 || k == 1 { Padding::None } else { pad };
+        let mut specs = vec![if fixed8 { LayerSpec::QuantFixed8(true) } else { LayerSpec::QuantBinary(100) }];
+        specs.push(conv(c1, k, stride, pad));
+        if pool {
+            specs.push(LayerSpec::MaxPool { kernel: 2, stride: 2 });
+        }
+        specs.push(conv(c2, 2, 1, Padding::None));
+        specs.push(LayerSpec::Dense(6));
+        let m = random_model("p", Shape::new(side, side + 1, c0), &specs, seed);
+        // Windows that do not fit the shrinking frame are no network: drawn again.
+        prop_assume!(m.is_ok());
+        let m = m.expect("model");
+        let shapes = fold::layer_shapes(&m).expect("shapes");
+        let f: Vec<(usize, usize)> = shapes
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let pes = compiler::dataflow::divisors(s.mh);
+                let simds = s.legal_simd();
+                (pes[picks[2 * i] % pes.len()], simds[picks[2 * i + 1] % simds.len()])
+            })
+            .collect();
+        agrees(&m, &folding(&m, &f), 2, Stalls { seed, gap: stall, backpressure: stall }, seed);
+    }
+}

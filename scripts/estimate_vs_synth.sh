@@ -5,8 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-results/estimate_vs_synth.csv}
-bin=target/release/xnorflow
-cargo build --release --quiet --bin xnorflow
+# XNORFLOW_BIN runs a prebuilt binary (e.g. a copy, while the tree is being rebuilt).
+bin=${XNORFLOW_BIN:-target/release/xnorflow}
+[ -n "${XNORFLOW_BIN:-}" ] || cargo build --release --quiet --bin xnorflow
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 echo "model,folding,cycles_per_frame,node,lut_est,lut,lut_err_pct,ff_est,ff,bram18_est,bram18,carry,dsp" > "$out"

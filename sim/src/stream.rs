@@ -51,7 +51,9 @@ pub fn vectors(model: &Model, g: &Graph, images: &[Vec<u8>]) -> Result<Vectors, 
             LayerOutput::Bits { bits, .. } => bits.iter().map(|&b| u64::from(b)).collect(),
             LayerOutput::Ints { values, .. } => values.iter().map(|&x| x as u8 as u64).collect(),
         };
-        v.inputs.push(pack(&elems, first.input.bits(), first.simd));
+        // The accelerator's input words hold whole elements of the first layer's type.
+        let eb = first.input.bits();
+        v.inputs.push(pack(&elems, eb, g.in_bits() / eb));
         let scores: &[i32] = match trace.last() {
             Some(LayerOutput::Ints { values, .. }) => values,
             _ => return Err(bad("the model does not end in scores")),

@@ -1,7 +1,7 @@
 //! `xnorflow compile` of an LFC-sized model (784-1024-1024-1024-10, binary input, random weights)
 //! at BNN-PYNQ's folding (512 cycles per frame): lowering, rust-hdl blocks, Verilog, memory files,
 //! golden vectors and a one-frame testbench, reports. Target: under 2 s (FINN needs hours with
-//! Vivado HLS). `cargo bench -p xnorflow-reports --bench compile`.
+//! Vivado HLS). Also the CNV-sized model (BNN-PYNQ's CNV folding; target under 5 s). `cargo bench -p xnorflow-reports --bench compile`.
 
 use compiler::dataflow::Popcount;
 use criterion::Criterion;
@@ -17,6 +17,11 @@ fn bench(c: &mut Criterion) {
     g.sample_size(10).measurement_time(Duration::from_secs(10));
     g.bench_function("lfc_bnn_pynq_folding", |b| {
         b.iter(|| build::compile(&model, &folding, dir.path(), &opts, &mut |_| {}).expect("compile"))
+    });
+    let cnv = reports::reference::cnv_random(1).expect("model");
+    let cnv_folding = reports::reference::bnn_pynq_cnv_folding(&cnv, Popcount::Compressor).expect("folding");
+    g.bench_function("cnv_bnn_pynq_folding", |b| {
+        b.iter(|| build::compile(&cnv, &cnv_folding, dir.path(), &opts, &mut |_| {}).expect("compile"))
     });
     g.finish();
 }

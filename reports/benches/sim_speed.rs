@@ -1,11 +1,13 @@
 //! Simulated clock cycles per second: the cycle model against Verilator on an LFC-sized build
-//! (784-1024-1024-1024-10 at BNN-PYNQ's folding, 512 cycles per frame), and against rust-hdl's
+//! (784-1024-1024-1024-10 at BNN-PYNQ's folding, 512 cycles per frame) and a CNV-sized one (BNN-PYNQ's
+//! folding, 32,768 cycles per frame), and against rust-hdl's
 //! own simulator on one MVTU (256 x 256, PE 16, SIMD 32). Target: the cycle model at least 5x
 //! faster than Verilator. Prints a table and writes `results/sim_speed.csv`.
 //!
 //! `cargo bench -p xnorflow-reports --bench sim_speed` (or `make sim-speed`). The first run
 //! verilates the LFC design (minutes); later runs reuse the library under `target/xnorflow-bench`.
 
+use compiler::dataflow::fold::Folding;
 use compiler::dataflow::{Graph, LaneInput, MemStyle, MvtuConfig, MvtuOutput, Node, Popcount};
 use compiler::model::random::{random_model, LayerSpec};
 use compiler::model::{Activation, Layer, Model, Shape};
@@ -39,18 +41,19 @@ impl Row {
     }
 }
 
-fn lfc(rows: &mut Vec<Row>) {
-    let model = reports::reference::lfc_random(1).expect("model");
-    let folding = reports::reference::bnn_pynq_lfc_folding(Popcount::Compressor);
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("xnorflow-bench-lfc");
+/// A whole build of `model` at `folding`: the cycle model on `frames` random frames, Verilator on
+/// a quarter of them (the cycle model is fast enough to need more).
+fn build_speed(rows: &mut Vec<Row>, design: &'static str, model: &Model, folding: &Folding, frames: usize) {
+    let dir =
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("xnorflow-bench-{}", model.name));
     let opts = BuildOptions { frames: 1, ..BuildOptions::default() };
-    build::compile(&model, &folding, &dir, &opts, &mut |_| {}).expect("compile");
+    build::compile(model, folding, &dir, &opts, &mut |_| {}).expect("compile");
     let b = BuildDir::open(&dir).expect("build dir");
-    let v = b.vectors(256, 2).expect("vectors");
+    let v = b.vectors(frames, 2).expect("vectors");
     let (ins, outs) = (v.flat_inputs(), v.flat_expected());
     let mut cm = CycleModel::new(&b.graph, &b.model).expect("cycle model");
     let (cycles, seconds) = timed(&mut cm, &ins, outs.len());
-    rows.push(Row { design: "LFC 512 cycles/frame", executor: "cycle model", cycles, seconds });
+    rows.push(Row { design, executor: "cycle model", cycles, seconds });
     let d = Design {
         verilog: dir.join("design.v"),
         top: b.info.top.clone(),
@@ -64,9 +67,10 @@ fn lfc(rows: &mut Vec<Row>) {
     let lib = verilator::verilate(&d, &mut |s| eprintln!("  {s}")).expect("verilate");
     eprintln!("  Verilator build (or cache hit): {:.1} s", t0.elapsed().as_secs_f64());
     let mut dut = lib.instance(None).expect("instance");
-    let (cycles, seconds) = timed(&mut dut, &ins[..ins.len() / 4], outs.len() / 4);
-    // (64 frames: a quarter of the cycle model's run, which is fast enough to need more.)
-    rows.push(Row { design: "LFC 512 cycles/frame", executor: "Verilator (-O1 model)", cycles, seconds });
+    let q = v.inputs.len() / 4;
+    let (ins, outs): (Vec<_>, Vec<_>) = (v.inputs[..q].concat(), v.expected[..q].concat());
+    let (cycles, seconds) = timed(&mut dut, &ins, outs.len());
+    rows.push(Row { design, executor: "Verilator (-O1 model)", cycles, seconds });
 }
 
 fn one_mvtu(rows: &mut Vec<Row>) {
@@ -112,7 +116,13 @@ fn main() {
         return;
     }
     eprintln!("LFC: cycle model and Verilator");
-    lfc(&mut rows);
+    let lfc = reports::reference::lfc_random(1).expect("model");
+    let f = reports::reference::bnn_pynq_lfc_folding(Popcount::Compressor);
+    build_speed(&mut rows, "LFC 512 cycles/frame", &lfc, &f, 256);
+    eprintln!("CNV: cycle model and Verilator");
+    let cnv = reports::reference::cnv_random(1).expect("model");
+    let f = reports::reference::bnn_pynq_cnv_folding(&cnv, Popcount::Compressor).expect("folding");
+    build_speed(&mut rows, "CNV 32768 cycles/frame", &cnv, &f, 16);
     let mut csv = String::from("design,executor,cycles,seconds,cycles_per_s,cycle_model_speedup\n");
     println!(
         "{:<26} {:<24} {:>9} {:>9} {:>14} {:>9}",

@@ -100,13 +100,62 @@ fn design() -> impl Strategy<Value = (Model, Vec<(usize, usize)>, Popcount)> {
     })
 }
 
+/// A random small CNN (convolution with any stride and padding, optional max-pool, a second
+/// convolution, dense scores) and a legal random folding.
+fn cnn_design() -> impl Strategy<Value = (Model, Vec<(usize, usize)>, Popcount)> {
+    (any::<u64>(), any::<bool>(), any::<bool>()).prop_map(|(seed, fixed8, tree)| {
+        let mut r = seed;
+        let mut pick = |n: usize| {
+            r = r.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (r >> 33) as usize % n
+        };
+        let side = [7, 8, 9][pick(3)];
+        let c0 = [1, 2, 3][pick(3)];
+        let (k, stride) = ([2, 3][pick(2)], [1, 2][pick(2)]);
+        let padding = match pick(3) {
+            _ if fixed8 || k == 2 => compiler::model::Padding::None,
+            0 => compiler::model::Padding::None,
+            b => compiler::model::Padding::Bit { amount: 1, bit: b == 2 },
+        };
+        let conv1 = ([4, 6, 8][pick(3)], k, stride, padding);
+        let pool = stride == 1 && pick(2) == 1;
+        let m = common::cnn(side, c0, conv1, pool, [2, 4, 8][pick(3)], [3, 4, 10][pick(3)], fixed8, seed)
+            .expect("the shapes always fit");
+        let f = common::legal(&m)
+            .iter()
+            .map(|(pes, simds)| (pes[pick(pes.len())], simds[pick(simds.len())]))
+            .collect();
+        (m, f, if tree { Popcount::AdderTree } else { Popcount::Compressor })
+    })
+}
+
 proptest! {
     // Each case verilates a design (several seconds); failing cases persist in proptest-regressions/.
     #![proptest_config(ProptestConfig { cases: 6, ..ProptestConfig::default() })]
 
     #[test]
     fn golden_cycle_model_and_verilator_agree((m, f, pc) in design(), stall in 0.0f64..0.5, seed in 0u64..1000, cut in 0.1f64..0.9) {
-        let (_d, b) = compile(&m, &f, pc);
+        three_way(&m, &f, pc, stall, seed, cut)?;
+    }
+
+    #[test]
+    fn golden_cycle_model_and_verilator_agree_on_cnns((m, f, pc) in cnn_design(), stall in 0.0f64..0.5, seed in 0u64..1000, cut in 0.1f64..0.9) {
+        three_way(&m, &f, pc, stall, seed, cut)?;
+    }
+}
+
+/// Golden model, cycle model and Verilator on 4 frames after a batch abandoned mid-frame and a
+/// reset: the same words, and the same input and output cycles for the two RTL-level executors.
+fn three_way(
+    m: &Model,
+    f: &[(usize, usize)],
+    pc: Popcount,
+    stall: f64,
+    seed: u64,
+    cut: f64,
+) -> Result<(), TestCaseError> {
+    {
+        let (_d, b) = compile(m, f, pc);
         let frames = 4;
         let v = b.vectors(frames, seed).expect("vectors");
         let (ins, outs) = (v.flat_inputs(), v.flat_expected());
@@ -129,14 +178,18 @@ proptest! {
         let partial = Drive { stalls, max_cycles, stop_at: Some(stop) };
         let other = b.vectors(2, seed + 1).expect("vectors");
         for dut in [&mut dut as &mut dyn drive::StreamDut, &mut cm] {
-            drive::run(dut, &other.flat_inputs(), other.flat_expected().len(), &partial).expect("partial run");
+            drive::run(dut, &other.flat_inputs(), other.flat_expected().len(), &partial)
+                .expect("partial run");
         }
         let full = Drive { stalls, max_cycles, stop_at: None };
-        let tv = drive::run(&mut dut, &ins, outs.len(), &full).unwrap_or_else(|e| panic!("Verilator: {e}\n{}", b.graph));
-        let tc = drive::run(&mut cm, &ins, outs.len(), &full).unwrap_or_else(|e| panic!("cycle model: {e}\n{}", b.graph));
+        let tv = drive::run(&mut dut, &ins, outs.len(), &full)
+            .unwrap_or_else(|e| panic!("Verilator: {e}\n{}", b.graph));
+        let tc = drive::run(&mut cm, &ins, outs.len(), &full)
+            .unwrap_or_else(|e| panic!("cycle model: {e}\n{}", b.graph));
         prop_assert_eq!(&tc.outputs, &outs, "cycle model vs golden\n{}", b.graph);
         prop_assert_eq!(&tv.outputs, &outs, "Verilator vs golden\n{}", b.graph);
         prop_assert_eq!(&tv.out_cycles, &tc.out_cycles, "output cycles\n{}", b.graph);
         prop_assert_eq!(&tv.in_cycles, &tc.in_cycles, "input cycles\n{}", b.graph);
     }
+    Ok(())
 }

@@ -12,6 +12,11 @@ use crate::words;
 use rust_hdl::prelude::*;
 use std::fmt::Write;
 
+/// Threshold ROMs with at most this many address bits (NF <= 8) are read through a registered
+/// address, deeper ones into a registered word; the simulation is the same (the word of the
+/// address latched on the last `ren` edge).
+pub const MERGE_ADDR_BITS: usize = 3;
+
 /// One PE's accumulator.
 ///
 /// ### Inputs
@@ -98,18 +103,22 @@ impl Accumulator {
         let base = match &self._rom {
             Some(rom) => {
                 let ab = self.taddr.len();
-                // A LUT ROM read through a registered address: synthesis may fold it into the adder.
                 let _ = writeln!(v, "  wire {} taddr_v = {};", r(ab), bus::pack("taddr", ab));
-                let _ = writeln!(v, "  reg {} ta = 0;", r(ab));
-                let _ = writeln!(v, "  always @(posedge clock) if (ren) ta <= taddr_v;");
-                let _ = writeln!(
-                    v,
-                    "  (* rom_style = \"logic\" *) reg {} trom [0:{}];",
-                    r(rw),
-                    rom.depth().max(1) - 1
-                );
+                let depth = rom.depth().max(1) - 1;
+                let _ = writeln!(v, "  (* rom_style = \"logic\" *) reg {} trom [0:{depth}];", r(rw));
                 let _ = writeln!(v, "  initial $readmemh(\"{}\", trom);", rom.file());
-                let _ = writeln!(v, "  wire {} start_v = trom[ta];", r(rw));
+                if ab <= MERGE_ADDR_BITS {
+                    // A registered address: each ROM bit is a function of few enough inputs that
+                    // synthesis folds it into the start multiplexer and the adder bit's LUT6.
+                    let _ = writeln!(v, "  reg {} ta = 0;", r(ab));
+                    let _ = writeln!(v, "  always @(posedge clock) if (ren) ta <= taddr_v;");
+                    let _ = writeln!(v, "  wire {} start_v = trom[ta];", r(rw));
+                } else {
+                    // A deeper ROM takes whole LUT6s per bit: a registered word keeps it off the
+                    // adder's path and lets constant bits become flip-flop set/reset values.
+                    let _ = writeln!(v, "  reg {} start_v = 0;", r(rw));
+                    let _ = writeln!(v, "  always @(posedge clock) if (ren) start_v <= trom[taddr_v];");
+                }
                 "start_v".to_string()
             }
             None => {

@@ -241,8 +241,10 @@ pub fn mvtu_with(cfg: &MvtuConfig, thresholds: Option<&[i32]>) -> Cost {
         // The ROM sits in the accumulator behind a registered address: with at most three
         // address bits a ROM bit and the start multiplexer share the adder bit's LUT6, and
         // Yosys leaves about two LUTs per PE (results/hdl_lanes.csv, NF = 8).
-        lut += if nf <= 8 { rom.min(2 * pe) } else { rom };
-        ff += pe * ubits(nf as u64 - 1) as u64;
+        // Deeper ROMs feed a registered word (hdl's accumulator).
+        let (lut_rom, reg) = if nf <= 8 { (rom.min(2 * pe), ubits(nf as u64 - 1)) } else { (rom, tw) };
+        lut += lut_rom;
+        ff += pe * reg as u64;
     }
     match resolve_style(cfg.mem_style, depth, cfg.simd) {
         MemStyle::Block => bram += pe * bram18(depth, cfg.simd),

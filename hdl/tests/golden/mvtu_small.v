@@ -295,10 +295,10 @@ module dut$acc$0(clock,en,first,sum$0,sum$1,sum$2,ren,taddr$0,taddr$1,result$0);
     // Update code (custom)
       wire [2:0] sum_v = {sum$2, sum$1, sum$0};
       wire [1:0] taddr_v = {taddr$1, taddr$0};
-      reg [1:0] ta = 0;
-      always @(posedge clock) if (ren) ta <= taddr_v;
       (* rom_style = "logic" *) reg [4:0] trom [0:2];
       initial $readmemh("l0_t0.mem", trom);
+      reg [1:0] ta = 0;
+      always @(posedge clock) if (ren) ta <= taddr_v;
       wire [4:0] start_v = trom[ta];
       reg [4:0] acc = 0;
       wire [4:0] acc_next = (first ? start_v : acc) + {2'd0, sum_v};
@@ -325,10 +325,10 @@ module dut$acc$1(clock,en,first,sum$0,sum$1,sum$2,ren,taddr$0,taddr$1,result$0);
     // Update code (custom)
       wire [2:0] sum_v = {sum$2, sum$1, sum$0};
       wire [1:0] taddr_v = {taddr$1, taddr$0};
-      reg [1:0] ta = 0;
-      always @(posedge clock) if (ren) ta <= taddr_v;
       (* rom_style = "logic" *) reg [4:0] trom [0:2];
       initial $readmemh("l0_t1.mem", trom);
+      reg [1:0] ta = 0;
+      always @(posedge clock) if (ren) ta <= taddr_v;
       wire [4:0] start_v = trom[ta];
       reg [4:0] acc = 0;
       wire [4:0] acc_next = (first ? start_v : acc) + {2'd0, sum_v};

@@ -5,7 +5,9 @@ use crate::bus::{self, Bus};
 use crate::harness::{StreamBlock, StreamPorts};
 use crate::memory::Memory;
 use crate::mvtu::Mvtu;
+use crate::pool::Pool;
 use crate::stream::{Argmax, Fifo, WidthConverter};
+use crate::swu::Swu;
 use crate::HdlError;
 use compiler::dataflow::{Graph, NodeKind};
 use compiler::model::{Activation, Layer, Model};
@@ -22,6 +24,10 @@ pub enum Stage {
     WidthConverter(WidthConverter),
     /// Argmax.
     Argmax(Argmax),
+    /// A sliding-window unit.
+    Swu(Swu),
+    /// A max-pool unit.
+    Pool(Pool),
 }
 
 macro_rules! each_stage {
@@ -31,6 +37,8 @@ macro_rules! each_stage {
             Stage::Fifo($b) => $e,
             Stage::WidthConverter($b) => $e,
             Stage::Argmax($b) => $e,
+            Stage::Swu($b) => $e,
+            Stage::Pool($b) => $e,
         }
     };
 }
@@ -110,9 +118,8 @@ impl Accelerator {
                     };
                     Stage::Mvtu(Box::new(Mvtu::new(cfg, &w.matrix, t)?))
                 }
-                NodeKind::Swu { .. } | NodeKind::Pool { .. } => {
-                    return Err(HdlError::Check(format!("node {}: no hardware block for it yet", n.name)))
-                }
+                NodeKind::Swu { cfg } => Stage::Swu(Swu::new(cfg)?),
+                NodeKind::Pool { cfg } => Stage::Pool(Pool::new(cfg)?),
                 NodeKind::Fifo { depth } => Stage::Fifo(Fifo::new(n.in_bits, *depth)?),
                 NodeKind::WidthConverter => {
                     Stage::WidthConverter(WidthConverter::new(n.in_bits, n.out_bits)?)

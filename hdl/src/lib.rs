@@ -17,7 +17,9 @@ pub mod harness;
 pub mod lanes;
 pub mod memory;
 pub mod mvtu;
+pub mod pool;
 pub mod stream;
+pub mod swu;
 pub mod synth;
 pub mod testbench;
 pub mod words;
@@ -25,6 +27,8 @@ pub mod words;
 pub use lanes::{LaneInput, Popcount};
 pub use memory::MemStyle;
 pub use mvtu::{Mvtu, MvtuConfig, MvtuOutput};
+pub use pool::{Pool, PoolConfig};
+pub use swu::{Swu, SwuConfig};
 
 /// What can go wrong when building hardware.
 #[derive(Debug, thiserror::Error)]

@@ -54,6 +54,10 @@ pub struct Args {
     /// (0.2 is what Brevitas uses for TFC/SFC/LFC; 0 = none).
     #[arg(long, default_value_t = 0.0)]
     pub dropout: f64,
+    /// Data augmentation: translate each training image by up to N pixels per axis, drawn anew
+    /// every epoch (0 = none).
+    #[arg(long, default_value_t = 0)]
+    pub shift: usize,
     /// Train on only the first N training images.
     #[arg(long)]
     pub limit: Option<usize>,
@@ -167,6 +171,7 @@ pub fn run(args: Args) -> Result<()> {
         t_min: args.t_min,
         t_max: args.t_max,
         dropout: args.dropout,
+        shift: args.shift,
         ..TrainConfig::new(arch, args.method, args.epochs, args.seed)
     };
     if !(cfg.t_min > 0.0 && cfg.t_max >= cfg.t_min) {

@@ -7,7 +7,7 @@ use crate::net::{argmax, Dropout, Mode, Net};
 use candle_core::{Tensor, Var};
 use compiler::data::Dataset;
 use rand::seq::SliceRandom;
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -54,6 +54,10 @@ pub struct TrainConfig {
     /// Dropout probability on the inputs of fully connected layers (0 = none).
     #[serde(default)]
     pub dropout: f64,
+    /// Data augmentation: each training image is translated by a random whole number of pixels in
+    /// `-shift..=shift` per axis, every epoch (0 = none).
+    #[serde(default)]
+    pub shift: usize,
 }
 
 impl TrainConfig {
@@ -69,6 +73,7 @@ impl TrainConfig {
             t_min: 0.1,
             t_max: 10.0,
             dropout: 0.0,
+            shift: 0,
         }
     }
 }
@@ -193,8 +198,17 @@ pub fn train(
         let (mut loss_sum, mut correct, mut done) = (0.0, 0usize, 0usize);
         for (step, idx) in order.chunks(cfg.batch).enumerate() {
             let mut pixels = Vec::with_capacity(idx.len() * frame);
+            let mut rng = ChaCha8Rng::seed_from_u64(
+                cfg.seed ^ ((epoch as u64) << 32 | step as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+            );
             for &i in idx {
-                pixels.extend_from_slice(data.image(i));
+                if cfg.shift == 0 {
+                    pixels.extend_from_slice(data.image(i));
+                } else {
+                    let r = cfg.shift as i64;
+                    let (dy, dx) = (rng.gen_range(-r..=r), rng.gen_range(-r..=r));
+                    pixels.extend(translate(data.image(i), data.shape, dy, dx));
+                }
             }
             let labels: Vec<u32> = idx.iter().map(|&i| u32::from(data.labels[i])).collect();
             let x = net.input_tensor(&pixels)?;
@@ -236,6 +250,23 @@ pub fn train(
         }
     }
     Ok((net, reports))
+}
+
+/// `image` (`shape`, channel fastest) moved down by `dy` and right by `dx` pixels; pixels moved in
+/// from outside are 0 (background).
+pub fn translate(image: &[u8], shape: compiler::model::Shape, dy: i64, dx: i64) -> Vec<u8> {
+    let (h, w, c) = (shape.h as i64, shape.w as i64, shape.c);
+    let mut out = vec![0u8; image.len()];
+    for y in 0..h {
+        for x in 0..w {
+            let (sy, sx) = (y - dy, x - dx);
+            if (0..h).contains(&sy) && (0..w).contains(&sx) {
+                let (d, s) = (((y * w + x) as usize) * c, ((sy * w + sx) as usize) * c);
+                out[d..d + c].copy_from_slice(&image[s..s + c]);
+            }
+        }
+    }
+    out
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -323,4 +354,21 @@ pub fn float_accuracy(net: &Net, data: &Dataset) -> Result<f64, TrainError> {
         correct += rows.iter().zip(labels).filter(|(r, &l)| argmax(r) == usize::from(l)).count();
     }
     Ok(correct as f64 / data.len().max(1) as f64)
+}
+
+#[cfg(test)]
+mod translate_tests {
+    use super::translate;
+    use compiler::model::Shape;
+
+    #[test]
+    fn translation_moves_pixels_and_fills_with_background() {
+        let shape = Shape::new(3, 3, 1);
+        let img: Vec<u8> = (1..=9).collect();
+        assert_eq!(translate(&img, shape, 0, 0), img);
+        assert_eq!(translate(&img, shape, 1, 0), vec![0, 0, 0, 1, 2, 3, 4, 5, 6]);
+        assert_eq!(translate(&img, shape, 0, -1), vec![2, 3, 0, 5, 6, 0, 8, 9, 0]);
+        let two = Shape::new(1, 2, 2);
+        assert_eq!(translate(&[1, 2, 3, 4], two, 0, 1), vec![0, 0, 1, 2]);
+    }
 }

@@ -279,9 +279,10 @@ fn counter_luts(bits: usize) -> u64 {
 /// the output register with its pad multiplexer.
 pub fn swu(c: &SwuConfig) -> Cost {
     let (depth, width) = (c.ring_words(), c.bits());
-    let (mut lut, mut bram) = (0u64, 0u64);
+    let (mut lut, mut bram, mut out_reg) = (0u64, 0u64, width as u64);
     match resolve_style(MemStyle::Auto, depth, width) {
-        MemStyle::Block => bram += bram18(depth, width),
+        // The read register goes into the block RAM's output register.
+        MemStyle::Block => (bram, out_reg) = (bram18(depth, width), 0),
         _ => lut += lutram_luts(depth, width),
     }
     let rows = ubits(c.ring_rows() as u64);
@@ -294,7 +295,7 @@ pub fn swu(c: &SwuConfig) -> Cost {
         + ubits(c.h as u64);
     let ab = c.addr_bits() as u64;
     lut += counter_luts(counters) + 3 * ab + if c.pad > 0 { width as u64 } else { 0 } + 8;
-    let ff = counters as u64 + width as u64 + 4;
+    let ff = counters as u64 + out_reg + 4;
     Cost {
         lut,
         ff,

@@ -1,0 +1,454 @@
+//! The sliding-window unit: im2col on a stream of pixels, for a convolution's MVTU.
+//!
+//! Input rows go into a ring of `R = ring_rows()` rows of `W * CF` words, a FIFO of whole rows
+//! across frames; for every output pixel the unit reads the `K x K` window's words (kernel row,
+//! kernel column, channel word fastest) from the ring, or emits the pad word for a position
+//! outside the frame. The schedule, register for register, is the one documented in
+//! `compiler::dataflow::conv` and implemented again by `sim::cycle`: see [`Swu`].
+
+use crate::bus::{self, Bus};
+use crate::words::{self, ubits};
+use crate::HdlError;
+pub use compiler::dataflow::SwuConfig;
+use rust_hdl::prelude::*;
+use std::fmt::Write;
+
+/// The sizes the schedule uses, taken once from the configuration.
+#[derive(Clone, Copy, Debug)]
+struct Dims {
+    h: usize,
+    w: usize,
+    cf: usize,
+    k: usize,
+    s: usize,
+    p: usize,
+    r: usize,
+    oh: usize,
+    ow: usize,
+}
+
+impl Dims {
+    fn of(c: &SwuConfig) -> Self {
+        Dims {
+            h: c.h,
+            w: c.w,
+            cf: c.cf(),
+            k: c.kernel,
+            s: c.stride,
+            p: c.pad,
+            r: c.ring_rows(),
+            oh: c.oh(),
+            ow: c.ow(),
+        }
+    }
+}
+
+/// The registers (memory contents apart).
+#[derive(Clone, Debug, Default)]
+struct SwuState {
+    wx: usize,
+    wc: usize,
+    wslot: usize,
+    avail: usize,
+    head: usize,
+    lo: usize,
+    draining: bool,
+    oy: usize,
+    ox: usize,
+    ky: usize,
+    kx: usize,
+    rc: usize,
+    qv: bool,
+    q: Vec<u64>,
+    padr: bool,
+}
+
+impl SwuState {
+    /// The first frame row the current output row reads (padded rows above the frame count as 0).
+    fn y0(&self, d: &Dims) -> usize {
+        (self.oy * d.s).saturating_sub(d.p)
+    }
+
+    /// The last frame row the current output row reads.
+    fn ylast(&self, d: &Dims) -> usize {
+        (self.oy * d.s + d.k - 1 - d.p).min(d.h - 1)
+    }
+
+    /// Every row the current output row reads is held.
+    fn can(&self, d: &Dims) -> bool {
+        !self.draining && self.lo + self.avail > self.ylast(d)
+    }
+
+    /// The oldest held row is no longer needed.
+    fn free(&self, d: &Dims) -> bool {
+        self.avail > 0 && (self.draining || self.lo < self.y0(d))
+    }
+}
+
+/// A sliding-window unit: frames of `H x W` pixels of `C` elements (`elem_bits` each) arrive as
+/// `CF = C/SIMD` words per pixel, channel fastest; per output pixel `(oy, ox)` in row-major order
+/// it emits the `K x K` window's words in the order kernel row, kernel column, channel word
+/// (fastest), pad words (all `pad_bit`) outside the frame.
+///
+/// Registers (reset to 0; the ring memory and the read register `q` are not reset): write side
+/// `wx`, `wc`, `wslot`; `avail` (complete rows held); read side `head`, `lo`, `draining`, the
+/// output counters `oy, ox, ky, kx, rc`; the output register `qv`, `q`, `padr`. Each cycle:
+/// - `s_ready = avail < R`; a handshake writes `mem[(wslot*W + wx)*CF + wc]`, steps `wc`, `wx` and
+///   at a row's last word `wslot` (`row_done`).
+/// - `free = avail > 0 && (draining || lo < y0)` with `y0 = max(0, oy*S - P)`: `head` steps and
+///   `lo` grows; while draining, `lo + 1 == H` ends the drain and resets `lo`.
+/// - `can = !draining && lo + avail > min(oy*S + K - 1 - P, H - 1)`; when the output register
+///   advances (`!qv || m_ready`) it loads `qv <= can`, and if `can` the word of padded position
+///   `(oy*S + ky, ox*S + kx)`, channel word `rc` (a memory read into `q`, or `padr` for a pad
+///   position), then steps the counters; after the frame's last word `draining <= 1`.
+/// - `avail <= avail + row_done - free`.
+///
+/// ### Inputs
+/// - `clock`, `rst` (synchronous, active high).
+/// - `s_data`/`s_valid`: input words of SIMD elements. `m_ready`: the consumer accepts.
+///
+/// ### Outputs
+/// - `s_ready` (a ring slot is free); `m_data`/`m_valid`: the window words.
+#[derive(LogicBlock)]
+pub struct Swu {
+    /// Clock.
+    pub clock: Signal<In, Clock>,
+    /// Synchronous reset.
+    pub rst: Signal<In, Bit>,
+    /// Input word.
+    pub s_data: Bus<In>,
+    /// Input valid.
+    pub s_valid: Signal<In, Bit>,
+    /// Input ready.
+    pub s_ready: Signal<Out, Bit>,
+    /// Output word.
+    pub m_data: Bus<Out>,
+    /// Output valid.
+    pub m_valid: Signal<Out, Bit>,
+    /// Output ready.
+    pub m_ready: Signal<In, Bit>,
+    _cfg: SwuConfig,
+    _d: Dims,
+    _pad: Vec<u64>,
+    _mem: Vec<Vec<u64>>,
+    _st: SwuState,
+}
+
+impl Swu {
+    /// The unit for `cfg` (checked with [`SwuConfig::validate`]).
+    pub fn new(cfg: &SwuConfig) -> Result<Self, HdlError> {
+        cfg.validate()?;
+        let bits = cfg.bits();
+        let mut pad = vec![0u64; words::words(bits)];
+        if cfg.pad_bit {
+            for i in 0..bits {
+                words::set(&mut pad, i, 1, 1);
+            }
+        }
+        Ok(Swu {
+            clock: Signal::default(),
+            rst: Signal::default(),
+            s_data: bus::bus(bits),
+            s_valid: Signal::default(),
+            s_ready: Signal::default(),
+            m_data: bus::bus(bits),
+            m_valid: Signal::default(),
+            m_ready: Signal::default(),
+            _cfg: cfg.clone(),
+            _d: Dims::of(cfg),
+            _pad: pad,
+            _mem: vec![vec![0; words::words(bits)]; cfg.ring_words()],
+            _st: SwuState { q: vec![0; words::words(bits)], ..SwuState::default() },
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &SwuConfig {
+        &self._cfg
+    }
+
+    fn clock_edge(&mut self) {
+        let d = self._d;
+        let st = &mut self._st;
+        if self.rst.val() {
+            let q = std::mem::take(&mut st.q);
+            *st = SwuState { q, ..SwuState::default() };
+            return;
+        }
+        // Every decision from the values before the edge.
+        let push = self.s_valid.val() && st.avail < d.r;
+        let row_done = push && st.wc == d.cf - 1 && st.wx == d.w - 1;
+        let free = st.free(&d);
+        let can = st.can(&d);
+        let adv = !st.qv || self.m_ready.val();
+        let (lo, head, draining) = (st.lo, st.head, st.draining);
+        // Read side (it never reads the slot being written).
+        if adv {
+            st.qv = can;
+            if can {
+                let (yy, xx) = (st.oy * d.s + st.ky, st.ox * d.s + st.kx);
+                let pad = yy < d.p || yy >= d.h + d.p || xx < d.p || xx >= d.w + d.p;
+                st.padr = pad;
+                if !pad {
+                    let mut slot = head + (yy - d.p) - lo;
+                    if slot >= d.r {
+                        slot -= d.r;
+                    }
+                    st.q.clone_from(&self._mem[(slot * d.w + (xx - d.p)) * d.cf + st.rc]);
+                }
+                let last = st.rc == d.cf - 1
+                    && st.kx == d.k - 1
+                    && st.ky == d.k - 1
+                    && st.ox == d.ow - 1
+                    && st.oy == d.oh - 1;
+                st.rc += 1;
+                if st.rc == d.cf {
+                    st.rc = 0;
+                    st.kx += 1;
+                    if st.kx == d.k {
+                        st.kx = 0;
+                        st.ky += 1;
+                        if st.ky == d.k {
+                            st.ky = 0;
+                            st.ox += 1;
+                            if st.ox == d.ow {
+                                st.ox = 0;
+                                st.oy = if st.oy == d.oh - 1 { 0 } else { st.oy + 1 };
+                            }
+                        }
+                    }
+                }
+                if last {
+                    st.draining = true;
+                }
+            }
+        }
+        // Write side.
+        if push {
+            self._mem[(st.wslot * d.w + st.wx) * d.cf + st.wc] = bus::read(&self.s_data);
+            if st.wc == d.cf - 1 {
+                st.wc = 0;
+                st.wx = if st.wx == d.w - 1 { 0 } else { st.wx + 1 };
+            } else {
+                st.wc += 1;
+            }
+            if row_done {
+                st.wslot = (st.wslot + 1) % d.r;
+            }
+        }
+        // Dropping the oldest row.
+        if free {
+            st.head = (head + 1) % d.r;
+            if draining && lo + 1 == d.h {
+                st.lo = 0;
+                st.draining = false;
+            } else {
+                st.lo = lo + 1;
+            }
+        }
+        st.avail = st.avail + usize::from(row_done) - usize::from(free);
+    }
+
+    fn verilog(&self) -> String {
+        let c = &self._cfg;
+        let d = self._d;
+        let bw = c.bits();
+        let rw = c.ring_words();
+        let ab = c.addr_bits();
+        let (wxb, wcb, rb, avb, lob) = (
+            ubits(d.w as u64 - 1),
+            ubits(d.cf as u64 - 1),
+            ubits(d.r as u64 - 1),
+            ubits(d.r as u64),
+            ubits(d.h as u64),
+        );
+        let (oyb, oxb, kb) = (ubits(d.oh as u64 - 1), ubits(d.ow as u64 - 1), ubits(d.k as u64 - 1));
+        // One width for the coordinate and address arithmetic, holding every value compared.
+        let maxv =
+            [(d.oh - 1) * d.s + d.k, (d.ow - 1) * d.s + d.k, d.h + d.p, d.w + d.p, d.h + d.r, 2 * d.r, rw]
+                .into_iter()
+                .max()
+                .unwrap_or(1);
+        let nb = ubits(maxv as u64);
+        let n = |v: usize| format!("{nb}'d{v}");
+        let ext = |name: &str, w: usize| {
+            if w < nb {
+                format!("{{{}'d0, {name}}}", nb - w)
+            } else {
+                name.to_string()
+            }
+        };
+        let r = bus::range;
+        let mut v = String::new();
+        let _ = writeln!(v, "  wire {} s_data_v = {};", r(bw), bus::pack("s_data", bw));
+        let _ = writeln!(v, "  reg {} mem [0:{}];", r(bw), rw - 1);
+        let _ = writeln!(v, "  reg {} wx = 0;", r(wxb));
+        let _ = writeln!(v, "  reg {} wc = 0;", r(wcb));
+        let _ = writeln!(v, "  reg {} wslot = 0, head = 0;", r(rb));
+        let _ = writeln!(v, "  reg {} avail = 0;", r(avb));
+        let _ = writeln!(v, "  reg {} lo = 0;", r(lob));
+        let _ = writeln!(v, "  reg draining = 1'b0, qv = 1'b0, padr = 1'b0;");
+        let _ = writeln!(v, "  reg {} oy = 0;", r(oyb));
+        let _ = writeln!(v, "  reg {} ox = 0;", r(oxb));
+        let _ = writeln!(v, "  reg {} ky = 0, kx = 0;", r(kb));
+        let _ = writeln!(v, "  reg {} rc = 0;", r(wcb));
+        let _ = writeln!(
+            v,
+            "  // The memory's read register: no initial value, so that it can be a block RAM's."
+        );
+        let _ = writeln!(v, "  reg {} q;", r(bw));
+        let _ = writeln!(v, "  wire {} lo_n = {};", r(nb), ext("lo", lob));
+        let _ = writeln!(v, "  wire {} avail_n = {};", r(nb), ext("avail", avb));
+        let _ = writeln!(v, "  wire {} oys = {} * {};", r(nb), ext("oy", oyb), n(d.s));
+        if d.p > 0 {
+            let _ = writeln!(v, "  wire {} y0 = (oys < {p}) ? {z} : oys - {p};", r(nb), p = n(d.p), z = n(0));
+        } else {
+            let _ = writeln!(v, "  wire {} y0 = oys;", r(nb));
+        }
+        let _ = writeln!(v, "  wire {} yk = oys + {};", r(nb), n(d.k - 1 - d.p));
+        let _ = writeln!(v, "  wire {} ylast = (yk > {hl}) ? {hl} : yk;", r(nb), hl = n(d.h - 1));
+        let _ = writeln!(v, "  wire ready = avail < {avb}'d{};", d.r);
+        let _ = writeln!(v, "  wire push = !rst && s_valid && ready;");
+        let _ =
+            writeln!(v, "  wire row_done = push && wc == {wcb}'d{} && wx == {wxb}'d{};", d.cf - 1, d.w - 1);
+        let _ = writeln!(v, "  wire free = avail != {avb}'d0 && (draining || lo_n < y0);");
+        let _ = writeln!(v, "  wire can = !draining && lo_n + avail_n > ylast;");
+        let _ = writeln!(v, "  wire adv = !qv || m_ready;");
+        let _ = writeln!(v, "  wire {} yy = oys + {};", r(nb), ext("ky", kb));
+        let _ = writeln!(v, "  wire {} xx = {} * {} + {};", r(nb), ext("ox", oxb), n(d.s), ext("kx", kb));
+        if d.p > 0 {
+            let _ = writeln!(
+                v,
+                "  wire pad = yy < {p} || yy >= {hp} || xx < {p} || xx >= {wp};",
+                p = n(d.p),
+                hp = n(d.h + d.p),
+                wp = n(d.w + d.p)
+            );
+        } else {
+            let _ = writeln!(v, "  wire pad = 1'b0;");
+        }
+        let _ = writeln!(v, "  // head + (yy - P) - lo, in 0 .. 2R-2.");
+        let _ = writeln!(v, "  wire {} ring = {} + yy - {} - lo_n;", r(nb), ext("head", rb), n(d.p));
+        let _ = writeln!(v, "  wire {} slot = (ring >= {rr}) ? ring - {rr} : ring;", r(nb), rr = n(d.r));
+        let _ = writeln!(
+            v,
+            "  wire {} raddr_n = (slot * {} + xx - {}) * {} + {};",
+            r(nb),
+            n(d.w),
+            n(d.p),
+            n(d.cf),
+            ext("rc", wcb)
+        );
+        let _ = writeln!(
+            v,
+            "  wire {} waddr_n = ({} * {} + {}) * {} + {};",
+            r(nb),
+            ext("wslot", rb),
+            n(d.w),
+            ext("wx", wxb),
+            n(d.cf),
+            ext("wc", wcb)
+        );
+        let _ = writeln!(v, "  wire {} raddr = raddr_n[{}:0];", r(ab), ab - 1);
+        let _ = writeln!(v, "  wire {} waddr = waddr_n[{}:0];", r(ab), ab - 1);
+        if nb > ab {
+            let _ = writeln!(
+                v,
+                "  wire unused_hi = &{{1'b0, raddr_n[{m}:{ab}], waddr_n[{m}:{ab}]}};",
+                m = nb - 1
+            );
+        }
+        let _ = writeln!(v, "  wire ren = !rst && adv && can && !pad;");
+        let _ = writeln!(
+            v,
+            "  wire last = rc == {wcb}'d{} && kx == {kb}'d{k1} && ky == {kb}'d{k1} && ox == {oxb}'d{} && oy == {oyb}'d{};",
+            d.cf - 1,
+            d.ow - 1,
+            d.oh - 1,
+            k1 = d.k - 1
+        );
+        let _ = writeln!(v, "  always @(posedge clock) if (push) mem[waddr] <= s_data_v;");
+        let _ = writeln!(v, "  always @(posedge clock) if (ren) q <= mem[raddr];");
+        let _ = writeln!(v, "  always @(posedge clock) begin");
+        let _ = writeln!(v, "    if (rst) begin");
+        let _ = writeln!(v, "      wx <= 0; wc <= 0; wslot <= 0; avail <= 0; head <= 0; lo <= 0;");
+        let _ = writeln!(v, "      draining <= 1'b0; oy <= 0; ox <= 0; ky <= 0; kx <= 0; rc <= 0;");
+        let _ = writeln!(v, "      qv <= 1'b0; padr <= 1'b0;");
+        let _ = writeln!(v, "    end else begin");
+        let _ = writeln!(v, "      if (push) begin");
+        let _ = writeln!(v, "        if (wc == {wcb}'d{}) begin", d.cf - 1);
+        let _ = writeln!(v, "          wc <= 0;");
+        let _ = writeln!(v, "          wx <= (wx == {wxb}'d{}) ? {wxb}'d0 : wx + {wxb}'d1;", d.w - 1);
+        let _ = writeln!(v, "        end else wc <= wc + {wcb}'d1;");
+        let _ = writeln!(
+            v,
+            "        if (row_done) wslot <= (wslot == {rb}'d{}) ? {rb}'d0 : wslot + {rb}'d1;",
+            d.r - 1
+        );
+        let _ = writeln!(v, "      end");
+        let _ = writeln!(v, "      if (free) begin");
+        let _ = writeln!(v, "        head <= (head == {rb}'d{}) ? {rb}'d0 : head + {rb}'d1;", d.r - 1);
+        let _ = writeln!(v, "        if (draining && lo == {lob}'d{}) begin", d.h - 1);
+        let _ = writeln!(v, "          lo <= 0;");
+        let _ = writeln!(v, "          draining <= 1'b0;");
+        let _ = writeln!(v, "        end else lo <= lo + {lob}'d1;");
+        let _ = writeln!(v, "      end");
+        let _ = writeln!(v, "      if (row_done && !free) avail <= avail + {avb}'d1;");
+        let _ = writeln!(v, "      else if (free && !row_done) avail <= avail - {avb}'d1;");
+        let _ = writeln!(v, "      if (adv) begin");
+        let _ = writeln!(v, "        qv <= can;");
+        let _ = writeln!(v, "        if (can) begin");
+        let _ = writeln!(v, "          padr <= pad;");
+        let _ = writeln!(v, "          if (rc == {wcb}'d{}) begin", d.cf - 1);
+        let _ = writeln!(v, "            rc <= 0;");
+        let _ = writeln!(v, "            if (kx == {kb}'d{}) begin", d.k - 1);
+        let _ = writeln!(v, "              kx <= 0;");
+        let _ = writeln!(v, "              if (ky == {kb}'d{}) begin", d.k - 1);
+        let _ = writeln!(v, "                ky <= 0;");
+        let _ = writeln!(v, "                if (ox == {oxb}'d{}) begin", d.ow - 1);
+        let _ = writeln!(v, "                  ox <= 0;");
+        let _ =
+            writeln!(v, "                  oy <= (oy == {oyb}'d{}) ? {oyb}'d0 : oy + {oyb}'d1;", d.oh - 1);
+        let _ = writeln!(v, "                end else ox <= ox + {oxb}'d1;");
+        let _ = writeln!(v, "              end else ky <= ky + {kb}'d1;");
+        let _ = writeln!(v, "            end else kx <= kx + {kb}'d1;");
+        let _ = writeln!(v, "          end else rc <= rc + {wcb}'d1;");
+        let _ = writeln!(v, "          if (last) draining <= 1'b1;");
+        let _ = writeln!(v, "        end");
+        let _ = writeln!(v, "      end");
+        let _ = writeln!(v, "    end");
+        let _ = writeln!(v, "  end");
+        let padw = if c.pad_bit { "1'b1" } else { "1'b0" };
+        let _ = writeln!(v, "  wire {} od = padr ? {{{bw}{{{padw}}}}} : q;", r(bw));
+        let _ = writeln!(v, "  always @(*) begin");
+        let _ = writeln!(v, "    s_ready = ready;\n    m_valid = qv;");
+        v.push_str(&bus::unpack("m_data", bw, "od"));
+        let _ = writeln!(v, "  end");
+        v
+    }
+}
+
+impl Logic for Swu {
+    fn update(&mut self) {
+        if self.clock.pos_edge() {
+            self.clock_edge();
+        }
+        let st = &self._st;
+        self.s_ready.next = st.avail < self._d.r;
+        self.m_valid.next = st.qv;
+        let od = if st.padr { self._pad.clone() } else { st.q.clone() };
+        bus::write(&mut self.m_data, &od);
+    }
+
+    fn connect(&mut self) {
+        self.s_ready.connect();
+        self.m_valid.connect();
+        bus::connect(&mut self.m_data);
+    }
+
+    fn hdl(&self) -> Verilog {
+        Verilog::Custom(self.verilog())
+    }
+}
+
+crate::stream_block!(Swu);

@@ -38,7 +38,7 @@ enum Command {
     Eval(cmd::eval::Args),
     /// Compile a model to a dataflow accelerator: Verilog, memory files, testbench, estimates.
     #[command(
-        after_help = "Examples:\n  xnorflow compile xnorflow-demo/digits-irnet.xnf -o build\n  xnorflow compile model.xnf -o build --target-fps 200000 --fclk-mhz 150\n  xnorflow compile model.xnf -o build --lut-budget 20000\n  xnorflow compile model.xnf -o build --folding folding.json && make -C build sim"
+        after_help = "Examples:\n  xnorflow compile xnorflow-demo/digits-irnet.xnf -o build\n  xnorflow compile model.xnf -o build --target-fps 200000 --fclk-mhz 150\n  xnorflow compile model.xnf -o build --lut-budget 20000\n  xnorflow compile model.xnf -o build --folding folding.json && make -C build sim\n  xnorflow compile reference:cnv -o cnv --folding results/bnn_pynq_cnv_folding.json"
     )]
     Compile(cmd::compile::Args),
     /// Run a build in the cycle-accurate model: cycles/frame, latency, FIFO fill, frames/s.

@@ -50,7 +50,8 @@ impl From<MemArg> for MemStyle {
 /// Arguments of `xnorflow compile`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Model file (.xnf), fully connected.
+    /// Model file (.xnf): fully connected or convolutional. `reference:lfc` and `reference:cnv`
+    /// name BNN-PYNQ's LFC and CNV topologies with random weights (for hardware comparisons).
     pub model: PathBuf,
     /// Build directory to write.
     #[arg(short, long, default_value = "build")]
@@ -95,8 +96,15 @@ pub struct Args {
 /// Runs `xnorflow compile`.
 pub fn run(args: Args) -> Result<()> {
     let t0 = Instant::now();
-    let model = compiler::format::load(&args.model)
-        .with_context(|| format!("cannot load model {}", args.model.display()))?;
+    let model = match args.model.to_str() {
+        Some("reference:lfc") => reports::reference::lfc_random(1)?,
+        Some("reference:cnv") => reports::reference::cnv_random(1)?,
+        Some(r) if r.starts_with("reference:") => {
+            bail!("unknown reference network {r}: reference:lfc or reference:cnv")
+        }
+        _ => compiler::format::load(&args.model)
+            .with_context(|| format!("cannot load model {}", args.model.display()))?,
+    };
     if !(0.0..1.0).contains(&args.stall_prob) {
         bail!("--stall-prob must be in [0, 1), got {}", args.stall_prob);
     }

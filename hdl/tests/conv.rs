@@ -365,3 +365,37 @@ proptest! {
         }
     }
 }
+
+/// A whole small CNN (8-bit input, padded and strided convolutions, max-pool, dense scores,
+/// argmax) as rust-hdl blocks, simulated under random stalls: the class of every frame is the
+/// golden model's.
+#[test]
+fn a_cnn_accelerator_in_rust_hdl_matches_the_golden_model() {
+    use compiler::dataflow::fold::{self, Folding, LayerFold};
+    use compiler::dataflow::{MemStyle, Popcount};
+    use compiler::model::Padding;
+    let conv = |out, kernel, stride, padding| LayerSpec::Conv2d { out, kernel, stride, padding };
+    for (fixed8, seed) in [(true, 3u64), (false, 4)] {
+        let specs = [
+            if fixed8 { LayerSpec::QuantFixed8(false) } else { LayerSpec::QuantBinary(100) },
+            conv(8, 3, 1, if fixed8 { Padding::None } else { Padding::Bit { amount: 1, bit: true } }),
+            LayerSpec::MaxPool { kernel: 2, stride: 2 },
+            conv(8, 2, 2, Padding::None),
+            LayerSpec::Dense(5),
+        ];
+        let model = random_model("cnn", Shape::new(8, 8, 2), &specs, seed).expect("model");
+        let mut f = Folding::default();
+        for (name, pe, simd) in [("L1", 4, 2), ("L3", 2, 4), ("L4", 5, 8)] {
+            let lf = LayerFold { pe, simd, popcount: Popcount::Compressor, mem_style: MemStyle::Auto };
+            f.layers.insert(name.into(), lf);
+        }
+        let g = fold::lower(&model, &f).expect("lower");
+        let images = sim::stream::random_images(model.input.len(), 3, seed);
+        let v = sim::stream::vectors(&model, &g, &images).expect("vectors");
+        let (ins, outs) = (v.flat_inputs(), v.flat_expected());
+        let mut acc = Accelerator::new(&g, &model).expect("accelerator");
+        let stalls = Stalls { gap: 0.3, backpressure: 0.3, seed };
+        let run = harness::run(&mut acc, &ins, outs.len(), stalls, 200_000).expect("run");
+        assert_eq!(run.outputs, outs, "rust-hdl against the golden model\n{g}");
+    }
+}

@@ -195,6 +195,16 @@ fn lutram_luts(depth: usize, width: usize) -> u64 {
     }
 }
 
+/// LUTs of a `depth x width` single-port LUT RAM (read and written at one address, as the pool's
+/// row buffer is): a RAM32M holds 32 x 8 bits in four LUTs, a RAM64M 64 x 4.
+fn lutram_sp_luts(depth: usize, width: usize) -> u64 {
+    match depth {
+        0..=32 => 4 * width.div_ceil(8) as u64,
+        33..=64 => 4 * width.div_ceil(4) as u64,
+        _ => (width * depth.div_ceil(64)) as u64 + (width * depth.div_ceil(256)) as u64,
+    }
+}
+
 /// The estimate for one MVTU.
 pub fn mvtu(cfg: &MvtuConfig) -> Cost {
     mvtu_with(cfg, None)
@@ -313,7 +323,7 @@ pub fn pool(c: &PoolConfig) -> Cost {
         + ubits(c.ow() as u64)
         + 2 * ubits(c.kernel as u64 - 1)
         + ubits(c.h as u64 - 1);
-    let lut = lutram_luts(c.ow() * c.cf(), c.bits) + c.bits as u64 + counter_luts(counters) + 4;
+    let lut = lutram_sp_luts(c.ow() * c.cf(), c.bits) + c.bits as u64 + counter_luts(counters) + 4;
     let ff = (c.bits + counters + 2) as u64;
     Cost {
         lut,

@@ -211,3 +211,42 @@ fn compile_writes_a_build_whose_testbench_passes() {
     let o = xnorflow(&["compile", "m.xnf", "-o", "b3", "--lut-budget", "10"], dir.path());
     assert!(!o.status.success() && stderr(&o).contains("needs an estimated"), "{}", stderr(&o));
 }
+
+#[test]
+fn a_conv_model_compiles_simulates_and_its_testbench_passes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    compiler::format::save(&digits_model(), &dir.path().join("m.xnf")).expect("saved");
+    // L1: 3x3 conv, 1 -> 12 channels on 8x8, padded; L3: dense 192 -> 70; L4: 70 -> 10.
+    std::fs::write(
+        dir.path().join("f.json"),
+        r#"{"layers": {"L1": {"pe": 4, "simd": 1}, "L3": {"pe": 7, "simd": 16}, "L4": {"pe": 2, "simd": 14}}}"#,
+    )
+    .expect("folding");
+    let o = xnorflow(&["compile", "m.xnf", "-o", "b", "--folding", "f.json", "--frames", "2"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    // L1: 12/4 x 9/1 x 64 pixels = 1,728 cycles per frame, the slowest node.
+    assert!(stdout(&o).contains("total: 1,728 cycles/frame"), "{}", stdout(&o));
+    let o = xnorflow(&["sim", "b", "--frames", "6"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("steady state: 1,728 cycles/frame (predicted 1,728)"), "{out}");
+    assert!(out.contains("outputs equal the golden model's"), "{out}");
+    let sim = Command::new("make").args(["-C", "b", "sim"]).current_dir(dir.path()).output().expect("make");
+    assert!(
+        String::from_utf8_lossy(&sim.stdout).contains("PASS"),
+        "{}",
+        String::from_utf8_lossy(&sim.stdout)
+    );
+    // SIMD must divide a convolution's input channels: the error names the layer and the choices.
+    std::fs::write(dir.path().join("bad.json"), r#"{"layers": {"L1": {"pe": 4, "simd": 3}, "L3": {"pe": 7, "simd": 16}, "L4": {"pe": 2, "simd": 14}}}"#)
+        .expect("folding");
+    let o = xnorflow(&["compile", "m.xnf", "-o", "b2", "--folding", "bad.json"], dir.path());
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("layer L1: SIMD = 3 does not divide the 1 input channels"), "{}", stderr(&o));
+    // The built-in CNV topology at BNN-PYNQ's folding.
+    let f = concat!(env!("CARGO_MANIFEST_DIR"), "/results/bnn_pynq_cnv_folding.json");
+    let o = xnorflow(&["compile", "reference:cnv", "-o", "cnv", "--folding", f, "--frames", "1"], dir.path());
+    assert!(o.status.success() && stdout(&o).contains("total: 32,768 cycles/frame"), "{}", stdout(&o));
+    let o = xnorflow(&["compile", "reference:vgg", "-o", "x"], dir.path());
+    assert!(!o.status.success() && stderr(&o).contains("reference:cnv"), "{}", stderr(&o));
+}

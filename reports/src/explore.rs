@@ -80,10 +80,13 @@ pub struct Design {
     pub layer_cycles: Vec<(String, u64)>,
 }
 
-/// Cycle targets: powers of two from 1 to the slowest single layer.
+/// Cycle targets: powers of two from the fastest achievable frame (every layer at its fastest
+/// folding) to the slowest single layer at PE = SIMD = 1.
 pub fn targets(model: &Model) -> Result<Vec<u64>, DataflowError> {
-    let max = fold::layer_shapes(model)?.iter().map(|s| (s.mw * s.mh) as u64).max().unwrap_or(1);
-    Ok((0..64).map(|k| 1u64 << k).take_while(|&t| t < 2 * max).collect())
+    let shapes = fold::layer_shapes(model)?;
+    let min = shapes.iter().map(fold::LayerShape::fastest).max().unwrap_or(1);
+    let max = shapes.iter().map(fold::LayerShape::slowest).max().unwrap_or(1);
+    Ok((0..64).map(|k| 1u64 << k).skip_while(|&t| t < min).take_while(|&t| t < 2 * max).collect())
 }
 
 /// Sweeps every model over the cycle targets (in parallel); `tick` is called once per design.

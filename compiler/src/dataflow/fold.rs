@@ -84,6 +84,17 @@ impl LayerShape {
         divisors(self.window.map_or(self.mw, |w| w.c))
     }
 
+    /// The fewest cycles per frame any folding reaches: every row in parallel at the widest
+    /// legal SIMD.
+    pub fn fastest(&self) -> u64 {
+        self.cycles(self.mh, self.legal_simd().last().copied().unwrap_or(1))
+    }
+
+    /// Cycles per frame at PE = SIMD = 1.
+    pub fn slowest(&self) -> u64 {
+        self.cycles(1, 1)
+    }
+
     /// Cycles per frame at `pe` and `simd`.
     pub fn cycles(&self, pe: usize, simd: usize) -> u64 {
         ((self.mh / pe) * (self.mw / simd) * self.vectors) as u64
@@ -348,7 +359,7 @@ pub fn auto_fold(
     // The fastest possible frame: every layer fully parallel, one cycle.
     match target {
         FoldTarget::Cycles(c) => fold_at(c.max(1)).ok_or_else(|| {
-            let fastest = shapes.iter().map(|s| s.vectors).max().unwrap_or(1);
+            let fastest = shapes.iter().map(LayerShape::fastest).max().unwrap_or(1);
             DataflowError::Graph(format!(
                 "no folding reaches {c} cycles per frame (the fastest is {fastest})"
             ))

@@ -51,8 +51,8 @@ struct SwuState {
     wslot: usize,
     avail: usize,
     head: usize,
-    lo: usize,
-    draining: bool,
+    /// The oldest held row relative to the frame being read (negative: the previous frame's).
+    lo: i64,
     oy: usize,
     ox: usize,
     ky: usize,
@@ -65,23 +65,23 @@ struct SwuState {
 
 impl SwuState {
     /// The first frame row the current output row reads (padded rows above the frame count as 0).
-    fn y0(&self, d: &Dims) -> usize {
-        (self.oy * d.s).saturating_sub(d.p)
+    fn y0(&self, d: &Dims) -> i64 {
+        (self.oy * d.s).saturating_sub(d.p) as i64
     }
 
     /// The last frame row the current output row reads.
-    fn ylast(&self, d: &Dims) -> usize {
-        (self.oy * d.s + d.k - 1 - d.p).min(d.h - 1)
+    fn ylast(&self, d: &Dims) -> i64 {
+        (self.oy * d.s + d.k - 1 - d.p).min(d.h - 1) as i64
     }
 
     /// Every row the current output row reads is held.
     fn can(&self, d: &Dims) -> bool {
-        !self.draining && self.lo + self.avail > self.ylast(d)
+        self.lo + self.avail as i64 > self.ylast(d)
     }
 
     /// The oldest held row is no longer needed.
     fn free(&self, d: &Dims) -> bool {
-        self.avail > 0 && (self.draining || self.lo < self.y0(d))
+        self.avail > 0 && self.lo < self.y0(d)
     }
 }
 
@@ -91,16 +91,17 @@ impl SwuState {
 /// (fastest), pad words (all `pad_bit`) outside the frame.
 ///
 /// Registers (reset to 0; the ring memory and the read register `q` are not reset): write side
-/// `wx`, `wc`, `wslot`; `avail` (complete rows held); read side `head`, `lo`, `draining`, the
-/// output counters `oy, ox, ky, kx, rc`; the output register `qv`, `q`, `padr`. Each cycle:
+/// `wx`, `wc`, `wslot`; `avail` (complete rows held); read side `head`, `lo` (the oldest held
+/// row relative to the frame being read, negative for the previous frame's rows; the Verilog keeps
+/// `lo + H + R`), the output counters `oy, ox, ky, kx, rc`; the output register `qv`, `q`, `padr`.
+/// Each cycle:
 /// - `s_ready = avail < R`; a handshake writes `mem[(wslot*W + wx)*CF + wc]`, steps `wc`, `wx` and
 ///   at a row's last word `wslot` (`row_done`).
-/// - `free = avail > 0 && (draining || lo < y0)` with `y0 = max(0, oy*S - P)`: `head` steps and
-///   `lo` grows; while draining, `lo + 1 == H` ends the drain and resets `lo`.
-/// - `can = !draining && lo + avail > min(oy*S + K - 1 - P, H - 1)`; when the output register
-///   advances (`!qv || m_ready`) it loads `qv <= can`, and if `can` the word of padded position
+/// - `free = avail > 0 && lo < y0` with `y0 = max(0, oy*S - P)`: `head` steps and `lo` grows.
+/// - `can = lo + avail > min(oy*S + K - 1 - P, H - 1)`; when the output register advances
+///   (`!qv || m_ready`) it loads `qv <= can`, and if `can` the word of padded position
 ///   `(oy*S + ky, ox*S + kx)`, channel word `rc` (a memory read into `q`, or `padr` for a pad
-///   position), then steps the counters; after the frame's last word `draining <= 1`.
+///   position), then steps the counters; after the frame's last word `lo` drops by `H`.
 /// - `avail <= avail + row_done - free`.
 ///
 /// ### Inputs
@@ -181,7 +182,8 @@ impl Swu {
         let free = st.free(&d);
         let can = st.can(&d);
         let adv = !st.qv || self.m_ready.val();
-        let (lo, head, draining) = (st.lo, st.head, st.draining);
+        let (lo, head) = (st.lo, st.head);
+        let mut frame_done = false;
         // Read side (it never reads the slot being written).
         if adv {
             st.qv = can;
@@ -190,7 +192,7 @@ impl Swu {
                 let pad = yy < d.p || yy >= d.h + d.p || xx < d.p || xx >= d.w + d.p;
                 st.padr = pad;
                 if !pad {
-                    let mut slot = head + (yy - d.p) - lo;
+                    let mut slot = head + ((yy - d.p) as i64 - lo) as usize;
                     if slot >= d.r {
                         slot -= d.r;
                     }
@@ -218,9 +220,7 @@ impl Swu {
                         }
                     }
                 }
-                if last {
-                    st.draining = true;
-                }
+                frame_done = last;
             }
         }
         // Write side.
@@ -239,13 +239,8 @@ impl Swu {
         // Dropping the oldest row.
         if free {
             st.head = (head + 1) % d.r;
-            if draining && lo + 1 == d.h {
-                st.lo = 0;
-                st.draining = false;
-            } else {
-                st.lo = lo + 1;
-            }
         }
+        st.lo = lo + i64::from(free) - if frame_done { d.h as i64 } else { 0 };
         st.avail = st.avail + usize::from(row_done) - usize::from(free);
     }
 
@@ -260,15 +255,23 @@ impl Swu {
             ubits(d.cf as u64 - 1),
             ubits(d.r as u64 - 1),
             ubits(d.r as u64),
-            ubits(d.h as u64),
+            ubits((2 * d.h + d.r) as u64),
         );
+        // `lo` is kept as `lo + H + R`, never negative.
+        let off = d.h + d.r;
         let (oyb, oxb, kb) = (ubits(d.oh as u64 - 1), ubits(d.ow as u64 - 1), ubits(d.k as u64 - 1));
         // One width for the coordinate and address arithmetic, holding every value compared.
-        let maxv =
-            [(d.oh - 1) * d.s + d.k, (d.ow - 1) * d.s + d.k, d.h + d.p, d.w + d.p, d.h + d.r, 2 * d.r, rw]
-                .into_iter()
-                .max()
-                .unwrap_or(1);
+        let maxv = [
+            (d.oh - 1) * d.s + d.k + off + d.r,
+            (d.ow - 1) * d.s + d.k,
+            d.h + d.p,
+            d.w + d.p,
+            2 * d.h + 2 * d.r,
+            rw,
+        ]
+        .into_iter()
+        .max()
+        .unwrap_or(1);
         let nb = ubits(maxv as u64);
         let n = |v: usize| format!("{nb}'d{v}");
         let ext = |name: &str, w: usize| {
@@ -286,8 +289,8 @@ impl Swu {
         let _ = writeln!(v, "  reg {} wc = 0;", r(wcb));
         let _ = writeln!(v, "  reg {} wslot = 0, head = 0;", r(rb));
         let _ = writeln!(v, "  reg {} avail = 0;", r(avb));
-        let _ = writeln!(v, "  reg {} lo = 0;", r(lob));
-        let _ = writeln!(v, "  reg draining = 1'b0, qv = 1'b0, padr = 1'b0;");
+        let _ = writeln!(v, "  reg {} lo = {lob}'d{off};", r(lob));
+        let _ = writeln!(v, "  reg qv = 1'b0, padr = 1'b0;");
         let _ = writeln!(v, "  reg {} oy = 0;", r(oyb));
         let _ = writeln!(v, "  reg {} ox = 0;", r(oxb));
         let _ = writeln!(v, "  reg {} ky = 0, kx = 0;", r(kb));
@@ -311,8 +314,8 @@ impl Swu {
         let _ = writeln!(v, "  wire push = !rst && s_valid && ready;");
         let _ =
             writeln!(v, "  wire row_done = push && wc == {wcb}'d{} && wx == {wxb}'d{};", d.cf - 1, d.w - 1);
-        let _ = writeln!(v, "  wire free = avail != {avb}'d0 && (draining || lo_n < y0);");
-        let _ = writeln!(v, "  wire can = !draining && lo_n + avail_n > ylast;");
+        let _ = writeln!(v, "  wire free = avail != {avb}'d0 && lo_n < y0 + {};", n(off));
+        let _ = writeln!(v, "  wire can = lo_n + avail_n > ylast + {};", n(off));
         let _ = writeln!(v, "  wire adv = !qv || m_ready;");
         let _ = writeln!(v, "  wire {} yy = oys + {};", r(nb), ext("ky", kb));
         let _ = writeln!(v, "  wire {} xx = {} * {} + {};", r(nb), ext("ox", oxb), n(d.s), ext("kx", kb));
@@ -328,7 +331,7 @@ impl Swu {
             let _ = writeln!(v, "  wire pad = 1'b0;");
         }
         let _ = writeln!(v, "  // head + (yy - P) - lo, in 0 .. 2R-2.");
-        let _ = writeln!(v, "  wire {} ring = {} + yy - {} - lo_n;", r(nb), ext("head", rb), n(d.p));
+        let _ = writeln!(v, "  wire {} ring = {} + yy + {} - lo_n;", r(nb), ext("head", rb), n(off - d.p));
         let _ = writeln!(v, "  wire {} slot = (ring >= {rr}) ? ring - {rr} : ring;", r(nb), rr = n(d.r));
         let _ = writeln!(
             v,
@@ -371,8 +374,8 @@ impl Swu {
         let _ = writeln!(v, "  always @(posedge clock) if (ren) q <= mem[raddr];");
         let _ = writeln!(v, "  always @(posedge clock) begin");
         let _ = writeln!(v, "    if (rst) begin");
-        let _ = writeln!(v, "      wx <= 0; wc <= 0; wslot <= 0; avail <= 0; head <= 0; lo <= 0;");
-        let _ = writeln!(v, "      draining <= 1'b0; oy <= 0; ox <= 0; ky <= 0; kx <= 0; rc <= 0;");
+        let _ = writeln!(v, "      wx <= 0; wc <= 0; wslot <= 0; avail <= 0; head <= 0; lo <= {lob}'d{off};");
+        let _ = writeln!(v, "      oy <= 0; ox <= 0; ky <= 0; kx <= 0; rc <= 0;");
         let _ = writeln!(v, "      qv <= 1'b0; padr <= 1'b0;");
         let _ = writeln!(v, "    end else begin");
         let _ = writeln!(v, "      if (push) begin");
@@ -386,13 +389,14 @@ impl Swu {
             d.r - 1
         );
         let _ = writeln!(v, "      end");
-        let _ = writeln!(v, "      if (free) begin");
-        let _ = writeln!(v, "        head <= (head == {rb}'d{}) ? {rb}'d0 : head + {rb}'d1;", d.r - 1);
-        let _ = writeln!(v, "        if (draining && lo == {lob}'d{}) begin", d.h - 1);
-        let _ = writeln!(v, "          lo <= 0;");
-        let _ = writeln!(v, "          draining <= 1'b0;");
-        let _ = writeln!(v, "        end else lo <= lo + {lob}'d1;");
-        let _ = writeln!(v, "      end");
+        let _ =
+            writeln!(v, "      if (free) head <= (head == {rb}'d{}) ? {rb}'d0 : head + {rb}'d1;", d.r - 1);
+        let _ = writeln!(
+            v,
+            "      lo <= lo + {{{z}, free}} - ((adv && can && last) ? {lob}'d{} : {lob}'d0);",
+            d.h,
+            z = if lob > 1 { format!("{}'d0", lob - 1) } else { String::new() }
+        );
         let _ = writeln!(v, "      if (row_done && !free) avail <= avail + {avb}'d1;");
         let _ = writeln!(v, "      else if (free && !row_done) avail <= avail - {avb}'d1;");
         let _ = writeln!(v, "      if (adv) begin");
@@ -413,7 +417,6 @@ impl Swu {
         let _ = writeln!(v, "              end else ky <= ky + {kb}'d1;");
         let _ = writeln!(v, "            end else kx <= kx + {kb}'d1;");
         let _ = writeln!(v, "          end else rc <= rc + {wcb}'d1;");
-        let _ = writeln!(v, "          if (last) draining <= 1'b1;");
         let _ = writeln!(v, "        end");
         let _ = writeln!(v, "      end");
         let _ = writeln!(v, "    end");

@@ -156,3 +156,43 @@ proptest! {
         agrees(&m, &folding(&m, &f), 2, Stalls { seed, gap: stall, backpressure: stall }, seed);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// Random small CNNs and foldings without stalls: the steady-state frame time is the slowest
+    /// node's, as the graph predicts.
+    #[test]
+    fn random_cnns_run_at_the_predicted_rate(
+        side in 6usize..11,
+        c1 in prop::sample::select(vec![2usize, 4, 8]),
+        k in 2usize..4,
+        stride in 1usize..3,
+        pool in any::<bool>(),
+        seed in 0u64..1000,
+        picks in prop::collection::vec(0usize..64, 8),
+    ) {
+        let mut specs = vec![LayerSpec::QuantBinary(100), conv(c1, k, stride, Padding::None)];
+        if pool {
+            specs.push(LayerSpec::MaxPool { kernel: 2, stride: 2 });
+        }
+        specs.push(conv(4, 2, 1, Padding::None));
+        specs.push(LayerSpec::Dense(6));
+        let m = random_model("p", Shape::new(side, side, 2), &specs, seed);
+        prop_assume!(m.is_ok());
+        let m = m.expect("model");
+        let shapes = fold::layer_shapes(&m).expect("shapes");
+        let f: Vec<(usize, usize)> = shapes
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let pes = compiler::dataflow::divisors(s.mh);
+                let simds = s.legal_simd();
+                (pes[picks[2 * i] % pes.len()], simds[picks[2 * i + 1] % simds.len()])
+            })
+            .collect();
+        let (g, out) = agrees(&m, &folding(&m, &f), 6, Stalls { seed, gap: 0.0, backpressure: 0.0 }, seed);
+        let n = out.len();
+        prop_assert_eq!(out[n - 1] - out[n - 2], g.cycles_per_frame() as u64, "{}", g);
+    }
+}

@@ -8,23 +8,26 @@
 //! ## The sliding-window unit's schedule (`hdl::swu` and `sim::cycle` implement exactly this)
 //! Input rows go into a ring of [`SwuConfig::ring_rows`] rows of `W * CF` words (`CF = C/SIMD`);
 //! the ring is a FIFO of whole rows across frames. Registers: write side `wx`, `wc`, `wslot`;
-//! shared `avail` (complete rows held); read side `head` (slot of the oldest held row), `lo` (its
-//! row index within the frame), `draining`, the output counters `oy, ox, ky, kx, rc` (`rc` fastest,
-//! then `kx`, `ky`, `ox`, `oy`) and the output register (`qv`, the memory's read word, `padr`).
-//! Each cycle, with `R` ring rows:
+//! shared `avail` (complete rows held); read side `head` (slot of the oldest held row), `lo` (that
+//! row's index relative to the frame being read: negative while rows of the previous frame are
+//! held, kept as `lo + H + R` in hardware), the output counters `oy, ox, ky, kx, rc` (`rc`
+//! fastest, then `kx`, `ky`, `ox`, `oy`) and the output register (`qv`, the memory's read word,
+//! `padr`). Each cycle, with `R` ring rows and all decisions on the registers before the edge:
 //! - `s_ready = avail < R`; a handshake writes `mem[(wslot*W + wx)*CF + wc]` and steps `wc, wx`;
 //!   the row's last word sets `row_done` (`wslot` steps, `avail` grows by one).
-//! - `free = avail > 0 && (draining ? true : lo < max(0, oy*S - P))`: the oldest row is dropped
-//!   (`head` steps, `lo` grows; while draining, `lo` reaching `H` ends the drain and resets `lo`).
-//! - `can = !draining && lo + avail > min(oy*S - P + K - 1, H - 1)`: every row the current output
-//!   row reads is held. `adv = !qv || m_ready`; on `adv`: `qv <= can`, and if `can` the unit reads
-//!   the word for `(y, x) = (oy*S - P + ky, ox*S - P + kx)` channel word `rc` (a pad word when
-//!   outside the frame) at `mem[((head + y - lo) mod R * W + x)*CF + rc]`, steps the counters, and
-//!   after the frame's last word sets `draining`.
-//! - `avail <= avail + row_done - free`.
+//! - `free = avail > 0 && lo < max(0, oy*S - P)`: the oldest row is dropped (`head` steps, `lo`
+//!   grows).
+//! - `can = lo + avail > min(oy*S - P + K - 1, H - 1)`: every row the current output row reads is
+//!   held. `adv = !qv || m_ready`; on `adv`: `qv <= can`, and if `can` the unit reads the word for
+//!   `(y, x) = (oy*S - P + ky, ox*S - P + kx)` channel word `rc` (a pad word when outside the
+//!   frame) at `mem[((head + y - lo) mod R * W + x)*CF + rc]` and steps the counters.
+//! - `lo <= lo + free - (H if the word just read was the frame's last)`: the next frame's rows
+//!   are counted from its own row 0, and the rows still held from this frame become negative, to
+//!   be dropped while the next frame is read. `avail <= avail + row_done - free`.
 //!
-//! The ring holds `2K` rows (at least `K + S`, at most `H`): the next frame's first `K` rows are
-//! written while the last output row is read, so a frame boundary costs only the drain.
+//! The ring holds `2K + S - 1` rows: the rows the last output row reads (with those a stride skips
+//! at the bottom) and the next frame's first `K` rows fit together, so a frame boundary costs no
+//! cycle when the unit is the bottleneck.
 
 use super::{ubits, DataflowError};
 use serde::{Deserialize, Serialize};
@@ -116,7 +119,7 @@ impl SwuConfig {
 
     /// Rows in the ring buffer.
     pub fn ring_rows(&self) -> usize {
-        (2 * self.kernel).max(self.kernel + self.stride).min(self.h)
+        2 * self.kernel + self.stride - 1
     }
 
     /// Words in the ring buffer.
@@ -241,8 +244,7 @@ mod tests {
         assert_eq!(s.out_words(), 30 * 30 * 18);
         assert_eq!(s.ring_rows(), 6);
         let s = swu(7, 4, 4, 3, 2, 1);
-        assert_eq!((s.oh(), s.ring_rows()), (4, 6));
-        assert_eq!(swu(3, 4, 4, 3, 1, 0).ring_rows(), 3, "never more rows than the frame");
+        assert_eq!((s.oh(), s.ring_rows()), (4, 7));
     }
 
     #[test]

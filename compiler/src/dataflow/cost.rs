@@ -257,7 +257,15 @@ pub fn mvtu_with(cfg: &MvtuConfig, thresholds: Option<&[i32]>) -> Cost {
         ff += pe * reg as u64;
     }
     match resolve_style(cfg.mem_style, depth, cfg.simd) {
-        MemStyle::Block => bram += pe * bram18(depth, cfg.simd),
+        MemStyle::Block => {
+            bram += pe * bram18(depth, cfg.simd);
+            // A ROM a few blocks deep reads through a multiplexer over the block rows (about a
+            // LUT per bit per extra row in Yosys: CNV's 2304 x 32 ROMs, five rows, 129 LUTs).
+            let (_, _, rows) = bram18_layout(depth, cfg.simd);
+            if (2..=8).contains(&rows) {
+                lut += pe * (cfg.simd * (rows - 1)) as u64;
+            }
+        }
         _ => {
             lut += pe * rom_luts(depth, cfg.simd);
             ff += pe * cfg.simd as u64;

@@ -27,8 +27,9 @@ pub(super) struct Swu {
     avail: usize,
     // Read side.
     head: usize,
-    lo: usize,
-    draining: bool,
+    /// The oldest held row's index relative to the frame being read (negative: the previous
+    /// frame's).
+    lo: i64,
     oy: usize,
     ox: usize,
     ky: usize,
@@ -69,7 +70,6 @@ impl Swu {
             avail: 0,
             head: 0,
             lo: 0,
-            draining: false,
             oy: 0,
             ox: 0,
             ky: 0,
@@ -104,11 +104,12 @@ impl Unit for Swu {
     fn edge(&mut self, s_valid: bool, s_data: &[u64], m_ready: bool) {
         let (k, s, p, h, w, cf, r, ww) = (self.k, self.s, self.p, self.h, self.w, self.cf, self.r, self.ww);
         // Everything below reads the registers as they were before the edge.
-        let y0 = (self.oy * s).saturating_sub(p);
-        let ylast = (self.oy * s + k - 1 - p).min(h - 1);
-        let can = !self.draining && self.lo + self.avail > ylast;
+        let y0 = (self.oy * s).saturating_sub(p) as i64;
+        let ylast = (self.oy * s + k - 1 - p).min(h - 1) as i64;
+        let can = self.lo + self.avail as i64 > ylast;
         let adv = !self.qv || m_ready;
-        let free = self.avail > 0 && (self.draining || self.lo < y0);
+        let free = self.avail > 0 && self.lo < y0;
+        let mut frame_done = false;
         let push = s_valid && self.avail < r;
         // Read side first: it reads the memory before this edge's write (never the same row).
         if adv {
@@ -118,7 +119,7 @@ impl Unit for Swu {
                 let pad = yy < p || yy >= h + p || xx < p || xx >= w + p;
                 self.padr = pad;
                 if !pad {
-                    let slot = (self.head + (yy - p) - self.lo) % r;
+                    let slot = (self.head + ((yy - p) as i64 - self.lo) as usize) % r;
                     let a = ((slot * w + (xx - p)) * cf + self.rc) * ww;
                     self.q.copy_from_slice(&self.mem[a..a + ww]);
                 }
@@ -147,9 +148,7 @@ impl Unit for Swu {
                         }
                     }
                 }
-                if last {
-                    self.draining = true;
-                }
+                frame_done = last;
             }
             self.refresh();
         }
@@ -169,20 +168,14 @@ impl Unit for Swu {
         }
         if free {
             self.head = (self.head + 1) % r;
-            // The read side cannot have set `draining` this edge: it issues nothing while draining.
-            if self.draining && self.lo + 1 == h {
-                self.lo = 0;
-                self.draining = false;
-            } else {
-                self.lo += 1;
-            }
         }
+        self.lo += i64::from(free) - if frame_done { h as i64 } else { 0 };
         self.avail = self.avail + usize::from(row_done) - usize::from(free);
     }
 
     fn reset(&mut self) {
         (self.wx, self.wc, self.wslot, self.avail) = (0, 0, 0, 0);
-        (self.head, self.lo, self.draining) = (0, 0, false);
+        (self.head, self.lo) = (0, 0);
         (self.oy, self.ox, self.ky, self.kx, self.rc) = (0, 0, 0, 0, 0);
         (self.qv, self.padr) = (false, false);
         self.refresh();

@@ -1,7 +1,7 @@
 # xnorflow's entry points. `make demo` and `make test` are the README's two set-up commands.
 CARGO ?= cargo
 
-.PHONY: demo test lint bench deps ci clean mnist-results hdl-lanes sim-speed estimate-vs-synth
+.PHONY: demo test lint bench deps ci clean mnist-results hdl-lanes sim-speed estimate-vs-synth cnv-results
 
 ## Install the hardware tools (Verilator, Yosys, Icarus Verilog, nextpnr-ice40) when missing.
 deps:
@@ -40,6 +40,11 @@ mnist-results:
 ## LUT/FF/BRAM per XNOR lane of one MVTU from Yosys synth_xilinx (about 10 min) -> results/hdl_lanes.csv.
 hdl-lanes: deps
 	$(CARGO) run --release -p xnorflow-hdl --example lut_per_lane -- results/hdl_lanes.csv
+
+## BNN-PYNQ's CNV (random weights) at its folding: compile time, sim, Verilator cosim, Yosys (about 15 min)
+## -> results/cnv_*.
+cnv-results: deps
+	scripts/cnv_results.sh results
 
 ci: lint test
 

@@ -18,7 +18,7 @@ t1=$(date +%s.%N)
 cp "$b/synth-xc7.csv" "$out/cnv_synth_xc7.csv"
 compile_s=$(echo "$t1 - $t0" | bc)
 echo "compile_seconds,$compile_s" > "$out/cnv_summary.csv"
-grep -o '"[a-z_]*": [0-9.]*' "$b/sim.json" | sed 's/"//g; s/: /,/' >> "$out/cnv_summary.csv"
+grep -oE '"[a-z_]*": ([0-9.]+|true|false)' "$b/sim.json" | sed 's/"//g; s/: /,/' >> "$out/cnv_summary.csv"
 cat "$out/cnv_sim.txt" "$out/cnv_cosim.txt"
 echo "compile: $compile_s s"
 grep '^total' "$out/cnv_synth_xc7.csv"

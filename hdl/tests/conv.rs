@@ -173,8 +173,9 @@ fn swu_matches_im2col_under_random_stalls() {
     }
 }
 
-/// Without stalls the output side runs at one word per cycle but for the initial fill (the rows
-/// the first output row needs) and one drain per frame boundary (`H - lo` cycles, at most `H`).
+/// Without stalls the output side runs at one word per cycle after the initial fill (the rows the
+/// first output row needs), across frame boundaries too: the next frame's first rows load while
+/// the last output row is read.
 #[test]
 fn swu_without_stalls_emits_a_word_per_cycle_across_frames() {
     for c in [swu_cfg(8, 8, 8, 4, 3, 1, 1, false), swu_cfg(9, 6, 4, 4, 3, 2, 0, false)] {

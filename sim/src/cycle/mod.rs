@@ -1,13 +1,13 @@
 //! The cycle-accurate model of a compiled dataflow graph.
 //!
 //! Each node keeps the registers of its RTL block (`hdl`: the MVTU controller's counters, stage
-//! registers and accumulators, the FIFO's pointers, the width converter's buffer, the argmax
-//! state) and updates them once per clock edge with the same handshakes, so it emits the same
+//! registers and accumulators, the sliding-window unit's ring and counters, the max-pool row
+//! buffer, the FIFO's pointers, the width converter's buffer, the argmax state) and updates them once per clock edge with the same handshakes, so it emits the same
 //! words on the same cycles as the Verilog. Data stays bit-packed: an MVTU step is one
 //! `u64` XOR + popcount per 64 lanes, where the RTL simulators evaluate every gate.
 //!
 //! Every node's `m_valid` and `m_data` are registers; `s_ready` may depend combinationally on the
-//! consumer's ready (the MVTU and argmax pass it through). A cycle therefore evaluates readies from
+//! consumer's ready (the MVTU, max-pool and argmax pass it through). A cycle therefore evaluates readies from
 //! the sink back to the source, then clocks every node from the last to the first, so that each
 //! node samples its producer's outputs from before the edge.
 

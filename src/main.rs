@@ -5,6 +5,21 @@ mod cmd;
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+/// Training allocates and frees weight-sized tensors (megabytes) at every step. By default glibc
+/// serves those with fresh mappings and returns them to the kernel when freed, so every step
+/// page-faults them in again: about half of LFC's training time. Serving them from the heap and
+/// keeping freed memory there removes that (LFC: 230 to 100 ms per step).
+#[allow(unsafe_code)]
+fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets two of glibc's allocator thresholds; it runs first thing in main,
+    // before any other thread exists, and takes no pointers.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+    }
+}
+
 /// xnorflow: binarized neural networks to verified dataflow hardware.
 #[derive(Parser)]
 #[command(
@@ -69,6 +84,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    keep_freed_memory();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Demo(a) => cmd::demo::run(a),

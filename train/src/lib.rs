@@ -1,7 +1,9 @@
 //! Training of binarized networks on the CPU and their bit-exact export to xnorflow's model format.
 //!
 //! - [`method`]: the binarization methods (STE/BNN, XNOR-Net, Bi-Real, IR-Net with Libra-PB and EDE),
-//!   each a forward sign with the method's surrogate gradient (the detach trick).
+//!   each a forward sign with the method's surrogate gradient.
+//! - [`fused`]: the one-pass CPU kernels behind them (sign with surrogate gradient, Libra-PB's
+//!   standardization).
 //! - [`arch`]: architectures (TFC / SFC / LFC presets, a compact syntax with convolutions and pools).
 //! - [`net`]: the float network (candle, reverse-mode autodiff), its training and inference passes.
 //! - [`trainer`]: the shared training loop (Adam, cosine schedule, EDE schedule, checkpoints).
@@ -11,6 +13,7 @@
 
 pub mod arch;
 pub mod export;
+pub mod fused;
 pub mod method;
 pub mod net;
 pub mod trainer;

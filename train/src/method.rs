@@ -1,11 +1,13 @@
 //! Binarization methods: how weights and activations become +-1 in the forward pass and what gradient
 //! flows back (reference.md section 1).
 //!
-//! Every method is written with the detach trick `g(x) + stop_grad(sign(x) - g(x))`: the forward value
-//! is the hardware's sign (sign(0) = +1) and the backward is `g'(x)`. The trick's output can miss +-1
-//! by one rounding step, so inference and export never use it: they call [`hard_sign`] on the same
-//! latent values instead.
+//! Every method is a sign whose forward value is the hardware's sign (sign(0) = +1, exactly +-1) and
+//! whose backward is the derivative `g'(x)` of the method's smooth stand-in `g`: what the detach trick
+//! `g(x) + stop_grad(sign(x) - g(x))` computes, fused into one kernel ([`crate::fused`]) because the
+//! trick costs several passes over every weight matrix per step. Inference and export call
+//! [`hard_sign`] on the same latent values.
 
+use crate::fused::{binary_sign, standardize_rows, Surrogate};
 use candle_core::{DType, Result, Tensor};
 use std::fmt;
 use std::str::FromStr;
@@ -83,48 +85,27 @@ pub fn hard_sign(x: &Tensor) -> Result<Tensor> {
     x.ge(0f64)?.to_dtype(DType::F32)?.affine(2.0, -1.0)
 }
 
-/// `g(x) + stop_grad(sign(x) - g(x))`: forward sign(x), backward g'(x).
-fn with_surrogate(x: &Tensor, g: Tensor) -> Result<Tensor> {
-    let hard = hard_sign(x)?;
-    g.clone() + (hard - g)?.detach()
-}
-
-/// BNN's straight-through estimator: gradient 1 where |x| <= 1, boundaries included (a clamp's
-/// backward would give 0.5 at exactly +-1, where clipped weights sit).
-fn ste(x: &Tensor) -> Result<Tensor> {
-    let inside = x.abs()?.le(1f64)?;
-    with_surrogate(x, inside.where_cond(x, &x.zeros_like()?)?)
-}
-
-/// Bi-Real's ApproxSign: g = 2c - c|c| with c = clamp(x, -1, 1), so g' = 2 - 2|x| on [-1, 1].
-fn approx_sign(x: &Tensor) -> Result<Tensor> {
-    let c = x.clamp(-1f64, 1f64)?;
-    let g = (c.affine(2.0, 0.0)? - (&c * c.abs()?)?)?;
-    with_surrogate(x, g)
-}
-
-/// IR-Net's EDE: g = k * tanh(t * x).
-fn ede(x: &Tensor, e: Ede) -> Result<Tensor> {
-    with_surrogate(x, x.affine(e.t, 0.0)?.tanh()?.affine(e.k, 0.0)?)
+impl Ede {
+    /// This state as the backward of a sign.
+    pub fn surrogate(self) -> Surrogate {
+        Surrogate::Ede { k: self.k, t: self.t }
+    }
 }
 
 /// Binarized activations for training (forward sign, the method's backward).
 pub fn activation(x: &Tensor, method: Method, e: Ede) -> Result<Tensor> {
-    match method {
-        Method::Ste | Method::Xnor => ste(x),
-        Method::Bireal => approx_sign(x),
-        Method::Irnet => ede(x, e),
-    }
+    let surrogate = match method {
+        Method::Ste | Method::Xnor => Surrogate::Ste,
+        Method::Bireal => Surrogate::ApproxSign,
+        Method::Irnet => e.surrogate(),
+    };
+    binary_sign(x, surrogate)
 }
 
 /// IR-Net's Libra-PB balance and standardization of `[out, n]` weights, per output row:
 /// `(w - mean) / std`, with n - 1 in the standard deviation.
 pub fn libra_standardize(w: &Tensor) -> Result<Tensor> {
-    let n = w.dim(1)?;
-    let centered = w.broadcast_sub(&w.mean_keepdim(1)?)?;
-    let var = (centered.sqr()?.sum_keepdim(1)? / (n.max(2) - 1) as f64)?;
-    // A constant row would be 0 / 0; the tiny floor keeps it 0 (all +1 weights) instead of NaN.
-    centered.broadcast_div(&var.affine(1.0, 1e-20)?.sqrt()?)
+    standardize_rows(w)
 }
 
 /// Libra-PB's shift exponents `s_o = round(log2(mean|w~|))` (half to even), one per row, as plain
@@ -161,17 +142,14 @@ pub fn weight_parts(w: &Tensor, method: Method, scaled: bool) -> Result<(Tensor,
 /// false for the last layer, whose scores must stay a plain popcount (one shared scale instead).
 pub fn weights(w: &Tensor, method: Method, e: Ede, scaled: bool) -> Result<Tensor> {
     let (latent, scale) = weight_parts(w, method, scaled)?;
-    let b = match method {
-        Method::Irnet => ede(&latent, e)?,
-        _ => ste(&latent)?,
-    };
+    let b = binary_sign(&latent, if method == Method::Irnet { e.surrogate() } else { Surrogate::Ste })?;
     match scale {
         Some(s) => b.broadcast_mul(&s),
         None => Ok(b),
     }
 }
 
-/// The exact +-1 weights and per-row scale of inference and export (no detach trick).
+/// The exact +-1 weights and per-row scale of inference and export (no surrogate gradient).
 pub fn hard_weights(w: &Tensor, method: Method, scaled: bool) -> Result<(Tensor, Option<Tensor>)> {
     let (latent, scale) = weight_parts(&w.detach(), method, scaled)?;
     Ok((hard_sign(&latent)?, scale))

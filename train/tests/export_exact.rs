@@ -38,6 +38,7 @@ fn exactness(net: &Net, data: &Dataset) -> (usize, usize, f64) {
 fn cfg(arch: &str, input: InputKind, method: Method, epochs: usize) -> TrainConfig {
     TrainConfig {
         batch: 64,
+        lr: 3e-3,
         ..TrainConfig::new(Arch::parse(arch, input, 10).expect("arch"), method, epochs, 5)
     }
 }
@@ -55,8 +56,8 @@ fn every_method_exports_bit_exactly() {
             let (net, _) = train(&cfg(arch, input, method, 5), &tr, None, &mut Quiet).expect("trains");
             let (agree, ties, acc) = exactness(&net, &te);
             assert_eq!(agree, te.len());
-            // Trained, not random: far above the 10% of chance after 5 epochs.
-            assert!(acc > 0.3, "{method} {arch} {input:?}: accuracy {acc} ({ties} ties)");
+            // Trained, not random: far above the 10% of chance after 5 epochs (0.57-0.91 measured).
+            assert!(acc > 0.4, "{method} {arch} {input:?}: accuracy {acc} ({ties} ties)");
         }
     }
 }

@@ -113,6 +113,19 @@ fn bad_model_files_are_errors_not_panics() {
 }
 
 #[test]
+fn bad_training_options_are_errors_naming_the_option() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (flag, value) in [("--dropout", "1.5"), ("--weight-decay", "2"), ("--t-min", "0")] {
+        let args =
+            ["train", "--dataset", "digits", "--arch", "32", "--epochs", "1", flag, value, "-o", "m.xnf"];
+        let o = xnorflow(&args, dir.path());
+        assert_eq!(o.status.code(), Some(1), "{flag}: {}", stderr(&o));
+        assert!(stderr(&o).contains(flag), "{flag}: {}", stderr(&o));
+        assert!(!dir.path().join("m.xnf").exists(), "{flag}: nothing is trained or written");
+    }
+}
+
+#[test]
 fn demo_writes_a_model_that_reads_back() {
     let dir = tempfile::tempdir().expect("tempdir");
     let o = xnorflow(&["demo", "--out", "out"], dir.path());

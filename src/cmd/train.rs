@@ -58,6 +58,9 @@ pub struct Args {
     /// every epoch (0 = none).
     #[arg(long, default_value_t = 0)]
     pub shift: usize,
+    /// Decoupled weight decay (AdamW) of the latent weights, scaled by the learning rate (0 = none).
+    #[arg(long, default_value_t = 0.0)]
+    pub weight_decay: f64,
     /// Train on only the first N training images.
     #[arg(long)]
     pub limit: Option<usize>,
@@ -172,6 +175,7 @@ pub fn run(args: Args) -> Result<()> {
         t_max: args.t_max,
         dropout: args.dropout,
         shift: args.shift,
+        weight_decay: args.weight_decay,
         ..TrainConfig::new(arch, args.method, args.epochs, args.seed)
     };
     if !(cfg.t_min > 0.0 && cfg.t_max >= cfg.t_min) {
@@ -179,6 +183,9 @@ pub fn run(args: Args) -> Result<()> {
     }
     if !(0.0..1.0).contains(&cfg.dropout) {
         bail!("--dropout must be in [0, 1), got {}", cfg.dropout);
+    }
+    if !(0.0..1.0).contains(&cfg.weight_decay) {
+        bail!("--weight-decay must be in [0, 1), got {}", cfg.weight_decay);
     }
     let dataset = format!("{:?}", args.dataset).to_lowercase();
     println!(

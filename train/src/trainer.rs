@@ -58,6 +58,11 @@ pub struct TrainConfig {
     /// `-shift..=shift` per axis, every epoch (0 = none).
     #[serde(default)]
     pub shift: usize,
+    /// Decoupled weight decay (AdamW) on the latent weight matrices, not on BatchNorm or the
+    /// logit scale (0 = none). Libra-PB standardizes each row, so IR-Net's forward pass ignores the
+    /// weights' scale while Adam's steps grow it, shrinking the effective step; decay holds it.
+    #[serde(default)]
+    pub weight_decay: f64,
 }
 
 impl TrainConfig {
@@ -74,6 +79,7 @@ impl TrainConfig {
             t_max: 10.0,
             dropout: 0.0,
             shift: 0,
+            weight_decay: 0.0,
         }
     }
 }
@@ -116,19 +122,23 @@ impl Adam {
         }
     }
 
+    /// One step at learning rate `lr`; variables named `*.w` (weight matrices) also decay by
+    /// `lr * weight_decay` of their value.
     fn update(
         &mut self,
         vars: &[(String, &Var)],
         grads: &candle_core::backprop::GradStore,
         lr: f64,
+        weight_decay: f64,
     ) -> candle_core::Result<()> {
         use rayon::prelude::*;
         self.step += 1;
         let t = self.step as i32;
         let (c1, c2) = (1.0 - Self::B1.powi(t), 1.0 - Self::B2.powi(t));
         let step = lr as f32 / c1;
-        for (i, (_, var)) in vars.iter().enumerate() {
+        for (i, (name, var)) in vars.iter().enumerate() {
             let Some(g) = grads.get(var.as_tensor()) else { continue };
+            let keep = if name.ends_with(".w") { 1.0 - (lr * weight_decay) as f32 } else { 1.0 };
             let g: Vec<f32> = g.flatten_all()?.to_vec1()?;
             let mut w: Vec<f32> = var.as_tensor().flatten_all()?.to_vec1()?;
             (w.par_chunks_mut(1 << 14), self.m[i].par_chunks_mut(1 << 14), self.v[i].par_chunks_mut(1 << 14))
@@ -138,7 +148,7 @@ impl Adam {
                     for (((w, m), v), &g) in w.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g) {
                         *m = Self::B1 * *m + (1.0 - Self::B1) * g;
                         *v = Self::B2 * *v + (1.0 - Self::B2) * g * g;
-                        *w -= step * *m / ((*v / c2).sqrt() + Self::EPS);
+                        *w = keep * *w - step * *m / ((*v / c2).sqrt() + Self::EPS);
                     }
                 });
             var.set(&Tensor::from_vec(w, var.shape(), var.device())?)?;
@@ -229,7 +239,7 @@ pub fn train(
             let logits = net.forward(&x, Mode::Train(ede, dropout))?;
             let loss = candle_nn::loss::cross_entropy(&logits, &y)?;
             let grads = loss.backward()?;
-            adam.update(&vars, &grads, lr)?;
+            adam.update(&vars, &grads, lr, cfg.weight_decay)?;
             if cfg.method.clips_weights() {
                 for w in net.weight_vars() {
                     w.set(&w.as_tensor().clamp(-1f64, 1f64)?)?;

@@ -130,3 +130,28 @@ fn irnet_on_digits_beats_a_fixed_bound() {
     assert_eq!(agree, te.len());
     assert!(acc >= 0.93, "IR-Net 256-256 (8-bit input) on digits: {acc}");
 }
+
+/// Sum of squares of every latent weight matrix of `net`.
+fn weight_energy(net: &Net) -> f64 {
+    net.weight_vars()
+        .iter()
+        .map(|w| {
+            w.as_tensor().sqr().and_then(|t| t.sum_all()).and_then(|t| t.to_scalar::<f32>()).expect("f32")
+        })
+        .map(f64::from)
+        .sum()
+}
+
+#[test]
+fn weight_decay_shrinks_the_latent_weights_and_still_exports_exactly() {
+    let (tr, te) = (digits(Split::Train), digits(Split::Test));
+    let plain = cfg("64-32", InputKind::Fixed8, Method::Irnet, 3);
+    let decayed = TrainConfig { weight_decay: 0.5, ..plain.clone() };
+    let (a, _) = train(&plain, &tr, None, &mut Quiet).expect("trains");
+    let (b, _) = train(&decayed, &tr, None, &mut Quiet).expect("trains");
+    let (ea, eb) = (weight_energy(&a), weight_energy(&b));
+    assert!(eb < 0.9 * ea, "decay must shrink the weights: {eb} vs {ea}");
+    let (agree, _, acc) = exactness(&b, &te);
+    assert_eq!(agree, te.len());
+    assert!(acc > 0.4, "decayed run still trains: {acc}");
+}

@@ -115,7 +115,7 @@ fn bad_model_files_are_errors_not_panics() {
 #[test]
 fn bad_training_options_are_errors_naming_the_option() {
     let dir = tempfile::tempdir().expect("tempdir");
-    for (flag, value) in [("--dropout", "1.5"), ("--weight-decay", "2"), ("--t-min", "0")] {
+    for (flag, value) in [("--dropout", "1.5"), ("--weight-decay", "1000"), ("--t-min", "0")] {
         let args =
             ["train", "--dataset", "digits", "--arch", "32", "--epochs", "1", flag, value, "-o", "m.xnf"];
         let o = xnorflow(&args, dir.path());

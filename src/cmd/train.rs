@@ -58,7 +58,8 @@ pub struct Args {
     /// every epoch (0 = none).
     #[arg(long, default_value_t = 0)]
     pub shift: usize,
-    /// Decoupled weight decay (AdamW) of the latent weights, scaled by the learning rate (0 = none).
+    /// Decoupled weight decay (AdamW) of the latent weights: each step multiplies them by
+    /// 1 - lr x D (0 = none).
     #[arg(long, default_value_t = 0.0)]
     pub weight_decay: f64,
     /// Train on only the first N training images.
@@ -184,8 +185,9 @@ pub fn run(args: Args) -> Result<()> {
     if !(0.0..1.0).contains(&cfg.dropout) {
         bail!("--dropout must be in [0, 1), got {}", cfg.dropout);
     }
-    if !(0.0..1.0).contains(&cfg.weight_decay) {
-        bail!("--weight-decay must be in [0, 1), got {}", cfg.weight_decay);
+    // The decay multiplies each weight by 1 - lr * decay per step: it must stay in (0, 1].
+    if !(cfg.weight_decay >= 0.0 && cfg.lr * cfg.weight_decay < 1.0) {
+        bail!("--weight-decay must be >= 0 with --lr x --weight-decay < 1, got {}", cfg.weight_decay);
     }
     let dataset = format!("{:?}", args.dataset).to_lowercase();
     println!(

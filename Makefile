@@ -1,7 +1,7 @@
 # xnorflow's entry points. `make demo` and `make test` are the README's two set-up commands.
 CARGO ?= cargo
 
-.PHONY: demo test lint bench deps ci clean mnist-results hdl-lanes sim-speed estimate-vs-synth cnv-results
+.PHONY: demo test lint bench deps ci clean mnist-results mnist-fixed8 hdl-lanes sim-speed estimate-vs-synth cnv-results
 
 ## Install the hardware tools (Verilator, Yosys, Icarus Verilog, nextpnr-ice40) when missing.
 deps:
@@ -36,6 +36,12 @@ estimate-vs-synth: deps
 ## TFC/SFC/LFC x four methods on MNIST (long: about an hour on 2 cores) -> results/mnist.csv.
 mnist-results:
 	EPOCHS_SFC=15 scripts/mnist_results.sh ../shared/data/mnist results/mnist.csv
+
+## The same grid with the best recipe found (8-bit first layer, lr 1e-2, dropout 0.1) and IR-Net
+## with the paper's and a tuned EDE range (about 40 min on 2 cores) -> results/mnist_fixed8.csv.
+mnist-fixed8:
+	INPUT=fixed8 LR=1e-2 DROPOUT=0.1 EPOCHS_TFC=20 EPOCHS_SFC=20 EPOCHS_LFC=3 \
+	  VARIANTS="ste xnor bireal irnet irnet-tuned" scripts/mnist_results.sh ../shared/data/mnist results/mnist_fixed8.csv
 
 ## LUT/FF/BRAM per XNOR lane of one MVTU from Yosys synth_xilinx (about 10 min) -> results/hdl_lanes.csv.
 hdl-lanes: deps

@@ -1,28 +1,43 @@
 #!/usr/bin/env bash
-# Trains TFC / SFC / LFC x {ste, xnor, bireal, irnet} on MNIST, measures each exported model with
-# `xnorflow eval` (golden model, bit-exact) and writes results/mnist.csv.
+# Trains TFC / SFC / LFC x methods on MNIST, measures each exported model with `xnorflow eval`
+# (golden model, bit-exact) and writes a CSV (default results/mnist.csv).
 # Usage: scripts/mnist_results.sh [MNIST_DIR] [OUT_CSV]
-# env: EPOCHS_TFC, EPOCHS_SFC, EPOCHS_LFC (10, 10, 3), SEED (1), XNORFLOW (a prebuilt binary)
+# env: EPOCHS_TFC, EPOCHS_SFC, EPOCHS_LFC (10, 10, 3), SEED (1), INPUT (binary), LR (1e-3),
+#      DROPOUT (0), VARIANTS ("ste xnor bireal irnet"; "irnet-tuned" is IR-Net with the EDE range
+#      EDE_TUNED, default "1 1" = T_min T_max), XNORFLOW (a prebuilt binary).
+# Models go to results/models/mnist-<arch>-<variant>.xnf, with -<input> appended unless binary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 data=${1:-../shared/data/mnist}
 csv=${2:-results/mnist.csv}
 seed=${SEED:-1}
+input=${INPUT:-binary}
+lr=${LR:-1e-3}
+dropout=${DROPOUT:-0}
+variants=${VARIANTS:-ste xnor bireal irnet}
+read -r tuned_min tuned_max <<<"${EDE_TUNED:-1 1}"
 declare -A epochs=([tfc]=${EPOCHS_TFC:-10} [sfc]=${EPOCHS_SFC:-10} [lfc]=${EPOCHS_LFC:-3})
 bin=${XNORFLOW:-target/release/xnorflow}
 [ -n "${XNORFLOW:-}" ] || cargo build --release --bin xnorflow -q
 models=results/models
 mkdir -p "$models"
-echo "dataset,arch,method,input,epochs,seed,test_accuracy,train_images_per_s,train_seconds" > "$csv"
+echo "dataset,arch,method,input,epochs,seed,lr,dropout,t_min,t_max,test_accuracy,train_images_per_s,train_seconds" > "$csv"
 for arch in tfc sfc lfc; do
-  for method in ste xnor bireal irnet; do
-    out="$models/mnist-$arch-$method.xnf"
+  for variant in $variants; do
+    method=${variant%-tuned}
+    t_min=0.1 t_max=10
+    [ "$variant" = irnet-tuned ] && t_min=$tuned_min t_max=$tuned_max
+    suffix=""
+    [ "$input" = binary ] || suffix="-$input"
+    out="$models/mnist-$arch-$variant$suffix.xnf"
     start=$(date +%s.%N)
     log=$("$bin" train --fresh --dataset mnist --data "$data" --arch "$arch" --method "$method" \
+      --input "$input" --lr "$lr" --dropout "$dropout" --t-min "$t_min" --t-max "$t_max" \
       --epochs "${epochs[$arch]}" --seed "$seed" -o "$out")
     secs=$(echo "$(date +%s.%N) - $start" | bc)
     ips=$(sed -n 's/.*, \([0-9]*\) training images\/s$/\1/p' <<<"$log")
     acc=$("$bin" eval "$out" --dataset mnist --data "$data" | sed -n 's/.*accuracy \([0-9.]*\)%.*/\1/p')
-    echo "mnist,$arch,$method,binary,${epochs[$arch]},$seed,$acc,$ips,$secs" | tee -a "$csv"
+    [ "$method" = irnet ] || t_min="" t_max=""
+    echo "mnist,$arch,$variant,$input,${epochs[$arch]},$seed,$lr,$dropout,$t_min,$t_max,$acc,$ips,$secs" | tee -a "$csv"
   done
 done

@@ -38,9 +38,10 @@ mnist-results:
 	EPOCHS_SFC=15 scripts/mnist_results.sh ../shared/data/mnist results/mnist.csv
 
 ## The same grid with the best recipe found (8-bit first layer, lr 1e-2, dropout 0.1) and IR-Net
-## with the paper's and a tuned EDE range (about 40 min on 2 cores) -> results/mnist_fixed8.csv.
+## with the paper's and a tuned EDE range, TFC and SFC (about 25 min on 2 cores)
+## -> results/mnist_fixed8.csv. ARCHS="tfc sfc lfc" adds LFC (3 epochs, about 17 min more).
 mnist-fixed8:
-	INPUT=fixed8 LR=1e-2 DROPOUT=0.1 EPOCHS_TFC=20 EPOCHS_SFC=20 EPOCHS_LFC=3 \
+	INPUT=fixed8 LR=1e-2 DROPOUT=0.1 EPOCHS_TFC=20 EPOCHS_SFC=20 EPOCHS_LFC=3 ARCHS="$${ARCHS:-tfc sfc}" \
 	  VARIANTS="ste xnor bireal irnet irnet-tuned" scripts/mnist_results.sh ../shared/data/mnist results/mnist_fixed8.csv
 
 ## LUT/FF/BRAM per XNOR lane of one MVTU from Yosys synth_xilinx (about 10 min) -> results/hdl_lanes.csv.

@@ -4,7 +4,7 @@
 # Usage: scripts/mnist_results.sh [MNIST_DIR] [OUT_CSV]
 # env: EPOCHS_TFC, EPOCHS_SFC, EPOCHS_LFC (10, 10, 3), SEED (1), INPUT (binary), LR (1e-3),
 #      DROPOUT (0), VARIANTS ("ste xnor bireal irnet"; "irnet-tuned" is IR-Net with the EDE range
-#      EDE_TUNED, default "1 1" = T_min T_max), XNORFLOW (a prebuilt binary).
+#      EDE_TUNED, default "1 1" = T_min T_max), ARCHS ("tfc sfc lfc"), XNORFLOW (a prebuilt binary).
 # Models go to results/models/mnist-<arch>-<variant>.xnf, with -<input> appended unless binary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,7 +22,7 @@ bin=${XNORFLOW:-target/release/xnorflow}
 models=results/models
 mkdir -p "$models"
 echo "dataset,arch,method,input,epochs,seed,lr,dropout,t_min,t_max,test_accuracy,train_images_per_s,train_seconds" > "$csv"
-for arch in tfc sfc lfc; do
+for arch in ${ARCHS:-tfc sfc lfc}; do
   for variant in $variants; do
     method=${variant%-tuned}
     t_min=0.1 t_max=10

@@ -30,6 +30,15 @@ pub enum Surrogate {
         /// Sharpness t.
         t: f64,
     },
+    /// IR-Net's activations: EDE behind the Hardtanh the official code puts before every binary
+    /// activation, so `k t (1 - tanh(t x)^2)` where |x| <= 1 (boundaries included, as [`Surrogate::Ste`])
+    /// and 0 elsewhere. The forward is unchanged: sign(hardtanh(x)) = sign(x).
+    HardtanhEde {
+        /// Gain k.
+        k: f64,
+        /// Sharpness t.
+        t: f64,
+    },
 }
 
 impl Surrogate {
@@ -57,6 +66,13 @@ impl Surrogate {
                 // expm1 and division, on every weight at every step.
                 let a = (c(-2.0 * t) * x.abs()).exp();
                 c(4.0 * k * t) * a / ((one + a) * (one + a))
+            }
+            Surrogate::HardtanhEde { k, t } => {
+                if x.abs() <= one {
+                    Surrogate::Ede { k, t }.derivative(x)
+                } else {
+                    T::zero()
+                }
             }
         }
     }

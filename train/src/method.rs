@@ -86,9 +86,16 @@ pub fn hard_sign(x: &Tensor) -> Result<Tensor> {
 }
 
 impl Ede {
-    /// This state as the backward of a sign.
+    /// This state as the backward of a weight sign.
     pub fn surrogate(self) -> Surrogate {
         Surrogate::Ede { k: self.k, t: self.t }
+    }
+
+    /// This state as the backward of an activation sign, behind the official code's Hardtanh
+    /// (reference.md section 1, IR-Net item 5): without it nothing clips the gradient of saturated
+    /// units, and early in the schedule (t = 0.1, k = 10) EDE's backward is the plain identity.
+    pub fn activation_surrogate(self) -> Surrogate {
+        Surrogate::HardtanhEde { k: self.k, t: self.t }
     }
 }
 
@@ -97,7 +104,7 @@ pub fn activation(x: &Tensor, method: Method, e: Ede) -> Result<Tensor> {
     let surrogate = match method {
         Method::Ste | Method::Xnor => Surrogate::Ste,
         Method::Bireal => Surrogate::ApproxSign,
-        Method::Irnet => e.surrogate(),
+        Method::Irnet => e.activation_surrogate(),
     };
     binary_sign(x, surrogate)
 }

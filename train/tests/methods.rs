@@ -347,7 +347,7 @@ fn bireal_activation_gradient_is_approx_sign() {
 }
 
 #[test]
-fn irnet_activation_gradient_is_ede() {
+fn irnet_activation_gradient_is_ede_behind_hardtanh() {
     let mut r = rng(12);
     let mut xs = vec![-3.0, -1.0, -0.5, -0.1, -0.0, 0.0, 0.1, 0.5, 1.0, 3.0];
     xs.extend(uniform(&mut r, 400, -3.0, 3.0));
@@ -360,7 +360,8 @@ fn irnet_activation_gradient_is_ede() {
             .zip(&c)
             .map(|(&x, c)| {
                 let x = f64::from(x as f32);
-                c * e.k * e.t * (1.0 - (e.t * x).tanh().powi(2))
+                let hardtanh = if x.abs() <= 1.0 { 1.0 } else { 0.0 };
+                c * e.k * e.t * (1.0 - (e.t * x).tanh().powi(2)) * hardtanh
             })
             .collect();
         // Relative 1e-5, plus an absolute floor at 1e-6 of the peak k t |c| for the saturated tails,
@@ -371,7 +372,8 @@ fn irnet_activation_gradient_is_ede() {
 
 #[test]
 fn irnet_activation_gradient_matches_finite_differences_of_k_tanh() {
-    // The same check against finite differences of g(x) = k tanh(t x), not the closed form.
+    // The same check against finite differences of g(x) = k tanh(t hardtanh(x)), not the closed
+    // form (no sample lies within h of the Hardtanh's corners at +-1).
     let mut r = rng(13);
     let xs = uniform(&mut r, 64, -2.0, 2.0);
     for e in edes() {
@@ -381,7 +383,8 @@ fn irnet_activation_gradient_matches_finite_differences_of_k_tanh() {
             .iter()
             .map(|&x| {
                 let h = 1e-6;
-                (e.k * (e.t * (x + h)).tanh() - e.k * (e.t * (x - h)).tanh()) / (2.0 * h)
+                let g = |x: f64| e.k * (e.t * x.clamp(-1.0, 1.0)).tanh();
+                (g(x + h) - g(x - h)) / (2.0 * h)
             })
             .collect();
         assert_close(&g, &fd, 1e-5, 2e-6 * e.k * e.t, &format!("EDE finite differences {e:?}"));

@@ -35,7 +35,8 @@ fn digits_model() -> compiler::model::Model {
 #[test]
 fn inspect_prints_every_layer_and_the_totals() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let model = digits_model();
+    let mut model = digits_model();
+    model.provenance.notes = Some("arch c12p0-p-70-10, training revision 2".into());
     compiler::format::save(&model, &dir.path().join("m.xnf")).expect("saved");
     let o = xnorflow(&["inspect", "m.xnf"], dir.path());
     assert!(o.status.success(), "{}", stderr(&o));
@@ -51,6 +52,7 @@ fn inspect_prints_every_layer_and_the_totals() {
         "1x1x10 score",
         "21,052",
         "method random",
+        "notes: arch c12p0-p-70-10, training revision 2",
     ] {
         assert!(out.contains(needle), "missing {needle:?} in\n{out}");
     }

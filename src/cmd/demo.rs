@@ -56,7 +56,7 @@ pub fn run(args: Args) -> Result<()> {
         method: Some("irnet".into()),
         epochs: Some(cfg.epochs as u32),
         seed: Some(cfg.seed),
-        notes: Some(format!("arch {}, 8-bit input, xnorflow demo", cfg.arch)),
+        notes: Some(format!("xnorflow demo: {}", cfg.recipe())),
         ..Provenance::default()
     };
     let mut model = train::export::export(&net, "digits-irnet", provenance)?;

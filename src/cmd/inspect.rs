@@ -61,6 +61,9 @@ pub fn print_summary(model: &Model) -> Result<()> {
     if !prov.is_empty() {
         println!("provenance: {}", prov.join(", "));
     }
+    if let Some(n) = &p.notes {
+        println!("notes: {n}");
+    }
     let mut rows = Vec::new();
     let (mut total_bits, mut total_macs, mut total_tbits) = (0u64, 0u64, 0u64);
     let mut prev = Elem::Pixels;

@@ -213,10 +213,7 @@ pub fn run(args: Args) -> Result<()> {
         method: Some(cfg.method.name().into()),
         epochs: Some(cfg.epochs as u32),
         seed: Some(cfg.seed),
-        notes: Some(format!(
-            "arch {}, input {:?}, batch {}, lr {}",
-            cfg.arch, cfg.arch.input, cfg.batch, cfg.lr
-        )),
+        notes: Some(cfg.recipe()),
         ..Provenance::default()
     };
     let name = format!("{dataset}-{}-{}", args.arch, cfg.method);

@@ -98,6 +98,16 @@ impl fmt::Display for Arch {
     }
 }
 
+/// The `--input` spelling, which [`FromStr`] reads back.
+impl fmt::Display for InputKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            InputKind::Binary { threshold } => write!(f, "binary:{threshold}"),
+            InputKind::Fixed8 => f.write_str("fixed8"),
+        }
+    }
+}
+
 impl FromStr for InputKind {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
@@ -116,6 +126,15 @@ impl FromStr for InputKind {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn input_kinds_print_what_parses_back() {
+        for k in [InputKind::Fixed8, InputKind::Binary { threshold: 0 }, InputKind::Binary { threshold: 200 }]
+        {
+            assert_eq!(k.to_string().parse::<InputKind>(), Ok(k));
+        }
+        assert_eq!("binary".parse::<InputKind>().map(|k| k.to_string()), Ok("binary:128".to_string()));
+    }
 
     #[test]
     fn presets_and_tokens_parse() {

@@ -13,6 +13,11 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+/// Revision of the training semantics: bumped whenever a change makes a given [`TrainConfig`]
+/// train to a different network (2: IR-Net's activations gained the Hardtanh in front of the EDE
+/// sign). A checkpoint records it, so a run is never resumed under other training math.
+pub const TRAINING_REVISION: u32 = 2;
+
 /// Why training failed.
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
@@ -81,6 +86,33 @@ impl TrainConfig {
             shift: 0,
             weight_decay: 0.0,
         }
+    }
+
+    /// The recipe in one line (for a model's provenance), with [`TRAINING_REVISION`], so that a
+    /// model file says how to train it again.
+    pub fn recipe(&self) -> String {
+        let mut s = format!(
+            "arch {}, method {}, input {}, epochs {}, batch {}, lr {}, seed {}",
+            self.arch,
+            self.method.name(),
+            self.arch.input,
+            self.epochs,
+            self.batch,
+            self.lr,
+            self.seed
+        );
+        if self.method == Method::Irnet {
+            s += &format!(", EDE t {} -> {}", self.t_min, self.t_max);
+        }
+        for (name, v) in [("dropout", self.dropout), ("weight decay", self.weight_decay)] {
+            if v != 0.0 {
+                s += &format!(", {name} {v}");
+            }
+        }
+        if self.shift != 0 {
+            s += &format!(", shift {}", self.shift);
+        }
+        s + &format!(", training revision {TRAINING_REVISION}")
     }
 }
 
@@ -290,11 +322,18 @@ pub fn translate(image: &[u8], shape: compiler::model::Shape, dy: i64, dx: i64) 
 
 #[derive(serde::Serialize, serde::Deserialize)]
 struct CheckpointMeta {
+    /// [`TRAINING_REVISION`] of the code that wrote it; checkpoints from before the field are 1.
+    #[serde(default = "first_revision")]
+    revision: u32,
     config: TrainConfig,
     epochs_done: usize,
     adam_step: u64,
     /// (loss, train accuracy, images/s) per finished epoch.
     history: Vec<(f64, f64, f64)>,
+}
+
+fn first_revision() -> u32 {
+    1
 }
 
 fn meta_path(path: &Path) -> PathBuf {
@@ -316,6 +355,7 @@ fn save_checkpoint(
         }
     }
     let meta = CheckpointMeta {
+        revision: TRAINING_REVISION,
         config: cfg.clone(),
         epochs_done: reports.len(),
         adam_step: adam.step,
@@ -340,6 +380,16 @@ fn load_checkpoint(
     let json =
         std::fs::read_to_string(meta_path(path)).map_err(|e| ckpt_err(path, format!("no metadata: {e}")))?;
     let meta: CheckpointMeta = serde_json::from_str(&json).map_err(|e| ckpt_err(path, e.to_string()))?;
+    if meta.revision != TRAINING_REVISION {
+        return Err(ckpt_err(
+            path,
+            format!(
+                "was written by training revision {}, this build trains with revision {TRAINING_REVISION} \
+                 (other math); pass --fresh to start over, or use the build that wrote it",
+                meta.revision
+            ),
+        ));
+    }
     if meta.config != *cfg {
         return Err(ckpt_err(path, "belongs to a run with another configuration; pass --fresh to overwrite it, or another --checkpoint"));
     }

@@ -118,6 +118,33 @@ fn resuming_a_checkpoint_gives_the_uninterrupted_model() {
     let other = cfg("64-32", InputKind::Binary { threshold: 100 }, Method::Ste, 4);
     let Err(err) = train(&other, &tr, Some(&ckpt), &mut Quiet) else { panic!("config mismatch must fail") };
     assert!(err.to_string().contains("another configuration"), "{err}");
+    // Nor may a checkpoint written under other training math (older ones carry no revision).
+    let meta = ckpt.with_extension("json");
+    let json = std::fs::read_to_string(&meta).expect("metadata");
+    let mut v: serde_json::Value = serde_json::from_str(&json).expect("json");
+    assert_eq!(v["revision"], serde_json::json!(train::trainer::TRAINING_REVISION));
+    v.as_object_mut().expect("object").remove("revision");
+    std::fs::write(&meta, v.to_string()).expect("write");
+    let Err(err) = train(&c, &tr, Some(&ckpt), &mut Quiet) else { panic!("revision mismatch must fail") };
+    assert!(err.to_string().contains("training revision 1"), "{err}");
+}
+
+#[test]
+fn the_recipe_names_everything_that_changes_training() {
+    let base = cfg("64-32", InputKind::Fixed8, Method::Irnet, 4);
+    let c = TrainConfig { dropout: 0.2, shift: 1, weight_decay: 0.5, t_min: 1.0, ..base.clone() };
+    let r = c.recipe();
+    for part in ["arch 64-32-10", "method irnet", "input fixed8", "epochs 4", "EDE t 1 -> 10", "dropout 0.2"]
+    {
+        assert!(r.contains(part), "'{part}' missing from: {r}");
+    }
+    for part in
+        ["weight decay 0.5", "shift 1", &format!("training revision {}", train::trainer::TRAINING_REVISION)]
+    {
+        assert!(r.contains(part), "'{part}' missing from: {r}");
+    }
+    let plain = TrainConfig { method: Method::Ste, ..base }.recipe();
+    assert!(!plain.contains("EDE") && !plain.contains("dropout") && !plain.contains("shift"), "{plain}");
 }
 
 #[test]

@@ -128,6 +128,28 @@ fn bad_training_options_are_errors_naming_the_option() {
 }
 
 #[test]
+fn train_logs_each_epoch_and_records_its_recipe() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for method in ["ste", "irnet"] {
+        let out = format!("{method}.xnf");
+        let args =
+            ["train", "--dataset", "digits", "--arch", "32", "--epochs", "2", "--method", method, "-o", &out];
+        let o = xnorflow(&args, dir.path());
+        assert!(o.status.success(), "{method}: {}", stderr(&o));
+        let log = stdout(&o);
+        let epochs: Vec<&str> = log.lines().filter(|l| l.starts_with("epoch ")).collect();
+        assert_eq!(epochs.len(), 2, "{method}: one line per epoch in\n{log}");
+        // The EDE schedule exists only for IR-Net.
+        assert_eq!(epochs.iter().all(|l| l.contains("EDE t=")), method == "irnet", "{method}: {log}");
+        let model = compiler::format::load(&dir.path().join(&out)).expect("loads");
+        let notes = model.provenance.notes.expect("the recipe is recorded");
+        for part in ["arch 32-10", &format!("method {method}"), "epochs 2", "training revision"] {
+            assert!(notes.contains(part), "{method}: '{part}' missing from {notes}");
+        }
+    }
+}
+
+#[test]
 fn demo_writes_a_model_that_reads_back() {
     let dir = tempfile::tempdir().expect("tempdir");
     let o = xnorflow(&["demo", "--out", "out"], dir.path());

@@ -45,7 +45,7 @@ pub fn run(args: Args) -> Result<()> {
     let cfg = TrainConfig::new(arch, Method::Irnet, args.epochs, args.seed);
     println!("[1/8] training IR-Net (Libra-PB + EDE) 64-256-256-10, 8-bit input, {} epochs", cfg.epochs);
     let start = Instant::now();
-    let mut bar = Bar::new(train_set.len(), cfg.epochs);
+    let mut bar = Bar::new(train_set.len(), &cfg);
     let (net, _) = train::trainer::train(&cfg, &train_set, None, &mut bar)?;
     bar.finish();
     let seconds = start.elapsed().as_secs_f64();

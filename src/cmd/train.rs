@@ -81,12 +81,18 @@ pub struct Args {
 pub struct Bar {
     pb: ProgressBar,
     epochs: usize,
+    /// Only IR-Net has an EDE schedule; other methods' lines would show a state that does nothing.
+    show_ede: bool,
 }
 
 impl Bar {
-    /// A bar over the `images` of each of `epochs` epochs.
-    pub fn new(images: usize, epochs: usize) -> Self {
-        Bar { pb: progress(images as u64, "train"), epochs }
+    /// A bar over the `images` of each epoch of the run `cfg`.
+    pub fn new(images: usize, cfg: &TrainConfig) -> Self {
+        Bar {
+            pb: progress(images as u64, "train"),
+            epochs: cfg.epochs,
+            show_ede: cfg.method == Method::Irnet,
+        }
     }
 
     /// Clears the bar.
@@ -101,16 +107,17 @@ impl trainer::Progress for Bar {
         self.pb.set_message(format!("epoch {}/{} loss {loss:.3}", epoch + 1, self.epochs));
     }
     fn epoch(&mut self, r: &EpochReport) {
-        let line = format!(
-            "epoch {:>3}/{}: loss {:.4}, train accuracy {:.2}%, {:.0} images/s, EDE t={:.3} k={:.3}",
+        let mut line = format!(
+            "epoch {:>3}/{}: loss {:.4}, train accuracy {:.2}%, {:.0} images/s",
             r.epoch + 1,
             self.epochs,
             r.loss,
             100.0 * r.train_accuracy,
             r.images_per_sec,
-            r.ede.t,
-            r.ede.k
         );
+        if self.show_ede {
+            line += &format!(", EDE t={:.3} k={:.3}", r.ede.t, r.ede.k);
+        }
         // A hidden bar (no terminal) drops println; the epoch lines are the run's log, keep them.
         if self.pb.is_hidden() {
             println!("{line}");
@@ -204,7 +211,7 @@ pub fn run(args: Args) -> Result<()> {
     if args.fresh && ckpt.exists() {
         std::fs::remove_file(&ckpt).with_context(|| format!("cannot remove {}", ckpt.display()))?;
     }
-    let mut bar = Bar::new(train_set.len(), cfg.epochs);
+    let mut bar = Bar::new(train_set.len(), &cfg);
     let (net, reports) = trainer::train(&cfg, &train_set, Some(&ckpt), &mut bar)?;
     bar.finish();
 

@@ -287,3 +287,30 @@ fn a_conv_model_compiles_simulates_and_its_testbench_passes() {
     let o = xnorflow(&["compile", "reference:vgg", "-o", "x"], dir.path());
     assert!(!o.status.success() && stderr(&o).contains("reference:cnv"), "{}", stderr(&o));
 }
+
+/// The committed IR-Net LFC (README's MNIST table) still scores what the README says, read by
+/// today's format reader and golden model. Needs MNIST beside the checkout, as CI has it.
+#[test]
+fn the_committed_lfc_scores_its_published_accuracy() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let data = root.join("../shared/data/mnist");
+    if !data.is_dir() {
+        eprintln!("skipped: no MNIST at {}", data.display());
+        return;
+    }
+    let model = root.join("results/pretrained/mnist-lfc-irnet.xnf");
+    let info = xnorflow(&["inspect", model.to_str().expect("utf-8 path")], root);
+    assert!(info.status.success(), "{}", stderr(&info));
+    assert!(stdout(&info).contains("method irnet, accuracy 99.00%, 100 epochs"), "{}", stdout(&info));
+    let args = [
+        "eval",
+        model.to_str().expect("utf-8"),
+        "--dataset",
+        "mnist",
+        "--data",
+        data.to_str().expect("utf-8"),
+    ];
+    let o = xnorflow(&args, root);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("accuracy 99.00% (9900/10000)"), "{}", stdout(&o));
+}

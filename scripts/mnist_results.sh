@@ -2,15 +2,18 @@
 # Trains TFC / SFC / LFC x methods on MNIST, measures each exported model with `xnorflow eval`
 # (golden model, bit-exact) and writes a CSV (default results/mnist.csv).
 # Usage: scripts/mnist_results.sh [MNIST_DIR] [OUT_CSV]
-# env: EPOCHS_TFC, EPOCHS_SFC, EPOCHS_LFC (10, 10, 3), SEED (1), INPUT (binary), LR (1e-3),
+# env: EPOCHS_TFC, EPOCHS_SFC, EPOCHS_LFC (10, 10, 3), SEEDS (1; a list runs every cell once per
+#      seed), INPUT (binary), LR (1e-3),
 #      DROPOUT (0), VARIANTS ("ste xnor bireal irnet"; "irnet-tuned" is IR-Net with the EDE range
-#      EDE_TUNED, default "1 1" = T_min T_max), ARCHS ("tfc sfc lfc"), XNORFLOW (a prebuilt binary).
-# Models go to results/models/mnist-<arch>-<variant>.xnf, with -<input> appended unless binary.
+#      EDE_TUNED, default "1 1" = T_min T_max; irnet-libra and irnet-ede are IR-Net's ablations),
+#      ARCHS ("tfc sfc lfc"), XNORFLOW (a prebuilt binary).
+# Models go to results/models/mnist-<arch>-<variant>.xnf, with -<input> appended unless binary and
+# -s<seed> unless the seed is 1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 data=${1:-../shared/data/mnist}
 csv=${2:-results/mnist.csv}
-seed=${SEED:-1}
+seeds=${SEEDS:-${SEED:-1}}
 input=${INPUT:-binary}
 lr=${LR:-1e-3}
 dropout=${DROPOUT:-0}
@@ -23,12 +26,14 @@ models=results/models
 mkdir -p "$models"
 echo "dataset,arch,method,input,epochs,seed,lr,dropout,t_min,t_max,test_accuracy,train_images_per_s,train_seconds" > "$csv"
 for arch in ${ARCHS:-tfc sfc lfc}; do
+  for seed in $seeds; do
   for variant in $variants; do
     method=${variant%-tuned}
     t_min=0.1 t_max=10
     [ "$variant" = irnet-tuned ] && t_min=$tuned_min t_max=$tuned_max
     suffix=""
     [ "$input" = binary ] || suffix="-$input"
+    [ "$seed" = 1 ] || suffix="$suffix-s$seed"
     out="$models/mnist-$arch-$variant$suffix.xnf"
     start=$(date +%s.%N)
     log=$("$bin" train --fresh --dataset mnist --data "$data" --arch "$arch" --method "$method" \
@@ -37,7 +42,8 @@ for arch in ${ARCHS:-tfc sfc lfc}; do
     secs=$(echo "$(date +%s.%N) - $start" | bc)
     ips=$(sed -n 's/.*, \([0-9]*\) training images\/s$/\1/p' <<<"$log")
     acc=$("$bin" eval "$out" --dataset mnist --data "$data" | sed -n 's/.*accuracy \([0-9.]*\)%.*/\1/p')
-    [ "$method" = irnet ] || t_min="" t_max=""
+    case $method in irnet | irnet-ede) ;; *) t_min="" t_max="" ;; esac
     echo "mnist,$arch,$variant,$input,${epochs[$arch]},$seed,$lr,$dropout,$t_min,$t_max,$acc,$ips,$secs" | tee -a "$csv"
+  done
   done
 done

@@ -26,7 +26,8 @@ pub struct Args {
     /// 256-256 or c16p0-p-c32-p-128 (cN: 3x3 conv, cNp0/cNp1: padded with bit 0/1, p: 2x2 max-pool).
     #[arg(long, default_value = "sfc")]
     pub arch: String,
-    /// Binarization method: ste, xnor, bireal or irnet.
+    /// Binarization method: ste, xnor, bireal or irnet; irnet-libra (IR-Net without EDE) and
+    /// irnet-ede (IR-Net without Libra-PB) reproduce the paper's ablation.
     #[arg(long, default_value = "irnet")]
     pub method: Method,
     /// Input layer: binary (pixel >= 128), binary:T (pixel >= T) or fixed8 (8-bit first layer).
@@ -88,11 +89,7 @@ pub struct Bar {
 impl Bar {
     /// A bar over the `images` of each epoch of the run `cfg`.
     pub fn new(images: usize, cfg: &TrainConfig) -> Self {
-        Bar {
-            pb: progress(images as u64, "train"),
-            epochs: cfg.epochs,
-            show_ede: cfg.method == Method::Irnet,
-        }
+        Bar { pb: progress(images as u64, "train"), epochs: cfg.epochs, show_ede: cfg.method.ede() }
     }
 
     /// Clears the bar.

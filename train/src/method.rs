@@ -24,11 +24,21 @@ pub enum Method {
     Bireal,
     /// IR-Net: Libra-PB (balance, standardize, 2^s shift scale) and the Error Decay Estimator.
     Irnet,
+    /// IR-Net's ablation without EDE: Libra-PB weights, the clipped-identity backward of `ste`
+    /// for weights and activations (the paper's "Libra-PB only" row).
+    #[serde(rename = "irnet-libra")]
+    IrnetLibra,
+    /// IR-Net's ablation without Libra-PB: plain sign weights (no standardization, no scale, no
+    /// clipping), EDE's backward for weights and activations (the paper's "EDE only" row).
+    #[serde(rename = "irnet-ede")]
+    IrnetEde,
 }
 
 impl Method {
-    /// Every method, in the order results tables list them.
-    pub const ALL: [Method; 4] = [Method::Ste, Method::Xnor, Method::Bireal, Method::Irnet];
+    /// Every method, in the order results tables list them: the survey's four, then IR-Net's
+    /// two ablations.
+    pub const ALL: [Method; 6] =
+        [Method::Ste, Method::Xnor, Method::Bireal, Method::Irnet, Method::IrnetLibra, Method::IrnetEde];
 
     /// The name used on the command line and in model provenance.
     pub fn name(self) -> &'static str {
@@ -37,7 +47,19 @@ impl Method {
             Method::Xnor => "xnor",
             Method::Bireal => "bireal",
             Method::Irnet => "irnet",
+            Method::IrnetLibra => "irnet-libra",
+            Method::IrnetEde => "irnet-ede",
         }
+    }
+
+    /// True if weights go through Libra-PB (balance, standardize, 2^s) before the sign.
+    pub fn libra(self) -> bool {
+        matches!(self, Method::Irnet | Method::IrnetLibra)
+    }
+
+    /// True if the signs' backward is the Error Decay Estimator, whose schedule runs over epochs.
+    pub fn ede(self) -> bool {
+        matches!(self, Method::Irnet | Method::IrnetEde)
     }
 
     /// True if latent weights are clipped to [-1, 1] after every step (BNN's rule).
@@ -55,10 +77,10 @@ impl fmt::Display for Method {
 impl FromStr for Method {
     type Err = String;
     fn from_str(s: &str) -> std::result::Result<Self, String> {
-        Method::ALL
-            .into_iter()
-            .find(|m| m.name() == s)
-            .ok_or_else(|| format!("unknown method '{s}' (ste, xnor, bireal, irnet)"))
+        Method::ALL.into_iter().find(|m| m.name() == s).ok_or_else(|| {
+            let names: Vec<&str> = Method::ALL.iter().map(|m| m.name()).collect();
+            format!("unknown method '{s}' (one of {})", names.join(", "))
+        })
     }
 }
 
@@ -102,9 +124,9 @@ impl Ede {
 /// Binarized activations for training (forward sign, the method's backward).
 pub fn activation(x: &Tensor, method: Method, e: Ede) -> Result<Tensor> {
     let surrogate = match method {
-        Method::Ste | Method::Xnor => Surrogate::Ste,
         Method::Bireal => Surrogate::ApproxSign,
-        Method::Irnet => e.activation_surrogate(),
+        m if m.ede() => e.activation_surrogate(),
+        _ => Surrogate::Ste,
     };
     binary_sign(x, surrogate)
 }
@@ -127,12 +149,12 @@ pub fn libra_shift(std_w: &Tensor) -> Result<Vec<i32>> {
 pub fn weight_parts(w: &Tensor, method: Method, scaled: bool) -> Result<(Tensor, Option<Tensor>)> {
     let out = w.dim(0)?;
     Ok(match method {
-        Method::Ste => (w.clone(), None),
+        Method::Ste | Method::IrnetEde => (w.clone(), None),
         Method::Xnor | Method::Bireal => {
             let alpha = w.abs()?.mean_keepdim(1)?;
             (w.clone(), scaled.then_some(alpha))
         }
-        Method::Irnet => {
+        Method::Irnet | Method::IrnetLibra => {
             let std_w = libra_standardize(w)?;
             let scale = if scaled {
                 let s: Vec<f32> = libra_shift(&std_w)?.iter().map(|&s| 2f32.powi(s)).collect();
@@ -149,7 +171,7 @@ pub fn weight_parts(w: &Tensor, method: Method, scaled: bool) -> Result<(Tensor,
 /// false for the last layer, whose scores must stay a plain popcount (one shared scale instead).
 pub fn weights(w: &Tensor, method: Method, e: Ede, scaled: bool) -> Result<Tensor> {
     let (latent, scale) = weight_parts(w, method, scaled)?;
-    let b = binary_sign(&latent, if method == Method::Irnet { e.surrogate() } else { Surrogate::Ste })?;
+    let b = binary_sign(&latent, if method.ede() { e.surrogate() } else { Surrogate::Ste })?;
     match scale {
         Some(s) => b.broadcast_mul(&s),
         None => Ok(b),

@@ -101,7 +101,7 @@ impl TrainConfig {
             self.lr,
             self.seed
         );
-        if self.method == Method::Irnet {
+        if self.method.ede() {
             s += &format!(", EDE t {} -> {}", self.t_min, self.t_max);
         }
         for (name, v) in [("dropout", self.dropout), ("weight decay", self.weight_decay)] {

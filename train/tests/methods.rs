@@ -834,6 +834,58 @@ fn irnet_smooth(w: &[f64], n: usize, s: &[i32], e: Ede, scaled: bool) -> Vec<f64
         .collect()
 }
 
+/// IR-Net without EDE in f64: `2^s * hardtanh(w~)` per row, whose derivative is the clipped
+/// identity of `ste` on the standardized weights.
+fn libra_only_smooth(w: &[f64], n: usize, s: &[i32], scaled: bool) -> Vec<f64> {
+    let z = per_row(w, n, standardize_row);
+    z.iter()
+        .enumerate()
+        .map(|(i, &z)| if scaled { 2f64.powi(s[i / n]) } else { 1.0 } * z.clamp(-1.0, 1.0))
+        .collect()
+}
+
+#[test]
+fn irnet_ablations_take_one_part_each() {
+    let (rows, n) = (4, 16);
+    let w = test_weights(63, rows, n);
+    let s = shift_of(&w.chunks(n).map(<[f64]>::to_vec).collect::<Vec<_>>());
+    let c = uniform(&mut rng(64), rows * n, -1.0, 1.0);
+    let c32: Vec<f64> = c.iter().map(|&c| f64::from(c as f32)).collect();
+    let z = per_row(&w, n, standardize_row);
+    // The finite differences below must not straddle a corner of the Hardtanh.
+    assert!(z.iter().all(|z| (z.abs() - 1.0).abs() > 1e-4), "pick another seed");
+    for e in edes() {
+        for scaled in [true, false] {
+            // Libra-PB only: the standardization's gradient, clipped at |w~| = 1, no EDE.
+            let (_, g) = forward_and_grad(&w, &[rows, n], DType::F32, Some(&c), |w| {
+                weights(w, Method::IrnetLibra, e, scaled)
+            });
+            let fd = finite_differences(&w, 1e-6, |w| dot(&libra_only_smooth(w, n, &s, scaled), &c));
+            assert_close_to_scale(&g, &fd, 2e-5, &format!("irnet-libra weights {e:?}, scaled = {scaled}"));
+
+            // EDE only: k t (1 - tanh^2(t w)) on the raw weights, never scaled.
+            let (y, g) = forward_and_grad(&w, &[rows, n], DType::F32, Some(&c32), |w| {
+                weights(w, Method::IrnetEde, e, scaled)
+            });
+            assert_eq!(y, w.iter().map(|&x| sign(f64::from(x as f32))).collect::<Vec<_>>());
+            let want: Vec<f64> = w
+                .iter()
+                .zip(&c32)
+                .map(|(&x, c)| c * e.k * e.t * (1.0 - (e.t * f64::from(x as f32)).tanh().powi(2)))
+                .collect();
+            assert_close(&g, &want, 1e-5, 2e-6 * e.k * e.t, &format!("irnet-ede weights {e:?}"));
+        }
+        // Activations: the EDE ablation keeps IR-Net's backward, the Libra-PB one has STE's.
+        let xs = uniform(&mut rng(65), 200, -2.0, 2.0);
+        let up = uniform(&mut rng(66), 200, -2.0, 2.0);
+        let grad =
+            |m: Method| forward_and_grad(&xs, &[200], DType::F32, Some(&up), |x| activation(x, m, e)).1;
+        assert_eq!(grad(Method::IrnetEde), grad(Method::Irnet), "{e:?}");
+        assert_eq!(grad(Method::IrnetLibra), grad(Method::Ste), "{e:?}");
+        assert_ne!(grad(Method::Irnet), grad(Method::Ste), "{e:?}: the comparison must tell them apart");
+    }
+}
+
 #[test]
 fn irnet_weights_gradient_matches_finite_differences() {
     let (rows, n) = (4, 16);
@@ -876,7 +928,7 @@ fn hard_weights_match_training_forward_and_per_row_scale() {
             assert_eq!(signs.dtype(), DType::F32);
             let signs = flat_f32(&signs);
             // Exact +-1, the sign of the method's latent values.
-            let latent = if method == Method::Irnet { &z } else { &w };
+            let latent = if method.libra() { &z } else { &w };
             let want: Vec<f32> = latent.iter().map(|&x| sign(x) as f32).collect();
             assert_eq!(signs, want, "{method} scaled = {scaled}: signs");
             // The scale: none for STE or unscaled layers, alpha for XNOR-style, 2^s for IR-Net.
@@ -885,16 +937,18 @@ fn hard_weights_match_training_forward_and_per_row_scale() {
                 flat_f32(&s)
             });
             match (method, scaled) {
-                (Method::Ste, _) | (_, false) => assert!(scale.is_none(), "{method} scaled = {scaled}"),
+                (Method::Ste | Method::IrnetEde, _) | (_, false) => {
+                    assert!(scale.is_none(), "{method} scaled = {scaled}")
+                }
                 (Method::Xnor | Method::Bireal, true) => {
                     let scale = scale.expect("a per-row alpha");
                     let got: Vec<f64> = scale.iter().map(|&v| f64::from(v)).collect();
                     assert_close(&got, &alpha, 1e-6, 0.0, &format!("{method} alpha"));
                 }
-                (Method::Irnet, true) => {
+                (Method::Irnet | Method::IrnetLibra, true) => {
                     let scale = scale.expect("a per-row 2^s");
                     let want: Vec<f32> = s.iter().map(|&s| 2f32.powi(s)).collect();
-                    assert_eq!(scale, want, "IR-Net 2^s");
+                    assert_eq!(scale, want, "{method} 2^s");
                 }
             }
             // Training's forward value is export's sign times scale, bit for bit.
@@ -946,4 +1000,12 @@ fn method_names_round_trip() {
         assert_eq!(m.clips_weights(), m == Method::Ste);
     }
     assert!("sign".parse::<Method>().is_err());
+    // The ablations are IR-Net with one part removed.
+    let parts = |m: Method| (m.libra(), m.ede());
+    assert_eq!(parts(Method::Irnet), (true, true));
+    assert_eq!(parts(Method::IrnetLibra), (true, false));
+    assert_eq!(parts(Method::IrnetEde), (false, true));
+    for m in [Method::Ste, Method::Xnor, Method::Bireal] {
+        assert_eq!(parts(m), (false, false), "{m}");
+    }
 }

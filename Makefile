@@ -44,11 +44,11 @@ mnist-fixed8:
 	INPUT=fixed8 LR=1e-2 DROPOUT=0.1 EPOCHS_TFC=20 EPOCHS_SFC=20 EPOCHS_LFC=3 ARCHS="$${ARCHS:-tfc sfc}" \
 	  VARIANTS="ste xnor bireal irnet irnet-tuned" scripts/mnist_results.sh ../shared/data/mnist results/mnist_fixed8.csv
 
-## IR-Net's ablation (STE, Libra-PB only, EDE only, both) on SFC over three seeds, with the recipe
-## of mnist-fixed8 (about 40 min on 2 cores)
+## IR-Net's ablation (STE, Libra-PB only, EDE only, both) on TFC and SFC over three seeds, with the
+## recipe of mnist-fixed8 (about 1 h on 2 cores)
 irnet-ablation:
-	INPUT=fixed8 LR=1e-2 DROPOUT=0.1 EPOCHS_SFC=20 ARCHS=sfc SEEDS="1 2 3" \
-	  VARIANTS="ste irnet-libra irnet-ede irnet" scripts/mnist_results.sh ../shared/data/mnist results/irnet_ablation.csv
+	INPUT=fixed8 LR=1e-2 DROPOUT=0.1 EPOCHS_TFC=20 EPOCHS_SFC=20 ARCHS="tfc sfc" SEEDS="1 2 3" \
+	  VARIANTS="ste irnet-libra irnet-ede irnet irnet-plainhead" scripts/mnist_results.sh ../shared/data/mnist results/irnet_ablation.csv
 
 ## LUT/FF/BRAM per XNOR lane of one MVTU from Yosys synth_xilinx (about 10 min) -> results/hdl_lanes.csv.
 hdl-lanes: deps

@@ -5,7 +5,8 @@
 # env: EPOCHS_TFC, EPOCHS_SFC, EPOCHS_LFC (10, 10, 3), SEEDS (1; a list runs every cell once per
 #      seed), INPUT (binary), LR (1e-3),
 #      DROPOUT (0), VARIANTS ("ste xnor bireal irnet"; "irnet-tuned" is IR-Net with the EDE range
-#      EDE_TUNED, default "1 1" = T_min T_max; irnet-libra and irnet-ede are IR-Net's ablations),
+#      EDE_TUNED, default "1 1" = T_min T_max; irnet-libra and irnet-ede are IR-Net's ablations;
+#      a -plainhead suffix adds --plain-head, e.g. irnet-plainhead),
 #      ARCHS ("tfc sfc lfc"), XNORFLOW (a prebuilt binary).
 # Models go to results/models/mnist-<arch>-<variant>.xnf, with -<input> appended unless binary and
 # -s<seed> unless the seed is 1.
@@ -29,8 +30,11 @@ for arch in ${ARCHS:-tfc sfc lfc}; do
   for seed in $seeds; do
   for variant in $variants; do
     method=${variant%-tuned}
+    method=${method%-plainhead}
     t_min=0.1 t_max=10
     [ "$variant" = irnet-tuned ] && t_min=$tuned_min t_max=$tuned_max
+    extra=()
+    case $variant in *-plainhead) extra=(--plain-head) ;; esac
     suffix=""
     [ "$input" = binary ] || suffix="-$input"
     [ "$seed" = 1 ] || suffix="$suffix-s$seed"
@@ -38,7 +42,7 @@ for arch in ${ARCHS:-tfc sfc lfc}; do
     start=$(date +%s.%N)
     log=$("$bin" train --fresh --dataset mnist --data "$data" --arch "$arch" --method "$method" \
       --input "$input" --lr "$lr" --dropout "$dropout" --t-min "$t_min" --t-max "$t_max" \
-      --epochs "${epochs[$arch]}" --seed "$seed" -o "$out")
+      --epochs "${epochs[$arch]}" --seed "$seed" "${extra[@]}" -o "$out")
     secs=$(echo "$(date +%s.%N) - $start" | bc)
     ips=$(sed -n 's/.*, \([0-9]*\) training images\/s$/\1/p' <<<"$log")
     acc=$("$bin" eval "$out" --dataset mnist --data "$data" | sed -n 's/.*accuracy \([0-9.]*\)%.*/\1/p')

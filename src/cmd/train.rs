@@ -63,6 +63,10 @@ pub struct Args {
     /// 1 - lr x D (0 = none).
     #[arg(long, default_value_t = 0.0)]
     pub weight_decay: f64,
+    /// Binarize the classifier layer as plain sign(w), without Libra-PB (irnet, irnet-libra): the
+    /// IR-Net paper keeps that layer in full precision, and balancing it costs accuracy.
+    #[arg(long)]
+    pub plain_head: bool,
     /// Train on only the first N training images.
     #[arg(long)]
     pub limit: Option<usize>,
@@ -181,6 +185,7 @@ pub fn run(args: Args) -> Result<()> {
         dropout: args.dropout,
         shift: args.shift,
         weight_decay: args.weight_decay,
+        plain_head: args.plain_head,
         ..TrainConfig::new(arch, args.method, args.epochs, args.seed)
     };
     if !(cfg.t_min > 0.0 && cfg.t_max >= cfg.t_min) {

@@ -98,7 +98,7 @@ pub fn export(net: &Net, name: &str, provenance: Provenance) -> Result<Model, Ex
                 continue;
             }
             NetLayer::Head { w, .. } => {
-                let (b, _) = method::hard_weights(w.as_tensor(), net.method, false)?;
+                let (b, _) = method::hard_weights(w.as_tensor(), net.head_method, false)?;
                 let rows = sign_rows(&b)?;
                 let matrix = BitMatrix::from_fn(rows.len(), rows[0].len(), |r, c| rows[r][c]);
                 layers.push(Layer::Dense(BinaryWeights { matrix, activation: Activation::Scores }));

@@ -57,6 +57,16 @@ impl Method {
         matches!(self, Method::Irnet | Method::IrnetLibra)
     }
 
+    /// This method with Libra-PB removed (`irnet` -> `irnet-ede`, `irnet-libra` -> `ste`'s sign
+    /// and backward), for a classifier layer binarized as plain sign(w); others are unchanged.
+    pub fn without_libra(self) -> Method {
+        match self {
+            Method::Irnet => Method::IrnetEde,
+            Method::IrnetLibra => Method::Ste,
+            m => m,
+        }
+    }
+
     /// True if the signs' backward is the Error Decay Estimator, whose schedule runs over epochs.
     pub fn ede(self) -> bool {
         matches!(self, Method::Irnet | Method::IrnetEde)

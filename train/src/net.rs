@@ -162,6 +162,9 @@ pub struct Net {
     pub arch: Arch,
     /// The binarization method.
     pub method: Method,
+    /// The method of the classifier layer: `method`, or `method` without Libra-PB
+    /// ([`Method::without_libra`]) for a plain-sign classifier.
+    pub head_method: Method,
     /// Input frame shape (u8 pixels).
     pub input: Shape,
     /// Layers in order; the last is the head.
@@ -240,7 +243,7 @@ impl Net {
             Ok(layers)
         };
         let layers = build().map_err(|e| e.to_string())?;
-        Ok(Net { arch: arch.clone(), method, input, layers, device: dev })
+        Ok(Net { arch: arch.clone(), method, head_method: method, input, layers, device: dev })
     }
 
     /// The input tensor `[n, c, h, w]` of `n` frames of u8 pixels (h, w, c order).
@@ -330,10 +333,12 @@ impl Net {
     /// The forward pass: logits `[n, classes]`.
     pub fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
         let mut x = x.clone();
+        // Hidden layers are scaled with `method`; the classifier is unscaled, with `head_method`.
         let binarize = |w: &Tensor, scaled: bool| -> Result<(Tensor, Option<Tensor>)> {
+            let m = if scaled { self.method } else { self.head_method };
             match mode {
-                Mode::Train(e, _) => Ok((method::weights(w, self.method, e, scaled)?, None)),
-                Mode::Eval => method::hard_weights(w, self.method, scaled),
+                Mode::Train(e, _) => Ok((method::weights(w, m, e, scaled)?, None)),
+                Mode::Eval => method::hard_weights(w, m, scaled),
             }
         };
         let act = |z: &Tensor| match mode {

@@ -68,6 +68,11 @@ pub struct TrainConfig {
     /// weights' scale while Adam's steps grow it, shrinking the effective step; decay holds it.
     #[serde(default)]
     pub weight_decay: f64,
+    /// Binarize the classifier layer as plain sign(w), without Libra-PB's balancing (methods with
+    /// Libra-PB only). The IR-Net paper keeps that layer in full precision, so Libra-PB was never
+    /// meant for it; forcing each class's row to half +1, half -1 costs accuracy on MNIST MLPs.
+    #[serde(default)]
+    pub plain_head: bool,
 }
 
 impl TrainConfig {
@@ -85,6 +90,7 @@ impl TrainConfig {
             dropout: 0.0,
             shift: 0,
             weight_decay: 0.0,
+            plain_head: false,
         }
     }
 
@@ -111,6 +117,9 @@ impl TrainConfig {
         }
         if self.shift != 0 {
             s += &format!(", shift {}", self.shift);
+        }
+        if self.plain_head {
+            s += ", plain head";
         }
         s + &format!(", training revision {TRAINING_REVISION}")
     }
@@ -227,7 +236,16 @@ pub fn train(
             cfg.arch.classes, data.classes
         )));
     }
-    let net = Net::new(&cfg.arch, cfg.method, data.shape, cfg.seed).map_err(TrainError::Config)?;
+    if cfg.plain_head && !cfg.method.libra() {
+        return Err(TrainError::Config(format!(
+            "a plain head only changes methods with Libra-PB (irnet, irnet-libra), not {}",
+            cfg.method
+        )));
+    }
+    let mut net = Net::new(&cfg.arch, cfg.method, data.shape, cfg.seed).map_err(TrainError::Config)?;
+    if cfg.plain_head {
+        net.head_method = cfg.method.without_libra();
+    }
     let vars = net.vars();
     let mut adam = Adam::new(&vars);
     let mut reports = Vec::new();

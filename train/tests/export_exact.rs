@@ -143,6 +143,8 @@ fn the_recipe_names_everything_that_changes_training() {
     {
         assert!(r.contains(part), "'{part}' missing from: {r}");
     }
+    assert!(!r.contains("plain head"), "{r}");
+    assert!(TrainConfig { plain_head: true, ..base.clone() }.recipe().contains("plain head"));
     let plain = TrainConfig { method: Method::Ste, ..base }.recipe();
     assert!(!plain.contains("EDE") && !plain.contains("dropout") && !plain.contains("shift"), "{plain}");
 }
@@ -181,4 +183,46 @@ fn weight_decay_shrinks_the_latent_weights_and_still_exports_exactly() {
     let (agree, _, acc) = exactness(&b, &te);
     assert_eq!(agree, te.len());
     assert!(acc > 0.4, "decayed run still trains: {acc}");
+}
+
+/// The classifier's exported sign rows (+1 = true), from the model's last dense layer.
+fn head_rows(net: &Net) -> Vec<Vec<bool>> {
+    let model = train::export::export(net, "t", Provenance::default()).expect("exports");
+    match model.layers.last() {
+        Some(Layer::Dense(d)) => {
+            (0..d.matrix.rows()).map(|r| (0..d.matrix.cols()).map(|c| d.matrix.get(r, c)).collect()).collect()
+        }
+        other => panic!("the last layer is not dense: {other:?}"),
+    }
+}
+
+#[test]
+fn a_plain_head_binarizes_the_classifier_without_libra_pb_and_exports_exactly() {
+    let (tr, te) = (digits(Split::Train), digits(Split::Test));
+    for method in [Method::Irnet, Method::IrnetLibra] {
+        let base = cfg("64-32", InputKind::Fixed8, method, 3);
+        let (balanced, _) = train(&base, &tr, None, &mut Quiet).expect("trains");
+        let (plain, _) =
+            train(&TrainConfig { plain_head: true, ..base }, &tr, None, &mut Quiet).expect("trains");
+        assert_eq!(plain.head_method, method.without_libra());
+        // The exported head is sign(w) of the raw latent weights, not of the standardized ones.
+        let train::net::NetLayer::Head { w, .. } = plain.layers.last().expect("a head") else {
+            panic!("no head")
+        };
+        let raw: Vec<Vec<f32>> = w.as_tensor().to_vec2().expect("f32 rows");
+        let want: Vec<Vec<bool>> = raw.iter().map(|r| r.iter().map(|&x| x >= 0.0).collect()).collect();
+        assert_eq!(head_rows(&plain), want, "{method}");
+        // Libra-PB balances every row of the default head: as many +1 as -1, up to one.
+        for row in head_rows(&balanced) {
+            let ones = row.iter().filter(|&&b| b).count() as i64;
+            assert!((2 * ones - row.len() as i64).abs() <= row.len() as i64 / 4, "{method}: unbalanced row");
+        }
+        let (agree, _, acc) = exactness(&plain, &te);
+        assert_eq!(agree, te.len());
+        assert!(acc > 0.4, "{method} with a plain head: {acc}");
+    }
+    // Methods without Libra-PB have nothing to remove.
+    let ste = TrainConfig { plain_head: true, ..cfg("32", InputKind::Fixed8, Method::Ste, 1) };
+    let Err(err) = train(&ste, &tr, None, &mut Quiet) else { panic!("ste with a plain head must fail") };
+    assert!(err.to_string().contains("Libra-PB"), "{err}");
 }

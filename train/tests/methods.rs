@@ -1008,4 +1008,13 @@ fn method_names_round_trip() {
     for m in [Method::Ste, Method::Xnor, Method::Bireal] {
         assert_eq!(parts(m), (false, false), "{m}");
     }
+    // Removing Libra-PB keeps the rest of the method.
+    for m in Method::ALL {
+        let w = m.without_libra();
+        assert!(!w.libra(), "{m}");
+        assert_eq!(w.ede(), m.ede(), "{m}");
+        if !m.libra() {
+            assert_eq!(w, m);
+        }
+    }
 }

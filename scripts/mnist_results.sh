@@ -2,12 +2,12 @@
 # Trains TFC / SFC / LFC x methods on MNIST, measures each exported model with `xnorflow eval`
 # (golden model, bit-exact) and writes a CSV (default results/mnist.csv).
 # Usage: scripts/mnist_results.sh [MNIST_DIR] [OUT_CSV]
-# env: EPOCHS_TFC, EPOCHS_SFC, EPOCHS_LFC (10, 10, 3), SEEDS (1; a list runs every cell once per
+# env: EPOCHS_TFC, EPOCHS_SFC, EPOCHS_LFC (10, 10, 3), EPOCHS (10, any other arch), SEEDS (1; a list runs every cell once per
 #      seed), INPUT (binary), LR (1e-3),
 #      DROPOUT (0), VARIANTS ("ste xnor bireal irnet"; "irnet-tuned" is IR-Net with the EDE range
 #      EDE_TUNED, default "1 1" = T_min T_max; irnet-libra and irnet-ede are IR-Net's ablations;
 #      a -plainhead suffix adds --plain-head, e.g. irnet-plainhead),
-#      ARCHS ("tfc sfc lfc"), XNORFLOW (a prebuilt binary).
+#      ARCHS ("tfc sfc lfc"; also layer lists such as c16-p-c32-p-128), XNORFLOW (a prebuilt binary).
 # Models go to results/models/mnist-<arch>-<variant>.xnf, with -<input> appended unless binary and
 # -s<seed> unless the seed is 1.
 set -euo pipefail
@@ -21,6 +21,7 @@ dropout=${DROPOUT:-0}
 variants=${VARIANTS:-ste xnor bireal irnet}
 read -r tuned_min tuned_max <<<"${EDE_TUNED:-1 1}"
 declare -A epochs=([tfc]=${EPOCHS_TFC:-10} [sfc]=${EPOCHS_SFC:-10} [lfc]=${EPOCHS_LFC:-3})
+for arch in ${ARCHS:-tfc sfc lfc}; do : "${epochs[$arch]:=${EPOCHS:-10}}"; done
 bin=${XNORFLOW:-target/release/xnorflow}
 [ -n "${XNORFLOW:-}" ] || cargo build --release --bin xnorflow -q
 models=results/models

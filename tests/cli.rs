@@ -117,13 +117,25 @@ fn bad_model_files_are_errors_not_panics() {
 #[test]
 fn bad_training_options_are_errors_naming_the_option() {
     let dir = tempfile::tempdir().expect("tempdir");
-    for (flag, value) in [("--dropout", "1.5"), ("--weight-decay", "1000"), ("--t-min", "0")] {
-        let args =
-            ["train", "--dataset", "digits", "--arch", "32", "--epochs", "1", flag, value, "-o", "m.xnf"];
+    let cases: [(&[&str], &str); 5] = [
+        (&["--dropout", "1.5"], "--dropout"),
+        (&["--weight-decay", "1000"], "--weight-decay"),
+        (&["--t-min", "0"], "--t-min"),
+        (&["--method", "ste", "--plain-head"], "--plain-head"),
+        (&["--arch", "c8p1-32", "--input", "fixed8"], "no padding bit"),
+    ];
+    for (extra, expected) in cases {
+        let mut args = vec!["train", "--dataset", "digits", "--epochs", "1", "-o", "m.xnf"];
+        if !extra.contains(&"--arch") {
+            args.extend(["--arch", "32"]);
+        }
+        args.extend_from_slice(extra);
         let o = xnorflow(&args, dir.path());
-        assert_eq!(o.status.code(), Some(1), "{flag}: {}", stderr(&o));
-        assert!(stderr(&o).contains(flag), "{flag}: {}", stderr(&o));
-        assert!(!dir.path().join("m.xnf").exists(), "{flag}: nothing is trained or written");
+        assert_eq!(o.status.code(), Some(1), "{extra:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(expected), "{extra:?}: {}", stderr(&o));
+        // Refused before the run is announced: nothing on stdout, nothing trained or written.
+        assert_eq!(String::from_utf8_lossy(&o.stdout), "", "{extra:?}");
+        assert!(!dir.path().join("m.xnf").exists(), "{extra:?}: nothing is trained or written");
     }
 }
 

@@ -188,16 +188,7 @@ pub fn run(args: Args) -> Result<()> {
         plain_head: args.plain_head,
         ..TrainConfig::new(arch, args.method, args.epochs, args.seed)
     };
-    if !(cfg.t_min > 0.0 && cfg.t_max >= cfg.t_min) {
-        bail!("EDE needs 0 < --t-min <= --t-max");
-    }
-    if !(0.0..1.0).contains(&cfg.dropout) {
-        bail!("--dropout must be in [0, 1), got {}", cfg.dropout);
-    }
-    // The decay multiplies each weight by 1 - lr * decay per step: it must stay in (0, 1].
-    if !(cfg.weight_decay >= 0.0 && cfg.lr * cfg.weight_decay < 1.0) {
-        bail!("--weight-decay must be >= 0 with --lr x --weight-decay < 1, got {}", cfg.weight_decay);
-    }
+    cfg.validate(&train_set)?;
     let dataset = format!("{:?}", args.dataset).to_lowercase();
     println!(
         "training {} ({}) with {} on {dataset}: {} images, {} epochs, batch {}, seed {}",

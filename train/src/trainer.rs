@@ -94,6 +94,39 @@ impl TrainConfig {
         }
     }
 
+    /// Checks the configuration against `data` without training: every error [`train`] would give
+    /// before its first step, so that a caller can report it before announcing a run. Options are
+    /// named as the CLI spells them.
+    pub fn validate(&self, data: &Dataset) -> Result<(), TrainError> {
+        let bad = |m: String| Err(TrainError::Config(m));
+        if data.is_empty() || self.batch == 0 || self.epochs == 0 {
+            return bad("need images, a batch of at least 1 and at least 1 epoch".into());
+        }
+        if self.arch.classes < data.classes {
+            return bad(format!("{} classes for a dataset of {}", self.arch.classes, data.classes));
+        }
+        if !(self.t_min > 0.0 && self.t_max >= self.t_min) {
+            return bad(format!("EDE needs 0 < --t-min <= --t-max, got {} and {}", self.t_min, self.t_max));
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return bad(format!("--dropout must be in [0, 1), got {}", self.dropout));
+        }
+        // The decay multiplies each weight by 1 - lr * decay per step: it must stay in (0, 1].
+        if !(self.weight_decay >= 0.0 && self.lr * self.weight_decay < 1.0) {
+            return bad(format!(
+                "--weight-decay must be >= 0 with --lr x --weight-decay < 1, got {}",
+                self.weight_decay
+            ));
+        }
+        if self.plain_head && !self.method.libra() {
+            return bad(format!(
+                "--plain-head only changes methods with Libra-PB (irnet, irnet-libra), not {}",
+                self.method
+            ));
+        }
+        crate::net::layer_shapes(&self.arch, data.shape).map(|_| ()).map_err(TrainError::Config)
+    }
+
     /// The recipe in one line (for a model's provenance), with [`TRAINING_REVISION`], so that a
     /// model file says how to train it again.
     pub fn recipe(&self) -> String {
@@ -227,21 +260,7 @@ pub fn train(
     checkpoint: Option<&Path>,
     progress: &mut dyn Progress,
 ) -> Result<(Net, Vec<EpochReport>), TrainError> {
-    if data.is_empty() || cfg.batch == 0 || cfg.epochs == 0 {
-        return Err(TrainError::Config("need images, a batch of at least 1 and at least 1 epoch".into()));
-    }
-    if cfg.arch.classes < data.classes {
-        return Err(TrainError::Config(format!(
-            "{} classes for a dataset of {}",
-            cfg.arch.classes, data.classes
-        )));
-    }
-    if cfg.plain_head && !cfg.method.libra() {
-        return Err(TrainError::Config(format!(
-            "a plain head only changes methods with Libra-PB (irnet, irnet-libra), not {}",
-            cfg.method
-        )));
-    }
+    cfg.validate(data)?;
     let mut net = Net::new(&cfg.arch, cfg.method, data.shape, cfg.seed).map_err(TrainError::Config)?;
     if cfg.plain_head {
         net.head_method = cfg.method.without_libra();

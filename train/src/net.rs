@@ -377,7 +377,10 @@ impl Net {
                     }
                     act(&bn(norm, &y)?)?
                 }
-                NetLayer::Pool => x.max_pool2d(2)?,
+                NetLayer::Pool => match mode {
+                    Mode::Train(..) => max_pool_split_ties(&x)?,
+                    Mode::Eval => x.max_pool2d(2)?,
+                },
                 NetLayer::Dense { w, bn: norm } => {
                     let xf = drop(flatten_hwc(&x)?, i)?;
                     let (wb, scale) = binarize(w.as_tensor(), true)?;
@@ -401,6 +404,21 @@ impl Net {
     pub fn predict(&self, pixels: &[u8]) -> Result<Vec<Vec<f32>>> {
         self.forward(&self.input_tensor(pixels)?, Mode::Eval)?.to_vec2()
     }
+}
+
+/// 2x2 max-pool (stride 2, odd edges dropped) whose gradient is shared equally by a window's maxima.
+/// candle's own `max_pool2d` backward multiplies each maximum's gradient by (number of maxima) / 4, so
+/// on +-1 activations, where ties are the rule, a window's single +1 got a quarter of its gradient
+/// and an all -1 window four times the whole. The forward value is the maximum: on +-1 values
+/// exactly, and within rounding on the surrogate's near-+-1 values.
+pub fn max_pool_split_ties(x: &Tensor) -> Result<Tensor> {
+    let (_, _, h, w) = x.dims4()?;
+    let (h2, w2) = (h / 2 * 2, w / 2 * 2);
+    let x = x.narrow(2, 0, h2)?.narrow(3, 0, w2)?;
+    let max = x.detach().max_pool2d(2)?.upsample_nearest2d(h2, w2)?;
+    let is_max = x.detach().eq(&max)?.to_dtype(x.dtype())?;
+    // sum(x at the maxima) / count; avg_pool2d's 1/4 cancels between the two.
+    (x * &is_max)?.avg_pool2d(2)?.div(&is_max.avg_pool2d(2)?)
 }
 
 /// `[n, c, h, w]` to `[n, h*w*c]` in (h, w, c) order, the model IR's flatten; 2-D input passes.

@@ -15,8 +15,9 @@ use std::time::Instant;
 
 /// Revision of the training semantics: bumped whenever a change makes a given [`TrainConfig`]
 /// train to a different network (2: IR-Net's activations gained the Hardtanh in front of the EDE
-/// sign). A checkpoint records it, so a run is never resumed under other training math.
-pub const TRAINING_REVISION: u32 = 2;
+/// sign; 3: max-pool's gradient is shared equally by tied maxima, which changes networks with
+/// pools only). A checkpoint records it, so a run is never resumed under other training math.
+pub const TRAINING_REVISION: u32 = 3;
 
 /// Why training failed.
 #[derive(Debug, thiserror::Error)]

@@ -1018,3 +1018,32 @@ fn method_names_round_trip() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Max-pool (training's gradient)
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn training_max_pool_gives_the_maximum_and_splits_its_gradient_among_tied_maxima() {
+    // One channel, 2x5: two full 2x2 windows and an odd last column that the pool drops.
+    // Window 0 has one maximum (+1 among -1s), window 1 is all -1 (four tied maxima).
+    #[rustfmt::skip]
+    let x = [
+        -1f32, 1.0, -1.0, -1.0, 1.0,
+        -1.0, -1.0, -1.0, -1.0, 1.0,
+    ];
+    let var = Var::from_tensor(&Tensor::from_vec(x.to_vec(), (1, 1, 2, 5), &Device::Cpu).unwrap()).unwrap();
+    let y = train::net::max_pool_split_ties(var.as_tensor()).unwrap();
+    assert_eq!(flat_f32(&y), vec![1.0, -1.0], "the maximum of each window, bit for bit");
+    assert_eq!(flat_f32(&y), flat_f32(&var.as_tensor().max_pool2d(2).unwrap()), "same as inference's pool");
+    // Loss 3 y0 + 5 y1: the single maximum takes all of 3, the four tied ones 5/4 each.
+    let coef = Tensor::from_vec(vec![3f32, 5.0], (1, 1, 1, 2), &Device::Cpu).unwrap();
+    let grads = (y * coef).unwrap().sum_all().unwrap().backward().unwrap();
+    let g = flat_f32(grads.get(var.as_tensor()).unwrap());
+    #[rustfmt::skip]
+    let want = vec![
+        0f32, 3.0, 1.25, 1.25, 0.0,
+        0.0, 0.0, 1.25, 1.25, 0.0,
+    ];
+    assert_eq!(g, want);
+}

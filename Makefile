@@ -1,7 +1,7 @@
 # xnorflow's entry points. `make demo` and `make test` are the README's two set-up commands.
 CARGO ?= cargo
 
-.PHONY: demo test lint bench deps ci clean mnist-results mnist-fixed8 irnet-ablation hdl-lanes sim-speed estimate-vs-synth cnv-results
+.PHONY: demo test lint bench deps ci clean mnist-results mnist-fixed8 irnet-ablation irnet-ablation-conv hdl-lanes sim-speed estimate-vs-synth cnv-results
 
 ## Install the hardware tools (Verilator, Yosys, Icarus Verilog, nextpnr-ice40) when missing.
 deps:
@@ -49,6 +49,11 @@ mnist-fixed8:
 irnet-ablation:
 	INPUT=fixed8 LR=1e-2 DROPOUT=0.1 EPOCHS_TFC=20 EPOCHS_SFC=20 ARCHS="tfc sfc" SEEDS="1 2 3" \
 	  VARIANTS="ste irnet-libra irnet-ede irnet irnet-plainhead" scripts/mnist_results.sh ../shared/data/mnist results/irnet_ablation.csv
+
+## The same ablation on a small binary conv net (c16-p-c32-p-128, 8 epochs, seeds 1-3; about 1 h 40 min
+## on 2 cores, two one-thread runs side by side) -> results/irnet_ablation_conv.csv
+irnet-ablation-conv:
+	scripts/irnet_ablation_conv.sh ../shared/data/mnist results/irnet_ablation_conv.csv
 
 ## LUT/FF/BRAM per XNOR lane of one MVTU from Yosys synth_xilinx (about 10 min) -> results/hdl_lanes.csv.
 hdl-lanes: deps

@@ -40,7 +40,7 @@ enum Command {
     Demo(cmd::demo::Args),
     /// Train a BNN (IR-Net or a baseline), export it bit-exactly to a model file.
     #[command(
-        after_help = "Examples:\n  xnorflow train --dataset digits --arch 256-256 --method irnet --epochs 20 -o digits.xnf\n  xnorflow train --dataset mnist --data ../shared/data/mnist --arch sfc --method irnet --epochs 10 --seed 1 -o sfc.xnf"
+        after_help = "Examples:\n  xnorflow train --dataset digits --arch 256-256 --method irnet --epochs 20 -o digits.xnf\n  xnorflow train --dataset mnist --data ../shared/data/mnist --arch sfc --method irnet --epochs 10 --seed 1 -o sfc.xnf\n  xnorflow train --dataset mnist --data ../shared/data/mnist --arch tfc --method ste --lr 3e-2 --holdout 10000 -o tfc.xnf   # validation split"
     )]
     Train(cmd::train::Args),
     /// Print a per-layer summary of a model file: shapes, weight bits, binary MACs, memory.

@@ -117,12 +117,13 @@ fn bad_model_files_are_errors_not_panics() {
 #[test]
 fn bad_training_options_are_errors_naming_the_option() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let cases: [(&[&str], &str); 5] = [
+    let cases: [(&[&str], &str); 6] = [
         (&["--dropout", "1.5"], "--dropout"),
         (&["--weight-decay", "1000"], "--weight-decay"),
         (&["--t-min", "0"], "--t-min"),
         (&["--method", "ste", "--plain-head"], "--plain-head"),
         (&["--arch", "c8p1-32", "--input", "fixed8"], "no padding bit"),
+        (&["--limit", "500", "--holdout", "500"], "--holdout 500 leaves no images to train on"),
     ];
     for (extra, expected) in cases {
         let mut args = vec!["train", "--dataset", "digits", "--epochs", "1", "-o", "m.xnf"];
@@ -159,6 +160,39 @@ fn train_logs_each_epoch_and_records_its_recipe() {
             assert!(notes.contains(part), "{method}: '{part}' missing from {notes}");
         }
     }
+}
+
+#[test]
+fn holdout_trains_without_the_last_images_and_reports_their_accuracy() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let args = ["train", "--dataset", "digits", "--arch", "32", "--epochs", "2", "--limit", "1000"];
+    let o = xnorflow(&[&args[..], &["--holdout", "300", "-o", "m.xnf"]].concat(), dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains(": 700 images (+300 held out), 2 epochs"), "{}", stdout(&o));
+    let model = compiler::format::load(&dir.path().join("m.xnf")).expect("loads");
+    let notes = model.provenance.notes.as_deref().expect("recipe");
+    assert!(notes.contains("first 1000 training images, last 300 training images held out"), "{notes}");
+
+    // The recorded number is the golden model's on training images 700..1000, computed here.
+    let bytes =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("data/digits.csv.gz")).expect("data");
+    let mut held = parse_digits(bytes, "digits", Split::Train).expect("valid");
+    held.truncate(1000);
+    let held = held.split_off(300);
+    let preds = Golden::new(&model).expect("valid").run_batch(&held.images).expect("fits");
+    let correct = preds.iter().zip(&held.labels).filter(|(p, &l)| p.class == usize::from(l)).count();
+    assert_eq!(model.provenance.validation_accuracy, Some(correct as f64 / 300.0));
+    let line = format!("validation accuracy {:.2}% on the 300 held-out", 100.0 * correct as f64 / 300.0);
+    assert!(stdout(&o).contains(&line), "expected '{line}' in {}", stdout(&o));
+    let o = xnorflow(&["inspect", "m.xnf"], dir.path());
+    assert!(stdout(&o).contains("validation accuracy"), "{}", stdout(&o));
+
+    // Held-out images are not trained on: the same run without them trains to another network.
+    let o = xnorflow(&[&args[..], &["-o", "all.xnf"]].concat(), dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let all = compiler::format::load(&dir.path().join("all.xnf")).expect("loads");
+    assert_ne!(all.layers, model.layers);
+    assert_eq!(all.provenance.validation_accuracy, None);
 }
 
 #[test]

@@ -95,6 +95,19 @@ impl Dataset {
             self.images.truncate(n * self.shape.len());
         }
     }
+
+    /// Removes the last `n` images (all of them when there are fewer) and returns them as a dataset
+    /// of their own: a validation split held out of training, so that choosing a learning rate or
+    /// a method never looks at the test split.
+    pub fn split_off(&mut self, n: usize) -> Dataset {
+        let keep = self.len().saturating_sub(n);
+        Dataset {
+            shape: self.shape,
+            classes: self.classes,
+            images: self.images.split_off(keep * self.shape.len()),
+            labels: self.labels.split_off(keep),
+        }
+    }
 }
 
 fn malformed(source_name: &str, message: impl Into<String>) -> DataError {
@@ -334,6 +347,21 @@ mod tests {
         assert!(e.contains("line 2") && e.contains("label 11"), "{e}");
         let e = parse_digits(b"1,2,3\n".to_vec(), "d", Split::Train).unwrap_err().to_string();
         assert!(e.contains("3 values"), "{e}");
+    }
+
+    #[test]
+    fn split_off_moves_the_last_images_with_their_labels() {
+        let shape = Shape::new(1, 2, 1);
+        let mut ds = Dataset { shape, classes: 10, images: (0..10).collect(), labels: vec![5, 6, 7, 8, 9] };
+        let held = ds.split_off(2);
+        assert_eq!((ds.len(), held.len()), (3, 2));
+        assert_eq!(ds.image(2), &[4, 5]);
+        assert_eq!(held.image(0), &[6, 7]);
+        assert_eq!(held.labels, vec![8, 9]);
+        assert_eq!((held.shape, held.classes), (shape, 10));
+        let all = ds.split_off(7);
+        assert!(ds.is_empty());
+        assert_eq!(all.labels, vec![5, 6, 7]);
     }
 
     #[test]

@@ -74,6 +74,7 @@ fn full_provenance() -> Provenance {
         dataset: Some("mnist \"train\" split\nfirst 50k".into()),
         method: Some("irnet\t(ste)\\v2".into()),
         accuracy: Some(0.9812),
+        validation_accuracy: Some(0.9777),
         epochs: Some(37),
         seed: Some(u64::MAX),
         notes: Some("line one\nline \"two\" \\ back\r\nünïcödé ✓ {\"json\": [1]}".into()),
@@ -178,20 +179,27 @@ fn arb_text() -> impl Strategy<Value = String> {
     prop_oneof!["[^#]{0,16}", "[a-z \"\\\\\n\r\t{}:,é✓]{0,12}"]
 }
 
+/// Accuracies: any value in [0, 1], and the round four-digit ones that training writes.
+fn arb_fraction() -> impl Strategy<Value = f64> {
+    prop_oneof![0.0f64..=1.0, (0u32..=10_000).prop_map(|k| f64::from(k) / 10_000.0)]
+}
+
 fn arb_provenance() -> impl Strategy<Value = Provenance> {
     use prop::option::of;
     (
         of(arb_text()),
         of(arb_text()),
-        of(prop_oneof![0.0f64..=1.0, (0u32..=10_000).prop_map(|k| f64::from(k) / 10_000.0)]),
+        of(arb_fraction()),
+        of(arb_fraction()),
         of(any::<u32>()),
         of(any::<u64>()),
         of(arb_text()),
     )
-        .prop_map(|(dataset, method, accuracy, epochs, seed, notes)| Provenance {
+        .prop_map(|(dataset, method, accuracy, validation_accuracy, epochs, seed, notes)| Provenance {
             dataset,
             method,
             accuracy,
+            validation_accuracy,
             epochs,
             seed,
             notes,

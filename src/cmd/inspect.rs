@@ -52,6 +52,9 @@ pub fn print_summary(model: &Model) -> Result<()> {
     if let Some(a) = p.accuracy {
         prov.push(format!("accuracy {:.2}%", a * 100.0));
     }
+    if let Some(a) = p.validation_accuracy {
+        prov.push(format!("validation accuracy {:.2}%", a * 100.0));
+    }
     if let Some(e) = p.epochs {
         prov.push(format!("{e} epochs"));
     }

@@ -70,6 +70,11 @@ pub struct Args {
     /// Train on only the first N training images.
     #[arg(long)]
     pub limit: Option<usize>,
+    /// Hold the last N training images (after --limit) out of training and report the exported
+    /// model's accuracy on them: a validation split for choosing a learning rate or a method
+    /// without looking at the test split (0 = none).
+    #[arg(long, default_value_t = 0)]
+    pub holdout: usize,
     /// Checkpoint written after every epoch and resumed from when present
     /// (default: the output path with `.ckpt.safetensors`).
     #[arg(long)]
@@ -172,8 +177,21 @@ fn default_checkpoint(output: &Path) -> PathBuf {
 /// Runs `xnorflow train`.
 pub fn run(args: Args) -> Result<()> {
     let mut train_set = load_dataset(args.dataset, args.data.as_deref(), SplitArg::Train)?;
+    let mut data_notes = String::new();
     if let Some(n) = args.limit {
         train_set.truncate(n);
+        data_notes += &format!(", first {} training images", train_set.len());
+    }
+    if args.holdout >= train_set.len() {
+        bail!(
+            "--holdout {} leaves no images to train on (the training split has {})",
+            args.holdout,
+            train_set.len()
+        );
+    }
+    let validation_set = (args.holdout > 0).then(|| train_set.split_off(args.holdout));
+    if args.holdout > 0 {
+        data_notes += &format!(", last {} training images held out", args.holdout);
     }
     let test_set = load_dataset(args.dataset, args.data.as_deref(), SplitArg::Test)?;
     let arch = Arch::parse(&args.arch, args.input, train_set.classes).map_err(anyhow::Error::msg)?;
@@ -190,8 +208,9 @@ pub fn run(args: Args) -> Result<()> {
     };
     cfg.validate(&train_set)?;
     let dataset = format!("{:?}", args.dataset).to_lowercase();
+    let held = validation_set.as_ref().map_or(String::new(), |v| format!(" (+{} held out)", v.len()));
     println!(
-        "training {} ({}) with {} on {dataset}: {} images, {} epochs, batch {}, seed {}",
+        "training {} ({}) with {} on {dataset}: {} images{held}, {} epochs, batch {}, seed {}",
         args.arch,
         cfg.arch,
         cfg.method,
@@ -213,23 +232,30 @@ pub fn run(args: Args) -> Result<()> {
         method: Some(cfg.method.name().into()),
         epochs: Some(cfg.epochs as u32),
         seed: Some(cfg.seed),
-        notes: Some(cfg.recipe()),
+        notes: Some(cfg.recipe() + &data_notes),
         ..Provenance::default()
     };
     let name = format!("{dataset}-{}-{}", args.arch, cfg.method);
     let mut model = train::export::export(&net, &name, provenance)?;
-    let ex = check_exact(&net, &model, &test_set)?;
-    if let Some(i) = ex.first_mismatch {
-        bail!(
-            "export is not exact: the float network and the golden model disagree on {} of {} test images \
-             (first: image {i}); this is a bug, please report it with the checkpoint {}",
-            ex.total - ex.agree,
-            ex.total,
-            ckpt.display()
-        );
-    }
+    let exact = |data: &Dataset, split: &str| -> Result<Exactness> {
+        let ex = check_exact(&net, &model, data)?;
+        if let Some(i) = ex.first_mismatch {
+            bail!(
+                "export is not exact: the float network and the golden model disagree on {} of {} {split} \
+                 images (first: image {i}); this is a bug, please report it with the checkpoint {}",
+                ex.total - ex.agree,
+                ex.total,
+                ckpt.display()
+            );
+        }
+        Ok(ex)
+    };
+    let ex = exact(&test_set, "test")?;
+    let validation = validation_set.as_ref().map(|v| exact(v, "held-out")).transpose()?;
     let accuracy = ex.golden_correct as f64 / ex.total as f64;
     model.provenance.accuracy = Some(accuracy);
+    model.provenance.validation_accuracy =
+        validation.as_ref().map(|v| v.golden_correct as f64 / v.total as f64);
     compiler::format::save(&model, &args.output)
         .with_context(|| format!("cannot write {}", args.output.display()))?;
     let ips = reports.iter().map(|r| r.images_per_sec).sum::<f64>() / reports.len().max(1) as f64;
@@ -243,5 +269,13 @@ pub fn run(args: Args) -> Result<()> {
         ex.ties,
         ips
     );
+    if let Some(v) = &validation {
+        println!(
+            "validation accuracy {:.2}% on the {} held-out training images (golden model, bit-exact, {} float ties)",
+            100.0 * v.golden_correct as f64 / v.total as f64,
+            v.total,
+            v.ties
+        );
+    }
     Ok(())
 }

@@ -271,7 +271,7 @@ pub fn train(
     let mut reports = Vec::new();
     let mut start = 0;
     if let Some(path) = checkpoint {
-        if let Some(done) = load_checkpoint(path, cfg, &net, &mut adam, &mut reports)? {
+        if let Some(done) = load_checkpoint(path, cfg, data.len(), &net, &mut adam, &mut reports)? {
             start = done;
         }
     }
@@ -332,7 +332,7 @@ pub fn train(
         progress.epoch(&report);
         reports.push(report);
         if let Some(path) = checkpoint {
-            save_checkpoint(path, cfg, &net, &adam, &reports)?;
+            save_checkpoint(path, cfg, n, &net, &adam, &reports)?;
         }
         if progress.should_stop() {
             break;
@@ -364,6 +364,10 @@ struct CheckpointMeta {
     #[serde(default = "first_revision")]
     revision: u32,
     config: TrainConfig,
+    /// Training images of the run (`--limit` and `--holdout` change them, not the config); 0 in
+    /// checkpoints from before the field, which are not checked.
+    #[serde(default)]
+    images: usize,
     epochs_done: usize,
     adam_step: u64,
     /// (loss, train accuracy, images/s) per finished epoch.
@@ -381,6 +385,7 @@ fn meta_path(path: &Path) -> PathBuf {
 fn save_checkpoint(
     path: &Path,
     cfg: &TrainConfig,
+    images: usize,
     net: &Net,
     adam: &Adam,
     reports: &[EpochReport],
@@ -395,6 +400,7 @@ fn save_checkpoint(
     let meta = CheckpointMeta {
         revision: TRAINING_REVISION,
         config: cfg.clone(),
+        images,
         epochs_done: reports.len(),
         adam_step: adam.step,
         history: reports.iter().map(|r| (r.loss, r.train_accuracy, r.images_per_sec)).collect(),
@@ -408,6 +414,7 @@ fn save_checkpoint(
 fn load_checkpoint(
     path: &Path,
     cfg: &TrainConfig,
+    images: usize,
     net: &Net,
     adam: &mut Adam,
     reports: &mut Vec<EpochReport>,
@@ -430,6 +437,16 @@ fn load_checkpoint(
     }
     if meta.config != *cfg {
         return Err(ckpt_err(path, "belongs to a run with another configuration; pass --fresh to overwrite it, or another --checkpoint"));
+    }
+    if meta.images != 0 && meta.images != images {
+        return Err(ckpt_err(
+            path,
+            format!(
+                "belongs to a run on {} training images, this one has {images} (another --limit or \
+                 --holdout?); pass --fresh to overwrite it, or another --checkpoint",
+                meta.images
+            ),
+        ));
     }
     let tensors: HashMap<String, Tensor> = candle_core::safetensors::load(path, &candle_core::Device::Cpu)
         .map_err(|e| ckpt_err(path, e.to_string()))?;

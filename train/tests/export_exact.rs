@@ -118,6 +118,11 @@ fn resuming_a_checkpoint_gives_the_uninterrupted_model() {
     let other = cfg("64-32", InputKind::Binary { threshold: 100 }, Method::Ste, 4);
     let Err(err) = train(&other, &tr, Some(&ckpt), &mut Quiet) else { panic!("config mismatch must fail") };
     assert!(err.to_string().contains("another configuration"), "{err}");
+    // Nor a run on other images (--limit and --holdout are not part of the configuration).
+    let mut fewer = tr.clone();
+    fewer.truncate(tr.len() - 1);
+    let Err(err) = train(&c, &fewer, Some(&ckpt), &mut Quiet) else { panic!("data mismatch must fail") };
+    assert!(err.to_string().contains(&format!("{} training images", tr.len())), "{err}");
     // Nor may a checkpoint written under other training math (older ones carry no revision).
     let meta = ckpt.with_extension("json");
     let json = std::fs::read_to_string(&meta).expect("metadata");

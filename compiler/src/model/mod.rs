@@ -250,6 +250,10 @@ pub struct Provenance {
     /// Measured test accuracy in [0, 1], bit-exact on the exported model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub accuracy: Option<f64>,
+    /// Accuracy in [0, 1] on training images that were held out of training (a validation
+    /// split, for choosing among runs without looking at the test split), bit-exact like `accuracy`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation_accuracy: Option<f64>,
     /// Training epochs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub epochs: Option<u32>,

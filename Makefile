@@ -55,10 +55,12 @@ irnet-ablation-conv:
 	scripts/irnet_ablation.sh conv ../shared/data/mnist results/irnet_ablation_conv.csv
 
 ## IR-Net's ablation with each variant at its own learning rate, chosen on 10,000 held-out training
-## images (TFC, 20 epochs; 4 rates x 2 seeds to choose, then 10 test seeds; about 25 min on 2 cores)
-## -> results/irnet_vs_ste_validation.csv, results/irnet_vs_ste.csv and a summary on stdout.
+## images: TFC (every variant, 4 rates x 2 seeds to choose, then 10 test seeds; about 25 min on 2
+## cores) and SFC (STE and IR-Net, 2 rates x 2 seeds, 5 test seeds; about 35 min)
+## -> results/irnet_vs_ste_{tfc,sfc}{_validation,}.csv and a summary on stdout.
 irnet-vs-ste:
 	scripts/irnet_vs_ste.sh ../shared/data/mnist results
+	ARCH=sfc VARIANTS="ste irnet" LRS="1e-2 3e-2" TEST_SEEDS="1 2 3 4 5" scripts/irnet_vs_ste.sh ../shared/data/mnist results
 
 ## LUT/FF/BRAM per XNOR lane of one MVTU from Yosys synth_xilinx (about 10 min) -> results/hdl_lanes.csv.
 hdl-lanes: deps

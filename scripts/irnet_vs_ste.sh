@@ -5,7 +5,7 @@
 #  2. each variant takes the learning rate with the best mean validation accuracy and trains on all
 #     60,000 images for every test seed; `xnorflow eval` scores the exported file on the test split.
 # The test split is never used to choose anything. Two one-thread runs go side by side.
-# Writes OUT_DIR/irnet_vs_ste_validation.csv and OUT_DIR/irnet_vs_ste.csv, and prints a summary
+# Writes OUT_DIR/irnet_vs_ste_ARCH_validation.csv and OUT_DIR/irnet_vs_ste_ARCH.csv, and prints a summary
 # (scripts/seed_summary.awk): mean and sample standard deviation per variant, and each variant's
 # mean paired difference to STE over the same seeds with its standard error.
 # Usage: scripts/irnet_vs_ste.sh [MNIST_DIR] [OUT_DIR]
@@ -57,7 +57,7 @@ header="dataset,arch,method,input,epochs,seed,lr,dropout"
 if [ "${PHASES:-val test}" != test ]; then
   for v in $variants; do for lr in $lrs; do for s in $val_seeds; do echo "val $v $lr $s"; done; done; done |
     xargs -P "${JOBS:-2}" -L 1 bash -c 'run "$@"' _
-  { echo "$header,validation_accuracy"; cat "$tmp"/val-*.csv | sort -t, -k3,3 -k7,7g -k6,6n; } > "$out/irnet_vs_ste_validation.csv"
+  { echo "$header,validation_accuracy"; cat "$tmp"/val-*.csv | sort -t, -k3,3 -k7,7g -k6,6n; } > "$out/irnet_vs_ste_${arch}_validation.csv"
 fi
 
 declare -A best
@@ -65,13 +65,13 @@ while IFS=, read -r variant lr acc; do
   if [ -z "${best[$variant]:-}" ] || awk -v a="$acc" -v b="${best[$variant]#*:}" 'BEGIN { exit !(a > b) }'; then
     best[$variant]="$lr:$acc"
   fi
-done < <(tail -n +2 "$out/irnet_vs_ste_validation.csv" | means "3 7")
+done < <(tail -n +2 "$out/irnet_vs_ste_${arch}_validation.csv" | means "3 7")
 for v in $variants; do echo "$v: lr ${best[$v]%:*} (mean validation accuracy ${best[$v]#*:}%)"; done
 
 for v in $variants; do for s in $test_seeds; do echo "test $v ${best[$v]%:*} $s"; done; done |
   xargs -P "${JOBS:-2}" -L 1 bash -c 'run "$@"' _
-{ echo "$header,test_accuracy"; cat "$tmp"/test-*.csv | sort -t, -k3,3 -k6,6n; } > "$out/irnet_vs_ste.csv"
+{ echo "$header,test_accuracy"; cat "$tmp"/test-*.csv | sort -t, -k3,3 -k6,6n; } > "$out/irnet_vs_ste_$arch.csv"
 
 echo "test accuracy over seeds $test_seeds:"
-awk -F, -v col=9 -v methods="$variants" -f scripts/seed_summary.awk "$out/irnet_vs_ste.csv"
-echo "wrote $out/irnet_vs_ste_validation.csv and $out/irnet_vs_ste.csv"
+awk -F, -v col=9 -v methods="$variants" -f scripts/seed_summary.awk "$out/irnet_vs_ste_$arch.csv"
+echo "wrote $out/irnet_vs_ste_${arch}_validation.csv and $out/irnet_vs_ste_$arch.csv"

@@ -64,7 +64,7 @@ pub struct Args {
     #[arg(long, default_value_t = 0.0)]
     pub weight_decay: f64,
     /// Binarize the classifier layer as plain sign(w), without Libra-PB (irnet, irnet-libra): the
-    /// IR-Net paper keeps that layer in full precision, and balancing it costs accuracy.
+    /// IR-Net paper keeps that layer in full precision, so Libra-PB was never meant for it.
     #[arg(long)]
     pub plain_head: bool,
     /// Train on only the first N training images.

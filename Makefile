@@ -33,7 +33,7 @@ sim-speed: deps
 estimate-vs-synth: deps
 	scripts/estimate_vs_synth.sh results/estimate_vs_synth.csv
 
-## TFC/SFC/LFC x four methods on MNIST (long: about an hour on 2 cores) -> results/mnist.csv.
+## TFC/SFC/LFC x four methods on MNIST, binarized input, short budget (about 25 min on 2 cores) -> results/mnist.csv.
 mnist-results:
 	EPOCHS_SFC=15 scripts/mnist_results.sh ../shared/data/mnist results/mnist.csv
 

@@ -44,8 +44,8 @@ mnist-fixed8:
 	INPUT=fixed8 LR=1e-2 DROPOUT=0.1 EPOCHS_TFC=20 EPOCHS_SFC=20 EPOCHS_LFC=3 ARCHS="$${ARCHS:-tfc sfc}" \
 	  VARIANTS="ste xnor bireal irnet irnet-tuned" scripts/mnist_results.sh ../shared/data/mnist results/mnist_fixed8.csv
 
-## IR-Net's ablation (STE, Libra-PB only, EDE only, both) with the recipe of mnist-fixed8: TFC over
-## ten seeds, SFC over three (STE and IR-Net over ten); about 1 h 10 min on 2 cores
+## IR-Net's ablation (STE, Libra-PB only, EDE only, both) with the recipe of mnist-fixed8: TFC and SFC
+## ten seeds each; about 1 h 10 min on 2 cores
 irnet-ablation:
 	scripts/irnet_ablation.sh mlp ../shared/data/mnist results/irnet_ablation.csv
 

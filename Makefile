@@ -1,7 +1,7 @@
 # xnorflow's entry points. `make demo` and `make test` are the README's two set-up commands.
 CARGO ?= cargo
 
-.PHONY: demo test lint bench deps ci clean mnist-results mnist-fixed8 irnet-ablation irnet-ablation-conv irnet-vs-ste hdl-lanes sim-speed estimate-vs-synth cnv-results
+.PHONY: demo test lint bench deps ci clean mnist-results mnist-fixed8 irnet-ablation irnet-ablation-conv irnet-vs-ste irnet-vs-ste-tuned hdl-lanes sim-speed estimate-vs-synth cnv-results
 
 ## Install the hardware tools (Verilator, Yosys, Icarus Verilog, nextpnr-ice40) when missing.
 deps:
@@ -61,6 +61,20 @@ irnet-ablation-conv:
 irnet-vs-ste:
 	scripts/irnet_vs_ste.sh ../shared/data/mnist results
 	ARCH=sfc VARIANTS="ste irnet" LRS="1e-2 3e-2" TEST_SEEDS="1 2 3 4 5" scripts/irnet_vs_ste.sh ../shared/data/mnist results
+
+## STE and IR-Net each with learning rate, dropout and (IR-Net) EDE range chosen on the 10,000
+## held-out images, then 10 test seeds: TFC (STE 9 settings, IR-Net 24; about 20 min on 2 cores)
+## and SFC (STE 6, IR-Net 12; about 55 min) -> results/irnet_vs_ste_{tfc,sfc}_tuned{_validation,}.csv
+irnet-vs-ste-tuned:
+	TAG=_tuned VARIANTS="ste irnet" LRS_ste="3e-3 1e-2 3e-2" LRS_irnet="1e-2 3e-2" \
+	  OPTS_ste="- --dropout=0 --dropout=0.2" \
+	  OPTS_irnet="- --t-min=1;--t-max=1 --t-min=1 --t-max=1 \
+	    --dropout=0 --t-min=1;--t-max=1;--dropout=0 --t-min=1;--dropout=0 --t-max=1;--dropout=0 \
+	    --dropout=0.2 --t-min=1;--t-max=1;--dropout=0.2 --t-min=1;--dropout=0.2 --t-max=1;--dropout=0.2" \
+	  scripts/irnet_vs_ste.sh ../shared/data/mnist results
+	ARCH=sfc TAG=_tuned VARIANTS="ste irnet" LRS="1e-2 3e-2" OPTS_ste="- --dropout=0 --dropout=0.2" \
+	  OPTS_irnet="- --dropout=0 --dropout=0.2 --t-max=1 --t-max=1;--dropout=0 --t-max=1;--dropout=0.2" \
+	  scripts/irnet_vs_ste.sh ../shared/data/mnist results
 
 ## LUT/FF/BRAM per XNOR lane of one MVTU from Yosys synth_xilinx (about 10 min) -> results/hdl_lanes.csv.
 hdl-lanes: deps

@@ -9,6 +9,8 @@
 # candle's conv gains little from a second thread. Writes the CSV (default results/irnet_ablation.csv
 # or results/irnet_ablation_conv.csv) and prints the summary of scripts/seed_summary.awk.
 # Usage: scripts/irnet_ablation.sh mlp|conv [MNIST_DIR] [OUT_CSV]
+# env: SEEDS, VARIANTS (override the lists above, e.g. to add seeds: when either is set and OUT_CSV
+#      exists, the new rows are merged into it, replacing rows of the same arch, variant and seed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 net=${1:-}
@@ -20,6 +22,10 @@ case $net in
     order="ste irnet-libra irnet-ede irnet" ;;
   *) echo "usage: $0 mlp|conv [MNIST_DIR] [OUT_CSV]" >&2; exit 2 ;;
 esac
+all=$order
+append=
+if [ -n "${SEEDS:-}${VARIANTS:-}" ] && [ -f "$csv" ]; then append=1; fi
+seeds=${SEEDS:-$seeds} order=${VARIANTS:-$order}
 [ -n "${XNORFLOW:-}" ] || cargo build --release --bin xnorflow -q
 export XNORFLOW=${XNORFLOW:-target/release/xnorflow} RAYON_NUM_THREADS=1
 export INPUT=fixed8 LR=1e-2 DROPOUT=0.1 EPOCHS_TFC=20 EPOCHS_SFC=20 EPOCHS=8
@@ -32,9 +38,11 @@ for arch in $archs; do for v in $order; do for s in $seeds; do echo "$arch $v $s
   xargs -P 2 -L 1 bash -c 'ARCHS=$1 VARIANTS=$2 SEEDS=$3 scripts/mnist_results.sh "$DATA" "$TMP_RUNS/$1-$2-$3.csv"' _
 {
   head -1 "$(ls "$tmp"/*.csv | head -1)"
-  tail -q -n +2 "$tmp"/*.csv | awk -F, -v order="$order" '
+  { tail -q -n +2 "$tmp"/*.csv; [ -z "$append" ] || tail -n +2 "$csv"; } | awk -F, -v order="$all" '
     BEGIN { n = split(order, o, " "); for (i = 1; i <= n; i++) rank[o[i]] = i }
+    seen[$2, $3, $6]++ { next }
     { print ($2 == "tfc" ? 0 : 1) "," rank[$3] "," $0 }' | sort -t, -k1,1n -k2,2n -k8,8n | cut -d, -f3-
-} > "$csv"
-awk -F, -v col=11 -v methods="$order" -f scripts/seed_summary.awk "$csv"
+} > "$tmp/merged"
+mv "$tmp/merged" "$csv"
+awk -F, -v col=11 -v methods="$all" -f scripts/seed_summary.awk "$csv"
 echo "wrote $csv"

@@ -50,11 +50,11 @@ irnet-ablation:
 	scripts/irnet_ablation.sh mlp ../shared/data/mnist results/irnet_ablation.csv
 
 ## The same ablation on a small binary conv net (c16-p-c32-p-128, 8 epochs, every variant over seeds
-## 1-3, then STE and IR-Net over seeds 4-7; about 2 h 40 min on 2 cores, two one-thread runs side by
+## 1-3, then STE and IR-Net over seeds 4-10; about 3 h 20 min on 2 cores, two one-thread runs side by
 ## side) -> results/irnet_ablation_conv.csv
 irnet-ablation-conv:
 	scripts/irnet_ablation.sh conv ../shared/data/mnist results/irnet_ablation_conv.csv
-	SEEDS="4 5 6 7" VARIANTS="ste irnet" scripts/irnet_ablation.sh conv ../shared/data/mnist results/irnet_ablation_conv.csv
+	SEEDS="4 5 6 7 8 9 10" VARIANTS="ste irnet" scripts/irnet_ablation.sh conv ../shared/data/mnist results/irnet_ablation_conv.csv
 
 ## IR-Net's ablation with each variant at its own learning rate, chosen on 10,000 held-out training
 ## images: TFC (every variant, 4 rates x 2 seeds to choose, then 10 test seeds; about 25 min on 2

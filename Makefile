@@ -50,12 +50,14 @@ irnet-ablation:
 	scripts/irnet_ablation.sh mlp ../shared/data/mnist results/irnet_ablation.csv
 
 ## The same ablation on a small binary conv net (c16-p-c32-p-128, 8 epochs, every variant over seeds
-## 1-3, then STE and IR-Net over seeds 4-10, then IR-Net with EDE 0.1 -> 1 over seeds 1-6; about 4 h
-## on 2 cores, two one-thread runs side by side) -> results/irnet_ablation_conv.csv
+## 1-3, then STE and IR-Net over seeds 4-10, IR-Net with EDE 0.1 -> 1 over seeds 1-6, Libra-PB alone and
+## EDE alone over seeds 4-5; about 4 h 30 min on 2 cores, two one-thread runs side by side)
+## -> results/irnet_ablation_conv.csv
 irnet-ablation-conv:
 	scripts/irnet_ablation.sh conv ../shared/data/mnist results/irnet_ablation_conv.csv
 	SEEDS="4 5 6 7 8 9 10" VARIANTS="ste irnet" scripts/irnet_ablation.sh conv ../shared/data/mnist results/irnet_ablation_conv.csv
 	SEEDS="1 2 3 4 5 6" VARIANTS="irnet-tuned" scripts/irnet_ablation.sh conv ../shared/data/mnist results/irnet_ablation_conv.csv
+	SEEDS="4 5" VARIANTS="irnet-libra irnet-ede" scripts/irnet_ablation.sh conv ../shared/data/mnist results/irnet_ablation_conv.csv
 
 ## IR-Net's ablation with each variant at its own learning rate, chosen on 10,000 held-out training
 ## images: TFC (every variant, 4 rates x 2 seeds to choose, then 10 test seeds; about 25 min on 2

@@ -7,6 +7,7 @@
 //! BatchNorm arithmetic per channel, which is what makes the exported thresholds bit-exact.
 
 use crate::arch::{Arch, InputKind, LayerCfg};
+use crate::fused;
 use crate::method::{self, Ede, Method};
 use candle_core::{DType, Device, Result, Tensor, Var};
 use compiler::model::Shape;
@@ -53,12 +54,25 @@ impl BatchNorm {
     fn train(&self, y: &Tensor) -> Result<Tensor> {
         let dims: Vec<usize> = (0..y.rank()).filter(|&d| d != 1).collect();
         let count = dims.iter().map(|&d| y.dim(d)).product::<Result<usize>>()?;
-        let mean = y.mean_keepdim(dims.as_slice())?;
-        let centered = y.broadcast_sub(&mean)?;
-        let var = centered.sqr()?.mean_keepdim(dims.as_slice())?;
-        let z = centered.broadcast_div(&var.affine(1.0, BN_EPS)?.sqrt()?)?;
-        let z = z.broadcast_mul(&Self::shaped(self.gamma.as_tensor(), y)?)?;
-        let z = z.broadcast_add(&Self::shaped(self.beta.as_tensor(), y)?)?;
+        let (z, mean, var) = if y.rank() > 2 {
+            // Conv activations: the fused kernel (training revision 4). Dense layers keep the
+            // composed arithmetic below, so MLPs train bit for bit as in revision 3.
+            let (z, moments) =
+                fused::batch_norm_train(y, self.gamma.as_tensor(), self.beta.as_tensor(), BN_EPS)?;
+            let column = |f: fn(&(f64, f64)) -> f64| -> Result<Tensor> {
+                let v: Vec<f32> = moments.iter().map(|m| f(m) as f32).collect();
+                Tensor::from_vec(v, moments.len(), y.device())
+            };
+            (z, column(|m| m.0)?, column(|m| m.1)?)
+        } else {
+            let mean = y.mean_keepdim(dims.as_slice())?;
+            let centered = y.broadcast_sub(&mean)?;
+            let var = centered.sqr()?.mean_keepdim(dims.as_slice())?;
+            let z = centered.broadcast_div(&var.affine(1.0, BN_EPS)?.sqrt()?)?;
+            let z = z.broadcast_mul(&Self::shaped(self.gamma.as_tensor(), y)?)?;
+            let z = z.broadcast_add(&Self::shaped(self.beta.as_tensor(), y)?)?;
+            (z, mean, var)
+        };
         let m = BN_MOMENTUM;
         let unbiased = count as f64 / (count.max(2) - 1) as f64;
         let new_mean =
@@ -371,14 +385,14 @@ impl Net {
                         }
                         None => x,
                     };
-                    let mut y = xp.conv2d(&wb, 0, 1, 1, 1)?;
+                    let mut y = fused::conv3x3(&xp, &wb)?;
                     if let Some(s) = scale {
                         y = y.broadcast_mul(&s.reshape((1, out, 1, 1))?)?;
                     }
                     act(&bn(norm, &y)?)?
                 }
                 NetLayer::Pool => match mode {
-                    Mode::Train(..) => max_pool_split_ties(&x)?,
+                    Mode::Train(..) => fused::max_pool_split_ties(&x)?,
                     Mode::Eval => x.max_pool2d(2)?,
                 },
                 NetLayer::Dense { w, bn: norm } => {
@@ -404,21 +418,6 @@ impl Net {
     pub fn predict(&self, pixels: &[u8]) -> Result<Vec<Vec<f32>>> {
         self.forward(&self.input_tensor(pixels)?, Mode::Eval)?.to_vec2()
     }
-}
-
-/// 2x2 max-pool (stride 2, odd edges dropped) whose gradient is shared equally by a window's maxima.
-/// candle's own `max_pool2d` backward multiplies each maximum's gradient by (number of maxima) / 4, so
-/// on +-1 activations, where ties are the rule, a window's single +1 got a quarter of its gradient
-/// and an all -1 window four times the whole. The forward value is the maximum: on +-1 values
-/// exactly, and within rounding on the surrogate's near-+-1 values.
-pub fn max_pool_split_ties(x: &Tensor) -> Result<Tensor> {
-    let (_, _, h, w) = x.dims4()?;
-    let (h2, w2) = (h / 2 * 2, w / 2 * 2);
-    let x = x.narrow(2, 0, h2)?.narrow(3, 0, w2)?;
-    let max = x.detach().max_pool2d(2)?.upsample_nearest2d(h2, w2)?;
-    let is_max = x.detach().eq(&max)?.to_dtype(x.dtype())?;
-    // sum(x at the maxima) / count; avg_pool2d's 1/4 cancels between the two.
-    (x * &is_max)?.avg_pool2d(2)?.div(&is_max.avg_pool2d(2)?)
 }
 
 /// `[n, c, h, w]` to `[n, h*w*c]` in (h, w, c) order, the model IR's flatten; 2-D input passes.

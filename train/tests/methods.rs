@@ -1033,7 +1033,7 @@ fn training_max_pool_gives_the_maximum_and_splits_its_gradient_among_tied_maxima
         -1.0, -1.0, -1.0, -1.0, 1.0,
     ];
     let var = Var::from_tensor(&Tensor::from_vec(x.to_vec(), (1, 1, 2, 5), &Device::Cpu).unwrap()).unwrap();
-    let y = train::net::max_pool_split_ties(var.as_tensor()).unwrap();
+    let y = train::fused::max_pool_split_ties(var.as_tensor()).unwrap();
     assert_eq!(flat_f32(&y), vec![1.0, -1.0], "the maximum of each window, bit for bit");
     assert_eq!(flat_f32(&y), flat_f32(&var.as_tensor().max_pool2d(2).unwrap()), "same as inference's pool");
     // Loss 3 y0 + 5 y1: the single maximum takes all of 3, the four tied ones 5/4 each.
@@ -1046,4 +1046,151 @@ fn training_max_pool_gives_the_maximum_and_splits_its_gradient_among_tied_maxima
         0.0, 0.0, 1.25, 1.25, 0.0,
     ];
     assert_eq!(g, want);
+}
+
+#[test]
+fn training_max_pool_without_ties_is_candles_forward_and_routes_each_gradient_to_its_maximum() {
+    // Distinct values, over batch, channels and an odd height and width whose last row and column
+    // the pool drops. The gradient is computed here: candle's own max_pool2d backward is not a
+    // reference (it scales by the number of maxima over 4 and misplaces odd edges).
+    let mut r = rng(31);
+    let (n, c, h, w) = (2usize, 3, 5, 7);
+    let (ho, wo) = (h / 2, w / 2);
+    let x = uniform(&mut r, n * c * h * w, -2.0, 2.0);
+    let coef = uniform(&mut r, n * c * ho * wo, -1.0, 1.0);
+    let (value, grad) =
+        forward_and_grad(&x, &[n, c, h, w], DType::F64, Some(&coef), train::fused::max_pool_split_ties);
+    let candle = Tensor::new(x.as_slice(), &Device::Cpu).unwrap().reshape((n, c, h, w)).unwrap();
+    assert_eq!(value, flat_f64(&candle.max_pool2d(2).unwrap()));
+    let mut want = vec![0.0; x.len()];
+    for plane in 0..n * c {
+        for p in 0..ho * wo {
+            let (oy, ox) = (p / wo, p % wo);
+            let taps = [(0, 0), (0, 1), (1, 0), (1, 1)]
+                .map(|(dy, dx)| plane * h * w + (2 * oy + dy) * w + 2 * ox + dx);
+            let best = taps.into_iter().fold(taps[0], |b, i| if x[i] > x[b] { i } else { b });
+            want[best] = coef[plane * ho * wo + p];
+        }
+    }
+    assert_eq!(grad, want);
+}
+
+/// A `[n, c, h, w]` variable and its values, for the conv and BatchNorm kernels.
+fn var4(v: &[f64], shape: (usize, usize, usize, usize)) -> Var {
+    let t = Tensor::from_vec(v.to_vec(), shape, &Device::Cpu).expect("a tensor of the given shape");
+    Var::from_tensor(&t).expect("a variable")
+}
+
+#[test]
+fn conv3x3_equals_candle_conv2d_exactly_on_plus_minus_one_and_in_value_and_gradient_on_reals() {
+    let mut r = rng(32);
+    let (xs, ks) = ((3, 4, 6, 5), (7, 4, 3, 3));
+    let signs = |v: Vec<f64>| v.into_iter().map(sign).collect::<Vec<_>>();
+    // +-1 activations and weights: integer sums, exact in f32 in any order.
+    let x = Tensor::new(f32s(&signs(uniform(&mut r, 3 * 4 * 6 * 5, -1.0, 1.0))), &Device::Cpu).unwrap();
+    let k = Tensor::new(f32s(&signs(uniform(&mut r, 7 * 4 * 9, -1.0, 1.0))), &Device::Cpu).unwrap();
+    let (x, k) = (x.reshape(xs).unwrap(), k.reshape(ks).unwrap());
+    let ours = train::fused::conv3x3(&x, &k).unwrap();
+    assert_eq!(ours.dims(), [3, 7, 4, 3]);
+    assert_eq!(flat_f32(&ours), flat_f32(&x.conv2d(&k, 0, 1, 1, 1).unwrap()));
+    // Real values in f64: the same value and both gradients as candle's conv2d.
+    let (xv, kv) = (uniform(&mut r, 3 * 4 * 6 * 5, -1.0, 1.0), uniform(&mut r, 7 * 4 * 9, -1.0, 1.0));
+    let c = Tensor::new(uniform(&mut r, 3 * 7 * 4 * 3, -1.0, 1.0), &Device::Cpu)
+        .unwrap()
+        .reshape((3, 7, 4, 3))
+        .unwrap();
+    let run = |conv: &dyn Fn(&Tensor, &Tensor) -> Result<Tensor>| {
+        let (x, k) = (var4(&xv, xs), var4(&kv, ks));
+        let y = conv(x.as_tensor(), k.as_tensor()).unwrap();
+        let g = (&y * &c).unwrap().sum_all().unwrap().backward().unwrap();
+        [flat_f64(&y), flat_f64(g.get(x.as_tensor()).unwrap()), flat_f64(g.get(k.as_tensor()).unwrap())]
+    };
+    let ours = run(&|x, k| train::fused::conv3x3(x, k));
+    let theirs = run(&|x, k| x.conv2d(k, 0, 1, 1, 1));
+    for (what, (o, t)) in ["value", "d/dx", "d/dk"].iter().zip(ours.iter().zip(&theirs)) {
+        assert_close(o, t, 1e-12, 1e-12, what);
+    }
+}
+
+#[test]
+fn conv3x3_rejects_a_kernel_that_is_not_3x3_over_the_input_channels() {
+    let x = Tensor::zeros((1, 2, 5, 5), DType::F32, &Device::Cpu).unwrap();
+    for k in [(4, 3, 3, 3), (4, 2, 5, 5)] {
+        assert!(train::fused::conv3x3(&x, &Tensor::zeros(k, DType::F32, &Device::Cpu).unwrap()).is_err());
+    }
+    let small = Tensor::zeros((1, 2, 2, 5), DType::F32, &Device::Cpu).unwrap();
+    let k = Tensor::zeros((4, 2, 3, 3), DType::F32, &Device::Cpu).unwrap();
+    assert!(train::fused::conv3x3(&small, &k).is_err(), "a 3x3 kernel does not fit 2 rows");
+}
+
+/// Training BatchNorm in f64 by definition: per channel of `[n, c, plane]`, batch mean and biased
+/// variance, `(y - mean) / sqrt(var + eps) * gamma + beta`.
+fn batch_norm_f64(y: &[f64], g: &[f64], b: &[f64], c: usize, plane: usize, eps: f64) -> Vec<f64> {
+    let n = y.len() / (c * plane);
+    let idx = |ch: usize| (0..n).flat_map(move |i| (0..plane).map(move |p| (i * c + ch) * plane + p));
+    let mut out = vec![0.0; y.len()];
+    for ch in 0..c {
+        let m = (n * plane) as f64;
+        let mean = idx(ch).map(|i| y[i]).sum::<f64>() / m;
+        let var = idx(ch).map(|i| (y[i] - mean).powi(2)).sum::<f64>() / m;
+        for i in idx(ch) {
+            out[i] = (y[i] - mean) / (var + eps).sqrt() * g[ch] + b[ch];
+        }
+    }
+    out
+}
+
+#[test]
+fn batch_norm_train_value_statistics_and_gradients_match_the_definition_in_f64() {
+    let mut r = rng(33);
+    let (n, c, h, w) = (3, 4, 2, 3);
+    let plane = h * w;
+    // Channels on different scales and offsets; eps large enough to matter.
+    let y: Vec<f64> = uniform(&mut r, n * c * plane, -1.0, 1.0)
+        .iter()
+        .enumerate()
+        .map(|(i, v)| v * (1.0 + (i / plane % c) as f64) + (i / plane % c) as f64)
+        .collect();
+    let (g, b) = (uniform(&mut r, c, -2.0, 2.0), uniform(&mut r, c, -1.0, 1.0));
+    let coef = uniform(&mut r, y.len(), -1.0, 1.0);
+    let eps = 1e-2;
+    let loss = |y: &[f64], g: &[f64], b: &[f64]| dot(&batch_norm_f64(y, g, b, c, plane, eps), &coef);
+
+    let (yv, gv, bv) = (
+        var4(&y, (n, c, h, w)),
+        Var::new(g.as_slice(), &Device::Cpu).unwrap(),
+        Var::new(b.as_slice(), &Device::Cpu).unwrap(),
+    );
+    let (z, moments) =
+        train::fused::batch_norm_train(yv.as_tensor(), gv.as_tensor(), bv.as_tensor(), eps).unwrap();
+    assert_close(&flat_f64(&z), &batch_norm_f64(&y, &g, &b, c, plane, eps), 1e-12, 1e-12, "value");
+    for (ch, &(mean, var)) in moments.iter().enumerate() {
+        let vals: Vec<f64> = (0..n).flat_map(|i| y[(i * c + ch) * plane..][..plane].to_vec()).collect();
+        let m = vals.iter().sum::<f64>() / vals.len() as f64;
+        assert_rel(mean, m, 1e-12, "batch mean");
+        assert_rel(
+            var,
+            vals.iter().map(|v| (v - m).powi(2)).sum::<f64>() / vals.len() as f64,
+            1e-12,
+            "batch variance",
+        );
+    }
+    let coef_t = Tensor::new(coef.as_slice(), &Device::Cpu).unwrap().reshape((n, c, h, w)).unwrap();
+    let grads = (&z * &coef_t).unwrap().sum_all().unwrap().backward().unwrap();
+    let got = |v: &Var| flat_f64(grads.get(v.as_tensor()).unwrap());
+    let fd_y = finite_differences(&y, 1e-6, |y| loss(y, &g, &b));
+    let fd_g = finite_differences(&g, 1e-6, |g| loss(&y, g, &b));
+    let fd_b = finite_differences(&b, 1e-6, |b| loss(&y, &g, b));
+    assert_close_to_scale(&got(&yv), &fd_y, 1e-6, "d/dy");
+    assert_close_to_scale(&got(&gv), &fd_g, 1e-6, "d/dgamma");
+    assert_close_to_scale(&got(&bv), &fd_b, 1e-6, "d/dbeta");
+}
+
+#[test]
+fn batch_norm_train_rejects_mismatched_parameters() {
+    let y = Tensor::zeros((2, 3, 2, 2), DType::F32, &Device::Cpu).unwrap();
+    let p = |c: usize| Tensor::ones(c, DType::F32, &Device::Cpu).unwrap();
+    assert!(train::fused::batch_norm_train(&y, &p(2), &p(3), 1e-4).is_err());
+    assert!(train::fused::batch_norm_train(&y, &p(3), &p(4), 1e-4).is_err());
+    assert!(train::fused::batch_norm_train(&y, &p(3), &p(3), 1e-4).is_ok());
 }

@@ -5,9 +5,9 @@
 # on SFC's held-out images by `make irnet-vs-ste-tuned`) can be added with VARIANTS.
 #   mlp:  TFC and SFC, 20 epochs, every variant over seeds 1-10 (about 1 h 10 min on 2 cores).
 #   conv: c16-p-c32-p-128 (two unpadded 3x3 convs with 2x2 max-pools, a dense layer of 128),
-#         8 epochs, seeds 1-3 (about 1 h 40 min).
-# Two one-thread runs go side by side: they get more done than one two-thread run, and
-# candle's conv gains little from a second thread. Writes the CSV (default results/irnet_ablation.csv
+#         8 epochs, seeds 1-3 (about 30 min; 4-5 min per run).
+# Two one-thread runs go side by side: they get more done than one two-thread run (a second
+# thread buys a conv run about 35%). Writes the CSV (default results/irnet_ablation.csv
 # or results/irnet_ablation_conv.csv) and prints the summary of scripts/seed_summary.awk.
 # Usage: scripts/irnet_ablation.sh mlp|conv [MNIST_DIR] [OUT_CSV]
 # env: SEEDS, VARIANTS (override the lists above, e.g. to add seeds: when either is set and OUT_CSV

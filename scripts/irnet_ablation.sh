@@ -11,7 +11,8 @@
 # or results/irnet_ablation_conv.csv) and prints the summary of scripts/seed_summary.awk.
 # Usage: scripts/irnet_ablation.sh mlp|conv [MNIST_DIR] [OUT_CSV]
 # env: SEEDS, VARIANTS (override the lists above, e.g. to add seeds: when either is set and OUT_CSV
-#      exists, the new rows are merged into it, replacing rows of the same arch, variant and seed).
+#      exists, the new rows are merged into it, replacing rows of the same arch, variant and seed);
+#      CONV_ARCH (the conv net's layer list, default c16-p-c32-p-128).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 net=${1:-}
@@ -19,7 +20,7 @@ data=${2:-../shared/data/mnist}
 case $net in
   mlp) csv=${3:-results/irnet_ablation.csv} archs="tfc sfc" seeds="1 2 3 4 5 6 7 8 9 10"
     order="ste irnet-libra irnet-ede irnet irnet-plainhead" ;;
-  conv) csv=${3:-results/irnet_ablation_conv.csv} archs=c16-p-c32-p-128 seeds="1 2 3"
+  conv) csv=${3:-results/irnet_ablation_conv.csv} archs=${CONV_ARCH:-c16-p-c32-p-128} seeds="1 2 3"
     order="ste irnet-libra irnet-ede irnet" ;;
   *) echo "usage: $0 mlp|conv [MNIST_DIR] [OUT_CSV]" >&2; exit 2 ;;
 esac

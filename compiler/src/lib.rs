@@ -2,6 +2,7 @@
 //!
 //! - [`model`]: the model IR (what a binarized network computes), its verifier and text form.
 //! - [`format`]: the model file (`.xnf`: JSON manifest + safetensors tensors).
+//! - [`json`]: strict JSON (duplicate keys refused) for every file xnorflow reads back.
 //! - [`data`]: the datasets models are trained and evaluated on (MNIST IDX, 8x8 digits CSV).
 //!
 //! - [`dataflow`]: the dataflow IR (what the hardware is), the lowering of a model to it, folding,
@@ -10,4 +11,5 @@
 pub mod data;
 pub mod dataflow;
 pub mod format;
+pub mod json;
 pub mod model;

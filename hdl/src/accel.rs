@@ -230,8 +230,9 @@ crate::stream_block!(Accelerator);
 
 /// The Verilog of the whole design: rust-hdl's modules under `{top}_core`, and module `top` with
 /// AXI4-Stream style ports (`clk`, `rst` active high, `s_axis_tdata/tvalid/tready`,
-/// `m_axis_tdata/tvalid/tready`).
+/// `m_axis_tdata/tvalid/tready`). `top` must be a [`compiler::dataflow::VerilogIdent`].
 pub fn verilog(acc: &mut Accelerator, top: &str) -> Result<String, HdlError> {
+    let top = compiler::dataflow::VerilogIdent::new(top)?;
     let core = format!("{top}_core");
     let mut v = crate::emit::verilog(acc, &core)?;
     let (iw, ow) = (acc.s_data.len(), acc.m_data.len());

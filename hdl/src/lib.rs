@@ -47,6 +47,9 @@ pub enum HdlError {
     /// A block failed rust-hdl's structural checks.
     #[error("rust-hdl check failed: {0}")]
     Check(String),
+    /// A module or file name that cannot be pasted into Verilog or a tool script.
+    #[error(transparent)]
+    Name(#[from] compiler::dataflow::ident::IdentError),
     /// An external tool (Icarus, Verilator, Yosys) is missing or failed.
     #[error("{0}")]
     Tool(String),

@@ -157,6 +157,14 @@ pub fn yosys(
     target: Target,
     flatten: bool,
 ) -> Result<SynthReport, HdlError> {
+    // Both names go into Yosys' `-p` script, where `;` starts a new command (including `exec`).
+    let top = compiler::dataflow::VerilogIdent::new(top)?;
+    let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-');
+    if file.is_empty() || file.starts_with('-') || !file.chars().all(plain) {
+        return Err(HdlError::Tool(format!(
+            "yosys: {file:?} is not a plain file name (letters, digits, '_', '.', '-')"
+        )));
+    }
     let synth = match (target, flatten) {
         (Target::Xc7, true) => format!("synth_xilinx -top {top} -flatten"),
         (Target::Xc7, false) => format!("synth_xilinx -top {top}"),

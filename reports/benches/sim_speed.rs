@@ -56,7 +56,7 @@ fn build_speed(rows: &mut Vec<Row>, design: &'static str, model: &Model, folding
     rows.push(Row { design, executor: "cycle model", cycles, seconds });
     let d = Design {
         verilog: dir.join("design.v"),
-        top: b.info.top.clone(),
+        top: b.info.top.to_string(),
         in_bits: b.graph.in_bits(),
         out_bits: b.graph.out_bits(),
         work: dir.join("verilator"),

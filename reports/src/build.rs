@@ -1,8 +1,9 @@
 //! `xnorflow compile`: a model and a folding in, a build directory out.
 
+use crate::builddir::{self, BuildDirError, BuildWriter};
 use compiler::dataflow::cost::{self, Cost};
 use compiler::dataflow::fold::{self, Folding};
-use compiler::dataflow::{Graph, NodeKind};
+use compiler::dataflow::{Graph, NodeKind, VerilogIdent};
 use compiler::model::Model;
 use hdl::accel::{self, Accelerator};
 use hdl::harness::Stalls;
@@ -28,6 +29,12 @@ pub enum BuildError {
     /// Writing the model file into the build directory.
     #[error(transparent)]
     Format(#[from] compiler::format::FormatError),
+    /// The build directory (its target, or a limit on what it may hold).
+    #[error(transparent)]
+    BuildDir(#[from] BuildDirError),
+    /// A limit on the testbench.
+    #[error("{0}")]
+    Limit(String),
     /// Writing the build directory.
     #[error("{path}: {source}")]
     Io {
@@ -42,7 +49,7 @@ pub enum BuildError {
 #[derive(Clone, Debug)]
 pub struct BuildOptions {
     /// Verilog top module name.
-    pub top: String,
+    pub top: VerilogIdent,
     /// Frames in the testbench.
     pub frames: usize,
     /// Seed of the testbench's frames and stalls.
@@ -58,7 +65,7 @@ pub struct BuildOptions {
 impl Default for BuildOptions {
     fn default() -> Self {
         BuildOptions {
-            top: "xnorflow_top".into(),
+            top: VerilogIdent::new("xnorflow_top").expect("a valid identifier"),
             frames: 8,
             seed: 1,
             stall_prob: 0.0,
@@ -180,15 +187,6 @@ fn write(dir: &Path, name: &str, text: &str) -> Result<(), BuildError> {
     std::fs::write(&path, text).map_err(|source| BuildError::Io { path, source })
 }
 
-/// What `sim` and `cosim` need to know about a build besides its model and graph.
-#[derive(Clone, Debug, Serialize, serde::Deserialize)]
-pub struct BuildInfo {
-    /// Verilog top module.
-    pub top: String,
-    /// Clock for frames/s figures, MHz.
-    pub fclk_mhz: f64,
-}
-
 /// What [`compile`] produced.
 #[derive(Clone, Debug)]
 pub struct BuildSummary {
@@ -204,10 +202,16 @@ pub struct BuildSummary {
     pub max_cycles: u64,
 }
 
+/// The most lines of a testbench's stall pattern (`tb_stall.mem`, one per simulated cycle).
+pub const MAX_STALL_LINES: u64 = 1 << 24;
+
 /// Lowers `model` under `folding` and writes the build directory: `design.v` (top module
 /// `opts.top`), the memory files, `tb.v` with its vectors, `Makefile` (`make sim`, `make lint`),
 /// `folding.json`, `graph.txt`, `report.md` and `report.json`, and for `sim`/`cosim` the model
-/// (`model.xnf`), the graph (`graph.json`) and `build.json`. `progress` hears each step.
+/// (`model.xnf`), the graph (`graph.json`) and `build.json`. Everything is checked before the
+/// directory is touched, and the files go into a temporary directory that replaces `dir` only
+/// when complete ([`BuildWriter`]): `dir` must be new, empty, or an earlier build. `progress`
+/// hears each step.
 pub fn compile(
     model: &Model,
     folding: &Folding,
@@ -215,14 +219,34 @@ pub fn compile(
     opts: &BuildOptions,
     progress: &mut dyn FnMut(&str),
 ) -> Result<BuildSummary, BuildError> {
+    let fclk_mhz = fold::check_fclk_mhz(opts.fclk_mhz)?;
+    if !(0.0..1.0).contains(&opts.stall_prob) {
+        return Err(BuildError::Limit(format!(
+            "the stall probability must be in [0, 1), got {}",
+            opts.stall_prob
+        )));
+    }
     progress("lowering");
     let graph = fold::lower(model, folding)?;
-    std::fs::create_dir_all(dir).map_err(|source| BuildError::Io { path: dir.into(), source })?;
+    let frames = if opts.images.is_empty() { opts.frames } else { opts.images.len() };
+    builddir::check_frames(&graph, frames, "--frames").map_err(BuildError::Limit)?;
+    let max_cycles = 1000
+        + 4 * (frames as u64 + 2)
+            * graph.cycles_per_frame() as u64
+            * if opts.stall_prob > 0.0 { 4 } else { 1 };
+    if opts.stall_prob > 0.0 && max_cycles > MAX_STALL_LINES {
+        return Err(BuildError::Limit(format!(
+            "a testbench of {frames} frames with stalls replays up to {max_cycles} cycles of stall pattern, \
+             more than the {MAX_STALL_LINES} accepted: use fewer --frames or no --stall-prob"
+        )));
+    }
+    let out = BuildWriter::new(dir)?;
+    let dir = out.dir();
     progress("building blocks");
     let mut acc = Accelerator::new(&graph, model)?;
     progress("emitting Verilog");
-    let v = accel::verilog(&mut acc, &opts.top)?;
-    write(dir, "design.v", &v)?;
+    let v = accel::verilog(&mut acc, opts.top.as_str())?;
+    write(dir, builddir::DESIGN_V, &v)?;
     hdl::emit::write_memories(dir, acc.memories())?;
     progress("golden vectors");
     let images = if opts.images.is_empty() {
@@ -232,14 +256,9 @@ pub fn compile(
     };
     let vecs = stream::vectors(model, &graph, &images).map_err(golden)?;
     let (inputs, expected) = (vecs.flat_inputs(), vecs.flat_expected());
-    let frames = if opts.images.is_empty() { opts.frames } else { opts.images.len() };
-    let max_cycles = 1000
-        + 4 * (frames as u64 + 2)
-            * graph.cycles_per_frame() as u64
-            * if opts.stall_prob > 0.0 { 4 } else { 1 };
     let stalls = Stalls { gap: opts.stall_prob, backpressure: opts.stall_prob, seed: opts.seed };
     let spec = TbSpec {
-        dut: &opts.top,
+        dut: opts.top.as_str(),
         ports: TbPorts::Axis,
         in_bits: graph.in_bits(),
         out_bits: graph.out_bits(),
@@ -250,7 +269,7 @@ pub fn compile(
     };
     testbench::write(dir, &spec)?;
     progress("reports");
-    let mut report = Report::new(&graph, model, opts.fclk_mhz);
+    let mut report = Report::new(&graph, model, fclk_mhz);
     // The latency is the cycle model's: nodes overlap within a frame, so no sum of per-node
     // figures gives it.
     let lat = crate::cosim::latency(model, &graph, &vecs.inputs[0], vecs.expected[0].len())
@@ -260,10 +279,8 @@ pub fn compile(
     write(dir, "report.json", &serde_json::to_string_pretty(&report).unwrap_or_default())?;
     write(dir, "folding.json", &serde_json::to_string_pretty(folding).unwrap_or_default())?;
     write(dir, "graph.txt", &graph.to_string())?;
-    write(dir, "graph.json", &serde_json::to_string_pretty(&graph).unwrap_or_default())?;
-    let info = BuildInfo { top: opts.top.clone(), fclk_mhz: opts.fclk_mhz };
-    write(dir, "build.json", &serde_json::to_string_pretty(&info).unwrap_or_default())?;
-    compiler::format::save(model, &dir.join("model.xnf"))?;
+    write(dir, builddir::GRAPH_JSON, &serde_json::to_string_pretty(&graph).unwrap_or_default())?;
+    compiler::format::save(model, &dir.join(builddir::MODEL_FILE))?;
     write(
         dir,
         "Makefile",
@@ -272,5 +289,6 @@ pub fn compile(
             opts.top
         ),
     )?;
+    out.finish(&opts.top, fclk_mhz)?;
     Ok(BuildSummary { graph, report, inputs, expected, max_cycles })
 }

@@ -2,7 +2,7 @@
 //! (throughput, latency, FIFO fill), or by the golden model, the cycle model and Verilator side
 //! by side (agreement in bits and in the cycle of every output word).
 
-use crate::build::BuildInfo;
+use crate::builddir::{self, BuildDirError};
 use compiler::dataflow::traffic::Stalls;
 use compiler::dataflow::{Graph, NodeKind};
 use compiler::model::{Layer, Model};
@@ -12,20 +12,18 @@ use sim::drive::{self, Drive, StreamDut, Trace};
 use sim::golden::{Golden, LayerOutput};
 use sim::stream::{self, Vectors, Words};
 use sim::verilator::{self, Design, VerilatorError};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 /// Why a simulation could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum CosimError {
-    /// The build directory is incomplete or unreadable.
-    #[error("{path}: {message} (is it a directory written by `xnorflow compile`?)")]
-    Build {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong.
-        message: String,
-    },
+    /// The build directory is incomplete, unreadable or inconsistent.
+    #[error(transparent)]
+    Build(#[from] BuildDirError),
+    /// A request beyond a limit (frames, paths).
+    #[error("{0}")]
+    Limit(String),
     /// The model or graph cannot be simulated.
     #[error(transparent)]
     Sim(#[from] sim::golden::SimError),
@@ -42,41 +40,9 @@ pub enum CosimError {
     Verilator(#[from] VerilatorError),
 }
 
-/// A build directory, loaded.
-pub struct BuildDir {
-    /// The directory.
-    pub dir: PathBuf,
-    /// The model (`model.xnf`).
-    pub model: Model,
-    /// The dataflow graph (`graph.json`).
-    pub graph: Graph,
-    /// Top module and clock (`build.json`).
-    pub info: BuildInfo,
-}
+pub use crate::builddir::BuildDir;
 
 impl BuildDir {
-    /// Loads `dir`.
-    pub fn open(dir: &Path) -> Result<Self, CosimError> {
-        let read = |name: &str| {
-            let path = dir.join(name);
-            std::fs::read_to_string(&path).map_err(|e| CosimError::Build { path, message: e.to_string() })
-        };
-        let parse = |name: &str, e: serde_json::Error| CosimError::Build {
-            path: dir.join(name),
-            message: e.to_string(),
-        };
-        let graph: Graph = serde_json::from_str(&read("graph.json")?).map_err(|e| parse("graph.json", e))?;
-        let info: BuildInfo =
-            serde_json::from_str(&read("build.json")?).map_err(|e| parse("build.json", e))?;
-        let mpath = dir.join("model.xnf");
-        let model = compiler::format::load(&mpath)
-            .map_err(|e| CosimError::Build { path: mpath.clone(), message: e.to_string() })?;
-        graph
-            .verify()
-            .map_err(|e| CosimError::Build { path: dir.join("graph.json"), message: e.to_string() })?;
-        Ok(BuildDir { dir: dir.to_path_buf(), model, graph, info })
-    }
-
     /// The golden vectors of `frames` random frames from `seed`.
     pub fn vectors(&self, frames: usize, seed: u64) -> Result<Vectors, CosimError> {
         let golden = Golden::new(&self.model)?;
@@ -120,6 +86,7 @@ fn frame_ends(t: &Trace, per_frame: usize) -> Vec<u64> {
 
 /// Runs `frames` random frames (from `seed`) through the cycle model with no stalls.
 pub fn simulate(b: &BuildDir, frames: usize, seed: u64) -> Result<SimReport, CosimError> {
+    builddir::check_frames(&b.graph, frames, "--frames").map_err(CosimError::Limit)?;
     let v = b.vectors(frames.max(1), seed)?;
     let mut cm = CycleModel::new(&b.graph, &b.model)?;
     let drive = Drive { stalls: Stalls::default(), max_cycles: b.max_cycles(frames, 0.0), stop_at: None };
@@ -306,6 +273,12 @@ pub fn cosim(
     o: &CosimOptions,
     progress: &mut dyn FnMut(&str),
 ) -> Result<CosimReport, CosimError> {
+    if o.images.is_empty() {
+        builddir::check_frames(&b.graph, o.frames, "--frames").map_err(CosimError::Limit)?;
+    }
+    if let Some(p) = &o.vcd {
+        builddir::check_output_file(b, p)?;
+    }
     let golden = Golden::new(&b.model)?;
     let images = if o.images.is_empty() {
         stream::random_images(golden.frame_len(), o.frames.max(1), o.seed)
@@ -348,7 +321,7 @@ pub fn cosim(
             let t1 = Instant::now();
             let d = Design {
                 verilog: b.dir.join("design.v"),
-                top: b.info.top.clone(),
+                top: b.info.top.to_string(),
                 in_bits: b.graph.in_bits(),
                 out_bits: b.graph.out_bits(),
                 work: b.dir.join("verilator"),

@@ -3,11 +3,12 @@
 //! from the files `compile`, `sim`, `cosim` and `synth` left in the build directory.
 
 use crate::build::Report;
+use crate::builddir::{self, Loaded};
 use crate::cosim::BuildDir;
 use crate::explore::{self, Design};
 use compiler::dataflow::NodeKind;
 use std::fmt::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Why the report could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -20,13 +21,17 @@ pub enum ReportError {
         /// The error.
         source: std::io::Error,
     },
+    /// The build directory.
+    #[error(transparent)]
+    BuildDir(#[from] builddir::BuildDirError),
     /// A plot.
     #[error(transparent)]
     Explore(#[from] explore::ExploreError),
 }
 
 /// What the build directory holds besides the design: the JSON that `sim` (`cosim::SimReport`),
-/// `cosim` (`cosim::CosimReport`) and `synth` (`synth::SynthResult`) wrote, if they ran.
+/// `cosim` (`cosim::CosimReport`) and `synth` (`synth::SynthResult`) wrote, if they ran and
+/// measured this design (their stamp is the build's design hash now).
 #[derive(Default)]
 pub struct Results {
     /// `sim.json`.
@@ -35,28 +40,32 @@ pub struct Results {
     pub cosim: Option<serde_json::Value>,
     /// `synth-xc7.json`.
     pub synth: Option<serde_json::Value>,
-}
-
-fn load(dir: &Path, name: &str) -> Option<serde_json::Value> {
-    serde_json::from_str(&std::fs::read_to_string(dir.join(name)).ok()?).ok()
+    /// Result files that were ignored, and why.
+    pub stale: Vec<String>,
 }
 
 impl Results {
-    /// Reads what is there.
-    pub fn read(dir: &Path) -> Self {
-        Results {
-            sim: load(dir, "sim.json"),
-            cosim: load(dir, "cosim.json"),
-            synth: load(dir, "synth-xc7.json"),
+    /// Reads what is there and current.
+    pub fn read(b: &BuildDir) -> Self {
+        let mut r = Results::default();
+        for (name, slot) in
+            [("sim.json", &mut r.sim), ("cosim.json", &mut r.cosim), ("synth-xc7.json", &mut r.synth)]
+        {
+            match builddir::load_result(b, name) {
+                Loaded::Missing => {}
+                Loaded::Current(v) => *slot = Some(v),
+                Loaded::Stale(why) => r.stale.push(why),
+            }
         }
+        r
     }
 }
 
-/// Writes `name` as JSON into the build directory (the report reads it back).
-pub fn save<T: serde::Serialize>(dir: &Path, name: &str, value: &T) -> Result<(), ReportError> {
-    let path = dir.join(name);
-    std::fs::write(&path, serde_json::to_string_pretty(value).unwrap_or_default())
-        .map_err(|source| ReportError::Io { path, source })
+/// Writes `name` as JSON into the build directory, stamped with the design it measured (the
+/// report reads it back).
+pub fn save<T: serde::Serialize>(b: &BuildDir, name: &str, value: &T) -> Result<(), ReportError> {
+    builddir::save_result(b, name, value)?;
+    Ok(())
 }
 
 fn esc(s: &str) -> String {
@@ -114,7 +123,7 @@ fn num(v: &serde_json::Value, path: &[&str]) -> String {
 
 /// Writes `report.html` and `report.md` into the build directory; returns their paths.
 pub fn write(b: &BuildDir) -> Result<(PathBuf, PathBuf), ReportError> {
-    let r = Results::read(&b.dir);
+    let r = Results::read(b);
     let est = Report::new(&b.graph, &b.model, b.info.fclk_mhz);
     let mut sections = Vec::new();
 
@@ -254,6 +263,12 @@ pub fn write(b: &BuildDir) -> Result<(PathBuf, PathBuf), ReportError> {
             ));
         }
         None => verdict.push(format!("No co-simulation yet: `xnorflow cosim {}`.", b.dir.display())),
+    }
+    for why in &r.stale {
+        verdict.push(format!("Stale result ignored: {why}."));
+    }
+    if let Some(note) = b.modified_note() {
+        verdict.push(note);
     }
     sections.push(Section { title: "Verification".into(), text: verdict, tables: vec![], plots: vec![] });
 

@@ -25,6 +25,9 @@ pub enum SynthError {
         /// The error.
         source: std::io::Error,
     },
+    /// The build directory.
+    #[error(transparent)]
+    BuildDir(#[from] crate::builddir::BuildDirError),
     /// The synthesis statistics lack a module.
     #[error("Yosys' statistics have no module {0}")]
     Missing(String),
@@ -175,7 +178,7 @@ pub fn synth(
     let t0 = Instant::now();
     let top = &b.info.top;
     progress("Yosys");
-    let rep = synth::yosys(&b.dir, "design.v", top, target, false)?;
+    let rep = synth::yosys(&b.dir, "design.v", top.as_str(), target, false)?;
     let report = Report::new(&b.graph, &b.model, b.info.fclk_mhz);
     let design = b.dir.join("design.v");
     let text = std::fs::read_to_string(&design).map_err(|source| SynthError::Io { path: design, source })?;
@@ -206,7 +209,7 @@ pub fn synth(
         let path = b.dir.join(format!("{name}.{ext}"));
         std::fs::write(&path, text).map_err(|source| SynthError::Io { path, source })
     };
-    write("json", &serde_json::to_string_pretty(&r).unwrap_or_default())?;
+    crate::builddir::save_result(b, &format!("{name}.json"), &r)?;
     write("csv", &r.csv())?;
     write("md", &r.markdown())?;
     Ok(r)

@@ -25,7 +25,7 @@ fn check(model: &Model, f: &Folding, stall_prob: f64, frames: usize) {
     let log = testbench::run_icarus(dir.path(), &["design.v"]).unwrap_or_else(|e| panic!("{e}"));
     let tb = testbench::parse_log(&log, b.graph.out_bits());
     assert!(tb.pass, "{}\n{:?}\n{log}", b.graph, tb.failure);
-    testbench::lint(dir.path(), "design.v", &opts.top).unwrap_or_else(|e| panic!("{}\n{e}", b.graph));
+    testbench::lint(dir.path(), "design.v", opts.top.as_str()).unwrap_or_else(|e| panic!("{}\n{e}", b.graph));
     // The cycle model under the testbench's stall pattern: Icarus's words on Icarus's cycles.
     let mut cm = CycleModel::new(&b.graph, model).expect("cycle model");
     let stalls = Stalls { gap: stall_prob, backpressure: stall_prob, seed: opts.seed };
@@ -82,7 +82,7 @@ fn lfc_shaped_design() {
     assert_eq!(b.graph.cycles_per_frame(), 512);
     let log = testbench::run_icarus(dir.path(), &["design.v"]).unwrap_or_else(|e| panic!("{e}"));
     assert!(testbench::parse_log(&log, b.graph.out_bits()).pass, "{log}");
-    testbench::lint(dir.path(), "design.v", &opts.top).unwrap_or_else(|e| panic!("{e}"));
+    testbench::lint(dir.path(), "design.v", opts.top.as_str()).unwrap_or_else(|e| panic!("{e}"));
 }
 
 #[test]

@@ -163,7 +163,7 @@ fn three_way(
         let max_cycles = b.max_cycles(frames, stall);
         let design = Design {
             verilog: b.dir.join("design.v"),
-            top: b.info.top.clone(),
+            top: b.info.top.to_string(),
             in_bits: b.graph.in_bits(),
             out_bits: b.graph.out_bits(),
             work: b.dir.join("verilator"),

@@ -25,6 +25,11 @@ pub trait StreamDut {
     /// synchronous and active high.
     fn cycle(&mut self, rst: bool, s_valid: bool, s_data: &[u64], m_ready: bool, out: &mut Vec<u64>)
         -> Ports;
+    /// Why the executor stopped working (a simulator's fatal error), if it did; the run then
+    /// fails with it.
+    fn fault(&self) -> Option<String> {
+        None
+    }
 }
 
 /// How to drive a run.
@@ -55,6 +60,9 @@ pub struct Trace {
 /// Why a run failed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum DriveError {
+    /// The executor hit a fatal error.
+    #[error("{0}")]
+    Fault(String),
     /// The watchdog fired.
     #[error("no completion after {cycles} cycles: {words_in} of {total_in} words in, {words_out} of {total_out} out (deadlock or lost words)")]
     Watchdog {
@@ -86,6 +94,9 @@ pub fn run(
     for _ in 0..RESET_CYCLES {
         dut.cycle(true, false, &zero, false, &mut out);
     }
+    if let Some(m) = dut.fault() {
+        return Err(DriveError::Fault(m));
+    }
     let mut t = Trace::default();
     let mut next_in = 0;
     let mut pattern = drive.stalls.iter();
@@ -107,6 +118,9 @@ pub fn run(
         let give = offer && next_in < inputs.len();
         let data = if give { &inputs[next_in] } else { &zero };
         let p = dut.cycle(false, give, data, take, &mut out);
+        if let Some(m) = dut.fault() {
+            return Err(DriveError::Fault(m));
+        }
         if give && p.s_ready {
             t.in_cycles.push(cycle);
             next_in += 1;

@@ -37,6 +37,12 @@ pub enum VerilatorError {
         /// Its output (tail).
         log: String,
     },
+    /// The verilated design's ports do not match what the caller expects.
+    #[error("{0}")]
+    Ports(String),
+    /// The verilated model hit a fatal error (Verilator's `$readmemh` checks, `$stop`, ...).
+    #[error("Verilator: {0}")]
+    Fatal(String),
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {
@@ -82,6 +88,24 @@ pub fn cache_dir() -> PathBuf {
         .unwrap_or_else(|| std::env::temp_dir().join("xnorflow-cache"))
 }
 
+/// `path` escaped for the inside of a Verilog string literal.
+fn literal_body(path: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let quoted = compiler::dataflow::verilog_string(path.as_os_str().as_bytes());
+    quoted[1..quoted.len() - 1].to_string()
+}
+
+/// The widths of the top's stream ports as Verilator declared them in the model's header
+/// (`VL_IN8(&s_axis_tdata,3,0);`, `VL_OUTW(&m_axis_tdata,65535,0,2048);`), in bits.
+fn header_port_bits(header: &str, port: &str) -> Option<usize> {
+    let at = header.find(&format!("(&{port},"))?;
+    let rest = &header[at + port.len() + 3..];
+    let mut nums = rest.split(|c: char| c == ',' || c == ')').map(str::trim);
+    let msb: usize = nums.next()?.parse().ok()?;
+    let lsb: usize = nums.next()?.parse().ok()?;
+    (lsb == 0).then_some(msb + 1)
+}
+
 /// What to verilate.
 #[derive(Clone, Debug)]
 pub struct Design {
@@ -120,6 +144,10 @@ fn cc_build(out: &Path, include: &Path, opt: &str, trace: bool) -> cc::Build {
         .define("VM_TRACE", if trace { "1" } else { "0" })
         .define("VM_TRACE_FST", "0")
         .define("VM_TRACE_VCD", if trace { "1" } else { "0" })
+        // The shim replaces Verilator's fatal/stop/finish handlers (they abort or exit the host).
+        .define("VL_USER_FATAL", None)
+        .define("VL_USER_STOP", None)
+        .define("VL_USER_FINISH", None)
         .flag_if_supported("-faligned-new")
         .flag_if_supported("-Wno-unused-parameter");
     b
@@ -130,6 +158,10 @@ fn compile(b: &cc::Build, step: &str) -> Result<Vec<PathBuf>, VerilatorError> {
         .map_err(|e| VerilatorError::Step { step: step.into(), log: tail(&e.to_string()) })
 }
 
+/// Names how the runtime is compiled (its user-handler defines), so that a cached runtime built
+/// otherwise is never linked with this shim.
+const RUNTIME_FLAVOUR: &str = "user-fatal-stop-finish-1";
+
 /// Serialises runtime builds within the process (tests verilate concurrently).
 static RUNTIME: Mutex<()> = Mutex::new(());
 
@@ -137,7 +169,7 @@ static RUNTIME: Mutex<()> = Mutex::new(());
 fn runtime(root: &Path, version: &str, trace: bool) -> Result<Vec<PathBuf>, VerilatorError> {
     let _guard = RUNTIME.lock().unwrap_or_else(|p| p.into_inner());
     let mut h = DefaultHasher::new();
-    (version, trace, TARGET).hash(&mut h);
+    (version, trace, TARGET, RUNTIME_FLAVOUR).hash(&mut h);
     let dir = cache_dir().join(format!("verilator-runtime-{:016x}", h.finish()));
     let list = dir.join("objects.txt");
     if let Ok(text) = std::fs::read_to_string(&list) {
@@ -172,14 +204,19 @@ pub struct Verilated {
 /// Verilates `d` (or reuses its library from an earlier identical build); `progress` hears each
 /// step.
 pub fn verilate(d: &Design, progress: &mut dyn FnMut(&str)) -> Result<Verilated, VerilatorError> {
+    compiler::dataflow::VerilogIdent::new(&d.top).map_err(|e| VerilatorError::Step {
+        step: "checking the top module name".into(),
+        log: e.to_string(),
+    })?;
     let version = version()?;
     let root = tool(Command::new("verilator").args(["--getenv", "VERILATOR_ROOT"]), "verilator --getenv")?;
     let root = PathBuf::from(root.trim());
     let text = std::fs::read_to_string(&d.verilog).map_err(io(&d.verilog))?;
     // `$readmemh` paths are relative to the simulator's working directory; make them absolute so
-    // the library runs from anywhere.
+    // the library runs from anywhere. The directory's name is anyone's choice, so it is escaped
+    // into the string literal, never pasted.
     let base = d.verilog.parent().unwrap_or(Path::new(".")).canonicalize().map_err(io(&d.verilog))?;
-    let text = text.replace("$readmemh(\"", &format!("$readmemh(\"{}/", base.display()));
+    let text = text.replace("$readmemh(\"", &format!("$readmemh(\"{}/", literal_body(&base)));
     let mut h = DefaultHasher::new();
     (&text, &d.top, d.in_bits, d.out_bits, d.trace, &d.opt, &version, SHIM, TARGET).hash(&mut h);
     let key = format!("{:016x}", h.finish());
@@ -208,6 +245,24 @@ pub fn verilate(d: &Design, progress: &mut dyn FnMut(&str)) -> Result<Verilated,
             cmd.arg("--trace");
         }
         tool(cmd.arg(&src), "verilator")?;
+        // The design may have been edited after compile: its stream ports must be exactly as wide
+        // as the graph says, or the shim's copies would not fit the buffers sized from the graph.
+        let hpath = obj.join("Vdut.h");
+        let header = std::fs::read_to_string(&hpath).map_err(io(&hpath))?;
+        for (port, want) in [("s_axis_tdata", d.in_bits), ("m_axis_tdata", d.out_bits)] {
+            match header_port_bits(&header, port) {
+                Some(got) if got == want => {}
+                got => {
+                    return Err(VerilatorError::Ports(format!(
+                        "{}: port {port} of module {} is {}, the dataflow graph says {want} bits; \
+                         the Verilog and the graph do not belong together (recompile the build)",
+                        d.verilog.display(),
+                        d.top,
+                        got.map_or("missing or not a [N:0] vector".to_string(), |b| format!("{b} bits")),
+                    )))
+                }
+            }
+        }
         progress("compiling the Verilator runtime (once per version)");
         let rt = runtime(&root, &version, d.trace)?;
         progress("compiling the verilated model");
@@ -253,7 +308,17 @@ pub fn verilate(d: &Design, progress: &mut dyn FnMut(&str)) -> Result<Verilated,
     })
 }
 
-type NewFn = unsafe extern "C" fn(*const c_char) -> *mut c_void;
+type NewFn = unsafe extern "C" fn(*const c_char, *mut c_char, u32) -> *mut c_void;
+type PortWordsFn = unsafe extern "C" fn(*mut u32, *mut u32);
+type ErrorFn = unsafe extern "C" fn(*mut c_void, *mut c_char, u32);
+
+/// Room for a message from the shim.
+const ERR_LEN: usize = 1024;
+
+fn c_message(buf: &[u8]) -> String {
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).to_string()
+}
 type FreeFn = unsafe extern "C" fn(*mut c_void);
 type CycleFn = unsafe extern "C" fn(*mut c_void, u32, u32, *const u32, u32, *mut u32) -> u32;
 
@@ -266,13 +331,29 @@ impl Verilated {
             log: e.to_string(),
         };
         // SAFETY: the symbols are the shim's `extern "C"` functions with exactly these signatures.
-        let (new, free, cycle) = unsafe {
+        let (new, free, cycle, port_words, error) = unsafe {
             (
                 *self.lib.get::<NewFn>(b"xf_new\0").map_err(sym)?,
                 *self.lib.get::<FreeFn>(b"xf_free\0").map_err(sym)?,
                 *self.lib.get::<CycleFn>(b"xf_cycle\0").map_err(sym)?,
+                *self.lib.get::<PortWordsFn>(b"xf_port_words\0").map_err(sym)?,
+                *self.lib.get::<ErrorFn>(b"xf_error\0").map_err(sym)?,
             )
         };
+        let words = |bits: usize| bits.div_ceil(32).max(2);
+        let (mut win, mut wout) = (0u32, 0u32);
+        // SAFETY: writes two u32s through valid pointers.
+        unsafe { port_words(&mut win, &mut wout) };
+        // The shim copies exactly these many words: the buffers below must hold them.
+        if win as usize != words(self.in_bits) || wout as usize != words(self.out_bits) {
+            return Err(VerilatorError::Ports(format!(
+                "the verilated ports move {win} and {wout} 32-bit words, the graph's widths ({} and {} bits) need {} and {}",
+                self.in_bits,
+                self.out_bits,
+                words(self.in_bits),
+                words(self.out_bits)
+            )));
+        }
         let path = match vcd {
             Some(p) if self.traced => Some(
                 CString::new(p.display().to_string())
@@ -286,10 +367,22 @@ impl Verilated {
             }
             None => None,
         };
-        // SAFETY: `xf_new` accepts a null or NUL-terminated path and returns an owned handle.
-        let handle = unsafe { new(path.as_ref().map_or(std::ptr::null(), |c| c.as_ptr())) };
-        let words = |bits: usize| bits.div_ceil(32).max(2);
+        let mut err = vec![0u8; ERR_LEN];
+        // SAFETY: `xf_new` accepts a null or NUL-terminated path and a buffer of ERR_LEN bytes, and
+        // returns an owned handle or null.
+        let handle = unsafe {
+            new(
+                path.as_ref().map_or(std::ptr::null(), |c| c.as_ptr()),
+                err.as_mut_ptr().cast(),
+                ERR_LEN as u32,
+            )
+        };
+        if handle.is_null() {
+            return Err(VerilatorError::Fatal(c_message(&err)));
+        }
         Ok(Dut {
+            error,
+            fault: None,
             _lib: Arc::clone(&self.lib),
             handle,
             free,
@@ -305,6 +398,8 @@ impl Verilated {
 /// One running instance of a verilated design.
 pub struct Dut {
     _lib: Arc<libloading::Library>,
+    error: ErrorFn,
+    fault: Option<String>,
     handle: *mut c_void,
     free: FreeFn,
     cycle: CycleFn,
@@ -324,6 +419,10 @@ impl Drop for Dut {
 impl StreamDut for Dut {
     fn in_bits(&self) -> usize {
         self.in_bits
+    }
+
+    fn fault(&self) -> Option<String> {
+        self.fault.as_ref().map(|m| format!("Verilator: {m}"))
     }
 
     fn out_bits(&self) -> usize {
@@ -352,6 +451,13 @@ impl StreamDut for Dut {
                 self.outp.as_mut_ptr(),
             )
         };
+        if r & (1 << 31) != 0 {
+            let mut err = vec![0u8; ERR_LEN];
+            // SAFETY: a live handle and a buffer of ERR_LEN bytes.
+            unsafe { (self.error)(self.handle, err.as_mut_ptr().cast(), ERR_LEN as u32) };
+            self.fault = Some(c_message(&err));
+            return Ports { s_ready: false, m_valid: false };
+        }
         let ports = Ports { s_ready: r & 1 == 1, m_valid: r & 2 == 2 };
         if ports.m_valid {
             out.clear();

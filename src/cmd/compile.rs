@@ -3,7 +3,7 @@
 use super::{print_table, thousands};
 use anyhow::{bail, Context, Result};
 use compiler::dataflow::fold::{self, FoldTarget, Folding};
-use compiler::dataflow::{MemStyle, Popcount};
+use compiler::dataflow::{MemStyle, Popcount, VerilogIdent};
 use reports::build::{self, BuildOptions};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -88,9 +88,9 @@ pub struct Args {
     /// Probability of an input gap and of output backpressure per cycle in the testbench.
     #[arg(long, default_value_t = 0.0)]
     pub stall_prob: f64,
-    /// Verilog top module name.
+    /// Verilog top module name (a plain Verilog identifier, no keyword).
     #[arg(long, default_value = "xnorflow_top")]
-    pub top: String,
+    pub top: VerilogIdent,
 }
 
 /// Runs `xnorflow compile`.
@@ -108,17 +108,24 @@ pub fn run(args: Args) -> Result<()> {
     if !(0.0..1.0).contains(&args.stall_prob) {
         bail!("--stall-prob must be in [0, 1), got {}", args.stall_prob);
     }
-    if args.fclk_mhz <= 0.0 || args.frames == 0 {
-        bail!("--fclk-mhz and --frames must be positive");
-    }
+    fold::check_fclk_mhz(args.fclk_mhz).context("--fclk-mhz")?;
     let (popcount, mem): (Popcount, MemStyle) = (args.popcount.into(), args.mem_style.into());
     let target = match (args.target_fps, args.target_cycles, args.lut_budget) {
-        (Some(f), _, _) if f > 0.0 => Some(FoldTarget::Cycles(fold::cycles_for_fps(f, args.fclk_mhz))),
-        (Some(f), _, _) => bail!("--target-fps must be positive, got {f}"),
+        (Some(f), _, _) if f.is_finite() && f > 0.0 => {
+            Some(FoldTarget::Cycles(fold::cycles_for_fps(f, args.fclk_mhz)))
+        }
+        (Some(f), _, _) => bail!("--target-fps must be a positive number of frames/s, got {f}"),
         (_, Some(c), _) => Some(FoldTarget::Cycles(c)),
         (_, _, Some(b)) => Some(FoldTarget::LutBudget(b)),
         _ => None,
     };
+    if let Some(t) = target {
+        fold::check_target(t).context(match t {
+            FoldTarget::Cycles(_) if args.target_fps.is_some() => "--target-fps",
+            FoldTarget::Cycles(_) => "--target-cycles",
+            FoldTarget::LutBudget(_) => "--lut-budget",
+        })?;
+    }
     // No folding and no target: 100,000 frames/s at the clock.
     let target = match (&args.folding, target) {
         (None, None) => Some(FoldTarget::Cycles(fold::cycles_for_fps(100_000.0, args.fclk_mhz))),
@@ -126,9 +133,8 @@ pub fn run(args: Args) -> Result<()> {
     };
     let folding: Folding = match (&args.folding, target) {
         (Some(p), _) => {
-            let text =
-                std::fs::read_to_string(p).with_context(|| format!("cannot read folding {}", p.display()))?;
-            serde_json::from_str(&text)
+            let text = reports::builddir::read_text(p, 1 << 20).context("cannot read the folding")?;
+            compiler::json::from_str(&text)
                 .with_context(|| format!("{} is not a folding (see --help)", p.display()))?
         }
         (None, Some(t)) => fold::auto_fold(&model, t, popcount, mem)?,

@@ -102,7 +102,7 @@ pub fn run(args: Args) -> Result<()> {
     let bopen = reports::cosim::BuildDir::open(&build)?;
     println!("[6/8] cycle-accurate model: 64 random frames");
     let sim = reports::cosim::simulate(&bopen, 64, 1)?;
-    reports::report::save(&build, "sim.json", &sim)?;
+    reports::report::save(&bopen, "sim.json", &sim)?;
     ensure!(sim.golden_agrees, "the cycle model disagrees with the golden model (a bug)");
     println!(
         "      {} cycles/frame in steady state (predicted {}), latency {} cycles, outputs equal the golden model's",
@@ -119,7 +119,7 @@ pub fn run(args: Args) -> Result<()> {
     let co = reports::cosim::CosimOptions { stall_prob: 0.2, seed: 1, images, ..Default::default() };
     let cr = reports::cosim::cosim(&bopen, &co, &mut |s| pb.set_message(s.to_string()))?;
     pb.finish_and_clear();
-    reports::report::save(&build, "cosim.json", &cr)?;
+    reports::report::save(&bopen, "cosim.json", &cr)?;
     if let Some(m) = &cr.first_mismatch {
         anyhow::bail!(
             "co-simulation mismatch ({}): frame {}, cycle {:?}, {}: {}",

@@ -45,7 +45,11 @@ pub struct CosimArgs {
 }
 
 fn open(dir: &std::path::Path) -> Result<BuildDir> {
-    BuildDir::open(dir).with_context(|| format!("cannot open build directory {}", dir.display()))
+    let b = BuildDir::open(dir).context("cannot open the build directory")?;
+    if let Some(note) = b.modified_note() {
+        eprintln!("{note}");
+    }
+    Ok(b)
 }
 
 fn write_json<T: serde::Serialize>(path: &Option<PathBuf>, value: &T) -> Result<()> {
@@ -96,7 +100,7 @@ pub fn run_sim(args: SimArgs) -> Result<()> {
         if r.golden_agrees { "equal" } else { "DIFFER from" }
     );
     write_json(&args.json, &r)?;
-    reports::report::save(&b.dir, "sim.json", &r)?;
+    reports::report::save(&b, "sim.json", &r)?;
     if !r.golden_agrees {
         bail!("the cycle model disagrees with the golden model (run `xnorflow cosim` to locate it)");
     }
@@ -146,11 +150,15 @@ pub fn run_cosim(args: CosimArgs) -> Result<()> {
     }
     if let Some(p) = &args.vcd {
         if r.verilator_skipped.is_none() {
-            println!("  waveforms: {}", p.display());
+            let size = std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+            if size == 0 {
+                bail!("Verilator wrote no waveforms to {}", p.display());
+            }
+            println!("  waveforms: {} ({size} bytes)", p.display());
         }
     }
     write_json(&args.json, &r)?;
-    reports::report::save(&b.dir, "cosim.json", &r)?;
+    reports::report::save(&b, "cosim.json", &r)?;
     if let Some(m) = &r.first_mismatch {
         bail!(
             "first mismatch ({}): frame {}, output word {}, cycle {}, at {}: {}",
@@ -177,6 +185,9 @@ pub struct ReportArgs {
 pub fn run_report(args: ReportArgs) -> Result<()> {
     let b = open(&args.build)?;
     let (html, md) = reports::report::write(&b)?;
+    for why in reports::report::Results::read(&b).stale {
+        eprintln!("note: {why}");
+    }
     println!("wrote {} and {}", html.display(), md.display());
     Ok(())
 }

@@ -27,8 +27,7 @@ pub struct Args {
 
 /// Runs `xnorflow synth`.
 pub fn run(args: Args) -> Result<()> {
-    let b = BuildDir::open(&args.build)
-        .with_context(|| format!("cannot open build directory {}", args.build.display()))?;
+    let b = BuildDir::open(&args.build).context("cannot open the build directory")?;
     let target = match args.arch {
         ArchArg::Xc7 => Target::Xc7,
         ArchArg::Ice40 => Target::Ice40,

@@ -347,6 +347,7 @@ pub fn auto_fold(
     popcount: Popcount,
     mem: MemStyle,
 ) -> Result<Folding, DataflowError> {
+    let target = check_target(target)?;
     let shapes = layer_shapes(model)?;
     let fold_at = |cycles: u64| -> Option<Folding> {
         let mut f = Folding::default();
@@ -433,6 +434,40 @@ pub fn finn_fold(
 /// Frames per second at `fclk_mhz` for `cycles` per frame.
 pub fn fps(cycles: u64, fclk_mhz: f64) -> f64 {
     fclk_mhz * 1e6 / cycles.max(1) as f64
+}
+
+/// The highest clock accepted anywhere, MHz: beyond every FPGA and ASIC process, low enough that
+/// every frames/s and microsecond figure stays finite.
+pub const MAX_FCLK_MHZ: f64 = 10_000.0;
+
+/// The largest LUT budget accepted: beyond the largest FPGA (about 4 million LUT6), so a budget
+/// above it only asks for the fully parallel design by accident.
+pub const MAX_LUT_BUDGET: u64 = 10_000_000;
+
+/// Checks a clock frequency in MHz: finite, positive, at most [`MAX_FCLK_MHZ`].
+pub fn check_fclk_mhz(fclk_mhz: f64) -> Result<f64, DataflowError> {
+    if fclk_mhz.is_finite() && fclk_mhz > 0.0 && fclk_mhz <= MAX_FCLK_MHZ {
+        Ok(fclk_mhz)
+    } else {
+        Err(DataflowError::Graph(format!(
+            "the clock must be a number of MHz above 0 and at most {MAX_FCLK_MHZ}, got {fclk_mhz}"
+        )))
+    }
+}
+
+/// Checks an automatic-folding target before any search: a cycle target of at least one cycle, a
+/// LUT budget from 1 to [`MAX_LUT_BUDGET`].
+pub fn check_target(target: FoldTarget) -> Result<FoldTarget, DataflowError> {
+    match target {
+        FoldTarget::Cycles(0) => Err(DataflowError::Graph(
+            "the target is 0 cycles per frame (or more frames/s than the clock has cycles); a frame takes at least 1 cycle"
+                .into(),
+        )),
+        FoldTarget::LutBudget(b) if b == 0 || b > MAX_LUT_BUDGET => Err(DataflowError::Graph(format!(
+            "the LUT budget must be from 1 to {MAX_LUT_BUDGET} (more than the largest FPGA has), got {b}"
+        ))),
+        t => Ok(t),
+    }
 }
 
 /// The cycle target that reaches `fps` at `fclk_mhz`.

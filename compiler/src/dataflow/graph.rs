@@ -166,6 +166,17 @@ impl Node {
     }
 }
 
+/// The most nodes a graph may have: far beyond any network, small enough to bound every
+/// per-node table a simulator allocates from a hand-edited `graph.json`.
+pub const MAX_NODES: usize = 4096;
+/// The widest stream word accepted, bits (the widest real stream, a fully parallel 8-bit input
+/// of a 28x28 image, is 6,272 bits).
+pub const MAX_STREAM_BITS: usize = 1 << 16;
+/// The most words a stream may carry per frame.
+pub const MAX_FRAME_WORDS: usize = 1 << 26;
+/// The deepest FIFO accepted, words: the schedule's depths are a few words to a few frames.
+pub const MAX_FIFO_DEPTH: usize = 1 << 20;
+
 /// A pipeline: node `i`'s output stream is node `i+1`'s input stream; the first node's input is
 /// the accelerator's input, the last node's output its output.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -184,9 +195,26 @@ impl Graph {
         if self.nodes.is_empty() {
             return err("the graph has no nodes".into());
         }
+        if self.nodes.len() > MAX_NODES {
+            return err(format!("{} nodes, at most {MAX_NODES} are accepted", self.nodes.len()));
+        }
         for n in &self.nodes {
             if n.in_bits == 0 || n.out_bits == 0 || n.in_words == 0 || n.out_words == 0 {
                 return err(format!("node {}: empty stream", n.name));
+            }
+            if n.in_bits.max(n.out_bits) > MAX_STREAM_BITS {
+                return err(format!(
+                    "node {}: {}-bit stream words, at most {MAX_STREAM_BITS} bits are accepted",
+                    n.name,
+                    n.in_bits.max(n.out_bits)
+                ));
+            }
+            if n.in_words.max(n.out_words) > MAX_FRAME_WORDS {
+                return err(format!(
+                    "node {}: {} words per frame, at most {MAX_FRAME_WORDS} are accepted",
+                    n.name,
+                    n.in_words.max(n.out_words)
+                ));
             }
             match &n.kind {
                 NodeKind::Mvtu { cfg, vectors, .. } => {
@@ -213,6 +241,12 @@ impl Graph {
                     }
                 }
                 NodeKind::Fifo { depth } => {
+                    if *depth > MAX_FIFO_DEPTH {
+                        return err(format!(
+                            "node {}: FIFO depth {depth}, at most {MAX_FIFO_DEPTH} words are accepted",
+                            n.name
+                        ));
+                    }
                     if *depth == 0 || n.in_bits != n.out_bits || n.in_words != n.out_words {
                         return err(format!("node {}: a FIFO keeps its stream and needs depth >= 1", n.name));
                     }

@@ -8,11 +8,13 @@ pub mod conv;
 pub mod cost;
 pub mod fold;
 mod graph;
+pub mod ident;
 pub mod traffic;
 pub mod width;
 
 pub use conv::{PoolConfig, SwuConfig};
-pub use graph::{Graph, Node, NodeKind};
+pub use graph::{Graph, Node, NodeKind, MAX_FIFO_DEPTH, MAX_FRAME_WORDS, MAX_NODES, MAX_STREAM_BITS};
+pub use ident::{verilog_string, VerilogIdent};
 pub use width::{mask, sbits, sext, ubits, width_of, words};
 
 use crate::model::BitMatrix;

@@ -227,9 +227,10 @@ pub fn verilate(d: &Design, progress: &mut dyn FnMut(&str)) -> Result<Verilated,
         let src = obj.join("design.v");
         std::fs::write(&src, &text).map_err(io(&src))?;
         progress("verilating");
+        // Run in the object directory with relative names: the build's path may hold any byte.
         let mut cmd = Command::new("verilator");
-        cmd.args(["--cc", "--prefix", "Vdut", "--top-module", &d.top, "-Mdir"])
-            .arg(&obj)
+        cmd.current_dir(&obj)
+            .args(["--cc", "--prefix", "Vdut", "--top-module", &d.top, "-Mdir", "."])
             .args([
                 "-O3",
                 "--x-assign",
@@ -244,7 +245,7 @@ pub fn verilate(d: &Design, progress: &mut dyn FnMut(&str)) -> Result<Verilated,
         if d.trace {
             cmd.arg("--trace");
         }
-        tool(cmd.arg(&src), "verilator")?;
+        tool(cmd.arg("design.v"), "verilator")?;
         // The design may have been edited after compile: its stream ports must be exactly as wide
         // as the graph says, or the shim's copies would not fit the buffers sized from the graph.
         let hpath = obj.join("Vdut.h");

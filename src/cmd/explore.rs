@@ -2,7 +2,7 @@
 
 use super::compile::{MemArg, PopcountArg};
 use super::{progress, thousands};
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use reports::explore::{self, ExploreOptions};
 use std::path::PathBuf;
 
@@ -31,8 +31,10 @@ pub struct Args {
 
 /// Runs `xnorflow explore`.
 pub fn run(args: Args) -> Result<()> {
-    if args.fclk_mhz <= 0.0 {
-        bail!("--fclk-mhz must be positive, got {}", args.fclk_mhz);
+    compiler::dataflow::fold::check_fclk_mhz(args.fclk_mhz).context("--fclk-mhz")?;
+    if let Some(b) = args.lut_budget {
+        compiler::dataflow::fold::check_target(compiler::dataflow::fold::FoldTarget::LutBudget(b))
+            .context("--lut-budget")?;
     }
     let mut models = Vec::new();
     for p in &args.models {

@@ -408,8 +408,11 @@ impl Drop for BuildWriter {
     }
 }
 
-/// The most frames one run holds in memory (testbench vectors, `sim`, `cosim`).
+/// The most frames one run holds in memory (testbench vectors, `cosim`).
 pub const MAX_FRAMES: usize = 1_000_000;
+/// The most frames `sim` streams through the cycle model (it holds a chunk at a time; the bound
+/// is on time, about a day of a large design).
+pub const MAX_SIM_FRAMES: usize = 100_000_000;
 /// The most bytes of frames and expected words one run may hold.
 pub const MAX_VECTOR_BYTES: u64 = 1 << 30;
 

@@ -8,7 +8,7 @@ use compiler::dataflow::{Graph, NodeKind};
 use compiler::model::{Layer, Model};
 use serde::Serialize;
 use sim::cycle::CycleModel;
-use sim::drive::{self, Drive, StreamDut, Trace};
+use sim::drive::{self, Drive, StreamDrive, StreamDut};
 use sim::golden::{Golden, LayerOutput};
 use sim::stream::{self, Vectors, Words};
 use sim::verilator::{self, Design, VerilatorError};
@@ -80,28 +80,64 @@ pub struct SimReport {
     pub golden_agrees: bool,
 }
 
-fn frame_ends(t: &Trace, per_frame: usize) -> Vec<u64> {
-    t.out_cycles.iter().skip(per_frame - 1).step_by(per_frame).copied().collect()
-}
-
 /// Runs `frames` random frames (from `seed`) through the cycle model with no stalls.
 pub fn simulate(b: &BuildDir, frames: usize, seed: u64) -> Result<SimReport, CosimError> {
-    builddir::check_frames(&b.graph, frames, "--frames").map_err(CosimError::Limit)?;
-    let v = b.vectors(frames.max(1), seed)?;
-    let mut cm = CycleModel::new(&b.graph, &b.model)?;
-    let drive = Drive { stalls: Stalls::default(), max_cycles: b.max_cycles(frames, 0.0), stop_at: None };
-    let (inputs, expected) = (v.flat_inputs(), v.flat_expected());
-    let t0 = Instant::now();
-    let t = drive::run(&mut cm, &inputs, expected.len(), &drive)
-        .map_err(|source| CosimError::Drive { executor: "cycle model", source })?;
-    let wall = t0.elapsed().as_secs_f64();
-    let per_frame = expected.len() / v.expected.len();
-    let ends = frame_ends(&t, per_frame);
-    let half = ends.len() / 2;
-    let steady = (ends.len() >= 2).then(|| {
-        let (a, z) = (ends[half.min(ends.len() - 2)], ends[ends.len() - 1]);
-        (z - a) / (ends.len() - 1 - half.min(ends.len() - 2)) as u64
+    simulate_with(b, frames, seed, &mut |_| {})
+}
+
+/// Frames whose golden vectors are computed together while a run streams.
+const CHUNK: usize = 256;
+
+/// [`simulate`], streaming: frames are made and checked a chunk at a time, so memory does not
+/// grow with `frames`; `progress(frames_done)` hears each finished frame.
+pub fn simulate_with(
+    b: &BuildDir,
+    frames: usize,
+    seed: u64,
+    progress: &mut dyn FnMut(usize),
+) -> Result<SimReport, CosimError> {
+    if frames == 0 || frames > builddir::MAX_SIM_FRAMES {
+        return Err(CosimError::Limit(format!(
+            "--frames must be from 1 to {} (the cycle model runs about a million cycles a second), got {frames}",
+            builddir::MAX_SIM_FRAMES
+        )));
+    }
+    let frame_len = Golden::new(&b.model)?.frame_len();
+    let mut images = stream::RandomImages::new(frame_len, seed);
+    let mut chunk = std::collections::VecDeque::new();
+    let mut left = frames;
+    let mut source = std::iter::from_fn(|| {
+        if chunk.is_empty() && left > 0 {
+            let n = left.min(CHUNK);
+            left -= n;
+            let imgs: Vec<Vec<u8>> = (&mut images).take(n).collect();
+            match stream::vectors(&b.model, &b.graph, &imgs) {
+                Ok(v) => chunk.extend(v.inputs.into_iter().zip(v.expected)),
+                Err(e) => return Some(Err(e)),
+            }
+        }
+        chunk.pop_front().map(Ok)
     });
+    let mut cm = CycleModel::new(&b.graph, &b.model)?;
+    let drive = StreamDrive { stalls: Stalls::default(), idle_limit: b.max_cycles(1, 0.0) };
+    // The steady state is measured over the second half of the run: the ends of frames
+    // `mid` and `frames - 1`.
+    let mid = (frames / 2).min(frames.saturating_sub(2));
+    let (mut first_end, mut mid_end, mut last_end) = (0u64, 0u64, 0u64);
+    let t0 = Instant::now();
+    let st = drive::run_streaming(&mut cm, &mut source, &drive, &mut |f, cycle| {
+        if f == 0 {
+            first_end = cycle;
+        }
+        if f == mid {
+            mid_end = cycle;
+        }
+        last_end = cycle;
+        progress(f + 1);
+    })?
+    .map_err(|source| CosimError::Drive { executor: "cycle model", source })?;
+    let wall = t0.elapsed().as_secs_f64();
+    let steady = (frames >= 2).then(|| (last_end - mid_end) / (frames - 1 - mid) as u64);
     let predicted = b.graph.cycles_per_frame() as u64;
     let depths = b.graph.nodes.iter().filter_map(|n| match n.kind {
         NodeKind::Fifo { depth } => Some(depth),
@@ -110,15 +146,15 @@ pub fn simulate(b: &BuildDir, frames: usize, seed: u64) -> Result<SimReport, Cos
     let fifo_high_water =
         cm.fifo_high_water().into_iter().zip(depths).map(|((name, hw), depth)| (name, depth, hw)).collect();
     Ok(SimReport {
-        frames: v.expected.len(),
+        frames: st.frames,
         predicted_cycles_per_frame: predicted,
         steady_cycles_per_frame: steady,
-        latency_cycles: ends[0] - t.in_cycles[0] + 1,
+        latency_cycles: first_end - st.first_in_cycle.unwrap_or(0) + 1,
         fps: compiler::dataflow::fold::fps(steady.unwrap_or(predicted), b.info.fclk_mhz),
         fifo_high_water,
-        cycles: t.cycles,
-        cycles_per_s: t.cycles as f64 / wall.max(1e-9),
-        golden_agrees: t.outputs == expected,
+        cycles: st.cycles,
+        cycles_per_s: st.cycles as f64 / wall.max(1e-9),
+        golden_agrees: st.mismatches == 0 && st.words > 0,
     })
 }
 

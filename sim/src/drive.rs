@@ -132,3 +132,126 @@ pub fn run(
     }
     Ok(t)
 }
+
+/// How to drive a streaming run ([`run_streaming`]).
+#[derive(Copy, Clone, Debug)]
+pub struct StreamDrive {
+    /// Input gaps and output backpressure.
+    pub stalls: Stalls,
+    /// The watchdog: this many cycles without any handshake while words are still due is a
+    /// deadlock (or a lost word).
+    pub idle_limit: u64,
+}
+
+/// What a streaming run observed: counts and the few cycles the measurements need, never a
+/// per-word record, so its memory does not grow with the number of frames.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StreamStats {
+    /// Frames run.
+    pub frames: usize,
+    /// Output words compared.
+    pub words: usize,
+    /// Output words that differ from the expected ones.
+    pub mismatches: usize,
+    /// The first differing word: `(index in the run, got, expected)`.
+    pub first_mismatch: Option<(usize, Vec<u64>, Vec<u64>)>,
+    /// Cycle of the first input handshake.
+    pub first_in_cycle: Option<u64>,
+    /// Cycles run.
+    pub cycles: u64,
+}
+
+/// Resets `dut` and streams `frames` through it: each item is one frame's input words and the
+/// output words expected from it, pulled only when the design can take its first word, so the
+/// run holds a frame or two at a time. `frame_done(frame, cycle)` hears the cycle of each frame's
+/// last output word. Gives the same cycles as [`run`] on the same words and stalls.
+pub fn run_streaming<E>(
+    dut: &mut dyn StreamDut,
+    frames: &mut dyn Iterator<Item = Result<(Words, Words), E>>,
+    drive: &StreamDrive,
+    frame_done: &mut dyn FnMut(usize, u64),
+) -> Result<Result<StreamStats, DriveError>, E> {
+    use std::collections::VecDeque;
+    let zero = vec![0u64; compiler::dataflow::words(dut.in_bits())];
+    let mut out = Vec::with_capacity(compiler::dataflow::words(dut.out_bits()));
+    for _ in 0..RESET_CYCLES {
+        dut.cycle(true, false, &zero, false, &mut out);
+    }
+    if let Some(m) = dut.fault() {
+        return Ok(Err(DriveError::Fault(m)));
+    }
+    let mut st = StreamStats::default();
+    let (mut inputs, mut expected): (VecDeque<Vec<u64>>, VecDeque<Vec<u64>>) = Default::default();
+    // Output words still due per frame, oldest first.
+    let mut due: VecDeque<usize> = VecDeque::new();
+    let (mut words_in, mut exhausted, mut last_progress) = (0usize, false, 0u64);
+    let mut pattern = drive.stalls.iter();
+    for cycle in 0u64.. {
+        while inputs.is_empty() && !exhausted {
+            match frames.next() {
+                None => exhausted = true,
+                Some(f) => {
+                    let (i, e) = f?;
+                    due.push_back(e.len());
+                    inputs.extend(i);
+                    expected.extend(e);
+                    st.frames += 1;
+                }
+            }
+        }
+        if inputs.is_empty() && exhausted && expected.is_empty() {
+            st.cycles = cycle;
+            return Ok(Ok(st));
+        }
+        if cycle - last_progress >= drive.idle_limit {
+            return Ok(Err(DriveError::Watchdog {
+                cycles: cycle,
+                words_in,
+                total_in: words_in + inputs.len(),
+                words_out: st.words,
+                total_out: st.words + expected.len(),
+            }));
+        }
+        let (offer, take) = pattern.next().unwrap_or((true, true));
+        let give = offer && !inputs.is_empty();
+        let p = dut.cycle(false, give, inputs.front().filter(|_| give).unwrap_or(&zero), take, &mut out);
+        if let Some(m) = dut.fault() {
+            return Ok(Err(DriveError::Fault(m)));
+        }
+        if give && p.s_ready {
+            st.first_in_cycle.get_or_insert(cycle);
+            inputs.pop_front();
+            words_in += 1;
+            last_progress = cycle;
+        }
+        if p.m_valid && take {
+            last_progress = cycle;
+            match expected.pop_front() {
+                Some(want) => {
+                    if want != out {
+                        st.mismatches += 1;
+                        if st.first_mismatch.is_none() {
+                            st.first_mismatch = Some((st.words, out.clone(), want));
+                        }
+                    }
+                    if let Some(d) = due.front_mut() {
+                        *d -= 1;
+                        if *d == 0 {
+                            due.pop_front();
+                            frame_done(st.frames - due.len() - 1, cycle);
+                        }
+                    }
+                }
+                None => {
+                    // A word nobody asked for: a duplicated or invented output.
+                    st.mismatches += 1;
+                    if st.first_mismatch.is_none() {
+                        st.first_mismatch = Some((st.words, out.clone(), Vec::new()));
+                    }
+                }
+            }
+            st.words += 1;
+        }
+    }
+    Ok(Ok(st))
+}

@@ -34,8 +34,28 @@ impl Vectors {
 
 /// `n` random frames of `frame_len` pixels from `seed`.
 pub fn random_images(frame_len: usize, n: usize, seed: u64) -> Vec<Vec<u8>> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    (0..n).map(|_| (0..frame_len).map(|_| rng.gen()).collect()).collect()
+    RandomImages::new(frame_len, seed).take(n).collect()
+}
+
+/// The endless sequence of random frames that [`random_images`] takes its first `n` from, for
+/// runs that stream frames instead of holding them.
+pub struct RandomImages {
+    rng: ChaCha8Rng,
+    frame_len: usize,
+}
+
+impl RandomImages {
+    /// Frames of `frame_len` pixels from `seed`.
+    pub fn new(frame_len: usize, seed: u64) -> Self {
+        RandomImages { rng: ChaCha8Rng::seed_from_u64(seed), frame_len }
+    }
+}
+
+impl Iterator for RandomImages {
+    type Item = Vec<u8>;
+    fn next(&mut self) -> Option<Vec<u8>> {
+        Some((0..self.frame_len).map(|_| self.rng.gen()).collect())
+    }
 }
 
 /// The input and expected output words of `images` (pixels) through the accelerator of `g`.

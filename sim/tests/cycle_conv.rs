@@ -196,3 +196,42 @@ proptest! {
         prop_assert_eq!(out[n - 1] - out[n - 2], g.cycles_per_frame() as u64, "{}", g);
     }
 }
+
+/// The streaming driver gives the cycle of every frame's end that the holding driver gives, on
+/// the same words and stalls, counts a corrupted expected word as one mismatch, and fails a
+/// source that asks for more words than come out.
+#[test]
+fn streaming_run_matches_the_holding_run() {
+    let model = small_cnn(Padding::Bit { amount: 1, bit: true }, 1, 5);
+    let f = folding(&model, &[(2, 2), (4, 4), (4, 16), (2, 1)]);
+    let stalls = Stalls { gap: 0.3, backpressure: 0.3, seed: 9 };
+    let (g, out_cycles) = agrees(&model, &f, 5, stalls, 3);
+    let images = stream::random_images(model.input.len(), 5, 3);
+    let v = stream::vectors(&model, &g, &images).expect("vectors");
+    let per_frame = v.expected[0].len();
+    let run = |expected: Vec<stream::Words>| {
+        let mut dut = CycleModel::new(&g, &model).expect("cycle model");
+        let mut frames = v.inputs.clone().into_iter().zip(expected).map(Ok::<_, ()>);
+        let mut ends = Vec::new();
+        let d = drive::StreamDrive { stalls, idle_limit: 100_000 };
+        let st = drive::run_streaming(&mut dut, &mut frames, &d, &mut |i, c| ends.push((i, c)))
+            .expect("no source error");
+        (st, ends)
+    };
+    let (st, ends) = run(v.expected.clone());
+    let st = st.expect("no deadlock");
+    assert_eq!((st.frames, st.words, st.mismatches), (5, 5 * per_frame, 0));
+    let want: Vec<(usize, u64)> =
+        out_cycles.iter().skip(per_frame - 1).step_by(per_frame).copied().enumerate().collect();
+    assert_eq!(ends, want);
+    let mut bad = v.expected.clone();
+    bad[2][0][0] ^= 1;
+    let (st, _) = run(bad);
+    let st = st.expect("no deadlock");
+    assert_eq!(st.mismatches, 1);
+    assert_eq!(st.first_mismatch.expect("one").0, 2 * per_frame);
+    let mut more = v.expected.clone();
+    more[4].push(vec![0]);
+    let (st, _) = run(more);
+    assert!(matches!(st, Err(drive::DriveError::Watchdog { .. })), "a missing word is a watchdog failure");
+}

@@ -66,7 +66,18 @@ pub fn run_sim(args: SimArgs) -> Result<()> {
         bail!("--frames must be at least 1");
     }
     let b = open(&args.build)?;
-    let r = cosim::simulate(&b, args.frames, args.seed)?;
+    let pb = indicatif::ProgressBar::new(args.frames as u64);
+    pb.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} frames, {per_sec}, eta {eta}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let r = cosim::simulate_with(&b, args.frames, args.seed, &mut |done| {
+        if done % 64 == 0 {
+            pb.set_position(done as u64);
+        }
+    });
+    pb.finish_and_clear();
+    let r = r?;
     println!(
         "{} frames through the cycle model of {} ({} nodes)",
         r.frames,

@@ -538,7 +538,7 @@ proptest! {
         let (_keep, base) = base_build();
         let dir = base.parent().expect("parent");
         let out = format!("n{}", std::process::id() as u64 * 1000 + u64::from(rand_suffix()));
-        let r = xnorflow(&["compile", "m.xnf", "-o", &out, &opt, &value], dir, QUICK);
+        let r = xnorflow(&["compile", "m.xnf", "-o", &out, opt, &value], dir, QUICK);
         prop_assert!(r.ok() || r.clear_error(), "{opt} {value:?}: {}", r.show());
         if r.ok() {
             let s = xnorflow(&["sim", &out, "--frames", "2"], dir, QUICK);

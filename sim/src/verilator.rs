@@ -100,7 +100,7 @@ fn literal_body(path: &Path) -> String {
 fn header_port_bits(header: &str, port: &str) -> Option<usize> {
     let at = header.find(&format!("(&{port},"))?;
     let rest = &header[at + port.len() + 3..];
-    let mut nums = rest.split(|c: char| c == ',' || c == ')').map(str::trim);
+    let mut nums = rest.split([',', ')']).map(str::trim);
     let msb: usize = nums.next()?.parse().ok()?;
     let lsb: usize = nums.next()?.parse().ok()?;
     (lsb == 0).then_some(msb + 1)

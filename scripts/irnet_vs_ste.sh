@@ -51,7 +51,7 @@ run() {
   fi
   local id=$phase-$variant-$lr-${opts//[;=]/_}-$seed
   local model=$TMPDIR_RUNS/$id.xnf log acc
-  log=$("$XNORFLOW" train --fresh --dataset mnist --data "$DATA" --arch "$ARCH" --method "$method" \
+  log=$("$XNORFLOW" train --fresh --force --dataset mnist --data "$DATA" --arch "$ARCH" --method "$method" \
     --input fixed8 --lr "$lr" --dropout "$dropout" --epochs "$EPOCHS" --seed "$seed" "${extra[@]}" -o "$model")
   if [ "$phase" = val ]; then
     acc=$(sed -n 's/^validation accuracy \([0-9.]*\)%.*/\1/p' <<<"$log")

@@ -41,7 +41,7 @@ for arch in ${ARCHS:-tfc sfc lfc}; do
     [ "$seed" = 1 ] || suffix="$suffix-s$seed"
     out="$models/mnist-$arch-$variant$suffix.xnf"
     start=$(date +%s.%N)
-    log=$("$bin" train --fresh --dataset mnist --data "$data" --arch "$arch" --method "$method" \
+    log=$("$bin" train --fresh --force --dataset mnist --data "$data" --arch "$arch" --method "$method" \
       --input "$input" --lr "$lr" --dropout "$dropout" --t-min "$t_min" --t-max "$t_max" \
       --epochs "${epochs[$arch]}" --seed "$seed" "${extra[@]}" -o "$out")
     secs=$(echo "$(date +%s.%N) - $start" | bc)

@@ -3,23 +3,26 @@
 //! Every dataset is returned as u8 pixels (height x width x channels, channel fastest) and u8 labels,
 //! the domain of a model's input quantizer. The digits' 0..=16 intensities are scaled to 0..=255 by
 //! `round(v * 255 / 16)` so that one pixel threshold means the same thing on both datasets.
+//!
+//! Files are opened through [`limits::open_file`] (regular files within
+//! [`MAX_DATASET_FILE_BYTES`] only) and read as streams: an IDX header is read and checked first,
+//! its declared size bounded by [`MAX_DATASET_BYTES`] and by what the file can hold, and no more
+//! than the header declares is ever decompressed.
 
+use crate::model::limits::{
+    self, grouped, FileError, MAX_DATASET_BYTES, MAX_DATASET_FILE_BYTES, MAX_DEFLATE_RATIO,
+};
 use crate::model::Shape;
 use flate2::read::GzDecoder;
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 /// Why a dataset could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
-    /// A file could not be read.
-    #[error("{path}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
-    },
+    /// A file could not be opened or read (missing, not a regular file, too large).
+    #[error(transparent)]
+    File(#[from] FileError),
     /// None of the usual file names exist in the data directory.
     #[error("no {what} in {dir} (looked for {tried})")]
     NotFound {
@@ -114,17 +117,28 @@ fn malformed(source_name: &str, message: impl Into<String>) -> DataError {
     DataError::Malformed { source_name: source_name.into(), message: message.into() }
 }
 
-/// Decompresses `bytes` if they start with the gzip magic, else returns them as they are.
+/// Decompresses `bytes` if they start with the gzip magic, else returns them as they are. At most
+/// [`MAX_DATASET_BYTES`] are decompressed.
 pub fn maybe_gunzip(bytes: Vec<u8>, source_name: &str) -> Result<Vec<u8>, DataError> {
-    if bytes.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        GzDecoder::new(bytes.as_slice())
-            .read_to_end(&mut out)
-            .map_err(|e| malformed(source_name, format!("bad gzip stream: {e}")))?;
-        Ok(out)
-    } else {
-        Ok(bytes)
+    if !bytes.starts_with(&[0x1f, 0x8b]) {
+        return Ok(bytes);
     }
+    let mut out = Vec::new();
+    GzDecoder::new(bytes.as_slice())
+        .take(MAX_DATASET_BYTES + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| malformed(source_name, format!("bad gzip stream: {e}")))?;
+    if out.len() as u64 > MAX_DATASET_BYTES {
+        return Err(malformed(
+            source_name,
+            format!(
+                "decompresses to more than {} bytes, the limit for a dataset file (MAX_DATASET_BYTES): \
+                 corrupt, or a decompression bomb",
+                grouped(MAX_DATASET_BYTES)
+            ),
+        ));
+    }
+    Ok(out)
 }
 
 /// An IDX array of unsigned bytes: its dimensions and data.
@@ -138,40 +152,108 @@ pub struct Idx {
 
 /// Parses an IDX file of unsigned bytes (type code 0x08), gzip or raw.
 pub fn parse_idx(bytes: Vec<u8>, source_name: &str) -> Result<Idx, DataError> {
-    let bytes = maybe_gunzip(bytes, source_name)?;
-    if bytes.len() < 4 || bytes[0] != 0 || bytes[1] != 0 {
-        return Err(malformed(source_name, "not an IDX file (bad magic number)"));
+    read_idx(bytes.as_slice(), bytes.len() as u64, source_name)
+}
+
+/// Reads an IDX file of unsigned bytes (type code 0x08), gzip or raw, from a stream of `len`
+/// bytes. The header is read and checked first: the size it declares must be within
+/// [`MAX_DATASET_BYTES`] and within what `len` bytes can hold (raw: exactly; gzip: at most
+/// [`MAX_DEFLATE_RATIO`] times `len`), and no more than that size is decompressed, so a
+/// decompression bomb is refused after reading a few bytes.
+pub fn read_idx(reader: impl Read, len: u64, source_name: &str) -> Result<Idx, DataError> {
+    let mut r = BufReader::new(reader);
+    let gzip = r
+        .fill_buf()
+        .map_err(|e| malformed(source_name, format!("cannot read: {e}")))?
+        .starts_with(&[0x1f, 0x8b]);
+    if gzip {
+        read_idx_stream(GzDecoder::new(r), len, true, source_name)
+    } else {
+        read_idx_stream(r, len, false, source_name)
     }
-    if bytes[2] != 0x08 {
-        return Err(malformed(
-            source_name,
-            format!("IDX type 0x{:02x} is not unsigned bytes (0x08)", bytes[2]),
-        ));
+}
+
+/// Reads up to `n` bytes (fewer only at the end of the stream).
+fn read_up_to(
+    r: &mut impl Read,
+    n: usize,
+    what: &dyn Fn(std::io::Error) -> DataError,
+) -> Result<Vec<u8>, DataError> {
+    let mut buf = Vec::with_capacity(n);
+    r.take(n as u64).read_to_end(&mut buf).map_err(what)?;
+    Ok(buf)
+}
+
+fn read_idx_stream(mut r: impl Read, len: u64, gzip: bool, source_name: &str) -> Result<Idx, DataError> {
+    let bad = |m: String| malformed(source_name, m);
+    let io = |e: std::io::Error| {
+        bad(if gzip { format!("bad gzip stream: {e}") } else { format!("cannot read: {e}") })
+    };
+    let magic = read_up_to(&mut r, 4, &io)?;
+    if magic.len() < 4 || magic[0] != 0 || magic[1] != 0 {
+        return Err(bad("not an IDX file (bad magic number)".into()));
     }
-    let nd = usize::from(bytes[3]);
+    if magic[2] != 0x08 {
+        return Err(bad(format!("IDX type 0x{:02x} is not unsigned bytes (0x08)", magic[2])));
+    }
+    let nd = usize::from(magic[3]);
     if nd == 0 {
-        return Err(malformed(source_name, "IDX file with zero dimensions"));
+        return Err(bad("IDX file with zero dimensions".into()));
     }
     let header = 4 + 4 * nd;
-    if bytes.len() < header {
-        return Err(malformed(source_name, format!("truncated header ({} of {header} bytes)", bytes.len())));
+    let dim_bytes = read_up_to(&mut r, 4 * nd, &io)?;
+    if dim_bytes.len() < 4 * nd {
+        return Err(bad(format!("truncated header ({} of {header} bytes)", 4 + dim_bytes.len())));
     }
-    let dims: Vec<usize> = bytes[4..header]
-        .chunks_exact(4)
-        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize)
-        .collect();
+    let dims: Vec<usize> =
+        dim_bytes.chunks_exact(4).map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize).collect();
     let want = dims
         .iter()
-        .try_fold(1usize, |a, &d| a.checked_mul(d))
-        .ok_or_else(|| malformed(source_name, format!("dimensions {dims:?} overflow")))?;
-    let have = bytes.len() - header;
-    if have != want {
-        return Err(malformed(
-            source_name,
-            format!("dimensions {dims:?} need {want} data bytes, file has {have} (truncated or corrupt)"),
-        ));
+        .try_fold(1u64, |a, &d| a.checked_mul(d as u64))
+        .ok_or_else(|| bad(format!("dimensions {dims:?} overflow")))?;
+    if want > MAX_DATASET_BYTES {
+        return Err(bad(format!(
+            "dimensions {dims:?} declare {} data bytes, more than the limit of {} for a dataset file \
+             (MAX_DATASET_BYTES): corrupt, or not a dataset this build reads",
+            grouped(want),
+            grouped(MAX_DATASET_BYTES)
+        )));
     }
-    Ok(Idx { dims, data: bytes[header..].to_vec() })
+    if gzip {
+        let most = len.saturating_mul(MAX_DEFLATE_RATIO);
+        if want > most {
+            return Err(bad(format!(
+                "dimensions {dims:?} declare {} data bytes, but a gzip file of {} bytes decompresses to at \
+                 most {}: corrupt, or a decompression bomb",
+                grouped(want),
+                grouped(len),
+                grouped(most)
+            )));
+        }
+    } else {
+        let have = len.saturating_sub(header as u64);
+        if have != want {
+            return Err(bad(format!(
+                "dimensions {dims:?} need {want} data bytes, file has {have} (truncated or corrupt)"
+            )));
+        }
+    }
+    // Grown as the data arrives rather than reserved up front: a gzip file may still be short.
+    let mut data = Vec::with_capacity(want.min(1 << 24) as usize);
+    (&mut r).take(want).read_to_end(&mut data).map_err(io)?;
+    let got = data.len() as u64;
+    if got < want {
+        return Err(bad(format!(
+            "dimensions {dims:?} need {want} data bytes, file has {got} (truncated or corrupt)"
+        )));
+    }
+    // One byte more tells a longer stream from an exact one (and lets gzip check its trailer).
+    if !read_up_to(&mut r, 1, &io)?.is_empty() {
+        return Err(bad(format!(
+            "holds more than the {want} data bytes its dimensions {dims:?} declare (corrupt, or not an IDX file)"
+        )));
+    }
+    Ok(Idx { dims, data })
 }
 
 /// Builds a dataset from IDX images (`n x h x w`) and labels (`n`).
@@ -182,6 +264,15 @@ pub fn from_idx(images: Idx, labels: Idx, classes: usize, source_name: &str) -> 
             format!("images have dimensions {:?}, expected [n, h, w]", images.dims),
         ));
     };
+    if n == 0 {
+        return Err(malformed(source_name, "holds no images"));
+    }
+    if h == 0 || w == 0 {
+        return Err(malformed(
+            source_name,
+            format!("images are {h}x{w} pixels: an image needs at least one pixel"),
+        ));
+    }
     if labels.dims != [n] {
         return Err(malformed(
             source_name,
@@ -197,13 +288,16 @@ pub fn from_idx(images: Idx, labels: Idx, classes: usize, source_name: &str) -> 
     Ok(Dataset { shape: Shape::new(h, w, 1), classes, images: images.data, labels: labels.data })
 }
 
-fn read(path: &Path) -> Result<Vec<u8>, DataError> {
-    std::fs::read(path).map_err(|source| DataError::Io { path: path.to_path_buf(), source })
+/// Reads an IDX file through the guarded open.
+fn load_idx(path: &Path) -> Result<Idx, DataError> {
+    let (file, len) = limits::open_file(path, MAX_DATASET_FILE_BYTES, "dataset file")?;
+    read_idx(file, len, &path.display().to_string())
 }
 
-/// Finds the first of `names` in `dir`.
+/// Finds the first of `names` in `dir`. Anything of that name counts, so that a directory or a
+/// pipe in its place is refused by name rather than reported missing.
 fn find(dir: &Path, what: &str, names: &[String]) -> Result<PathBuf, DataError> {
-    names.iter().map(|n| dir.join(n)).find(|p| p.is_file()).ok_or_else(|| DataError::NotFound {
+    names.iter().map(|n| dir.join(n)).find(|p| p.exists()).ok_or_else(|| DataError::NotFound {
         what: what.into(),
         dir: dir.to_path_buf(),
         tried: names.join(", "),
@@ -229,8 +323,8 @@ pub fn load_mnist(dir: &Path, split: Split) -> Result<Dataset, DataError> {
     };
     let ip = find(dir, &format!("MNIST {stem} images"), &idx_names(&format!("{stem}-images"), "idx3"))?;
     let lp = find(dir, &format!("MNIST {stem} labels"), &idx_names(&format!("{stem}-labels"), "idx1"))?;
-    let images = parse_idx(read(&ip)?, &ip.display().to_string())?;
-    let labels = parse_idx(read(&lp)?, &lp.display().to_string())?;
+    let images = load_idx(&ip)?;
+    let labels = load_idx(&lp)?;
     from_idx(images, labels, 10, &ip.display().to_string())
 }
 
@@ -280,7 +374,8 @@ pub fn parse_digits(bytes: Vec<u8>, source_name: &str, split: Split) -> Result<D
 /// Loads the digits dataset from `dir/digits.csv.gz` (or `dir/digits.csv`).
 pub fn load_digits(dir: &Path, split: Split) -> Result<Dataset, DataError> {
     let p = find(dir, "digits CSV", &["digits.csv.gz".into(), "digits.csv".into()])?;
-    parse_digits(read(&p)?, &p.display().to_string(), split)
+    let bytes = limits::read_file(&p, MAX_DATASET_FILE_BYTES, "dataset file")?;
+    parse_digits(bytes, &p.display().to_string(), split)
 }
 
 /// Loads `kind` from `dir`.

@@ -5,10 +5,16 @@
 //! each row bit-packed least significant bit first (bit j of a row = weight j, 1 = +1), and
 //! `L<i>.threshold` is `I32 [out]`. Any safetensors reader can open the file; this module refuses
 //! anything that is not exactly a valid model, with a message that names the layer or tensor.
+//!
+//! [`load`] also reads the text form (what `Display` writes and [`Model::parse`] reads back, an
+//! exact round trip), recognised by its first line, so that `model.txt` works wherever `model.xnf`
+//! does. It reads only regular files within [`MAX_MODEL_FILE_BYTES`].
 
+use crate::json::JsonError;
+use crate::model::limits::{self, grouped, FileError, MAX_MODEL_FILE_BYTES};
 use crate::model::{
     Activation, BinaryWeights, BitMatrix, Fixed8, Layer, LayerId, Model, ModelError, OutputMode, Padding,
-    Provenance, Shape,
+    ParseError, Provenance, Shape,
 };
 use safetensors::{Dtype, SafeTensors};
 use serde::{Deserialize, Serialize};
@@ -25,14 +31,20 @@ pub const MANIFEST_KEY: &str = "xnorflow";
 /// Why a model file could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum FormatError {
-    /// The file could not be read or written.
-    #[error("{path}")]
+    /// The file could not be written.
+    #[error("cannot write {}: {error}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
+        /// The OS error (part of the message, not a separate source, so that it prints once).
+        error: std::io::Error,
     },
+    /// The file could not be read: missing, not a regular file, too large.
+    #[error(transparent)]
+    File(#[from] FileError),
+    /// The text form of a model that does not parse.
+    #[error("text form of a model: {0}")]
+    Text(ParseError),
     /// Not a readable safetensors container (truncated, bad header, overlapping tensors...).
     #[error("not a valid model file (safetensors container): {0}")]
     Container(String),
@@ -58,7 +70,21 @@ pub enum FormatError {
     },
     /// The contents parse but do not form a valid model.
     #[error("invalid model: {0}")]
-    Invalid(#[from] ModelError),
+    Invalid(ModelError),
+}
+
+// By hand rather than `#[from]`, which would also make the wrapped error the `source`: error
+// chains (anyhow's `{:#}`) would then print its text twice.
+impl From<ModelError> for FormatError {
+    fn from(e: ModelError) -> Self {
+        FormatError::Invalid(e)
+    }
+}
+
+impl From<ParseError> for FormatError {
+    fn from(e: ParseError) -> Self {
+        FormatError::Text(e)
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -196,11 +222,19 @@ fn precheck_container(bytes: &[u8]) -> Result<(), FormatError> {
     let n = u64::from_le_bytes(len.try_into().unwrap_or([0; 8]));
     let data_len = match (bytes.len() as u64 - 8).checked_sub(n) {
         Some(d) => d,
-        None => return bad("header length exceeds the file"),
+        None => {
+            return Err(FormatError::Container(format!(
+                "the 8-byte header length ({}) exceeds the file ({} bytes): truncated, or not a model file",
+                grouped(n),
+                grouped(bytes.len() as u64)
+            )))
+        }
     };
-    let header: serde_json::Value = match serde_json::from_slice(&bytes[8..8 + n as usize]) {
+    // Strict: two entries of one tensor name (or two manifests) would let readers disagree.
+    let header: serde_json::Value = match crate::json::from_slice(&bytes[8..8 + n as usize]) {
         Ok(h) => h,
-        Err(e) => return Err(FormatError::Container(format!("header is not JSON: {e}"))),
+        Err(JsonError::Syntax(e)) => return Err(FormatError::Container(format!("header is not JSON: {e}"))),
+        Err(dup) => return Err(FormatError::Container(format!("header: {dup}"))),
     };
     let Some(map) = header.as_object() else { return bad("header is not a JSON object") };
     for (name, t) in map.iter().filter(|(k, _)| *k != "__metadata__") {
@@ -218,8 +252,39 @@ fn precheck_container(bytes: &[u8]) -> Result<(), FormatError> {
     Ok(())
 }
 
-/// Parses the bytes of a model file and verifies the model.
+/// First line of the text form, which no `.xnf` file can start with (its first 8 bytes are the
+/// little-endian length of a JSON header, far smaller than these bytes read as a number).
+const TEXT_MAGIC: &str = "xnorflow-model";
+
+/// True if `bytes` look like the text form: UTF-8 whose first line that is neither blank nor a
+/// comment starts with `xnorflow-model `.
+pub fn is_text_form(bytes: &[u8]) -> bool {
+    // Only the start is looked at, so that a large binary file is not validated as UTF-8 first.
+    let head = &bytes[..bytes.len().min(4096)];
+    let head = match std::str::from_utf8(head) {
+        Ok(h) => h,
+        Err(e) => match std::str::from_utf8(&head[..e.valid_up_to()]) {
+            Ok(h) => h,
+            Err(_) => return false,
+        },
+    };
+    head.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with('#'))
+        .is_some_and(|l| l.strip_prefix(TEXT_MAGIC).is_some_and(|r| r.starts_with([' ', '\t'])))
+}
+
+/// Parses the bytes of a model file, the `.xnf` container or the text form (see [`is_text_form`]),
+/// and verifies the model.
 pub fn from_bytes(bytes: &[u8]) -> Result<Model, FormatError> {
+    if is_text_form(bytes) {
+        let text = std::str::from_utf8(bytes).map_err(|e| {
+            FormatError::Text(ParseError { line: 1, message: format!("the file is not UTF-8 text: {e}") })
+        })?;
+        let model = Model::parse(text)?;
+        model.verify()?;
+        return Ok(model);
+    }
     precheck_container(bytes)?;
     let st = SafeTensors::deserialize(bytes).map_err(|e| FormatError::Container(format!("{e:?}")))?;
     let (_, meta) =
@@ -228,8 +293,10 @@ pub fn from_bytes(bytes: &[u8]) -> Result<Model, FormatError> {
         meta.metadata().as_ref().and_then(|m| m.get(MANIFEST_KEY)).ok_or(FormatError::MissingManifest)?;
 
     // Name and version first, so that a newer file is refused as such rather than as malformed JSON.
-    let head: serde_json::Value =
-        serde_json::from_str(json).map_err(|e| FormatError::Manifest(format!("not JSON: {e}")))?;
+    let head: serde_json::Value = crate::json::from_str(json).map_err(|e| match e {
+        JsonError::Syntax(e) => FormatError::Manifest(format!("not JSON: {e}")),
+        dup @ JsonError::DuplicateKey { .. } => FormatError::Manifest(dup.to_string()),
+    })?;
     match head.get("format").and_then(|f| f.as_str()) {
         Some(FORMAT_NAME) => {}
         other => {
@@ -330,17 +397,41 @@ fn read_weights(
     Ok(BinaryWeights { matrix, activation })
 }
 
-/// Writes a model file (atomically: a temporary file renamed into place).
-pub fn save(model: &Model, path: &Path) -> Result<(), FormatError> {
-    let bytes = to_bytes(model)?;
-    let io = |source| FormatError::Io { path: path.to_path_buf(), source };
-    let tmp = path.with_extension("xnf.tmp");
-    std::fs::write(&tmp, bytes).map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)
+/// `path` with `.tmp` appended to its file name: beside it (so the rename stays on one file
+/// system) and distinct for every target name.
+pub fn temp_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(".tmp");
+    path.with_file_name(name)
 }
 
-/// Reads and verifies a model file.
+/// Writes `bytes` to `path` atomically: a temporary file beside it, renamed into place. On any
+/// failure the temporary file is removed, and `path` is untouched. A directory is refused.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    if path.is_dir() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::IsADirectory,
+            "it is a directory; give a file path inside it",
+        ));
+    }
+    let tmp = temp_path(path);
+    let result = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
+    if result.is_err() {
+        // Best effort: the write's own error is the one to report.
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Writes a model file (atomically, see [`write_atomic`]).
+pub fn save(model: &Model, path: &Path) -> Result<(), FormatError> {
+    let bytes = to_bytes(model)?;
+    write_atomic(path, &bytes).map_err(|error| FormatError::Io { path: path.to_path_buf(), error })
+}
+
+/// Reads and verifies a model file (`.xnf` or the text form). Only a regular file of at most
+/// [`MAX_MODEL_FILE_BYTES`] is read: a device or a named pipe would never end or block forever.
 pub fn load(path: &Path) -> Result<Model, FormatError> {
-    let bytes = std::fs::read(path).map_err(|source| FormatError::Io { path: path.to_path_buf(), source })?;
+    let bytes = limits::read_file(path, MAX_MODEL_FILE_BYTES, "model file")?;
     from_bytes(&bytes)
 }

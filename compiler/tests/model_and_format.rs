@@ -779,7 +779,7 @@ fn save_and_load_through_a_temporary_directory() {
     // I/O errors name the file.
     let missing = dir.path().join("missing.xnf");
     let err = load(&missing).expect_err("no such file");
-    assert!(matches!(err, FormatError::Io { .. }), "{err}");
+    assert!(matches!(err, FormatError::File(_)), "{err}");
     assert!(err.to_string().contains("missing.xnf"), "{err}");
     let nowhere = dir.path().join("no-such-dir").join("m.xnf");
     let err = save(&model, &nowhere).expect_err("no such directory");

@@ -21,7 +21,6 @@ use compiler::model::Model;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// The version of the build-directory layout `compile` writes; `open` refuses others.
@@ -77,24 +76,11 @@ fn content_err(path: &Path, message: impl Into<String>) -> BuildDirError {
     BuildDirError::Content { path: path.to_path_buf(), message: message.into() }
 }
 
-/// Reads a regular file of at most `limit` bytes. Pipes, devices and directories are refused
-/// before they are opened for reading (a pipe would block, `/dev/zero` never ends).
+/// Reads a regular file of at most `limit` bytes through the one guarded reader
+/// ([`compiler::model::limits::read_file`]: pipes, devices and directories are refused before
+/// they are read).
 pub fn read_file(path: &Path, limit: u64) -> Result<Vec<u8>, BuildDirError> {
-    let meta = std::fs::metadata(path).map_err(|e| file_err(path, e.to_string()))?;
-    if !meta.is_file() {
-        return Err(file_err(path, "not a regular file"));
-    }
-    if meta.len() > limit {
-        return Err(file_err(path, format!("{} bytes, more than the {limit} bytes accepted", meta.len())));
-    }
-    let f = std::fs::File::open(path).map_err(|e| file_err(path, e.to_string()))?;
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    // `take`: the file may grow between the check and the read.
-    f.take(limit + 1).read_to_end(&mut bytes).map_err(|e| file_err(path, e.to_string()))?;
-    if bytes.len() as u64 > limit {
-        return Err(file_err(path, format!("more than the {limit} bytes accepted")));
-    }
-    Ok(bytes)
+    compiler::model::limits::read_file(path, limit, "build file").map_err(|e| file_err(path, e.reason()))
 }
 
 /// [`read_file`] as UTF-8 text.

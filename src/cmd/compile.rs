@@ -102,8 +102,7 @@ pub fn run(args: Args) -> Result<()> {
         Some(r) if r.starts_with("reference:") => {
             bail!("unknown reference network {r}: reference:lfc or reference:cnv")
         }
-        _ => compiler::format::load(&args.model)
-            .with_context(|| format!("cannot load model {}", args.model.display()))?,
+        _ => super::eval::load_model(&args.model)?,
     };
     if !(0.0..1.0).contains(&args.stall_prob) {
         bail!("--stall-prob must be in [0, 1), got {}", args.stall_prob);

@@ -1,7 +1,7 @@
 //! `xnorflow eval`: bit-exact accuracy of a model file on a dataset, with the golden model.
 
 use super::progress;
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use compiler::data::{self, Dataset, DatasetKind, Split};
 use compiler::model::Model;
 use sim::golden::Golden;
@@ -50,6 +50,16 @@ pub struct Args {
     /// Frames per batch handed to the golden model.
     #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
     pub batch: u32,
+}
+
+/// Loads a model file (`.xnf` or the text form) with errors that name it once.
+pub fn load_model(path: &Path) -> Result<Model> {
+    let context = format!("cannot load model {}", path.display());
+    compiler::format::load(path).map_err(|e| match e {
+        // Its own message names the file too; say it once.
+        compiler::format::FormatError::File(e) => anyhow::anyhow!("{context}: {}", e.reason()),
+        e => anyhow::Error::new(e).context(context),
+    })
 }
 
 /// Loads a dataset split, from `dir` or (digits only) the built-in copy.
@@ -130,8 +140,7 @@ pub fn report(name: &str, r: &EvalResult) {
 
 /// Runs `xnorflow eval`.
 pub fn run(args: Args) -> Result<()> {
-    let model = compiler::format::load(&args.model)
-        .with_context(|| format!("cannot load model {}", args.model.display()))?;
+    let model = load_model(&args.model)?;
     let mut data = load_dataset(args.dataset, args.data.as_deref(), args.split)?;
     if let Some(n) = args.limit {
         data.truncate(n);

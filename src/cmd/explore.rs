@@ -38,7 +38,7 @@ pub fn run(args: Args) -> Result<()> {
     }
     let mut models = Vec::new();
     for p in &args.models {
-        let m = compiler::format::load(p).with_context(|| format!("cannot load model {}", p.display()))?;
+        let m = super::eval::load_model(p)?;
         let label = p.file_stem().map_or("model".into(), |s| s.to_string_lossy().to_string());
         models.push((label, m));
     }

@@ -1,7 +1,7 @@
 //! `xnorflow inspect`: a per-layer summary of a model, like Larq's model summary.
 
 use super::{print_table, thousands};
-use anyhow::{Context, Result};
+use anyhow::Result;
 use compiler::model::{accumulator_range, macs_per_frame, Activation, Elem, Layer, Model, Padding};
 use std::path::PathBuf;
 
@@ -14,8 +14,7 @@ pub struct Args {
 
 /// Runs `xnorflow inspect`.
 pub fn run(args: Args) -> Result<()> {
-    let model = compiler::format::load(&args.model)
-        .with_context(|| format!("cannot load model {}", args.model.display()))?;
+    let model = super::eval::load_model(&args.model)?;
     print_summary(&model)
 }
 

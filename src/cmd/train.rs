@@ -87,6 +87,10 @@ pub struct Args {
     /// Output model file.
     #[arg(short, long)]
     pub output: PathBuf,
+    /// Overwrite the output model file if it exists (without it, an existing file is refused
+    /// before training starts).
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// The training progress bar and per-epoch log lines.
@@ -176,8 +180,79 @@ fn default_checkpoint(output: &Path) -> PathBuf {
     output.with_extension("ckpt.safetensors")
 }
 
+/// The directory a file `path` goes into (`.` for a bare file name).
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// Checks that the model can be written to `output` once training is done, so that a run is
+/// never lost to a bad path: not a directory, in an existing directory that can be written, and
+/// not an existing file unless `force`.
+fn check_output(output: &Path, force: bool) -> Result<()> {
+    let o = output.display();
+    if output.is_dir() {
+        bail!(
+            "-o {o} is a directory; give a model file path, such as {}",
+            output.join("model.xnf").display()
+        );
+    }
+    let dir = parent_dir(output);
+    if !dir.is_dir() {
+        bail!("-o {o}: the directory {} does not exist; create it first", dir.display());
+    }
+    if output.exists() && !force {
+        bail!("-o {o} already exists; pass --force to overwrite it, or choose another path");
+    }
+    // Writing and removing a file is the one sure test of permissions (read-only mounts, ACLs).
+    let name = output.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let probe = dir.join(format!(".{name}.{}.write-test", std::process::id()));
+    match std::fs::OpenOptions::new().write(true).create_new(true).open(&probe) {
+        Ok(_) => {
+            // Best effort: a leftover empty probe file is harmless.
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(e) => bail!("-o {o}: cannot write in {}: {e}", dir.display()),
+    }
+}
+
+/// The checkpoint's files, checked against the output before training: none may be another's.
+fn check_checkpoint(ckpt: &Path, output: &Path) -> Result<()> {
+    let meta = trainer::checkpoint_meta_path(ckpt)?;
+    let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let out = abs(output);
+    for (what, p) in [("checkpoint", ckpt), ("checkpoint metadata file", meta.as_path())] {
+        if abs(p) == out {
+            bail!(
+                "the {what} {} is the output model file -o {}; give another --checkpoint",
+                p.display(),
+                output.display()
+            );
+        }
+    }
+    let dir = parent_dir(ckpt);
+    if !dir.is_dir() {
+        bail!(
+            "--checkpoint {}: the directory {} does not exist; create it first",
+            ckpt.display(),
+            dir.display()
+        );
+    }
+    if ckpt.is_dir() {
+        bail!("--checkpoint {} is a directory; give a file path", ckpt.display());
+    }
+    Ok(())
+}
+
 /// Runs `xnorflow train`.
 pub fn run(args: Args) -> Result<()> {
+    // Paths first: a run of hours must not end in "cannot write".
+    check_output(&args.output, args.force)?;
+    let ckpt = args.checkpoint.clone().unwrap_or_else(|| default_checkpoint(&args.output));
+    check_checkpoint(&ckpt, &args.output)?;
     let mut train_set = load_dataset(args.dataset, args.data.as_deref(), SplitArg::Train)?;
     let mut data_notes = String::new();
     if let Some(n) = args.limit {
@@ -221,7 +296,6 @@ pub fn run(args: Args) -> Result<()> {
         cfg.batch,
         cfg.seed
     );
-    let ckpt = args.checkpoint.clone().unwrap_or_else(|| default_checkpoint(&args.output));
     if args.fresh && ckpt.exists() {
         std::fs::remove_file(&ckpt).with_context(|| format!("cannot remove {}", ckpt.display()))?;
     }
@@ -258,8 +332,8 @@ pub fn run(args: Args) -> Result<()> {
     model.provenance.accuracy = Some(accuracy);
     model.provenance.validation_accuracy =
         validation.as_ref().map(|v| v.golden_correct as f64 / v.total as f64);
-    compiler::format::save(&model, &args.output)
-        .with_context(|| format!("cannot write {}", args.output.display()))?;
+    // Its errors name the file.
+    compiler::format::save(&model, &args.output)?;
     let ips = reports.iter().map(|r| r.images_per_sec).sum::<f64>() / reports.len().max(1) as f64;
     println!(
         "exported {}: test accuracy {:.2}% (golden model, bit-exact: {}/{} test images agree with the float \

@@ -1,5 +1,7 @@
 //! Network architectures to train: presets (TFC, SFC, LFC) and a compact text syntax.
 
+use compiler::model::limits::{grouped, MAX_TENSOR_ELEMS};
+use compiler::model::Shape;
 use std::fmt;
 use std::str::FromStr;
 
@@ -64,9 +66,71 @@ impl Arch {
     }
 }
 
+/// What training a network of some [`Arch`] on some input holds in memory.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct ArchSize {
+    /// Trainable values: weights, BatchNorm's scale and shift, the logit scale.
+    pub params: u64,
+    /// Values of one image's forward pass: its input and every layer's output.
+    pub activations: u64,
+}
+
+impl Arch {
+    /// Counts what training this network on `input` frames holds, refusing any layer whose output
+    /// is more than [`MAX_TENSOR_ELEMS`] (the exported model could not hold it either), by name.
+    pub fn size(&self, input: Shape) -> Result<ArchSize, String> {
+        let shapes = crate::net::layer_shapes(self, input)?;
+        let mut cur = input;
+        let (mut params, mut activations) = (0u64, input.len() as u64);
+        for (i, (l, &s)) in self.layers.iter().zip(&shapes).enumerate() {
+            if s.checked_len().is_none_or(|n| n > MAX_TENSOR_ELEMS) {
+                return Err(format!(
+                    "layer {} ({}): output {s} is more than the limit of {} values per layer \
+                     (compiler::model::limits::MAX_TENSOR_ELEMS); use narrower layers",
+                    i + 1,
+                    token(l),
+                    grouped(MAX_TENSOR_ELEMS as u64)
+                ));
+            }
+            params += match *l {
+                LayerCfg::Dense(n) => (cur.len() as u64 + 2) * n as u64,
+                LayerCfg::Conv { out, .. } => (9 * cur.c as u64 + 2) * out as u64,
+                LayerCfg::Pool => 0,
+            };
+            activations += s.len() as u64;
+            cur = s;
+        }
+        params += cur.len() as u64 * self.classes as u64 + 1;
+        activations += self.classes as u64;
+        Ok(ArchSize { params, activations })
+    }
+}
+
+/// A layer as the layer list spells it.
+fn token(l: &LayerCfg) -> String {
+    match l {
+        LayerCfg::Dense(n) => n.to_string(),
+        LayerCfg::Conv { out, pad: None } => format!("c{out}"),
+        LayerCfg::Conv { out, pad: Some(b) } => format!("c{out}p{}", u8::from(*b)),
+        LayerCfg::Pool => "p".into(),
+    }
+}
+
 fn parse_token(t: &str) -> Result<LayerCfg, String> {
     let bad = || format!("bad layer '{t}' (expected N, cN, cNp0, cNp1 or p)");
-    let count = |s: &str| s.parse::<usize>().ok().filter(|&n| n > 0).ok_or_else(bad);
+    // A width is bounded here already, so that a typo such as 100000000 is named at once.
+    let count = |s: &str| {
+        let n = s.parse::<usize>().ok().filter(|&n| n > 0).ok_or_else(bad)?;
+        if n > MAX_TENSOR_ELEMS {
+            return Err(format!(
+                "layer '{t}': {} outputs are more than the limit of {} per layer \
+                 (compiler::model::limits::MAX_TENSOR_ELEMS)",
+                grouped(n as u64),
+                grouped(MAX_TENSOR_ELEMS as u64)
+            ));
+        }
+        Ok(n)
+    };
     if t == "p" {
         return Ok(LayerCfg::Pool);
     }
@@ -84,16 +148,7 @@ fn parse_token(t: &str) -> Result<LayerCfg, String> {
 
 impl fmt::Display for Arch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let parts: Vec<String> = self
-            .layers
-            .iter()
-            .map(|l| match l {
-                LayerCfg::Dense(n) => n.to_string(),
-                LayerCfg::Conv { out, pad: None } => format!("c{out}"),
-                LayerCfg::Conv { out, pad: Some(b) } => format!("c{out}p{}", u8::from(*b)),
-                LayerCfg::Pool => "p".into(),
-            })
-            .collect();
+        let parts: Vec<String> = self.layers.iter().map(token).collect();
         write!(f, "{}-{}", parts.join("-"), self.classes)
     }
 }

@@ -20,7 +20,7 @@ use compiler::model::{
 pub enum ExportError {
     /// A tensor operation failed.
     #[error("tensor: {0}")]
-    Tensor(#[from] candle_core::Error),
+    Tensor(candle_core::Error),
     /// A channel's bit is not monotone in its accumulator (a bug: BatchNorm + sign always is).
     #[error("layer {layer} channel {channel}: output bit is not monotone in the accumulator")]
     NotMonotone {
@@ -32,6 +32,14 @@ pub enum ExportError {
     /// The exported model does not verify.
     #[error(transparent)]
     Model(#[from] compiler::model::ModelError),
+}
+
+// By hand rather than `#[from]`, which would also make candle's error the `source`, printed
+// twice by error chains.
+impl From<candle_core::Error> for ExportError {
+    fn from(e: candle_core::Error) -> Self {
+        ExportError::Tensor(e)
+    }
 }
 
 /// The threshold of a channel whose bit is `f(acc)` for accumulators in `[lo, hi]`:

@@ -6,6 +6,7 @@ use crate::method::{Ede, Method};
 use crate::net::{argmax, Dropout, Mode, Net};
 use candle_core::{Tensor, Var};
 use compiler::data::Dataset;
+use compiler::model::limits::{self, grouped, MAX_CHECKPOINT_BYTES, MAX_TRAIN_ACTIVATIONS, MAX_TRAIN_PARAMS};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -27,10 +28,26 @@ pub const TRAINING_REVISION: u32 = 4;
 pub enum TrainError {
     /// A tensor operation failed.
     #[error("tensor: {0}")]
-    Tensor(#[from] candle_core::Error),
+    Tensor(candle_core::Error),
     /// The configuration does not fit the data.
     #[error("{0}")]
     Config(String),
+    /// The loss stopped being a finite number: the weights ran off.
+    #[error(
+        "training diverged: the loss became {loss} at epoch {epoch}, step {step}; the learning rate \
+         is probably too high for this network (--lr {lr:?}): try a smaller one, such as {:?}",
+        lr / 10.0
+    )]
+    Diverged {
+        /// 1-based epoch.
+        epoch: usize,
+        /// 1-based step within the epoch.
+        step: usize,
+        /// The loss (NaN or infinite).
+        loss: f64,
+        /// The run's initial learning rate.
+        lr: f64,
+    },
     /// A checkpoint could not be read or written, or belongs to another run.
     #[error("checkpoint {path}: {message}")]
     Checkpoint {
@@ -40,6 +57,25 @@ pub enum TrainError {
         message: String,
     },
 }
+
+// By hand rather than `#[from]`, which would also make candle's error the `source`, printed
+// twice by error chains.
+impl From<candle_core::Error> for TrainError {
+    fn from(e: candle_core::Error) -> Self {
+        TrainError::Tensor(e)
+    }
+}
+
+/// Largest initial learning rate accepted: Adam moves every weight by about `lr` per step, and the
+/// latent weights live in [-1, 1], so a larger rate only throws them around.
+pub const MAX_LR: f64 = 1.0;
+
+/// Range of EDE's `t` (--t-min, --t-max): the IR-Net paper uses 0.1 to 10. Beyond it, `k t` and
+/// `1 - tanh^2(t x)` leave f32's range and the surrogate gradient becomes 0, infinite or NaN.
+pub const EDE_T_RANGE: (f64, f64) = (1e-4, 1e4);
+
+/// Most epochs of a run (a model file records them as a 32-bit number).
+pub const MAX_EPOCHS: usize = 100_000;
 
 /// Everything that determines a training run.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -103,23 +139,73 @@ impl TrainConfig {
     /// named as the CLI spells them.
     pub fn validate(&self, data: &Dataset) -> Result<(), TrainError> {
         let bad = |m: String| Err(TrainError::Config(m));
-        if data.is_empty() || self.batch == 0 || self.epochs == 0 {
-            return bad("need images, a batch of at least 1 and at least 1 epoch".into());
+        if data.is_empty() {
+            return bad("the training set has no images".into());
+        }
+        if data.shape.is_empty() || data.images.len() != data.len() * data.shape.len() {
+            return bad(format!(
+                "the training images are {} with {} pixels for {} images: empty or inconsistent images \
+                 cannot be trained on",
+                data.shape,
+                data.images.len(),
+                data.len()
+            ));
+        }
+        if self.epochs == 0 || self.epochs > MAX_EPOCHS {
+            return bad(format!("--epochs must be between 1 and {MAX_EPOCHS}, got {}", self.epochs));
+        }
+        if self.batch == 0 {
+            return bad("--batch must be at least 1".into());
         }
         if self.arch.classes < data.classes {
             return bad(format!("{} classes for a dataset of {}", self.arch.classes, data.classes));
         }
-        if !(self.t_min > 0.0 && self.t_max >= self.t_min) {
-            return bad(format!("EDE needs 0 < --t-min <= --t-max, got {} and {}", self.t_min, self.t_max));
+        // Each float option on its own, so that a bad one is named rather than blamed on another.
+        // `!(x > a)` rather than `x <= a` so that NaN is refused too.
+        if !(self.lr.is_finite() && self.lr > 0.0 && self.lr <= MAX_LR) {
+            return bad(format!(
+                "--lr must be a finite number above 0 and at most {MAX_LR}, got {:?} (Adam's learning \
+                 rates are usually between 1e-4 and 1e-1; the default is 1e-3)",
+                self.lr
+            ));
         }
-        if !(0.0..1.0).contains(&self.dropout) {
-            return bad(format!("--dropout must be in [0, 1), got {}", self.dropout));
+        let (t_lo, t_hi) = EDE_T_RANGE;
+        if !(self.t_min.is_finite() && self.t_min >= t_lo && self.t_min <= t_hi) {
+            return bad(format!(
+                "--t-min must be a finite number in [{t_lo}, {t_hi}], got {:?} (the IR-Net paper's is 0.1)",
+                self.t_min
+            ));
+        }
+        if !(self.t_max.is_finite() && self.t_max >= self.t_min && self.t_max <= t_hi) {
+            return bad(format!(
+                "--t-max must be a finite number in [--t-min ({:?}), {t_hi}], got {:?} (the IR-Net paper's is 10)",
+                self.t_min, self.t_max
+            ));
+        }
+        if !(self.dropout >= 0.0 && self.dropout < 1.0) {
+            return bad(format!("--dropout must be in [0, 1), got {:?}", self.dropout));
+        }
+        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+            return bad(format!("--weight-decay must be a finite number >= 0, got {:?}", self.weight_decay));
         }
         // The decay multiplies each weight by 1 - lr * decay per step: it must stay in (0, 1].
-        if !(self.weight_decay >= 0.0 && self.lr * self.weight_decay < 1.0) {
+        if self.lr * self.weight_decay >= 1.0 {
             return bad(format!(
-                "--weight-decay must be >= 0 with --lr x --weight-decay < 1, got {}",
-                self.weight_decay
+                "--lr x --weight-decay must be below 1 (each step multiplies the weights by 1 - lr x decay), \
+                 got {:?} x {:?} = {:?}",
+                self.lr,
+                self.weight_decay,
+                self.lr * self.weight_decay
+            ));
+        }
+        let side = data.shape.h.max(data.shape.w);
+        if self.shift >= side {
+            return bad(format!(
+                "--shift {} moves a {}x{} image entirely out of its frame; use at most {}",
+                self.shift,
+                data.shape.h,
+                data.shape.w,
+                side - 1
             ));
         }
         if self.plain_head && !self.method.libra() {
@@ -128,7 +214,29 @@ impl TrainConfig {
                 self.method
             ));
         }
-        crate::net::layer_shapes(&self.arch, data.shape).map(|_| ()).map_err(TrainError::Config)
+        let size = self.arch.size(data.shape).map_err(TrainError::Config)?;
+        if size.params > MAX_TRAIN_PARAMS as u64 {
+            return bad(format!(
+                "--arch {} has {} weights to train on {} images, more than the limit of {} \
+                 (compiler::model::limits::MAX_TRAIN_PARAMS); use narrower layers",
+                self.arch,
+                grouped(size.params),
+                data.shape,
+                grouped(MAX_TRAIN_PARAMS as u64)
+            ));
+        }
+        let per_step = size.activations.saturating_mul(self.batch.min(data.len()) as u64);
+        if per_step > MAX_TRAIN_ACTIVATIONS as u64 {
+            return bad(format!(
+                "--arch {} with --batch {} holds {} activations per step, more than the limit of {} \
+                 (compiler::model::limits::MAX_TRAIN_ACTIVATIONS); use a smaller --batch or narrower layers",
+                self.arch,
+                self.batch,
+                grouped(per_step),
+                grouped(MAX_TRAIN_ACTIVATIONS as u64)
+            ));
+        }
+        Ok(())
     }
 
     /// The recipe in one line (for a model's provenance), with [`TRAINING_REVISION`], so that a
@@ -265,6 +373,9 @@ pub fn train(
     progress: &mut dyn Progress,
 ) -> Result<(Net, Vec<EpochReport>), TrainError> {
     cfg.validate(data)?;
+    if let Some(path) = checkpoint {
+        checkpoint_meta_path(path)?;
+    }
     let mut net = Net::new(&cfg.arch, cfg.method, data.shape, cfg.seed).map_err(TrainError::Config)?;
     if cfg.plain_head {
         net.head_method = cfg.method.without_libra();
@@ -311,6 +422,11 @@ pub fn train(
             });
             let logits = net.forward(&x, Mode::Train(ede, dropout))?;
             let loss = candle_nn::loss::cross_entropy(&logits, &y)?;
+            let l = f64::from(loss.to_scalar::<f32>()?);
+            // Before the update, so that the weights (and the last checkpoint) stay finite.
+            if !l.is_finite() {
+                return Err(TrainError::Diverged { epoch: epoch + 1, step: step + 1, loss: l, lr: cfg.lr });
+            }
             let grads = loss.backward()?;
             adam.update(&vars, &grads, lr, cfg.weight_decay)?;
             if cfg.method.clips_weights() {
@@ -318,7 +434,6 @@ pub fn train(
                     w.set(&w.as_tensor().clamp(-1f64, 1f64)?)?;
                 }
             }
-            let l = f64::from(loss.to_scalar::<f32>()?);
             loss_sum += l * idx.len() as f64;
             let rows: Vec<Vec<f32>> = logits.to_vec2()?;
             correct += rows.iter().zip(&labels).filter(|(r, &l)| argmax(r) == l as usize).count();
@@ -375,14 +490,46 @@ struct CheckpointMeta {
     adam_step: u64,
     /// (loss, train accuracy, images/s) per finished epoch.
     history: Vec<(f64, f64, f64)>,
+    /// [`checksum`] of the tensor file written with this metadata, so that a tensor file from
+    /// another epoch (an interrupted write, a copy) is not resumed as this one; absent in older
+    /// checkpoints.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tensors_checksum: Option<String>,
 }
 
 fn first_revision() -> u32 {
     1
 }
 
-fn meta_path(path: &Path) -> PathBuf {
-    path.with_extension("json")
+/// The metadata file of the checkpoint `path`: `path` with the extension `.json`. Refused when
+/// that is `path` itself (a checkpoint named `*.json`), where the metadata would overwrite the
+/// tensors.
+pub fn checkpoint_meta_path(path: &Path) -> Result<PathBuf, TrainError> {
+    let meta = path.with_extension("json");
+    if meta == path {
+        return Err(ckpt_err(
+            path,
+            format!(
+                "its metadata is written beside it as {}, the same file; give the checkpoint another \
+                 extension, such as {}",
+                meta.display(),
+                path.with_extension("safetensors").display()
+            ),
+        ));
+    }
+    Ok(meta)
+}
+
+/// FNV-1a (64 bits), in hex, of a checkpoint's tensor file and of the progress its metadata
+/// claims: detects a tensor file that is not the one the metadata was written with, and a claim
+/// edited afterwards (not an adversary, who can recompute it).
+fn checksum(tensors: &[u8], epochs_done: usize, adam_step: u64) -> String {
+    let claims = [(epochs_done as u64).to_le_bytes(), adam_step.to_le_bytes()];
+    let h = tensors
+        .iter()
+        .chain(claims.iter().flatten())
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    format!("{h:016x}")
 }
 
 fn save_checkpoint(
@@ -393,6 +540,7 @@ fn save_checkpoint(
     adam: &Adam,
     reports: &[EpochReport],
 ) -> Result<(), TrainError> {
+    let meta_path = checkpoint_meta_path(path)?;
     let mut tensors = net.state();
     for (i, (name, var)) in net.vars().iter().enumerate() {
         for (kind, store) in [("m", &adam.m[i]), ("v", &adam.v[i])] {
@@ -400,6 +548,24 @@ fn save_checkpoint(
                 .insert(format!("adam.{kind}.{name}"), Tensor::from_slice(store, var.shape(), var.device())?);
         }
     }
+    // Tensors first, then the metadata that names their checksum: each file is replaced
+    // atomically, and a crash between the two leaves a pair that the checksum tells apart.
+    let tmp = compiler::format::temp_path(path);
+    let written = candle_core::safetensors::save(&tensors, &tmp)
+        .map_err(|e| ckpt_err(path, e.to_string()))
+        .and_then(|()| std::fs::read(&tmp).map_err(|e| ckpt_err(path, e.to_string())))
+        .and_then(|bytes| {
+            std::fs::rename(&tmp, path).map_err(|e| ckpt_err(path, e.to_string()))?;
+            Ok(bytes)
+        });
+    let bytes = match written {
+        Ok(b) => b,
+        Err(e) => {
+            // Best effort: the write's own error is the one to report.
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+    };
     let meta = CheckpointMeta {
         revision: TRAINING_REVISION,
         config: cfg.clone(),
@@ -407,13 +573,16 @@ fn save_checkpoint(
         epochs_done: reports.len(),
         adam_step: adam.step,
         history: reports.iter().map(|r| (r.loss, r.train_accuracy, r.images_per_sec)).collect(),
+        tensors_checksum: Some(checksum(&bytes, reports.len(), adam.step)),
     };
     let json = serde_json::to_string_pretty(&meta).map_err(|e| ckpt_err(path, e.to_string()))?;
-    candle_core::safetensors::save(&tensors, path).map_err(|e| ckpt_err(path, e.to_string()))?;
-    std::fs::write(meta_path(path), json).map_err(|e| ckpt_err(path, e.to_string()))
+    compiler::format::write_atomic(&meta_path, json.as_bytes())
+        .map_err(|e| ckpt_err(path, format!("cannot write {}: {e}", meta_path.display())))
 }
 
-/// Resumes from `path` if it exists; returns the number of finished epochs.
+/// Resumes from `path` if it exists; returns the number of finished epochs. Everything the
+/// metadata claims is checked against the run and the tensors, so that an edited or mismatched
+/// checkpoint is refused rather than trusted.
 fn load_checkpoint(
     path: &Path,
     cfg: &TrainConfig,
@@ -425,9 +594,13 @@ fn load_checkpoint(
     if !path.exists() {
         return Ok(None);
     }
-    let json =
-        std::fs::read_to_string(meta_path(path)).map_err(|e| ckpt_err(path, format!("no metadata: {e}")))?;
-    let meta: CheckpointMeta = serde_json::from_str(&json).map_err(|e| ckpt_err(path, e.to_string()))?;
+    let meta_path = checkpoint_meta_path(path)?;
+    let fresh = "pass --fresh to start over, or give another --checkpoint";
+    let json = limits::read_file(&meta_path, MAX_CHECKPOINT_BYTES, "checkpoint metadata file")
+        .map_err(|e| ckpt_err(path, format!("its metadata cannot be read: {e}")))?;
+    let meta: CheckpointMeta = compiler::json::from_slice(&json).map_err(|e| {
+        ckpt_err(path, format!("its metadata {} is not valid: {e}; {fresh}", meta_path.display()))
+    })?;
     if meta.revision != TRAINING_REVISION {
         return Err(ckpt_err(
             path,
@@ -451,10 +624,60 @@ fn load_checkpoint(
             ),
         ));
     }
-    let tensors: HashMap<String, Tensor> = candle_core::safetensors::load(path, &candle_core::Device::Cpu)
-        .map_err(|e| ckpt_err(path, e.to_string()))?;
+    let steps_per_epoch = images.div_ceil(cfg.batch) as u64;
+    let inconsistent = |what: String| ckpt_err(path, format!("{what}: edited or corrupt; {fresh}"));
+    if meta.epochs_done > cfg.epochs {
+        return Err(inconsistent(format!(
+            "claims {} finished epochs of a {}-epoch run",
+            meta.epochs_done, cfg.epochs
+        )));
+    }
+    if meta.history.len() != meta.epochs_done {
+        return Err(inconsistent(format!(
+            "claims {} finished epochs but records {}",
+            meta.epochs_done,
+            meta.history.len()
+        )));
+    }
+    if meta.adam_step != meta.epochs_done as u64 * steps_per_epoch {
+        return Err(inconsistent(format!(
+            "claims {} finished epochs of {steps_per_epoch} steps, but its optimizer took {} steps",
+            meta.epochs_done, meta.adam_step
+        )));
+    }
+    let bytes = limits::read_file(path, MAX_CHECKPOINT_BYTES, "checkpoint")
+        .map_err(|e| ckpt_err(path, e.reason()))?;
+    if let Some(sum) = &meta.tensors_checksum {
+        if *sum != checksum(&bytes, meta.epochs_done, meta.adam_step) {
+            return Err(inconsistent(format!(
+                "its tensors do not match its metadata {} (the epochs it claims, or the tensor file, \
+                 changed after they were written)",
+                meta_path.display()
+            )));
+        }
+    }
+    let tensors: HashMap<String, Tensor> =
+        candle_core::safetensors::load_buffer(&bytes, &candle_core::Device::Cpu)
+            .map_err(|e| ckpt_err(path, e.to_string()))?;
     net.load_state(&tensors).map_err(|e| ckpt_err(path, e))?;
-    for (i, (name, v)) in net.vars().iter().enumerate() {
+    let vars = net.vars();
+    let expected = net.state().len() + 2 * vars.len();
+    if tensors.len() != expected {
+        let known: std::collections::HashSet<String> = net
+            .state()
+            .into_keys()
+            .chain(vars.iter().flat_map(|(n, _)| [format!("adam.m.{n}"), format!("adam.v.{n}")]))
+            .collect();
+        let extra = tensors.keys().find(|k| !known.contains(*k)).cloned().unwrap_or_default();
+        return Err(inconsistent(format!("holds tensor '{extra}', which this network does not have")));
+    }
+    for (name, t) in &tensors {
+        let values: Vec<f32> = t.flatten_all()?.to_dtype(candle_core::DType::F32)?.to_vec1()?;
+        if values.iter().any(|v| !v.is_finite()) {
+            return Err(inconsistent(format!("tensor '{name}' holds values that are not finite")));
+        }
+    }
+    for (i, (name, v)) in vars.iter().enumerate() {
         for (store, kind) in [(&mut adam.m, "m"), (&mut adam.v, "v")] {
             let t = tensors
                 .get(&format!("adam.{kind}.{name}"))

@@ -2,8 +2,7 @@
 
 use std::fmt;
 
-/// Largest storage (in bits, rows padded to whole words) of a matrix built from external sizes: 512 MiB.
-pub const MAX_MATRIX_BITS: usize = 1 << 32;
+use super::limits::MAX_MATRIX_BITS;
 
 /// A dense matrix of bits, one row per output channel, packed into `u64` words.
 ///

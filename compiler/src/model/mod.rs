@@ -13,13 +13,15 @@
 //! channel fastest, the im2col order of the sliding-window unit.
 
 mod bits;
+pub mod limits;
 pub mod random;
 mod text;
 mod verify;
 
-pub use bits::{tail_mask, BitMatrix, MAX_MATRIX_BITS};
+pub use bits::{tail_mask, BitMatrix};
+pub use limits::{MAX_MATRIX_BITS, MAX_TENSOR_ELEMS};
 pub use text::ParseError;
-pub use verify::{accumulator_range, Elem, ModelError, TensorType, MAX_TENSOR_ELEMS};
+pub use verify::{accumulator_range, Elem, ModelError, TensorType};
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

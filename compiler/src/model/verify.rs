@@ -1,10 +1,22 @@
 //! Shape inference and the model verifier.
 
-use super::{Activation, BinaryWeights, Layer, LayerId, Model, Padding, Shape};
+use super::limits::{grouped, MAX_FRAC_BITS, MAX_MATRIX_BITS, MAX_TENSOR_ELEMS};
+use super::{Activation, BinaryWeights, BitMatrix, Layer, LayerId, Model, Padding, Shape};
 use std::fmt;
 
-/// Largest number of elements any tensor of a model may have; guards allocations made from files.
-pub const MAX_TENSOR_ELEMS: usize = 1 << 28;
+/// Why `what` (a shape of `shape`) is too large for [`MAX_TENSOR_ELEMS`], or `None` if it fits.
+fn tensor_too_large(what: &str, shape: Shape) -> Option<String> {
+    let elems = match shape.checked_len() {
+        Some(n) if n <= MAX_TENSOR_ELEMS => return None,
+        Some(n) => grouped(n as u64),
+        None => "more than 2^64".into(),
+    };
+    Some(format!(
+        "{what} {shape} is too large: {elems} elements, more than the limit of {} per tensor \
+         (compiler::model::limits::MAX_TENSOR_ELEMS)",
+        grouped(MAX_TENSOR_ELEMS as u64)
+    ))
+}
 
 /// Element type of a tensor between layers.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
@@ -77,8 +89,8 @@ impl Model {
         if self.input.is_empty() {
             return Err(ModelError::Model(format!("input shape {} has a zero extent", self.input)));
         }
-        if self.input.checked_len().is_none_or(|n| n > MAX_TENSOR_ELEMS) {
-            return Err(ModelError::Model(format!("input shape {} is too large", self.input)));
+        if let Some(m) = tensor_too_large("input", self.input) {
+            return Err(ModelError::Model(m));
         }
         if self.layers.is_empty() {
             return Err(ModelError::Model("no layers".into()));
@@ -123,7 +135,16 @@ pub fn infer_layer(
     }
     let next = match layer {
         Layer::QuantBinary { .. } => TensorType { shape: cur.shape, elem: Elem::Bits },
-        Layer::QuantFixed8(q) => TensorType { shape: cur.shape, elem: Elem::Int { max_abs: q.max_abs() } },
+        Layer::QuantFixed8(q) => {
+            if q.frac_bits > MAX_FRAC_BITS {
+                return Err(err(format!(
+                    "frac_bits {} is more than {MAX_FRAC_BITS}: the input is an 8-bit integer, so at most \
+                     its {MAX_FRAC_BITS} bits can be fractional",
+                    q.frac_bits
+                )));
+            }
+            TensorType { shape: cur.shape, elem: Elem::Int { max_abs: q.max_abs() } }
+        }
         Layer::Dense(w) => {
             let n = cur.shape.len();
             check_weights(w, cur.elem, n, is_last).map_err(err)?;
@@ -150,6 +171,10 @@ pub fn infer_layer(
                     "kernel {kernel} does not fit the padded input {h}x{w} (input {})",
                     cur.shape
                 )));
+            }
+            // The sliding window reads the padded input, so it counts as a tensor of its own.
+            if let Some(m) = tensor_too_large("padded input", Shape::new(h, w, cur.shape.c)) {
+                return Err(err(m));
             }
             let n = kernel
                 .checked_mul(*kernel)
@@ -183,8 +208,8 @@ pub fn infer_layer(
             TensorType { shape, elem: Elem::Bits }
         }
     };
-    if next.shape.checked_len().is_none_or(|n| n > MAX_TENSOR_ELEMS) {
-        return Err(err(format!("output {} is too large", next.shape)));
+    if let Some(m) = tensor_too_large("output", next.shape) {
+        return Err(err(m));
     }
     Ok(next)
 }
@@ -206,6 +231,13 @@ fn check_weights(w: &BinaryWeights, input: Elem, n: usize, is_last: bool) -> Res
     }
     if w.out() == 0 {
         return Err("has no output channels".into());
+    }
+    if !BitMatrix::fits(w.out(), n) {
+        return Err(format!(
+            "{}x{n} weight matrix is more than the limit of {} bits (MAX_MATRIX_BITS)",
+            w.out(),
+            grouped(MAX_MATRIX_BITS as u64)
+        ));
     }
     if w.fan_in() != n {
         return Err(format!(

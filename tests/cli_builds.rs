@@ -262,6 +262,11 @@ fn a_huge_fifo_in_graph_json_is_refused() {
     rehash(&b, "graph.json");
     let r = xnorflow(&["sim", "B"], dir.path(), QUICK);
     assert!(r.clear_error() && r.stderr.contains("FIFO depth"), "{}", r.show());
+    // Names become file names and Verilog: a path in a name is refused.
+    edit(&gpath, |t| t.replace("1000000000000000", "4").replacen("\"name\":\"L1\"", "\"name\":\"../L1\"", 1));
+    rehash(&b, "graph.json");
+    let r = xnorflow(&["sim", "B"], dir.path(), QUICK);
+    assert!(r.clear_error() && r.stderr.contains("node name \"../L1\""), "{}", r.show());
 }
 
 // Item 9: clocks and folding targets that are not numbers, or absurd.

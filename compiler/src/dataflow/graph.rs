@@ -198,7 +198,20 @@ impl Graph {
         if self.nodes.len() > MAX_NODES {
             return err(format!("{} nodes, at most {MAX_NODES} are accepted", self.nodes.len()));
         }
+        // Names end up in file names (`L1_w0.mem`), Verilog and reports: plain identifiers only.
+        let plain = |s: &str| {
+            !s.is_empty() && s.len() <= 64 && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        };
         for n in &self.nodes {
+            let cfg_name = match &n.kind {
+                NodeKind::Mvtu { cfg, .. } => Some(cfg.name.as_str()),
+                NodeKind::Swu { cfg } => Some(cfg.name.as_str()),
+                NodeKind::Pool { cfg } => Some(cfg.name.as_str()),
+                _ => None,
+            };
+            if let Some(bad) = std::iter::once(n.name.as_str()).chain(cfg_name).find(|s| !plain(s)) {
+                return err(format!("node name {bad:?}: names are 1 to 64 letters, digits or '_'"));
+            }
             if n.in_bits == 0 || n.out_bits == 0 || n.in_words == 0 || n.out_words == 0 {
                 return err(format!("node {}: empty stream", n.name));
             }

@@ -6,19 +6,10 @@ use compiler::model::random::{random_model, LayerSpec};
 use compiler::model::{Padding, Shape};
 use sim::golden::Golden;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
-fn xnorflow(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_xnorflow")).args(args).current_dir(dir).output().expect("binary runs")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+mod common;
+use common::{stderr, stdout, xnorflow};
 
 /// A small conv net on 8x8 digits-shaped input.
 fn digits_model() -> compiler::model::Model {

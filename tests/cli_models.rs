@@ -6,20 +6,11 @@
 use compiler::model::random::{random_model, LayerSpec};
 use compiler::model::{Padding, Shape};
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-fn xnorflow(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_xnorflow")).args(args).current_dir(dir).output().expect("binary runs")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+mod common;
+use common::{stderr, stdout, xnorflow};
 
 /// Runs `args` and expects exit code 1 with one `error:` line; returns that line.
 fn refused(args: &[&str], dir: &Path) -> String {

@@ -1,7 +1,7 @@
 # xnorflow's entry points. `make demo` and `make test` are the README's two set-up commands.
 CARGO ?= cargo
 
-.PHONY: demo test lint bench deps ci clean mnist-results mnist-fixed8 irnet-ablation irnet-ablation-conv irnet-conv-replication irnet-vs-ste irnet-vs-ste-tuned hdl-lanes sim-speed estimate-vs-synth cnv-results
+.PHONY: demo test lint bench deps ci clean mnist-results mnist-fixed8 irnet-ablation irnet-ablation-conv irnet-conv-replication irnet-vs-ste irnet-vs-ste-tuned hdl-lanes formal sim-speed estimate-vs-synth cnv-results
 
 ## Install the hardware tools (Verilator, Yosys, Icarus Verilog, nextpnr-ice40) when missing.
 deps:
@@ -92,6 +92,11 @@ irnet-vs-ste-tuned:
 ## LUT/FF/BRAM per XNOR lane of one MVTU from Yosys synth_xilinx (about 10 min) -> results/hdl_lanes.csv.
 hdl-lanes: deps
 	$(CARGO) run --release -p xnorflow-hdl --example lut_per_lane -- results/hdl_lanes.csv
+
+## Formal proofs of every stream block (Yosys + yosys-smtbmc + z3): AXI4-Stream rules, token
+## conservation, bounded progress, mutants -> results/formal.md, results/formal.csv.
+formal: deps
+	$(CARGO) run --release -p xnorflow-hdl --example formal -- results/formal.csv
 
 ## BNN-PYNQ's CNV (random weights) at its folding: compile time, sim, Verilator cosim, Yosys (about 15 min)
 ## -> results/cnv_*.

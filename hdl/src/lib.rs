@@ -6,13 +6,15 @@
 //! simulates exactly that Verilog; composite blocks ([`mvtu::Mvtu`]) are trees of leaves whose
 //! wiring is written twice, as simulation copies and as Verilog assignments, and tested against
 //! the golden model in both forms. The rest of xnorflow sees this crate's own types
-//! ([`mvtu::MvtuConfig`], [`emit`]), never rust-hdl's.
+//! ([`mvtu::MvtuConfig`], [`emit`]), never rust-hdl's. [`formal`] proves every stream block's
+//! AXI4-Stream handshakes, token conservation and bounded progress with Yosys and z3.
 
 pub mod accel;
 pub mod accumulator;
 pub mod arith;
 pub mod bus;
 pub mod emit;
+pub mod formal;
 pub mod harness;
 pub mod lanes;
 pub mod memory;

@@ -1,0 +1,86 @@
+//! Formal checks, fast subset: one small configuration per block kind with every property
+//! (AXI4-Stream rules, token conservation both halves, bounded progress) proven by Yosys +
+//! yosys-smtbmc + z3, and every kind's mutant caught. Skipped with a message when the tools are
+//! missing. `make formal` runs the full set (`examples/formal.rs`).
+
+use hdl::formal::{self, Effort, Property};
+use std::time::Duration;
+
+fn tools() -> bool {
+    match formal::tools_available() {
+        Ok(()) => true,
+        Err(e) => {
+            eprintln!("skipping the formal checks: {e}");
+            false
+        }
+    }
+}
+
+fn effort() -> Effort {
+    Effort {
+        extra_depth: 0,
+        induction: 4,
+        timeout: Duration::from_secs(300),
+        induction_timeout: Duration::from_secs(20),
+        // Induction only where invariants make it succeed quickly: the others are bounded proofs.
+        induction_needs_invariants: true,
+    }
+}
+
+#[test]
+fn every_block_kind_meets_its_properties_and_every_mutant_is_caught() {
+    if !tools() {
+        return;
+    }
+    let designs = formal::designs(true).expect("designs");
+    let mut kinds = Vec::new();
+    let mut failures = Vec::new();
+    for d in &designs {
+        kinds.push(d.kind);
+        for p in Property::ALL {
+            let r = formal::check(d, p, &effort()).unwrap_or_else(|e| panic!("{} {}: {e}", d.kind, d.config));
+            eprintln!("{} | {} | {} | {} | {:.1} s", r.block, r.config, p.name(), r.cell(), r.seconds);
+            if !r.passed() {
+                failures.push(format!("{} {} {}: {}", d.kind, d.config, p.name(), r.cell()));
+            }
+        }
+        let m = formal::standard_mutant(d).expect("mutant");
+        let r =
+            formal::check(&m.design, m.expected, &Effort { induction: 0, ..effort() }).expect("mutant check");
+        eprintln!("mutant {} {}: {} ({:.1} s)", d.kind, m.description, r.cell(), r.seconds);
+        if r.passed() {
+            failures.push(format!(
+                "mutant {} `{}` was not caught by {}",
+                d.kind,
+                m.description,
+                m.expected.name()
+            ));
+        }
+    }
+    assert_eq!(kinds.len(), 7, "one configuration per block kind");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn the_fifo_proofs_are_inductive() {
+    if !tools() {
+        return;
+    }
+    let d = formal::fifo(3, 5, 2).expect("fifo");
+    for p in [Property::Axi, Property::NoExtra] {
+        let r = formal::check(&d, p, &effort()).expect("check");
+        assert!(
+            matches!(r.outcome, formal::Outcome::Proven { induction: Some(true), .. }),
+            "{}: {}",
+            p.name(),
+            r.cell()
+        );
+    }
+}
+
+#[test]
+fn a_missing_tool_or_bad_mutation_is_an_error_not_a_panic() {
+    let d = formal::fifo(2, 2, 2).expect("fifo");
+    let e = formal::mutate(&d, "nothing", Property::Axi, "no such text", "x").expect_err("must fail");
+    assert!(e.to_string().contains("is not in the FIFO Verilog"), "{e}");
+}

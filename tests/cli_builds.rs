@@ -555,6 +555,33 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 6, failure_persistence: Some(Box::new(
+        proptest::test_runner::FileFailurePersistence::WithSource("proptest-regressions"))), ..ProptestConfig::default() })]
+
+    /// The files only Verilator reads (the Verilog and its memory files), corrupted: `cosim`
+    /// gives a correct verdict (PASS, or the first mismatch) or a clear error, never an abort.
+    /// Each case verilates a design, so there are few.
+    #[test]
+    fn corrupted_verilog_and_memories_give_cosim_a_clear_error_or_a_verdict(
+        file in prop::sample::select(vec!["design.v", "L1_w0.mem", "L1_t0.mem", "L2_w0.mem"]),
+        c in corruption(),
+    ) {
+        if !have("verilator") {
+            return Ok(());
+        }
+        let (_keep, base) = base_build();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let b = dir.path().join("B");
+        copy_dir(base, &b);
+        let path = b.join(file);
+        let bytes = std::fs::read(&path).expect("read");
+        std::fs::write(&path, corrupt(&bytes, &c)).expect("write");
+        let r = xnorflow(&["cosim", "B", "--frames", "2", "--stall-prob", "0.2"], dir.path(), VERILATOR);
+        prop_assert!(r.ok() || r.clear_error(), "cosim after {c:?} of {file}: {}", r.show());
+    }
+}
+
 fn rand_suffix() -> u16 {
     use std::sync::atomic::{AtomicU16, Ordering};
     static N: AtomicU16 = AtomicU16::new(0);

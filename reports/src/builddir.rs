@@ -90,7 +90,11 @@ pub fn read_text(path: &Path, limit: u64) -> Result<String, BuildDirError> {
 
 /// The SHA-256 of `bytes` in hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    hex(&Sha256::digest(bytes))
+}
+
+fn hex(digest: &[u8]) -> String {
+    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn check_fclk<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
@@ -217,7 +221,7 @@ impl BuildDir {
         let mpath = dir.join(MODEL_FILE);
         let model =
             compiler::format::from_bytes(model_bytes).map_err(|e| content_err(&mpath, e.to_string()))?;
-        let design_hash = Sha256::digest(design.finalize()).iter().map(|b| format!("{b:02x}")).collect();
+        let design_hash = hex(&design.finalize());
         Ok(BuildDir { dir: dir.to_path_buf(), model, graph, info, design_hash, modified })
     }
 

@@ -121,8 +121,9 @@ fn num(v: &serde_json::Value, path: &[&str]) -> String {
     })
 }
 
-/// Writes `report.html` and `report.md` into the build directory; returns their paths.
-pub fn write(b: &BuildDir) -> Result<(PathBuf, PathBuf), ReportError> {
+/// Writes `report.html` and `report.md` into the build directory; returns their paths and the
+/// result files it ignored as stale, with why.
+pub fn write(b: &BuildDir) -> Result<(PathBuf, PathBuf, Vec<String>), ReportError> {
     let r = Results::read(b);
     let est = Report::new(&b.graph, &b.model, b.info.fclk_mhz);
     let mut sections = Vec::new();
@@ -304,5 +305,5 @@ pub fn write(b: &BuildDir) -> Result<(PathBuf, PathBuf), ReportError> {
     let (h, m) = (b.dir.join("report.html"), b.dir.join("report.md"));
     std::fs::write(&h, html).map_err(|source| ReportError::Io { path: h.clone(), source })?;
     std::fs::write(&m, md).map_err(|source| ReportError::Io { path: m.clone(), source })?;
-    Ok((h, m))
+    Ok((h, m, r.stale))
 }

@@ -82,6 +82,20 @@ pub enum DriveError {
 /// Cycles of reset before a run, as in the testbenches.
 pub const RESET_CYCLES: u64 = 2;
 
+/// Holds `dut` in reset for [`RESET_CYCLES`]; returns an all-zero input word and an output buffer
+/// sized for its ports.
+fn reset(dut: &mut dyn StreamDut) -> Result<(Vec<u64>, Vec<u64>), DriveError> {
+    let zero = vec![0u64; compiler::dataflow::words(dut.in_bits())];
+    let mut out = Vec::with_capacity(compiler::dataflow::words(dut.out_bits()));
+    for _ in 0..RESET_CYCLES {
+        dut.cycle(true, false, &zero, false, &mut out);
+    }
+    match dut.fault() {
+        Some(m) => Err(DriveError::Fault(m)),
+        None => Ok((zero, out)),
+    }
+}
+
 /// Resets `dut`, streams `inputs` in and collects `n_out` output words.
 pub fn run(
     dut: &mut dyn StreamDut,
@@ -89,14 +103,7 @@ pub fn run(
     n_out: usize,
     drive: &Drive,
 ) -> Result<Trace, DriveError> {
-    let zero = vec![0u64; compiler::dataflow::words(dut.in_bits())];
-    let mut out = Vec::with_capacity(compiler::dataflow::words(dut.out_bits()));
-    for _ in 0..RESET_CYCLES {
-        dut.cycle(true, false, &zero, false, &mut out);
-    }
-    if let Some(m) = dut.fault() {
-        return Err(DriveError::Fault(m));
-    }
+    let (zero, mut out) = reset(dut)?;
     let mut t = Trace::default();
     let mut next_in = 0;
     let mut pattern = drive.stalls.iter();
@@ -172,14 +179,10 @@ pub fn run_streaming<E>(
     frame_done: &mut dyn FnMut(usize, u64),
 ) -> Result<Result<StreamStats, DriveError>, E> {
     use std::collections::VecDeque;
-    let zero = vec![0u64; compiler::dataflow::words(dut.in_bits())];
-    let mut out = Vec::with_capacity(compiler::dataflow::words(dut.out_bits()));
-    for _ in 0..RESET_CYCLES {
-        dut.cycle(true, false, &zero, false, &mut out);
-    }
-    if let Some(m) = dut.fault() {
-        return Ok(Err(DriveError::Fault(m)));
-    }
+    let (zero, mut out) = match reset(dut) {
+        Ok(z) => z,
+        Err(e) => return Ok(Err(e)),
+    };
     let mut st = StreamStats::default();
     let (mut inputs, mut expected): (VecDeque<Vec<u64>>, VecDeque<Vec<u64>>) = Default::default();
     // Output words still due per frame, oldest first.

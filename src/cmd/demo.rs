@@ -151,7 +151,7 @@ pub fn run(args: Args) -> Result<()> {
     } else {
         println!("      Yosys is not installed (`make deps`): synthesis skipped");
     }
-    let (html, _) = reports::report::write(&bopen)?;
+    let (html, _, _) = reports::report::write(&bopen)?;
     println!("      report: {}", html.display());
     println!("outputs in {}", args.out.display());
     Ok(())

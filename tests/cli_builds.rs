@@ -366,7 +366,7 @@ fn report_ignores_results_of_another_design_and_refuses_a_foreign_model() {
     }
 }
 
-// Item 14: --vcd into a missing directory, or over the build's own files.
+// Item 14: --vcd (and --json) into a missing directory, or over the build's own files.
 #[test]
 fn vcd_paths_are_checked_before_the_run() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -375,6 +375,10 @@ fn vcd_paths_are_checked_before_the_run() {
     for vcd in ["/nonexistent/dir/w.vcd", "B/design.v", "B/build.json", "B"] {
         let r = xnorflow(&["cosim", "B", "--frames", "2", "--vcd", vcd], dir.path(), QUICK);
         assert!(r.clear_error() && r.stderr.contains(vcd), "{vcd}: {}", r.show());
+    }
+    for cmd in ["sim", "cosim"] {
+        let r = xnorflow(&[cmd, "B", "--frames", "2", "--json", "B/design.v"], dir.path(), QUICK);
+        assert!(r.clear_error() && r.stderr.contains("one of the build's own files"), "{cmd}: {}", r.show());
     }
     assert_eq!(std::fs::read(b.join("design.v")).expect("read"), design, "design.v intact");
 }

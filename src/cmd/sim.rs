@@ -63,6 +63,9 @@ fn write_json<T: serde::Serialize>(path: &Option<PathBuf>, value: &T) -> Result<
 /// Runs `xnorflow sim`.
 pub fn run_sim(args: SimArgs) -> Result<()> {
     let b = open(&args.build)?;
+    if let Some(p) = &args.json {
+        reports::builddir::check_output_file(&b, p)?;
+    }
     let pb = indicatif::ProgressBar::new(args.frames as u64);
     pb.set_style(
         indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} frames, {per_sec}, eta {eta}")
@@ -121,6 +124,9 @@ pub fn run_cosim(args: CosimArgs) -> Result<()> {
         bail!("--stall-prob must be in [0, 1), got {}", args.stall_prob);
     }
     let b = open(&args.build)?;
+    if let Some(p) = &args.json {
+        reports::builddir::check_output_file(&b, p)?;
+    }
     let pb = indicatif::ProgressBar::new_spinner();
     pb.enable_steady_tick(std::time::Duration::from_millis(120));
     let o = CosimOptions {

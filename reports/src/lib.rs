@@ -8,6 +8,7 @@
 
 pub mod build;
 pub mod builddir;
+pub mod confusion;
 pub mod cosim;
 pub mod explore;
 pub mod plot;

@@ -19,7 +19,7 @@ pub struct PlotError {
 /// Plot size in pixels.
 pub const SIZE: (u32, u32) = (960, 600);
 
-const PALETTE: [RGBColor; 6] = [
+pub(crate) const PALETTE: [RGBColor; 6] = [
     RGBColor(31, 119, 180),
     RGBColor(214, 39, 40),
     RGBColor(44, 160, 44),
@@ -93,12 +93,12 @@ pub fn short(v: f64) -> String {
     format!("{t}{unit}")
 }
 
-fn err(path: &Path, e: impl std::fmt::Display) -> PlotError {
+pub(crate) fn err(path: &Path, e: impl std::fmt::Display) -> PlotError {
     PlotError { path: path.to_path_buf(), message: e.to_string() }
 }
 
 /// A plot that can be drawn on any plotters backend.
-trait Paint {
+pub(crate) trait Paint {
     fn paint<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String>;
 }
 
@@ -114,8 +114,21 @@ impl Paint for Bars {
     }
 }
 
+/// Checks that `path` can name a plot: it ends in .svg or .png and is not a directory. Commands
+/// call it before long runs, so a typo costs nothing.
+pub fn check_path(path: &Path) -> Result<(), PlotError> {
+    if !matches!(path.extension().and_then(|e| e.to_str()), Some("svg" | "png")) {
+        return Err(err(path, "the file must end in .svg or .png"));
+    }
+    if path.is_dir() {
+        return Err(err(path, "it is a directory; give a file path inside it"));
+    }
+    Ok(())
+}
+
 /// Draws `p` on an SVG or PNG canvas chosen by `path`'s extension.
-fn canvas(path: &Path, p: &impl Paint) -> Result<(), PlotError> {
+pub(crate) fn canvas(path: &Path, p: &impl Paint) -> Result<(), PlotError> {
+    check_path(path)?;
     match path.extension().and_then(|e| e.to_str()) {
         Some("svg") => {
             let root = SVGBackend::new(path, SIZE).into_drawing_area();

@@ -46,3 +46,51 @@ fn explore_writes_every_plot_kind() {
     let csv = std::fs::read_to_string(dir.path().join("explore.csv")).expect("csv");
     assert_eq!(csv.lines().count(), designs.len() + 1);
 }
+
+#[test]
+fn a_confusion_matrix_is_drawn_as_png_and_svg() {
+    let mut c = reports::confusion::Confusion::new(10);
+    // Distinct counts, so each can be found in the SVG's text.
+    for t in 0..10 {
+        for _ in 0..(40 + 3 * t) {
+            c.add(t, t);
+        }
+    }
+    for _ in 0..17 {
+        c.add(3, 8);
+    }
+    for _ in 0..5 {
+        c.add(7, 1);
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let png = dir.path().join("confusion.png");
+    reports::confusion::draw(&png, &c, "digits test: 95.00%").expect("png");
+    let bytes = std::fs::read(&png).expect("png written");
+    assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
+    let share = ink(&png);
+    assert!(share > 0.05 && share < 0.9, "{share:.3} of the pixels drawn");
+
+    let svg = dir.path().join("confusion.svg");
+    reports::confusion::draw(&svg, &c, "digits test: 95.00%").expect("svg");
+    let text = std::fs::read_to_string(&svg).expect("svg written");
+    assert!(text.trim_start().starts_with("<svg") && text.trim_end().ends_with("</svg>"), "{text}");
+    for n in ["40", "67", "17", "5", "predicted", "true", "digits test: 95.00%"] {
+        assert!(
+            text.contains(&format!(">{n}<")) || text.contains(&format!(">\n{n}\n<")),
+            "no {n:?} in the SVG"
+        );
+    }
+    // Every cell is written, zeros included: 88 zero cells, the scale's 0, class 0's two labels.
+    let zeros = text.matches(">0<").count() + text.matches(">\n0\n<").count();
+    assert_eq!(zeros, 88 + 1 + 2);
+
+    // Neither an unknown extension nor a directory is drawn on.
+    for bad in [dir.path().join("confusion.pdf"), dir.path().to_path_buf()] {
+        let e = reports::confusion::draw(&bad, &c, "t").expect_err("refused");
+        assert!(e.to_string().contains(".svg or .png"), "{e}");
+    }
+    let sub = dir.path().join("d.svg");
+    std::fs::create_dir(&sub).expect("mkdir");
+    let e = reports::confusion::draw(&sub, &c, "t").expect_err("refused");
+    assert!(e.to_string().contains("directory"), "{e}");
+}

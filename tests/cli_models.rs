@@ -4,7 +4,7 @@
 //! quickly, and a refused training run must write nothing.
 
 use compiler::model::random::{random_model, LayerSpec};
-use compiler::model::{Padding, Shape};
+use compiler::model::{Layer, Padding, Shape};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -150,6 +150,43 @@ fn frac_bits_beyond_8_are_refused() {
         .expect("writes");
     let e = refused(&["inspect", "f.txt"], dir.path());
     assert!(e.contains("layer L0 (quant.fixed8): frac_bits 255 is more than 8"), "{e}");
+}
+
+/// An input quantizer by table (signed, not monotone: what a QONNX import gives) goes through
+/// `inspect`, `compile` and `cosim`: the accelerator's 8-bit stream carries the table's values.
+#[test]
+fn a_table_quantizer_compiles_and_cosimulates() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let specs = [
+        LayerSpec::QuantTable(true),
+        LayerSpec::Conv2d { out: 4, kernel: 3, stride: 1, padding: Padding::None },
+        LayerSpec::MaxPool { kernel: 2, stride: 2 },
+        LayerSpec::Dense(10),
+    ];
+    let m = random_model("table", Shape::new(8, 8, 1), &specs, 3).expect("valid");
+    let Layer::QuantTable(t) = &m.layers[0] else { panic!("L0 is the table") };
+    assert!(t.signed() && !t.is_monotone());
+    compiler::format::save(&m, &dir.path().join("m.xnf")).expect("saves");
+    let o = xnorflow(&["inspect", "m.xnf"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (lo, hi) = t.range();
+    let out = stdout(&o);
+    assert!(
+        out.contains("quant.table") && out.contains(&format!("table [{lo}, {hi}] signed, not monotone")),
+        "{out}"
+    );
+    let o = xnorflow(&["compile", "m.xnf", "-o", "b", "--frames", "3"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = xnorflow(&["cosim", "b", "--frames", "6", "--stall-prob", "0.2", "--seed", "4"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).ends_with("PASS\n"), "{}", stdout(&o));
+    // A table value that does not fit a byte is refused, naming the line.
+    let text = m.to_string();
+    let l0 = text.lines().find(|l| l.starts_with("L0 ")).expect("L0");
+    let bad = format!("L0 quant.table values=300,{}", l0.split_once(',').expect("commas").1);
+    std::fs::write(dir.path().join("bad.txt"), text.replace(l0, &bad)).expect("writes");
+    let e = refused(&["inspect", "bad.txt"], dir.path());
+    assert!(e.contains("line 6: input table values must all be in") && e.contains("300 (pixel 0)"), "{e}");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -3,8 +3,10 @@
 //! The manifest (metadata key `xnorflow`) carries the format name and version, the topology, per-layer
 //! metadata and provenance. Tensors carry the numbers: `L<i>.weight` is `U8 [out, ceil(fan_in / 8)]`,
 //! each row bit-packed least significant bit first (bit j of a row = weight j, 1 = +1), and
-//! `L<i>.threshold` is `I32 [out]`. Any safetensors reader can open the file; this module refuses
-//! anything that is not exactly a valid model, with a message that names the layer or tensor.
+//! `L<i>.threshold` is `I32 [out]`. An input table (`quant.table`) is small enough to stay in the
+//! manifest: its `values` are 256 integers, `values[pixel]`. Any safetensors reader can open the
+//! file; this module refuses anything that is not exactly a valid model, with a message that names
+//! the layer or tensor.
 //!
 //! [`load`] also reads the text form (what `Display` writes and [`Model::parse`] reads back, an
 //! exact round trip), recognised by its first line, so that `model.txt` works wherever `model.xnf`
@@ -13,8 +15,8 @@
 use crate::json::JsonError;
 use crate::model::limits::{self, grouped, FileError, MAX_MODEL_FILE_BYTES};
 use crate::model::{
-    Activation, BinaryWeights, BitMatrix, Fixed8, Layer, LayerId, Model, ModelError, OutputMode, Padding,
-    ParseError, Provenance, Shape,
+    Activation, BinaryWeights, BitMatrix, Fixed8, InputTable, Layer, LayerId, Model, ModelError, OutputMode,
+    Padding, ParseError, Provenance, Shape,
 };
 use safetensors::{Dtype, SafeTensors};
 use serde::{Deserialize, Serialize};
@@ -23,7 +25,9 @@ use std::path::{Path, PathBuf};
 
 /// Value of the manifest's `format` field.
 pub const FORMAT_NAME: &str = "xnorflow-model";
-/// The manifest version this build writes and reads.
+/// The manifest version this build writes and reads. A new layer kind does not change it: files
+/// without that kind read exactly as before, and an older build refuses one that has it by name
+/// (an unknown `kind`).
 pub const FORMAT_VERSION: u32 = 1;
 /// Metadata key of the manifest inside the safetensors header.
 pub const MANIFEST_KEY: &str = "xnorflow";
@@ -125,6 +129,9 @@ enum LayerEntry {
     QuantBinary { id: LayerId, threshold: u8 },
     #[serde(rename = "quant.fixed8")]
     QuantFixed8 { id: LayerId, signed: bool, frac_bits: u8 },
+    /// Checked by `InputTable::new` on reading.
+    #[serde(rename = "quant.table")]
+    QuantTable { id: LayerId, values: Vec<i32> },
     #[serde(rename = "dense")]
     Dense {
         id: LayerId,
@@ -149,6 +156,7 @@ impl LayerEntry {
         match self {
             LayerEntry::QuantBinary { id, .. }
             | LayerEntry::QuantFixed8 { id, .. }
+            | LayerEntry::QuantTable { id, .. }
             | LayerEntry::Dense { id, .. }
             | LayerEntry::Conv2d { id, .. }
             | LayerEntry::MaxPool { id, .. } => *id,
@@ -180,6 +188,7 @@ pub fn to_bytes(model: &Model) -> Result<Vec<u8>, FormatError> {
         .map(|(id, layer)| match layer {
             Layer::QuantBinary { threshold } => LayerEntry::QuantBinary { id, threshold: *threshold },
             Layer::QuantFixed8(q) => LayerEntry::QuantFixed8 { id, signed: q.signed, frac_bits: q.frac_bits },
+            Layer::QuantTable(t) => LayerEntry::QuantTable { id, values: t.values() },
             Layer::Dense(w) => LayerEntry::Dense { id, w: weight_entry(id, w) },
             Layer::Conv2d { kernel, stride, padding, weights } => LayerEntry::Conv2d {
                 id,
@@ -322,6 +331,12 @@ pub fn from_bytes(bytes: &[u8]) -> Result<Model, FormatError> {
             LayerEntry::QuantBinary { threshold, .. } => Layer::QuantBinary { threshold },
             LayerEntry::QuantFixed8 { signed, frac_bits, .. } => {
                 Layer::QuantFixed8(Fixed8 { signed, frac_bits })
+            }
+            // A table out of range is an invalid layer, named as the verifier names layers.
+            LayerEntry::QuantTable { values, .. } => {
+                Layer::QuantTable(InputTable::new(values).map_err(|message| {
+                    FormatError::Invalid(ModelError::Layer { layer: id, kind: "quant.table", message })
+                })?)
             }
             LayerEntry::MaxPool { kernel, stride, .. } => Layer::MaxPool { kernel, stride },
             LayerEntry::Dense { w, .. } => Layer::Dense(read_weights(&st, &w, &mut used)?),

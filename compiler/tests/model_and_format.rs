@@ -13,8 +13,8 @@ use compiler::format::{
 };
 use compiler::model::random::{random_mlp, random_model, LayerSpec};
 use compiler::model::{
-    Activation, BinaryWeights, BitMatrix, Fixed8, Layer, LayerId, Model, ModelError, OutputMode, Padding,
-    ParseError, Provenance, Shape,
+    Activation, BinaryWeights, BitMatrix, Fixed8, InputTable, Layer, LayerId, Model, ModelError, OutputMode,
+    Padding, ParseError, Provenance, Shape,
 };
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -67,6 +67,22 @@ fn fixed8_model(signed: bool) -> Model {
         11,
     )
     .expect("the fixed8 specs fit a 4x4x1 input")
+}
+
+/// L0 quant.table (random, signed or not), L1 conv2d 2x2 unpadded (3 out), L2 dense 27 -> 5
+/// scores. Input 4x4x1.
+fn table_model(signed: bool) -> Model {
+    random_model(
+        "table",
+        Shape::new(4, 4, 1),
+        &[
+            LayerSpec::QuantTable(signed),
+            LayerSpec::Conv2d { out: 3, kernel: 2, stride: 1, padding: Padding::None },
+            LayerSpec::Dense(5),
+        ],
+        12,
+    )
+    .expect("the table specs fit a 4x4x1 input")
 }
 
 fn full_provenance() -> Provenance {
@@ -154,9 +170,9 @@ fn conv_specs() -> impl Strategy<Value = (Shape, Vec<LayerSpec>)> {
         })
 }
 
-/// Quant.fixed8 (signed or unsigned) feeding a dense layer or an unpadded conv (then maybe a
-/// max-pool), dense scores.
-fn fixed8_specs() -> impl Strategy<Value = (Shape, Vec<LayerSpec>)> {
+/// Quant.fixed8 (or a random quant.table when `table`; signed or unsigned) feeding a dense layer or
+/// an unpadded conv (then maybe a max-pool), dense scores.
+fn fixed8_specs(table: bool) -> impl Strategy<Value = (Shape, Vec<LayerSpec>)> {
     let first = prop_oneof![
         arb_width().prop_map(|w| vec![LayerSpec::Dense(w)]),
         (arb_conv(false), prop::option::of(arb_pool())).prop_map(|(c, p)| {
@@ -165,8 +181,9 @@ fn fixed8_specs() -> impl Strategy<Value = (Shape, Vec<LayerSpec>)> {
             v
         }),
     ];
-    (arb_shape(2..=8), any::<bool>(), first, 1usize..=12).prop_map(|(input, signed, first, classes)| {
-        let mut specs = vec![LayerSpec::QuantFixed8(signed)];
+    (arb_shape(2..=8), any::<bool>(), first, 1usize..=12).prop_map(move |(input, signed, first, classes)| {
+        let mut specs =
+            vec![if table { LayerSpec::QuantTable(signed) } else { LayerSpec::QuantFixed8(signed) }];
         specs.extend(first);
         specs.push(LayerSpec::Dense(classes));
         (input, specs)
@@ -207,7 +224,7 @@ fn arb_provenance() -> impl Strategy<Value = Provenance> {
 }
 
 fn arb_model() -> impl Strategy<Value = Model> {
-    let specs = prop_oneof![dense_specs(), conv_specs(), fixed8_specs()];
+    let specs = prop_oneof![dense_specs(), conv_specs(), fixed8_specs(false), fixed8_specs(true)];
     (specs, any::<u64>(), arb_text(), prop::option::of(arb_provenance()), any::<bool>()).prop_filter_map(
         "the layers do not fit the input",
         |((input, specs), seed, name, provenance, scores)| {
@@ -504,6 +521,39 @@ fn parse_error_attributes() {
     );
 }
 
+#[test]
+fn table_text_form_and_its_parse_errors() {
+    for signed in [false, true] {
+        let model = table_model(signed);
+        let Layer::QuantTable(t) = &model.layers[0] else { panic!("L0 is the table") };
+        assert_eq!(t.signed(), signed);
+        let text = model.to_string();
+        let line = line_of(&text, "L0 ");
+        let l0 = text.lines().nth(line - 1).expect("the line");
+        let values: Vec<String> = t.values().iter().map(i32::to_string).collect();
+        assert_eq!(l0, format!("L0 quant.table values={}", values.join(",")));
+        assert_eq!(Model::parse(&text).expect("parses"), model);
+    }
+    let text = table_model(true).to_string();
+    let line = line_of(&text, "L0 ");
+    let l0 = |f: &dyn Fn(&str) -> String| edit_line(&text, line, |l| Some(f(l)));
+    let drop_last = |l: &str| l[..l.rfind(',').expect("commas")].to_string();
+    assert_parse_error(&l0(&drop_last), line, "has 256 values (one per pixel byte), found 255");
+    assert_parse_error(&l0(&|l| format!("{l}{}", ",0".repeat(44))), line, "found 300");
+    // The first value replaced by `v`.
+    let first = |v: &'static str| {
+        move |l: &str| format!("L0 quant.table values={v},{}", l.split_once(',').expect("commas").1)
+    };
+    // The table is signed, so it has a negative value: 200 mixes the two byte readings.
+    assert_parse_error(&l0(&first("200")), line, "all in 0..=255");
+    assert_parse_error(&l0(&first("-129")), line, "found -129 (pixel 0)");
+    assert_parse_error(&l0(&first("x")), line, "bad table value 'x'");
+    assert_parse_error(&l0(&first("")), line, "bad table value ''");
+    assert_parse_error(&l0(&first("99999999999")), line, "bad table value '99999999999'");
+    assert_parse_error(&l0(&|_| "L0 quant.table".into()), line, "missing values=");
+    assert_parse_error(&l0(&|l| format!("{l} signed=true")), line, "unknown attribute 'signed'");
+}
+
 /// Unknown attributes and unknown `act=` values of dense and conv layers are only noticed after
 /// their weight (and threshold) lines are read, so the error points at the layer's last line (here
 /// 27 and 13, or 12 for the act) instead of the layer line.
@@ -654,6 +704,10 @@ fn verifier_quantizer_only_first() {
     let mut model = conv_model();
     model.layers.insert(1, Layer::QuantFixed8(Fixed8 { signed: true, frac_bits: 0 }));
     assert_layer_error(&model, 1, "quant.fixed8", &["an input quantizer may only be the first layer"]);
+    let mut model = conv_model();
+    let table = InputTable::new(vec![0; 256]).expect("valid");
+    model.layers.insert(3, Layer::QuantTable(table));
+    assert_layer_error(&model, 3, "quant.table", &["an input quantizer may only be the first layer"]);
     let mut model = conv_model();
     model.layers.remove(0);
     assert_layer_error(&model, 0, "conv2d", &["the first layer must be an input quantizer"]);
@@ -1007,6 +1061,45 @@ fn bad_manifest_json() {
         "layer 0 has id L1, expected L0",
     );
     assert_manifest_error(&with(&|m| m["layers"][2]["id"] = json!(7)), "layer 2 has id L7, expected L2");
+}
+
+#[test]
+fn table_is_stored_in_the_manifest_and_checked_on_reading() {
+    let model = table_model(true);
+    let Layer::QuantTable(t) = &model.layers[0] else { panic!("L0 is the table") };
+    let (manifest, tensors) = manifest_of(&to_bytes(&model).expect("valid"));
+    assert_eq!(manifest["layers"][0], json!({"kind": "quant.table", "id": 0, "values": t.values()}));
+    assert!(tensors.keys().all(|k| !k.starts_with("L0")), "no tensor for the table: {tensors:?}");
+    let with = |f: &dyn Fn(&mut Value)| {
+        let mut m = manifest.clone();
+        f(&mut m);
+        rebuild(&m, &tensors)
+    };
+    assert_eq!(from_bytes(&with(&|_| {})).expect("unchanged"), model);
+    let invalid = |bytes: &[u8], needle: &str| {
+        let err = from_bytes(bytes).expect_err("bad table");
+        assert!(
+            matches!(
+                &err,
+                FormatError::Invalid(ModelError::Layer { layer: LayerId(0), kind: "quant.table", .. })
+            ),
+            "{err:?}"
+        );
+        let s = err.to_string();
+        assert!(s.starts_with("invalid model: layer L0 (quant.table): ") && s.contains(needle), "{s}");
+    };
+    invalid(&with(&|m| m["layers"][0]["values"] = json!(vec![0; 255])), "found 255");
+    invalid(&with(&|m| m["layers"][0]["values"] = json!(vec![1; 300])), "found 300");
+    invalid(&with(&|m| m["layers"][0]["values"][7] = json!(200)), "found -");
+    invalid(&with(&|m| m["layers"][0]["values"] = json!(vec![256; 256])), "256 (pixel 0)");
+    assert_manifest_error(&with(&|m| m["layers"][0]["values"][7] = json!(1.5)), "1.5");
+    assert_manifest_error(&with(&|m| m["layers"][0]["values"][7] = json!(1u64 << 40)), "1099511627776");
+    assert_manifest_error(
+        &with(&|m| {
+            m["layers"][0].as_object_mut().expect("object").remove("values");
+        }),
+        "missing field `values`",
+    );
 }
 
 #[test]

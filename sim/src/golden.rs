@@ -11,8 +11,8 @@
 //! XNOR-popcounts.
 
 use compiler::model::{
-    tail_mask, Activation, BinaryWeights, Elem, Fixed8, Layer, LayerId, Model, ModelError, Padding, Shape,
-    TensorType,
+    tail_mask, Activation, BinaryWeights, Elem, Fixed8, InputTable, Layer, LayerId, Model, ModelError,
+    Padding, Shape, TensorType,
 };
 use rayon::prelude::*;
 
@@ -224,6 +224,7 @@ enum Op {
         flat: bool,
     },
     QuantFixed8(Fixed8),
+    QuantTable(InputTable),
     DenseBits(PackedWeights),
     DenseInts(SignWeights),
     ConvBits {
@@ -284,6 +285,7 @@ impl Golden {
                     flat: matches!(model.layers.get(1), Some(Layer::Dense(_))),
                 },
                 Layer::QuantFixed8(q) => Op::QuantFixed8(*q),
+                Layer::QuantTable(t) => Op::QuantTable(t.clone()),
                 Layer::Dense(w) if int_in => Op::DenseInts(SignWeights::new(w)),
                 Layer::Dense(w) => Op::DenseBits(PackedWeights::new(
                     w.out(),
@@ -410,6 +412,10 @@ impl Golden {
             Op::QuantFixed8(q) => pixels
                 .iter()
                 .map(|px| Tensor::Ints { shape: ty.shape, values: px.iter().map(|&p| q.apply(p)).collect() })
+                .collect(),
+            Op::QuantTable(t) => pixels
+                .iter()
+                .map(|px| Tensor::Ints { shape: ty.shape, values: px.iter().map(|&p| t.apply(p)).collect() })
                 .collect(),
             Op::DenseBits(w) => {
                 let flat: Vec<std::borrow::Cow<[u64]>> = cur

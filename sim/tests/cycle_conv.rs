@@ -4,7 +4,7 @@
 
 use compiler::dataflow::fold::{self, Folding, LayerFold};
 use compiler::dataflow::traffic::Stalls;
-use compiler::dataflow::{Graph, MemStyle, Popcount};
+use compiler::dataflow::{Graph, LaneInput, MemStyle, Popcount};
 use compiler::model::random::{random_model, LayerSpec};
 use compiler::model::{Model, Padding, Shape};
 use proptest::prelude::*;
@@ -68,7 +68,7 @@ fn conv_pool_dense_network_matches_golden_under_stalls() {
 }
 
 #[test]
-fn strided_and_fixed8_first_layers_match_golden() {
+fn strided_fixed8_and_table_first_layers_match_golden() {
     let m = small_cnn(Padding::Bit { amount: 1, bit: false }, 2, 4);
     agrees(
         &m,
@@ -77,21 +77,26 @@ fn strided_and_fixed8_first_layers_match_golden() {
         Stalls { seed: 2, gap: 0.4, backpressure: 0.4 },
         6,
     );
-    let specs = [
-        LayerSpec::QuantFixed8(false),
-        conv(16, 3, 1, Padding::None),
-        LayerSpec::MaxPool { kernel: 2, stride: 2 },
-        conv(8, 3, 1, Padding::None),
-        LayerSpec::Dense(10),
-    ];
-    let m = random_model("cnv-like", Shape::new(10, 10, 3), &specs, 7).expect("model");
-    agrees(
-        &m,
-        &folding(&m, &[(4, 3), (4, 16), (2, 8)]),
-        3,
-        Stalls { seed: 9, gap: 0.3, backpressure: 0.3 },
-        8,
-    );
+    // An input table (signed or not) streams its values as the 8-bit elements fixed8 streams.
+    for quant in [LayerSpec::QuantFixed8(false), LayerSpec::QuantTable(true), LayerSpec::QuantTable(false)] {
+        let specs = [
+            quant,
+            conv(16, 3, 1, Padding::None),
+            LayerSpec::MaxPool { kernel: 2, stride: 2 },
+            conv(8, 3, 1, Padding::None),
+            LayerSpec::Dense(10),
+        ];
+        let m = random_model("cnv-like", Shape::new(10, 10, 3), &specs, 7).expect("model");
+        let (g, _) = agrees(
+            &m,
+            &folding(&m, &[(4, 3), (4, 16), (2, 8)]),
+            3,
+            Stalls { seed: 9, gap: 0.3, backpressure: 0.3 },
+            8,
+        );
+        let signed = quant == LayerSpec::QuantTable(true);
+        assert_eq!(g.mvtus().next().expect("an MVTU").input, LaneInput::Fixed8 { signed }, "{quant:?}");
+    }
 }
 
 #[test]

@@ -1,20 +1,22 @@
 //! Differential tests of the golden model against a naive reference executor.
 //!
 //! The reference executor below is written from the semantics alone and as plainly as possible:
-//! tensors are `Vec<i32>` of +1 / -1 values (or plain integers after `quant.fixed8`), every layer is
+//! tensors are `Vec<i32>` of +1 / -1 values (or plain integers after `quant.fixed8` or
+//! `quant.table`), every layer is
 //! a set of nested loops, nothing is bit-packed and nothing is shared with `sim::golden`. It reads
 //! only the model's public fields and `BitMatrix::get`.
 //!
 //! Property tests draw random small networks with `compiler::model::random::random_model` (MLPs,
 //! convolutional nets with and without padding, strides 1 and 2, max-pools, widths that are and are
-//! not multiples of 64, 8-bit first layers) and random frames, and check that `Golden::trace`,
+//! not multiples of 64, 8-bit first layers, fixed-point or by table) and random frames, and check that `Golden::trace`,
 //! `Golden::run` and `Golden::run_batch` agree with the reference on every bit and every score.
 //! Deterministic tests cover edge cases, and hand-computed examples check that the reference itself
 //! computes what the semantics say.
 
 use compiler::model::random::{random_model, LayerSpec};
 use compiler::model::{
-    Activation, BinaryWeights, BitMatrix, Fixed8, Layer, Model, OutputMode, Padding, Provenance, Shape,
+    Activation, BinaryWeights, BitMatrix, Fixed8, InputTable, Layer, Model, OutputMode, Padding, Provenance,
+    Shape,
 };
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
@@ -121,6 +123,11 @@ fn naive_trace(model: &Model, pixels: &[u8]) -> Vec<Naive> {
                     .map(|&p| if q.signed { i32::from(p) - 128 } else { i32::from(p) })
                     .collect(),
             },
+            Layer::QuantTable(t) => {
+                let table = t.values();
+                assert_eq!(table.len(), 256, "one value per pixel byte");
+                Naive::Ints { shape: input, values: pixels.iter().map(|&p| table[usize::from(p)]).collect() }
+            }
             Layer::Dense(w) => {
                 let prev = outs.last().expect("dense is never the first layer");
                 let x = prev.values();
@@ -446,9 +453,10 @@ fn conv_arch(max_side: usize, budget: usize) -> impl Strategy<Value = Arch> {
         })
 }
 
-/// An 8-bit first layer (signed or unsigned) feeding a dense layer (possibly the scores layer) or an
-/// unpadded convolution, possibly followed by more binary layers.
-fn fixed8_arch(max_side: usize, budget: usize) -> impl Strategy<Value = Arch> {
+/// An 8-bit first layer (signed or unsigned; `quant.fixed8`, or a random `quant.table` when `table`)
+/// feeding a dense layer (possibly the scores layer) or an unpadded convolution, possibly followed
+/// by more binary layers.
+fn fixed8_arch(max_side: usize, budget: usize, table: bool) -> impl Strategy<Value = Arch> {
     (
         (any::<bool>(), 0usize..3, 1usize..=max_side, 1usize..=max_side, 1usize..=3),
         (1usize..=4, 1usize..=2, width()),
@@ -460,7 +468,9 @@ fn fixed8_arch(max_side: usize, budget: usize) -> impl Strategy<Value = Arch> {
         .prop_map(
             move |((signed, first, h, w, c), (kernel, stride, out), raws, hidden, classes, seed)| {
                 let input = Shape::new(h, w, c);
-                let mut specs = vec![LayerSpec::QuantFixed8(signed)];
+                let quant =
+                    if table { LayerSpec::QuantTable(signed) } else { LayerSpec::QuantFixed8(signed) };
+                let mut specs = vec![quant];
                 let conv = Raw::Conv { out, kernel: kernel.min(h).min(w), stride, pad: 0, bit: false };
                 match first {
                     // The 8-bit layer feeds the scores directly.
@@ -525,7 +535,12 @@ proptest! {
     }
 
     #[test]
-    fn fixed8_first_layer_matches_naive((arch, frames) in with_frames(fixed8_arch(10, 2_000_000), 1..=2)) {
+    fn fixed8_first_layer_matches_naive((arch, frames) in with_frames(fixed8_arch(10, 2_000_000, false), 1..=2)) {
+        check_arch(&arch, &frames)?;
+    }
+
+    #[test]
+    fn table_first_layer_matches_naive((arch, frames) in with_frames(fixed8_arch(10, 2_000_000, true), 1..=2)) {
         check_arch(&arch, &frames)?;
     }
 }
@@ -536,7 +551,12 @@ proptest! {
     /// Batches of 1..=20 frames: the golden model's four-frame blocks and their remainders.
     #[test]
     fn batches_match_naive((arch, frames) in with_frames(
-        prop_oneof![mlp_arch(), conv_arch(8, 200_000), fixed8_arch(8, 200_000)],
+        prop_oneof![
+            mlp_arch(),
+            conv_arch(8, 200_000),
+            fixed8_arch(8, 200_000, false),
+            fixed8_arch(8, 200_000, true),
+        ],
         1..=20,
     )) {
         check_arch(&arch, &frames)?;
@@ -626,6 +646,42 @@ fn naive_reference_matches_hand_computed_fixed8() {
         assert_eq!(naive_run(&model, &pixels), (want, want_class), "signed={signed}");
         assert_agree(&model, &pixels);
     }
+}
+
+/// BNN-PYNQ CNV's input quantizer (Brevitas): x = 2v/255 - 1, q = clip(round_half_even(128x),
+/// -128, 127). Neither `v - 128` (127 gives -1, 128 gives 1: no pixel gives 0) nor injective (254
+/// and 255 both give 127).
+fn cnv_table() -> InputTable {
+    let q =
+        |v: u8| ((2.0 * f64::from(v) / 255.0 - 1.0) * 128.0).round_ties_even().clamp(-128.0, 127.0) as i32;
+    InputTable::new((0..=255).map(q).collect()).expect("in -128..=127")
+}
+
+#[test]
+fn naive_reference_matches_hand_computed_table() {
+    let table = cnv_table();
+    assert!(table.signed());
+    let at = |p: &[u8]| p.iter().map(|&p| table.apply(p)).collect::<Vec<_>>();
+    assert_eq!(at(&[0, 1, 127, 128, 254, 255]), vec![-128, -127, -1, 1, 127, 127]);
+    let pixels = [0u8, 128, 255];
+    let rows = ["110", "001", "111"];
+    // x = (-128, 1, 127): -128 + 1 - 127, 128 - 1 + 127, -128 + 1 + 127.
+    let model = hand_model(
+        Shape::new(1, 1, 3),
+        vec![Layer::QuantTable(table), Layer::Dense(hand_weights(&rows, Activation::Scores))],
+    );
+    assert_eq!(naive_run(&model, &pixels), (vec![-254, 254, 0], 1));
+    assert_agree(&model, &pixels);
+    // A non-monotone unsigned table: pixel p becomes (p * 37) mod 256.
+    let table = InputTable::new((0..256).map(|p| p * 37 % 256).collect()).expect("in 0..=255");
+    assert!(!table.signed());
+    let model = hand_model(
+        Shape::new(1, 1, 3),
+        vec![Layer::QuantTable(table), Layer::Dense(hand_weights(&rows, Activation::Scores))],
+    );
+    // x = (0, 128 * 37 mod 256 = 128, 255 * 37 mod 256 = 219): 0 + 128 - 219, -128 + 219, 347.
+    assert_eq!(naive_run(&model, &pixels), (vec![-91, 91, 347], 2));
+    assert_agree(&model, &pixels);
 }
 
 #[test]

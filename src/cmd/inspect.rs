@@ -75,6 +75,14 @@ pub fn print_summary(model: &Model) -> Result<()> {
             Layer::QuantFixed8(q) => {
                 format!("{} frac={}", if q.signed { "signed" } else { "unsigned" }, q.frac_bits)
             }
+            Layer::QuantTable(t) => {
+                let (lo, hi) = t.range();
+                format!(
+                    "table [{lo}, {hi}] {}, {}",
+                    if t.signed() { "signed" } else { "unsigned" },
+                    if t.is_monotone() { "monotone" } else { "not monotone" }
+                )
+            }
             Layer::Dense(w) => format!("{} -> {}", w.fan_in(), w.out()),
             Layer::Conv2d { kernel, stride, padding, weights } => {
                 let pad = match padding {

@@ -147,6 +147,9 @@ pub fn layer_shapes(model: &Model) -> Result<Vec<LayerShape>, DataflowError> {
         match layer {
             Layer::QuantBinary { .. } => input = LaneInput::Binary,
             Layer::QuantFixed8(f) => input = LaneInput::Fixed8 { signed: f.signed },
+            // The stream carries the table's values as bytes (`sim::stream::vectors` packs the
+            // golden model's first integers), so the lanes see an 8-bit input like any other.
+            Layer::QuantTable(t) => input = LaneInput::Fixed8 { signed: t.signed() },
             Layer::Dense(w) => shapes.push(LayerShape {
                 name: format!("L{i}"),
                 layer: i,

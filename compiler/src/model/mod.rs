@@ -167,6 +167,84 @@ impl Fixed8 {
     }
 }
 
+/// Entries of an [`InputTable`]: one per pixel byte.
+pub const INPUT_TABLE_LEN: usize = 256;
+
+/// A 256-entry table from pixel byte to the 8-bit integer the first layer multiplies.
+///
+/// Any function of the pixel byte is exact as such a table (design.md), so this is the input
+/// quantizer of imported models whose quantizer is neither a threshold nor `pixel - 128` (QONNX /
+/// Brevitas: `clip(round(scale * (2v/255 - 1)))`, which need not be monotone or injective). Every
+/// value fits one byte of the accelerator's input stream: all in `-128..=127` (two's complement) or
+/// all in `0..=255`, checked by [`InputTable::new`], the only constructor.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct InputTable {
+    /// `values[pixel]`; `i16` holds both the signed and the unsigned byte range.
+    values: Vec<i16>,
+}
+
+impl InputTable {
+    /// A table from its 256 values, `values[pixel]`. Errors (a message) unless there are exactly
+    /// 256 values, all in `-128..=127` or all in `0..=255`: the hardware reads each as one byte.
+    pub fn new(values: Vec<i32>) -> Result<Self, String> {
+        if values.len() != INPUT_TABLE_LEN {
+            return Err(format!(
+                "an input table has {INPUT_TABLE_LEN} values (one per pixel byte), found {}",
+                values.len()
+            ));
+        }
+        let (lo, hi) = values.iter().fold((i32::MAX, i32::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+        let fits = ((-128..=127).contains(&lo) && hi <= 127) || ((0..=255).contains(&lo) && hi <= 255);
+        if !fits {
+            let at = |x: i32| values.iter().position(|&v| v == x).unwrap_or(0);
+            return Err(format!(
+                "input table values must all be in -128..=127 (signed) or all in 0..=255 (unsigned) \
+                 to fit one byte, found {lo} (pixel {}) and {hi} (pixel {})",
+                at(lo),
+                at(hi)
+            ));
+        }
+        // In range, so the conversions are lossless.
+        Ok(InputTable { values: values.into_iter().map(|v| v as i16).collect() })
+    }
+
+    /// The integer pixel `pixel` becomes.
+    pub fn apply(&self, pixel: u8) -> i32 {
+        i32::from(self.values[usize::from(pixel)])
+    }
+
+    /// True when a value is negative: the hardware then reads the stream as two's complement
+    /// `i8`, else as unsigned bytes.
+    pub fn signed(&self) -> bool {
+        self.values.iter().any(|&v| v < 0)
+    }
+
+    /// Largest `|value|`, but at least 1. The verifier bounds accumulators and thresholds with it;
+    /// an all-zero table would give the degenerate range `[0, 0]`, and 1 keeps every width and
+    /// threshold range non-empty while staying inside what the hardware lanes (sized for any
+    /// byte, `LaneInput::lane_range`) can hold.
+    pub fn max_abs(&self) -> i64 {
+        self.values.iter().map(|&v| i64::from(v).abs()).max().unwrap_or(0).max(1)
+    }
+
+    /// The 256 values, `values()[pixel]`.
+    pub fn values(&self) -> Vec<i32> {
+        self.values.iter().map(|&v| i32::from(v)).collect()
+    }
+
+    /// True when the values never decrease with the pixel (a monotone quantizer).
+    pub fn is_monotone(&self) -> bool {
+        self.values.windows(2).all(|w| w[0] <= w[1])
+    }
+
+    /// Smallest and largest value.
+    pub fn range(&self) -> (i32, i32) {
+        let lo = self.values.iter().copied().min().unwrap_or(0);
+        let hi = self.values.iter().copied().max().unwrap_or(0);
+        (i32::from(lo), i32::from(hi))
+    }
+}
+
 /// One layer of a [`Model`].
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Layer {
@@ -177,6 +255,9 @@ pub enum Layer {
     },
     /// 8-bit fixed-point input: the next layer multiplies integers with binary weights.
     QuantFixed8(Fixed8),
+    /// Input quantizer by table: pixel `p` becomes `table.apply(p)`, an 8-bit integer the next
+    /// layer multiplies with binary weights (as after [`Layer::QuantFixed8`]).
+    QuantTable(InputTable),
     /// Binary fully connected layer over the flattened (h, w, c) input.
     Dense(BinaryWeights),
     /// Binary 2-D convolution, square kernel.
@@ -216,11 +297,17 @@ impl Layer {
         }
     }
 
+    /// True for an input quantizer (the first layer, and only there).
+    pub fn is_quantizer(&self) -> bool {
+        matches!(self, Layer::QuantBinary { .. } | Layer::QuantFixed8(_) | Layer::QuantTable(_))
+    }
+
     /// Short kind name, as in the text form.
     pub fn kind(&self) -> &'static str {
         match self {
             Layer::QuantBinary { .. } => "quant.binary",
             Layer::QuantFixed8(_) => "quant.fixed8",
+            Layer::QuantTable(_) => "quant.table",
             Layer::Dense(_) => "dense",
             Layer::Conv2d { .. } => "conv2d",
             Layer::MaxPool { .. } => "maxpool",
@@ -323,5 +410,56 @@ pub fn macs_per_frame(layer: &Layer, out: &TensorType) -> u64 {
             positions * (w.out() as u64) * (w.fan_in() as u64)
         }
         None => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn input_table_needs_256_values() {
+        for n in [0, 255, 257, 300] {
+            let e = InputTable::new(vec![0; n]).expect_err("wrong length");
+            assert!(e.contains(&format!("has 256 values (one per pixel byte), found {n}")), "{e}");
+        }
+        assert!(InputTable::new(vec![0; 256]).is_ok());
+    }
+
+    #[test]
+    fn input_table_values_fit_one_byte_of_one_signedness() {
+        // -1 needs two's complement and 200 needs unsigned: no byte reading holds both.
+        let mut v = vec![0; 256];
+        v[3] = -1;
+        v[9] = 200;
+        let e = InputTable::new(v).expect_err("mixed signedness");
+        assert!(e.contains("found -1 (pixel 3) and 200 (pixel 9)"), "{e}");
+        for bad in [-129, 256, i32::MIN, i32::MAX] {
+            let mut v = vec![0; 256];
+            v[255] = bad;
+            let e = InputTable::new(v).expect_err("out of range");
+            assert!(e.contains(&format!("{bad} (pixel 255)")), "{e}");
+        }
+        // The extremes of each range.
+        let signed = InputTable::new((0..256).map(|p| p - 128).collect()).expect("-128..=127");
+        assert!(signed.signed());
+        assert_eq!((signed.range(), signed.max_abs()), ((-128, 127), 128));
+        let unsigned = InputTable::new((0..256).rev().collect()).expect("0..=255");
+        assert!(!unsigned.signed() && !unsigned.is_monotone());
+        assert_eq!((unsigned.apply(0), unsigned.apply(255), unsigned.max_abs()), (255, 0, 255));
+        // All values in 0..=127 read the same either way; with none negative the stream is unsigned.
+        assert!(!InputTable::new(vec![127; 256]).expect("valid").signed());
+    }
+
+    #[test]
+    fn input_table_apply_and_max_abs() {
+        let values: Vec<i32> = (0..256).map(|p| if p % 2 == 0 { -(p / 4) } else { p / 8 }).collect();
+        let t = InputTable::new(values.clone()).expect("in -128..=127");
+        assert_eq!(t.values(), values);
+        assert!((0..=255u8).all(|p| t.apply(p) == values[usize::from(p)]));
+        assert!(t.signed() && !t.is_monotone());
+        assert_eq!(t.max_abs(), 63);
+        // An all-zero table still bounds accumulators by 1 (see `max_abs`).
+        assert_eq!(InputTable::new(vec![0; 256]).expect("valid").max_abs(), 1);
     }
 }

@@ -3,8 +3,8 @@
 
 use super::verify::infer_layer;
 use super::{
-    accumulator_range, Activation, BinaryWeights, BitMatrix, Elem, Fixed8, Layer, LayerId, Model, ModelError,
-    OutputMode, Padding, Provenance, Shape, TensorType,
+    accumulator_range, Activation, BinaryWeights, BitMatrix, Elem, Fixed8, InputTable, Layer, LayerId, Model,
+    ModelError, OutputMode, Padding, Provenance, Shape, TensorType, INPUT_TABLE_LEN,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -16,6 +16,9 @@ pub enum LayerSpec {
     QuantBinary(u8),
     /// 8-bit input; `true` for signed.
     QuantFixed8(bool),
+    /// Input table of random values (not monotone, not injective); `true` for signed
+    /// (`-128..=127`, with at least one negative value), else `0..=255`.
+    QuantTable(bool),
     /// Dense layer with this many outputs (the last one produces scores).
     Dense(usize),
     /// Convolution.
@@ -58,6 +61,20 @@ fn draw_threshold(rng: &mut ChaCha8Rng, input: Elem, n: usize) -> i32 {
     t as i32
 }
 
+/// A random input table: uniform values, so not monotone and (256 draws from at most 256 values)
+/// almost surely not injective. A signed table has a negative value at a random pixel, so that
+/// [`InputTable::signed`] holds whatever the draws.
+fn random_table(rng: &mut ChaCha8Rng, signed: bool) -> Result<InputTable, ModelError> {
+    let mut values: Vec<i32> = (0..INPUT_TABLE_LEN)
+        .map(|_| if signed { rng.gen_range(-128..=127) } else { rng.gen_range(0..=255) })
+        .collect();
+    if signed {
+        let at = rng.gen_range(0..INPUT_TABLE_LEN);
+        values[at] = rng.gen_range(-128..0);
+    }
+    InputTable::new(values).map_err(ModelError::Model)
+}
+
 /// A model of `specs` on `input` with weights and thresholds drawn from `seed`. The last layer
 /// (a dense layer) produces scores; every other dense or convolutional layer thresholds.
 pub fn random_model(name: &str, input: Shape, specs: &[LayerSpec], seed: u64) -> Result<Model, ModelError> {
@@ -66,24 +83,25 @@ pub fn random_model(name: &str, input: Shape, specs: &[LayerSpec], seed: u64) ->
     let mut layers = Vec::with_capacity(specs.len());
     for (i, spec) in specs.iter().enumerate() {
         let is_last = i + 1 == specs.len();
-        let mut weights = |out: usize, n: usize| {
+        let weights = |rng: &mut ChaCha8Rng, out: usize, n: usize| {
             let matrix = BitMatrix::from_fn(out, n, |_, _| rng.gen());
             let activation = if is_last {
                 Activation::Scores
             } else {
-                Activation::Threshold((0..out).map(|_| draw_threshold(&mut rng, cur.elem, n)).collect())
+                Activation::Threshold((0..out).map(|_| draw_threshold(rng, cur.elem, n)).collect())
             };
             BinaryWeights { matrix, activation }
         };
         let layer = match *spec {
             LayerSpec::QuantBinary(threshold) => Layer::QuantBinary { threshold },
             LayerSpec::QuantFixed8(signed) => Layer::QuantFixed8(Fixed8 { signed, frac_bits: 0 }),
-            LayerSpec::Dense(out) => Layer::Dense(weights(out, cur.shape.len())),
+            LayerSpec::QuantTable(signed) => Layer::QuantTable(random_table(&mut rng, signed)?),
+            LayerSpec::Dense(out) => Layer::Dense(weights(&mut rng, out, cur.shape.len())),
             LayerSpec::Conv2d { out, kernel, stride, padding } => Layer::Conv2d {
                 kernel,
                 stride,
                 padding,
-                weights: weights(out, kernel.saturating_mul(kernel).saturating_mul(cur.shape.c)),
+                weights: weights(&mut rng, out, kernel.saturating_mul(kernel).saturating_mul(cur.shape.c)),
             },
             LayerSpec::MaxPool { kernel, stride } => Layer::MaxPool { kernel, stride },
         };

@@ -6,7 +6,8 @@
 //! input 8x8x1
 //! output argmax
 //! provenance {"dataset":"digits"}
-//! L0 quant.binary threshold=128
+//! L0 quant.binary threshold=128   (or: quant.fixed8 signed=true frac_bits=0,
+//!                                   or: quant.table values=v0,v1,...,v255, one per pixel byte)
 //! L1 conv2d out=4 kernel=3 stride=1 padding=1:0 act=threshold
 //!   w 1a3     (one line per output channel: hex, least significant bit first)
 //!   t 4 5 3 6 (one threshold per output channel)
@@ -16,7 +17,8 @@
 //! ```
 
 use super::{
-    Activation, BinaryWeights, BitMatrix, Fixed8, Layer, LayerId, Model, OutputMode, Padding, Shape,
+    Activation, BinaryWeights, BitMatrix, Fixed8, InputTable, Layer, LayerId, Model, OutputMode, Padding,
+    Shape,
 };
 use std::collections::HashMap;
 use std::fmt;
@@ -50,6 +52,11 @@ impl fmt::Display for Model {
             match layer {
                 Layer::QuantBinary { threshold } => writeln!(f, " threshold={threshold}")?,
                 Layer::QuantFixed8(q) => writeln!(f, " signed={} frac_bits={}", q.signed, q.frac_bits)?,
+                Layer::QuantTable(t) => {
+                    // One token (no spaces), so that the attribute parser reads it whole.
+                    let values: Vec<String> = t.values().iter().map(i32::to_string).collect();
+                    writeln!(f, " values={}", values.join(","))?
+                }
                 Layer::Dense(w) => write_weights(f, w)?,
                 Layer::Conv2d { kernel, stride, padding, weights } => {
                     write!(f, " kernel={kernel} stride={stride} padding=")?;
@@ -211,6 +218,15 @@ impl Model {
                         Fixed8 { signed: a.get("signed", &lines)?, frac_bits: a.get("frac_bits", &lines)? };
                     a.finish(&lines)?;
                     Layer::QuantFixed8(q)
+                }
+                "quant.table" => {
+                    let v: String = a.get("values", &lines)?;
+                    a.finish(&lines)?;
+                    let values = v
+                        .split(',')
+                        .map(|x| x.parse::<i32>().map_err(|_| lines.err(format!("bad table value '{x}'"))))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    Layer::QuantTable(InputTable::new(values).map_err(|e| lines.err(e))?)
                 }
                 "maxpool" => {
                     let (kernel, stride) = (a.get("kernel", &lines)?, a.get("stride", &lines)?);

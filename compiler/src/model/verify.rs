@@ -25,7 +25,7 @@ pub enum Elem {
     Pixels,
     /// Binary values (1 = +1, 0 = -1).
     Bits,
-    /// Integers with |x| <= max_abs (an 8-bit fixed-point input).
+    /// Integers with |x| <= max_abs (the 8-bit input of a fixed-point or table quantizer).
     Int {
         /// Largest magnitude.
         max_abs: i64,
@@ -125,12 +125,12 @@ pub fn infer_layer(
     is_last: bool,
 ) -> Result<TensorType, ModelError> {
     let err = |message: String| ModelError::Layer { layer: id, kind: layer.kind(), message };
-    let is_quant = matches!(layer, Layer::QuantBinary { .. } | Layer::QuantFixed8(_));
+    let is_quant = layer.is_quantizer();
     if is_quant != (id.index() == 0) {
         return Err(err(if is_quant {
             "an input quantizer may only be the first layer".into()
         } else {
-            "the first layer must be an input quantizer (quant.binary or quant.fixed8)".into()
+            "the first layer must be an input quantizer (quant.binary, quant.fixed8 or quant.table)".into()
         }));
     }
     let next = match layer {
@@ -145,6 +145,8 @@ pub fn infer_layer(
             }
             TensorType { shape: cur.shape, elem: Elem::Int { max_abs: q.max_abs() } }
         }
+        // Every table is valid by construction (`InputTable::new`); only its range matters here.
+        Layer::QuantTable(t) => TensorType { shape: cur.shape, elem: Elem::Int { max_abs: t.max_abs() } },
         Layer::Dense(w) => {
             let n = cur.shape.len();
             check_weights(w, cur.elem, n, is_last).map_err(err)?;

@@ -43,12 +43,21 @@ enum Command {
         after_help = "Examples:\n  xnorflow train --dataset digits --arch 256-256 --method irnet --epochs 20 -o digits.xnf\n  xnorflow train --dataset mnist --data ../shared/data/mnist --arch sfc --method irnet --epochs 10 --seed 1 -o sfc.xnf\n  xnorflow train --dataset mnist --data ../shared/data/mnist --arch tfc --method ste --lr 3e-2 --holdout 10000 -o tfc.xnf   # validation split"
     )]
     Train(cmd::train::Args),
+    /// Import a QONNX (Brevitas) or FINN-ONNX model exactly, proven on a check set.
+    #[command(
+        after_help = "Examples:\n  xnorflow import TFC_1W1A.onnx -o tfc.xnf --data ../shared/data/mnist\n  xnorflow import model.onnx -o model.xnf --input-scale raw --check-dataset digits"
+    )]
+    Import(cmd::import::Args),
+    /// Export a model file as QONNX (BipolarQuant weights, MatMul/Conv, MultiThreshold), which
+    /// qonnx's executor runs to the same classes and `import` reads back to the same model.
+    #[command(after_help = "Example:\n  xnorflow export model.xnf -o model.onnx")]
+    Export(cmd::export::Args),
     /// Print a per-layer summary of a model file: shapes, weight bits, binary MACs, memory.
     #[command(after_help = "Example:\n  xnorflow inspect xnorflow-demo/digits-irnet.xnf")]
     Inspect(cmd::inspect::Args),
     /// Measure a model's bit-exact accuracy (golden model) and frames/s on a dataset.
     #[command(
-        after_help = "Examples:\n  xnorflow eval model.xnf --dataset mnist --data ../shared/data/mnist\n  xnorflow eval xnorflow-demo/digits-irnet.xnf --dataset digits"
+        after_help = "Examples:\n  xnorflow eval model.xnf --dataset mnist --data ../shared/data/mnist\n  xnorflow eval xnorflow-demo/digits-irnet.xnf --dataset digits\n  xnorflow eval model.xnf --dataset digits --limit 500 --predictions preds.csv --confusion confusion.svg"
     )]
     Eval(cmd::eval::Args),
     /// Compile a model to a dataflow accelerator: Verilog, memory files, testbench, estimates.
@@ -89,6 +98,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Demo(a) => cmd::demo::run(a),
         Command::Train(a) => cmd::train::run(a),
+        Command::Import(a) => cmd::import::run(a),
+        Command::Export(a) => cmd::export::run(a),
         Command::Inspect(a) => cmd::inspect::run(a),
         Command::Eval(a) => cmd::eval::run(a),
         Command::Compile(a) => cmd::compile::run(a),

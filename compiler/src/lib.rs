@@ -13,3 +13,4 @@ pub mod dataflow;
 pub mod format;
 pub mod json;
 pub mod model;
+pub mod onnx;

@@ -4,6 +4,8 @@ pub mod compile;
 pub mod demo;
 pub mod eval;
 pub mod explore;
+pub mod export;
+pub mod import;
 pub mod inspect;
 pub mod sim;
 pub mod synth;

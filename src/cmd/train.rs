@@ -191,7 +191,7 @@ fn parent_dir(path: &Path) -> &Path {
 /// Checks that the model can be written to `output` once training is done, so that a run is
 /// never lost to a bad path: not a directory, in an existing directory that can be written, and
 /// not an existing file unless `force`.
-fn check_output(output: &Path, force: bool) -> Result<()> {
+pub fn check_output(output: &Path, force: bool) -> Result<()> {
     let o = output.display();
     if output.is_dir() {
         bail!(

@@ -1,0 +1,353 @@
+//! The ONNX reader and importer on hostile bytes and on every unsupported construct: an error
+//! that names the node and what is supported, never a panic.
+
+use compiler::model::{Activation, Layer};
+use compiler::onnx::proto::{
+    self, attribute_proto::AttributeType, tensor_proto::DataType, tensor_shape_proto, type_proto, ModelProto,
+};
+use compiler::onnx::{import, Graph, ImportOptions, OnnxError};
+use proptest::prelude::*;
+use prost::Message;
+
+fn fixture(name: &str) -> Vec<u8> {
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/onnx").join(name);
+    std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// A small graph builder for hand-made test graphs.
+#[derive(Default)]
+struct B {
+    nodes: Vec<proto::NodeProto>,
+    inits: Vec<proto::TensorProto>,
+    n: usize,
+}
+
+fn attr_i(name: &str, v: i64) -> proto::AttributeProto {
+    proto::AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(AttributeType::Int as i32),
+        i: Some(v),
+        ..Default::default()
+    }
+}
+
+fn attr_f(name: &str, v: f32) -> proto::AttributeProto {
+    proto::AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(AttributeType::Float as i32),
+        f: Some(v),
+        ..Default::default()
+    }
+}
+
+fn attr_is(name: &str, v: &[i64]) -> proto::AttributeProto {
+    proto::AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(AttributeType::Ints as i32),
+        ints: v.to_vec(),
+        ..Default::default()
+    }
+}
+
+fn vinfo(name: &str, dims: &[i64]) -> proto::ValueInfoProto {
+    let dim = dims
+        .iter()
+        .map(|&d| tensor_shape_proto::Dimension {
+            value: Some(tensor_shape_proto::dimension::Value::DimValue(d)),
+            ..Default::default()
+        })
+        .collect();
+    proto::ValueInfoProto {
+        name: Some(name.into()),
+        r#type: Some(proto::TypeProto {
+            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
+                elem_type: Some(DataType::Float as i32),
+                shape: Some(proto::TensorShapeProto { dim }),
+            })),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+impl B {
+    fn init(&mut self, dims: &[i64], v: Vec<f32>) -> String {
+        self.n += 1;
+        let name = format!("c{}", self.n);
+        self.inits.push(proto::TensorProto {
+            name: Some(name.clone()),
+            dims: dims.to_vec(),
+            data_type: Some(DataType::Float as i32),
+            float_data: v,
+            ..Default::default()
+        });
+        name
+    }
+
+    fn node(&mut self, op: &str, domain: &str, ins: &[&str], attrs: Vec<proto::AttributeProto>) -> String {
+        self.n += 1;
+        let out = format!("t{}", self.n);
+        self.nodes.push(proto::NodeProto {
+            name: Some(format!("{op}_{}", self.n)),
+            op_type: Some(op.into()),
+            domain: Some(domain.into()),
+            input: ins.iter().map(|s| s.to_string()).collect(),
+            output: vec![out.clone()],
+            attribute: attrs,
+            ..Default::default()
+        });
+        out
+    }
+
+    fn bipolar(&mut self, x: &str) -> String {
+        let s = self.init(&[], vec![1.0]);
+        self.node("BipolarQuant", "qonnx.custom_op.general", &[x, &s], vec![])
+    }
+
+    /// +-1 weights (k, m) for x (1, k) times W.
+    fn dense(&mut self, x: &str, k: usize, m: usize, seed: u32) -> String {
+        let w: Vec<f32> = (0..k * m)
+            .map(|i| if ((i as u32).wrapping_mul(2654435761) ^ seed) % 7 < 3 { 1.0 } else { -1.0 })
+            .collect();
+        let w = self.init(&[k as i64, m as i64], w);
+        self.node("MatMul", "", &[x, &w], vec![])
+    }
+
+    fn bn(&mut self, x: &str, c: usize, gamma: f32) -> String {
+        let g = self.init(&[c as i64], vec![gamma; c]);
+        let b = self.init(&[c as i64], (0..c).map(|i| i as f32 * 0.1 - 0.3).collect());
+        let m = self.init(&[c as i64], vec![0.5; c]);
+        let v = self.init(&[c as i64], vec![2.0; c]);
+        self.node("BatchNormalization", "", &[x, &g, &b, &m, &v], vec![attr_f("epsilon", 1e-5)])
+    }
+
+    fn model(self, input: &[i64], output: &str) -> ModelProto {
+        ModelProto {
+            ir_version: Some(7),
+            opset_import: vec![proto::OperatorSetIdProto { domain: Some(String::new()), version: Some(11) }],
+            graph: Some(proto::GraphProto {
+                name: Some("test".into()),
+                node: self.nodes,
+                initializer: self.inits,
+                input: vec![vinfo("x", input)],
+                output: vec![vinfo(output, &[1, 10])],
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+}
+
+fn run(m: &ModelProto) -> Result<compiler::onnx::Imported, OnnxError> {
+    import(Graph::parse(&m.encode_to_vec())?, &ImportOptions::default())
+}
+
+/// A valid MLP 16 -> 12 -> 10 with BN and BipolarQuant; `tweak` changes one part.
+fn mlp(tweak: impl FnOnce(&mut B, String) -> String) -> ModelProto {
+    let mut b = B::default();
+    let two = b.init(&[], vec![2.0]);
+    let one = b.init(&[1], vec![1.0]);
+    let x = b.node("Mul", "", &["x", &two], vec![]);
+    let x = b.node("Sub", "", &[&x, &one], vec![]);
+    let x = b.bipolar(&x);
+    let x = b.dense(&x, 16, 12, 1);
+    let x = b.bn(&x, 12, 1.5);
+    let x = tweak(&mut b, x);
+    let x = b.bipolar(&x);
+    let y = b.dense(&x, 12, 10, 2);
+    b.model(&[1, 16], &y)
+}
+
+fn err(m: &ModelProto) -> String {
+    match run(m) {
+        Ok(_) => panic!("imported"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn a_hand_made_mlp_imports_with_its_thresholds() {
+    let i = run(&mlp(|_, x| x)).expect("imports");
+    let kinds: Vec<&str> = i.model.layers.iter().map(|l| l.kind()).collect();
+    assert_eq!(kinds, ["quant.binary", "dense", "dense"]);
+    // 2v/255 - 1 >= 0 from v = 128 on.
+    assert_eq!(i.model.layers[0], Layer::QuantBinary { threshold: 128 });
+    let Some(w) = i.model.layers[1].weights() else { panic!("weights") };
+    let Activation::Threshold(t) = &w.activation else { panic!("thresholds") };
+    // BN(y) >= 0 with y = 2P - 16: y >= mean - beta * sqrt(var + eps) / gamma.
+    for (c, &tc) in t.iter().enumerate() {
+        let beta = c as f32 * 0.1 - 0.3;
+        let tau = 0.5 - beta * (2.0f32 + 1e-5).sqrt() / 1.5;
+        let expect = ((tau + 16.0) / 2.0).ceil() as i32;
+        assert_eq!(tc, expect, "channel {c}");
+    }
+}
+
+#[test]
+fn negative_gamma_inverts_the_row() {
+    let plain = run(&mlp(|_, x| x)).expect("imports");
+    let neg = run(&mlp(|b, x| {
+        let m = b.init(&[], vec![-1.0]);
+        b.node("Mul", "", &[&x, &m], vec![])
+    }))
+    .expect("imports");
+    let (Some(p), Some(n)) = (plain.model.layers[1].weights(), neg.model.layers[1].weights()) else {
+        panic!()
+    };
+    for r in 0..p.out() {
+        for c in 0..p.fan_in() {
+            assert_ne!(p.matrix.get(r, c), n.matrix.get(r, c), "row {r} col {c} must be inverted");
+        }
+    }
+}
+
+#[test]
+fn unsupported_constructs_are_named() {
+    let cases: Vec<(&str, ModelProto, &str)> = vec![
+        (
+            "an unknown op",
+            mlp(|b, x| b.node("Softmax", "", &[&x], vec![])),
+            "Softmax in domain ai.onnx): is not supported. xnorflow imports:",
+        ),
+        (
+            "an unknown domain",
+            mlp(|b, x| b.node("Foo", "com.example", &[&x], vec![])),
+            "(Foo in domain com.example)",
+        ),
+        (
+            "k-bit activations",
+            mlp(|b, x| {
+                let t = b.init(&[12, 3], (0..36).map(|i| i as f32).collect());
+                b.node("MultiThreshold", "qonnx.custom_op.general", &[&x, &t], vec![])
+            }),
+            "k-bit activations are not supported yet",
+        ),
+        (
+            "a branch",
+            mlp(|b, x| {
+                let y = b.node("Relu", "", &[&x], vec![]);
+                b.node("Add", "", &[&x, &y], vec![])
+            }),
+            "has 2 computed inputs",
+        ),
+    ];
+    for (what, m, needle) in cases {
+        let e = err(&m);
+        assert!(e.contains(needle), "{what}: {e}");
+    }
+}
+
+#[test]
+fn non_binary_weights_zero_padding_and_per_class_scales_are_refused() {
+    // Weights that are not +-s.
+    let mut b = B::default();
+    let x = b.bipolar("x");
+    let w = b.init(&[16, 10], (0..160).map(|i| (i % 3) as f32 - 1.0).collect());
+    let y = b.node("MatMul", "", &[&x, &w], vec![]);
+    assert!(err(&b.model(&[1, 16], &y)).contains("are not +-s"), "weights");
+
+    // A per-class scale after the last layer can change the argmax.
+    let mut b = B::default();
+    let x = b.bipolar("x");
+    let y = b.dense(&x, 16, 10, 3);
+    let s = b.init(&[10], (1..=10).map(|i| i as f32).collect());
+    let y = b.node("Mul", "", &[&y, &s], vec![]);
+    assert!(err(&b.model(&[1, 16], &y)).contains("differently per class"), "per-class scale");
+
+    // Zero padding of a binary tensor.
+    let mut b = B::default();
+    let x = b.bipolar("x");
+    let w = b.init(&[4, 1, 3, 3], vec![1.0; 36]);
+    let y =
+        b.node("Conv", "", &[&x, &w], vec![attr_is("pads", &[1, 1, 1, 1]), attr_is("kernel_shape", &[3, 3])]);
+    let y = b.node("Flatten", "", &[&y], vec![attr_i("axis", 1)]);
+    let y = b.dense(&y, 4 * 8 * 8, 10, 4);
+    assert!(err(&b.model(&[1, 1, 8, 8], &y)).contains("zero padding of +-1 activations"), "padding");
+
+    // A constant that varies within a channel of a convolution.
+    let mut b = B::default();
+    let x = b.bipolar("x");
+    let w = b.init(&[4, 1, 3, 3], vec![1.0; 36]);
+    let y = b.node("Conv", "", &[&x, &w], vec![attr_is("kernel_shape", &[3, 3])]);
+    let c = b.init(&[1, 4, 6, 6], (0..144).map(|i| i as f32).collect());
+    let y = b.node("Add", "", &[&y, &c], vec![]);
+    let y = b.bipolar(&y);
+    let y = b.node("Flatten", "", &[&y], vec![attr_i("axis", 1)]);
+    let y = b.dense(&y, 4 * 6 * 6, 10, 6);
+    assert!(err(&b.model(&[1, 1, 8, 8], &y)).contains("differently at different positions"), "per-position");
+
+    // A max-pool before a decreasing BatchNorm is an AND.
+    let mut b = B::default();
+    let x = b.bipolar("x");
+    let w = b.init(&[4, 1, 3, 3], vec![1.0; 36]);
+    let y = b.node("Conv", "", &[&x, &w], vec![attr_is("kernel_shape", &[3, 3])]);
+    let y = b.node("MaxPool", "", &[&y], vec![attr_is("kernel_shape", &[2, 2]), attr_is("strides", &[2, 2])]);
+    let y = b.bn(&y, 4, -1.0);
+    let y = b.bipolar(&y);
+    let y = b.node("Flatten", "", &[&y], vec![attr_i("axis", 1)]);
+    let y = b.dense(&y, 4 * 3 * 3, 10, 5);
+    assert!(err(&b.model(&[1, 1, 8, 8], &y)).contains("is an AND of bits"), "pool before negative gamma");
+}
+
+#[test]
+fn file_level_errors_are_clear() {
+    assert!(matches!(Graph::parse(b"not a protobuf at all"), Err(OnnxError::Wire(_))));
+    let mut m = mlp(|_, x| x);
+    m.ir_version = Some(2);
+    assert!(err(&m).contains("IR version 2"));
+    let mut m = mlp(|_, x| x);
+    m.opset_import[0].version = Some(6);
+    assert!(err(&m).contains("opset 6"));
+    let mut m = mlp(|_, x| x);
+    if let Some(g) = m.graph.as_mut() {
+        g.input.push(vinfo("y", &[1, 16]));
+    }
+    assert!(err(&m).contains("2 inputs"));
+    let mut m = mlp(|_, x| x);
+    if let Some(g) = m.graph.as_mut() {
+        g.initializer[0].data_location = Some(1);
+    }
+    assert!(err(&m).contains("external file"));
+    let mut m = mlp(|_, x| x);
+    if let Some(g) = m.graph.as_mut() {
+        g.initializer[0].dims = vec![1 << 20, 1 << 20];
+    }
+    assert!(err(&m).contains("more than"), "{}", err(&m));
+}
+
+#[test]
+fn the_public_tfc_imports() {
+    let g = Graph::parse(&fixture("TFC_1W1A.onnx")).expect("parses");
+    let i = import(g, &ImportOptions::default()).expect("imports");
+    let kinds: Vec<&str> = i.model.layers.iter().map(|l| l.kind()).collect();
+    assert_eq!(kinds, ["quant.binary", "dense", "dense", "dense", "dense"]);
+    assert_eq!(i.model.layers[0], Layer::QuantBinary { threshold: 128 });
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    /// Truncated, bit-flipped or spliced files give an error or a model, never a panic.
+    #[test]
+    fn corrupted_files_never_panic(cut in prop::option::weighted(0.25, 1usize..242_573), flips in prop::collection::vec((0usize..242_573, any::<u8>()), 0..8)) {
+        let mut bytes = fixture("TFC_1W1A.onnx");
+        for (at, v) in flips {
+            let i = at % bytes.len();
+            bytes[i] ^= v;
+        }
+        if let Some(cut) = cut {
+            bytes.truncate(cut);
+        }
+        if let Ok(g) = Graph::parse(&bytes) {
+            let _ = import(g, &ImportOptions::default());
+        }
+    }
+
+    /// Random bytes of any length.
+    #[test]
+    fn random_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+        if let Ok(g) = Graph::parse(&bytes) {
+            let _ = import(g, &ImportOptions::default());
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! `xnorflow import` end to end: the public QONNX and FINN-ONNX files and our own fixtures import
+//! exactly (the class qonnx's executor gives, on every checked image), compile, run in the cycle
+//! model at the predicted rate and pass co-simulation; hostile files give one clear error.
+
+mod common;
+
+use common::{stderr, stdout, xnorflow};
+use std::path::{Path, PathBuf};
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/onnx")
+}
+
+fn mnist() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/mnist").display().to_string()
+}
+
+/// `index -> class` of an expected-output CSV made by scripts/onnx_expected.py with qonnx.
+fn expected(name: &str) -> Vec<usize> {
+    let text =
+        std::fs::read_to_string(fixtures().join(format!("{name}.expected.csv"))).expect("expected csv");
+    let mut lines = text.lines();
+    let head: Vec<&str> = lines.next().expect("header").split(',').collect();
+    let col = head.iter().position(|h| *h == "class").expect("class column");
+    lines.map(|l| l.split(',').nth(col).and_then(|c| c.parse().ok()).expect("class")).collect()
+}
+
+/// `predicted` of `eval --predictions`.
+fn predicted(csv: &Path) -> Vec<usize> {
+    let text = std::fs::read_to_string(csv).expect("predictions");
+    let mut lines = text.lines();
+    let head: Vec<&str> = lines.next().expect("header").split(',').collect();
+    let col = head.iter().position(|h| *h == "predicted").expect("predicted column");
+    lines.map(|l| l.split(',').nth(col).and_then(|c| c.parse().ok()).expect("class")).collect()
+}
+
+fn ok(args: &[&str], dir: &Path) -> String {
+    let o = xnorflow(args, dir);
+    assert!(o.status.success(), "xnorflow {args:?}: {}{}", stdout(&o), stderr(&o));
+    stdout(&o)
+}
+
+/// Imports `name` (checked on `limit` MNIST test images) and compares the imported model's
+/// class with qonnx's on every image of the expected CSV.
+fn import_matches_qonnx(name: &str, scale: &str, limit: usize, dir: &Path) -> String {
+    let onnx = fixtures().join(format!("{name}.onnx"));
+    let xnf = format!("{name}.xnf");
+    let lim = limit.to_string();
+    let data = mnist();
+    let out = ok(
+        &[
+            "import",
+            &onnx.display().to_string(),
+            "-o",
+            &xnf,
+            "--input-scale",
+            scale,
+            "--data",
+            &data,
+            "--check-limit",
+            &lim,
+        ],
+        dir,
+    );
+    assert!(out.contains(&format!("agree on {}", common_thousands(limit))), "{out}");
+    let want = expected(name);
+    let n = want.len().to_string();
+    ok(&["eval", &xnf, "--dataset", "mnist", "--data", &data, "--limit", &n, "--predictions", "p.csv"], dir);
+    let got = predicted(&dir.join("p.csv"));
+    assert_eq!(got.len(), want.len());
+    let bad: Vec<usize> = (0..got.len()).filter(|&i| got[i] != want[i]).collect();
+    assert!(
+        bad.is_empty(),
+        "{name}: {} images differ from qonnx's executor, first {:?}",
+        bad.len(),
+        &bad[..bad.len().min(10)]
+    );
+    out
+}
+
+fn common_thousands(n: usize) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, ch) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+/// The zoo's Brevitas TFC and FINN's TFC-w1a1: all 10,000 MNIST test images give qonnx's class;
+/// both compile, run at the predicted rate and co-simulate.
+#[test]
+fn the_public_tfc_files_import_exactly_and_cosimulate() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (name, scale) in [("TFC_1W1A", "unit"), ("finn_tfc_w1a1", "raw")] {
+        let out = import_matches_qonnx(name, scale, 10_000, dir.path());
+        assert!(out.contains("accuracy 92.96%"), "{out}");
+        assert!(out.contains("quant.binary -> dense -> dense -> dense -> dense"), "{out}");
+        let b = format!("{name}-build");
+        ok(&["compile", &format!("{name}.xnf"), "-o", &b], dir.path());
+        let sim = ok(&["sim", &b, "--frames", "8"], dir.path());
+        let line = sim.lines().find(|l| l.contains("steady state")).expect("steady state line");
+        let nums: Vec<&str> = line.split(|c: char| !c.is_ascii_digit()).filter(|s| !s.is_empty()).collect();
+        assert!(nums.len() >= 2 && nums[0] == nums[1], "measured == predicted cycles/frame: {line}");
+        let cos = ok(&["cosim", &b, "--frames", "4", "--stall-prob", "0.2"], dir.path());
+        assert!(cos.ends_with("PASS\n"), "{cos}");
+    }
+}
+
+/// Our own fixtures: conv + max-pool + 8-bit input (a non-injective table), Gemm/Flatten/scaled
+/// activations in the legacy domain, and the FINN dialect with thresholds on exact ties.
+#[test]
+fn own_fixtures_import_exactly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = import_matches_qonnx("conv_w1a1_8bit", "unit", 1000, dir.path());
+    assert!(out.contains("quant.table -> conv2d -> maxpool -> conv2d -> maxpool -> dense -> dense"), "{out}");
+    ok(&["compile", "conv_w1a1_8bit.xnf", "-o", "cb", "--target-cycles", "8000"], dir.path());
+    let cos = ok(&["cosim", "cb", "--frames", "3", "--stall-prob", "0.2", "--seed", "2"], dir.path());
+    assert!(cos.ends_with("PASS\n"), "{cos}");
+    let out = import_matches_qonnx("tfc_mixed", "unit", 1000, dir.path());
+    assert!(out.contains("channel(s) with falling bits inverted"), "{out}");
+    let out = import_matches_qonnx("finn_style", "unit", 1000, dir.path());
+    assert!(out.contains("FINN-ONNX graph"), "{out}");
+}
+
+/// One `error:` line and exit 1 for bad files and options; nothing written.
+#[test]
+fn bad_files_and_options_give_one_clear_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tfc = std::fs::read(fixtures().join("TFC_1W1A.onnx")).expect("fixture");
+    std::fs::write(dir.path().join("cut.onnx"), &tfc[..tfc.len() / 2]).expect("writes");
+    std::fs::write(dir.path().join("text.onnx"), b"hello, this is not a model").expect("writes");
+    let data = mnist();
+    let tfc_path = fixtures().join("TFC_1W1A.onnx").display().to_string();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["import", "cut.onnx", "-o", "m.xnf", "--data", &data], "not a valid ONNX protobuf file"),
+        (vec!["import", "text.onnx", "-o", "m.xnf", "--data", &data], "not a valid ONNX protobuf file"),
+        (vec!["import", "missing.onnx", "-o", "m.xnf"], "missing.onnx"),
+        (vec!["import", &tfc_path, "-o", "m.xnf"], "give --data DIR"),
+    ];
+    for (args, needle) in cases {
+        let o = xnorflow(&args, dir.path());
+        let e = stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {e}");
+        assert!(e.contains(needle) && e.starts_with("error:"), "{args:?}: {e}");
+        assert!(!dir.path().join("m.xnf").exists(), "{args:?} wrote a model");
+    }
+    ok(&["import", &tfc_path, "-o", "m.xnf", "--check-dataset", "none"], dir.path());
+    let o = xnorflow(&["import", &tfc_path, "-o", "m.xnf", "--check-dataset", "none"], dir.path());
+    assert!(stderr(&o).contains("already exists; pass --force"), "{}", stderr(&o));
+}

@@ -13,6 +13,7 @@ demo: deps
 
 ## Every test, in release mode (the golden-model property tests simulate many networks).
 test: deps
+	bash .ci/install-qonnx
 	$(CARGO) test --release --workspace --all-targets
 
 ## Formatting and clippy, warnings as errors.

@@ -20,6 +20,18 @@ fn keep_freed_memory() {
     }
 }
 
+/// Rust ignores SIGPIPE, so `xnorflow eval ... | head` would panic in `println!` once `head`
+/// exits; restoring the default makes it end quietly, as command-line tools do.
+#[allow(unsafe_code)]
+fn quiet_on_closed_pipe() {
+    #[cfg(unix)]
+    // SAFETY: resets one signal's disposition to the default, first thing in main, before any
+    // other thread exists; no handler or pointer is involved.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 /// xnorflow: binarized neural networks to verified dataflow hardware.
 #[derive(Parser)]
 #[command(
@@ -94,6 +106,7 @@ enum Command {
 
 fn main() -> ExitCode {
     keep_freed_memory();
+    quiet_on_closed_pipe();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Demo(a) => cmd::demo::run(a),

@@ -9,7 +9,7 @@ use sim::golden::Golden;
 use std::path::Path;
 
 mod common;
-use common::{stderr, stdout, xnorflow};
+use common::{refused, stderr, stdout, xnorflow};
 
 /// A small random CNN on the 8x8 digits.
 fn digits_model() -> Model {
@@ -26,17 +26,6 @@ fn write_model(dir: &Path) -> Model {
     let m = digits_model();
     compiler::format::save(&m, &dir.join("m.xnf")).expect("saved");
     m
-}
-
-/// Runs `args` and expects exit code 1 with one `error:` line; returns that line.
-fn refused(args: &[&str], dir: &Path) -> String {
-    let o = xnorflow(args, dir);
-    let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
-    let lines: Vec<&str> = err.lines().collect();
-    assert_eq!(lines.len(), 1, "{args:?}: one error line expected:\n{err}");
-    assert!(lines[0].starts_with("error: "), "{err}");
-    lines[0].to_string()
 }
 
 /// Index of the largest score, the lowest on ties.

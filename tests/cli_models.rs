@@ -10,18 +10,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{stderr, stdout, xnorflow};
-
-/// Runs `args` and expects exit code 1 with one `error:` line; returns that line.
-fn refused(args: &[&str], dir: &Path) -> String {
-    let o = xnorflow(args, dir);
-    let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
-    let lines: Vec<&str> = err.lines().collect();
-    assert_eq!(lines.len(), 1, "{args:?}: one error line expected:\n{err}");
-    assert!(lines[0].starts_with("error: "), "{err}");
-    lines[0].to_string()
-}
+use common::{refused, stderr, stdout, xnorflow};
 
 fn digits_model() -> compiler::model::Model {
     let specs = [

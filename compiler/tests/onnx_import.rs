@@ -351,3 +351,62 @@ proptest! {
         }
     }
 }
+
+/// Random models of every layer kind: export, then import, gives back the identical model.
+mod round_trip {
+    use super::*;
+    use compiler::model::random::{random_model, LayerSpec};
+    use compiler::model::{OutputMode, Padding, Shape};
+
+    fn templates() -> Vec<(Shape, Vec<LayerSpec>)> {
+        use LayerSpec::*;
+        let conv = |out, kernel, stride, padding| Conv2d { out, kernel, stride, padding };
+        vec![
+            (Shape::new(4, 4, 1), vec![QuantBinary(100), Dense(12), Dense(7), Dense(5)]),
+            (Shape::new(4, 4, 1), vec![QuantFixed8(true), Dense(9), Dense(4)]),
+            (Shape::new(4, 4, 2), vec![QuantFixed8(false), Dense(6), Dense(3)]),
+            (Shape::new(4, 4, 1), vec![QuantTable(true), Dense(8), Dense(3)]),
+            (Shape::new(4, 4, 1), vec![QuantTable(false), Dense(4)]),
+            (
+                Shape::new(8, 8, 2),
+                vec![
+                    QuantBinary(0),
+                    conv(4, 3, 1, Padding::Bit { amount: 1, bit: true }),
+                    MaxPool { kernel: 2, stride: 2 },
+                    conv(3, 3, 2, Padding::Bit { amount: 2, bit: false }),
+                    Dense(5),
+                ],
+            ),
+            (
+                Shape::new(7, 7, 1),
+                vec![
+                    QuantTable(true),
+                    conv(5, 3, 1, Padding::None),
+                    MaxPool { kernel: 3, stride: 2 },
+                    Dense(6),
+                    Dense(4),
+                ],
+            ),
+            (Shape::new(6, 6, 3), vec![QuantFixed8(true), conv(4, 2, 2, Padding::None), Dense(8), Dense(10)]),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+        #[test]
+        fn export_then_import_is_the_identity(t in 0usize..8, seed in any::<u64>(), frac in 0u8..=8, scores in any::<bool>()) {
+            let (shape, specs) = templates().swap_remove(t);
+            let mut m = random_model("rt", shape, &specs, seed).expect("valid random model");
+            if let Layer::QuantFixed8(f) = &mut m.layers[0] {
+                f.frac_bits = frac;
+            }
+            if scores {
+                m.output = OutputMode::Scores;
+            }
+            m.provenance.notes = Some(format!("seed {seed}"));
+            let bytes = compiler::onnx::export::export(&m).expect("exports");
+            let back = import(Graph::parse(&bytes).expect("parses"), &ImportOptions::default()).expect("imports");
+            prop_assert_eq!(back.model, m);
+        }
+    }
+}

@@ -17,3 +17,15 @@ pub fn stdout(o: &Output) -> String {
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
+
+/// Runs `args` and expects exit code 1 with one `error:` line; returns that line.
+#[allow(dead_code)] // not every test binary refuses something
+pub fn refused(args: &[&str], dir: &Path) -> String {
+    let o = xnorflow(args, dir);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 1, "{args:?}: one error line expected:\n{err}");
+    assert!(lines[0].starts_with("error: "), "{err}");
+    lines[0].to_string()
+}

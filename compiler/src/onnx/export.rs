@@ -30,8 +30,7 @@ use super::proto::{
     TensorShapeProto, TypeProto, ValueInfoProto,
 };
 use crate::model::{
-    Activation, BinaryWeights, Elem, Layer, LayerId, Model, ModelError, OutputMode, Padding, Shape,
-    TensorType,
+    Activation, BinaryWeights, Elem, Layer, Model, ModelError, OutputMode, Padding, Shape, TensorType,
 };
 use prost::Message;
 
@@ -60,25 +59,13 @@ const MAX_PROTO_BYTES: u64 = i32::MAX as u64;
 /// Headroom under [`MAX_PROTO_BYTES`] for everything that is not an initializer's data.
 const PROTO_HEADROOM: u64 = 16 << 20;
 
-/// Why a model cannot be exported.
+/// Why a model cannot be exported: the model is invalid, or a layer (named as the verifier names
+/// it) or the whole model cannot be represented exactly in the exported graph.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ExportError {
-    /// The model itself is invalid.
+    /// What is wrong, in the verifier's terms.
     #[error(transparent)]
     Model(#[from] ModelError),
-    /// A valid layer that the exported graph cannot represent exactly.
-    #[error("layer {layer} ({kind}): {message}")]
-    Layer {
-        /// The offending layer.
-        layer: LayerId,
-        /// Its kind.
-        kind: &'static str,
-        /// What is wrong.
-        message: String,
-    },
-    /// A problem with the model as a whole.
-    #[error("model: {0}")]
-    Other(String),
 }
 
 /// The model as a serialized QONNX `ModelProto` (see the module documentation for its form).
@@ -105,7 +92,9 @@ pub fn to_proto(model: &Model) -> Result<ModelProto, ExportError> {
     let last = model.layers.len() - 1;
     for ((id, layer), out) in model.iter().zip(&types) {
         let p = format!("L{}", id.0);
-        let err = |message: String| ExportError::Layer { layer: id, kind: layer.kind(), message };
+        let err = |message: String| {
+            ExportError::Model(ModelError::Layer { layer: id, kind: layer.kind(), message })
+        };
         let is_last = id.index() == last;
         match layer {
             Layer::QuantBinary { threshold } => {
@@ -245,11 +234,14 @@ pub fn to_proto(model: &Model) -> Result<ModelProto, ExportError> {
     }
     // The verifier ends every model with a dense scores layer, whose MatMul wrote the output.
     if cur.name != OUTPUT_NAME {
-        return Err(ExportError::Other("the last layer does not produce the scores".into()));
+        return Err(ExportError::Model(ModelError::Model(
+            "the last layer does not produce the scores".into(),
+        )));
     }
 
-    let provenance = serde_json::to_string(&model.provenance)
-        .map_err(|e| ExportError::Other(format!("cannot write the provenance as JSON: {e}")))?;
+    let provenance = serde_json::to_string(&model.provenance).map_err(|e| {
+        ExportError::Model(ModelError::Model(format!("cannot write the provenance as JSON: {e}")))
+    })?;
     let output_mode = match model.output {
         OutputMode::Argmax => "argmax",
         OutputMode::Scores => "scores",

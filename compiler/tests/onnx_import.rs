@@ -410,3 +410,102 @@ mod round_trip {
         }
     }
 }
+
+/// Structure-aware fuzzing: valid graphs with one node's op type, inputs, attributes or an
+/// initializer's shape replaced at random reach an error or a model, never a panic.
+mod mutated_graphs {
+    use super::*;
+
+    const OPS: &[&str] = &[
+        "Shape",
+        "Gather",
+        "Unsqueeze",
+        "Squeeze",
+        "Concat",
+        "Reshape",
+        "Flatten",
+        "Transpose",
+        "MatMul",
+        "Gemm",
+        "Conv",
+        "MaxPool",
+        "Pad",
+        "BatchNormalization",
+        "TopK",
+        "ArgMax",
+        "Add",
+        "Sub",
+        "Mul",
+        "Div",
+        "Pow",
+        "Clip",
+        "Cast",
+        "Round",
+        "BipolarQuant",
+        "Quant",
+        "MultiThreshold",
+        "Identity",
+    ];
+
+    fn conv_net() -> ModelProto {
+        let mut b = B::default();
+        let x = b.bipolar("x");
+        let w = b.init(&[4, 1, 3, 3], (0..36).map(|i| if i % 3 == 0 { 1.0 } else { -1.0 }).collect());
+        let y = b.node("Conv", "", &[&x, &w], vec![attr_is("kernel_shape", &[3, 3])]);
+        let y = b.bn(&y, 4, 0.7);
+        let y = b.bipolar(&y);
+        let y =
+            b.node("MaxPool", "", &[&y], vec![attr_is("kernel_shape", &[2, 2]), attr_is("strides", &[2, 2])]);
+        let y = b.node("Flatten", "", &[&y], vec![attr_i("axis", 1)]);
+        let y = b.dense(&y, 4 * 3 * 3, 10, 9);
+        b.model(&[1, 1, 8, 8], &y)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+        #[test]
+        fn mutated_graphs_never_panic(
+            conv in any::<bool>(),
+            which in any::<prop::sample::Index>(),
+            kind in 0u8..5,
+            op in prop::sample::select(OPS),
+            n in -3i64..70,
+            dims in prop::collection::vec(0i64..6, 0..5),
+        ) {
+            let mut m = if conv { conv_net() } else { mlp(|_, x| x) };
+            let g = m.graph.as_mut().expect("graph");
+            let i = which.index(g.node.len());
+            match kind {
+                0 => g.node[i].op_type = Some(op.to_string()),
+                1 => {
+                    let keep = (n.unsigned_abs() as usize).min(g.node[i].input.len());
+                    g.node[i].input.truncate(keep);
+                }
+                2 => {
+                    for a in g.node[i].attribute.iter_mut() {
+                        a.i = Some(n);
+                        a.ints = vec![n; dims.len()];
+                    }
+                    g.node[i].attribute.push(attr_is("perm", &dims));
+                    g.node[i].attribute.push(attr_i("axis", n));
+                }
+                3 => {
+                    let j = which.index(g.initializer.len());
+                    let len: i64 = dims.iter().product();
+                    g.initializer[j].dims = dims.clone();
+                    g.initializer[j].float_data = vec![n as f32; len as usize];
+                }
+                _ => {
+                    g.node[i].op_type = Some(op.to_string());
+                    g.node[i].domain = Some(if n % 2 == 0 { "qonnx.custom_op.general" } else { "" }.into());
+                }
+            }
+            if let Ok(g) = Graph::parse(&m.encode_to_vec()) {
+                // The interpreter runs every node, the importer only the chain it accepts.
+                let zeros = compiler::onnx::graph::Tensor::f32(g.input_shape.clone(), vec![0.5; g.input_shape.iter().product()]);
+                let _ = compiler::onnx::interp::output(&g, zeros);
+                let _ = import(g, &ImportOptions::default());
+            }
+        }
+    }
+}

@@ -361,8 +361,11 @@ impl Walk<'_> {
             }
             (Domain::Onnx, "BatchNormalization") => self.elementwise(node, d, x),
             (Domain::Onnx, _) if Bin::of(op).is_some() => self.elementwise(node, d, x),
-            (Domain::Onnx, "Relu" | "Neg" | "Sqrt" | "Floor" | "Round" | "Clip" | "Cast" | "Gather") => {
-                self.elementwise(node, d, x)
+            (Domain::Onnx, "Relu" | "Neg" | "Sqrt" | "Floor" | "Round" | "Clip" | "Cast") => self.elementwise(node, d, x),
+            // A lookup in a constant table is elementwise; gathering computed values moves them.
+            (Domain::Onnx, "Gather") if d == 1 && node.int("axis", 0)? == 0 => self.elementwise(node, d, x),
+            (Domain::Onnx, "Gather") => {
+                Err(node.bad("gathers computed values; only a lookup in a constant table (data constant, axis 0) is supported"))
             }
             _ => Err(interp::unsupported(node)),
         }

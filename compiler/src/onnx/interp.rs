@@ -6,7 +6,7 @@
 //! check set; its scalar functions ([`bin`], [`batchnorm`], [`quant`], ...) are the ones the
 //! importer evaluates thresholds with, so both sides round alike.
 
-use super::graph::{elems, Attr, Data, Domain, Graph, Node, Tensor};
+use super::graph::{elems, Data, Domain, Graph, Node, Tensor};
 use super::OnnxError;
 use std::collections::HashMap;
 
@@ -840,6 +840,9 @@ pub fn eval_node(node: &Node, ins: &[Option<&Tensor>], opset: i64) -> Result<Vec
                 );
             }
             let v = x.floats();
+            if v.is_empty() {
+                return Err(node.bad("takes the argmax of an empty tensor"));
+            }
             let best = crate::model::argmax(&v);
             let mut shape = x.shape.clone();
             shape[ax] = 1;
@@ -959,27 +962,37 @@ pub fn output(graph: &Graph, input: Tensor) -> Result<Tensor, OnnxError> {
 /// Folds every node whose inputs are all constants (including `Shape` of the input, whose shape is
 /// static) into [`Graph::consts`]; returns the nodes left, which all depend on the input.
 pub fn fold_constants(graph: &mut Graph) -> Result<(), OnnxError> {
+    let original = std::mem::take(&mut graph.nodes);
     let mut kept = Vec::new();
-    for node in std::mem::take(&mut graph.nodes) {
-        let constant = node.inputs.iter().all(|n| n.is_empty() || graph.consts.contains_key(n))
-            || (node.op == "Shape" && node.domain == Domain::Onnx && node.inputs.len() == 1);
-        let is_shape_of_dynamic = node.op == "Shape" && !graph.consts.contains_key(&node.inputs[0]);
+    // Shapes of the dynamic tensors, from one run on zeros, made the first time a Shape needs one.
+    let mut shapes: Option<HashMap<String, Vec<usize>>> = None;
+    for node in &original {
+        let shape_of_dynamic = node.op == "Shape"
+            && node.domain == Domain::Onnx
+            && node.inputs.len() == 1
+            && !graph.consts.contains_key(&node.inputs[0]);
+        let constant =
+            shape_of_dynamic || node.inputs.iter().all(|n| n.is_empty() || graph.consts.contains_key(n));
         if !constant {
-            kept.push(node);
+            kept.push(node.clone());
             continue;
         }
-        let outs = if is_shape_of_dynamic {
-            // The dynamic tensor's shape is static: infer it by running the kept nodes on zeros.
-            let probe = Tensor::f32(graph.input_shape.clone(), vec![0.0; graph.input_shape.iter().product()]);
-            let g = Graph { nodes: kept.clone(), ..graph.clone() };
-            let vals = run(&g, probe)?;
-            let x =
-                vals.get(&node.inputs[0]).ok_or_else(|| node.bad("its input is not computed before it"))?;
-            vec![Tensor::i64(vec![x.shape.len()], x.shape.iter().map(|&d| d as i64).collect())]
+        let outs = if shape_of_dynamic {
+            if shapes.is_none() {
+                let probe =
+                    Tensor::f32(graph.input_shape.clone(), vec![0.0; graph.input_shape.iter().product()]);
+                let g = Graph { nodes: original.clone(), ..graph.clone() };
+                shapes = Some(run(&g, probe)?.into_iter().map(|(k, v)| (k, v.shape)).collect());
+            }
+            let s = shapes
+                .as_ref()
+                .and_then(|m| m.get(&node.inputs[0]))
+                .ok_or_else(|| node.bad("its input is not computed before it"))?;
+            vec![Tensor::i64(vec![s.len()], s.iter().map(|&d| d as i64).collect())]
         } else {
             let ins: Vec<Option<&Tensor>> =
                 node.inputs.iter().map(|n| if n.is_empty() { None } else { graph.consts.get(n) }).collect();
-            eval_node(&node, &ins, graph.opset)?
+            eval_node(node, &ins, graph.opset)?
         };
         for (name, t) in node.outputs.iter().zip(outs) {
             if !name.is_empty() {
@@ -988,6 +1001,5 @@ pub fn fold_constants(graph: &mut Graph) -> Result<(), OnnxError> {
         }
     }
     graph.nodes = kept;
-    let _ = Attr::Other;
     Ok(())
 }

@@ -83,6 +83,7 @@ fn import_matches_qonnx(name: &str, scale: &str, limit: usize, dir: &Path) -> St
 #[test]
 fn the_public_tfc_files_import_exactly_and_cosimulate() {
     let dir = tempfile::tempdir().expect("tempdir");
+    // FINN's file annotates its input UINT8: raw bytes are its default scaling.
     for (name, scale) in [("TFC_1W1A", "unit"), ("finn_tfc_w1a1", "raw")] {
         let out = import_matches_qonnx(name, scale, 10_000, dir.path());
         assert!(out.contains("accuracy 92.96%"), "{out}");
@@ -123,10 +124,16 @@ fn bad_files_and_options_give_one_clear_error() {
     std::fs::write(dir.path().join("text.onnx"), b"hello, this is not a model").expect("writes");
     let data = mnist();
     let tfc_path = fixtures().join("TFC_1W1A.onnx").display().to_string();
+    let tfc2 = fixtures().join("TFC_1W2A.onnx").display().to_string();
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (vec!["import", "cut.onnx", "-o", "m.xnf", "--data", &data], "not a valid ONNX protobuf file"),
         (vec!["import", "text.onnx", "-o", "m.xnf", "--data", &data], "not a valid ONNX protobuf file"),
         (vec!["import", "missing.onnx", "-o", "m.xnf"], "missing.onnx"),
+        // The zoo's TFC with 2-bit activations: refused at its first 2-bit Quant.
+        (
+            vec!["import", &tfc2, "-o", "m.xnf", "--data", &data],
+            "(Quant in domain onnx.brevitas): quantizes a layer to more than one bit",
+        ),
         (vec!["import", &tfc_path, "-o", "m.xnf"], "give --data DIR"),
     ];
     for (args, needle) in cases {

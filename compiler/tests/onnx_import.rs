@@ -509,3 +509,57 @@ mod mutated_graphs {
         }
     }
 }
+
+/// FINN's `finn_datatype` UINT8 on the input means raw bytes; no annotation means no opinion.
+#[test]
+fn an_input_annotated_uint8_takes_raw_bytes() {
+    use compiler::onnx::InputScale;
+    let mut m = mlp(|_, x| x);
+    let plain = Graph::parse(&m.encode_to_vec()).expect("parses");
+    assert_eq!(InputScale::annotated(&plain), None);
+    if let Some(g) = m.graph.as_mut() {
+        g.quantization_annotation.push(proto::TensorAnnotation {
+            tensor_name: Some("x".into()),
+            quant_parameter_tensor_names: vec![proto::StringStringEntryProto {
+                key: Some("finn_datatype".into()),
+                value: Some("UINT8".into()),
+            }],
+        });
+    }
+    let g = Graph::parse(&m.encode_to_vec()).expect("parses");
+    assert_eq!(InputScale::annotated(&g), Some(InputScale::Raw));
+    // Read as raw bytes, 2v - 1 >= 0 from v = 1: the input threshold moves from 128 to 1.
+    let opts = ImportOptions { input_scale: InputScale::Raw, ..ImportOptions::default() };
+    let i = import(g, &opts).expect("imports");
+    assert_eq!(i.model.layers[0], Layer::QuantBinary { threshold: 1 });
+}
+
+/// qonnx's `Quant` with one signed bit is bipolar: a hidden layer quantized so imports as a
+/// BipolarQuant does, to the same thresholds.
+#[test]
+fn one_signed_bit_quant_is_bipolar() {
+    let bipolar = run(&mlp(|_, x| x)).expect("imports");
+    // The same network with its hidden activation quantizer as Quant(x, 1, 0, 1 bit, signed).
+    let mut m = mlp(|_, x| x);
+    let g = m.graph.as_mut().expect("graph");
+    let i = g.node.iter().rposition(|n| n.op_type() == "BipolarQuant").expect("activation quantizer");
+    let scale = g.node[i].input[1].clone();
+    g.initializer.push(proto::TensorProto {
+        name: Some("zero".into()),
+        data_type: Some(DataType::Float as i32),
+        float_data: vec![0.0],
+        ..Default::default()
+    });
+    g.initializer.push(proto::TensorProto {
+        name: Some("one_bit".into()),
+        data_type: Some(DataType::Float as i32),
+        float_data: vec![1.0],
+        ..Default::default()
+    });
+    let n = &mut g.node[i];
+    n.op_type = Some("Quant".into());
+    n.input = vec![n.input[0].clone(), scale, "zero".into(), "one_bit".into()];
+    n.attribute = vec![attr_i("signed", 1), attr_i("narrow", 0)];
+    let quant = run(&m).expect("imports");
+    assert_eq!(quant.model.layers, bipolar.model.layers);
+}

@@ -42,9 +42,10 @@ pub struct Args {
     /// The model file to write (.xnf).
     #[arg(short, long)]
     pub output: PathBuf,
-    /// What the graph's float input holds for a pixel byte v.
-    #[arg(long, value_enum, default_value = "unit")]
-    pub input_scale: ScaleArg,
+    /// What the graph's float input holds for a pixel byte v. Default: raw when the graph
+    /// annotates its input as UINT8 (FINN's finn_datatype), else unit.
+    #[arg(long, value_enum)]
+    pub input_scale: Option<ScaleArg>,
     /// Frame shape HxWxC when the graph's input is a flat vector (default 28x28x1 for 784 values,
     /// 8x8x1 for 64).
     #[arg(long, value_parser = parse_shape)]
@@ -79,18 +80,30 @@ fn parse_shape(s: &str) -> Result<Shape, String> {
     }
 }
 
-/// Reads and imports an ONNX file.
-pub fn read(path: &std::path::Path, opts: &ImportOptions) -> Result<Imported> {
+/// Reads and imports an ONNX file; `scale` None takes the graph's annotated input scaling or
+/// pixel/255. Returns the scaling used and where it came from.
+pub fn read(
+    path: &std::path::Path,
+    opts: &ImportOptions,
+    scale: Option<InputScale>,
+) -> Result<(Imported, InputScale, &'static str)> {
     let bytes = limits::read_file(path, limits::MAX_MODEL_FILE_BYTES, "ONNX model")
         .map_err(|e| anyhow::anyhow!("cannot read {}: {}", path.display(), e.reason()))?;
     let graph = onnx::Graph::parse(&bytes).with_context(|| format!("cannot import {}", path.display()))?;
     let mut opts = opts.clone();
+    let (scale, why) = match (scale, InputScale::annotated(&graph)) {
+        (Some(s), _) => (s, "--input-scale"),
+        (None, Some(s)) => (s, "the input's finn_datatype annotation UINT8"),
+        (None, None) => (InputScale::Unit, "the default; --input-scale raw for raw bytes"),
+    };
+    opts.input_scale = scale;
     // Exporters name graphs generically ("torch-jit-export"); the file's name says more, except
     // for xnorflow's own exports, whose graph carries the model's name.
     if opts.name.is_none() && !graph.metadata.contains_key("xnorflow.provenance") {
         opts.name = path.file_stem().map(|s| s.to_string_lossy().into_owned());
     }
-    onnx::import(graph, &opts).with_context(|| format!("cannot import {}", path.display()))
+    let imported = onnx::import(graph, &opts).with_context(|| format!("cannot import {}", path.display()))?;
+    Ok((imported, scale, why))
 }
 
 /// The float graph's input tensor for one frame of pixels (h, w, c order).
@@ -177,12 +190,16 @@ fn summary(m: &Model) -> String {
 /// Runs `xnorflow import`.
 pub fn run(args: Args) -> Result<()> {
     super::train::check_output(&args.output, args.force)?;
-    let scale = match args.input_scale {
+    let scale = args.input_scale.map(|s| match s {
         ScaleArg::Unit => InputScale::Unit,
         ScaleArg::Raw => InputScale::Raw,
+    });
+    let opts = ImportOptions {
+        input_scale: InputScale::Unit,
+        input_shape: args.input_shape,
+        name: args.name.clone(),
     };
-    let opts = ImportOptions { input_scale: scale, input_shape: args.input_shape, name: args.name.clone() };
-    let mut imported = read(&args.model, &opts)?;
+    let (mut imported, scale, why) = read(&args.model, &opts, scale)?;
     let m = &imported.model;
     println!(
         "{}: {} graph (IR {}, opset {}, {}), {} nodes after constant folding",
@@ -193,7 +210,7 @@ pub fn run(args: Args) -> Result<()> {
         if imported.graph.producer.is_empty() { "unknown producer" } else { &imported.graph.producer },
         imported.graph.nodes.len()
     );
-    println!("input: {} pixels, read by the graph as {}", m.input, scale.describe());
+    println!("input: {} pixels, read by the graph as {} ({why})", m.input, scale.describe());
     println!("model \"{}\": {}", m.name, summary(m));
     for n in &imported.notes {
         println!("note: {n}");

@@ -48,6 +48,15 @@ impl InputScale {
         }
     }
 
+    /// The scaling a graph's annotations imply, if any: FINN marks an input that takes raw bytes
+    /// with `finn_datatype` UINT8.
+    pub fn annotated(graph: &Graph) -> Option<InputScale> {
+        match graph.datatypes.get(&graph.input).map(String::as_str) {
+            Some("UINT8") => Some(InputScale::Raw),
+            _ => None,
+        }
+    }
+
     /// A short description.
     pub fn describe(self) -> &'static str {
         match self {
@@ -875,11 +884,9 @@ impl Walk<'_> {
                 if tb == 0 {
                     return Err(node.bad("has no thresholds"));
                 }
-                let layout = node.string("data_layout", "NCHW")?;
-                let nhwc = layout == "NHWC";
                 let shape = x.layout.shape.clone();
-                let cax = if nhwc && shape.len() == 4 { 3 } else { 1 };
-                let c_onnx = *shape.get(cax).ok_or_else(|| node.bad("input of rank < 2"))?;
+                let cax = interp::threshold_axis(node, shape.len())?;
+                let c_onnx = shape[cax];
                 if tc != c_onnx && tc != 1 {
                     return Err(node.bad(&format!("thresholds for {tc} channels, the input has {c_onnx}")));
                 }
@@ -917,7 +924,22 @@ impl Walk<'_> {
                 if z.fract() != 0.0 {
                     return Err(node.bad("the zero point must be an integer"));
                 }
-                (Box::new(move |v, _| spec.level(v, s, z) - z), Out::Levels { scale: s, offset: 0.0 })
+                let out = if spec.bits == 1 && spec.signed && z == 0.0 {
+                    Out::Binary(s)
+                } else {
+                    Out::Levels { scale: s, offset: 0.0 }
+                };
+                // Binary outputs are read as bits: 1 for the +1 level.
+                let binary = matches!(out, Out::Binary(_));
+                let f = move |v: f32, _: usize| {
+                    let q = spec.level(v, s, z) - z;
+                    if binary {
+                        f32::from(u8::from(q > 0.0))
+                    } else {
+                        q
+                    }
+                };
+                (Box::new(f), out)
             }
         };
         match x.stage {

@@ -80,31 +80,45 @@ pub fn bipolar(x: f32, scale: f32) -> f32 {
     }
 }
 
-/// Rounding of QONNX `Quant`.
+/// numpy's and ONNX's sign: 0 at 0 (unlike `f32::signum`), so the signed roundings keep 0.
+fn sign(v: f32) -> f32 {
+    if v > 0.0 {
+        1.0
+    } else if v < 0.0 {
+        -1.0
+    } else {
+        0.0
+    }
+}
+
+/// Rounding of QONNX `Quant`, as qonnx's `resolve_rounding_mode` defines each name.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Rounding {
-    /// Half to even (numpy's `round`), QONNX's `ROUND`.
+    /// `ROUND` / `HALF_EVEN`: half to even (numpy's `round`).
     HalfEven,
-    /// Towards minus infinity.
+    /// `FLOOR`: towards minus infinity.
     Floor,
-    /// Towards plus infinity.
+    /// `CEIL`: towards plus infinity.
     Ceil,
-    /// Towards zero.
-    ToZero,
-    /// Half away from zero... QONNX's `HALF_UP` rounds half towards plus infinity.
+    /// `DOWN` (numpy's `fix`): towards zero.
+    Down,
+    /// `UP`: away from zero.
+    Up,
+    /// `HALF_UP`: half away from zero, `sign(x) * floor(|x| + 0.5)`.
     HalfUp,
-    /// Half towards minus infinity.
+    /// `HALF_DOWN`: half towards zero, `sign(x) * ceil(|x| - 0.5)`.
     HalfDown,
 }
 
 impl Rounding {
-    /// A QONNX rounding mode name.
+    /// A QONNX rounding mode name (case-insensitive).
     pub fn parse(s: &str) -> Option<Rounding> {
         Some(match s.to_ascii_uppercase().as_str() {
             "ROUND" | "HALF_EVEN" => Rounding::HalfEven,
             "FLOOR" => Rounding::Floor,
             "CEIL" => Rounding::Ceil,
-            "ROUND_TO_ZERO" | "TRUNC" => Rounding::ToZero,
+            "DOWN" | "ROUND_TO_ZERO" => Rounding::Down,
+            "UP" => Rounding::Up,
             "HALF_UP" => Rounding::HalfUp,
             "HALF_DOWN" => Rounding::HalfDown,
             _ => return None,
@@ -117,9 +131,10 @@ impl Rounding {
             Rounding::HalfEven => x.round_ties_even(),
             Rounding::Floor => x.floor(),
             Rounding::Ceil => x.ceil(),
-            Rounding::ToZero => x.trunc(),
-            Rounding::HalfUp => (x + 0.5).floor(),
-            Rounding::HalfDown => (x - 0.5).ceil(),
+            Rounding::Down => x.trunc(),
+            Rounding::Up => sign(x) * x.abs().ceil(),
+            Rounding::HalfUp => sign(x) * (x.abs() + 0.5).floor(),
+            Rounding::HalfDown => sign(x) * (x.abs() - 0.5).ceil(),
         }
     }
 }
@@ -152,8 +167,12 @@ impl QuantSpec {
     /// The integer level of `x` (before the zero point is subtracted and the scale applied), as
     /// QONNX computes it: divide, add the zero point, clamp, then round.
     pub fn level(&self, x: f32, scale: f32, zeropt: f32) -> f32 {
-        let (lo, hi) = self.range();
         let y = x / scale + zeropt;
+        // qonnx's one-bit signed quantizer is bipolar, not the range [-1, 0].
+        if self.bits == 1 && self.signed {
+            return if y >= 0.0 { 1.0 } else { -1.0 };
+        }
+        let (lo, hi) = self.range();
         let y = if y > hi { hi } else { y };
         let y = if y < lo { lo } else { y };
         self.rounding.apply(y)
@@ -173,7 +192,7 @@ pub fn quant_spec(node: &Node, bits: f32) -> Result<QuantSpec, OnnxError> {
     let mode = node.string("rounding_mode", "ROUND")?;
     let rounding = Rounding::parse(&mode).ok_or_else(|| {
         node.bad(&format!(
-            "rounding_mode {mode:?} is not supported (ROUND, FLOOR, CEIL, ROUND_TO_ZERO, HALF_UP, HALF_DOWN are)"
+            "rounding_mode {mode:?} is not supported (ROUND/HALF_EVEN, FLOOR, CEIL, UP, DOWN, HALF_UP, HALF_DOWN are)"
         ))
     })?;
     Ok(QuantSpec {
@@ -570,14 +589,35 @@ fn gemm(node: &Node, a: &Tensor, b: &Tensor, c: Option<&Tensor>) -> Result<Tenso
     Ok(y)
 }
 
-/// The channel axis of an activation for per-channel ops (BatchNormalization, MultiThreshold):
-/// 1 (NC, NCL, NCHW), or the last for MultiThreshold's NHWC layout.
+/// The channel axis of BatchNormalization: 1 (NC, NCL, NCHW).
 fn channel_axis(node: &Node, rank: usize) -> Result<usize, OnnxError> {
-    let layout = node.string("data_layout", "NCHW")?;
-    match (rank, layout.as_str()) {
-        (4, "NHWC") => Ok(3),
-        (r, _) if r >= 2 => Ok(1),
-        (r, _) => Err(node.bad(&format!("per-channel op on a rank-{r} tensor (rank 2 or more expected)"))),
+    if rank >= 2 {
+        Ok(1)
+    } else {
+        Err(node.bad(&format!("per-channel op on a rank-{rank} tensor (rank 2 or more expected)")))
+    }
+}
+
+/// The channel axis of a MultiThreshold, as qonnx finds it: the position of `C` in its
+/// `data_layout`, else by rank (NC, NWC, NCHW), else 1.
+pub fn threshold_axis(node: &Node, rank: usize) -> Result<usize, OnnxError> {
+    let layout = node.string("data_layout", "")?;
+    let layout = if layout.is_empty() {
+        match rank {
+            2 => "NC",
+            3 => "NWC",
+            4 => "NCHW",
+            _ => "",
+        }
+        .to_string()
+    } else {
+        layout
+    };
+    let axis = layout.find('C').unwrap_or(1);
+    if axis < rank {
+        Ok(axis)
+    } else {
+        Err(node.bad(&format!("data_layout {layout:?} does not fit a rank-{rank} input")))
     }
 }
 
@@ -617,15 +657,7 @@ pub fn eval_node(node: &Node, ins: &[Option<&Tensor>], opset: i64) -> Result<Vec
         (Domain::Onnx, "Sqrt") => map(arg(0)?, f32::sqrt),
         (Domain::Onnx, "Floor") => map(arg(0)?, f32::floor),
         (Domain::Onnx, "Round") => map(arg(0)?, f32::round_ties_even),
-        (Domain::Onnx, "Sign") => map(arg(0)?, |v| {
-            if v > 0.0 {
-                1.0
-            } else if v < 0.0 {
-                -1.0
-            } else {
-                0.0
-            }
-        }),
+        (Domain::Onnx, "Sign") => map(arg(0)?, sign),
         (Domain::Onnx, "Clip") => {
             let lo = match ins.get(1).copied().flatten() {
                 Some(t) => t.scalar().ok_or_else(|| node.bad("min must be a scalar"))?,
@@ -868,7 +900,7 @@ pub fn eval_node(node: &Node, ins: &[Option<&Tensor>], opset: i64) -> Result<Vec
         }
         (Domain::Qonnx, "MultiThreshold") => {
             let (x, t) = (arg(0)?, arg(1)?);
-            let ax = channel_axis(node, x.shape.len())?;
+            let ax = threshold_axis(node, x.shape.len())?;
             let c = x.shape[ax];
             let [tc, tb] = t.shape[..] else {
                 return Err(node.bad("thresholds must be 2-D (channels, steps)"));
@@ -1002,4 +1034,84 @@ pub fn fold_constants(graph: &mut Graph) -> Result<(), OnnxError> {
     }
     graph.nodes = kept;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::onnx::graph::Attr;
+    use std::collections::BTreeMap;
+
+    fn node(op: &str, attrs: Vec<(&str, Attr)>) -> Node {
+        Node {
+            name: "n".into(),
+            op: op.into(),
+            domain_name: String::new(),
+            domain: Domain::Onnx,
+            inputs: vec![],
+            outputs: vec![],
+            attrs: attrs.into_iter().map(|(k, v)| (k.to_string(), v)).collect::<BTreeMap<_, _>>(),
+        }
+    }
+
+    #[test]
+    fn rounding_modes_are_qonnx_s() {
+        use Rounding::*;
+        let cases = [
+            (HalfEven, [2.5, -2.5, 1.5, -0.5], [2.0, -2.0, 2.0, -0.0]),
+            (HalfUp, [2.5, -2.5, 1.4, -1.6], [3.0, -3.0, 1.0, -2.0]),
+            (HalfDown, [2.5, -2.5, 1.6, -1.4], [2.0, -2.0, 2.0, -1.0]),
+            (Up, [2.1, -2.1, 3.0, 0.0], [3.0, -3.0, 3.0, 0.0]),
+            (Down, [2.9, -2.9, 3.0, -0.2], [2.0, -2.0, 3.0, -0.0]),
+            (Floor, [2.9, -2.1, 3.0, -0.2], [2.0, -3.0, 3.0, -1.0]),
+            (Ceil, [2.1, -2.9, 3.0, 0.2], [3.0, -2.0, 3.0, 1.0]),
+        ];
+        for (mode, xs, want) in cases {
+            for (x, w) in xs.iter().zip(want) {
+                assert_eq!(mode.apply(*x), w, "{mode:?}({x})");
+            }
+        }
+    }
+
+    #[test]
+    fn quant_clamps_before_rounding_and_one_signed_bit_is_bipolar() {
+        let q8 = QuantSpec { bits: 8, signed: true, narrow: false, rounding: Rounding::HalfEven };
+        // BNN-PYNQ CNV's input: 128 * (2v/255 - 1), clamped to [-128, 127], rounded.
+        assert_eq!(q8.level(1.0, 1.0 / 128.0, 0.0), 127.0);
+        assert_eq!(q8.level(-1.0, 1.0 / 128.0, 0.0), -128.0);
+        assert_eq!(q8.level(0.5 / 128.0, 1.0 / 128.0, 0.0), 0.0);
+        let narrow = QuantSpec { narrow: true, ..q8 };
+        assert_eq!(narrow.level(-1.0, 1.0 / 128.0, 0.0), -127.0);
+        let u4 = QuantSpec { bits: 4, signed: false, narrow: false, rounding: Rounding::Floor };
+        assert_eq!(u4.range(), (0.0, 15.0));
+        let b1 = QuantSpec { bits: 1, signed: true, narrow: false, rounding: Rounding::HalfEven };
+        assert_eq!(
+            (b1.apply(0.0, 0.5, 0.0), b1.apply(-1e-30, 0.5, 0.0), b1.apply(3.0, 0.5, 0.0)),
+            (0.5, -0.5, 0.5)
+        );
+    }
+
+    #[test]
+    fn multithreshold_finds_its_channel_axis_as_qonnx_does() {
+        let n = |layout: Option<&str>| {
+            node("MultiThreshold", layout.map(|l| ("data_layout", Attr::Str(l.into()))).into_iter().collect())
+        };
+        assert_eq!(threshold_axis(&n(None), 2).ok(), Some(1));
+        assert_eq!(threshold_axis(&n(None), 3).ok(), Some(2));
+        assert_eq!(threshold_axis(&n(None), 4).ok(), Some(1));
+        assert_eq!(threshold_axis(&n(Some("NHWC")), 4).ok(), Some(3));
+        assert_eq!(threshold_axis(&n(Some("NC")), 2).ok(), Some(1));
+        assert!(threshold_axis(&n(Some("NHWC")), 2).is_err());
+        // Counting: out_scale * #(x >= t) + out_bias.
+        assert_eq!(multithreshold(2.0, &[1.0, 2.0, 3.0], 2.0, -1.0), 3.0);
+    }
+
+    #[test]
+    fn batchnorm_is_onnxruntime_s_fused_form() {
+        let (g, b, m, v, e) = (0.7f32, 0.1f32, 0.37f32, 2.3f32, 1e-5f32);
+        let inv = 1.0 / (v + e).sqrt();
+        let s = inv * g;
+        assert_eq!(batchnorm(5.0, g, b, m, v, e), 5.0 * s + (b - m * s));
+        assert_eq!(batchnorm(m, 1.0, 0.0, m, 1.0 - e, e), m * 1.0 + (0.0 - m * 1.0));
+    }
 }

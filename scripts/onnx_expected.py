@@ -38,6 +38,7 @@ FIXTURE_TABLE = {
     "conv_w1a1_8bit.onnx": ("unit", 1000),
     "tfc_mixed.onnx": ("unit", 1000),
     "finn_style.onnx": ("unit", 1000),
+    "binary01.onnx": ("unit", 1000),
 }
 
 _model = None

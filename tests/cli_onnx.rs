@@ -113,6 +113,13 @@ fn own_fixtures_import_exactly() {
     assert!(out.contains("channel(s) with falling bits inverted"), "{out}");
     let out = import_matches_qonnx("finn_style", "unit", 1000, dir.path());
     assert!(out.contains("FINN-ONNX graph"), "{out}");
+    // 0/1 activations (MultiThreshold out_scale 1, one-bit unsigned Quant), Conv's zero padding
+    // as a padding bit, a one-bit signed Quant: compiles and co-simulates too.
+    let out = import_matches_qonnx("binary01", "unit", 1000, dir.path());
+    assert!(out.contains("quant.binary -> conv2d -> maxpool -> dense -> dense"), "{out}");
+    ok(&["compile", "binary01.xnf", "-o", "bb", "--target-cycles", "8000"], dir.path());
+    let cos = ok(&["cosim", "bb", "--frames", "3", "--stall-prob", "0.2", "--seed", "3"], dir.path());
+    assert!(cos.ends_with("PASS\n"), "{cos}");
 }
 
 /// One `error:` line and exit 1 for bad files and options; nothing written.

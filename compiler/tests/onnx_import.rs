@@ -264,6 +264,20 @@ fn non_binary_weights_zero_padding_and_per_class_scales_are_refused() {
     let y = b.dense(&y, 4 * 8 * 8, 10, 4);
     assert!(err(&b.model(&[1, 1, 8, 8], &y)).contains("zero padding of +-1 activations"), "padding");
 
+    // 0/1 activations into the last layer: a per-class offset the integer scores cannot carry.
+    let mut b = B::default();
+    let x = b.bipolar("x");
+    let y = b.dense(&x, 16, 12, 7);
+    let t = b.init(&[12, 1], vec![0.0; 12]);
+    let y = b.node(
+        "MultiThreshold",
+        "qonnx.custom_op.general",
+        &[&y, &t],
+        vec![attr_f("out_scale", 1.0), attr_f("out_bias", 0.0)],
+    );
+    let y = b.dense(&y, 12, 10, 8);
+    assert!(err(&b.model(&[1, 16], &y)).contains("per-class offset"), "0/1 into the last layer");
+
     // A constant that varies within a channel of a convolution.
     let mut b = B::default();
     let x = b.bipolar("x");

@@ -146,14 +146,19 @@ struct Pending {
     vals: Vec<Vec<f32>>,
     /// A max-pool met before the quantizer: (kernel, stride, values at the pool).
     pool: Option<(usize, usize, Vec<Vec<f32>>)>,
+    /// The inputs were two values not symmetric around 0 (0 and s): dot products carry a
+    /// per-channel offset that thresholds absorb but integer scores cannot.
+    offset: bool,
 }
 
 #[derive(Clone, Debug)]
 enum Stage {
     /// The 256 values a pixel byte takes.
     Pixel(Vec<f32>),
-    /// +-scale activations; `pad` is a pending Pad before a Conv (amount, bit).
-    Binary { scale: f32, pad: Option<(usize, bool)> },
+    /// Two-valued activations: `lo` for bit 0, `hi` for bit 1 (`hi > lo`; +-s from a
+    /// BipolarQuant, 0 and s from a one-bit unsigned quantizer); `pad` is a pending Pad before a
+    /// Conv (amount, bit).
+    Binary { lo: f32, hi: f32, pad: Option<(usize, bool)> },
     /// scale * integer activations (the input layer's table).
     Int { scale: f32 },
     /// After a linear layer.
@@ -517,7 +522,7 @@ impl Walk<'_> {
     }
 
     fn pad(&mut self, node: &Node, x: Val) -> Result<Val, OnnxError> {
-        let Stage::Binary { scale, pad: None } = x.stage else {
+        let Stage::Binary { lo, hi, pad: None } = x.stage else {
             return Err(node.bad("pads something other than +-1 activations before a Conv"));
         };
         if !x.layout.is_nchw() {
@@ -540,16 +545,16 @@ impl Walk<'_> {
         if node.string("mode", "constant")? != "constant" {
             return Err(node.bad("only constant padding is supported"));
         }
-        let bit = if value == scale {
+        let bit = if value == hi {
             true
-        } else if value == -scale {
+        } else if value == lo {
             false
         } else {
             return Err(node.bad(&format!(
-                "pads +-{scale} activations with {value}: a binary tensor has no zero, pad with +{scale} or -{scale}"
+                "pads activations of {lo} and {hi} with {value}: a binary tensor has no third value, pad with one of them"
             )));
         };
-        Ok(Val { stage: Stage::Binary { scale, pad: Some((p as usize, bit)) }, layout: x.layout })
+        Ok(Val { stage: Stage::Binary { lo, hi, pad: Some((p as usize, bit)) }, layout: x.layout })
     }
 
     /// Turns a pixel stage that reaches a linear layer unquantized into an integer input layer,
@@ -589,12 +594,14 @@ impl Walk<'_> {
     }
 
     fn linear(&mut self, node: &Node, x: Val) -> Result<Val, OnnxError> {
-        let (in_scale, binary, pad) = match x.stage {
-            Stage::Binary { scale, pad } => (scale, true, pad),
-            Stage::Int { scale } => (scale, false, None),
+        // For a binary input: the two activation values; for an integer one: (scale, scale).
+        let (in_lo, in_scale, binary, mut pad) = match x.stage {
+            Stage::Binary { lo, hi, pad } => (lo, hi, true, pad),
+            Stage::Int { scale } => (scale, scale, false, None),
             Stage::Pixel(ref v) => {
                 let v = v.clone();
-                (self.int_input(node, &v)?, false, None)
+                let s = self.int_input(node, &v)?;
+                (s, s, false, None)
             }
             _ => {
                 return Err(node.bad(
@@ -626,17 +633,28 @@ impl Walk<'_> {
                 if kh != kw || win.stride.0 != win.stride.1 {
                     return Err(node.bad("square kernels with equal strides are supported"));
                 }
-                if win.pads.iter().any(|&p| p != 0) {
+                // Conv's own zero padding is a padding bit where 0 is the value of bit 0.
+                let zero_pad = win.pads[0];
+                if binary
+                    && in_lo == 0.0
+                    && pad.is_none()
+                    && zero_pad > 0
+                    && win.pads.iter().all(|&p| p == zero_pad)
+                {
+                    pad = Some((zero_pad, false));
+                } else if win.pads.iter().any(|&p| p != 0) {
                     return Err(node.bad(if binary {
                         "zero padding of +-1 activations is not representable (a binary tensor has no zero); \
-                         pad with +1 or -1 through a Pad node, or train without padding"
+                         pad with +1 or -1 through a Pad node, or train without padding (0/1 activations may \
+                         use Conv's zero padding)"
                     } else {
                         "an 8-bit input layer has no padding in xnorflow; train without padding"
                     }));
                 }
                 let amount = pad.map_or(0, |p| p.0);
                 let padded = Shape::new(fm.h + 2 * amount, fm.w + 2 * amount, fm.c);
-                let (oh, ow) = win.out(node, padded.h, padded.w)?;
+                let unpadded = interp::Window { pads: [0; 4], ..win };
+                let (oh, ow) = unpadded.out(node, padded.h, padded.w)?;
                 let wv = w.floats();
                 let f = move |oc: usize, col: usize| {
                     // xnorflow column (kr, kc, c) is ONNX weight [oc][c][kr][kc].
@@ -717,16 +735,25 @@ impl Walk<'_> {
         };
         elems(&[out_ch, (hi - lo + 1) as usize], &format!("{}'s accumulator table", node.describe()))?;
         let mut exact = true;
+        let n = fan_in as i64;
         let vals: Vec<Vec<f32>> = scales
             .iter()
-            .map(|&s| {
-                // The interpreter multiplies in f32 and sums the products exactly in f64.
-                let unit = f64::from(in_scale * s);
+            .enumerate()
+            .map(|(o, &s)| {
+                // The interpreter multiplies in f32 and sums the products in f64, exactly when
+                // they are integer multiples of one or two f32 values.
+                let (p1, p0) = (f64::from(in_scale * s), f64::from(in_lo * s));
                 exact &= pow2(in_scale) && pow2(s);
+                let npos = i64::from(matrix.row_ones(o));
                 (lo..=hi)
                     .map(|a| {
-                        let dot = if binary { 2 * a - fan_in as i64 } else { a };
-                        (dot as f64 * unit) as f32
+                        if binary {
+                            // With P xnor matches and npos +s weights, the inputs at hi minus those
+                            // at lo, counted with their weight's sign, are P - N + npos.
+                            ((a - n + npos) as f64 * (p1 - p0) + (2 * npos - n) as f64 * p0) as f32
+                        } else {
+                            (a as f64 * p1) as f32
+                        }
                     })
                     .collect()
             })
@@ -753,7 +780,8 @@ impl Walk<'_> {
         } else {
             Layer::Dense(weights)
         };
-        let mut pending = Pending { layer, lo, vals, pool: None };
+        let offset = binary && in_lo != -in_scale;
+        let mut pending = Pending { layer, lo, vals, pool: None, offset };
         let layout = if is_conv {
             Layout::nchw(layer_shape)
         } else {
@@ -791,9 +819,10 @@ impl Walk<'_> {
         let (oh, ow) = win.out(node, fm.h, fm.w)?;
         let pooled = Layout::nchw(Shape::new(oh, ow, fm.c));
         match x.stage {
-            Stage::Binary { scale, pad: None } => {
+            Stage::Binary { lo, hi, pad: None } => {
+                // hi > lo, so the max of a window is the OR of its bits.
                 self.layers.push(Layer::MaxPool { kernel: k, stride: s });
-                Ok(Val { stage: Stage::Binary { scale, pad: None }, layout: pooled })
+                Ok(Val { stage: Stage::Binary { lo, hi, pad: None }, layout: pooled })
             }
             Stage::Acc(mut p) if p.pool.is_none() => {
                 p.pool = Some((k, s, p.vals.clone()));
@@ -815,7 +844,7 @@ impl Walk<'_> {
 
     /// The last layer: its scores must keep their order through whatever follows the product.
     fn finish(&mut self, p: Pending) -> Result<(), OnnxError> {
-        let Pending { mut layer, vals, pool, .. } = p;
+        let Pending { mut layer, vals, pool, offset, .. } = p;
         if pool.is_some() {
             return Err(OnnxError::Invalid("a max-pool on the last layer's scores is not supported".into()));
         }
@@ -823,6 +852,14 @@ impl Walk<'_> {
         if let Some(c) =
             vals.iter().position(|v| v.iter().zip(first).any(|(a, b)| a.to_bits() != b.to_bits()))
         {
+            if offset {
+                return Err(OnnxError::Invalid(
+                    "the last layer reads two-valued activations that are not +-s (such as 0 and s): their dot \
+                     products differ from the XNOR popcount by a per-class offset, which xnorflow's integer \
+                     scores cannot carry; quantize the last layer's input to +-s (BipolarQuant)"
+                        .into(),
+                ));
+            }
             return Err(OnnxError::Invalid(format!(
                 "the last layer's scores are scaled or shifted differently per class (class {c} differs from \
                  class 0), which can change the argmax; xnorflow's scores are the integer accumulators"
@@ -863,8 +900,12 @@ impl Walk<'_> {
         let op = node.op.as_str();
         // The quantizer as a function of one value, and what its output is.
         enum Out {
-            Binary(f32),
-            Levels { scale: f32, offset: f32 },
+            /// Two values: bit 0 and bit 1.
+            Binary(f32, f32),
+            Levels {
+                scale: f32,
+                offset: f32,
+            },
         }
         let (f, out): (Box<dyn Fn(f32, usize) -> f32>, Out) = match op {
             "BipolarQuant" => {
@@ -872,7 +913,7 @@ impl Walk<'_> {
                 if !(s > 0.0 && s.is_finite()) {
                     return Err(node.bad(&format!("scale {s} must be positive")));
                 }
-                (Box::new(|v, _| if v >= 0.0 { 1.0 } else { 0.0 }), Out::Binary(s))
+                (Box::new(|v, _| if v >= 0.0 { 1.0 } else { 0.0 }), Out::Binary(-s, s))
             }
             "MultiThreshold" => {
                 let t = self.constant(node, 1)?;
@@ -908,8 +949,9 @@ impl Walk<'_> {
                     let r = if onnx_ch[c] == usize::MAX { 0 } else { onnx_ch[c] };
                     tv[r * tb..(r + 1) * tb].iter().filter(|&&t| v >= t).count() as f32
                 };
-                let out = if tb == 1 && scale > 0.0 && bias == -scale / 2.0 {
-                    Out::Binary(scale / 2.0)
+                // The interpreter's out_scale * count + out_bias for counts 0 and 1.
+                let out = if tb == 1 && scale > 0.0 {
+                    Out::Binary(scale * 0.0 + bias, scale * 1.0 + bias)
                 } else {
                     Out::Levels { scale, offset: bias }
                 };
@@ -924,19 +966,22 @@ impl Walk<'_> {
                 if z.fract() != 0.0 {
                     return Err(node.bad("the zero point must be an integer"));
                 }
-                let out = if spec.bits == 1 && spec.signed && z == 0.0 {
-                    Out::Binary(s)
+                // One bit has two levels: +-1 (signed, bipolar) or 0 and 1 (unsigned); the
+                // interpreter outputs (level - z) * s.
+                let out = if spec.bits == 1 {
+                    let (a, b) = if spec.signed { (-1.0, 1.0) } else { spec.range() };
+                    Out::Binary((a - z) * s, (b - z) * s)
                 } else {
                     Out::Levels { scale: s, offset: 0.0 }
                 };
-                // Binary outputs are read as bits: 1 for the +1 level.
-                let binary = matches!(out, Out::Binary(_));
+                let binary = matches!(out, Out::Binary(..));
+                let top = if spec.signed { 1.0 } else { spec.range().1 };
                 let f = move |v: f32, _: usize| {
-                    let q = spec.level(v, s, z) - z;
+                    let level = spec.level(v, s, z);
                     if binary {
-                        f32::from(u8::from(q > 0.0))
+                        f32::from(u8::from(level == top))
                     } else {
-                        q
+                        level - z
                     }
                 };
                 (Box::new(f), out)
@@ -946,16 +991,29 @@ impl Walk<'_> {
             Stage::Pixel(values) => {
                 let q: Vec<f32> = values.iter().map(|&v| f(v, 0)).collect();
                 match out {
-                    Out::Binary(scale) => {
+                    Out::Binary(lo, hi) => {
                         let bits: Vec<bool> = q.iter().map(|&b| b != 0.0).collect();
                         match bits.iter().position(|&b| b) {
                             Some(t) if bits[t..].iter().all(|&b| b) => {
                                 self.layers.push(Layer::QuantBinary { threshold: t as u8 });
-                                Ok(Val { stage: Stage::Binary { scale, pad: None }, layout: x.layout })
+                                Ok(Val { stage: Stage::Binary { lo, hi, pad: None }, layout: x.layout })
                             }
                             _ => {
-                                // Not [pixel >= t]: an exact table of +-1 feeding an integer layer.
-                                let table: Vec<i32> = bits.iter().map(|&b| if b { 1 } else { -1 }).collect();
+                                // Not [pixel >= t]: an exact table of +-1 (or 0/1) feeding an integer
+                                // layer, the real value being hi times the table's.
+                                let zero = if lo == -hi {
+                                    -1
+                                } else if lo == 0.0 {
+                                    0
+                                } else {
+                                    return Err(node.bad(&format!(
+                                        "the input bits are not [pixel >= t] and their values {lo}, {hi} are not \
+                                         +-s or 0 and s"
+                                    )));
+                                };
+                                let scale = hi;
+                                let table: Vec<i32> =
+                                    bits.iter().map(|&b| if b { 1 } else { zero }).collect();
                                 self.notes.push(format!(
                                     "{}: the input bits are not [pixel >= t]; kept exactly as a +-1 table",
                                     node.describe()
@@ -980,14 +1038,19 @@ impl Walk<'_> {
                 }
             }
             Stage::Acc(p) => {
-                let Out::Binary(scale) = out else {
+                let Out::Binary(lo, hi) = out else {
                     return Err(node.bad(
                         "quantizes a layer to more than one bit; k-bit activations are not supported yet \
                          (binary: BipolarQuant, or MultiThreshold with one step, out_scale = 2, out_bias = -1)",
                     ));
                 };
+                if hi.partial_cmp(&lo) != Some(std::cmp::Ordering::Greater) {
+                    return Err(node.bad(&format!(
+                        "outputs {hi} for bit 1 and {lo} for bit 0; xnorflow needs the larger value on bit 1"
+                    )));
+                }
                 self.threshold(node, *p, &*f)?;
-                Ok(Val { stage: Stage::Binary { scale, pad: None }, layout: x.layout })
+                Ok(Val { stage: Stage::Binary { lo, hi, pad: None }, layout: x.layout })
             }
             _ => Err(node.bad("quantizes values that are already quantized")),
         }
@@ -1000,7 +1063,7 @@ impl Walk<'_> {
         p: Pending,
         bit: &dyn Fn(f32, usize) -> f32,
     ) -> Result<(), OnnxError> {
-        let Pending { mut layer, lo, vals, pool } = p;
+        let Pending { mut layer, lo, vals, pool, .. } = p;
         let n = vals[0].len() as i64;
         let weights = layer.weights_mut().ok_or_else(|| node.bad("internal: no weights"))?;
         let binary_in = lo == 0;

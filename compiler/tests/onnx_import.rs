@@ -104,6 +104,15 @@ impl B {
         self.node("BipolarQuant", "qonnx.custom_op.general", &[x, &s], vec![])
     }
 
+    /// Brevitas' input binarization: BipolarQuant(2x - 1), bit = [pixel >= 128].
+    fn input_bits(&mut self) -> String {
+        let two = self.init(&[], vec![2.0]);
+        let one = self.init(&[1], vec![1.0]);
+        let x = self.node("Mul", "", &["x", &two], vec![]);
+        let x = self.node("Sub", "", &[&x, &one], vec![]);
+        self.bipolar(&x)
+    }
+
     /// +-1 weights (k, m) for x (1, k) times W.
     fn dense(&mut self, x: &str, k: usize, m: usize, seed: u32) -> String {
         let w: Vec<f32> = (0..k * m)
@@ -145,11 +154,7 @@ fn run(m: &ModelProto) -> Result<compiler::onnx::Imported, OnnxError> {
 /// A valid MLP 16 -> 12 -> 10 with BN and BipolarQuant; `tweak` changes one part.
 fn mlp(tweak: impl FnOnce(&mut B, String) -> String) -> ModelProto {
     let mut b = B::default();
-    let two = b.init(&[], vec![2.0]);
-    let one = b.init(&[1], vec![1.0]);
-    let x = b.node("Mul", "", &["x", &two], vec![]);
-    let x = b.node("Sub", "", &[&x, &one], vec![]);
-    let x = b.bipolar(&x);
+    let x = b.input_bits();
     let x = b.dense(&x, 16, 12, 1);
     let x = b.bn(&x, 12, 1.5);
     let x = tweak(&mut b, x);
@@ -576,4 +581,46 @@ fn one_signed_bit_quant_is_bipolar() {
     n.attribute = vec![attr_i("signed", 1), attr_i("narrow", 0)];
     let quant = run(&m).expect("imports");
     assert_eq!(quant.model.layers, bipolar.model.layers);
+}
+
+/// FINN's converted quantizers: an input MultiThreshold with 255 steps and a bias, then a Mul by
+/// the scale, is the 8-bit input v - 128 at 7 fractional bits; a scale on +-1 activations before
+/// the next layer moves its thresholds exactly; a negative one is refused.
+#[test]
+fn finn_style_scales_after_quantizers_are_folded() {
+    let mut b = B::default();
+    let t = b.init(&[1, 255], (0..255).map(|j| (j as f32 + 0.5) / 255.0).collect());
+    let x = b.node(
+        "MultiThreshold",
+        "finn.custom_op.general",
+        &["x", &t],
+        vec![attr_f("out_scale", 1.0), attr_f("out_bias", -128.0)],
+    );
+    let s = b.init(&[], vec![1.0 / 128.0]);
+    let x = b.node("Mul", "", &[&x, &s], vec![]);
+    let y = b.dense(&x, 16, 10, 3);
+    let i = run(&b.model(&[1, 16], &y)).expect("imports");
+    assert_eq!(i.model.layers[0], Layer::QuantFixed8(compiler::model::Fixed8 { signed: true, frac_bits: 7 }));
+
+    // +-1 activations times 0.5 before the first dense layer: y = 0.5 (2P - N).
+    let half = |factor: f32| {
+        let mut b = B::default();
+        let x = b.input_bits();
+        let f = b.init(&[], vec![factor]);
+        let x = b.node("Mul", "", &[&x, &f], vec![]);
+        let x = b.dense(&x, 16, 12, 1);
+        let x = b.bn(&x, 12, 1.5);
+        let x = b.bipolar(&x);
+        let y = b.dense(&x, 12, 10, 2);
+        b.model(&[1, 16], &y)
+    };
+    let i = run(&half(0.5)).expect("imports");
+    let Some(w) = i.model.layers[1].weights() else { panic!("weights") };
+    let Activation::Threshold(t) = &w.activation else { panic!("thresholds") };
+    for (c, &tc) in t.iter().enumerate() {
+        let beta = c as f32 * 0.1 - 0.3;
+        let tau = 0.5 - beta * (2.0f32 + 1e-5).sqrt() / 1.5;
+        assert_eq!(tc, ((tau / 0.5 + 16.0) / 2.0).ceil() as i32, "channel {c}");
+    }
+    assert!(err(&half(-1.0)).contains("larger value on bit 1"));
 }

@@ -159,8 +159,6 @@ enum Stage {
     /// BipolarQuant, 0 and s from a one-bit unsigned quantizer); `pad` is a pending Pad before a
     /// Conv (amount, bit).
     Binary { lo: f32, hi: f32, pad: Option<(usize, bool)> },
-    /// scale * integer activations (the input layer's table).
-    Int { scale: f32 },
     /// After a linear layer.
     Acc(Box<Pending>),
     /// The class index (after TopK or ArgMax).
@@ -179,6 +177,9 @@ struct Walk<'a> {
     layers: Vec<Layer>,
     notes: Vec<String>,
     finn: bool,
+    /// The scale of the last multi-level quantizer on the input (`Quant`, `MultiThreshold`), tried
+    /// first when the pixel values are split into integer levels times a scale.
+    hint: Option<f32>,
 }
 
 /// Imports a parsed graph.
@@ -215,7 +216,7 @@ pub fn import(mut graph: Graph, opts: &ImportOptions) -> Result<Imported, OnnxEr
     let pixel: Vec<f32> = (0..=255u8).map(|v| scale.apply(v)).collect();
     let mut vals: HashMap<String, Val> = HashMap::new();
     vals.insert(graph.input.clone(), Val { stage: Stage::Pixel(pixel), layout });
-    let mut walk = Walk { graph: &graph, layers: Vec::new(), notes: Vec::new(), finn: false };
+    let mut walk = Walk { graph: &graph, layers: Vec::new(), notes: Vec::new(), finn: false, hint: None };
     for node in &graph.nodes {
         let dynamic = node
             .inputs
@@ -494,6 +495,20 @@ impl Walk<'_> {
                 let shape = self.apply(node, d, &layout, &|q| layout.channel(q), &mut p.vals, "channel")?;
                 Ok(Val { stage: Stage::Acc(p), layout: Layout { shape, ..layout } })
             }
+            Stage::Binary { lo, hi, pad: None } => {
+                // Still two values (FINN's Mul/Add after a MultiThreshold, a scale): the next layer
+                // folds them in; the larger must stay on bit 1 so that pools remain ORs.
+                let mut tables = vec![vec![lo, hi]];
+                let shape = self.apply(node, d, &x.layout, &|_| 0, &mut tables, "activation group")?;
+                let (lo, hi) = (tables[0][0], tables[0][1]);
+                if hi.partial_cmp(&lo) != Some(std::cmp::Ordering::Greater) {
+                    return Err(node.bad(&format!(
+                        "maps binary activations to {lo} (bit 0) and {hi} (bit 1); xnorflow needs the larger value \
+                         on bit 1"
+                    )));
+                }
+                Ok(Val { stage: Stage::Binary { lo, hi, pad: None }, layout: Layout { shape, ..x.layout } })
+            }
             Stage::Class => Err(node.bad("follows the argmax")),
             _ => Err(node.bad(
                 "applies arithmetic to quantized activations; xnorflow needs a MatMul, Gemm or Conv next \
@@ -560,17 +575,21 @@ impl Walk<'_> {
     /// Turns a pixel stage that reaches a linear layer unquantized into an integer input layer,
     /// when its values are scale times integers of 8 bits.
     fn int_input(&mut self, node: &Node, values: &[f32]) -> Result<f32, OnnxError> {
-        for k in 0..=8 {
-            let scale = 0.5f32.powi(k);
+        // The quantizer's own scale first, then powers of two (frac_bits records which).
+        let pow2s = (0..=8u8).map(|k| (0.5f32.powi(i32::from(k)), k));
+        let hint = self.hint.map(|h| (h, (0..=8u8).find(|&k| 0.5f32.powi(i32::from(k)) == h).unwrap_or(0)));
+        for (scale, k) in hint.into_iter().chain(pow2s) {
             let q: Option<Vec<i32>> = values
                 .iter()
                 .map(|&v| {
-                    let y = v / scale;
-                    (y.fract() == 0.0 && (-128.0..=255.0).contains(&y)).then_some(y as i32)
+                    let y = (v / scale).round();
+                    // The value must be exactly level times scale, as the accumulator assumes.
+                    (f64::from(y) * f64::from(scale) == f64::from(v) && (-128.0..=255.0).contains(&y))
+                        .then_some(y as i32)
                 })
                 .collect();
             if let Some(q) = q {
-                if let Ok(layer) = self.table_layer(q, k as u8) {
+                if let Ok(layer) = self.table_layer(q, k) {
                     self.layers.push(layer);
                     return Ok(scale);
                 }
@@ -597,7 +616,6 @@ impl Walk<'_> {
         // For a binary input: the two activation values; for an integer one: (scale, scale).
         let (in_lo, in_scale, binary, mut pad) = match x.stage {
             Stage::Binary { lo, hi, pad } => (lo, hi, true, pad),
-            Stage::Int { scale } => (scale, scale, false, None),
             Stage::Pixel(ref v) => {
                 let v = v.clone();
                 let s = self.int_input(node, &v)?;
@@ -999,41 +1017,28 @@ impl Walk<'_> {
                                 Ok(Val { stage: Stage::Binary { lo, hi, pad: None }, layout: x.layout })
                             }
                             _ => {
-                                // Not [pixel >= t]: an exact table of +-1 (or 0/1) feeding an integer
-                                // layer, the real value being hi times the table's.
-                                let zero = if lo == -hi {
-                                    -1
-                                } else if lo == 0.0 {
-                                    0
-                                } else {
-                                    return Err(node.bad(&format!(
-                                        "the input bits are not [pixel >= t] and their values {lo}, {hi} are not \
-                                         +-s or 0 and s"
-                                    )));
-                                };
-                                let scale = hi;
-                                let table: Vec<i32> =
-                                    bits.iter().map(|&b| if b { 1 } else { zero }).collect();
+                                // Not [pixel >= t]: the two values stay a function of the pixel,
+                                // which the next layer reads as integers times hi.
                                 self.notes.push(format!(
-                                    "{}: the input bits are not [pixel >= t]; kept exactly as a +-1 table",
+                                    "{}: the input bits are not [pixel >= t]; kept exactly as a 256-entry table",
                                     node.describe()
                                 ));
-                                self.layers.push(self.table_layer(table, 0).map_err(|e| node.bad(&e))?);
-                                Ok(Val { stage: Stage::Int { scale }, layout: x.layout })
+                                self.hint = Some(hi);
+                                let real = bits.iter().map(|&b| if b { hi } else { lo }).collect();
+                                Ok(Val { stage: Stage::Pixel(real), layout: x.layout })
                             }
                         }
                     }
                     Out::Levels { scale, offset } => {
-                        // Real value = scale * count + offset = scale * (count + offset / scale).
-                        let shift = offset / scale;
-                        if shift.fract() != 0.0 {
-                            return Err(node.bad("its output levels are not scale times integers"));
-                        }
-                        let table: Vec<i32> = q.iter().map(|&c| (c + shift) as i32).collect();
-                        let layer =
-                            self.table_layer(table, 0).map_err(|e| node.bad(&format!("input table: {e}")))?;
-                        self.layers.push(layer);
-                        Ok(Val { stage: Stage::Int { scale }, layout: x.layout })
+                        // The values the interpreter outputs (level * scale + offset, or
+                        // (level - z) * scale); the next layer splits them into integers and a
+                        // scale, and ops in between (FINN's Mul/Add after a MultiThreshold) apply.
+                        self.hint = Some(scale);
+                        let real = q
+                            .iter()
+                            .map(|&c| if offset == 0.0 { c * scale } else { scale * c + offset })
+                            .collect();
+                        Ok(Val { stage: Stage::Pixel(real), layout: x.layout })
                     }
                 }
             }

@@ -125,7 +125,9 @@ pub fn run(args: Args) -> Result<()> {
             FoldTarget::LutBudget(_) => "--lut-budget",
         })?;
     }
-    // No folding and no target: 100,000 frames/s at the clock.
+    // No folding and no target: 100,000 frames/s at the clock, or the fastest folding if that is
+    // out of reach (a convolution's first layer may need thousands of cycles at any folding).
+    let default_target = args.folding.is_none() && target.is_none();
     let target = match (&args.folding, target) {
         (None, None) => Some(FoldTarget::Cycles(fold::cycles_for_fps(100_000.0, args.fclk_mhz))),
         (_, t) => t,
@@ -136,7 +138,24 @@ pub fn run(args: Args) -> Result<()> {
             compiler::json::from_str(&text)
                 .with_context(|| format!("{} is not a folding (see --help)", p.display()))?
         }
-        (None, Some(t)) => fold::auto_fold(&model, t, popcount, mem)?,
+        (None, Some(t)) => match fold::auto_fold(&model, t, popcount, mem) {
+            Err(_)
+                if default_target
+                    && fold::fastest_cycles(&model)? > fold::cycles_for_fps(100_000.0, args.fclk_mhz) =>
+            {
+                let fastest = fold::fastest_cycles(&model)?;
+                println!(
+                    "note: the default target, 100,000 frames/s ({} cycles/frame at {} MHz), is out of reach; \
+                     using the fastest folding, {} cycles/frame (--target-fps, --target-cycles or \
+                     --lut-budget choose another)",
+                    thousands(fold::cycles_for_fps(100_000.0, args.fclk_mhz)),
+                    args.fclk_mhz,
+                    thousands(fastest)
+                );
+                fold::auto_fold(&model, FoldTarget::Cycles(fastest), popcount, mem)?
+            }
+            r => r?,
+        },
         (None, None) => unreachable!("a default target is set above"),
     };
     let pb = indicatif::ProgressBar::new_spinner();

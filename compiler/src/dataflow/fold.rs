@@ -473,6 +473,11 @@ pub fn check_target(target: FoldTarget) -> Result<FoldTarget, DataflowError> {
     }
 }
 
+/// Cycles per frame of the fastest folding of `model`: its slowest layer fully parallel.
+pub fn fastest_cycles(model: &Model) -> Result<u64, DataflowError> {
+    Ok(layer_shapes(model)?.iter().map(LayerShape::fastest).max().unwrap_or(1))
+}
+
 /// The cycle target that reaches `fps` at `fclk_mhz`.
 pub fn cycles_for_fps(fps: f64, fclk_mhz: f64) -> u64 {
     ((fclk_mhz * 1e6) / fps).floor().max(0.0) as u64

@@ -2,9 +2,8 @@
 //! that names the node and what is supported, never a panic.
 
 use compiler::model::{Activation, Layer};
-use compiler::onnx::proto::{
-    self, attribute_proto::AttributeType, tensor_proto::DataType, tensor_shape_proto, type_proto, ModelProto,
-};
+use compiler::onnx::export::{attr_float, attr_int, attr_ints, value_info};
+use compiler::onnx::proto::{self, tensor_proto::DataType, ModelProto};
 use compiler::onnx::{import, Graph, ImportOptions, OnnxError};
 use proptest::prelude::*;
 use prost::Message;
@@ -22,52 +21,8 @@ struct B {
     n: usize,
 }
 
-fn attr_i(name: &str, v: i64) -> proto::AttributeProto {
-    proto::AttributeProto {
-        name: Some(name.into()),
-        r#type: Some(AttributeType::Int as i32),
-        i: Some(v),
-        ..Default::default()
-    }
-}
-
-fn attr_f(name: &str, v: f32) -> proto::AttributeProto {
-    proto::AttributeProto {
-        name: Some(name.into()),
-        r#type: Some(AttributeType::Float as i32),
-        f: Some(v),
-        ..Default::default()
-    }
-}
-
-fn attr_is(name: &str, v: &[i64]) -> proto::AttributeProto {
-    proto::AttributeProto {
-        name: Some(name.into()),
-        r#type: Some(AttributeType::Ints as i32),
-        ints: v.to_vec(),
-        ..Default::default()
-    }
-}
-
 fn vinfo(name: &str, dims: &[i64]) -> proto::ValueInfoProto {
-    let dim = dims
-        .iter()
-        .map(|&d| tensor_shape_proto::Dimension {
-            value: Some(tensor_shape_proto::dimension::Value::DimValue(d)),
-            ..Default::default()
-        })
-        .collect();
-    proto::ValueInfoProto {
-        name: Some(name.into()),
-        r#type: Some(proto::TypeProto {
-            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
-                elem_type: Some(DataType::Float as i32),
-                shape: Some(proto::TensorShapeProto { dim }),
-            })),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
+    value_info(name, DataType::Float, dims)
 }
 
 impl B {
@@ -127,7 +82,7 @@ impl B {
         let b = self.init(&[c as i64], (0..c).map(|i| i as f32 * 0.1 - 0.3).collect());
         let m = self.init(&[c as i64], vec![0.5; c]);
         let v = self.init(&[c as i64], vec![2.0; c]);
-        self.node("BatchNormalization", "", &[x, &g, &b, &m, &v], vec![attr_f("epsilon", 1e-5)])
+        self.node("BatchNormalization", "", &[x, &g, &b, &m, &v], vec![attr_float("epsilon", 1e-5)])
     }
 
     fn model(self, input: &[i64], output: &str) -> ModelProto {
@@ -263,9 +218,13 @@ fn non_binary_weights_zero_padding_and_per_class_scales_are_refused() {
     let mut b = B::default();
     let x = b.bipolar("x");
     let w = b.init(&[4, 1, 3, 3], vec![1.0; 36]);
-    let y =
-        b.node("Conv", "", &[&x, &w], vec![attr_is("pads", &[1, 1, 1, 1]), attr_is("kernel_shape", &[3, 3])]);
-    let y = b.node("Flatten", "", &[&y], vec![attr_i("axis", 1)]);
+    let y = b.node(
+        "Conv",
+        "",
+        &[&x, &w],
+        vec![attr_ints("pads", &[1, 1, 1, 1]), attr_ints("kernel_shape", &[3, 3])],
+    );
+    let y = b.node("Flatten", "", &[&y], vec![attr_int("axis", 1)]);
     let y = b.dense(&y, 4 * 8 * 8, 10, 4);
     assert!(err(&b.model(&[1, 1, 8, 8], &y)).contains("zero padding of +-1 activations"), "padding");
 
@@ -278,7 +237,7 @@ fn non_binary_weights_zero_padding_and_per_class_scales_are_refused() {
         "MultiThreshold",
         "qonnx.custom_op.general",
         &[&y, &t],
-        vec![attr_f("out_scale", 1.0), attr_f("out_bias", 0.0)],
+        vec![attr_float("out_scale", 1.0), attr_float("out_bias", 0.0)],
     );
     let y = b.dense(&y, 12, 10, 8);
     assert!(err(&b.model(&[1, 16], &y)).contains("per-class offset"), "0/1 into the last layer");
@@ -287,11 +246,11 @@ fn non_binary_weights_zero_padding_and_per_class_scales_are_refused() {
     let mut b = B::default();
     let x = b.bipolar("x");
     let w = b.init(&[4, 1, 3, 3], vec![1.0; 36]);
-    let y = b.node("Conv", "", &[&x, &w], vec![attr_is("kernel_shape", &[3, 3])]);
+    let y = b.node("Conv", "", &[&x, &w], vec![attr_ints("kernel_shape", &[3, 3])]);
     let c = b.init(&[1, 4, 6, 6], (0..144).map(|i| i as f32).collect());
     let y = b.node("Add", "", &[&y, &c], vec![]);
     let y = b.bipolar(&y);
-    let y = b.node("Flatten", "", &[&y], vec![attr_i("axis", 1)]);
+    let y = b.node("Flatten", "", &[&y], vec![attr_int("axis", 1)]);
     let y = b.dense(&y, 4 * 6 * 6, 10, 6);
     assert!(err(&b.model(&[1, 1, 8, 8], &y)).contains("differently at different positions"), "per-position");
 
@@ -299,11 +258,12 @@ fn non_binary_weights_zero_padding_and_per_class_scales_are_refused() {
     let mut b = B::default();
     let x = b.bipolar("x");
     let w = b.init(&[4, 1, 3, 3], vec![1.0; 36]);
-    let y = b.node("Conv", "", &[&x, &w], vec![attr_is("kernel_shape", &[3, 3])]);
-    let y = b.node("MaxPool", "", &[&y], vec![attr_is("kernel_shape", &[2, 2]), attr_is("strides", &[2, 2])]);
+    let y = b.node("Conv", "", &[&x, &w], vec![attr_ints("kernel_shape", &[3, 3])]);
+    let y =
+        b.node("MaxPool", "", &[&y], vec![attr_ints("kernel_shape", &[2, 2]), attr_ints("strides", &[2, 2])]);
     let y = b.bn(&y, 4, -1.0);
     let y = b.bipolar(&y);
-    let y = b.node("Flatten", "", &[&y], vec![attr_i("axis", 1)]);
+    let y = b.node("Flatten", "", &[&y], vec![attr_int("axis", 1)]);
     let y = b.dense(&y, 4 * 3 * 3, 10, 5);
     assert!(err(&b.model(&[1, 1, 8, 8], &y)).contains("is an AND of bits"), "pool before negative gamma");
 }
@@ -470,12 +430,16 @@ mod mutated_graphs {
         let mut b = B::default();
         let x = b.bipolar("x");
         let w = b.init(&[4, 1, 3, 3], (0..36).map(|i| if i % 3 == 0 { 1.0 } else { -1.0 }).collect());
-        let y = b.node("Conv", "", &[&x, &w], vec![attr_is("kernel_shape", &[3, 3])]);
+        let y = b.node("Conv", "", &[&x, &w], vec![attr_ints("kernel_shape", &[3, 3])]);
         let y = b.bn(&y, 4, 0.7);
         let y = b.bipolar(&y);
-        let y =
-            b.node("MaxPool", "", &[&y], vec![attr_is("kernel_shape", &[2, 2]), attr_is("strides", &[2, 2])]);
-        let y = b.node("Flatten", "", &[&y], vec![attr_i("axis", 1)]);
+        let y = b.node(
+            "MaxPool",
+            "",
+            &[&y],
+            vec![attr_ints("kernel_shape", &[2, 2]), attr_ints("strides", &[2, 2])],
+        );
+        let y = b.node("Flatten", "", &[&y], vec![attr_int("axis", 1)]);
         let y = b.dense(&y, 4 * 3 * 3, 10, 9);
         b.model(&[1, 1, 8, 8], &y)
     }
@@ -505,8 +469,8 @@ mod mutated_graphs {
                         a.i = Some(n);
                         a.ints = vec![n; dims.len()];
                     }
-                    g.node[i].attribute.push(attr_is("perm", &dims));
-                    g.node[i].attribute.push(attr_i("axis", n));
+                    g.node[i].attribute.push(attr_ints("perm", &dims));
+                    g.node[i].attribute.push(attr_int("axis", n));
                 }
                 3 => {
                     let j = which.index(g.initializer.len());
@@ -578,7 +542,7 @@ fn one_signed_bit_quant_is_bipolar() {
     let n = &mut g.node[i];
     n.op_type = Some("Quant".into());
     n.input = vec![n.input[0].clone(), scale, "zero".into(), "one_bit".into()];
-    n.attribute = vec![attr_i("signed", 1), attr_i("narrow", 0)];
+    n.attribute = vec![attr_int("signed", 1), attr_int("narrow", 0)];
     let quant = run(&m).expect("imports");
     assert_eq!(quant.model.layers, bipolar.model.layers);
 }
@@ -594,7 +558,7 @@ fn finn_style_scales_after_quantizers_are_folded() {
         "MultiThreshold",
         "finn.custom_op.general",
         &["x", &t],
-        vec![attr_f("out_scale", 1.0), attr_f("out_bias", -128.0)],
+        vec![attr_float("out_scale", 1.0), attr_float("out_bias", -128.0)],
     );
     let s = b.init(&[], vec![1.0 / 128.0]);
     let x = b.node("Mul", "", &[&x, &s], vec![]);

@@ -516,7 +516,8 @@ impl Builder {
     }
 }
 
-fn value_info(name: &str, ty: DataType, dims: &[i64]) -> ValueInfoProto {
+/// A tensor's declared element type and fixed shape (also used by tests that build graphs).
+pub fn value_info(name: &str, ty: DataType, dims: &[i64]) -> ValueInfoProto {
     let dim = dims
         .iter()
         .map(|&d| tensor_shape_proto::Dimension {
@@ -549,15 +550,18 @@ fn attr(name: &str, ty: AttributeType) -> AttributeProto {
     AttributeProto { name: Some(name.to_string()), r#type: Some(ty as i32), ..AttributeProto::default() }
 }
 
-fn attr_int(name: &str, v: i64) -> AttributeProto {
+/// An integer attribute.
+pub fn attr_int(name: &str, v: i64) -> AttributeProto {
     AttributeProto { i: Some(v), ..attr(name, AttributeType::Int) }
 }
 
-fn attr_ints(name: &str, v: &[i64]) -> AttributeProto {
+/// An integer-list attribute.
+pub fn attr_ints(name: &str, v: &[i64]) -> AttributeProto {
     AttributeProto { ints: v.to_vec(), ..attr(name, AttributeType::Ints) }
 }
 
-fn attr_float(name: &str, v: f32) -> AttributeProto {
+/// A float attribute.
+pub fn attr_float(name: &str, v: f32) -> AttributeProto {
     AttributeProto { f: Some(v), ..attr(name, AttributeType::Float) }
 }
 

@@ -633,94 +633,101 @@ impl Walk<'_> {
         let fm = x.layout.fm;
         // rows[o][k]: the weight of output o at ONNX input position k (dense) or fan-in column
         // (conv, already in xnorflow's order).
-        let (out_ch, fan_in, gemm_alpha, layer_shape, weight_of): (usize, usize, f32, Shape, WeightOf) =
-            if is_conv {
-                if !x.layout.is_nchw() {
-                    return Err(node.bad("convolves a tensor that is not in NCHW order"));
-                }
-                let [o, ci, kh, kw] = w.shape[..] else {
-                    return Err(node.bad("weights must be 4-D (O, I, kH, kW)"));
-                };
-                if ci != fm.c {
-                    return Err(node.bad(&format!("weights for {ci} input channels, the input has {}", fm.c)));
-                }
-                let win = interp::window(node, Some((kh, kw)))?;
-                if node.int("group", 1)? != 1 {
-                    return Err(node.bad("grouped convolutions are not supported"));
-                }
-                if kh != kw || win.stride.0 != win.stride.1 {
-                    return Err(node.bad("square kernels with equal strides are supported"));
-                }
-                // Conv's own zero padding is a padding bit where 0 is the value of bit 0.
-                let zero_pad = win.pads[0];
-                if binary
-                    && in_lo == 0.0
-                    && pad.is_none()
-                    && zero_pad > 0
-                    && win.pads.iter().all(|&p| p == zero_pad)
-                {
-                    pad = Some((zero_pad, false));
-                } else if win.pads.iter().any(|&p| p != 0) {
-                    return Err(node.bad(if binary {
-                        "zero padding of +-1 activations is not representable (a binary tensor has no zero); \
+        // `window`: a convolution's (kernel, stride).
+        let (out_ch, fan_in, gemm_alpha, layer_shape, window, weight_of): (
+            usize,
+            usize,
+            f32,
+            Shape,
+            Option<(usize, usize)>,
+            WeightOf,
+        ) = if is_conv {
+            if !x.layout.is_nchw() {
+                return Err(node.bad("convolves a tensor that is not in NCHW order"));
+            }
+            let [o, ci, kh, kw] = w.shape[..] else {
+                return Err(node.bad("weights must be 4-D (O, I, kH, kW)"));
+            };
+            if ci != fm.c {
+                return Err(node.bad(&format!("weights for {ci} input channels, the input has {}", fm.c)));
+            }
+            let win = interp::window(node, Some((kh, kw)))?;
+            if node.int("group", 1)? != 1 {
+                return Err(node.bad("grouped convolutions are not supported"));
+            }
+            if kh != kw || win.stride.0 != win.stride.1 {
+                return Err(node.bad("square kernels with equal strides are supported"));
+            }
+            // Conv's own zero padding is a padding bit where 0 is the value of bit 0.
+            let zero_pad = win.pads[0];
+            if binary
+                && in_lo == 0.0
+                && pad.is_none()
+                && zero_pad > 0
+                && win.pads.iter().all(|&p| p == zero_pad)
+            {
+                pad = Some((zero_pad, false));
+            } else if win.pads.iter().any(|&p| p != 0) {
+                return Err(node.bad(if binary {
+                    "zero padding of +-1 activations is not representable (a binary tensor has no zero); \
                          pad with +1 or -1 through a Pad node, or train without padding (0/1 activations may \
                          use Conv's zero padding)"
-                    } else {
-                        "an 8-bit input layer has no padding in xnorflow; train without padding"
-                    }));
-                }
-                let amount = pad.map_or(0, |p| p.0);
-                let padded = Shape::new(fm.h + 2 * amount, fm.w + 2 * amount, fm.c);
-                let unpadded = interp::Window { pads: [0; 4], ..win };
-                let (oh, ow) = unpadded.out(node, padded.h, padded.w)?;
-                let wv = w.floats();
-                let f = move |oc: usize, col: usize| {
-                    // xnorflow column (kr, kc, c) is ONNX weight [oc][c][kr][kc].
-                    let (kr, rest) = (col / (kw * ci), col % (kw * ci));
-                    let (kc, c) = (rest / ci, rest % ci);
-                    wv[((oc * ci + c) * kh + kr) * kw + kc]
-                };
-                (o, kh * kw * ci, 1.0, Shape::new(oh, ow, o), Box::new(f))
-            } else {
-                let k = x.layout.map.len();
-                match x.layout.shape[..] {
-                    [kk] | [1, kk] if kk == k => {}
-                    _ => {
-                        return Err(node.bad(&format!(
-                            "multiplies a tensor of shape {:?}; flatten it to (1, N) first",
-                            x.layout.shape
-                        )))
-                    }
-                }
-                let (trans_b, alpha) = if node.op == "Gemm" {
-                    if node.int("transA", 0)? != 0 {
-                        return Err(node.bad("transA = 1 is not supported"));
-                    }
-                    (node.int("transB", 0)? != 0, node.float("alpha", 1.0)?)
                 } else {
-                    (false, 1.0)
-                };
-                let [r, c] = w.shape[..] else { return Err(node.bad("weights must be a 2-D matrix")) };
-                let (kk, m) = if trans_b { (c, r) } else { (r, c) };
-                if kk != k {
-                    return Err(node.bad(&format!("weights of {kk} rows for an input of {k}")));
-                }
-                let wv = w.floats();
-                // Invert the layout: ONNX position of each xnorflow column.
-                let mut onnx_of = vec![0usize; k];
-                for (p, &ours) in x.layout.map.iter().enumerate() {
-                    onnx_of[ours as usize] = p;
-                }
-                let f = move |o: usize, col: usize| {
-                    let p = onnx_of[col];
-                    if trans_b {
-                        wv[o * k + p]
-                    } else {
-                        wv[p * m + o]
-                    }
-                };
-                (m, k, alpha, Shape::new(1, 1, m), Box::new(f))
+                    "an 8-bit input layer has no padding in xnorflow; train without padding"
+                }));
+            }
+            let amount = pad.map_or(0, |p| p.0);
+            let padded = Shape::new(fm.h + 2 * amount, fm.w + 2 * amount, fm.c);
+            let unpadded = interp::Window { pads: [0; 4], ..win };
+            let (oh, ow) = unpadded.out(node, padded.h, padded.w)?;
+            let wv = w.floats();
+            let f = move |oc: usize, col: usize| {
+                // xnorflow column (kr, kc, c) is ONNX weight [oc][c][kr][kc].
+                let (kr, rest) = (col / (kw * ci), col % (kw * ci));
+                let (kc, c) = (rest / ci, rest % ci);
+                wv[((oc * ci + c) * kh + kr) * kw + kc]
             };
+            (o, kh * kw * ci, 1.0, Shape::new(oh, ow, o), Some((kh, win.stride.0)), Box::new(f))
+        } else {
+            let k = x.layout.map.len();
+            match x.layout.shape[..] {
+                [kk] | [1, kk] if kk == k => {}
+                _ => {
+                    return Err(node.bad(&format!(
+                        "multiplies a tensor of shape {:?}; flatten it to (1, N) first",
+                        x.layout.shape
+                    )))
+                }
+            }
+            let (trans_b, alpha) = if node.op == "Gemm" {
+                if node.int("transA", 0)? != 0 {
+                    return Err(node.bad("transA = 1 is not supported"));
+                }
+                (node.int("transB", 0)? != 0, node.float("alpha", 1.0)?)
+            } else {
+                (false, 1.0)
+            };
+            let [r, c] = w.shape[..] else { return Err(node.bad("weights must be a 2-D matrix")) };
+            let (kk, m) = if trans_b { (c, r) } else { (r, c) };
+            if kk != k {
+                return Err(node.bad(&format!("weights of {kk} rows for an input of {k}")));
+            }
+            let wv = w.floats();
+            // Invert the layout: ONNX position of each xnorflow column.
+            let mut onnx_of = vec![0usize; k];
+            for (p, &ours) in x.layout.map.iter().enumerate() {
+                onnx_of[ours as usize] = p;
+            }
+            let f = move |o: usize, col: usize| {
+                let p = onnx_of[col];
+                if trans_b {
+                    wv[o * k + p]
+                } else {
+                    wv[p * m + o]
+                }
+            };
+            (m, k, alpha, Shape::new(1, 1, m), None, Box::new(f))
+        };
         if out_ch == 0 || fan_in == 0 {
             return Err(node.bad("has no outputs or no inputs"));
         }
@@ -784,19 +791,15 @@ impl Walk<'_> {
             ));
         }
         let weights = BinaryWeights { matrix, activation: Activation::Scores };
-        let layer = if is_conv {
-            let padding = match pad {
-                Some((amount, bit)) => Padding::Bit { amount, bit },
-                None => Padding::None,
-            };
-            let k = interp::window(node, None).map(|w| w.kernel.0).or_else(|_| {
-                let [_, _, kh, _] = w.shape[..] else { return Err(node.bad("weights must be 4-D")) };
-                Ok(kh)
-            })?;
-            let stride = interp::window(node, Some((k, k)))?.stride.0;
-            Layer::Conv2d { kernel: k, stride, padding, weights }
-        } else {
-            Layer::Dense(weights)
+        let layer = match window {
+            Some((kernel, stride)) => {
+                let padding = match pad {
+                    Some((amount, bit)) => Padding::Bit { amount, bit },
+                    None => Padding::None,
+                };
+                Layer::Conv2d { kernel, stride, padding, weights }
+            }
+            None => Layer::Dense(weights),
         };
         let offset = binary && in_lo != -in_scale;
         let mut pending = Pending { layer, lo, vals, pool: None, offset };

@@ -25,9 +25,9 @@ pub enum Stage {
     /// Argmax.
     Argmax(Argmax),
     /// A sliding-window unit.
-    Swu(Swu),
+    Swu(Box<Swu>),
     /// A max-pool unit.
-    Pool(Pool),
+    Pool(Box<Pool>),
 }
 
 macro_rules! each_stage {
@@ -118,8 +118,8 @@ impl Accelerator {
                     };
                     Stage::Mvtu(Box::new(Mvtu::new(cfg, &w.matrix, t)?))
                 }
-                NodeKind::Swu { cfg } => Stage::Swu(Swu::new(cfg)?),
-                NodeKind::Pool { cfg } => Stage::Pool(Pool::new(cfg)?),
+                NodeKind::Swu { cfg } => Stage::Swu(Box::new(Swu::new(cfg)?)),
+                NodeKind::Pool { cfg } => Stage::Pool(Box::new(Pool::new(cfg)?)),
                 NodeKind::Fifo { depth } => Stage::Fifo(Fifo::new(n.in_bits, *depth)?),
                 NodeKind::WidthConverter => {
                     Stage::WidthConverter(WidthConverter::new(n.in_bits, n.out_bits)?)

@@ -89,8 +89,7 @@ impl Accumulator {
             Some(rom) => words::sext(rom.word(self._ta).first().copied().unwrap_or(0), self._width),
             None => 0,
         };
-        // The hardware register wraps; valid configurations never overflow it.
-        words::sext((base + s) as u64 & words::mask(self._width), self._width)
+        blocks::mvtu::accumulate(base, s, self._width)
     }
 
     fn verilog(&self) -> String {
@@ -153,11 +152,8 @@ impl Logic for Accumulator {
         }
         let next = self.next();
         let w = self._width;
-        if self._rom.is_some() {
-            self.result[0].next = next >= 0;
-        } else {
-            bus::write_field(&mut self.result, 0, w, next as u64 & words::mask(w));
-        }
+        let n = self.result.len();
+        bus::write_field(&mut self.result, 0, n, blocks::mvtu::result(self._rom.is_some(), next, w));
     }
 
     fn connect(&mut self) {

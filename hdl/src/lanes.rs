@@ -43,8 +43,7 @@ impl Lanes {
 
     /// The value the lanes compute for words `x` and `w`.
     pub fn eval(&self, x: &[u64], w: &[u64]) -> i64 {
-        let b = self._input.bits();
-        (0..self._simd).map(|i| self._input.lane(words::get(x, i * b, b), words::bit(w, i))).sum()
+        blocks::mvtu::lane_sum(self._input, self._simd, x, w)
     }
 
     fn verilog(&self) -> String {

@@ -17,6 +17,7 @@ pub mod emit;
 pub mod formal;
 pub mod harness;
 pub mod lanes;
+pub mod leaf;
 pub mod memory;
 pub mod mvtu;
 pub mod pool;

@@ -1,15 +1,10 @@
 //! The matrix-vector-threshold unit: an `MH x MW` binary weight matrix folded as `PE` rows by
 //! `SIMD` columns, as in FINN.
 //!
-//! Schedule: an input vector arrives as `SF = MW/SIMD` words of SIMD elements; the unit makes
-//! `NF = MH/PE` passes over it (the first from the stream, storing it in the input buffer, the
-//! others from the buffer), each pass computing PE rows and emitting one output word. With no
-//! stalls it starts one word per cycle, so a vector takes exactly `NF * SF` cycles in steady state;
-//! a word's result leaves [`LATENCY`] cycles after the word entered.
-//!
-//! Row `nf*PE + p` belongs to PE `p`; its weights are words `nf*SF .. nf*SF+SF` of PE `p`'s weight
-//! memory and its threshold is entry `nf` of PE `p`'s threshold memory. Output bit (or score field)
-//! `p` of word `nf` is row `nf*PE + p`.
+//! The schedule, the controller's registers and the datapath (lanes, accumulators) are
+//! [`blocks::mvtu`], run by the cycle model too; this module wires them as rust-hdl leaves: the
+//! controller [`MvtuCtl`], per-PE weight memories, lanes and accumulators. A word's result leaves
+//! [`LATENCY`] cycles after the word entered.
 
 use crate::accumulator::Accumulator;
 use crate::bus::{self, Bus};
@@ -26,7 +21,8 @@ use std::fmt::Write;
 pub const LATENCY: usize = 2;
 
 /// The MVTU's controller: counters, input buffer, the registered input word, the output register.
-/// Memories, lanes and accumulators are sibling blocks wired by [`Mvtu`].
+/// Memories, lanes and accumulators are sibling blocks wired by [`Mvtu`]. Its registers and their
+/// next-state logic are [`blocks::Controller`].
 ///
 /// ### Inputs
 /// - `clock`, `rst` (synchronous, active high).
@@ -70,31 +66,11 @@ pub struct MvtuCtl {
     /// The accumulators' results for the word in stage B: PE bits or PE scores.
     pub results: Bus<In>,
     _cfg: MvtuConfig,
-    _st: CtlState,
-}
-
-#[derive(Clone, Debug, Default)]
-struct CtlState {
-    sf: usize,
-    nf: usize,
-    waddr: usize,
-    v1: bool,
-    first: bool,
-    last: bool,
-    x: Vec<u64>,
-    out_valid: bool,
-    out: Vec<u64>,
-    ibuf: Vec<Vec<u64>>,
+    _c: blocks::Controller,
 }
 
 impl MvtuCtl {
     fn new(cfg: &MvtuConfig) -> Self {
-        let st = CtlState {
-            x: vec![0; words::words(cfg.in_bits())],
-            out: vec![0; words::words(cfg.out_bits())],
-            ibuf: if cfg.nf() > 1 { vec![vec![0; words::words(cfg.in_bits())]; cfg.sf()] } else { vec![] },
-            ..CtlState::default()
-        };
         MvtuCtl {
             clock: Signal::default(),
             rst: Signal::default(),
@@ -116,50 +92,16 @@ impl MvtuCtl {
             acc_first: Signal::default(),
             results: bus::bus(cfg.out_bits()),
             _cfg: cfg.clone(),
-            _st: st,
+            _c: blocks::Controller::new(cfg),
         }
-    }
-
-    fn advance(&self) -> bool {
-        !self._st.out_valid || self.m_ready.val()
     }
 
     fn clock_edge(&mut self) {
-        let c = &self._cfg;
-        let (sf_n, nf_n) = (c.sf(), c.nf());
         if self.rst.val() {
-            let st = &mut self._st;
-            (st.sf, st.nf, st.waddr, st.v1, st.out_valid) = (0, 0, 0, false, false);
-            return;
-        }
-        if !self.advance() {
-            return;
-        }
-        let fire = self._st.nf != 0 || self.s_valid.val();
-        let s_data = bus::read(&self.s_data);
-        let results = bus::read(&self.results);
-        let m_ready = self.m_ready.val();
-        let st = &mut self._st;
-        // Stage B: the accumulators hold the word registered last cycle.
-        if st.v1 && st.last {
-            st.out = results;
-        }
-        st.out_valid = (st.v1 && st.last) || (st.out_valid && !m_ready);
-        // Stage A: the word entering now.
-        st.v1 = fire;
-        if fire {
-            st.x = if st.nf == 0 { s_data.clone() } else { st.ibuf[st.sf].clone() };
-            if st.nf == 0 && nf_n > 1 {
-                st.ibuf[st.sf] = s_data;
-            }
-            st.first = st.sf == 0;
-            st.last = st.sf + 1 == sf_n;
-            st.waddr = if st.waddr + 1 == sf_n * nf_n { 0 } else { st.waddr + 1 };
-            st.sf += 1;
-            if st.sf == sf_n {
-                st.sf = 0;
-                st.nf = if st.nf + 1 == nf_n { 0 } else { st.nf + 1 };
-            }
+            self._c.reset();
+        } else {
+            let (s_data, results) = (bus::read(&self.s_data), bus::read(&self.results));
+            self._c.edge(self.s_valid.val(), &s_data, self.m_ready.val(), &results);
         }
     }
 
@@ -235,19 +177,17 @@ impl Logic for MvtuCtl {
         if self.clock.pos_edge() {
             self.clock_edge();
         }
-        let st = &self._st;
-        let advance = self.advance();
-        self.s_ready.next = advance && st.nf == 0;
-        self.m_valid.next = st.out_valid;
-        self.en.next = advance;
-        self.acc_en.next = advance && st.v1;
-        self.acc_first.next = st.first;
-        let (x, out, waddr, nf) = (st.x.clone(), st.out.clone(), st.waddr as u64, st.nf as u64);
-        bus::write(&mut self.m_data, &out);
-        bus::write(&mut self.x, &x);
+        let (c, m_ready) = (&self._c, self.m_ready.val());
+        self.s_ready.next = c.s_ready(m_ready);
+        self.m_valid.next = c.m_valid();
+        self.en.next = c.advance(m_ready);
+        self.acc_en.next = c.acc_en(m_ready);
+        self.acc_first.next = c.first();
+        bus::write(&mut self.m_data, c.m_data());
+        bus::write(&mut self.x, c.x());
         let (a, t) = (self.addr.len(), self.taddr.len());
-        bus::write_field(&mut self.addr, 0, a, waddr);
-        bus::write_field(&mut self.taddr, 0, t, nf);
+        bus::write_field(&mut self.addr, 0, a, c.waddr() as u64);
+        bus::write_field(&mut self.taddr, 0, t, c.nf() as u64);
     }
 
     fn connect(&mut self) {

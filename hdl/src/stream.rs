@@ -1,17 +1,14 @@
 //! Stream plumbing: FIFO, data-width converter, argmax.
 
 use crate::bus::{self, Bus};
-use crate::words::{self, ubits};
+use crate::words::ubits;
 use crate::HdlError;
 use rust_hdl::prelude::*;
 use std::fmt::Write;
 
-fn clear(w: &mut [u64]) {
-    w.iter_mut().for_each(|x| *x = 0);
-}
-
 /// A first-word-fall-through FIFO of `depth` words of `width` bits. `s_ready` and `m_valid`
 /// depend only on the FIFO's state, so a FIFO cuts every combinational path between its sides.
+/// Behaviour: [`blocks::Fifo`].
 ///
 /// ### Inputs
 /// - `clock`, `rst` (synchronous, active high); `s_data`/`s_valid`; `m_ready`.
@@ -36,10 +33,8 @@ pub struct Fifo {
     pub m_valid: Signal<Out, Bit>,
     /// Output ready.
     pub m_ready: Signal<In, Bit>,
-    _mem: Vec<Vec<u64>>,
-    _rptr: usize,
-    _wptr: usize,
-    _count: usize,
+    _depth: usize,
+    _u: blocks::Fifo,
 }
 
 impl Fifo {
@@ -60,15 +55,13 @@ impl Fifo {
             m_data: bus::bus(width),
             m_valid: Signal::default(),
             m_ready: Signal::default(),
-            _mem: vec![vec![0; words::words(width)]; depth],
-            _rptr: 0,
-            _wptr: 0,
-            _count: 0,
+            _depth: depth,
+            _u: blocks::Fifo::new(width, depth),
         })
     }
 
     fn depth(&self) -> usize {
-        self._mem.len()
+        self._depth
     }
 
     fn verilog(&self) -> String {
@@ -104,47 +97,13 @@ impl Fifo {
     }
 }
 
-impl Logic for Fifo {
-    fn update(&mut self) {
-        let d = self.depth();
-        if self.clock.pos_edge() {
-            if self.rst.val() {
-                (self._rptr, self._wptr, self._count) = (0, 0, 0);
-            } else {
-                let push = self.s_valid.val() && self._count < d;
-                let pop = self.m_ready.val() && self._count > 0;
-                if push {
-                    self._mem[self._wptr] = bus::read(&self.s_data);
-                    self._wptr = (self._wptr + 1) % d;
-                }
-                if pop {
-                    self._rptr = (self._rptr + 1) % d;
-                }
-                self._count = self._count + usize::from(push) - usize::from(pop);
-            }
-        }
-        self.s_ready.next = self._count < d;
-        self.m_valid.next = self._count > 0;
-        let head = self._mem[self._rptr].clone();
-        bus::write(&mut self.m_data, &head);
-    }
-
-    fn connect(&mut self) {
-        self.s_ready.connect();
-        self.m_valid.connect();
-        bus::connect(&mut self.m_data);
-    }
-
-    fn hdl(&self) -> Verilog {
-        Verilog::Custom(self.verilog())
-    }
-}
-
-crate::stream_block!(Fifo);
+crate::unit_leaf!(Fifo);
 
 /// A data-width converter from `in_bits`-bit words to `out_bits`-bit words, bit 0 first: the bit
 /// stream is unchanged, so a frame of `n` bits stays aligned when `n` is a multiple of both widths.
 /// It holds up to `in_bits + out_bits` bits, enough to accept a word every cycle while emitting.
+///
+/// Behaviour: [`blocks::WidthConverter`].
 ///
 /// ### Inputs
 /// - `clock`, `rst` (synchronous, active high); `s_data`/`s_valid`; `m_ready`.
@@ -169,8 +128,7 @@ pub struct WidthConverter {
     pub m_valid: Signal<Out, Bit>,
     /// Output ready.
     pub m_ready: Signal<In, Bit>,
-    _buf: Vec<u64>,
-    _cnt: usize,
+    _u: blocks::WidthConverter,
 }
 
 impl WidthConverter {
@@ -191,8 +149,7 @@ impl WidthConverter {
             m_data: bus::bus(out_bits),
             m_valid: Signal::default(),
             m_ready: Signal::default(),
-            _buf: vec![0; words::words(in_bits + out_bits) + 1],
-            _cnt: 0,
+            _u: blocks::WidthConverter::new(in_bits, out_bits),
         })
     }
 
@@ -227,58 +184,13 @@ impl WidthConverter {
     }
 }
 
-impl Logic for WidthConverter {
-    fn update(&mut self) {
-        let (i, o) = (self.s_data.len(), self.m_data.len());
-        if self.clock.pos_edge() {
-            if self.rst.val() {
-                clear(&mut self._buf);
-                self._cnt = 0;
-            } else {
-                let pop = self._cnt >= o && self.m_ready.val();
-                let push = self.s_valid.val() && self._cnt <= o;
-                if pop {
-                    let n = self._buf.len() * 64;
-                    let mut shifted = vec![0u64; self._buf.len()];
-                    for b in o..n {
-                        words::set(&mut shifted, b - o, 1, u64::from(words::bit(&self._buf, b)));
-                    }
-                    self._buf = shifted;
-                    self._cnt -= o;
-                }
-                if push {
-                    let data = bus::read(&self.s_data);
-                    for b in 0..i {
-                        if words::bit(&data, b) {
-                            words::set(&mut self._buf, self._cnt + b, 1, 1);
-                        }
-                    }
-                    self._cnt += i;
-                }
-            }
-        }
-        self.s_ready.next = self._cnt <= o;
-        self.m_valid.next = self._cnt >= o;
-        let buf = self._buf.clone();
-        bus::write(&mut self.m_data, &buf);
-    }
-
-    fn connect(&mut self) {
-        self.s_ready.connect();
-        self.m_valid.connect();
-        bus::connect(&mut self.m_data);
-    }
-
-    fn hdl(&self) -> Verilog {
-        Verilog::Custom(self.verilog())
-    }
-}
-
-crate::stream_block!(WidthConverter);
+crate::unit_leaf!(WidthConverter);
 
 /// Argmax over a vector of scores arriving as `words` words of `pe` fields of `bits` bits
 /// (two's complement when `signed`): one class index per vector, the lowest index on ties
 /// (as the golden model).
+///
+/// Behaviour: [`blocks::Argmax`].
 ///
 /// ### Inputs
 /// - `clock`, `rst` (synchronous, active high); `s_data`/`s_valid`; `m_ready`.
@@ -307,16 +219,7 @@ pub struct Argmax {
     _bits: usize,
     _words: usize,
     _signed: bool,
-    _st: ArgmaxState,
-}
-
-#[derive(Clone, Debug, Default)]
-struct ArgmaxState {
-    j: usize,
-    best: i64,
-    idx: usize,
-    out_valid: bool,
-    out: usize,
+    _u: blocks::Argmax,
 }
 
 impl Argmax {
@@ -343,7 +246,7 @@ impl Argmax {
             _bits: bits,
             _words: words,
             _signed: signed,
-            _st: ArgmaxState::default(),
+            _u: blocks::Argmax::new(pe, bits, words, signed),
         })
     }
 
@@ -406,58 +309,4 @@ impl Argmax {
     }
 }
 
-impl Logic for Argmax {
-    fn update(&mut self) {
-        let ready = !self._st.out_valid || self.m_ready.val();
-        if self.clock.pos_edge() {
-            if self.rst.val() {
-                self._st.j = 0;
-                self._st.out_valid = false;
-            } else {
-                if self._st.out_valid && self.m_ready.val() {
-                    self._st.out_valid = false;
-                }
-                if self.s_valid.val() && ready {
-                    let (pe, b) = (self._pe, self._bits);
-                    let base = self._st.j * pe;
-                    let mut bv = i64::MIN;
-                    let mut bi = 0;
-                    for p in 0..pe {
-                        let raw = bus::read_field(&self.s_data, p * b, b);
-                        let val = if self._signed { words::sext(raw, b) } else { raw as i64 };
-                        if p == 0 || val > bv {
-                            (bv, bi) = (val, base + p);
-                        }
-                    }
-                    let st = &mut self._st;
-                    if st.j == 0 || bv > st.best {
-                        (st.best, st.idx) = (bv, bi);
-                    }
-                    if st.j + 1 == self._words {
-                        st.j = 0;
-                        st.out_valid = true;
-                        st.out = st.idx;
-                    } else {
-                        st.j += 1;
-                    }
-                }
-            }
-        }
-        self.s_ready.next = !self._st.out_valid || self.m_ready.val();
-        self.m_valid.next = self._st.out_valid;
-        let (n, out) = (self.m_data.len(), self._st.out as u64);
-        bus::write_field(&mut self.m_data, 0, n, out);
-    }
-
-    fn connect(&mut self) {
-        self.s_ready.connect();
-        self.m_valid.connect();
-        bus::connect(&mut self.m_data);
-    }
-
-    fn hdl(&self) -> Verilog {
-        Verilog::Custom(self.verilog())
-    }
-}
-
-crate::stream_block!(Argmax);
+crate::unit_leaf!(Argmax);

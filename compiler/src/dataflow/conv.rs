@@ -5,25 +5,9 @@
 //! `simd` elements that never straddle a pixel (`simd` divides the channels), so a frame is the
 //! same bit sequence as the flattened (h, w, c) tensor whatever the word width.
 //!
-//! ## The sliding-window unit's schedule (`hdl::swu` and `sim::cycle` implement exactly this)
-//! Input rows go into a ring of [`SwuConfig::ring_rows`] rows of `W * CF` words (`CF = C/SIMD`);
-//! the ring is a FIFO of whole rows across frames. Registers: write side `wx`, `wc`, `wslot`;
-//! shared `avail` (complete rows held); read side `head` (slot of the oldest held row), `lo` (that
-//! row's index relative to the frame being read: negative while rows of the previous frame are
-//! held, kept as `lo + H + R` in hardware), the output counters `oy, ox, ky, kx, rc` (`rc`
-//! fastest, then `kx`, `ky`, `ox`, `oy`) and the output register (`qv`, the memory's read word,
-//! `padr`). Each cycle, with `R` ring rows and all decisions on the registers before the edge:
-//! - `s_ready = avail < R`; a handshake writes `mem[(wslot*W + wx)*CF + wc]` and steps `wc, wx`;
-//!   the row's last word sets `row_done` (`wslot` steps, `avail` grows by one).
-//! - `free = avail > 0 && lo < max(0, oy*S - P)`: the oldest row is dropped (`head` steps, `lo`
-//!   grows).
-//! - `can = lo + avail > min(oy*S - P + K - 1, H - 1)`: every row the current output row reads is
-//!   held. `adv = !qv || m_ready`; on `adv`: `qv <= can`, and if `can` the unit reads the word for
-//!   `(y, x) = (oy*S - P + ky, ox*S - P + kx)` channel word `rc` (a pad word when outside the
-//!   frame) at `mem[((head + y - lo) mod R * W + x)*CF + rc]` and steps the counters.
-//! - `lo <= lo + free - (H if the word just read was the frame's last)`: the next frame's rows
-//!   are counted from its own row 0, and the rows still held from this frame become negative, to
-//!   be dropped while the next frame is read. `avail <= avail + row_done - free`.
+//! The sliding-window unit's register-level schedule, which sizes the ring below, is written
+//! once as code in the `blocks` crate (`blocks::swu`), run by the cycle model and the rust-hdl
+//! leaf, and printed as Verilog by `hdl`.
 //!
 //! The ring holds `2K + S - 1` rows: the rows the last output row reads (with those a stride skips
 //! at the bottom) and the next frame's first `K` rows fit together, so a frame boundary costs no

@@ -1,13 +1,40 @@
-//! The convolution units of the cycle model: the sliding-window unit and the max-pool unit, with
-//! the registers and schedule of `compiler::dataflow::conv` (which `hdl::swu` and `hdl::pool`
-//! implement in RTL).
+//! The sliding-window unit: im2col on a stream of pixels, for a convolution's MVTU.
+//!
+//! For every output pixel the unit reads the `K x K` window's words (kernel row, kernel column,
+//! channel word fastest) from a ring of input rows, or emits the pad word for a position outside
+//! the frame. `compiler::dataflow::SwuConfig` sizes it; this is its schedule.
+//!
+//! Input rows go into a ring of [`SwuConfig::ring_rows`] rows of `W * CF` words (`CF = C/SIMD`);
+//! the ring is a FIFO of whole rows across frames. Registers: write side `wx`, `wc`, `wslot`;
+//! shared `avail` (complete rows held); read side `head` (slot of the oldest held row), `lo` (that
+//! row's index relative to the frame being read: negative while rows of the previous frame are
+//! held, kept as `lo + H + R` in hardware), the output counters `oy, ox, ky, kx, rc` (`rc`
+//! fastest, then `kx`, `ky`, `ox`, `oy`) and the output register (`qv`, the memory's read word,
+//! `padr`). Each cycle, with `R` ring rows and all decisions on the registers before the edge:
+//! - `s_ready = avail < R`; a handshake writes `mem[(wslot*W + wx)*CF + wc]` and steps `wc, wx`;
+//!   the row's last word sets `row_done` (`wslot` steps, `avail` grows by one).
+//! - `free = avail > 0 && lo < max(0, oy*S - P)`: the oldest row is dropped (`head` steps, `lo`
+//!   grows).
+//! - `can = lo + avail > min(oy*S - P + K - 1, H - 1)`: every row the current output row reads is
+//!   held. `adv = !qv || m_ready`; on `adv`: `qv <= can`, and if `can` the unit reads the word for
+//!   `(y, x) = (oy*S - P + ky, ox*S - P + kx)` channel word `rc` (a pad word when outside the
+//!   frame) at `mem[((head + y - lo) mod R * W + x)*CF + rc]` and steps the counters.
+//! - `lo <= lo + free - (H if the word just read was the frame's last)`: the next frame's rows
+//!   are counted from its own row 0, and the rows still held from this frame become negative, to
+//!   be dropped while the next frame is read. `avail <= avail + row_done - free`.
 
-use super::Unit;
-use compiler::dataflow::width::{mask, words};
-use compiler::dataflow::{PoolConfig, SwuConfig};
+use crate::bits::{mask, words};
+use crate::Unit;
+use compiler::dataflow::SwuConfig;
 
-/// The sliding-window unit's registers and ring buffer.
-pub(super) struct Swu {
+/// The sliding-window unit: frames of `H x W` pixels of `C` elements (`elem_bits` each) arrive as
+/// `CF = C/SIMD` words per pixel, channel fastest; per output pixel `(oy, ox)` in row-major order
+/// it emits the `K x K` window's words in the order kernel row, kernel column, channel word
+/// (fastest), pad words (all `pad_bit`) outside the frame.
+///
+/// Registers and schedule: see the module documentation (`q` and the ring are not reset).
+#[derive(Clone, Debug)]
+pub struct Swu {
     h: usize,
     w: usize,
     cf: usize,
@@ -43,7 +70,8 @@ pub(super) struct Swu {
 }
 
 impl Swu {
-    pub(super) fn new(c: &SwuConfig) -> Self {
+    /// The unit for `c` (the caller validates it).
+    pub fn new(c: &SwuConfig) -> Self {
         let ww = words(c.bits());
         let mut pad_word = vec![0u64; ww];
         if c.pad_bit {
@@ -179,114 +207,5 @@ impl Unit for Swu {
         (self.oy, self.ox, self.ky, self.kx, self.rc) = (0, 0, 0, 0, 0);
         (self.qv, self.padr) = (false, false);
         self.refresh();
-    }
-}
-
-/// The max-pool unit's registers and row buffer of partial ORs.
-pub(super) struct Pool {
-    w: usize,
-    h: usize,
-    k: usize,
-    cf: usize,
-    ow_k: usize,
-    oh_k: usize,
-    ww: usize,
-    buf: Vec<u64>,
-    wc: usize,
-    x: usize,
-    kx: usize,
-    ox: usize,
-    y: usize,
-    ky: usize,
-    ov: bool,
-    od: Vec<u64>,
-}
-
-impl Pool {
-    pub(super) fn new(c: &PoolConfig) -> Self {
-        let ww = words(c.bits);
-        Pool {
-            w: c.w,
-            h: c.h,
-            k: c.kernel,
-            cf: c.cf(),
-            ow_k: c.ow() * c.kernel,
-            oh_k: c.oh() * c.kernel,
-            ww,
-            buf: vec![0; c.ow() * c.cf() * ww],
-            wc: 0,
-            x: 0,
-            kx: 0,
-            ox: 0,
-            y: 0,
-            ky: 0,
-            ov: false,
-            od: vec![0; ww],
-        }
-    }
-}
-
-impl Unit for Pool {
-    fn valid(&self) -> bool {
-        self.ov
-    }
-
-    fn data(&self) -> &[u64] {
-        &self.od
-    }
-
-    fn ready(&self, m_ready: bool) -> bool {
-        !self.ov || m_ready
-    }
-
-    fn edge(&mut self, s_valid: bool, s_data: &[u64], m_ready: bool) {
-        if self.ov && !m_ready {
-            return;
-        }
-        if !s_valid {
-            self.ov = false;
-            return;
-        }
-        let ww = self.ww;
-        let in_window = self.x < self.ow_k && self.y < self.oh_k;
-        let last = self.kx + 1 == self.k && self.ky + 1 == self.k;
-        self.ov = in_window && last;
-        if in_window {
-            let a = (self.ox * self.cf + self.wc) * ww;
-            let start = self.kx == 0 && self.ky == 0;
-            for (i, &x) in s_data.iter().enumerate().take(ww) {
-                let v = if start { x } else { self.buf[a + i] | x };
-                if last {
-                    self.od[i] = v;
-                } else {
-                    self.buf[a + i] = v;
-                }
-            }
-        }
-        self.wc += 1;
-        if self.wc == self.cf {
-            self.wc = 0;
-            self.x += 1;
-            self.kx += 1;
-            if self.kx == self.k {
-                self.kx = 0;
-                self.ox += 1;
-            }
-            if self.x == self.w {
-                (self.x, self.kx, self.ox) = (0, 0, 0);
-                self.y += 1;
-                self.ky += 1;
-                if self.ky == self.k {
-                    self.ky = 0;
-                }
-                if self.y == self.h {
-                    (self.y, self.ky) = (0, 0);
-                }
-            }
-        }
-    }
-
-    fn reset(&mut self) {
-        (self.wc, self.x, self.kx, self.ox, self.y, self.ky, self.ov) = (0, 0, 0, 0, 0, 0, false);
     }
 }

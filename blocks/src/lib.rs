@@ -1,0 +1,53 @@
+//! The behaviour of every hardware block, written once.
+//!
+//! Each block of the dataflow (MVTU controller and datapath, sliding-window unit, max-pool, FIFO,
+//! width converter, argmax) is a state machine on bit-packed `u64` words: its registers, its
+//! combinational outputs and its clock edge. Two executors run exactly this code:
+//! - `sim::cycle`, the cycle-accurate model of a whole dataflow graph (fast, bit-packed);
+//! - the rust-hdl leaves of `hdl`, whose `update` converts their one-bit signals to words and
+//!   calls the same [`Unit`] (rust-hdl stays the container and simulator of the hierarchy).
+//!
+//! The Verilog of each block, printed by `hdl`, is the independent second description; the
+//! co-simulation tests check it against this one cycle for cycle.
+//!
+//! Clocking convention (every block): `m_valid` and `m_data` are registers; `s_ready` may depend
+//! combinationally on the consumer's `m_ready`. A simulator evaluates the readies from the sink
+//! back to the source, then clocks the blocks from the last to the first, so that each block
+//! samples its producer's outputs from before the edge. Reset is synchronous and active high.
+
+pub mod argmax;
+pub mod bits;
+pub mod fifo;
+pub mod mvtu;
+pub mod pool;
+pub mod swu;
+pub mod width;
+
+pub use argmax::Argmax;
+pub use fifo::Fifo;
+pub use mvtu::{Controller, Mvtu};
+pub use pool::Pool;
+pub use swu::Swu;
+pub use width::WidthConverter;
+
+/// A stream block with ready/valid ports: its registers and their clock edge.
+///
+/// ### Inputs (at each edge)
+/// - `s_valid`/`s_data`: the producer's word; `m_ready`: the consumer accepts.
+///
+/// ### Outputs
+/// - [`Unit::ready`] (`s_ready`, combinational in `m_ready`), [`Unit::valid`] (`m_valid`) and
+///   [`Unit::data`] (`m_data`), both registered.
+pub trait Unit {
+    /// `m_valid`.
+    fn valid(&self) -> bool;
+    /// `m_data`, little-endian words of the output width (bits above it are 0).
+    fn data(&self) -> &[u64];
+    /// `s_ready` when the consumer's ready is `m_ready`.
+    fn ready(&self, m_ready: bool) -> bool;
+    /// One rising clock edge without reset: the registers take their next values.
+    fn edge(&mut self, s_valid: bool, s_data: &[u64], m_ready: bool);
+    /// One rising clock edge with reset high: the control registers return to 0 (memories keep
+    /// their contents, as in the RTL).
+    fn reset(&mut self);
+}

@@ -3,6 +3,7 @@
 pub use compiler::dataflow::width::{bit, get, mask, set, sext, words};
 
 /// Shifts a little-endian bit vector right by `s` bits in place.
+#[inline]
 pub fn shift_right(w: &mut [u64], s: usize) {
     let (q, r) = (s / 64, s % 64);
     let n = w.len();
@@ -15,6 +16,7 @@ pub fn shift_right(w: &mut [u64], s: usize) {
 
 /// ORs the low `len` bits of `src` into `dst` at bit `off` (bits that fall beyond `dst` are
 /// dropped).
+#[inline]
 pub fn or_at(dst: &mut [u64], off: usize, src: &[u64], len: usize) {
     let (q, r) = (off / 64, off % 64);
     for (i, &s) in src.iter().enumerate().take(words(len)) {
@@ -29,6 +31,7 @@ pub fn or_at(dst: &mut [u64], off: usize, src: &[u64], len: usize) {
 }
 
 /// Clears the bits of `w` at and above bit `n`.
+#[inline]
 pub fn truncate(w: &mut [u64], n: usize) {
     for (i, x) in w.iter_mut().enumerate() {
         if i * 64 >= n {

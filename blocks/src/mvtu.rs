@@ -75,57 +75,74 @@ impl Controller {
     }
 
     /// The pipeline advances this cycle.
+    #[inline]
     pub fn advance(&self, m_ready: bool) -> bool {
         !self.out_valid || m_ready
     }
 
     /// `s_ready`: the pipeline advances and the unit is in its first pass.
+    #[inline]
     pub fn s_ready(&self, m_ready: bool) -> bool {
         self.advance(m_ready) && self.nf == 0
     }
 
     /// `m_valid`.
+    #[inline]
     pub fn m_valid(&self) -> bool {
         self.out_valid
     }
 
     /// `m_data`: PE bits or PE scores.
+    #[inline]
     pub fn m_data(&self) -> &[u64] {
         &self.out
     }
 
     /// The registered input word (stage B), to the lanes.
+    #[inline]
     pub fn x(&self) -> &[u64] {
         &self.x
     }
 
     /// The weight memory address of the word entering now.
+    #[inline]
     pub fn waddr(&self) -> usize {
         self.waddr
     }
 
     /// The threshold memory address of the word entering now (its pass).
+    #[inline]
     pub fn nf(&self) -> usize {
         self.nf
     }
 
     /// Stage B holds a word.
+    #[inline]
     pub fn v1(&self) -> bool {
         self.v1
     }
 
     /// The word in stage B starts a pass (the accumulators start from the threshold).
+    #[inline]
     pub fn first(&self) -> bool {
         self.first
     }
 
+    /// The word in stage B ends a pass (the output register takes the results).
+    #[inline]
+    pub fn last(&self) -> bool {
+        self.last
+    }
+
     /// The accumulators take their next value this cycle.
+    #[inline]
     pub fn acc_en(&self, m_ready: bool) -> bool {
         self.advance(m_ready) && self.v1
     }
 
     /// One edge without reset; `results` is what the accumulators output for the word in stage B
     /// before the edge (read only when that word ends a pass).
+    #[inline]
     pub fn edge(&mut self, s_valid: bool, s_data: &[u64], m_ready: bool, results: &[u64]) {
         if !self.advance(m_ready) {
             return;
@@ -165,22 +182,24 @@ impl Controller {
 }
 
 /// The lanes: `sum_i lane(x_i, w_i)` over `simd` elements of `input.bits()` bits against `simd`
-/// weight bits. For binary inputs the number of XNOR matches (`simd - popcount(x ^ w)`).
+/// weight bits. For binary inputs the number of XNOR matches (`simd - popcount(x ^ w)`), with the
+/// bits of `x` and `w` above `simd` zero.
+#[inline]
 pub fn lane_sum(input: LaneInput, simd: usize, x: &[u64], w: &[u64]) -> i64 {
     match input {
         LaneInput::Binary => {
-            let n = words(simd);
-            let mut diff = 0u32;
-            for i in 0..n {
-                let d = x[i] ^ w[i];
-                let d = if (i + 1) * 64 > simd { d & mask(simd - i * 64) } else { d };
-                diff += d.count_ones();
-            }
+            // `w` holds words(simd) words; bits above `simd` are 0 in both words (every
+            // stream and memory word is masked to its width), so no mask is needed.
+            // One word (SIMD <= 64) is the common case; the general loop's setup costs more than
+            // its single popcount.
+            let diff: u32 = match (x, w) {
+                ([a, ..], [b]) => (a ^ b).count_ones(),
+                _ => x.iter().zip(w).map(|(a, b)| (a ^ b).count_ones()).sum(),
+            };
             simd as i64 - i64::from(diff)
         }
-        _ => {
-            let b = input.bits();
-            (0..simd).map(|j| input.lane(crate::bits::get(x, b * j, b), crate::bits::bit(w, j))).sum()
+        LaneInput::Fixed8 { .. } => {
+            (0..simd).map(|j| input.lane(crate::bits::get(x, 8 * j, 8), crate::bits::bit(w, j))).sum()
         }
     }
 }
@@ -188,11 +207,15 @@ pub fn lane_sum(input: LaneInput, simd: usize, x: &[u64], w: &[u64]) -> i64 {
 /// The accumulator's next value: `base + sum` in a `reg_bits`-bit two's-complement register
 /// (the hardware wraps; valid configurations never overflow it). `base` is the pass's start
 /// (`-T`, or 0 for scores) on a pass's first word, else the register.
+#[inline]
 pub fn accumulate(base: i64, sum: i64, reg_bits: usize) -> i64 {
-    sext((base + sum) as u64 & mask(reg_bits), reg_bits)
+    // The low `reg_bits` bits, sign-extended: shifting them to the top and back needs no mask.
+    let sh = 64 - reg_bits.clamp(1, 64) as u32;
+    (((base + sum) as u64) << sh) as i64 >> sh
 }
 
 /// A PE's output field: the bit `[acc >= 0]` in threshold mode, else the score's low `acc_bits`.
+#[inline]
 pub fn result(threshold: bool, acc: i64, acc_bits: usize) -> u64 {
     if threshold {
         u64::from(acc >= 0)
@@ -316,13 +339,16 @@ impl Unit for Mvtu {
         if self.ctl.v1() {
             let field = if self.threshold { 1 } else { self.acc_bits };
             let cycles = self.sf_n * self.nf_n;
+            let (first, last, x) = (self.ctl.first(), self.ctl.last(), self.ctl.x());
             for p in 0..self.pe {
-                let base = if self.ctl.first() { self.starts[p * self.nf_n + self.tq] } else { self.acc[p] };
+                let base = if first { self.starts[p * self.nf_n + self.tq] } else { self.acc[p] };
                 let a = (p * cycles + self.wq) * self.ww;
-                let sum = lane_sum(self.input, self.simd, self.ctl.x(), &self.weights[a..a + self.ww]);
+                let sum = lane_sum(self.input, self.simd, x, &self.weights[a..a + self.ww]);
                 let next = accumulate(base, sum, self.reg_bits);
                 self.acc[p] = next;
-                set(&mut self.results, p * field, field, result(self.threshold, next, self.acc_bits));
+                if last {
+                    set(&mut self.results, p * field, field, result(self.threshold, next, self.acc_bits));
+                }
             }
         }
         // The memories read the addresses of the word entering now.

@@ -94,6 +94,7 @@ impl LaneInput {
     }
 
     /// One lane's contribution: element `x` (its raw bits) against weight bit `w`.
+    #[inline]
     pub fn lane(self, x: u64, w: bool) -> i64 {
         match self {
             LaneInput::Binary => i64::from((x & 1 == 1) == w),

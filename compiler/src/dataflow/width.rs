@@ -22,6 +22,7 @@ pub fn width_of(lo: i64, hi: i64, signed: bool) -> usize {
 }
 
 /// A mask of the low `len` bits.
+#[inline]
 pub fn mask(len: usize) -> u64 {
     if len >= 64 {
         !0
@@ -31,6 +32,7 @@ pub fn mask(len: usize) -> u64 {
 }
 
 /// Sign-extends the low `width` bits of `v`.
+#[inline]
 pub fn sext(v: u64, width: usize) -> i64 {
     if width == 0 || width >= 64 {
         return v as i64;
@@ -40,11 +42,13 @@ pub fn sext(v: u64, width: usize) -> i64 {
 }
 
 /// `u64` words needed for `bits` bits.
+#[inline]
 pub fn words(bits: usize) -> usize {
     bits.div_ceil(64)
 }
 
 /// `len` (<= 64) bits of `w` from bit `off`.
+#[inline]
 pub fn get(w: &[u64], off: usize, len: usize) -> u64 {
     debug_assert!(len <= 64);
     if len == 0 {
@@ -59,6 +63,7 @@ pub fn get(w: &[u64], off: usize, len: usize) -> u64 {
 }
 
 /// Writes the low `len` (<= 64) bits of `v` into `w` at bit `off`.
+#[inline]
 pub fn set(w: &mut [u64], off: usize, len: usize, v: u64) {
     for b in 0..len {
         let (i, s) = ((off + b) / 64, (off + b) % 64);
@@ -67,6 +72,7 @@ pub fn set(w: &mut [u64], off: usize, len: usize, v: u64) {
 }
 
 /// One bit.
+#[inline]
 pub fn bit(w: &[u64], i: usize) -> bool {
     w.get(i / 64).is_some_and(|x| (x >> (i % 64)) & 1 == 1)
 }

@@ -211,6 +211,14 @@ impl Tool {
         Tool { name, cmd: Command::new(&program), program, log: None, timeout: DEFAULT_TIMEOUT }
     }
 
+    /// A run of a command built elsewhere (a compiler from the `cc` crate), with its program,
+    /// arguments, environment and working directory; stdin, stdout and stderr are the runner's.
+    pub fn from_command(cmd: Command) -> Self {
+        let program = cmd.get_program().to_os_string();
+        let name = Path::new(&program).file_name().unwrap_or(&program).to_string_lossy().into_owned();
+        Tool { name, program, cmd, log: None, timeout: DEFAULT_TIMEOUT }
+    }
+
     /// What messages call the tool (e.g. "yosys synth_ice40").
     pub fn name(&mut self, name: impl Into<String>) -> &mut Self {
         self.name = name.into();
@@ -550,6 +558,14 @@ mod tests {
         let out = sh("echo hi").timeout(Duration::from_secs(60)).run().unwrap();
         assert_eq!(out.stdout, "hi\n");
         assert!(t0.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn a_command_built_elsewhere_runs_as_given() {
+        let mut c = Command::new("sh");
+        c.args(["-c", "echo $XNORFLOW_TOOLS_TEST; pwd"]).env("XNORFLOW_TOOLS_TEST", "set").current_dir("/");
+        let out = Tool::from_command(c).run().unwrap();
+        assert_eq!(out.stdout, "set\n/\n");
     }
 
     #[test]

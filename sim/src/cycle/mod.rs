@@ -12,6 +12,9 @@
 //! node samples its producer's outputs from before the edge.
 
 mod conv;
+mod latency;
+
+pub use latency::{latency, LatencyError};
 
 use crate::drive::{Ports, StreamDut};
 use crate::golden::SimError;

@@ -331,9 +331,11 @@ impl BuildDir {
         };
         match v.remove(STAMP) {
             Some(serde_json::Value::String(h)) if h == self.design_hash => {}
-            Some(_) => return Loaded::Stale(format!(
+            Some(_) => {
+                return Loaded::Stale(format!(
                 "{name} measured another design (the build was recompiled or edited since), so it is ignored"
-            )),
+            ))
+            }
             None => {
                 return Loaded::Stale(format!(
                     "{name} carries no design stamp (older xnorflow), so it is ignored"

@@ -17,6 +17,10 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// How long a tool's output may stay open after the tool exited before whatever it left running
+/// in the background is ended.
+const LEFTOVER_GRACE: Duration = Duration::from_secs(1);
+
 /// How many of the log's last lines an error carries.
 pub const TAIL_LINES: usize = 30;
 
@@ -331,6 +335,8 @@ impl Tool {
         let deadline = start + self.timeout;
         let mut captured: [Option<Captured>; 2] = [None, None];
         let mut status = None;
+        // When the tool exited, and whether what it left running has been ended.
+        let mut exited: Option<(Instant, bool)> = None;
         let finished = loop {
             let now = Instant::now();
             if now >= deadline {
@@ -351,8 +357,7 @@ impl Tool {
                 match child.try_wait() {
                     Ok(Some(s)) => {
                         status = Some(s);
-                        // Whatever it left running in its group would hold the pipes open.
-                        stop_group(&child);
+                        exited = Some((Instant::now(), false));
                     }
                     Ok(None) => {}
                     Err(source) => {
@@ -363,6 +368,15 @@ impl Tool {
             }
             if status.is_some() && captured.iter().all(Option::is_some) {
                 break true;
+            }
+            // The tool is gone but its output is still open: something it started in the
+            // background holds it. That process keeps the group (and so its id) alive, so ending
+            // the group cannot hit an unrelated process.
+            if let Some((at, false)) = exited {
+                if at.elapsed() > LEFTOVER_GRACE {
+                    stop_group(&child);
+                    exited = Some((at, true));
+                }
             }
         };
         if !finished {
@@ -550,6 +564,14 @@ mod tests {
         assert_eq!(*limit, Duration::from_millis(300));
         assert!(tail.contains("started") && !tail.contains("never"), "{tail}");
         assert!(e.to_string().contains("ran longer than its limit of 0.3 s"), "{e}");
+    }
+
+    #[test]
+    fn what_a_tool_leaves_running_does_not_hold_the_run() {
+        let t0 = Instant::now();
+        let out = sh("echo done; sleep 30 &").timeout(Duration::from_secs(60)).run().unwrap();
+        assert_eq!(out.stdout, "done\n");
+        assert!(t0.elapsed() < Duration::from_secs(10), "took {:?}", t0.elapsed());
     }
 
     #[test]

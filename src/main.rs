@@ -99,9 +99,9 @@ enum Command {
     /// Write one self-contained HTML (and Markdown) report of a build: model, folding, estimates
     /// beside synthesis, plots, simulation verdicts.
     #[command(
-        after_help = "Example:\n  xnorflow sim build && xnorflow cosim build && xnorflow synth build && xnorflow report build"
+        after_help = "Examples:\n  xnorflow report build\n  xnorflow sim build && xnorflow cosim build && xnorflow synth build && xnorflow report build"
     )]
-    Report(cmd::sim::ReportArgs),
+    Report(cmd::report::Args),
 }
 
 fn main() -> ExitCode {
@@ -120,7 +120,7 @@ fn main() -> ExitCode {
         Command::Cosim(a) => cmd::sim::run_cosim(a),
         Command::Synth(a) => cmd::synth::run(a),
         Command::Explore(a) => cmd::explore::run(a),
-        Command::Report(a) => cmd::sim::run_report(a),
+        Command::Report(a) => cmd::report::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -56,6 +56,10 @@ pub enum HdlError {
     /// An external tool (Icarus, Verilator, Yosys) is missing or failed.
     #[error("{0}")]
     Tool(String),
+    /// An external tool run through the one runner is missing, failed or ran out of time (the
+    /// error names the tool, its command line and its log).
+    #[error(transparent)]
+    Run(#[from] tools::ToolError),
     /// Writing files.
     #[error("{path}: {source}")]
     Io {

@@ -4,7 +4,15 @@ use crate::HdlError;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Command;
+use std::time::Duration;
+
+/// The file [`yosys`] leaves Yosys' statistics in (`stat -json`), beside the Verilog.
+pub const STAT_JSON: &str = "yosys_stat.json";
+/// The file [`yosys`] leaves Yosys' output in.
+pub const YOSYS_LOG: &str = "yosys.log";
+/// How long one synthesis may run: the largest designs here (CNV at BNN-PYNQ's folding) take
+/// tens of minutes; a run past this is stuck.
+pub const YOSYS_TIMEOUT: Duration = Duration::from_secs(6 * 3600);
 
 /// A synthesis target.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,41 +57,104 @@ fn xc7_luts(cell: &str) -> u64 {
 pub struct SynthReport {
     /// The whole design.
     pub total: SynthStats,
-    /// Per module (Yosys' module names, e.g. `mvtu$lanes$0`); empty when flattened.
+    /// Per module (Yosys' printed module names, e.g. `mvtu$lanes$0`); only the top when flattened.
     pub modules: BTreeMap<String, SynthStats>,
 }
 
-impl SynthReport {
-    /// Parses Yosys' `stat` output: one section per module, then `design hierarchy` totals
-    /// (or a single section for a flattened design).
-    pub fn parse(stat: &str, target: Target) -> Self {
-        let mut sections: Vec<(String, BTreeMap<String, u64>)> = Vec::new();
-        let mut in_cells = false;
-        for line in stat.lines() {
-            let t = line.trim();
-            if let Some(name) = t.strip_prefix("===").and_then(|x| x.strip_suffix("===")) {
-                sections.push((name.trim().to_string(), BTreeMap::new()));
-                in_cells = false;
-            } else if t.starts_with("Number of cells:") {
-                in_cells = true;
-            } else if in_cells {
-                let mut it = t.split_whitespace();
-                match (
-                    it.next(),
-                    it.next().and_then(|n| n.parse::<u64>().ok()),
-                    it.next(),
-                    sections.last_mut(),
-                ) {
-                    (Some(name), Some(n), None, Some((_, cells))) => {
-                        cells.insert(name.to_string(), n);
-                    }
-                    _ => in_cells = false,
-                }
-            }
+/// Yosys' `stat -json` output (the part read here): per module, cells by type.
+///
+/// The design's totals are not taken from Yosys' `design` entry: Yosys 0.23 writes its text
+/// hierarchy tree into the JSON before that entry when the top has grandchildren, so [`yosys`]
+/// clears the `top` attribute (no `design` entry, no tree) and [`SynthReport::from_stat_json`]
+/// adds the modules up itself, as Yosys does. Without the entry Yosys 0.23 leaves a comma after
+/// the modules, which is dropped before parsing ([`without_trailing_comma`]).
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct YosysStat {
+    /// Per module, by Yosys' internal name (`\\top` for the source's `top`).
+    pub modules: BTreeMap<String, ModuleStat>,
+}
+
+/// One module's statistics in [`YosysStat`].
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct ModuleStat {
+    /// Cells by type; a submodule is a cell type named as [`display_name`] prints it.
+    pub num_cells_by_type: BTreeMap<String, u64>,
+}
+
+/// A Yosys identifier as Yosys prints it (its `log_id`): the leading `\` of a name from the source
+/// is dropped unless the name could then be mistaken for an internal one (`$...`) or is empty or
+/// starts with a digit. `stat -json` keys modules by the internal name but lists submodules among
+/// the cells by the printed one, so both go through this to meet.
+pub fn display_name(id: &str) -> &str {
+    match id.strip_prefix('\\') {
+        Some(rest)
+            if !rest.is_empty()
+                && !rest.starts_with(['$', '\\'])
+                && !rest.starts_with(|c: char| c.is_ascii_digit()) =>
+        {
+            rest
         }
-        let total = sections.pop().map(|(_, c)| SynthStats::from_cells(c, target)).unwrap_or_default();
-        let modules = sections.into_iter().map(|(n, c)| (n, SynthStats::from_cells(c, target))).collect();
-        SynthReport { total, modules }
+        _ => id,
+    }
+}
+
+/// The deepest module hierarchy added up (the designs here are a few levels deep; a cycle, which
+/// Yosys never writes, must not recurse without end).
+const MAX_DEPTH: usize = 64;
+
+/// The primitive cells of one instance of `module` with everything under it, submodules replaced
+/// by their contents times their instance count.
+fn design_cells(
+    modules: &BTreeMap<String, BTreeMap<String, u64>>,
+    module: &str,
+    depth: usize,
+) -> Result<BTreeMap<String, u64>, String> {
+    let m = modules.get(module).ok_or_else(|| format!("no module {module}"))?;
+    if depth > MAX_DEPTH {
+        return Err(format!("module {module} is more than {MAX_DEPTH} levels deep"));
+    }
+    let mut out = BTreeMap::new();
+    for (cell, n) in m {
+        if modules.contains_key(cell) {
+            for (c, k) in design_cells(modules, cell, depth + 1)? {
+                *out.entry(c).or_insert(0) += n.saturating_mul(k);
+            }
+        } else {
+            *out.entry(cell.clone()).or_insert(0) += n;
+        }
+    }
+    Ok(out)
+}
+
+/// `text` without a comma between its last value and its closing brace (`},\n\n}`), which
+/// Yosys 0.23's `stat -json` leaves when it writes no `design` entry; other text is unchanged.
+pub fn without_trailing_comma(text: &str) -> std::borrow::Cow<'_, str> {
+    let body = text.trim_end();
+    if let Some(inner) = body.strip_suffix('}') {
+        if let Some(before) = inner.trim_end().strip_suffix(',') {
+            return format!("{before}\n}}\n").into();
+        }
+    }
+    text.into()
+}
+
+impl SynthReport {
+    /// Reads Yosys' `stat -json` output (strict JSON, but for [`without_trailing_comma`]) of a design whose top module is `top`:
+    /// every module by its printed name, and the whole design, added up from the top down.
+    pub fn from_stat_json(text: &str, top: &str, target: Target) -> Result<Self, String> {
+        let stat: YosysStat =
+            compiler::json::from_str(&without_trailing_comma(text)).map_err(|e| e.to_string())?;
+        let cells: BTreeMap<String, BTreeMap<String, u64>> = stat
+            .modules
+            .into_iter()
+            .map(|(n, m)| {
+                let cells = m.num_cells_by_type.into_iter().map(|(c, n)| (display_name(&c).to_string(), n));
+                (display_name(&n).to_string(), cells.collect())
+            })
+            .collect();
+        let total = SynthStats::from_cells(design_cells(&cells, top, 0)?, target);
+        let modules = cells.into_iter().map(|(n, c)| (n, SynthStats::from_cells(c, target))).collect();
+        Ok(SynthReport { total, modules })
     }
 
     /// The resources of one instance of `module` with everything instantiated under it (Yosys
@@ -171,18 +242,89 @@ pub fn yosys(
         (Target::Ice40, true) => format!("synth_ice40 -top {top}"),
         (Target::Ice40, false) => format!("synth_ice40 -top {top} -noflatten"),
     };
-    let script = format!("read_verilog {file}; {synth}; tee -q -o yosys_stat.txt stat");
-    let out = Command::new("yosys")
+    // Without the `top` attribute, `stat` writes no hierarchy tree into its JSON (Yosys 0.23).
+    let script =
+        format!("read_verilog {file}; {synth}; setattr -mod -unset top; tee -q -o {STAT_JSON} stat -json");
+    tools::Tool::new("yosys")
         .current_dir(dir)
         .args(["-q", "-p", &script])
-        .output()
-        .map_err(|e| HdlError::Tool(format!("yosys: {e} (is it installed? `make deps`)")))?;
-    if !out.status.success() {
-        let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-        return Err(HdlError::Tool(format!("yosys failed on {file}:\n{text}")));
-    }
-    let p = dir.join("yosys_stat.txt");
+        .log(dir.join(YOSYS_LOG))
+        .timeout(YOSYS_TIMEOUT)
+        .run()?;
+    let p = dir.join(STAT_JSON);
     let stat = std::fs::read_to_string(&p)
         .map_err(|source| HdlError::Io { path: p.display().to_string(), source })?;
-    Ok(SynthReport::parse(&stat, target))
+    SynthReport::from_stat_json(&stat, top.as_str(), target)
+        .map_err(|e| HdlError::Tool(format!("yosys: {}: {e}", p.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Yosys 0.23's `stat -json` after `synth_xilinx` of a top with two instances of one
+    /// submodule whose name holds `$` (as rust-hdl's do).
+    const HIER: &str = r#"{
+   "creator": "Yosys 0.23 (git sha1 7ce5011c24b)",
+   "invocation": "stat -json ",
+   "modules": {
+      "\\top": {
+         "num_wires": 9, "num_cells": 16,
+         "num_cells_by_type": { "BUFG": 1, "IBUF": 5, "OBUF": 8, "top_core$stages$0": 2 }
+      },
+      "\\top_core$stages$0": {
+         "num_wires": 6, "num_cells": 6,
+         "num_cells_by_type": { "CARRY4": 1, "FDRE": 4, "LUT2": 3, "RAMB36E1": 1 }
+      }
+   },
+
+}"#;
+
+    #[test]
+    fn stat_json_gives_totals_and_modules_by_printed_name() {
+        let r = SynthReport::from_stat_json(HIER, "top", Target::Xc7).expect("parses");
+        assert_eq!((r.total.lut, r.total.ff, r.total.carry, r.total.bram18), (6, 8, 2, 4));
+        // The design's cells as Yosys totals them: submodules replaced by their contents.
+        let want =
+            [("BUFG", 1), ("CARRY4", 2), ("FDRE", 8), ("IBUF", 5), ("LUT2", 6), ("OBUF", 8), ("RAMB36E1", 2)];
+        assert_eq!(r.total.cells, want.iter().map(|(c, n)| (c.to_string(), *n)).collect());
+        let sub = &r.modules["top_core$stages$0"];
+        assert_eq!((sub.lut, sub.ff, sub.bram18), (3, 4, 2));
+        // The top counts its two instances of the submodule.
+        let top = r.hierarchical("top").expect("top");
+        assert_eq!((top.lut, top.ff, top.carry, top.bram18), (6, 8, 2, 4));
+        assert_eq!(r.total.cells["IBUF"], 5);
+    }
+
+    #[test]
+    fn a_flattened_design_is_its_one_module_and_bad_input_is_an_error() {
+        let one = r#"{"modules": {"\\dut": {"num_cells_by_type": {"SB_LUT4": 7, "SB_DFFE": 2}}}}"#;
+        let r = SynthReport::from_stat_json(one, "dut", Target::Ice40).expect("parses");
+        assert_eq!((r.total.lut, r.total.ff), (7, 2));
+        assert!(SynthReport::from_stat_json(one, "other", Target::Ice40).is_err());
+        // Yosys 0.23's hierarchy tree inside the JSON.
+        let tree = "{\"modules\": {}},\n   dut$sub   1\n";
+        assert!(SynthReport::from_stat_json(tree, "dut", Target::Ice40).is_err());
+        assert!(SynthReport::from_stat_json(r#"{"modules": {"\\a": 3}}"#, "a", Target::Ice40).is_err());
+        let cycle = r#"{"modules": {"\\a": {"num_cells_by_type": {"a": 1}}}}"#;
+        assert!(SynthReport::from_stat_json(cycle, "a", Target::Ice40).is_err());
+    }
+
+    #[test]
+    fn only_a_comma_before_the_last_brace_is_dropped() {
+        assert_eq!(without_trailing_comma("{\"a\": {}\n   },\n\n}\n"), "{\"a\": {}\n   }\n}\n");
+        assert_eq!(without_trailing_comma("{\"a\": 1}"), "{\"a\": 1}");
+        assert_eq!(without_trailing_comma("[1,]"), "[1,]");
+        assert!(SynthReport::from_stat_json("{\"modules\": {},,}", "a", Target::Xc7).is_err());
+    }
+
+    #[test]
+    fn display_names_follow_yosys_log_id() {
+        assert_eq!(display_name("\\top"), "top");
+        assert_eq!(display_name("\\top_core$stages$0"), "top_core$stages$0");
+        assert_eq!(display_name("$paramod\\x"), "$paramod\\x");
+        assert_eq!(display_name("\\$odd"), "\\$odd");
+        assert_eq!(display_name("\\9a"), "\\9a");
+        assert_eq!(display_name("plain"), "plain");
+    }
 }

@@ -14,7 +14,7 @@ use compiler::model::{Activation, Layer, Model, Shape};
 use hdl::harness::{self, Stalls};
 use hdl::Mvtu;
 use reports::build::{self, BuildOptions};
-use reports::cosim::BuildDir;
+use reports::builddir::{self, BuildDir};
 use sim::cycle::CycleModel;
 use sim::drive::{self, Drive, StreamDut};
 use sim::verilator::{self, Design};
@@ -55,11 +55,11 @@ fn build_speed(rows: &mut Vec<Row>, design: &'static str, model: &Model, folding
     let (cycles, seconds) = timed(&mut cm, &ins, outs.len());
     rows.push(Row { design, executor: "cycle model", cycles, seconds });
     let d = Design {
-        verilog: dir.join("design.v"),
+        verilog: dir.join(builddir::DESIGN_V),
         top: b.info.top.to_string(),
         in_bits: b.graph.in_bits(),
         out_bits: b.graph.out_bits(),
-        work: dir.join("verilator"),
+        work: dir.join(builddir::VERILATOR_DIR),
         trace: false,
         opt: "1".into(),
     };

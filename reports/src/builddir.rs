@@ -7,9 +7,11 @@
 //!   and the SHA-256 of every file `compile` wrote. [`BuildDir::open`] refuses a `model.xnf` or
 //!   `graph.json` that is not the one compiled (a model and a graph that do not belong together),
 //!   and notes a hand-edited `design.v` or memory file.
-//! - Every result file (`sim.json`, `cosim.json`, `synth-*.json`) is stamped with the
-//!   [`BuildDir::design_hash`] of the design it measured ([`save_result`]); `report` ignores, and
-//!   names, a result whose stamp is not the design's now ([`load_result`]).
+//! - Every file name of a build directory is a constant (or, for synthesis, [`synth_file`]) here.
+//! - Every result file (`sim.json`, `cosim.json`, `synth-*.json`) is a typed [`StepResult`]
+//!   stamped with the [`BuildDir::design_hash`] of the design it measured ([`BuildDir::save`]);
+//!   `report` reads them back as their types and ignores, and names, a result whose stamp is not
+//!   the design's now ([`BuildDir::load`]).
 //! - Files are read through [`read_file`]: regular files only (no pipe blocks, no `/dev/zero`
 //!   fills memory) up to a size limit.
 //! - `compile` writes into a fresh temporary directory beside the target and renames it into place
@@ -18,6 +20,8 @@
 
 use compiler::dataflow::{fold, Graph, VerilogIdent};
 use compiler::model::Model;
+use hdl::synth::Target;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -34,6 +38,38 @@ pub const MODEL_FILE: &str = "model.xnf";
 pub const GRAPH_JSON: &str = "graph.json";
 /// The Verilog of the design.
 pub const DESIGN_V: &str = "design.v";
+/// The folding the build was compiled under (`compile --folding` reads this form).
+pub const FOLDING_JSON: &str = "folding.json";
+/// The dataflow graph as text.
+pub const GRAPH_TXT: &str = "graph.txt";
+/// `make sim` (Icarus) and `make lint` (Verilator) of the build.
+pub const MAKEFILE: &str = "Makefile";
+/// `compile`'s estimate report ([`crate::build::Report`]).
+pub const REPORT_JSON: &str = "report.json";
+/// `compile`'s estimate report in Markdown, which `report` replaces with the whole report's
+/// Markdown twin.
+pub const REPORT_MD: &str = "report.md";
+/// `report`'s page.
+pub const REPORT_HTML: &str = "report.html";
+/// `sim`'s result ([`crate::cosim::SimReport`]).
+pub const SIM_JSON: &str = "sim.json";
+/// `cosim`'s result ([`crate::cosim::CosimReport`]).
+pub const COSIM_JSON: &str = "cosim.json";
+/// Verilator's work directory (its objects and the verilated libraries, by design hash).
+pub const VERILATOR_DIR: &str = "verilator";
+/// The flattened iCE40 netlist `synth --arch ice40` hands to nextpnr.
+pub const ICE40_NETLIST_JSON: &str = "design-ice40.json";
+/// nextpnr-ice40's log.
+pub const NEXTPNR_LOG: &str = "nextpnr-ice40.log";
+
+/// `synth`'s files for `target`: `synth-xc7.json` ([`crate::synth::SynthResult`]), `.csv`, `.md`.
+pub fn synth_file(target: Target, ext: &str) -> String {
+    let t = match target {
+        Target::Xc7 => "xc7",
+        Target::Ice40 => "ice40",
+    };
+    format!("synth-{t}.{ext}")
+}
 
 /// The largest file read back from a build directory (the Verilog of a fully parallel LFC is
 /// tens of megabytes).
@@ -236,48 +272,80 @@ impl BuildDir {
     }
 }
 
-/// Writes a result (`sim.json`, `cosim.json`, `synth-*.json`) into the build directory, stamped
-/// with the design it measured.
-pub fn save_result<T: Serialize>(b: &BuildDir, name: &str, value: &T) -> Result<PathBuf, BuildDirError> {
-    let path = b.dir.join(name);
-    let mut v = serde_json::to_value(value).map_err(|e| content_err(&path, e.to_string()))?;
-    if let serde_json::Value::Object(m) = &mut v {
-        m.insert("design_hash".into(), serde_json::Value::String(b.design_hash.clone()));
-    }
-    let text = serde_json::to_string_pretty(&v).map_err(|e| content_err(&path, e.to_string()))?;
-    std::fs::write(&path, text).map_err(|e| file_err(&path, e.to_string()))?;
-    Ok(path)
+/// A step's result that lives in the build directory as JSON, stamped with the design it
+/// measured: `sim`'s, `cosim`'s, `synth`'s per target.
+pub trait StepResult: Serialize + DeserializeOwned {
+    /// What tells results of this type apart (the synthesis target); `()` for a single file.
+    type Key;
+    /// The file of the result for `key`.
+    fn file_name(key: &Self::Key) -> String;
+    /// This result's key.
+    fn key(&self) -> Self::Key;
 }
 
 /// A result file read back for the report.
-pub enum Loaded {
+pub enum Loaded<T> {
     /// Not there.
     Missing,
     /// It measured this design.
-    Current(serde_json::Value),
+    Current(T),
     /// It is unreadable, unstamped, or measured another design; the reason.
     Stale(String),
 }
 
-/// Reads the result `name` and checks its stamp against the design as it is now.
-pub fn load_result(b: &BuildDir, name: &str) -> Loaded {
-    let path = b.dir.join(name);
-    if !path.exists() {
-        return Loaded::Missing;
+/// The key each result file carries besides its result.
+const STAMP: &str = "design_hash";
+
+impl BuildDir {
+    /// Writes a step's result into the build directory (its [`StepResult::file_name`]), stamped
+    /// with the design it measured.
+    pub fn save<T: StepResult>(&self, value: &T) -> Result<PathBuf, BuildDirError> {
+        let path = self.dir.join(T::file_name(&value.key()));
+        let mut v = serde_json::to_value(value).map_err(|e| content_err(&path, e.to_string()))?;
+        if let serde_json::Value::Object(m) = &mut v {
+            m.insert(STAMP.into(), serde_json::Value::String(self.design_hash.clone()));
+        }
+        let text = serde_json::to_string_pretty(&v).map_err(|e| content_err(&path, e.to_string()))?;
+        std::fs::write(&path, text).map_err(|e| file_err(&path, e.to_string()))?;
+        Ok(path)
     }
-    let v: serde_json::Value = match read_text(&path, 1 << 28)
-        .map_err(|e| e.to_string())
-        .and_then(|t| compiler::json::from_str(&t).map_err(|e| e.to_string()))
-    {
-        Ok(v) => v,
-        Err(e) => return Loaded::Stale(format!("{name} is unreadable ({e})")),
-    };
-    match v.get("design_hash").and_then(serde_json::Value::as_str) {
-        Some(h) if h == b.design_hash => Loaded::Current(v),
-        Some(_) => Loaded::Stale(format!(
-            "{name} measured another design (the build was recompiled or edited since), so it is ignored"
-        )),
-        None => Loaded::Stale(format!("{name} carries no design stamp (older xnorflow), so it is ignored")),
+
+    /// Reads the result for `key` (strict JSON, then its type) and checks its stamp against the
+    /// design as it is now.
+    pub fn load<T: StepResult>(&self, key: &T::Key) -> Loaded<T> {
+        let name = T::file_name(key);
+        let path = self.dir.join(&name);
+        if !path.exists() {
+            return Loaded::Missing;
+        }
+        let v: serde_json::Value = match read_text(&path, 1 << 28)
+            .map_err(|e| e.to_string())
+            .and_then(|t| compiler::json::from_str(&t).map_err(|e| e.to_string()))
+        {
+            Ok(v) => v,
+            Err(e) => return Loaded::Stale(format!("{name} is unreadable ({e})")),
+        };
+        let mut v = match v {
+            serde_json::Value::Object(m) => m,
+            _ => return Loaded::Stale(format!("{name} is unreadable (not a JSON object)")),
+        };
+        match v.remove(STAMP) {
+            Some(serde_json::Value::String(h)) if h == self.design_hash => {}
+            Some(_) => {
+                return Loaded::Stale(format!(
+                "{name} measured another design (the build was recompiled or edited since), so it is ignored"
+            ))
+            }
+            None => {
+                return Loaded::Stale(format!(
+                    "{name} carries no design stamp (older xnorflow), so it is ignored"
+                ))
+            }
+        }
+        match serde_json::from_value(serde_json::Value::Object(v)) {
+            Ok(r) => Loaded::Current(r),
+            Err(e) => Loaded::Stale(format!("{name} is unreadable ({e})")),
+        }
     }
 }
 

@@ -2,11 +2,11 @@
 //! (throughput, latency, FIFO fill), or by the golden model, the cycle model and Verilator side
 //! by side (agreement in bits and in the cycle of every output word).
 
-use crate::builddir::{self, BuildDirError};
+use crate::builddir::{self, BuildDirError, StepResult};
 use compiler::dataflow::traffic::Stalls;
-use compiler::dataflow::{Graph, NodeKind};
-use compiler::model::{Layer, Model};
-use serde::Serialize;
+use compiler::dataflow::NodeKind;
+use compiler::model::Layer;
+use serde::{Deserialize, Serialize};
 use sim::cycle::CycleModel;
 use sim::drive::{self, Drive, StreamDrive, StreamDut};
 use sim::golden::{Golden, LayerOutput};
@@ -58,7 +58,7 @@ impl BuildDir {
 }
 
 /// What `xnorflow sim` measured.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SimReport {
     /// Frames run.
     pub frames: usize,
@@ -158,20 +158,6 @@ pub fn simulate_with(
     })
 }
 
-/// Cycles from a frame's first input word to its last output word in an empty pipeline with no
-/// stalls, measured with the cycle model (`frame`: one frame's words).
-pub fn latency(model: &Model, graph: &Graph, inputs: &[Vec<u64>], n_out: usize) -> Result<u64, CosimError> {
-    let mut cm = CycleModel::new(graph, model)?;
-    let max_cycles = 1000 + 4 * graph.cycles_per_frame() as u64 * graph.nodes.len() as u64;
-    let drive = Drive { stalls: Stalls::default(), max_cycles, stop_at: None };
-    let t = drive::run(&mut cm, inputs, n_out, &drive)
-        .map_err(|source| CosimError::Drive { executor: "cycle model", source })?;
-    Ok(match (t.in_cycles.first(), t.out_cycles.last()) {
-        (Some(a), Some(z)) => z - a + 1,
-        _ => 0,
-    })
-}
-
 /// How to co-simulate.
 #[derive(Clone, Debug, Default)]
 pub struct CosimOptions {
@@ -188,7 +174,7 @@ pub struct CosimOptions {
 }
 
 /// The first disagreement of a co-simulation.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Mismatch {
     /// Which executors disagree.
     pub between: String,
@@ -205,7 +191,7 @@ pub struct Mismatch {
 }
 
 /// What `xnorflow cosim` found.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct CosimReport {
     /// Frames run.
     pub frames: usize,
@@ -225,6 +211,22 @@ pub struct CosimReport {
     pub first_mismatch: Option<Mismatch>,
     /// Wall-clock seconds: cycle model, Verilator build, Verilator run.
     pub seconds: (f64, f64, f64),
+}
+
+impl StepResult for SimReport {
+    type Key = ();
+    fn file_name(_: &()) -> String {
+        builddir::SIM_JSON.into()
+    }
+    fn key(&self) {}
+}
+
+impl StepResult for CosimReport {
+    type Key = ();
+    fn file_name(_: &()) -> String {
+        builddir::COSIM_JSON.into()
+    }
+    fn key(&self) {}
 }
 
 impl CosimReport {
@@ -356,11 +358,11 @@ pub fn cosim(
         Ok(_) => {
             let t1 = Instant::now();
             let d = Design {
-                verilog: b.dir.join("design.v"),
+                verilog: b.dir.join(builddir::DESIGN_V),
                 top: b.info.top.to_string(),
                 in_bits: b.graph.in_bits(),
                 out_bits: b.graph.out_bits(),
-                work: b.dir.join("verilator"),
+                work: b.dir.join(builddir::VERILATOR_DIR),
                 trace: o.vcd.is_some(),
                 opt: "1".into(),
             };

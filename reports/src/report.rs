@@ -3,10 +3,12 @@
 //! from the files `compile`, `sim`, `cosim` and `synth` left in the build directory.
 
 use crate::build::Report;
-use crate::builddir::{self, Loaded};
-use crate::cosim::BuildDir;
+use crate::builddir::{self, BuildDir, Loaded, StepResult};
+use crate::cosim::{CosimReport, SimReport};
 use crate::explore::{self, Design};
+use crate::synth::SynthResult;
 use compiler::dataflow::NodeKind;
+use hdl::synth::Target;
 use std::fmt::Write;
 use std::path::PathBuf;
 
@@ -29,17 +31,17 @@ pub enum ReportError {
     Explore(#[from] explore::ExploreError),
 }
 
-/// What the build directory holds besides the design: the JSON that `sim` (`cosim::SimReport`),
-/// `cosim` (`cosim::CosimReport`) and `synth` (`synth::SynthResult`) wrote, if they ran and
-/// measured this design (their stamp is the build's design hash now).
+/// What the build directory holds besides the design: the results that `sim`, `cosim` and
+/// `synth` (7-series) left, if they ran and measured this design (their stamp is the build's
+/// design hash now).
 #[derive(Default)]
 pub struct Results {
-    /// `sim.json`.
-    pub sim: Option<serde_json::Value>,
-    /// `cosim.json`.
-    pub cosim: Option<serde_json::Value>,
-    /// `synth-xc7.json`.
-    pub synth: Option<serde_json::Value>,
+    /// `sim`'s.
+    pub sim: Option<SimReport>,
+    /// `cosim`'s.
+    pub cosim: Option<CosimReport>,
+    /// `synth`'s for 7-series.
+    pub synth: Option<SynthResult>,
     /// Result files that were ignored, and why.
     pub stale: Vec<String>,
 }
@@ -48,23 +50,29 @@ impl Results {
     /// Reads what is there and current.
     pub fn read(b: &BuildDir) -> Self {
         let mut r = Results::default();
-        for (name, slot) in
-            [("sim.json", &mut r.sim), ("cosim.json", &mut r.cosim), ("synth-xc7.json", &mut r.synth)]
-        {
-            match builddir::load_result(b, name) {
-                Loaded::Missing => {}
-                Loaded::Current(v) => *slot = Some(v),
-                Loaded::Stale(why) => r.stale.push(why),
-            }
-        }
+        r.sim = current(b.load(&()), &mut r.stale);
+        r.cosim = current(b.load(&()), &mut r.stale);
+        r.synth = current(b.load(&Target::Xc7), &mut r.stale);
         r
     }
 }
 
-/// Writes `name` as JSON into the build directory, stamped with the design it measured (the
+/// The result if it is current; a stale one's reason goes to `stale`.
+fn current<T>(l: Loaded<T>, stale: &mut Vec<String>) -> Option<T> {
+    match l {
+        Loaded::Missing => None,
+        Loaded::Current(v) => Some(v),
+        Loaded::Stale(why) => {
+            stale.push(why);
+            None
+        }
+    }
+}
+
+/// Writes a step's result into the build directory, stamped with the design it measured (the
 /// report reads it back).
-pub fn save<T: serde::Serialize>(b: &BuildDir, name: &str, value: &T) -> Result<(), ReportError> {
-    builddir::save_result(b, name, value)?;
+pub fn save<T: StepResult>(b: &BuildDir, value: &T) -> Result<(), ReportError> {
+    b.save(value)?;
     Ok(())
 }
 
@@ -109,16 +117,9 @@ struct Section {
     plots: Vec<PathBuf>,
 }
 
-fn get<'a>(v: &'a serde_json::Value, path: &[&str]) -> Option<&'a serde_json::Value> {
-    path.iter().try_fold(v, |v, k| v.get(k))
-}
-
-fn num(v: &serde_json::Value, path: &[&str]) -> String {
-    get(v, path).map_or("-".into(), |x| match x.as_f64() {
-        Some(f) if f.fract() == 0.0 => format!("{f:.0}"),
-        Some(f) => format!("{f:.2}"),
-        None => x.to_string(),
-    })
+/// A count for a table cell, `-` when there is none.
+fn count(x: Option<u64>) -> String {
+    x.map_or("-".into(), |x| x.to_string())
 }
 
 /// Writes `report.html` and `report.md` into the build directory; returns their paths and the
@@ -144,7 +145,7 @@ pub fn write(b: &BuildDir) -> Result<(PathBuf, PathBuf, Vec<String>), ReportErro
         est.cycles_per_frame,
         est.fps,
         b.info.fclk_mhz,
-        r.sim.as_ref().map_or("-".into(), |s| num(s, &["latency_cycles"]))
+        count(r.sim.as_ref().map(|s| s.latency_cycles))
     ));
     sections.push(Section {
         title: "Model and design".into(),
@@ -167,34 +168,34 @@ pub fn write(b: &BuildDir) -> Result<(PathBuf, PathBuf, Vec<String>), ReportErro
     .into_iter()
     .map(String::from)
     .collect::<Vec<_>>()];
-    for (i, n) in est.nodes.iter().enumerate() {
-        let s = r.synth.as_ref().and_then(|s| get(s, &["nodes"])?.get(i));
-        let y = |k: &str| s.map_or("-".into(), |s| num(s, &["synth", k]));
+    for n in &est.nodes {
+        // By name: a node the synthesis does not know (another graph) shows none.
+        let s = r.synth.as_ref().and_then(|s| s.nodes.iter().find(|x| x.name == n.name)).map(|x| &x.synth);
         let e = &n.estimate;
         rows.push(vec![
             n.name.clone(),
             n.what.clone(),
             e.cycles.to_string(),
             e.lut.to_string(),
-            y("lut"),
+            count(s.map(|s| s.lut)),
             e.ff.to_string(),
-            y("ff"),
+            count(s.map(|s| s.ff)),
             e.bram18.to_string(),
-            y("bram18"),
+            count(s.map(|s| s.bram18)),
         ]);
     }
     let t = &est.total;
-    let y = |k: &str| r.synth.as_ref().map_or("-".into(), |s| num(s, &["total", k]));
+    let y = r.synth.as_ref().map(|s| &s.total);
     rows.push(vec![
         "total".into(),
         String::new(),
         t.cycles.to_string(),
         t.lut.to_string(),
-        y("lut"),
+        count(y.map(|s| s.lut)),
         t.ff.to_string(),
-        y("ff"),
+        count(y.map(|s| s.ff)),
         t.bram18.to_string(),
-        y("bram18"),
+        count(y.map(|s| s.bram18)),
     ]);
     let synth_note = if r.synth.is_some() {
         "Yosys synth_xilinx (7-series), hierarchy kept, per node.".to_string()
@@ -240,26 +241,24 @@ pub fn write(b: &BuildDir) -> Result<(PathBuf, PathBuf, Vec<String>), ReportErro
     match &r.sim {
         Some(s) => verdict.push(format!(
             "Cycle model (`xnorflow sim`, {} frames): {} cycles per frame in steady state (predicted {}), latency {} cycles; outputs {} the golden model's.",
-            num(s, &["frames"]),
-            num(s, &["steady_cycles_per_frame"]),
-            num(s, &["predicted_cycles_per_frame"]),
-            num(s, &["latency_cycles"]),
-            if get(s, &["golden_agrees"]).and_then(|x| x.as_bool()) == Some(true) { "equal" } else { "DIFFER from" }
+            s.frames,
+            count(s.steady_cycles_per_frame),
+            s.predicted_cycles_per_frame,
+            s.latency_cycles,
+            if s.golden_agrees { "equal" } else { "DIFFER from" }
         )),
         None => verdict.push(format!("No cycle-model run yet: `xnorflow sim {}`.", b.dir.display())),
     }
     match &r.cosim {
         Some(c) => {
-            let ok = get(c, &["first_mismatch"]).is_some_and(|x| x.is_null());
-            let skipped = get(c, &["verilator_skipped"]).and_then(|x| x.as_str());
             verdict.push(format!(
                 "Co-simulation (`xnorflow cosim`, {} frames, {} output words): {}.",
-                num(c, &["frames"]),
-                num(c, &["words"]),
-                match (ok, skipped) {
-                    (true, None) => "PASS: golden model, cycle model and Verilator agree on every bit, and the cycle model and Verilator on the cycle of every word".to_string(),
-                    (true, Some(w)) => format!("golden model and cycle model agree; Verilator skipped ({w})"),
-                    (false, _) => format!("FAIL: {}", get(c, &["first_mismatch"]).map_or(String::new(), |x| x.to_string())),
+                c.frames,
+                c.words,
+                match (&c.first_mismatch, &c.verilator_skipped) {
+                    (None, None) => "PASS: golden model, cycle model and Verilator agree on every bit, and the cycle model and Verilator on the cycle of every word".to_string(),
+                    (None, Some(w)) => format!("golden model and cycle model agree; Verilator skipped ({w})"),
+                    (Some(m), _) => format!("FAIL: {}", serde_json::to_string(m).unwrap_or_default()),
                 }
             ));
         }
@@ -302,7 +301,7 @@ pub fn write(b: &BuildDir) -> Result<(PathBuf, PathBuf, Vec<String>), ReportErro
         }
     }
     html.push_str("</body></html>\n");
-    let (h, m) = (b.dir.join("report.html"), b.dir.join("report.md"));
+    let (h, m) = (b.dir.join(builddir::REPORT_HTML), b.dir.join(builddir::REPORT_MD));
     std::fs::write(&h, html).map_err(|source| ReportError::Io { path: h.clone(), source })?;
     std::fs::write(&m, md).map_err(|source| ReportError::Io { path: m.clone(), source })?;
     Ok((h, m, r.stale))

@@ -2,14 +2,18 @@
 //! nextpnr-ice40's maximum clock where the design fits an iCE40.
 
 use crate::build::Report;
-use crate::cosim::BuildDir;
+use crate::builddir::{self, BuildDir, StepResult};
 use compiler::dataflow::cost::Cost;
 use hdl::synth::{self, SynthStats, Target};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::fmt::Write;
 use std::path::PathBuf;
-use std::process::Command;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+use tools::Tool;
+
+/// How long nextpnr-ice40 may place and route a design that fits an iCE40.
+const NEXTPNR_TIMEOUT: Duration = Duration::from_secs(2 * 3600);
 
 /// Why synthesis could not run.
 #[derive(Debug, thiserror::Error)]
@@ -27,14 +31,17 @@ pub enum SynthError {
     },
     /// The build directory.
     #[error(transparent)]
-    BuildDir(#[from] crate::builddir::BuildDirError),
+    BuildDir(#[from] builddir::BuildDirError),
     /// The synthesis statistics lack a module.
     #[error("Yosys' statistics have no module {0}")]
     Missing(String),
+    /// Yosys or nextpnr failed or ran past its limit.
+    #[error(transparent)]
+    Tool(#[from] tools::ToolError),
 }
 
 /// One node: the estimate beside Yosys.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct NodeSynth {
     /// Node name.
     pub name: String,
@@ -47,12 +54,12 @@ pub struct NodeSynth {
 }
 
 /// An iCE40 part.
-#[derive(Copy, Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Ice40Part {
     /// nextpnr's device switch.
-    pub device: &'static str,
+    pub device: Cow<'static, str>,
     /// A package.
-    pub package: &'static str,
+    pub package: Cow<'static, str>,
     /// LUT4s.
     pub luts: u64,
     /// 4 Kb block RAMs.
@@ -63,12 +70,24 @@ pub struct Ice40Part {
 
 /// The iCE40 parts tried, smallest first.
 pub const ICE40_PARTS: [Ice40Part; 2] = [
-    Ice40Part { device: "up5k", package: "sg48", luts: 5280, brams: 30, ios: 39 },
-    Ice40Part { device: "hx8k", package: "ct256", luts: 7680, brams: 32, ios: 206 },
+    Ice40Part {
+        device: Cow::Borrowed("up5k"),
+        package: Cow::Borrowed("sg48"),
+        luts: 5280,
+        brams: 30,
+        ios: 39,
+    },
+    Ice40Part {
+        device: Cow::Borrowed("hx8k"),
+        package: Cow::Borrowed("ct256"),
+        luts: 7680,
+        brams: 32,
+        ios: 206,
+    },
 ];
 
 /// Place and route on an iCE40.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Timing {
     /// The part, or why none fits.
     pub part: Result<Ice40Part, String>,
@@ -77,7 +96,7 @@ pub struct Timing {
 }
 
 /// A synthesis of a build.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SynthResult {
     /// The target.
     pub target: Target,
@@ -91,6 +110,16 @@ pub struct SynthResult {
     pub timing: Option<Timing>,
     /// Wall-clock seconds of Yosys (and nextpnr).
     pub seconds: f64,
+}
+
+impl StepResult for SynthResult {
+    type Key = Target;
+    fn file_name(target: &Target) -> String {
+        builddir::synth_file(*target, "json")
+    }
+    fn key(&self) -> Target {
+        self.target
+    }
 }
 
 fn pct(est: u64, real: u64) -> f64 {
@@ -178,10 +207,10 @@ pub fn synth(
     let t0 = Instant::now();
     let top = &b.info.top;
     progress("Yosys");
-    let rep = synth::yosys(&b.dir, "design.v", top.as_str(), target, false)?;
+    let rep = synth::yosys(&b.dir, builddir::DESIGN_V, top.as_str(), target, false)?;
     let report = Report::new(&b.graph, &b.model, b.info.fclk_mhz);
-    let design = b.dir.join("design.v");
-    let text = std::fs::read_to_string(&design).map_err(|source| SynthError::Io { path: design, source })?;
+    let design = b.dir.join(builddir::DESIGN_V);
+    let text = builddir::read_text(&design, builddir::MAX_BUILD_FILE_BYTES)?;
     let modules = stage_modules(&text, &format!("{top}_core"));
     let mut nodes = Vec::new();
     for (i, n) in report.nodes.iter().enumerate() {
@@ -201,15 +230,11 @@ pub fn synth(
         timing,
         seconds: t0.elapsed().as_secs_f64(),
     };
-    let name = match target {
-        Target::Xc7 => "synth-xc7",
-        Target::Ice40 => "synth-ice40",
-    };
     let write = |ext: &str, text: &str| {
-        let path = b.dir.join(format!("{name}.{ext}"));
+        let path = b.dir.join(builddir::synth_file(target, ext));
         std::fs::write(&path, text).map_err(|source| SynthError::Io { path, source })
     };
-    crate::builddir::save_result(b, &format!("{name}.json"), &r)?;
+    b.save(&r)?;
     write("csv", &r.csv())?;
     write("md", &r.markdown())?;
     Ok(r)
@@ -222,7 +247,7 @@ fn place_and_route(
 ) -> Result<Timing, SynthError> {
     let ios = (b.graph.in_bits() + b.graph.out_bits() + 6) as u64;
     let part =
-        ICE40_PARTS.iter().find(|p| total.lut <= p.luts && total.bram18 <= p.brams && ios <= p.ios).copied();
+        ICE40_PARTS.iter().find(|p| total.lut <= p.luts && total.bram18 <= p.brams && ios <= p.ios).cloned();
     let Some(part) = part else {
         let why = format!(
             "{} LUT4, {} BRAM, {ios} I/O pins exceed every part tried (largest: hx8k, 7,680 LUT4, 32 BRAM, 206 I/O)",
@@ -230,29 +255,37 @@ fn place_and_route(
         );
         return Ok(Timing { part: Err(why), fmax_mhz: None });
     };
-    if !hdl::testbench::have("nextpnr-ice40") {
+    if !tools::installed("nextpnr-ice40") {
         return Ok(Timing { part: Ok(part), fmax_mhz: None });
     }
     progress("Yosys (flattened, for nextpnr)");
-    let json = "design-ice40.json";
-    let script = format!("read_verilog design.v; synth_ice40 -top {} -json {json}", b.info.top);
-    run(Command::new("yosys").current_dir(&b.dir).args(["-q", "-p", &script]), "yosys synth_ice40 -json")?;
+    let json = builddir::ICE40_NETLIST_JSON;
+    let script = format!("read_verilog {}; synth_ice40 -top {} -json {json}", builddir::DESIGN_V, b.info.top);
+    Tool::new("yosys")
+        .name("yosys synth_ice40 -json")
+        .current_dir(&b.dir)
+        .args(["-q", "-p", &script])
+        .log(b.dir.join(synth::YOSYS_LOG))
+        .timeout(synth::YOSYS_TIMEOUT)
+        .run()?;
     progress("nextpnr-ice40");
-    let log = run(
-        Command::new("nextpnr-ice40").current_dir(&b.dir).args([
+    let out = Tool::new("nextpnr-ice40")
+        .current_dir(&b.dir)
+        .args([
             &format!("--{}", part.device),
             "--package",
-            part.package,
+            &part.package,
             "--json",
             json,
             "--pcf-allow-unconstrained",
             "--timing-allow-fail",
             "--freq",
             "12",
-        ]),
-        "nextpnr-ice40",
-    )?;
-    Ok(Timing { part: Ok(part), fmax_mhz: fmax(&log) })
+        ])
+        .log(b.dir.join(builddir::NEXTPNR_LOG))
+        .timeout(NEXTPNR_TIMEOUT)
+        .run()?;
+    Ok(Timing { part: Ok(part), fmax_mhz: fmax(&out.text()) })
 }
 
 /// The module of each pipeline stage: identical stages share one module after deduplication, so
@@ -279,17 +312,6 @@ pub fn fmax(log: &str) -> Option<f64> {
         .rev()
         .filter(|l| l.contains("Max frequency for clock"))
         .find_map(|l| l.split("': ").nth(1)?.split_whitespace().next()?.parse().ok())
-}
-
-fn run(cmd: &mut Command, what: &str) -> Result<String, SynthError> {
-    let out = cmd
-        .output()
-        .map_err(|e| hdl::HdlError::Tool(format!("{what}: {e} (is it installed? `make deps`)")))?;
-    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    if !out.status.success() {
-        return Err(hdl::HdlError::Tool(format!("{what} failed:\n{text}")).into());
-    }
-    Ok(text)
 }
 
 #[cfg(test)]

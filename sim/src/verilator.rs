@@ -17,8 +17,9 @@ use std::collections::hash_map::DefaultHasher;
 use std::ffi::{c_char, c_void, CString};
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tools::Tool;
 
 const SHIM: &str = include_str!("../cpp/shim.cpp");
 const TARGET: &str = env!("XNORFLOW_TARGET");
@@ -29,6 +30,10 @@ pub enum VerilatorError {
     /// Verilator is not installed.
     #[error("verilator not found ({0}); install it (Debian/Ubuntu: apt-get install -y verilator)")]
     NotFound(String),
+    /// A tool (Verilator, the linker) failed or ran past its limit; the error names it, its
+    /// command line and its log.
+    #[error(transparent)]
+    Tool(#[from] tools::ToolError),
     /// A step failed; `log` is its output.
     #[error("{step} failed:\n{log}")]
     Step {
@@ -57,25 +62,23 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> VerilatorError + '_ {
     move |source| VerilatorError::Io { path: path.to_path_buf(), source }
 }
 
-fn tail(s: &str) -> String {
-    let lines: Vec<&str> = s.lines().collect();
-    lines[lines.len().saturating_sub(40)..].join("\n")
-}
+/// How long asking Verilator about itself may take.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long verilating or linking one design may take: the LFC at BNN-PYNQ's folding verilates
+/// in minutes on a loaded machine; past this it is stuck.
+const BUILD_TIMEOUT: Duration = Duration::from_secs(2 * 3600);
 
-fn tool(cmd: &mut Command, step: &str) -> Result<String, VerilatorError> {
-    let out = cmd.output().map_err(|e| VerilatorError::NotFound(format!("{step}: {e}")))?;
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    if out.status.success() {
-        Ok(text)
-    } else {
-        Err(VerilatorError::Step { step: step.into(), log: tail(&text) })
+/// A Verilator query (`--version`, `--getenv`): its standard output.
+fn probe(args: &[&str]) -> Result<String, VerilatorError> {
+    if !tools::installed("verilator") {
+        return Err(VerilatorError::NotFound("no `verilator` on the PATH".into()));
     }
+    Ok(Tool::new("verilator").args(args).timeout(PROBE_TIMEOUT).run()?.stdout)
 }
 
 /// The installed Verilator's version line, or why there is none.
 pub fn version() -> Result<String, VerilatorError> {
-    let v = tool(Command::new("verilator").arg("--version"), "verilator --version")?;
-    Ok(v.trim().to_string())
+    Ok(probe(&["--version"])?.trim().to_string())
 }
 
 /// Where compiled runtimes are kept: `$XNORFLOW_CACHE_DIR`, else `$XDG_CACHE_HOME/xnorflow`,
@@ -155,7 +158,7 @@ fn cc_build(out: &Path, include: &Path, opt: &str, trace: bool) -> cc::Build {
 
 fn compile(b: &cc::Build, step: &str) -> Result<Vec<PathBuf>, VerilatorError> {
     b.try_compile_intermediates()
-        .map_err(|e| VerilatorError::Step { step: step.into(), log: tail(&e.to_string()) })
+        .map_err(|e| VerilatorError::Step { step: step.into(), log: tools::tail(&e.to_string()) })
 }
 
 /// Names how the runtime is compiled (its user-handler defines), so that a cached runtime built
@@ -209,8 +212,7 @@ pub fn verilate(d: &Design, progress: &mut dyn FnMut(&str)) -> Result<Verilated,
         log: e.to_string(),
     })?;
     let version = version()?;
-    let root = tool(Command::new("verilator").args(["--getenv", "VERILATOR_ROOT"]), "verilator --getenv")?;
-    let root = PathBuf::from(root.trim());
+    let root = PathBuf::from(probe(&["--getenv", "VERILATOR_ROOT"])?.trim());
     let text = std::fs::read_to_string(&d.verilog).map_err(io(&d.verilog))?;
     // `$readmemh` paths are relative to the simulator's working directory; make them absolute so
     // the library runs from anywhere. The directory's name is anyone's choice, so it is escaped
@@ -228,8 +230,10 @@ pub fn verilate(d: &Design, progress: &mut dyn FnMut(&str)) -> Result<Verilated,
         std::fs::write(&src, &text).map_err(io(&src))?;
         progress("verilating");
         // Run in the object directory with relative names: the build's path may hold any byte.
-        let mut cmd = Command::new("verilator");
+        let mut cmd = Tool::new("verilator");
         cmd.current_dir(&obj)
+            .log(obj.join("verilator.log"))
+            .timeout(BUILD_TIMEOUT)
             .args(["--cc", "--prefix", "Vdut", "--top-module", &d.top, "-Mdir", "."])
             .args([
                 "-O3",
@@ -245,7 +249,7 @@ pub fn verilate(d: &Design, progress: &mut dyn FnMut(&str)) -> Result<Verilated,
         if d.trace {
             cmd.arg("--trace");
         }
-        tool(cmd.arg("design.v"), "verilator")?;
+        cmd.arg("design.v").run()?;
         // The design may have been edited after compile: its stream ports must be exactly as wide
         // as the graph says, or the shim's copies would not fit the buffers sized from the graph.
         let hpath = obj.join("Vdut.h");
@@ -284,13 +288,16 @@ pub fn verilate(d: &Design, progress: &mut dyn FnMut(&str)) -> Result<Verilated,
         let objs = compile(&b, "compiling the verilated model")?;
         progress("linking");
         let tmp = d.work.join(format!("libdut-{key}.so.tmp"));
-        let mut link = b.get_compiler().to_command();
-        link.args(["-shared", "-pthread", "-Wl,-Bsymbolic", "-Wl,--no-undefined", "-o"])
+        let mut link = Tool::from_command(b.get_compiler().to_command());
+        link.name("linking the verilated model")
+            .args(["-shared", "-pthread", "-Wl,-Bsymbolic", "-Wl,--no-undefined", "-o"])
             .arg(&tmp)
             .args(&objs)
             .args(&rt)
-            .arg("-latomic");
-        tool(&mut link, "linking the verilated model")?;
+            .arg("-latomic")
+            .log(obj.join("link.log"))
+            .timeout(BUILD_TIMEOUT)
+            .run()?;
         std::fs::rename(&tmp, &lib_path).map_err(io(&lib_path))?;
     }
     progress("loading");

@@ -99,10 +99,10 @@ pub fn run(args: Args) -> Result<()> {
         "      {} cycles/frame, {:.0} frames/s at 100 MHz, estimated {} LUT, {} FF, {} BRAM18",
         t.cycles, b.report.fps, t.lut, t.ff, t.bram18
     );
-    let bopen = reports::cosim::BuildDir::open(&build)?;
+    let bopen = reports::builddir::BuildDir::open(&build)?;
     println!("[6/8] cycle-accurate model: 64 random frames");
     let sim = reports::cosim::simulate(&bopen, 64, 1)?;
-    reports::report::save(&bopen, "sim.json", &sim)?;
+    reports::report::save(&bopen, &sim)?;
     ensure!(sim.golden_agrees, "the cycle model disagrees with the golden model (a bug)");
     println!(
         "      {} cycles/frame in steady state (predicted {}), latency {} cycles, outputs equal the golden model's",
@@ -119,7 +119,7 @@ pub fn run(args: Args) -> Result<()> {
     let co = reports::cosim::CosimOptions { stall_prob: 0.2, seed: 1, images, ..Default::default() };
     let cr = reports::cosim::cosim(&bopen, &co, &mut |s| pb.set_message(s.to_string()))?;
     pb.finish_and_clear();
-    reports::report::save(&bopen, "cosim.json", &cr)?;
+    reports::report::save(&bopen, &cr)?;
     if let Some(m) = &cr.first_mismatch {
         anyhow::bail!(
             "co-simulation mismatch ({}): frame {}, cycle {:?}, {}: {}",
@@ -138,7 +138,7 @@ pub fn run(args: Args) -> Result<()> {
         Some(why) => println!("      golden and cycle model agree; Verilator skipped: {why}"),
     }
     println!("[8/8] synthesis (Yosys synth_xilinx) and the report");
-    if hdl::testbench::have("yosys") {
+    if tools::installed("yosys") {
         let pb = indicatif::ProgressBar::new_spinner();
         pb.enable_steady_tick(std::time::Duration::from_millis(120));
         let sy =

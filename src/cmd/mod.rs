@@ -7,6 +7,7 @@ pub mod explore;
 pub mod export;
 pub mod import;
 pub mod inspect;
+pub mod report;
 pub mod sim;
 pub mod synth;
 pub mod train;

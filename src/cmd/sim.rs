@@ -3,7 +3,8 @@
 
 use super::thousands;
 use anyhow::{bail, Context, Result};
-use reports::cosim::{self, BuildDir, CosimOptions};
+use reports::builddir::BuildDir;
+use reports::cosim::{self, CosimOptions};
 use std::path::PathBuf;
 
 /// Arguments of `xnorflow sim`.
@@ -44,7 +45,8 @@ pub struct CosimArgs {
     pub json: Option<PathBuf>,
 }
 
-fn open(dir: &std::path::Path) -> Result<BuildDir> {
+/// Opens a build directory, noting design files edited since `compile`.
+pub fn open(dir: &std::path::Path) -> Result<BuildDir> {
     let b = BuildDir::open(dir).context("cannot open the build directory")?;
     if let Some(note) = b.modified_note() {
         eprintln!("{note}");
@@ -111,7 +113,7 @@ pub fn run_sim(args: SimArgs) -> Result<()> {
         if r.golden_agrees { "equal" } else { "DIFFER from" }
     );
     write_json(&args.json, &r)?;
-    reports::report::save(&b, "sim.json", &r)?;
+    reports::report::save(&b, &r)?;
     if !r.golden_agrees {
         bail!("the cycle model disagrees with the golden model (run `xnorflow cosim` to locate it)");
     }
@@ -169,7 +171,7 @@ pub fn run_cosim(args: CosimArgs) -> Result<()> {
         }
     }
     write_json(&args.json, &r)?;
-    reports::report::save(&b, "cosim.json", &r)?;
+    reports::report::save(&b, &r)?;
     if let Some(m) = &r.first_mismatch {
         bail!(
             "first mismatch ({}): frame {}, output word {}, cycle {}, at {}: {}",
@@ -182,23 +184,5 @@ pub fn run_cosim(args: CosimArgs) -> Result<()> {
         );
     }
     println!("PASS");
-    Ok(())
-}
-
-/// Arguments of `xnorflow report`.
-#[derive(clap::Args)]
-pub struct ReportArgs {
-    /// Build directory written by `xnorflow compile` (and `sim`, `cosim`, `synth`).
-    pub build: PathBuf,
-}
-
-/// Runs `xnorflow report`.
-pub fn run_report(args: ReportArgs) -> Result<()> {
-    let b = open(&args.build)?;
-    let (html, md, stale) = reports::report::write(&b)?;
-    for why in stale {
-        eprintln!("note: {why}");
-    }
-    println!("wrote {} and {}", html.display(), md.display());
     Ok(())
 }

@@ -3,7 +3,7 @@
 use super::thousands;
 use anyhow::{Context, Result};
 use hdl::synth::Target;
-use reports::cosim::BuildDir;
+use reports::builddir::BuildDir;
 use std::path::PathBuf;
 
 /// Synthesis target on the command line.
@@ -49,7 +49,10 @@ pub fn run(args: Args) -> Result<()> {
         thousands(r.estimate.lut),
         r.estimate.bram18
     );
-    let name = if matches!(target, Target::Xc7) { "synth-xc7" } else { "synth-ice40" };
-    println!("wrote {0}/{name}.json, {0}/{name}.csv, {0}/{name}.md", args.build.display());
+    let files: Vec<String> = ["json", "csv", "md"]
+        .iter()
+        .map(|ext| args.build.join(reports::builddir::synth_file(target, ext)).display().to_string())
+        .collect();
+    println!("wrote {}", files.join(", "));
     Ok(())
 }

@@ -11,6 +11,10 @@
 //! readies from the sink back to the source, then clocks every node from the last to the first,
 //! so that each node samples its producer's outputs from before the edge.
 
+mod latency;
+
+pub use latency::{latency, LatencyError};
+
 use crate::drive::{Ports, StreamDut};
 use crate::golden::SimError;
 use blocks::Unit;

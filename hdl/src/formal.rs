@@ -503,7 +503,7 @@ pub fn accelerator(
     let mut folding = Folding::default();
     for &(name, pe, simd) in folds {
         let lf = LayerFold { pe, simd, popcount: Popcount::Compressor, mem_style: MemStyle::Distributed };
-        folding.layers.insert(name.into(), lf);
+        folding.layers.insert(fold::layer_id(name)?, lf);
     }
     let graph = fold::lower(&model, &folding)?;
     let mut acc = Accelerator::new(&graph, &model)?;

@@ -4,7 +4,7 @@
 use compiler::dataflow::fold::{self, FoldTarget, Folding, LayerFold};
 use compiler::dataflow::{DataflowError, MemStyle, Popcount};
 use compiler::model::random::{random_model, LayerSpec};
-use compiler::model::{Model, ModelError, OutputMode, Shape};
+use compiler::model::{LayerId, Model, ModelError, OutputMode, Shape};
 
 /// An LFC-shaped network (784-1024-1024-1024-10, binary input thresholded at 128, argmax out)
 /// with random weights and thresholds from `seed`.
@@ -27,7 +27,7 @@ pub fn bnn_pynq_lfc_folding(popcount: Popcount) -> Folding {
     let mut folding = Folding::default();
     for (name, pe, simd) in [("L1", 32, 49), ("L2", 64, 32), ("L3", 32, 64), ("L4", 10, 8)] {
         let f = LayerFold { pe, simd, popcount, mem_style: MemStyle::Auto };
-        folding.layers.insert(name.into(), f);
+        folding.layers.insert(fold::layer_id(name).expect("a layer name"), f);
     }
     folding
 }
@@ -75,17 +75,19 @@ pub fn bnn_pynq_cnv_folding(model: &Model, popcount: Popcount) -> Result<Folding
     ];
     let mut folding = Folding::default();
     for (name, pe, simd) in given {
-        folding.layers.insert(name.into(), LayerFold { pe, simd, popcount, mem_style: MemStyle::Auto });
+        folding
+            .layers
+            .insert(fold::layer_id(name)?, LayerFold { pe, simd, popcount, mem_style: MemStyle::Auto });
     }
     let cycles = fold::lower(model, &{
         let mut f = folding.clone();
-        f.layers.insert("L11".into(), LayerFold { pe: 1, simd: 1, popcount, mem_style: MemStyle::Auto });
+        f.layers.insert(LayerId(11), LayerFold { pe: 1, simd: 1, popcount, mem_style: MemStyle::Auto });
         f
     })?
     .cycles_per_frame();
     let auto = fold::auto_fold(model, FoldTarget::Cycles(cycles as u64), popcount, MemStyle::Auto)?;
-    if let Some(last) = auto.layers.get("L11") {
-        folding.layers.insert("L11".into(), *last);
+    if let Some(last) = auto.layers.get(&LayerId(11)) {
+        folding.layers.insert(LayerId(11), *last);
     }
     Ok(folding)
 }

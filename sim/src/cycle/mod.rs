@@ -439,13 +439,15 @@ pub struct CycleModel {
 impl CycleModel {
     /// The model of `graph` holding the weights and thresholds of `model`.
     pub fn new(graph: &Graph, model: &Model) -> Result<Self, SimError> {
-        graph.verify().map_err(|e| SimError::Graph(e.to_string()))?;
+        graph.verify()?;
         let mut nodes = Vec::with_capacity(graph.nodes.len());
         for n in &graph.nodes {
             nodes.push(match &n.kind {
                 NodeKind::Swu { cfg } => Node::Swu(conv::Swu::new(cfg)),
                 NodeKind::Pool { cfg } => Node::Pool(conv::Pool::new(cfg)),
-                NodeKind::Mvtu { layer, cfg, .. } => Node::Mvtu(Box::new(Mvtu::new(cfg, model, *layer)?)),
+                NodeKind::Mvtu { layer, cfg, .. } => {
+                    Node::Mvtu(Box::new(Mvtu::new(cfg, model, layer.index())?))
+                }
                 NodeKind::Fifo { depth } => Node::Fifo(Fifo {
                     depth: *depth,
                     ww: words(n.in_bits),

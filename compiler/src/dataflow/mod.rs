@@ -9,6 +9,7 @@ pub mod cost;
 pub mod fold;
 mod graph;
 pub mod ident;
+mod text;
 pub mod traffic;
 pub mod width;
 

@@ -1,8 +1,12 @@
 //! The dataflow IR: what the hardware is.
 //!
 //! A [`Graph`] is a pipeline of nodes (MVTUs, sliding-window units, max-pool units, FIFOs, width
-//! converters, argmax) joined by ready/valid streams of a given width. Folding, FIFO sizing and cost
-//! models work here; `hdl` turns a graph into rust-hdl blocks and Verilog.
+//! converters, argmax) joined by ready/valid streams of a given width, addressed by [`NodeId`]; an
+//! MVTU names the model layer it computes by its [`LayerId`](crate::model::LayerId) and, once
+//! legalized, carries its hardware decisions ([`MvtuHw`]). The graph has a verifier
+//! ([`Graph::verify`]) and a text form that reads back exactly ([`Graph::parse`]). The passes that
+//! build it are [`crate::passes`]; the folding search is [`fold`] and the cost model, which counts
+//! what the graph says, is [`cost`]. `hdl` turns a graph into rust-hdl blocks and Verilog.
 
 pub mod conv;
 pub mod cost;

@@ -49,9 +49,13 @@ pub struct Options {
     pub verify_each: bool,
 }
 
+/// Whether [`Options::default`] verifies after every pass: in the compiler's tests and debug
+/// builds, where a pass's bug should stop at the pass.
+pub const VERIFY_EACH_BY_DEFAULT: bool = cfg!(any(test, debug_assertions));
+
 impl Default for Options {
     fn default() -> Self {
-        Options { verify_each: cfg!(any(test, debug_assertions)) }
+        Options { verify_each: VERIFY_EACH_BY_DEFAULT }
     }
 }
 

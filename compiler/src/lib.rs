@@ -5,8 +5,9 @@
 //! - [`json`]: strict JSON (duplicate keys refused) for every file xnorflow reads back.
 //! - [`data`]: the datasets models are trained and evaluated on (MNIST IDX, 8x8 digits CSV).
 //!
-//! - [`dataflow`]: the dataflow IR (what the hardware is), the lowering of a model to it, folding,
-//!   FIFO sizing and the cost model.
+//! - [`dataflow`]: the dataflow IR (what the hardware is), the folding search and the cost model.
+//! - [`passes`]: the passes from a model to a legal dataflow graph (lower, width conversion, FIFO
+//!   sizing, argmax, legalize) and the pipeline that orders them.
 
 pub mod data;
 pub mod dataflow;
@@ -14,3 +15,4 @@ pub mod format;
 pub mod json;
 pub mod model;
 pub mod onnx;
+pub mod passes;

@@ -101,12 +101,12 @@ pub struct Accelerator {
 impl Accelerator {
     /// Builds the blocks of `graph`, with the weights and thresholds of `model`.
     pub fn new(graph: &Graph, model: &Model) -> Result<Self, HdlError> {
-        graph.verify()?;
+        graph.verify_legal()?;
         let mut stages = Vec::with_capacity(graph.nodes.len());
         for n in &graph.nodes {
             stages.push(match &n.kind {
-                NodeKind::Mvtu { layer, cfg, .. } => {
-                    let Some(w) = model.layers.get(*layer).and_then(Layer::weights) else {
+                NodeKind::Mvtu { layer, cfg, hw: Some(hw), .. } => {
+                    let Some(w) = model.layers.get(layer.index()).and_then(Layer::weights) else {
                         return Err(HdlError::Check(format!(
                             "node {}: model layer {layer} has no weights",
                             n.name
@@ -116,7 +116,10 @@ impl Accelerator {
                         Activation::Threshold(t) => Some(t.as_slice()),
                         Activation::Scores => None,
                     };
-                    Stage::Mvtu(Box::new(Mvtu::new(cfg, &w.matrix, t)?))
+                    Stage::Mvtu(Box::new(Mvtu::with_hw(cfg, hw, &w.matrix, t)?))
+                }
+                NodeKind::Mvtu { .. } => {
+                    return Err(HdlError::Check(format!("node {}: not legalized", n.name)))
                 }
                 NodeKind::Swu { cfg } => Stage::Swu(Box::new(Swu::new(cfg)?)),
                 NodeKind::Pool { cfg } => Stage::Pool(Box::new(Pool::new(cfg)?)),

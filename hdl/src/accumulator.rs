@@ -9,13 +9,9 @@ use crate::arith::{self, Term};
 use crate::bus::{self, Bus};
 use crate::memory::Memory;
 use crate::words;
+use compiler::dataflow::RomForm;
 use rust_hdl::prelude::*;
 use std::fmt::Write;
-
-/// Threshold ROMs with at most this many address bits (NF <= 8) are read through a registered
-/// address, deeper ones into a registered word; the simulation is the same (the word of the
-/// address latched on the last `ren` edge).
-pub const MERGE_ADDR_BITS: usize = 3;
 
 /// One PE's accumulator.
 ///
@@ -49,6 +45,7 @@ pub struct Accumulator {
     _sum_signed: bool,
     _width: usize,
     _rom: Option<Memory>,
+    _form: Option<RomForm>,
     _ta: usize,
     _acc: i64,
 }
@@ -56,8 +53,16 @@ pub struct Accumulator {
 impl Accumulator {
     /// An accumulator of `width` bits (two's complement) for sums of `sum_bits` bits. With a
     /// threshold ROM (`width` bits wide, holding `-T` per pass) it is in threshold mode: a one-bit
-    /// output and the `ren`/`taddr` inputs.
-    pub fn new(sum_bits: usize, sum_signed: bool, width: usize, rom: Option<Memory>) -> Self {
+    /// output and the `ren`/`taddr` inputs, and `form` (the legalizer's) says how the ROM is read:
+    /// the simulation is the same either way (the word of the address latched on the last `ren`
+    /// edge).
+    pub fn new(
+        sum_bits: usize,
+        sum_signed: bool,
+        width: usize,
+        rom: Option<Memory>,
+        form: Option<RomForm>,
+    ) -> Self {
         let threshold = rom.is_some();
         Accumulator {
             clock: Signal::default(),
@@ -70,6 +75,7 @@ impl Accumulator {
             _sum_signed: sum_signed,
             _width: width,
             _rom: rom,
+            _form: form,
             _ta: 0,
             _acc: 0,
         }
@@ -106,7 +112,7 @@ impl Accumulator {
                 let depth = rom.depth().max(1) - 1;
                 let _ = writeln!(v, "  (* rom_style = \"logic\" *) reg {} trom [0:{depth}];", r(rw));
                 let _ = writeln!(v, "  initial $readmemh(\"{}\", trom);", rom.file());
-                if ab <= MERGE_ADDR_BITS {
+                if self._form == Some(RomForm::RegisteredAddress) {
                     // A registered address: each ROM bit is a function of few enough inputs that
                     // synthesis folds it into the start multiplexer and the adder bit's LUT6.
                     let _ = writeln!(v, "  reg {} ta = 0;", r(ab));

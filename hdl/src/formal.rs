@@ -40,6 +40,7 @@ use crate::stream::{Argmax, Fifo, WidthConverter};
 use crate::swu::{Swu, SwuConfig};
 use crate::{HdlError, LaneInput, MemStyle, Mvtu, Popcount};
 use compiler::dataflow::fold::{self, Folding, LayerFold};
+use compiler::dataflow::DataflowError;
 use compiler::model::random::{random_model, LayerSpec};
 use compiler::model::{Activation, Layer, Shape};
 use std::fmt::{self, Write as _};
@@ -417,8 +418,7 @@ pub fn mvtu(
     if !scores {
         specs.push(LayerSpec::Dense(2));
     }
-    let model = random_model("f", Shape::new(1, 1, mw), &specs, 7)
-        .map_err(|e| HdlError::Check(format!("random model: {e}")))?;
+    let model = random_model("f", Shape::new(1, 1, mw), &specs, 7).map_err(DataflowError::from)?;
     let Some(Layer::Dense(w)) = model.layers.get(1) else {
         return Err(HdlError::Check("random model: layer 1 is not dense".into()));
     };
@@ -498,12 +498,11 @@ pub fn accelerator(
     specs: &[LayerSpec],
     folds: &[(&str, usize, usize)],
 ) -> Result<Design, HdlError> {
-    let model =
-        random_model("f", input, specs, 11).map_err(|e| HdlError::Check(format!("random model: {e}")))?;
+    let model = random_model("f", input, specs, 11).map_err(DataflowError::from)?;
     let mut folding = Folding::default();
     for &(name, pe, simd) in folds {
         let lf = LayerFold { pe, simd, popcount: Popcount::Compressor, mem_style: MemStyle::Distributed };
-        folding.layers.insert(name.into(), lf);
+        folding.layers.insert(fold::layer_id(name)?, lf);
     }
     let graph = fold::lower(&model, &folding)?;
     let mut acc = Accelerator::new(&graph, &model)?;

@@ -29,6 +29,7 @@ pub struct Memory {
     _width: usize,
     _file: String,
     _style: MemStyle,
+    _columns: usize,
     _q: Vec<u64>,
 }
 
@@ -46,7 +47,15 @@ impl Memory {
             _width: width,
             _file: file.to_string(),
             _style: style,
+            _columns: width,
         }
+    }
+
+    /// The same memory cut into column memories of `bits` bits (the last narrower), as the
+    /// legalizer decided (`MvtuHw::wmem_column_bits`).
+    pub fn with_columns(mut self, bits: usize) -> Self {
+        self._columns = bits.max(1);
+        self
     }
 
     /// The memory file's name.
@@ -72,13 +81,11 @@ impl Memory {
         s
     }
 
-    /// Column slices `(lowest bit, width)`: a block-RAM ROM one block deep is cut into columns of
-    /// the block width the cost model counted (`cost::bram18_layout`), each its own memory in the
-    /// Verilog, so that synthesis maps each to exactly one block.
+    /// Column slices `(lowest bit, width)`: each its own memory in the Verilog, so that synthesis
+    /// maps each to the blocks the legalizer counted.
     fn slices(&self) -> Vec<(usize, usize)> {
-        let depth = self.depth().max(1);
-        let ((w, _), cols, rows) = compiler::dataflow::cost::bram18_layout(depth, self._width);
-        if self._style != MemStyle::Block || rows != 1 || cols <= 1 {
+        let (w, cols) = (self._columns, self._width.div_ceil(self._columns));
+        if cols <= 1 {
             return vec![(0, self._width)];
         }
         (0..cols).map(|k| (k * w, w.min(self._width - k * w))).collect()
@@ -169,10 +176,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_one_block_deep_block_rom_is_cut_into_block_wide_columns() {
-        // 7168 x 14: two bits by 8192 words per RAMB18, seven columns.
+    fn a_rom_is_cut_into_the_legalized_columns() {
+        // 7168 x 14 in block RAM: the legalizer's two bits by 8192 words per RAMB18, seven columns.
         let ws: Vec<Vec<u64>> = (0..7168u64).map(|i| vec![i.wrapping_mul(0x9e37_79b9) & 0x3fff]).collect();
-        let m = Memory::new(ws.clone(), 14, "w.mem", MemStyle::Block);
+        let m = Memory::new(ws.clone(), 14, "w.mem", MemStyle::Block).with_columns(2);
         let files = m.files();
         assert_eq!(files.len(), 7);
         assert_eq!(files[6].0, "w_c6.mem");
@@ -187,8 +194,8 @@ mod tests {
         }
         let v = m.verilog();
         assert!(v.contains("q[13:12] <= mem6[addr_v]") && v.contains("$readmemh(\"w_c0.mem\", mem0)"), "{v}");
-        // A LUT ROM, or one that fits a single block, stays whole.
-        assert_eq!(Memory::new(ws.clone(), 14, "w.mem", MemStyle::Distributed).files().len(), 1);
+        // Uncut (the legalizer's columns as wide as the ROM), it stays whole.
+        assert_eq!(Memory::new(ws.clone(), 14, "w.mem", MemStyle::Block).with_columns(14).files().len(), 1);
         assert_eq!(Memory::new(ws[..512].to_vec(), 14, "w.mem", MemStyle::Block).files().len(), 1);
     }
 

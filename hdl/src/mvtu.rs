@@ -12,13 +12,14 @@ use crate::lanes::Lanes;
 use crate::memory::{MemStyle, Memory};
 use crate::words;
 use crate::HdlError;
-pub use compiler::dataflow::{divisors, MvtuConfig, MvtuOutput};
+pub use compiler::dataflow::{divisors, MvtuConfig, MvtuHw, MvtuOutput};
 use compiler::model::BitMatrix;
 use rust_hdl::prelude::*;
 use std::fmt::Write;
 
-/// Cycles from the handshake of a vector's last input word to its output word being valid.
-pub const LATENCY: usize = 2;
+/// Cycles from the handshake of a vector's last input word to its output word being valid (the
+/// legalizer's figure, which this unit's two stages implement).
+pub use compiler::passes::legalize::MVTU_LATENCY as LATENCY;
 
 /// The MVTU's controller: counters, input buffer, the registered input word, the output register.
 /// Memories, lanes and accumulators are sibling blocks wired by [`Mvtu`]. Its registers and their
@@ -245,8 +246,19 @@ pub struct Mvtu {
 }
 
 impl Mvtu {
-    /// Builds the unit for `weights` (MH x MW) and, in threshold mode, `thresholds` (MH).
+    /// Builds the unit for `weights` (MH x MW) and, in threshold mode, `thresholds` (MH), as the
+    /// legalizer builds a lone unit.
     pub fn new(cfg: &MvtuConfig, weights: &BitMatrix, thresholds: Option<&[i32]>) -> Result<Self, HdlError> {
+        Self::with_hw(cfg, &compiler::passes::legalize::mvtu(cfg), weights, thresholds)
+    }
+
+    /// Builds the unit with the hardware decisions `hw` (a legal graph's node).
+    pub fn with_hw(
+        cfg: &MvtuConfig,
+        hw: &MvtuHw,
+        weights: &BitMatrix,
+        thresholds: Option<&[i32]>,
+    ) -> Result<Self, HdlError> {
         cfg.validate()?;
         let err = |message: String| Err(HdlError::Folding { layer: cfg.name.clone(), message });
         if weights.rows() != cfg.mh || weights.cols() != cfg.mw {
@@ -274,10 +286,10 @@ impl Mvtu {
         let wmem = (0..cfg.pe)
             .map(|p| {
                 let file = format!("{}_w{p}.mem", cfg.name);
-                // The style the cost model assumed, stated in the Verilog: left to Yosys, a small
+                // The style the cost model counted, stated in the Verilog: left to Yosys, a small
                 // `Auto` ROM may land in LUTs where the estimate counted a block RAM.
-                let style = compiler::dataflow::cost::resolve_style(cfg.mem_style, cfg.cycles(), cfg.simd);
-                Memory::new(cfg.weight_words(weights, p), cfg.simd, &file, style)
+                Memory::new(cfg.weight_words(weights, p), cfg.simd, &file, hw.wmem.style())
+                    .with_columns(hw.wmem_column_bits)
             })
             .collect();
         Ok(Mvtu {
@@ -297,7 +309,7 @@ impl Mvtu {
                 (0..cfg.pe)
                     .map(|_| {
                         let (cw, signed) = (cfg.input.sum_bits(cfg.simd), cfg.signed());
-                        Accumulator::new(cw, signed, cfg.reg_bits(), tmem.next())
+                        Accumulator::new(cw, signed, cfg.reg_bits(), tmem.next(), hw.trom)
                     })
                     .collect()
             },

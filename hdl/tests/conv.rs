@@ -389,7 +389,7 @@ fn a_cnn_accelerator_in_rust_hdl_matches_the_golden_model() {
         let mut f = Folding::default();
         for (name, pe, simd) in [("L1", 4, 2), ("L3", 2, 4), ("L4", 5, 8)] {
             let lf = LayerFold { pe, simd, popcount: Popcount::Compressor, mem_style: MemStyle::Auto };
-            f.layers.insert(name.into(), lf);
+            f.layers.insert(fold::layer_id(name).expect("layer name"), lf);
         }
         let g = fold::lower(&model, &f).expect("lower");
         let images = sim::stream::random_images(model.input.len(), 3, seed);

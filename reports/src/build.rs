@@ -110,9 +110,8 @@ impl Report {
     pub fn new(g: &Graph, model: &Model, fclk_mhz: f64) -> Self {
         let (per, total) = cost::graph_with(g, model);
         let nodes = g
-            .nodes
             .iter()
-            .zip(per)
+            .map(|(id, n)| (n, per[id]))
             .map(|(n, c)| NodeReport {
                 name: n.name.clone(),
                 what: match &n.kind {

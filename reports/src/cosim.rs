@@ -256,7 +256,7 @@ fn golden_streams(b: &BuildDir, images: &[Vec<u8>]) -> Result<Vec<Option<Words>>
             NodeKind::Mvtu { layer, cfg, .. } => {
                 let mut words = Words::new();
                 for t in &traces {
-                    match &t[*layer] {
+                    match &t[layer.index()] {
                         LayerOutput::Bits { bits, .. } => {
                             let v: Vec<u64> = bits.iter().map(|&x| u64::from(x)).collect();
                             words.extend(stream::pack(&v, 1, cfg.pe));
@@ -289,7 +289,7 @@ fn locate(
         let words: Vec<Vec<u64>> = got.iter().map(|(_, w)| w.clone()).collect();
         if let Some(i) = first_diff(&words, &want) {
             let layer = match &node.kind {
-                NodeKind::Mvtu { layer, .. } => *layer,
+                NodeKind::Mvtu { layer, .. } => layer.index(),
                 _ => 0,
             };
             let kind = b.model.layers.get(layer).map_or("?", Layer::kind);

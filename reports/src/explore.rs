@@ -109,11 +109,9 @@ pub fn explore(
             let (per, total) = cost::graph_with(&g, m);
             tick();
             let layer_cycles = g
-                .nodes
                 .iter()
-                .zip(&per)
-                .filter(|(n, _)| matches!(n.kind, NodeKind::Mvtu { .. }))
-                .map(|(n, c)| (n.name.clone(), c.cycles))
+                .filter(|(_, n)| matches!(n.kind, NodeKind::Mvtu { .. }))
+                .map(|(id, n)| (n.name.clone(), per[id].cycles))
                 .collect();
             let folding = f
                 .layers

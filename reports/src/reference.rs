@@ -4,7 +4,7 @@
 use compiler::dataflow::fold::{self, FoldTarget, Folding, LayerFold};
 use compiler::dataflow::{DataflowError, MemStyle, Popcount};
 use compiler::model::random::{random_model, LayerSpec};
-use compiler::model::{Model, ModelError, OutputMode, Shape};
+use compiler::model::{LayerId, Model, ModelError, OutputMode, Shape};
 
 /// An LFC-shaped network (784-1024-1024-1024-10, binary input thresholded at 128, argmax out)
 /// with random weights and thresholds from `seed`.
@@ -25,9 +25,9 @@ pub fn lfc_random(seed: u64) -> Result<Model, ModelError> {
 /// 512 cycles per frame.
 pub fn bnn_pynq_lfc_folding(popcount: Popcount) -> Folding {
     let mut folding = Folding::default();
-    for (name, pe, simd) in [("L1", 32, 49), ("L2", 64, 32), ("L3", 32, 64), ("L4", 10, 8)] {
+    for (layer, pe, simd) in [(1, 32, 49), (2, 64, 32), (3, 32, 64), (4, 10, 8)] {
         let f = LayerFold { pe, simd, popcount, mem_style: MemStyle::Auto };
-        folding.layers.insert(name.into(), f);
+        folding.layers.insert(LayerId(layer), f);
     }
     folding
 }
@@ -63,29 +63,21 @@ pub fn cnv_random(seed: u64) -> Result<Model, ModelError> {
 /// folding within the slowest layer's cycles. The slowest layer is the first dense one,
 /// 512 x 256 at SIMD 4: 32,768 cycles per frame (the first convolution takes 32,400).
 pub fn bnn_pynq_cnv_folding(model: &Model, popcount: Popcount) -> Result<Folding, DataflowError> {
-    let given = [
-        ("L1", 16, 3),
-        ("L2", 32, 32),
-        ("L4", 16, 32),
-        ("L5", 16, 32),
-        ("L7", 4, 32),
-        ("L8", 1, 32),
-        ("L9", 1, 4),
-        ("L10", 1, 8),
-    ];
+    let given =
+        [(1, 16, 3), (2, 32, 32), (4, 16, 32), (5, 16, 32), (7, 4, 32), (8, 1, 32), (9, 1, 4), (10, 1, 8)];
     let mut folding = Folding::default();
-    for (name, pe, simd) in given {
-        folding.layers.insert(name.into(), LayerFold { pe, simd, popcount, mem_style: MemStyle::Auto });
+    for (layer, pe, simd) in given {
+        folding.layers.insert(LayerId(layer), LayerFold { pe, simd, popcount, mem_style: MemStyle::Auto });
     }
     let cycles = fold::lower(model, &{
         let mut f = folding.clone();
-        f.layers.insert("L11".into(), LayerFold { pe: 1, simd: 1, popcount, mem_style: MemStyle::Auto });
+        f.layers.insert(LayerId(11), LayerFold { pe: 1, simd: 1, popcount, mem_style: MemStyle::Auto });
         f
     })?
     .cycles_per_frame();
     let auto = fold::auto_fold(model, FoldTarget::Cycles(cycles as u64), popcount, MemStyle::Auto)?;
-    if let Some(last) = auto.layers.get("L11") {
-        folding.layers.insert("L11".into(), *last);
+    if let Some(last) = auto.layers.get(&LayerId(11)) {
+        folding.layers.insert(LayerId(11), *last);
     }
     Ok(folding)
 }

@@ -8,7 +8,7 @@ mod common;
 use common::{folding, mlp};
 use compiler::dataflow::fold::{self, FoldTarget, Folding};
 use compiler::dataflow::{MemStyle, Popcount};
-use compiler::model::Model;
+use compiler::model::{LayerId, Model};
 use hdl::accel::Accelerator;
 use hdl::harness::{self, Stalls};
 use hdl::testbench;
@@ -111,10 +111,10 @@ fn auto_folding_meets_its_target_with_fewer_luts_than_finn() {
 fn folding_errors_name_the_layer() {
     let m = mlp(784, &[64, 64, 64], 10, false, 1);
     let mut f = folding(&m, &[(16, 49), (16, 32), (16, 32), (10, 16)], Popcount::Compressor);
-    f.layers.get_mut("L2").expect("L2").simd = 5;
+    f.layers.get_mut(&LayerId(2)).expect("L2").simd = 5;
     let e = fold::lower(&m, &f).expect_err("SIMD 5").to_string();
     assert!(e.contains("L2") && e.contains("legal SIMD"), "{e}");
-    f.layers.remove("L2");
+    f.layers.remove(&LayerId(2));
     let e = fold::lower(&m, &f).expect_err("missing").to_string();
     assert!(e.contains("L2"), "{e}");
 }

@@ -35,6 +35,9 @@ pub enum SimError {
     /// A dataflow graph that does not fit its model.
     #[error("graph: {0}")]
     Graph(String),
+    /// A dataflow graph that does not verify.
+    #[error("graph: {0}")]
+    Dataflow(#[from] compiler::dataflow::DataflowError),
 }
 
 /// Scores and class of one frame.

@@ -23,7 +23,7 @@ fn folding(model: &Model, f: &[(usize, usize)]) -> Folding {
     let mut fo = Folding::default();
     for (s, &(pe, simd)) in shapes.iter().zip(f) {
         fo.layers.insert(
-            s.name.clone(),
+            s.layer,
             LayerFold { pe, simd, popcount: Popcount::Compressor, mem_style: MemStyle::Auto },
         );
     }

@@ -7,14 +7,12 @@
 //! in `results/hdl_lanes.csv` (a test holds every row within tolerance).
 
 use super::{
-    ubits, Graph, LaneInput, MemStyle, MvtuConfig, MvtuOutput, Node, NodeKind, PoolConfig, Popcount,
-    SwuConfig,
+    ubits, Graph, LaneInput, MemStyle, MvtuConfig, MvtuHw, MvtuOutput, Node, NodeKind, PerNode, PoolConfig,
+    Popcount, RomForm, SwuConfig, WeightMem,
 };
 use crate::model::{Activation, Layer, Model};
+use crate::passes::legalize;
 use serde::{Deserialize, Serialize};
-
-/// Cycles from a vector's last input word entering an MVTU to its last output word being valid.
-pub const MVTU_LATENCY: usize = 2;
 
 /// Estimated resources and timing of one node or a whole design.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -145,37 +143,9 @@ pub fn lanes_luts(simd: usize, input: LaneInput, popcount: Popcount) -> u64 {
     }
 }
 
-/// The RAMB18 layout of a `depth x width` ROM: the aspect `(bits, words)` giving the fewest
-/// blocks (the deepest on ties, so as few rows as possible), and the blocks across and down.
-/// `hdl` slices a one-row ROM into columns of exactly this width, so that synthesis maps each to
-/// one block as counted here (left alone, Yosys may pack a ROM more tightly across depths and
-/// pay in LUT multiplexers instead).
-pub fn bram18_layout(depth: usize, width: usize) -> ((usize, usize), usize, usize) {
-    let aspects = [(1, 16384), (2, 8192), (4, 4096), (9, 2048), (18, 1024), (36, 512)];
-    let mut best = ((1, 16384), width, depth.div_ceil(16384));
-    for &(w, d) in &aspects {
-        let (cols, rows) = (width.div_ceil(w), depth.div_ceil(d));
-        if cols * rows < best.1 * best.2 {
-            best = ((w, d), cols, rows);
-        }
-    }
-    best
-}
-
-/// 18 Kb block RAMs for a `depth x width` ROM: the best RAMB18 aspect ratio.
+/// 18 Kb block RAMs for a `depth x width` block-RAM ROM, in the legalizer's layout.
 pub fn bram18(depth: usize, width: usize) -> u64 {
-    let (_, cols, rows) = bram18_layout(depth, width);
-    (cols * rows) as u64
-}
-
-/// The memory style the hardware uses for a weight memory: `Auto` becomes block RAM once the
-/// memory holds 1 Kb or more, LUTs below.
-pub fn resolve_style(style: MemStyle, depth: usize, width: usize) -> MemStyle {
-    match style {
-        MemStyle::Auto if depth * width >= 1024 => MemStyle::Block,
-        MemStyle::Auto => MemStyle::Distributed,
-        s => s,
-    }
+    legalize::bram18_layout(depth, width).bram18() as u64
 }
 
 /// LUTs of a `depth x width` ROM in LUTs: one LUT6 per 64 entries per bit; two share a free
@@ -205,9 +175,9 @@ fn lutram_sp_luts(depth: usize, width: usize) -> u64 {
     }
 }
 
-/// The estimate for one MVTU.
+/// The estimate for one MVTU as the legalizer would build it (for foldings not yet lowered).
 pub fn mvtu(cfg: &MvtuConfig) -> Cost {
-    mvtu_with(cfg, None)
+    mvtu_with(cfg, &legalize::mvtu(cfg), None)
 }
 
 /// LUTs of PE `p`'s threshold ROM given the thresholds. Synthesis drops the bit columns that are
@@ -232,8 +202,9 @@ fn threshold_rom_luts(cfg: &MvtuConfig, thresholds: &[i32], p: usize) -> u64 {
         .sum()
 }
 
-/// The estimate for one MVTU, with its thresholds when known (they refine the threshold ROM).
-pub fn mvtu_with(cfg: &MvtuConfig, thresholds: Option<&[i32]>) -> Cost {
+/// The estimate for one MVTU built as `hw` says, with its thresholds when known (they refine the
+/// threshold ROM).
+pub fn mvtu_with(cfg: &MvtuConfig, hw: &MvtuHw, thresholds: Option<&[i32]>) -> Cost {
     let (sf, nf, pe) = (cfg.sf(), cfg.nf(), cfg.pe as u64);
     let (iw, ow) = (cfg.in_bits(), cfg.out_bits());
     let rw = cfg.reg_bits() as u64;
@@ -248,25 +219,26 @@ pub fn mvtu_with(cfg: &MvtuConfig, thresholds: Option<&[i32]>) -> Cost {
             Some(t) if t.len() == cfg.mh => (0..cfg.pe).map(|p| threshold_rom_luts(cfg, t, p)).sum(),
             _ => pe * rom_luts(nf, tw),
         };
-        // The ROM sits in the accumulator behind a registered address: with at most three
-        // address bits a ROM bit and the start multiplexer share the adder bit's LUT6, and
-        // Yosys leaves about two LUTs per PE (results/hdl_lanes.csv, NF = 8).
-        // Deeper ROMs feed a registered word (hdl's accumulator).
-        let (lut_rom, reg) = if nf <= 8 { (rom.min(2 * pe), ubits(nf as u64 - 1)) } else { (rom, tw) };
+        // Behind a registered address a ROM bit and the start multiplexer share the adder bit's
+        // LUT6, and Yosys leaves about two LUTs per PE (results/hdl_lanes.csv, NF = 8); a
+        // registered word costs the whole ROM and a word of flip-flops.
+        let (lut_rom, reg) = match hw.trom {
+            Some(RomForm::RegisteredAddress) => (rom.min(2 * pe), ubits(nf as u64 - 1)),
+            _ => (rom, tw),
+        };
         lut += lut_rom;
         ff += pe * reg as u64;
     }
-    match resolve_style(cfg.mem_style, depth, cfg.simd) {
-        MemStyle::Block => {
-            bram += pe * bram18(depth, cfg.simd);
+    match hw.wmem {
+        WeightMem::Block { rows, .. } => {
+            bram += pe * hw.wmem.bram18() as u64;
             // A ROM a few blocks deep reads through a multiplexer over the block rows (about a
             // LUT per bit per extra row in Yosys: CNV's 2304 x 32 ROMs, five rows, 129 LUTs).
-            let (_, _, rows) = bram18_layout(depth, cfg.simd);
             if (2..=8).contains(&rows) {
                 lut += pe * (cfg.simd * (rows - 1)) as u64;
             }
         }
-        _ => {
+        WeightMem::Distributed => {
             lut += pe * rom_luts(depth, cfg.simd);
             ff += pe * cfg.simd as u64;
         }
@@ -278,13 +250,13 @@ pub fn mvtu_with(cfg: &MvtuConfig, thresholds: Option<&[i32]>) -> Cost {
     }
     lut += counter_luts(counters as usize);
     ff += (iw + ow) as u64 + counters + 4;
-    Cost { lut, ff, bram18: bram, cycles: depth as u64, latency: (depth + MVTU_LATENCY) as u64 }
+    Cost { lut, ff, bram18: bram, cycles: depth as u64, latency: (depth + hw.latency) as u64 }
 }
 
 /// An MVTU's estimate over a frame of `vectors` vectors.
-fn repeated(c: Cost, vectors: usize) -> Cost {
+fn repeated(c: Cost, hw: &MvtuHw, vectors: usize) -> Cost {
     let v = vectors.max(1) as u64;
-    Cost { cycles: c.cycles * v, latency: c.cycles * v + MVTU_LATENCY as u64, ..c }
+    Cost { cycles: c.cycles * v, latency: c.cycles * v + hw.latency as u64, ..c }
 }
 
 /// Counters with their wrap compares and enables: 1.5 LUT per bit (Yosys, 12 to 20 bits).
@@ -298,7 +270,7 @@ fn counter_luts(bits: usize) -> u64 {
 pub fn swu(c: &SwuConfig) -> Cost {
     let (depth, width) = (c.ring_words(), c.bits());
     let (mut lut, mut bram, mut out_reg) = (0u64, 0u64, width as u64);
-    match resolve_style(MemStyle::Auto, depth, width) {
+    match legalize::mem_style(MemStyle::Auto, depth, width) {
         // The read register goes into the block RAM's output register.
         MemStyle::Block => (bram, out_reg) = (bram18(depth, width), 0),
         _ => lut += lutram_luts(depth, width),
@@ -345,7 +317,11 @@ pub fn pool(c: &PoolConfig) -> Cost {
 /// The estimate for any node.
 pub fn node(n: &Node) -> Cost {
     match &n.kind {
-        NodeKind::Mvtu { cfg, vectors, .. } => repeated(mvtu(cfg), *vectors),
+        NodeKind::Mvtu { cfg, vectors, hw, .. } => {
+            // A node not yet legalized is counted as the legalizer will build it.
+            let hw = hw.unwrap_or_else(|| legalize::mvtu(cfg));
+            repeated(mvtu_with(cfg, &hw, None), &hw, *vectors)
+        }
         NodeKind::Swu { cfg } => swu(cfg),
         NodeKind::Pool { cfg } => pool(cfg),
         NodeKind::Fifo { depth } => {
@@ -379,25 +355,26 @@ pub fn node(n: &Node) -> Cost {
 /// Estimates for every node of a graph, and the design's total (cycles per frame: the slowest
 /// node; latency: the sum along the pipeline, an upper bound, since a node starts on its
 /// producer's first word; `reports::build` replaces it with the cycle model's exact figure).
-pub fn graph(g: &Graph) -> (Vec<Cost>, Cost) {
+pub fn graph(g: &Graph) -> (PerNode<Cost>, Cost) {
     total(g.nodes.iter().map(node).collect())
 }
 
 /// [`graph`] with the model's thresholds refining each MVTU's threshold ROM.
-pub fn graph_with(g: &Graph, model: &Model) -> (Vec<Cost>, Cost) {
+pub fn graph_with(g: &Graph, model: &Model) -> (PerNode<Cost>, Cost) {
     total(
         g.nodes
             .iter()
             .map(|n| match &n.kind {
-                NodeKind::Mvtu { layer, cfg, vectors } => {
-                    let t = match model.layers.get(*layer).and_then(Layer::weights) {
+                NodeKind::Mvtu { layer, cfg, vectors, hw } => {
+                    let hw = hw.unwrap_or_else(|| legalize::mvtu(cfg));
+                    let t = match model.layers.get(layer.index()).and_then(Layer::weights) {
                         Some(w) => match &w.activation {
                             Activation::Threshold(t) => Some(t.as_slice()),
                             Activation::Scores => None,
                         },
                         None => None,
                     };
-                    repeated(mvtu_with(cfg, t), *vectors)
+                    repeated(mvtu_with(cfg, &hw, t), &hw, *vectors)
                 }
                 _ => node(n),
             })
@@ -405,8 +382,8 @@ pub fn graph_with(g: &Graph, model: &Model) -> (Vec<Cost>, Cost) {
     )
 }
 
-fn total(per: Vec<Cost>) -> (Vec<Cost>, Cost) {
-    let total = per.iter().fold(Cost::default(), |a, &b| a + b);
+fn total(per: PerNode<Cost>) -> (PerNode<Cost>, Cost) {
+    let total = per.values().fold(Cost::default(), |a, &b| a + b);
     (per, total)
 }
 
@@ -434,7 +411,9 @@ mod tests {
         // T in 504..=511: the stored -T are 0xE01..=0xE08, only the low four bits vary.
         let clustered: Vec<i32> = (0..1024).map(|i| 504 + i / 8 % 8).collect();
         let spread: Vec<i32> = (0..1024).map(|i| i * 7919 % 1025).collect();
-        let (b, a, none) = (mvtu_with(&c, Some(&clustered)), mvtu_with(&c, Some(&spread)), mvtu(&c));
+        let hw = legalize::mvtu(&c);
+        let (b, a, none) =
+            (mvtu_with(&c, &hw, Some(&clustered)), mvtu_with(&c, &hw, Some(&spread)), mvtu(&c));
         // 8 PEs x 128 x 12-bit ROMs at two LUTs per bit: 8 columns of each go.
         assert_eq!(none.lut - b.lut, 8 * (12 - 4) * 2);
         assert!(b.lut < a.lut && a.lut <= none.lut);

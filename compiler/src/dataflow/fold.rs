@@ -1,15 +1,12 @@
-//! Lowering a model to a dataflow graph under a folding, and choosing foldings.
+//! Choosing foldings. (Lowering a model under a folding is [`crate::passes`].)
 //!
 //! A folding gives each binary layer its PE and SIMD (and popcount structure and memory style). It
 //! comes from the user as JSON, or from [`auto_fold`], which picks PE and SIMD for all layers
 //! jointly to minimise the estimated LUTs under a throughput target, or to maximise throughput
 //! under a LUT budget. [`finn_fold`] is FINN's heuristic, kept for comparison.
 
-use super::{
-    cost, divisors, DataflowError, Graph, LaneInput, MemStyle, MvtuConfig, MvtuOutput, Node, PoolConfig,
-    Popcount, SwuConfig,
-};
-use crate::model::{Activation, Layer, Model, OutputMode, Padding};
+use super::{cost, divisors, DataflowError, MemStyle, Popcount};
+use crate::model::{LayerId, Model};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -29,275 +26,54 @@ pub struct LayerFold {
     pub mem_style: MemStyle,
 }
 
-/// A folding: per binary layer, by name (`L1`, `L2`, ...: `L` and the model layer's index).
+/// A folding: per binary layer of the model. In JSON the layers are keyed by their name, `L` and
+/// the model layer's index (`{"layers": {"L1": {"pe": 16, "simd": 49}}}`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "FoldingFile", into = "FoldingFile")]
 pub struct Folding {
-    /// Layer name to its folding.
-    pub layers: BTreeMap<String, LayerFold>,
+    /// Each binary layer's folding.
+    pub layers: BTreeMap<LayerId, LayerFold>,
 }
 
-/// The input geometry of a convolution, for its sliding-window unit.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Window {
-    /// Input rows.
-    pub h: usize,
-    /// Input columns.
-    pub w: usize,
-    /// Input channels.
-    pub c: usize,
-    /// Kernel height and width.
-    pub kernel: usize,
-    /// Stride.
-    pub stride: usize,
-    /// Padding on each side.
-    pub pad: usize,
-    /// Padding bit.
-    pub pad_bit: bool,
+/// The JSON form of a [`Folding`], as users write it.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FoldingFile {
+    layers: BTreeMap<String, LayerFold>,
 }
 
-/// A binary layer as the hardware sees it, before folding.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LayerShape {
-    /// `L<index>`.
-    pub name: String,
-    /// Model layer index.
-    pub layer: usize,
-    /// Fan-in.
-    pub mw: usize,
-    /// Outputs.
-    pub mh: usize,
-    /// Input element type.
-    pub input: LaneInput,
-    /// Threshold bits or scores.
-    pub output: MvtuOutput,
-    /// Vectors per frame: output pixels of a convolution, 1 for a dense layer.
-    pub vectors: usize,
-    /// A convolution's input geometry.
-    pub window: Option<Window>,
-}
-
-impl LayerShape {
-    /// The legal SIMD values: divisors of the fan-in, or of a convolution's input channels (the
-    /// sliding-window unit's words never straddle a pixel).
-    pub fn legal_simd(&self) -> Vec<usize> {
-        divisors(self.window.map_or(self.mw, |w| w.c))
-    }
-
-    /// The fewest cycles per frame any folding reaches: every row in parallel at the widest
-    /// legal SIMD.
-    pub fn fastest(&self) -> u64 {
-        self.cycles(self.mh, self.legal_simd().last().copied().unwrap_or(1))
-    }
-
-    /// Cycles per frame at PE = SIMD = 1.
-    pub fn slowest(&self) -> u64 {
-        self.cycles(1, 1)
-    }
-
-    /// Cycles per frame at `pe` and `simd`.
-    pub fn cycles(&self, pe: usize, simd: usize) -> u64 {
-        ((self.mh / pe) * (self.mw / simd) * self.vectors) as u64
-    }
-
-    /// The sliding-window unit of a convolution under folding `f`.
-    pub fn swu(&self, f: &LayerFold) -> Option<SwuConfig> {
-        self.window.map(|w| SwuConfig {
-            name: format!("S{}", self.layer),
-            h: w.h,
-            w: w.w,
-            c: w.c,
-            elem_bits: self.input.bits(),
-            simd: f.simd,
-            kernel: w.kernel,
-            stride: w.stride,
-            pad: w.pad,
-            pad_bit: w.pad_bit,
-        })
-    }
-
-    /// The MVTU configuration under `f`.
-    pub fn config(&self, f: &LayerFold) -> MvtuConfig {
-        MvtuConfig {
-            name: self.name.clone(),
-            mw: self.mw,
-            mh: self.mh,
-            pe: f.pe,
-            simd: f.simd,
-            input: self.input,
-            output: self.output,
-            popcount: f.popcount,
-            mem_style: f.mem_style,
-        }
+/// The layer a folding names `name` (`L` and the model layer's index, exactly as the layer
+/// prints: no `L01`, so that one key names one layer).
+pub fn layer_id(name: &str) -> Result<LayerId, DataflowError> {
+    match name.strip_prefix('L').and_then(|d| d.parse().ok()).map(LayerId) {
+        Some(id) if id.to_string() == name => Ok(id),
+        _ => Err(DataflowError::LayerKey(name.to_string())),
     }
 }
 
-/// The binary layers (dense and convolutional) of a model, in order.
-pub fn layer_shapes(model: &Model) -> Result<Vec<LayerShape>, DataflowError> {
-    let types = model.infer().map_err(|e| DataflowError::Graph(e.to_string()))?;
-    let mut input = LaneInput::Binary;
-    let mut shapes = Vec::new();
-    for (i, layer) in model.layers.iter().enumerate() {
-        let output = |w: &crate::model::BinaryWeights| match w.activation {
-            Activation::Threshold(_) => MvtuOutput::Threshold,
-            Activation::Scores => MvtuOutput::Scores,
-        };
-        // The first binary layer takes the quantizer's elements, every later one bits.
-        let kind = if shapes.is_empty() { input } else { LaneInput::Binary };
-        match layer {
-            Layer::QuantBinary { .. } => input = LaneInput::Binary,
-            Layer::QuantFixed8(f) => input = LaneInput::Fixed8 { signed: f.signed },
-            // The stream carries the table's values as bytes (`sim::stream::vectors` packs the
-            // golden model's first integers), so the lanes see an 8-bit input like any other.
-            Layer::QuantTable(t) => input = LaneInput::Fixed8 { signed: t.signed() },
-            Layer::Dense(w) => shapes.push(LayerShape {
-                name: format!("L{i}"),
-                layer: i,
-                mw: w.fan_in(),
-                mh: w.out(),
-                input: kind,
-                output: output(w),
-                vectors: 1,
-                window: None,
-            }),
-            Layer::Conv2d { kernel, stride, padding, weights: w } => {
-                let (inp, out) = (types[i - 1].shape, types[i].shape);
-                shapes.push(LayerShape {
-                    name: format!("L{i}"),
-                    layer: i,
-                    mw: w.fan_in(),
-                    mh: w.out(),
-                    input: kind,
-                    output: output(w),
-                    vectors: out.h * out.w,
-                    window: Some(Window {
-                        h: inp.h,
-                        w: inp.w,
-                        c: inp.c,
-                        kernel: *kernel,
-                        stride: *stride,
-                        pad: padding.amount(),
-                        pad_bit: matches!(padding, Padding::Bit { bit: true, .. }),
-                    }),
-                });
-            }
-            Layer::MaxPool { .. } => {}
+impl TryFrom<FoldingFile> for Folding {
+    type Error = DataflowError;
+    fn try_from(f: FoldingFile) -> Result<Self, DataflowError> {
+        let mut layers = BTreeMap::new();
+        for (key, lf) in f.layers {
+            layers.insert(layer_id(&key)?, lf);
         }
-    }
-    if shapes.is_empty() {
-        return Err(DataflowError::Graph("the model has no binary layer to lower".into()));
-    }
-    Ok(shapes)
-}
-
-/// FIFO depth in front of `consumer` (in its words), from the schedule: the consumer takes a
-/// vector's `SF` input words in its first pass and none in the `NF - 1` passes that follow;
-/// meanwhile the stream keeps arriving at the rate of the slowest node upstream
-/// (`upstream_cycles` per frame, `vectors` vectors of `SF` words). The FIFO holds what arrives in
-/// that window (at most one vector), plus two words so that a full FIFO still passes a word per
-/// cycle.
-pub fn fifo_depth(upstream_cycles: usize, consumer: &MvtuConfig, vectors: usize) -> usize {
-    let (sf, nf) = (consumer.sf(), consumer.nf());
-    let idle = (nf - 1) * sf;
-    let produced = (idle * sf * vectors).div_ceil(upstream_cycles.max(1));
-    produced.min(sf) + 2
-}
-
-/// Appends a width converter when the last node's words are not `bits` wide.
-fn adapt(nodes: &mut Vec<Node>, bits: usize, layer: usize) {
-    if let Some(last) = nodes.last() {
-        if last.out_bits != bits {
-            let frame = last.out_bits * last.out_words;
-            nodes.push(Node::width_converter(&format!("W{layer}"), last.out_bits, bits, frame));
-        }
+        Ok(Folding { layers })
     }
 }
 
-fn gcd(a: usize, b: usize) -> usize {
-    if b == 0 {
-        a
-    } else {
-        gcd(b, a % b)
+impl From<Folding> for FoldingFile {
+    fn from(f: Folding) -> Self {
+        FoldingFile { layers: f.layers.into_iter().map(|(id, lf)| (id.to_string(), lf)).collect() }
     }
 }
 
-/// Lowers `model` under `folding` (every binary layer must be listed, no other name).
-pub fn lower(model: &Model, folding: &Folding) -> Result<Graph, DataflowError> {
-    let shapes = layer_shapes(model)?;
-    for name in folding.layers.keys() {
-        if !shapes.iter().any(|s| &s.name == name) {
-            let known: Vec<&str> = shapes.iter().map(|s| s.name.as_str()).collect();
-            return Err(DataflowError::Graph(format!(
-                "the folding names layer {name}, which the model does not have (its binary layers: {})",
-                known.join(", ")
-            )));
-        }
-    }
-    let types = model.infer().map_err(|e| DataflowError::Graph(e.to_string()))?;
-    let mut shapes = shapes.iter();
-    let mut nodes: Vec<Node> = Vec::new();
-    let mut prev: Option<MvtuConfig> = None;
-    for (idx, layer) in model.layers.iter().enumerate() {
-        if let Layer::MaxPool { kernel, stride } = layer {
-            let inp = types[idx - 1].shape;
-            if kernel != stride {
-                return Err(DataflowError::Folding {
-                    layer: format!("L{idx}"),
-                    message: format!(
-                        "the max-pool unit takes windows with stride = kernel; this one has kernel {kernel}, \
-                         stride {stride}"
-                    ),
-                });
-            }
-            // Words of the producer's width when they hold whole channel groups.
-            let bits = gcd(nodes.last().map_or(inp.c, |n| n.out_bits), inp.c);
-            adapt(&mut nodes, bits, idx);
-            let cfg =
-                PoolConfig { name: format!("P{idx}"), h: inp.h, w: inp.w, c: inp.c, bits, kernel: *kernel };
-            cfg.validate()?;
-            nodes.push(Node::pool(cfg));
-            continue;
-        }
-        if layer.weights().is_none() {
-            continue;
-        }
-        let Some(s) = shapes.next() else { break };
-        let f = folding.layers.get(&s.name).ok_or_else(|| DataflowError::Folding {
-            layer: s.name.clone(),
-            message: format!("the folding does not give PE and SIMD for this {}x{} layer", s.mh, s.mw),
-        })?;
-        let cfg = s.config(f);
-        if let Some(swu) = s.swu(f) {
-            swu.validate().map_err(|e| DataflowError::Folding {
-                layer: s.name.clone(),
-                message: match e {
-                    DataflowError::Folding { message, .. } => message,
-                    other => other.to_string(),
-                },
-            })?;
-            adapt(&mut nodes, swu.bits(), idx);
-            nodes.push(Node::swu(swu));
-        } else {
-            adapt(&mut nodes, cfg.in_bits(), idx);
-        }
-        cfg.validate()?;
-        if !nodes.is_empty() {
-            let upstream = nodes.iter().map(Node::cycles).max().unwrap_or(1);
-            let depth = fifo_depth(upstream, &cfg, s.vectors);
-            nodes.push(Node::fifo(&format!("F{idx}"), cfg.in_bits(), cfg.sf() * s.vectors, depth));
-        }
-        nodes.push(Node::mvtu_repeated(s.layer, cfg.clone(), s.vectors));
-        prev = Some(cfg);
-    }
-    if let (OutputMode::Argmax, Some(last)) = (model.output, &prev) {
-        if last.output == MvtuOutput::Scores {
-            nodes.push(Node::argmax("argmax", last));
-        }
-    }
-    let g = Graph { name: model.name.clone(), nodes };
-    g.verify()?;
-    Ok(g)
-}
+pub use crate::passes::fifo::fifo_depth;
+pub use crate::passes::lower::{layer_shapes, LayerShape, Window};
+
+/// Lowers `model` under `folding` through the whole pass pipeline ([`crate::passes::compile`]):
+/// the legal graph.
+pub use crate::passes::compile as lower;
 
 /// What automatic folding aims at.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -356,7 +132,7 @@ pub fn auto_fold(
         let mut f = Folding::default();
         for s in &shapes {
             let (lf, _) = cheapest(s, cycles, popcount, mem)?;
-            f.layers.insert(s.name.clone(), lf);
+            f.layers.insert(s.layer, lf);
         }
         Some(f)
     };
@@ -364,9 +140,7 @@ pub fn auto_fold(
     match target {
         FoldTarget::Cycles(c) => fold_at(c.max(1)).ok_or_else(|| {
             let fastest = shapes.iter().map(LayerShape::fastest).max().unwrap_or(1);
-            DataflowError::Graph(format!(
-                "no folding reaches {c} cycles per frame (the fastest is {fastest})"
-            ))
+            DataflowError::CyclesOutOfReach { target: c, fastest }
         }),
         FoldTarget::LutBudget(budget) => {
             let mut times: Vec<u64> = shapes
@@ -398,10 +172,7 @@ pub fn auto_fold(
                 None => {
                     let slowest = times.last().copied().unwrap_or(1);
                     let least = fold_at(slowest).and_then(|f| folding_luts(model, &f).ok()).unwrap_or(0);
-                    Err(DataflowError::Graph(format!(
-                        "no folding fits in {budget} LUTs: the smallest design (PE = SIMD = 1, {slowest} cycles \
-                         per frame) needs an estimated {least} LUTs"
-                    )))
+                    Err(DataflowError::OverBudget { budget, slowest, least })
                 }
             }
         }
@@ -429,7 +200,7 @@ pub fn finn_fold(
                 break;
             }
         }
-        f.layers.insert(s.name.clone(), LayerFold { pe, simd, popcount, mem_style: mem });
+        f.layers.insert(s.layer, LayerFold { pe, simd, popcount, mem_style: mem });
     }
     Ok(f)
 }
@@ -452,9 +223,7 @@ pub fn check_fclk_mhz(fclk_mhz: f64) -> Result<f64, DataflowError> {
     if fclk_mhz.is_finite() && fclk_mhz > 0.0 && fclk_mhz <= MAX_FCLK_MHZ {
         Ok(fclk_mhz)
     } else {
-        Err(DataflowError::Graph(format!(
-            "the clock must be a number of MHz above 0 and at most {MAX_FCLK_MHZ}, got {fclk_mhz}"
-        )))
+        Err(DataflowError::Clock { got: fclk_mhz })
     }
 }
 
@@ -462,13 +231,8 @@ pub fn check_fclk_mhz(fclk_mhz: f64) -> Result<f64, DataflowError> {
 /// LUT budget from 1 to [`MAX_LUT_BUDGET`].
 pub fn check_target(target: FoldTarget) -> Result<FoldTarget, DataflowError> {
     match target {
-        FoldTarget::Cycles(0) => Err(DataflowError::Graph(
-            "the target is 0 cycles per frame (or more frames/s than the clock has cycles); a frame takes at least 1 cycle"
-                .into(),
-        )),
-        FoldTarget::LutBudget(b) if b == 0 || b > MAX_LUT_BUDGET => Err(DataflowError::Graph(format!(
-            "the LUT budget must be from 1 to {MAX_LUT_BUDGET} (more than the largest FPGA has), got {b}"
-        ))),
+        FoldTarget::Cycles(0) => Err(DataflowError::ZeroCycles),
+        FoldTarget::LutBudget(b) if b == 0 || b > MAX_LUT_BUDGET => Err(DataflowError::LutBudget { got: b }),
         t => Ok(t),
     }
 }

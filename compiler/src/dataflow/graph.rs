@@ -1,8 +1,69 @@
 //! The dataflow graph: a pipeline of hardware nodes joined by streams.
 
-use super::{ubits, DataflowError, MvtuConfig, PoolConfig, SwuConfig};
+use super::{ubits, DataflowError, MvtuConfig, MvtuHw, PoolConfig, SwuConfig};
+use crate::model::LayerId;
 use serde::{Deserialize, Serialize};
 use std::fmt;
+
+/// Typed index of a node in [`Graph::nodes`]. Printed as `n3`. Ids are positions, so a pass that
+/// inserts nodes renumbers the ones after it; tables keyed by id ([`PerNode`]) are built after the
+/// last pass.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct NodeId(pub u32);
+
+impl NodeId {
+    /// Position in [`Graph::nodes`].
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+impl fmt::Display for NodeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "n{}", self.0)
+    }
+}
+
+/// One value per node of a graph, indexed by [`NodeId`] (serialized as a plain list in node
+/// order).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct PerNode<T>(pub Vec<T>);
+
+impl<T> PerNode<T> {
+    /// `(id, value)` pairs in node order.
+    pub fn iter(&self) -> impl Iterator<Item = (NodeId, &T)> {
+        self.0.iter().enumerate().map(|(i, v)| (NodeId(i as u32), v))
+    }
+
+    /// The values in node order.
+    pub fn values(&self) -> impl Iterator<Item = &T> {
+        self.0.iter()
+    }
+
+    /// Number of nodes.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are no nodes.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl<T> std::ops::Index<NodeId> for PerNode<T> {
+    type Output = T;
+    fn index(&self, id: NodeId) -> &T {
+        &self.0[id.index()]
+    }
+}
+
+impl<T> FromIterator<T> for PerNode<T> {
+    fn from_iter<I: IntoIterator<Item = T>>(it: I) -> Self {
+        PerNode(it.into_iter().collect())
+    }
+}
 
 /// What a node is.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -11,13 +72,17 @@ pub enum NodeKind {
     /// A matrix-vector-threshold unit computing model layer `layer`, `vectors` times per frame
     /// (once per output pixel of a convolution).
     Mvtu {
-        /// Index of the model layer whose weights it holds.
-        layer: usize,
+        /// The model layer whose weights it holds.
+        layer: LayerId,
         /// Shape, folding and structure.
         cfg: MvtuConfig,
         /// Input vectors per frame.
         #[serde(default = "one")]
         vectors: usize,
+        /// The hardware decisions, written by the legalize pass (absent before it, and in a
+        /// `graph.json` written before there was one).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        hw: Option<MvtuHw>,
     },
     /// A sliding-window unit feeding a convolution's MVTU.
     Swu {
@@ -72,19 +137,19 @@ pub struct Node {
 
 impl Node {
     /// An MVTU node for model layer `layer`, one vector per frame.
-    pub fn mvtu(layer: usize, cfg: MvtuConfig) -> Self {
+    pub fn mvtu(layer: LayerId, cfg: MvtuConfig) -> Self {
         Self::mvtu_repeated(layer, cfg, 1)
     }
 
     /// An MVTU node for model layer `layer` taking `vectors` vectors per frame.
-    pub fn mvtu_repeated(layer: usize, cfg: MvtuConfig, vectors: usize) -> Self {
+    pub fn mvtu_repeated(layer: LayerId, cfg: MvtuConfig, vectors: usize) -> Self {
         Node {
             name: cfg.name.clone(),
             in_bits: cfg.in_bits(),
             in_words: cfg.sf() * vectors,
             out_bits: cfg.out_bits(),
             out_words: cfg.nf() * vectors,
-            kind: NodeKind::Mvtu { layer, cfg, vectors },
+            kind: NodeKind::Mvtu { layer, cfg, vectors, hw: None },
         }
     }
 
@@ -191,6 +256,33 @@ impl Graph {
     /// Checks that every stream joins nodes of equal width and frame length, and every node's
     /// own streams match its kind.
     pub fn verify(&self) -> Result<(), DataflowError> {
+        self.verify_nodes()?;
+        for w in self.nodes.windows(2) {
+            let (a, b) = (&w[0], &w[1]);
+            if a.out_bits != b.in_bits || a.out_words != b.in_words {
+                return Err(DataflowError::Graph(format!(
+                    "stream {} -> {}: {} words of {} bits out, {} words of {} bits expected",
+                    a.name, b.name, a.out_words, a.out_bits, b.in_words, b.in_bits
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// [`Graph::verify`], and every MVTU carries the legalize pass's decisions.
+    pub fn verify_legal(&self) -> Result<(), DataflowError> {
+        self.verify()?;
+        for n in &self.nodes {
+            if let NodeKind::Mvtu { hw: None, .. } = n.kind {
+                return Err(DataflowError::Graph(format!("node {}: not legalized", n.name)));
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks every node on its own: names, sizes, and its streams against its kind (what holds
+    /// after lowering, before the streams between nodes are matched).
+    pub fn verify_nodes(&self) -> Result<(), DataflowError> {
         let err = |m: String| Err(DataflowError::Graph(m));
         if self.nodes.is_empty() {
             return err("the graph has no nodes".into());
@@ -230,12 +322,24 @@ impl Graph {
                 ));
             }
             match &n.kind {
-                NodeKind::Mvtu { cfg, vectors, .. } => {
+                NodeKind::Mvtu { cfg, vectors, hw, .. } => {
                     cfg.validate()?;
+                    if cfg.name != n.name {
+                        return err(format!("node {}: its MVTU is named {}", n.name, cfg.name));
+                    }
                     if (n.in_bits, n.in_words, n.out_bits, n.out_words)
                         != (cfg.in_bits(), cfg.sf() * vectors, cfg.out_bits(), cfg.nf() * vectors)
                     {
                         return err(format!("node {}: streams do not match its MVTU configuration", n.name));
+                    }
+                    // Decisions the legalizer would not make would build one design and count
+                    // another.
+                    let legal = crate::passes::legalize::mvtu(cfg);
+                    if hw.is_some_and(|hw| hw != legal) {
+                        return err(format!(
+                            "node {}: hardware decisions {:?} are not the legalizer's {legal:?}",
+                            n.name, hw
+                        ));
                     }
                 }
                 NodeKind::Swu { cfg } => {
@@ -279,15 +383,6 @@ impl Graph {
                 }
             }
         }
-        for w in self.nodes.windows(2) {
-            let (a, b) = (&w[0], &w[1]);
-            if a.out_bits != b.in_bits || a.out_words != b.in_words {
-                return err(format!(
-                    "stream {} -> {}: {} words of {} bits out, {} words of {} bits expected",
-                    a.name, b.name, a.out_words, a.out_bits, b.in_words, b.in_bits
-                ));
-            }
-        }
         Ok(())
     }
 
@@ -310,74 +405,14 @@ impl Graph {
     pub fn mvtus(&self) -> impl Iterator<Item = &MvtuConfig> {
         self.nodes.iter().filter_map(Node::mvtu_cfg)
     }
-}
 
-impl fmt::Display for Graph {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "dataflow {:?}: {} cycles/frame", self.name, self.cycles_per_frame())?;
-        for n in &self.nodes {
-            let what = match &n.kind {
-                NodeKind::Mvtu { layer, cfg, vectors } => format!(
-                    "mvtu layer={layer} {}x{} pe={} simd={} input={} output={} popcount={} mem={}{}",
-                    cfg.mh,
-                    cfg.mw,
-                    cfg.pe,
-                    cfg.simd,
-                    match cfg.input {
-                        super::LaneInput::Binary => "binary".to_string(),
-                        super::LaneInput::Fixed8 { signed } =>
-                            format!("fixed8{}", if signed { "s" } else { "u" }),
-                    },
-                    match cfg.output {
-                        super::MvtuOutput::Threshold => "threshold",
-                        super::MvtuOutput::Scores => "scores",
-                    },
-                    match cfg.popcount {
-                        super::Popcount::AdderTree => "adder-tree",
-                        super::Popcount::Compressor => "compressor",
-                    },
-                    match cfg.mem_style {
-                        super::MemStyle::Block => "block",
-                        super::MemStyle::Distributed => "distributed",
-                        super::MemStyle::Auto => "auto",
-                    },
-                    if *vectors > 1 { format!(" vectors={vectors}") } else { String::new() }
-                ),
-                NodeKind::Swu { cfg: c } => format!(
-                    "swu {}x{}x{} k={} s={} pad={}{} simd={} ring={} rows",
-                    c.h,
-                    c.w,
-                    c.c,
-                    c.kernel,
-                    c.stride,
-                    c.pad,
-                    if c.pad > 0 { format!(" bit={}", u8::from(c.pad_bit)) } else { String::new() },
-                    c.simd,
-                    c.ring_rows()
-                ),
-                NodeKind::Pool { cfg: c } => format!("maxpool {}x{}x{} k={}", c.h, c.w, c.c, c.kernel),
-                NodeKind::Fifo { depth } => format!("fifo depth={depth}"),
-                NodeKind::WidthConverter => "width-converter".to_string(),
-                NodeKind::Argmax { pe, bits, words, signed } => {
-                    format!(
-                        "argmax {}x{} scores of {bits} bits{}",
-                        words,
-                        pe,
-                        if *signed { " signed" } else { "" }
-                    )
-                }
-            };
-            writeln!(
-                f,
-                "  {:<8} {what}  [{}x{}b -> {}x{}b, {} cycles]",
-                n.name,
-                n.in_words,
-                n.in_bits,
-                n.out_words,
-                n.out_bits,
-                n.cycles()
-            )?;
-        }
-        Ok(())
+    /// `(id, node)` pairs in stream order.
+    pub fn iter(&self) -> impl Iterator<Item = (NodeId, &Node)> {
+        self.nodes.iter().enumerate().map(|(i, n)| (NodeId(i as u32), n))
+    }
+
+    /// The node with id `id`.
+    pub fn node(&self, id: NodeId) -> &Node {
+        &self.nodes[id.index()]
     }
 }

@@ -1,28 +1,113 @@
 //! The dataflow IR: what the hardware is.
 //!
 //! A [`Graph`] is a pipeline of nodes (MVTUs, sliding-window units, max-pool units, FIFOs, width
-//! converters, argmax) joined by ready/valid streams of a given width. Folding, FIFO sizing and cost
-//! models work here; `hdl` turns a graph into rust-hdl blocks and Verilog.
+//! converters, argmax) joined by ready/valid streams of a given width, addressed by [`NodeId`]; an
+//! MVTU names the model layer it computes by its [`LayerId`](crate::model::LayerId) and, once
+//! legalized, carries its hardware decisions ([`MvtuHw`]). The graph has a verifier
+//! ([`Graph::verify`]) and a text form that reads back exactly ([`Graph::parse`]). The passes that
+//! build it are [`crate::passes`]; the folding search is [`fold`] and the cost model, which counts
+//! what the graph says, is [`cost`]. `hdl` turns a graph into rust-hdl blocks and Verilog.
 
 pub mod conv;
 pub mod cost;
 pub mod fold;
 mod graph;
 pub mod ident;
+mod text;
 pub mod traffic;
 pub mod width;
 
 pub use conv::{PoolConfig, SwuConfig};
-pub use graph::{Graph, Node, NodeKind, MAX_FIFO_DEPTH, MAX_FRAME_WORDS, MAX_NODES, MAX_STREAM_BITS};
+pub use graph::{
+    Graph, Node, NodeId, NodeKind, PerNode, MAX_FIFO_DEPTH, MAX_FRAME_WORDS, MAX_NODES, MAX_STREAM_BITS,
+};
 pub use ident::{verilog_string, VerilogIdent};
 pub use width::{mask, sbits, sext, ubits, width_of, words};
 
-use crate::model::BitMatrix;
+use crate::model::{BitMatrix, LayerId, ModelError};
 use serde::{Deserialize, Serialize};
 
+fn list(ids: &[LayerId]) -> String {
+    ids.iter().map(LayerId::to_string).collect::<Vec<_>>().join(", ")
+}
+
 /// What can be wrong with a dataflow graph or a folding.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum DataflowError {
+    /// The model itself does not verify.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// The model has no dense or convolutional layer.
+    #[error("the model has no binary layer to lower")]
+    NoBinaryLayer,
+    /// A folding names a layer that is not one of the model's binary layers.
+    #[error(
+        "the folding names layer {layer}, which the model does not have (its binary layers: {})",
+        list(known)
+    )]
+    UnknownLayer {
+        /// The layer named.
+        layer: LayerId,
+        /// The model's binary layers.
+        known: Vec<LayerId>,
+    },
+    /// A folding file's layer key is not `L` and a layer index.
+    #[error("layer key {0:?}: a folding names layers as L and the model layer's index (L1, L2, ...)")]
+    LayerKey(String),
+    /// No folding is as fast as the cycle target.
+    #[error("no folding reaches {target} cycles per frame (the fastest is {fastest})")]
+    CyclesOutOfReach {
+        /// Cycles per frame asked for.
+        target: u64,
+        /// The fastest folding's cycles per frame.
+        fastest: u64,
+    },
+    /// No folding fits the LUT budget.
+    #[error(
+        "no folding fits in {budget} LUTs: the smallest design (PE = SIMD = 1, {slowest} cycles per frame) \
+         needs an estimated {least} LUTs"
+    )]
+    OverBudget {
+        /// LUTs allowed.
+        budget: u64,
+        /// The smallest design's cycles per frame.
+        slowest: u64,
+        /// The smallest design's estimated LUTs.
+        least: u64,
+    },
+    /// A clock frequency out of range.
+    #[error("the clock must be a number of MHz above 0 and at most {max}, got {got}", max = fold::MAX_FCLK_MHZ)]
+    Clock {
+        /// The frequency given, MHz.
+        got: f64,
+    },
+    /// A cycle target of zero.
+    #[error(
+        "the target is 0 cycles per frame (or more frames/s than the clock has cycles); a frame takes at least 1 cycle"
+    )]
+    ZeroCycles,
+    /// A LUT budget out of range.
+    #[error("the LUT budget must be from 1 to {max} (more than the largest FPGA has), got {got}", max = fold::MAX_LUT_BUDGET)]
+    LutBudget {
+        /// The budget given.
+        got: u64,
+    },
+    /// A graph the verifier refuses after a pass of the pipeline: a bug in that pass.
+    #[error("internal error: after the {pass} pass the graph fails the verifier ({source}); this is a bug")]
+    Pass {
+        /// The pass.
+        pass: &'static str,
+        /// What the verifier found.
+        source: Box<DataflowError>,
+    },
+    /// A line of the graph's text form that does not parse.
+    #[error("line {line}: {message}")]
+    Parse {
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
     /// An illegal folding or shape of one layer.
     #[error("layer {layer}: {message}")]
     Folding {
@@ -31,7 +116,7 @@ pub enum DataflowError {
         /// What is wrong and the legal values.
         message: String,
     },
-    /// A graph that does not fit together.
+    /// A graph that does not fit together (the verifier's finding).
     #[error("{0}")]
     Graph(String),
 }
@@ -121,6 +206,72 @@ pub enum MemStyle {
     /// Left to synthesis.
     #[default]
     Auto,
+}
+
+/// How a threshold ROM is read, as the legalizer decided ([`crate::passes::legalize`]).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RomForm {
+    /// The address is registered and the ROM read combinationally after it: a shallow ROM's bits
+    /// then share LUT6s with the accumulator's start multiplexer and adder.
+    RegisteredAddress,
+    /// The word read is registered: a deeper ROM stays off the adder's path and its constant bits
+    /// become flip-flop set/reset values.
+    RegisteredWord,
+}
+
+/// One PE's weight memory, as the legalizer decided.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "style")]
+pub enum WeightMem {
+    /// A ROM in LUTs (`rom_style = "logic"`).
+    Distributed,
+    /// Block RAM (`rom_style = "block"`): RAMB18s in the aspect `width` bits x `depth` words, `cols`
+    /// across and `rows` down.
+    Block {
+        /// Bits per RAMB18 word in the chosen aspect.
+        width: usize,
+        /// Words per RAMB18 in the chosen aspect.
+        depth: usize,
+        /// Blocks across the ROM's width.
+        cols: usize,
+        /// Blocks down the ROM's depth.
+        rows: usize,
+    },
+}
+
+impl WeightMem {
+    /// The `rom_style` the Verilog states.
+    pub fn style(&self) -> MemStyle {
+        match self {
+            WeightMem::Distributed => MemStyle::Distributed,
+            WeightMem::Block { .. } => MemStyle::Block,
+        }
+    }
+
+    /// 18 Kb block RAMs per PE.
+    pub fn bram18(&self) -> usize {
+        match self {
+            WeightMem::Distributed => 0,
+            WeightMem::Block { cols, rows, .. } => cols * rows,
+        }
+    }
+}
+
+/// The hardware decisions of one MVTU, written by the legalize pass; `hdl` builds exactly this
+/// and `cost` counts it.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MvtuHw {
+    /// Each PE's weight memory.
+    pub wmem: WeightMem,
+    /// The weight memory is cut into column memories of this many bits (the last narrower),
+    /// each mapped to its own blocks; `simd` when it stays whole.
+    pub wmem_column_bits: usize,
+    /// How the threshold ROM is read (threshold mode only).
+    pub trom: Option<RomForm>,
+    /// Cycles from the handshake of a vector's last input word to its output word being valid.
+    pub latency: usize,
 }
 
 /// What the unit emits.

@@ -22,7 +22,7 @@ pub fn folding(model: &Model, f: &[(usize, usize)], popcount: Popcount) -> Foldi
     let shapes = fold::layer_shapes(model).expect("shapes");
     let mut fo = Folding::default();
     for (s, &(pe, simd)) in shapes.iter().zip(f) {
-        fo.layers.insert(s.name.clone(), LayerFold { pe, simd, popcount, mem_style: MemStyle::Auto });
+        fo.layers.insert(s.layer, LayerFold { pe, simd, popcount, mem_style: MemStyle::Auto });
     }
     fo
 }

@@ -24,7 +24,7 @@ use compiler::model::{Activation, Layer, Model};
 /// The unit of an MVTU node computing model layer `layer`.
 fn mvtu(cfg: &compiler::dataflow::MvtuConfig, model: &Model, layer: usize) -> Result<blocks::Mvtu, SimError> {
     let bad = |m: String| SimError::Graph(format!("node {}: {m}", cfg.name));
-    cfg.validate().map_err(|e| bad(e.to_string()))?;
+    cfg.validate()?;
     let Some(w) = model.layers.get(layer).and_then(Layer::weights) else {
         return Err(bad(format!("model layer {layer} has no weights")));
     };
@@ -87,13 +87,13 @@ pub struct CycleModel {
 impl CycleModel {
     /// The model of `graph` holding the weights and thresholds of `model`.
     pub fn new(graph: &Graph, model: &Model) -> Result<Self, SimError> {
-        graph.verify().map_err(|e| SimError::Graph(e.to_string()))?;
+        graph.verify()?;
         let mut nodes = Vec::with_capacity(graph.nodes.len());
         for n in &graph.nodes {
             nodes.push(match &n.kind {
                 NodeKind::Swu { cfg } => Node::Swu(blocks::Swu::new(cfg)),
                 NodeKind::Pool { cfg } => Node::Pool(blocks::Pool::new(cfg)),
-                NodeKind::Mvtu { layer, cfg, .. } => Node::Mvtu(Box::new(mvtu(cfg, model, *layer)?)),
+                NodeKind::Mvtu { layer, cfg, .. } => Node::Mvtu(Box::new(mvtu(cfg, model, layer.index())?)),
                 NodeKind::Fifo { depth } => Node::Fifo(blocks::Fifo::new(n.in_bits, *depth)),
                 NodeKind::WidthConverter => {
                     Node::WidthConverter(blocks::WidthConverter::new(n.in_bits, n.out_bits))

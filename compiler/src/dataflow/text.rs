@@ -1,0 +1,455 @@
+//! The text form of a dataflow graph: `Display` writes it, [`Graph::parse`] (or `str::parse`) reads
+//! it back exactly, so tests and bug reports can show a graph and a reader can rebuild it.
+//!
+//! ```text
+//! dataflow "tiny": 49 cycles/frame
+//!   L1       mvtu layer=1 64x784 pe=4 simd=16 input=binary output=threshold popcount=compressor mem=auto wmem=block:18x1024:1x1 columns=16 trom=word latency=2  [49x16b -> 16x4b, 784 cycles]
+//!   F2       fifo depth=4  [16x4b -> 16x4b, 16 cycles]
+//!   S3       swu 8x8x2 k=3 s=1 pad=1 bit=1 simd=2 ring=7 rows  [64x2b -> 576x2b, 576 cycles]
+//!   P5       maxpool 8x8x8 k=2  [64x8b -> 16x8b, 64 cycles]
+//!   W4       width-converter  [16x4b -> 8x8b, 16 cycles]
+//!   argmax   argmax 2x5 scores of 9 bits signed  [2x45b -> 1x4b, 2 cycles]
+//! ```
+//!
+//! Each node line is its name, its kind with its fields, and in brackets its input and output
+//! streams (words x bits per frame) and its cycles per frame. An MVTU's hardware decisions
+//! (`wmem`, `columns`, `trom`, `latency`) appear once the legalize pass has written them. Values
+//! that follow from others (the header's and each node's cycles, a window unit's ring rows) are
+//! checked on reading: a line is read back only if it prints exactly as written.
+
+use super::{
+    DataflowError, Graph, LaneInput, MemStyle, MvtuConfig, MvtuHw, MvtuOutput, Node, NodeKind, PoolConfig,
+    Popcount, RomForm, SwuConfig, WeightMem,
+};
+use crate::model::LayerId;
+use std::collections::HashMap;
+use std::fmt;
+
+fn input_name(i: LaneInput) -> &'static str {
+    match i {
+        LaneInput::Binary => "binary",
+        LaneInput::Fixed8 { signed: true } => "fixed8s",
+        LaneInput::Fixed8 { signed: false } => "fixed8u",
+    }
+}
+
+fn output_name(o: MvtuOutput) -> &'static str {
+    match o {
+        MvtuOutput::Threshold => "threshold",
+        MvtuOutput::Scores => "scores",
+    }
+}
+
+fn popcount_name(p: Popcount) -> &'static str {
+    match p {
+        Popcount::AdderTree => "adder-tree",
+        Popcount::Compressor => "compressor",
+    }
+}
+
+fn mem_name(m: MemStyle) -> &'static str {
+    match m {
+        MemStyle::Block => "block",
+        MemStyle::Distributed => "distributed",
+        MemStyle::Auto => "auto",
+    }
+}
+
+fn rom_name(r: RomForm) -> &'static str {
+    match r {
+        RomForm::RegisteredAddress => "address",
+        RomForm::RegisteredWord => "word",
+    }
+}
+
+fn wmem_text(w: &WeightMem) -> String {
+    match w {
+        WeightMem::Distributed => "distributed".into(),
+        WeightMem::Block { width, depth, cols, rows } => format!("block:{width}x{depth}:{cols}x{rows}"),
+    }
+}
+
+/// The kind and fields of a node, as its line shows them.
+fn what(n: &Node) -> String {
+    match &n.kind {
+        NodeKind::Mvtu { layer, cfg, vectors, hw } => {
+            let mut s = format!(
+                "mvtu layer={} {}x{} pe={} simd={} input={} output={} popcount={} mem={}",
+                layer.0,
+                cfg.mh,
+                cfg.mw,
+                cfg.pe,
+                cfg.simd,
+                input_name(cfg.input),
+                output_name(cfg.output),
+                popcount_name(cfg.popcount),
+                mem_name(cfg.mem_style),
+            );
+            if *vectors != 1 {
+                s += &format!(" vectors={vectors}");
+            }
+            if let Some(hw) = hw {
+                s += &format!(" wmem={} columns={}", wmem_text(&hw.wmem), hw.wmem_column_bits);
+                if let Some(r) = hw.trom {
+                    s += &format!(" trom={}", rom_name(r));
+                }
+                s += &format!(" latency={}", hw.latency);
+            }
+            s
+        }
+        NodeKind::Swu { cfg: c } => format!(
+            "swu {}x{}x{} k={} s={} pad={}{} simd={} ring={} rows",
+            c.h,
+            c.w,
+            c.c,
+            c.kernel,
+            c.stride,
+            c.pad,
+            // A pad bit of 1 is shown even without padding, so that the text keeps it.
+            if c.pad > 0 || c.pad_bit { format!(" bit={}", u8::from(c.pad_bit)) } else { String::new() },
+            c.simd,
+            c.ring_rows()
+        ),
+        NodeKind::Pool { cfg: c } => format!("maxpool {}x{}x{} k={}", c.h, c.w, c.c, c.kernel),
+        NodeKind::Fifo { depth } => format!("fifo depth={depth}"),
+        NodeKind::WidthConverter => "width-converter".to_string(),
+        NodeKind::Argmax { pe, bits, words, signed } => {
+            format!("argmax {words}x{pe} scores of {bits} bits{}", if *signed { " signed" } else { "" })
+        }
+    }
+}
+
+fn node_line(n: &Node) -> String {
+    format!(
+        "  {:<8} {}  [{}x{}b -> {}x{}b, {} cycles]",
+        n.name,
+        what(n),
+        n.in_words,
+        n.in_bits,
+        n.out_words,
+        n.out_bits,
+        n.cycles()
+    )
+}
+
+fn header(g: &Graph) -> Result<String, fmt::Error> {
+    // JSON quoting, as the model's text form: any name reads back.
+    let name = serde_json::to_string(&g.name).map_err(|_| fmt::Error)?;
+    Ok(format!("dataflow {name}: {} cycles/frame", g.cycles_per_frame()))
+}
+
+impl fmt::Display for Graph {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{}", header(self)?)?;
+        for n in &self.nodes {
+            writeln!(f, "{}", node_line(n))?;
+        }
+        Ok(())
+    }
+}
+
+impl std::str::FromStr for Graph {
+    type Err = DataflowError;
+    fn from_str(s: &str) -> Result<Self, DataflowError> {
+        Graph::parse(s)
+    }
+}
+
+/// A parse error on line `line`.
+fn err(line: usize, message: impl Into<String>) -> DataflowError {
+    DataflowError::Parse { line, message: message.into() }
+}
+
+fn num(line: usize, what: &str, v: &str) -> Result<usize, DataflowError> {
+    v.parse().map_err(|_| err(line, format!("{what}: expected a number, got {v:?}")))
+}
+
+/// `AxB` (or `AxBxC`) as numbers.
+fn dims(line: usize, what: &str, v: &str) -> Result<Vec<usize>, DataflowError> {
+    v.split('x').map(|d| num(line, what, d)).collect()
+}
+
+/// The `key=value` fields of a line (after the kind and its positional field).
+struct Fields {
+    line: usize,
+    map: HashMap<String, String>,
+}
+
+impl Fields {
+    fn new(line: usize, tokens: &[&str]) -> Result<Self, DataflowError> {
+        let mut map = HashMap::new();
+        for t in tokens {
+            let Some((k, v)) = t.split_once('=') else {
+                return Err(err(line, format!("expected key=value, got {t:?}")));
+            };
+            if map.insert(k.to_string(), v.to_string()).is_some() {
+                return Err(err(line, format!("{k} given twice")));
+            }
+        }
+        Ok(Fields { line, map })
+    }
+
+    fn opt(&mut self, key: &str) -> Option<String> {
+        self.map.remove(key)
+    }
+
+    fn get(&mut self, key: &str) -> Result<String, DataflowError> {
+        self.opt(key).ok_or_else(|| err(self.line, format!("missing {key}=")))
+    }
+
+    fn num(&mut self, key: &str) -> Result<usize, DataflowError> {
+        let v = self.get(key)?;
+        num(self.line, key, &v)
+    }
+
+    /// Refuses fields nobody asked for.
+    fn done(self) -> Result<(), DataflowError> {
+        let mut left: Vec<&String> = self.map.keys().collect();
+        left.sort();
+        match left.first() {
+            Some(k) => Err(err(self.line, format!("unknown field {k}="))),
+            None => Ok(()),
+        }
+    }
+}
+
+fn pick<T: Copy>(line: usize, what: &str, v: &str, names: &[(&str, T)]) -> Result<T, DataflowError> {
+    names.iter().find(|(n, _)| *n == v).map(|&(_, t)| t).ok_or_else(|| {
+        let legal: Vec<&str> = names.iter().map(|(n, _)| *n).collect();
+        err(line, format!("{what}={v}: expected one of {}", legal.join(", ")))
+    })
+}
+
+fn parse_wmem(line: usize, v: &str) -> Result<WeightMem, DataflowError> {
+    if v == "distributed" {
+        return Ok(WeightMem::Distributed);
+    }
+    let bad = || err(line, format!("wmem={v}: expected distributed or block:BITSxWORDS:COLSxROWS"));
+    let rest = v.strip_prefix("block:").ok_or_else(bad)?;
+    let (aspect, grid) = rest.split_once(':').ok_or_else(bad)?;
+    match (dims(line, "wmem", aspect)?.as_slice(), dims(line, "wmem", grid)?.as_slice()) {
+        (&[width, depth], &[cols, rows]) => Ok(WeightMem::Block { width, depth, cols, rows }),
+        _ => Err(bad()),
+    }
+}
+
+/// One node line (without the leading indentation check).
+fn parse_node(line: usize, text: &str) -> Result<Node, DataflowError> {
+    let (body, streams) = text.rsplit_once("  [").ok_or_else(|| {
+        err(line, "expected the streams in brackets: [WORDSxBITSb -> WORDSxBITSb, N cycles]")
+    })?;
+    let streams =
+        streams.strip_suffix(" cycles]").ok_or_else(|| err(line, "the streams end in \" cycles]\""))?;
+    let bad_streams = || err(line, format!("streams {streams:?}: expected WORDSxBITSb -> WORDSxBITSb, N"));
+    let (io, _cycles) = streams.split_once(", ").ok_or_else(bad_streams)?;
+    let (i, o) = io.split_once(" -> ").ok_or_else(bad_streams)?;
+    let stream = |s: &str| -> Result<(usize, usize), DataflowError> {
+        let d = dims(line, "stream", s.strip_suffix('b').ok_or_else(bad_streams)?)?;
+        match d.as_slice() {
+            &[words, bits] => Ok((words, bits)),
+            _ => Err(bad_streams()),
+        }
+    };
+    let ((in_words, in_bits), (out_words, out_bits)) = (stream(i)?, stream(o)?);
+    let tokens: Vec<&str> = body.split_whitespace().collect();
+    let (name, kind, rest) = match tokens.as_slice() {
+        [name, kind, rest @ ..] => (name.to_string(), *kind, rest),
+        _ => return Err(err(line, "expected a node name and a kind")),
+    };
+    let positional = |what: &str| -> Result<&str, DataflowError> {
+        rest.first().copied().ok_or_else(|| err(line, format!("{kind}: missing {what}")))
+    };
+    let kind = match kind {
+        "mvtu" => {
+            // `layer=L MHxMW key=value...`
+            let (layer, shape, fields) = match rest {
+                [layer, shape, fields @ ..] => (*layer, *shape, fields),
+                _ => return Err(err(line, "mvtu: expected layer=L MHxMW and its fields")),
+            };
+            let mut f = Fields::new(line, fields)?;
+            let layer = match layer.strip_prefix("layer=").map(str::parse) {
+                Some(Ok(i)) => LayerId(i),
+                _ => return Err(err(line, format!("mvtu: expected layer=INDEX first, got {layer:?}"))),
+            };
+            let (mh, mw) = match dims(line, "shape", shape)?.as_slice() {
+                &[mh, mw] => (mh, mw),
+                _ => return Err(err(line, "mvtu: expected its shape as MHxMW")),
+            };
+            let (pe, simd) = (f.num("pe")?, f.num("simd")?);
+            let input = pick(
+                line,
+                "input",
+                &f.get("input")?,
+                &[
+                    ("binary", LaneInput::Binary),
+                    ("fixed8s", LaneInput::Fixed8 { signed: true }),
+                    ("fixed8u", LaneInput::Fixed8 { signed: false }),
+                ],
+            )?;
+            let output = pick(
+                line,
+                "output",
+                &f.get("output")?,
+                &[("threshold", MvtuOutput::Threshold), ("scores", MvtuOutput::Scores)],
+            )?;
+            let popcount = pick(
+                line,
+                "popcount",
+                &f.get("popcount")?,
+                &[("adder-tree", Popcount::AdderTree), ("compressor", Popcount::Compressor)],
+            )?;
+            let mem_style = pick(
+                line,
+                "mem",
+                &f.get("mem")?,
+                &[
+                    ("block", MemStyle::Block),
+                    ("distributed", MemStyle::Distributed),
+                    ("auto", MemStyle::Auto),
+                ],
+            )?;
+            let vectors = match f.opt("vectors") {
+                Some(v) => num(line, "vectors", &v)?,
+                None => 1,
+            };
+            let hw = match f.opt("wmem") {
+                Some(w) => Some(MvtuHw {
+                    wmem: parse_wmem(line, &w)?,
+                    wmem_column_bits: f.num("columns")?,
+                    trom: match f.opt("trom") {
+                        Some(r) => Some(pick(
+                            line,
+                            "trom",
+                            &r,
+                            &[("address", RomForm::RegisteredAddress), ("word", RomForm::RegisteredWord)],
+                        )?),
+                        None => None,
+                    },
+                    latency: f.num("latency")?,
+                }),
+                None => None,
+            };
+            f.done()?;
+            let cfg = MvtuConfig { name: name.clone(), mw, mh, pe, simd, input, output, popcount, mem_style };
+            NodeKind::Mvtu { layer, cfg, vectors, hw }
+        }
+        "swu" => {
+            let (h, w, c) = match dims(line, "shape", positional("HxWxC")?)?.as_slice() {
+                &[h, w, c] => (h, w, c),
+                _ => return Err(err(line, "swu: expected its input as HxWxC")),
+            };
+            // `ring=R rows`: the trailing word is not a field.
+            let fields = match rest.get(1..) {
+                Some([f @ .., "rows"]) => f,
+                _ => return Err(err(line, "swu: expected ring=R rows")),
+            };
+            let mut f = Fields::new(line, fields)?;
+            let (kernel, stride, pad, simd) = (f.num("k")?, f.num("s")?, f.num("pad")?, f.num("simd")?);
+            let pad_bit = match f.opt("bit").as_deref() {
+                None | Some("0") => false,
+                Some("1") => true,
+                Some(b) => return Err(err(line, format!("bit={b}: expected 0 or 1"))),
+            };
+            f.get("ring")?;
+            f.done()?;
+            if simd == 0 || in_bits % simd != 0 {
+                return Err(err(line, format!("{in_bits}-bit words do not hold {simd} whole elements")));
+            }
+            let elem_bits = in_bits / simd;
+            NodeKind::Swu {
+                cfg: SwuConfig { name: name.clone(), h, w, c, elem_bits, simd, kernel, stride, pad, pad_bit },
+            }
+        }
+        "maxpool" => {
+            let (h, w, c) = match dims(line, "shape", positional("HxWxC")?)?.as_slice() {
+                &[h, w, c] => (h, w, c),
+                _ => return Err(err(line, "maxpool: expected its input as HxWxC")),
+            };
+            let mut f = Fields::new(line, rest.get(1..).unwrap_or(&[]))?;
+            let kernel = f.num("k")?;
+            f.done()?;
+            NodeKind::Pool { cfg: PoolConfig { name: name.clone(), h, w, c, bits: in_bits, kernel } }
+        }
+        "fifo" => {
+            let mut f = Fields::new(line, rest)?;
+            let depth = f.num("depth")?;
+            f.done()?;
+            NodeKind::Fifo { depth }
+        }
+        "width-converter" => {
+            Fields::new(line, rest)?.done()?;
+            NodeKind::WidthConverter
+        }
+        "argmax" => {
+            let (words, pe) = match dims(line, "scores", positional("WORDSxPE")?)?.as_slice() {
+                &[words, pe] => (words, pe),
+                _ => return Err(err(line, "argmax: expected WORDSxPE scores of BITS bits")),
+            };
+            let (bits, signed) = match rest.get(1..) {
+                Some(["scores", "of", b, "bits"]) => (num(line, "bits", b)?, false),
+                Some(["scores", "of", b, "bits", "signed"]) => (num(line, "bits", b)?, true),
+                _ => return Err(err(line, "argmax: expected WORDSxPE scores of BITS bits [signed]")),
+            };
+            NodeKind::Argmax { pe, bits, words, signed }
+        }
+        other => {
+            return Err(err(
+                line,
+                format!("unknown node kind {other:?} (mvtu, swu, maxpool, fifo, width-converter, argmax)"),
+            ))
+        }
+    };
+    Ok(Node { name, kind, in_bits, in_words, out_bits, out_words })
+}
+
+impl Graph {
+    /// Reads the text form back: the graph whose `Display` is exactly `text`. Every node is
+    /// verified on its own and every stream between two nodes is checked; errors name the line.
+    pub fn parse(text: &str) -> Result<Graph, DataflowError> {
+        let mut lines = text.lines().enumerate().map(|(i, l)| (i + 1, l));
+        let (_, first) =
+            lines.next().ok_or_else(|| err(1, "empty text: expected `dataflow \"NAME\": N cycles/frame`"))?;
+        let (name, _) = first
+            .strip_prefix("dataflow ")
+            .and_then(|r| r.rsplit_once(": "))
+            .ok_or_else(|| err(1, "expected `dataflow \"NAME\": N cycles/frame`"))?;
+        let name: String =
+            serde_json::from_str(name).map_err(|e| err(1, format!("the name is a JSON string: {e}")))?;
+        let mut g = Graph { name, nodes: Vec::new() };
+        for (line, text) in lines {
+            let body =
+                text.strip_prefix("  ").ok_or_else(|| err(line, "a node line starts with two spaces"))?;
+            let node = parse_node(line, body)?;
+            let alone = Graph { name: g.name.clone(), nodes: vec![node] };
+            alone.verify_nodes().map_err(|e| err(line, e.to_string()))?;
+            let node = alone.nodes.into_iter().next().ok_or_else(|| err(line, "no node"))?;
+            if let Some(prev) = g.nodes.last() {
+                if (prev.out_words, prev.out_bits) != (node.in_words, node.in_bits) {
+                    return Err(err(
+                        line,
+                        format!(
+                            "{} takes {} words of {} bits, {} gives {} of {}",
+                            node.name, node.in_words, node.in_bits, prev.name, prev.out_words, prev.out_bits
+                        ),
+                    ));
+                }
+            }
+            let printed = node_line(&node);
+            if printed != text {
+                return Err(err(
+                    line,
+                    format!("does not read back as written; it prints as `{}`", printed.trim()),
+                ));
+            }
+            g.nodes.push(node);
+        }
+        g.verify().map_err(|e| err(1, e.to_string()))?;
+        if header(&g).map_err(|_| err(1, "the name does not print"))? != first {
+            return Err(err(
+                1,
+                format!("does not read back as written; it prints as `{}`", header(&g).unwrap_or_default()),
+            ));
+        }
+        Ok(g)
+    }
+}

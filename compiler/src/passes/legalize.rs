@@ -1,0 +1,147 @@
+//! Legalization: every hardware decision the emitter and the cost model used to make on their own
+//! is made here, once, and written into the graph ([`MvtuHw`] on every MVTU): the weight memory's
+//! resolved style and block-RAM layout, its column slicing, the threshold ROM's read form and the
+//! unit's latency. After this pass `hdl` prints what the graph says and `cost` counts it.
+//!
+//! The decisions are functions of the node's configuration alone, so the verifier can recompute
+//! them and refuse a hand-edited `graph.json` whose hardware would not be what it claims.
+
+use crate::dataflow::{
+    ubits, DataflowError, Graph, MemStyle, MvtuConfig, MvtuHw, MvtuOutput, NodeKind, RomForm, WeightMem,
+};
+use crate::model::Model;
+
+/// Cycles from the handshake of a vector's last input word entering an MVTU to its output word
+/// being valid: the registered input word, then the accumulator (`hdl::mvtu` builds these two
+/// stages, `sim::cycle` models them).
+pub const MVTU_LATENCY: usize = 2;
+
+/// Threshold ROMs with at most this many address bits (NF <= 8) are read through a registered
+/// address, so that each ROM bit, a function of at most three address bits, shares the adder
+/// bit's LUT6 with the start multiplexer; deeper ones into a registered word.
+pub const MERGE_ADDR_BITS: usize = 3;
+
+/// A memory left to `Auto` goes to block RAM from this many bits, LUTs below.
+pub const BLOCK_MIN_BITS: usize = 1024;
+
+/// The RAMB18 aspect ratios, `(bits, words)`.
+pub const RAMB18_ASPECTS: [(usize, usize); 6] =
+    [(1, 16384), (2, 8192), (4, 4096), (9, 2048), (18, 1024), (36, 512)];
+
+/// The resource a `depth x width` memory of style `style` maps to: `Auto` becomes block RAM from
+/// [`BLOCK_MIN_BITS`], LUTs below.
+pub fn mem_style(style: MemStyle, depth: usize, width: usize) -> MemStyle {
+    match style {
+        MemStyle::Auto if depth * width >= BLOCK_MIN_BITS => MemStyle::Block,
+        MemStyle::Auto => MemStyle::Distributed,
+        s => s,
+    }
+}
+
+/// The RAMB18 layout of a `depth x width` block-RAM ROM: the aspect giving the fewest blocks (the
+/// deepest on ties, so as few rows as possible) and the blocks across and down.
+pub fn bram18_layout(depth: usize, width: usize) -> WeightMem {
+    let (w0, d0) = RAMB18_ASPECTS[0];
+    let mut best =
+        WeightMem::Block { width: w0, depth: d0, cols: width.div_ceil(w0), rows: depth.div_ceil(d0) };
+    for &(w, d) in &RAMB18_ASPECTS {
+        let (cols, rows) = (width.div_ceil(w), depth.div_ceil(d));
+        if cols * rows < best.bram18() {
+            best = WeightMem::Block { width: w, depth: d, cols, rows };
+        }
+    }
+    best
+}
+
+/// A `depth x width` weight memory of style `style`, legalized.
+pub fn weight_mem(style: MemStyle, depth: usize, width: usize) -> WeightMem {
+    match mem_style(style, depth, width) {
+        MemStyle::Block => bram18_layout(depth, width),
+        _ => WeightMem::Distributed,
+    }
+}
+
+/// The column width a weight ROM is cut into: a block-RAM ROM one block deep is cut into columns
+/// of the block width counted, each its own memory in the Verilog, so that synthesis maps each to
+/// one block (left alone, Yosys may pack a ROM more tightly across depths and pay in LUT
+/// multiplexers instead); any other ROM stays whole.
+pub fn column_bits(mem: &WeightMem, width: usize) -> usize {
+    match *mem {
+        WeightMem::Block { width: w, cols, rows: 1, .. } if cols > 1 => w,
+        _ => width,
+    }
+}
+
+/// The hardware decisions for one MVTU.
+pub fn mvtu(cfg: &MvtuConfig) -> MvtuHw {
+    let wmem = weight_mem(cfg.mem_style, cfg.cycles(), cfg.simd);
+    let trom = match cfg.output {
+        MvtuOutput::Threshold if ubits(cfg.nf() as u64 - 1) <= MERGE_ADDR_BITS => {
+            Some(RomForm::RegisteredAddress)
+        }
+        MvtuOutput::Threshold => Some(RomForm::RegisteredWord),
+        MvtuOutput::Scores => None,
+    };
+    MvtuHw { wmem, wmem_column_bits: column_bits(&wmem, cfg.simd), trom, latency: MVTU_LATENCY }
+}
+
+/// The legalize pass: writes [`mvtu`]'s decisions into every MVTU.
+pub fn run(graph: &mut Graph, _model: &Model) -> Result<(), DataflowError> {
+    for n in &mut graph.nodes {
+        if let NodeKind::Mvtu { cfg, hw, .. } = &mut n.kind {
+            *hw = Some(mvtu(cfg));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dataflow::{LaneInput, Popcount};
+
+    fn cfg(mw: usize, mh: usize, pe: usize, simd: usize, output: MvtuOutput) -> MvtuConfig {
+        MvtuConfig {
+            name: "L1".into(),
+            mw,
+            mh,
+            pe,
+            simd,
+            input: LaneInput::Binary,
+            output,
+            popcount: Popcount::Compressor,
+            mem_style: MemStyle::Auto,
+        }
+    }
+
+    #[test]
+    fn auto_memories_go_to_block_ram_from_one_kilobit() {
+        assert_eq!(mem_style(MemStyle::Auto, 64, 16), MemStyle::Block);
+        assert_eq!(mem_style(MemStyle::Auto, 63, 16), MemStyle::Distributed);
+        assert_eq!(mem_style(MemStyle::Distributed, 4096, 64), MemStyle::Distributed);
+    }
+
+    #[test]
+    fn a_one_block_deep_block_rom_is_cut_into_block_wide_columns() {
+        // 7168 x 14: two bits by 8192 words per RAMB18, seven columns.
+        let m = weight_mem(MemStyle::Block, 7168, 14);
+        assert_eq!(m, WeightMem::Block { width: 2, depth: 8192, cols: 7, rows: 1 });
+        assert_eq!(column_bits(&m, 14), 2);
+        // A LUT ROM, one that fits a single block, or one several blocks deep stays whole.
+        assert_eq!(column_bits(&weight_mem(MemStyle::Distributed, 7168, 14), 14), 14);
+        assert_eq!(column_bits(&weight_mem(MemStyle::Block, 512, 14), 14), 14);
+        let deep = weight_mem(MemStyle::Block, 2304, 32);
+        assert!(matches!(deep, WeightMem::Block { rows, .. } if rows > 1), "{deep:?}");
+        assert_eq!(column_bits(&deep, 32), 32);
+    }
+
+    #[test]
+    fn threshold_roms_up_to_eight_words_are_read_through_a_registered_address() {
+        let hw = |nf: usize| mvtu(&cfg(64, 4 * nf, 4, 8, MvtuOutput::Threshold)).trom;
+        assert_eq!(hw(1), Some(RomForm::RegisteredAddress));
+        assert_eq!(hw(8), Some(RomForm::RegisteredAddress));
+        assert_eq!(hw(9), Some(RomForm::RegisteredWord));
+        assert_eq!(mvtu(&cfg(64, 8, 4, 8, MvtuOutput::Scores)).trom, None);
+        assert_eq!(mvtu(&cfg(64, 8, 4, 8, MvtuOutput::Scores)).latency, MVTU_LATENCY);
+    }
+}

@@ -1,0 +1,242 @@
+//! The dataflow IR and the pass pipeline:
+//! - Text form: every graph the pipeline makes from a random model under a random valid folding
+//!   (legalized or not) prints as text that parses back to the same graph and the same text.
+//! - Parse errors name the line.
+//! - The verifier runs after every pass on those graphs (a failure is a bug in that pass).
+//! - Folding files keep their JSON form, keyed `L<index>`.
+
+use compiler::dataflow::fold::{self, Folding, LayerFold};
+use compiler::dataflow::{DataflowError, Graph, MemStyle, NodeKind, Popcount};
+use compiler::model::random::{random_model, LayerSpec};
+use compiler::model::{LayerId, Model, OutputMode, Padding, Shape};
+use compiler::passes::{self, Options};
+use proptest::prelude::*;
+use proptest::sample::Index;
+
+fn arb_conv(allow_padding: bool) -> impl Strategy<Value = LayerSpec> {
+    (1usize..=9, 1usize..=3, 1usize..=2, 0usize..3, any::<bool>()).prop_map(
+        move |(out, kernel, stride, amount, bit)| {
+            let padding =
+                if allow_padding && amount < kernel { Padding::Bit { amount, bit } } else { Padding::None };
+            LayerSpec::Conv2d { out, kernel, stride, padding }
+        },
+    )
+}
+
+/// The max-pool unit takes windows with stride = kernel.
+fn arb_pool() -> impl Strategy<Value = LayerSpec> {
+    (1usize..=2).prop_map(|k| LayerSpec::MaxPool { kernel: k, stride: k })
+}
+
+fn arb_width() -> impl Strategy<Value = usize> {
+    prop_oneof![1usize..=140, Just(64), Just(1024)]
+}
+
+/// An input quantizer: binary, 8-bit or a table.
+fn arb_quant() -> impl Strategy<Value = LayerSpec> {
+    prop_oneof![
+        any::<u8>().prop_map(LayerSpec::QuantBinary),
+        any::<bool>().prop_map(LayerSpec::QuantFixed8),
+        any::<bool>().prop_map(LayerSpec::QuantTable),
+    ]
+}
+
+fn arb_model() -> impl Strategy<Value = Model> {
+    let specs = (
+        (2usize..=10, 2usize..=10, 1usize..=4),
+        arb_quant(),
+        prop::option::of((arb_conv(true), prop::option::of(arb_pool()), prop::option::of(arb_conv(true)))),
+        prop::collection::vec(arb_width(), 0..=2),
+        1usize..=12,
+    );
+    (specs, any::<u64>(), "[a-zA-Z0-9 \"\\\\é]{0,10}", any::<bool>()).prop_filter_map(
+        "the layers do not fit the input",
+        |(((h, w, c), quant, convs, hidden, classes), seed, name, scores)| {
+            let mut specs = vec![quant];
+            if let Some((conv, pool, conv2)) = convs {
+                specs.push(conv);
+                specs.extend(pool);
+                specs.extend(conv2);
+            }
+            specs.extend(hidden.into_iter().map(LayerSpec::Dense));
+            specs.push(LayerSpec::Dense(classes));
+            let mut model = random_model(&name, Shape::new(h, w, c), &specs, seed).ok()?;
+            model.output = if scores { OutputMode::Scores } else { OutputMode::Argmax };
+            Some(model)
+        },
+    )
+}
+
+/// A model and a random legal folding of it: PE and SIMD among each layer's divisors, any
+/// popcount structure and memory style.
+fn arb_folded() -> impl Strategy<Value = (Model, Folding)> {
+    (arb_model(), prop::collection::vec((any::<Index>(), any::<Index>(), any::<bool>(), 0u8..3), 8))
+        .prop_filter_map("no folding of these layers lowers", |(model, picks)| {
+            let shapes = fold::layer_shapes(&model).ok()?;
+            let mut folding = Folding::default();
+            for (s, (pe, simd, tree, mem)) in shapes.iter().zip(picks.iter().cycle()) {
+                let pes = compiler::dataflow::divisors(s.mh);
+                let simds = s.legal_simd();
+                let lf = LayerFold {
+                    pe: *pe.get(&pes),
+                    simd: *simd.get(&simds),
+                    popcount: if *tree { Popcount::AdderTree } else { Popcount::Compressor },
+                    mem_style: [MemStyle::Auto, MemStyle::Block, MemStyle::Distributed][*mem as usize],
+                };
+                folding.layers.insert(s.layer, lf);
+            }
+            // Convolutions whose output is too small for a window are refused by lowering.
+            passes::compile(&model, &folding).ok()?;
+            Some((model, folding))
+        })
+}
+
+fn round_trip(g: &Graph) -> Result<(), TestCaseError> {
+    let text = g.to_string();
+    let back = Graph::parse(&text).map_err(|e| TestCaseError::fail(format!("{e}\n{text}")))?;
+    prop_assert_eq!(&back, g, "{}", text);
+    prop_assert_eq!(back.to_string(), text.clone());
+    let via_from_str: Graph = text.parse().map_err(|e: DataflowError| TestCaseError::fail(e.to_string()))?;
+    prop_assert_eq!(&via_from_str, g);
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    #[test]
+    fn text_form_round_trips_and_every_pass_verifies((model, folding) in arb_folded()) {
+        // The verifier after every pass: an error here is a bug in the pass it names.
+        let g = passes::run(&model, &folding, Options { verify_each: true })
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
+        g.verify_legal().map_err(|e| TestCaseError::fail(e.to_string()))?;
+        round_trip(&g)?;
+        // Before legalization the decisions are absent, and the text says so.
+        let mut bare = g.clone();
+        for n in &mut bare.nodes {
+            if let NodeKind::Mvtu { hw, .. } = &mut n.kind {
+                *hw = None;
+            }
+        }
+        prop_assert!(!bare.to_string().contains("latency="));
+        round_trip(&bare)?;
+        // The serde form round-trips too.
+        let json = serde_json::to_string(&g).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let back: Graph = serde_json::from_str(&json).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(back, g);
+    }
+}
+
+fn small() -> (Model, Folding) {
+    let specs = [
+        LayerSpec::QuantBinary(128),
+        LayerSpec::Conv2d { out: 4, kernel: 3, stride: 1, padding: Padding::Bit { amount: 1, bit: true } },
+        LayerSpec::MaxPool { kernel: 2, stride: 2 },
+        LayerSpec::Dense(10),
+    ];
+    let mut model = random_model("small", Shape::new(6, 6, 2), &specs, 1).expect("model");
+    model.output = OutputMode::Argmax;
+    let f: Folding =
+        serde_json::from_str(r#"{"layers": {"L1": {"pe": 2, "simd": 2}, "L3": {"pe": 5, "simd": 4}}}"#)
+            .expect("folding");
+    (model, f)
+}
+
+#[test]
+fn the_text_form_shows_every_kind_and_the_legalized_decisions() {
+    let (model, f) = small();
+    let g = fold::lower(&model, &f).expect("lower");
+    let text = g.to_string();
+    let kinds: Vec<&str> = text.lines().skip(1).map(|l| l.split_whitespace().nth(1).unwrap_or("")).collect();
+    assert_eq!(
+        kinds,
+        ["swu", "fifo", "mvtu", "maxpool", "width-converter", "fifo", "mvtu", "argmax"],
+        "{text}"
+    );
+    assert!(text.starts_with("dataflow \"small\": "), "{text}");
+    assert!(text.contains("wmem=distributed columns=2 trom=address latency=2"), "{text}");
+    assert_eq!(Graph::parse(&text).expect("parse"), g);
+}
+
+fn edit_line(text: &str, line: usize, f: impl FnOnce(&str) -> String) -> String {
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    lines[line - 1] = f(&lines[line - 1]);
+    lines.join("\n") + "\n"
+}
+
+#[test]
+fn parse_errors_name_the_line() {
+    let (model, f) = small();
+    let text = fold::lower(&model, &f).expect("lower").to_string();
+    let line_of = |kind: &str| 1 + text.lines().position(|l| l.contains(kind)).expect("kind");
+    let cases: Vec<(usize, String, &str)> = vec![
+        (1, edit_line(&text, 1, |_| "graph".into()), "dataflow"),
+        (1, edit_line(&text, 1, |l| l.replace("cycles/frame", "cycles")), "read back"),
+        (
+            line_of("fifo"),
+            edit_line(&text, line_of("fifo"), |l| l.replace("depth=", "deep=")),
+            "missing depth=",
+        ),
+        (
+            line_of("fifo"),
+            edit_line(&text, line_of("fifo"), |l| l.replace("fifo", "lifo")),
+            "unknown node kind",
+        ),
+        (line_of("swu"), edit_line(&text, line_of("swu"), |l| l.replace("ring=", "rung=")), "missing ring="),
+        (line_of("swu"), edit_line(&text, line_of("swu"), |l| l.replace(" cycles]", "]")), "cycles]"),
+        (
+            line_of("argmax"),
+            edit_line(&text, line_of("argmax"), |l| l.replace("scores of", "scores at")),
+            "argmax",
+        ),
+        // A value that follows from the others must agree with them.
+        (line_of("swu"), edit_line(&text, line_of("swu"), |l| l.replace("ring=6", "ring=7")), "read back"),
+        (line_of("mvtu"), edit_line(&text, line_of("mvtu"), |l| l.replace("pe=2", "pe=3")), "legal PE"),
+        (
+            line_of("mvtu"),
+            edit_line(&text, line_of("mvtu"), |l| l.replace("input=binary", "input=ternary")),
+            "input=ternary",
+        ),
+        (
+            line_of("mvtu"),
+            edit_line(&text, line_of("mvtu"), |l| l.replace("trom=address", "trom=word")),
+            "legalizer",
+        ),
+        // A FIFO that is fine alone but does not take what the window unit gives.
+        (
+            line_of("fifo"),
+            edit_line(&text, line_of("fifo"), |l| {
+                format!("{}  [162x4b -> 162x4b, 162 cycles]", l.split("  [").next().unwrap_or(""))
+            }),
+            "F1 takes 162 words of 4 bits, S1 gives 324 of 2",
+        ),
+    ];
+    for (line, bad, needle) in cases {
+        let e = Graph::parse(&bad).expect_err(needle);
+        assert!(matches!(e, DataflowError::Parse { line: l, .. } if l == line), "line {line}: {e}\n{bad}");
+        assert!(e.to_string().contains(needle), "{needle}: {e}");
+    }
+}
+
+#[test]
+fn folding_files_keep_their_json_form() {
+    let text = r#"{"layers":{"L1":{"pe":2,"simd":2,"popcount":"compressor","mem_style":"auto"},"L10":{"pe":1,"simd":1,"popcount":"adder-tree","mem_style":"block"}}}"#;
+    let f: Folding = serde_json::from_str(text).expect("folding");
+    assert_eq!(f.layers.keys().copied().collect::<Vec<_>>(), [LayerId(1), LayerId(10)]);
+    assert_eq!(serde_json::to_string(&f).expect("json"), text);
+    for bad in ["l1", "L01", "L", "Lx", "conv1"] {
+        let e = serde_json::from_str::<Folding>(&format!(r#"{{"layers":{{"{bad}":{{"pe":1,"simd":1}}}}}}"#))
+            .expect_err(bad)
+            .to_string();
+        assert!(e.contains(bad) && e.contains("L1, L2"), "{bad}: {e}");
+    }
+    // A layer the model does not have is named with the ones it has.
+    let (model, _) = small();
+    let f: Folding = serde_json::from_str(r#"{"layers": {"L2": {"pe": 1, "simd": 1}}}"#).expect("folding");
+    let e = fold::lower(&model, &f).expect_err("L2 is the pool");
+    assert_eq!(e, DataflowError::UnknownLayer { layer: LayerId(2), known: vec![LayerId(1), LayerId(3)] });
+    assert!(
+        e.to_string().contains("layer L2, which the model does not have (its binary layers: L1, L3)"),
+        "{e}"
+    );
+}

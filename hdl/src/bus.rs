@@ -78,30 +78,3 @@ pub fn connect<D: Direction>(b: &mut [Signal<D, Bit>]) {
         s.connect();
     }
 }
-
-/// The Verilog concatenation of bus `name`, most significant bit first.
-pub fn pack(name: &str, n: usize) -> String {
-    let parts: Vec<String> = (0..n).rev().map(|i| format!("{name}${i}")).collect();
-    format!("{{{}}}", parts.join(", "))
-}
-
-/// Verilog statements (for an `always @(*)` block) driving bus `name` from vector `expr`.
-pub fn unpack(name: &str, n: usize, expr: &str) -> String {
-    (0..n).map(|i| format!("    {name}${i} = {expr}[{i}];\n")).collect()
-}
-
-/// Verilog assignments (in an `always @(*)` block) wiring bus `dst` from bus `src`, bit by bit.
-pub fn wire(dst: &str, src: &str, n: usize) -> String {
-    (0..n).map(|i| format!("    {dst}${i} = {src}${i};\n")).collect()
-}
-
-/// `[w-1:0]`, the Verilog range of a `w`-bit vector.
-pub fn range(w: usize) -> String {
-    format!("[{}:0]", w.max(1) - 1)
-}
-
-/// Turns wiring statements (`    a = b;` lines) into one `always @(*)` block each: simulators then
-/// re-evaluate a wire only when its own source changes, not every wire of a wide composite.
-pub fn one_block_per_wire(lines: &str) -> String {
-    lines.lines().filter(|l| !l.trim().is_empty()).map(|l| format!("  always @(*) {}\n", l.trim())).collect()
-}

@@ -3,8 +3,9 @@
 # (`reference:lfc`, random weights):
 #   1. `xnorflow compile` at 128 cycles/frame (lowering, Verilog, memory files, testbench, reports);
 #   2. verilating and C++-compiling the LFC at BNN-PYNQ's folding (results/bnn_pynq_lfc_folding.json),
-#      through `xnorflow cosim --frames 1` on a fresh build (Verilator's runtime is cached once per
-#      version, so a first run on a machine also compiles that: run twice);
+#      through `xnorflow cosim --frames 1` on a fresh build (Verilator's runtime is compiled once
+#      per Verilator version into ~/.cache/xnorflow, so the very first run on a machine also pays
+#      for that: run twice);
 #   3. Icarus (iverilog + vvp) on the emitted self-checking testbench of one LFC frame.
 # Usage: scripts/hdl_speed.sh   (XNORFLOW_BIN runs a prebuilt binary; other users of the machine
 # slow every figure down, so compare runs made back to back)
@@ -26,8 +27,6 @@ secs() { # label, command...
 secs "compile LFC at 128 cycles/frame" \
   "$bin" compile reference:lfc --target-cycles 128 --frames 1 -o "$work/lfc128"
 "$bin" compile reference:lfc --folding results/bnn_pynq_lfc_folding.json --frames 1 -o "$work/lfc" > /dev/null
-# Verilator's runtime, compiled once per version into the cache: not part of the design's cost.
-"$bin" cosim "$work/lfc128" --frames 1 > /dev/null 2>&1 || true
 secs "verilate + C++ compile LFC (BNN-PYNQ folding), 1 frame" "$bin" cosim "$work/lfc" --frames 1
 cd "$work/lfc"
 secs "Icarus: iverilog + vvp, one LFC frame" make -s sim

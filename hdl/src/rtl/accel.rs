@@ -174,3 +174,67 @@ fn top_module(name: &str, core: &str, iw: usize, ow: usize) -> Module {
     );
     m
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use compiler::dataflow::fold::{self, Folding, LayerFold};
+    use compiler::dataflow::{MemStyle, Popcount};
+    use compiler::model::random::{random_model, LayerSpec};
+    use compiler::model::Shape;
+
+    fn lowered(pe: usize) -> (Graph, Model) {
+        let specs =
+            [LayerSpec::QuantBinary(128), LayerSpec::Dense(8), LayerSpec::Dense(8), LayerSpec::Dense(2)];
+        let model = random_model("m", Shape::new(1, 1, 16), &specs, 3).expect("model");
+        let mut folding = Folding::default();
+        for (name, simd) in [("L1", 8), ("L2", 8), ("L3", 4)] {
+            let pe = if name == "L3" { 1 } else { pe };
+            let lf = LayerFold { pe, simd, popcount: Popcount::Compressor, mem_style: MemStyle::Distributed };
+            folding.layers.insert(name.into(), lf);
+        }
+        (fold::lower(&model, &folding).expect("lower"), model)
+    }
+
+    #[test]
+    fn identical_blocks_share_one_module() {
+        let (graph, model) = lowered(4);
+        let d = design(&graph, &model, "top").expect("design");
+        let names: Vec<&str> = d.modules().iter().map(|m| m.name.as_str()).collect();
+        // Layers L1 and L2 have the same lanes (SIMD 8, compressor): one module for 8 PEs.
+        let lanes: Vec<&&str> = names.iter().filter(|n| n.contains("_lanes_")).collect();
+        assert_eq!(lanes, [&"top_lanes_8_comp", &"top_lanes_4_comp"], "{names:?}");
+        let mut sorted = names.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), names.len(), "every module once: {names:?}");
+        // Each PE's weight and threshold ROMs are its own, with their files.
+        assert!(names.contains(&"top_mvtu_L2_wmem3") && names.contains(&"top_mvtu_L2_acc3"), "{names:?}");
+        assert!(d.files.iter().any(|(f, _)| f == "L2_t3.mem"));
+        // The core instantiates stage i as `stages_i`, the top the core.
+        let v = d.verilog();
+        for i in 0..graph.nodes.len() {
+            assert!(v.contains(&format!(" {} (\n", stage_instance(i))), "stage {i}");
+        }
+        assert!(v.contains("  top_core core (\n    .clock(clk),"), "{v}");
+        assert_eq!(names.last(), Some(&"top"));
+    }
+
+    #[test]
+    fn a_fault_changes_only_the_core_wiring() {
+        let (graph, model) = lowered(2);
+        let good = design(&graph, &model, "top").expect("design").verilog();
+        let bad =
+            design_with(&graph, &model, "top", Some(Fault::ValidAlwaysHigh(1))).expect("design").verilog();
+        assert!(good.contains(".s_valid(s0_m_valid)") && !bad.contains(".s_valid(s0_m_valid)"));
+        assert!(bad.contains(".s_valid(1'b1)") && bad.contains("wire unused_fault = s0_m_valid;"));
+        assert_eq!(good.lines().count() + 1, bad.lines().count());
+    }
+
+    #[test]
+    fn a_bad_top_name_is_an_error() {
+        let (graph, model) = lowered(1);
+        assert!(design(&graph, &model, "1top").is_err());
+        assert!(design(&graph, &model, "a b").is_err());
+    }
+}

@@ -253,12 +253,17 @@ impl Expr {
             }
             Expr::Binary(op, a, b) => {
                 let p = op.precedence();
-                a.print_operand(out, p);
+                // `a && b || c` and `a & b | c` parse as meant, but read better parenthesized.
+                let clear = |e: &Expr| match e {
+                    Expr::Binary(o, ..) if o != op && o.precedence() <= BinOp::And.precedence() => 20,
+                    _ => 0,
+                };
+                a.print_operand(out, p.max(clear(a)));
                 let _ = write!(out, " {} ", op.text());
                 // Left-associative operators: a right operand of equal precedence keeps its
                 // parentheses unless the operator is associative.
                 let same = matches!(&**b, Expr::Binary(o, ..) if *o == *op && op.associative());
-                b.print_operand(out, if same { p } else { p + 1 });
+                b.print_operand(out, (if same { p } else { p + 1 }).max(clear(b)));
             }
             Expr::Index(e, i) => {
                 e.print_operand(out, 20);
@@ -697,6 +702,9 @@ mod tests {
         assert_eq!(a.clone().add(b.clone().add(c.clone())).text(), "a + b + c");
         assert_eq!(a.clone().land(b.clone().not()).text(), "a && !b");
         assert_eq!(a.clone().eq(lit(3, 5)).land(b.clone().lt(lit(8, 200))).text(), "a == 3'd5 && b < 8'd200");
+        assert_eq!(a.clone().land(b.clone()).lor(c.clone().not()).text(), "(a && b) || !c");
+        assert_eq!(a.clone().and(b.clone()).or(a.clone().and(c.clone())).text(), "(a & b) | (a & c)");
+        assert_eq!(a.clone().xor(b.clone()).xor(c.clone()).text(), "a ^ b ^ c");
         assert_eq!(a.clone().xor(b.clone()).bitnot().text(), "~(a ^ b)");
         assert_eq!(
             cond(a.clone(), b.clone(), cond(c.clone(), lit(1, 0), lit(2, 1))).text(),

@@ -74,10 +74,10 @@ fn module(name: &str, a: AccParams, rom: Option<&Rom>) -> Module {
         }
     };
     let acc = m.reg("acc", rw, Some(0));
-    let next = m.wire("acc_next", rw, super::builder::cond(first, base, acc.clone()).add(ext));
+    let next = m.wire("acc_next", rw, super::builder::cond(first, base, acc.clone()).plus(ext));
     m.always("clock", vec![if_(en, vec![nb(acc, next.clone())])]);
     if rom.is_some() {
-        m.assign(result, next.bit(rw - 1).not());
+        m.assign(result, next.bit(rw - 1).lnot());
     } else {
         m.assign(result, next);
     }

@@ -65,7 +65,7 @@ fn module(name: &str, a: ArgmaxParams) -> Module {
     let idx = m.reg("idx", ib, Some(0));
     let out = m.reg("out", ib, Some(0));
     let out_valid = m.reg1("out_valid", false);
-    let ready = m.wire1("ready", out_valid.clone().not().lor(p.m_ready.clone()));
+    let ready = m.wire1("ready", out_valid.clone().lnot().lor(p.m_ready.clone()));
     let push = m.wire1("push", p.s_valid.land(ready.clone()));
     // A chain of compares over the word's scores: the lowest index wins ties.
     let (mut bv, mut bi) = (p.s_data.clone(), base.clone());
@@ -77,7 +77,7 @@ fn module(name: &str, a: ArgmaxParams) -> Module {
         } else {
             let take = m.wire1(&format!("take_{q}"), gt(v.clone(), bv.clone()));
             bv = m.wire(&format!("bv_{q}"), b, cond(take.clone(), v, bv));
-            bi = m.wire(&format!("bi_{q}"), ib, cond(take, base.clone().add(lit(ib, q as u64)), bi));
+            bi = m.wire(&format!("bi_{q}"), ib, cond(take, base.clone().plus(lit(ib, q as u64)), bi));
         }
     }
     let first = m.wire1("first", j.clone().eq(lit(jb, 0)));
@@ -102,8 +102,8 @@ fn module(name: &str, a: ArgmaxParams) -> Module {
                                 nb(out.clone(), cond(better, bi, idx)),
                             ],
                             vec![
-                                nb(j.clone(), j.add(lit(jb, 1))),
-                                nb(base.clone(), base.add(lit(ib, pe as u64))),
+                                nb(j.clone(), j.plus(lit(jb, 1))),
+                                nb(base.clone(), base.plus(lit(ib, pe as u64))),
                             ],
                         ),
                     ],

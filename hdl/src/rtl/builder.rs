@@ -179,7 +179,7 @@ macro_rules! binops {
     ($($f:ident => $op:ident),* $(,)?) => {
         impl Expr {
             $(
-                #[doc = concat!("`self ", stringify!($op), " rhs`.")]
+                #[doc = concat!("[`BinOp::", stringify!($op), "`] of `self` and `rhs`.")]
                 pub fn $f(self, rhs: Expr) -> Expr {
                     Expr::Binary(BinOp::$op, Box::new(self), Box::new(rhs))
                 }
@@ -188,12 +188,12 @@ macro_rules! binops {
     };
 }
 
-binops!(add => Add, sub => Sub, mul => Mul, rem => Rem, shl => Shl, and => And, or => Or, xor => Xor,
+binops!(plus => Add, minus => Sub, times => Mul, modulo => Rem, shift_left => Shl, and => And, or => Or, xor => Xor,
     land => LogAnd, lor => LogOr, eq => Eq, ne => Ne, lt => Lt, le => Le, gt => Gt, ge => Ge);
 
 impl Expr {
     /// `!self`.
-    pub fn not(self) -> Expr {
+    pub fn lnot(self) -> Expr {
         Expr::Unary(UnOp::Not, Box::new(self))
     }
 
@@ -348,7 +348,7 @@ pub fn if_else(c: Expr, then: Vec<Stmt>, otherwise: Vec<Stmt>) -> Stmt {
 }
 
 fn indent(out: &mut String, depth: usize) {
-    out.extend(std::iter::repeat("  ").take(depth));
+    out.extend(std::iter::repeat_n("  ", depth));
 }
 
 impl Stmt {
@@ -696,13 +696,13 @@ mod tests {
     #[test]
     fn expressions_print_with_the_parentheses_verilog_needs() {
         let (a, b, c) = (id("a"), id("b"), id("c"));
-        assert_eq!(a.clone().add(b.clone()).mul(c.clone()).text(), "(a + b) * c");
-        assert_eq!(a.clone().mul(b.clone()).add(c.clone()).text(), "a * b + c");
-        assert_eq!(a.clone().sub(b.clone().sub(c.clone())).text(), "a - (b - c)");
-        assert_eq!(a.clone().add(b.clone().add(c.clone())).text(), "a + b + c");
-        assert_eq!(a.clone().land(b.clone().not()).text(), "a && !b");
+        assert_eq!(a.clone().plus(b.clone()).times(c.clone()).text(), "(a + b) * c");
+        assert_eq!(a.clone().times(b.clone()).plus(c.clone()).text(), "a * b + c");
+        assert_eq!(a.clone().minus(b.clone().minus(c.clone())).text(), "a - (b - c)");
+        assert_eq!(a.clone().plus(b.clone().plus(c.clone())).text(), "a + b + c");
+        assert_eq!(a.clone().land(b.clone().lnot()).text(), "a && !b");
         assert_eq!(a.clone().eq(lit(3, 5)).land(b.clone().lt(lit(8, 200))).text(), "a == 3'd5 && b < 8'd200");
-        assert_eq!(a.clone().land(b.clone()).lor(c.clone().not()).text(), "(a && b) || !c");
+        assert_eq!(a.clone().land(b.clone()).lor(c.clone().lnot()).text(), "(a && b) || !c");
         assert_eq!(a.clone().and(b.clone()).or(a.clone().and(c.clone())).text(), "(a & b) | (a & c)");
         assert_eq!(a.clone().xor(b.clone()).xor(c.clone()).text(), "a ^ b ^ c");
         assert_eq!(a.clone().xor(b.clone()).bitnot().text(), "~(a ^ b)");
@@ -711,13 +711,13 @@ mod tests {
             "a ? b : c ? 1'b0 : 2'd1"
         );
         assert_eq!(cond(a.clone().lor(b.clone()), b.clone(), c.clone()).text(), "a || b ? b : c");
-        assert_eq!(cond(a.clone(), b.clone(), c.clone()).add(lit(4, 1)).text(), "(a ? b : c) + 4'd1");
+        assert_eq!(cond(a.clone(), b.clone(), c.clone()).plus(lit(4, 1)).text(), "(a ? b : c) + 4'd1");
         assert_eq!(concat(vec![lit(3, 0), id("buf").slice(7, 3)]).text(), "{3'd0, buf[7:3]}");
         assert_eq!(repeat(4, id("x").bit(7)).text(), "{4{x[7]}}");
         assert_eq!(id("mem").at(id("rptr")).text(), "mem[rptr]");
         assert_eq!(signed(a.clone()).gt(signed(b.clone())).text(), "$signed(a) > $signed(b)");
         assert_eq!(and_reduce(concat(vec![bit(false), a.slice(9, 4)])).text(), "&{1'b0, a[9:4]}");
-        assert_eq!(concat(vec![lit(2, 0), b]).shl(c).text(), "{2'd0, b} << c");
+        assert_eq!(concat(vec![lit(2, 0), b]).shift_left(c).text(), "{2'd0, b} << c");
     }
 
     #[test]
@@ -737,7 +737,7 @@ mod tests {
             vec![if_else(
                 rst,
                 vec![nb(r.clone(), lit(8, 0))],
-                vec![if_else(w, vec![nb(r.clone(), d)], vec![nb(r.clone(), r.clone().add(lit(8, 1)))])],
+                vec![if_else(w, vec![nb(r.clone(), d)], vec![nb(r.clone(), r.clone().plus(lit(8, 1)))])],
             )],
         );
         m.assign(q, mem.at(r.slice(1, 0)));

@@ -38,10 +38,11 @@ fn module(name: &str, w: usize, depth: usize) -> Module {
     let count = m.reg("count", cw, Some(0));
     let full = m.wire1("full", count.clone().eq(lit(cw, depth as u64)));
     let empty = m.wire1("empty", count.clone().eq(lit(cw, 0)));
-    let push = m.wire1("push", p.s_valid.land(full.clone().not()));
-    let pop = m.wire1("pop", p.m_ready.land(empty.clone().not()));
-    let step =
-        |ptr: &Expr| cond(ptr.clone().eq(lit(pw, depth as u64 - 1)), lit(pw, 0), ptr.clone().add(lit(pw, 1)));
+    let push = m.wire1("push", p.s_valid.land(full.clone().lnot()));
+    let pop = m.wire1("pop", p.m_ready.land(empty.clone().lnot()));
+    let step = |ptr: &Expr| {
+        cond(ptr.clone().eq(lit(pw, depth as u64 - 1)), lit(pw, 0), ptr.clone().plus(lit(pw, 1)))
+    };
     m.always(
         "clock",
         vec![if_else(
@@ -54,16 +55,16 @@ fn module(name: &str, w: usize, depth: usize) -> Module {
                 ),
                 if_(pop.clone(), vec![nb(rptr.clone(), step(&rptr))]),
                 if_else(
-                    push.clone().land(pop.clone().not()),
-                    vec![nb(count.clone(), count.clone().add(lit(cw, 1)))],
-                    vec![if_(pop.land(push.not()), vec![nb(count.clone(), count.sub(lit(cw, 1)))])],
+                    push.clone().land(pop.clone().lnot()),
+                    vec![nb(count.clone(), count.clone().plus(lit(cw, 1)))],
+                    vec![if_(pop.land(push.lnot()), vec![nb(count.clone(), count.minus(lit(cw, 1)))])],
                 ),
             ],
         )],
     );
     let head = m.wire("head", w, mem.at(rptr));
-    m.assign(p.s_ready, full.not());
-    m.assign(p.m_valid, empty.not());
+    m.assign(p.s_ready, full.lnot());
+    m.assign(p.m_valid, empty.lnot());
     m.assign(p.m_data, head);
     m
 }

@@ -53,7 +53,7 @@ pub fn adder_tree(m: &mut Module, prefix: &str, mut terms: Vec<Term>) -> Term {
                 let e = m.wire(
                     &format!("{prefix}_{level}_{i}"),
                     w,
-                    extend(a, w, signed).add(extend(b, w, signed)),
+                    extend(a, w, signed).plus(extend(b, w, signed)),
                 );
                 next.push(Term { expr: e, width: w, lo, hi });
             } else {
@@ -106,7 +106,7 @@ pub fn compressor_tree(m: &mut Module, prefix: &str, lanes: &[(Expr, Expr)]) -> 
     debug_assert!(cols[cw..].iter().all(Vec::is_empty), "sum fits ubits(lanes)");
     let row =
         |r: usize| concat((0..cw).rev().map(|k| cols[k].get(r).cloned().unwrap_or(bit(false))).collect());
-    let e = m.wire(&format!("{prefix}_sum"), cw, row(0).add(row(1)));
+    let e = m.wire(&format!("{prefix}_sum"), cw, row(0).plus(row(1)));
     Term { expr: e, width: cw, lo: 0, hi: lanes.len() as i64 }
 }
 
@@ -208,8 +208,11 @@ fn module(name: &str, simd: usize, input: LaneInput, popcount: Popcount) -> Modu
                     } else {
                         concat(vec![bit(false), xi])
                     };
-                    let e =
-                        m.wire(&format!("t_{i}"), 9, cond(w.clone().bit(i), ext.clone(), lit(9, 0).sub(ext)));
+                    let e = m.wire(
+                        &format!("t_{i}"),
+                        9,
+                        cond(w.clone().bit(i), ext.clone(), lit(9, 0).minus(ext)),
+                    );
                     Term { expr: e, width: 9, lo, hi }
                 })
                 .collect();

@@ -199,9 +199,9 @@ fn ctl_module(name: &str, c: &MvtuConfig) -> Module {
     let out_valid = m.reg1("out_valid", false);
     let xr = m.reg("xr", iw, Some(0));
     let out = m.reg("out", ow, Some(0));
-    let advance = m.wire1("advance", out_valid.clone().not().lor(p.m_ready.clone()));
+    let advance = m.wire1("advance", out_valid.clone().lnot().lor(p.m_ready.clone()));
     let first_pass = m.wire1("first_pass", nf.clone().eq(lit(tbits, 0)));
-    let fire = m.wire1("fire", advance.clone().land(first_pass.clone().not().lor(p.s_valid)));
+    let fire = m.wire1("fire", advance.clone().land(first_pass.clone().lnot().lor(p.s_valid)));
     // Later passes read the vector back from the input buffer.
     let ibuf = (nf_n > 1).then(|| m.memory("ibuf", iw, sf_n, None, None));
     let word = match &ibuf {
@@ -220,7 +220,7 @@ fn ctl_module(name: &str, c: &MvtuConfig) -> Module {
         cond(
             waddr.clone().eq(lit(abits, (sf_n * nf_n) as u64 - 1)),
             lit(abits, 0),
-            waddr.clone().add(lit(abits, 1)),
+            waddr.clone().plus(lit(abits, 1)),
         ),
     ));
     on_fire.push(if_else(
@@ -232,11 +232,11 @@ fn ctl_module(name: &str, c: &MvtuConfig) -> Module {
                 cond(
                     nf.clone().eq(lit(tbits, nf_n as u64 - 1)),
                     lit(tbits, 0),
-                    nf.clone().add(lit(tbits, 1)),
+                    nf.clone().plus(lit(tbits, 1)),
                 ),
             ),
         ],
-        vec![nb(sf.clone(), sf.clone().add(lit(sfb, 1)))],
+        vec![nb(sf.clone(), sf.clone().plus(lit(sfb, 1)))],
     ));
     let v1_last = v1.clone().land(last.clone());
     m.always(
@@ -254,7 +254,7 @@ fn ctl_module(name: &str, c: &MvtuConfig) -> Module {
                 advance.clone(),
                 vec![
                     if_(v1_last.clone(), vec![nb(out.clone(), results)]),
-                    nb(out_valid.clone(), v1_last.lor(out_valid.clone().land(p.m_ready.not()))),
+                    nb(out_valid.clone(), v1_last.lor(out_valid.clone().land(p.m_ready.lnot()))),
                     nb(v1.clone(), fire.clone()),
                     if_(fire, on_fire),
                 ],

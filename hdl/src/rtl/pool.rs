@@ -45,15 +45,15 @@ fn module(name: &str, c: &PoolConfig) -> Module {
     let ov = m.reg1("ov", false);
     let od = m.reg("od", b, Some(0));
     let rowbuf = m.memory("rowbuf", b, depth, None, None);
-    let adv = m.wire1("adv", ov.clone().not().lor(p.m_ready));
-    let push = m.wire1("push", p.rst.clone().not().land(adv.clone()).land(p.s_valid.clone()));
+    let adv = m.wire1("adv", ov.clone().lnot().lor(p.m_ready));
+    let push = m.wire1("push", p.rst.clone().lnot().land(adv.clone()).land(p.s_valid.clone()));
     let xin = if ow * k == w { bit(true) } else { x.clone().lt(lit(xb, (ow * k) as u64)) };
     let yin = if oh * k == h { bit(true) } else { y.clone().lt(lit(yb, (oh * k) as u64)) };
     let in_window = m.wire1("in_window", xin.land(yin));
     let first = m.wire1("first", kx.clone().eq(lit(kb, 0)).land(ky.clone().eq(lit(kb, 0))));
     let kl = lit(kb, k as u64 - 1);
     let last = m.wire1("last", kx.clone().eq(kl.clone()).land(ky.clone().eq(kl)));
-    let baddr_n = m.wire("baddr_n", nb_, ext(&ox, oxb).mul(lit(nb_, cf as u64)).add(ext(&wc, wcb)));
+    let baddr_n = m.wire("baddr_n", nb_, ext(&ox, oxb).times(lit(nb_, cf as u64)).plus(ext(&wc, wcb)));
     let baddr = m.wire("baddr", bab, baddr_n.clone().slice(bab - 1, 0));
     if nb_ > bab {
         m.wire1("unused_hi", and_reduce(concat(vec![bit(false), baddr_n.slice(nb_ - 1, bab)])));
@@ -62,12 +62,12 @@ fn module(name: &str, c: &PoolConfig) -> Module {
     m.always(
         "clock",
         vec![if_(
-            push.land(in_window.clone()).land(last.clone().not()),
+            push.land(in_window.clone()).land(last.clone().lnot()),
             vec![nb(rowbuf.at(baddr), v.clone())],
         )],
     );
     let zero = |e: &Expr, wd: usize| nb(e.clone(), lit(wd, 0));
-    let step = |e: &Expr, wd: usize| nb(e.clone(), e.clone().add(lit(wd, 1)));
+    let step = |e: &Expr, wd: usize| nb(e.clone(), e.clone().plus(lit(wd, 1)));
     let window = in_window.land(last);
     m.always(
         "clock",
@@ -110,7 +110,7 @@ fn module(name: &str, c: &PoolConfig) -> Module {
                                                     cond(
                                                         ky.clone().eq(lit(kb, k as u64 - 1)),
                                                         lit(kb, 0),
-                                                        ky.clone().add(lit(kb, 1)),
+                                                        ky.clone().plus(lit(kb, 1)),
                                                     ),
                                                 ),
                                             ],

@@ -76,25 +76,25 @@ fn module(name: &str, c: &SwuConfig) -> Module {
     let q = m.reg("q", bw, None);
     let lo_n = m.wire("lo_n", nb_, ext(&lo, lob));
     let avail_n = m.wire("avail_n", nb_, ext(&avail, avb));
-    let oys = m.wire("oys", nb_, ext(&oy, oyb).mul(n(s)));
+    let oys = m.wire("oys", nb_, ext(&oy, oyb).times(n(s)));
     let y0 = if pd > 0 {
-        m.wire("y0", nb_, cond(oys.clone().lt(n(pd)), n(0), oys.clone().sub(n(pd))))
+        m.wire("y0", nb_, cond(oys.clone().lt(n(pd)), n(0), oys.clone().minus(n(pd))))
     } else {
         m.wire("y0", nb_, oys.clone())
     };
-    let yk = m.wire("yk", nb_, oys.clone().add(n(k - 1 - pd)));
+    let yk = m.wire("yk", nb_, oys.clone().plus(n(k - 1 - pd)));
     let ylast = m.wire("ylast", nb_, cond(yk.clone().gt(n(h - 1)), n(h - 1), yk));
     let ready = m.wire1("ready", avail.clone().lt(lit(avb, r as u64)));
-    let push = m.wire1("push", p.rst.clone().not().land(p.s_valid).land(ready.clone()));
+    let push = m.wire1("push", p.rst.clone().lnot().land(p.s_valid).land(ready.clone()));
     let row_done = m.wire1(
         "row_done",
         push.clone().land(wc.clone().eq(lit(wcb, cf as u64 - 1))).land(wx.clone().eq(lit(wxb, w as u64 - 1))),
     );
-    let free = m.wire1("free", avail.clone().ne(lit(avb, 0)).land(lo_n.clone().lt(y0.add(n(off)))));
-    let can = m.wire1("can", lo_n.clone().add(avail_n).gt(ylast.add(n(off))));
-    let adv = m.wire1("adv", qv.clone().not().lor(p.m_ready));
-    let yy = m.wire("yy", nb_, oys.add(ext(&ky, kb)));
-    let xx = m.wire("xx", nb_, ext(&ox, oxb).mul(n(s)).add(ext(&kx, kb)));
+    let free = m.wire1("free", avail.clone().ne(lit(avb, 0)).land(lo_n.clone().lt(y0.plus(n(off)))));
+    let can = m.wire1("can", lo_n.clone().plus(avail_n).gt(ylast.plus(n(off))));
+    let adv = m.wire1("adv", qv.clone().lnot().lor(p.m_ready));
+    let yy = m.wire("yy", nb_, oys.plus(ext(&ky, kb)));
+    let xx = m.wire("xx", nb_, ext(&ox, oxb).times(n(s)).plus(ext(&kx, kb)));
     let pad = if pd > 0 {
         m.wire1(
             "pad",
@@ -108,11 +108,15 @@ fn module(name: &str, c: &SwuConfig) -> Module {
         m.wire1("pad", bit(false))
     };
     m.comment("head + (yy - P) - lo, in 0 .. 2R-2.");
-    let ring = m.wire("ring", nb_, ext(&head, rb).add(yy).add(n(off - pd)).sub(lo_n));
-    let slot = m.wire("slot", nb_, cond(ring.clone().ge(n(r)), ring.clone().sub(n(r)), ring));
-    let raddr_n = m.wire("raddr_n", nb_, slot.mul(n(w)).add(xx).sub(n(pd)).mul(n(cf)).add(ext(&rc, wcb)));
-    let waddr_n =
-        m.wire("waddr_n", nb_, ext(&wslot, rb).mul(n(w)).add(ext(&wx, wxb)).mul(n(cf)).add(ext(&wc, wcb)));
+    let ring = m.wire("ring", nb_, ext(&head, rb).plus(yy).plus(n(off - pd)).minus(lo_n));
+    let slot = m.wire("slot", nb_, cond(ring.clone().ge(n(r)), ring.clone().minus(n(r)), ring));
+    let raddr_n =
+        m.wire("raddr_n", nb_, slot.times(n(w)).plus(xx).minus(n(pd)).times(n(cf)).plus(ext(&rc, wcb)));
+    let waddr_n = m.wire(
+        "waddr_n",
+        nb_,
+        ext(&wslot, rb).times(n(w)).plus(ext(&wx, wxb)).times(n(cf)).plus(ext(&wc, wcb)),
+    );
     let raddr = m.wire("raddr", ab, raddr_n.clone().slice(ab - 1, 0));
     let waddr = m.wire("waddr", ab, waddr_n.clone().slice(ab - 1, 0));
     if nb_ > ab {
@@ -121,7 +125,8 @@ fn module(name: &str, c: &SwuConfig) -> Module {
             and_reduce(concat(vec![bit(false), raddr_n.slice(nb_ - 1, ab), waddr_n.slice(nb_ - 1, ab)])),
         );
     }
-    let ren = m.wire1("ren", p.rst.clone().not().land(adv.clone()).land(can.clone()).land(pad.clone().not()));
+    let ren =
+        m.wire1("ren", p.rst.clone().lnot().land(adv.clone()).land(can.clone()).land(pad.clone().lnot()));
     let last = m.wire1(
         "last",
         rc.clone()
@@ -134,10 +139,10 @@ fn module(name: &str, c: &SwuConfig) -> Module {
     m.always("clock", vec![if_(push.clone(), vec![nb(mem.clone().at(waddr), p.s_data)])]);
     m.always("clock", vec![if_(ren, vec![nb(q.clone(), mem.at(raddr))])]);
     let wrap = |e: &Expr, wd: usize, max: usize| {
-        cond(e.clone().eq(lit(wd, max as u64)), lit(wd, 0), e.clone().add(lit(wd, 1)))
+        cond(e.clone().eq(lit(wd, max as u64)), lit(wd, 0), e.clone().plus(lit(wd, 1)))
     };
     let zero = |e: &Expr, wd: usize| nb(e.clone(), lit(wd, 0));
-    let step = |e: &Expr, wd: usize| nb(e.clone(), e.clone().add(lit(wd, 1)));
+    let step = |e: &Expr, wd: usize| nb(e.clone(), e.clone().plus(lit(wd, 1)));
     let free_ext =
         if lob > 1 { concat(vec![lit(lob - 1, 0), free.clone()]) } else { concat(vec![free.clone()]) };
     let counters = if_else(
@@ -200,18 +205,18 @@ fn module(name: &str, c: &SwuConfig) -> Module {
                 if_(free.clone(), vec![nb(head.clone(), wrap(&head, rb, r - 1))]),
                 nb(
                     lo.clone(),
-                    lo.clone().add(free_ext).sub(cond(
+                    lo.clone().plus(free_ext).minus(cond(
                         adv.clone().land(can.clone()).land(last),
                         lit(lob, h as u64),
                         lit(lob, 0),
                     )),
                 ),
                 if_else(
-                    row_done.clone().land(free.clone().not()),
+                    row_done.clone().land(free.clone().lnot()),
                     vec![step(&avail, avb)],
                     vec![if_(
-                        free.clone().land(row_done.not()),
-                        vec![nb(avail.clone(), avail.clone().sub(lit(avb, 1)))],
+                        free.clone().land(row_done.lnot()),
+                        vec![nb(avail.clone(), avail.clone().minus(lit(avb, 1)))],
                     )],
                 ),
                 if_(adv, vec![nb(qv.clone(), can.clone()), if_(can, vec![nb(padr.clone(), pad), counters])]),

@@ -39,13 +39,13 @@ fn module(name: &str, i: usize, o: usize) -> Module {
     let valid = m.wire1("valid", cnt.clone().ge(lit(cb, o as u64)));
     let pop = m.wire1("pop", valid.clone().land(p.m_ready));
     let push = m.wire1("push", p.s_valid.land(ready.clone()));
-    let after = m.wire("after", cb, cond(pop.clone(), cnt.clone().sub(lit(cb, o as u64)), cnt.clone()));
+    let after = m.wire("after", cb, cond(pop.clone(), cnt.clone().minus(lit(cb, o as u64)), cnt.clone()));
     let shifted = m.wire(
         "shifted",
         cap,
         cond(pop, concat(vec![lit(o, 0), buffer.clone().slice(cap - 1, o)]), buffer.clone()),
     );
-    let incoming = m.wire("incoming", cap, concat(vec![lit(o, 0), p.s_data]).shl(after.clone()));
+    let incoming = m.wire("incoming", cap, concat(vec![lit(o, 0), p.s_data]).shift_left(after.clone()));
     m.always(
         "clock",
         vec![if_else(
@@ -53,7 +53,7 @@ fn module(name: &str, i: usize, o: usize) -> Module {
             vec![nb(buffer.clone(), lit(cap, 0)), nb(cnt.clone(), lit(cb, 0))],
             vec![
                 nb(buffer.clone(), cond(push.clone(), shifted.clone().or(incoming), shifted)),
-                nb(cnt, cond(push, after.clone().add(lit(cb, i as u64)), after)),
+                nb(cnt, cond(push, after.clone().plus(lit(cb, i as u64)), after)),
             ],
         )],
     );

@@ -10,18 +10,20 @@
 # Usage: scripts/hdl_speed.sh   (XNORFLOW_BIN runs a prebuilt binary; other users of the machine
 # slow every figure down, so compare runs made back to back)
 set -euo pipefail
+command -v /usr/bin/time > /dev/null || { echo "needs /usr/bin/time (Debian package time)" >&2; exit 1; }
 cd "$(dirname "$0")/.."
 bin=${XNORFLOW_BIN:-target/release/xnorflow}
 [ -n "${XNORFLOW_BIN:-}" ] || cargo build --release --quiet --bin xnorflow
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+# Wall-clock and CPU seconds (user + system, of the command and its children: on a loaded machine
+# the CPU time is the steadier figure).
 secs() { # label, command...
   local label=$1; shift
-  local t0 t1
-  t0=$(date +%s.%N)
-  "$@" > "$work/log.txt" 2>&1 || { cat "$work/log.txt"; echo "$label failed" >&2; exit 1; }
-  t1=$(date +%s.%N)
-  printf '%-58s %7.2f s\n' "$label" "$(echo "$t1 - $t0" | bc)"
+  /usr/bin/time -f '%e %U %S' -o "$work/time.txt" "$@" > "$work/log.txt" 2>&1 \
+    || { cat "$work/log.txt"; echo "$label failed" >&2; exit 1; }
+  read -r wall user sys < "$work/time.txt"
+  printf '%-58s %8.2f s wall %8.2f s CPU\n' "$label" "$wall" "$(echo "$user + $sys" | bc)"
 }
 
 secs "compile LFC at 128 cycles/frame" \

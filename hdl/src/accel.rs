@@ -1,5 +1,5 @@
-//! A whole accelerator: the blocks of a dataflow graph chained by their streams, and its Verilog
-//! with an AXI4-Stream style top module.
+//! A whole accelerator in rust-hdl: the blocks of a dataflow graph chained by their streams (its
+//! Verilog: [`crate::rtl::accel`]).
 
 use crate::bus::{self, Bus};
 use crate::harness::{StreamBlock, StreamPorts};

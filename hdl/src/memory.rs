@@ -6,8 +6,8 @@ pub use compiler::dataflow::MemStyle;
 use rust_hdl::prelude::*;
 
 /// A `depth x width` ROM: `data <= mem[addr]` on a rising clock edge while `en` is high. The
-/// Verilog reads its contents with `$readmemh` from `file`, which [`Memory::file_text`] writes; the
-/// simulation reads the same words.
+/// Verilog reads its contents with `$readmemh` from `file`, which [`crate::rtl::memory::Rom`]
+/// writes; the simulation reads the same words.
 ///
 /// ### Inputs
 /// - `clock`, `en` (read enable, also the output hold), `addr`.

@@ -42,7 +42,7 @@ module dut_ctl_4_2_sf3_nf3t (
     out_valid <= 1'b0;
   end else if (advance) begin
     if (v1 && last) out <= results;
-    out_valid <= v1 && last || out_valid && !m_ready;
+    out_valid <= (v1 && last) || (out_valid && !m_ready);
     v1 <= fire;
     if (fire) begin
       xr <= word;
@@ -78,7 +78,7 @@ module dut_lanes_4_comp (
   wire pc_x0_1 = ~(x[1] ^ w[1]);
   wire pc_x0_2 = ~(x[2] ^ w[2]);
   wire pc_c0_s = pc_x0_0 ^ pc_x0_1 ^ pc_x0_2;
-  wire pc_c0_c = pc_x0_0 & pc_x0_1 | pc_x0_0 & pc_x0_2 | pc_x0_1 & pc_x0_2;
+  wire pc_c0_c = (pc_x0_0 & pc_x0_1) | (pc_x0_0 & pc_x0_2) | (pc_x0_1 & pc_x0_2);
   wire pc_m1 = ~(x[3] ^ w[3]);
   wire [2:0] pc_sum = {1'b0, pc_c0_c, pc_c0_s} + {1'b0, 1'b0, pc_m1};
   assign sum = pc_sum;

@@ -429,6 +429,9 @@ pub struct Port {
 pub enum Item {
     /// `// text`.
     Comment(String),
+    /// `/* verilator no_inline_module */`: Verilator keeps the module's code once for all its
+    /// instances instead of copying it into each.
+    NoInline,
     /// `wire [w-1:0] name = expr;` (or without the value, driven by an instance).
     Wire {
         /// Name.
@@ -523,6 +526,11 @@ impl Module {
     /// `// text`.
     pub fn comment(&mut self, text: &str) {
         self.items.push(Item::Comment(text.into()));
+    }
+
+    /// Asks Verilator to keep the module out of line (ignored by other tools).
+    pub fn verilator_no_inline(&mut self) {
+        self.items.push(Item::NoInline);
     }
 
     /// `wire name = value;` (one bit).
@@ -626,6 +634,7 @@ fn print_item(out: &mut String, item: &Item) {
         Item::Comment(t) => {
             let _ = writeln!(out, "  // {t}");
         }
+        Item::NoInline => out.push_str("  /* verilator no_inline_module */\n"),
         Item::Wire { name, width, value } => {
             let _ = write!(out, "  wire {}{name}", range(*width));
             if let Some(v) = value {
@@ -742,6 +751,7 @@ mod tests {
         );
         m.assign(q, mem.at(r.slice(1, 0)));
         m.instance("sub", "u0", vec![("a", id("x")), ("b", bit(true))]);
+        m.verilator_no_inline();
         let want = "module count (
   input wire clock,
   input wire rst,
@@ -765,6 +775,7 @@ mod tests {
     .a(x),
     .b(1'b1)
   );
+  /* verilator no_inline_module */
 endmodule
 ";
         assert_eq!(m.print(), want);

@@ -184,6 +184,10 @@ fn module(name: &str, simd: usize, input: LaneInput, popcount: Popcount) -> Modu
     let x = m.input_bus("x", simd * b);
     let w = m.input_bus("w", simd);
     let sum = m.output_bus("sum", out);
+    // Every PE of a layer instantiates the same lanes: Verilator, which inlines small modules,
+    // would copy this logic into its C++ once per PE (two thirds of the LFC's C++, which takes
+    // most of the time to verilate a design); kept out of line, it compiles once.
+    m.verilator_no_inline();
     let root = match (input, popcount) {
         (LaneInput::Binary, Popcount::Compressor) => {
             let lanes: Vec<(Expr, Expr)> = (0..simd).map(|i| (x.clone().bit(i), w.clone().bit(i))).collect();

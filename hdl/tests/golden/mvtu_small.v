@@ -74,6 +74,7 @@ module dut_lanes_4_comp (
   input wire [3:0] w,
   output wire [2:0] sum
 );
+  /* verilator no_inline_module */
   wire pc_x0_0 = ~(x[0] ^ w[0]);
   wire pc_x0_1 = ~(x[1] ^ w[1]);
   wire pc_x0_2 = ~(x[2] ^ w[2]);

@@ -1,9 +1,8 @@
 //! Run-time-width buses: a `Vec` of one-bit rust-hdl signals.
 //!
 //! rust-hdl's `Bits<N>` fixes a width at compile time, but the compiler chooses widths from a model
-//! file. A bus of `n` one-bit signals has its width chosen when the block is built; rust-hdl names
-//! the elements `name$0 .. name$(n-1)`, so the Verilog side packs them with [`pack`] and
-//! unpacks them with [`unpack`].
+//! file. A bus of `n` one-bit signals has its width chosen when the block is built. Only the
+//! simulation sees these buses: the Verilog ([`crate::rtl`]) has packed `[n-1:0]` ports.
 
 use crate::words;
 use rust_hdl::prelude::*;

@@ -1,7 +1,7 @@
 # xnorflow's entry points. `make demo` and `make test` are the README's two set-up commands.
 CARGO ?= cargo
 
-.PHONY: demo test lint bench deps ci clean mnist-results mnist-fixed8 irnet-ablation irnet-ablation-conv irnet-conv-replication irnet-vs-ste irnet-vs-ste-tuned hdl-lanes formal sim-speed estimate-vs-synth cnv-results
+.PHONY: demo test lint bench deps ci clean mnist-results mnist-fixed8 irnet-ablation irnet-ablation-conv irnet-conv-replication irnet-vs-ste irnet-vs-ste-tuned hdl-lanes formal sim-speed hdl-speed estimate-vs-synth cnv-results
 
 ## Install the hardware tools (Verilator, Yosys, Icarus Verilog, nextpnr-ice40) when missing.
 deps:
@@ -29,6 +29,11 @@ bench:
 ## The first run verilates the LFC design (about 3 minutes).
 sim-speed: deps
 	$(CARGO) bench -p xnorflow-reports --bench sim_speed
+
+## Wall-clock of what the emitted Verilog's size decides, on BNN-PYNQ's LFC: `xnorflow compile` at
+## 128 cycles/frame, verilating + C++-compiling the LFC at BNN-PYNQ's folding, Icarus on one frame.
+hdl-speed: deps
+	scripts/hdl_speed.sh
 
 ## Estimates against Yosys per node, TFC/SFC/LFC x three foldings (about 30 min) -> results/estimate_vs_synth.csv.
 estimate-vs-synth: deps

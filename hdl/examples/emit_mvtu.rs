@@ -1,6 +1,6 @@
 //! Prints the Verilog of a small MVTU (for inspection): `cargo run -p xnorflow-hdl --example emit_mvtu`.
 use compiler::model::BitMatrix;
-use hdl::{LaneInput, MemStyle, Mvtu, MvtuConfig, MvtuOutput, Popcount};
+use hdl::{LaneInput, MemStyle, MvtuConfig, MvtuOutput, Popcount};
 
 fn main() -> Result<(), hdl::HdlError> {
     let cfg = MvtuConfig {
@@ -15,8 +15,8 @@ fn main() -> Result<(), hdl::HdlError> {
         mem_style: MemStyle::Auto,
     };
     let w = BitMatrix::from_fn(4, 8, |r, c| (r * 3 + c) % 5 < 2);
-    let mut m = Mvtu::new(&cfg, &w, Some(&[1, 4, 5, 9]))?;
-    print!("{}", hdl::emit::verilog(&mut m, "mvtu")?);
-    hdl::emit::write_memories(std::path::Path::new("."), m.memories())?;
+    let m = hdl::rtl::mvtu::design("mvtu", &cfg, &w, Some(&[1, 4, 5, 9]))?;
+    print!("{}", m.verilog());
+    m.write_memories(std::path::Path::new("."))?;
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! Writes one MVTU's Verilog and memories into a directory, for synthesis experiments:
 //! `cargo run --release -p xnorflow-hdl --example emit_one -- DIR SIMD PE [adder-tree|compressor] [NF] [SF]`.
 use compiler::model::BitMatrix;
-use hdl::{LaneInput, MemStyle, Mvtu, MvtuConfig, MvtuOutput, Popcount};
+use hdl::{LaneInput, MemStyle, MvtuConfig, MvtuOutput, Popcount};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let a: Vec<String> = std::env::args().collect();
@@ -29,9 +29,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let w = BitMatrix::from_fn(cfg.mh, cfg.mw, |r, c| (r * 7919 + c * 104_729) % 11 < 5);
     let t: Vec<i32> = (0..cfg.mh).map(|r| (cfg.mw / 2 + r % 7) as i32).collect();
-    let mut m = Mvtu::new(&cfg, &w, Some(&t))?;
+    let m = hdl::rtl::mvtu::design("mvtu", &cfg, &w, Some(&t))?;
     std::fs::create_dir_all(&dir)?;
-    std::fs::write(dir.join("mvtu.v"), hdl::emit::verilog(&mut m, "mvtu")?)?;
-    hdl::emit::write_memories(&dir, m.memories())?;
+    std::fs::write(dir.join("mvtu.v"), m.verilog())?;
+    m.write_memories(&dir)?;
     Ok(())
 }

@@ -9,7 +9,7 @@
 
 use compiler::model::BitMatrix;
 use hdl::synth::{self, Target};
-use hdl::{LaneInput, MemStyle, Mvtu, MvtuConfig, MvtuOutput, Popcount};
+use hdl::{LaneInput, MemStyle, MvtuConfig, MvtuOutput, Popcount};
 use std::io::Write;
 use std::sync::Mutex;
 
@@ -45,10 +45,10 @@ fn measure(simd: usize, pe: usize, popcount: Popcount) -> Result<String, Box<dyn
             (cfg.mw / 4 + (s as usize) % (cfg.mw / 2 + 1)) as i32
         })
         .collect();
-    let mut m = Mvtu::new(&cfg, &w, Some(&t))?;
+    let m = hdl::rtl::mvtu::design("mvtu", &cfg, &w, Some(&t))?;
     let dir = tempfile::tempdir()?;
-    std::fs::write(dir.path().join("mvtu.v"), hdl::emit::verilog(&mut m, "mvtu")?)?;
-    hdl::emit::write_memories(dir.path(), m.memories())?;
+    std::fs::write(dir.path().join("mvtu.v"), m.verilog())?;
+    m.write_memories(dir.path())?;
     let t0 = std::time::Instant::now();
     let rep = synth::yosys(dir.path(), "mvtu.v", "mvtu", Target::Xc7, false)?;
     let st = &rep.total;
@@ -56,7 +56,7 @@ fn measure(simd: usize, pe: usize, popcount: Popcount) -> Result<String, Box<dyn
     // Everything but the controller (with its input buffer) and the weight memories, counted
     // per instance: identical lanes are one module instantiated PE times.
     let own = rep.modules.get("mvtu").map_or(0, |m| m.lut);
-    let dp = st.lut - own - rep.sum_modules("$ctl").lut - rep.sum_modules("$wmem$").lut;
+    let dp = st.lut - own - rep.sum_modules("_ctl_").lut - rep.sum_modules("_wmem").lut;
     let lanes = (simd * pe) as f64;
     let name = match popcount {
         Popcount::AdderTree => "adder-tree",

@@ -1,5 +1,5 @@
-//! A whole accelerator: the blocks of a dataflow graph chained by their streams, and its Verilog
-//! with an AXI4-Stream style top module.
+//! A whole accelerator in rust-hdl: the blocks of a dataflow graph chained by their streams (its
+//! Verilog: [`crate::rtl::accel`]).
 
 use crate::bus::{self, Bus};
 use crate::harness::{StreamBlock, StreamPorts};
@@ -12,7 +12,6 @@ use crate::HdlError;
 use compiler::dataflow::{Graph, NodeKind};
 use compiler::model::{Activation, Layer, Model};
 use rust_hdl::prelude::*;
-use std::fmt::Write;
 
 /// One stage of the pipeline.
 pub enum Stage {
@@ -156,31 +155,6 @@ impl Accelerator {
             .flatten()
             .collect()
     }
-
-    fn verilog(&self) -> String {
-        let mut v = String::new();
-        let n = self.stages.len();
-        for (i, st) in self.stages.iter().enumerate() {
-            let _ = writeln!(v, "    stages${i}$clock = clock;\n    stages${i}$rst = rst;");
-            let src = if i == 0 { String::new() } else { format!("stages${}$", i - 1) };
-            let inw = each_stage!(st, b => b.s_data.len());
-            if i == 0 {
-                v.push_str(&bus::wire(&format!("stages${i}$s_data"), "s_data", inw));
-                let _ = writeln!(v, "    stages${i}$s_valid = s_valid;\n    s_ready = stages${i}$s_ready;");
-            } else {
-                v.push_str(&bus::wire(&format!("stages${i}$s_data"), &format!("{src}m_data"), inw));
-                let _ = writeln!(
-                    v,
-                    "    stages${i}$s_valid = {src}m_valid;\n    {src}m_ready = stages${i}$s_ready;"
-                );
-            }
-            if i + 1 == n {
-                v.push_str(&bus::wire("m_data", &format!("stages${i}$m_data"), self.m_data.len()));
-                let _ = writeln!(v, "    m_valid = stages${i}$m_valid;\n    stages${i}$m_ready = m_ready;");
-            }
-        }
-        bus::one_block_per_wire(&v)
-    }
 }
 
 impl Logic for Accelerator {
@@ -223,36 +197,6 @@ impl Logic for Accelerator {
             p.m_ready.connect();
         }
     }
-
-    fn hdl(&self) -> Verilog {
-        Verilog::Custom(self.verilog())
-    }
 }
 
 crate::stream_block!(Accelerator);
-
-/// The Verilog of the whole design: rust-hdl's modules under `{top}_core`, and module `top` with
-/// AXI4-Stream style ports (`clk`, `rst` active high, `s_axis_tdata/tvalid/tready`,
-/// `m_axis_tdata/tvalid/tready`). `top` must be a [`compiler::dataflow::VerilogIdent`].
-pub fn verilog(acc: &mut Accelerator, top: &str) -> Result<String, HdlError> {
-    let top = compiler::dataflow::VerilogIdent::new(top)?;
-    let core = format!("{top}_core");
-    let mut v = crate::emit::verilog(acc, &core)?;
-    let (iw, ow) = (acc.s_data.len(), acc.m_data.len());
-    let _ = writeln!(v, "\n// AXI4-Stream style top level.\nmodule {top} (");
-    let _ = writeln!(v, "    input wire clk,\n    input wire rst,");
-    let _ = writeln!(
-        v,
-        "    input wire [{}:0] s_axis_tdata,\n    input wire s_axis_tvalid,\n    output wire s_axis_tready,",
-        iw - 1
-    );
-    let _ = writeln!(v, "    output wire [{}:0] m_axis_tdata,\n    output wire m_axis_tvalid,\n    input wire m_axis_tready\n);", ow - 1);
-    let mut ports = vec![".clock(clk)".to_string(), ".rst(rst)".into(), ".s_valid(s_axis_tvalid)".into()];
-    ports.push(".s_ready(s_axis_tready)".into());
-    ports.push(".m_valid(m_axis_tvalid)".into());
-    ports.push(".m_ready(m_axis_tready)".into());
-    ports.extend((0..iw).map(|i| format!(".s_data${i}(s_axis_tdata[{i}])")));
-    ports.extend((0..ow).map(|i| format!(".m_data${i}(m_axis_tdata[{i}])")));
-    let _ = writeln!(v, "  {core} core (\n    {}\n  );\nendmodule", ports.join(",\n    "));
-    Ok(v)
-}

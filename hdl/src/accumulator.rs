@@ -5,13 +5,11 @@
 //! not its word: the ROM's LUTs then sit in the same module as the adder that consumes them, and
 //! synthesis can merge a small ROM into the adder's LUTs (about 3 LUTs per PE at 8 thresholds).
 
-use crate::arith::{self, Term};
 use crate::bus::{self, Bus};
 use crate::memory::Memory;
 use crate::words;
 use compiler::dataflow::RomForm;
 use rust_hdl::prelude::*;
-use std::fmt::Write;
 
 /// One PE's accumulator.
 ///
@@ -97,53 +95,6 @@ impl Accumulator {
         };
         blocks::mvtu::accumulate(base, s, self._width)
     }
-
-    fn verilog(&self) -> String {
-        let (cw, rw) = (self.sum.len(), self._width);
-        let r = bus::range;
-        let mut v = String::new();
-        let _ = writeln!(v, "  wire {} sum_v = {};", r(cw), bus::pack("sum", cw));
-        let sum = Term { name: "sum_v".into(), width: cw, lo: 0, hi: 0 };
-        let ext = if rw > cw { arith::extend(&sum, rw, self._sum_signed) } else { sum.name };
-        let base = match &self._rom {
-            Some(rom) => {
-                let ab = self.taddr.len();
-                let _ = writeln!(v, "  wire {} taddr_v = {};", r(ab), bus::pack("taddr", ab));
-                let depth = rom.depth().max(1) - 1;
-                let _ = writeln!(v, "  (* rom_style = \"logic\" *) reg {} trom [0:{depth}];", r(rw));
-                let _ = writeln!(v, "  initial $readmemh(\"{}\", trom);", rom.file());
-                if self._form == Some(RomForm::RegisteredAddress) {
-                    // A registered address: each ROM bit is a function of few enough inputs that
-                    // synthesis folds it into the start multiplexer and the adder bit's LUT6.
-                    let _ = writeln!(v, "  reg {} ta = 0;", r(ab));
-                    let _ = writeln!(v, "  always @(posedge clock) if (ren) ta <= taddr_v;");
-                    let _ = writeln!(v, "  wire {} start_v = trom[ta];", r(rw));
-                } else {
-                    // A deeper ROM takes whole LUT6s per bit: a registered word keeps it off the
-                    // adder's path and lets constant bits become flip-flop set/reset values.
-                    let _ = writeln!(v, "  reg {} start_v = 0;", r(rw));
-                    let _ = writeln!(v, "  always @(posedge clock) if (ren) start_v <= trom[taddr_v];");
-                }
-                "start_v".to_string()
-            }
-            None => {
-                // Verilator's -Wall accepts an unused input whose name says so.
-                let _ = writeln!(v, "  wire unused_ren = ren;");
-                format!("{rw}'d0")
-            }
-        };
-        let _ = writeln!(v, "  reg {} acc = 0;", r(rw));
-        let _ = writeln!(v, "  wire {} acc_next = (first ? {base} : acc) + {ext};", r(rw));
-        let _ = writeln!(v, "  always @(posedge clock) if (en) acc <= acc_next;");
-        let _ = writeln!(v, "  always @(*) begin");
-        if self._rom.is_some() {
-            let _ = writeln!(v, "    result$0 = !acc_next[{}];", rw - 1);
-        } else {
-            v.push_str(&bus::unpack("result", rw, "acc_next"));
-        }
-        let _ = writeln!(v, "  end");
-        v
-    }
 }
 
 impl Logic for Accumulator {
@@ -164,9 +115,5 @@ impl Logic for Accumulator {
 
     fn connect(&mut self) {
         bus::connect(&mut self.result);
-    }
-
-    fn hdl(&self) -> Verilog {
-        Verilog::Custom(self.verilog())
     }
 }

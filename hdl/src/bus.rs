@@ -1,9 +1,8 @@
 //! Run-time-width buses: a `Vec` of one-bit rust-hdl signals.
 //!
 //! rust-hdl's `Bits<N>` fixes a width at compile time, but the compiler chooses widths from a model
-//! file. A bus of `n` one-bit signals has its width chosen when the block is built; rust-hdl names
-//! the elements `name$0 .. name$(n-1)`, so the Verilog side packs them with [`pack`] and
-//! unpacks them with [`unpack`].
+//! file. A bus of `n` one-bit signals has its width chosen when the block is built. Only the
+//! simulation sees these buses: the Verilog ([`crate::rtl`]) has packed `[n-1:0]` ports.
 
 use crate::words;
 use rust_hdl::prelude::*;
@@ -77,31 +76,4 @@ pub fn connect<D: Direction>(b: &mut [Signal<D, Bit>]) {
     for s in b {
         s.connect();
     }
-}
-
-/// The Verilog concatenation of bus `name`, most significant bit first.
-pub fn pack(name: &str, n: usize) -> String {
-    let parts: Vec<String> = (0..n).rev().map(|i| format!("{name}${i}")).collect();
-    format!("{{{}}}", parts.join(", "))
-}
-
-/// Verilog statements (for an `always @(*)` block) driving bus `name` from vector `expr`.
-pub fn unpack(name: &str, n: usize, expr: &str) -> String {
-    (0..n).map(|i| format!("    {name}${i} = {expr}[{i}];\n")).collect()
-}
-
-/// Verilog assignments (in an `always @(*)` block) wiring bus `dst` from bus `src`, bit by bit.
-pub fn wire(dst: &str, src: &str, n: usize) -> String {
-    (0..n).map(|i| format!("    {dst}${i} = {src}${i};\n")).collect()
-}
-
-/// `[w-1:0]`, the Verilog range of a `w`-bit vector.
-pub fn range(w: usize) -> String {
-    format!("[{}:0]", w.max(1) - 1)
-}
-
-/// Turns wiring statements (`    a = b;` lines) into one `always @(*)` block each: simulators then
-/// re-evaluate a wire only when its own source changes, not every wire of a wide composite.
-pub fn one_block_per_wire(lines: &str) -> String {
-    lines.lines().filter(|l| !l.trim().is_empty()).map(|l| format!("  always @(*) {}\n", l.trim())).collect()
 }

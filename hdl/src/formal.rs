@@ -32,10 +32,11 @@
 //! declares probe wires that the script connects to the flattened registers
 //! (`connect -set probe core.reg`): the design text stays untouched.
 
-use crate::accel::{self, Accelerator};
+use crate::accel::Accelerator;
 use crate::harness::{self, Stalls, StreamBlock};
 use crate::mvtu::{MvtuConfig, MvtuOutput};
 use crate::pool::{Pool, PoolConfig};
+use crate::rtl;
 use crate::stream::{Argmax, Fifo, WidthConverter};
 use crate::swu::{Swu, SwuConfig};
 use crate::{HdlError, LaneInput, MemStyle, Mvtu, Popcount};
@@ -63,7 +64,7 @@ pub enum BlockKind {
     Swu,
     /// `pool::Pool`.
     Pool,
-    /// `accel::verilog`'s AXI4-Stream top.
+    /// `rtl::accel::design`'s AXI4-Stream top.
     Accel,
 }
 
@@ -112,9 +113,9 @@ impl Property {
 /// How the design's stream ports are named.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Ports {
-    /// `clock`, `rst`, `s_data$i`, `s_valid`, `s_ready`, `m_data$i`, `m_valid`, `m_ready`.
+    /// `clock`, `rst`, `s_data`, `s_valid`, `s_ready`, `m_data`, `m_valid`, `m_ready`.
     Block,
-    /// `clk`, `rst`, `s_axis_tdata`, ..., as `accel::verilog` writes them.
+    /// `clk`, `rst`, `s_axis_tdata`, ..., as `rtl::accel::design` writes them.
     Axis,
 }
 
@@ -150,6 +151,9 @@ pub struct Design {
     probes: Vec<(String, String, usize)>,
     /// Strengthening invariants over probes and wrapper counters, asserted in every property.
     invariants: Vec<String>,
+    /// The accelerator's Verilog with a wiring fault in the core, printed by the builder
+    /// (`rtl::accel::Fault`), for its mutant.
+    faulty: Option<String>,
 }
 
 /// Proof effort for one run.
@@ -289,26 +293,27 @@ fn mask(bits: usize) -> u64 {
     }
 }
 
+/// A design from a block's Verilog (`rtl`, top module `dut`) and its rust-hdl simulation, which
+/// measures the bounds.
 fn block_design<B: StreamBlock>(
     kind: BlockKind,
     config: String,
     mut block: B,
+    rtl: rtl::Design,
     in_words: usize,
     out_words: usize,
-    mems: Vec<(String, String)>,
 ) -> Result<Design, HdlError> {
     let (in_bits, out_bits) = {
         let p = block.ports();
         (p.s_data.len(), p.m_data.len())
     };
-    let verilog = crate::emit::verilog(&mut block, "dut")?;
     let (progress_bound, drain_bound) = measure(&mut block, in_bits, in_words, out_words)?;
     Ok(Design {
         kind,
         config,
-        verilog,
-        mems,
-        module: "dut".into(),
+        verilog: rtl.verilog(),
+        mems: rtl.files,
+        module: rtl.top,
         ports: Ports::Block,
         in_bits,
         out_bits,
@@ -318,6 +323,7 @@ fn block_design<B: StreamBlock>(
         drain_bound,
         probes: Vec::new(),
         invariants: Vec::new(),
+        faulty: None,
     })
 }
 
@@ -329,9 +335,9 @@ pub fn fifo(width: usize, depth: usize, frame: usize) -> Result<Design, HdlError
         BlockKind::Fifo,
         format!("{width} bits x {depth} deep, {frame} words/frame"),
         b,
+        rtl::fifo::design("dut", width, depth)?,
         frame,
         frame,
-        Vec::new(),
     )?;
     let (pw, cw) = (ubits(depth - 1), ubits(depth));
     d.probes = vec![
@@ -356,9 +362,9 @@ pub fn width_converter(i: usize, o: usize, frame_bits: usize) -> Result<Design, 
         BlockKind::WidthConverter,
         format!("{i} -> {o} bits, {frame_bits}-bit frames"),
         b,
+        rtl::width_converter::design("dut", i, o)?,
         frame_bits / i,
         frame_bits / o,
-        Vec::new(),
     )?;
     let cb = ubits(i + o);
     d.probes = vec![("p_cnt".into(), "core.cnt".into(), cb)];
@@ -381,9 +387,9 @@ pub fn argmax(pe: usize, bits: usize, words: usize, signed: bool) -> Result<Desi
             if signed { "signed" } else { "unsigned" }
         ),
         b,
+        rtl::argmax::design("dut", rtl::argmax::ArgmaxParams { pe, bits, words, signed })?,
         words,
         1,
-        Vec::new(),
     )?;
     d.probes = vec![("p_j".into(), "core.j".into(), jb), ("p_out_valid".into(), "core.out_valid".into(), 1)];
     d.invariants = vec![format!("p_j == ic"), "fd - 2 == p_out_valid".into()];
@@ -427,7 +433,7 @@ pub fn mvtu(
         Activation::Scores => None,
     };
     let m = Mvtu::new(&cfg, &w.matrix, t)?;
-    let mems = m.memories().flat_map(|x| x.files()).collect();
+    let v = rtl::mvtu::design("dut", &cfg, &w.matrix, t)?;
     block_design(
         BlockKind::Mvtu,
         format!(
@@ -436,9 +442,9 @@ pub fn mvtu(
             if scores { "scores" } else { "thresholds" }
         ),
         m,
+        v,
         cfg.sf(),
         cfg.nf(),
-        mems,
     )
 }
 
@@ -470,9 +476,9 @@ pub fn swu(
         BlockKind::Swu,
         format!("{h}x{w}x{c}, SIMD {simd}, K {k}, S {s}, P {p}"),
         b,
+        rtl::swu::design("dut", &cfg)?,
         cfg.in_words(),
         cfg.out_words(),
-        Vec::new(),
     )
 }
 
@@ -484,14 +490,14 @@ pub fn pool(h: usize, w: usize, c: usize, bits: usize, k: usize) -> Result<Desig
         BlockKind::Pool,
         format!("{h}x{w}x{c}, {bits}-bit words, K {k}"),
         b,
+        rtl::pool::design("dut", &cfg)?,
         cfg.in_words(),
         cfg.out_words(),
-        Vec::new(),
     )
 }
 
 /// The accelerator of a small random model, lowered under `folds` (`(layer name, PE, SIMD)`),
-/// through `accel::verilog`'s AXI4-Stream top.
+/// through `rtl::accel::design`'s AXI4-Stream top.
 pub fn accelerator(
     label: &str,
     input: Shape,
@@ -506,8 +512,15 @@ pub fn accelerator(
     }
     let graph = fold::lower(&model, &folding)?;
     let mut acc = Accelerator::new(&graph, &model)?;
-    let verilog = accel::verilog(&mut acc, "top")?;
-    let mems = acc.memories().into_iter().flat_map(|m| m.files()).collect();
+    let rtl = rtl::accel::design(&graph, &model, "top")?;
+    // The standard mutant: stage 1 sees a valid word every cycle (a two-stage design at least).
+    let faulty = match graph.nodes.len() {
+        0 | 1 => None,
+        _ => Some(
+            rtl::accel::design_with(&graph, &model, "top", Some(rtl::accel::Fault::ValidAlwaysHigh(1)))?
+                .verilog(),
+        ),
+    };
     let (first, last) = match (graph.nodes.first(), graph.nodes.last()) {
         (Some(f), Some(l)) => (f.clone(), l.clone()),
         _ => return Err(HdlError::Check("empty graph".into())),
@@ -518,8 +531,8 @@ pub fn accelerator(
     Ok(Design {
         kind: BlockKind::Accel,
         config: format!("{label} ({} stages: {})", stages.len(), stages.join(" ")),
-        verilog,
-        mems,
+        verilog: rtl.verilog(),
+        mems: rtl.files,
         module: "top".into(),
         ports: Ports::Axis,
         in_bits: graph.in_bits(),
@@ -530,6 +543,7 @@ pub fn accelerator(
         drain_bound,
         probes: Vec::new(),
         invariants: Vec::new(),
+        faulty,
     })
 }
 
@@ -615,14 +629,17 @@ pub fn standard_mutant(d: &Design) -> Result<Mutant, HdlError> {
             "ov <= in_window;",
         ),
         BlockKind::Accel => {
-            let from = "stages$1$s_valid = stages$0$m_valid;";
-            mutate(
-                d,
-                "stage 1 sees a valid word every cycle (invents words)",
-                NoExtra,
-                from,
-                "stages$1$s_valid = 1'b1;",
-            )
+            let description = "stage 1 sees a valid word every cycle (invents words)";
+            let Some(v) = &d.faulty else {
+                return Err(HdlError::Check(format!(
+                    "mutant `{description}`: the {} has fewer than two stages",
+                    d.kind
+                )));
+            };
+            let mut design = d.clone();
+            design.verilog = v.clone();
+            design.invariants.clear();
+            Ok(Mutant { description: description.into(), expected: NoExtra, design })
         }
     }
 }
@@ -662,8 +679,7 @@ pub fn wrapper(d: &Design, p: Property) -> String {
                 ["clock(clock)", "rst(rst)", "s_valid(s_valid)", "s_ready(s_ready)"].map(String::from),
             );
             conns.extend(["m_valid(m_valid)", "m_ready(m_ready)"].map(String::from));
-            conns.extend((0..ib).map(|i| format!("s_data${i}(s_data[{i}])")));
-            conns.extend((0..ob).map(|i| format!("m_data${i}(m_data[{i}])")));
+            conns.extend(["s_data(s_data)", "m_data(m_data)"].map(String::from));
         }
         Ports::Axis => {
             conns.extend(

@@ -2,7 +2,7 @@
 //!
 //! A stream leaf's registers and next-state logic live in the `blocks` crate, written once on
 //! bit-packed words and run by the cycle model too. The leaf only converts its one-bit signals to
-//! words around the unit's clock edge and outputs.
+//! words around the unit's clock edge and outputs. The Verilog is printed by [`crate::rtl`].
 
 /// Implements rust-hdl's `Logic` (and [`crate::harness::StreamBlock`]) for a stream leaf with the
 /// standard ports (`clock`, `rst`, `s_data`, `s_valid`, `s_ready`, `m_data`, `m_valid`,
@@ -30,10 +30,6 @@ macro_rules! unit_leaf {
                 self.s_ready.connect();
                 self.m_valid.connect();
                 $crate::bus::connect(&mut self.m_data);
-            }
-
-            fn hdl(&self) -> Verilog {
-                Verilog::Custom(self.verilog())
             }
         }
 

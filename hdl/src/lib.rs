@@ -1,19 +1,19 @@
 //! xnorflow's hardware library: streaming blocks written with rust-hdl 0.46.
 //!
-//! Every block is a rust-hdl `LogicBlock` with ready/valid stream ports. Widths are chosen at run
-//! time (from a model file and a folding), so buses are `Vec`s of one-bit signals ([`bus`]) and
-//! leaf blocks carry custom Verilog generated with exact widths next to a Rust `update` that
-//! simulates exactly that Verilog; composite blocks ([`mvtu::Mvtu`]) are trees of leaves whose
-//! wiring is written twice, as simulation copies and as Verilog assignments, and tested against
-//! the golden model in both forms. The rest of xnorflow sees this crate's own types
-//! ([`mvtu::MvtuConfig`], [`emit`]), never rust-hdl's. [`formal`] proves every stream block's
-//! AXI4-Stream handshakes, token conservation and bounded progress with Yosys and z3.
+//! Every block is a rust-hdl `LogicBlock` with ready/valid stream ports, simulated in Rust. Widths
+//! are chosen at run time (from a model file and a folding), so the rust-hdl buses are `Vec`s of
+//! one-bit signals ([`bus`]); composite blocks ([`mvtu::Mvtu`]) are trees of leaves. The Verilog
+//! is a second description of the same blocks, printed from their configurations through a typed
+//! builder with packed buses ([`rtl`]); a whole design's Verilog and memory files come from the
+//! dataflow graph and the model ([`rtl::accel::design`]) without building the rust-hdl blocks,
+//! which the tests keep as the oracle the Verilog must match cycle for cycle. The rest of
+//! xnorflow sees this crate's own types ([`mvtu::MvtuConfig`], [`rtl::Design`]), never
+//! rust-hdl's. [`formal`] proves every stream block's AXI4-Stream handshakes, token conservation
+//! and bounded progress with Yosys and z3.
 
 pub mod accel;
 pub mod accumulator;
-pub mod arith;
 pub mod bus;
-pub mod emit;
 pub mod formal;
 pub mod harness;
 pub mod lanes;
@@ -21,6 +21,7 @@ pub mod leaf;
 pub mod memory;
 pub mod mvtu;
 pub mod pool;
+pub mod rtl;
 pub mod stream;
 pub mod swu;
 pub mod synth;

@@ -15,7 +15,6 @@ use crate::HdlError;
 pub use compiler::dataflow::{divisors, MvtuConfig, MvtuHw, MvtuOutput};
 use compiler::model::BitMatrix;
 use rust_hdl::prelude::*;
-use std::fmt::Write;
 
 /// Cycles from the handshake of a vector's last input word to its output word being valid (the
 /// legalizer's figure, which this unit's two stages implement).
@@ -105,72 +104,6 @@ impl MvtuCtl {
             self._c.edge(self.s_valid.val(), &s_data, self.m_ready.val(), &results);
         }
     }
-
-    fn verilog(&self) -> String {
-        let c = &self._cfg;
-        let (sf_n, nf_n) = (c.sf(), c.nf());
-        let (iw, ow) = (c.in_bits(), c.out_bits());
-        let (abits, tbits) = (self.addr.len(), words::ubits(nf_n as u64 - 1));
-        let sfb = words::ubits(sf_n as u64 - 1);
-        let mut v = String::new();
-        let r = bus::range;
-        let _ = writeln!(v, "  wire {} s_data_v = {};", r(iw), bus::pack("s_data", iw));
-        let _ = writeln!(v, "  wire {} results_v = {};", r(ow), bus::pack("results", ow));
-        let _ = writeln!(v, "  reg {} sf = 0;", r(sfb));
-        let _ = writeln!(v, "  reg {} nf = 0;", r(tbits));
-        let _ = writeln!(v, "  reg {} waddr = 0;", r(abits));
-        let _ = writeln!(v, "  reg v1 = 1'b0, first = 1'b0, last = 1'b0, out_valid = 1'b0;");
-        let _ = writeln!(v, "  reg {} xr = 0;", r(iw));
-        let _ = writeln!(v, "  reg {} out = 0;", r(ow));
-        let _ = writeln!(v, "  wire advance = !out_valid || m_ready;");
-        let _ = writeln!(v, "  wire first_pass = nf == {tbits}'d0;");
-        let _ = writeln!(v, "  wire fire = advance && (!first_pass || s_valid);");
-        let word = if nf_n > 1 {
-            let _ = writeln!(v, "  reg {} ibuf [0:{}];", r(iw), sf_n - 1);
-            "first_pass ? s_data_v : ibuf[sf]"
-        } else {
-            "s_data_v"
-        };
-        let _ = writeln!(v, "  wire {} word = {word};", r(iw));
-        let _ = writeln!(v, "  always @(posedge clock) begin");
-        let _ = writeln!(v, "    if (rst) begin");
-        let _ = writeln!(v, "      sf <= 0; nf <= 0; waddr <= 0; v1 <= 1'b0; out_valid <= 1'b0;");
-        let _ = writeln!(v, "    end else if (advance) begin");
-        let _ = writeln!(v, "      if (v1 && last) out <= results_v;");
-        let _ = writeln!(v, "      out_valid <= (v1 && last) || (out_valid && !m_ready);");
-        let _ = writeln!(v, "      v1 <= fire;");
-        let _ = writeln!(v, "      if (fire) begin");
-        let _ = writeln!(v, "        xr <= word;");
-        if nf_n > 1 {
-            let _ = writeln!(v, "        if (first_pass) ibuf[sf] <= s_data_v;");
-        }
-        let _ = writeln!(v, "        first <= sf == {sfb}'d0;");
-        let _ = writeln!(v, "        last <= sf == {sfb}'d{};", sf_n - 1);
-        let _ = writeln!(
-            v,
-            "        waddr <= (waddr == {abits}'d{}) ? {abits}'d0 : waddr + {abits}'d1;",
-            sf_n * nf_n - 1
-        );
-        let _ = writeln!(v, "        if (sf == {sfb}'d{}) begin", sf_n - 1);
-        let _ = writeln!(v, "          sf <= {sfb}'d0;");
-        let _ = writeln!(v, "          nf <= (nf == {tbits}'d{}) ? {tbits}'d0 : nf + {tbits}'d1;", nf_n - 1);
-        let _ = writeln!(v, "        end else sf <= sf + {sfb}'d1;");
-        let _ = writeln!(v, "      end");
-        let _ = writeln!(v, "    end");
-        let _ = writeln!(v, "  end");
-        let _ = writeln!(v, "  always @(*) begin");
-        let _ = writeln!(v, "    s_ready = advance && first_pass;");
-        let _ = writeln!(v, "    m_valid = out_valid;");
-        let _ = writeln!(v, "    en = advance;");
-        let _ = writeln!(v, "    acc_en = advance && v1;");
-        let _ = writeln!(v, "    acc_first = first;");
-        v.push_str(&bus::unpack("m_data", ow, "out"));
-        v.push_str(&bus::unpack("x", iw, "xr"));
-        v.push_str(&bus::unpack("addr", abits, "waddr"));
-        v.push_str(&bus::unpack("taddr", self.taddr.len(), "nf"));
-        let _ = writeln!(v, "  end");
-        v
-    }
 }
 
 impl Logic for MvtuCtl {
@@ -201,10 +134,6 @@ impl Logic for MvtuCtl {
         bus::connect(&mut self.x);
         bus::connect(&mut self.addr);
         bus::connect(&mut self.taddr);
-    }
-
-    fn hdl(&self) -> Verilog {
-        Verilog::Custom(self.verilog())
     }
 }
 
@@ -326,35 +255,6 @@ impl Mvtu {
     pub fn memories(&self) -> impl Iterator<Item = &Memory> {
         self.wmem.iter().chain(self.acc.iter().filter_map(Accumulator::rom))
     }
-
-    fn verilog(&self) -> String {
-        let c = &self._cfg;
-        let (iw, ow, cw) = (c.in_bits(), c.out_bits(), c.input.sum_bits(c.simd));
-        let rb = ow / c.pe;
-        let mut v = String::new();
-        let mut line = |s: String| {
-            v.push_str(&s);
-        };
-        line("    ctl$clock = clock;\n    ctl$rst = rst;\n    ctl$s_valid = s_valid;\n".into());
-        line("    s_ready = ctl$s_ready;\n    m_valid = ctl$m_valid;\n    ctl$m_ready = m_ready;\n".into());
-        line(bus::wire("ctl$s_data", "s_data", iw));
-        line(bus::wire("m_data", "ctl$m_data", ow));
-        for p in 0..c.pe {
-            line(format!("    wmem${p}$clock = clock;\n    wmem${p}$en = ctl$en;\n"));
-            line(bus::wire(&format!("wmem${p}$addr"), "ctl$addr", self.ctl.addr.len()));
-            line(bus::wire(&format!("lanes${p}$x"), "ctl$x", iw));
-            line(bus::wire(&format!("lanes${p}$w"), &format!("wmem${p}$data"), c.simd));
-            line(format!("    acc${p}$clock = clock;\n    acc${p}$en = ctl$acc_en;\n"));
-            line(format!("    acc${p}$first = ctl$acc_first;\n"));
-            line(bus::wire(&format!("acc${p}$sum"), &format!("lanes${p}$sum"), cw));
-            for i in 0..rb {
-                line(format!("    ctl$results${} = acc${p}$result${i};\n", p * rb + i));
-            }
-            line(format!("    acc${p}$ren = ctl$en;\n"));
-            line(bus::wire(&format!("acc${p}$taddr"), "ctl$taddr", self.ctl.taddr.len()));
-        }
-        bus::one_block_per_wire(&v)
-    }
 }
 
 impl Logic for Mvtu {
@@ -414,10 +314,6 @@ impl Logic for Mvtu {
             bus::connect(&mut l.x);
             bus::connect(&mut l.w);
         }
-    }
-
-    fn hdl(&self) -> Verilog {
-        Verilog::Custom(self.verilog())
     }
 }
 

@@ -4,7 +4,6 @@ use crate::bus::{self, Bus};
 use crate::words::ubits;
 use crate::HdlError;
 use rust_hdl::prelude::*;
-use std::fmt::Write;
 
 /// A first-word-fall-through FIFO of `depth` words of `width` bits. `s_ready` and `m_valid`
 /// depend only on the FIFO's state, so a FIFO cuts every combinational path between its sides.
@@ -33,7 +32,6 @@ pub struct Fifo {
     pub m_valid: Signal<Out, Bit>,
     /// Output ready.
     pub m_ready: Signal<In, Bit>,
-    _depth: usize,
     _u: blocks::Fifo,
 }
 
@@ -55,45 +53,8 @@ impl Fifo {
             m_data: bus::bus(width),
             m_valid: Signal::default(),
             m_ready: Signal::default(),
-            _depth: depth,
             _u: blocks::Fifo::new(width, depth),
         })
-    }
-
-    fn depth(&self) -> usize {
-        self._depth
-    }
-
-    fn verilog(&self) -> String {
-        let (w, d) = (self.s_data.len(), self.depth());
-        let (pw, cw) = (ubits(d as u64 - 1), ubits(d as u64));
-        let r = bus::range;
-        let mut v = String::new();
-        let _ = writeln!(v, "  reg {} mem [0:{}];", r(w), d - 1);
-        let _ = writeln!(v, "  reg {} rptr = 0, wptr = 0;", r(pw));
-        let _ = writeln!(v, "  reg {} count = 0;", r(cw));
-        let _ = writeln!(v, "  wire full = count == {cw}'d{d};");
-        let _ = writeln!(v, "  wire empty = count == {cw}'d0;");
-        let _ = writeln!(v, "  wire push = s_valid && !full;");
-        let _ = writeln!(v, "  wire pop = m_ready && !empty;");
-        let _ = writeln!(v, "  always @(posedge clock) begin");
-        let _ = writeln!(v, "    if (rst) begin rptr <= 0; wptr <= 0; count <= 0; end");
-        let _ = writeln!(v, "    else begin");
-        let _ = writeln!(v, "      if (push) begin");
-        let _ = writeln!(v, "        mem[wptr] <= {};", bus::pack("s_data", w));
-        let _ = writeln!(v, "        wptr <= (wptr == {pw}'d{}) ? {pw}'d0 : wptr + {pw}'d1;", d - 1);
-        let _ = writeln!(v, "      end");
-        let _ = writeln!(v, "      if (pop) rptr <= (rptr == {pw}'d{}) ? {pw}'d0 : rptr + {pw}'d1;", d - 1);
-        let _ = writeln!(v, "      if (push && !pop) count <= count + {cw}'d1;");
-        let _ = writeln!(v, "      else if (pop && !push) count <= count - {cw}'d1;");
-        let _ = writeln!(v, "    end");
-        let _ = writeln!(v, "  end");
-        let _ = writeln!(v, "  wire {} head = mem[rptr];", r(w));
-        let _ = writeln!(v, "  always @(*) begin");
-        let _ = writeln!(v, "    s_ready = !full;\n    m_valid = !empty;");
-        v.push_str(&bus::unpack("m_data", w, "head"));
-        let _ = writeln!(v, "  end");
-        v
     }
 }
 
@@ -151,36 +112,6 @@ impl WidthConverter {
             m_ready: Signal::default(),
             _u: blocks::WidthConverter::new(in_bits, out_bits),
         })
-    }
-
-    fn verilog(&self) -> String {
-        let (i, o) = (self.s_data.len(), self.m_data.len());
-        let cap = i + o;
-        let cb = ubits(cap as u64);
-        let r = bus::range;
-        let mut v = String::new();
-        let _ = writeln!(v, "  reg {} buffer = 0;", r(cap));
-        let _ = writeln!(v, "  reg {} cnt = 0;", r(cb));
-        let _ = writeln!(v, "  wire ready = cnt <= {cb}'d{o};");
-        let _ = writeln!(v, "  wire valid = cnt >= {cb}'d{o};");
-        let _ = writeln!(v, "  wire pop = valid && m_ready;");
-        let _ = writeln!(v, "  wire push = s_valid && ready;");
-        let _ = writeln!(v, "  wire {} after = pop ? cnt - {cb}'d{o} : cnt;", r(cb));
-        let _ =
-            writeln!(v, "  wire {} shifted = pop ? {{{o}'d0, buffer[{}:{o}]}} : buffer;", r(cap), cap - 1);
-        let _ = writeln!(v, "  wire {} incoming = {{{o}'d0, {}}} << after;", r(cap), bus::pack("s_data", i));
-        let _ = writeln!(v, "  always @(posedge clock) begin");
-        let _ = writeln!(v, "    if (rst) begin buffer <= 0; cnt <= 0; end");
-        let _ = writeln!(v, "    else begin");
-        let _ = writeln!(v, "      buffer <= push ? (shifted | incoming) : shifted;");
-        let _ = writeln!(v, "      cnt <= push ? after + {cb}'d{i} : after;");
-        let _ = writeln!(v, "    end");
-        let _ = writeln!(v, "  end");
-        let _ = writeln!(v, "  always @(*) begin");
-        let _ = writeln!(v, "    s_ready = ready;\n    m_valid = valid;");
-        v.push_str(&bus::unpack("m_data", o, "buffer"));
-        let _ = writeln!(v, "  end");
-        v
     }
 }
 
@@ -248,64 +179,6 @@ impl Argmax {
             _signed: signed,
             _u: blocks::Argmax::new(pe, bits, words, signed),
         })
-    }
-
-    fn verilog(&self) -> String {
-        let (pe, b, nw) = (self._pe, self._bits, self._words);
-        let ib = self.m_data.len();
-        let jb = ubits(nw as u64 - 1);
-        let r = bus::range;
-        let gt = |a: &str, c: &str| {
-            if self._signed {
-                format!("$signed({a}) > $signed({c})")
-            } else {
-                format!("{a} > {c}")
-            }
-        };
-        let mut v = String::new();
-        let _ = writeln!(v, "  wire {} d = {};", r(pe * b), bus::pack("s_data", pe * b));
-        let _ = writeln!(v, "  reg {} j = 0;", r(jb));
-        let _ = writeln!(v, "  reg {} base = 0;", r(ib));
-        let _ = writeln!(v, "  reg {} best = 0;", r(b));
-        let _ = writeln!(v, "  reg {} idx = 0, out = 0;", r(ib));
-        let _ = writeln!(v, "  reg out_valid = 1'b0;");
-        let _ = writeln!(v, "  wire ready = !out_valid || m_ready;");
-        let _ = writeln!(v, "  wire push = s_valid && ready;");
-        for p in 0..pe {
-            let _ = writeln!(v, "  wire {} v_{p} = d[{}:{}];", r(b), p * b + b - 1, p * b);
-            if p == 0 {
-                let _ = writeln!(v, "  wire {} bv_0 = v_0;", r(b));
-                let _ = writeln!(v, "  wire {} bi_0 = base;", r(ib));
-            } else {
-                let q = p - 1;
-                let _ = writeln!(v, "  wire take_{p} = {};", gt(&format!("v_{p}"), &format!("bv_{q}")));
-                let _ = writeln!(v, "  wire {} bv_{p} = take_{p} ? v_{p} : bv_{q};", r(b));
-                let _ = writeln!(v, "  wire {} bi_{p} = take_{p} ? base + {ib}'d{p} : bi_{q};", r(ib));
-            }
-        }
-        let l = pe - 1;
-        let _ = writeln!(v, "  wire first = j == {jb}'d0;");
-        let _ = writeln!(v, "  wire better = first || {};", gt(&format!("bv_{l}"), "best"));
-        let _ = writeln!(v, "  always @(posedge clock) begin");
-        let _ = writeln!(v, "    if (rst) begin j <= 0; base <= 0; out_valid <= 1'b0; end");
-        let _ = writeln!(v, "    else begin");
-        let _ = writeln!(v, "      if (out_valid && m_ready) out_valid <= 1'b0;");
-        let _ = writeln!(v, "      if (push) begin");
-        let _ = writeln!(v, "        if (better) begin best <= bv_{l}; idx <= bi_{l}; end");
-        let _ = writeln!(v, "        if (j == {jb}'d{}) begin", nw - 1);
-        let _ = writeln!(v, "          j <= 0; base <= 0; out_valid <= 1'b1;");
-        let _ = writeln!(v, "          out <= better ? bi_{l} : idx;");
-        let _ = writeln!(v, "        end else begin");
-        let _ = writeln!(v, "          j <= j + {jb}'d1; base <= base + {ib}'d{pe};");
-        let _ = writeln!(v, "        end");
-        let _ = writeln!(v, "      end");
-        let _ = writeln!(v, "    end");
-        let _ = writeln!(v, "  end");
-        let _ = writeln!(v, "  always @(*) begin");
-        let _ = writeln!(v, "    s_ready = ready;\n    m_valid = out_valid;");
-        v.push_str(&bus::unpack("m_data", ib, "out"));
-        let _ = writeln!(v, "  end");
-        v
     }
 }
 

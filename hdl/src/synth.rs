@@ -57,7 +57,7 @@ fn xc7_luts(cell: &str) -> u64 {
 pub struct SynthReport {
     /// The whole design.
     pub total: SynthStats,
-    /// Per module (Yosys' printed module names, e.g. `mvtu$lanes$0`); only the top when flattened.
+    /// Per module (Yosys' module names, e.g. `top_lanes_32_comp`); only the top when flattened.
     pub modules: BTreeMap<String, SynthStats>,
 }
 
@@ -175,7 +175,7 @@ impl SynthReport {
         Some(s)
     }
 
-    /// The sum over modules whose name contains `part` (e.g. `$lanes$`).
+    /// The sum over modules whose name contains `part` (e.g. `_lanes_`).
     pub fn sum_modules(&self, part: &str) -> SynthStats {
         let mut s = SynthStats::default();
         for (_, m) in self.modules.iter().filter(|(n, _)| n.contains(part)) {

@@ -13,8 +13,8 @@ use std::process::Command;
 /// How the design's stream ports are named.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum TbPorts {
-    /// A rust-hdl module: `clock`, `rst`, one-bit `s_data$i`, `s_valid`, ... .
-    RustHdl,
+    /// A block's module (`rtl`): `clock`, `rst`, vector `s_data`, `s_valid`, ... .
+    Block,
     /// An AXI4-Stream style top: `clk`, `rst`, vector `s_axis_tdata`, `s_axis_tvalid`, ... .
     Axis,
 }
@@ -85,13 +85,10 @@ pub fn write(dir: &Path, spec: &TbSpec) -> Result<(), HdlError> {
     let _ = writeln!(v, "  integer t, ni, no, in_fire;");
     let _ = writeln!(v, "  always #5 clock = ~clock;");
     let ports: Vec<String> = match spec.ports {
-        TbPorts::RustHdl => {
-            let mut p = vec![".clock(clock)".to_string(), ".rst(rst)".into(), ".s_valid(s_valid)".into()];
-            p.extend(["s_ready", "m_valid", "m_ready"].iter().map(|x| format!(".{x}({x})")));
-            p.extend((0..iw).map(|i| format!(".s_data${i}(s_data[{i}])")));
-            p.extend((0..ow).map(|i| format!(".m_data${i}(m_data[{i}])")));
-            p
-        }
+        TbPorts::Block => ["clock", "rst", "s_data", "s_valid", "s_ready", "m_data", "m_valid", "m_ready"]
+            .iter()
+            .map(|x| format!(".{x}({x})"))
+            .collect(),
         TbPorts::Axis => ["clk(clock)", "rst(rst)", "s_axis_tdata(s_data)", "s_axis_tvalid(s_valid)"]
             .iter()
             .chain(&["s_axis_tready(s_ready)", "m_axis_tdata(m_data)", "m_axis_tvalid(m_valid)"])

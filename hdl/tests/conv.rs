@@ -8,7 +8,7 @@ use common::{pack, verilog_agrees};
 use compiler::dataflow::{Graph, Node};
 use compiler::model::random::{random_model, LayerSpec};
 use compiler::model::Shape;
-use hdl::accel::{self, Accelerator};
+use hdl::accel::Accelerator;
 use hdl::harness::{self, Stalls};
 use hdl::synth::{self, Target};
 use hdl::testbench::{self, TbPorts, TbSpec};
@@ -113,8 +113,6 @@ fn pool_case(c: &PoolConfig, frames: usize, seed: u64) -> (Vec<Vec<u64>>, Vec<Ve
 fn max_cycles(ins: usize, outs: usize) -> u64 {
     200 + 8 * (ins + outs) as u64
 }
-
-fn no_mems<B>(_: &B, _: &std::path::Path) {}
 
 const FRAMES: usize = 3;
 
@@ -246,7 +244,8 @@ fn swu_verilog_matches_rust_hdl_cycle_for_cycle() {
         let (ins, outs) = swu_case(&c, FRAMES, 7);
         let mut b = Swu::new(&c).expect("swu");
         let m = max_cycles(ins.len(), outs.len());
-        verilog_agrees(&mut b, no_mems, (c.bits(), c.bits()), &ins, &outs, VSTALLS, m);
+        let v = hdl::rtl::swu::design("dut", &c).expect("swu verilog");
+        verilog_agrees(&mut b, &v, (c.bits(), c.bits()), &ins, &outs, VSTALLS, m);
     }
 }
 
@@ -262,7 +261,8 @@ fn pool_verilog_matches_rust_hdl_cycle_for_cycle() {
         let (ins, outs) = pool_case(&c, FRAMES, 8);
         let mut b = Pool::new(&c).expect("pool");
         let m = max_cycles(ins.len(), outs.len());
-        verilog_agrees(&mut b, no_mems, (c.bits, c.bits), &ins, &outs, VSTALLS, m);
+        let v = hdl::rtl::pool::design("dut", &c).expect("pool verilog");
+        verilog_agrees(&mut b, &v, (c.bits, c.bits), &ins, &outs, VSTALLS, m);
     }
 }
 
@@ -282,8 +282,9 @@ fn accelerator_chains_swu_and_pool_stages() {
     let run = harness::run(&mut acc, &ins, outs.len(), VSTALLS, m).expect("run");
     assert_eq!(run.outputs, outs);
     let dir = tempfile::tempdir().expect("tempdir");
-    let v = accel::verilog(&mut acc, "top").expect("verilog");
-    std::fs::write(dir.path().join("top.v"), v).expect("write");
+    let v = hdl::rtl::accel::design(&graph, &model, "top").expect("verilog");
+    assert!(v.files.is_empty());
+    std::fs::write(dir.path().join("top.v"), v.verilog()).expect("write");
     testbench::lint(dir.path(), "top.v", "top").unwrap_or_else(|e| panic!("{e}"));
     let spec = TbSpec {
         dut: "top",
@@ -331,13 +332,13 @@ fn synthesize(v: &str) -> synth::SynthStats {
 fn swu_and_pool_synthesize_for_7_series() {
     let s = swu_cfg(32, 32, 64, 32, 3, 1, 0, false);
     assert!(s.ring_words() * s.bits() >= 1024);
-    let st = synthesize(&hdl::emit::verilog(&mut Swu::new(&s).expect("swu"), "dut").expect("verilog"));
+    let st = synthesize(&hdl::rtl::swu::design("dut", &s).expect("verilog").verilog());
     eprintln!("SWU {st:?}");
     let lutram = st.cells.keys().any(|c| c.starts_with("RAM"));
     assert!(st.bram18 >= 1 || lutram, "the ring is a RAM: {st:?}");
     assert!(st.ff > 0 && st.ff < 200 && st.lut > 0, "{st:?}");
     let p = pool_cfg(28, 28, 64, 32, 2);
-    let st = synthesize(&hdl::emit::verilog(&mut Pool::new(&p).expect("pool"), "dut").expect("verilog"));
+    let st = synthesize(&hdl::rtl::pool::design("dut", &p).expect("verilog").verilog());
     eprintln!("Pool {st:?}");
     assert!(st.ff >= 32 && st.lut > 0, "{st:?}");
     assert!(st.bram18 == 0 && st.cells.keys().any(|c| c.starts_with("RAM")), "row buffer in LUT RAM: {st:?}");

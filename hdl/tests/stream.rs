@@ -5,6 +5,7 @@ mod common;
 
 use common::verilog_agrees;
 use hdl::harness::{self, Stalls};
+use hdl::rtl::argmax::ArgmaxParams;
 use hdl::stream::{Argmax, Fifo, WidthConverter};
 use hdl::words;
 use proptest::prelude::*;
@@ -81,14 +82,13 @@ fn scores(
 
 const STALLS: Stalls = Stalls { gap: 0.35, backpressure: 0.35, seed: 3 };
 
-fn no_mems<B>(_: &B, _: &std::path::Path) {}
-
 #[test]
 fn fifo_verilog_matches() {
     for (w, d) in [(1, 1), (8, 2), (70, 5)] {
         let ins = random_words(40, w, 1);
         let mut f = Fifo::new(w, d).expect("fifo");
-        verilog_agrees(&mut f, no_mems, (w, w), &ins, &ins, STALLS, 2000);
+        let v = hdl::rtl::fifo::design("dut", w, d).expect("fifo verilog");
+        verilog_agrees(&mut f, &v, (w, w), &ins, &ins, STALLS, 2000);
     }
 }
 
@@ -99,7 +99,8 @@ fn width_converter_verilog_matches() {
         let ins = random_words(n, i, 2);
         let outs = regroup(&ins, i, o);
         let mut c = WidthConverter::new(i, o).expect("dwc");
-        verilog_agrees(&mut c, no_mems, (i, o), &ins, &outs, STALLS, 20_000);
+        let v = hdl::rtl::width_converter::design("dut", i, o).expect("dwc verilog");
+        verilog_agrees(&mut c, &v, (i, o), &ins, &outs, STALLS, 20_000);
     }
 }
 
@@ -109,7 +110,10 @@ fn argmax_verilog_matches() {
         let (ins, outs) = scores(12, pe, nw, bits, signed, 4);
         let mut a = Argmax::new(pe, bits, nw, signed).expect("argmax");
         let ob = a.m_data.len();
-        verilog_agrees(&mut a, no_mems, (pe * bits, ob), &ins, &outs, STALLS, 5000);
+        let params = ArgmaxParams { pe, bits, words: nw, signed };
+        assert_eq!(params.out_bits(), ob);
+        let v = hdl::rtl::argmax::design("dut", params).expect("argmax verilog");
+        verilog_agrees(&mut a, &v, (pe * bits, ob), &ins, &outs, STALLS, 5000);
     }
 }
 
@@ -128,6 +132,10 @@ fn bad_parameters_are_errors() {
     assert!(Fifo::new(4, 0).is_err());
     assert!(WidthConverter::new(0, 4).is_err());
     assert!(Argmax::new(0, 4, 1, false).is_err());
+    assert!(hdl::rtl::fifo::design("dut", 0, 4).is_err());
+    assert!(hdl::rtl::width_converter::design("dut", 4, 0).is_err());
+    let params = ArgmaxParams { pe: 1, bits: 64, words: 1, signed: false };
+    assert!(hdl::rtl::argmax::design("dut", params).is_err());
 }
 
 fn gcd(a: usize, b: usize) -> usize {

@@ -2,11 +2,11 @@
 //! golden file (`XNORFLOW_BLESS=1 cargo test -p xnorflow-hdl --test synth` rewrites it).
 
 use compiler::model::BitMatrix;
-use hdl::stream::{Argmax, Fifo, WidthConverter};
 use hdl::synth::{self, Target};
 use hdl::{LaneInput, MemStyle, Mvtu, MvtuConfig, MvtuOutput, Popcount};
 
-fn small_mvtu(popcount: Popcount, input: LaneInput, output: MvtuOutput) -> Mvtu {
+/// A small MVTU's Verilog (module `dut`).
+fn small_mvtu(popcount: Popcount, input: LaneInput, output: MvtuOutput) -> hdl::rtl::Design {
     let cfg = MvtuConfig {
         name: "l0".into(),
         mw: 12,
@@ -20,7 +20,10 @@ fn small_mvtu(popcount: Popcount, input: LaneInput, output: MvtuOutput) -> Mvtu 
     };
     let w = BitMatrix::from_fn(6, 12, |r, c| (r * 5 + c * 3) % 7 < 3);
     let t = [2, 5, 6, 7, 9, 12];
-    Mvtu::new(&cfg, &w, (output == MvtuOutput::Threshold).then_some(&t[..])).expect("mvtu")
+    let t = (output == MvtuOutput::Threshold).then_some(&t[..]);
+    // The rust-hdl block accepts the same configuration.
+    Mvtu::new(&cfg, &w, t).expect("mvtu");
+    hdl::rtl::mvtu::design("dut", &cfg, &w, t).expect("mvtu")
 }
 
 fn synthesize(v: &str, mems: &[(String, String)]) -> synth::SynthStats {
@@ -32,38 +35,33 @@ fn synthesize(v: &str, mems: &[(String, String)]) -> synth::SynthStats {
     synth::yosys(dir.path(), "dut.v", "dut", Target::Xc7, true).unwrap_or_else(|e| panic!("{e}")).total
 }
 
-fn mvtu_files(m: &mut Mvtu) -> (String, Vec<(String, String)>) {
-    let v = hdl::emit::verilog(m, "dut").expect("verilog");
-    let mems = m.memories().flat_map(|x| x.files()).collect();
-    (v, mems)
+fn mvtu_files(m: hdl::rtl::Design) -> (String, Vec<(String, String)>) {
+    (m.verilog(), m.files)
 }
 
 #[test]
 fn every_block_synthesizes_for_7_series() {
     for pc in [Popcount::AdderTree, Popcount::Compressor] {
-        let (v, mems) = mvtu_files(&mut small_mvtu(pc, LaneInput::Binary, MvtuOutput::Threshold));
+        let (v, mems) = mvtu_files(small_mvtu(pc, LaneInput::Binary, MvtuOutput::Threshold));
         let st = synthesize(&v, &mems);
         assert!(st.lut > 0 && st.ff > 0, "{st:?}");
         assert_eq!(st.bram18, 2, "one block RAM per PE's weight memory: {st:?}");
     }
-    let (v, mems) = mvtu_files(&mut small_mvtu(
-        Popcount::AdderTree,
-        LaneInput::Fixed8 { signed: true },
-        MvtuOutput::Scores,
-    ));
+    let (v, mems) =
+        mvtu_files(small_mvtu(Popcount::AdderTree, LaneInput::Fixed8 { signed: true }, MvtuOutput::Scores));
     assert!(synthesize(&v, &mems).lut > 0);
-    let v = hdl::emit::verilog(&mut Fifo::new(8, 4).expect("fifo"), "dut").expect("verilog");
+    let v = hdl::rtl::fifo::design("dut", 8, 4).expect("verilog").verilog();
     assert!(synthesize(&v, &[]).ff > 0);
-    let v = hdl::emit::verilog(&mut WidthConverter::new(12, 8).expect("dwc"), "dut").expect("verilog");
+    let v = hdl::rtl::width_converter::design("dut", 12, 8).expect("verilog").verilog();
     assert!(synthesize(&v, &[]).ff >= 20);
-    let v = hdl::emit::verilog(&mut Argmax::new(2, 5, 5, true).expect("argmax"), "dut").expect("verilog");
+    let a = hdl::rtl::argmax::ArgmaxParams { pe: 2, bits: 5, words: 5, signed: true };
+    let v = hdl::rtl::argmax::design("dut", a).expect("verilog").verilog();
     assert!(synthesize(&v, &[]).lut > 0);
 }
 
 #[test]
 fn small_mvtu_verilog_matches_golden_file() {
-    let (v, mems) =
-        mvtu_files(&mut small_mvtu(Popcount::Compressor, LaneInput::Binary, MvtuOutput::Threshold));
+    let (v, mems) = mvtu_files(small_mvtu(Popcount::Compressor, LaneInput::Binary, MvtuOutput::Threshold));
     let mut text = v;
     for (f, m) in mems {
         text.push_str(&format!("// ---- {f}\n"));

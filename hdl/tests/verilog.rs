@@ -10,10 +10,8 @@ use hdl::{LaneInput, MvtuConfig, MvtuOutput, Popcount};
 fn mvtu_agrees(cfg: &MvtuConfig, stalls: Stalls) {
     let mut c = case(cfg, 3, stalls.seed);
     let m = max_cycles(&c, cfg);
-    let mems =
-        |b: &hdl::Mvtu, dir: &std::path::Path| hdl::emit::write_memories(dir, b.memories()).expect("mems");
     let bits = (cfg.in_bits(), cfg.out_bits());
-    verilog_agrees(&mut c.mvtu, mems, bits, &c.inputs, &c.expected, stalls, m);
+    verilog_agrees(&mut c.mvtu, &c.rtl, bits, &c.inputs, &c.expected, stalls, m);
 }
 
 #[test]

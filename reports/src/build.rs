@@ -5,7 +5,6 @@ use compiler::dataflow::cost::{self, Cost};
 use compiler::dataflow::fold::{self, Folding};
 use compiler::dataflow::{Graph, NodeKind, VerilogIdent};
 use compiler::model::Model;
-use hdl::accel::{self, Accelerator};
 use hdl::harness::Stalls;
 use hdl::testbench::{self, TbPorts, TbSpec};
 use serde::Serialize;
@@ -241,12 +240,10 @@ pub fn compile(
     }
     let out = BuildWriter::new(dir)?;
     let dir = out.dir();
-    progress("building blocks");
-    let mut acc = Accelerator::new(&graph, model)?;
     progress("emitting Verilog");
-    let v = accel::verilog(&mut acc, opts.top.as_str())?;
-    write(dir, builddir::DESIGN_V, &v)?;
-    hdl::emit::write_memories(dir, acc.memories())?;
+    let design = hdl::rtl::accel::design(&graph, model, opts.top.as_str())?;
+    write(dir, builddir::DESIGN_V, &design.verilog())?;
+    design.write_memories(dir)?;
     progress("golden vectors");
     let images = if opts.images.is_empty() {
         stream::random_images(Golden::new(model).map_err(golden)?.frame_len(), opts.frames, opts.seed)

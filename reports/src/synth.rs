@@ -211,10 +211,12 @@ pub fn synth(
     let report = Report::new(&b.graph, &b.model, b.info.fclk_mhz);
     let design = b.dir.join(builddir::DESIGN_V);
     let text = builddir::read_text(&design, builddir::MAX_BUILD_FILE_BYTES)?;
-    let modules = stage_modules(&text, &format!("{top}_core"));
+    let modules = stage_modules(&text, top.as_str());
     let mut nodes = Vec::new();
     for (i, n) in report.nodes.iter().enumerate() {
-        let module = modules.get(i).cloned().flatten().unwrap_or_else(|| format!("{top}_core$stages${i}"));
+        let module = modules.get(i).cloned().flatten().unwrap_or_else(|| {
+            format!("{}:{}", hdl::rtl::accel::core_name(top.as_str()), hdl::rtl::accel::stage_instance(i))
+        });
         let synth = rep.hierarchical(&module).ok_or(SynthError::Missing(module))?;
         nodes.push(NodeSynth { name: n.name.clone(), what: n.what.clone(), estimate: n.estimate, synth });
     }
@@ -288,14 +290,14 @@ fn place_and_route(
     Ok(Timing { part: Ok(part), fmax_mhz: fmax(&out.text()) })
 }
 
-/// The module of each pipeline stage: identical stages share one module after deduplication, so
-/// the instance `stages$i` names its module in `core`'s body.
-fn stage_modules(verilog: &str, core: &str) -> Vec<Option<String>> {
-    let prefix = format!("{core}$stages$");
+/// The module of each pipeline stage: identical stages share one module, so the instance
+/// `stages_i` of the core names its module (every module of the design is `{top}_...`).
+fn stage_modules(verilog: &str, top: &str) -> Vec<Option<String>> {
+    let prefix = format!("{top}_");
     let mut out: Vec<Option<String>> = Vec::new();
     for line in verilog.lines() {
         let Some((ty, rest)) = line.trim().split_once(' ') else { continue };
-        let Some(idx) = rest.strip_prefix("stages$").and_then(|r| r.strip_suffix('(')) else { continue };
+        let Some(idx) = rest.strip_prefix("stages_").and_then(|r| r.strip_suffix(" (")) else { continue };
         if let (true, Ok(i)) = (ty.starts_with(&prefix), idx.parse::<usize>()) {
             if out.len() <= i {
                 out.resize(i + 1, None);
@@ -328,15 +330,11 @@ mod tests {
 
     #[test]
     fn stages_map_to_their_shared_modules() {
-        let v = "module top_core(a);\n    top_core$stages$0 stages$0(\n    top_core$stages$0 stages$2(\n    top_core$stages$1 stages$1(\nendmodule\n";
-        let m = stage_modules(v, "top_core");
+        let v = "module top_core (\n  top_fifo_8x2 stages_0 (\n  top_fifo_8x2 stages_2 (\n  top_mvtu_L1 stages_1 (\nendmodule\n  top_core core (\n";
+        let m = stage_modules(v, "top");
         assert_eq!(
             m,
-            vec![
-                Some("top_core$stages$0".into()),
-                Some("top_core$stages$1".into()),
-                Some("top_core$stages$0".into())
-            ]
+            vec![Some("top_fifo_8x2".into()), Some("top_mvtu_L1".into()), Some("top_fifo_8x2".into())]
         );
     }
 

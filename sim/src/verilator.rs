@@ -1,6 +1,6 @@
 //! Co-simulation of the emitted Verilog with Verilator.
 //!
-//! [`verilate`] runs Verilator on a design (an AXI4-Stream style top from `hdl::accel::verilog`),
+//! [`verilate`] runs Verilator on a design (an AXI4-Stream style top from `hdl::rtl::accel::design`),
 //! compiles the generated C++ and a small shim (`sim/cpp/shim.cpp`) with the `cc` crate into a
 //! shared library, and loads it with libloading; [`Verilated::instance`] gives a [`StreamDut`]
 //! that the same driver as the cycle model clocks. Verilator's runtime (`verilated.cpp`, ...) is

@@ -13,6 +13,8 @@ use sim::golden::{Golden, LayerOutput};
 /// A layer, its input frames as MVTU words, and the golden output words.
 pub struct Case {
     pub mvtu: Mvtu,
+    /// The same unit's Verilog, module `dut`.
+    pub rtl: hdl::rtl::Design,
     pub inputs: Vec<Vec<u64>>,
     pub expected: Vec<Vec<u64>>,
 }
@@ -62,6 +64,7 @@ pub fn case(cfg: &MvtuConfig, frames: usize, seed: u64) -> Case {
         Activation::Scores => None,
     };
     let mvtu = Mvtu::new(cfg, &w.matrix, thresholds).expect("mvtu");
+    let rtl = hdl::rtl::mvtu::design("dut", cfg, &w.matrix, thresholds).expect("mvtu verilog");
     let (mut inputs, mut expected) = (Vec::new(), Vec::new());
     for _ in 0..frames {
         let pixels: Vec<u8> = match cfg.input {
@@ -83,7 +86,7 @@ pub fn case(cfg: &MvtuConfig, frames: usize, seed: u64) -> Case {
         let bits = if cfg.output == MvtuOutput::Threshold { 1 } else { cfg.acc_bits() };
         expected.extend(pack(&out, bits, cfg.pe));
     }
-    Case { mvtu, inputs, expected }
+    Case { mvtu, rtl, inputs, expected }
 }
 
 pub fn config(
@@ -111,12 +114,12 @@ pub fn check(cfg: &MvtuConfig, frames: usize, stalls: Stalls) -> harness::Stream
     run
 }
 
-/// Emits `block` as module `dut`, lints it with Verilator, runs a self-checking Icarus testbench
-/// with the same stall pattern as a rust-hdl run, and requires the same words on the same cycles,
-/// equal to `expected`.
+/// Writes `rtl` (the Verilog of `block`, top module `dut`) and its memory files, lints it with
+/// Verilator, runs a self-checking Icarus testbench with the same stall pattern as a rust-hdl run
+/// of `block`, and requires the same words on the same cycles, equal to `expected`.
 pub fn verilog_agrees<B: harness::StreamBlock>(
     block: &mut B,
-    write_mems: impl FnOnce(&B, &std::path::Path),
+    rtl: &hdl::rtl::Design,
     (in_bits, out_bits): (usize, usize),
     inputs: &[Vec<u64>],
     expected: &[Vec<u64>],
@@ -125,15 +128,15 @@ pub fn verilog_agrees<B: harness::StreamBlock>(
 ) {
     use hdl::testbench::{self, TbSpec};
     let dir = tempfile::tempdir().expect("tempdir");
-    let v = hdl::emit::verilog(block, "dut").expect("verilog");
-    std::fs::write(dir.path().join("dut.v"), &v).expect("write");
-    write_mems(block, dir.path());
+    assert_eq!(rtl.top, "dut");
+    std::fs::write(dir.path().join("dut.v"), rtl.verilog()).expect("write");
+    rtl.write_memories(dir.path()).expect("memory files");
     testbench::lint(dir.path(), "dut.v", "dut").unwrap_or_else(|e| panic!("{e}"));
     let run = harness::run(block, inputs, expected.len(), stalls, max_cycles).expect("rust-hdl run");
     assert_eq!(run.outputs, expected, "rust-hdl run against expected");
     let spec = TbSpec {
         dut: "dut",
-        ports: testbench::TbPorts::RustHdl,
+        ports: testbench::TbPorts::Block,
         in_bits,
         out_bits,
         inputs,

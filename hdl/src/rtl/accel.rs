@@ -1,0 +1,243 @@
+//! A whole accelerator's Verilog from the dataflow graph and the model: one module per distinct
+//! stage, a core chaining the stages by their streams, and the AXI4-Stream style top module.
+
+use super::argmax::{self, ArgmaxParams};
+use super::builder::{bit, id, Expr, Module};
+use super::{fifo, mvtu, pool, stream_ports, swu, width_converter, Design};
+use crate::HdlError;
+use compiler::dataflow::{Graph, NodeKind, VerilogIdent};
+use compiler::model::{Activation, Layer, Model};
+
+/// A deliberate fault in the core's wiring, for the formal checks' mutants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// Stage `i` (>= 1) sees a valid input word every cycle instead of stage `i-1`'s `m_valid`.
+    ValidAlwaysHigh(usize),
+}
+
+/// The name of the core module under top module `top`.
+pub fn core_name(top: &str) -> String {
+    format!("{top}_core")
+}
+
+/// The instance name of stage `i` in the core.
+pub fn stage_instance(i: usize) -> String {
+    format!("stages_{i}")
+}
+
+/// The design of `graph` with the weights and thresholds of `model`: module `top` with
+/// AXI4-Stream style ports (`clk`, `rst` active high, `s_axis_tdata/tvalid/tready`,
+/// `m_axis_tdata/tvalid/tready`) around `{top}_core`, whose instance `stages_i` is node `i`, and
+/// every memory file. `top` must be a [`VerilogIdent`].
+pub fn design(graph: &Graph, model: &Model, top: &str) -> Result<Design, HdlError> {
+    design_with(graph, model, top, None)
+}
+
+/// [`design`] with a wiring fault in the core (formal mutants only).
+pub fn design_with(
+    graph: &Graph,
+    model: &Model,
+    top: &str,
+    fault: Option<Fault>,
+) -> Result<Design, HdlError> {
+    let top = VerilogIdent::new(top)?;
+    let top = top.as_str();
+    graph.verify_legal()?;
+    let mut d = Design::new(top);
+    let mut stages = Vec::with_capacity(graph.nodes.len());
+    for n in &graph.nodes {
+        let module = match &n.kind {
+            NodeKind::Mvtu { layer, cfg, hw, .. } => {
+                let Some(hw) = hw else {
+                    return Err(HdlError::Check(format!("node {}: not legalized", n.name)));
+                };
+                let Some(w) = model.layers.get(layer.index()).and_then(Layer::weights) else {
+                    return Err(HdlError::Check(format!(
+                        "node {}: model layer {layer} has no weights",
+                        n.name
+                    )));
+                };
+                let t = match &w.activation {
+                    Activation::Threshold(t) => Some(t.as_slice()),
+                    Activation::Scores => None,
+                };
+                mvtu::define(&mut d, mvtu::name(top, cfg), cfg, hw, &w.matrix, t)?
+            }
+            NodeKind::Swu { cfg } => swu::define(&mut d, swu::name(top, cfg), cfg)?,
+            NodeKind::Pool { cfg } => pool::define(&mut d, pool::name(top, cfg), cfg)?,
+            NodeKind::Fifo { depth } => {
+                fifo::define(&mut d, fifo::name(top, n.in_bits, *depth), n.in_bits, *depth)
+            }
+            NodeKind::WidthConverter => width_converter::define(
+                &mut d,
+                width_converter::name(top, n.in_bits, n.out_bits),
+                n.in_bits,
+                n.out_bits,
+            ),
+            NodeKind::Argmax { pe, bits, words, signed } => {
+                let a = ArgmaxParams { pe: *pe, bits: *bits, words: *words, signed: *signed };
+                argmax::define(&mut d, argmax::name(top, a), a)
+            }
+        };
+        stages.push((module, n.in_bits, n.out_bits));
+    }
+    let core = core_name(top);
+    let (iw, ow) = (graph.in_bits(), graph.out_bits());
+    d.define(core.clone(), |_, name| core_module(name, &stages, iw, ow, fault));
+    d.define(top.to_string(), |_, name| top_module(name, &core, iw, ow));
+    Ok(d)
+}
+
+/// The core: stage `i`'s output stream feeds stage `i+1`.
+fn core_module(
+    name: &str,
+    stages: &[(String, usize, usize)],
+    iw: usize,
+    ow: usize,
+    fault: Option<Fault>,
+) -> Module {
+    let mut m = Module::new(name);
+    let p = stream_ports(&mut m, iw, ow);
+    let n = stages.len();
+    // The nets between stages: stage i's output word, valid, and the ready of its consumer.
+    let mut links = Vec::new();
+    for (i, (_, _, out)) in stages.iter().enumerate().take(n.saturating_sub(1)) {
+        links.push((
+            m.net(&format!("s{i}_m_data"), Some(*out)),
+            m.net(&format!("s{i}_m_valid"), None),
+            m.net(&format!("s{i}_m_ready"), None),
+        ));
+    }
+    for (i, (module, _, _)) in stages.iter().enumerate() {
+        let (s_data, s_valid, s_ready): (Expr, Expr, Expr) = match i {
+            0 => (p.s_data.clone(), p.s_valid.clone(), p.s_ready.clone()),
+            _ => {
+                let (d, v, r) = &links[i - 1];
+                let v = match fault {
+                    Some(Fault::ValidAlwaysHigh(s)) if s == i => bit(true),
+                    _ => v.clone(),
+                };
+                (d.clone(), v, r.clone())
+            }
+        };
+        let (m_data, m_valid, m_ready) = if i + 1 == n {
+            (p.m_data.clone(), p.m_valid.clone(), p.m_ready.clone())
+        } else {
+            links[i].clone()
+        };
+        m.instance(
+            module,
+            &stage_instance(i),
+            vec![
+                ("clock", id("clock")),
+                ("rst", p.rst.clone()),
+                ("s_data", s_data),
+                ("s_valid", s_valid),
+                ("s_ready", s_ready),
+                ("m_data", m_data),
+                ("m_valid", m_valid),
+                ("m_ready", m_ready),
+            ],
+        );
+    }
+    if let Some(Fault::ValidAlwaysHigh(s)) = fault {
+        // The stage's `m_valid` is left unread by the fault.
+        if s >= 1 && s <= links.len() {
+            let v = links[s - 1].1.clone();
+            m.wire1("unused_fault", v);
+        }
+    }
+    m
+}
+
+/// The AXI4-Stream style top around the core.
+fn top_module(name: &str, core: &str, iw: usize, ow: usize) -> Module {
+    let mut m = Module::new(name);
+    let clk = m.input("clk");
+    let rst = m.input("rst");
+    let s_data = m.input_bus("s_axis_tdata", iw);
+    let s_valid = m.input("s_axis_tvalid");
+    let s_ready = m.output("s_axis_tready");
+    let m_data = m.output_bus("m_axis_tdata", ow);
+    let m_valid = m.output("m_axis_tvalid");
+    let m_ready = m.input("m_axis_tready");
+    m.instance(
+        core,
+        "core",
+        vec![
+            ("clock", clk),
+            ("rst", rst),
+            ("s_data", s_data),
+            ("s_valid", s_valid),
+            ("s_ready", s_ready),
+            ("m_data", m_data),
+            ("m_valid", m_valid),
+            ("m_ready", m_ready),
+        ],
+    );
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use compiler::dataflow::fold::{self, Folding, LayerFold};
+    use compiler::dataflow::{MemStyle, Popcount};
+    use compiler::model::random::{random_model, LayerSpec};
+    use compiler::model::Shape;
+
+    fn lowered(pe: usize) -> (Graph, Model) {
+        let specs =
+            [LayerSpec::QuantBinary(128), LayerSpec::Dense(8), LayerSpec::Dense(8), LayerSpec::Dense(2)];
+        let model = random_model("m", Shape::new(1, 1, 16), &specs, 3).expect("model");
+        let mut folding = Folding::default();
+        for (layer, simd) in [(1, 8), (2, 8), (3, 4)] {
+            let pe = if layer == 3 { 1 } else { pe };
+            let lf = LayerFold { pe, simd, popcount: Popcount::Compressor, mem_style: MemStyle::Distributed };
+            folding.layers.insert(compiler::model::LayerId(layer), lf);
+        }
+        (fold::lower(&model, &folding).expect("lower"), model)
+    }
+
+    #[test]
+    fn identical_blocks_share_one_module() {
+        let (graph, model) = lowered(4);
+        let d = design(&graph, &model, "top").expect("design");
+        let names: Vec<&str> = d.modules().iter().map(|m| m.name.as_str()).collect();
+        // Layers L1 and L2 have the same lanes (SIMD 8, compressor): one module for 8 PEs.
+        let lanes: Vec<&&str> = names.iter().filter(|n| n.contains("_lanes_")).collect();
+        assert_eq!(lanes, [&"top_lanes_8_comp", &"top_lanes_4_comp"], "{names:?}");
+        let mut sorted = names.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), names.len(), "every module once: {names:?}");
+        // Each PE's weight and threshold ROMs are its own, with their files.
+        assert!(names.contains(&"top_mvtu_L2_wmem3") && names.contains(&"top_mvtu_L2_acc3"), "{names:?}");
+        assert!(d.files.iter().any(|(f, _)| f == "L2_t3.mem"));
+        // The core instantiates stage i as `stages_i`, the top the core.
+        let v = d.verilog();
+        for i in 0..graph.nodes.len() {
+            assert!(v.contains(&format!(" {} (\n", stage_instance(i))), "stage {i}");
+        }
+        assert!(v.contains("  top_core core (\n    .clock(clk),"), "{v}");
+        assert_eq!(names.last(), Some(&"top"));
+    }
+
+    #[test]
+    fn a_fault_changes_only_the_core_wiring() {
+        let (graph, model) = lowered(2);
+        let good = design(&graph, &model, "top").expect("design").verilog();
+        let bad =
+            design_with(&graph, &model, "top", Some(Fault::ValidAlwaysHigh(1))).expect("design").verilog();
+        assert!(good.contains(".s_valid(s0_m_valid)") && !bad.contains(".s_valid(s0_m_valid)"));
+        assert!(bad.contains(".s_valid(1'b1)") && bad.contains("wire unused_fault = s0_m_valid;"));
+        assert_eq!(good.lines().count() + 1, bad.lines().count());
+    }
+
+    #[test]
+    fn a_bad_top_name_is_an_error() {
+        let (graph, model) = lowered(1);
+        assert!(design(&graph, &model, "1top").is_err());
+        assert!(design(&graph, &model, "a b").is_err());
+    }
+}

@@ -1,0 +1,285 @@
+//! The MVTU's Verilog (the blocks: [`crate::mvtu::MvtuCtl`] and the composite
+//! [`crate::mvtu::Mvtu`]): the controller, and per PE a weight ROM, lanes and an accumulator
+//! (holding the PE's threshold ROM in threshold mode), wired as the composite wires them.
+
+use super::accumulator::{self, AccParams};
+use super::builder::{concat, cond, id, if_, if_else, lit, nb, Module};
+use super::memory::Rom;
+use super::{ident_part, lanes, stream_ports, Design};
+use crate::words::ubits;
+use crate::HdlError;
+use compiler::dataflow::MvtuHw;
+use compiler::dataflow::{MemStyle, MvtuConfig, MvtuOutput};
+use compiler::model::BitMatrix;
+use compiler::passes::legalize;
+
+/// Checks `cfg` against its weights and thresholds (the same checks as [`crate::mvtu::Mvtu::new`]).
+fn check(cfg: &MvtuConfig, weights: &BitMatrix, thresholds: Option<&[i32]>) -> Result<(), HdlError> {
+    cfg.validate()?;
+    let err = |message: String| Err(HdlError::Folding { layer: cfg.name.clone(), message });
+    if weights.rows() != cfg.mh || weights.cols() != cfg.mw {
+        return err(format!(
+            "weights are {}x{}, the unit is {}x{}",
+            weights.rows(),
+            weights.cols(),
+            cfg.mh,
+            cfg.mw
+        ));
+    }
+    match (cfg.output, thresholds) {
+        (MvtuOutput::Threshold, Some(t)) if t.len() != cfg.mh => {
+            err(format!("{} thresholds for {} rows", t.len(), cfg.mh))
+        }
+        (MvtuOutput::Threshold, None) => err("threshold mode needs thresholds".into()),
+        _ => Ok(()),
+    }
+}
+
+/// The module name of the MVTU of layer `cfg.name` under `prefix` (its memories are its own).
+pub fn name(prefix: &str, cfg: &MvtuConfig) -> String {
+    ident_part(&format!("{prefix}_mvtu_{}", cfg.name))
+}
+
+/// Defines the MVTU module `name` with the legalized hardware `hw` for `weights` (MH x MW) and,
+/// in threshold mode, `thresholds` (MH) in `d`, with its submodules and memory files.
+pub fn define(
+    d: &mut Design,
+    name: String,
+    cfg: &MvtuConfig,
+    hw: &MvtuHw,
+    weights: &BitMatrix,
+    thresholds: Option<&[i32]>,
+) -> Result<String, HdlError> {
+    check(cfg, weights, thresholds)?;
+    let prefix = name.clone();
+    Ok(d.define(name, |d, n| module(d, n, &prefix, cfg, hw, weights, thresholds)))
+}
+
+/// A design whose top module `top` is one MVTU, with the hardware the legalizer gives a unit
+/// built alone.
+pub fn design(
+    top: &str,
+    cfg: &MvtuConfig,
+    weights: &BitMatrix,
+    thresholds: Option<&[i32]>,
+) -> Result<Design, HdlError> {
+    let mut d = Design::new(top);
+    define(&mut d, top.into(), cfg, &legalize::mvtu(cfg), weights, thresholds)?;
+    Ok(d)
+}
+
+fn module(
+    d: &mut Design,
+    name: &str,
+    prefix: &str,
+    cfg: &MvtuConfig,
+    hw: &MvtuHw,
+    weights: &BitMatrix,
+    thresholds: Option<&[i32]>,
+) -> Module {
+    let c = cfg;
+    let (iw, ow, cw) = (c.in_bits(), c.out_bits(), c.input.sum_bits(c.simd));
+    let rb = ow / c.pe;
+    let threshold = c.output == MvtuOutput::Threshold;
+    let abits = ubits(c.cycles() as u64 - 1);
+    let tbits = ubits(c.nf() as u64 - 1);
+    // Submodules shared by every MVTU of the design with the same parameters take the design's
+    // prefix (the part of `prefix` before the layer), the memories this layer's.
+    let shared = d.top.clone();
+    let ctl = d.define(ctl_name(&shared, c), |_, n| ctl_module(n, c));
+    let lanes =
+        lanes::define(d, lanes::name(&shared, c.simd, c.input, c.popcount), c.simd, c.input, c.popcount);
+    // The legalized style, stated in the Verilog: left to Yosys, a small `Auto` ROM may land in
+    // LUTs where the estimate counted a block RAM.
+    let style = hw.wmem.style();
+    let acc_params = AccParams { sum_bits: cw, sum_signed: c.signed(), width: c.reg_bits() };
+    let mut m = Module::new(name);
+    let p = stream_ports(&mut m, iw, ow);
+    let clock = id("clock");
+    let x = m.net("ctl_x", Some(iw));
+    let addr = m.net("ctl_addr", Some(abits));
+    let taddr = threshold.then(|| m.net("ctl_taddr", Some(tbits)));
+    let en = m.net("ctl_en", None);
+    let acc_en = m.net("ctl_acc_en", None);
+    let acc_first = m.net("ctl_acc_first", None);
+    let results = m.net("ctl_results", Some(ow));
+    let mut conns = vec![
+        ("clock", clock.clone()),
+        ("rst", p.rst),
+        ("s_data", p.s_data),
+        ("s_valid", p.s_valid),
+        ("s_ready", p.s_ready),
+        ("m_data", p.m_data),
+        ("m_valid", p.m_valid),
+        ("m_ready", p.m_ready),
+        ("x", x.clone()),
+        ("addr", addr.clone()),
+    ];
+    if let Some(t) = &taddr {
+        conns.push(("taddr", t.clone()));
+    }
+    conns.extend([("en", en.clone()), ("acc_en", acc_en.clone()), ("acc_first", acc_first.clone())]);
+    conns.push(("results", results.clone()));
+    m.instance(&ctl, "ctl", conns);
+    let mut pe_results = Vec::new();
+    for pe in 0..c.pe {
+        let rom = Rom {
+            words: c.weight_words(weights, pe),
+            width: c.simd,
+            file: format!("{}_w{pe}.mem", c.name),
+            style,
+            columns: hw.wmem_column_bits,
+        };
+        let wmem = super::memory::define(d, format!("{prefix}_wmem{pe}"), &rom);
+        let data = m.net(&format!("wmem{pe}_data"), Some(c.simd));
+        m.instance(
+            &wmem,
+            &format!("wmem{pe}"),
+            vec![
+                ("clock", clock.clone()),
+                ("en", en.clone()),
+                ("addr", addr.clone()),
+                ("data", data.clone()),
+            ],
+        );
+        let sum = m.net(&format!("lanes{pe}_sum"), Some(cw));
+        m.instance(&lanes, &format!("lanes{pe}"), vec![("x", x.clone()), ("w", data), ("sum", sum.clone())]);
+        let trom = thresholds.filter(|_| threshold).map(|t| Rom {
+            words: c.threshold_words(t, pe),
+            width: c.thr_bits(),
+            file: format!("{}_t{pe}.mem", c.name),
+            style: MemStyle::Distributed,
+            columns: c.thr_bits(),
+        });
+        let acc = match (&trom, hw.trom) {
+            (Some(r), Some(form)) => {
+                accumulator::define(d, format!("{prefix}_acc{pe}"), acc_params, Some((r, form)))
+            }
+            _ => accumulator::define(d, accumulator::scores_name(&shared, acc_params), acc_params, None),
+        };
+        let result = m.net(&format!("acc{pe}_result"), Some(rb));
+        let mut conns = vec![
+            ("clock", clock.clone()),
+            ("en", acc_en.clone()),
+            ("first", acc_first.clone()),
+            ("sum", sum),
+            ("ren", en.clone()),
+        ];
+        if let (Some(t), Some(_)) = (&taddr, &trom) {
+            conns.push(("taddr", t.clone()));
+        }
+        conns.push(("result", result.clone()));
+        m.instance(&acc, &format!("acc{pe}"), conns);
+        pe_results.push(result);
+    }
+    // PE p's result is field p of the output word.
+    pe_results.reverse();
+    m.assign(results, concat(pe_results));
+    m
+}
+
+/// The module name of an MVTU controller under `prefix`: its text depends on the word widths,
+/// the folding (SF, NF) and the output mode.
+fn ctl_name(prefix: &str, c: &MvtuConfig) -> String {
+    let mode = if c.output == MvtuOutput::Threshold { 't' } else { 's' };
+    ident_part(&format!("{prefix}_ctl_{}_{}_sf{}_nf{}{mode}", c.in_bits(), c.out_bits(), c.sf(), c.nf()))
+}
+
+fn ctl_module(name: &str, c: &MvtuConfig) -> Module {
+    let (sf_n, nf_n) = (c.sf(), c.nf());
+    let (iw, ow) = (c.in_bits(), c.out_bits());
+    let (abits, tbits) = (ubits(c.cycles() as u64 - 1), ubits(nf_n as u64 - 1));
+    let sfb = ubits(sf_n as u64 - 1);
+    let mut m = Module::new(name);
+    let p = stream_ports(&mut m, iw, ow);
+    let x = m.output_bus("x", iw);
+    let addr = m.output_bus("addr", abits);
+    let taddr = (c.output == MvtuOutput::Threshold).then(|| m.output_bus("taddr", tbits));
+    let en = m.output("en");
+    let acc_en = m.output("acc_en");
+    let acc_first = m.output("acc_first");
+    let results = m.input_bus("results", ow);
+    let sf = m.reg("sf", sfb, Some(0));
+    let nf = m.reg("nf", tbits, Some(0));
+    let waddr = m.reg("waddr", abits, Some(0));
+    let v1 = m.reg1("v1", false);
+    let first = m.reg1("first", false);
+    let last = m.reg1("last", false);
+    let out_valid = m.reg1("out_valid", false);
+    let xr = m.reg("xr", iw, Some(0));
+    let out = m.reg("out", ow, Some(0));
+    let advance = m.wire1("advance", out_valid.clone().lnot().lor(p.m_ready.clone()));
+    let first_pass = m.wire1("first_pass", nf.clone().eq(lit(tbits, 0)));
+    let fire = m.wire1("fire", advance.clone().land(first_pass.clone().lnot().lor(p.s_valid)));
+    // Later passes read the vector back from the input buffer.
+    let ibuf = (nf_n > 1).then(|| m.memory("ibuf", iw, sf_n, None, None));
+    let word = match &ibuf {
+        Some(b) => cond(first_pass.clone(), p.s_data.clone(), b.clone().at(sf.clone())),
+        None => p.s_data.clone(),
+    };
+    let word = m.wire("word", iw, word);
+    let mut on_fire = vec![nb(xr.clone(), word)];
+    if let Some(b) = ibuf {
+        on_fire.push(if_(first_pass.clone(), vec![nb(b.at(sf.clone()), p.s_data)]));
+    }
+    on_fire.push(nb(first.clone(), sf.clone().eq(lit(sfb, 0))));
+    on_fire.push(nb(last.clone(), sf.clone().eq(lit(sfb, sf_n as u64 - 1))));
+    on_fire.push(nb(
+        waddr.clone(),
+        cond(
+            waddr.clone().eq(lit(abits, (sf_n * nf_n) as u64 - 1)),
+            lit(abits, 0),
+            waddr.clone().plus(lit(abits, 1)),
+        ),
+    ));
+    on_fire.push(if_else(
+        sf.clone().eq(lit(sfb, sf_n as u64 - 1)),
+        vec![
+            nb(sf.clone(), lit(sfb, 0)),
+            nb(
+                nf.clone(),
+                cond(
+                    nf.clone().eq(lit(tbits, nf_n as u64 - 1)),
+                    lit(tbits, 0),
+                    nf.clone().plus(lit(tbits, 1)),
+                ),
+            ),
+        ],
+        vec![nb(sf.clone(), sf.clone().plus(lit(sfb, 1)))],
+    ));
+    let v1_last = v1.clone().land(last.clone());
+    m.always(
+        "clock",
+        vec![if_else(
+            p.rst,
+            vec![
+                nb(sf.clone(), lit(sfb, 0)),
+                nb(nf.clone(), lit(tbits, 0)),
+                nb(waddr.clone(), lit(abits, 0)),
+                nb(v1.clone(), lit(1, 0)),
+                nb(out_valid.clone(), lit(1, 0)),
+            ],
+            vec![if_(
+                advance.clone(),
+                vec![
+                    if_(v1_last.clone(), vec![nb(out.clone(), results)]),
+                    nb(out_valid.clone(), v1_last.lor(out_valid.clone().land(p.m_ready.lnot()))),
+                    nb(v1.clone(), fire.clone()),
+                    if_(fire, on_fire),
+                ],
+            )],
+        )],
+    );
+    m.assign(p.s_ready, advance.clone().land(first_pass));
+    m.assign(p.m_valid, out_valid);
+    m.assign(en, advance.clone());
+    m.assign(acc_en, advance.land(v1));
+    m.assign(acc_first, first);
+    m.assign(p.m_data, out);
+    m.assign(x, xr);
+    m.assign(addr, waddr);
+    if let Some(t) = taddr {
+        m.assign(t, nf);
+    }
+    m
+}

@@ -8,7 +8,6 @@ use crate::words;
 use crate::HdlError;
 use std::fmt::Write;
 use std::path::Path;
-use std::process::Command;
 
 /// How the design's stream ports are named.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -180,31 +179,27 @@ pub fn parse_log(log: &str, out_bits: usize) -> TbLog {
 
 /// Whether a tool is on the PATH.
 pub fn have(tool: &str) -> bool {
-    Command::new(tool).arg("-V").output().is_ok() || Command::new(tool).arg("--version").output().is_ok()
+    tools::installed(tool)
 }
 
-fn run_tool(cmd: &mut Command, what: &str) -> Result<String, HdlError> {
-    let out =
-        cmd.output().map_err(|e| HdlError::Tool(format!("{what}: {e} (is it installed? `make deps`)")))?;
-    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    if !out.status.success() {
-        return Err(HdlError::Tool(format!("{what} failed:\n{text}")));
-    }
-    Ok(text)
-}
-
-/// Compiles `tb.v` with `sources` (relative to `dir`) using Icarus Verilog and runs it there.
+/// Compiles `tb.v` with `sources` (relative to `dir`) using Icarus Verilog and runs it there;
+/// logs go to `iverilog.log` and `vvp.log` in `dir`.
 pub fn run_icarus(dir: &Path, sources: &[&str]) -> Result<String, HdlError> {
-    let mut c = Command::new("iverilog");
-    c.current_dir(dir).args(["-g2005", "-o", "tb.vvp", "-s", "tb", "tb.v"]).args(sources);
-    run_tool(&mut c, "iverilog")?;
-    run_tool(Command::new("vvp").current_dir(dir).args(["-n", "tb.vvp"]), "vvp")
+    tools::Tool::new("iverilog")
+        .current_dir(dir)
+        .args(["-g2005", "-o", "tb.vvp", "-s", "tb", "tb.v"])
+        .args(sources)
+        .log(dir.join("iverilog.log"))
+        .run()?;
+    Ok(tools::Tool::new("vvp").current_dir(dir).args(["-n", "tb.vvp"]).log(dir.join("vvp.log")).run()?.text())
 }
 
 /// Runs `verilator --lint-only -Wall` on `file` (in `dir`) with top module `top`.
 pub fn lint(dir: &Path, file: &str, top: &str) -> Result<String, HdlError> {
-    run_tool(
-        Command::new("verilator").current_dir(dir).args(["--lint-only", "-Wall", "--top-module", top, file]),
-        "verilator --lint-only -Wall",
-    )
+    Ok(tools::Tool::new("verilator")
+        .name("verilator --lint-only -Wall")
+        .current_dir(dir)
+        .args(["--lint-only", "-Wall", "--top-module", top, file])
+        .run()?
+        .text())
 }

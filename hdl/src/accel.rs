@@ -10,8 +10,24 @@ use crate::stream::{Argmax, Fifo, WidthConverter};
 use crate::swu::Swu;
 use crate::HdlError;
 use compiler::dataflow::{Graph, NodeKind};
-use compiler::model::{Activation, Layer, Model};
+use compiler::model::{Activation, BitMatrix, Layer, Model};
 use rust_hdl::prelude::*;
+
+/// The weights and (threshold mode) thresholds of model layer `layer`, for node `node`.
+pub(crate) fn layer_weights<'m>(
+    model: &'m Model,
+    node: &str,
+    layer: compiler::model::LayerId,
+) -> Result<(&'m BitMatrix, Option<&'m [i32]>), HdlError> {
+    let Some(w) = model.layers.get(layer.index()).and_then(Layer::weights) else {
+        return Err(HdlError::Check(format!("node {node}: model layer {layer} has no weights")));
+    };
+    let t = match &w.activation {
+        Activation::Threshold(t) => Some(t.as_slice()),
+        Activation::Scores => None,
+    };
+    Ok((&w.matrix, t))
+}
 
 /// One stage of the pipeline.
 pub enum Stage {
@@ -105,17 +121,8 @@ impl Accelerator {
         for n in &graph.nodes {
             stages.push(match &n.kind {
                 NodeKind::Mvtu { layer, cfg, hw: Some(hw), .. } => {
-                    let Some(w) = model.layers.get(layer.index()).and_then(Layer::weights) else {
-                        return Err(HdlError::Check(format!(
-                            "node {}: model layer {layer} has no weights",
-                            n.name
-                        )));
-                    };
-                    let t = match &w.activation {
-                        Activation::Threshold(t) => Some(t.as_slice()),
-                        Activation::Scores => None,
-                    };
-                    Stage::Mvtu(Box::new(Mvtu::with_hw(cfg, hw, &w.matrix, t)?))
+                    let (w, t) = layer_weights(model, &n.name, *layer)?;
+                    Stage::Mvtu(Box::new(Mvtu::with_hw(cfg, hw, w, t)?))
                 }
                 NodeKind::Mvtu { .. } => {
                     return Err(HdlError::Check(format!("node {}: not legalized", n.name)))

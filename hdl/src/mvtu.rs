@@ -188,29 +188,16 @@ impl Mvtu {
         weights: &BitMatrix,
         thresholds: Option<&[i32]>,
     ) -> Result<Self, HdlError> {
-        cfg.validate()?;
-        let err = |message: String| Err(HdlError::Folding { layer: cfg.name.clone(), message });
-        if weights.rows() != cfg.mh || weights.cols() != cfg.mw {
-            return err(format!(
-                "weights are {}x{}, the unit is {}x{}",
-                weights.rows(),
-                weights.cols(),
-                cfg.mh,
-                cfg.mw
-            ));
-        }
+        crate::rtl::mvtu::check(cfg, weights, thresholds)?;
         let tmem: Vec<Memory> = match (cfg.output, thresholds) {
-            (MvtuOutput::Threshold, Some(t)) if t.len() == cfg.mh => (0..cfg.pe)
+            // `check` has refused a threshold count that is not one per row.
+            (MvtuOutput::Threshold, Some(t)) => (0..cfg.pe)
                 .map(|p| {
                     let file = format!("{}_t{p}.mem", cfg.name);
                     Memory::new(cfg.threshold_words(t, p), cfg.thr_bits(), &file, MemStyle::Distributed)
                 })
                 .collect(),
-            (MvtuOutput::Threshold, Some(t)) => {
-                return err(format!("{} thresholds for {} rows", t.len(), cfg.mh))
-            }
-            (MvtuOutput::Threshold, None) => return err("threshold mode needs thresholds".into()),
-            (MvtuOutput::Scores, _) => Vec::new(),
+            _ => Vec::new(),
         };
         let wmem = (0..cfg.pe)
             .map(|p| {

@@ -6,7 +6,7 @@ use super::builder::{bit, id, Expr, Module};
 use super::{fifo, mvtu, pool, stream_ports, swu, width_converter, Design};
 use crate::HdlError;
 use compiler::dataflow::{Graph, NodeKind, VerilogIdent};
-use compiler::model::{Activation, Layer, Model};
+use compiler::model::Model;
 
 /// A deliberate fault in the core's wiring, for the formal checks' mutants.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,17 +51,8 @@ pub fn design_with(
                 let Some(hw) = hw else {
                     return Err(HdlError::Check(format!("node {}: not legalized", n.name)));
                 };
-                let Some(w) = model.layers.get(layer.index()).and_then(Layer::weights) else {
-                    return Err(HdlError::Check(format!(
-                        "node {}: model layer {layer} has no weights",
-                        n.name
-                    )));
-                };
-                let t = match &w.activation {
-                    Activation::Threshold(t) => Some(t.as_slice()),
-                    Activation::Scores => None,
-                };
-                mvtu::define(&mut d, mvtu::name(top, cfg), cfg, hw, &w.matrix, t)?
+                let (w, t) = crate::accel::layer_weights(model, &n.name, *layer)?;
+                mvtu::define(&mut d, mvtu::name(top, cfg), cfg, hw, w, t)?
             }
             NodeKind::Swu { cfg } => swu::define(&mut d, swu::name(top, cfg), cfg)?,
             NodeKind::Pool { cfg } => pool::define(&mut d, pool::name(top, cfg), cfg)?,

@@ -13,8 +13,12 @@ use compiler::dataflow::{MemStyle, MvtuConfig, MvtuOutput};
 use compiler::model::BitMatrix;
 use compiler::passes::legalize;
 
-/// Checks `cfg` against its weights and thresholds (the same checks as [`crate::mvtu::Mvtu::new`]).
-fn check(cfg: &MvtuConfig, weights: &BitMatrix, thresholds: Option<&[i32]>) -> Result<(), HdlError> {
+/// Checks `cfg` against its weights and thresholds (the Verilog and the rust-hdl unit alike).
+pub(crate) fn check(
+    cfg: &MvtuConfig,
+    weights: &BitMatrix,
+    thresholds: Option<&[i32]>,
+) -> Result<(), HdlError> {
     cfg.validate()?;
     let err = |message: String| Err(HdlError::Folding { layer: cfg.name.clone(), message });
     if weights.rows() != cfg.mh || weights.cols() != cfg.mw {

@@ -260,7 +260,6 @@ pub struct Mvtu {
     ctl: Controller,
     nf_n: usize,
     sf_n: usize,
-    pe: usize,
     simd: usize,
     input: LaneInput,
     threshold: bool,
@@ -302,7 +301,6 @@ impl Mvtu {
             ctl: Controller::new(cfg),
             nf_n: cfg.nf(),
             sf_n: cfg.sf(),
-            pe: cfg.pe,
             simd: cfg.simd,
             input: cfg.input,
             threshold,
@@ -316,6 +314,26 @@ impl Mvtu {
             acc: vec![0; cfg.pe],
             results: vec![0; words(cfg.out_bits())],
         })
+    }
+}
+
+impl Mvtu {
+    /// Stage B: every PE's accumulator takes its next value; at a pass's last word the results.
+    #[inline(always)]
+    fn accumulate_pes(&mut self, input: LaneInput) {
+        let field = if self.threshold { 1 } else { self.acc_bits };
+        let cycles = self.sf_n * self.nf_n;
+        let (first, last, x) = (self.ctl.first(), self.ctl.last(), self.ctl.x());
+        let (ww, wq, tq, nf_n) = (self.ww, self.wq, self.tq, self.nf_n);
+        let rows = self.weights.chunks_exact(cycles * ww);
+        for (p, (acc, wrow)) in self.acc.iter_mut().zip(rows).enumerate() {
+            let base = if first { self.starts[p * nf_n + tq] } else { *acc };
+            let sum = lane_sum(input, self.simd, x, &wrow[wq * ww..(wq + 1) * ww]);
+            *acc = accumulate(base, sum, self.reg_bits);
+            if last {
+                set(&mut self.results, p * field, field, result(self.threshold, *acc, self.acc_bits));
+            }
+        }
     }
 }
 
@@ -337,18 +355,11 @@ impl Unit for Mvtu {
             return;
         }
         if self.ctl.v1() {
-            let field = if self.threshold { 1 } else { self.acc_bits };
-            let cycles = self.sf_n * self.nf_n;
-            let (first, last, x) = (self.ctl.first(), self.ctl.last(), self.ctl.x());
-            for p in 0..self.pe {
-                let base = if first { self.starts[p * self.nf_n + self.tq] } else { self.acc[p] };
-                let a = (p * cycles + self.wq) * self.ww;
-                let sum = lane_sum(self.input, self.simd, x, &self.weights[a..a + self.ww]);
-                let next = accumulate(base, sum, self.reg_bits);
-                self.acc[p] = next;
-                if last {
-                    set(&mut self.results, p * field, field, result(self.threshold, next, self.acc_bits));
-                }
+            // One copy of the PE loop per input kind, so that `lane_sum`'s match is decided
+            // outside the loop (the binary popcount then inlines to a few instructions).
+            match self.input {
+                LaneInput::Binary => self.accumulate_pes(LaneInput::Binary),
+                input => self.accumulate_pes(input),
             }
         }
         // The memories read the addresses of the word entering now.

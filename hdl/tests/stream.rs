@@ -106,7 +106,10 @@ fn width_converter_verilog_matches() {
 
 #[test]
 fn argmax_verilog_matches() {
-    for (pe, nw, bits, signed) in [(1, 10, 4, false), (10, 1, 4, true), (2, 5, 3, true), (3, 3, 5, false)] {
+    // (2, 1, ..): a one-bit index whose dead increment by PE = 2 once printed as `1'b2`.
+    for (pe, nw, bits, signed) in
+        [(1, 10, 4, false), (10, 1, 4, true), (2, 5, 3, true), (3, 3, 5, false), (2, 1, 3, false)]
+    {
         let (ins, outs) = scores(12, pe, nw, bits, signed, 4);
         let mut a = Argmax::new(pe, bits, nw, signed).expect("argmax");
         let ob = a.m_data.len();

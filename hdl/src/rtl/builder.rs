@@ -139,9 +139,12 @@ pub fn id(name: impl Into<String>) -> Expr {
     Expr::Id(name.into())
 }
 
-/// `width'dvalue`.
+/// `width'dvalue` (`1'bvalue` for one bit), of the value's low `width` bits.
 pub fn lit(width: usize, value: u64) -> Expr {
     debug_assert!(width >= 1, "a literal has at least one bit");
+    // The value's low `width` bits, as Verilog truncates a sized literal: a constant that cannot
+    // matter (an increment on a path never taken) stays legal, e.g. never `1'b2`.
+    let value = if width >= 64 { value } else { value & ((1u64 << width) - 1) };
     Expr::Lit { width, value }
 }
 
@@ -727,6 +730,10 @@ mod tests {
         assert_eq!(signed(a.clone()).gt(signed(b.clone())).text(), "$signed(a) > $signed(b)");
         assert_eq!(and_reduce(concat(vec![bit(false), a.slice(9, 4)])).text(), "&{1'b0, a[9:4]}");
         assert_eq!(concat(vec![lit(2, 0), b]).shift_left(c).text(), "{2'd0, b} << c");
+        // A literal keeps the low bits of its value, as Verilog truncates: always legal text.
+        assert_eq!(lit(1, 2).text(), "1'b0");
+        assert_eq!(lit(1, 3).text(), "1'b1");
+        assert_eq!(lit(3, 9).text(), "3'd1");
     }
 
     #[test]

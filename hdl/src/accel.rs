@@ -127,7 +127,7 @@ impl Accelerator {
                 NodeKind::Mvtu { .. } => {
                     return Err(HdlError::Check(format!("node {}: not legalized", n.name)))
                 }
-                NodeKind::Swu { cfg } => Stage::Swu(Box::new(Swu::new(cfg)?)),
+                NodeKind::Swu { cfg, .. } => Stage::Swu(Box::new(Swu::new(cfg)?)),
                 NodeKind::Pool { cfg } => Stage::Pool(Box::new(Pool::new(cfg)?)),
                 NodeKind::Fifo { depth } => Stage::Fifo(Fifo::new(n.in_bits, *depth)?),
                 NodeKind::WidthConverter => {

@@ -120,7 +120,7 @@ impl Report {
                             cfg.mh, cfg.mw, cfg.pe, cfg.simd, cfg.popcount
                         )
                     }
-                    NodeKind::Swu { cfg: c } => format!(
+                    NodeKind::Swu { cfg: c, .. } => format!(
                         "sliding window {}x{} over {}x{}x{}, stride {}, SIMD={}",
                         c.kernel, c.kernel, c.h, c.w, c.c, c.stride, c.simd
                     ),

@@ -8,7 +8,7 @@
 
 use super::{
     ubits, Graph, LaneInput, MemStyle, MvtuConfig, MvtuHw, MvtuOutput, Node, NodeKind, PerNode, PoolConfig,
-    Popcount, RomForm, SwuConfig, WeightMem,
+    Popcount, RomForm, SwuConfig, SwuHw, WeightMem,
 };
 use crate::model::{Activation, Layer, Model};
 use crate::passes::legalize;
@@ -264,13 +264,19 @@ fn counter_luts(bits: usize) -> u64 {
     (3 * bits as u64).div_ceil(2) + 2
 }
 
-/// The estimate for a sliding-window unit: its ring buffer (block RAM from 1 Kb, else LUT RAM
-/// with one write and one read port), the write and read counters, the address arithmetic and
-/// the output register with its pad multiplexer.
+/// The estimate for a sliding-window unit as the legalizer would build it alone: see
+/// [`swu_with`].
 pub fn swu(c: &SwuConfig) -> Cost {
+    swu_with(c, &legalize::swu(c))
+}
+
+/// The estimate for a sliding-window unit with the legalized decisions `hw`: its ring buffer
+/// (block RAM, or LUT RAM with one write and one read port), the write and read counters, the
+/// address arithmetic and the output register with its pad multiplexer.
+pub fn swu_with(c: &SwuConfig, hw: &SwuHw) -> Cost {
     let (depth, width) = (c.ring_words(), c.bits());
     let (mut lut, mut bram, mut out_reg) = (0u64, 0u64, width as u64);
-    match legalize::mem_style(MemStyle::Auto, depth, width) {
+    match hw.ring {
         // The read register goes into the block RAM's output register.
         MemStyle::Block => (bram, out_reg) = (bram18(depth, width), 0),
         _ => lut += lutram_luts(depth, width),
@@ -322,7 +328,7 @@ pub fn node(n: &Node) -> Cost {
             let hw = hw.unwrap_or_else(|| legalize::mvtu(cfg));
             repeated(mvtu_with(cfg, &hw, None), &hw, *vectors)
         }
-        NodeKind::Swu { cfg } => swu(cfg),
+        NodeKind::Swu { cfg, hw } => swu_with(cfg, &hw.unwrap_or_else(|| legalize::swu(cfg))),
         NodeKind::Pool { cfg } => pool(cfg),
         NodeKind::Fifo { depth } => {
             let aw = ubits(*depth as u64 - 1) as u64;

@@ -1,6 +1,6 @@
 //! The dataflow graph: a pipeline of hardware nodes joined by streams.
 
-use super::{ubits, DataflowError, MvtuConfig, MvtuHw, PoolConfig, SwuConfig};
+use super::{ubits, DataflowError, MvtuConfig, MvtuHw, PoolConfig, SwuConfig, SwuHw};
 use crate::model::LayerId;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -88,6 +88,10 @@ pub enum NodeKind {
     Swu {
         /// Shape, window and folding.
         cfg: SwuConfig,
+        /// The hardware decisions, written by the legalize pass (absent before it, and in a
+        /// `graph.json` written before there was one).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        hw: Option<SwuHw>,
     },
     /// A binary max-pool unit.
     Pool {
@@ -161,7 +165,7 @@ impl Node {
             in_words: cfg.in_words(),
             out_bits: cfg.bits(),
             out_words: cfg.out_words(),
-            kind: NodeKind::Swu { cfg },
+            kind: NodeKind::Swu { cfg, hw: None },
         }
     }
 
@@ -273,7 +277,7 @@ impl Graph {
     pub fn verify_legal(&self) -> Result<(), DataflowError> {
         self.verify()?;
         for n in &self.nodes {
-            if let NodeKind::Mvtu { hw: None, .. } = n.kind {
+            if let NodeKind::Mvtu { hw: None, .. } | NodeKind::Swu { hw: None, .. } = n.kind {
                 return Err(DataflowError::Graph(format!("node {}: not legalized", n.name)));
             }
         }
@@ -297,7 +301,7 @@ impl Graph {
         for n in &self.nodes {
             let cfg_name = match &n.kind {
                 NodeKind::Mvtu { cfg, .. } => Some(cfg.name.as_str()),
-                NodeKind::Swu { cfg } => Some(cfg.name.as_str()),
+                NodeKind::Swu { cfg, .. } => Some(cfg.name.as_str()),
                 NodeKind::Pool { cfg } => Some(cfg.name.as_str()),
                 _ => None,
             };
@@ -342,12 +346,20 @@ impl Graph {
                         ));
                     }
                 }
-                NodeKind::Swu { cfg } => {
+                NodeKind::Swu { cfg, hw } => {
                     cfg.validate()?;
-                    if *n != Node::swu(cfg.clone()) {
+                    let expect = Node { kind: n.kind.clone(), ..Node::swu(cfg.clone()) };
+                    if *n != expect {
                         return err(format!(
                             "node {}: streams do not match its window configuration",
                             n.name
+                        ));
+                    }
+                    let legal = crate::passes::legalize::swu(cfg);
+                    if hw.is_some_and(|hw| hw != legal) {
+                        return err(format!(
+                            "node {}: hardware decisions {:?} are not the legalizer's {legal:?}",
+                            n.name, hw
                         ));
                     }
                 }

@@ -274,6 +274,15 @@ pub struct MvtuHw {
     pub latency: usize,
 }
 
+/// The hardware decisions of one sliding-window unit, written by the legalize pass.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SwuHw {
+    /// Where the ring of input rows goes: `Block` (its read register in the block RAM's output
+    /// register) or `Distributed` (LUT RAM), stated in the Verilog as `ram_style`.
+    pub ring: MemStyle,
+}
+
 /// What the unit emits.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

@@ -13,13 +13,13 @@
 //!
 //! Each node line is its name, its kind with its fields, and in brackets its input and output
 //! streams (words x bits per frame) and its cycles per frame. An MVTU's hardware decisions
-//! (`wmem`, `columns`, `trom`, `latency`) appear once the legalize pass has written them. Values
+//! (`wmem`, `columns`, `trom`, `latency`; a window unit's `ringmem`) appear once the legalize pass has written them. Values
 //! that follow from others (the header's and each node's cycles, a window unit's ring rows) are
 //! checked on reading: a line is read back only if it prints exactly as written.
 
 use super::{
     DataflowError, Graph, LaneInput, MemStyle, MvtuConfig, MvtuHw, MvtuOutput, Node, NodeKind, PoolConfig,
-    Popcount, RomForm, SwuConfig, WeightMem,
+    Popcount, RomForm, SwuConfig, SwuHw, WeightMem,
 };
 use crate::model::LayerId;
 use std::collections::HashMap;
@@ -97,8 +97,8 @@ fn what(n: &Node) -> String {
             }
             s
         }
-        NodeKind::Swu { cfg: c } => format!(
-            "swu {}x{}x{} k={} s={} pad={}{} simd={} ring={} rows",
+        NodeKind::Swu { cfg: c, hw } => format!(
+            "swu {}x{}x{} k={} s={} pad={}{} simd={}{} ring={} rows",
             c.h,
             c.w,
             c.c,
@@ -108,6 +108,10 @@ fn what(n: &Node) -> String {
             // A pad bit of 1 is shown even without padding, so that the text keeps it.
             if c.pad > 0 || c.pad_bit { format!(" bit={}", u8::from(c.pad_bit)) } else { String::new() },
             c.simd,
+            match hw {
+                Some(hw) => format!(" ringmem={}", mem_name(hw.ring)),
+                None => String::new(),
+            },
             c.ring_rows()
         ),
         NodeKind::Pool { cfg: c } => format!("maxpool {}x{}x{} k={}", c.h, c.w, c.c, c.kernel),
@@ -350,6 +354,17 @@ fn parse_node(line: usize, text: &str) -> Result<Node, DataflowError> {
                 Some("1") => true,
                 Some(b) => return Err(err(line, format!("bit={b}: expected 0 or 1"))),
             };
+            let hw = match f.opt("ringmem") {
+                Some(m) => Some(SwuHw {
+                    ring: pick(
+                        line,
+                        "ringmem",
+                        &m,
+                        &[("block", MemStyle::Block), ("distributed", MemStyle::Distributed)],
+                    )?,
+                }),
+                None => None,
+            };
             f.get("ring")?;
             f.done()?;
             if simd == 0 || in_bits % simd != 0 {
@@ -358,6 +373,7 @@ fn parse_node(line: usize, text: &str) -> Result<Node, DataflowError> {
             let elem_bits = in_bits / simd;
             NodeKind::Swu {
                 cfg: SwuConfig { name: name.clone(), h, w, c, elem_bits, simd, kernel, stride, pad, pad_bit },
+                hw,
             }
         }
         "maxpool" => {

@@ -1,13 +1,15 @@
 //! Legalization: every hardware decision the emitter and the cost model used to make on their own
 //! is made here, once, and written into the graph ([`MvtuHw`] on every MVTU): the weight memory's
 //! resolved style and block-RAM layout, its column slicing, the threshold ROM's read form and the
-//! unit's latency. After this pass `hdl` prints what the graph says and `cost` counts it.
+//! unit's latency; and ([`SwuHw`] on every sliding-window unit) where its ring of rows goes.
+//! After this pass `hdl` prints what the graph says and `cost` counts it.
 //!
 //! The decisions are functions of the node's configuration alone, so the verifier can recompute
 //! them and refuse a hand-edited `graph.json` whose hardware would not be what it claims.
 
 use crate::dataflow::{
-    ubits, DataflowError, Graph, MemStyle, MvtuConfig, MvtuHw, MvtuOutput, NodeKind, RomForm, WeightMem,
+    ubits, DataflowError, Graph, MemStyle, MvtuConfig, MvtuHw, MvtuOutput, NodeKind, RomForm, SwuConfig,
+    SwuHw, WeightMem,
 };
 use crate::model::Model;
 
@@ -85,11 +87,20 @@ pub fn mvtu(cfg: &MvtuConfig) -> MvtuHw {
     MvtuHw { wmem, wmem_column_bits: column_bits(&wmem, cfg.simd), trom, latency: MVTU_LATENCY }
 }
 
-/// The legalize pass: writes [`mvtu`]'s decisions into every MVTU.
+/// The hardware decisions for one sliding-window unit: its ring of rows in block RAM from
+/// [`BLOCK_MIN_BITS`], in LUT RAM below.
+pub fn swu(cfg: &SwuConfig) -> SwuHw {
+    SwuHw { ring: mem_style(MemStyle::Auto, cfg.ring_words(), cfg.bits()) }
+}
+
+/// The legalize pass: writes [`mvtu`]'s decisions into every MVTU and [`swu`]'s into every
+/// sliding-window unit.
 pub fn run(graph: &mut Graph, _model: &Model) -> Result<(), DataflowError> {
     for n in &mut graph.nodes {
-        if let NodeKind::Mvtu { cfg, hw, .. } = &mut n.kind {
-            *hw = Some(mvtu(cfg));
+        match &mut n.kind {
+            NodeKind::Mvtu { cfg, hw, .. } => *hw = Some(mvtu(cfg)),
+            NodeKind::Swu { cfg, hw } => *hw = Some(swu(cfg)),
+            _ => {}
         }
     }
     Ok(())
@@ -143,5 +154,43 @@ mod tests {
         assert_eq!(hw(9), Some(RomForm::RegisteredWord));
         assert_eq!(mvtu(&cfg(64, 8, 4, 8, MvtuOutput::Scores)).trom, None);
         assert_eq!(mvtu(&cfg(64, 8, 4, 8, MvtuOutput::Scores)).latency, MVTU_LATENCY);
+    }
+
+    #[test]
+    fn a_window_units_ring_is_decided_and_a_hand_edited_decision_is_refused() {
+        let swu = |h: usize, w: usize, c: usize| SwuConfig {
+            name: "S1".into(),
+            h,
+            w,
+            c,
+            elem_bits: 1,
+            simd: c,
+            kernel: 3,
+            stride: 1,
+            pad: 0,
+            pad_bit: false,
+        };
+        // 6 rows of 4 pixels of 8 bits: 192 bits in LUT RAM; of 32 x 64 bits: 12 Kb in a block.
+        assert_eq!(super::swu(&swu(4, 4, 8)).ring, MemStyle::Distributed);
+        assert_eq!(super::swu(&swu(32, 32, 64)).ring, MemStyle::Block);
+        let mut g = Graph { name: "g".into(), nodes: vec![crate::dataflow::Node::swu(swu(32, 32, 64))] };
+        assert!(g.verify_legal().is_err(), "a window unit without its decision is not legal");
+        let model = Model {
+            name: "m".into(),
+            input: crate::model::Shape::new(32, 32, 64),
+            layers: Vec::new(),
+            output: Default::default(),
+            provenance: Default::default(),
+        };
+        run(&mut g, &model).expect("legalize");
+        g.verify_legal().expect("legalized");
+        let text = g.to_string();
+        assert!(text.contains("ringmem=block"), "{text}");
+        assert_eq!(Graph::parse(&text).expect("parse"), g);
+        if let NodeKind::Swu { hw, .. } = &mut g.nodes[0].kind {
+            *hw = Some(SwuHw { ring: MemStyle::Distributed });
+        }
+        let e = g.verify().expect_err("a ring the legalizer would not choose");
+        assert!(e.to_string().contains("not the legalizer's"), "{e}");
     }
 }

@@ -54,7 +54,10 @@ pub fn design_with(
                 let (w, t) = crate::accel::layer_weights(model, &n.name, *layer)?;
                 mvtu::define(&mut d, mvtu::name(top, cfg), cfg, hw, w, t)?
             }
-            NodeKind::Swu { cfg } => swu::define(&mut d, swu::name(top, cfg), cfg)?,
+            NodeKind::Swu { cfg, hw: Some(hw) } => swu::define(&mut d, swu::name(top, cfg), cfg, hw)?,
+            NodeKind::Swu { hw: None, .. } => {
+                return Err(HdlError::Check(format!("node {}: not legalized", n.name)));
+            }
             NodeKind::Pool { cfg } => pool::define(&mut d, pool::name(top, cfg), cfg)?,
             NodeKind::Fifo { depth } => {
                 fifo::define(&mut d, fifo::name(top, n.in_bits, *depth), n.in_bits, *depth)

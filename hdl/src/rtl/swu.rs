@@ -5,6 +5,7 @@ use super::{ident_part, stream_ports, Design};
 use crate::words::ubits;
 use crate::HdlError;
 use compiler::dataflow::SwuConfig;
+use compiler::dataflow::{MemStyle, SwuHw};
 
 /// The module name of a sliding-window unit under `prefix`: every field of the configuration
 /// but its name decides the text.
@@ -24,19 +25,20 @@ pub fn name(prefix: &str, c: &SwuConfig) -> String {
 }
 
 /// Defines the unit's module `name` in `d` (`cfg` checked with [`SwuConfig::validate`]).
-pub fn define(d: &mut Design, name: String, cfg: &SwuConfig) -> Result<String, HdlError> {
+pub fn define(d: &mut Design, name: String, cfg: &SwuConfig, hw: &SwuHw) -> Result<String, HdlError> {
     cfg.validate()?;
-    Ok(d.define(name, |_, n| module(n, cfg)))
+    Ok(d.define(name, |_, n| module(n, cfg, hw)))
 }
 
-/// A design whose top module `top` is a sliding-window unit.
+/// A design whose top module `top` is a sliding-window unit, with the hardware the legalizer
+/// gives a unit built alone.
 pub fn design(top: &str, cfg: &SwuConfig) -> Result<Design, HdlError> {
     let mut d = Design::new(top);
-    define(&mut d, top.into(), cfg)?;
+    define(&mut d, top.into(), cfg, &compiler::passes::legalize::swu(cfg))?;
     Ok(d)
 }
 
-fn module(name: &str, c: &SwuConfig) -> Module {
+fn module(name: &str, c: &SwuConfig, hw: &SwuHw) -> Module {
     let (h, w, cf, k, s, pd, r, oh, ow) =
         (c.h, c.w, c.cf(), c.kernel, c.stride, c.pad, c.ring_rows(), c.oh(), c.ow());
     let bw = c.bits();
@@ -58,7 +60,9 @@ fn module(name: &str, c: &SwuConfig) -> Module {
         |e: &Expr, wd: usize| if wd < nb_ { concat(vec![lit(nb_ - wd, 0), e.clone()]) } else { e.clone() };
     let mut m = Module::new(name);
     let p = stream_ports(&mut m, bw, bw);
-    let mem = m.memory("mem", bw, rw, None, None);
+    // The legalized resource, stated: left to Yosys, a ring could land elsewhere than counted.
+    let style = if hw.ring == MemStyle::Block { "block" } else { "distributed" };
+    let mem = m.memory("mem", bw, rw, Some(("ram_style", style)), None);
     let wx = m.reg("wx", wxb, Some(0));
     let wc = m.reg("wc", wcb, Some(0));
     let wslot = m.reg("wslot", rb, Some(0));

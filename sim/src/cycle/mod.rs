@@ -91,7 +91,7 @@ impl CycleModel {
         let mut nodes = Vec::with_capacity(graph.nodes.len());
         for n in &graph.nodes {
             nodes.push(match &n.kind {
-                NodeKind::Swu { cfg } => Node::Swu(blocks::Swu::new(cfg)),
+                NodeKind::Swu { cfg, .. } => Node::Swu(blocks::Swu::new(cfg)),
                 NodeKind::Pool { cfg } => Node::Pool(blocks::Pool::new(cfg)),
                 NodeKind::Mvtu { layer, cfg, .. } => Node::Mvtu(Box::new(mvtu(cfg, model, layer.index())?)),
                 NodeKind::Fifo { depth } => Node::Fifo(blocks::Fifo::new(n.in_bits, *depth)),

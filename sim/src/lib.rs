@@ -3,8 +3,11 @@
 //! - [`golden`]: the bit-packed golden model, the definition every other executor must match bit for bit.
 //! - [`roofline`]: this CPU's XNOR + popcount peak on L1-resident data, the yardstick of the golden model.
 //!
-//! Later issues add the cycle-accurate model of a compiled dataflow graph (`sim::cycle`) and the
-//! Verilator co-simulation (`sim::verilator`); see ARCHITECTURE.md.
+//! - [`cycle`]: the cycle-accurate model of a compiled dataflow graph, running every block's one
+//!   behavioural description (`blocks`), and the latency of a design.
+//! - [`drive`]: the one driver of every executor (seeded gaps and backpressure, reset, watchdog).
+//! - [`stream`]: frames as the accelerator's input words and the golden output words.
+//! - [`verilator`]: the emitted Verilog verilated and loaded as an executor (the FFI lives here).
 
 pub mod cycle;
 pub mod drive;

@@ -30,18 +30,6 @@ pub fn or_at(dst: &mut [u64], off: usize, src: &[u64], len: usize) {
     }
 }
 
-/// Clears the bits of `w` at and above bit `n`.
-#[inline]
-pub fn truncate(w: &mut [u64], n: usize) {
-    for (i, x) in w.iter_mut().enumerate() {
-        if i * 64 >= n {
-            *x = 0;
-        } else if (i + 1) * 64 > n {
-            *x &= mask(n - i * 64);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -29,11 +29,6 @@ impl Fifo {
         Fifo { depth, ww, mem: vec![0; depth * ww], rptr: 0, wptr: 0, count: 0, high_water: 0 }
     }
 
-    /// Words held.
-    pub fn count(&self) -> usize {
-        self.count
-    }
-
     /// The most words held since the FIFO was built (reset does not clear it).
     pub fn high_water(&self) -> usize {
         self.high_water

@@ -10,7 +10,7 @@ use crate::stream::{Argmax, Fifo, WidthConverter};
 use crate::swu::Swu;
 use crate::HdlError;
 use compiler::dataflow::{Graph, NodeKind};
-use compiler::model::{Activation, BitMatrix, Layer, Model};
+use compiler::model::{BitMatrix, Layer, Model};
 use rust_hdl::prelude::*;
 
 /// The weights and (threshold mode) thresholds of model layer `layer`, for node `node`.
@@ -22,10 +22,7 @@ pub(crate) fn layer_weights<'m>(
     let Some(w) = model.layers.get(layer.index()).and_then(Layer::weights) else {
         return Err(HdlError::Check(format!("node {node}: model layer {layer} has no weights")));
     };
-    let t = match &w.activation {
-        Activation::Threshold(t) => Some(t.as_slice()),
-        Activation::Scores => None,
-    };
+    let t = w.activation.thresholds();
     Ok((&w.matrix, t))
 }
 
@@ -120,12 +117,9 @@ impl Accelerator {
         let mut stages = Vec::with_capacity(graph.nodes.len());
         for n in &graph.nodes {
             stages.push(match &n.kind {
-                NodeKind::Mvtu { layer, cfg, hw: Some(hw), .. } => {
+                NodeKind::Mvtu { layer, cfg, .. } => {
                     let (w, t) = layer_weights(model, &n.name, *layer)?;
-                    Stage::Mvtu(Box::new(Mvtu::with_hw(cfg, hw, w, t)?))
-                }
-                NodeKind::Mvtu { .. } => {
-                    return Err(HdlError::Check(format!("node {}: not legalized", n.name)))
+                    Stage::Mvtu(Box::new(Mvtu::new(cfg, w, t)?))
                 }
                 NodeKind::Swu { cfg, .. } => Stage::Swu(Box::new(Swu::new(cfg)?)),
                 NodeKind::Pool { cfg } => Stage::Pool(Box::new(Pool::new(cfg)?)),

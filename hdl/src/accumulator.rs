@@ -8,7 +8,6 @@
 use crate::bus::{self, Bus};
 use crate::memory::Memory;
 use crate::words;
-use compiler::dataflow::RomForm;
 use rust_hdl::prelude::*;
 
 /// One PE's accumulator.
@@ -43,7 +42,6 @@ pub struct Accumulator {
     _sum_signed: bool,
     _width: usize,
     _rom: Option<Memory>,
-    _form: Option<RomForm>,
     _ta: usize,
     _acc: i64,
 }
@@ -51,16 +49,9 @@ pub struct Accumulator {
 impl Accumulator {
     /// An accumulator of `width` bits (two's complement) for sums of `sum_bits` bits. With a
     /// threshold ROM (`width` bits wide, holding `-T` per pass) it is in threshold mode: a one-bit
-    /// output and the `ren`/`taddr` inputs, and `form` (the legalizer's) says how the ROM is read:
-    /// the simulation is the same either way (the word of the address latched on the last `ren`
-    /// edge).
-    pub fn new(
-        sum_bits: usize,
-        sum_signed: bool,
-        width: usize,
-        rom: Option<Memory>,
-        form: Option<RomForm>,
-    ) -> Self {
+    /// output and the `ren`/`taddr` inputs. However the Verilog reads the ROM (the legalizer's
+    /// `RomForm`), the start value is the word of the address latched on the last `ren` edge.
+    pub fn new(sum_bits: usize, sum_signed: bool, width: usize, rom: Option<Memory>) -> Self {
         let threshold = rom.is_some();
         Accumulator {
             clock: Signal::default(),
@@ -73,7 +64,6 @@ impl Accumulator {
             _sum_signed: sum_signed,
             _width: width,
             _rom: rom,
-            _form: form,
             _ta: 0,
             _acc: 0,
         }

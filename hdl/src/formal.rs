@@ -43,7 +43,7 @@ use crate::{HdlError, LaneInput, MemStyle, Mvtu, Popcount};
 use compiler::dataflow::fold::{self, Folding, LayerFold};
 use compiler::dataflow::DataflowError;
 use compiler::model::random::{random_model, LayerSpec};
-use compiler::model::{Activation, Layer, Shape};
+use compiler::model::{Layer, Shape};
 use std::fmt::{self, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -428,10 +428,7 @@ pub fn mvtu(
     let Some(Layer::Dense(w)) = model.layers.get(1) else {
         return Err(HdlError::Check("random model: layer 1 is not dense".into()));
     };
-    let t = match &w.activation {
-        Activation::Threshold(t) => Some(t.as_slice()),
-        Activation::Scores => None,
-    };
+    let t = w.activation.thresholds();
     let m = Mvtu::new(&cfg, &w.matrix, t)?;
     let v = rtl::mvtu::design("dut", &cfg, &w.matrix, t)?;
     block_design(

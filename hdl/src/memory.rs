@@ -5,9 +5,9 @@ use crate::words;
 pub use compiler::dataflow::MemStyle;
 use rust_hdl::prelude::*;
 
-/// A `depth x width` ROM: `data <= mem[addr]` on a rising clock edge while `en` is high. The
-/// Verilog reads its contents with `$readmemh` from `file`, which [`crate::rtl::memory::Rom`]
-/// writes; the simulation reads the same words.
+/// A `depth x width` ROM: `data <= mem[addr]` on a rising clock edge while `en` is high. Its
+/// Verilog (with the `$readmemh` file of the same words, the legalized style and column slicing)
+/// is [`crate::rtl::memory`].
 ///
 /// ### Inputs
 /// - `clock`, `en` (read enable, also the output hold), `addr`.
@@ -26,15 +26,12 @@ pub struct Memory {
     pub data: Bus<Out>,
     _words: Vec<Vec<u64>>,
     _width: usize,
-    _file: String,
-    _style: MemStyle,
-    _columns: usize,
     _q: Vec<u64>,
 }
 
 impl Memory {
-    /// A memory holding `words` (each `width` bits, little-endian `u64`s), named `file` in Verilog.
-    pub fn new(words: Vec<Vec<u64>>, width: usize, file: &str, style: MemStyle) -> Self {
+    /// A memory holding `words` (each `width` bits, little-endian `u64`s).
+    pub fn new(words: Vec<Vec<u64>>, width: usize) -> Self {
         let depth = words.len().max(1);
         Memory {
             clock: Signal::default(),
@@ -44,22 +41,7 @@ impl Memory {
             _q: vec![0; words::words(width)],
             _words: words,
             _width: width,
-            _file: file.to_string(),
-            _style: style,
-            _columns: width,
         }
-    }
-
-    /// The same memory cut into column memories of `bits` bits (the last narrower), as the
-    /// legalizer decided (`MvtuHw::wmem_column_bits`).
-    pub fn with_columns(mut self, bits: usize) -> Self {
-        self._columns = bits.max(1);
-        self
-    }
-
-    /// The memory file's name.
-    pub fn file(&self) -> &str {
-        &self._file
     }
 
     /// Word `a` (zeros past the end), little-endian `u64`s.

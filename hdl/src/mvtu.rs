@@ -9,10 +9,10 @@
 use crate::accumulator::Accumulator;
 use crate::bus::{self, Bus};
 use crate::lanes::Lanes;
-use crate::memory::{MemStyle, Memory};
+use crate::memory::Memory;
 use crate::words;
 use crate::HdlError;
-pub use compiler::dataflow::{divisors, MvtuConfig, MvtuHw, MvtuOutput};
+pub use compiler::dataflow::{divisors, MvtuConfig, MvtuOutput};
 use compiler::model::BitMatrix;
 use rust_hdl::prelude::*;
 
@@ -175,39 +175,19 @@ pub struct Mvtu {
 }
 
 impl Mvtu {
-    /// Builds the unit for `weights` (MH x MW) and, in threshold mode, `thresholds` (MH), as the
-    /// legalizer builds a lone unit.
+    /// Builds the unit for `weights` (MH x MW) and, in threshold mode, `thresholds` (MH). The
+    /// legalized hardware decisions (memory style, ROM form) shape only the Verilog (`hdl::rtl`);
+    /// the simulation is the same whatever they are.
     pub fn new(cfg: &MvtuConfig, weights: &BitMatrix, thresholds: Option<&[i32]>) -> Result<Self, HdlError> {
-        Self::with_hw(cfg, &compiler::passes::legalize::mvtu(cfg), weights, thresholds)
-    }
-
-    /// Builds the unit with the hardware decisions `hw` (a legal graph's node).
-    pub fn with_hw(
-        cfg: &MvtuConfig,
-        hw: &MvtuHw,
-        weights: &BitMatrix,
-        thresholds: Option<&[i32]>,
-    ) -> Result<Self, HdlError> {
         crate::rtl::mvtu::check(cfg, weights, thresholds)?;
         let tmem: Vec<Memory> = match (cfg.output, thresholds) {
             // `check` has refused a threshold count that is not one per row.
-            (MvtuOutput::Threshold, Some(t)) => (0..cfg.pe)
-                .map(|p| {
-                    let file = format!("{}_t{p}.mem", cfg.name);
-                    Memory::new(cfg.threshold_words(t, p), cfg.thr_bits(), &file, MemStyle::Distributed)
-                })
-                .collect(),
+            (MvtuOutput::Threshold, Some(t)) => {
+                (0..cfg.pe).map(|p| Memory::new(cfg.threshold_words(t, p), cfg.thr_bits())).collect()
+            }
             _ => Vec::new(),
         };
-        let wmem = (0..cfg.pe)
-            .map(|p| {
-                let file = format!("{}_w{p}.mem", cfg.name);
-                // The style the cost model counted, stated in the Verilog: left to Yosys, a small
-                // `Auto` ROM may land in LUTs where the estimate counted a block RAM.
-                Memory::new(cfg.weight_words(weights, p), cfg.simd, &file, hw.wmem.style())
-                    .with_columns(hw.wmem_column_bits)
-            })
-            .collect();
+        let wmem = (0..cfg.pe).map(|p| Memory::new(cfg.weight_words(weights, p), cfg.simd)).collect();
         Ok(Mvtu {
             clock: Signal::default(),
             rst: Signal::default(),
@@ -225,7 +205,7 @@ impl Mvtu {
                 (0..cfg.pe)
                     .map(|_| {
                         let (cw, signed) = (cfg.input.sum_bits(cfg.simd), cfg.signed());
-                        Accumulator::new(cw, signed, cfg.reg_bits(), tmem.next(), hw.trom)
+                        Accumulator::new(cw, signed, cfg.reg_bits(), tmem.next())
                     })
                     .collect()
             },

@@ -171,7 +171,7 @@ impl PackedWeights {
             }
         }
         let mut dmax = vec![-1i64; blocks * LANES];
-        if let Some(t) = thresholds(&activation) {
+        if let Some(t) = activation.thresholds() {
             for (m, &t) in dmax.iter_mut().zip(t) {
                 *m = n as i64 - i64::from(t);
             }
@@ -246,14 +246,6 @@ enum Op {
         kernel: usize,
         stride: usize,
     },
-}
-
-/// Bits out of a thresholded layer, or `None` for scores.
-fn thresholds(a: &Activation) -> Option<&[i32]> {
-    match a {
-        Activation::Threshold(t) => Some(t),
-        Activation::Scores => None,
-    }
 }
 
 /// The golden model of one verified [`Model`].
@@ -492,7 +484,7 @@ impl Golden {
 
 /// Thresholds integer accumulators (channel fastest) into bits, or keeps them as scores.
 fn finish(acc: Vec<i32>, act: &Activation, shape: Shape) -> Tensor {
-    match thresholds(act) {
+    match act.thresholds() {
         None => Tensor::Ints { shape, values: acc },
         Some(t) => {
             let mut b = BitTensor::zeros(shape);

@@ -10,7 +10,7 @@ use super::{
     ubits, Graph, LaneInput, MemStyle, MvtuConfig, MvtuHw, MvtuOutput, Node, NodeKind, PerNode, PoolConfig,
     Popcount, RomForm, SwuConfig, SwuHw, WeightMem,
 };
-use crate::model::{Activation, Layer, Model};
+use crate::model::{Layer, Model};
 use crate::passes::legalize;
 use serde::{Deserialize, Serialize};
 
@@ -373,13 +373,11 @@ pub fn graph_with(g: &Graph, model: &Model) -> (PerNode<Cost>, Cost) {
             .map(|n| match &n.kind {
                 NodeKind::Mvtu { layer, cfg, vectors, hw } => {
                     let hw = hw.unwrap_or_else(|| legalize::mvtu(cfg));
-                    let t = match model.layers.get(layer.index()).and_then(Layer::weights) {
-                        Some(w) => match &w.activation {
-                            Activation::Threshold(t) => Some(t.as_slice()),
-                            Activation::Scores => None,
-                        },
-                        None => None,
-                    };
+                    let t = model
+                        .layers
+                        .get(layer.index())
+                        .and_then(Layer::weights)
+                        .and_then(|w| w.activation.thresholds());
                     repeated(mvtu_with(cfg, &hw, t), &hw, *vectors)
                 }
                 _ => node(n),

@@ -117,6 +117,16 @@ pub enum Activation {
     Scores,
 }
 
+impl Activation {
+    /// The per-channel thresholds, or `None` for scores.
+    pub fn thresholds(&self) -> Option<&[i32]> {
+        match self {
+            Activation::Threshold(t) => Some(t),
+            Activation::Scores => None,
+        }
+    }
+}
+
 /// Binary weights of a dense or convolutional layer and what follows the accumulation.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct BinaryWeights {

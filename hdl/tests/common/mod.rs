@@ -59,10 +59,7 @@ pub fn case(cfg: &MvtuConfig, frames: usize, seed: u64) -> Case {
     }
     let golden = Golden::new(&model).expect("golden");
     let Layer::Dense(w) = &model.layers[1] else { unreachable!() };
-    let thresholds = match &w.activation {
-        Activation::Threshold(t) => Some(t.as_slice()),
-        Activation::Scores => None,
-    };
+    let thresholds = w.activation.thresholds();
     let mvtu = Mvtu::new(cfg, &w.matrix, thresholds).expect("mvtu");
     let rtl = hdl::rtl::mvtu::design("dut", cfg, &w.matrix, thresholds).expect("mvtu verilog");
     let (mut inputs, mut expected) = (Vec::new(), Vec::new());

@@ -19,7 +19,7 @@ use crate::drive::{Ports, StreamDut};
 use crate::golden::SimError;
 use blocks::Unit;
 use compiler::dataflow::{Graph, NodeKind};
-use compiler::model::{Activation, Layer, Model};
+use compiler::model::{Layer, Model};
 
 /// The unit of an MVTU node computing model layer `layer`.
 fn mvtu(cfg: &compiler::dataflow::MvtuConfig, model: &Model, layer: usize) -> Result<blocks::Mvtu, SimError> {
@@ -28,10 +28,7 @@ fn mvtu(cfg: &compiler::dataflow::MvtuConfig, model: &Model, layer: usize) -> Re
     let Some(w) = model.layers.get(layer).and_then(Layer::weights) else {
         return Err(bad(format!("model layer {layer} has no weights")));
     };
-    let t = match &w.activation {
-        Activation::Threshold(t) => Some(t.as_slice()),
-        Activation::Scores => None,
-    };
+    let t = w.activation.thresholds();
     blocks::Mvtu::new(cfg, &w.matrix, t).map_err(|e| bad(e.to_string()))
 }
 

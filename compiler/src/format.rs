@@ -15,8 +15,8 @@
 use crate::json::JsonError;
 use crate::model::limits::{self, grouped, FileError, MAX_MODEL_FILE_BYTES};
 use crate::model::{
-    Activation, BinaryWeights, BitMatrix, Fixed8, InputTable, Layer, LayerId, Model, ModelError, OutputMode,
-    Padding, ParseError, Provenance, Shape,
+    Activation, BinaryWeights, BitMatrix, Fixed8, InputTable, IntType, Layer, LayerId, Model, ModelError,
+    MultiThreshold, OutputMode, Padding, ParseError, Provenance, Shape,
 };
 use safetensors::{Dtype, SafeTensors};
 use serde::{Deserialize, Serialize};
@@ -25,10 +25,13 @@ use std::path::{Path, PathBuf};
 
 /// Value of the manifest's `format` field.
 pub const FORMAT_NAME: &str = "xnorflow-model";
-/// The manifest version this build writes and reads. A new layer kind does not change it: files
-/// without that kind read exactly as before, and an older build refuses one that has it by name
-/// (an unknown `kind`).
-pub const FORMAT_VERSION: u32 = 1;
+/// The newest manifest version this build writes and reads. Version 2 added multi-bit
+/// activations (`act: multi`); a model without one is still written as version 1, byte for byte
+/// as before, so that older builds keep reading every file they can, and refuse the rest by their
+/// version with a clear message instead of a confusing field error.
+pub const FORMAT_VERSION: u32 = 2;
+/// The oldest manifest version this build reads.
+pub const MIN_FORMAT_VERSION: u32 = 1;
 /// Metadata key of the manifest inside the safetensors header.
 pub const MANIFEST_KEY: &str = "xnorflow";
 
@@ -59,7 +62,10 @@ pub enum FormatError {
     #[error("manifest: {0}")]
     Manifest(String),
     /// The manifest's version is not one this build reads.
-    #[error("model format version {found} is not supported (this build reads version {FORMAT_VERSION})")]
+    #[error(
+        "model format version {found} is not supported (this build reads versions {MIN_FORMAT_VERSION} to \
+         {FORMAT_VERSION}); a newer xnorflow wrote it, so upgrade xnorflow to read it"
+    )]
     UnsupportedVersion {
         /// Version in the file.
         found: u64,
@@ -108,7 +114,18 @@ struct Manifest {
 #[serde(rename_all = "snake_case")]
 enum ActKind {
     Threshold,
+    Multi,
     Scores,
+}
+
+/// The output type and bias of a multi-threshold activation; its thresholds are a tensor.
+#[derive(Serialize, Deserialize, Clone, Copy)]
+#[serde(deny_unknown_fields)]
+struct MultiEntry {
+    bits: u8,
+    signed: bool,
+    bias: i32,
+    levels: usize,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -120,6 +137,8 @@ struct WeightEntry {
     weight: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     threshold: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    multi: Option<MultiEntry>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -172,16 +191,22 @@ pub fn to_bytes(model: &Model) -> Result<Vec<u8>, FormatError> {
         let weight = format!("{id}.weight");
         let shape = vec![w.out(), w.matrix.bytes_per_row()];
         tensors.insert(weight.clone(), (Dtype::U8, shape, w.matrix.to_bytes()));
-        let (act, threshold) = match &w.activation {
-            Activation::Scores => (ActKind::Scores, None),
-            Activation::Threshold(t) => {
-                let name = format!("{id}.threshold");
-                let bytes = t.iter().flat_map(|v| v.to_le_bytes()).collect();
-                tensors.insert(name.clone(), (Dtype::I32, vec![t.len()], bytes));
-                (ActKind::Threshold, Some(name))
+        let mut thresholds = |t: &[i32], shape: Vec<usize>| {
+            let name = format!("{id}.threshold");
+            let bytes = t.iter().flat_map(|v| v.to_le_bytes()).collect();
+            tensors.insert(name.clone(), (Dtype::I32, shape, bytes));
+            Some(name)
+        };
+        let (act, threshold, multi) = match &w.activation {
+            Activation::Scores => (ActKind::Scores, None, None),
+            Activation::Threshold(t) => (ActKind::Threshold, thresholds(t, vec![t.len()]), None),
+            Activation::Multi(m) => {
+                let entry =
+                    MultiEntry { bits: m.ty.bits, signed: m.ty.signed, bias: m.bias, levels: m.levels };
+                (ActKind::Multi, thresholds(&m.thresholds, vec![w.out(), m.levels]), Some(entry))
             }
         };
-        WeightEntry { out: w.out(), fan_in: w.fan_in(), act, weight, threshold }
+        WeightEntry { out: w.out(), fan_in: w.fan_in(), act, weight, threshold, multi }
     };
     let layers = model
         .iter()
@@ -200,9 +225,10 @@ pub fn to_bytes(model: &Model) -> Result<Vec<u8>, FormatError> {
             Layer::MaxPool { kernel, stride } => LayerEntry::MaxPool { id, kernel: *kernel, stride: *stride },
         })
         .collect();
+    let multi_bit = model.layers.iter().any(|l| l.weights().is_some_and(|w| w.activation.multi().is_some()));
     let manifest = Manifest {
         format: FORMAT_NAME.into(),
-        version: FORMAT_VERSION,
+        version: if multi_bit { FORMAT_VERSION } else { MIN_FORMAT_VERSION },
         name: model.name.clone(),
         input: model.input,
         output: model.output,
@@ -313,7 +339,7 @@ pub fn from_bytes(bytes: &[u8]) -> Result<Model, FormatError> {
         }
     }
     match head.get("version").and_then(|v| v.as_u64()) {
-        Some(v) if v == u64::from(FORMAT_VERSION) => {}
+        Some(v) if (u64::from(MIN_FORMAT_VERSION)..=u64::from(FORMAT_VERSION)).contains(&v) => {}
         Some(found) => return Err(FormatError::UnsupportedVersion { found }),
         None => return Err(FormatError::Manifest("missing or non-integer 'version'".into())),
     }
@@ -339,9 +365,10 @@ pub fn from_bytes(bytes: &[u8]) -> Result<Model, FormatError> {
                 })?)
             }
             LayerEntry::MaxPool { kernel, stride, .. } => Layer::MaxPool { kernel, stride },
-            LayerEntry::Dense { w, .. } => Layer::Dense(read_weights(&st, &w, &mut used)?),
+            LayerEntry::Dense { w, .. } => Layer::Dense(read_weights(&st, &w, manifest.version, &mut used)?),
             LayerEntry::Conv2d { kernel, stride, padding, w, .. } => {
-                Layer::Conv2d { kernel, stride, padding, weights: read_weights(&st, &w, &mut used)? }
+                let weights = read_weights(&st, &w, manifest.version, &mut used)?;
+                Layer::Conv2d { kernel, stride, padding, weights }
             }
         };
         layers.push(layer);
@@ -366,6 +393,7 @@ pub fn from_bytes(bytes: &[u8]) -> Result<Model, FormatError> {
 fn read_weights(
     st: &SafeTensors,
     w: &WeightEntry,
+    version: u32,
     used: &mut HashSet<String>,
 ) -> Result<BinaryWeights, FormatError> {
     let terr = |tensor: &str, message: String| FormatError::Tensor { tensor: tensor.into(), message };
@@ -394,20 +422,42 @@ fn read_weights(
     let data = take(&w.weight, Dtype::U8, vec![w.out, bpr])?;
     let matrix = BitMatrix::from_bytes(w.out, w.fan_in, data)
         .ok_or_else(|| terr(&w.weight, format!("padding bits beyond column {} are set", w.fan_in)))?;
-    let activation = match (w.act, &w.threshold) {
-        (ActKind::Scores, None) => Activation::Scores,
-        (ActKind::Threshold, Some(name)) => {
-            let data = take(name, Dtype::I32, vec![w.out])?;
-            Activation::Threshold(
-                data.chunks_exact(4).map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
-            )
+    let ints = |data: &[u8]| -> Vec<i32> {
+        data.chunks_exact(4).map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+    };
+    if (w.act == ActKind::Multi) != w.multi.is_some() {
+        return Err(terr(
+            &w.weight,
+            "act multi and the 'multi' entry (bits, signed, bias, levels) go together".into(),
+        ));
+    }
+    if w.act == ActKind::Multi && version < 2 {
+        return Err(FormatError::Manifest(format!(
+            "act multi (a multi-bit activation) needs format version 2, the file says {version}"
+        )));
+    }
+    let activation = match (w.act, &w.threshold, w.multi) {
+        (ActKind::Scores, None, _) => Activation::Scores,
+        (ActKind::Threshold, Some(name), _) => {
+            Activation::Threshold(ints(take(name, Dtype::I32, vec![w.out])?))
         }
-        (ActKind::Scores, Some(_)) => {
+        (ActKind::Multi, Some(name), Some(m)) => {
+            // Bound the levels before the tensor's size is computed from them.
+            if m.levels == 0 || m.levels > 255 {
+                return Err(terr(name, format!("levels {} is not in 1..=255", m.levels)));
+            }
+            let thresholds = ints(take(name, Dtype::I32, vec![w.out, m.levels])?);
+            let ty = IntType { bits: m.bits, signed: m.signed };
+            Activation::Multi(MultiThreshold { ty, bias: m.bias, levels: m.levels, thresholds })
+        }
+        (ActKind::Scores, Some(_), _) => {
             return Err(terr(&w.weight, "act is scores but a threshold tensor is given".into()));
         }
-        (ActKind::Threshold, None) => {
-            return Err(terr(&w.weight, "act is threshold but no threshold tensor is given".into()));
+        (act @ (ActKind::Threshold | ActKind::Multi), None, _) => {
+            let act = if act == ActKind::Multi { "multi" } else { "threshold" };
+            return Err(terr(&w.weight, format!("act is {act} but no threshold tensor is given")));
         }
+        (ActKind::Multi, Some(_), None) => unreachable!("checked above"),
     };
     Ok(BinaryWeights { matrix, activation })
 }

@@ -10,11 +10,12 @@
 
 use compiler::format::{
     from_bytes, load, save, to_bytes, FormatError, FORMAT_NAME, FORMAT_VERSION, MANIFEST_KEY,
+    MIN_FORMAT_VERSION,
 };
 use compiler::model::random::{random_mlp, random_model, LayerSpec};
 use compiler::model::{
-    Activation, BinaryWeights, BitMatrix, Fixed8, InputTable, Layer, LayerId, Model, ModelError, OutputMode,
-    Padding, ParseError, Provenance, Shape,
+    Activation, BinaryWeights, BitMatrix, Elem, Fixed8, InputTable, IntType, Layer, LayerId, Model,
+    ModelError, MultiThreshold, OutputMode, Padding, ParseError, Provenance, Shape,
 };
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -101,6 +102,7 @@ fn thresholds_mut(model: &mut Model, layer: usize) -> &mut Vec<i32> {
     match &mut model.layers[layer].weights_mut().expect("a weighted layer").activation {
         Activation::Threshold(t) => t,
         Activation::Scores => panic!("layer {layer} produces scores"),
+        Activation::Multi(m) => &mut m.thresholds,
     }
 }
 
@@ -687,13 +689,20 @@ fn verifier_last_layer_must_be_dense() {
 }
 
 #[test]
-fn verifier_max_pool_on_an_integer_input() {
-    let mut model = fixed8_model(true);
-    model.layers.insert(1, Layer::MaxPool { kernel: 2, stride: 2 });
-    assert_layer_error(&model, 1, "maxpool", &["max-pool needs a binary input", "4x4x1 i8"]);
-    let mut model = fixed8_model(false);
-    model.layers.insert(1, Layer::MaxPool { kernel: 2, stride: 2 });
-    assert_layer_error(&model, 1, "maxpool", &["max-pool needs a binary input", "4x4x1 int8"]);
+fn verifier_max_pool_of_integers_keeps_their_type() {
+    for (signed, name) in [(true, "int8"), (false, "uint8")] {
+        let specs = [
+            LayerSpec::QuantFixed8(signed),
+            LayerSpec::MaxPool { kernel: 2, stride: 2 },
+            LayerSpec::Conv2d { out: 3, kernel: 1, stride: 1, padding: Padding::None },
+            LayerSpec::Dense(5),
+        ];
+        let model =
+            random_model("pool", Shape::new(4, 4, 1), &specs, 3).expect("a pool of integers verifies");
+        let types = model.infer().expect("verified");
+        assert_eq!(types[1].to_string(), format!("2x2x1 {name}"));
+        assert_eq!(types[1].elem, types[0].elem);
+    }
 }
 
 #[test]
@@ -720,7 +729,7 @@ fn verifier_padding_on_an_8bit_input() {
         if let Layer::Conv2d { padding, .. } = &mut model.layers[1] {
             *padding = Padding::Bit { amount: 1, bit };
         }
-        assert_layer_error(&model, 1, "conv2d", &["8-bit input has no padding bit", "padding none"]);
+        assert_layer_error(&model, 1, "conv2d", &["integer input (int8) has no padding bit", "padding none"]);
     }
 }
 
@@ -889,7 +898,8 @@ fn i32_tensor(values: &[i32]) -> (Dtype, Vec<usize>, Vec<u8>) {
 fn hand_built_file_matches_the_documented_layout() {
     let manifest = json!({
         "format": FORMAT_NAME,
-        "version": FORMAT_VERSION,
+        // A model without multi-bit activations is still written as version 1.
+        "version": MIN_FORMAT_VERSION,
         "name": "hand made",
         "input": {"h": 2, "w": 2, "c": 1},
         "output": "scores",
@@ -997,14 +1007,23 @@ fn every_truncation_is_an_error() {
 #[test]
 fn newer_version_is_refused_as_such() {
     let (mut manifest, tensors) = manifest_of(&conv_file());
-    manifest["version"] = json!(2);
-    let err = from_bytes(&rebuild(&manifest, &tensors)).expect_err("version 2");
-    assert!(matches!(err, FormatError::UnsupportedVersion { found: 2 }), "{err:?}");
-    assert!(err.to_string().contains("version 2"), "{err}");
-    assert!(err.to_string().contains(&format!("reads version {FORMAT_VERSION}")), "{err}");
+    manifest["version"] = json!(3);
+    let err = from_bytes(&rebuild(&manifest, &tensors)).expect_err("version 3");
+    assert!(matches!(err, FormatError::UnsupportedVersion { found: 3 }), "{err:?}");
+    assert!(err.to_string().contains("version 3"), "{err}");
+    assert!(
+        err.to_string().contains(&format!("reads versions {MIN_FORMAT_VERSION} to {FORMAT_VERSION}")),
+        "{err}"
+    );
+    assert!(err.to_string().contains("upgrade xnorflow"), "{err}");
+    manifest["version"] = json!(0);
+    assert!(matches!(
+        from_bytes(&rebuild(&manifest, &tensors)),
+        Err(FormatError::UnsupportedVersion { found: 0 })
+    ));
     // Even when the rest of the manifest is something this build cannot read.
-    let v2 = json!({"format": FORMAT_NAME, "version": 2, "graph": {"nodes": []}});
-    assert!(matches!(from_bytes(&rebuild(&v2, &tensors)), Err(FormatError::UnsupportedVersion { found: 2 })));
+    let v3 = json!({"format": FORMAT_NAME, "version": 3, "graph": {"nodes": []}});
+    assert!(matches!(from_bytes(&rebuild(&v3, &tensors)), Err(FormatError::UnsupportedVersion { found: 3 })));
     manifest["version"] = json!(u64::MAX);
     assert!(matches!(
         from_bytes(&rebuild(&manifest, &tensors)),
@@ -1545,5 +1564,174 @@ fn collect_leaves(v: &Value, path: String, out: &mut Vec<String>) {
             }
         }
         _ => out.push(path),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Multi-bit (k-bit) activations.
+// ---------------------------------------------------------------------------------------------
+
+/// L0 quant.binary, L1 dense 16 -> 3 with a W1A2 activation (int2, bias -1, two thresholds per
+/// channel: {-1, 0, +1}), L2 dense 3 -> 2 scores. Input 4x4x1.
+fn w1a2_model() -> Model {
+    let ty = IntType { bits: 2, signed: true };
+    let multi = MultiThreshold { ty, bias: -1, levels: 2, thresholds: vec![6, 9, 0, 17, 8, 8] };
+    Model {
+        name: "w1a2".into(),
+        input: Shape::new(4, 4, 1),
+        layers: vec![
+            Layer::QuantBinary { threshold: 100 },
+            Layer::Dense(BinaryWeights {
+                matrix: BitMatrix::from_fn(3, 16, |r, c| (r + c) % 3 == 0),
+                activation: Activation::Multi(multi),
+            }),
+            Layer::Dense(BinaryWeights {
+                matrix: BitMatrix::from_fn(2, 3, |r, c| r == c),
+                activation: Activation::Scores,
+            }),
+        ],
+        output: OutputMode::Argmax,
+        provenance: Provenance::default(),
+    }
+}
+
+fn multi_mut(model: &mut Model, layer: usize) -> &mut MultiThreshold {
+    match &mut model.layers[layer].weights_mut().expect("weighted").activation {
+        Activation::Multi(m) => m,
+        _ => panic!("layer {layer} is not multi-bit"),
+    }
+}
+
+#[test]
+fn multi_threshold_semantics_and_types() {
+    let model = w1a2_model();
+    let types = model.infer().expect("valid");
+    assert_eq!(types[1].to_string(), "1x1x3 int2");
+    assert_eq!(types[1].elem, Elem::Int { ty: IntType { bits: 2, signed: true }, max_abs: 1 });
+    let m = model.layers[1].weights().and_then(|w| w.activation.multi()).expect("multi");
+    // out = bias + #{j : acc >= t_j}: below both, between, at or above both.
+    assert_eq!(
+        (m.apply(0, 5), m.apply(0, 6), m.apply(0, 8), m.apply(0, 9), m.apply(0, 16)),
+        (-1, 0, 0, 1, 1)
+    );
+    // Equal thresholds skip a level: channel 2 is -1 or +1.
+    assert_eq!((m.apply(2, 7), m.apply(2, 8)), (-1, 1));
+    // The accumulator of the next layer reads integers: +-1 per element, so +-3 at most.
+    assert_eq!(compiler::model::accumulator_range(types[1].elem, 3), (-3, 3));
+    let t = IntType { bits: 3, signed: false };
+    assert_eq!((t.min(), t.max(), t.to_string()), (0, 7, "uint3".to_string()));
+    let t = IntType { bits: 4, signed: true };
+    assert_eq!((t.min(), t.max(), t.to_string()), (-8, 7, "int4".to_string()));
+}
+
+#[test]
+fn multi_threshold_verifier_errors_name_the_layer() {
+    type Mutation = Box<dyn Fn(&mut MultiThreshold)>;
+    let cases: Vec<(Mutation, Vec<&str>)> = vec![
+        (Box::new(|m| m.ty.bits = 1), vec!["2 to 8 bits, found 1", "act=threshold"]),
+        (Box::new(|m| m.ty.bits = 9), vec!["2 to 8 bits, found 9"]),
+        (
+            Box::new(|m| {
+                m.levels = 4;
+                m.thresholds = vec![0; 12];
+            }),
+            vec!["4 thresholds per channel: a int2 output has 1 to 3"],
+        ),
+        (Box::new(|m| m.bias = -3), vec!["bias -3", "do not fit int2 (-2 ..= 1)"]),
+        (Box::new(|m| m.bias = 0), vec!["bias + levels = 2 do not fit int2"]),
+        (
+            Box::new(|m| m.thresholds.pop().map(drop).unwrap_or(())),
+            vec!["has 5 thresholds for 3 output channels x 2 levels"],
+        ),
+        (
+            Box::new(|m| m.thresholds[2] = 18),
+            vec!["channel 1 must ascend, but level 0 is 18 and level 1 is 17"],
+        ),
+        (Box::new(|m| m.thresholds[3] = 18), vec!["threshold 18 (channel 1, level 1) is outside [0, 17]"]),
+    ];
+    for (mutate, needles) in cases {
+        let mut model = w1a2_model();
+        mutate(multi_mut(&mut model, 1));
+        assert_layer_error(&model, 1, "dense", &needles);
+    }
+    // A multi-bit last layer is refused like a thresholded one.
+    let mut model = w1a2_model();
+    model.layers.truncate(2);
+    assert_layer_error(&model, 1, "dense", &["the last layer must produce scores"]);
+    // An integer input has no padding bit.
+    let ty = IntType { bits: 3, signed: false };
+    let specs = [
+        LayerSpec::QuantBinary(9),
+        LayerSpec::Conv2dMulti { out: 2, kernel: 2, stride: 1, padding: Padding::None, ty },
+        LayerSpec::Conv2d { out: 2, kernel: 2, stride: 1, padding: Padding::None },
+        LayerSpec::Dense(3),
+    ];
+    let mut model = random_model("pad", Shape::new(5, 5, 1), &specs, 1).expect("valid");
+    if let Layer::Conv2d { padding, .. } = &mut model.layers[2] {
+        *padding = Padding::Bit { amount: 1, bit: true };
+    }
+    assert_layer_error(&model, 2, "conv2d", &["integer input (uint3) has no padding bit"]);
+}
+
+#[test]
+fn multi_threshold_text_and_file_round_trip() {
+    let model = w1a2_model();
+    let text = model.to_string();
+    assert!(text.contains("L1 dense out=3 in=16 act=multi bits=2 signed=true bias=-1 levels=2\n"), "{text}");
+    assert!(text.contains("  t 6 9\n  t 0 17\n  t 8 8\n"), "{text}");
+    assert_eq!(Model::parse(&text).expect("parses"), model);
+    // A channel line with the wrong number of levels, or too few lines.
+    let bad = text.replace("  t 0 17\n", "  t 0 17 20\n");
+    assert!(Model::parse(&bad)
+        .expect_err("3 levels")
+        .to_string()
+        .contains("channel 1 has 3 thresholds, levels=2"));
+    let bad = text.replace("  t 8 8\n", "");
+    assert!(Model::parse(&bad)
+        .expect_err("missing")
+        .to_string()
+        .contains("expected 3 threshold lines, found 2"));
+
+    let bytes = to_bytes(&model).expect("writes");
+    assert_eq!(from_bytes(&bytes).expect("reads"), model);
+    let (manifest, tensors) = manifest_of(&bytes);
+    assert_eq!(manifest["version"], json!(FORMAT_VERSION), "a multi-bit model is a version-2 file");
+    assert_eq!(manifest["layers"][1]["act"], json!("multi"));
+    assert_eq!(manifest["layers"][1]["multi"], json!({"bits": 2, "signed": true, "bias": -1, "levels": 2}));
+    assert_eq!(tensors["L1.threshold"].1, vec![3, 2]);
+    // A version-1 manifest cannot hold one.
+    let mut old = manifest.clone();
+    old["version"] = json!(1);
+    let err = from_bytes(&rebuild(&old, &tensors)).expect_err("v1");
+    assert!(err.to_string().contains("act multi (a multi-bit activation) needs format version 2"), "{err}");
+    // act and the multi entry go together.
+    let mut m = manifest.clone();
+    m["layers"][1].as_object_mut().expect("object").remove("multi");
+    assert_tensor_error(&rebuild(&m, &tensors), "L1.weight", "act multi and the 'multi' entry");
+    let mut m = manifest.clone();
+    m["layers"][1]["multi"]["levels"] = json!(0);
+    assert_tensor_error(&rebuild(&m, &tensors), "L1.threshold", "levels 0 is not in 1..=255");
+    let mut m = manifest;
+    m["layers"][1]["multi"]["levels"] = json!(3);
+    assert_tensor_error(&rebuild(&m, &tensors), "L1.threshold", "expected I32 [3, 3]");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// Random k-bit networks (dense and conv, every k and signedness) survive text and file.
+    #[test]
+    fn random_multi_bit_models_round_trip(seed in any::<u64>(), bits in 2u8..=4, signed in any::<bool>(), conv in any::<bool>()) {
+        let ty = IntType { bits, signed };
+        let mut specs = vec![LayerSpec::QuantFixed8(signed)];
+        if conv {
+            specs.push(LayerSpec::Conv2dMulti { out: 5, kernel: 2, stride: 1, padding: Padding::None, ty });
+            specs.push(LayerSpec::MaxPool { kernel: 2, stride: 2 });
+        }
+        specs.push(LayerSpec::DenseMulti { out: 7, ty });
+        specs.push(LayerSpec::Dense(4));
+        let model = random_model("k", Shape::new(5, 5, 2), &specs, seed).expect("valid");
+        prop_assert_eq!(&Model::parse(&model.to_string()).expect("parses"), &model);
+        prop_assert_eq!(&from_bytes(&to_bytes(&model).expect("writes")).expect("reads"), &model);
     }
 }

@@ -460,7 +460,15 @@ impl Golden {
             Op::MaxPool { kernel, stride } => cur
                 .iter()
                 .map(|t| {
-                    let Tensor::Bits(x) = t else { unreachable!("verified: binary input") };
+                    let x = match t {
+                        Tensor::Bits(x) => x,
+                        Tensor::Ints { shape, values } => {
+                            return Tensor::Ints {
+                                shape: ty.shape,
+                                values: max_pool(values, *shape, *kernel, *stride, ty.shape),
+                            }
+                        }
+                    };
                     let mut out = BitTensor::zeros(ty.shape);
                     for oy in 0..ty.shape.h {
                         for ox in 0..ty.shape.w {
@@ -482,16 +490,43 @@ impl Golden {
     }
 }
 
-/// Thresholds integer accumulators (channel fastest) into bits, or keeps them as scores.
-fn finish(acc: Vec<i32>, act: &Activation, shape: Shape) -> Tensor {
-    match act.thresholds() {
-        None => Tensor::Ints { shape, values: acc },
-        Some(t) => {
+/// Thresholds integer accumulators (channel fastest) into bits or k-bit integers, or keeps them
+/// as scores.
+fn finish(mut acc: Vec<i32>, act: &Activation, shape: Shape) -> Tensor {
+    match act {
+        Activation::Scores => Tensor::Ints { shape, values: acc },
+        Activation::Multi(m) => {
+            for (i, a) in acc.iter_mut().enumerate() {
+                *a = m.apply(i % shape.c, i64::from(*a));
+            }
+            Tensor::Ints { shape, values: acc }
+        }
+        Activation::Threshold(t) => {
             let mut b = BitTensor::zeros(shape);
             b.fill(&acc, |ch, a| a >= t[ch]);
             Tensor::Bits(b)
         }
     }
+}
+
+/// Max over each `k x k` window (stride `s`) of an integer tensor of shape `inp`, per channel.
+fn max_pool(values: &[i32], inp: Shape, k: usize, s: usize, out: Shape) -> Vec<i32> {
+    let c = inp.c;
+    let mut o = vec![i32::MIN; out.len()];
+    for oy in 0..out.h {
+        for ox in 0..out.w {
+            let dst = &mut o[(oy * out.w + ox) * c..][..c];
+            for ky in 0..k {
+                for kx in 0..k {
+                    let src = &values[((oy * s + ky) * inp.w + ox * s + kx) * c..][..c];
+                    for (d, &v) in dst.iter_mut().zip(src) {
+                        *d = (*d).max(v);
+                    }
+                }
+            }
+        }
+    }
+    o
 }
 
 /// `popcount(a ^ b)` summed over two word slices: the plain form of the golden model's kernel.
@@ -537,7 +572,7 @@ fn dense_bits(w: &PackedWeights, xs: &[std::borrow::Cow<[u64]>], shape: Shape) -
             .map(|x| {
                 let mut acc = Vec::with_capacity(w.blocks() * LANES);
                 w.accumulate(x, &mut acc);
-                Tensor::Ints { shape, values: acc }
+                finish(acc, &w.activation, shape)
             })
             .collect();
     };

@@ -15,8 +15,8 @@
 
 use compiler::model::random::{random_model, LayerSpec};
 use compiler::model::{
-    Activation, BinaryWeights, BitMatrix, Fixed8, InputTable, Layer, Model, OutputMode, Padding, Provenance,
-    Shape,
+    Activation, BinaryWeights, BitMatrix, Fixed8, InputTable, IntType, Layer, Model, OutputMode, Padding,
+    Provenance, Shape,
 };
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
@@ -93,6 +93,10 @@ fn activate(acc: i32, activation: &Activation, ch: usize) -> i32 {
                 -1
             }
         }
+        Activation::Multi(m) => {
+            let t = &m.thresholds[ch * m.levels..(ch + 1) * m.levels];
+            m.bias + t.iter().filter(|&&t| acc >= t).count() as i32
+        }
         Activation::Scores => acc,
     }
 }
@@ -101,7 +105,7 @@ fn activate(acc: i32, activation: &Activation, ch: usize) -> i32 {
 fn wrap(shape: Shape, values: Vec<i32>, activation: &Activation) -> Naive {
     match activation {
         Activation::Threshold(_) => Naive::Signs { shape, values },
-        Activation::Scores => Naive::Ints { shape, values },
+        Activation::Multi(_) | Activation::Scores => Naive::Ints { shape, values },
     }
 }
 
@@ -190,7 +194,6 @@ fn naive_trace(model: &Model, pixels: &[u8]) -> Vec<Naive> {
             }
             Layer::MaxPool { kernel, stride } => {
                 let prev = outs.last().expect("maxpool is never the first layer");
-                assert!(!prev.is_int(), "max-pool of integers");
                 let s_in = prev.shape();
                 let x = prev.values();
                 let (k, s) = (*kernel, *stride);
@@ -200,21 +203,24 @@ fn naive_trace(model: &Model, pixels: &[u8]) -> Vec<Naive> {
                 for oy in 0..oh {
                     for ox in 0..ow {
                         for c in 0..s_in.c {
-                            // OR of bits: +1 if any element of the window is +1.
-                            let mut any_one = false;
+                            // The largest element of the window; for +-1 values, the OR of the bits.
+                            let mut best = i32::MIN;
                             for ky in 0..k {
                                 for kx in 0..k {
                                     let (y, xx) = (oy * s + ky, ox * s + kx);
-                                    if x[(y * s_in.w + xx) * s_in.c + c] == 1 {
-                                        any_one = true;
-                                    }
+                                    best = best.max(x[(y * s_in.w + xx) * s_in.c + c]);
                                 }
                             }
-                            values.push(if any_one { 1 } else { -1 });
+                            values.push(best);
                         }
                     }
                 }
-                Naive::Signs { shape: Shape::new(oh, ow, s_in.c), values }
+                let shape = Shape::new(oh, ow, s_in.c);
+                if prev.is_int() {
+                    Naive::Ints { shape, values }
+                } else {
+                    Naive::Signs { shape, values }
+                }
             }
         };
         outs.push(out);
@@ -356,8 +362,21 @@ struct Arch {
 /// A layer choice before it is known whether it fits; [`fit`] drops the ones that do not.
 #[derive(Copy, Clone, Debug)]
 enum Raw {
-    Conv { out: usize, kernel: usize, stride: usize, pad: usize, bit: bool },
+    Conv { out: usize, kernel: usize, stride: usize, pad: usize, bit: bool, act: Option<IntType> },
     Pool { kernel: usize, stride: usize },
+}
+
+/// A k-bit activation type, k = 2..=4, signed or not.
+fn int_type() -> impl Strategy<Value = IntType> {
+    (2u8..=4, any::<bool>()).prop_map(|(bits, signed)| IntType { bits, signed })
+}
+
+/// A dense layer of `out` units, k-bit when `act` is given.
+fn dense(out: usize, act: Option<IntType>) -> LayerSpec {
+    match act {
+        Some(ty) => LayerSpec::DenseMulti { out, ty },
+        None => LayerSpec::Dense(out),
+    }
 }
 
 /// Output channels or units: mostly 1..=70 (around one word), sometimes 65..=130 (two or three words).
@@ -368,21 +387,31 @@ fn width() -> impl Strategy<Value = usize> {
 fn raw_layer() -> impl Strategy<Value = Raw> {
     prop_oneof![
         3 => (width(), 1usize..=4, 1usize..=2, 0usize..=2, any::<bool>())
-            .prop_map(|(out, kernel, stride, pad, bit)| Raw::Conv { out, kernel, stride, pad, bit }),
+            .prop_map(|(out, kernel, stride, pad, bit)| Raw::Conv { out, kernel, stride, pad, bit, act: None }),
         2 => prop_oneof![Just((2, 2)), Just((3, 1)), Just((3, 2))]
             .prop_map(|(kernel, stride)| Raw::Pool { kernel, stride }),
     ]
 }
 
-/// Appends the raw layers that fit after a tensor of `h x w x c` (`int`: 8-bit integers), while the
+/// [`raw_layer`] with k-bit convolutions half of the time.
+fn kbit_raw_layer() -> impl Strategy<Value = Raw> {
+    (raw_layer(), prop::option::of(int_type())).prop_map(|(raw, ty)| match raw {
+        Raw::Conv { out, kernel, stride, pad, bit, .. } => {
+            Raw::Conv { out, kernel, stride, pad, bit, act: ty }
+        }
+        pool => pool,
+    })
+}
+
+/// Appends the raw layers that fit after a tensor of `h x w x c` (`int`: integers), while the
 /// reference executor's work per frame stays under `budget` multiply-accumulates. Returns the final
 /// shape.
 fn fit(specs: &mut Vec<LayerSpec>, raws: &[Raw], mut cur: Shape, mut int: bool, budget: usize) -> Shape {
     let mut spent = 0;
     for raw in raws {
         match *raw {
-            Raw::Conv { out, kernel, stride, pad, bit } => {
-                // An 8-bit input has no padding bit; padding must be smaller than the kernel.
+            Raw::Conv { out, kernel, stride, pad, bit, act } => {
+                // An integer input has no padding bit; padding must be smaller than the kernel.
                 let pad = if int { 0 } else { pad.min(kernel - 1) };
                 let (h, w) = (cur.h + 2 * pad, cur.w + 2 * pad);
                 if h < kernel || w < kernel {
@@ -395,12 +424,15 @@ fn fit(specs: &mut Vec<LayerSpec>, raws: &[Raw], mut cur: Shape, mut int: bool, 
                 }
                 spent += cost;
                 let padding = if pad == 0 { Padding::None } else { Padding::Bit { amount: pad, bit } };
-                specs.push(LayerSpec::Conv2d { out, kernel, stride, padding });
+                specs.push(match act {
+                    Some(ty) => LayerSpec::Conv2dMulti { out, kernel, stride, padding, ty },
+                    None => LayerSpec::Conv2d { out, kernel, stride, padding },
+                });
                 cur = next;
-                int = false;
+                int = act.is_some();
             }
             Raw::Pool { kernel, stride } => {
-                if int || cur.h < kernel || cur.w < kernel {
+                if cur.h < kernel || cur.w < kernel {
                     continue;
                 }
                 specs.push(LayerSpec::MaxPool { kernel, stride });
@@ -471,7 +503,8 @@ fn fixed8_arch(max_side: usize, budget: usize, table: bool) -> impl Strategy<Val
                 let quant =
                     if table { LayerSpec::QuantTable(signed) } else { LayerSpec::QuantFixed8(signed) };
                 let mut specs = vec![quant];
-                let conv = Raw::Conv { out, kernel: kernel.min(h).min(w), stride, pad: 0, bit: false };
+                let conv =
+                    Raw::Conv { out, kernel: kernel.min(h).min(w), stride, pad: 0, bit: false, act: None };
                 match first {
                     // The 8-bit layer feeds the scores directly.
                     0 => specs.push(LayerSpec::Dense(classes)),
@@ -494,6 +527,32 @@ fn fixed8_arch(max_side: usize, budget: usize, table: bool) -> impl Strategy<Val
                 Arch { input, specs, seed }
             },
         )
+}
+
+/// k-bit networks (k = 2..=4, signed or unsigned, random bias and levels): a binary or 8-bit
+/// input, convolutions and max-pools of binary or k-bit values (a pool after an integer layer
+/// takes the max), then dense layers, each k-bit or binary at random.
+fn kbit_arch(max_side: usize, budget: usize) -> impl Strategy<Value = Arch> {
+    (
+        (any::<bool>(), 3usize..=max_side, 3usize..=max_side, 1usize..=4, any::<u8>()),
+        prop::collection::vec(kbit_raw_layer(), 0..=3),
+        prop::collection::vec((width(), prop::option::of(int_type())), 0..=2),
+        1usize..=12,
+        any::<u64>(),
+    )
+        .prop_map(move |((fixed8, h, w, c, threshold), raws, hidden, classes, seed)| {
+            let input = Shape::new(h, w, c);
+            let quant = if fixed8 {
+                LayerSpec::QuantFixed8(threshold % 2 == 0)
+            } else {
+                LayerSpec::QuantBinary(threshold)
+            };
+            let mut specs = vec![quant];
+            fit(&mut specs, &raws, input, fixed8, budget);
+            specs.extend(hidden.into_iter().map(|(out, act)| dense(out, act)));
+            specs.push(LayerSpec::Dense(classes));
+            Arch { input, specs, seed }
+        })
 }
 
 impl Arch {
@@ -543,6 +602,11 @@ proptest! {
     fn table_first_layer_matches_naive((arch, frames) in with_frames(fixed8_arch(10, 2_000_000, true), 1..=2)) {
         check_arch(&arch, &frames)?;
     }
+
+    #[test]
+    fn kbit_activations_match_naive((arch, frames) in with_frames(kbit_arch(10, 2_000_000), 1..=2)) {
+        check_arch(&arch, &frames)?;
+    }
 }
 
 proptest! {
@@ -556,6 +620,7 @@ proptest! {
             conv_arch(8, 200_000),
             fixed8_arch(8, 200_000, false),
             fixed8_arch(8, 200_000, true),
+            kbit_arch(8, 200_000),
         ],
         1..=20,
     )) {

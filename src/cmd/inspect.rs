@@ -91,7 +91,10 @@ pub fn print_summary(model: &Model) -> Result<()> {
                 };
                 format!("k{kernel} s{stride} pad {pad}, {} -> {}", weights.fan_in(), weights.out())
             }
-            Layer::MaxPool { kernel, stride } => format!("k{kernel} s{stride} (OR)"),
+            Layer::MaxPool { kernel, stride } => {
+                let how = if prev == Elem::Bits { "OR" } else { "max" };
+                format!("k{kernel} s{stride} ({how})")
+            }
         };
         let (wbits, tmem) = match layer.weights() {
             Some(w) => {
@@ -99,6 +102,7 @@ pub fn print_summary(model: &Model) -> Result<()> {
                 let (lo, hi) = accumulator_range(prev, w.fan_in());
                 let t = match &w.activation {
                     Activation::Threshold(t) => t.len() as u64 * u64::from(threshold_bits(lo, hi)),
+                    Activation::Multi(m) => m.thresholds.len() as u64 * u64::from(threshold_bits(lo, hi)),
                     Activation::Scores => 0,
                 };
                 (wbits, t)
@@ -110,16 +114,19 @@ pub fn print_summary(model: &Model) -> Result<()> {
         total_macs += macs;
         total_tbits += tmem;
         let act = match layer.weights().map(|w| &w.activation) {
-            Some(Activation::Threshold(_)) => "threshold",
-            Some(Activation::Scores) => "scores",
-            None => "",
+            Some(Activation::Threshold(_)) => "threshold".to_string(),
+            Some(Activation::Multi(m)) => {
+                format!("{} bits {}, {} levels from {}", m.ty.bits, m.ty, m.levels, m.bias)
+            }
+            Some(Activation::Scores) => "scores".to_string(),
+            None => String::new(),
         };
         rows.push(vec![
             id.to_string(),
             layer.kind().to_string(),
             params,
             ty.to_string(),
-            act.to_string(),
+            act,
             thousands(wbits),
             thousands(macs),
             kib(wbits + tmem),

@@ -4,9 +4,10 @@
 //! sequence of [`Layer`]s addressed by typed [`LayerId`]s. Layer 0 is an input quantizer; the last
 //! layer is a binary dense layer producing integer scores. Semantics (design.md):
 //! bit 1 is +1 and bit 0 is -1; a binary layer's accumulator is `P = popcount(xnor(x, w))` over its
-//! fan-in `N`; a thresholded output bit is `[acc >= T]`. A layer whose input is 8-bit integers uses the
-//! integer dot product `sum(w ? x : -x)` as its accumulator instead. Scores are the accumulators of
-//! the last layer; argmax picks the lowest index among equal maxima.
+//! fan-in `N`; a thresholded output bit is `[acc >= T]`. A layer whose input is integers (the 8-bit
+//! input quantizers, or a k-bit [`MultiThreshold`] activation) uses the integer dot product
+//! `sum(w ? x : -x)` as its accumulator instead. Scores are the accumulators of the last layer;
+//! argmax picks the lowest index among equal maxima.
 //!
 //! Tensors are laid out height, width, channel (channel fastest). A dense layer reads its input in
 //! that order (an implicit flatten). A convolution's fan-in order is kernel row, kernel column,
@@ -108,21 +109,125 @@ impl Padding {
     }
 }
 
+/// The integer type of a k-bit activation: `bits` wide, two's complement when `signed`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntType {
+    /// Width in bits, [`MIN_ACT_BITS`]`..=`[`MAX_ACT_BITS`] for an activation.
+    pub bits: u8,
+    /// Two's complement (else unsigned).
+    pub signed: bool,
+}
+
+/// Narrowest multi-bit activation.
+pub const MIN_ACT_BITS: u8 = 2;
+/// Widest multi-bit activation.
+pub const MAX_ACT_BITS: u8 = 8;
+
+impl IntType {
+    /// Smallest value of the type.
+    pub fn min(self) -> i64 {
+        if self.signed {
+            -(1i64 << (self.bits - 1))
+        } else {
+            0
+        }
+    }
+
+    /// Largest value of the type.
+    pub fn max(self) -> i64 {
+        if self.signed {
+            (1i64 << (self.bits - 1)) - 1
+        } else {
+            (1i64 << self.bits) - 1
+        }
+    }
+}
+
+impl fmt::Display for IntType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}{}", if self.signed { "int" } else { "uint" }, self.bits)
+    }
+}
+
+/// FINN's MultiThreshold on a layer's accumulators: channel `c` outputs the integer
+/// `bias + #{j : acc >= t[c][j]}`, where each channel's `levels` thresholds ascend.
+///
+/// The integer is what the hardware streams, in `ty` (k bits). A real-valued model's activation is
+/// `scale * out` for a positive per-layer `scale`; the scale is not stored: the next layer's
+/// thresholds (or the argmax over the last layer's scores) absorb it, since a positive factor never
+/// changes a comparison. BNN-PYNQ's W1A2 activation is `int2` with `bias = -1` and two
+/// thresholds, so it takes only {-1, 0, +1}.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct MultiThreshold {
+    /// The output type.
+    pub ty: IntType,
+    /// Output of a channel whose accumulator is below all its thresholds.
+    pub bias: i32,
+    /// Thresholds per channel, at least 1 and at most `2^bits - 1`.
+    pub levels: usize,
+    /// `out * levels` thresholds, channel-major, ascending within a channel.
+    pub thresholds: Vec<i32>,
+}
+
+impl MultiThreshold {
+    /// Channel `c`'s thresholds.
+    pub fn channel(&self, c: usize) -> &[i32] {
+        &self.thresholds[c * self.levels..(c + 1) * self.levels]
+    }
+
+    /// Output channels.
+    pub fn channels(&self) -> usize {
+        self.thresholds.len() / self.levels.max(1)
+    }
+
+    /// The value channel `c` outputs for accumulator `acc`.
+    pub fn apply(&self, c: usize, acc: i64) -> i32 {
+        self.bias + self.channel(c).iter().filter(|&&t| acc >= i64::from(t)).count() as i32
+    }
+
+    /// Largest `|out|` the layer can produce, at least 1 (see [`InputTable::max_abs`]).
+    pub fn max_abs(&self) -> i64 {
+        let lo = i64::from(self.bias);
+        lo.abs().max((lo + self.levels as i64).abs()).max(1)
+    }
+}
+
 /// What a binary layer does with its accumulators.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Activation {
     /// One integer threshold per output channel: bit = `[acc >= T]`.
     Threshold(Vec<i32>),
+    /// A k-bit integer per output channel from several thresholds.
+    Multi(MultiThreshold),
     /// The accumulators leave as integer scores (last layer only).
     Scores,
 }
 
 impl Activation {
-    /// The per-channel thresholds, or `None` for scores.
+    /// The per-channel thresholds of a binary (1-bit) activation; `None` for scores and for a
+    /// multi-bit activation (see [`Activation::multi`]).
     pub fn thresholds(&self) -> Option<&[i32]> {
         match self {
             Activation::Threshold(t) => Some(t),
-            Activation::Scores => None,
+            Activation::Multi(_) | Activation::Scores => None,
+        }
+    }
+
+    /// The multi-threshold of a k-bit activation.
+    pub fn multi(&self) -> Option<&MultiThreshold> {
+        match self {
+            Activation::Multi(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    /// Short name, as in the text form: `threshold`, `multi` or `scores`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Activation::Threshold(_) => "threshold",
+            Activation::Multi(_) => "multi",
+            Activation::Scores => "scores",
         }
     }
 }
@@ -281,7 +386,8 @@ pub enum Layer {
         /// `out_channels x (kernel * kernel * in_channels)` weights and activation.
         weights: BinaryWeights,
     },
-    /// Binary max-pool: OR of the bits of each `kernel x kernel` window, per channel.
+    /// Max-pool of each `kernel x kernel` window, per channel: OR of the bits of a binary input,
+    /// the largest integer of a multi-bit one.
     MaxPool {
         /// Window height and width.
         kernel: usize,

@@ -3,8 +3,9 @@
 
 use super::verify::infer_layer;
 use super::{
-    accumulator_range, Activation, BinaryWeights, BitMatrix, Elem, Fixed8, InputTable, Layer, LayerId, Model,
-    ModelError, OutputMode, Padding, Provenance, Shape, TensorType, INPUT_TABLE_LEN,
+    accumulator_range, Activation, BinaryWeights, BitMatrix, Elem, Fixed8, InputTable, IntType, Layer,
+    LayerId, Model, ModelError, MultiThreshold, OutputMode, Padding, Provenance, Shape, TensorType,
+    INPUT_TABLE_LEN,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -21,6 +22,27 @@ pub enum LayerSpec {
     QuantTable(bool),
     /// Dense layer with this many outputs (the last one produces scores).
     Dense(usize),
+    /// Dense layer with this many outputs and a k-bit activation of type `ty` (see
+    /// [`random_multi`] for its bias and levels).
+    DenseMulti {
+        /// Outputs.
+        out: usize,
+        /// Activation type.
+        ty: IntType,
+    },
+    /// Convolution with a k-bit activation of type `ty`.
+    Conv2dMulti {
+        /// Output channels.
+        out: usize,
+        /// Kernel size.
+        kernel: usize,
+        /// Stride.
+        stride: usize,
+        /// Padding (a bit: only for a binary input).
+        padding: Padding,
+        /// Activation type.
+        ty: IntType,
+    },
     /// Convolution.
     Conv2d {
         /// Output channels.
@@ -52,13 +74,35 @@ fn draw_threshold(rng: &mut ChaCha8Rng, input: Elem, n: usize) -> i32 {
         _ => {
             let (mid, spread) = match input {
                 // Random +-x sums have mean 0 and a spread of about max|x| * sqrt(n) / 2.
-                Elem::Int { max_abs } => (0, (max_abs as f64 * (n as f64).sqrt() / 2.0) as i64),
+                Elem::Int { max_abs, .. } => (0, (max_abs as f64 * (n as f64).sqrt() / 2.0) as i64),
                 _ => ((n / 2) as i64, ((n as f64).sqrt() as i64).max(1)),
             };
             rng.gen_range(mid - spread..=mid + spread).clamp(lo, hi + 1)
         }
     };
     t as i32
+}
+
+/// A random multi-threshold of type `ty` for `out` channels of fan-in `n` reading `input`. The
+/// bias and levels cover the forms met in practice: the whole type (`bias = min`, `2^k - 1`
+/// levels), BNN-PYNQ's signed {-1, 0, +1} (`bias = -1`, 2 levels) and a random sub-range.
+pub fn random_multi(rng: &mut ChaCha8Rng, ty: IntType, out: usize, input: Elem, n: usize) -> MultiThreshold {
+    let (min, max) = (ty.min(), ty.max());
+    let (bias, levels) = match rng.gen_range(0..4) {
+        0 | 1 => (min, (max - min) as usize),
+        2 if ty.signed => (-1, 2),
+        _ => {
+            let bias = rng.gen_range(min..max);
+            (bias, rng.gen_range(1..=(max - bias) as usize))
+        }
+    };
+    let mut thresholds = Vec::with_capacity(out * levels);
+    for _ in 0..out {
+        let mut t: Vec<i32> = (0..levels).map(|_| draw_threshold(rng, input, n)).collect();
+        t.sort_unstable();
+        thresholds.extend(t);
+    }
+    MultiThreshold { ty, bias: bias as i32, levels, thresholds }
 }
 
 /// A random input table: uniform values, so not monotone and (256 draws from at most 256 values)
@@ -83,25 +127,35 @@ pub fn random_model(name: &str, input: Shape, specs: &[LayerSpec], seed: u64) ->
     let mut layers = Vec::with_capacity(specs.len());
     for (i, spec) in specs.iter().enumerate() {
         let is_last = i + 1 == specs.len();
-        let weights = |rng: &mut ChaCha8Rng, out: usize, n: usize| {
+        let weights = |rng: &mut ChaCha8Rng, out: usize, n: usize, ty: Option<IntType>| {
             let matrix = BitMatrix::from_fn(out, n, |_, _| rng.gen());
-            let activation = if is_last {
-                Activation::Scores
-            } else {
-                Activation::Threshold((0..out).map(|_| draw_threshold(rng, cur.elem, n)).collect())
+            let activation = match ty {
+                _ if is_last => Activation::Scores,
+                Some(ty) => Activation::Multi(random_multi(rng, ty, out, cur.elem, n)),
+                None => Activation::Threshold((0..out).map(|_| draw_threshold(rng, cur.elem, n)).collect()),
             };
             BinaryWeights { matrix, activation }
         };
+        let fan_in = |kernel: usize| kernel.saturating_mul(kernel).saturating_mul(cur.shape.c);
         let layer = match *spec {
             LayerSpec::QuantBinary(threshold) => Layer::QuantBinary { threshold },
             LayerSpec::QuantFixed8(signed) => Layer::QuantFixed8(Fixed8 { signed, frac_bits: 0 }),
             LayerSpec::QuantTable(signed) => Layer::QuantTable(random_table(&mut rng, signed)?),
-            LayerSpec::Dense(out) => Layer::Dense(weights(&mut rng, out, cur.shape.len())),
+            LayerSpec::Dense(out) => Layer::Dense(weights(&mut rng, out, cur.shape.len(), None)),
+            LayerSpec::DenseMulti { out, ty } => {
+                Layer::Dense(weights(&mut rng, out, cur.shape.len(), Some(ty)))
+            }
             LayerSpec::Conv2d { out, kernel, stride, padding } => Layer::Conv2d {
                 kernel,
                 stride,
                 padding,
-                weights: weights(&mut rng, out, kernel.saturating_mul(kernel).saturating_mul(cur.shape.c)),
+                weights: weights(&mut rng, out, fan_in(kernel), None),
+            },
+            LayerSpec::Conv2dMulti { out, kernel, stride, padding, ty } => Layer::Conv2d {
+                kernel,
+                stride,
+                padding,
+                weights: weights(&mut rng, out, fan_in(kernel), Some(ty)),
             },
             LayerSpec::MaxPool { kernel, stride } => Layer::MaxPool { kernel, stride },
         };

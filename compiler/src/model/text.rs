@@ -11,14 +11,17 @@
 //! L1 conv2d out=4 kernel=3 stride=1 padding=1:0 act=threshold
 //!   w 1a3     (one line per output channel: hex, least significant bit first)
 //!   t 4 5 3 6 (one threshold per output channel)
+//! L2 dense out=3 in=16 act=multi bits=2 signed=true bias=-1 levels=2
+//!   w ...     (a k-bit activation: out = bias + #{j : acc >= t_j})
+//!   t -3 2    (one line per output channel: its `levels` ascending thresholds)
 //! L2 maxpool kernel=2 stride=2
 //! L3 dense out=10 act=scores
 //!   w ...
 //! ```
 
 use super::{
-    Activation, BinaryWeights, BitMatrix, Fixed8, InputTable, Layer, LayerId, Model, OutputMode, Padding,
-    Shape,
+    Activation, BinaryWeights, BitMatrix, Fixed8, InputTable, IntType, Layer, LayerId, Model, MultiThreshold,
+    OutputMode, Padding, Shape,
 };
 use std::collections::HashMap;
 use std::fmt;
@@ -74,20 +77,26 @@ impl fmt::Display for Model {
 }
 
 fn write_weights(f: &mut fmt::Formatter<'_>, w: &BinaryWeights) -> fmt::Result {
-    let act = match w.activation {
-        Activation::Threshold(_) => "threshold",
-        Activation::Scores => "scores",
-    };
-    writeln!(f, " out={} in={} act={act}", w.out(), w.fan_in())?;
+    write!(f, " out={} in={} act={}", w.out(), w.fan_in(), w.activation.kind())?;
+    if let Activation::Multi(m) = &w.activation {
+        write!(f, " bits={} signed={} bias={} levels={}", m.ty.bits, m.ty.signed, m.bias, m.levels)?;
+    }
+    writeln!(f)?;
     for r in 0..w.out() {
         writeln!(f, "  w {}", w.matrix.row_hex(r))?;
     }
-    if let Activation::Threshold(t) = &w.activation {
+    let line = |f: &mut fmt::Formatter<'_>, t: &[i32]| {
         write!(f, "  t")?;
         for v in t {
             write!(f, " {v}")?;
         }
-        writeln!(f)?;
+        writeln!(f)
+    };
+    match &w.activation {
+        Activation::Threshold(t) => line(f, t)?,
+        // One line per channel; a multi-threshold's levels are at least 1, so no line is empty.
+        Activation::Multi(m) => m.thresholds.chunks(m.levels.max(1)).try_for_each(|t| line(f, t))?,
+        Activation::Scores => {}
     }
     Ok(())
 }
@@ -261,9 +270,16 @@ fn parse_weights(mut a: Attrs, lines: &mut Lines) -> Result<BinaryWeights, Parse
     let out: usize = a.get("out", lines)?;
     let n: usize = a.get("in", lines)?;
     let act: String = a.get("act", lines)?;
-    if !matches!(act.as_str(), "scores" | "threshold") {
-        return Err(lines.err(format!("unknown act '{act}' (threshold or scores)")));
-    }
+    let multi = match act.as_str() {
+        "scores" | "threshold" => None,
+        "multi" => {
+            let ty = IntType { bits: a.get("bits", lines)?, signed: a.get("signed", lines)? };
+            let bias: i32 = a.get("bias", lines)?;
+            let levels: usize = a.get("levels", lines)?;
+            Some((ty, bias, levels))
+        }
+        _ => return Err(lines.err(format!("unknown act '{act}' (threshold, multi or scores)"))),
+    };
     a.finish(lines)?;
     let mut matrix = BitMatrix::checked_zeros(out, n)
         .ok_or_else(|| lines.err(format!("{out}x{n} weight matrix is too large")))?;
@@ -283,7 +299,29 @@ fn parse_weights(mut a: Attrs, lines: &mut Lines) -> Result<BinaryWeights, Parse
                 .collect::<Result<Vec<_>, _>>()?;
             Activation::Threshold(t)
         }
-        _ => Activation::Scores,
+        _ => match multi {
+            Some((ty, bias, levels)) => {
+                let mut thresholds = Vec::new();
+                for c in 0..out {
+                    if !lines.peek_indented() {
+                        return Err(lines.err(format!("expected {out} threshold lines, found {c}")));
+                    }
+                    let t = lines.expect("t")?;
+                    let row = t
+                        .split_whitespace()
+                        .map(|v| v.parse::<i32>().map_err(|_| lines.err(format!("bad threshold '{v}'"))))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    if row.len() != levels {
+                        return Err(
+                            lines.err(format!("channel {c} has {} thresholds, levels={levels}", row.len()))
+                        );
+                    }
+                    thresholds.extend(row);
+                }
+                Activation::Multi(MultiThreshold { ty, bias, levels, thresholds })
+            }
+            None => Activation::Scores,
+        },
     };
     Ok(BinaryWeights { matrix, activation })
 }

@@ -1,7 +1,10 @@
 //! Shape inference and the model verifier.
 
 use super::limits::{grouped, MAX_FRAC_BITS, MAX_MATRIX_BITS, MAX_TENSOR_ELEMS};
-use super::{Activation, BinaryWeights, BitMatrix, Layer, LayerId, Model, Padding, Shape};
+use super::{
+    Activation, BinaryWeights, BitMatrix, IntType, Layer, LayerId, Model, MultiThreshold, Padding, Shape,
+    MAX_ACT_BITS, MIN_ACT_BITS,
+};
 use std::fmt;
 
 /// Why `what` (a shape of `shape`) is too large for [`MAX_TENSOR_ELEMS`], or `None` if it fits.
@@ -25,9 +28,12 @@ pub enum Elem {
     Pixels,
     /// Binary values (1 = +1, 0 = -1).
     Bits,
-    /// Integers with |x| <= max_abs (the 8-bit input of a fixed-point or table quantizer).
+    /// Integers of type `ty` with |x| <= max_abs: the 8-bit input of a fixed-point or table
+    /// quantizer, or a k-bit multi-threshold activation.
     Int {
-        /// Largest magnitude.
+        /// The stream's element type.
+        ty: IntType,
+        /// Largest magnitude (at least 1).
         max_abs: i64,
     },
     /// Integer scores of the last layer.
@@ -43,16 +49,20 @@ pub struct TensorType {
     pub elem: Elem,
 }
 
+impl fmt::Display for Elem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Elem::Pixels => write!(f, "u8"),
+            Elem::Bits => write!(f, "bit"),
+            Elem::Int { ty, .. } => write!(f, "{ty}"),
+            Elem::Scores => write!(f, "score"),
+        }
+    }
+}
+
 impl fmt::Display for TensorType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let e = match self.elem {
-            Elem::Pixels => "u8",
-            Elem::Bits => "bit",
-            Elem::Int { max_abs: 128 } => "i8",
-            Elem::Int { .. } => "int8",
-            Elem::Scores => "score",
-        };
-        write!(f, "{} {e}", self.shape)
+        write!(f, "{} {}", self.shape, self.elem)
     }
 }
 
@@ -77,7 +87,7 @@ pub enum ModelError {
 /// Accumulator range `[lo, hi]` of a binary layer with fan-in `n` reading `input`.
 pub fn accumulator_range(input: Elem, n: usize) -> (i64, i64) {
     match input {
-        Elem::Int { max_abs } => (-max_abs * n as i64, max_abs * n as i64),
+        Elem::Int { max_abs, .. } => (-max_abs * n as i64, max_abs * n as i64),
         _ => (0, n as i64),
     }
 }
@@ -143,10 +153,14 @@ pub fn infer_layer(
                     q.frac_bits
                 )));
             }
-            TensorType { shape: cur.shape, elem: Elem::Int { max_abs: q.max_abs() } }
+            let ty = IntType { bits: 8, signed: q.signed };
+            TensorType { shape: cur.shape, elem: Elem::Int { ty, max_abs: q.max_abs() } }
         }
         // Every table is valid by construction (`InputTable::new`); only its range matters here.
-        Layer::QuantTable(t) => TensorType { shape: cur.shape, elem: Elem::Int { max_abs: t.max_abs() } },
+        Layer::QuantTable(t) => {
+            let ty = IntType { bits: 8, signed: t.signed() };
+            TensorType { shape: cur.shape, elem: Elem::Int { ty, max_abs: t.max_abs() } }
+        }
         Layer::Dense(w) => {
             let n = cur.shape.len();
             check_weights(w, cur.elem, n, is_last).map_err(err)?;
@@ -158,7 +172,10 @@ pub fn infer_layer(
                 return Err(err(format!("kernel {kernel} and stride {stride} must both be at least 1")));
             }
             if matches!(cur.elem, Elem::Int { .. }) && *padding != Padding::None {
-                return Err(err("an 8-bit input has no padding bit; use padding none".into()));
+                return Err(err(format!(
+                    "an integer input ({}) has no padding bit; use padding none",
+                    cur.elem
+                )));
             }
             let p = padding.amount();
             if p >= *kernel {
@@ -190,8 +207,8 @@ pub fn infer_layer(
             TensorType { shape, elem: out_elem(weights) }
         }
         Layer::MaxPool { kernel, stride } => {
-            if cur.elem != Elem::Bits {
-                return Err(err(format!("max-pool needs a binary input, found {cur}")));
+            if !matches!(cur.elem, Elem::Bits | Elem::Int { .. }) {
+                return Err(err(format!("max-pool needs a binary or integer input, found {cur}")));
             }
             if *kernel == 0 || *stride == 0 {
                 return Err(err(format!("kernel {kernel} and stride {stride} must both be at least 1")));
@@ -207,7 +224,7 @@ pub fn infer_layer(
                 (cur.shape.w - kernel) / stride + 1,
                 cur.shape.c,
             );
-            TensorType { shape, elem: Elem::Bits }
+            TensorType { shape, elem: cur.elem }
         }
     };
     if let Some(m) = tensor_too_large("output", next.shape) {
@@ -217,16 +234,70 @@ pub fn infer_layer(
 }
 
 fn out_elem(w: &BinaryWeights) -> Elem {
-    match w.activation {
+    match &w.activation {
         Activation::Threshold(_) => Elem::Bits,
+        Activation::Multi(m) => Elem::Int { ty: m.ty, max_abs: m.max_abs() },
         Activation::Scores => Elem::Scores,
     }
+}
+
+/// Checks a multi-threshold against the layer's `out` channels and accumulator range `[lo, hi]`.
+fn check_multi(m: &MultiThreshold, out: usize, lo: i64, hi: i64) -> Result<(), String> {
+    let ty = m.ty;
+    if !(MIN_ACT_BITS..=MAX_ACT_BITS).contains(&ty.bits) {
+        return Err(format!(
+            "a multi-threshold activation has {MIN_ACT_BITS} to {MAX_ACT_BITS} bits, found {}              (1 bit is act=threshold)",
+            ty.bits
+        ));
+    }
+    let most = (1usize << ty.bits) - 1;
+    if m.levels == 0 || m.levels > most {
+        return Err(format!(
+            "{} thresholds per channel: a {ty} output has 1 to {most} (2^bits - 1)",
+            m.levels
+        ));
+    }
+    let (bias, top) = (i64::from(m.bias), i64::from(m.bias) + m.levels as i64);
+    if bias < ty.min() || top > ty.max() {
+        return Err(format!(
+            "outputs bias {bias} ..= bias + levels = {top} do not fit {ty} ({} ..= {})",
+            ty.min(),
+            ty.max()
+        ));
+    }
+    if m.thresholds.len() != out * m.levels {
+        return Err(format!(
+            "has {} thresholds for {out} output channels x {} levels (expected {})",
+            m.thresholds.len(),
+            m.levels,
+            out * m.levels
+        ));
+    }
+    for c in 0..out {
+        let t = m.channel(c);
+        if let Some(j) = t.windows(2).position(|p| p[0] > p[1]) {
+            return Err(format!(
+                "thresholds of channel {c} must ascend, but level {j} is {} and level {} is {}",
+                t[j],
+                j + 1,
+                t[j + 1]
+            ));
+        }
+        if let Some(j) = t.iter().position(|&t| i64::from(t) < lo || i64::from(t) > hi + 1) {
+            return Err(format!(
+                "threshold {} (channel {c}, level {j}) is outside [{lo}, {}] (accumulator range [{lo}, {hi}])",
+                t[j],
+                hi + 1
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn check_weights(w: &BinaryWeights, input: Elem, n: usize, is_last: bool) -> Result<(), String> {
     let (lo, hi) = match input {
         Elem::Bits | Elem::Int { .. } => accumulator_range(input, n),
-        other => return Err(format!("needs a binary or 8-bit input, found {other:?}")),
+        other => return Err(format!("needs a binary or integer input, found {other:?}")),
     };
     if n == 0 {
         return Err("fan-in is zero".into());
@@ -256,9 +327,10 @@ fn check_weights(w: &BinaryWeights, input: Elem, n: usize, is_last: bool) -> Res
         (Activation::Scores, false) => {
             Err("only the last layer may produce scores; give it thresholds".into())
         }
-        (Activation::Threshold(_), true) => {
+        (Activation::Threshold(_) | Activation::Multi(_), true) => {
             Err("the last layer must produce scores, not thresholded bits".into())
         }
+        (Activation::Multi(m), false) => check_multi(m, w.out(), lo, hi),
         (Activation::Threshold(t), false) => {
             if t.len() != w.out() {
                 return Err(format!("has {} thresholds for {} output channels", t.len(), w.out()));

@@ -96,6 +96,11 @@ pub fn to_proto(model: &Model) -> Result<ModelProto, ExportError> {
             ExportError::Model(ModelError::Layer { layer: id, kind: layer.kind(), message })
         };
         let is_last = id.index() == last;
+        if layer.weights().is_some_and(|w| w.activation.multi().is_some()) {
+            return Err(err(
+                "a multi-bit (act=multi) activation has no QONNX export yet; export W1A1 models".into(),
+            ));
+        }
         match layer {
             Layer::QuantBinary { threshold } => {
                 let scaled = g.mul_255(&p, &cur);
@@ -313,7 +318,7 @@ fn nchw_to_hwc(s: Shape, r: usize) -> usize {
 /// sum and threshold is an integer (in units of the input's step) of magnitude at most 2^24.
 fn check_exact(input: Elem, n: usize) -> Result<(), String> {
     let per = match input {
-        Elem::Int { max_abs } => max_abs,
+        Elem::Int { max_abs, .. } => max_abs,
         _ => 1,
     };
     // Thresholds reach N + 2 (2T - N with T = N + 1) or max_abs * N + 1.

@@ -114,8 +114,12 @@ pub fn layer_shapes(model: &Model) -> Result<Vec<LayerShape>, DataflowError> {
     for (id, layer) in model.iter() {
         let i = id.index();
         let output = |w: &crate::model::BinaryWeights| match w.activation {
-            Activation::Threshold(_) => MvtuOutput::Threshold,
-            Activation::Scores => MvtuOutput::Scores,
+            Activation::Threshold(_) => Ok(MvtuOutput::Threshold),
+            Activation::Scores => Ok(MvtuOutput::Scores),
+            Activation::Multi(_) => Err(DataflowError::Folding {
+                layer: id.to_string(),
+                message: "multi-bit activations have no hardware lowering yet".into(),
+            }),
         };
         // The first binary layer takes the quantizer's elements, every later one bits.
         let kind = if shapes.is_empty() { input } else { LaneInput::Binary };
@@ -131,7 +135,7 @@ pub fn layer_shapes(model: &Model) -> Result<Vec<LayerShape>, DataflowError> {
                 mw: w.fan_in(),
                 mh: w.out(),
                 input: kind,
-                output: output(w),
+                output: output(w)?,
                 vectors: 1,
                 window: None,
             }),
@@ -143,7 +147,7 @@ pub fn layer_shapes(model: &Model) -> Result<Vec<LayerShape>, DataflowError> {
                     mw: w.fan_in(),
                     mh: w.out(),
                     input: kind,
-                    output: output(w),
+                    output: output(w)?,
                     vectors: out.h * out.w,
                     window: Some(Window {
                         h: inp.h,

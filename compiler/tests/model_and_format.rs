@@ -1735,3 +1735,18 @@ proptest! {
         prop_assert_eq!(&from_bytes(&to_bytes(&model).expect("writes")).expect("reads"), &model);
     }
 }
+
+#[test]
+fn act_bits_is_the_widest_hidden_activation() {
+    assert_eq!(w1a2_model().act_bits(), 2);
+    assert_eq!(fixed8_model(true).act_bits(), 1, "the 8-bit input quantizer does not count");
+    let ty = IntType { bits: 4, signed: false };
+    let specs = [
+        LayerSpec::QuantBinary(1),
+        LayerSpec::DenseMulti { out: 4, ty: IntType { bits: 3, signed: true } },
+        LayerSpec::DenseMulti { out: 4, ty },
+        LayerSpec::Dense(4),
+        LayerSpec::Dense(2),
+    ];
+    assert_eq!(random_model("a", Shape::new(1, 1, 8), &specs, 1).expect("valid").act_bits(), 4);
+}

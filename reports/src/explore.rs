@@ -55,6 +55,8 @@ pub struct Design {
     pub model: String,
     /// Training method from the model's provenance.
     pub method: String,
+    /// Bits of the model's widest hidden activation (1 for W1A1, k for W1Ak).
+    pub act_bits: u8,
     /// Test accuracy from the model's provenance, percent.
     pub accuracy: Option<f64>,
     /// The cycle target the folder was given.
@@ -122,6 +124,7 @@ pub fn explore(
             Ok(Design {
                 model: label.clone(),
                 method: m.provenance.method.clone().unwrap_or_else(|| "?".into()),
+                act_bits: m.act_bits(),
                 accuracy: m.provenance.accuracy.map(|a| 100.0 * a),
                 target_cycles: t,
                 cycles_per_frame: total.cycles,
@@ -148,6 +151,21 @@ pub fn explore(
     Ok(designs)
 }
 
+/// The designs no other design beats in both cycles per frame and accuracy, across all models:
+/// where more activation bits (or another method) buy accuracy for cycles. `None` when no design
+/// has an accuracy.
+fn accuracy_front(designs: &[Design]) -> Option<Series> {
+    let with: Vec<(&Design, f64)> = designs.iter().filter_map(|d| d.accuracy.map(|a| (d, a))).collect();
+    if with.is_empty() {
+        return None;
+    }
+    let pts: Vec<Vec<f64>> = with.iter().map(|(d, a)| vec![-(d.cycles_per_frame as f64), *a]).collect();
+    let mut points: Vec<(f64, f64)> =
+        plot::pareto(&pts).into_iter().map(|i| (with[i].0.cycles_per_frame as f64, with[i].1)).collect();
+    points.sort_by(|a, b| a.0.total_cmp(&b.0));
+    Some(Series { name: "Pareto-optimal (cycles, accuracy)".into(), points })
+}
+
 /// The design whose layers the bar chart shows: the fastest within the budget, else the Pareto
 /// design in the middle of the front.
 pub fn chosen(designs: &[Design], budget: Option<u64>) -> Option<&Design> {
@@ -162,15 +180,16 @@ pub fn chosen(designs: &[Design], budget: Option<u64>) -> Option<&Design> {
 /// The CSV of the designs.
 pub fn csv(designs: &[Design]) -> String {
     let mut s = String::from(
-        "model,method,accuracy_pct,target_cycles,cycles_per_frame,fps,lut,ff,bram18,pareto,within_budget,folding\n",
+        "model,method,act_bits,accuracy_pct,target_cycles,cycles_per_frame,fps,lut,ff,bram18,pareto,within_budget,folding\n",
     );
     for d in designs {
         let acc = d.accuracy.map_or(String::new(), |a| format!("{a:.2}"));
         let _ = writeln!(
             s,
-            "{},{},{acc},{},{},{:.1},{},{},{},{},{},{}",
+            "{},{},{},{acc},{},{},{:.1},{},{},{},{},{},{}",
             d.model,
             d.method,
+            d.act_bits,
             d.target_cycles,
             d.cycles_per_frame,
             d.fps,
@@ -197,7 +216,7 @@ pub fn write(dir: &Path, designs: &[Design], o: &ExploreOptions) -> Result<Vec<P
     let label = |m: &str| {
         let d = designs.iter().find(|d| d.model == m);
         match d.and_then(|d| d.accuracy.map(|a| (d, a))) {
-            Some((d, a)) => format!("{m} ({}, {a:.2}%)", d.method),
+            Some((d, a)) => format!("{m} (W1A{}, {}, {a:.2}%)", d.act_bits, d.method),
             None => m.to_string(),
         }
     };
@@ -219,7 +238,7 @@ pub fn write(dir: &Path, designs: &[Design], o: &ExploreOptions) -> Result<Vec<P
             })
             .filter(|s| !s.points.is_empty())
             .collect(),
-        front: None,
+        front: accuracy_front(designs),
         legend_left: false,
     };
     let budget = o.lut_budget.map_or(String::new(), |b| format!(", budget {b} LUT"));
@@ -274,4 +293,47 @@ pub fn layer_bars(dir: &Path, d: &Design) -> Result<Vec<PathBuf>, ExploreError> 
         files.push(p);
     }
     Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn design(model: &str, bits: u8, cycles: u64, accuracy: Option<f64>) -> Design {
+        Design {
+            model: model.into(),
+            method: "irnet".into(),
+            act_bits: bits,
+            accuracy,
+            target_cycles: cycles,
+            cycles_per_frame: cycles,
+            fps: 1e8 / cycles as f64,
+            lut: 1000,
+            ff: 0,
+            bram18: 0,
+            pareto: false,
+            within_budget: true,
+            folding: String::new(),
+            layer_cycles: vec![],
+        }
+    }
+
+    #[test]
+    fn the_accuracy_front_runs_across_models() {
+        // A1 is faster at equal folding effort, A2 more accurate: the front takes A1's fast points
+        // and A2's accurate ones, and drops A1's slow point that A2 beats on both counts.
+        let ds = vec![
+            design("a1", 1, 100, Some(97.0)),
+            design("a1", 1, 400, Some(97.0)),
+            design("a2", 2, 200, Some(98.0)),
+            design("a2", 2, 800, Some(98.0)),
+            design("none", 1, 50, None),
+        ];
+        let front = accuracy_front(&ds).expect("accuracies");
+        assert_eq!(front.points, vec![(100.0, 97.0), (200.0, 98.0)]);
+        assert!(accuracy_front(&ds[4..]).is_none());
+        let text = csv(&ds);
+        assert!(text.starts_with("model,method,act_bits,accuracy_pct,"), "{text}");
+        assert!(text.contains("\na2,irnet,2,98.00,200,200,"), "{text}");
+    }
 }

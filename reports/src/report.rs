@@ -214,6 +214,7 @@ pub fn write(b: &BuildDir) -> Result<(PathBuf, PathBuf, Vec<String>), ReportErro
     let d = Design {
         model: m.name.clone(),
         method: String::new(),
+        act_bits: m.act_bits(),
         accuracy: None,
         target_cycles: 0,
         cycles_per_frame: est.cycles_per_frame,

@@ -496,6 +496,16 @@ impl Model {
         self.layers.iter().enumerate().map(|(i, l)| (LayerId(i as u32), l))
     }
 
+    /// Bits of the widest hidden activation: 1 for a binary network, k for a W1Ak one (the input
+    /// quantizer and the scores do not count).
+    pub fn act_bits(&self) -> u8 {
+        let bits = |l: &Layer| match l.weights().map(|w| &w.activation) {
+            Some(Activation::Multi(m)) => m.ty.bits,
+            _ => 1,
+        };
+        self.layers.iter().map(bits).max().unwrap_or(1)
+    }
+
     /// Number of classes (scores) the model produces; 0 if the model is not valid.
     pub fn classes(&self) -> usize {
         self.layers.last().and_then(Layer::weights).map_or(0, BinaryWeights::out)

@@ -4,7 +4,7 @@
 //! quickly, and a refused training run must write nothing.
 
 use compiler::model::random::{random_model, LayerSpec};
-use compiler::model::{Layer, Padding, Shape};
+use compiler::model::{IntType, Layer, Padding, Shape};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -123,6 +123,36 @@ fn the_text_form_is_a_model_file() {
     std::fs::write(dir.path().join("b.txt"), m.to_string().replace("L2 maxpool", "L2 pool")).expect("writes");
     let e = refused(&["inspect", "b.txt"], dir.path());
     assert!(e.ends_with("text form of a model: line 13: unknown layer kind 'pool'"), "{e}");
+}
+
+#[test]
+fn a_multi_bit_model_is_inspected_and_evaluated() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let w1a2 = IntType { bits: 2, signed: true };
+    let specs = [
+        LayerSpec::QuantBinary(100),
+        LayerSpec::Conv2dMulti {
+            out: 4,
+            kernel: 3,
+            stride: 1,
+            padding: Padding::Bit { amount: 1, bit: false },
+            ty: w1a2,
+        },
+        LayerSpec::MaxPool { kernel: 2, stride: 2 },
+        LayerSpec::DenseMulti { out: 12, ty: IntType { bits: 3, signed: false } },
+        LayerSpec::Dense(10),
+    ];
+    let m = random_model("kbit", Shape::new(8, 8, 1), &specs, 7).expect("valid");
+    compiler::format::save(&m, &dir.path().join("m.xnf")).expect("saves");
+    let o = xnorflow(&["inspect", "m.xnf"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    // The output types and the activation of each k-bit layer, and a pool of integers is a max.
+    for needle in ["8x8x4 int2", "4x4x4 int2", "k2 s2 (max)", "1x1x12 uint3", "int2 in -", "thresholds)", "uint3 in "] {
+        assert!(text.contains(needle), "no {needle:?} in\n{text}");
+    }
+    let eval = xnorflow(&["eval", "m.xnf", "--dataset", "digits"], dir.path());
+    assert!(eval.status.success(), "{}", stderr(&eval));
 }
 
 #[test]

@@ -116,7 +116,8 @@ pub fn print_summary(model: &Model) -> Result<()> {
         let act = match layer.weights().map(|w| &w.activation) {
             Some(Activation::Threshold(_)) => "threshold".to_string(),
             Some(Activation::Multi(m)) => {
-                format!("{} bits {}, {} levels from {}", m.ty.bits, m.ty, m.levels, m.bias)
+                let top = i64::from(m.bias) + m.levels as i64;
+                format!("{} in {}..={top} ({} thresholds)", m.ty, m.bias, m.levels)
             }
             Some(Activation::Scores) => "scores".to_string(),
             None => String::new(),

@@ -1,7 +1,7 @@
 # xnorflow's entry points. `make demo` and `make test` are the README's two set-up commands.
 CARGO ?= cargo
 
-.PHONY: demo test lint bench deps ci clean mnist-results mnist-fixed8 irnet-ablation irnet-ablation-conv irnet-conv-replication irnet-vs-ste irnet-vs-ste-tuned hdl-lanes formal sim-speed hdl-speed estimate-vs-synth cnv-results
+.PHONY: demo test lint bench deps ci clean mnist-results mnist-fixed8 irnet-ablation irnet-ablation-conv irnet-conv-replication irnet-vs-ste irnet-vs-ste-tuned hdl-lanes mvtu-estimate formal sim-speed hdl-speed estimate-vs-synth cnv-results
 
 ## Install the hardware tools (Verilator, Yosys, Icarus Verilog, nextpnr-ice40) when missing.
 deps:
@@ -98,6 +98,11 @@ irnet-vs-ste-tuned:
 ## LUT/FF/BRAM per XNOR lane of one MVTU from Yosys synth_xilinx (about 10 min) -> results/hdl_lanes.csv.
 hdl-lanes: deps
 	$(CARGO) run --release -p xnorflow-hdl --example lut_per_lane -- results/hdl_lanes.csv
+
+## One MVTU per lane input kind (binary, k-bit, 8-bit) x SIMD 8..64 x PE 1, 4: the cost model's LUTs
+## against Yosys synth_xilinx (about 2 min) -> results/mvtu_estimate_vs_synth.csv.
+mvtu-estimate: deps
+	$(CARGO) run --release -p xnorflow-hdl --example mvtu_estimate -- results/mvtu_estimate_vs_synth.csv
 
 ## Formal proofs of every stream block (Yosys + yosys-smtbmc + z3): AXI4-Stream rules, token
 ## conservation, bounded progress, mutants -> results/formal.md, results/formal.csv.

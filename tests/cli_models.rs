@@ -148,7 +148,9 @@ fn a_multi_bit_model_is_inspected_and_evaluated() {
     assert!(o.status.success(), "{}", stderr(&o));
     let text = stdout(&o);
     // The output types and the activation of each k-bit layer, and a pool of integers is a max.
-    for needle in ["8x8x4 int2", "4x4x4 int2", "k2 s2 (max)", "1x1x12 uint3", "int2 in -", "thresholds)", "uint3 in "] {
+    for needle in
+        ["8x8x4 int2", "4x4x4 int2", "k2 s2 (max)", "1x1x12 uint3", "int2 in -", "thresholds)", "uint3 in "]
+    {
         assert!(text.contains(needle), "no {needle:?} in\n{text}");
     }
     let eval = xnorflow(&["eval", "m.xnf", "--dataset", "digits"], dir.path());

@@ -1,0 +1,125 @@
+//! The cost model's estimate of one MVTU against Yosys `synth_xilinx` (7-series), for every lane
+//! input kind (binary, k-bit and 8-bit), SIMD in {8, 16, 32, 64} and PE in {1, 4}, written as CSV.
+//!
+//! `cargo run --release -p xnorflow-hdl --example mvtu_estimate [-- OUT.csv]` (default
+//! `results/mvtu_estimate_vs_synth.csv`). Each unit has NF = 8 (MH = 8 * PE) and SF = 4
+//! (MW = 4 * SIMD), thresholds spread over the middle of the accumulator's range as trained layers
+//! have them, and the memory style the legalizer picks for `auto`. The estimate is
+//! `cost::mvtu_with` with the thresholds, exactly what `xnorflow compile` and `report` print for
+//! such a node.
+
+use compiler::dataflow::{cost, LaneInput, MemStyle, MvtuConfig, MvtuOutput, Popcount};
+use compiler::model::BitMatrix;
+use compiler::passes::legalize;
+use hdl::synth::{self, Target};
+use std::io::Write;
+use std::sync::Mutex;
+
+const NF: usize = 8;
+const SF: usize = 4;
+
+/// A xorshift stream: synthesis must not see structure it could exploit.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+/// The lane input kinds measured, by name.
+fn inputs() -> Vec<(&'static str, LaneInput)> {
+    vec![
+        ("binary", LaneInput::Binary),
+        ("uint8", LaneInput::Fixed8 { signed: false }),
+        ("int8", LaneInput::Fixed8 { signed: true }),
+    ]
+}
+
+fn measure(
+    kind: &str,
+    input: LaneInput,
+    simd: usize,
+    pe: usize,
+) -> Result<String, Box<dyn std::error::Error>> {
+    let cfg = MvtuConfig {
+        name: "l0".into(),
+        mw: SF * simd,
+        mh: NF * pe,
+        pe,
+        simd,
+        input,
+        output: MvtuOutput::Threshold,
+        popcount: Popcount::Compressor,
+        mem_style: MemStyle::Auto,
+    };
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d ^ (simd * 131 + pe) as u64 ^ input.bits() as u64);
+    let w = BitMatrix::from_fn(cfg.mh, cfg.mw, |_, _| rng.next() & 1 == 1);
+    // The middle half of the accumulator's range.
+    let (lo, hi) = cfg.acc_range();
+    let span = ((hi - lo) / 2).max(1) as u64;
+    let t: Vec<i32> = (0..cfg.mh).map(|_| (lo + (hi - lo) / 4 + (rng.next() % span) as i64) as i32).collect();
+    let hw = legalize::mvtu(&cfg);
+    let est = cost::mvtu_with(&cfg, &hw, Some(&t));
+    let m = hdl::rtl::mvtu::design("mvtu", &cfg, &w, Some(&t))?;
+    let dir = tempfile::tempdir()?;
+    std::fs::write(dir.path().join("mvtu.v"), m.verilog())?;
+    m.write_memories(dir.path())?;
+    let rep = synth::yosys(dir.path(), "mvtu.v", "mvtu", Target::Xc7, false)?;
+    let st = &rep.total;
+    let err = 100.0 * (est.lut as f64 - st.lut as f64) / st.lut.max(1) as f64;
+    // One instance of the lanes (a module of its own, counted once by Yosys), against the model.
+    let lanes = rep.sum_modules("_lanes_").lut;
+    let lanes_est = cost::lanes_luts(simd, input, cfg.popcount);
+    eprintln!(
+        "{kind:6} simd {simd:2} pe {pe}: estimate {} LUT, Yosys {} ({err:+.1}%); lanes {lanes_est} vs {lanes}",
+        est.lut, st.lut
+    );
+    Ok(format!(
+        "{kind},{simd},{pe},{},{},{},{},{err:+.1},{},{},{},{},{lanes_est},{lanes}",
+        cfg.mw, cfg.mh, est.lut, st.lut, est.ff, st.ff, est.bram18, st.bram18
+    ))
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let out = std::env::args().nth(1).unwrap_or_else(|| "results/mvtu_estimate_vs_synth.csv".into());
+    let mut jobs = Vec::new();
+    for (kind, input) in inputs() {
+        for simd in [8, 16, 32, 64] {
+            for pe in [1, 4] {
+                jobs.push((kind, input, simd, pe));
+            }
+        }
+    }
+    let rows = Mutex::new(vec![String::new(); jobs.len()]);
+    let next = Mutex::new(0usize);
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| loop {
+                let i = {
+                    let mut n = next.lock().expect("lock");
+                    *n += 1;
+                    *n - 1
+                };
+                let Some(&(kind, input, simd, pe)) = jobs.get(i) else { break };
+                let row = measure(kind, input, simd, pe)
+                    .unwrap_or_else(|e| panic!("{kind} simd {simd} pe {pe}: {e}"));
+                rows.lock().expect("lock")[i] = row;
+            });
+        }
+    });
+    let mut f = std::fs::File::create(&out)?;
+    writeln!(
+        f,
+        "input,simd,pe,mw,mh,lut_est,lut,lut_err_pct,ff_est,ff,bram18_est,bram18,lanes_lut_est,lanes_lut"
+    )?;
+    for r in rows.into_inner()? {
+        writeln!(f, "{r}")?;
+    }
+    eprintln!("wrote {out}");
+    Ok(())
+}

@@ -9,15 +9,18 @@
 //! register).
 //!
 //! Row `nf*PE + p` belongs to PE `p`; its weights are words `nf*SF .. nf*SF+SF` of PE `p`'s weight
-//! memory and its threshold is entry `nf` of PE `p`'s threshold memory (`-T`, so that the
-//! accumulator starts a pass at `-T` and the output bit is its sign). Output bit (or score field)
-//! `p` of word `nf` is row `nf*PE + p`.
+//! memory and its thresholds are entry `nf` of PE `p`'s threshold memory. In threshold mode the
+//! entry is `-T`, so that the accumulator starts a pass at `-T` and the output bit is its sign; in
+//! multi mode (k-bit activations) it holds the row's `levels` thresholds `t_j`, the accumulator
+//! starts at 0, and at the pass's last word `levels` comparators `acc >= t_j` work in parallel:
+//! the output is `bias + ` the number that hold, `k` bits. Output field `p`
+//! of word `nf` (one bit, `k` bits or a score) is row `nf*PE + p`.
 //!
-//! [`Controller`] is the controller's registers; [`lane_sum`], [`accumulate`] and [`result`] are
-//! the datapath (lanes, accumulator, output field). [`Mvtu`] puts them together with the memories
+//! [`Controller`] is the controller's registers; [`lane_sum`], [`accumulate`] and [`Finish`] are
+//! the datapath (lanes, accumulator, output stage). [`Mvtu`] puts them together with the memories
 //! for the cycle model; `hdl::mvtu` wires the same pieces as rust-hdl leaves.
 
-use crate::bits::{mask, set, sext, words};
+use crate::bits::{get, mask, set, sext, words};
 use crate::Unit;
 use compiler::dataflow::{LaneInput, MvtuConfig, MvtuOutput};
 use compiler::model::BitMatrix;
@@ -182,7 +185,7 @@ impl Controller {
 }
 
 /// The lanes: `sum_i lane(x_i, w_i)` over `simd` elements of `input.bits()` bits against `simd`
-/// weight bits. For binary inputs the number of XNOR matches (`simd - popcount(x ^ w)`), with the
+/// weight bits (`+x_i` or `-x_i` for integer elements). For binary inputs the number of XNOR matches (`simd - popcount(x ^ w)`), with the
 /// bits of `x` and `w` above `simd` zero.
 #[inline]
 pub fn lane_sum(input: LaneInput, simd: usize, x: &[u64], w: &[u64]) -> i64 {
@@ -198,15 +201,16 @@ pub fn lane_sum(input: LaneInput, simd: usize, x: &[u64], w: &[u64]) -> i64 {
             };
             simd as i64 - i64::from(diff)
         }
-        LaneInput::Fixed8 { .. } => {
-            (0..simd).map(|j| input.lane(crate::bits::get(x, 8 * j, 8), crate::bits::bit(w, j))).sum()
+        LaneInput::Int { .. } => {
+            let b = input.bits();
+            (0..simd).map(|j| input.lane(get(x, b * j, b), crate::bits::bit(w, j))).sum()
         }
     }
 }
 
 /// The accumulator's next value: `base + sum` in a `reg_bits`-bit two's-complement register
 /// (the hardware wraps; valid configurations never overflow it). `base` is the pass's start
-/// (`-T`, or 0 for scores) on a pass's first word, else the register.
+/// (`-T`, or 0 in the other modes) on a pass's first word, else the register.
 #[inline]
 pub fn accumulate(base: i64, sum: i64, reg_bits: usize) -> i64 {
     // The low `reg_bits` bits, sign-extended: shifting them to the top and back needs no mask.
@@ -214,13 +218,81 @@ pub fn accumulate(base: i64, sum: i64, reg_bits: usize) -> i64 {
     (((base + sum) as u64) << sh) as i64 >> sh
 }
 
-/// A PE's output field: the bit `[acc >= 0]` in threshold mode, else the score's low `acc_bits`.
-#[inline]
-pub fn result(threshold: bool, acc: i64, acc_bits: usize) -> u64 {
-    if threshold {
-        u64::from(acc >= 0)
-    } else {
-        acc as u64 & mask(acc_bits)
+/// A PE's output stage: what it makes of its accumulator at a pass's last word, reading its
+/// threshold memory's word for the pass (`-T`, or `levels` fields `t_j`, see
+/// [`MvtuConfig::threshold_words`]).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Finish {
+    /// The bit `[acc >= 0]`: the accumulator started the pass at `-T`.
+    Threshold {
+        /// Width of the stored `-T` (the accumulator's).
+        thr_bits: usize,
+    },
+    /// `bias + #{j : acc >= t_j}` in `bits` bits (two's complement or not, the low bits either
+    /// way): `levels` comparators in parallel, each of the accumulator against field `j` of the
+    /// threshold word (`t_bits`-bit two's complement).
+    Multi {
+        /// Thresholds per row.
+        levels: usize,
+        /// Width of each stored `t_j`.
+        t_bits: usize,
+        /// The output of an accumulator below every threshold.
+        bias: i64,
+        /// Output bits.
+        bits: usize,
+    },
+    /// The low `bits` bits of the accumulator (the scores).
+    Scores {
+        /// Score width.
+        bits: usize,
+    },
+}
+
+impl Finish {
+    /// The output stage of `cfg`'s PEs.
+    pub fn of(cfg: &MvtuConfig) -> Self {
+        match cfg.output {
+            MvtuOutput::Threshold => Finish::Threshold { thr_bits: cfg.thr_bits() },
+            MvtuOutput::Multi { ty, bias, levels } => Finish::Multi {
+                levels,
+                t_bits: cfg.tfield_bits(),
+                bias: i64::from(bias),
+                bits: usize::from(ty.bits),
+            },
+            MvtuOutput::Scores => Finish::Scores { bits: cfg.acc_bits() },
+        }
+    }
+
+    /// Bits of the PE's output field.
+    pub fn field_bits(self) -> usize {
+        match self {
+            Finish::Threshold { .. } => 1,
+            Finish::Multi { bits, .. } | Finish::Scores { bits } => bits,
+        }
+    }
+
+    /// The accumulator's value at a pass's start: the stored `-T` in threshold mode, else 0.
+    #[inline]
+    pub fn start(self, tword: &[u64]) -> i64 {
+        match self {
+            Finish::Threshold { thr_bits } => sext(tword.first().copied().unwrap_or(0), thr_bits),
+            _ => 0,
+        }
+    }
+
+    /// The output field for accumulator `acc` (its last value of the pass) and the pass's
+    /// threshold word `tword`.
+    #[inline]
+    pub fn result(self, acc: i64, tword: &[u64]) -> u64 {
+        match self {
+            Finish::Threshold { .. } => u64::from(acc >= 0),
+            Finish::Multi { levels, t_bits, bias, bits } => {
+                let met =
+                    (0..levels).filter(|&j| acc >= sext(get(tword, j * t_bits, t_bits), t_bits)).count();
+                (bias + met as i64) as u64 & mask(bits)
+            }
+            Finish::Scores { bits } => acc as u64 & mask(bits),
+        }
     }
 }
 
@@ -234,7 +306,7 @@ pub enum MvtuError {
         /// The unit's `MH` and `MW`.
         unit: (usize, usize),
     },
-    /// Threshold mode without one threshold per row, or thresholds in scores mode.
+    /// Threshold or multi mode without `levels` thresholds per row, or thresholds in scores mode.
     Activation,
 }
 
@@ -262,16 +334,19 @@ pub struct Mvtu {
     sf_n: usize,
     simd: usize,
     input: LaneInput,
-    threshold: bool,
+    finish: Finish,
     reg_bits: usize,
-    acc_bits: usize,
     /// Weight words per memory word (SIMD bits).
     ww: usize,
     /// `weights[(p * cycles + addr) * ww ..]`: PE `p`'s memory word `addr`.
     weights: Vec<u64>,
     /// `starts[p * NF + nf]`: the accumulator's start value (`-T` as the threshold memory holds
-    /// it, sign-extended), 0 in scores mode.
+    /// it, sign-extended), 0 in the other modes.
     starts: Vec<i64>,
+    /// Words per threshold-memory word in multi mode (0 otherwise).
+    tw: usize,
+    /// `tmem[(p * NF + nf) * tw ..]`: PE `p`'s threshold word `nf` in multi mode.
+    tmem: Vec<u64>,
     wq: usize,
     tq: usize,
     acc: Vec<i64>,
@@ -280,7 +355,7 @@ pub struct Mvtu {
 
 impl Mvtu {
     /// The unit of `cfg` (validated by the caller) holding `weights` (MH x MW) and, in threshold
-    /// mode, one threshold per row.
+    /// or multi mode, `levels` thresholds per row (row-major).
     pub fn new(cfg: &MvtuConfig, weights: &BitMatrix, thresholds: Option<&[i32]>) -> Result<Self, MvtuError> {
         if weights.rows() != cfg.mh || weights.cols() != cfg.mw {
             return Err(MvtuError::Shape {
@@ -288,27 +363,32 @@ impl Mvtu {
                 unit: (cfg.mh, cfg.mw),
             });
         }
-        let threshold = cfg.output == MvtuOutput::Threshold;
-        let starts = match (thresholds, threshold) {
-            (Some(t), true) if t.len() == cfg.mh => {
-                let tw = cfg.thr_bits();
-                (0..cfg.pe).flat_map(|p| cfg.threshold_words(t, p)).map(|w| sext(w[0], tw)).collect()
+        let finish = Finish::of(cfg);
+        let tmem: Vec<Vec<u64>> = match thresholds {
+            Some(t) if cfg.has_tmem() && t.len() == cfg.mh * cfg.output.levels() => {
+                (0..cfg.pe).flat_map(|p| cfg.threshold_words(t, p)).collect()
             }
-            (None, false) => vec![0; cfg.pe * cfg.nf()],
+            None if !cfg.has_tmem() => Vec::new(),
             _ => return Err(MvtuError::Activation),
         };
+        let starts = match finish {
+            Finish::Threshold { .. } => tmem.iter().map(|w| finish.start(w)).collect(),
+            _ => vec![0; cfg.pe * cfg.nf()],
+        };
+        let multi = matches!(finish, Finish::Multi { .. });
         Ok(Mvtu {
             ctl: Controller::new(cfg),
             nf_n: cfg.nf(),
             sf_n: cfg.sf(),
             simd: cfg.simd,
             input: cfg.input,
-            threshold,
+            finish,
             reg_bits: cfg.reg_bits(),
-            acc_bits: cfg.acc_bits(),
             ww: words(cfg.simd),
             weights: (0..cfg.pe).flat_map(|p| cfg.weight_words(weights, p)).flatten().collect(),
             starts,
+            tw: if multi { words(cfg.tmem_bits()) } else { 0 },
+            tmem: if multi { tmem.into_iter().flatten().collect() } else { Vec::new() },
             wq: 0,
             tq: 0,
             acc: vec![0; cfg.pe],
@@ -321,17 +401,19 @@ impl Mvtu {
     /// Stage B: every PE's accumulator takes its next value; at a pass's last word the results.
     #[inline(always)]
     fn accumulate_pes(&mut self, input: LaneInput) {
-        let field = if self.threshold { 1 } else { self.acc_bits };
+        let field = self.finish.field_bits();
         let cycles = self.sf_n * self.nf_n;
         let (first, last, x) = (self.ctl.first(), self.ctl.last(), self.ctl.x());
-        let (ww, wq, tq, nf_n) = (self.ww, self.wq, self.tq, self.nf_n);
+        let (ww, wq, tq, nf_n, tw) = (self.ww, self.wq, self.tq, self.nf_n, self.tw);
         let rows = self.weights.chunks_exact(cycles * ww);
         for (p, (acc, wrow)) in self.acc.iter_mut().zip(rows).enumerate() {
             let base = if first { self.starts[p * nf_n + tq] } else { *acc };
             let sum = lane_sum(input, self.simd, x, &wrow[wq * ww..(wq + 1) * ww]);
             *acc = accumulate(base, sum, self.reg_bits);
             if last {
-                set(&mut self.results, p * field, field, result(self.threshold, *acc, self.acc_bits));
+                let t = (p * nf_n + tq) * tw;
+                let r = self.finish.result(*acc, &self.tmem[t..t + tw]);
+                set(&mut self.results, p * field, field, r);
             }
         }
     }
@@ -372,5 +454,108 @@ impl Unit for Mvtu {
 
     fn reset(&mut self) {
         self.ctl.reset();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use compiler::dataflow::{MemStyle, Popcount};
+    use compiler::model::IntType;
+
+    fn cfg(input: LaneInput, output: MvtuOutput) -> MvtuConfig {
+        MvtuConfig {
+            name: "L1".into(),
+            mw: 4,
+            mh: 2,
+            pe: 1,
+            simd: 4,
+            input,
+            output,
+            popcount: Popcount::Compressor,
+            mem_style: MemStyle::Auto,
+        }
+    }
+
+    /// k-bit lanes by hand: elements packed low first, `+x` under a 1 weight bit, `-x` under a 0.
+    #[test]
+    fn kbit_lanes_add_or_subtract_each_element() {
+        // Two-bit elements [3, 0, 2, 1] against weights [1, 0, 0, 1]: 3 - 0 - 2 + 1.
+        let x = [0b01_10_00_11u64];
+        let w = [0b1001u64];
+        assert_eq!(lane_sum(LaneInput::Int { bits: 2, signed: false }, 4, &x, &w), 2);
+        // The same bits as int2, [-1, 0, -2, 1]: -1 - 0 + 2 + 1.
+        assert_eq!(lane_sum(LaneInput::Int { bits: 2, signed: true }, 4, &x, &w), 2);
+        // Weights [0, 1, 1, 0]: the negations, -2 both ways.
+        assert_eq!(lane_sum(LaneInput::Int { bits: 2, signed: false }, 4, &x, &[0b0110]), -2);
+        assert_eq!(lane_sum(LaneInput::Int { bits: 2, signed: true }, 4, &x, &[0b0110]), -2);
+        // [3, 3, 0, 0] under [1, 1, 0, 0]: 6 unsigned, -2 as int2.
+        assert_eq!(lane_sum(LaneInput::Int { bits: 2, signed: false }, 4, &[0b1111], &[0b0011]), 6);
+        assert_eq!(lane_sum(LaneInput::Int { bits: 2, signed: true }, 4, &[0b1111], &[0b0011]), -2);
+        // Four-bit elements across a word boundary (field 15 at bits 60..64, 16 at 64..68).
+        let mut x = vec![0u64; 2];
+        set(&mut x, 60, 4, 0b1001);
+        set(&mut x, 64, 4, 0b0111);
+        let w = [1u64 << 15, 0];
+        assert_eq!(lane_sum(LaneInput::Int { bits: 4, signed: true }, 17, &x, &w), -7 - 7);
+        assert_eq!(lane_sum(LaneInput::Int { bits: 4, signed: false }, 17, &x, &w), 9 - 7);
+    }
+
+    /// The multi-threshold output by hand: `bias + #{j : acc >= t_j}` in k bits, thresholds read
+    /// from the memory word as the hardware stores them (clamped).
+    #[test]
+    fn multi_threshold_counts_the_thresholds_met() {
+        let ty = IntType { bits: 2, signed: true };
+        let c = cfg(LaneInput::Binary, MvtuOutput::Multi { ty, bias: -1, levels: 2 });
+        // Row 0: thresholds 1, 3; row 1: 0 (below the range's start) and 5 (above its end + 1).
+        let t = [1, 3, 0, 5];
+        let f = Finish::of(&c);
+        assert_eq!(f, Finish::Multi { levels: 2, t_bits: c.tfield_bits(), bias: -1, bits: 2 });
+        let words = c.threshold_words(&t, 0);
+        let (w0, w1) = (&words[0], &words[1]);
+        // Row 0: acc 0 -> -1, 1 -> 0, 2 -> 0, 3 -> +1; as int2 bits 11, 00, 00, 01.
+        let got: Vec<u64> = (0..4).map(|acc| f.result(acc, w0)).collect();
+        assert_eq!(got, [0b11, 0b00, 0b00, 0b01]);
+        // Row 1: every accumulator meets 0 and none meets 5 (clamped to 5 = MW + 1): always 0.
+        assert!((0..=4).all(|acc| f.result(acc, w1) == 0));
+        // Unsigned, bias 0, three levels: the count itself.
+        let ty = IntType { bits: 2, signed: false };
+        let c = cfg(LaneInput::Int { bits: 3, signed: true }, MvtuOutput::Multi { ty, bias: 0, levels: 3 });
+        let (lo, hi) = c.acc_range();
+        assert_eq!((lo, hi), (-16, 16));
+        let t = [-3, 0, 7, -20, -20, 40];
+        let f = Finish::of(&c);
+        let w = c.threshold_words(&t, 0);
+        let got: Vec<u64> = [-16, -4, -3, -1, 0, 6, 7, 16].iter().map(|&a| f.result(a, &w[0])).collect();
+        assert_eq!(got, [0, 0, 1, 1, 2, 2, 3, 3]);
+        // Thresholds clamped to the range: -20 -> -16 is met by every accumulator, 40 -> 17 by none.
+        assert!((lo..=hi).all(|a| f.result(a, &w[1]) == 2));
+        assert_eq!(f.field_bits(), 2);
+        assert_eq!(f.start(&w[0]), 0, "a multi pass starts from 0");
+    }
+
+    /// A whole unit: 2 passes (NF = 2) of one word each, against the rows' hand-computed sums.
+    #[test]
+    fn a_multi_unit_emits_the_counts_of_each_row() {
+        let ty = IntType { bits: 3, signed: true };
+        let mut c =
+            cfg(LaneInput::Int { bits: 2, signed: false }, MvtuOutput::Multi { ty, bias: -2, levels: 4 });
+        c.mh = 2;
+        let w = BitMatrix::from_fn(2, 4, |r, col| (r + col) % 2 == 0);
+        // Row 0 weights [1, 0, 1, 0], row 1 [0, 1, 0, 1]; x = [3, 1, 2, 0]: sums 3-1+2-0 = 4,
+        // -3+1-2+0 = -4.
+        let t = [-5, 0, 4, 5, -4, -3, 0, 9];
+        let mut u = Mvtu::new(&c, &w, Some(&t)).expect("unit");
+        let x = [0b00_10_01_11u64];
+        let mut out = Vec::new();
+        for _ in 0..8 {
+            if u.valid() {
+                out.push(u.data()[0]);
+            }
+            u.edge(true, &x, true);
+        }
+        // Row 0: 4 meets -5, 0, 4 -> -2 + 3 = 1; row 1: -4 meets -4 -> -2 + 1 = -1 (int3 0b111).
+        assert_eq!(&out[..2], [0b001, 0b111]);
+        assert_eq!(Mvtu::new(&c, &w, Some(&t[..4])).err(), Some(MvtuError::Activation), "levels per row");
     }
 }

@@ -8,19 +8,47 @@
 use compiler::dataflow::fold::{self, Folding, LayerFold};
 use compiler::dataflow::{DataflowError, Graph, MemStyle, NodeKind, Popcount};
 use compiler::model::random::{random_model, LayerSpec};
-use compiler::model::{LayerId, Model, OutputMode, Padding, Shape};
+use compiler::model::{IntType, LayerId, Model, OutputMode, Padding, Shape};
 use compiler::passes::{self, Options};
 use proptest::prelude::*;
 use proptest::sample::Index;
 
+/// A convolution with a binary or (when `act` is some) k-bit activation; padded only when
+/// `allow_padding`.
 fn arb_conv(allow_padding: bool) -> impl Strategy<Value = LayerSpec> {
-    (1usize..=9, 1usize..=3, 1usize..=2, 0usize..3, any::<bool>()).prop_map(
-        move |(out, kernel, stride, amount, bit)| {
+    (1usize..=9, 1usize..=3, 1usize..=2, 0usize..3, any::<bool>(), arb_act()).prop_map(
+        move |(out, kernel, stride, amount, bit, act)| {
             let padding =
                 if allow_padding && amount < kernel { Padding::Bit { amount, bit } } else { Padding::None };
-            LayerSpec::Conv2d { out, kernel, stride, padding }
+            match act {
+                Some(ty) => LayerSpec::Conv2dMulti { out, kernel, stride, padding, ty },
+                None => LayerSpec::Conv2d { out, kernel, stride, padding },
+            }
         },
     )
+}
+
+/// A layer's activation: binary (`None`, as likely as not) or a k-bit integer, k = 2..=4.
+fn arb_act() -> impl Strategy<Value = Option<IntType>> {
+    prop::option::of((2u8..=4, any::<bool>()).prop_map(|(bits, signed)| IntType { bits, signed }))
+}
+
+/// A dense layer, binary or k-bit.
+fn arb_dense() -> impl Strategy<Value = LayerSpec> {
+    (arb_width(), arb_act()).prop_map(|(out, act)| match act {
+        Some(ty) => LayerSpec::DenseMulti { out, ty },
+        None => LayerSpec::Dense(out),
+    })
+}
+
+/// Whether a layer spec outputs integers (so that the next convolution cannot be padded).
+fn int_output(s: &LayerSpec, before: bool) -> bool {
+    match s {
+        LayerSpec::Conv2dMulti { .. } | LayerSpec::DenseMulti { .. } => true,
+        LayerSpec::QuantFixed8(_) | LayerSpec::QuantTable(_) => true,
+        LayerSpec::MaxPool { .. } => before,
+        _ => false,
+    }
 }
 
 /// The max-pool unit takes windows with stride = kernel.
@@ -46,7 +74,7 @@ fn arb_model() -> impl Strategy<Value = Model> {
         (2usize..=10, 2usize..=10, 1usize..=4),
         arb_quant(),
         prop::option::of((arb_conv(true), prop::option::of(arb_pool()), prop::option::of(arb_conv(true)))),
-        prop::collection::vec(arb_width(), 0..=2),
+        prop::collection::vec(arb_dense(), 0..=2),
         1usize..=12,
     );
     (specs, any::<u64>(), "[a-zA-Z0-9 \"\\\\é]{0,10}", any::<bool>()).prop_filter_map(
@@ -58,7 +86,17 @@ fn arb_model() -> impl Strategy<Value = Model> {
                 specs.extend(pool);
                 specs.extend(conv2);
             }
-            specs.extend(hidden.into_iter().map(LayerSpec::Dense));
+            // An integer input has no padding bit: such a convolution is drawn unpadded.
+            let mut int = false;
+            for s in specs.iter_mut() {
+                if let (true, LayerSpec::Conv2d { padding, .. } | LayerSpec::Conv2dMulti { padding, .. }) =
+                    (int, &mut *s)
+                {
+                    *padding = Padding::None;
+                }
+                int = int_output(s, int);
+            }
+            specs.extend(hidden);
             specs.push(LayerSpec::Dense(classes));
             let mut model = random_model(&name, Shape::new(h, w, c), &specs, seed).ok()?;
             model.output = if scores { OutputMode::Scores } else { OutputMode::Argmax };
@@ -239,4 +277,71 @@ fn folding_files_keep_their_json_form() {
         e.to_string().contains("layer L2, which the model does not have (its binary layers: L1, L3)"),
         "{e}"
     );
+}
+
+/// A k-bit network: every unit reads the integer type its producer streams (through a max-pool),
+/// the multi-threshold fields show in the text form, which reads back, and a graph written before
+/// integer elements (`fixed8`, a pool's `bits`) still reads.
+#[test]
+fn kbit_layers_thread_their_integer_type() {
+    let int = |bits, signed| IntType { bits, signed };
+    let specs = [
+        LayerSpec::QuantFixed8(true),
+        LayerSpec::Conv2dMulti { out: 4, kernel: 2, stride: 1, padding: Padding::None, ty: int(2, true) },
+        LayerSpec::MaxPool { kernel: 2, stride: 2 },
+        LayerSpec::Conv2dMulti { out: 6, kernel: 2, stride: 1, padding: Padding::None, ty: int(3, false) },
+        LayerSpec::DenseMulti { out: 8, ty: int(4, false) },
+        LayerSpec::Dense(5),
+    ];
+    let model = random_model("k", Shape::new(7, 7, 3), &specs, 5).expect("model");
+    let mut f = Folding::default();
+    for (layer, pe, simd) in [(1, 2, 3), (3, 3, 2), (4, 4, 3), (5, 5, 8)] {
+        let lf = LayerFold { pe, simd, popcount: Popcount::Compressor, mem_style: MemStyle::Auto };
+        f.layers.insert(LayerId(layer), lf);
+    }
+    let g = passes::run(&model, &f, Options { verify_each: true }).expect("compile");
+    let inputs: Vec<String> =
+        g.mvtus().map(|c| c.input.int_type().map_or("binary".into(), |t| t.to_string())).collect();
+    assert_eq!(inputs, ["int8", "int2", "uint3", "uint4"], "{g}");
+    let pool = g
+        .nodes
+        .iter()
+        .find_map(|n| match &n.kind {
+            NodeKind::Pool { cfg } => Some(cfg.clone()),
+            _ => None,
+        })
+        .expect("a pool");
+    assert_eq!((pool.elem_bits, pool.signed, pool.simd), (2, true, 2), "{g}");
+    let text = g.to_string();
+    assert!(text.contains("output=multi act=int2 bias=") && text.contains("elem=int2"), "{text}");
+    assert_eq!(Graph::parse(&text).expect("parse"), g);
+    let json = serde_json::to_string(&g).expect("json");
+    assert_eq!(serde_json::from_str::<Graph>(&json).expect("serde"), g);
+    // An edited multi field is refused with its line.
+    let line = 1 + text.lines().position(|l| l.contains("act=int2")).expect("multi line");
+    for (from, to, needle) in [("act=int2", "act=int9", "2 to 8 bits"), ("act=int2", "act=i2", "act=i2")] {
+        let e = Graph::parse(&edit_line(&text, line, |l| l.replace(from, to))).expect_err(to).to_string();
+        assert!(e.contains(&format!("line {line}")) && e.contains(needle), "{to}: {e}");
+    }
+    // The serde form before k-bit inputs: `fixed8` lanes and a pool's `bits`.
+    let (binary, bf) = small();
+    let bg = fold::lower(&binary, &bf).expect("lower");
+    let old = serde_json::to_string(&bg)
+        .expect("json")
+        .replace("\"simd\":2,\"elem_bits\":1,\"signed\":false", "\"bits\":2");
+    assert!(old.contains("\"bits\":2"), "{old}");
+    assert_eq!(serde_json::from_str::<Graph>(&old).expect("old pool"), bg);
+    let (q8, qf) = {
+        let specs = [LayerSpec::QuantFixed8(false), LayerSpec::Dense(4), LayerSpec::Dense(2)];
+        let m = random_model("q", Shape::new(1, 1, 6), &specs, 2).expect("model");
+        let f =
+            serde_json::from_str(r#"{"layers": {"L1": {"pe": 2, "simd": 3}, "L2": {"pe": 1, "simd": 2}}}"#)
+                .expect("folding");
+        (m, f)
+    };
+    let qg = fold::lower(&q8, &qf).expect("lower");
+    let json = serde_json::to_string(&qg).expect("json");
+    let old = json.replace(r#"{"int":{"bits":8,"signed":false}}"#, r#"{"fixed8":{"signed":false}}"#);
+    assert_ne!(old, json);
+    assert_eq!(serde_json::from_str::<Graph>(&old).expect("old input"), qg);
 }

@@ -9,21 +9,28 @@ use crate::pool::Pool;
 use crate::stream::{Argmax, Fifo, WidthConverter};
 use crate::swu::Swu;
 use crate::HdlError;
-use compiler::dataflow::{Graph, NodeKind};
+use compiler::dataflow::{activation_thresholds, Graph, MvtuConfig, MvtuOutput, NodeKind};
 use compiler::model::{BitMatrix, Layer, Model};
 use rust_hdl::prelude::*;
 
-/// The weights and (threshold mode) thresholds of model layer `layer`, for node `node`.
+/// The weights and (threshold and multi modes) thresholds of model layer `layer`, for node `node`
+/// whose configuration is `cfg` (its output mode must be the layer's activation).
 pub(crate) fn layer_weights<'m>(
     model: &'m Model,
     node: &str,
     layer: compiler::model::LayerId,
+    cfg: &MvtuConfig,
 ) -> Result<(&'m BitMatrix, Option<&'m [i32]>), HdlError> {
     let Some(w) = model.layers.get(layer.index()).and_then(Layer::weights) else {
         return Err(HdlError::Check(format!("node {node}: model layer {layer} has no weights")));
     };
-    let t = w.activation.thresholds();
-    Ok((&w.matrix, t))
+    if MvtuOutput::of(&w.activation) != cfg.output {
+        return Err(HdlError::Check(format!(
+            "node {node}: its output mode is not model layer {layer}'s activation ({})",
+            w.activation.kind()
+        )));
+    }
+    Ok((&w.matrix, activation_thresholds(&w.activation)))
 }
 
 /// One stage of the pipeline.
@@ -118,7 +125,7 @@ impl Accelerator {
         for n in &graph.nodes {
             stages.push(match &n.kind {
                 NodeKind::Mvtu { layer, cfg, .. } => {
-                    let (w, t) = layer_weights(model, &n.name, *layer)?;
+                    let (w, t) = layer_weights(model, &n.name, *layer, cfg)?;
                     Stage::Mvtu(Box::new(Mvtu::new(cfg, w, t)?))
                 }
                 NodeKind::Swu { cfg, .. } => Stage::Swu(Box::new(Swu::new(cfg)?)),

@@ -1,5 +1,6 @@
 //! A PE's accumulator: sums the lanes' results over a pass and produces the output bit (the sign
-//! of `sum - T`, the accumulator having started at `-T`) or the score.
+//! of `sum - T`, the accumulator having started at `-T`), the k-bit multi-threshold output
+//! (`bias` plus the number of thresholds met, from parallel comparators) or the score.
 //!
 //! In threshold mode the accumulator holds its PE's threshold ROM and registers the ROM's address,
 //! not its word: the ROM's LUTs then sit in the same module as the adder that consumes them, and
@@ -8,6 +9,7 @@
 use crate::bus::{self, Bus};
 use crate::memory::Memory;
 use crate::words;
+use blocks::mvtu::Finish;
 use rust_hdl::prelude::*;
 
 /// One PE's accumulator.
@@ -16,13 +18,15 @@ use rust_hdl::prelude::*;
 /// - `clock`; `en`: take `acc_next` on the rising edge; `first`: the word starts a pass.
 /// - `sum`: the lanes' result for the current word (unsigned for binary lanes, two's complement
 ///   for 8-bit lanes).
-/// - `ren`, `taddr` (threshold mode; zero bits wide in scores mode): on a rising edge with `ren`
-///   high the threshold ROM's address register takes `taddr`; `start = rom[address register]` is
-///   the value a pass starts from (`-T`; 0 in scores mode).
+/// - `ren`, `taddr` (threshold and multi modes; zero bits wide in scores mode): on a rising edge
+///   with `ren` high the threshold ROM's address register takes `taddr`; the word at the address
+///   register holds the pass's `-T` (threshold mode: the value a pass starts from; 0 in the other
+///   modes) or its `levels` thresholds `t_j` (multi mode).
 ///
 /// ### Outputs
-/// - `result`: `[acc_next >= 0]` (one bit) in threshold mode, `acc_next` in scores mode, where
-///   `acc_next = (first ? start : acc) + sum`.
+/// - `result`: [`blocks::mvtu::Finish::result`] of `acc_next = (first ? start : acc) + sum`:
+///   `[acc_next >= 0]` (one bit) in threshold mode, `bias + #{j : acc_next >= t_j}` (k bits)
+///   in multi mode, `acc_next` in scores mode.
 #[derive(LogicBlock)]
 pub struct Accumulator {
     /// Clock.
@@ -41,18 +45,19 @@ pub struct Accumulator {
     pub result: Bus<Out>,
     _sum_signed: bool,
     _width: usize,
+    _finish: Finish,
     _rom: Option<Memory>,
     _ta: usize,
     _acc: i64,
 }
 
 impl Accumulator {
-    /// An accumulator of `width` bits (two's complement) for sums of `sum_bits` bits. With a
-    /// threshold ROM (`width` bits wide, holding `-T` per pass) it is in threshold mode: a one-bit
-    /// output and the `ren`/`taddr` inputs. However the Verilog reads the ROM (the legalizer's
-    /// `RomForm`), the start value is the word of the address latched on the last `ren` edge.
-    pub fn new(sum_bits: usize, sum_signed: bool, width: usize, rom: Option<Memory>) -> Self {
-        let threshold = rom.is_some();
+    /// An accumulator of `width` bits (two's complement) for sums of `sum_bits` bits with output
+    /// stage `finish`. In threshold and multi modes it holds the threshold ROM (its words as
+    /// [`compiler::dataflow::MvtuConfig::threshold_words`] makes them) and has the
+    /// `ren`/`taddr` inputs. However the Verilog reads the ROM (the legalizer's `RomForm`), the
+    /// word used is the one at the address latched on the last `ren` edge.
+    pub fn new(sum_bits: usize, sum_signed: bool, width: usize, finish: Finish, rom: Option<Memory>) -> Self {
         Accumulator {
             clock: Signal::default(),
             en: Signal::default(),
@@ -60,29 +65,31 @@ impl Accumulator {
             sum: bus::bus(sum_bits),
             ren: Signal::default(),
             taddr: bus::bus(rom.as_ref().map_or(0, |m| m.addr.len())),
-            result: bus::bus(if threshold { 1 } else { width }),
+            result: bus::bus(finish.field_bits()),
             _sum_signed: sum_signed,
             _width: width,
+            _finish: finish,
             _rom: rom,
             _ta: 0,
             _acc: 0,
         }
     }
 
-    /// The threshold ROM, for writing its file (threshold mode).
+    /// The threshold ROM, for writing its file (threshold and multi modes).
     pub fn rom(&self) -> Option<&Memory> {
         self._rom.as_ref()
     }
 
-    fn next(&self) -> i64 {
+    /// The threshold word at the latched address (empty without a ROM).
+    fn tword(&self) -> Vec<u64> {
+        self._rom.as_ref().map_or_else(Vec::new, |rom| rom.word(self._ta))
+    }
+
+    fn next(&self, tword: &[u64]) -> i64 {
         let n = self.sum.len();
         let raw = bus::read_field(&self.sum, 0, n);
         let s = if self._sum_signed { words::sext(raw, n) } else { raw as i64 };
-        let base = match &self._rom {
-            _ if !self.first.val() => self._acc,
-            Some(rom) => words::sext(rom.word(self._ta).first().copied().unwrap_or(0), self._width),
-            None => 0,
-        };
+        let base = if self.first.val() { self._finish.start(tword) } else { self._acc };
         blocks::mvtu::accumulate(base, s, self._width)
     }
 }
@@ -91,16 +98,16 @@ impl Logic for Accumulator {
     fn update(&mut self) {
         if self.clock.pos_edge() {
             if self.en.val() {
-                self._acc = self.next();
+                self._acc = self.next(&self.tword());
             }
             if self.ren.val() {
                 self._ta = bus::read_field(&self.taddr, 0, self.taddr.len()) as usize;
             }
         }
-        let next = self.next();
-        let w = self._width;
+        let tword = self.tword();
+        let next = self.next(&tword);
         let n = self.result.len();
-        bus::write_field(&mut self.result, 0, n, blocks::mvtu::result(self._rom.is_some(), next, w));
+        bus::write_field(&mut self.result, 0, n, self._finish.result(next, &tword));
     }
 
     fn connect(&mut self) {

@@ -406,7 +406,7 @@ pub fn mvtu(
     fixed8: bool,
     scores: bool,
 ) -> Result<Design, HdlError> {
-    let input = if fixed8 { LaneInput::Fixed8 { signed: false } } else { LaneInput::Binary };
+    let input = if fixed8 { LaneInput::Int { bits: 8, signed: false } } else { LaneInput::Binary };
     let output = if scores { MvtuOutput::Scores } else { MvtuOutput::Threshold };
     let cfg = MvtuConfig {
         name: "l1".into(),
@@ -479,9 +479,9 @@ pub fn swu(
     )
 }
 
-/// A max-pool unit.
+/// A binary max-pool unit on words of `bits` channels.
 pub fn pool(h: usize, w: usize, c: usize, bits: usize, k: usize) -> Result<Design, HdlError> {
-    let cfg = PoolConfig { name: "pool".into(), h, w, c, bits, kernel: k };
+    let cfg = PoolConfig { name: "pool".into(), h, w, c, simd: bits, elem_bits: 1, signed: false, kernel: k };
     let b = Pool::new(&cfg)?;
     block_design(
         BlockKind::Pool,

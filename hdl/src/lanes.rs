@@ -1,4 +1,5 @@
-//! XNOR-popcount lanes (and their 8-bit variant): SIMD input elements against SIMD weight bits.
+//! XNOR-popcount lanes (and their k-bit integer variant): SIMD input elements against SIMD weight
+//! bits.
 
 use crate::bus::{self, Bus};
 use crate::words;
@@ -8,11 +9,12 @@ use rust_hdl::prelude::*;
 /// SIMD lanes: `sum = sum_i lane(x_i, w_i)`, combinational.
 ///
 /// ### Inputs
-/// - `x`: SIMD elements, element `i` in bits `i*b .. i*b+b` (`b` = 1 or 8).
+/// - `x`: SIMD elements, element `i` in bits `i*b .. i*b+b` (`b` = 1, or `k` for `k`-bit
+///   integers).
 /// - `w`: SIMD weight bits.
 ///
 /// ### Outputs
-/// - `sum`: the popcount of XNOR matches (unsigned), or the signed 8-bit dot product.
+/// - `sum`: the popcount of XNOR matches (unsigned), or the signed sum of `+-x_i`.
 #[derive(LogicBlock)]
 pub struct Lanes {
     /// Input elements.

@@ -63,7 +63,8 @@ pub struct MvtuCtl {
     pub acc_en: Signal<Out, Bit>,
     /// The word in stage B starts a pass.
     pub acc_first: Signal<Out, Bit>,
-    /// The accumulators' results for the word in stage B: PE bits or PE scores.
+    /// The accumulators' results for the word in stage B: PE fields (bits, k-bit integers or
+    /// scores).
     pub results: Bus<In>,
     _cfg: MvtuConfig,
     _c: blocks::Controller,
@@ -82,11 +83,7 @@ impl MvtuCtl {
             m_ready: Signal::default(),
             x: bus::bus(cfg.in_bits()),
             addr: bus::bus(words::ubits(cfg.cycles() as u64 - 1)),
-            taddr: bus::bus(if cfg.output == MvtuOutput::Threshold {
-                words::ubits(cfg.nf() as u64 - 1)
-            } else {
-                0
-            }),
+            taddr: bus::bus(if cfg.has_tmem() { words::ubits(cfg.nf() as u64 - 1) } else { 0 }),
             en: Signal::default(),
             acc_en: Signal::default(),
             acc_first: Signal::default(),
@@ -144,7 +141,8 @@ impl Logic for MvtuCtl {
 /// - `s_data`/`s_valid`: input words of SIMD elements. `m_ready`: the consumer accepts.
 ///
 /// ### Outputs
-/// - `s_ready`; `m_data`/`m_valid`: PE bits (threshold mode) or PE accumulators (scores mode).
+/// - `s_ready`; `m_data`/`m_valid`: PE bits (threshold mode), PE k-bit integers (multi mode) or
+///   PE accumulators (scores mode).
 #[derive(LogicBlock)]
 pub struct Mvtu {
     /// Clock.
@@ -175,15 +173,16 @@ pub struct Mvtu {
 }
 
 impl Mvtu {
-    /// Builds the unit for `weights` (MH x MW) and, in threshold mode, `thresholds` (MH). The
+    /// Builds the unit for `weights` (MH x MW) and, in threshold or multi mode, `thresholds`
+    /// (`levels` per row, row-major). The
     /// legalized hardware decisions (memory style, ROM form) shape only the Verilog (`hdl::rtl`);
     /// the simulation is the same whatever they are.
     pub fn new(cfg: &MvtuConfig, weights: &BitMatrix, thresholds: Option<&[i32]>) -> Result<Self, HdlError> {
         crate::rtl::mvtu::check(cfg, weights, thresholds)?;
-        let tmem: Vec<Memory> = match (cfg.output, thresholds) {
-            // `check` has refused a threshold count that is not one per row.
-            (MvtuOutput::Threshold, Some(t)) => {
-                (0..cfg.pe).map(|p| Memory::new(cfg.threshold_words(t, p), cfg.thr_bits())).collect()
+        let tmem: Vec<Memory> = match thresholds {
+            // `check` has refused a threshold count that is not `levels` per row.
+            Some(t) if cfg.has_tmem() => {
+                (0..cfg.pe).map(|p| Memory::new(cfg.threshold_words(t, p), cfg.tmem_bits())).collect()
             }
             _ => Vec::new(),
         };
@@ -205,7 +204,8 @@ impl Mvtu {
                 (0..cfg.pe)
                     .map(|_| {
                         let (cw, signed) = (cfg.input.sum_bits(cfg.simd), cfg.signed());
-                        Accumulator::new(cw, signed, cfg.reg_bits(), tmem.next())
+                        let finish = blocks::mvtu::Finish::of(cfg);
+                        Accumulator::new(cw, signed, cfg.reg_bits(), finish, tmem.next())
                     })
                     .collect()
             },

@@ -1,4 +1,4 @@
-//! The binary max-pool unit: OR over `K x K` windows with stride `K`.
+//! The max-pool unit: the maximum over `K x K` windows with stride `K` (an OR over bits).
 //!
 //! Its behaviour, register for register, is [`blocks::Pool`] (which the cycle model runs too);
 //! this leaf runs it in rust-hdl's simulator.
@@ -8,17 +8,18 @@ use crate::HdlError;
 pub use compiler::dataflow::PoolConfig;
 use rust_hdl::prelude::*;
 
-/// A binary max-pool unit: frames of `H x W` pixels of `C` channel bits arrive as `CF = C/bits`
-/// words per pixel; per output pixel (row-major, `OH = H/K` by `OW = W/K`) it emits `CF` words,
-/// each the OR of its `K x K` window's words for that channel word. Trailing rows and columns
-/// outside every window are consumed and dropped.
+/// A max-pool unit: frames of `H x W` pixels of `C` channels arrive as `CF = C/SIMD` words of
+/// `SIMD` elements per pixel; per output pixel (row-major, `OH = H/K` by `OW = W/K`) it emits `CF`
+/// words, each element the maximum of its `K x K` window's elements of that channel (the OR of
+/// bits, the largest `k`-bit integer). Trailing rows and columns outside every window are consumed
+/// and dropped.
 ///
 /// Registers and schedule: [`blocks::Pool`]. The Verilog names the buffer `rowbuf` (`buf` is a
 /// Verilog keyword).
 ///
 /// ### Inputs
 /// - `clock`, `rst` (synchronous, active high).
-/// - `s_data`/`s_valid`: input words of `bits` channels. `m_ready`: the consumer accepts.
+/// - `s_data`/`s_valid`: input words of `SIMD` elements. `m_ready`: the consumer accepts.
 ///
 /// ### Outputs
 /// - `s_ready` (the output register advances); `m_data`/`m_valid`: pooled words.
@@ -51,10 +52,10 @@ impl Pool {
         Ok(Pool {
             clock: Signal::default(),
             rst: Signal::default(),
-            s_data: bus::bus(cfg.bits),
+            s_data: bus::bus(cfg.bits()),
             s_valid: Signal::default(),
             s_ready: Signal::default(),
-            m_data: bus::bus(cfg.bits),
+            m_data: bus::bus(cfg.bits()),
             m_valid: Signal::default(),
             m_ready: Signal::default(),
             _cfg: cfg.clone(),

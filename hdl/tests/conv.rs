@@ -1,6 +1,7 @@
 //! The sliding-window unit and the max-pool unit: rust-hdl simulation with random stalls against
-//! reference im2col / OR pooling computed here on element tensors, their Verilog (lint-clean)
-//! matching rust-hdl cycle for cycle under Icarus, both as stages of an accelerator, and Yosys.
+//! reference im2col / max pooling (OR over bits, the largest k-bit integer) computed here on
+//! element tensors, their Verilog (lint-clean) matching rust-hdl cycle for cycle under Icarus,
+//! both as stages of an accelerator, and Yosys.
 
 mod common;
 
@@ -31,8 +32,21 @@ fn swu_cfg(
     SwuConfig { name: "swu".into(), h, w, c, elem_bits: 1, simd, kernel: k, stride: s, pad: p, pad_bit }
 }
 
-fn pool_cfg(h: usize, w: usize, c: usize, bits: usize, k: usize) -> PoolConfig {
-    PoolConfig { name: "pool".into(), h, w, c, bits, kernel: k }
+fn pool_cfg(h: usize, w: usize, c: usize, simd: usize, k: usize) -> PoolConfig {
+    PoolConfig { name: "pool".into(), h, w, c, simd, elem_bits: 1, signed: false, kernel: k }
+}
+
+/// A pool of `elem_bits`-bit integers.
+fn kpool_cfg(
+    h: usize,
+    w: usize,
+    c: usize,
+    simd: usize,
+    k: usize,
+    elem_bits: usize,
+    signed: bool,
+) -> PoolConfig {
+    PoolConfig { elem_bits, signed, ..pool_cfg(h, w, c, simd, k) }
 }
 
 /// `n` frames of `len` random elements of `bits` bits.
@@ -67,18 +81,23 @@ fn im2col(c: &SwuConfig, frame: &[u64]) -> Vec<u64> {
     out
 }
 
-/// Reference binary max-pool of one `(h, w, c)` frame of bits: per output pixel, per channel, the
-/// OR of the `k x k` window.
-fn or_pool(c: &PoolConfig, frame: &[u64]) -> Vec<u64> {
+/// Reference max-pool of one `(h, w, c)` frame of raw elements: per output pixel, per channel,
+/// the largest element of the `k x k` window (as two's complement when the pool is signed; over
+/// bits the OR).
+fn max_pool(c: &PoolConfig, frame: &[u64]) -> Vec<u64> {
     let k = c.kernel;
+    let value = |raw: u64| if c.signed { hdl::words::sext(raw, c.elem_bits) } else { raw as i64 };
     let mut out = Vec::new();
     for oy in 0..c.h / k {
         for ox in 0..c.w / k {
             for e in 0..c.c {
-                let mut v = 0;
+                let mut v = frame[((oy * k) * c.w + ox * k) * c.c + e];
                 for ky in 0..k {
                     for kx in 0..k {
-                        v |= frame[((oy * k + ky) * c.w + ox * k + kx) * c.c + e];
+                        let x = frame[((oy * k + ky) * c.w + ox * k + kx) * c.c + e];
+                        if value(x) > value(v) {
+                            v = x;
+                        }
                     }
                 }
                 out.push(v);
@@ -102,9 +121,9 @@ fn swu_case(c: &SwuConfig, frames: usize, seed: u64) -> (Vec<Vec<u64>>, Vec<Vec<
 /// Input and expected output words of `frames` random frames through a pool unit.
 fn pool_case(c: &PoolConfig, frames: usize, seed: u64) -> (Vec<Vec<u64>>, Vec<Vec<u64>>) {
     let (mut ins, mut outs) = (Vec::new(), Vec::new());
-    for f in random_frames(frames, c.h * c.w * c.c, 1, seed) {
-        ins.extend(pack(&f, 1, c.bits));
-        outs.extend(pack(&or_pool(c, &f), 1, c.bits));
+    for f in random_frames(frames, c.h * c.w * c.c, c.elem_bits, seed) {
+        ins.extend(pack(&f, c.elem_bits, c.simd));
+        outs.extend(pack(&max_pool(c, &f), c.elem_bits, c.simd));
     }
     assert_eq!((ins.len(), outs.len()), (frames * c.in_words(), frames * c.out_words()));
     (ins, outs)
@@ -142,7 +161,10 @@ fn check_pool(c: &PoolConfig, stalls: Stalls) {
 fn swu_shapes() -> Vec<SwuConfig> {
     let mut eight = swu_cfg(5, 5, 3, 3, 3, 1, 0, false);
     eight.elem_bits = 8; // CNV's first layer: 3 channels of 8 bits per word.
+    let mut three = swu_cfg(6, 5, 4, 2, 2, 1, 0, false);
+    three.elem_bits = 3; // a 3-bit activation, CF=2
     vec![
+        three,
         swu_cfg(6, 6, 4, 4, 3, 1, 0, false),  // K=3 S=1 P=0, CF=1
         swu_cfg(7, 5, 8, 4, 3, 2, 1, true),   // K=3 S=2 P=1, pad bit 1, CF=2, H != W
         swu_cfg(6, 6, 8, 4, 2, 2, 0, false),  // K=2 S=2
@@ -195,15 +217,20 @@ fn swu_without_stalls_emits_a_word_per_cycle_across_frames() {
 }
 
 #[test]
-fn pool_matches_or_pooling_under_random_stalls() {
+fn pool_matches_max_pooling_under_random_stalls() {
     for c in [
-        pool_cfg(4, 4, 4, 4, 2),   // K=2, even, CF=1
-        pool_cfg(5, 7, 8, 4, 2),   // K=2, odd sizes, CF=2
-        pool_cfg(6, 6, 6, 2, 3),   // K=3, CF=3
-        pool_cfg(7, 5, 3, 3, 3),   // K=3, trailing rows and columns
-        pool_cfg(3, 4, 2, 1, 1),   // K=1
-        pool_cfg(3, 3, 64, 32, 2), // wide words, one window per frame
-        pool_cfg(2, 9, 6, 6, 2),   // one output row
+        pool_cfg(4, 4, 4, 4, 2),             // K=2, even, CF=1
+        pool_cfg(5, 7, 8, 4, 2),             // K=2, odd sizes, CF=2
+        pool_cfg(6, 6, 6, 2, 3),             // K=3, CF=3
+        pool_cfg(7, 5, 3, 3, 3),             // K=3, trailing rows and columns
+        pool_cfg(3, 4, 2, 1, 1),             // K=1
+        pool_cfg(3, 3, 64, 32, 2),           // wide words, one window per frame
+        pool_cfg(2, 9, 6, 6, 2),             // one output row
+        kpool_cfg(4, 4, 4, 4, 2, 2, true),   // int2, CF=1
+        kpool_cfg(5, 7, 6, 3, 2, 3, false),  // uint3, odd sizes, CF=2
+        kpool_cfg(6, 6, 4, 2, 3, 4, true),   // int4, K=3
+        kpool_cfg(3, 3, 24, 24, 2, 3, true), // 72-bit words: elements across u64 words
+        kpool_cfg(4, 5, 2, 1, 2, 8, false),  // uint8
     ] {
         check_pool(&c, Stalls::default());
         for seed in [1, 2] {
@@ -232,7 +259,10 @@ const VSTALLS: Stalls = Stalls { gap: 0.3, backpressure: 0.35, seed: 5 };
 fn swu_verilog_matches_rust_hdl_cycle_for_cycle() {
     let mut eight = swu_cfg(4, 5, 3, 3, 3, 1, 0, false);
     eight.elem_bits = 8;
+    let mut two = swu_cfg(5, 4, 4, 2, 2, 1, 0, false);
+    two.elem_bits = 2;
     for c in [
+        two,
         swu_cfg(7, 5, 8, 4, 3, 2, 1, true),
         swu_cfg(6, 6, 4, 4, 3, 1, 0, false),
         swu_cfg(3, 4, 2, 1, 3, 1, 1, false),
@@ -257,12 +287,16 @@ fn pool_verilog_matches_rust_hdl_cycle_for_cycle() {
         pool_cfg(4, 4, 4, 4, 2),
         pool_cfg(3, 4, 2, 1, 1),
         pool_cfg(2, 3, 1, 1, 2),
+        kpool_cfg(5, 5, 4, 2, 2, 2, true),
+        kpool_cfg(4, 6, 3, 3, 2, 3, false),
+        kpool_cfg(6, 6, 2, 2, 3, 4, true),
+        kpool_cfg(3, 3, 24, 24, 2, 3, false),
     ] {
         let (ins, outs) = pool_case(&c, FRAMES, 8);
         let mut b = Pool::new(&c).expect("pool");
         let m = max_cycles(ins.len(), outs.len());
         let v = hdl::rtl::pool::design("dut", &c).expect("pool verilog");
-        verilog_agrees(&mut b, &v, (c.bits, c.bits), &ins, &outs, VSTALLS, m);
+        verilog_agrees(&mut b, &v, (c.bits(), c.bits()), &ins, &outs, VSTALLS, m);
     }
 }
 
@@ -291,8 +325,8 @@ fn accelerator_chains_swu_and_pool_stages() {
     let spec = TbSpec {
         dut: "top",
         ports: TbPorts::Axis,
-        in_bits: p.bits,
-        out_bits: p.bits,
+        in_bits: p.bits(),
+        out_bits: p.bits(),
         inputs: &ins,
         expected: &outs,
         stalls: VSTALLS,
@@ -300,7 +334,7 @@ fn accelerator_chains_swu_and_pool_stages() {
     };
     testbench::write(dir.path(), &spec).expect("testbench");
     let log = testbench::run_icarus(dir.path(), &["top.v"]).unwrap_or_else(|e| panic!("{e}"));
-    let tb = testbench::parse_log(&log, p.bits);
+    let tb = testbench::parse_log(&log, p.bits());
     assert!(tb.pass, "{:?}\n{log}", tb.failure);
     let rust: Vec<(u64, Vec<u64>)> = run.out_cycles.iter().copied().zip(run.outputs).collect();
     assert_eq!(tb.outputs, rust, "Verilog and rust-hdl disagree");
@@ -313,6 +347,8 @@ fn bad_configurations_are_errors() {
     assert!(Swu::new(&swu_cfg(8, 8, 4, 4, 3, 1, 3, false)).is_err(), "padding as large as the kernel");
     assert!(Swu::new(&swu_cfg(2, 8, 4, 4, 3, 1, 0, false)).is_err(), "a window taller than the frame");
     let e = Pool::new(&pool_cfg(4, 4, 8, 3, 2)).err().expect("3 does not divide 8");
+    assert!(Pool::new(&kpool_cfg(4, 4, 8, 8, 2, 9, false)).is_err(), "9-bit elements");
+    assert!(Pool::new(&kpool_cfg(4, 4, 8, 8, 2, 1, true)).is_err(), "signed bits");
     assert!(matches!(e, HdlError::Dataflow(_)) && e.to_string().contains("pool"), "{e}");
     assert!(Pool::new(&pool_cfg(4, 1, 8, 8, 2)).is_err(), "a window wider than the frame");
 }
@@ -352,7 +388,7 @@ proptest! {
     fn random_windows_and_pools_match_the_references(
         h in 1usize..9, w in 1usize..9, k in 1usize..5, s in 1usize..4, p in 0usize..3, cf in 1usize..4,
         simd in 1usize..4, pad_bit in any::<bool>(), gap in 0.0f64..0.6, bp in 0.0f64..0.6,
-        seed in any::<u64>(),
+        seed in any::<u64>(), elem_bits in prop::sample::select(vec![1usize, 2, 3, 4]), signed in any::<bool>(),
     ) {
         let c = swu_cfg(h, w, cf * simd, simd, k, s, p.min(k - 1), pad_bit);
         prop_assume!(c.validate().is_ok());
@@ -361,7 +397,7 @@ proptest! {
         let mut b = Swu::new(&c).expect("swu");
         let run = harness::run(&mut b, &ins, outs.len(), stalls, max_cycles(ins.len(), outs.len()) * 2);
         prop_assert_eq!(run.map_err(|e| TestCaseError::fail(format!("{c:?}: {e}")))?.outputs, outs, "{:?}", c);
-        let pc = pool_cfg(h, w, cf * simd, simd, k);
+        let pc = kpool_cfg(h, w, cf * simd, simd, k, elem_bits, signed && elem_bits > 1);
         if pc.validate().is_ok() {
             let (ins, outs) = pool_case(&pc, FRAMES, seed);
             let mut b = Pool::new(&pc).expect("pool");

@@ -3,6 +3,7 @@
 mod common;
 
 use common::{check, config};
+use compiler::model::IntType;
 use hdl::harness::Stalls;
 use hdl::{LaneInput, MvtuOutput, Popcount};
 use proptest::prelude::*;
@@ -27,9 +28,32 @@ fn fixed8_first_layer_matches_golden() {
     let stalls = Stalls { gap: 0.2, backpressure: 0.4, seed: 9 };
     for signed in [false, true] {
         for (mw, mh, pe, simd) in [(6, 4, 1, 1), (6, 4, 2, 3), (15, 6, 6, 15)] {
-            let input = LaneInput::Fixed8 { signed };
+            let input = LaneInput::Int { bits: 8, signed };
             check(&config(mw, mh, pe, simd, input, MvtuOutput::Threshold, Popcount::AdderTree), 3, stalls);
             check(&config(mw, mh, pe, simd, input, MvtuOutput::Scores, Popcount::AdderTree), 2, stalls);
+        }
+    }
+}
+
+/// k-bit inputs and multi-threshold outputs (random bias and levels, thresholds at the ends of
+/// the range) in rust-hdl, against the golden model.
+#[test]
+fn kbit_layers_match_golden() {
+    let stalls = Stalls { gap: 0.3, backpressure: 0.2, seed: 4 };
+    for bits in 2..=4u8 {
+        for signed in [false, true] {
+            let ty = IntType { bits, signed };
+            let multi = MvtuOutput::Multi { ty, bias: 0, levels: 1 };
+            for (mw, mh, pe, simd, input) in [
+                (12, 6, 3, 4, B),
+                (10, 8, 2, 5, LaneInput::Int { bits, signed }),
+                (6, 4, 4, 6, LaneInput::Int { bits: 8, signed }),
+            ] {
+                check(&config(mw, mh, pe, simd, input, multi, Popcount::Compressor), 3, stalls);
+            }
+            let input = LaneInput::Int { bits, signed };
+            check(&config(8, 6, 2, 2, input, MvtuOutput::Threshold, Popcount::AdderTree), 3, stalls);
+            check(&config(8, 6, 3, 4, input, MvtuOutput::Scores, Popcount::AdderTree), 2, stalls);
         }
     }
 }

@@ -47,8 +47,11 @@ fn every_block_synthesizes_for_7_series() {
         assert!(st.lut > 0 && st.ff > 0, "{st:?}");
         assert_eq!(st.bram18, 2, "one block RAM per PE's weight memory: {st:?}");
     }
-    let (v, mems) =
-        mvtu_files(small_mvtu(Popcount::AdderTree, LaneInput::Fixed8 { signed: true }, MvtuOutput::Scores));
+    let (v, mems) = mvtu_files(small_mvtu(
+        Popcount::AdderTree,
+        LaneInput::Int { bits: 8, signed: true },
+        MvtuOutput::Scores,
+    ));
     assert!(synthesize(&v, &mems).lut > 0);
     let v = hdl::rtl::fifo::design("dut", 8, 4).expect("verilog").verilog();
     assert!(synthesize(&v, &[]).ff > 0);

@@ -261,11 +261,9 @@ fn golden_streams(b: &BuildDir, images: &[Vec<u8>]) -> Result<Vec<Option<Words>>
                             let v: Vec<u64> = bits.iter().map(|&x| u64::from(x)).collect();
                             words.extend(stream::pack(&v, 1, cfg.pe));
                         }
+                        // k-bit activations or scores, a field of the unit's output width each.
                         LayerOutput::Ints { values, .. } => {
-                            let aw = cfg.acc_bits();
-                            let m = compiler::dataflow::mask(aw);
-                            let v: Vec<u64> = values.iter().map(|&x| x as i64 as u64 & m).collect();
-                            words.extend(stream::pack(&v, aw, cfg.pe));
+                            words.extend(stream::pack_ints(values, cfg.field_bits(), cfg.pe));
                         }
                     }
                 }

@@ -64,15 +64,16 @@ pub fn vectors(model: &Model, g: &Graph, images: &[Vec<u8>]) -> Result<Vectors, 
     let bad = |m: &str| SimError::Graph(m.to_string());
     let first = g.mvtus().next().ok_or_else(|| bad("the graph has no MVTU"))?;
     let last = g.nodes.last().ok_or_else(|| bad("the graph is empty"))?;
+    // The accelerator's input words hold whole elements of the first layer's type.
+    let eb = first.input.bits();
     let mut v = Vectors::default();
     for pixels in images {
         let trace = golden.trace(pixels)?;
         let elems: Vec<u64> = match &trace[0] {
             LayerOutput::Bits { bits, .. } => bits.iter().map(|&b| u64::from(b)).collect(),
-            LayerOutput::Ints { values, .. } => values.iter().map(|&x| x as u8 as u64).collect(),
+            // Integers stream as their low bits (two's complement when signed).
+            LayerOutput::Ints { values, .. } => values.iter().map(|&x| x as u64 & mask(eb)).collect(),
         };
-        // The accelerator's input words hold whole elements of the first layer's type.
-        let eb = first.input.bits();
         v.inputs.push(pack(&elems, eb, g.in_bits() / eb));
         let scores: &[i32] = match trace.last() {
             Some(LayerOutput::Ints { values, .. }) => values,
@@ -80,15 +81,18 @@ pub fn vectors(model: &Model, g: &Graph, images: &[Vec<u8>]) -> Result<Vectors, 
         };
         v.expected.push(match &last.kind {
             NodeKind::Argmax { .. } => vec![vec![compiler::model::argmax(scores) as u64]],
-            NodeKind::Mvtu { cfg, .. } => {
-                let aw = cfg.acc_bits();
-                let s: Vec<u64> = scores.iter().map(|&x| x as i64 as u64 & mask(aw)).collect();
-                pack(&s, aw, cfg.pe)
-            }
+            NodeKind::Mvtu { cfg, .. } => pack_ints(scores, cfg.field_bits(), cfg.pe),
             _ => return Err(bad("the graph must end in an MVTU or argmax")),
         });
     }
     Ok(v)
+}
+
+/// Packs integers as their low `bits` bits (two's complement when negative), `per_word` to a word:
+/// an MVTU's output fields (k-bit activations, scores).
+pub fn pack_ints(values: &[i32], bits: usize, per_word: usize) -> Words {
+    let v: Vec<u64> = values.iter().map(|&x| i64::from(x) as u64 & mask(bits)).collect();
+    pack(&v, bits, per_word)
 }
 
 /// Packs `values` of `bits` bits, `per_word` to a word.

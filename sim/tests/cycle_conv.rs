@@ -1,12 +1,13 @@
 //! The cycle model on convolutional networks (sliding-window units, max-pool units, MVTUs that
-//! repeat per output pixel) against the golden model, with random stalls, and its steady-state
-//! cycles per frame against the dataflow graph's prediction.
+//! repeat per output pixel) and on k-bit activations (multi-threshold MVTUs, k-bit lanes and
+//! pools) against the golden model, with random stalls, and its steady-state cycles per frame
+//! against the dataflow graph's prediction.
 
 use compiler::dataflow::fold::{self, Folding, LayerFold};
 use compiler::dataflow::traffic::Stalls;
 use compiler::dataflow::{Graph, LaneInput, MemStyle, Popcount};
 use compiler::model::random::{random_model, LayerSpec};
-use compiler::model::{Model, Padding, Shape};
+use compiler::model::{IntType, Model, Padding, Shape};
 use proptest::prelude::*;
 use sim::cycle::CycleModel;
 use sim::drive::{self, Drive};
@@ -95,7 +96,7 @@ fn strided_fixed8_and_table_first_layers_match_golden() {
             8,
         );
         let signed = quant == LayerSpec::QuantTable(true);
-        assert_eq!(g.mvtus().next().expect("an MVTU").input, LaneInput::Fixed8 { signed }, "{quant:?}");
+        assert_eq!(g.mvtus().next().expect("an MVTU").input, LaneInput::Int { bits: 8, signed }, "{quant:?}");
     }
 }
 
@@ -110,6 +111,22 @@ fn steady_state_frame_time_is_the_slowest_node() {
         assert_eq!(out[n - 1] - out[n - 2], g.cycles_per_frame() as u64, "{g}");
         assert_eq!(out[n - 2] - out[n - 3], g.cycles_per_frame() as u64, "{g}");
     }
+}
+
+/// The folding `picks` choose: PE and SIMD of layer `i` among their legal values, by
+/// `picks[2i]` and `picks[2i + 1]`.
+fn picked(m: &Model, picks: &[usize]) -> Folding {
+    let shapes = fold::layer_shapes(m).expect("shapes");
+    let f: Vec<(usize, usize)> = shapes
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let pes = compiler::dataflow::divisors(s.mh);
+            let simds = s.legal_simd();
+            (pes[picks[2 * i] % pes.len()], simds[picks[2 * i + 1] % simds.len()])
+        })
+        .collect();
+    folding(m, &f)
 }
 
 fn padding() -> impl Strategy<Value = Padding> {
@@ -148,17 +165,8 @@ proptest! {
         // Windows that do not fit the shrinking frame are no network: drawn again.
         prop_assume!(m.is_ok());
         let m = m.expect("model");
-        let shapes = fold::layer_shapes(&m).expect("shapes");
-        let f: Vec<(usize, usize)> = shapes
-            .iter()
-            .enumerate()
-            .map(|(i, s)| {
-                let pes = compiler::dataflow::divisors(s.mh);
-                let simds = s.legal_simd();
-                (pes[picks[2 * i] % pes.len()], simds[picks[2 * i + 1] % simds.len()])
-            })
-            .collect();
-        agrees(&m, &folding(&m, &f), 2, Stalls { seed, gap: stall, backpressure: stall }, seed);
+        let f = picked(&m, &picks);
+        agrees(&m, &f, 2, Stalls { seed, gap: stall, backpressure: stall }, seed);
     }
 }
 
@@ -186,17 +194,8 @@ proptest! {
         let m = random_model("p", Shape::new(side, side, 2), &specs, seed);
         prop_assume!(m.is_ok());
         let m = m.expect("model");
-        let shapes = fold::layer_shapes(&m).expect("shapes");
-        let f: Vec<(usize, usize)> = shapes
-            .iter()
-            .enumerate()
-            .map(|(i, s)| {
-                let pes = compiler::dataflow::divisors(s.mh);
-                let simds = s.legal_simd();
-                (pes[picks[2 * i] % pes.len()], simds[picks[2 * i + 1] % simds.len()])
-            })
-            .collect();
-        let (g, out) = agrees(&m, &folding(&m, &f), 6, Stalls { seed, gap: 0.0, backpressure: 0.0 }, seed);
+        let f = picked(&m, &picks);
+        let (g, out) = agrees(&m, &f, 6, Stalls { seed, gap: 0.0, backpressure: 0.0 }, seed);
         let n = out.len();
         prop_assert_eq!(out[n - 1] - out[n - 2], g.cycles_per_frame() as u64, "{}", g);
     }
@@ -239,4 +238,61 @@ fn streaming_run_matches_the_holding_run() {
     more[4].push(vec![0]);
     let (st, _) = run(more);
     assert!(matches!(st, Err(drive::DriveError::Watchdog { .. })), "a missing word is a watchdog failure");
+}
+
+/// A random k-bit activation type: k = 2..=4, signed or not.
+fn int_type() -> impl Strategy<Value = IntType> {
+    (2u8..=4, any::<bool>()).prop_map(|(bits, signed)| IntType { bits, signed })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// Random k-bit networks (a CNN with k-bit convolutions and a k-bit max-pool, or an MLP;
+    /// binary or 8-bit first layers; random bias and levels from `random_multi`), random legal
+    /// foldings and stalls: the cycle model gives the golden model's words.
+    #[test]
+    fn random_kbit_networks_match_golden(
+        cnn in any::<bool>(),
+        side in 5usize..9,
+        c1 in prop::sample::select(vec![2usize, 4, 6]),
+        tys in prop::collection::vec(int_type(), 3),
+        binary_mask in 0u8..8,
+        pool in any::<bool>(),
+        fixed8 in any::<bool>(),
+        seed in 0u64..1000,
+        picks in prop::collection::vec(0usize..64, 8),
+        stall in 0.0f64..0.5,
+    ) {
+        // Each hidden layer is k-bit unless its bit of `binary_mask` says binary (1 in 8 all binary).
+        let act = |i: usize| (binary_mask >> i & 1 == 0).then_some(tys[i]);
+        let layer = |i: usize, out: usize| match act(i) {
+            Some(ty) => LayerSpec::DenseMulti { out, ty },
+            None => LayerSpec::Dense(out),
+        };
+        let conv_k = |i: usize, out: usize, k: usize| match act(i) {
+            Some(ty) => LayerSpec::Conv2dMulti { out, kernel: k, stride: 1, padding: Padding::None, ty },
+            None => conv(out, k, 1, Padding::None),
+        };
+        let mut specs = vec![if fixed8 { LayerSpec::QuantFixed8(seed % 2 == 0) } else { LayerSpec::QuantBinary(100) }];
+        let shape = if cnn {
+            specs.push(conv_k(0, c1, 2));
+            if pool {
+                specs.push(LayerSpec::MaxPool { kernel: 2, stride: 2 });
+            }
+            specs.push(conv_k(1, 4, 2));
+            specs.push(layer(2, 6));
+            Shape::new(side, side, 2)
+        } else {
+            specs.push(layer(0, [8, 12, 16][picks[7] % 3]));
+            specs.push(layer(1, c1 * 2));
+            Shape::new(1, 1, 4 * side)
+        };
+        specs.push(LayerSpec::Dense(5));
+        let m = random_model("k", shape, &specs, seed);
+        prop_assume!(m.is_ok());
+        let m = m.expect("model");
+        let f = picked(&m, &picks);
+        agrees(&m, &f, 2, Stalls { seed, gap: stall, backpressure: stall }, seed);
+    }
 }

@@ -1,5 +1,5 @@
 //! The convolution nodes' configurations: the sliding-window unit (im2col on a stream) and the
-//! binary max-pool unit.
+//! max-pool unit.
 //!
 //! Both carry frames of pixels in (row, column, channel) order, channel fastest, as words of
 //! `simd` elements that never straddle a pixel (`simd` divides the channels), so a frame is the
@@ -13,7 +13,8 @@
 //! at the bottom) and the next frame's first `K` rows fit together, so a frame boundary costs no
 //! cycle when the unit is the bottleneck.
 
-use super::{ubits, DataflowError};
+use super::{ubits, DataflowError, LaneInput};
+use crate::model::{MAX_ACT_BITS, MIN_ACT_BITS};
 use serde::{Deserialize, Serialize};
 
 /// A sliding-window unit: a stream of `h x w` pixels of `c` elements of `elem_bits` bits becomes,
@@ -29,7 +30,8 @@ pub struct SwuConfig {
     pub w: usize,
     /// Elements per pixel.
     pub c: usize,
-    /// Bits per element (1 for binary, 8 for the 8-bit input layer).
+    /// Bits per element (1 for binary, `k` for `k`-bit integers: the 8-bit input layer or a
+    /// multi-threshold activation).
     pub elem_bits: usize,
     /// Elements per word (divides `c`).
     pub simd: usize,
@@ -73,6 +75,12 @@ impl SwuConfig {
             return err(format!(
                 "a {}x{} window with padding {} does not fit a {}x{} input",
                 self.kernel, self.kernel, self.pad, self.h, self.w
+            ));
+        }
+        if self.elem_bits > usize::from(MAX_ACT_BITS) {
+            return err(format!(
+                "{}-bit elements: a sliding-window unit takes bits or integers of at most {MAX_ACT_BITS} bits",
+                self.elem_bits
             ));
         }
         if self.pad > 0 && self.elem_bits != 1 {
@@ -132,13 +140,15 @@ impl SwuConfig {
     }
 }
 
-/// A binary max-pool unit: OR over `kernel x kernel` windows with stride `kernel` (trailing rows
-/// and columns that fill no window are dropped), on words of `bits` channels.
+/// A max-pool unit: the maximum over `kernel x kernel` windows with stride `kernel` (trailing rows
+/// and columns that fill no window are dropped), per channel, on words of `simd` channels of
+/// `elem_bits` bits: for binary elements an OR, for integers the largest (two's complement when
+/// `signed`).
 ///
-/// Schedule (`hdl::pool` and `sim::cycle`): counters `wc` (channel word, fastest), `x` (with
-/// `kx = x mod K`, `ox = x / K`), `y` (with `ky`); a row buffer of `OW * CF` words holds the OR of
-/// the window so far. `s_ready = !ov || m_ready`; a handshake on a word inside a window ORs it
-/// into the buffer (or starts it at the window's first word) and, at the window's last word,
+/// Schedule (`blocks::pool`): counters `wc` (channel word, fastest), `x` (with `kx = x mod K`,
+/// `ox = x / K`), `y` (with `ky`); a row buffer of `OW * CF` words holds the maximum of the window
+/// so far. `s_ready = !ov || m_ready`; a handshake on a word inside a window takes the maximum
+/// with the buffer (or starts it at the window's first word) and, at the window's last word,
 /// loads the output register instead. Words outside every window are consumed and dropped.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct PoolConfig {
@@ -150,21 +160,42 @@ pub struct PoolConfig {
     pub w: usize,
     /// Channels.
     pub c: usize,
-    /// Channels per word (divides `c`).
-    pub bits: usize,
+    /// Channels per word (divides `c`; `bits` in graphs written before integer elements).
+    #[serde(alias = "bits")]
+    pub simd: usize,
+    /// Bits per element: 1 for binary, `k` for integers.
+    #[serde(default = "one")]
+    pub elem_bits: usize,
+    /// Two's complement integers (never for binary elements).
+    #[serde(default)]
+    pub signed: bool,
     /// Window height, width and stride.
     pub kernel: usize,
 }
 
+fn one() -> usize {
+    1
+}
+
 impl PoolConfig {
-    /// Checks sizes and the word width.
+    /// Checks sizes, the word width and the element type.
     pub fn validate(&self) -> Result<(), DataflowError> {
         let err = |message: String| Err(DataflowError::Folding { layer: self.name.clone(), message });
         if self.h == 0 || self.w == 0 || self.c == 0 || self.kernel == 0 {
             return err("a max-pool unit needs non-zero sizes".into());
         }
-        if self.bits == 0 || self.c % self.bits != 0 {
-            return err(format!("its {}-bit words do not divide the {} channels", self.bits, self.c));
+        if self.simd == 0 || self.c % self.simd != 0 {
+            return err(format!("its words of {} channels do not divide the {} channels", self.simd, self.c));
+        }
+        let int = self.elem_bits > 1;
+        if int && !(usize::from(MIN_ACT_BITS)..=usize::from(MAX_ACT_BITS)).contains(&self.elem_bits) {
+            return err(format!(
+                "{}-bit elements: a max-pool unit takes bits or {MIN_ACT_BITS}- to {MAX_ACT_BITS}-bit integers",
+                self.elem_bits
+            ));
+        }
+        if self.elem_bits == 0 || (self.signed && !int) {
+            return err("binary elements (1 bit) are not signed".into());
         }
         if self.kernel > self.h || self.kernel > self.w {
             return err(format!(
@@ -173,6 +204,19 @@ impl PoolConfig {
             ));
         }
         Ok(())
+    }
+
+    /// Word width.
+    pub fn bits(&self) -> usize {
+        self.simd * self.elem_bits
+    }
+
+    /// The element type of its streams.
+    pub fn elem(&self) -> LaneInput {
+        match u8::try_from(self.elem_bits) {
+            Ok(bits) if bits > 1 => LaneInput::Int { bits, signed: self.signed },
+            _ => LaneInput::Binary,
+        }
     }
 
     /// Output rows.
@@ -187,7 +231,7 @@ impl PoolConfig {
 
     /// Words per pixel.
     pub fn cf(&self) -> usize {
-        self.c / self.bits
+        self.c / self.simd
     }
 
     /// Input words per frame.
@@ -243,9 +287,23 @@ mod tests {
 
     #[test]
     fn pool_drops_trailing_rows_and_columns() {
-        let p = PoolConfig { name: "P".into(), h: 5, w: 7, c: 8, bits: 4, kernel: 2 };
+        let p = PoolConfig {
+            name: "P".into(),
+            h: 5,
+            w: 7,
+            c: 8,
+            simd: 4,
+            elem_bits: 1,
+            signed: false,
+            kernel: 2,
+        };
         p.validate().expect("valid");
         assert_eq!((p.oh(), p.ow(), p.cf(), p.in_words(), p.out_words()), (2, 3, 2, 70, 12));
-        assert!(PoolConfig { bits: 3, ..p.clone() }.validate().is_err());
+        assert!(PoolConfig { simd: 3, ..p.clone() }.validate().is_err());
+        assert!(PoolConfig { signed: true, ..p.clone() }.validate().is_err(), "signed bits");
+        assert!(PoolConfig { elem_bits: 9, ..p.clone() }.validate().is_err());
+        let k = PoolConfig { elem_bits: 3, signed: true, ..p.clone() };
+        k.validate().expect("3-bit signed elements");
+        assert_eq!((k.bits(), k.elem()), (12, LaneInput::Int { bits: 3, signed: true }));
     }
 }

@@ -135,10 +135,10 @@ pub fn lanes_luts(simd: usize, input: LaneInput, popcount: Popcount) -> u64 {
     match (input, popcount) {
         (LaneInput::Binary, Popcount::Compressor) => scaled(compressor_luts(simd)),
         (LaneInput::Binary, Popcount::AdderTree) => scaled(adder_tree_luts(vec![(0, 1); simd], false)),
-        // Each 8-bit term is a conditional negation (9 LUTs), then a signed adder tree
+        // Each k-bit term is a conditional negation (k + 1 LUTs), then a signed adder tree
         // (structural, not yet checked against synthesis).
-        (LaneInput::Fixed8 { .. }, _) => {
-            9 * simd as u64 + adder_tree_luts(vec![input.lane_range(); simd], true)
+        (LaneInput::Int { bits, .. }, _) => {
+            (u64::from(bits) + 1) * simd as u64 + adder_tree_luts(vec![input.lane_range(); simd], true)
         }
     }
 }
@@ -187,8 +187,8 @@ pub fn mvtu(cfg: &MvtuConfig) -> Cost {
 fn threshold_rom_luts(cfg: &MvtuConfig, thresholds: &[i32], p: usize) -> u64 {
     let words = cfg.threshold_words(thresholds, p);
     let mut cols: Vec<Vec<bool>> = Vec::new();
-    for b in 0..cfg.thr_bits() {
-        let col: Vec<bool> = words.iter().map(|w| (w[0] >> b) & 1 == 1).collect();
+    for b in 0..cfg.tmem_bits() {
+        let col: Vec<bool> = words.iter().map(|w| super::width::bit(w, b)).collect();
         if col.iter().any(|&x| x != col[0]) && !cols.contains(&col) {
             cols.push(col);
         }
@@ -202,6 +202,17 @@ fn threshold_rom_luts(cfg: &MvtuConfig, thresholds: &[i32], p: usize) -> u64 {
         .sum()
 }
 
+/// LUTs of one PE's multi-threshold output stage: `levels` comparators of `tfield_bits` (a carry
+/// chain each, one LUT per bit), an adder tree counting the comparators that hold, and the
+/// `k`-bit adder of the bias (none for bias 0). A first structural count, not yet checked
+/// against synthesis.
+fn multi_stage_luts(cfg: &MvtuConfig) -> u64 {
+    let MvtuOutput::Multi { ty, bias, levels } = cfg.output else { return 0 };
+    let compare = (levels * cfg.tfield_bits()) as u64;
+    let count = adder_tree_luts(vec![(0, 1); levels], false);
+    compare + count + if bias == 0 { 0 } else { u64::from(ty.bits) }
+}
+
 /// The estimate for one MVTU built as `hw` says, with its thresholds when known (they refine the
 /// threshold ROM).
 pub fn mvtu_with(cfg: &MvtuConfig, hw: &MvtuHw, thresholds: Option<&[i32]>) -> Cost {
@@ -213,20 +224,23 @@ pub fn mvtu_with(cfg: &MvtuConfig, hw: &MvtuHw, thresholds: Option<&[i32]>) -> C
     // Per PE: lanes, accumulator, threshold memory, weight memory.
     lut += pe * (lanes_luts(cfg.simd, cfg.input, cfg.popcount) + rw);
     ff += pe * rw;
-    if cfg.output == MvtuOutput::Threshold {
-        let tw = cfg.thr_bits();
+    if cfg.has_tmem() {
+        let tw = cfg.tmem_bits();
         let rom = match thresholds {
-            Some(t) if t.len() == cfg.mh => (0..cfg.pe).map(|p| threshold_rom_luts(cfg, t, p)).sum(),
+            Some(t) if t.len() == cfg.mh * cfg.output.levels() => {
+                (0..cfg.pe).map(|p| threshold_rom_luts(cfg, t, p)).sum()
+            }
             _ => pe * rom_luts(nf, tw),
         };
         // Behind a registered address a ROM bit and the start multiplexer share the adder bit's
         // LUT6, and Yosys leaves about two LUTs per PE (results/hdl_lanes.csv, NF = 8); a
+        // multi-threshold comparator bit takes its ROM bit into its LUT6 the same way. A
         // registered word costs the whole ROM and a word of flip-flops.
         let (lut_rom, reg) = match hw.trom {
             Some(RomForm::RegisteredAddress) => (rom.min(2 * pe), ubits(nf as u64 - 1)),
             _ => (rom, tw),
         };
-        lut += lut_rom;
+        lut += lut_rom + pe * multi_stage_luts(cfg);
         ff += pe * reg as u64;
     }
     match hw.wmem {
@@ -301,16 +315,19 @@ pub fn swu_with(c: &SwuConfig, hw: &SwuHw) -> Cost {
     }
 }
 
-/// The estimate for a max-pool unit: the row buffer of partial ORs (LUT RAM), the OR and
-/// window-start multiplexer per bit, counters and the output register.
+/// The estimate for a max-pool unit: the row buffer of partial maxima (LUT RAM), per bit the OR
+/// and window-start multiplexer (binary elements) or per `k`-bit element a comparator (a carry
+/// chain, `k` LUTs) and a `k`-bit multiplexer, counters and the output register.
 pub fn pool(c: &PoolConfig) -> Cost {
     let counters = ubits(c.cf() as u64 - 1)
         + ubits(c.w as u64 - 1)
         + ubits(c.ow() as u64)
         + 2 * ubits(c.kernel as u64 - 1)
         + ubits(c.h as u64 - 1);
-    let lut = lutram_sp_luts(c.ow() * c.cf(), c.bits) + c.bits as u64 + counter_luts(counters) + 4;
-    let ff = (c.bits + counters + 2) as u64;
+    let bits = c.bits();
+    let combine = if c.elem_bits == 1 { bits } else { 2 * bits };
+    let lut = lutram_sp_luts(c.ow() * c.cf(), bits) + combine as u64 + counter_luts(counters) + 4;
+    let ff = (bits + counters + 2) as u64;
     Cost {
         lut,
         ff,
@@ -377,7 +394,7 @@ pub fn graph_with(g: &Graph, model: &Model) -> (PerNode<Cost>, Cost) {
                         .layers
                         .get(layer.index())
                         .and_then(Layer::weights)
-                        .and_then(|w| w.activation.thresholds());
+                        .and_then(|w| super::activation_thresholds(&w.activation));
                     repeated(mvtu_with(cfg, &hw, t), &hw, *vectors)
                 }
                 _ => node(n),

@@ -93,9 +93,9 @@ pub enum NodeKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         hw: Option<SwuHw>,
     },
-    /// A binary max-pool unit.
+    /// A max-pool unit (OR over bits, maximum over integers).
     Pool {
-        /// Shape, window and word width.
+        /// Shape, window, word width and element type.
         cfg: PoolConfig,
     },
     /// A FIFO of `depth` words.
@@ -173,9 +173,9 @@ impl Node {
     pub fn pool(cfg: PoolConfig) -> Self {
         Node {
             name: cfg.name.clone(),
-            in_bits: cfg.bits,
+            in_bits: cfg.bits(),
             in_words: cfg.in_words(),
-            out_bits: cfg.bits,
+            out_bits: cfg.bits(),
             out_words: cfg.out_words(),
             kind: NodeKind::Pool { cfg },
         }

@@ -22,9 +22,10 @@ pub use graph::{
     Graph, Node, NodeId, NodeKind, PerNode, MAX_FIFO_DEPTH, MAX_FRAME_WORDS, MAX_NODES, MAX_STREAM_BITS,
 };
 pub use ident::{verilog_string, VerilogIdent};
+use width::set;
 pub use width::{mask, sbits, sext, ubits, width_of, words};
 
-use crate::model::{BitMatrix, LayerId, ModelError};
+use crate::model::{Activation, BitMatrix, IntType, LayerId, ModelError, MAX_ACT_BITS, MIN_ACT_BITS};
 use serde::{Deserialize, Serialize};
 
 fn list(ids: &[LayerId]) -> String {
@@ -134,15 +135,44 @@ pub enum Popcount {
 
 /// The element type of the lanes' input.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[serde(rename_all = "kebab-case", from = "LaneInputFile")]
 pub enum LaneInput {
     /// One bit per element (1 = +1): the lanes count XNOR matches.
     Binary,
-    /// Eight bits per element: the lanes sum `+x` where the weight bit is 1, `-x` where it is 0.
-    Fixed8 {
-        /// Two's complement elements (else 0..=255).
+    /// Integers of `bits` bits per element (the 8-bit input quantizers, or a k-bit activation):
+    /// the lanes sum `+x` where the weight bit is 1, `-x` where it is 0.
+    Int {
+        /// Bits per element, [`MIN_ACT_BITS`]`..=`[`MAX_ACT_BITS`].
+        bits: u8,
+        /// Two's complement elements (else `0 ..= 2^bits - 1`).
         signed: bool,
     },
+}
+
+/// The serde form of [`LaneInput`] as read: graphs written before k-bit inputs name the 8-bit
+/// input `fixed8`.
+#[derive(Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum LaneInputFile {
+    Binary,
+    Fixed8 { signed: bool },
+    Int { bits: u8, signed: bool },
+}
+
+impl From<LaneInputFile> for LaneInput {
+    fn from(f: LaneInputFile) -> Self {
+        match f {
+            LaneInputFile::Binary => LaneInput::Binary,
+            LaneInputFile::Fixed8 { signed } => LaneInput::Int { bits: 8, signed },
+            LaneInputFile::Int { bits, signed } => LaneInput::Int { bits, signed },
+        }
+    }
+}
+
+impl From<IntType> for LaneInput {
+    fn from(t: IntType) -> Self {
+        LaneInput::Int { bits: t.bits, signed: t.signed }
+    }
 }
 
 impl LaneInput {
@@ -150,16 +180,25 @@ impl LaneInput {
     pub fn bits(self) -> usize {
         match self {
             LaneInput::Binary => 1,
-            LaneInput::Fixed8 { .. } => 8,
+            LaneInput::Int { bits, .. } => usize::from(bits),
         }
     }
 
-    /// The range of one lane's contribution.
-    pub fn lane_range(self) -> (i64, i64) {
+    /// The integer type of the elements (`None` for binary).
+    pub fn int_type(self) -> Option<IntType> {
         match self {
-            LaneInput::Binary => (0, 1),
-            LaneInput::Fixed8 { signed: false } => (-255, 255),
-            LaneInput::Fixed8 { signed: true } => (-128, 128),
+            LaneInput::Binary => None,
+            LaneInput::Int { bits, signed } => Some(IntType { bits, signed }),
+        }
+    }
+
+    /// The range of one lane's contribution: `0..=1` for binary; `+-x` over the element type
+    /// (`-max ..= max` unsigned, `min ..= -min` two's complement).
+    pub fn lane_range(self) -> (i64, i64) {
+        match self.int_type() {
+            None => (0, 1),
+            Some(t) if t.signed => (t.min(), -t.min()),
+            Some(t) => (-t.max(), t.max()),
         }
     }
 
@@ -169,12 +208,12 @@ impl LaneInput {
         (lo * n as i64, hi * n as i64)
     }
 
-    /// Width of a sum over `n` lanes (unsigned for binary, two's complement for 8-bit).
+    /// Width of a sum over `n` lanes (unsigned for binary, two's complement for integers).
     pub fn sum_bits(self, n: usize) -> usize {
         let (lo, hi) = self.sum_range(n);
         match self {
             LaneInput::Binary => ubits(hi as u64),
-            LaneInput::Fixed8 { .. } => sbits(lo, hi),
+            LaneInput::Int { .. } => sbits(lo, hi),
         }
     }
 
@@ -183,14 +222,24 @@ impl LaneInput {
     pub fn lane(self, x: u64, w: bool) -> i64 {
         match self {
             LaneInput::Binary => i64::from((x & 1 == 1) == w),
-            LaneInput::Fixed8 { signed } => {
-                let v = if signed { sext(x, 8) } else { x as i64 };
+            LaneInput::Int { bits, signed } => {
+                let v = if signed { sext(x, usize::from(bits)) } else { x as i64 };
                 if w {
                     v
                 } else {
                     -v
                 }
             }
+        }
+    }
+
+    /// Checks the element width: binary, or integers of [`MIN_ACT_BITS`]`..=`[`MAX_ACT_BITS`].
+    pub fn validate(self) -> Result<(), String> {
+        match self {
+            LaneInput::Int { bits, .. } if !(MIN_ACT_BITS..=MAX_ACT_BITS).contains(&bits) => Err(format!(
+                "{bits}-bit integer elements: integers have {MIN_ACT_BITS} to {MAX_ACT_BITS} bits (1 bit is binary)"
+            )),
+            _ => Ok(()),
         }
     }
 }
@@ -268,7 +317,7 @@ pub struct MvtuHw {
     /// The weight memory is cut into column memories of this many bits (the last narrower),
     /// each mapped to its own blocks; `simd` when it stays whole.
     pub wmem_column_bits: usize,
-    /// How the threshold ROM is read (threshold mode only).
+    /// How the threshold ROM is read (threshold and multi modes).
     pub trom: Option<RomForm>,
     /// Cycles from the handshake of a vector's last input word to its output word being valid.
     pub latency: usize,
@@ -289,8 +338,58 @@ pub struct SwuHw {
 pub enum MvtuOutput {
     /// One bit per row: `[acc >= T]`.
     Threshold,
+    /// A `ty.bits`-bit integer per row: `bias + #{j : acc >= t_j}` over the row's `levels`
+    /// thresholds (FINN's MultiThreshold, [`crate::model::MultiThreshold`]), compared in parallel.
+    Multi {
+        /// The output type.
+        ty: IntType,
+        /// Output of a row whose accumulator is below all its thresholds.
+        bias: i32,
+        /// Thresholds per row.
+        levels: usize,
+    },
     /// The accumulator of every row (the last layer's scores).
     Scores,
+}
+
+impl MvtuOutput {
+    /// The output mode that computes a layer's activation.
+    pub fn of(a: &Activation) -> Self {
+        match a {
+            Activation::Threshold(_) => MvtuOutput::Threshold,
+            Activation::Multi(m) => MvtuOutput::Multi { ty: m.ty, bias: m.bias, levels: m.levels },
+            Activation::Scores => MvtuOutput::Scores,
+        }
+    }
+
+    /// Thresholds per row in the threshold memory: 1, `levels`, or 0 for scores.
+    pub fn levels(self) -> usize {
+        match self {
+            MvtuOutput::Threshold => 1,
+            MvtuOutput::Multi { levels, .. } => levels,
+            MvtuOutput::Scores => 0,
+        }
+    }
+
+    /// The element type the next unit reads: bits, or the multi-threshold's integers (`None` for
+    /// scores).
+    pub fn elem(self) -> Option<LaneInput> {
+        match self {
+            MvtuOutput::Threshold => Some(LaneInput::Binary),
+            MvtuOutput::Multi { ty, .. } => Some(ty.into()),
+            MvtuOutput::Scores => None,
+        }
+    }
+}
+
+/// A layer's thresholds, channel-major (`levels` per channel for a multi-threshold); `None` for
+/// scores.
+pub fn activation_thresholds(a: &Activation) -> Option<&[i32]> {
+    match a {
+        Activation::Threshold(t) => Some(t),
+        Activation::Multi(m) => Some(&m.thresholds),
+        Activation::Scores => None,
+    }
 }
 
 /// The shape and folding of one MVTU: everything the hardware depends on except the weights.
@@ -348,6 +447,27 @@ impl MvtuConfig {
                 legal(self.mw)
             ));
         }
+        self.input.validate().or_else(|m| err(format!("input: {m}")))?;
+        if let MvtuOutput::Multi { ty, bias, levels } = self.output {
+            if !(MIN_ACT_BITS..=MAX_ACT_BITS).contains(&ty.bits) {
+                return err(format!(
+                    "a multi-threshold output has {MIN_ACT_BITS} to {MAX_ACT_BITS} bits, found {}",
+                    ty.bits
+                ));
+            }
+            let most = (1usize << ty.bits) - 1;
+            if levels == 0 || levels > most {
+                return err(format!("{levels} thresholds per row: a {ty} output has 1 to {most}"));
+            }
+            let (lo, hi) = (i64::from(bias), i64::from(bias) + levels as i64);
+            if lo < ty.min() || hi > ty.max() {
+                return err(format!(
+                    "outputs {lo} ..= {hi} (bias ..= bias + levels) do not fit {ty} ({} ..= {})",
+                    ty.min(),
+                    ty.max()
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -376,9 +496,9 @@ impl MvtuConfig {
         self.input.sum_range(self.mw)
     }
 
-    /// Whether the accumulator is two's complement (8-bit input).
+    /// Whether the accumulator is two's complement (integer input).
     pub fn signed(&self) -> bool {
-        matches!(self.input, LaneInput::Fixed8 { .. })
+        matches!(self.input, LaneInput::Int { .. })
     }
 
     /// Score width (scores mode).
@@ -395,20 +515,55 @@ impl MvtuConfig {
         width_of(lo - hi - 1, hi - lo, true)
     }
 
-    /// The accumulator's width in this unit's output mode.
+    /// The accumulator's width in this unit's output mode (in multi mode two's complement, so
+    /// that the comparators sign-extend it).
     pub fn reg_bits(&self) -> usize {
         match self.output {
             MvtuOutput::Threshold => self.thr_bits(),
+            MvtuOutput::Multi { .. } => {
+                let (lo, hi) = self.acc_range();
+                sbits(lo, hi)
+            }
+            MvtuOutput::Scores => self.acc_bits(),
+        }
+    }
+
+    /// Bits of one PE's field of the output word: 1, the multi-threshold's `k`, or the score
+    /// width.
+    pub fn field_bits(&self) -> usize {
+        match self.output {
+            MvtuOutput::Threshold => 1,
+            MvtuOutput::Multi { ty, .. } => usize::from(ty.bits),
             MvtuOutput::Scores => self.acc_bits(),
         }
     }
 
     /// Output word width.
     pub fn out_bits(&self) -> usize {
+        self.pe * self.field_bits()
+    }
+
+    /// Whether each PE has a threshold memory (threshold and multi modes).
+    pub fn has_tmem(&self) -> bool {
+        self.output.levels() > 0
+    }
+
+    /// Bits of one threshold field of the threshold memory: the stored `-T` in threshold mode
+    /// ([`MvtuConfig::thr_bits`]); in multi mode a clamped `t_j` (`lo ..= hi + 1`, two's
+    /// complement), which a comparator `acc >= t_j` reads; 0 in scores mode.
+    pub fn tfield_bits(&self) -> usize {
+        let (lo, hi) = self.acc_range();
         match self.output {
-            MvtuOutput::Threshold => self.pe,
-            MvtuOutput::Scores => self.pe * self.acc_bits(),
+            MvtuOutput::Threshold => self.thr_bits(),
+            MvtuOutput::Multi { .. } => sbits(lo, hi + 1),
+            MvtuOutput::Scores => 0,
         }
+    }
+
+    /// Bits of a threshold memory word: `levels` fields of [`MvtuConfig::tfield_bits`] (0 in
+    /// scores mode).
+    pub fn tmem_bits(&self) -> usize {
+        self.output.levels() * self.tfield_bits()
     }
 
     /// A threshold clamped into the accumulator's range plus one (same decisions, fewer bits).
@@ -435,12 +590,23 @@ impl MvtuConfig {
         out
     }
 
-    /// The threshold words of PE `p`: `NF` negated clamped thresholds of `thr_bits` bits (the
-    /// accumulator's start value).
+    /// The threshold words of PE `p`: per pass `nf`, row `nf * PE + p`'s thresholds clamped into
+    /// `lo ..= hi + 1`, [`MvtuConfig::tfield_bits`] each: in threshold mode `-T` (the
+    /// accumulator's start value), in multi mode its `levels` thresholds `t_j`, level `j` in
+    /// field `j`. `t` holds `levels` thresholds per row, row-major.
     pub fn threshold_words(&self, t: &[i32], p: usize) -> Vec<Vec<u64>> {
-        let tw = self.thr_bits();
+        let (tw, levels) = (self.tfield_bits(), self.output.levels());
+        let negate = self.output == MvtuOutput::Threshold;
         (0..self.nf())
-            .map(|nf| vec![(-self.clamp_threshold(t[nf * self.pe + p])) as u64 & mask(tw)])
+            .map(|nf| {
+                let row = nf * self.pe + p;
+                let mut word = vec![0u64; words(levels * tw)];
+                for j in 0..levels {
+                    let v = self.clamp_threshold(t[row * levels + j]);
+                    set(&mut word, j * tw, tw, (if negate { -v } else { v }) as u64 & mask(tw));
+                }
+                word
+            })
             .collect()
     }
 }

@@ -6,37 +6,61 @@
 //!   L1       mvtu layer=1 64x784 pe=4 simd=16 input=binary output=threshold popcount=compressor mem=auto wmem=block:18x1024:1x1 columns=16 trom=word latency=2  [49x16b -> 16x4b, 784 cycles]
 //!   F2       fifo depth=4  [16x4b -> 16x4b, 16 cycles]
 //!   S3       swu 8x8x2 k=3 s=1 pad=1 bit=1 simd=2 ring=7 rows  [64x2b -> 576x2b, 576 cycles]
+//!   L3       mvtu layer=3 8x18 pe=2 simd=2 input=binary output=multi act=int2 bias=-1 levels=2 popcount=compressor mem=auto vectors=64  [1152x2b -> 256x4b, 4608 cycles]
 //!   P5       maxpool 8x8x8 k=2  [64x8b -> 16x8b, 64 cycles]
+//!   P6       maxpool 8x8x8 k=2 elem=uint3  [64x24b -> 16x24b, 64 cycles]
 //!   W4       width-converter  [16x4b -> 8x8b, 16 cycles]
 //!   argmax   argmax 2x5 scores of 9 bits signed  [2x45b -> 1x4b, 2 cycles]
 //! ```
 //!
 //! Each node line is its name, its kind with its fields, and in brackets its input and output
-//! streams (words x bits per frame) and its cycles per frame. An MVTU's hardware decisions
+//! streams (words x bits per frame) and its cycles per frame. An MVTU's input is `binary` or an
+//! integer type (`int8` for a signed 8-bit input layer, `uint2`, ...); a max-pool unit of
+//! integers names its element type (`elem=`). An MVTU's hardware decisions
 //! (`wmem`, `columns`, `trom`, `latency`; a window unit's `ringmem`) appear once the legalize pass has written them. Values
 //! that follow from others (the header's and each node's cycles, a window unit's ring rows) are
 //! checked on reading: a line is read back only if it prints exactly as written.
 
 use super::{
-    DataflowError, Graph, LaneInput, MemStyle, MvtuConfig, MvtuHw, MvtuOutput, Node, NodeKind, PoolConfig,
-    Popcount, RomForm, SwuConfig, SwuHw, WeightMem,
+    DataflowError, Graph, IntType, LaneInput, MemStyle, MvtuConfig, MvtuHw, MvtuOutput, Node, NodeKind,
+    PoolConfig, Popcount, RomForm, SwuConfig, SwuHw, WeightMem,
 };
 use crate::model::LayerId;
 use std::collections::HashMap;
 use std::fmt;
 
-fn input_name(i: LaneInput) -> &'static str {
-    match i {
-        LaneInput::Binary => "binary",
-        LaneInput::Fixed8 { signed: true } => "fixed8s",
-        LaneInput::Fixed8 { signed: false } => "fixed8u",
+/// An element type as the text shows it: `binary`, or the integer type (`int8`, `uint2`).
+fn input_name(i: LaneInput) -> String {
+    match i.int_type() {
+        None => "binary".into(),
+        Some(t) => t.to_string(),
     }
 }
 
-fn output_name(o: MvtuOutput) -> &'static str {
+/// Reads `int<k>` / `uint<k>` (the integer type's `Display`, exactly).
+fn parse_int_type(line: usize, what: &str, v: &str) -> Result<IntType, DataflowError> {
+    let (signed, bits) = match v.strip_prefix("uint") {
+        Some(b) => (false, b),
+        None => (true, v.strip_prefix("int").unwrap_or("")),
+    };
+    match bits.parse() {
+        Ok(bits) if (IntType { bits, signed }).to_string() == v => Ok(IntType { bits, signed }),
+        _ => Err(err(line, format!("{what}={v}: expected an integer type, int<bits> or uint<bits>"))),
+    }
+}
+
+fn parse_input(line: usize, v: &str) -> Result<LaneInput, DataflowError> {
+    match v {
+        "binary" => Ok(LaneInput::Binary),
+        _ => parse_int_type(line, "input", v).map(LaneInput::from),
+    }
+}
+
+fn output_text(o: MvtuOutput) -> String {
     match o {
-        MvtuOutput::Threshold => "threshold",
-        MvtuOutput::Scores => "scores",
+        MvtuOutput::Threshold => "threshold".into(),
+        MvtuOutput::Multi { ty, bias, levels } => format!("multi act={ty} bias={bias} levels={levels}"),
+        MvtuOutput::Scores => "scores".into(),
     }
 }
 
@@ -81,7 +105,7 @@ fn what(n: &Node) -> String {
                 cfg.pe,
                 cfg.simd,
                 input_name(cfg.input),
-                output_name(cfg.output),
+                output_text(cfg.output),
                 popcount_name(cfg.popcount),
                 mem_name(cfg.mem_style),
             );
@@ -114,7 +138,13 @@ fn what(n: &Node) -> String {
             },
             c.ring_rows()
         ),
-        NodeKind::Pool { cfg: c } => format!("maxpool {}x{}x{} k={}", c.h, c.w, c.c, c.kernel),
+        NodeKind::Pool { cfg: c } => {
+            let elem = match c.elem().int_type() {
+                Some(t) => format!(" elem={t}"),
+                None => String::new(),
+            };
+            format!("maxpool {}x{}x{} k={}{elem}", c.h, c.w, c.c, c.kernel)
+        }
         NodeKind::Fifo { depth } => format!("fifo depth={depth}"),
         NodeKind::WidthConverter => "width-converter".to_string(),
         NodeKind::Argmax { pe, bits, words, signed } => {
@@ -280,22 +310,20 @@ fn parse_node(line: usize, text: &str) -> Result<Node, DataflowError> {
                 _ => return Err(err(line, "mvtu: expected its shape as MHxMW")),
             };
             let (pe, simd) = (f.num("pe")?, f.num("simd")?);
-            let input = pick(
-                line,
-                "input",
-                &f.get("input")?,
-                &[
-                    ("binary", LaneInput::Binary),
-                    ("fixed8s", LaneInput::Fixed8 { signed: true }),
-                    ("fixed8u", LaneInput::Fixed8 { signed: false }),
-                ],
-            )?;
-            let output = pick(
-                line,
-                "output",
-                &f.get("output")?,
-                &[("threshold", MvtuOutput::Threshold), ("scores", MvtuOutput::Scores)],
-            )?;
+            let input = parse_input(line, &f.get("input")?)?;
+            let output = match f.get("output")?.as_str() {
+                "threshold" => MvtuOutput::Threshold,
+                "scores" => MvtuOutput::Scores,
+                "multi" => {
+                    let ty = parse_int_type(line, "act", &f.get("act")?)?;
+                    let bias = f.get("bias")?;
+                    let bias = bias
+                        .parse()
+                        .map_err(|_| err(line, format!("bias: expected an integer, got {bias:?}")))?;
+                    MvtuOutput::Multi { ty, bias, levels: f.num("levels")? }
+                }
+                o => return Err(err(line, format!("output={o}: expected one of threshold, multi, scores"))),
+            };
             let popcount = pick(
                 line,
                 "popcount",
@@ -383,8 +411,24 @@ fn parse_node(line: usize, text: &str) -> Result<Node, DataflowError> {
             };
             let mut f = Fields::new(line, rest.get(1..).unwrap_or(&[]))?;
             let kernel = f.num("k")?;
+            let (elem_bits, signed) = match f.opt("elem") {
+                Some(e) => {
+                    let t = parse_int_type(line, "elem", &e)?;
+                    (usize::from(t.bits), t.signed)
+                }
+                None => (1, false),
+            };
             f.done()?;
-            NodeKind::Pool { cfg: PoolConfig { name: name.clone(), h, w, c, bits: in_bits, kernel } }
+            if in_bits % elem_bits != 0 {
+                return Err(err(
+                    line,
+                    format!("{in_bits}-bit words do not hold whole {elem_bits}-bit elements"),
+                ));
+            }
+            let simd = in_bits / elem_bits;
+            NodeKind::Pool {
+                cfg: PoolConfig { name: name.clone(), h, w, c, simd, elem_bits, signed, kernel },
+            }
         }
         "fifo" => {
             let mut f = Fields::new(line, rest)?;

@@ -77,12 +77,12 @@ pub fn column_bits(mem: &WeightMem, width: usize) -> usize {
 /// The hardware decisions for one MVTU.
 pub fn mvtu(cfg: &MvtuConfig) -> MvtuHw {
     let wmem = weight_mem(cfg.mem_style, cfg.cycles(), cfg.simd);
+    // A multi-threshold's ROM feeds its comparators as a threshold ROM feeds the adder: each bit,
+    // behind a registered address of at most three bits, shares the comparator bit's LUT6.
     let trom = match cfg.output {
-        MvtuOutput::Threshold if ubits(cfg.nf() as u64 - 1) <= MERGE_ADDR_BITS => {
-            Some(RomForm::RegisteredAddress)
-        }
-        MvtuOutput::Threshold => Some(RomForm::RegisteredWord),
         MvtuOutput::Scores => None,
+        _ if ubits(cfg.nf() as u64 - 1) <= MERGE_ADDR_BITS => Some(RomForm::RegisteredAddress),
+        _ => Some(RomForm::RegisteredWord),
     };
     MvtuHw { wmem, wmem_column_bits: column_bits(&wmem, cfg.simd), trom, latency: MVTU_LATENCY }
 }

@@ -9,7 +9,7 @@ use crate::dataflow::fold::{Folding, LayerFold};
 use crate::dataflow::{
     divisors, DataflowError, Graph, LaneInput, MvtuConfig, MvtuOutput, Node, PoolConfig, SwuConfig,
 };
-use crate::model::{Activation, Layer, LayerId, Model, Padding};
+use crate::model::{Elem, Layer, LayerId, Model, Padding};
 
 /// The input geometry of a convolution, for its sliding-window unit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -106,48 +106,47 @@ impl LayerShape {
     }
 }
 
-/// The binary layers (dense and convolutional) of a model, in order.
+/// The stream element type of a tensor of element type `e` (`None` for pixels and scores, which
+/// no unit reads).
+fn lane_input(e: Elem) -> Option<LaneInput> {
+    match e {
+        Elem::Bits => Some(LaneInput::Binary),
+        Elem::Int { ty, .. } => Some(ty.into()),
+        Elem::Pixels | Elem::Scores => None,
+    }
+}
+
+/// The binary layers (dense and convolutional) of a model, in order. Each reads the element type
+/// its producer streams: the quantizer's bits or 8-bit integers, a threshold layer's bits, a
+/// multi-threshold layer's k-bit integers (through any max-pool).
 pub fn layer_shapes(model: &Model) -> Result<Vec<LayerShape>, DataflowError> {
     let types = model.infer()?;
-    let mut input = LaneInput::Binary;
     let mut shapes = Vec::new();
     for (id, layer) in model.iter() {
         let i = id.index();
-        let output = |w: &crate::model::BinaryWeights| match w.activation {
-            Activation::Threshold(_) => Ok(MvtuOutput::Threshold),
-            Activation::Scores => Ok(MvtuOutput::Scores),
-            Activation::Multi(_) => Err(DataflowError::Folding {
-                layer: id.to_string(),
-                message: "multi-bit activations have no hardware lowering yet".into(),
-            }),
+        let Some(w) = layer.weights() else { continue };
+        // A verified model's binary layers read bits or integers.
+        let input = match i.checked_sub(1).and_then(|p| lane_input(types[p].elem)) {
+            Some(input) => input,
+            None => {
+                return Err(DataflowError::Folding {
+                    layer: id.to_string(),
+                    message: "a binary layer reads bits or integers".into(),
+                })
+            }
         };
-        // The first binary layer takes the quantizer's elements, every later one bits.
-        let kind = if shapes.is_empty() { input } else { LaneInput::Binary };
-        match layer {
-            Layer::QuantBinary { .. } => input = LaneInput::Binary,
-            Layer::QuantFixed8(f) => input = LaneInput::Fixed8 { signed: f.signed },
-            // The stream carries the table's values as bytes (`sim::stream::vectors` packs the
-            // golden model's first integers), so the lanes see an 8-bit input like any other.
-            Layer::QuantTable(t) => input = LaneInput::Fixed8 { signed: t.signed() },
-            Layer::Dense(w) => shapes.push(LayerShape {
-                name: id.to_string(),
-                layer: id,
-                mw: w.fan_in(),
-                mh: w.out(),
-                input: kind,
-                output: output(w)?,
-                vectors: 1,
-                window: None,
-            }),
-            Layer::Conv2d { kernel, stride, padding, weights: w } => {
+        let (mw, mh, output) = (w.fan_in(), w.out(), MvtuOutput::of(&w.activation));
+        let name = id.to_string();
+        shapes.push(match layer {
+            Layer::Conv2d { kernel, stride, padding, .. } => {
                 let (inp, out) = (types[i - 1].shape, types[i].shape);
-                shapes.push(LayerShape {
-                    name: id.to_string(),
+                LayerShape {
+                    name,
                     layer: id,
-                    mw: w.fan_in(),
-                    mh: w.out(),
-                    input: kind,
-                    output: output(w)?,
+                    mw,
+                    mh,
+                    input,
+                    output,
                     vectors: out.h * out.w,
                     window: Some(Window {
                         h: inp.h,
@@ -158,10 +157,10 @@ pub fn layer_shapes(model: &Model) -> Result<Vec<LayerShape>, DataflowError> {
                         pad: padding.amount(),
                         pad_bit: matches!(padding, Padding::Bit { bit: true, .. }),
                     }),
-                });
+                }
             }
-            Layer::MaxPool { .. } => {}
-        }
+            _ => LayerShape { name, layer: id, mw, mh, input, output, vectors: 1, window: None },
+        });
     }
     if shapes.is_empty() {
         return Err(DataflowError::NoBinaryLayer);
@@ -205,10 +204,20 @@ pub fn run(model: &Model, folding: &Folding) -> Result<Graph, DataflowError> {
                     ),
                 });
             }
+            let elem = lane_input(types[idx - 1].elem).unwrap_or(LaneInput::Binary);
+            let eb = elem.bits();
             // Words of the producer's width when they hold whole channel groups.
-            let bits = gcd(nodes.last().map_or(inp.c, |n| n.out_bits), inp.c);
-            let cfg =
-                PoolConfig { name: format!("P{idx}"), h: inp.h, w: inp.w, c: inp.c, bits, kernel: *kernel };
+            let simd = gcd(nodes.last().map_or(inp.c, |n| n.out_bits / eb), inp.c);
+            let cfg = PoolConfig {
+                name: format!("P{idx}"),
+                h: inp.h,
+                w: inp.w,
+                c: inp.c,
+                simd,
+                elem_bits: eb,
+                signed: elem.int_type().is_some_and(|t| t.signed),
+                kernel: *kernel,
+            };
             cfg.validate()?;
             nodes.push(Node::pool(cfg));
             continue;

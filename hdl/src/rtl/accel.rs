@@ -51,7 +51,7 @@ pub fn design_with(
                 let Some(hw) = hw else {
                     return Err(HdlError::Check(format!("node {}: not legalized", n.name)));
                 };
-                let (w, t) = crate::accel::layer_weights(model, &n.name, *layer)?;
+                let (w, t) = crate::accel::layer_weights(model, &n.name, *layer, cfg)?;
                 mvtu::define(&mut d, mvtu::name(top, cfg), cfg, hw, w, t)?
             }
             NodeKind::Swu { cfg, hw: Some(hw) } => swu::define(&mut d, swu::name(top, cfg), cfg, hw)?,

@@ -1,6 +1,6 @@
 //! The XNOR-popcount lanes' Verilog (the block: [`crate::lanes::Lanes`]): adder and compressor
-//! trees with exact widths, so that the arithmetic carries no extension or truncation that
-//! Verilator's `-Wall` would flag.
+//! trees over bits, an adder tree over `+-x` for k-bit integers, with exact widths, so that the
+//! arithmetic carries no extension or truncation that Verilator's `-Wall` would flag.
 
 use super::builder::{bit, concat, cond, lit, repeat, Expr, Module};
 use super::{ident_part, Design};
@@ -162,11 +162,10 @@ fn count_bits(m: &mut Module, name: &str, x: &[Expr]) -> Vec<Expr> {
 /// The module name of `simd` lanes under `prefix`.
 pub fn name(prefix: &str, simd: usize, input: LaneInput, popcount: Popcount) -> String {
     let kind = match (input, popcount) {
-        (LaneInput::Binary, Popcount::AdderTree) => "adder",
-        (LaneInput::Binary, Popcount::Compressor) => "comp",
-        // 8-bit lanes always add with a tree.
-        (LaneInput::Fixed8 { signed: true }, _) => "s8",
-        (LaneInput::Fixed8 { signed: false }, _) => "u8",
+        (LaneInput::Binary, Popcount::AdderTree) => "adder".to_string(),
+        (LaneInput::Binary, Popcount::Compressor) => "comp".to_string(),
+        // Integer lanes always add with a tree.
+        (LaneInput::Int { bits, signed }, _) => format!("{}{bits}", if signed { 's' } else { 'u' }),
     };
     ident_part(&format!("{prefix}_lanes_{simd}_{kind}"))
 }
@@ -202,28 +201,31 @@ fn module(name: &str, simd: usize, input: LaneInput, popcount: Popcount) -> Modu
                 .collect();
             adder_tree(&mut m, "at", terms)
         }
-        (LaneInput::Fixed8 { signed }, _) => {
+        (LaneInput::Int { signed, .. }, _) => {
+            // Each element, extended by one bit, is added or subtracted: `k + 1` bits hold both
+            // `x` and `-x` (for the most negative `x` too).
             let (lo, hi) = input.lane_range();
+            let tb = b + 1;
             let terms = (0..simd)
                 .map(|i| {
-                    let xi = x.clone().slice(i * 8 + 7, i * 8);
+                    let xi = x.clone().slice(i * b + b - 1, i * b);
                     let ext = if signed {
-                        concat(vec![x.clone().bit(i * 8 + 7), xi])
+                        concat(vec![x.clone().bit(i * b + b - 1), xi])
                     } else {
                         concat(vec![bit(false), xi])
                     };
                     let e = m.wire(
                         &format!("t_{i}"),
-                        9,
-                        cond(w.clone().bit(i), ext.clone(), lit(9, 0).minus(ext)),
+                        tb,
+                        cond(w.clone().bit(i), ext.clone(), lit(tb, 0).minus(ext)),
                     );
-                    Term { expr: e, width: 9, lo, hi }
+                    Term { expr: e, width: tb, lo, hi }
                 })
                 .collect();
             adder_tree(&mut m, "at", terms)
         }
     };
-    let signed = matches!(input, LaneInput::Fixed8 { .. });
+    let signed = matches!(input, LaneInput::Int { .. });
     let root = if root.width < out { extend(&root, out, signed) } else { root.expr };
     m.assign(sum, root);
     m

@@ -1,6 +1,7 @@
 //! The MVTU's Verilog (the blocks: [`crate::mvtu::MvtuCtl`] and the composite
 //! [`crate::mvtu::Mvtu`]): the controller, and per PE a weight ROM, lanes and an accumulator
-//! (holding the PE's threshold ROM in threshold mode), wired as the composite wires them.
+//! (holding the PE's threshold ROM in threshold and multi modes), wired as the composite wires
+//! them.
 
 use super::accumulator::{self, AccParams};
 use super::builder::{concat, cond, id, if_, if_else, lit, nb, Module};
@@ -8,8 +9,9 @@ use super::memory::Rom;
 use super::{ident_part, lanes, stream_ports, Design};
 use crate::words::ubits;
 use crate::HdlError;
+use blocks::mvtu::Finish;
 use compiler::dataflow::MvtuHw;
-use compiler::dataflow::{MemStyle, MvtuConfig, MvtuOutput};
+use compiler::dataflow::{MemStyle, MvtuConfig};
 use compiler::model::BitMatrix;
 use compiler::passes::legalize;
 
@@ -30,11 +32,13 @@ pub(crate) fn check(
             cfg.mw
         ));
     }
-    match (cfg.output, thresholds) {
-        (MvtuOutput::Threshold, Some(t)) if t.len() != cfg.mh => {
-            err(format!("{} thresholds for {} rows", t.len(), cfg.mh))
+    let levels = cfg.output.levels();
+    match thresholds {
+        Some(t) if levels > 0 && t.len() != cfg.mh * levels => {
+            err(format!("{} thresholds for {} rows of {levels}", t.len(), cfg.mh))
         }
-        (MvtuOutput::Threshold, None) => err("threshold mode needs thresholds".into()),
+        None if levels > 0 => err("threshold and multi modes need thresholds".into()),
+        Some(_) if levels == 0 => err("scores mode has no thresholds".into()),
         _ => Ok(()),
     }
 }
@@ -45,7 +49,8 @@ pub fn name(prefix: &str, cfg: &MvtuConfig) -> String {
 }
 
 /// Defines the MVTU module `name` with the legalized hardware `hw` for `weights` (MH x MW) and,
-/// in threshold mode, `thresholds` (MH) in `d`, with its submodules and memory files.
+/// in threshold or multi mode, `thresholds` (`levels` per row) in `d`, with its submodules and
+/// memory files.
 pub fn define(
     d: &mut Design,
     name: String,
@@ -83,8 +88,8 @@ fn module(
 ) -> Module {
     let c = cfg;
     let (iw, ow, cw) = (c.in_bits(), c.out_bits(), c.input.sum_bits(c.simd));
-    let rb = ow / c.pe;
-    let threshold = c.output == MvtuOutput::Threshold;
+    let rb = c.field_bits();
+    let threshold = c.has_tmem();
     let abits = ubits(c.cycles() as u64 - 1);
     let tbits = ubits(c.nf() as u64 - 1);
     // Submodules shared by every MVTU of the design with the same parameters take the design's
@@ -96,7 +101,8 @@ fn module(
     // The legalized style, stated in the Verilog: left to Yosys, a small `Auto` ROM may land in
     // LUTs where the estimate counted a block RAM.
     let style = hw.wmem.style();
-    let acc_params = AccParams { sum_bits: cw, sum_signed: c.signed(), width: c.reg_bits() };
+    let acc_params =
+        AccParams { sum_bits: cw, sum_signed: c.signed(), width: c.reg_bits(), finish: Finish::of(c) };
     let mut m = Module::new(name);
     let p = stream_ports(&mut m, iw, ow);
     let clock = id("clock");
@@ -150,10 +156,10 @@ fn module(
         m.instance(&lanes, &format!("lanes{pe}"), vec![("x", x.clone()), ("w", data), ("sum", sum.clone())]);
         let trom = thresholds.filter(|_| threshold).map(|t| Rom {
             words: c.threshold_words(t, pe),
-            width: c.thr_bits(),
+            width: c.tmem_bits(),
             file: format!("{}_t{pe}.mem", c.name),
             style: MemStyle::Distributed,
-            columns: c.thr_bits(),
+            columns: c.tmem_bits(),
         });
         let acc = match (&trom, hw.trom) {
             (Some(r), Some(form)) => {
@@ -183,9 +189,9 @@ fn module(
 }
 
 /// The module name of an MVTU controller under `prefix`: its text depends on the word widths,
-/// the folding (SF, NF) and the output mode.
+/// the folding (SF, NF) and whether the PEs have a threshold memory (its address port).
 fn ctl_name(prefix: &str, c: &MvtuConfig) -> String {
-    let mode = if c.output == MvtuOutput::Threshold { 't' } else { 's' };
+    let mode = if c.has_tmem() { 't' } else { 's' };
     ident_part(&format!("{prefix}_ctl_{}_{}_sf{}_nf{}{mode}", c.in_bits(), c.out_bits(), c.sf(), c.nf()))
 }
 
@@ -198,7 +204,7 @@ fn ctl_module(name: &str, c: &MvtuConfig) -> Module {
     let p = stream_ports(&mut m, iw, ow);
     let x = m.output_bus("x", iw);
     let addr = m.output_bus("addr", abits);
-    let taddr = (c.output == MvtuOutput::Threshold).then(|| m.output_bus("taddr", tbits));
+    let taddr = c.has_tmem().then(|| m.output_bus("taddr", tbits));
     let en = m.output("en");
     let acc_en = m.output("acc_en");
     let acc_first = m.output("acc_first");

@@ -1,7 +1,8 @@
-//! The max-pool unit's Verilog (the block and its schedule: [`crate::pool::Pool`]). The row
+//! The max-pool unit's Verilog (the block and its schedule: [`crate::pool::Pool`]): the OR of bits,
+//! or per `k`-bit element a comparator (`$signed` for two's complement) and a multiplexer. The row
 //! buffer is named `rowbuf` (`buf` is a Verilog keyword).
 
-use super::builder::{and_reduce, bit, concat, cond, if_, if_else, lit, nb, Expr, Module};
+use super::builder::{and_reduce, bit, concat, cond, if_, if_else, lit, nb, signed, Expr, Module};
 use super::{ident_part, stream_ports, Design};
 use crate::words::ubits;
 use crate::HdlError;
@@ -9,7 +10,11 @@ use compiler::dataflow::PoolConfig;
 
 /// The module name of a max-pool unit under `prefix`.
 pub fn name(prefix: &str, c: &PoolConfig) -> String {
-    ident_part(&format!("{prefix}_pool_{}x{}x{}_b{}_k{}", c.h, c.w, c.c, c.bits, c.kernel))
+    let elem = match c.elem().int_type() {
+        Some(t) => format!("_{t}"),
+        None => String::new(),
+    };
+    ident_part(&format!("{prefix}_pool_{}x{}x{}_b{}{elem}_k{}", c.h, c.w, c.c, c.simd, c.kernel))
 }
 
 /// Defines the unit's module `name` in `d` (`cfg` checked with [`PoolConfig::validate`]).
@@ -26,7 +31,7 @@ pub fn design(top: &str, cfg: &PoolConfig) -> Result<Design, HdlError> {
 }
 
 fn module(name: &str, c: &PoolConfig) -> Module {
-    let (h, w, k, cf, oh, ow, b) = (c.h, c.w, c.kernel, c.cf(), c.oh(), c.ow(), c.bits);
+    let (h, w, k, cf, oh, ow, b) = (c.h, c.w, c.kernel, c.cf(), c.oh(), c.ow(), c.bits());
     let depth = ow * cf;
     let u = |v: usize| ubits(v as u64);
     let (wcb, xb, kb, oxb, yb) = (u(cf - 1), u(w - 1), u(k - 1), u(ow), u(h - 1));
@@ -58,7 +63,26 @@ fn module(name: &str, c: &PoolConfig) -> Module {
     if nb_ > bab {
         m.wire1("unused_hi", and_reduce(concat(vec![bit(false), baddr_n.slice(nb_ - 1, bab)])));
     }
-    let v = m.wire("v", b, cond(first, p.s_data.clone(), rowbuf.clone().at(baddr.clone()).or(p.s_data)));
+    let held = rowbuf.clone().at(baddr.clone());
+    let larger = if c.elem_bits == 1 {
+        held.or(p.s_data.clone())
+    } else {
+        // Element j: the larger of the buffer's and the input's, most significant element first.
+        let held = m.wire("held", b, held);
+        let eb = c.elem_bits;
+        let field = |e: &Expr, j: usize| e.clone().slice(j * eb + eb - 1, j * eb);
+        let maxes = (0..c.simd)
+            .rev()
+            .map(|j| {
+                let (x, y) = (field(&p.s_data, j), field(&held, j));
+                let gt =
+                    if c.signed { signed(x.clone()).gt(signed(y.clone())) } else { x.clone().gt(y.clone()) };
+                m.wire(&format!("max{j}"), eb, cond(gt, x, y))
+            })
+            .collect();
+        concat(maxes)
+    };
+    let v = m.wire("v", b, cond(first, p.s_data.clone(), larger));
     m.always(
         "clock",
         vec![if_(

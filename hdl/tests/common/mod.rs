@@ -2,7 +2,7 @@
 #![allow(dead_code)]
 
 use compiler::model::random::{random_model, LayerSpec};
-use compiler::model::{Activation, Layer, Model, Shape};
+use compiler::model::{Activation, IntType, Layer, Model, Shape};
 use hdl::harness::{self, Stalls};
 use hdl::words;
 use hdl::{LaneInput, MemStyle, Mvtu, MvtuConfig, MvtuOutput, Popcount};
@@ -12,6 +12,8 @@ use sim::golden::{Golden, LayerOutput};
 
 /// A layer, its input frames as MVTU words, and the golden output words.
 pub struct Case {
+    /// The unit's configuration (in multi mode with the model layer's bias and levels).
+    pub cfg: MvtuConfig,
     pub mvtu: Mvtu,
     /// The same unit's Verilog, module `dut`.
     pub rtl: hdl::rtl::Design,
@@ -32,58 +34,82 @@ pub fn pack(values: &[u64], bits: usize, per_word: usize) -> Vec<Vec<u64>> {
         .collect()
 }
 
-/// Builds a case from the golden model: layer 1 of `[quantizer, dense(mh), (dense(2))]`.
-pub fn case(cfg: &MvtuConfig, frames: usize, seed: u64) -> Case {
-    let quant = match cfg.input {
-        LaneInput::Binary => LayerSpec::QuantBinary(128),
-        LaneInput::Fixed8 { signed } => LayerSpec::QuantFixed8(signed),
-    };
-    let mut specs = vec![quant, LayerSpec::Dense(cfg.mh)];
-    if cfg.output == MvtuOutput::Threshold {
-        specs.push(LayerSpec::Dense(2));
-    }
-    let mut model: Model = random_model("t", Shape::new(1, 1, cfg.mw), &specs, seed).expect("model");
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 77);
-    if let Layer::Dense(w) = &mut model.layers[1] {
-        if let Activation::Threshold(t) = &mut w.activation {
-            // The ends of the legal range: always 1, never 1.
-            let (lo, hi) = cfg.acc_range();
-            for t in t.iter_mut() {
-                match rng.gen_range(0..8) {
-                    0 => *t = lo as i32,
-                    1 => *t = hi as i32 + 1,
-                    _ => {}
-                }
-            }
+/// The elements of a golden layer output as stream fields of `bits` bits.
+fn fields(out: &LayerOutput, bits: usize) -> Vec<u64> {
+    match out {
+        LayerOutput::Bits { bits, .. } => bits.iter().map(|&b| u64::from(b)).collect(),
+        LayerOutput::Ints { values, .. } => {
+            values.iter().map(|&v| v as i64 as u64 & words::mask(bits)).collect()
         }
     }
+}
+
+/// Builds a case from the golden model: the layer of `cfg` in `[quantizer, (k-bit producer),
+/// dense(mh), (dense(2))]`. A k-bit input (k < 8) comes from a multi-threshold dense layer of
+/// `mw` outputs on a signed 8-bit input; a multi-threshold output takes `random_multi`'s bias and
+/// levels for `cfg`'s output type, which the returned configuration carries.
+pub fn case(cfg: &MvtuConfig, frames: usize, seed: u64) -> Case {
+    let mut specs = match cfg.input {
+        LaneInput::Binary => vec![LayerSpec::QuantBinary(128)],
+        LaneInput::Int { bits: 8, signed } => vec![LayerSpec::QuantFixed8(signed)],
+        LaneInput::Int { bits, signed } => vec![
+            LayerSpec::QuantFixed8(true),
+            LayerSpec::DenseMulti { out: cfg.mw, ty: IntType { bits, signed } },
+        ],
+    };
+    let at = specs.len();
+    specs.push(match cfg.output {
+        MvtuOutput::Multi { ty, .. } => LayerSpec::DenseMulti { out: cfg.mh, ty },
+        _ => LayerSpec::Dense(cfg.mh),
+    });
+    if cfg.output != MvtuOutput::Scores {
+        specs.push(LayerSpec::Dense(2));
+    }
+    let input = if at == 1 { Shape::new(1, 1, cfg.mw) } else { Shape::new(1, 1, 5) };
+    let mut model: Model = random_model("t", input, &specs, seed).expect("model");
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 77);
+    let cfg = {
+        let Layer::Dense(w) = &model.layers[at] else { unreachable!() };
+        MvtuConfig { output: MvtuOutput::of(&w.activation), ..cfg.clone() }
+    };
+    let types = model.infer().expect("types");
+    if let Layer::Dense(w) = &mut model.layers[at] {
+        // The ends of the model's legal range: always met, never met.
+        let (lo, hi) = compiler::model::accumulator_range(types[at - 1].elem, cfg.mw);
+        let mut edge = |t: &mut i32| match rng.gen_range(0..8) {
+            0 => *t = lo as i32,
+            1 => *t = hi as i32 + 1,
+            _ => {}
+        };
+        match &mut w.activation {
+            Activation::Threshold(t) => t.iter_mut().for_each(&mut edge),
+            Activation::Multi(m) => {
+                let levels = m.levels;
+                for row in m.thresholds.chunks_mut(levels) {
+                    row.iter_mut().for_each(&mut edge);
+                    row.sort_unstable();
+                }
+            }
+            Activation::Scores => {}
+        }
+    }
+    model.verify().expect("edited thresholds stay legal");
     let golden = Golden::new(&model).expect("golden");
-    let Layer::Dense(w) = &model.layers[1] else { unreachable!() };
-    let thresholds = w.activation.thresholds();
-    let mvtu = Mvtu::new(cfg, &w.matrix, thresholds).expect("mvtu");
-    let rtl = hdl::rtl::mvtu::design("dut", cfg, &w.matrix, thresholds).expect("mvtu verilog");
+    let Layer::Dense(w) = &model.layers[at] else { unreachable!() };
+    let thresholds = compiler::dataflow::activation_thresholds(&w.activation);
+    let mvtu = Mvtu::new(&cfg, &w.matrix, thresholds).expect("mvtu");
+    let rtl = hdl::rtl::mvtu::design("dut", &cfg, &w.matrix, thresholds).expect("mvtu verilog");
     let (mut inputs, mut expected) = (Vec::new(), Vec::new());
     for _ in 0..frames {
         let pixels: Vec<u8> = match cfg.input {
             LaneInput::Binary => (0..cfg.mw).map(|_| if rng.gen() { 255 } else { 0 }).collect(),
-            LaneInput::Fixed8 { .. } => (0..cfg.mw).map(|_| rng.gen()).collect(),
+            LaneInput::Int { .. } => (0..input.len()).map(|_| rng.gen()).collect(),
         };
         let trace = golden.trace(&pixels).expect("trace");
-        let elems: Vec<u64> = match &trace[0] {
-            LayerOutput::Bits { bits, .. } => bits.iter().map(|&b| u64::from(b)).collect(),
-            LayerOutput::Ints { values, .. } => values.iter().map(|&v| v as u8 as u64).collect(),
-        };
-        inputs.extend(pack(&elems, cfg.input.bits(), cfg.simd));
-        let out: Vec<u64> = match &trace[1] {
-            LayerOutput::Bits { bits, .. } => bits.iter().map(|&b| u64::from(b)).collect(),
-            LayerOutput::Ints { values, .. } => {
-                values.iter().map(|&v| v as i64 as u64 & words::mask(cfg.acc_bits())).collect()
-            }
-        };
-        let bits = if cfg.output == MvtuOutput::Threshold { 1 } else { cfg.acc_bits() };
-        expected.extend(pack(&out, bits, cfg.pe));
+        inputs.extend(pack(&fields(&trace[at - 1], cfg.input.bits()), cfg.input.bits(), cfg.simd));
+        expected.extend(pack(&fields(&trace[at], cfg.field_bits()), cfg.field_bits(), cfg.pe));
     }
-    Case { mvtu, rtl, inputs, expected }
+    Case { cfg, mvtu, rtl, inputs, expected }
 }
 
 pub fn config(
@@ -98,14 +124,15 @@ pub fn config(
     MvtuConfig { name: "l1".into(), mw, mh, pe, simd, input, output, popcount: pc, mem_style: MemStyle::Auto }
 }
 
-pub fn max_cycles(c: &Case, cfg: &MvtuConfig) -> u64 {
-    200 + 20 * (c.inputs.len() * cfg.nf()) as u64
+pub fn max_cycles(c: &Case) -> u64 {
+    200 + 20 * (c.inputs.len() * c.cfg.nf()) as u64
 }
 
 pub fn check(cfg: &MvtuConfig, frames: usize, stalls: Stalls) -> harness::StreamRun {
     let mut c = case(cfg, frames, stalls.seed);
     let n = c.expected.len();
-    let m = max_cycles(&c, cfg);
+    let m = max_cycles(&c);
+    let cfg = &c.cfg;
     let run = harness::run(&mut c.mvtu, &c.inputs, n, stalls, m).unwrap_or_else(|e| panic!("{cfg:?}: {e}"));
     assert_eq!(run.outputs, c.expected, "{cfg:?} {stalls:?}");
     run

@@ -28,7 +28,10 @@ fn mvtu(cfg: &compiler::dataflow::MvtuConfig, model: &Model, layer: usize) -> Re
     let Some(w) = model.layers.get(layer).and_then(Layer::weights) else {
         return Err(bad(format!("model layer {layer} has no weights")));
     };
-    let t = w.activation.thresholds();
+    if compiler::dataflow::MvtuOutput::of(&w.activation) != cfg.output {
+        return Err(bad(format!("its output mode is not model layer {layer}'s activation")));
+    }
+    let t = compiler::dataflow::activation_thresholds(&w.activation);
     blocks::Mvtu::new(cfg, &w.matrix, t).map_err(|e| bad(e.to_string()))
 }
 

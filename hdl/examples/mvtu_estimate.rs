@@ -1,5 +1,6 @@
-//! The cost model's estimate of one MVTU against Yosys `synth_xilinx` (7-series), for every lane
-//! input kind (binary, k-bit and 8-bit), SIMD in {8, 16, 32, 64} and PE in {1, 4}, written as CSV.
+//! The cost model's estimate of one MVTU against Yosys `synth_xilinx` (7-series), for lane inputs
+//! of 1, 2, 4 and 8 bits, binary or k-bit (multi-threshold) outputs, SIMD in {8, 16, 32, 64} and
+//! PE in {1, 4}, written as CSV.
 //!
 //! `cargo run --release -p xnorflow-hdl --example mvtu_estimate [-- OUT.csv]` (default
 //! `results/mvtu_estimate_vs_synth.csv`). Each unit has NF = 8 (MH = 8 * PE) and SF = 4
@@ -9,7 +10,7 @@
 //! such a node.
 
 use compiler::dataflow::{cost, LaneInput, MemStyle, MvtuConfig, MvtuOutput, Popcount};
-use compiler::model::BitMatrix;
+use compiler::model::{BitMatrix, IntType};
 use compiler::passes::legalize;
 use hdl::synth::{self, Target};
 use std::io::Write;
@@ -32,16 +33,25 @@ impl Rng {
 
 /// The lane input kinds measured, by name.
 fn inputs() -> Vec<(&'static str, LaneInput)> {
+    let int = |bits, signed| LaneInput::Int { bits, signed };
     vec![
         ("binary", LaneInput::Binary),
-        ("uint8", LaneInput::Fixed8 { signed: false }),
-        ("int8", LaneInput::Fixed8 { signed: true }),
+        ("int2", int(2, true)),
+        ("int4", int(4, true)),
+        ("uint4", int(4, false)),
+        ("int8", int(8, true)),
     ]
 }
 
+/// The output kinds measured, by name: one bit, BNN-PYNQ's W1A2 {-1, 0, +1}, a full int4.
+fn outputs() -> Vec<(&'static str, MvtuOutput)> {
+    let multi = |bits, bias, levels| MvtuOutput::Multi { ty: IntType { bits, signed: true }, bias, levels };
+    vec![("bit", MvtuOutput::Threshold), ("int2", multi(2, -1, 2)), ("int4", multi(4, -8, 15))]
+}
+
 fn measure(
-    kind: &str,
-    input: LaneInput,
+    (kind, input): (&str, LaneInput),
+    (out_kind, output): (&str, MvtuOutput),
     simd: usize,
     pe: usize,
 ) -> Result<String, Box<dyn std::error::Error>> {
@@ -52,16 +62,23 @@ fn measure(
         pe,
         simd,
         input,
-        output: MvtuOutput::Threshold,
+        output,
         popcount: Popcount::Compressor,
         mem_style: MemStyle::Auto,
     };
     let mut rng = Rng(0x2545_f491_4f6c_dd1d ^ (simd * 131 + pe) as u64 ^ input.bits() as u64);
     let w = BitMatrix::from_fn(cfg.mh, cfg.mw, |_, _| rng.next() & 1 == 1);
-    // The middle half of the accumulator's range.
+    // The middle half of the accumulator's range, ascending within a row.
     let (lo, hi) = cfg.acc_range();
     let span = ((hi - lo) / 2).max(1) as u64;
-    let t: Vec<i32> = (0..cfg.mh).map(|_| (lo + (hi - lo) / 4 + (rng.next() % span) as i64) as i32).collect();
+    let levels = output.levels();
+    let mut t = Vec::with_capacity(cfg.mh * levels);
+    for _ in 0..cfg.mh {
+        let mut row: Vec<i32> =
+            (0..levels).map(|_| (lo + (hi - lo) / 4 + (rng.next() % span) as i64) as i32).collect();
+        row.sort_unstable();
+        t.extend(row);
+    }
     let hw = legalize::mvtu(&cfg);
     let est = cost::mvtu_with(&cfg, &hw, Some(&t));
     let m = hdl::rtl::mvtu::design("mvtu", &cfg, &w, Some(&t))?;
@@ -75,11 +92,11 @@ fn measure(
     let lanes = rep.sum_modules("_lanes_").lut;
     let lanes_est = cost::lanes_luts(simd, input, cfg.popcount);
     eprintln!(
-        "{kind:6} simd {simd:2} pe {pe}: estimate {} LUT, Yosys {} ({err:+.1}%); lanes {lanes_est} vs {lanes}",
+        "{kind:6} -> {out_kind:4} simd {simd:2} pe {pe}: estimate {} LUT, Yosys {} ({err:+.1}%); lanes {lanes_est} vs {lanes}",
         est.lut, st.lut
     );
     Ok(format!(
-        "{kind},{simd},{pe},{},{},{},{},{err:+.1},{},{},{},{},{lanes_est},{lanes}",
+        "{kind},{out_kind},{simd},{pe},{},{},{},{},{err:+.1},{},{},{},{},{lanes_est},{lanes}",
         cfg.mw, cfg.mh, est.lut, st.lut, est.ff, st.ff, est.bram18, st.bram18
     ))
 }
@@ -87,10 +104,12 @@ fn measure(
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out = std::env::args().nth(1).unwrap_or_else(|| "results/mvtu_estimate_vs_synth.csv".into());
     let mut jobs = Vec::new();
-    for (kind, input) in inputs() {
-        for simd in [8, 16, 32, 64] {
-            for pe in [1, 4] {
-                jobs.push((kind, input, simd, pe));
+    for input in inputs() {
+        for output in outputs() {
+            for simd in [8, 16, 32, 64] {
+                for pe in [1, 4] {
+                    jobs.push((input, output, simd, pe));
+                }
             }
         }
     }
@@ -105,9 +124,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     *n += 1;
                     *n - 1
                 };
-                let Some(&(kind, input, simd, pe)) = jobs.get(i) else { break };
-                let row = measure(kind, input, simd, pe)
-                    .unwrap_or_else(|e| panic!("{kind} simd {simd} pe {pe}: {e}"));
+                let Some(&(input, output, simd, pe)) = jobs.get(i) else { break };
+                let row = measure(input, output, simd, pe)
+                    .unwrap_or_else(|e| panic!("{} -> {} simd {simd} pe {pe}: {e}", input.0, output.0));
                 rows.lock().expect("lock")[i] = row;
             });
         }
@@ -115,7 +134,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut f = std::fs::File::create(&out)?;
     writeln!(
         f,
-        "input,simd,pe,mw,mh,lut_est,lut,lut_err_pct,ff_est,ff,bram18_est,bram18,lanes_lut_est,lanes_lut"
+        "input,output,simd,pe,mw,mh,lut_est,lut,lut_err_pct,ff_est,ff,bram18_est,bram18,lanes_lut_est,lanes_lut"
     )?;
     for r in rows.into_inner()? {
         writeln!(f, "{r}")?;

@@ -135,10 +135,13 @@ pub fn lanes_luts(simd: usize, input: LaneInput, popcount: Popcount) -> u64 {
     match (input, popcount) {
         (LaneInput::Binary, Popcount::Compressor) => scaled(compressor_luts(simd)),
         (LaneInput::Binary, Popcount::AdderTree) => scaled(adder_tree_luts(vec![(0, 1); simd], false)),
-        // Each k-bit term is a conditional negation (k + 1 LUTs), then a signed adder tree
-        // (structural, not yet checked against synthesis).
+        // A k-bit term is a conditional negation, then a signed adder tree. Yosys folds most of
+        // the negation into the tree's first adders: what remains is (k - 1) / 2 LUTs per lane
+        // (lanes modules in `make mvtu-estimate`: 4.6-5.3 LUT/lane at k = 2, 7.4-8.3 at 4,
+        // 12.9-14.3 at 8, SIMD 8..64, each within 3% of this count).
         (LaneInput::Int { bits, .. }, _) => {
-            (u64::from(bits) + 1) * simd as u64 + adder_tree_luts(vec![input.lane_range(); simd], true)
+            ((u64::from(bits) - 1) * simd as u64).div_ceil(2)
+                + adder_tree_luts(vec![input.lane_range(); simd], true)
         }
     }
 }
@@ -202,15 +205,14 @@ fn threshold_rom_luts(cfg: &MvtuConfig, thresholds: &[i32], p: usize) -> u64 {
         .sum()
 }
 
-/// LUTs of one PE's multi-threshold output stage: `levels` comparators of `tfield_bits` (a carry
-/// chain each, one LUT per bit), an adder tree counting the comparators that hold, and the
-/// `k`-bit adder of the bias (none for bias 0). A first structural count, not yet checked
-/// against synthesis.
+/// LUTs of one PE's multi-threshold output stage: `levels` comparators of `tfield_bits` against
+/// the threshold memory's fields, the count of those that hold, and the bias.
 fn multi_stage_luts(cfg: &MvtuConfig) -> u64 {
-    let MvtuOutput::Multi { ty, bias, levels } = cfg.output else { return 0 };
-    let compare = (levels * cfg.tfield_bits()) as u64;
-    let count = adder_tree_luts(vec![(0, 1); levels], false);
-    compare + count + if bias == 0 { 0 } else { u64::from(ty.bits) }
+    let MvtuOutput::Multi { levels, .. } = cfg.output else { return 0 };
+    // Fitted on Yosys (`make mvtu-estimate`, 2 and 15 levels, 7- to 17-bit fields): a comparator
+    // against a ROM field shares LUT6s with its neighbours' carry logic, about 3/4 LUT per bit,
+    // and the count of the comparators that hold and the bias add about half a LUT per level.
+    (levels * (3 * cfg.tfield_bits()).div_ceil(4) + levels.div_ceil(2)) as u64
 }
 
 /// The estimate for one MVTU built as `hw` says, with its thresholds when known (they refine the
@@ -221,8 +223,12 @@ pub fn mvtu_with(cfg: &MvtuConfig, hw: &MvtuHw, thresholds: Option<&[i32]>) -> C
     let rw = cfg.reg_bits() as u64;
     let depth = sf * nf;
     let (mut lut, mut ff, mut bram) = (0u64, 0u64, 0u64);
-    // Per PE: lanes, accumulator, threshold memory, weight memory.
-    lut += pe * (lanes_luts(cfg.simd, cfg.input, cfg.popcount) + rw);
+    // Per PE: lanes, accumulator, threshold memory, weight memory. An integer input's signed sum
+    // costs the accumulator a second LUT per bit in Yosys (the sign extension into the register
+    // does not share the adder's LUT6 as a popcount's unsigned sum does): `make mvtu-estimate`,
+    // +tfield bits per PE at 2, 4 and 8 bits, threshold and multi outputs alike.
+    let acc_luts = if matches!(cfg.input, LaneInput::Int { .. }) { 2 * rw } else { rw };
+    lut += pe * (lanes_luts(cfg.simd, cfg.input, cfg.popcount) + acc_luts);
     ff += pe * rw;
     if cfg.has_tmem() {
         let tw = cfg.tmem_bits();

@@ -156,6 +156,21 @@ mod tests {
         assert_eq!(mvtu(&cfg(64, 8, 4, 8, MvtuOutput::Scores)).latency, MVTU_LATENCY);
     }
 
+    /// A multi-threshold's ROM (levels fields per word) is read as a threshold ROM is: through a
+    /// registered address up to NF = 8, into a registered word beyond; the latency is the same.
+    #[test]
+    fn multi_threshold_roms_take_the_threshold_roms_forms() {
+        let ty = crate::model::IntType { bits: 3, signed: true };
+        let multi = MvtuOutput::Multi { ty, bias: -3, levels: 6 };
+        let hw = |nf: usize| mvtu(&cfg(64, 4 * nf, 4, 8, multi));
+        assert_eq!(hw(8).trom, Some(RomForm::RegisteredAddress));
+        assert_eq!(hw(9).trom, Some(RomForm::RegisteredWord));
+        assert_eq!(hw(9).latency, MVTU_LATENCY);
+        let c = cfg(64, 36, 4, 8, multi);
+        // Six thresholds clamped into 0..=65: 8 bits each.
+        assert_eq!((c.tfield_bits(), c.tmem_bits(), c.field_bits(), c.out_bits()), (8, 48, 3, 12));
+    }
+
     #[test]
     fn a_window_units_ring_is_decided_and_a_hand_edited_decision_is_refused() {
         let swu = |h: usize, w: usize, c: usize| SwuConfig {

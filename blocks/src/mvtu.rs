@@ -95,7 +95,7 @@ impl Controller {
         self.out_valid
     }
 
-    /// `m_data`: PE bits or PE scores.
+    /// `m_data`: PE fields (bits, k-bit integers or scores).
     #[inline]
     pub fn m_data(&self) -> &[u64] {
         &self.out

@@ -15,12 +15,15 @@ use crate::model::Model;
 
 /// Cycles from the handshake of a vector's last input word entering an MVTU to its output word
 /// being valid: the registered input word, then the accumulator (`hdl::mvtu` builds these two
-/// stages, `sim::cycle` models them).
+/// stages, `sim::cycle` models them). A multi-threshold's comparators sit between the
+/// accumulator's adder and the output register, in the same stage, so every output mode has
+/// this latency.
 pub const MVTU_LATENCY: usize = 2;
 
 /// Threshold ROMs with at most this many address bits (NF <= 8) are read through a registered
 /// address, so that each ROM bit, a function of at most three address bits, shares the adder
-/// bit's LUT6 with the start multiplexer; deeper ones into a registered word.
+/// bit's LUT6 with the start multiplexer (a multi-threshold comparator bit's LUT6); deeper ones
+/// into a registered word.
 pub const MERGE_ADDR_BITS: usize = 3;
 
 /// A memory left to `Auto` goes to block RAM from this many bits, LUTs below.

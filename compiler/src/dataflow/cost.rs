@@ -186,11 +186,12 @@ pub fn mvtu(cfg: &MvtuConfig) -> Cost {
 /// set or reset, so a column costs one LUT6 per 64-word chunk that varies (plus muxes).
 fn threshold_rom_luts(cfg: &MvtuConfig, thresholds: &[i32], p: usize) -> u64 {
     let words = cfg.threshold_words(thresholds, p);
-    let mut cols: Vec<Vec<bool>> = Vec::new();
+    // A set: a multi-threshold word has `levels` fields, up to thousands of columns.
+    let mut cols: std::collections::HashSet<Vec<bool>> = std::collections::HashSet::new();
     for b in 0..cfg.tmem_bits() {
         let col: Vec<bool> = words.iter().map(|w| super::width::bit(w, b)).collect();
-        if col.iter().any(|&x| x != col[0]) && !cols.contains(&col) {
-            cols.push(col);
+        if col.iter().any(|&x| x != col[0]) {
+            cols.insert(col);
         }
     }
     let varies = |c: &[bool]| c.iter().any(|&x| x != c[0]);

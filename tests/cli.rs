@@ -351,3 +351,38 @@ fn the_committed_lfc_scores_its_published_accuracy() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("accuracy 99.00% (9900/10000)"), "{}", stdout(&o));
 }
+
+/// A random W1A2 model file (binary weights, signed 2-bit activations from multi-thresholds, a
+/// 2-bit max-pool, an 8-bit first layer) through `compile` (automatic folding), `sim`, `cosim`
+/// with stalls, and the build's Icarus testbench.
+#[test]
+fn a_w1a2_model_compiles_simulates_and_cosimulates() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a2 = compiler::model::IntType { bits: 2, signed: true };
+    let specs = [
+        LayerSpec::QuantFixed8(false),
+        LayerSpec::Conv2dMulti { out: 8, kernel: 3, stride: 1, padding: Padding::None, ty: a2 },
+        LayerSpec::MaxPool { kernel: 2, stride: 2 },
+        LayerSpec::DenseMulti { out: 16, ty: a2 },
+        LayerSpec::Dense(10),
+    ];
+    let model = random_model("w1a2", Shape::new(8, 8, 2), &specs, 11).expect("valid");
+    compiler::format::save(&model, &dir.path().join("m.xnf")).expect("saved");
+    let o = xnorflow(&["compile", "m.xnf", "-o", "b", "--target-cycles", "400", "--frames", "3"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let graph = std::fs::read_to_string(dir.path().join("b/graph.txt")).expect("graph.txt");
+    assert!(graph.contains("input=int2") && graph.contains("output=multi act=int2"), "{graph}");
+    assert!(graph.contains("elem=int2"), "a 2-bit max-pool: {graph}");
+    let o = xnorflow(&["sim", "b", "--frames", "8"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("outputs equal the golden model's"), "{}", stdout(&o));
+    let o = xnorflow(&["cosim", "b", "--frames", "4", "--stall-prob", "0.3", "--seed", "5"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).ends_with("PASS\n"), "{}", stdout(&o));
+    let sim = Command::new("make").args(["-C", "b", "sim"]).current_dir(dir.path()).output().expect("make");
+    assert!(
+        String::from_utf8_lossy(&sim.stdout).contains("PASS"),
+        "{}",
+        String::from_utf8_lossy(&sim.stdout)
+    );
+}

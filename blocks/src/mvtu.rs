@@ -16,7 +16,7 @@
 //! the output is `bias + ` the number that hold, `k` bits. Output field `p`
 //! of word `nf` (one bit, `k` bits or a score) is row `nf*PE + p`.
 //!
-//! [`Controller`] is the controller's registers; [`lane_sum`], [`accumulate`] and [`Finish`] are
+//! [`Controller`] is the controller's registers; [`Lanes`], [`accumulate`] and [`Finish`] are
 //! the datapath (lanes, accumulator, output stage). [`Mvtu`] puts them together with the memories
 //! for the cycle model; `hdl::mvtu` wires the same pieces as rust-hdl leaves.
 
@@ -95,7 +95,7 @@ impl Controller {
         self.out_valid
     }
 
-    /// `m_data`: PE bits or PE scores.
+    /// `m_data`: PE fields (bits, k-bit integers or scores).
     #[inline]
     pub fn m_data(&self) -> &[u64] {
         &self.out
@@ -184,11 +184,67 @@ impl Controller {
     }
 }
 
-/// The lanes: `sum_i lane(x_i, w_i)` over `simd` elements of `input.bits()` bits against `simd`
-/// weight bits (`+x_i` or `-x_i` for integer elements). For binary inputs the number of XNOR matches (`simd - popcount(x ^ w)`), with the
-/// bits of `x` and `w` above `simd` zero.
-#[inline]
-pub fn lane_sum(input: LaneInput, simd: usize, x: &[u64], w: &[u64]) -> i64 {
+/// The lanes of one unit: `sum_i lane(x_i, w_i)` over `simd` elements of type `input` against
+/// `simd` weight bits. For binary inputs the number of XNOR matches (`simd - popcount(x ^ w)`),
+/// with the bits of `x` and `w` above `simd` zero; for integers `+x_i` under a 1 weight bit and
+/// `-x_i` under a 0, a few popcounts per word with the masks of each element bit's plane.
+///
+/// An integer element is `v = sum_b c_b x_b` over its bits (`c_b = 2^b`, the top bit `-2^b` for
+/// two's complement), and its lane adds `v` under a 1 weight and `-v` under a 0, so the sum is
+/// `sum_b c_b (2 * #{j : w_j, x_jb} - #{j : x_jb})`: per plane two popcounts, of the plane under
+/// the weights spread over the element fields ([`Lanes::weights`]) and of the plane.
+#[derive(Clone, Debug)]
+pub struct Lanes {
+    input: LaneInput,
+    simd: usize,
+    /// `masks[b * n + i]`: bit `b` of every element field in word `i` (`n` words of the input).
+    masks: Vec<u64>,
+}
+
+impl Lanes {
+    /// The lanes of `simd` elements of type `input`.
+    pub fn new(input: LaneInput, simd: usize) -> Self {
+        let (eb, n) = (input.bits(), words(simd * input.bits()));
+        let mut masks = Vec::new();
+        if let LaneInput::Int { .. } = input {
+            masks = vec![0u64; eb * n];
+            for b in 0..eb {
+                for j in 0..simd {
+                    let bit = j * eb + b;
+                    masks[b * n + bit / 64] |= 1 << (bit % 64);
+                }
+            }
+        }
+        Lanes { input, simd, masks }
+    }
+
+    /// A weight word of `simd` bits in the form [`Lanes::sum`] takes: as is for binary elements;
+    /// for integers spread over the element fields (bit `j * k + b` is weight bit `j`).
+    pub fn weights(&self, w: &[u64]) -> Vec<u64> {
+        match self.input {
+            LaneInput::Binary => w.to_vec(),
+            LaneInput::Int { .. } => {
+                let eb = self.input.bits();
+                let mut spread = vec![0u64; words(self.simd * eb)];
+                for j in (0..self.simd).filter(|&j| crate::bits::bit(w, j)) {
+                    set(&mut spread, j * eb, eb, mask(eb));
+                }
+                spread
+            }
+        }
+    }
+
+    /// The lanes' sum for input word `x` and weight word `w` in the form of [`Lanes::weights`].
+    #[inline]
+    pub fn sum(&self, x: &[u64], w: &[u64]) -> i64 {
+        sum_lanes(self.input, self.simd, &self.masks, x, w)
+    }
+}
+
+/// [`Lanes::sum`] with its parts, so that a caller that knows `input` at compile time gets a
+/// copy specialized for it.
+#[inline(always)]
+fn sum_lanes(input: LaneInput, simd: usize, masks: &[u64], x: &[u64], w: &[u64]) -> i64 {
     match input {
         LaneInput::Binary => {
             // `w` holds words(simd) words; bits above `simd` are 0 in both words (every
@@ -201,9 +257,20 @@ pub fn lane_sum(input: LaneInput, simd: usize, x: &[u64], w: &[u64]) -> i64 {
             };
             simd as i64 - i64::from(diff)
         }
-        LaneInput::Int { .. } => {
-            let b = input.bits();
-            (0..simd).map(|j| input.lane(get(x, b * j, b), crate::bits::bit(w, j))).sum()
+        LaneInput::Int { bits, signed } => {
+            let (eb, n) = (usize::from(bits), w.len());
+            let mut sum = 0i64;
+            for (b, m) in masks.chunks_exact(n).enumerate().take(eb) {
+                let (mut under_one, mut all) = (0u32, 0u32);
+                for ((&xi, &wi), &mi) in x.iter().zip(w).zip(m) {
+                    let plane = xi & mi;
+                    all += plane.count_ones();
+                    under_one += (plane & wi).count_ones();
+                }
+                let weight = if signed && b + 1 == eb { -(1i64 << b) } else { 1i64 << b };
+                sum += weight * (2 * i64::from(under_one) - i64::from(all));
+            }
+            sum
         }
     }
 }
@@ -336,9 +403,11 @@ pub struct Mvtu {
     input: LaneInput,
     finish: Finish,
     reg_bits: usize,
-    /// Weight words per memory word (SIMD bits).
+    /// The lanes (shared by every PE).
+    lanes: Lanes,
+    /// Words per weight word in the lanes' form ([`Lanes::weights`]).
     ww: usize,
-    /// `weights[(p * cycles + addr) * ww ..]`: PE `p`'s memory word `addr`.
+    /// `weights[(p * cycles + addr) * ww ..]`: PE `p`'s memory word `addr`, in the lanes' form.
     weights: Vec<u64>,
     /// `starts[p * NF + nf]`: the accumulator's start value (`-T` as the threshold memory holds
     /// it, sign-extended), 0 in the other modes.
@@ -376,6 +445,7 @@ impl Mvtu {
             _ => vec![0; cfg.pe * cfg.nf()],
         };
         let multi = matches!(finish, Finish::Multi { .. });
+        let lanes = Lanes::new(cfg.input, cfg.simd);
         Ok(Mvtu {
             ctl: Controller::new(cfg),
             nf_n: cfg.nf(),
@@ -384,8 +454,12 @@ impl Mvtu {
             input: cfg.input,
             finish,
             reg_bits: cfg.reg_bits(),
-            ww: words(cfg.simd),
-            weights: (0..cfg.pe).flat_map(|p| cfg.weight_words(weights, p)).flatten().collect(),
+            ww: words(cfg.simd * cfg.input.bits()),
+            weights: (0..cfg.pe)
+                .flat_map(|p| cfg.weight_words(weights, p))
+                .flat_map(|w| lanes.weights(&w))
+                .collect(),
+            lanes,
             starts,
             tw: if multi { words(cfg.tmem_bits()) } else { 0 },
             tmem: if multi { tmem.into_iter().flatten().collect() } else { Vec::new() },
@@ -408,7 +482,7 @@ impl Mvtu {
         let rows = self.weights.chunks_exact(cycles * ww);
         for (p, (acc, wrow)) in self.acc.iter_mut().zip(rows).enumerate() {
             let base = if first { self.starts[p * nf_n + tq] } else { *acc };
-            let sum = lane_sum(input, self.simd, x, &wrow[wq * ww..(wq + 1) * ww]);
+            let sum = sum_lanes(input, self.simd, &self.lanes.masks, x, &wrow[wq * ww..(wq + 1) * ww]);
             *acc = accumulate(base, sum, self.reg_bits);
             if last {
                 let t = (p * nf_n + tq) * tw;
@@ -437,7 +511,7 @@ impl Unit for Mvtu {
             return;
         }
         if self.ctl.v1() {
-            // One copy of the PE loop per input kind, so that `lane_sum`'s match is decided
+            // One copy of the PE loop per input kind, so that the lanes' match is decided
             // outside the loop (the binary popcount then inlines to a few instructions).
             match self.input {
                 LaneInput::Binary => self.accumulate_pes(LaneInput::Binary),
@@ -462,6 +536,12 @@ mod tests {
     use super::*;
     use compiler::dataflow::{MemStyle, Popcount};
     use compiler::model::IntType;
+
+    /// The lanes' sum for weights held as plain bits.
+    fn lane_sum(input: LaneInput, simd: usize, x: &[u64], w: &[u64]) -> i64 {
+        let lanes = Lanes::new(input, simd);
+        lanes.sum(x, &lanes.weights(w))
+    }
 
     fn cfg(input: LaneInput, output: MvtuOutput) -> MvtuConfig {
         MvtuConfig {
@@ -499,6 +579,38 @@ mod tests {
         let w = [1u64 << 15, 0];
         assert_eq!(lane_sum(LaneInput::Int { bits: 4, signed: true }, 17, &x, &w), -7 - 7);
         assert_eq!(lane_sum(LaneInput::Int { bits: 4, signed: false }, 17, &x, &w), 9 - 7);
+    }
+
+    proptest::proptest! {
+        /// The plane popcounts give the per-element definition (`LaneInput::lane`, one element
+        /// at a time) for every width, signedness, SIMD (fields across word boundaries too) and
+        /// bits.
+        #[test]
+        fn integer_lanes_sum_as_element_by_element(
+            bits in 1u8..=8,
+            signed: bool,
+            simd in 1usize..150,
+            seed: u64,
+        ) {
+            let input = if bits == 1 { LaneInput::Binary } else { LaneInput::Int { bits, signed } };
+            let eb = input.bits();
+            let mut r = seed | 1;
+            let mut next = move || {
+                r ^= r << 13;
+                r ^= r >> 7;
+                r ^= r << 17;
+                r
+            };
+            let mut x = vec![0u64; words(simd * eb)];
+            let mut w = vec![0u64; words(simd)];
+            for j in 0..simd {
+                set(&mut x, j * eb, eb, next() & mask(eb));
+                set(&mut w, j, 1, next() & 1);
+            }
+            let want: i64 =
+                (0..simd).map(|j| input.lane(get(&x, j * eb, eb), crate::bits::bit(&w, j))).sum();
+            proptest::prop_assert_eq!(lane_sum(input, simd, &x, &w), want);
+        }
     }
 
     /// The multi-threshold output by hand: `bias + #{j : acc >= t_j}` in k bits, thresholds read

@@ -345,3 +345,34 @@ fn kbit_layers_thread_their_integer_type() {
     assert_ne!(old, json);
     assert_eq!(serde_json::from_str::<Graph>(&old).expect("old input"), qg);
 }
+
+/// The verifier follows the element type along the pipeline: a unit that reads another type
+/// than its producer streams (words of the same width) is refused, naming it.
+#[test]
+fn a_unit_reading_another_element_type_is_refused() {
+    let int = |bits, signed| IntType { bits, signed };
+    let specs = [
+        LayerSpec::QuantBinary(9),
+        LayerSpec::Conv2dMulti { out: 4, kernel: 2, stride: 1, padding: Padding::None, ty: int(2, true) },
+        LayerSpec::MaxPool { kernel: 2, stride: 2 },
+        LayerSpec::DenseMulti { out: 6, ty: int(3, false) },
+        LayerSpec::Dense(3),
+    ];
+    let model = random_model("e", Shape::new(5, 5, 2), &specs, 3).expect("model");
+    let f: Folding = serde_json::from_str(
+        r#"{"layers": {"L1": {"pe": 4, "simd": 2}, "L3": {"pe": 6, "simd": 4}, "L4": {"pe": 3, "simd": 6}}}"#,
+    )
+    .expect("folding");
+    let g = fold::lower(&model, &f).expect("lower");
+    let text = g.to_string();
+    for (kind, from, to, needle) in [
+        ("maxpool", "elem=int2", "elem=uint2", "P2 reads uint2, its producer streams int2"),
+        ("layer=3", "input=int2", "input=uint2", "L3 reads uint2, its producer streams int2"),
+    ] {
+        let line = 1 + text.lines().position(|l| l.contains(kind)).expect("line");
+        let bad = edit_line(&text, line, |l| l.replace(from, to));
+        assert_ne!(bad, text, "{from}");
+        let e = Graph::parse(&bad).expect_err(to).to_string();
+        assert!(e.contains(needle), "{to}: {e}\n{bad}");
+    }
+}

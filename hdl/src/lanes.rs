@@ -23,8 +23,7 @@ pub struct Lanes {
     pub w: Bus<In>,
     /// The sum.
     pub sum: Bus<Out>,
-    _simd: usize,
-    _input: LaneInput,
+    _lanes: blocks::mvtu::Lanes,
     _popcount: Popcount,
 }
 
@@ -35,15 +34,14 @@ impl Lanes {
             x: bus::bus(simd * input.bits()),
             w: bus::bus(simd),
             sum: bus::bus(input.sum_bits(simd)),
-            _simd: simd,
-            _input: input,
+            _lanes: blocks::mvtu::Lanes::new(input, simd),
             _popcount: popcount,
         }
     }
 
     /// The value the lanes compute for words `x` and `w`.
     pub fn eval(&self, x: &[u64], w: &[u64]) -> i64 {
-        blocks::mvtu::lane_sum(self._input, self._simd, x, w)
+        self._lanes.sum(x, &self._lanes.weights(w))
     }
 }
 

@@ -408,20 +408,26 @@ proptest! {
 }
 
 /// A whole small CNN (8-bit input, padded and strided convolutions, max-pool, dense scores,
-/// argmax) as rust-hdl blocks, simulated under random stalls: the class of every frame is the
+/// argmax; binary or k-bit activations) as rust-hdl blocks, simulated under random stalls: the class of every frame is the
 /// golden model's.
 #[test]
 fn a_cnn_accelerator_in_rust_hdl_matches_the_golden_model() {
     use compiler::dataflow::fold::{self, Folding, LayerFold};
     use compiler::dataflow::{MemStyle, Popcount};
+    use compiler::model::IntType;
     use compiler::model::Padding;
-    let conv = |out, kernel, stride, padding| LayerSpec::Conv2d { out, kernel, stride, padding };
-    for (fixed8, seed) in [(true, 3u64), (false, 4)] {
+    let conv = |out, kernel, stride, padding, act: Option<IntType>| match act {
+        Some(ty) => LayerSpec::Conv2dMulti { out, kernel, stride, padding, ty },
+        None => LayerSpec::Conv2d { out, kernel, stride, padding },
+    };
+    // The third: k-bit activations (signed 3-bit, unsigned 2-bit) and a k-bit max-pool.
+    let kbit = (Some(IntType { bits: 3, signed: true }), Some(IntType { bits: 2, signed: false }));
+    for (fixed8, seed, (a1, a3)) in [(true, 3u64, (None, None)), (false, 4, (None, None)), (true, 5, kbit)] {
         let specs = [
             if fixed8 { LayerSpec::QuantFixed8(false) } else { LayerSpec::QuantBinary(100) },
-            conv(8, 3, 1, if fixed8 { Padding::None } else { Padding::Bit { amount: 1, bit: true } }),
+            conv(8, 3, 1, if fixed8 { Padding::None } else { Padding::Bit { amount: 1, bit: true } }, a1),
             LayerSpec::MaxPool { kernel: 2, stride: 2 },
-            conv(8, 2, 2, Padding::None),
+            conv(8, 2, 2, Padding::None, a3),
             LayerSpec::Dense(5),
         ];
         let model = random_model("cnn", Shape::new(8, 8, 2), &specs, seed).expect("model");

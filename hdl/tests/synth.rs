@@ -19,8 +19,14 @@ fn small_mvtu(popcount: Popcount, input: LaneInput, output: MvtuOutput) -> hdl::
         mem_style: MemStyle::Block,
     };
     let w = BitMatrix::from_fn(6, 12, |r, c| (r * 5 + c * 3) % 7 < 3);
-    let t = [2, 5, 6, 7, 9, 12];
-    let t = (output == MvtuOutput::Threshold).then_some(&t[..]);
+    // One threshold per row, or `levels` ascending ones.
+    let t: Vec<i32> = match output {
+        MvtuOutput::Multi { levels, .. } => {
+            (0..6).flat_map(|r| (0..levels as i32).map(move |j| r - 4 + 4 * j)).collect()
+        }
+        _ => vec![2, 5, 6, 7, 9, 12],
+    };
+    let t = (output != MvtuOutput::Scores).then_some(&t[..]);
     // The rust-hdl block accepts the same configuration.
     Mvtu::new(&cfg, &w, t).expect("mvtu");
     hdl::rtl::mvtu::design("dut", &cfg, &w, t).expect("mvtu")
@@ -53,6 +59,16 @@ fn every_block_synthesizes_for_7_series() {
         MvtuOutput::Scores,
     ));
     assert!(synthesize(&v, &mems).lut > 0);
+    // k-bit: int2 lanes and a three-level multi-threshold (uint2 out): Yosys reads the signed
+    // comparators.
+    let ty = compiler::model::IntType { bits: 2, signed: false };
+    let (v, mems) = mvtu_files(small_mvtu(
+        Popcount::AdderTree,
+        LaneInput::Int { bits: 2, signed: true },
+        MvtuOutput::Multi { ty, bias: 0, levels: 3 },
+    ));
+    let st = synthesize(&v, &mems);
+    assert!(st.lut > 0 && st.ff > 0, "{st:?}");
     let v = hdl::rtl::fifo::design("dut", 8, 4).expect("verilog").verilog();
     assert!(synthesize(&v, &[]).ff > 0);
     let v = hdl::rtl::width_converter::design("dut", 12, 8).expect("verilog").verilog();

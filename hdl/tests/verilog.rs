@@ -33,7 +33,8 @@ fn mvtu_verilog_matches_rust_hdl_cycle_for_cycle() {
 }
 
 /// k-bit lanes and the multi-threshold output stage (both threshold-ROM forms: NF <= 8 reads
-/// through a registered address, NF = 12 into a registered word), lint-clean and cycle for cycle.
+/// through a registered address, NF = 12 into a registered word; k = 2 to 4 and 8), lint-clean
+/// and cycle for cycle.
 #[test]
 fn kbit_mvtu_verilog_matches_rust_hdl_cycle_for_cycle() {
     let stalls = Stalls { gap: 0.3, backpressure: 0.3, seed: 13 };
@@ -47,6 +48,8 @@ fn kbit_mvtu_verilog_matches_rust_hdl_cycle_for_cycle() {
         (8, 4, 2, 8, LaneInput::Int { bits: 4, signed: true }, multi(int(3, true))),
         (6, 4, 4, 2, LaneInput::Int { bits: 4, signed: false }, MvtuOutput::Scores),
         (9, 6, 2, 3, LaneInput::Int { bits: 8, signed: true }, multi(int(2, false))),
+        // The widest activation: up to 255 comparators per PE, threshold words of kilobits.
+        (6, 4, 2, 3, b, multi(int(8, true))),
     ] {
         mvtu_agrees(&config(mw, mh, pe, simd, input, output, Popcount::AdderTree), stalls);
     }

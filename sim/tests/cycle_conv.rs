@@ -182,10 +182,16 @@ proptest! {
         k in 2usize..4,
         stride in 1usize..3,
         pool in any::<bool>(),
+        act in prop::option::of(int_type()),
         seed in 0u64..1000,
         picks in prop::collection::vec(0usize..64, 8),
     ) {
-        let mut specs = vec![LayerSpec::QuantBinary(100), conv(c1, k, stride, Padding::None)];
+        // A k-bit first convolution (and max-pool) streams k-bit words at the same rate.
+        let conv1 = match act {
+            Some(ty) => LayerSpec::Conv2dMulti { out: c1, kernel: k, stride, padding: Padding::None, ty },
+            None => conv(c1, k, stride, Padding::None),
+        };
+        let mut specs = vec![LayerSpec::QuantBinary(100), conv1];
         if pool {
             specs.push(LayerSpec::MaxPool { kernel: 2, stride: 2 });
         }

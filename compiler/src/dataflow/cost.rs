@@ -189,11 +189,12 @@ pub fn mvtu(cfg: &MvtuConfig) -> Cost {
 /// set or reset, so a column costs one LUT6 per 64-word chunk that varies (plus muxes).
 fn threshold_rom_luts(cfg: &MvtuConfig, thresholds: &[i32], p: usize) -> u64 {
     let words = cfg.threshold_words(thresholds, p);
-    let mut cols: Vec<Vec<bool>> = Vec::new();
+    // A set: a multi-threshold word has `levels` fields, up to thousands of columns.
+    let mut cols: std::collections::HashSet<Vec<bool>> = std::collections::HashSet::new();
     for b in 0..cfg.tmem_bits() {
         let col: Vec<bool> = words.iter().map(|w| super::width::bit(w, b)).collect();
-        if col.iter().any(|&x| x != col[0]) && !cols.contains(&col) {
-            cols.push(col);
+        if col.iter().any(|&x| x != col[0]) {
+            cols.insert(col);
         }
     }
     let varies = |c: &[bool]| c.iter().any(|&x| x != c[0]);
@@ -471,6 +472,52 @@ mod tests {
             );
         }
         assert!(worst > 0.0, "the table was read");
+    }
+
+    /// The k-bit structures by hand: a conditional negation of `k + 1` LUTs per lane and a signed
+    /// adder tree; per multi-threshold PE `levels` comparators, the counter and the bias adder; a
+    /// comparator and multiplexer per pool element.
+    #[test]
+    fn kbit_lanes_comparators_and_pools_are_counted() {
+        // Four int8 lanes: 4 x 9 + two 10-bit adders + one 11-bit adder.
+        assert_eq!(
+            lanes_luts(4, LaneInput::Int { bits: 8, signed: true }, Popcount::Compressor),
+            36 + 20 + 11
+        );
+        // Four uint2 lanes: terms -3..=3 (3 LUTs each), adders of 4 and 5 bits.
+        assert_eq!(lanes_luts(4, LaneInput::Int { bits: 2, signed: false }, Popcount::AdderTree), 12 + 8 + 5);
+        let lanes = |bits| lanes_luts(16, LaneInput::Int { bits, signed: true }, Popcount::Compressor);
+        assert!(lanes(2) < lanes(3) && lanes(3) < lanes(4) && lanes(4) < lanes(8));
+        let ty = crate::model::IntType { bits: 2, signed: true };
+        let multi = |levels, bias| MvtuConfig {
+            output: MvtuOutput::Multi { ty, bias, levels },
+            mem_style: MemStyle::Distributed,
+            ..cfg(8, 4, Popcount::Compressor)
+        };
+        // MW = 64 binary lanes: accumulator 0..=64, thresholds 0..=65 in 8 bits.
+        assert_eq!(multi(3, -1).tfield_bits(), 8);
+        // Three comparators of 8 bits, two 2-bit adders counting them (0..=3), a 2-bit bias adder.
+        assert_eq!(multi_stage_luts(&multi(3, -1)), 24 + 2 + 2 + 2);
+        assert_eq!(multi_stage_luts(&multi(3, 0)), 24 + 2 + 2, "no adder for bias 0");
+        let (one, three) = (mvtu(&multi(1, 0)), mvtu(&multi(3, 0)));
+        assert!(three.lut > one.lut, "{three:?} {one:?}");
+        assert_eq!(three.ff, one.ff, "the ROM address is registered, not its word");
+        let pool_of = |elem_bits, simd| {
+            pool(&PoolConfig {
+                name: "P".into(),
+                h: 8,
+                w: 8,
+                c: 12,
+                simd,
+                elem_bits,
+                signed: false,
+                kernel: 2,
+            })
+        };
+        // Four channels a word, of 3 bits or of 1: four comparators and multiplexers (24 LUTs) for
+        // 4 ORs, a row buffer of 12-bit words (RAM32M: 8 LUTs) for 4-bit ones (4), 8 more FFs.
+        assert_eq!(pool_of(3, 4).lut, pool_of(1, 4).lut + (24 - 4) + (8 - 4));
+        assert_eq!(pool_of(3, 4).ff, pool_of(1, 4).ff + 8);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The dataflow graph: a pipeline of hardware nodes joined by streams.
 
-use super::{ubits, DataflowError, MvtuConfig, MvtuHw, PoolConfig, SwuConfig, SwuHw};
+use super::{ubits, DataflowError, LaneInput, MvtuConfig, MvtuHw, PoolConfig, SwuConfig, SwuHw};
 use crate::model::LayerId;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -257,8 +257,8 @@ pub struct Graph {
 }
 
 impl Graph {
-    /// Checks that every stream joins nodes of equal width and frame length, and every node's
-    /// own streams match its kind.
+    /// Checks that every stream joins nodes of equal width and frame length, every node's own
+    /// streams match its kind, and every unit reads the element type its producer streams.
     pub fn verify(&self) -> Result<(), DataflowError> {
         self.verify_nodes()?;
         for w in self.nodes.windows(2) {
@@ -269,6 +269,46 @@ impl Graph {
                     a.name, b.name, a.out_words, a.out_bits, b.in_words, b.in_bits
                 )));
             }
+        }
+        self.verify_elements()
+    }
+
+    /// Follows the element type along the pipeline (unknown before the first unit that states
+    /// it): an MVTU reads the type it states and streams its output's, a max-pool unit keeps its
+    /// own, a sliding-window unit keeps elements of its width, FIFOs and width converters keep
+    /// the stream's. Words of the right width but another element type would compute another
+    /// network.
+    fn verify_elements(&self) -> Result<(), DataflowError> {
+        let mut cur: Option<LaneInput> = None;
+        for n in &self.nodes {
+            let (reads, streams) = match &n.kind {
+                NodeKind::Mvtu { cfg, .. } => (Some(cfg.input), cfg.output.elem()),
+                NodeKind::Pool { cfg } => (Some(cfg.elem()), Some(cfg.elem())),
+                NodeKind::Swu { cfg, .. } => {
+                    if let Some(c) = cur.filter(|c| c.bits() != cfg.elem_bits) {
+                        return Err(DataflowError::Graph(format!(
+                            "node {}: {}-bit elements in, its producer streams {}",
+                            n.name,
+                            cfg.elem_bits,
+                            elem_name(c)
+                        )));
+                    }
+                    (None, cur)
+                }
+                NodeKind::Fifo { .. } | NodeKind::WidthConverter => (None, cur),
+                NodeKind::Argmax { .. } => (None, None),
+            };
+            if let (Some(r), Some(c)) = (reads, cur) {
+                if r != c {
+                    return Err(DataflowError::Graph(format!(
+                        "node {} reads {}, its producer streams {}",
+                        n.name,
+                        elem_name(r),
+                        elem_name(c)
+                    )));
+                }
+            }
+            cur = streams;
         }
         Ok(())
     }
@@ -427,4 +467,9 @@ impl Graph {
     pub fn node(&self, id: NodeId) -> &Node {
         &self.nodes[id.index()]
     }
+}
+
+/// An element type in a message: `bits` or the integer type.
+fn elem_name(e: LaneInput) -> String {
+    e.int_type().map_or("bits".into(), |t| t.to_string())
 }

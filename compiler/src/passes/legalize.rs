@@ -15,12 +15,15 @@ use crate::model::Model;
 
 /// Cycles from the handshake of a vector's last input word entering an MVTU to its output word
 /// being valid: the registered input word, then the accumulator (`hdl::mvtu` builds these two
-/// stages, `sim::cycle` models them).
+/// stages, `sim::cycle` models them). A multi-threshold's comparators sit between the
+/// accumulator's adder and the output register, in the same stage, so every output mode has
+/// this latency.
 pub const MVTU_LATENCY: usize = 2;
 
 /// Threshold ROMs with at most this many address bits (NF <= 8) are read through a registered
 /// address, so that each ROM bit, a function of at most three address bits, shares the adder
-/// bit's LUT6 with the start multiplexer; deeper ones into a registered word.
+/// bit's LUT6 with the start multiplexer (a multi-threshold comparator bit's LUT6); deeper ones
+/// into a registered word.
 pub const MERGE_ADDR_BITS: usize = 3;
 
 /// A memory left to `Auto` goes to block RAM from this many bits, LUTs below.
@@ -154,6 +157,21 @@ mod tests {
         assert_eq!(hw(9), Some(RomForm::RegisteredWord));
         assert_eq!(mvtu(&cfg(64, 8, 4, 8, MvtuOutput::Scores)).trom, None);
         assert_eq!(mvtu(&cfg(64, 8, 4, 8, MvtuOutput::Scores)).latency, MVTU_LATENCY);
+    }
+
+    /// A multi-threshold's ROM (levels fields per word) is read as a threshold ROM is: through a
+    /// registered address up to NF = 8, into a registered word beyond; the latency is the same.
+    #[test]
+    fn multi_threshold_roms_take_the_threshold_roms_forms() {
+        let ty = crate::model::IntType { bits: 3, signed: true };
+        let multi = MvtuOutput::Multi { ty, bias: -3, levels: 6 };
+        let hw = |nf: usize| mvtu(&cfg(64, 4 * nf, 4, 8, multi));
+        assert_eq!(hw(8).trom, Some(RomForm::RegisteredAddress));
+        assert_eq!(hw(9).trom, Some(RomForm::RegisteredWord));
+        assert_eq!(hw(9).latency, MVTU_LATENCY);
+        let c = cfg(64, 36, 4, 8, multi);
+        // Six thresholds clamped into 0..=65: 8 bits each.
+        assert_eq!((c.tfield_bits(), c.tmem_bits(), c.field_bits(), c.out_bits()), (8, 48, 3, 12));
     }
 
     #[test]

@@ -250,7 +250,41 @@ pub fn export(net: &Net, name: &str, provenance: Provenance) -> Result<Model, Ex
 
 #[cfg(test)]
 mod tests {
-    use super::fold_threshold;
+    use super::{fold_threshold, fold_thresholds};
+
+    #[test]
+    fn multi_thresholds_of_rising_falling_constant_and_wide_staircases() {
+        // Levels -1, 0, 1 (W1A2): -1 below 3, 0 from 3, 1 from 7.
+        let stair = |a: i64| {
+            if a >= 7 {
+                1
+            } else if a >= 3 {
+                0
+            } else {
+                -1
+            }
+        };
+        assert_eq!(fold_thresholds(0, 10, -1, 2, stair), Some((false, vec![3, 7])));
+        // Falling: the mirrored accumulator a' = 10 - a sees the rising staircase.
+        assert_eq!(fold_thresholds(0, 10, -1, 2, |a| stair(10 - a)), Some((true, vec![3, 7])));
+        // Levels that are never reached (hi + 1) or always (lo); a skipped level shares a threshold.
+        assert_eq!(fold_thresholds(0, 10, -3, 6, stair), Some((false, vec![0, 0, 3, 7, 11, 11])));
+        assert_eq!(
+            fold_thresholds(0, 10, -3, 6, |a| if a >= 5 { 2 } else { -2 }),
+            Some((false, vec![0, 5, 5, 5, 5, 11]))
+        );
+        // Constant (gamma = 0): every threshold lo or hi + 1, never inverted.
+        assert_eq!(fold_thresholds(-4, 4, -1, 2, |_| 0), Some((false, vec![-4, 5])));
+        // Not monotone, or outside bias ..= bias + levels.
+        assert_eq!(fold_thresholds(0, 10, -1, 2, |a| if a == 5 { 1 } else { 0 }), None);
+        assert_eq!(fold_thresholds(0, 10, -1, 2, |a| a - 5), None);
+        // Wide (8-bit) ranges bisect, rising and falling.
+        let big = 255 * 784;
+        let wide = |a: i64| (a / 1000).clamp(-3, 3);
+        let rising = fold_thresholds(-big, big, -3, 6, wide);
+        assert_eq!(rising, Some((false, vec![-2999, -1999, -999, 1000, 2000, 3000])));
+        assert_eq!(fold_thresholds(-big, big, -3, 6, |a| wide(-a)), rising.map(|(_, t)| (true, t)));
+    }
 
     #[test]
     fn thresholds_of_rising_falling_and_constant_bits() {

@@ -152,7 +152,7 @@ fn trained_kbit_nets_export_exactly_layer_by_layer() {
     for bits in 2..=4u8 {
         for (arch, input, method) in [
             ("48-32", InputKind::Binary { threshold: 100 }, Method::Irnet),
-            ("64", InputKind::Fixed8, Method::Xnor),
+            ("64-32", InputKind::Fixed8, Method::Xnor),
             ("c8p0-p-c8-32", InputKind::Binary { threshold: 64 }, Method::Irnet),
             ("c6-p-40", InputKind::Fixed8, Method::Ste),
         ] {

@@ -1,7 +1,7 @@
 # xnorflow's entry points. `make demo` and `make test` are the README's two set-up commands.
 CARGO ?= cargo
 
-.PHONY: demo test lint bench deps ci clean mnist-results mnist-fixed8 irnet-ablation irnet-ablation-conv irnet-conv-replication irnet-vs-ste irnet-vs-ste-tuned hdl-lanes mvtu-estimate formal sim-speed hdl-speed estimate-vs-synth cnv-results
+.PHONY: demo test lint bench deps ci clean mnist-results mnist-fixed8 irnet-ablation irnet-ablation-conv irnet-conv-replication irnet-vs-ste irnet-vs-ste-tuned act-bits hdl-lanes mvtu-estimate formal sim-speed hdl-speed estimate-vs-synth cnv-results
 
 ## Install the hardware tools (Verilator, Yosys, Icarus Verilog, nextpnr-ice40) when missing.
 deps:
@@ -49,6 +49,13 @@ mnist-results:
 mnist-fixed8:
 	INPUT=fixed8 LR=1e-2 DROPOUT=0.1 EPOCHS_TFC=20 EPOCHS_SFC=20 EPOCHS_LFC=3 ARCHS="$${ARCHS:-tfc sfc}" \
 	  VARIANTS="ste xnor bireal irnet irnet-tuned" scripts/mnist_results.sh ../shared/data/mnist results/mnist_fixed8.csv
+
+## W1A1 against W1A2..W1A4 (train --act-bits), IR-Net with the recipe of mnist-fixed8 (LFC with
+## dropout 0.2): SFC 20 epochs, LFC 8 epochs; 68 min on 2 cores shared with other work
+act-bits:
+	rm -f results/act_bits.csv
+	scripts/act_bits.sh ../shared/data/mnist results/act_bits.csv sfc:1:20:0.1 sfc:2:20:0.1 sfc:3:20:0.1 \
+	  lfc:1:8:0.2 lfc:2:8:0.2 sfc:4:20:0.1
 
 ## IR-Net's ablation (STE, Libra-PB only, EDE only, both) with the recipe of mnist-fixed8: TFC and SFC
 ## ten seeds each; about 1 h 10 min on 2 cores

@@ -108,13 +108,15 @@ fn bad_model_files_are_errors_not_panics() {
 #[test]
 fn bad_training_options_are_errors_naming_the_option() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let cases: [(&[&str], &str); 6] = [
+    let cases: [(&[&str], &str); 8] = [
         (&["--dropout", "1.5"], "--dropout"),
         (&["--weight-decay", "1000"], "--weight-decay"),
         (&["--t-min", "0"], "--t-min"),
         (&["--method", "ste", "--plain-head"], "--plain-head"),
         (&["--arch", "c8p1-32", "--input", "fixed8"], "no padding bit"),
         (&["--limit", "500", "--holdout", "500"], "--holdout 500 leaves no images to train on"),
+        (&["--act-bits", "5"], "--act-bits must be 1 (binary activations) to 4, got 5"),
+        (&["--act-bits", "2", "--arch", "c8p0-c8p1-32"], "layer 2 (conv): its input is 2-bit activations"),
     ];
     for (extra, expected) in cases {
         let mut args = vec!["train", "--dataset", "digits", "--epochs", "1", "-o", "m.xnf"];
@@ -151,6 +153,39 @@ fn train_logs_each_epoch_and_records_its_recipe() {
             assert!(notes.contains(part), "{method}: '{part}' missing from {notes}");
         }
     }
+}
+
+#[test]
+fn train_act_bits_writes_a_multi_threshold_model_proven_exact() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let args = [
+        "train",
+        "--dataset",
+        "digits",
+        "--arch",
+        "32-16",
+        "--epochs",
+        "2",
+        "--act-bits",
+        "3",
+        "-o",
+        "m.xnf",
+    ];
+    let o = xnorflow(&args, dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let log = stdout(&o);
+    assert!(log.contains("(32-16-10, 3-bit activations)"), "{log}");
+    assert!(log.contains("bit-exact: 359/359 test images agree"), "{log}");
+    let model = compiler::format::load(&dir.path().join("m.xnf")).expect("loads");
+    assert_eq!(model.name, "digits-32-16-w1a3-irnet");
+    assert!(
+        model.provenance.notes.as_deref().is_some_and(|n| n.contains("act bits 3")),
+        "{:?}",
+        model.provenance
+    );
+    let multi: Vec<_> = model.layers.iter().filter_map(|l| l.weights()?.activation.multi()).collect();
+    assert_eq!(multi.len(), 2);
+    assert!(multi.iter().all(|m| m.ty.to_string() == "int3" && m.bias == -3 && m.levels == 6));
 }
 
 #[test]

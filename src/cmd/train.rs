@@ -33,6 +33,11 @@ pub struct Args {
     /// Input layer: binary (pixel >= 128), binary:T (pixel >= T) or fixed8 (8-bit first layer).
     #[arg(long, default_value = "binary")]
     pub input: InputKind,
+    /// Bits of every hidden activation: 1 is the sign (+-1, W1A1); 2 to 4 a uniform signed
+    /// quantizer round(clamp(x, -1, 1) * m) / m with m = 2^(k-1) - 1 (levels -m..=m; 2 is
+    /// BNN-PYNQ's W1A2 {-1, 0, +1}), exported as FINN multi-thresholds.
+    #[arg(long, default_value_t = 1)]
+    pub act_bits: u8,
     /// Training epochs.
     #[arg(long, default_value_t = 10)]
     pub epochs: usize,
@@ -271,7 +276,9 @@ pub fn run(args: Args) -> Result<()> {
         data_notes += &format!(", last {} training images held out", args.holdout);
     }
     let test_set = load_dataset(args.dataset, args.data.as_deref(), SplitArg::Test)?;
-    let arch = Arch::parse(&args.arch, args.input, train_set.classes).map_err(anyhow::Error::msg)?;
+    let arch = Arch::parse(&args.arch, args.input, train_set.classes)
+        .map_err(anyhow::Error::msg)?
+        .with_act_bits(args.act_bits);
     let cfg = TrainConfig {
         batch: args.batch,
         lr: args.lr,
@@ -286,8 +293,13 @@ pub fn run(args: Args) -> Result<()> {
     cfg.validate(&train_set)?;
     let dataset = format!("{:?}", args.dataset).to_lowercase();
     let held = validation_set.as_ref().map_or(String::new(), |v| format!(" (+{} held out)", v.len()));
+    let acts = if cfg.arch.act_bits == 1 {
+        String::new()
+    } else {
+        format!(", {}-bit activations", cfg.arch.act_bits)
+    };
     println!(
-        "training {} ({}) with {} on {dataset}: {} images{held}, {} epochs, batch {}, seed {}",
+        "training {} ({}{acts}) with {} on {dataset}: {} images{held}, {} epochs, batch {}, seed {}",
         args.arch,
         cfg.arch,
         cfg.method,
@@ -311,7 +323,8 @@ pub fn run(args: Args) -> Result<()> {
         notes: Some(cfg.recipe() + &data_notes),
         ..Provenance::default()
     };
-    let name = format!("{dataset}-{}-{}", args.arch, cfg.method);
+    let bits = if args.act_bits == 1 { String::new() } else { format!("-w1a{}", args.act_bits) };
+    let name = format!("{dataset}-{}{bits}-{}", args.arch, cfg.method);
     let mut model = train::export::export(&net, &name, provenance)?;
     let exact = |data: &Dataset, split: &str| -> Result<Exactness> {
         let ex = check_exact(&net, &model, data)?;

@@ -197,6 +197,56 @@ pub fn binary_sign(x: &Tensor, surrogate: Surrogate) -> Result<Tensor> {
     x.contiguous()?.apply_op1(SignOp(surrogate))
 }
 
+/// The integer level of a k-bit activation with largest level `m`: `round(clamp(x, -1, 1) * m)`,
+/// ties rounded away from zero (`Float::round`), so that `level(-x) = -level(x)` and every level
+/// but the outermost covers an interval of width `1 / m`. Training, inference and export all call
+/// this one function, which is what makes the exported thresholds exact at the ties too.
+pub fn act_level<T: Float>(x: T, m: T) -> T {
+    let one = T::one();
+    (x.max(-one).min(one) * m).round()
+}
+
+/// Forward: the k-bit level [`act_level`] of each element, divided by `m` when `real` (the
+/// activation's value in training) or left an integer (inference, whose next layer divides its
+/// exact integer dot products by `m` instead). Backward: straight-through on the clip range, the
+/// [`Surrogate::Ste`] derivative (1 where |x| <= 1, else 0).
+struct LevelOp {
+    m: f64,
+    real: bool,
+}
+
+impl CustomOp1 for LevelOp {
+    fn name(&self) -> &'static str {
+        "act-level"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        fn run<T: WithDType + Float>(x: &[T], m: f64, real: bool) -> Vec<T> {
+            let m = T::from(m).unwrap_or(T::one());
+            if real {
+                map1(x, |v| act_level(v, m) / m)
+            } else {
+                map1(x, |v| act_level(v, m))
+            }
+        }
+        let out = float_storage!(s, self.name(), |v| run(slice(v, l, self.name())?, self.m, self.real));
+        Ok((out, l.shape().clone()))
+    }
+
+    fn bwd(&self, arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        Ok(Some(arg.contiguous()?.apply_op2_no_bwd(&grad.contiguous()?, &SignGrad(Surrogate::Ste))?))
+    }
+}
+
+/// A k-bit activation with largest level `m` (`m = 2^(k-1) - 1`): forward `act_level(x) / m` when
+/// `real`, else the integer `act_level(x)`; backward 1 where |x| <= 1, else 0.
+pub fn act_quantize(x: &Tensor, m: i32, real: bool) -> Result<Tensor> {
+    if m < 1 {
+        candle_core::bail!("act-level: the largest level must be at least 1, got {m}");
+    }
+    x.contiguous()?.apply_op1(LevelOp { m: f64::from(m), real })
+}
+
 /// The floor under a row's variance: a constant row would be 0 / 0; this keeps it 0 instead of NaN.
 const VAR_FLOOR: f64 = 1e-20;
 

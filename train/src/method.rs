@@ -5,9 +5,10 @@
 //! whose backward is the derivative `g'(x)` of the method's smooth stand-in `g`: what the detach trick
 //! `g(x) + stop_grad(sign(x) - g(x))` computes, fused into one kernel ([`crate::fused`]) because the
 //! trick costs several passes over every weight matrix per step. Inference and export call
-//! [`hard_sign`] on the same latent values.
+//! [`hard_sign`] on the same latent values. Hidden activations can instead be k-bit
+//! ([`quantized_activation`], `--act-bits`), with binary weights from any method.
 
-use crate::fused::{binary_sign, standardize_rows, Surrogate};
+use crate::fused::{act_quantize, binary_sign, standardize_rows, Surrogate};
 use candle_core::{DType, Result, Tensor};
 use std::fmt;
 use std::str::FromStr;
@@ -139,6 +140,23 @@ pub fn activation(x: &Tensor, method: Method, e: Ede) -> Result<Tensor> {
         _ => Surrogate::Ste,
     };
     binary_sign(x, surrogate)
+}
+
+/// k-bit activations for training, with largest level `m = 2^(k-1) - 1`: forward
+/// `round(clamp(x, -1, 1) * m) / m` ([`crate::fused::act_level`], ties away from zero), backward
+/// straight-through on the clip range (1 where |x| <= 1, else 0) for every method. EDE is a smooth
+/// stand-in for a sign, whose one step is what the backward must bridge; with k >= 2 the staircase
+/// already follows the identity on [-1, 1] to within `1 / (2m)`, so the clipped identity is its
+/// natural surrogate (the straight-through estimator of DoReFa-Net and of Brevitas' QuantHardTanh). Weights keep the method's
+/// binarization and backward.
+pub fn quantized_activation(x: &Tensor, m: i32) -> Result<Tensor> {
+    act_quantize(x, m, true)
+}
+
+/// The integer levels `round(clamp(x, -1, 1) * m)` of k-bit activations, for inference and
+/// export: exact small integers in f32, whose dot products with +-1 weights are exact.
+pub fn hard_levels(x: &Tensor, m: i32) -> Result<Tensor> {
+    act_quantize(&x.detach(), m, false)
 }
 
 /// IR-Net's Libra-PB balance and standardization of `[out, n]` weights, per output row:

@@ -1,12 +1,14 @@
 //! The float network that training optimises: binary layers (latent real weights), BatchNorm, sign,
 //! and the forward passes of training (surrogate gradients) and inference (exact +-1 arithmetic).
 //!
-//! Inference mirrors the hardware: activations are exact +-1 (sign(0) = +1), weights are the
-//! method's exact signs, products are exact small integers in f32, padding uses the hardware's pad
-//! bit, and max-pool over +-1 is the hardware's OR. Export ([`crate::export`]) reproduces the same f32
+//! Inference mirrors the hardware: activations are exact +-1 (sign(0) = +1), or with k-bit
+//! activations the exact integer levels `q` (whose value `q / m` the next layer applies by dividing
+//! its integer dot products by `m`), weights are the method's exact signs, products are exact small
+//! integers in f32, padding uses the hardware's pad bit, and max-pool is the hardware's OR over +-1
+//! and its max over integers. Export ([`crate::export`]) reproduces the same f32
 //! BatchNorm arithmetic per channel, which is what makes the exported thresholds bit-exact.
 
-use crate::arch::{Arch, InputKind, LayerCfg};
+use crate::arch::{Arch, InputKind, LayerCfg, MAX_ACT_BITS};
 use crate::fused;
 use crate::method::{self, Ede, Method};
 use candle_core::{DType, Device, Result, Tensor, Var};
@@ -201,12 +203,28 @@ pub fn layer_shapes(arch: &Arch, input: Shape) -> std::result::Result<Vec<Shape>
             "layer 1 (conv): an 8-bit input has no padding bit; use an unpadded conv (cN) first".into()
         );
     }
+    if !(1..=MAX_ACT_BITS).contains(&arch.act_bits) {
+        return Err(format!(
+            "--act-bits must be 1 (binary activations) to {MAX_ACT_BITS}, got {}",
+            arch.act_bits
+        ));
+    }
     let mut cur = input;
     let mut out = Vec::new();
+    // Whether the layer reads the k-bit integers of an earlier layer (their model IR has no pad bit).
+    let mut kbit_input = false;
     for (i, l) in arch.layers.iter().enumerate() {
         cur = match *l {
             LayerCfg::Dense(n) => Shape::new(1, 1, n),
             LayerCfg::Conv { out, pad } => {
+                if kbit_input && pad.is_some() {
+                    return Err(format!(
+                        "layer {} (conv): its input is {}-bit activations, which have no padding bit; \
+                         use an unpadded conv (c{out}) there, or --act-bits 1",
+                        i + 1,
+                        arch.act_bits
+                    ));
+                }
                 let p = if pad.is_some() { 2 } else { 0 };
                 if cur.h + p < 3 || cur.w + p < 3 {
                     return Err(format!("layer {} (conv): a 3x3 kernel does not fit {cur}", i + 1));
@@ -220,6 +238,7 @@ pub fn layer_shapes(arch: &Arch, input: Shape) -> std::result::Result<Vec<Shape>
                 Shape::new(cur.h / 2, cur.w / 2, cur.c)
             }
         };
+        kbit_input |= arch.act_bits > 1 && !matches!(l, LayerCfg::Pool);
         out.push(cur);
     }
     Ok(out)
@@ -346,7 +365,27 @@ impl Net {
 
     /// The forward pass: logits `[n, classes]`.
     pub fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
+        let mut outs = self.forward_trace(x, mode)?;
+        outs.pop().ok_or_else(|| candle_core::Error::Msg("a network without layers".into()))
+    }
+
+    /// The forward pass, keeping every layer's output (the last is the logits). In [`Mode::Eval`]
+    /// a hidden layer's output is what the exported model's layer computes: +-1, or with k-bit
+    /// activations the integer levels `q` (the activation's value is `q / m`), so that it can be
+    /// compared with the golden model's trace layer by layer.
+    pub fn forward_trace(&self, x: &Tensor, mode: Mode) -> Result<Vec<Tensor>> {
         let mut x = x.clone();
+        let mut outs = Vec::with_capacity(self.layers.len());
+        let levels = self.arch.act_levels();
+        // In inference, the largest level `m` when `x` holds k-bit integer levels: a layer reading
+        // them divides its exact integer dot products by `m` (export repeats that f32 division).
+        let mut int_levels: Option<i32> = None;
+        let unscale = |y: Tensor, m: Option<i32>| -> Result<Tensor> {
+            match m {
+                Some(m) => y.broadcast_div(&Tensor::new(m as f32, y.device())?),
+                None => Ok(y),
+            }
+        };
         // Hidden layers are scaled with `method`; the classifier is unscaled, with `head_method`.
         let binarize = |w: &Tensor, scaled: bool| -> Result<(Tensor, Option<Tensor>)> {
             let m = if scaled { self.method } else { self.head_method };
@@ -355,9 +394,15 @@ impl Net {
                 Mode::Eval => method::hard_weights(w, m, scaled),
             }
         };
-        let act = |z: &Tensor| match mode {
-            Mode::Train(e, _) => method::activation(z, self.method, e),
-            Mode::Eval => method::hard_sign(z),
+        let act = |z: &Tensor| match (mode, levels) {
+            (Mode::Train(e, _), None) => method::activation(z, self.method, e),
+            (Mode::Train(..), Some(m)) => method::quantized_activation(z, m),
+            (Mode::Eval, None) => method::hard_sign(z),
+            (Mode::Eval, Some(m)) => method::hard_levels(z, m),
+        };
+        let eval_levels = match mode {
+            Mode::Train(..) => None,
+            Mode::Eval => levels,
         };
         let bn = |bn: &BatchNorm, y: &Tensor| match mode {
             Mode::Train(..) => bn.train(y),
@@ -385,7 +430,8 @@ impl Net {
                         }
                         None => x,
                     };
-                    let mut y = fused::conv3x3(&xp, &wb)?;
+                    let mut y = unscale(fused::conv3x3(&xp, &wb)?, int_levels)?;
+                    int_levels = eval_levels;
                     if let Some(s) = scale {
                         y = y.broadcast_mul(&s.reshape((1, out, 1, 1))?)?;
                     }
@@ -398,7 +444,8 @@ impl Net {
                 NetLayer::Dense { w, bn: norm } => {
                     let xf = drop(flatten_hwc(&x)?, i)?;
                     let (wb, scale) = binarize(w.as_tensor(), true)?;
-                    let mut y = xf.matmul(&wb.t()?)?;
+                    let mut y = unscale(xf.matmul(&wb.t()?)?, int_levels)?;
+                    int_levels = eval_levels;
                     if let Some(s) = scale {
                         y = y.broadcast_mul(&s.t()?)?;
                     }
@@ -407,11 +454,12 @@ impl Net {
                 NetLayer::Head { w, log_scale } => {
                     let xf = drop(flatten_hwc(&x)?, i)?;
                     let (wb, _) = binarize(w.as_tensor(), false)?;
-                    xf.matmul(&wb.t()?)?.broadcast_mul(&log_scale.as_tensor().exp()?)?
+                    unscale(xf.matmul(&wb.t()?)?, int_levels)?.broadcast_mul(&log_scale.as_tensor().exp()?)?
                 }
             };
+            outs.push(x.clone());
         }
-        Ok(x)
+        Ok(outs)
     }
 
     /// Inference logits of a batch of frames, as rows of f32.

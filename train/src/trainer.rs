@@ -252,6 +252,9 @@ impl TrainConfig {
             self.lr,
             self.seed
         );
+        if self.arch.act_bits != 1 {
+            s += &format!(", act bits {}", self.arch.act_bits);
+        }
         if self.method.ede() {
             s += &format!(", EDE t {} -> {}", self.t_min, self.t_max);
         }

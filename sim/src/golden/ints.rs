@@ -26,8 +26,10 @@
 //!   `min * sum_i s_i` added back. (Measured against bit planes on AVX-512 VPOPCNTDQ and
 //!   against `vpdpbusd` byte dot products; results/README.md.)
 //!
-//! Either way four inputs (frames, or a convolution's output pixels) share each weight load, as in
-//! the binary dense kernel. The table method has a portable form too, the reference of its
+//! Several inputs (frames, or a convolution's output pixels) share each weight load, as in the
+//! binary dense kernel: four for the bit planes, eight table sets for the tables (eight inputs,
+//! or four inputs' two digits: 16 accumulator chains hide `vpdpbusd`'s latency, and each weight
+//! block streams from L2 half as often as with four; 3% faster on the W1A2 and W1A4 LFCs). The table method has a portable form too, the reference of its
 //! AVX-512 code; `tests::kernels_agree_on_random_data` checks every form against a plain sum.
 
 use super::{finish, Act, Tensor};
@@ -278,8 +280,8 @@ impl IntWeights {
     }
 
     /// `outs[i][r]`: the accumulators of the input vectors `xs` (each in the layer's fan-in order)
-    /// against every row. Inputs go four at a time through the kernel, the rest one by one, each
-    /// group's planes or tables made just before (they stay in cache).
+    /// against every row. Inputs go through the kernel in groups (see the module documentation),
+    /// the rest one by one, each group's planes or tables made just before (they stay in cache).
     fn dots(&self, xs: &[&[i32]], outs: &mut [&mut [i32]]) {
         match &self.packed {
             Packed::Planes { wpr, words, coefs } => {
@@ -302,11 +304,14 @@ impl IntWeights {
             }
             Packed::Lut { quads, idx, digits, fix } => {
                 let (q, sets) = (*quads, digits.sets());
-                // Four inputs' tables, one or two sets each.
+                // Up to eight table sets per kernel call: eight inputs' values, or four inputs'
+                // two digits.
                 let mut tables = vec![[0u8; 64]; 8 * q];
                 let mut scratch = Vec::new();
-                by_fours(xs.len(), |i, four| {
-                    let m = if four { 4 } else { 1 };
+                let mut i = 0;
+                while i < xs.len() {
+                    let left = xs.len() - i;
+                    let m = [8 / sets, 4, 1].into_iter().find(|&m| m <= left).unwrap_or(1);
                     for (x, t) in xs[i..i + m].iter().zip(tables.chunks_exact_mut(sets * q)) {
                         match *digits {
                             Digits::Values { off } => tables_of(x, off, t),
@@ -323,13 +328,15 @@ impl IntWeights {
                     }
                     let t: [&[Quad]; 8] = std::array::from_fn(|j| &tables[j * q..(j + 1) * q]);
                     let out = &mut outs[i..i + m];
-                    match (sets, four) {
-                        (1, true) => self.lut_dots::<4, 1>(q, idx, fix, [t[0], t[1], t[2], t[3]], out),
-                        (1, false) => self.lut_dots::<1, 1>(q, idx, fix, [t[0]], out),
-                        (_, true) => self.lut_dots::<8, 2>(q, idx, fix, t, out),
-                        (_, false) => self.lut_dots::<2, 2>(q, idx, fix, [t[0], t[1]], out),
+                    match (sets, m) {
+                        (1, 8) => self.lut_dots::<8, 1>(q, idx, fix, t, out),
+                        (1, 4) => self.lut_dots::<4, 1>(q, idx, fix, [t[0], t[1], t[2], t[3]], out),
+                        (1, _) => self.lut_dots::<1, 1>(q, idx, fix, [t[0]], out),
+                        (_, 4) => self.lut_dots::<8, 2>(q, idx, fix, t, out),
+                        (_, _) => self.lut_dots::<2, 2>(q, idx, fix, [t[0], t[1]], out),
                     }
-                });
+                    i += m;
+                }
             }
         }
     }

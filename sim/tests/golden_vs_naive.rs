@@ -1173,3 +1173,23 @@ fn every_value_of_every_input_type_is_read_exactly() {
         }
     }
 }
+
+/// Multi-threshold activations whose accumulators do not fit 16 bits (8-bit inputs over a fan-in
+/// of 200) next to ones that do (k-bit inputs over 64), each read by a further k-bit layer, on
+/// batches of 1 to 11 frames.
+#[test]
+fn multi_thresholds_on_wide_and_narrow_accumulators() {
+    for (seed, signed) in [(1u64, false), (2, true), (3, false)] {
+        let ty = IntType { bits: 4, signed };
+        let specs = [
+            LayerSpec::QuantFixed8(signed),
+            LayerSpec::DenseMulti { out: 64, ty },
+            LayerSpec::DenseMulti { out: 37, ty: IntType { bits: 3, signed: !signed } },
+            LayerSpec::Dense(5),
+        ];
+        let model = random_model("wide", Shape::new(10, 10, 2), &specs, seed).expect("valid model");
+        for frames in [1, 4, 11] {
+            assert_agree(&model, &random_frames(&model, frames, seed));
+        }
+    }
+}

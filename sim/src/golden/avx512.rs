@@ -11,9 +11,11 @@
 
 use super::ints::{Quad, BYTE_ROWS};
 use std::arch::x86_64::{
-    __m512i, _mm512_add_epi32, _mm512_broadcast_i32x4, _mm512_cmpge_epi32_mask as cmpge,
-    _mm512_cvtepi32_epi8, _mm512_dpbusd_epi32, _mm512_loadu_si512, _mm512_mask_add_epi32,
-    _mm512_mask_add_epi8, _mm512_mask_sub_epi8, _mm512_permutexvar_epi8, _mm512_set1_epi32, _mm512_set1_epi8,
+    __m512i, _mm512_add_epi32, _mm512_broadcast_i32x4, _mm512_castsi256_si512, _mm512_castsi512_si256,
+    _mm512_cmpge_epi16_mask, _mm512_cmpge_epi32_mask as cmpge, _mm512_cvtepi16_epi32, _mm512_cvtepi32_epi16,
+    _mm512_cvtepi32_epi8, _mm512_dpbusd_epi32, _mm512_extracti64x4_epi64, _mm512_inserti64x4,
+    _mm512_loadu_si512, _mm512_mask_add_epi16, _mm512_mask_add_epi32, _mm512_mask_add_epi8,
+    _mm512_mask_sub_epi8, _mm512_permutexvar_epi8, _mm512_set1_epi16, _mm512_set1_epi32, _mm512_set1_epi8,
     _mm512_setzero_si512, _mm512_storeu_si512,
 };
 
@@ -191,6 +193,55 @@ fn multi_count_avx512(bias: i32, v: &[i32; 16], t: &[[i32; 16]]) -> [i32; 16] {
     // SAFETY: see above.
     unsafe { _mm512_storeu_si512(out.as_mut_ptr().cast(), n) };
     out
+}
+
+/// `golden::multi_count` in `i16` lanes for one chunk of at most 32 channels `a` (whose
+/// accumulators fit `i16`), with the chunk's thresholds `t` level by level. False when this CPU
+/// lacks the features.
+pub(super) fn multi_count16(bias: i32, a: &mut [i32], t: &[[i16; 32]]) -> bool {
+    if !available() {
+        return false;
+    }
+    // SAFETY: the function's target features were detected just above.
+    unsafe { multi_count16_avx512(bias, a, t) };
+    true
+}
+
+#[target_feature(enable = "avx512f,avx512bw")]
+fn multi_count16_avx512(bias: i32, a: &mut [i32], t: &[[i16; 32]]) {
+    let (lo, hi) = a.split_at_mut(a.len().min(16));
+    // The accumulators fit i16, so truncating each to its low 16 bits is exact.
+    let v = _mm512_inserti64x4::<1>(
+        _mm512_castsi256_si512(_mm512_cvtepi32_epi16(load16(lo, 0))),
+        _mm512_cvtepi32_epi16(load16(hi, 0)),
+    );
+    // A count is at most bias + 255 levels of an 8-bit type: it fits i16.
+    let (one, mut n) = (_mm512_set1_epi16(1), _mm512_set1_epi16(bias as i16));
+    for t in t {
+        // SAFETY: `t` is an array of exactly 32 `i16`s, the 64 bytes the unaligned load reads.
+        let t = unsafe { _mm512_loadu_si512(t.as_ptr().cast()) };
+        n = _mm512_mask_add_epi16(n, _mm512_cmpge_epi16_mask(v, t), n, one);
+    }
+    store16(lo, _mm512_cvtepi16_epi32(_mm512_castsi512_si256(n)));
+    store16(hi, _mm512_cvtepi16_epi32(_mm512_extracti64x4_epi64::<1>(n)));
+}
+
+/// Stores the first `a.len()` (at most 16) lanes of `n` into `a`.
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn store16(a: &mut [i32], n: __m512i) {
+    let mut tail = [0i32; 16];
+    let len = a.len();
+    let full: Option<&mut [i32; 16]> = a.try_into().ok();
+    let dst = match full {
+        Some(d) => d,
+        None => &mut tail,
+    };
+    // SAFETY: `dst` is an array of exactly 16 `i32`s, the 64 bytes the unaligned store writes.
+    unsafe { _mm512_storeu_si512(dst.as_mut_ptr().cast(), n) };
+    if len < 16 {
+        a.copy_from_slice(&tail[..len]);
+    }
 }
 
 /// `golden::threshold_bits` on AVX-512: bit `j` of `words[j / 64]` = `[acc[j] >= t[j]]`, sixteen

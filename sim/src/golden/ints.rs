@@ -244,7 +244,9 @@ impl IntWeights {
                 Packed::Planes { wpr, words, coefs: plane_coefs(ty) }
             }
         };
-        IntWeights { rows, packed, activation: Act::new(activation, kernel) }
+        // Accumulators of |x| <= max|type| over the fan-in.
+        let hi = ty.min().abs().max(ty.max()).saturating_mul(matrix.cols() as i64);
+        IntWeights { rows, packed, activation: Act::new(activation, kernel, hi) }
     }
 
     fn lut(matrix: &BitMatrix, ty: IntType) -> Packed {

@@ -192,7 +192,8 @@ impl PackedWeights {
                 *m = n as i64 - i64::from(t);
             }
         }
-        PackedWeights { rows, n: n as u32, wpr, words, activation: Act::new(activation, kernel), dmax }
+        let activation = Act::new(activation, kernel, n as i64);
+        PackedWeights { rows, n: n as u32, wpr, words, activation, dmax }
     }
 
     fn block(&self, b: usize) -> &[u64] {
@@ -487,6 +488,10 @@ impl Golden {
 /// Channels per chunk of a multi-threshold: one 512-bit register of `i32`s.
 const MULTI_LANES: usize = 16;
 
+/// Channels per chunk of a narrow multi-threshold (accumulators that fit `i16`): one 512-bit
+/// register of `i16`s.
+const NARROW_LANES: usize = 32;
+
 /// What a layer does with its accumulators, prepared for the golden model.
 #[derive(Clone, Debug)]
 enum Act {
@@ -495,35 +500,52 @@ enum Act {
     /// `bias + #{j : acc >= t_j}`, the thresholds of channels `16 k ..` at level `j` in
     /// `chunks[k * levels + j]` (padding lanes `i32::MAX`), so that one chunk's counts stay in
     /// registers over every level and the compares run across channels, without branches.
-    Multi { bias: i32, levels: usize, chunks: Vec<[i32; MULTI_LANES]>, kernel: IntKernel },
+    /// `narrow`: the same for the AVX-512 kernel in `i16` lanes, 32 channels a chunk, when the
+    /// accumulators fit `i16` (half the compares: a 4-bit activation has 15 levels).
+    Multi {
+        bias: i32,
+        levels: usize,
+        chunks: Vec<[i32; MULTI_LANES]>,
+        narrow: Option<Vec<[i16; NARROW_LANES]>>,
+        kernel: IntKernel,
+    },
     /// Scores.
     Scores,
 }
 
 impl Act {
-    fn new(a: &Activation, kernel: IntKernel) -> Self {
+    /// The activation `a` of a layer whose accumulators lie in `[-hi, hi]`, for `kernel`.
+    fn new(a: &Activation, kernel: IntKernel, hi: i64) -> Self {
         match a {
             Activation::Threshold(t) => Act::Threshold { t: t.clone(), kernel },
             Activation::Multi(m) => {
                 let (c, levels) = (m.channels(), m.levels);
-                let chunks = (0..c.div_ceil(MULTI_LANES) * levels)
-                    .map(|i| {
-                        let (k, j) = (i / levels, i % levels);
-                        std::array::from_fn(|l| {
-                            let ch = k * MULTI_LANES + l;
-                            if ch < c {
-                                m.channel(ch)[j]
-                            } else {
-                                i32::MAX
-                            }
-                        })
-                    })
-                    .collect();
-                Act::Multi { bias: m.bias, levels, chunks, kernel }
+                let chunks = by_level(c, levels, |ch, j| m.channel(ch)[j], i32::MAX);
+                // Thresholds lie in [-hi, hi + 1] (verified), so below i16::MAX they fit, and the
+                // padding lanes' i16::MAX is above every accumulator.
+                let narrow = (kernel == IntKernel::Avx512 && hi < i64::from(i16::MAX))
+                    .then(|| by_level(c, levels, |ch, j| m.channel(ch)[j] as i16, i16::MAX));
+                Act::Multi { bias: m.bias, levels, chunks, narrow, kernel }
             }
             Activation::Scores => Act::Scores,
         }
     }
+}
+
+/// Chunks of `N` channels' thresholds, level by level: chunk `k * levels + j` holds level `j` of
+/// channels `N k ..`, `pad` past the last channel.
+fn by_level<T: Copy, const N: usize>(
+    c: usize,
+    levels: usize,
+    t: impl Fn(usize, usize) -> T,
+    pad: T,
+) -> Vec<[T; N]> {
+    (0..c.div_ceil(N) * levels)
+        .map(|i| {
+            let (k, j) = (i / levels, i % levels);
+            std::array::from_fn(|l| if k * N + l < c { t(k * N + l, j) } else { pad })
+        })
+        .collect()
 }
 
 /// Thresholds integer accumulators (channel fastest) into bits or k-bit integers, or keeps them
@@ -531,7 +553,17 @@ impl Act {
 fn finish(mut acc: Vec<i32>, act: &Act, shape: Shape) -> Tensor {
     match act {
         Act::Scores => Tensor::Ints { shape, values: acc },
-        Act::Multi { bias, levels, chunks, kernel } => {
+        Act::Multi { bias, levels, narrow: Some(narrow), .. } if avx512_narrow(act) => {
+            #[cfg(target_arch = "x86_64")]
+            for px in acc.chunks_exact_mut(shape.c) {
+                for (a, t) in px.chunks_mut(NARROW_LANES).zip(narrow.chunks_exact(*levels)) {
+                    avx512::multi_count16(*bias, a, t);
+                }
+            }
+            let _ = (bias, levels, narrow);
+            Tensor::Ints { shape, values: acc }
+        }
+        Act::Multi { bias, levels, chunks, kernel, .. } => {
             let count = |v: &[i32; MULTI_LANES], t: &[[i32; MULTI_LANES]]| {
                 #[cfg(target_arch = "x86_64")]
                 if *kernel == IntKernel::Avx512 {
@@ -572,6 +604,13 @@ fn finish(mut acc: Vec<i32>, act: &Act, shape: Shape) -> Tensor {
             Tensor::Bits(b)
         }
     }
+}
+
+/// Whether `act` is a multi-threshold with `i16` chunks for the AVX-512 kernel, on a CPU that
+/// runs it.
+fn avx512_narrow(act: &Act) -> bool {
+    matches!(act, Act::Multi { narrow: Some(_), kernel: IntKernel::Avx512, .. })
+        && IntKernel::Avx512.is_available()
 }
 
 /// Bit `j` of `words[j / 64]` = `[acc[j] >= t[j]]` (see `avx512::threshold_bits` for the vector
@@ -778,6 +817,16 @@ mod tests {
             let v: [i32; 16] = std::array::from_fn(|_| rng.gen_range(-2..levels as i32 + 18));
             let want = super::multi_count(-3, &v, &t);
             assert_eq!(super::avx512::multi_count(-3, &v, &t), Some(want), "{levels} levels");
+            // The i16 form over 32 channels (the two halves: v and v - 1), and a short chunk.
+            let t16: Vec<[i16; 32]> = t.iter().map(|t| std::array::from_fn(|l| t[l % 16] as i16)).collect();
+            let wide = [v, std::array::from_fn(|l| v[l] - 1)].concat();
+            let want: Vec<i32> =
+                [want, super::multi_count(-3, &std::array::from_fn(|l| v[l] - 1), &t)].concat();
+            for len in [32, 20, 7] {
+                let mut got = wide[..len].to_vec();
+                assert!(super::avx512::multi_count16(-3, &mut got, &t16));
+                assert_eq!(got, want[..len], "{levels} levels, {len} channels in i16");
+            }
         }
     }
 

@@ -178,6 +178,33 @@ fn a_hand_made_kbit_layer_imports_with_its_thresholds() {
     }
 }
 
+/// FINN's form: a 3-step MultiThreshold (counts 0..=3) then a scalar `Mul`, read by the next
+/// layer as the integers 0..=3 at the new scale; an `Add` that shifts them, or a `Mul` that differs
+/// per position, is refused.
+#[test]
+fn scales_after_a_kbit_activation_fold_into_the_next_layer() {
+    let build = |op: &str, c: Vec<f32>, dims: &[i64]| {
+        let mut b = B::default();
+        let x = b.input_bits();
+        let x = b.dense(&x, 16, 12, 1);
+        let t = b.init(&[12, 3], [-4.0, 0.0, 4.0].repeat(12));
+        let x = b.node("MultiThreshold", "qonnx.custom_op.general", &[&x, &t], vec![]);
+        let k = b.init(dims, c);
+        let x = b.node(op, "", &[&x, &k], vec![]);
+        let y = b.dense(&x, 12, 10, 2);
+        b.model(&[1, 16], &y)
+    };
+    let i = run(&build("Mul", vec![0.5], &[])).expect("imports");
+    let Some(w) = i.model.layers[1].weights() else { panic!("weights") };
+    let Activation::Multi(m) = &w.activation else { panic!("a multi-threshold") };
+    assert_eq!((m.ty, m.bias, m.levels), (IntType { bits: 2, signed: false }, 0, 3));
+    // y = 2P - 16 >= -4, 0, 4: P >= 6, 8, 10.
+    assert_eq!(m.thresholds, [6, 8, 10].repeat(12));
+    assert!(err(&build("Add", vec![0.5], &[])).contains("not one positive scale times their integers"));
+    let per_position = build("Mul", (1..=12).map(|i| i as f32).collect(), &[1, 12]);
+    assert!(err(&per_position).contains("differently at different positions"));
+}
+
 #[test]
 fn negative_gamma_inverts_the_row() {
     let plain = run(&mlp(|_, x| x)).expect("imports");

@@ -21,7 +21,8 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
 
-## Golden-model throughput against this CPU's XNOR + popcount roofline.
+## Golden-model throughput: the binary LFC against this CPU's XNOR + popcount roofline, and the
+## 8-bit-input, W1A2 and W1A4 LFCs against the binary one (each integer-input kernel this CPU runs).
 bench:
 	$(CARGO) bench -p xnorflow-sim --bench golden
 

@@ -34,6 +34,7 @@ from onnx_mnist import DEFAULT_DATA, FIXTURES, load_mnist, model_input  # noqa: 
 # name -> (input scaling, number of test images)
 FIXTURE_TABLE = {
     "TFC_1W1A.onnx": ("unit", 10000),
+    "TFC_1W2A.onnx": ("unit", 10000),
     "finn_tfc_w1a1.onnx": ("raw", 10000),
     "conv_w1a1_8bit.onnx": ("unit", 1000),
     "tfc_mixed.onnx": ("unit", 1000),

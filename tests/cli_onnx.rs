@@ -99,6 +99,27 @@ fn the_public_tfc_files_import_exactly_and_cosimulate() {
     }
 }
 
+/// The zoo's TFC with 2-bit activations (Brevitas quotes 94.79%): a table input of -1, 0, +1 and
+/// int2 multi-thresholds; the float graph and the imported model agree on all 10,000 MNIST test
+/// images, and so do qonnx's classes.
+#[test]
+fn the_public_2_bit_tfc_imports_exactly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = import_matches_qonnx("TFC_1W2A", "unit", 10_000, dir.path());
+    assert!(out.contains("accuracy 94.74%"), "{out}");
+    assert!(out.contains("quant.table -> dense -> dense -> dense -> dense"), "{out}");
+    assert!(out.contains("channel(s) with falling outputs inverted"), "{out}");
+    let inspect = ok(&["inspect", "TFC_1W2A.xnf"], dir.path());
+    assert_eq!(inspect.matches("2 bits int2, 2 levels from -1").count(), 3, "{inspect}");
+    // Exported to QONNX (MultiThreshold with int2 outputs) and imported again: the same file.
+    ok(&["export", "TFC_1W2A.xnf", "-o", "again.onnx"], dir.path());
+    let data = mnist();
+    ok(&["import", "again.onnx", "-o", "again.xnf", "--data", &data, "--check-limit", "500"], dir.path());
+    let (a, b) =
+        (std::fs::read(dir.path().join("TFC_1W2A.xnf")), std::fs::read(dir.path().join("again.xnf")));
+    assert!(a.expect("reads") == b.expect("reads"), "export then import changed the model file");
+}
+
 /// Our own fixtures: conv + max-pool + 8-bit input (a non-injective table), Gemm/Flatten/scaled
 /// activations in the legacy domain, and the FINN dialect with thresholds on exact ties.
 #[test]
@@ -134,16 +155,21 @@ fn bad_files_and_options_give_one_clear_error() {
     std::fs::write(dir.path().join("text.onnx"), b"hello, this is not a model").expect("writes");
     let data = mnist();
     let tfc_path = fixtures().join("TFC_1W1A.onnx").display().to_string();
-    let tfc2 = fixtures().join("TFC_1W2A.onnx").display().to_string();
+    // The zoo's 2-bit TFC with its first hidden Quant's bit width set to 9: the scalar
+    // initializer "46" is serialized as name (field 8: 42 02 '4' '6') then raw_data (field 9:
+    // 4a 04, then 2.0f32).
+    let mut nine = std::fs::read(fixtures().join("TFC_1W2A.onnx")).expect("fixture");
+    let two = [0x42, 0x02, b'4', b'6', 0x4a, 0x04, 0x00, 0x00, 0x00, 0x40];
+    let at: Vec<usize> = (0..nine.len() - two.len()).filter(|&i| nine[i..i + two.len()] == two).collect();
+    assert_eq!(at.len(), 1, "the bit width of Quant_23 in TFC_1W2A.onnx");
+    nine[at[0] + 6..at[0] + 10].copy_from_slice(&9.0f32.to_le_bytes());
+    std::fs::write(dir.path().join("nine.onnx"), &nine).expect("writes");
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (vec!["import", "cut.onnx", "-o", "m.xnf", "--data", &data], "not a valid ONNX protobuf file"),
         (vec!["import", "text.onnx", "-o", "m.xnf", "--data", &data], "not a valid ONNX protobuf file"),
         (vec!["import", "missing.onnx", "-o", "m.xnf"], "missing.onnx"),
-        // The zoo's TFC with 2-bit activations: refused at its first 2-bit Quant.
-        (
-            vec!["import", &tfc2, "-o", "m.xnf", "--data", &data],
-            "(Quant in domain onnx.brevitas): quantizes a layer to more than one bit",
-        ),
+        // The zoo's 2-bit TFC with its hidden activations widened to 9 bits: refused by name.
+        (vec!["import", "nine.onnx", "-o", "m.xnf", "--data", &data], "quantizes a layer to 9 bits"),
         (vec!["import", &tfc_path, "-o", "m.xnf"], "give --data DIR"),
     ];
     for (args, needle) in cases {
@@ -166,8 +192,10 @@ fn qonnx_python() -> Option<PathBuf> {
 }
 
 /// `xnorflow export` writes QONNX that qonnx's own executor runs to xnorflow's classes: the
-/// imported conv fixture (8-bit table input, pools) and a random convolutional model with +1 and
-/// -1 padding bits and stride 2 (Pad nodes), each on 200 MNIST test images.
+/// imported conv fixture (8-bit table input, pools), a random convolutional model with +1 and
+/// -1 padding bits and stride 2 (Pad nodes), the imported 2-bit TFC and a random model of 2-, 3-
+/// and 4-bit activations (MultiThreshold with integer outputs, a max-pool of them, integer-input
+/// convolution and dense layers), each on 200 MNIST test images.
 #[test]
 fn exports_run_in_qonnx_to_the_same_classes() {
     let Some(py) = qonnx_python() else {
@@ -190,8 +218,27 @@ fn exports_run_in_qonnx_to_the_same_classes() {
     ];
     let m = random_model("padded", Shape::new(28, 28, 1), &specs, 11).expect("valid");
     compiler::format::save(&m, &dir.path().join("padded.xnf")).expect("saves");
+    let tfc2 = fixtures().join("TFC_1W2A.onnx").display().to_string();
+    ok(&["import", &tfc2, "-o", "tfc12.xnf", "--data", &data, "--check-limit", "100"], dir.path());
+    let int = |bits, signed| compiler::model::IntType { bits, signed };
+    let specs = [
+        LayerSpec::QuantBinary(90),
+        LayerSpec::Conv2dMulti {
+            out: 6,
+            kernel: 3,
+            stride: 1,
+            padding: Padding::Bit { amount: 1, bit: true },
+            ty: int(2, true),
+        },
+        LayerSpec::MaxPool { kernel: 2, stride: 2 },
+        LayerSpec::Conv2dMulti { out: 8, kernel: 3, stride: 2, padding: Padding::None, ty: int(3, false) },
+        LayerSpec::DenseMulti { out: 32, ty: int(4, true) },
+        LayerSpec::Dense(10),
+    ];
+    let m = random_model("kbit", Shape::new(28, 28, 1), &specs, 12).expect("valid");
+    compiler::format::save(&m, &dir.path().join("kbit.xnf")).expect("saves");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/onnx_check_export.py");
-    for name in ["conv", "padded"] {
+    for name in ["conv", "padded", "tfc12", "kbit"] {
         let out = ok(&["export", &format!("{name}.xnf"), "-o", &format!("{name}.onnx")], dir.path());
         assert!(out.contains("QONNX"), "{out}");
         ok(

@@ -1,7 +1,7 @@
 //! The ONNX reader and importer on hostile bytes and on every unsupported construct: an error
 //! that names the node and what is supported, never a panic.
 
-use compiler::model::{Activation, Layer};
+use compiler::model::{Activation, IntType, Layer};
 use compiler::onnx::export::{attr_float, attr_int, attr_ints, value_info};
 use compiler::onnx::proto::{self, tensor_proto::DataType, ModelProto};
 use compiler::onnx::{import, Graph, ImportOptions, OnnxError};
@@ -143,6 +143,68 @@ fn a_hand_made_mlp_imports_with_its_thresholds() {
     }
 }
 
+/// A 2-bit unsigned `Quant` after `y = 2P - 16 + 0.25` (the +0.25 keeps every level boundary off
+/// the even-integer grid): level `j` from `2P - 16 + 0.25 >= j - 0.5`, so thresholds `P >= 9, 9,
+/// 10` for levels 1, 2, 3; a channel whose `Mul(-1)` makes its level fall has its row inverted
+/// (`P' = 16 - P`: level j from `-(2P - 16) + 0.25 >= j - 0.5`, i.e. `P' >= 9, 9, 10` again).
+#[test]
+fn a_hand_made_kbit_layer_imports_with_its_thresholds() {
+    for negate in [false, true] {
+        let mut b = B::default();
+        let x = b.input_bits();
+        let x = b.dense(&x, 16, 12, 1);
+        let x = if negate {
+            let m = b.init(&[], vec![-1.0]);
+            b.node("Mul", "", &[&x, &m], vec![])
+        } else {
+            x
+        };
+        let q = b.init(&[], vec![0.25]);
+        let x = b.node("Add", "", &[&x, &q], vec![]);
+        let (s, z, bits) = (b.init(&[], vec![1.0]), b.init(&[], vec![0.0]), b.init(&[], vec![2.0]));
+        let x = b.node("Quant", "qonnx.custom_op.general", &[&x, &s, &z, &bits], vec![attr_int("signed", 0)]);
+        let y = b.dense(&x, 12, 10, 2);
+        let i = run(&b.model(&[1, 16], &y)).expect("imports");
+        let kinds: Vec<&str> = i.model.layers.iter().map(|l| l.kind()).collect();
+        assert_eq!(kinds, ["quant.binary", "dense", "dense"]);
+        let Some(w) = i.model.layers[1].weights() else { panic!("weights") };
+        let Activation::Multi(m) = &w.activation else { panic!("a multi-threshold: {:?}", w.activation) };
+        assert_eq!((m.ty, m.bias, m.levels), (IntType { bits: 2, signed: false }, 0, 3));
+        assert_eq!(m.thresholds, [9, 9, 10].repeat(12), "negate {negate}");
+        assert_eq!(i.notes.iter().any(|n| n.contains("12 channel(s) with falling outputs inverted")), negate);
+        // The last layer reads the integers 0..=3.
+        let Some(w2) = i.model.layers[2].weights() else { panic!("weights") };
+        assert_eq!(w2.activation, Activation::Scores);
+    }
+}
+
+/// FINN's form: a 3-step MultiThreshold (counts 0..=3) then a scalar `Mul`, read by the next
+/// layer as the integers 0..=3 at the new scale; an `Add` that shifts them, or a `Mul` that differs
+/// per position, is refused.
+#[test]
+fn scales_after_a_kbit_activation_fold_into_the_next_layer() {
+    let build = |op: &str, c: Vec<f32>, dims: &[i64]| {
+        let mut b = B::default();
+        let x = b.input_bits();
+        let x = b.dense(&x, 16, 12, 1);
+        let t = b.init(&[12, 3], [-4.0, 0.0, 4.0].repeat(12));
+        let x = b.node("MultiThreshold", "qonnx.custom_op.general", &[&x, &t], vec![]);
+        let k = b.init(dims, c);
+        let x = b.node(op, "", &[&x, &k], vec![]);
+        let y = b.dense(&x, 12, 10, 2);
+        b.model(&[1, 16], &y)
+    };
+    let i = run(&build("Mul", vec![0.5], &[])).expect("imports");
+    let Some(w) = i.model.layers[1].weights() else { panic!("weights") };
+    let Activation::Multi(m) = &w.activation else { panic!("a multi-threshold") };
+    assert_eq!((m.ty, m.bias, m.levels), (IntType { bits: 2, signed: false }, 0, 3));
+    // y = 2P - 16 >= -4, 0, 4: P >= 6, 8, 10.
+    assert_eq!(m.thresholds, [6, 8, 10].repeat(12));
+    assert!(err(&build("Add", vec![0.5], &[])).contains("not one positive scale times their integers"));
+    let per_position = build("Mul", (1..=12).map(|i| i as f32).collect(), &[1, 12]);
+    assert!(err(&per_position).contains("differently at different positions"));
+}
+
 #[test]
 fn negative_gamma_inverts_the_row() {
     let plain = run(&mlp(|_, x| x)).expect("imports");
@@ -175,12 +237,46 @@ fn unsupported_constructs_are_named() {
             "(Foo in domain com.example)",
         ),
         (
-            "k-bit activations",
+            "a k-bit activation that is not a scale times integers",
             mlp(|b, x| {
                 let t = b.init(&[12, 3], (0..36).map(|i| i as f32).collect());
-                b.node("MultiThreshold", "qonnx.custom_op.general", &[&x, &t], vec![])
+                b.node(
+                    "MultiThreshold",
+                    "qonnx.custom_op.general",
+                    &[&x, &t],
+                    vec![attr_float("out_scale", 2.0), attr_float("out_bias", 1.0)],
+                )
             }),
-            "k-bit activations are not supported yet",
+            "out_bias 1 is not a whole number of out_scale 2 steps",
+        ),
+        (
+            "a 9-bit activation",
+            mlp(|b, x| {
+                let (s, z, bits) = (b.init(&[], vec![1.0]), b.init(&[], vec![0.0]), b.init(&[], vec![9.0]));
+                b.node("Quant", "qonnx.custom_op.general", &[&x, &s, &z, &bits], vec![attr_int("signed", 1)])
+            }),
+            "quantizes a layer to 9 bits; k-bit activations have 2 to 8",
+        ),
+        (
+            "a k-bit activation's type too narrow for its levels",
+            mlp(|b, x| {
+                let t = b.init(&[12, 4], (0..48).map(|i| i as f32).collect());
+                b.node(
+                    "MultiThreshold",
+                    "qonnx.custom_op.general",
+                    &[&x, &t],
+                    vec![
+                        attr_float("out_bias", -2.0),
+                        proto::AttributeProto {
+                            name: Some("out_dtype".into()),
+                            r#type: Some(proto::attribute_proto::AttributeType::String as i32),
+                            s: Some(b"INT2".to_vec()),
+                            ..Default::default()
+                        },
+                    ],
+                )
+            }),
+            "out_dtype INT2 does not hold its outputs -2..=2",
         ),
         (
             "a branch",
@@ -301,6 +397,19 @@ fn the_public_tfc_imports() {
     let kinds: Vec<&str> = i.model.layers.iter().map(|l| l.kind()).collect();
     assert_eq!(kinds, ["quant.binary", "dense", "dense", "dense", "dense"]);
     assert_eq!(i.model.layers[0], Layer::QuantBinary { threshold: 128 });
+    // 2-bit activations: the input's 2-bit Quant is a table of -1, 0, 1 (2v/255 - 1 rounded), each
+    // hidden layer's narrow 2-bit Quant an int2 multi-threshold {-1, 0, +1}.
+    let g = Graph::parse(&fixture("TFC_1W2A.onnx")).expect("parses");
+    let i = import(g, &ImportOptions::default()).expect("imports");
+    let kinds: Vec<&str> = i.model.layers.iter().map(|l| l.kind()).collect();
+    assert_eq!(kinds, ["quant.table", "dense", "dense", "dense", "dense"]);
+    let Layer::QuantTable(t) = &i.model.layers[0] else { panic!("a table") };
+    let want: Vec<i32> = (0..=255).map(|v| (2.0 * (v as f32 / 255.0) - 1.0).round() as i32).collect();
+    assert_eq!(t.values(), want);
+    for l in &i.model.layers[1..4] {
+        let Some(Activation::Multi(m)) = l.weights().map(|w| &w.activation) else { panic!("multi") };
+        assert_eq!((m.ty, m.bias, m.levels), (IntType { bits: 2, signed: true }, -1, 2));
+    }
 }
 
 proptest! {
@@ -335,7 +444,7 @@ proptest! {
 mod round_trip {
     use super::*;
     use compiler::model::random::{random_model, LayerSpec};
-    use compiler::model::{OutputMode, Padding, Shape};
+    use compiler::model::{IntType, OutputMode, Padding, Shape};
 
     fn templates() -> Vec<(Shape, Vec<LayerSpec>)> {
         use LayerSpec::*;
@@ -370,6 +479,46 @@ mod round_trip {
         ]
     }
 
+    /// k-bit activations of type `ty` (and `other`, of another width) after binary, 8-bit and
+    /// k-bit inputs, in dense and convolutional layers, before max-pools.
+    fn kbit_templates(ty: IntType, other: IntType) -> Vec<(Shape, Vec<LayerSpec>)> {
+        use LayerSpec::*;
+        let cm = |out, kernel, stride, padding, ty| Conv2dMulti { out, kernel, stride, padding, ty };
+        vec![
+            (
+                Shape::new(4, 4, 1),
+                vec![
+                    QuantBinary(100),
+                    DenseMulti { out: 12, ty },
+                    DenseMulti { out: 7, ty: other },
+                    Dense(5),
+                ],
+            ),
+            (Shape::new(4, 4, 1), vec![QuantFixed8(true), DenseMulti { out: 9, ty }, Dense(4)]),
+            (Shape::new(4, 4, 1), vec![QuantTable(false), DenseMulti { out: 6, ty }, Dense(8), Dense(3)]),
+            (
+                Shape::new(8, 8, 2),
+                vec![
+                    QuantBinary(0),
+                    cm(4, 3, 1, Padding::Bit { amount: 1, bit: true }, ty),
+                    MaxPool { kernel: 2, stride: 2 },
+                    cm(3, 2, 1, Padding::None, other),
+                    Dense(5),
+                ],
+            ),
+            (
+                Shape::new(7, 7, 1),
+                vec![
+                    QuantFixed8(false),
+                    cm(5, 3, 1, Padding::None, ty),
+                    MaxPool { kernel: 3, stride: 2 },
+                    Conv2d { out: 4, kernel: 2, stride: 1, padding: Padding::None },
+                    Dense(4),
+                ],
+            ),
+        ]
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
         #[test]
@@ -383,6 +532,25 @@ mod round_trip {
                 m.output = OutputMode::Scores;
             }
             m.provenance.notes = Some(format!("seed {seed}"));
+            let bytes = compiler::onnx::export::export(&m).expect("exports");
+            let back = import(Graph::parse(&bytes).expect("parses"), &ImportOptions::default()).expect("imports");
+            prop_assert_eq!(back.model, m);
+        }
+
+        /// The same for k-bit activations of 2 to 8 bits, signed or not, with the random biases
+        /// and levels `random_multi` draws (the whole type, {-1, 0, +1}, sub-ranges).
+        #[test]
+        fn kbit_export_then_import_is_the_identity(
+            t in 0usize..5,
+            seed in any::<u64>(),
+            (bits, signed) in (2u8..=8, any::<bool>()),
+            (other_bits, other_signed) in (2u8..=8, any::<bool>()),
+        ) {
+            let ty = IntType { bits, signed };
+            let other = IntType { bits: other_bits, signed: other_signed };
+            let (shape, specs) = kbit_templates(ty, other).swap_remove(t);
+            let m = random_model("rt", shape, &specs, seed).expect("valid random model");
+            prop_assume!(m.layers.iter().any(|l| l.weights().is_some_and(|w| w.activation.multi().is_some())));
             let bytes = compiler::onnx::export::export(&m).expect("exports");
             let back = import(Graph::parse(&bytes).expect("parses"), &ImportOptions::default()).expect("imports");
             prop_assert_eq!(back.model, m);

@@ -475,7 +475,7 @@ impl StreamDut for Dut {
                 let hi = self.outp.get(2 * i + 1).map_or(0, |&x| u64::from(x));
                 lo | (hi << 32)
             }));
-            if self.out_bits % 64 != 0 {
+            if !self.out_bits.is_multiple_of(64) {
                 out[n - 1] &= compiler::dataflow::mask(self.out_bits % 64);
             }
         }

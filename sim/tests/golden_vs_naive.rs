@@ -15,14 +15,14 @@
 
 use compiler::model::random::{random_model, LayerSpec};
 use compiler::model::{
-    Activation, BinaryWeights, BitMatrix, Fixed8, InputTable, IntType, Layer, Model, OutputMode, Padding,
-    Provenance, Shape,
+    Activation, BinaryWeights, BitMatrix, Fixed8, InputTable, IntType, Layer, Model, MultiThreshold,
+    OutputMode, Padding, Provenance, Shape,
 };
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use sim::golden::{Golden, LayerOutput};
+use sim::golden::{Golden, IntKernel, LayerOutput};
 
 // ---------------------------------------------------------------------------------------------
 // The naive reference executor.
@@ -286,45 +286,56 @@ fn diff_layer(layer: usize, kind: &str, golden: &Naive, naive: &Naive) -> Option
     ))
 }
 
+/// The reference's trace of one frame, and its scores and class.
+type Expected = (Vec<Naive>, (Vec<i32>, usize));
+
 /// Checks `Golden::trace` and `Golden::run` on every frame and `Golden::run_batch` on all of them
-/// (frames stored one after another) against the reference.
+/// (frames stored one after another) against the reference, with every integer-input kernel this
+/// CPU runs.
 fn compare(model: &Model, frames: &[u8]) -> Result<(), String> {
-    let golden = Golden::new(model).map_err(|e| format!("Golden::new: {e}"))?;
+    let n = model.input.len();
+    assert!(!frames.is_empty() && frames.len().is_multiple_of(n), "whole frames");
+    let naive: Vec<Expected> =
+        frames.chunks_exact(n).map(|px| (naive_trace(model, px), naive_run(model, px))).collect();
+    for kernel in IntKernel::available() {
+        compare_with(model, frames, &naive, kernel).map_err(|e| format!("{} kernel: {e}", kernel.name()))?;
+    }
+    Ok(())
+}
+
+/// [`compare`] for one kernel, given the reference's trace and result of every frame.
+fn compare_with(model: &Model, frames: &[u8], naive: &[Expected], kernel: IntKernel) -> Result<(), String> {
+    let golden = Golden::with_int_kernel(model, kernel).map_err(|e| format!("Golden::new: {e}"))?;
     let n = golden.frame_len();
     assert_eq!(n, model.input.len(), "frame length");
-    assert!(!frames.is_empty() && frames.len() % n == 0, "whole frames");
-    let mut expected = Vec::new();
-    for (f, px) in frames.chunks_exact(n).enumerate() {
-        let naive = naive_trace(model, px);
+    for (f, (px, (naive, (scores, class)))) in frames.chunks_exact(n).zip(naive).enumerate() {
         let trace = golden.trace(px).map_err(|e| format!("trace: {e}"))?;
         if trace.len() != naive.len() {
             return Err(format!("frame {f}: golden traced {} layers, naive {}", trace.len(), naive.len()));
         }
-        for (i, (g, nv)) in trace.iter().zip(&naive).enumerate() {
+        for (i, (g, nv)) in trace.iter().zip(naive).enumerate() {
             if let Some(d) = diff_layer(i, model.layers[i].kind(), &from_golden(g), nv) {
                 return Err(format!("frame {f}: trace: {d}\ninput: {px:?}"));
             }
         }
-        let (scores, class) = naive_run(model, px);
         let run = golden.run(px).map_err(|e| format!("run: {e}"))?;
-        if run.scores != scores || run.class != class {
+        if run.scores != *scores || run.class != *class {
             return Err(format!(
                 "frame {f}: run gives scores {:?} class {}, naive {scores:?} class {class}\ninput: {px:?}",
                 run.scores, run.class
             ));
         }
-        expected.push((scores, class));
     }
     let batch = golden.run_batch(frames).map_err(|e| format!("run_batch: {e}"))?;
-    if batch.len() != expected.len() {
-        return Err(format!("run_batch gives {} predictions for {} frames", batch.len(), expected.len()));
+    if batch.len() != naive.len() {
+        return Err(format!("run_batch gives {} predictions for {} frames", batch.len(), naive.len()));
     }
-    for (f, (p, (scores, class))) in batch.iter().zip(&expected).enumerate() {
+    for (f, (p, (_, (scores, class)))) in batch.iter().zip(naive).enumerate() {
         if p.scores != *scores || p.class != *class {
             return Err(format!(
                 "run_batch of {} frames, frame {f}: scores {:?} class {}, naive {scores:?} class {class}\n\
                  input: {:?}",
-                expected.len(),
+                naive.len(),
                 p.scores,
                 p.class,
                 &frames[f * n..(f + 1) * n]
@@ -1097,4 +1108,88 @@ fn argmax_ties_pick_the_lowest_index() {
     // -478, 127 + 128 + 111 - 112 = 254, 478, 478.
     assert_eq!(naive_run(&model, &pixels), (vec![-478, 254, 478, 478], 2));
     assert_agree(&model, &pixels);
+}
+
+/// Every value of every integer input type, read by a layer under every kernel: an 8-bit input
+/// (`quant.fixed8`, signed and unsigned) feeds a k-bit activation (k = 2..=8, signed and unsigned)
+/// whose 70 channels step through the whole type as the pixel goes 0..=255, and a scores layer
+/// reads them. A wrong bit-plane weight, a top plane of the wrong sign, or a wrong digit split or
+/// bias in the table kernel changes a score (checked against the reference and against
+/// hand-computed sums).
+#[test]
+fn every_value_of_every_input_type_is_read_exactly() {
+    const C: usize = 70;
+    let mut rng = ChaCha8Rng::seed_from_u64(27);
+    let frames: Vec<u8> = (0..=255).collect();
+    for signed_input in [false, true] {
+        let (lo, hi) = if signed_input { (-128i64, 127) } else { (0, 255) };
+        for bits in 2..=8u8 {
+            for signed in [false, true] {
+                let ty = IntType { bits, signed };
+                let levels = (ty.max() - ty.min()) as usize;
+                // Channel c's output: min + clamp(x - lo + shift_c, 0, levels), x the 8-bit input.
+                let shift = |c: usize| (c * 37 % (levels + 1)) as i64;
+                let mut thresholds = Vec::with_capacity(C * levels);
+                for c in 0..C {
+                    // Accumulator range of fan-in 1 is [-max|x|, max|x|]; thresholds at its ends
+                    // are constant levels.
+                    let (amin, amax) = (-hi.max(-lo), hi.max(-lo));
+                    thresholds.extend(
+                        (1..=levels as i64).map(|j| (lo + j - shift(c)).clamp(amin, amax + 1) as i32),
+                    );
+                }
+                let multi = MultiThreshold { ty, bias: ty.min() as i32, levels, thresholds };
+                let scores = random_weights(&mut rng, 3, C, Activation::Scores);
+                let model = hand_model(
+                    Shape::new(1, 1, 1),
+                    vec![
+                        Layer::QuantFixed8(Fixed8 { signed: signed_input, frac_bits: 0 }),
+                        Layer::Dense(BinaryWeights {
+                            matrix: BitMatrix::from_fn(C, 1, |_, _| true),
+                            activation: Activation::Multi(multi),
+                        }),
+                        Layer::Dense(scores.clone()),
+                    ],
+                );
+                let mut seen = std::collections::BTreeSet::new();
+                for &p in &frames {
+                    let x = i64::from(p) + if signed_input { -128 } else { 0 };
+                    let v: Vec<i64> =
+                        (0..C).map(|c| ty.min() + (x - lo + shift(c)).clamp(0, levels as i64)).collect();
+                    seen.extend(v.iter().copied());
+                    let want: Vec<i32> = (0..3)
+                        .map(|r| {
+                            (0..C).map(|c| if scores.matrix.get(r, c) { v[c] } else { -v[c] }).sum::<i64>()
+                                as i32
+                        })
+                        .collect();
+                    assert_eq!(naive_run(&model, &[p]).0, want, "{ty} after {lo}..={hi}, pixel {p}");
+                }
+                assert_eq!(seen.len() as i64, ty.max() - ty.min() + 1, "{ty}: every value occurs");
+                if let Err(e) = compare(&model, &frames) {
+                    panic!("{ty} after an 8-bit input {lo}..={hi}: {e}");
+                }
+            }
+        }
+    }
+}
+
+/// Multi-threshold activations whose accumulators do not fit 16 bits (8-bit inputs over a fan-in
+/// of 200) next to ones that do (k-bit inputs over 64), each read by a further k-bit layer, on
+/// batches of 1 to 11 frames.
+#[test]
+fn multi_thresholds_on_wide_and_narrow_accumulators() {
+    for (seed, signed) in [(1u64, false), (2, true), (3, false)] {
+        let ty = IntType { bits: 4, signed };
+        let specs = [
+            LayerSpec::QuantFixed8(signed),
+            LayerSpec::DenseMulti { out: 64, ty },
+            LayerSpec::DenseMulti { out: 37, ty: IntType { bits: 3, signed: !signed } },
+            LayerSpec::Dense(5),
+        ];
+        let model = random_model("wide", Shape::new(10, 10, 2), &specs, seed).expect("valid model");
+        for frames in [1, 4, 11] {
+            assert_agree(&model, &random_frames(&model, frames, seed));
+        }
+    }
 }

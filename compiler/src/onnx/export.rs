@@ -17,6 +17,11 @@
 //!   A binary input gives `y = 2P - N`, an integer input the dot product itself.
 //! - Thresholds: `MultiThreshold` (out_scale 2, out_bias -1, out_dtype BIPOLAR), thresholds
 //!   `(C, 1)` holding `2T - N` (binary input) or `T / 2^frac_bits` (integer input).
+//! - A k-bit activation (`act=multi`): `MultiThreshold` (out_scale 1, out_bias the lowest level,
+//!   out_dtype `INTk`/`UINTk`), thresholds `(C, levels)` mapped as above: its outputs are the
+//!   integers themselves, which the next layer multiplies exactly (integer input, scale 1). A
+//!   `Quant` cannot stand for it: one `Quant` after a per-channel affine map has equally spaced
+//!   thresholds, a multi-threshold any ascending ones.
 //! - `maxpool`: `MaxPool` (on +-1 values the max is the OR).
 //! - The last layer's `MatMul` output is the graph output `global_out`, `(1, classes)`: scores
 //!   `2P - N`, monotone in `P`, so the argmax (lowest index on ties) is the model's.
@@ -96,11 +101,6 @@ pub fn to_proto(model: &Model) -> Result<ModelProto, ExportError> {
             ExportError::Model(ModelError::Layer { layer: id, kind: layer.kind(), message })
         };
         let is_last = id.index() == last;
-        if layer.weights().is_some_and(|w| w.activation.multi().is_some()) {
-            return Err(err(
-                "a multi-bit (act=multi) activation has no QONNX export yet; export W1A1 models".into(),
-            ));
-        }
         match layer {
             Layer::QuantBinary { threshold } => {
                 let scaled = g.mul_255(&p, &cur);
@@ -157,6 +157,8 @@ pub fn to_proto(model: &Model) -> Result<ModelProto, ExportError> {
                 if let Some(o) = g.thresholds(&p, w, prev.elem, int_scale, &cur, "NC", &[1, m as i64]) {
                     cur.name = o;
                 }
+                // Bits, a k-bit activation's integers or the scores: no fractional scale.
+                int_scale = 1.0;
             }
             Layer::Conv2d { kernel, stride, padding, weights: w } => {
                 check_exact(prev.elem, w.fan_in()).map_err(err)?;
@@ -218,6 +220,7 @@ pub fn to_proto(model: &Model) -> Result<ModelProto, ExportError> {
                 {
                     cur.name = name;
                 }
+                int_scale = 1.0;
             }
             Layer::MaxPool { kernel, stride } => {
                 g.as_nchw(&p, &mut cur);
@@ -477,7 +480,7 @@ impl Builder {
         }
     }
 
-    /// The `MultiThreshold` of a thresholded layer (none for scores); returns its output.
+    /// The `MultiThreshold` of a thresholded or k-bit layer (none for scores); returns its output.
     #[allow(clippy::too_many_arguments)]
     fn thresholds(
         &mut self,
@@ -489,7 +492,15 @@ impl Builder {
         layout: &str,
         dims: &[i64],
     ) -> Option<String> {
-        let Activation::Threshold(ts) = &w.activation else { return None };
+        // Thresholds (channel-major, `steps` a channel) and the output's scale, bias and type.
+        let (ts, steps, out_scale, out_bias, dtype) = match &w.activation {
+            Activation::Threshold(ts) => (&ts[..], 1, 2.0, -1.0, "BIPOLAR".to_string()),
+            Activation::Multi(m) => {
+                let ty = format!("{}INT{}", if m.ty.signed { "" } else { "U" }, m.ty.bits);
+                (&m.thresholds[..], m.levels, 1.0, m.bias as f32, ty)
+            }
+            Activation::Scores => return None,
+        };
         let n = w.fan_in() as i64;
         // The float output is 2P - N for a binary input, acc / 2^frac_bits for an integer one;
         // check_exact keeps both sides integers within 2^24, so the comparison is exact.
@@ -501,7 +512,7 @@ impl Builder {
             })
             .collect();
         let t = format!("{p}_thresholds");
-        self.init_f32(&t, &[ts.len() as i64, 1], values);
+        self.init_f32(&t, &[(ts.len() / steps) as i64, steps as i64], values);
         let o = format!("{p}_out");
         self.node(
             "MultiThreshold",
@@ -510,9 +521,9 @@ impl Builder {
             &[&cur.name, &t],
             &o,
             vec![
-                attr_float("out_scale", 2.0),
-                attr_float("out_bias", -1.0),
-                attr_str("out_dtype", "BIPOLAR"),
+                attr_float("out_scale", out_scale),
+                attr_float("out_bias", out_bias),
+                attr_str("out_dtype", &dtype),
                 attr_str("data_layout", layout),
             ],
         );
@@ -816,6 +827,52 @@ mod tests {
         // A dense output (1, 6) becomes (1, 6, 1, 1) for the convolution.
         assert!(ops(&m).contains(&"Reshape"));
         assert_eq!(meta(&m, META_OUTPUT), "argmax");
+    }
+
+    /// A k-bit layer's MultiThreshold outputs its integers (out_scale 1, out_bias the lowest
+    /// level, out_dtype its type), thresholds (C, levels) mapped as a binary layer's; the next
+    /// layer reads integers at scale 1, though the input's fixed point has 3 fractional bits.
+    #[test]
+    fn kbit_activation_is_a_multithreshold_with_integer_outputs() {
+        use crate::model::{IntType, MultiThreshold};
+        let ty = IntType { bits: 3, signed: false };
+        let dense = |rows: usize, cols: usize, t: Option<Vec<i32>>| {
+            let activation = match t {
+                Some(t) => {
+                    Activation::Multi(MultiThreshold { ty, bias: 1, levels: 2, thresholds: t.repeat(rows) })
+                }
+                None => Activation::Scores,
+            };
+            Layer::Dense(BinaryWeights { matrix: BitMatrix::from_fn(rows, cols, |r, c| r != c), activation })
+        };
+        let model = Model {
+            name: "kbit".into(),
+            input: Shape::new(2, 2, 1),
+            layers: vec![
+                Layer::QuantFixed8(Fixed8 { signed: false, frac_bits: 3 }),
+                dense(3, 4, Some(vec![1, 3])),
+                dense(2, 3, Some(vec![-2, 4])),
+                dense(2, 2, None),
+            ],
+            output: OutputMode::Argmax,
+            provenance: Provenance::default(),
+        };
+        model.verify().unwrap();
+        let m = roundtrip(&model);
+        for l in ["L1_MultiThreshold", "L2_MultiThreshold"] {
+            let mt = node(&m, l);
+            let a =
+                |name: &str| mt.attribute.iter().find(|a| a.name.as_deref() == Some(name)).unwrap().clone();
+            assert_eq!(a("out_scale").f, Some(1.0));
+            assert_eq!(a("out_bias").f, Some(1.0));
+            assert_eq!(a("out_dtype").s.as_deref(), Some(&b"UINT3"[..]));
+        }
+        // Fixed-point input: T / 2^3 per level, channel-major.
+        let t = init(&m, "L1_thresholds");
+        assert_eq!(t.dims, [3, 2]);
+        assert_eq!(floats(t), [0.125, 0.375].repeat(3));
+        // The levels 1..=3 themselves: T.
+        assert_eq!(floats(init(&m, "L2_thresholds")), [-2.0, 4.0].repeat(2));
     }
 
     #[test]

@@ -14,7 +14,12 @@
 //!   ...) with the interpreter's own scalar functions. A quantizer (`BipolarQuant`, a one-step
 //!   `MultiThreshold`) reads each channel's bit off the table: the first accumulator whose bit is
 //!   1 is the threshold; a channel whose bit falls as the accumulator rises has its weight row
-//!   inverted (gamma < 0); a channel that is not monotone is refused.
+//!   inverted (gamma < 0); a channel that is not monotone is refused. A multi-level quantizer
+//!   (`Quant` of 2 to 8 bits, `MultiThreshold` with several steps) is read the same way: its
+//!   integer output as a function of the accumulator gives one threshold per level (a
+//!   [`MultiThreshold`] activation), the first accumulator from which the output reaches it.
+//! - **ints**: scale times an integer of a known range, the output of a k-bit activation; the
+//!   next `MatMul`/`Gemm`/`Conv` reads it as an integer input, a `MaxPool` takes the max.
 //!
 //! Layout: ONNX tensors are NCHW, xnorflow's are channel fastest. Every tensor carries a map from
 //! its ONNX element order to xnorflow's, which `Reshape`, `Flatten` and `Transpose` permute; a
@@ -24,8 +29,8 @@ use super::graph::{elems, Graph, Node, Tensor};
 use super::interp::{self, Bin};
 use super::OnnxError;
 use crate::model::{
-    Activation, BinaryWeights, BitMatrix, Fixed8, InputTable, Layer, Model, OutputMode, Padding, Provenance,
-    Shape,
+    Activation, BinaryWeights, BitMatrix, Fixed8, InputTable, IntType, Layer, Model, MultiThreshold,
+    OutputMode, Padding, Provenance, Shape, MAX_ACT_BITS, MIN_ACT_BITS,
 };
 use std::collections::HashMap;
 
@@ -161,6 +166,8 @@ enum Stage {
     Binary { lo: f32, hi: f32, pad: Option<(usize, bool)> },
     /// After a linear layer.
     Acc(Box<Pending>),
+    /// A k-bit activation: `scale` times an integer in `lo..=hi`.
+    Ints { scale: f32, lo: i64, hi: i64 },
     /// The class index (after TopK or ArgMax).
     Class,
 }
@@ -509,6 +516,19 @@ impl Walk<'_> {
                 }
                 Ok(Val { stage: Stage::Binary { lo, hi, pad: None }, layout: Layout { shape, ..x.layout } })
             }
+            Stage::Ints { scale, lo, hi } => {
+                // Still scale times the same integers (FINN's Mul after a MultiThreshold): the next
+                // layer reads the new scale; the node must treat every position alike.
+                let mut tables = vec![(lo..=hi).map(|q| q as f32 * scale).collect::<Vec<f32>>()];
+                let shape = self.apply(node, d, &x.layout, &|_| 0, &mut tables, "activation group")?;
+                let scale = ints_scale(&tables[0], lo).ok_or_else(|| {
+                    node.bad(
+                        "maps k-bit activations to values that are not one positive scale times their integers; \
+                         xnorflow needs a MatMul, Gemm or Conv (or a max-pool) next",
+                    )
+                })?;
+                Ok(Val { stage: Stage::Ints { scale, lo, hi }, layout: Layout { shape, ..x.layout } })
+            }
             Stage::Class => Err(node.bad("follows the argmax")),
             _ => Err(node.bad(
                 "applies arithmetic to quantized activations; xnorflow needs a MatMul, Gemm or Conv next \
@@ -574,7 +594,7 @@ impl Walk<'_> {
 
     /// Turns a pixel stage that reaches a linear layer unquantized into an integer input layer,
     /// when its values are scale times integers of 8 bits.
-    fn int_input(&mut self, node: &Node, values: &[f32]) -> Result<f32, OnnxError> {
+    fn int_input(&mut self, node: &Node, values: &[f32]) -> Result<(f32, i64), OnnxError> {
         // The quantizer's own scale first, then powers of two (frac_bits records which).
         let pow2s = (0..=8u8).map(|k| (0.5f32.powi(i32::from(k)), k));
         let hint = self.hint.map(|h| (h, (0..=8u8).find(|&k| 0.5f32.powi(i32::from(k)) == h).unwrap_or(0)));
@@ -590,8 +610,13 @@ impl Walk<'_> {
                 .collect();
             if let Some(q) = q {
                 if let Ok(layer) = self.table_layer(q, k) {
+                    let max_abs = match &layer {
+                        Layer::QuantTable(t) => t.max_abs(),
+                        Layer::QuantFixed8(f) => f.max_abs(),
+                        _ => 1,
+                    };
                     self.layers.push(layer);
-                    return Ok(scale);
+                    return Ok((scale, max_abs));
                 }
             }
         }
@@ -613,14 +638,16 @@ impl Walk<'_> {
     }
 
     fn linear(&mut self, node: &Node, x: Val) -> Result<Val, OnnxError> {
-        // For a binary input: the two activation values; for an integer one: (scale, scale).
-        let (in_lo, in_scale, binary, mut pad) = match x.stage {
-            Stage::Binary { lo, hi, pad } => (lo, hi, true, pad),
+        // For a binary input: the two activation values; for an integer one: (scale, scale) and
+        // the largest magnitude of its integers.
+        let (in_lo, in_scale, binary, mut pad, int_max) = match x.stage {
+            Stage::Binary { lo, hi, pad } => (lo, hi, true, pad, 0),
             Stage::Pixel(ref v) => {
                 let v = v.clone();
-                let s = self.int_input(node, &v)?;
-                (s, s, false, None)
+                let (s, max_abs) = self.int_input(node, &v)?;
+                (s, s, false, None, max_abs)
             }
+            Stage::Ints { scale, lo, hi } => (scale, scale, false, None, lo.abs().max(hi.abs()).max(1)),
             _ => {
                 return Err(node.bad(
                     "multiplies values that are not quantized; put a BipolarQuant (or a one-step \
@@ -673,7 +700,8 @@ impl Walk<'_> {
                          pad with +1 or -1 through a Pad node, or train without padding (0/1 activations may \
                          use Conv's zero padding)"
                 } else {
-                    "an 8-bit input layer has no padding in xnorflow; train without padding"
+                    "an integer input (8-bit or a k-bit activation) has no padding in xnorflow; train without \
+                     padding"
                 }));
             }
             let amount = pad.map_or(0, |p| p.0);
@@ -750,12 +778,7 @@ impl Walk<'_> {
         let (lo, hi) = if binary {
             (0i64, fan_in as i64)
         } else {
-            let max_abs = match self.layers.last() {
-                Some(Layer::QuantTable(t)) => t.max_abs(),
-                Some(Layer::QuantFixed8(f)) => f.max_abs(),
-                _ => return Err(node.bad("an integer input must come straight from the input layer")),
-            };
-            let n = max_abs * fan_in as i64;
+            let n = int_max * fan_in as i64;
             (-n, n)
         };
         elems(&[out_ch, (hi - lo + 1) as usize], &format!("{}'s accumulator table", node.describe()))?;
@@ -849,7 +872,15 @@ impl Walk<'_> {
                 p.pool = Some((k, s, p.vals.clone()));
                 Ok(Val { stage: Stage::Acc(p), layout: pooled })
             }
-            _ => Err(node.bad("pools something other than +-1 activations or one layer's pre-activations")),
+            Stage::Ints { scale, lo, hi } => {
+                // scale > 0, so the max of a window is the max of its integers.
+                self.layers.push(Layer::MaxPool { kernel: k, stride: s });
+                Ok(Val { stage: Stage::Ints { scale, lo, hi }, layout: pooled })
+            }
+            _ => {
+                Err(node
+                    .bad("pools something other than quantized activations or one layer's pre-activations"))
+            }
         }
     }
 
@@ -923,10 +954,10 @@ impl Walk<'_> {
         enum Out {
             /// Two values: bit 0 and bit 1.
             Binary(f32, f32),
-            Levels {
-                scale: f32,
-                offset: f32,
-            },
+            /// `f` is a level; the interpreter outputs `scale * f + offset` (after a `Quant`,
+            /// `offset` is 0 and `f` the level minus the zero point). `ints`: the same as a k-bit
+            /// activation, or why it cannot be one.
+            Levels { scale: f32, offset: f32, ints: Result<IntLevels, String> },
         }
         let (f, out): (Box<dyn Fn(f32, usize) -> f32>, Out) = match op {
             "BipolarQuant" => {
@@ -970,11 +1001,15 @@ impl Walk<'_> {
                     let r = if onnx_ch[c] == usize::MAX { 0 } else { onnx_ch[c] };
                     tv[r * tb..(r + 1) * tb].iter().filter(|&&t| v >= t).count() as f32
                 };
+                // An integer out_dtype of two or more bits asks for levels even with one step.
+                let dtype = node.string("out_dtype", "")?;
+                let int_ty = int_type_named(&dtype);
                 // The interpreter's out_scale * count + out_bias for counts 0 and 1.
-                let out = if tb == 1 && scale > 0.0 {
+                let out = if tb == 1 && scale > 0.0 && int_ty.is_none() {
                     Out::Binary(scale * 0.0 + bias, scale * 1.0 + bias)
                 } else {
-                    Out::Levels { scale, offset: bias }
+                    let ints = IntLevels::of_multithreshold(scale, bias, tb, int_ty, &dtype);
+                    Out::Levels { scale, offset: bias, ints }
                 };
                 (Box::new(f), out)
             }
@@ -993,7 +1028,7 @@ impl Walk<'_> {
                     let (a, b) = if spec.signed { (-1.0, 1.0) } else { spec.range() };
                     Out::Binary((a - z) * s, (b - z) * s)
                 } else {
-                    Out::Levels { scale: s, offset: 0.0 }
+                    Out::Levels { scale: s, offset: 0.0, ints: IntLevels::of_quant(&spec, s, z) }
                 };
                 let binary = matches!(out, Out::Binary(..));
                 let top = if spec.signed { 1.0 } else { spec.range().1 };
@@ -1032,7 +1067,7 @@ impl Walk<'_> {
                             }
                         }
                     }
-                    Out::Levels { scale, offset } => {
+                    Out::Levels { scale, offset, .. } => {
                         // The values the interpreter outputs (level * scale + offset, or
                         // (level - z) * scale); the next layer splits them into integers and a
                         // scale, and ops in between (FINN's Mul/Add after a MultiThreshold) apply.
@@ -1046,11 +1081,16 @@ impl Walk<'_> {
                 }
             }
             Stage::Acc(p) => {
-                let Out::Binary(lo, hi) = out else {
-                    return Err(node.bad(
-                        "quantizes a layer to more than one bit; k-bit activations are not supported yet \
-                         (binary: BipolarQuant, or MultiThreshold with one step, out_scale = 2, out_bias = -1)",
-                    ));
+                let (lo, hi) = match out {
+                    Out::Binary(lo, hi) => (lo, hi),
+                    Out::Levels { ints, .. } => {
+                        let q = ints.map_err(|m| node.bad(&m))?;
+                        self.multi(node, *p, &*f, &q)?;
+                        return Ok(Val {
+                            stage: Stage::Ints { scale: q.scale, lo: q.bias, hi: q.top },
+                            layout: x.layout,
+                        });
+                    }
                 };
                 if hi.partial_cmp(&lo) != Some(std::cmp::Ordering::Greater) {
                     return Err(node.bad(&format!(
@@ -1062,6 +1102,63 @@ impl Walk<'_> {
             }
             _ => Err(node.bad("quantizes values that are already quantized")),
         }
+    }
+
+    /// Reads each channel's k-bit output off its accumulator table (`level(value, channel)`,
+    /// shifted by `q.shift`): one threshold per level, the first accumulator whose output reaches
+    /// it (above the range when none does). A channel whose output falls as the accumulator rises
+    /// has its weight row inverted, one that is not monotone is refused. Emits the layer.
+    fn multi(
+        &mut self,
+        node: &Node,
+        p: Pending,
+        level: &dyn Fn(f32, usize) -> f32,
+        q: &IntLevels,
+    ) -> Result<(), OnnxError> {
+        let Pending { mut layer, lo, vals, pool, .. } = p;
+        let weights = layer.weights_mut().ok_or_else(|| node.bad("internal: no weights"))?;
+        let levels = (q.top - q.bias) as usize;
+        let mut thresholds = Vec::with_capacity(vals.len() * levels);
+        let mut inverted = 0;
+        for (c, v) in vals.iter().enumerate() {
+            if let Some((_, _, at_pool)) = &pool {
+                pool_keeps_order(node, c, &at_pool[c], v)?;
+            }
+            let mut out: Vec<i64> = v.iter().map(|&y| level(y, c) as i64 + q.shift).collect();
+            if let Some(o) = out.iter().find(|&&o| o < q.bias || o > q.top) {
+                return Err(node.bad(&format!("outputs the level {o}, outside {}..={}", q.bias, q.top)));
+            }
+            if out.windows(2).any(|w| w[0] > w[1]) {
+                if out.windows(2).any(|w| w[0] < w[1]) {
+                    return Err(node.bad(&format!(
+                        "channel {c}'s output is not monotone in its accumulator; it cannot be a multi-threshold"
+                    )));
+                }
+                // Falling: the inverted row's accumulator (N - P for a binary input, -acc for an
+                // integer one) walks the table backwards.
+                weights.matrix.invert_row(c);
+                out.reverse();
+                inverted += 1;
+            }
+            for j in 1..=levels as i64 {
+                // Never reached: the first accumulator above the range.
+                let i = out.iter().position(|&o| o >= q.bias + j).unwrap_or(out.len());
+                thresholds.push(
+                    i32::try_from(lo + i as i64).map_err(|_| node.bad("threshold does not fit 32 bits"))?,
+                );
+            }
+        }
+        if inverted > 0 {
+            self.notes
+                .push(format!("{}: {inverted} channel(s) with falling outputs inverted", node.describe()));
+        }
+        let bias = i32::try_from(q.bias).map_err(|_| node.bad("the lowest level does not fit 32 bits"))?;
+        weights.activation = Activation::Multi(MultiThreshold { ty: q.ty, bias, levels, thresholds });
+        self.layers.push(layer);
+        if let Some((k, s, _)) = pool {
+            self.layers.push(Layer::MaxPool { kernel: k, stride: s });
+        }
+        Ok(())
     }
 
     /// Reads each channel's threshold off its accumulator table and emits the layer.
@@ -1079,15 +1176,7 @@ impl Walk<'_> {
         let mut inverted = 0;
         for (c, v) in vals.iter().enumerate() {
             if let Some((_, _, at_pool)) = &pool {
-                // Max then g equals OR of g only where g (what follows the pool) keeps the order.
-                let mut pairs: Vec<(f32, f32)> = at_pool[c].iter().copied().zip(v.iter().copied()).collect();
-                pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
-                if pairs.windows(2).any(|w| w[0].1 > w[1].1 || (w[0].0 == w[1].0 && w[0].1 != w[1].1)) {
-                    return Err(node.bad(&format!(
-                        "channel {c}: what follows the max-pool is decreasing (e.g. a negative BatchNorm gamma \
-                         after the pool), so the pool is an AND of bits, which xnorflow does not have"
-                    )));
-                }
+                pool_keeps_order(node, c, &at_pool[c], v)?;
             }
             let b: Vec<bool> = v.iter().map(|&y| bit(y, c) != 0.0).collect();
             let first_one = b.iter().position(|&x| x);
@@ -1123,5 +1212,110 @@ impl Walk<'_> {
             self.layers.push(Layer::MaxPool { kernel: k, stride: s });
         }
         Ok(())
+    }
+}
+
+/// Max then g equals g then max (an OR of bits, a max of levels) only where g, what follows the
+/// pool (`at_pool` values to `after` values, one channel's accumulator table), keeps the order.
+fn pool_keeps_order(node: &Node, c: usize, at_pool: &[f32], after: &[f32]) -> Result<(), OnnxError> {
+    let mut pairs: Vec<(f32, f32)> = at_pool.iter().copied().zip(after.iter().copied()).collect();
+    pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
+    if pairs.windows(2).any(|w| w[0].1 > w[1].1 || (w[0].0 == w[1].0 && w[0].1 != w[1].1)) {
+        return Err(node.bad(&format!(
+            "channel {c}: what follows the max-pool is decreasing (e.g. a negative BatchNorm gamma after the \
+             pool), so the pool is an AND of bits (a min of levels), which xnorflow does not have"
+        )));
+    }
+    Ok(())
+}
+
+/// The positive scale `s` with `values[i] == (lo + i) * s` exactly in f32 for every `i`.
+fn ints_scale(values: &[f32], lo: i64) -> Option<f32> {
+    let (i, q) = (0..values.len()).map(|i| (i, lo + i as i64)).find(|&(_, q)| q != 0)?;
+    let s = values[i] / q as f32;
+    let exact = values.iter().enumerate().all(|(i, &v)| (lo + i as i64) as f32 * s == v);
+    (s > 0.0 && s.is_finite() && exact).then_some(s)
+}
+
+/// FINN's name of an integer type of 2 to 8 bits (`INT2`, `UINT4`, ...).
+fn int_type_named(name: &str) -> Option<IntType> {
+    let (signed, bits) = match name.strip_prefix("UINT") {
+        Some(b) => (false, b),
+        None => (true, name.strip_prefix("INT")?),
+    };
+    let bits: u8 = bits.parse().ok()?;
+    (MIN_ACT_BITS..=MAX_ACT_BITS).contains(&bits).then_some(IntType { bits, signed })
+}
+
+/// A multi-level quantizer read as a k-bit activation: the integer it outputs is its level
+/// (`Quant`: the level minus the zero point; `MultiThreshold`: the count) plus `shift`, in
+/// `bias..=top`, of type `ty`, and the graph's value is `scale` times it, exactly.
+#[derive(Copy, Clone, Debug)]
+struct IntLevels {
+    ty: IntType,
+    bias: i64,
+    top: i64,
+    scale: f32,
+    shift: i64,
+}
+
+impl IntLevels {
+    /// A `Quant` of `spec` with scale `s` and zero point `z` (integer) as a k-bit activation.
+    fn of_quant(spec: &interp::QuantSpec, s: f32, z: f32) -> Result<Self, String> {
+        let bits = u8::try_from(spec.bits).unwrap_or(u8::MAX);
+        if !(MIN_ACT_BITS..=MAX_ACT_BITS).contains(&bits) {
+            return Err(format!(
+                "quantizes a layer to {} bits; k-bit activations have {MIN_ACT_BITS} to {MAX_ACT_BITS}",
+                spec.bits
+            ));
+        }
+        let ty = IntType { bits, signed: spec.signed };
+        let (mn, mx) = spec.range();
+        let (bias, top) = ((mn - z) as i64, (mx - z) as i64);
+        if bias < ty.min() || top > ty.max() {
+            return Err(format!(
+                "its zero point {z} moves the levels to {bias}..={top}, outside {ty}; k-bit activations need a \
+                 zero point that keeps them in their type (0)"
+            ));
+        }
+        Ok(IntLevels { ty, bias, top, scale: s, shift: 0 })
+    }
+
+    /// A `MultiThreshold` of `steps` thresholds, `out_scale * count + out_bias`, with the integer
+    /// type its `out_dtype` names (else the narrowest that holds its outputs).
+    fn of_multithreshold(
+        scale: f32,
+        bias: f32,
+        steps: usize,
+        named: Option<IntType>,
+        dtype: &str,
+    ) -> Result<Self, String> {
+        if !(scale > 0.0 && scale.is_finite()) {
+            return Err(format!("out_scale {scale} must be positive for a k-bit activation"));
+        }
+        let b = bias / scale;
+        if b.fract() != 0.0 || b.abs() > 256.0 {
+            return Err(format!(
+                "out_bias {bias} is not a whole number of out_scale {scale} steps; a k-bit activation is a scale \
+                 times integers"
+            ));
+        }
+        let (b, top) = (b as i64, b as i64 + steps as i64);
+        // The next layer computes on scale * (count + b): it must be the interpreter's value.
+        if (0..=steps).any(|k| scale * k as f32 + bias != (k as i64 + b) as f32 * scale) {
+            return Err(format!(
+                "out_scale {scale} and out_bias {bias} do not give exact multiples of the scale"
+            ));
+        }
+        let fits = |t: IntType| t.min() <= b && top <= t.max();
+        let ty = match named {
+            Some(t) if fits(t) => t,
+            Some(t) => return Err(format!("out_dtype {dtype} does not hold its outputs {b}..={top} ({t})")),
+            None => (MIN_ACT_BITS..=MAX_ACT_BITS)
+                .map(|bits| IntType { bits, signed: b < 0 })
+                .find(|&t| fits(t))
+                .ok_or_else(|| format!("outputs {b}..={top} need more than {MAX_ACT_BITS} bits"))?,
+        };
+        Ok(IntLevels { ty, bias: b, top, scale, shift: b })
     }
 }

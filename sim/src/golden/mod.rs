@@ -9,11 +9,23 @@
 //! Batches are split into tiles of frames processed in parallel with rayon; within a tile, a dense
 //! layer walks its weight rows once for four frames at a time, so weights are loaded once per four
 //! XNOR-popcounts.
+//!
+//! A layer whose input is integers (an 8-bit input quantizer's values or a k-bit activation) keeps
+//! its one-bit weights and reads the input as bit planes (portable) or through tables of
+//! four-input sums (AVX-512, chosen at run time: [`IntKernel`]); see `ints`. The unsafe code is all
+//! in `avx512`.
+
+#[cfg(target_arch = "x86_64")]
+mod avx512;
+mod ints;
+
+pub use ints::IntKernel;
 
 use compiler::model::{
-    tail_mask, Activation, BinaryWeights, Elem, Fixed8, InputTable, Layer, LayerId, Model, ModelError,
-    Padding, Shape, TensorType,
+    tail_mask, Activation, Elem, Fixed8, InputTable, Layer, LayerId, Model, ModelError, Padding, Shape,
+    TensorType,
 };
+use ints::IntWeights;
 use rayon::prelude::*;
 
 /// Why the golden model could not run.
@@ -38,6 +50,9 @@ pub enum SimError {
     /// A dataflow graph that does not verify.
     #[error("graph: {0}")]
     Dataflow(#[from] compiler::dataflow::DataflowError),
+    /// An integer-input kernel this CPU cannot run.
+    #[error("the {0} kernel needs CPU features this machine lacks (available: {1})")]
+    KernelUnavailable(&'static str, String),
 }
 
 /// Scores and class of one frame.
@@ -105,7 +120,7 @@ impl BitTensor {
 
     /// The flattened (h, w, c) bits, densely packed; borrowed when the layout already is.
     fn flat(&self) -> std::borrow::Cow<'_, [u64]> {
-        if self.shape.c % 64 == 0 || self.shape.h * self.shape.w == 1 {
+        if self.shape.c.is_multiple_of(64) || self.shape.h * self.shape.w == 1 {
             return std::borrow::Cow::Borrowed(&self.words);
         }
         let mut out = Vec::new();
@@ -145,7 +160,7 @@ struct PackedWeights {
     n: u32,
     wpr: usize,
     words: Vec<u64>,
-    activation: Activation,
+    activation: Act,
     /// Per row (padded to whole blocks), the largest XOR popcount that still gives bit 1:
     /// `n - T`; padding rows get -1 so that they never set a bit.
     dmax: Vec<i64>,
@@ -161,7 +176,8 @@ impl PackedWeights {
         n: usize,
         wpr: usize,
         row: impl Fn(usize) -> Vec<u64>,
-        activation: Activation,
+        activation: &Activation,
+        kernel: IntKernel,
     ) -> Self {
         let blocks = rows.div_ceil(LANES);
         let mut words = vec![0u64; blocks * wpr * LANES];
@@ -176,6 +192,7 @@ impl PackedWeights {
                 *m = n as i64 - i64::from(t);
             }
         }
+        let activation = Act::new(activation, kernel, n as i64);
         PackedWeights { rows, n: n as u32, wpr, words, activation, dmax }
     }
 
@@ -198,27 +215,6 @@ impl PackedWeights {
     }
 }
 
-/// Dense +-1 weights for a layer whose input is integers.
-#[derive(Clone, Debug)]
-struct SignWeights {
-    rows: usize,
-    n: usize,
-    signs: Vec<i32>,
-    activation: Activation,
-}
-
-impl SignWeights {
-    fn new(w: &BinaryWeights) -> Self {
-        let (rows, n) = (w.out(), w.fan_in());
-        let signs = (0..rows * n).map(|i| if w.matrix.get(i / n, i % n) { 1 } else { -1 }).collect();
-        SignWeights { rows, n, signs, activation: w.activation.clone() }
-    }
-
-    fn dot(&self, r: usize, x: impl Iterator<Item = i32>) -> i32 {
-        self.signs[r * self.n..(r + 1) * self.n].iter().zip(x).map(|(s, x)| s * x).sum()
-    }
-}
-
 #[derive(Clone, Debug)]
 enum Op {
     /// Pixel threshold; `flat` when the next layer is dense and reads the bits flattened.
@@ -229,7 +225,7 @@ enum Op {
     QuantFixed8(Fixed8),
     QuantTable(InputTable),
     DenseBits(PackedWeights),
-    DenseInts(SignWeights),
+    DenseInts(IntWeights),
     ConvBits {
         kernel: usize,
         stride: usize,
@@ -240,7 +236,7 @@ enum Op {
     ConvInts {
         kernel: usize,
         stride: usize,
-        w: SignWeights,
+        w: IntWeights,
     },
     MaxPool {
         kernel: usize,
@@ -267,46 +263,55 @@ fn tile_size(frames: usize, threads: usize) -> usize {
 }
 
 impl Golden {
-    /// Prepares the golden model of `model`, which must verify.
+    /// Prepares the golden model of `model`, which must verify, with the fastest integer-input
+    /// kernel this CPU runs.
     pub fn new(model: &Model) -> Result<Self, SimError> {
+        Self::with_int_kernel(model, IntKernel::detect())
+    }
+
+    /// [`Golden::new`] with a chosen kernel for integer-input layers (every kernel computes the
+    /// same result); an error if this CPU cannot run it.
+    pub fn with_int_kernel(model: &Model, int_kernel: IntKernel) -> Result<Self, SimError> {
+        if !int_kernel.is_available() {
+            let names: Vec<&str> = IntKernel::available().into_iter().map(IntKernel::name).collect();
+            return Err(SimError::KernelUnavailable(int_kernel.name(), names.join(", ")));
+        }
         let types = model.infer()?;
         let mut prev = TensorType { shape: model.input, elem: Elem::Pixels };
         let mut ops = Vec::with_capacity(model.layers.len());
         for (layer, ty) in model.layers.iter().zip(&types) {
-            let int_in = matches!(prev.elem, Elem::Int { .. });
-            ops.push(match layer {
-                Layer::QuantBinary { threshold } => Op::QuantBinary {
+            let int_in = match prev.elem {
+                Elem::Int { ty, .. } => Some(ty),
+                _ => None,
+            };
+            ops.push(match (layer, int_in) {
+                (Layer::QuantBinary { threshold }, _) => Op::QuantBinary {
                     threshold: *threshold,
                     flat: matches!(model.layers.get(1), Some(Layer::Dense(_))),
                 },
-                Layer::QuantFixed8(q) => Op::QuantFixed8(*q),
-                Layer::QuantTable(t) => Op::QuantTable(t.clone()),
-                Layer::Dense(w) if int_in => Op::DenseInts(SignWeights::new(w)),
-                Layer::Dense(w) => Op::DenseBits(PackedWeights::new(
+                (Layer::QuantFixed8(q), _) => Op::QuantFixed8(*q),
+                (Layer::QuantTable(t), _) => Op::QuantTable(t.clone()),
+                (Layer::Dense(w), Some(in_ty)) => {
+                    Op::DenseInts(IntWeights::new(&w.matrix, in_ty, &w.activation, int_kernel))
+                }
+                (Layer::Dense(w), None) => Op::DenseBits(PackedWeights::new(
                     w.out(),
                     w.fan_in(),
                     w.matrix.words_per_row(),
                     |r| w.matrix.row(r).to_vec(),
-                    w.activation.clone(),
+                    &w.activation,
+                    int_kernel,
                 )),
-                Layer::Conv2d { kernel, stride, weights, .. } if int_in => {
-                    Op::ConvInts { kernel: *kernel, stride: *stride, w: SignWeights::new(weights) }
-                }
-                Layer::Conv2d { kernel, stride, padding, weights } => {
+                (Layer::Conv2d { kernel, stride, weights, .. }, Some(in_ty)) => Op::ConvInts {
+                    kernel: *kernel,
+                    stride: *stride,
+                    w: IntWeights::new(&weights.matrix, in_ty, &weights.activation, int_kernel),
+                },
+                (Layer::Conv2d { kernel, stride, padding, weights }, None) => {
                     let c = prev.shape.c;
                     let cw = c.div_ceil(64);
                     let kk = kernel * kernel;
-                    let row = |r: usize| {
-                        let mut words = vec![0u64; kk * cw];
-                        for pos in 0..kk {
-                            for ch in 0..c {
-                                if weights.matrix.get(r, pos * c + ch) {
-                                    words[pos * cw + ch / 64] |= 1 << (ch % 64);
-                                }
-                            }
-                        }
-                        words
-                    };
+                    let row = |r: usize| conv_row(&weights.matrix, r, kk, c);
                     let bit = matches!(padding, Padding::Bit { bit: true, .. });
                     let pad_pixel = (0..cw).map(|i| if bit { tail_mask(c, i) } else { 0 }).collect();
                     Op::ConvBits {
@@ -319,11 +324,12 @@ impl Golden {
                             weights.fan_in(),
                             kk * cw,
                             row,
-                            weights.activation.clone(),
+                            &weights.activation,
+                            int_kernel,
                         ),
                     }
                 }
-                Layer::MaxPool { kernel, stride } => Op::MaxPool { kernel: *kernel, stride: *stride },
+                (Layer::MaxPool { kernel, stride }, _) => Op::MaxPool { kernel: *kernel, stride: *stride },
             });
             prev = *ty;
         }
@@ -342,7 +348,7 @@ impl Golden {
 
     fn check(&self, got: usize, multiple: bool) -> Result<(), SimError> {
         let want = self.frame_len();
-        let ok = if multiple { got % want == 0 } else { got == want };
+        let ok = if multiple { got.is_multiple_of(want) } else { got == want };
         if ok {
             Ok(())
         } else {
@@ -422,14 +428,16 @@ impl Golden {
                     .collect();
                 dense_bits(w, &flat, ty.shape)
             }
-            Op::DenseInts(w) => cur
-                .iter()
-                .map(|t| {
-                    let Tensor::Ints { values, .. } = t else { unreachable!("verified: integer input") };
-                    let acc: Vec<i32> = (0..w.rows).map(|r| w.dot(r, values.iter().copied())).collect();
-                    finish(acc, &w.activation, ty.shape)
-                })
-                .collect(),
+            Op::DenseInts(w) => {
+                let xs: Vec<&[i32]> = cur
+                    .iter()
+                    .map(|t| match t {
+                        Tensor::Ints { values, .. } => &values[..],
+                        Tensor::Bits(_) => unreachable!("verified: integer input"),
+                    })
+                    .collect();
+                ints::dense(w, &xs, ty.shape)
+            }
             Op::ConvBits { kernel, stride, pad, pad_pixel, w } => cur
                 .iter()
                 .map(|t| {
@@ -441,20 +449,7 @@ impl Golden {
                 .iter()
                 .map(|t| {
                     let Tensor::Ints { shape, values } = t else { unreachable!("verified: integer input") };
-                    let (k, s, c) = (*kernel, *stride, shape.c);
-                    let mut acc = Vec::with_capacity(ty.shape.len());
-                    for oy in 0..ty.shape.h {
-                        for ox in 0..ty.shape.w {
-                            let window = (0..k * k * c).map(|j| {
-                                let (pos, ch) = (j / c, j % c);
-                                let (y, x) = (oy * s + pos / k, ox * s + pos % k);
-                                values[(y * shape.w + x) * c + ch]
-                            });
-                            let window: Vec<i32> = window.collect();
-                            acc.extend((0..w.rows).map(|r| w.dot(r, window.iter().copied())));
-                        }
-                    }
-                    finish(acc, &w.activation, ty.shape)
+                    ints::conv(w, values, *shape, *kernel, *stride, ty.shape)
                 })
                 .collect(),
             Op::MaxPool { kernel, stride } => cur
@@ -490,23 +485,166 @@ impl Golden {
     }
 }
 
+/// Channels per chunk of a multi-threshold: one 512-bit register of `i32`s.
+const MULTI_LANES: usize = 16;
+
+/// Channels per chunk of a narrow multi-threshold (accumulators that fit `i16`): one 512-bit
+/// register of `i16`s.
+const NARROW_LANES: usize = 32;
+
+/// What a layer does with its accumulators, prepared for the golden model.
+#[derive(Clone, Debug)]
+enum Act {
+    /// Bit = `[acc >= t[ch]]`.
+    Threshold { t: Vec<i32>, kernel: IntKernel },
+    /// `bias + #{j : acc >= t_j}`, the thresholds of channels `16 k ..` at level `j` in
+    /// `chunks[k * levels + j]` (padding lanes `i32::MAX`), so that one chunk's counts stay in
+    /// registers over every level and the compares run across channels, without branches.
+    /// `narrow`: the same for the AVX-512 kernel in `i16` lanes, 32 channels a chunk, when the
+    /// accumulators fit `i16` (half the compares: a 4-bit activation has 15 levels).
+    Multi {
+        bias: i32,
+        levels: usize,
+        chunks: Vec<[i32; MULTI_LANES]>,
+        narrow: Option<Vec<[i16; NARROW_LANES]>>,
+        kernel: IntKernel,
+    },
+    /// Scores.
+    Scores,
+}
+
+impl Act {
+    /// The activation `a` of a layer whose accumulators lie in `[-hi, hi]`, for `kernel`.
+    fn new(a: &Activation, kernel: IntKernel, hi: i64) -> Self {
+        match a {
+            Activation::Threshold(t) => Act::Threshold { t: t.clone(), kernel },
+            Activation::Multi(m) => {
+                let (c, levels) = (m.channels(), m.levels);
+                let chunks = by_level(c, levels, |ch, j| m.channel(ch)[j], i32::MAX);
+                // Thresholds lie in [-hi, hi + 1] (verified), so below i16::MAX they fit, and the
+                // padding lanes' i16::MAX is above every accumulator.
+                let narrow = (kernel == IntKernel::Avx512 && hi < i64::from(i16::MAX))
+                    .then(|| by_level(c, levels, |ch, j| m.channel(ch)[j] as i16, i16::MAX));
+                Act::Multi { bias: m.bias, levels, chunks, narrow, kernel }
+            }
+            Activation::Scores => Act::Scores,
+        }
+    }
+}
+
+/// Chunks of `N` channels' thresholds, level by level: chunk `k * levels + j` holds level `j` of
+/// channels `N k ..`, `pad` past the last channel.
+fn by_level<T: Copy, const N: usize>(
+    c: usize,
+    levels: usize,
+    t: impl Fn(usize, usize) -> T,
+    pad: T,
+) -> Vec<[T; N]> {
+    (0..c.div_ceil(N) * levels)
+        .map(|i| {
+            let (k, j) = (i / levels, i % levels);
+            std::array::from_fn(|l| if k * N + l < c { t(k * N + l, j) } else { pad })
+        })
+        .collect()
+}
+
 /// Thresholds integer accumulators (channel fastest) into bits or k-bit integers, or keeps them
 /// as scores.
-fn finish(mut acc: Vec<i32>, act: &Activation, shape: Shape) -> Tensor {
+fn finish(mut acc: Vec<i32>, act: &Act, shape: Shape) -> Tensor {
     match act {
-        Activation::Scores => Tensor::Ints { shape, values: acc },
-        Activation::Multi(m) => {
-            for (i, a) in acc.iter_mut().enumerate() {
-                *a = m.apply(i % shape.c, i64::from(*a));
+        Act::Scores => Tensor::Ints { shape, values: acc },
+        Act::Multi { bias, levels, narrow: Some(narrow), .. } if avx512_narrow(act) => {
+            #[cfg(target_arch = "x86_64")]
+            for px in acc.chunks_exact_mut(shape.c) {
+                for (a, t) in px.chunks_mut(NARROW_LANES).zip(narrow.chunks_exact(*levels)) {
+                    avx512::multi_count16(*bias, a, t);
+                }
+            }
+            let _ = (bias, levels, narrow);
+            Tensor::Ints { shape, values: acc }
+        }
+        Act::Multi { bias, levels, chunks, kernel, .. } => {
+            let count = |v: &[i32; MULTI_LANES], t: &[[i32; MULTI_LANES]]| {
+                #[cfg(target_arch = "x86_64")]
+                if *kernel == IntKernel::Avx512 {
+                    if let Some(n) = avx512::multi_count(*bias, v, t) {
+                        return n;
+                    }
+                }
+                let _ = kernel;
+                multi_count(*bias, v, t)
+            };
+            for px in acc.chunks_exact_mut(shape.c) {
+                let mut t = chunks.chunks_exact(*levels);
+                let mut full = px.chunks_exact_mut(MULTI_LANES);
+                for (a, t) in (&mut full).zip(&mut t) {
+                    let a: &mut [i32; MULTI_LANES] = a.try_into().expect("chunks of MULTI_LANES");
+                    *a = count(a, t);
+                }
+                let rest = full.into_remainder();
+                if let Some(t) = t.next() {
+                    let mut v = [0i32; MULTI_LANES];
+                    v[..rest.len()].copy_from_slice(rest);
+                    let n = rest.len();
+                    rest.copy_from_slice(&count(&v, t)[..n]);
+                }
             }
             Tensor::Ints { shape, values: acc }
         }
-        Activation::Threshold(t) => {
+        Act::Threshold { t, kernel } => {
             let mut b = BitTensor::zeros(shape);
-            b.fill(&acc, |ch, a| a >= t[ch]);
+            for (a, words) in acc.chunks_exact(shape.c).zip(b.words.chunks_exact_mut(b.cw)) {
+                #[cfg(target_arch = "x86_64")]
+                if *kernel == IntKernel::Avx512 && avx512::threshold_bits(a, t, words) {
+                    continue;
+                }
+                let _ = kernel;
+                threshold_bits(a, t, words);
+            }
             Tensor::Bits(b)
         }
     }
+}
+
+/// Whether `act` is a multi-threshold with `i16` chunks for the AVX-512 kernel, on a CPU that
+/// runs it.
+fn avx512_narrow(act: &Act) -> bool {
+    matches!(act, Act::Multi { narrow: Some(_), kernel: IntKernel::Avx512, .. })
+        && IntKernel::Avx512.is_available()
+}
+
+/// Bit `j` of `words[j / 64]` = `[acc[j] >= t[j]]` (see `avx512::threshold_bits` for the vector
+/// form).
+fn threshold_bits(acc: &[i32], t: &[i32], words: &mut [u64]) {
+    for (w, (a, t)) in words.iter_mut().zip(acc.chunks(64).zip(t.chunks(64))) {
+        *w = a.iter().zip(t).enumerate().fold(0, |w, (j, (&a, &t))| w | u64::from(a >= t) << j);
+    }
+}
+
+/// `bias + #{j : v >= t[j]}` lane by lane (see `avx512::multi_count` for the vector form).
+fn multi_count(bias: i32, v: &[i32; MULTI_LANES], t: &[[i32; MULTI_LANES]]) -> [i32; MULTI_LANES] {
+    let mut n = [bias; MULTI_LANES];
+    for t in t {
+        for ((n, &v), &t) in n.iter_mut().zip(v).zip(t) {
+            *n += i32::from(v >= t);
+        }
+    }
+    n
+}
+
+/// Row `r` of a convolution's weights as one `ceil(c / 64)`-word group per window position (`kk`
+/// positions of `c` channels), the layout of a window of pixels.
+fn conv_row(m: &compiler::model::BitMatrix, r: usize, kk: usize, c: usize) -> Vec<u64> {
+    let cw = c.div_ceil(64);
+    let mut words = vec![0u64; kk * cw];
+    for pos in 0..kk {
+        for ch in 0..c {
+            if m.get(r, pos * c + ch) {
+                words[pos * cw + ch / 64] |= 1 << (ch % 64);
+            }
+        }
+    }
+    words
 }
 
 /// Max over each `k x k` window (stride `s`) of an integer tensor of shape `inp`, per channel.
@@ -566,44 +704,52 @@ pub fn xor_popcount_block_x4(blk: &[u64], x: [&[u64]; 4]) -> [[u64; LANES]; 4] {
 }
 
 fn dense_bits(w: &PackedWeights, xs: &[std::borrow::Cow<[u64]>], shape: Shape) -> Vec<Tensor> {
-    let Activation::Threshold(_) = w.activation else {
-        return xs
-            .iter()
-            .map(|x| {
-                let mut acc = Vec::with_capacity(w.blocks() * LANES);
-                w.accumulate(x, &mut acc);
-                finish(acc, &w.activation, shape)
-            })
-            .collect();
+    let Act::Threshold { .. } = w.activation else {
+        // Integer accumulators (scores or a k-bit activation): `n - d` per live row.
+        let mut accs: Vec<Vec<i32>> = xs.iter().map(|_| Vec::with_capacity(w.rows)).collect();
+        for_each_block(w, xs, |f, b, d| {
+            let live = (w.rows - b * LANES).min(LANES);
+            accs[f].extend(d[..live].iter().map(|&d| w.n as i32 - d as i32));
+        });
+        return accs.into_iter().map(|acc| finish(acc, &w.activation, shape)).collect();
     };
     // bit = [n - d >= T] = [d <= n - T], decided straight from the XOR popcounts d, with the four rows
     // of a block landing in one output word.
     let mut outs: Vec<BitTensor> = xs.iter().map(|_| BitTensor::zeros(shape)).collect();
-    let set = |out: &mut BitTensor, b: usize, d: &[u64; LANES]| {
+    for_each_block(w, xs, |f, b, d| {
         let r0 = b * LANES;
         let mut mask = 0u64;
         for (l, (&d, &m)) in d.iter().zip(&w.dmax[r0..r0 + LANES]).enumerate() {
             mask |= u64::from(d as i64 <= m) << l;
         }
-        out.words[r0 / 64] |= mask << (r0 % 64);
-    };
+        outs[f].words[r0 / 64] |= mask << (r0 % 64);
+    });
+    outs.into_iter().map(Tensor::Bits).collect()
+}
+
+/// Calls `each(frame, block, d)` with the XOR popcounts `d` of every weight block against every
+/// input of `xs`: four frames per weight load, the rest one by one.
+fn for_each_block(
+    w: &PackedWeights,
+    xs: &[std::borrow::Cow<[u64]>],
+    mut each: impl FnMut(usize, usize, &[u64; LANES]),
+) {
     let mut f = 0;
     while f + 4 <= xs.len() {
         let x = [&xs[f][..], &xs[f + 1][..], &xs[f + 2][..], &xs[f + 3][..]];
         for b in 0..w.blocks() {
             let d = xor_popcount_block_x4(w.block(b), x);
-            for (out, dk) in outs[f..f + 4].iter_mut().zip(&d) {
-                set(out, b, dk);
+            for (k, dk) in d.iter().enumerate() {
+                each(f + k, b, dk);
             }
         }
         f += 4;
     }
-    for (x, out) in xs[f..].iter().zip(&mut outs[f..]) {
+    for (f, x) in xs.iter().enumerate().skip(f) {
         for b in 0..w.blocks() {
-            set(out, b, &xor_popcount_block(w.block(b), x));
+            each(f, b, &xor_popcount_block(w.block(b), x));
         }
     }
-    outs.into_iter().map(Tensor::Bits).collect()
 }
 
 fn conv_bits(
@@ -647,6 +793,43 @@ fn export(t: &Tensor, shape: Shape) -> LayerOutput {
 
 #[cfg(test)]
 mod tests {
+    /// The AVX-512 activations against the plain ones: threshold bits over lengths around the
+    /// 16-lane and 64-bit steps, multi-threshold counts over 1 to 255 levels, accumulators around
+    /// the thresholds.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn vector_activations_match_plain_ones() {
+        use rand::{Rng, SeedableRng};
+        if !super::IntKernel::Avx512.is_available() {
+            return;
+        }
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        for len in [1usize, 15, 16, 17, 63, 64, 65, 130] {
+            let t: Vec<i32> = (0..len).map(|_| rng.gen_range(-20..20)).collect();
+            let acc: Vec<i32> = t.iter().map(|&t| t + rng.gen_range(-1..=1)).collect();
+            let (mut want, mut got) = (vec![0u64; len.div_ceil(64)], vec![u64::MAX; len.div_ceil(64)]);
+            super::threshold_bits(&acc, &t, &mut want);
+            assert!(super::avx512::threshold_bits(&acc, &t, &mut got));
+            assert_eq!(got, want, "{len} channels");
+        }
+        for levels in [1usize, 2, 3, 15, 255] {
+            let t: Vec<[i32; 16]> = (0..levels).map(|j| std::array::from_fn(|l| (j + l) as i32)).collect();
+            let v: [i32; 16] = std::array::from_fn(|_| rng.gen_range(-2..levels as i32 + 18));
+            let want = super::multi_count(-3, &v, &t);
+            assert_eq!(super::avx512::multi_count(-3, &v, &t), Some(want), "{levels} levels");
+            // The i16 form over 32 channels (the two halves: v and v - 1), and a short chunk.
+            let t16: Vec<[i16; 32]> = t.iter().map(|t| std::array::from_fn(|l| t[l % 16] as i16)).collect();
+            let wide = [v, std::array::from_fn(|l| v[l] - 1)].concat();
+            let want: Vec<i32> =
+                [want, super::multi_count(-3, &std::array::from_fn(|l| v[l] - 1), &t)].concat();
+            for len in [32, 20, 7] {
+                let mut got = wide[..len].to_vec();
+                assert!(super::avx512::multi_count16(-3, &mut got, &t16));
+                assert_eq!(got, want[..len], "{levels} levels, {len} channels in i16");
+            }
+        }
+    }
+
     #[test]
     fn tiles_are_blocks_of_four_spread_over_threads() {
         assert_eq!(super::tile_size(1, 2), 4);

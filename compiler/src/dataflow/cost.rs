@@ -479,13 +479,14 @@ mod tests {
     /// comparator and multiplexer per pool element.
     #[test]
     fn kbit_lanes_comparators_and_pools_are_counted() {
-        // Four int8 lanes: 4 x 9 + two 10-bit adders + one 11-bit adder.
+        // Four int8 lanes: what is left of the negations, (8 - 1) / 2 per lane, then two 10-bit
+        // adders and one 11-bit adder.
         assert_eq!(
             lanes_luts(4, LaneInput::Int { bits: 8, signed: true }, Popcount::Compressor),
-            36 + 20 + 11
+            14 + 20 + 11
         );
-        // Four uint2 lanes: terms -3..=3 (3 LUTs each), adders of 4 and 5 bits.
-        assert_eq!(lanes_luts(4, LaneInput::Int { bits: 2, signed: false }, Popcount::AdderTree), 12 + 8 + 5);
+        // Four uint2 lanes: terms -3..=3 (half a LUT each), adders of 4 and 5 bits.
+        assert_eq!(lanes_luts(4, LaneInput::Int { bits: 2, signed: false }, Popcount::AdderTree), 2 + 8 + 5);
         let lanes = |bits| lanes_luts(16, LaneInput::Int { bits, signed: true }, Popcount::Compressor);
         assert!(lanes(2) < lanes(3) && lanes(3) < lanes(4) && lanes(4) < lanes(8));
         let ty = crate::model::IntType { bits: 2, signed: true };
@@ -496,9 +497,9 @@ mod tests {
         };
         // MW = 64 binary lanes: accumulator 0..=64, thresholds 0..=65 in 8 bits.
         assert_eq!(multi(3, -1).tfield_bits(), 8);
-        // Three comparators of 8 bits, two 2-bit adders counting them (0..=3), a 2-bit bias adder.
-        assert_eq!(multi_stage_luts(&multi(3, -1)), 24 + 2 + 2 + 2);
-        assert_eq!(multi_stage_luts(&multi(3, 0)), 24 + 2 + 2, "no adder for bias 0");
+        // Three comparators of 8 bits at 3/4 LUT a bit, two LUTs for the count and the bias.
+        assert_eq!(multi_stage_luts(&multi(3, -1)), 3 * 6 + 2);
+        assert_eq!(multi_stage_luts(&multi(15, -1)), 15 * 6 + 8);
         let (one, three) = (mvtu(&multi(1, 0)), mvtu(&multi(3, 0)));
         assert!(three.lut > one.lut, "{three:?} {one:?}");
         assert_eq!(three.ff, one.ff, "the ROM address is registered, not its word");

@@ -110,7 +110,13 @@ fn the_public_2_bit_tfc_imports_exactly() {
     assert!(out.contains("quant.table -> dense -> dense -> dense -> dense"), "{out}");
     assert!(out.contains("channel(s) with falling outputs inverted"), "{out}");
     let inspect = ok(&["inspect", "TFC_1W2A.xnf"], dir.path());
-    assert_eq!(inspect.matches("2 bits int2, 2 levels from -1").count(), 3, "{inspect}");
+    assert_eq!(inspect.matches("int2 in -1..=1 (2 thresholds)").count(), 3, "{inspect}");
+    // The peer's W1A2 network through the hardware: compiled, cycle model and Verilator agree
+    // with the golden model.
+    let b = dir.path().join("b").display().to_string();
+    ok(&["compile", "TFC_1W2A.xnf", "-o", &b, "--target-cycles", "256"], dir.path());
+    assert!(ok(&["sim", &b, "--frames", "4"], dir.path()).contains("outputs equal the golden model's"));
+    assert!(ok(&["cosim", &b, "--frames", "4", "--stall-prob", "0.2"], dir.path()).ends_with("PASS\n"));
     // Exported to QONNX (MultiThreshold with int2 outputs) and imported again: the same file.
     ok(&["export", "TFC_1W2A.xnf", "-o", "again.onnx"], dir.path());
     let data = mnist();

@@ -16,7 +16,7 @@ use crate::json::JsonError;
 use crate::model::limits::{self, grouped, FileError, MAX_MODEL_FILE_BYTES};
 use crate::model::{
     Activation, BinaryWeights, BitMatrix, Fixed8, InputTable, IntType, Layer, LayerId, Model, ModelError,
-    MultiThreshold, OutputMode, Padding, ParseError, Provenance, Shape,
+    MultiThreshold, OutputMode, Padding, ParseError, Provenance, Shape, Shortcut,
 };
 use safetensors::{Dtype, SafeTensors};
 use serde::{Deserialize, Serialize};
@@ -26,10 +26,15 @@ use std::path::{Path, PathBuf};
 /// Value of the manifest's `format` field.
 pub const FORMAT_NAME: &str = "xnorflow-model";
 /// The newest manifest version this build writes and reads. Version 2 added multi-bit
-/// activations (`act: multi`); a model without one is still written as version 1, byte for byte
-/// as before, so that older builds keep reading every file they can, and refuse the rest by their
-/// version with a clear message instead of a confusing field error.
-pub const FORMAT_VERSION: u32 = 2;
+/// activations (`act: multi`), version 3 residual blocks; a model is written with the oldest
+/// version that holds it (a binary model is still version 1, byte for byte as before), so that
+/// older builds keep reading every file they can, and refuse the rest by their version with a
+/// clear message instead of a confusing field error.
+pub const FORMAT_VERSION: u32 = 3;
+/// The version that added multi-bit activations.
+pub const MULTI_FORMAT_VERSION: u32 = 2;
+/// The version that added residual blocks.
+pub const RESIDUAL_FORMAT_VERSION: u32 = 3;
 /// The oldest manifest version this build reads.
 pub const MIN_FORMAT_VERSION: u32 = 1;
 /// Metadata key of the manifest inside the safetensors header.
@@ -168,6 +173,17 @@ enum LayerEntry {
     },
     #[serde(rename = "maxpool")]
     MaxPool { id: LayerId, kernel: usize, stride: usize },
+    /// Format version 3.
+    #[serde(rename = "residual")]
+    Residual {
+        id: LayerId,
+        kernel: usize,
+        stride: usize,
+        padding: Padding,
+        shortcut: Shortcut,
+        #[serde(flatten)]
+        w: WeightEntry,
+    },
 }
 
 impl LayerEntry {
@@ -178,7 +194,8 @@ impl LayerEntry {
             | LayerEntry::QuantTable { id, .. }
             | LayerEntry::Dense { id, .. }
             | LayerEntry::Conv2d { id, .. }
-            | LayerEntry::MaxPool { id, .. } => *id,
+            | LayerEntry::MaxPool { id, .. }
+            | LayerEntry::Residual { id, .. } => *id,
         }
     }
 }
@@ -223,12 +240,28 @@ pub fn to_bytes(model: &Model) -> Result<Vec<u8>, FormatError> {
                 w: weight_entry(id, weights),
             },
             Layer::MaxPool { kernel, stride } => LayerEntry::MaxPool { id, kernel: *kernel, stride: *stride },
+            Layer::Residual { kernel, stride, padding, shortcut, weights } => LayerEntry::Residual {
+                id,
+                kernel: *kernel,
+                stride: *stride,
+                padding: *padding,
+                shortcut: *shortcut,
+                w: weight_entry(id, weights),
+            },
         })
         .collect();
+    // The oldest version that holds the model, so that older readers still read what they can.
     let multi_bit = model.layers.iter().any(|l| l.weights().is_some_and(|w| w.activation.multi().is_some()));
+    let residual = model.layers.iter().any(|l| matches!(l, Layer::Residual { .. }));
     let manifest = Manifest {
         format: FORMAT_NAME.into(),
-        version: if multi_bit { FORMAT_VERSION } else { MIN_FORMAT_VERSION },
+        version: if residual {
+            RESIDUAL_FORMAT_VERSION
+        } else if multi_bit {
+            MULTI_FORMAT_VERSION
+        } else {
+            MIN_FORMAT_VERSION
+        },
         name: model.name.clone(),
         input: model.input,
         output: model.output,
@@ -370,6 +403,17 @@ pub fn from_bytes(bytes: &[u8]) -> Result<Model, FormatError> {
                 let weights = read_weights(&st, &w, manifest.version, &mut used)?;
                 Layer::Conv2d { kernel, stride, padding, weights }
             }
+            LayerEntry::Residual { kernel, stride, padding, shortcut, w, .. } => {
+                if manifest.version < RESIDUAL_FORMAT_VERSION {
+                    return Err(FormatError::Manifest(format!(
+                        "layer {id} is a residual block, which needs format version \
+                         {RESIDUAL_FORMAT_VERSION}; the file says {}",
+                        manifest.version
+                    )));
+                }
+                let weights = read_weights(&st, &w, manifest.version, &mut used)?;
+                Layer::Residual { kernel, stride, padding, shortcut, weights }
+            }
         };
         layers.push(layer);
     }
@@ -431,9 +475,9 @@ fn read_weights(
             "act multi and the 'multi' entry (bits, signed, bias, levels) go together".into(),
         ));
     }
-    if w.act == ActKind::Multi && version < 2 {
+    if w.act == ActKind::Multi && version < MULTI_FORMAT_VERSION {
         return Err(FormatError::Manifest(format!(
-            "act multi (a multi-bit activation) needs format version 2, the file says {version}"
+            "act multi (a multi-bit activation) needs format version {MULTI_FORMAT_VERSION}, the file says {version}"
         )));
     }
     let activation = match (w.act, &w.threshold, w.multi) {

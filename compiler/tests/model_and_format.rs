@@ -10,12 +10,12 @@
 
 use compiler::format::{
     from_bytes, load, save, to_bytes, FormatError, FORMAT_NAME, FORMAT_VERSION, MANIFEST_KEY,
-    MIN_FORMAT_VERSION,
+    MIN_FORMAT_VERSION, MULTI_FORMAT_VERSION, RESIDUAL_FORMAT_VERSION,
 };
 use compiler::model::random::{random_mlp, random_model, LayerSpec};
 use compiler::model::{
     Activation, BinaryWeights, BitMatrix, Elem, Fixed8, InputTable, IntType, Layer, LayerId, Model,
-    ModelError, MultiThreshold, OutputMode, Padding, ParseError, Provenance, Shape,
+    ModelError, MultiThreshold, OutputMode, Padding, ParseError, Provenance, Shape, Shortcut,
 };
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -1007,10 +1007,11 @@ fn every_truncation_is_an_error() {
 #[test]
 fn newer_version_is_refused_as_such() {
     let (mut manifest, tensors) = manifest_of(&conv_file());
-    manifest["version"] = json!(3);
-    let err = from_bytes(&rebuild(&manifest, &tensors)).expect_err("version 3");
-    assert!(matches!(err, FormatError::UnsupportedVersion { found: 3 }), "{err:?}");
-    assert!(err.to_string().contains("version 3"), "{err}");
+    manifest["version"] = json!(FORMAT_VERSION + 1);
+    let err = from_bytes(&rebuild(&manifest, &tensors)).expect_err("a newer version");
+    let newer = u64::from(FORMAT_VERSION + 1);
+    assert!(matches!(err, FormatError::UnsupportedVersion { found } if found == newer), "{err:?}");
+    assert!(err.to_string().contains(&format!("version {newer}")), "{err}");
     assert!(
         err.to_string().contains(&format!("reads versions {MIN_FORMAT_VERSION} to {FORMAT_VERSION}")),
         "{err}"
@@ -1022,8 +1023,11 @@ fn newer_version_is_refused_as_such() {
         Err(FormatError::UnsupportedVersion { found: 0 })
     ));
     // Even when the rest of the manifest is something this build cannot read.
-    let v3 = json!({"format": FORMAT_NAME, "version": 3, "graph": {"nodes": []}});
-    assert!(matches!(from_bytes(&rebuild(&v3, &tensors)), Err(FormatError::UnsupportedVersion { found: 3 })));
+    let v_next = json!({"format": FORMAT_NAME, "version": newer, "graph": {"nodes": []}});
+    assert!(matches!(
+        from_bytes(&rebuild(&v_next, &tensors)),
+        Err(FormatError::UnsupportedVersion { found }) if found == newer
+    ));
     manifest["version"] = json!(u64::MAX);
     assert!(matches!(
         from_bytes(&rebuild(&manifest, &tensors)),
@@ -1695,7 +1699,7 @@ fn multi_threshold_text_and_file_round_trip() {
     let bytes = to_bytes(&model).expect("writes");
     assert_eq!(from_bytes(&bytes).expect("reads"), model);
     let (manifest, tensors) = manifest_of(&bytes);
-    assert_eq!(manifest["version"], json!(FORMAT_VERSION), "a multi-bit model is a version-2 file");
+    assert_eq!(manifest["version"], json!(MULTI_FORMAT_VERSION), "a multi-bit model is a version-2 file");
     assert_eq!(manifest["layers"][1]["act"], json!("multi"));
     assert_eq!(manifest["layers"][1]["multi"], json!({"bits": 2, "signed": true, "bias": -1, "levels": 2}));
     assert_eq!(tensors["L1.threshold"].1, vec![3, 2]);
@@ -1749,4 +1753,173 @@ fn act_bits_is_the_widest_hidden_activation() {
         LayerSpec::Dense(2),
     ];
     assert_eq!(random_model("a", Shape::new(1, 1, 8), &specs, 1).expect("valid").act_bits(), 4);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Residual blocks.
+// ---------------------------------------------------------------------------------------------
+
+/// L0 quant.fixed8 signed, L1 3x3 conv (pad none) to int8 x 4 channels, L2 residual stride 1
+/// (identity), L3 residual stride 2 to 6 channels (pool_pad), L4 dense 3x3x6 -> 5 scores. Input
+/// 8x8x1 (the stem's output is 6x6).
+fn resnet_model(seed: u64) -> Model {
+    let ty = IntType { bits: 8, signed: true };
+    random_model(
+        "res",
+        Shape::new(8, 8, 1),
+        &[
+            LayerSpec::QuantFixed8(true),
+            LayerSpec::Conv2dMulti { out: 4, kernel: 3, stride: 1, padding: Padding::None, ty },
+            LayerSpec::Residual { out: 4, kernel: 3, stride: 1, pad_bit: true },
+            LayerSpec::Residual { out: 6, kernel: 3, stride: 2, pad_bit: false },
+            LayerSpec::Dense(5),
+        ],
+        seed,
+    )
+    .expect("valid")
+}
+
+#[test]
+fn residual_blocks_infer_types_and_round_trip() {
+    let model = resnet_model(7);
+    let types = model.infer().expect("verifies");
+    assert_eq!(types[2].shape, Shape::new(6, 6, 4), "stride 1 keeps the shape");
+    assert_eq!(types[3].shape, Shape::new(3, 3, 6), "stride 2 halves it and pads channels");
+    let ty = IntType { bits: 8, signed: true };
+    assert!(matches!(types[3].elem, Elem::Int { ty: t, .. } if t == ty), "{}", types[3].elem);
+    let text = model.to_string();
+    assert!(
+        text.contains(
+            "L2 residual kernel=3 stride=1 padding=1:1 shortcut=identity out=4 in=36 act=multi bits=8"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("L3 residual kernel=3 stride=2 padding=1:0 shortcut=pool_pad out=6 in=36"),
+        "{text}"
+    );
+    assert_eq!(Model::parse(&text).expect("parses"), model);
+    let bad = text.replace("shortcut=identity", "shortcut=conv");
+    assert!(Model::parse(&bad)
+        .expect_err("unknown")
+        .to_string()
+        .contains("unknown shortcut 'conv' (identity or pool_pad)"));
+    let bytes = to_bytes(&model).expect("writes");
+    assert_eq!(from_bytes(&bytes).expect("reads"), model);
+    let (manifest, tensors) = manifest_of(&bytes);
+    assert_eq!(manifest["version"], json!(RESIDUAL_FORMAT_VERSION), "a residual model is a version-3 file");
+    assert_eq!(manifest["layers"][3]["kind"], json!("residual"));
+    assert_eq!(manifest["layers"][3]["shortcut"], json!("pool_pad"));
+    // A version-2 manifest cannot hold one, and says so by the layer.
+    let mut old = manifest;
+    old["version"] = json!(MULTI_FORMAT_VERSION);
+    let err = from_bytes(&rebuild(&old, &tensors)).expect_err("v2");
+    assert!(err.to_string().contains("layer L2 is a residual block, which needs format version 3"), "{err}");
+}
+
+#[test]
+fn residual_verifier_errors_name_the_block() {
+    let base = resnet_model(3);
+    let with = |f: &dyn Fn(&mut Layer)| {
+        let mut m = base.clone();
+        f(&mut m.layers[2]);
+        m
+    };
+    let set_stride = |s: usize| {
+        move |l: &mut Layer| {
+            if let Layer::Residual { stride, .. } = l {
+                *stride = s
+            }
+        }
+    };
+    assert_layer_error(
+        &with(&set_stride(2)),
+        2,
+        "residual",
+        &["a stride-2 block has a pool_pad shortcut, found identity"],
+    );
+    assert_layer_error(&with(&set_stride(3)), 2, "residual", &["stride must be 1 or 2, found 3"]);
+    let pad = |p: Padding| {
+        move |l: &mut Layer| {
+            if let Layer::Residual { padding, .. } = l {
+                *padding = p
+            }
+        }
+    };
+    assert_layer_error(
+        &with(&pad(Padding::None)),
+        2,
+        "residual",
+        &["a 3x3 branch needs padding 1:0 or 1:1 to keep the shape, found none"],
+    );
+    let sc = |l: &mut Layer| {
+        if let Layer::Residual { shortcut, .. } = l {
+            *shortcut = Shortcut::PoolPad
+        }
+    };
+    assert_layer_error(
+        &with(&sc),
+        2,
+        "residual",
+        &["a stride-1 block has an identity shortcut, found pool_pad"],
+    );
+    // The branch's type is the stream's.
+    let narrow = |l: &mut Layer| {
+        if let Some(Activation::Multi(m)) = l.weights_mut().map(|w| &mut w.activation) {
+            m.ty = IntType { bits: 4, signed: true };
+            m.bias = -1;
+            m.levels = 2;
+            m.thresholds = (0..4 * 2).map(|i| i % 2 * 10).collect();
+        }
+    };
+    assert_layer_error(
+        &with(&narrow),
+        2,
+        "residual",
+        &["the branch's multi-threshold outputs int4 but the stream is int8"],
+    );
+    // A residual block right after a binary layer: its input is not an integer stream.
+    let bits = random_model(
+        "b",
+        Shape::new(4, 4, 1),
+        &[
+            LayerSpec::QuantBinary(9),
+            LayerSpec::Conv2d { out: 2, kernel: 1, stride: 1, padding: Padding::None },
+            LayerSpec::Dense(2),
+        ],
+        1,
+    )
+    .expect("valid");
+    let mut bad = bits.clone();
+    let w = bad.layers[1].weights().expect("conv").clone();
+    bad.layers[1] = Layer::Residual {
+        kernel: 1,
+        stride: 1,
+        padding: Padding::Bit { amount: 0, bit: false },
+        shortcut: Shortcut::Identity,
+        weights: w,
+    };
+    assert_layer_error(&bad, 1, "residual", &["a residual block reads a signed integer stream"]);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// Random residual networks (k = 2..=8, both shortcuts, both padding bits) survive text and file.
+    #[test]
+    fn random_residual_models_round_trip(seed in any::<u64>(), bits in 2u8..=8, pad_bit in any::<bool>(), down in any::<bool>()) {
+        let ty = IntType { bits, signed: true };
+        let mut specs = vec![
+            LayerSpec::QuantBinary(100),
+            LayerSpec::Conv2dMulti { out: 3, kernel: 3, stride: 1, padding: Padding::Bit { amount: 1, bit: pad_bit }, ty },
+            LayerSpec::Residual { out: 3, kernel: 3, stride: 1, pad_bit },
+        ];
+        if down {
+            specs.push(LayerSpec::Residual { out: 5, kernel: 1, stride: 2, pad_bit: !pad_bit });
+        }
+        specs.push(LayerSpec::Dense(4));
+        let model = random_model("r", Shape::new(6, 6, 2), &specs, seed).expect("valid");
+        prop_assert_eq!(&Model::parse(&model.to_string()).expect("parses"), &model);
+        prop_assert_eq!(&from_bytes(&to_bytes(&model).expect("writes")).expect("reads"), &model);
+    }
 }

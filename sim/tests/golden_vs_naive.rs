@@ -16,7 +16,7 @@
 use compiler::model::random::{random_model, LayerSpec};
 use compiler::model::{
     Activation, BinaryWeights, BitMatrix, Fixed8, InputTable, IntType, Layer, Model, MultiThreshold,
-    OutputMode, Padding, Provenance, Shape,
+    OutputMode, Padding, Provenance, Shape, Shortcut,
 };
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
@@ -149,48 +149,53 @@ fn naive_trace(model: &Model, pixels: &[u8]) -> Vec<Naive> {
             }
             Layer::Conv2d { kernel, stride, padding, weights } => {
                 let prev = outs.last().expect("conv2d is never the first layer");
-                let s_in = prev.shape();
-                let x = prev.values();
-                let (k, s) = (*kernel, *stride);
-                let (p, fill) = match padding {
-                    Padding::None => (0, 0),
-                    Padding::Bit { amount, bit } => (*amount, sign(*bit)),
+                let (shape, values) = naive_conv(
+                    prev.values(),
+                    prev.shape(),
+                    prev.is_int(),
+                    *kernel,
+                    *stride,
+                    *padding,
+                    weights,
+                );
+                wrap(shape, values, &weights.activation)
+            }
+            Layer::Residual { kernel, stride, padding, shortcut, weights } => {
+                let prev = outs.last().expect("a residual block is never the first layer");
+                assert!(prev.is_int(), "a residual block reads integers");
+                let (s_in, x) = (prev.shape(), prev.values());
+                // The branch: +1 where x >= 0, -1 elsewhere, a binary convolution, the multi-threshold.
+                let signs: Vec<i32> = x.iter().map(|&v| if v >= 0 { 1 } else { -1 }).collect();
+                let (shape, branch) = naive_conv(&signs, s_in, false, *kernel, *stride, *padding, weights);
+                let Activation::Multi(m) = &weights.activation else { panic!("a residual branch is multi") };
+                let (lo, hi) = if m.ty.signed {
+                    (-(1i64 << (m.ty.bits - 1)), (1i64 << (m.ty.bits - 1)) - 1)
+                } else {
+                    (0, (1i64 << m.ty.bits) - 1)
                 };
-                let oh = (s_in.h + 2 * p - k) / s + 1;
-                let ow = (s_in.w + 2 * p - k) / s + 1;
-                let out_c = weights.matrix.rows();
-                assert_eq!(weights.matrix.cols(), k * k * s_in.c, "conv fan-in");
                 let mut values = Vec::new();
-                for oy in 0..oh {
-                    for ox in 0..ow {
-                        for oc in 0..out_c {
-                            let mut acc = 0;
-                            for ky in 0..k {
-                                for kx in 0..k {
-                                    // Position in the unpadded input (may be outside it).
-                                    let y = (oy * s + ky) as isize - p as isize;
-                                    let xx = (ox * s + kx) as isize - p as isize;
-                                    for c in 0..s_in.c {
-                                        let inside = y >= 0
-                                            && xx >= 0
-                                            && (y as usize) < s_in.h
-                                            && (xx as usize) < s_in.w;
-                                        let v = if inside {
-                                            x[((y as usize) * s_in.w + xx as usize) * s_in.c + c]
-                                        } else {
-                                            assert!(fill != 0, "read padding of an unpadded convolution");
-                                            fill
-                                        };
-                                        let wbit = weights.matrix.get(oc, (ky * k + kx) * s_in.c + c);
-                                        acc += contribution(v, wbit, prev.is_int());
+                for oy in 0..shape.h {
+                    for ox in 0..shape.w {
+                        for c in 0..shape.c {
+                            let short = match shortcut {
+                                Shortcut::Identity => x[(oy * s_in.w + ox) * s_in.c + c],
+                                // Zero channels appended after the input's.
+                                Shortcut::PoolPad if c >= s_in.c => 0,
+                                Shortcut::PoolPad => {
+                                    let mut best = i32::MIN;
+                                    for (dy, dx) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+                                        let (y, xx) = (2 * oy + dy, 2 * ox + dx);
+                                        best = best.max(x[(y * s_in.w + xx) * s_in.c + c]);
                                     }
+                                    best
                                 }
-                            }
-                            values.push(activate(acc, &weights.activation, oc));
+                            };
+                            let b = branch[(oy * shape.w + ox) * shape.c + c];
+                            values.push((i64::from(short) + i64::from(b)).clamp(lo, hi) as i32);
                         }
                     }
                 }
-                wrap(Shape::new(oh, ow, out_c), values, &weights.activation)
+                Naive::Ints { shape, values }
             }
             Layer::MaxPool { kernel, stride } => {
                 let prev = outs.last().expect("maxpool is never the first layer");
@@ -226,6 +231,55 @@ fn naive_trace(model: &Model, pixels: &[u8]) -> Vec<Naive> {
         outs.push(out);
     }
     outs
+}
+
+/// A convolution of `x` (`s_in`, +-1 values or integers when `int`): output shape and values.
+fn naive_conv(
+    x: &[i32],
+    s_in: Shape,
+    int: bool,
+    kernel: usize,
+    stride: usize,
+    padding: Padding,
+    weights: &BinaryWeights,
+) -> (Shape, Vec<i32>) {
+    let (k, s) = (kernel, stride);
+    let (p, fill) = match padding {
+        Padding::None => (0, 0),
+        Padding::Bit { amount, bit } => (amount, sign(bit)),
+    };
+    let oh = (s_in.h + 2 * p - k) / s + 1;
+    let ow = (s_in.w + 2 * p - k) / s + 1;
+    let out_c = weights.matrix.rows();
+    assert_eq!(weights.matrix.cols(), k * k * s_in.c, "conv fan-in");
+    let mut values = Vec::new();
+    for oy in 0..oh {
+        for ox in 0..ow {
+            for oc in 0..out_c {
+                let mut acc = 0;
+                for ky in 0..k {
+                    for kx in 0..k {
+                        // Position in the unpadded input (may be outside it).
+                        let y = (oy * s + ky) as isize - p as isize;
+                        let xx = (ox * s + kx) as isize - p as isize;
+                        for c in 0..s_in.c {
+                            let inside = y >= 0 && xx >= 0 && (y as usize) < s_in.h && (xx as usize) < s_in.w;
+                            let v = if inside {
+                                x[((y as usize) * s_in.w + xx as usize) * s_in.c + c]
+                            } else {
+                                assert!(fill != 0, "read padding of an unpadded convolution");
+                                fill
+                            };
+                            let wbit = weights.matrix.get(oc, (ky * k + kx) * s_in.c + c);
+                            acc += contribution(v, wbit, int);
+                        }
+                    }
+                }
+                values.push(activate(acc, &weights.activation, oc));
+            }
+        }
+    }
+    (Shape::new(oh, ow, out_c), values)
 }
 
 /// The lowest index holding the largest score.
@@ -566,6 +620,63 @@ fn kbit_arch(max_side: usize, budget: usize) -> impl Strategy<Value = Arch> {
         })
 }
 
+/// Residual networks: a binary or 8-bit input, a stem convolution to a signed k-bit stream
+/// (k = 2..=8), one to three residual blocks (stride 1 with an identity shortcut, or stride 2 with
+/// a pool-and-pad shortcut when the side is even), an optional max-pool of the integers, then
+/// dense layers over the integers.
+fn resnet_arch(max_side: usize) -> impl Strategy<Value = Arch> {
+    (
+        (any::<bool>(), 2usize..=max_side / 2, 1usize..=3, 2u8..=8, any::<u8>()),
+        (
+            1usize..=12,
+            prop::collection::vec(
+                (any::<bool>(), 0usize..=3, prop_oneof![Just(1usize), Just(3)], any::<bool>()),
+                1..=3,
+            ),
+        ),
+        (any::<bool>(), prop::option::of(int_type()), 1usize..=8, 1usize..=12),
+        any::<u64>(),
+    )
+        .prop_map(
+            |(
+                (fixed8, half, c, bits, threshold),
+                (stem_c, blocks),
+                (pool, hidden, hidden_n, classes),
+                seed,
+            )| {
+                // An even side, so that the first stride-2 block fits.
+                let input = Shape::new(2 * half, 2 * half, c);
+                let quant = if fixed8 {
+                    LayerSpec::QuantFixed8(threshold % 2 == 0)
+                } else {
+                    LayerSpec::QuantBinary(threshold)
+                };
+                let ty = IntType { bits, signed: true };
+                let pad =
+                    if fixed8 { Padding::None } else { Padding::Bit { amount: 1, bit: threshold % 3 == 0 } };
+                let stem = LayerSpec::Conv2dMulti { out: stem_c, kernel: 3, stride: 1, padding: pad, ty };
+                let mut side = if fixed8 { 2 * half - 2 } else { 2 * half };
+                let mut specs = vec![quant, stem];
+                let mut ch = stem_c;
+                for (down, grow, kernel, pad_bit) in blocks {
+                    let (stride, out) =
+                        if down && side % 2 == 0 && side >= 2 { (2, ch + grow) } else { (1, ch) };
+                    specs.push(LayerSpec::Residual { out, kernel, stride, pad_bit });
+                    ch = out;
+                    side /= stride;
+                }
+                if pool && side >= 2 {
+                    specs.push(LayerSpec::MaxPool { kernel: 2, stride: 2 });
+                }
+                if let Some(ty) = hidden {
+                    specs.push(dense(hidden_n, Some(ty)));
+                }
+                specs.push(LayerSpec::Dense(classes));
+                Arch { input, specs, seed }
+            },
+        )
+}
+
 impl Arch {
     fn model(&self) -> Option<Model> {
         random_model("prop", self.input, &self.specs, self.seed).ok()
@@ -618,6 +729,11 @@ proptest! {
     fn kbit_activations_match_naive((arch, frames) in with_frames(kbit_arch(10, 2_000_000), 1..=2)) {
         check_arch(&arch, &frames)?;
     }
+
+    #[test]
+    fn residual_networks_match_naive((arch, frames) in with_frames(resnet_arch(10), 1..=2)) {
+        check_arch(&arch, &frames)?;
+    }
 }
 
 proptest! {
@@ -632,6 +748,7 @@ proptest! {
             fixed8_arch(8, 200_000, false),
             fixed8_arch(8, 200_000, true),
             kbit_arch(8, 200_000),
+            resnet_arch(8),
         ],
         1..=20,
     )) {

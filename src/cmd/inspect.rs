@@ -85,12 +85,20 @@ pub fn print_summary(model: &Model) -> Result<()> {
             }
             Layer::Dense(w) => format!("{} -> {}", w.fan_in(), w.out()),
             Layer::Conv2d { kernel, stride, padding, weights } => {
-                let pad = match padding {
-                    Padding::None => "none".to_string(),
-                    Padding::Bit { amount, bit } => format!("{amount}x{}", if *bit { "+1" } else { "-1" }),
-                };
-                format!("k{kernel} s{stride} pad {pad}, {} -> {}", weights.fan_in(), weights.out())
+                format!(
+                    "k{kernel} s{stride} pad {}, {} -> {}",
+                    pad_text(*padding),
+                    weights.fan_in(),
+                    weights.out()
+                )
             }
+            Layer::Residual { kernel, stride, padding, shortcut, weights } => format!(
+                "sign, k{kernel} s{stride} pad {}, {} -> {}, + {} shortcut (saturating)",
+                pad_text(*padding),
+                weights.fan_in(),
+                weights.out(),
+                shortcut.name()
+            ),
             Layer::MaxPool { kernel, stride } => {
                 let how = if prev == Elem::Bits { "OR" } else { "max" };
                 format!("k{kernel} s{stride} ({how})")
@@ -166,6 +174,14 @@ pub fn print_summary(model: &Model) -> Result<()> {
 
 fn kib(bits: u64) -> String {
     format!("{:.1} KiB", bits as f64 / 8.0 / 1024.0)
+}
+
+/// A padding as `inspect` prints it.
+fn pad_text(padding: Padding) -> String {
+    match padding {
+        Padding::None => "none".to_string(),
+        Padding::Bit { amount, bit } => format!("{amount}x{}", if bit { "+1" } else { "-1" }),
+    }
 }
 
 #[cfg(test)]

@@ -360,6 +360,33 @@ impl InputTable {
     }
 }
 
+/// What a residual block adds its branch to.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Shortcut {
+    /// The block's input itself: a stride-1 block with as many output channels as input channels.
+    Identity,
+    /// A stride-2 block's downsampled input: the largest value of each 2x2 window (stride 2),
+    /// then zero channels appended up to the branch's channel count (IR-Net's ResNet "option A",
+    /// with a max-pool for its subsampling, which the hardware already has).
+    PoolPad,
+}
+
+impl Shortcut {
+    /// Name in the text form and the file format.
+    pub fn name(self) -> &'static str {
+        match self {
+            Shortcut::Identity => "identity",
+            Shortcut::PoolPad => "pool_pad",
+        }
+    }
+}
+
+/// Saturates `v` to `ty`'s range: the residual add's rule.
+pub fn saturate(ty: IntType, v: i64) -> i64 {
+    v.clamp(ty.min(), ty.max())
+}
+
 /// One layer of a [`Model`].
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Layer {
@@ -394,13 +421,33 @@ pub enum Layer {
         /// Step between windows.
         stride: usize,
     },
+    /// A residual block in the Bi-Real style over a signed integer stream `x` of type `ty`: the
+    /// branch binarizes `x` (`x >= 0` is +1), convolves it with binary weights, and turns each
+    /// accumulator into an integer of the same type `ty` through a multi-threshold; the output is
+    /// `saturate(ty, shortcut(x) + branch)`. Stride 1 keeps the shape (`padding = (kernel - 1) / 2`);
+    /// stride 2 halves it, with a [`Shortcut::PoolPad`] shortcut.
+    Residual {
+        /// Kernel height and width of the branch convolution (odd).
+        kernel: usize,
+        /// 1, or 2 for a downsampling block.
+        stride: usize,
+        /// Padding fill of the binarized input, `(kernel - 1) / 2` pixels on each side.
+        padding: Padding,
+        /// What the branch is added to.
+        shortcut: Shortcut,
+        /// `out_channels x (kernel * kernel * in_channels)` weights and the multi-threshold (whose
+        /// type is the stream's).
+        weights: BinaryWeights,
+    },
 }
 
 impl Layer {
     /// The weights of a dense or convolutional layer.
     pub fn weights(&self) -> Option<&BinaryWeights> {
         match self {
-            Layer::Dense(w) | Layer::Conv2d { weights: w, .. } => Some(w),
+            Layer::Dense(w) | Layer::Conv2d { weights: w, .. } | Layer::Residual { weights: w, .. } => {
+                Some(w)
+            }
             _ => None,
         }
     }
@@ -408,7 +455,9 @@ impl Layer {
     /// Mutable weights of a dense or convolutional layer.
     pub fn weights_mut(&mut self) -> Option<&mut BinaryWeights> {
         match self {
-            Layer::Dense(w) | Layer::Conv2d { weights: w, .. } => Some(w),
+            Layer::Dense(w) | Layer::Conv2d { weights: w, .. } | Layer::Residual { weights: w, .. } => {
+                Some(w)
+            }
             _ => None,
         }
     }
@@ -427,6 +476,7 @@ impl Layer {
             Layer::Dense(_) => "dense",
             Layer::Conv2d { .. } => "conv2d",
             Layer::MaxPool { .. } => "maxpool",
+            Layer::Residual { .. } => "residual",
         }
     }
 }
@@ -530,7 +580,7 @@ pub fn macs_per_frame(layer: &Layer, out: &TensorType) -> u64 {
     match layer.weights() {
         Some(w) => {
             let positions = match layer {
-                Layer::Conv2d { .. } => (out.shape.h * out.shape.w) as u64,
+                Layer::Conv2d { .. } | Layer::Residual { .. } => (out.shape.h * out.shape.w) as u64,
                 _ => 1,
             };
             positions * (w.out() as u64) * (w.fan_in() as u64)

@@ -4,7 +4,7 @@
 use super::verify::infer_layer;
 use super::{
     accumulator_range, Activation, BinaryWeights, BitMatrix, Elem, Fixed8, InputTable, IntType, Layer,
-    LayerId, Model, ModelError, MultiThreshold, OutputMode, Padding, Provenance, Shape, TensorType,
+    LayerId, Model, ModelError, MultiThreshold, OutputMode, Padding, Provenance, Shape, Shortcut, TensorType,
     INPUT_TABLE_LEN,
 };
 use rand::{Rng, SeedableRng};
@@ -53,6 +53,19 @@ pub enum LayerSpec {
         stride: usize,
         /// Padding.
         padding: Padding,
+    },
+    /// A residual block over the signed integer stream before it (see [`Layer::Residual`]): stride
+    /// 1 with an identity shortcut (then `out` must equal the input channels), or stride 2 with a
+    /// pool-and-pad shortcut; padding `(kernel - 1) / 2` of `pad_bit`.
+    Residual {
+        /// Output channels.
+        out: usize,
+        /// Kernel size (odd).
+        kernel: usize,
+        /// 1 or 2.
+        stride: usize,
+        /// The padding fill.
+        pad_bit: bool,
     },
     /// Binary max-pool.
     MaxPool {
@@ -158,6 +171,24 @@ pub fn random_model(name: &str, input: Shape, specs: &[LayerSpec], seed: u64) ->
                 weights: weights(&mut rng, out, fan_in(kernel), Some(ty)),
             },
             LayerSpec::MaxPool { kernel, stride } => Layer::MaxPool { kernel, stride },
+            LayerSpec::Residual { out, kernel, stride, pad_bit } => {
+                let Elem::Int { ty, .. } = cur.elem else {
+                    return Err(ModelError::Model(format!(
+                        "random model: a residual block needs an integer input, layer {i} gets {}",
+                        cur.elem
+                    )));
+                };
+                let n = fan_in(kernel);
+                let matrix = BitMatrix::from_fn(out, n, |_, _| rng.gen());
+                let multi = random_multi(&mut rng, ty, out, Elem::Bits, n);
+                Layer::Residual {
+                    kernel,
+                    stride,
+                    padding: Padding::Bit { amount: kernel.saturating_sub(1) / 2, bit: pad_bit },
+                    shortcut: if stride == 1 { Shortcut::Identity } else { Shortcut::PoolPad },
+                    weights: BinaryWeights { matrix, activation: Activation::Multi(multi) },
+                }
+            }
         };
         cur = infer_layer(LayerId(i as u32), &layer, cur, is_last)?;
         layers.push(layer);

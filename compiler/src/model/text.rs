@@ -15,13 +15,16 @@
 //!   w ...     (a k-bit activation: out = bias + #{j : acc >= t_j})
 //!   t -3 2    (one line per output channel: its `levels` ascending thresholds)
 //! L2 maxpool kernel=2 stride=2
-//! L3 dense out=10 act=scores
+//! L3 residual kernel=3 stride=1 padding=1:1 shortcut=identity out=16 in=144 act=multi bits=8 signed=true bias=-2 levels=4
+//!   w ...     (a Bi-Real block over an int8 stream x: saturate(x + multi(conv(sign x))))
+//!   t ...
+//! L4 dense out=10 act=scores
 //!   w ...
 //! ```
 
 use super::{
     Activation, BinaryWeights, BitMatrix, Fixed8, InputTable, IntType, Layer, LayerId, Model, MultiThreshold,
-    OutputMode, Padding, Shape,
+    OutputMode, Padding, Shape, Shortcut,
 };
 use std::collections::HashMap;
 use std::fmt;
@@ -63,16 +66,26 @@ impl fmt::Display for Model {
                 Layer::Dense(w) => write_weights(f, w)?,
                 Layer::Conv2d { kernel, stride, padding, weights } => {
                     write!(f, " kernel={kernel} stride={stride} padding=")?;
-                    match padding {
-                        Padding::None => write!(f, "none")?,
-                        Padding::Bit { amount, bit } => write!(f, "{amount}:{}", u8::from(*bit))?,
-                    }
+                    write_padding(f, *padding)?;
+                    write_weights(f, weights)?;
+                }
+                Layer::Residual { kernel, stride, padding, shortcut, weights } => {
+                    write!(f, " kernel={kernel} stride={stride} padding=")?;
+                    write_padding(f, *padding)?;
+                    write!(f, " shortcut={}", shortcut.name())?;
                     write_weights(f, weights)?;
                 }
                 Layer::MaxPool { kernel, stride } => writeln!(f, " kernel={kernel} stride={stride}")?,
             }
         }
         Ok(())
+    }
+}
+
+fn write_padding(f: &mut fmt::Formatter<'_>, padding: Padding) -> fmt::Result {
+    match padding {
+        Padding::None => write!(f, "none"),
+        Padding::Bit { amount, bit } => write!(f, "{amount}:{}", u8::from(bit)),
     }
 }
 
@@ -246,16 +259,26 @@ impl Model {
                 "conv2d" => {
                     let kernel = a.get("kernel", &lines)?;
                     let stride = a.get("stride", &lines)?;
-                    let p: String = a.get("padding", &lines)?;
-                    let padding = match p.split_once(':') {
-                        None if p == "none" => Padding::None,
-                        Some((n, b @ ("0" | "1"))) => Padding::Bit {
-                            amount: n.parse().map_err(|_| lines.err(format!("bad padding amount '{n}'")))?,
-                            bit: b == "1",
-                        },
-                        _ => return Err(lines.err(format!("bad padding '{p}', expected none or N:0 or N:1"))),
-                    };
+                    let padding = parse_padding(&mut a, &lines)?;
                     Layer::Conv2d { kernel, stride, padding, weights: parse_weights(a, &mut lines)? }
+                }
+                "residual" => {
+                    let kernel = a.get("kernel", &lines)?;
+                    let stride = a.get("stride", &lines)?;
+                    let padding = parse_padding(&mut a, &lines)?;
+                    let sc: String = a.get("shortcut", &lines)?;
+                    let shortcut = match sc.as_str() {
+                        "identity" => Shortcut::Identity,
+                        "pool_pad" => Shortcut::PoolPad,
+                        _ => return Err(lines.err(format!("unknown shortcut '{sc}' (identity or pool_pad)"))),
+                    };
+                    Layer::Residual {
+                        kernel,
+                        stride,
+                        padding,
+                        shortcut,
+                        weights: parse_weights(a, &mut lines)?,
+                    }
                 }
                 k => return Err(lines.err(format!("unknown layer kind '{k}'"))),
             };
@@ -263,6 +286,18 @@ impl Model {
         }
         Ok(Model { name, input, layers, output, provenance })
     }
+}
+
+fn parse_padding(a: &mut Attrs, lines: &Lines) -> Result<Padding, ParseError> {
+    let p: String = a.get("padding", lines)?;
+    Ok(match p.split_once(':') {
+        None if p == "none" => Padding::None,
+        Some((n, b @ ("0" | "1"))) => Padding::Bit {
+            amount: n.parse().map_err(|_| lines.err(format!("bad padding amount '{n}'")))?,
+            bit: b == "1",
+        },
+        _ => return Err(lines.err(format!("bad padding '{p}', expected none or N:0 or N:1"))),
+    })
 }
 
 /// Reads a weighted layer's `out`, `in` and `act` (the last attributes of its line), then its rows.

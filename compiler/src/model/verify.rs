@@ -3,7 +3,7 @@
 use super::limits::{grouped, MAX_FRAC_BITS, MAX_MATRIX_BITS, MAX_TENSOR_ELEMS};
 use super::{
     Activation, BinaryWeights, BitMatrix, IntType, Layer, LayerId, Model, MultiThreshold, Padding, Shape,
-    MAX_ACT_BITS, MIN_ACT_BITS,
+    Shortcut, MAX_ACT_BITS, MIN_ACT_BITS,
 };
 use std::fmt;
 
@@ -226,11 +226,104 @@ pub fn infer_layer(
             );
             TensorType { shape, elem: cur.elem }
         }
+        Layer::Residual { kernel, stride, padding, shortcut, weights } => {
+            let shape =
+                check_residual(cur, *kernel, *stride, *padding, *shortcut, weights, is_last).map_err(err)?;
+            let Elem::Int { ty, max_abs } = cur.elem else { unreachable!("checked: an integer input") };
+            let branch = weights.activation.multi().map_or(1, MultiThreshold::max_abs);
+            // The sum saturates, so it is never larger than the type allows.
+            let bound = ty.min().abs().max(ty.max());
+            TensorType { shape, elem: Elem::Int { ty, max_abs: (max_abs + branch).min(bound) } }
+        }
     };
     if let Some(m) = tensor_too_large("output", next.shape) {
         return Err(err(m));
     }
     Ok(next)
+}
+
+/// Checks a residual block reading `cur`; returns its output shape.
+fn check_residual(
+    cur: TensorType,
+    kernel: usize,
+    stride: usize,
+    padding: Padding,
+    shortcut: Shortcut,
+    weights: &BinaryWeights,
+    is_last: bool,
+) -> Result<Shape, String> {
+    if is_last {
+        return Err("the last layer must be dense (it produces the scores)".into());
+    }
+    let Elem::Int { ty, .. } = cur.elem else {
+        return Err(format!(
+            "a residual block reads a signed integer stream (a multi-threshold stem or another block), found {cur}"
+        ));
+    };
+    if !ty.signed {
+        return Err(format!("a residual block reads a signed integer stream, found {ty}"));
+    }
+    if kernel == 0 || kernel % 2 == 0 {
+        return Err(format!("the branch kernel must be odd (it keeps the shape), found {kernel}"));
+    }
+    let want = Padding::Bit { amount: (kernel - 1) / 2, bit: padding_bit(padding) };
+    if padding != want {
+        return Err(format!(
+            "a {kernel}x{kernel} branch needs padding {}:0 or {}:1 to keep the shape, found {}",
+            (kernel - 1) / 2,
+            (kernel - 1) / 2,
+            match padding {
+                Padding::None => "none".to_string(),
+                Padding::Bit { amount, bit } => format!("{amount}:{}", u8::from(bit)),
+            }
+        ));
+    }
+    let (h, w, c) = (cur.shape.h, cur.shape.w, cur.shape.c);
+    let out = weights.out();
+    let shape = match (stride, shortcut) {
+        (1, Shortcut::Identity) => {
+            if out != c {
+                return Err(format!(
+                    "an identity shortcut needs as many output channels as input channels ({c}), found {out}"
+                ));
+            }
+            cur.shape
+        }
+        (2, Shortcut::PoolPad) => {
+            if h % 2 != 0 || w % 2 != 0 {
+                return Err(format!("a stride-2 block needs an even height and width, found {}", cur.shape));
+            }
+            if out < c {
+                return Err(format!(
+                    "a pool_pad shortcut appends zero channels, so the branch needs at least the input's {c} \
+                     channels, found {out}"
+                ));
+            }
+            Shape::new(h / 2, w / 2, out)
+        }
+        (1 | 2, s) => {
+            let need = if stride == 1 { "an identity" } else { "a pool_pad" };
+            return Err(format!("a stride-{stride} block has {need} shortcut, found {}", s.name()));
+        }
+        _ => return Err(format!("stride must be 1 or 2, found {stride}")),
+    };
+    let n = kernel
+        .checked_mul(kernel)
+        .and_then(|k| k.checked_mul(c))
+        .ok_or_else(|| "fan-in overflows".to_string())?;
+    check_weights(weights, Elem::Bits, n, false)?;
+    match &weights.activation {
+        Activation::Multi(m) if m.ty == ty => Ok(shape),
+        Activation::Multi(m) => Err(format!(
+            "the branch's multi-threshold outputs {} but the stream is {ty}: they must agree (the add saturates to the stream's type)",
+            m.ty
+        )),
+        _ => Err(format!("the branch needs a multi-threshold activation of the stream's type {ty}")),
+    }
+}
+
+fn padding_bit(p: Padding) -> bool {
+    matches!(p, Padding::Bit { bit: true, .. })
 }
 
 fn out_elem(w: &BinaryWeights) -> Elem {

@@ -102,6 +102,13 @@ pub fn to_proto(model: &Model) -> Result<ModelProto, ExportError> {
         };
         let is_last = id.index() == last;
         match layer {
+            Layer::Residual { .. } => {
+                return Err(err(
+                    "residual blocks are not exported to QONNX yet (xnorflow's own .xnf and text \
+                     forms hold them)"
+                        .into(),
+                ))
+            }
             Layer::QuantBinary { threshold } => {
                 let scaled = g.mul_255(&p, &cur);
                 let bias = format!("{p}_bias");

@@ -124,6 +124,14 @@ pub fn layer_shapes(model: &Model) -> Result<Vec<LayerShape>, DataflowError> {
     let mut shapes = Vec::new();
     for (id, layer) in model.iter() {
         let i = id.index();
+        if let Layer::Residual { .. } = layer {
+            return Err(DataflowError::Folding {
+                layer: id.to_string(),
+                message: "residual blocks are not lowered to hardware yet (eval, inspect and the \
+                          golden model take them)"
+                    .into(),
+            });
+        }
         let Some(w) = layer.weights() else { continue };
         // A verified model's binary layers read bits or integers.
         let input = match i.checked_sub(1).and_then(|p| lane_input(types[p].elem)) {

@@ -22,8 +22,8 @@ mod ints;
 pub use ints::IntKernel;
 
 use compiler::model::{
-    tail_mask, Activation, Elem, Fixed8, InputTable, Layer, LayerId, Model, ModelError, Padding, Shape,
-    TensorType,
+    saturate, tail_mask, Activation, Elem, Fixed8, InputTable, IntType, Layer, LayerId, Model, ModelError,
+    Padding, Shape, Shortcut, TensorType,
 };
 use ints::IntWeights;
 use rayon::prelude::*;
@@ -242,6 +242,63 @@ enum Op {
         kernel: usize,
         stride: usize,
     },
+    /// `saturate(ty, shortcut(x) + branch(sign x))`; `branch` is a [`Op::ConvBits`].
+    Residual {
+        branch: Box<Op>,
+        shortcut: Shortcut,
+        ty: IntType,
+    },
+}
+
+/// The binary convolution of `weights` over `c` input channels.
+fn conv_bits_op(
+    kernel: usize,
+    stride: usize,
+    padding: Padding,
+    weights: &compiler::model::BinaryWeights,
+    c: usize,
+    int_kernel: IntKernel,
+) -> Op {
+    let cw = c.div_ceil(64);
+    let kk = kernel * kernel;
+    let row = |r: usize| conv_row(&weights.matrix, r, kk, c);
+    let bit = matches!(padding, Padding::Bit { bit: true, .. });
+    let pad_pixel = (0..cw).map(|i| if bit { tail_mask(c, i) } else { 0 }).collect();
+    Op::ConvBits {
+        kernel,
+        stride,
+        pad: padding.amount(),
+        pad_pixel,
+        w: PackedWeights::new(weights.out(), weights.fan_in(), kk * cw, row, &weights.activation, int_kernel),
+    }
+}
+
+/// A residual block on one frame's integers `x` (see [`Layer::Residual`]).
+fn residual(branch: &Op, shortcut: Shortcut, ty: IntType, shape: Shape, x: &[i32], out: Shape) -> Tensor {
+    let Op::ConvBits { kernel, stride, pad, pad_pixel, w } = branch else {
+        unreachable!("a residual branch is a binary convolution")
+    };
+    let mut bits = BitTensor::zeros(shape);
+    bits.fill(x, |_, v| v >= 0);
+    let Tensor::Ints { values: mut sum, .. } = conv_bits(&bits, *kernel, *stride, *pad, pad_pixel, w, out)
+    else {
+        unreachable!("verified: the branch has a multi-threshold")
+    };
+    let pooled;
+    let (sc, sc_c): (&[i32], usize) = match shortcut {
+        Shortcut::Identity => (x, shape.c),
+        Shortcut::PoolPad => {
+            pooled = max_pool(x, shape, 2, 2, Shape::new(out.h, out.w, shape.c));
+            (&pooled, shape.c)
+        }
+    };
+    // Channels past the shortcut's are its zero padding: the branch alone.
+    for (px, s) in sum.chunks_exact_mut(out.c).zip(sc.chunks_exact(sc_c)) {
+        for (v, &s) in px.iter_mut().zip(s) {
+            *v = saturate(ty, i64::from(*v) + i64::from(s)) as i32;
+        }
+    }
+    Tensor::Ints { shape: out, values: sum }
 }
 
 /// The golden model of one verified [`Model`].
@@ -308,28 +365,14 @@ impl Golden {
                     w: IntWeights::new(&weights.matrix, in_ty, &weights.activation, int_kernel),
                 },
                 (Layer::Conv2d { kernel, stride, padding, weights }, None) => {
-                    let c = prev.shape.c;
-                    let cw = c.div_ceil(64);
-                    let kk = kernel * kernel;
-                    let row = |r: usize| conv_row(&weights.matrix, r, kk, c);
-                    let bit = matches!(padding, Padding::Bit { bit: true, .. });
-                    let pad_pixel = (0..cw).map(|i| if bit { tail_mask(c, i) } else { 0 }).collect();
-                    Op::ConvBits {
-                        kernel: *kernel,
-                        stride: *stride,
-                        pad: padding.amount(),
-                        pad_pixel,
-                        w: PackedWeights::new(
-                            weights.out(),
-                            weights.fan_in(),
-                            kk * cw,
-                            row,
-                            &weights.activation,
-                            int_kernel,
-                        ),
-                    }
+                    conv_bits_op(*kernel, *stride, *padding, weights, prev.shape.c, int_kernel)
                 }
                 (Layer::MaxPool { kernel, stride }, _) => Op::MaxPool { kernel: *kernel, stride: *stride },
+                (Layer::Residual { kernel, stride, padding, shortcut, weights }, in_ty) => {
+                    let ty = in_ty.expect("verified: a residual block reads integers");
+                    let branch = conv_bits_op(*kernel, *stride, *padding, weights, prev.shape.c, int_kernel);
+                    Op::Residual { branch: Box::new(branch), shortcut: *shortcut, ty }
+                }
             });
             prev = *ty;
         }
@@ -450,6 +493,13 @@ impl Golden {
                 .map(|t| {
                     let Tensor::Ints { shape, values } = t else { unreachable!("verified: integer input") };
                     ints::conv(w, values, *shape, *kernel, *stride, ty.shape)
+                })
+                .collect(),
+            Op::Residual { branch, shortcut, ty: int_ty } => cur
+                .iter()
+                .map(|t| {
+                    let Tensor::Ints { shape, values } = t else { unreachable!("verified: integer input") };
+                    residual(branch, *shortcut, *int_ty, *shape, values, ty.shape)
                 })
                 .collect(),
             Op::MaxPool { kernel, stride } => cur

@@ -385,6 +385,69 @@ fn the_committed_lfc_scores_its_published_accuracy() {
     let o = xnorflow(&args, root);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("accuracy 99.00% (9900/10000)"), "{}", stdout(&o));
+    // The whole test set through the cycle model at 512 cycles/frame: the same 99.00%, decoded
+    // from the design's own output words.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let m = model.to_str().expect("utf-8");
+    let o = xnorflow(&["compile", m, "-o", "b", "--target-cycles", "512"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o =
+        xnorflow(&["sim", "b", "--dataset", "mnist", "--data", data.to_str().expect("utf-8")], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("10000 mnist test images through the cycle model"), "{out}");
+    assert!(
+        out.contains(
+            "accuracy 99.00% (9900/10000) from the design's output words; the golden model (`xnorflow eval`): \
+             99.00%, equal, every class the same"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("steady state: 512 cycles/frame"), "{out}");
+}
+
+/// Real images through the cycle model: `sim --dataset` gives each image the class the golden
+/// model gives it (`eval --predictions` against `sim --predictions`, row by row), with scores
+/// when the design streams them; `cosim --dataset` runs them through all three executors; and
+/// the options that do not go together are refused.
+#[test]
+fn sim_and_cosim_run_real_images() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut model = digits_model();
+    model.output = compiler::model::OutputMode::Scores;
+    compiler::format::save(&model, &dir.path().join("m.xnf")).expect("saved");
+    let o = xnorflow(&["compile", "m.xnf", "-o", "b", "--target-cycles", "1024"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = xnorflow(&["eval", "m.xnf", "--dataset", "digits", "--predictions", "g.csv"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let line = stdout(&o).lines().next().expect("a line").to_string();
+    let acc = line.split("accuracy ").nth(1).and_then(|r| r.split(' ').next()).expect("accuracy").to_string();
+    let o = xnorflow(&["sim", "b", "--dataset", "digits", "--predictions", "h.csv"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains(&format!("accuracy {acc} (")), "eval says {acc}: {out}");
+    assert!(out.contains("equal, every class the same"), "{out}");
+    assert!(out.contains("latency of each frame (first input word to last output word): min "), "{out}");
+    let read = |f: &str| std::fs::read_to_string(dir.path().join(f)).expect("csv");
+    let (g, h) = (read("g.csv"), read("h.csv"));
+    assert_eq!(g.lines().count(), h.lines().count());
+    for (a, b) in g.lines().zip(h.lines()).skip(1) {
+        // index, label, predicted, correct and the scores: the same from both executors.
+        assert_eq!(a, b);
+    }
+    let o =
+        xnorflow(&["cosim", "b", "--dataset", "digits", "--limit", "5", "--stall-prob", "0.2"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("accuracy of the digits test images"), "{}", stdout(&o));
+    assert!(stdout(&o).ends_with("PASS\n"), "{}", stdout(&o));
+    // --frames is for random frames; --predictions needs images; MNIST is 28x28.
+    let o = xnorflow(&["sim", "b", "--dataset", "digits", "--frames", "3"], dir.path());
+    assert!(!o.status.success() && stderr(&o).contains("--frames"), "{}", stderr(&o));
+    let o = xnorflow(&["sim", "b", "--predictions", "x.csv"], dir.path());
+    assert!(!o.status.success() && stderr(&o).contains("--dataset"), "{}", stderr(&o));
+    let o = xnorflow(&["sim", "b", "--dataset", "mnist"], dir.path());
+    assert!(!o.status.success() && stderr(&o).contains("MNIST needs --data"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("panicked"));
 }
 
 /// A random W1A2 model file (binary weights, signed 2-bit activations from multi-thresholds, a

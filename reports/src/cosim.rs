@@ -57,6 +57,47 @@ impl BuildDir {
     }
 }
 
+/// Cycles from a frame's first input word to its last output word, over the frames of a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LatencySummary {
+    /// Shortest.
+    pub min: u64,
+    /// Median (the lower middle value of an even count).
+    pub median: u64,
+    /// Longest.
+    pub max: u64,
+}
+
+impl LatencySummary {
+    /// The summary of a histogram of latencies (`None` when empty).
+    fn of(counts: &std::collections::BTreeMap<u64, u64>) -> Option<Self> {
+        let total: u64 = counts.values().sum();
+        let (min, max) = (*counts.keys().next()?, *counts.keys().next_back()?);
+        let mut seen = 0;
+        let median = counts
+            .iter()
+            .find(|(_, &n)| {
+                seen += n;
+                2 * seen >= total
+            })
+            .map_or(min, |(&l, _)| l);
+        Some(LatencySummary { min, median, max })
+    }
+}
+
+/// Accuracy of labelled frames through the cycle model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DatasetAccuracy {
+    /// Labelled frames run.
+    pub frames: usize,
+    /// Frames whose class, decoded from the design's output words, equals the label.
+    pub correct: usize,
+    /// Frames the golden model (what `xnorflow eval` runs) classifies correctly.
+    pub golden_correct: usize,
+    /// Frames where the design's class differs from the golden model's.
+    pub class_mismatches: usize,
+}
+
 /// What `xnorflow sim` measured.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SimReport {
@@ -68,6 +109,10 @@ pub struct SimReport {
     pub steady_cycles_per_frame: Option<u64>,
     /// Cycles from the first input word to the first frame's last output word, inclusive.
     pub latency_cycles: u64,
+    /// Every frame's latency (first input word to last output word, inclusive); frames queue
+    /// behind each other, so later ones wait longer than the first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frame_latency: Option<LatencySummary>,
     /// Frames/s at the build's clock, from the steady state (or the prediction with one frame).
     pub fps: f64,
     /// `(FIFO, depth, most words held)`.
@@ -78,39 +123,101 @@ pub struct SimReport {
     pub cycles_per_s: f64,
     /// Every output word equals the golden model's.
     pub golden_agrees: bool,
+    /// Accuracy, when the frames were labelled images.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset: Option<DatasetAccuracy>,
 }
+
+/// The frames of a simulation.
+#[derive(Clone, Copy, Debug)]
+pub enum SimFrames<'a> {
+    /// `frames` random frames from `seed`.
+    Random {
+        /// How many.
+        frames: usize,
+        /// Their seed.
+        seed: u64,
+    },
+    /// Labelled images: pixels one frame after another, one label per frame.
+    Labelled {
+        /// Pixels.
+        images: &'a [u8],
+        /// Labels.
+        labels: &'a [u8],
+    },
+}
+
+/// One frame's result from the design: its class, and its scores when the design streams them.
+pub type HwPrediction = (usize, Option<Vec<i32>>);
 
 /// Runs `frames` random frames (from `seed`) through the cycle model with no stalls.
 pub fn simulate(b: &BuildDir, frames: usize, seed: u64) -> Result<SimReport, CosimError> {
-    simulate_with(b, frames, seed, &mut |_| {})
+    simulate_with(b, SimFrames::Random { frames, seed }, false, &mut |_| {}).map(|(r, _)| r)
 }
 
 /// Frames whose golden vectors are computed together while a run streams.
 const CHUNK: usize = 256;
 
 /// [`simulate`], streaming: frames are made and checked a chunk at a time, so memory does not
-/// grow with `frames`; `progress(frames_done)` hears each finished frame.
+/// grow with the frames; `progress(frames_done)` hears each finished frame. With labelled frames
+/// the report carries the accuracy, and with `keep` every frame's [`HwPrediction`] comes back,
+/// in order.
 pub fn simulate_with(
     b: &BuildDir,
-    frames: usize,
-    seed: u64,
+    frames: SimFrames,
+    keep: bool,
     progress: &mut dyn FnMut(usize),
-) -> Result<SimReport, CosimError> {
-    if frames == 0 || frames > builddir::MAX_SIM_FRAMES {
+) -> Result<(SimReport, Vec<HwPrediction>), CosimError> {
+    let golden = Golden::new(&b.model)?;
+    let frame_len = golden.frame_len();
+    let (count, labels) = match frames {
+        SimFrames::Random { frames, .. } => (frames, None),
+        SimFrames::Labelled { images, labels } => {
+            if images.len() != labels.len() * frame_len {
+                return Err(CosimError::Limit(format!(
+                    "{} pixels for {} labels: the model takes frames of {frame_len} pixels ({})",
+                    images.len(),
+                    labels.len(),
+                    b.model.input
+                )));
+            }
+            (labels.len(), Some(labels))
+        }
+    };
+    if count == 0 || count > builddir::MAX_SIM_FRAMES {
         return Err(CosimError::Limit(format!(
-            "--frames must be from 1 to {} (the cycle model runs about a million cycles a second), got {frames}",
+            "--frames must be from 1 to {} (the cycle model runs about a million cycles a second), got {count}",
             builddir::MAX_SIM_FRAMES
         )));
     }
-    let frame_len = Golden::new(&b.model)?.frame_len();
-    let mut images = stream::RandomImages::new(frame_len, seed);
+    let mut random = match frames {
+        SimFrames::Random { seed, .. } => Some(stream::RandomImages::new(frame_len, seed)),
+        SimFrames::Labelled { .. } => None,
+    };
     let mut chunk = std::collections::VecDeque::new();
-    let mut left = frames;
+    // The golden model's class of every frame pulled and not yet finished, in order.
+    // Shared by the source, which fills it, and the frame handler, which drains it.
+    let golden_class = std::cell::RefCell::new(std::collections::VecDeque::new());
+    let mut next = 0usize;
     let mut source = std::iter::from_fn(|| {
-        if chunk.is_empty() && left > 0 {
-            let n = left.min(CHUNK);
-            left -= n;
-            let imgs: Vec<Vec<u8>> = (&mut images).take(n).collect();
+        if chunk.is_empty() && next < count {
+            let n = (count - next).min(CHUNK);
+            let imgs: Vec<Vec<u8>> = match (&mut random, frames) {
+                (Some(r), _) => r.take(n).collect(),
+                (None, SimFrames::Labelled { images, .. }) => images
+                    [next * frame_len..(next + n) * frame_len]
+                    .chunks(frame_len)
+                    .map(<[u8]>::to_vec)
+                    .collect(),
+                (None, SimFrames::Random { .. }) => unreachable!("random frames have a generator"),
+            };
+            next += n;
+            if labels.is_some() {
+                match golden.run_batch(&imgs.concat()) {
+                    Ok(p) => golden_class.borrow_mut().extend(p.into_iter().map(|p| p.class)),
+                    Err(e) => return Some(Err(e)),
+                }
+            }
             match stream::vectors(&b.model, &b.graph, &imgs) {
                 Ok(v) => chunk.extend(v.inputs.into_iter().zip(v.expected)),
                 Err(e) => return Some(Err(e)),
@@ -122,22 +229,40 @@ pub fn simulate_with(
     let drive = StreamDrive { stalls: Stalls::default(), idle_limit: b.max_cycles(1, 0.0) };
     // The steady state is measured over the second half of the run: the ends of frames
     // `mid` and `frames - 1`.
-    let mid = (frames / 2).min(frames.saturating_sub(2));
+    let mid = (count / 2).min(count.saturating_sub(2));
     let (mut first_end, mut mid_end, mut last_end) = (0u64, 0u64, 0u64);
+    let mut latencies = std::collections::BTreeMap::new();
+    let mut acc = DatasetAccuracy { frames: 0, correct: 0, golden_correct: 0, class_mismatches: 0 };
+    let mut kept = Vec::new();
     let t0 = Instant::now();
-    let st = drive::run_streaming(&mut cm, &mut source, &drive, &mut |f, cycle| {
-        if f == 0 {
-            first_end = cycle;
+    let st = drive::run_streaming(&mut cm, &mut source, &drive, &mut |f| {
+        if f.index == 0 {
+            first_end = f.last_out;
         }
-        if f == mid {
-            mid_end = cycle;
+        if f.index == mid {
+            mid_end = f.last_out;
         }
-        last_end = cycle;
-        progress(f + 1);
+        last_end = f.last_out;
+        *latencies.entry(f.latency()).or_insert(0u64) += 1;
+        let hw = stream::decode_output(&b.graph, f.outputs);
+        let g = golden_class.borrow_mut().pop_front();
+        if let (Some(labels), Some(g)) = (labels, g) {
+            let label = usize::from(labels[f.index]);
+            let class = hw.as_ref().map(|h| h.0);
+            acc.frames += 1;
+            acc.correct += usize::from(class == Some(label));
+            acc.golden_correct += usize::from(g == label);
+            acc.class_mismatches += usize::from(class != Some(g));
+        }
+        if keep {
+            // A frame whose words do not decode is no class; it is counted as a mismatch above.
+            kept.push(hw.unwrap_or((usize::MAX, None)));
+        }
+        progress(f.index + 1);
     })?
     .map_err(|source| CosimError::Drive { executor: "cycle model", source })?;
     let wall = t0.elapsed().as_secs_f64();
-    let steady = (frames >= 2).then(|| (last_end - mid_end) / (frames - 1 - mid) as u64);
+    let steady = (count >= 2).then(|| (last_end - mid_end) / (count - 1 - mid) as u64);
     let predicted = b.graph.cycles_per_frame() as u64;
     let depths = b.graph.nodes.iter().filter_map(|n| match n.kind {
         NodeKind::Fifo { depth } => Some(depth),
@@ -145,17 +270,20 @@ pub fn simulate_with(
     });
     let fifo_high_water =
         cm.fifo_high_water().into_iter().zip(depths).map(|((name, hw), depth)| (name, depth, hw)).collect();
-    Ok(SimReport {
+    let report = SimReport {
         frames: st.frames,
         predicted_cycles_per_frame: predicted,
         steady_cycles_per_frame: steady,
         latency_cycles: first_end - st.first_in_cycle.unwrap_or(0) + 1,
+        frame_latency: LatencySummary::of(&latencies),
         fps: compiler::dataflow::fold::fps(steady.unwrap_or(predicted), b.info.fclk_mhz),
         fifo_high_water,
         cycles: st.cycles,
         cycles_per_s: st.cycles as f64 / wall.max(1e-9),
         golden_agrees: st.mismatches == 0 && st.words > 0,
-    })
+        dataset: labels.map(|_| acc),
+    };
+    Ok((report, kept))
 }
 
 /// How to co-simulate.

@@ -168,17 +168,41 @@ pub struct StreamStats {
     pub cycles: u64,
 }
 
+/// One frame that has left the design in a streaming run ([`run_streaming`]).
+#[derive(Debug)]
+pub struct FrameDone<'a> {
+    /// Frame index in the run.
+    pub index: usize,
+    /// Cycle of its first input handshake.
+    pub first_in: u64,
+    /// Cycle of its last output handshake.
+    pub last_out: u64,
+    /// The words the design produced for it (whatever was expected).
+    pub outputs: &'a [Vec<u64>],
+}
+
+impl FrameDone<'_> {
+    /// Cycles from the first input word to the last output word, both included.
+    pub fn latency(&self) -> u64 {
+        self.last_out - self.first_in + 1
+    }
+}
+
 /// Resets `dut` and streams `frames` through it: each item is one frame's input words and the
 /// output words expected from it, pulled only when the design can take its first word, so the
-/// run holds a frame or two at a time. `frame_done(frame, cycle)` hears the cycle of each frame's
-/// last output word. Gives the same cycles as [`run`] on the same words and stalls.
+/// run holds a frame or two at a time. `frame_done` hears each frame as its last output word
+/// leaves: its cycles and the words the design produced. Gives the same cycles as [`run`] on the
+/// same words and stalls.
 pub fn run_streaming<E>(
     dut: &mut dyn StreamDut,
     frames: &mut dyn Iterator<Item = Result<(Words, Words), E>>,
     drive: &StreamDrive,
-    frame_done: &mut dyn FnMut(usize, u64),
+    frame_done: &mut dyn FnMut(&FrameDone),
 ) -> Result<Result<StreamStats, DriveError>, E> {
     use std::collections::VecDeque;
+    // Per frame not yet finished: input words still to send, and the cycle of its first one.
+    let mut feeding: VecDeque<(usize, Option<u64>)> = VecDeque::new();
+    let mut produced: Vec<Vec<u64>> = Vec::new();
     let (zero, mut out) = match reset(dut) {
         Ok(z) => z,
         Err(e) => return Ok(Err(e)),
@@ -195,6 +219,7 @@ pub fn run_streaming<E>(
                 None => exhausted = true,
                 Some(f) => {
                     let (i, e) = f?;
+                    feeding.push_back((i.len(), None));
                     due.push_back(e.len());
                     inputs.extend(i);
                     expected.extend(e);
@@ -223,6 +248,11 @@ pub fn run_streaming<E>(
         }
         if give && p.s_ready {
             st.first_in_cycle.get_or_insert(cycle);
+            // The oldest frame with words left to send owns this one.
+            if let Some(f) = feeding.iter_mut().find(|f| f.0 > 0) {
+                f.1.get_or_insert(cycle);
+                f.0 -= 1;
+            }
             inputs.pop_front();
             words_in += 1;
             last_progress = cycle;
@@ -237,11 +267,19 @@ pub fn run_streaming<E>(
                             st.first_mismatch = Some((st.words, out.clone(), want));
                         }
                     }
+                    produced.push(out.clone());
                     if let Some(d) = due.front_mut() {
                         *d -= 1;
                         if *d == 0 {
                             due.pop_front();
-                            frame_done(st.frames - due.len() - 1, cycle);
+                            let first_in = feeding.pop_front().and_then(|f| f.1).unwrap_or(cycle);
+                            frame_done(&FrameDone {
+                                index: st.frames - due.len() - 1,
+                                first_in,
+                                last_out: cycle,
+                                outputs: &produced,
+                            });
+                            produced.clear();
                         }
                     }
                 }

@@ -2,7 +2,7 @@
 //! golden model says must come out, packed as the hardware packs them.
 
 use crate::golden::{Golden, LayerOutput, SimError};
-use compiler::dataflow::width::{mask, set, words};
+use compiler::dataflow::width::{get, mask, set, words};
 use compiler::dataflow::{Graph, NodeKind};
 use compiler::model::Model;
 use rand::{Rng, SeedableRng};
@@ -88,6 +88,42 @@ pub fn vectors(model: &Model, g: &Graph, images: &[Vec<u8>]) -> Result<Vectors, 
     Ok(v)
 }
 
+/// What one frame's output words from the accelerator of `g` say: the class, and the scores when
+/// the design streams them (a design ending in an argmax streams only the class). The inverse of
+/// the packing in [`vectors`]; `None` if the words do not have the frame's shape.
+pub fn decode_output(g: &Graph, out: &[Vec<u64>]) -> Option<(usize, Option<Vec<i32>>)> {
+    match &g.nodes.last()?.kind {
+        NodeKind::Argmax { .. } => match out {
+            [w] => Some((*w.first()? as usize, None)),
+            _ => None,
+        },
+        NodeKind::Mvtu { cfg, .. } => {
+            let bits = cfg.field_bits();
+            if out.len() != cfg.mh.div_ceil(cfg.pe) {
+                return None;
+            }
+            let mut scores = Vec::with_capacity(cfg.mh);
+            for w in out {
+                for i in 0..cfg.pe {
+                    if scores.len() == cfg.mh {
+                        break;
+                    }
+                    let v = get(w, i * bits, bits);
+                    // Integer-input scores are two's complement; popcounts are not.
+                    let v = if cfg.signed() && bits < 64 && v >> (bits - 1) & 1 == 1 {
+                        (v | !mask(bits)) as i64
+                    } else {
+                        v as i64
+                    };
+                    scores.push(i32::try_from(v).ok()?);
+                }
+            }
+            Some((compiler::model::argmax(&scores), Some(scores)))
+        }
+        _ => None,
+    }
+}
+
 /// Packs integers as their low `bits` bits (two's complement when negative), `per_word` to a word:
 /// an MVTU's output fields (k-bit activations, scores).
 pub fn pack_ints(values: &[i32], bits: usize, per_word: usize) -> Words {
@@ -119,5 +155,43 @@ mod tests {
         assert_eq!(w, vec![vec![0x03_02_01], vec![0xff]]);
         let b = pack(&[1; 70], 1, 70);
         assert_eq!(b, vec![vec![!0, 0x3f]]);
+    }
+
+    /// The accelerator's output words decode to the golden model's class and scores: popcount
+    /// scores (binary input) and two's complement ones (8-bit input, negative scores), several
+    /// PEs to a word, and an argmax design's class alone.
+    #[test]
+    fn output_words_decode_to_the_golden_prediction() {
+        use compiler::dataflow::fold::{self, Folding, LayerFold};
+        use compiler::dataflow::{MemStyle, Popcount};
+        use compiler::model::random::{random_model, LayerSpec};
+        use compiler::model::{OutputMode, Shape};
+        for (quant, pe, mode) in [
+            (LayerSpec::QuantBinary(100), 3, OutputMode::Scores),
+            (LayerSpec::QuantFixed8(true), 2, OutputMode::Scores),
+            (LayerSpec::QuantFixed8(false), 1, OutputMode::Argmax),
+        ] {
+            let specs = [quant, LayerSpec::Dense(12), LayerSpec::Dense(6)];
+            let mut model = random_model("d", Shape::new(3, 3, 2), &specs, 5).expect("valid");
+            model.output = mode;
+            let mut f = Folding::default();
+            for s in fold::layer_shapes(&model).expect("shapes") {
+                let lf = LayerFold { pe, simd: 1, popcount: Popcount::Compressor, mem_style: MemStyle::Auto };
+                f.layers.insert(s.layer, lf);
+            }
+            let g = fold::lower(&model, &f).expect("lower");
+            let images = random_images(model.input.len(), 6, 2);
+            let v = vectors(&model, &g, &images).expect("vectors");
+            let golden = Golden::new(&model).expect("golden");
+            for (img, out) in images.iter().zip(&v.expected) {
+                let p = golden.run(img).expect("runs");
+                let want = match mode {
+                    OutputMode::Scores => (p.class, Some(p.scores)),
+                    OutputMode::Argmax => (p.class, None),
+                };
+                assert_eq!(decode_output(&g, out), Some(want), "{mode:?}");
+            }
+            assert_eq!(decode_output(&g, &v.expected[0][1..]), None, "a short frame");
+        }
     }
 }

@@ -224,8 +224,10 @@ fn streaming_run_matches_the_holding_run() {
         let mut frames = v.inputs.clone().into_iter().zip(expected).map(Ok::<_, ()>);
         let mut ends = Vec::new();
         let d = drive::StreamDrive { stalls, idle_limit: 100_000 };
-        let st = drive::run_streaming(&mut dut, &mut frames, &d, &mut |i, c| ends.push((i, c)))
-            .expect("no source error");
+        let st = drive::run_streaming(&mut dut, &mut frames, &d, &mut |f| {
+            ends.push((f.index, f.last_out, f.first_in, f.outputs.to_vec()))
+        })
+        .expect("no source error");
         (st, ends)
     };
     let (st, ends) = run(v.expected.clone());
@@ -233,7 +235,15 @@ fn streaming_run_matches_the_holding_run() {
     assert_eq!((st.frames, st.words, st.mismatches), (5, 5 * per_frame, 0));
     let want: Vec<(usize, u64)> =
         out_cycles.iter().skip(per_frame - 1).step_by(per_frame).copied().enumerate().collect();
-    assert_eq!(ends, want);
+    assert_eq!(ends.iter().map(|e| (e.0, e.1)).collect::<Vec<_>>(), want);
+    // Each frame's own words come back with it, and its first input word precedes its output;
+    // frames enter in order.
+    for (i, e) in ends.iter().enumerate() {
+        assert_eq!(e.3, v.expected[i], "frame {i}'s output words");
+        assert!(e.2 < e.1, "frame {i}: first input at {} before the last output at {}", e.2, e.1);
+    }
+    assert_eq!(Some(ends[0].2), st.first_in_cycle);
+    assert!(ends.windows(2).all(|w| w[0].2 < w[1].2), "first inputs ascend");
     let mut bad = v.expected.clone();
     bad[2][0][0] ^= 1;
     let (st, _) = run(bad);

@@ -193,7 +193,7 @@ fn predictions_csv(labels: &[u8], preds: &[Prediction]) -> String {
 }
 
 /// Refuses an output path that cannot be written, before the run rather than after it.
-fn check_output(flag: &str, path: &Path) -> Result<()> {
+pub fn check_output(flag: &str, path: &Path) -> Result<()> {
     if path.is_dir() {
         bail!("{flag} {}: it is a directory; give a file path inside it", path.display());
     }

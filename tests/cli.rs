@@ -440,6 +440,15 @@ fn sim_and_cosim_run_real_images() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("accuracy of the digits test images"), "{}", stdout(&o));
     assert!(stdout(&o).ends_with("PASS\n"), "{}", stdout(&o));
+    // explore --simulate: every design's cycle model on real images.
+    let o = xnorflow(&["explore", "m.xnf", "--dataset", "digits", "--simulate", "4", "-o", "ex"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("measured on 4 images: "), "{}", stdout(&o));
+    let csv = read("ex/explore.csv");
+    let rows: Vec<&str> = csv.lines().skip(1).collect();
+    assert!(!rows.is_empty() && rows.iter().all(|r| r.split(',').nth(13) == Some("4")), "{csv}");
+    let o = xnorflow(&["explore", "m.xnf", "--simulate", "4"], dir.path());
+    assert!(!o.status.success() && stderr(&o).contains("--dataset"), "{}", stderr(&o));
     // --frames is for random frames; --predictions needs images; MNIST is 28x28.
     let o = xnorflow(&["sim", "b", "--dataset", "digits", "--frames", "3"], dir.path());
     assert!(!o.status.success() && stderr(&o).contains("--frames"), "{}", stderr(&o));

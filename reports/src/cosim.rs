@@ -52,9 +52,20 @@ impl BuildDir {
 
     /// A watchdog limit for `frames` frames: generous for stalls, small enough to fail fast.
     pub fn max_cycles(&self, frames: usize, stall_prob: f64) -> u64 {
-        let slow = if stall_prob > 0.0 { (4.0 / (1.0 - stall_prob.min(0.95))).ceil() as u64 } else { 1 };
-        1000 + 4 * (frames as u64 + 2) * self.graph.cycles_per_frame() as u64 * slow
+        max_cycles(&self.graph, frames, stall_prob)
     }
+}
+
+/// A watchdog limit for `frames` frames through `graph`: generous for stalls, small enough to
+/// fail fast.
+fn max_cycles(graph: &compiler::dataflow::Graph, frames: usize, stall_prob: f64) -> u64 {
+    let slow = if stall_prob > 0.0 { (4.0 / (1.0 - stall_prob.min(0.95))).ceil() as u64 } else { 1 };
+    1000 + 4 * (frames as u64 + 2) * graph.cycles_per_frame() as u64 * slow
+}
+
+/// The streaming watchdog: cycles without a handshake before a run is called stuck.
+fn idle_limit(graph: &compiler::dataflow::Graph) -> u64 {
+    max_cycles(graph, 1, 0.0)
 }
 
 /// Cycles from a frame's first input word to its last output word, over the frames of a run.
@@ -168,7 +179,19 @@ pub fn simulate_with(
     keep: bool,
     progress: &mut dyn FnMut(usize),
 ) -> Result<(SimReport, Vec<HwPrediction>), CosimError> {
-    let golden = Golden::new(&b.model)?;
+    simulate_graph(&b.model, &b.graph, b.info.fclk_mhz, frames, keep, progress)
+}
+
+/// [`simulate_with`] on a legal graph of `model` (no build directory), at `fclk_mhz` for frames/s.
+pub fn simulate_graph(
+    model: &compiler::model::Model,
+    graph: &compiler::dataflow::Graph,
+    fclk_mhz: f64,
+    frames: SimFrames,
+    keep: bool,
+    progress: &mut dyn FnMut(usize),
+) -> Result<(SimReport, Vec<HwPrediction>), CosimError> {
+    let golden = Golden::new(model)?;
     let frame_len = golden.frame_len();
     let (count, labels) = match frames {
         SimFrames::Random { frames, .. } => (frames, None),
@@ -178,7 +201,7 @@ pub fn simulate_with(
                     "{} pixels for {} labels: the model takes frames of {frame_len} pixels ({})",
                     images.len(),
                     labels.len(),
-                    b.model.input
+                    model.input
                 )));
             }
             (labels.len(), Some(labels))
@@ -218,15 +241,15 @@ pub fn simulate_with(
                     Err(e) => return Some(Err(e)),
                 }
             }
-            match stream::vectors(&b.model, &b.graph, &imgs) {
+            match stream::vectors(model, graph, &imgs) {
                 Ok(v) => chunk.extend(v.inputs.into_iter().zip(v.expected)),
                 Err(e) => return Some(Err(e)),
             }
         }
         chunk.pop_front().map(Ok)
     });
-    let mut cm = CycleModel::new(&b.graph, &b.model)?;
-    let drive = StreamDrive { stalls: Stalls::default(), idle_limit: b.max_cycles(1, 0.0) };
+    let mut cm = CycleModel::new(graph, model)?;
+    let drive = StreamDrive { stalls: Stalls::default(), idle_limit: idle_limit(graph) };
     // The steady state is measured over the second half of the run: the ends of frames
     // `mid` and `frames - 1`.
     let mid = (count / 2).min(count.saturating_sub(2));
@@ -244,7 +267,7 @@ pub fn simulate_with(
         }
         last_end = f.last_out;
         *latencies.entry(f.latency()).or_insert(0u64) += 1;
-        let hw = stream::decode_output(&b.graph, f.outputs);
+        let hw = stream::decode_output(graph, f.outputs);
         let g = golden_class.borrow_mut().pop_front();
         if let (Some(labels), Some(g)) = (labels, g) {
             let label = usize::from(labels[f.index]);
@@ -263,8 +286,8 @@ pub fn simulate_with(
     .map_err(|source| CosimError::Drive { executor: "cycle model", source })?;
     let wall = t0.elapsed().as_secs_f64();
     let steady = (count >= 2).then(|| (last_end - mid_end) / (count - 1 - mid) as u64);
-    let predicted = b.graph.cycles_per_frame() as u64;
-    let depths = b.graph.nodes.iter().filter_map(|n| match n.kind {
+    let predicted = graph.cycles_per_frame() as u64;
+    let depths = graph.nodes.iter().filter_map(|n| match n.kind {
         NodeKind::Fifo { depth } => Some(depth),
         _ => None,
     });
@@ -276,7 +299,7 @@ pub fn simulate_with(
         steady_cycles_per_frame: steady,
         latency_cycles: first_end - st.first_in_cycle.unwrap_or(0) + 1,
         frame_latency: LatencySummary::of(&latencies),
-        fps: compiler::dataflow::fold::fps(steady.unwrap_or(predicted), b.info.fclk_mhz),
+        fps: compiler::dataflow::fold::fps(steady.unwrap_or(predicted), fclk_mhz),
         fifo_high_water,
         cycles: st.cycles,
         cycles_per_s: st.cycles as f64 / wall.max(1e-9),

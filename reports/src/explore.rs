@@ -25,6 +25,16 @@ pub enum ExploreError {
     /// A plot.
     #[error(transparent)]
     Plot(#[from] PlotError),
+    /// Simulating a design.
+    #[error("{model} at {cycles} cycles/frame, in the cycle model: {source}")]
+    Simulate {
+        /// The model's label.
+        model: String,
+        /// The design's cycles per frame.
+        cycles: u64,
+        /// The error.
+        source: Box<crate::cosim::CosimError>,
+    },
     /// Writing the CSV.
     #[error("{path}: {source}")]
     Io {
@@ -46,6 +56,36 @@ pub struct ExploreOptions {
     pub popcount: Popcount,
     /// Weight memory style.
     pub mem: MemStyle,
+    /// Run these labelled images through every design's cycle model (see [`simulate`]).
+    pub simulate: Option<Images>,
+}
+
+/// Labelled images: pixels one frame after another, one label per frame.
+#[derive(Clone, Debug, Default)]
+pub struct Images {
+    /// Pixels.
+    pub pixels: Vec<u8>,
+    /// Labels.
+    pub labels: Vec<u8>,
+}
+
+/// What the cycle model measured on one design with real images.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Measured {
+    /// Images run.
+    pub frames: usize,
+    /// Steady-state cycles per frame (the predicted ones when a single image ran).
+    pub cycles_per_frame: u64,
+    /// Frames/s at the clock, from the steady state.
+    pub fps: f64,
+    /// Cycles from the first image's first input word to its last output word (an empty
+    /// pipeline: the latency a single request sees).
+    pub latency_cycles: u64,
+    /// The median of that over the images, fed back to back (later frames wait behind earlier
+    /// ones in the FIFOs).
+    pub latency_median_cycles: u64,
+    /// Percent of the images whose class, from the design's output words, equals the label.
+    pub accuracy: f64,
 }
 
 /// One explored design.
@@ -80,6 +120,11 @@ pub struct Design {
     /// `(node, cycles per frame)` of every MVTU.
     #[serde(skip)]
     pub layer_cycles: Vec<(String, u64)>,
+    /// The legal graph (for simulating it).
+    #[serde(skip)]
+    pub graph: Option<compiler::dataflow::Graph>,
+    /// What the cycle model measured with real images, when asked.
+    pub measured: Option<Measured>,
 }
 
 /// Cycle targets: powers of two from the fastest achievable frame (every layer at its fastest
@@ -136,6 +181,8 @@ pub fn explore(
                 within_budget: o.lut_budget.is_none_or(|b| total.lut <= b),
                 folding,
                 layer_cycles,
+                graph: Some(g),
+                measured: None,
             })
         })
         .collect::<Result<_, ExploreError>>()?;
@@ -149,6 +196,46 @@ pub fn explore(
         designs[i].pareto = true;
     }
     Ok(designs)
+}
+
+/// Runs `images` through the cycle model of every design (in parallel) and records what it
+/// measured: frames/s and latency next to the predicted ones, and the accuracy from the
+/// design's own output words. `tick(cycles)` hears each finished design's simulated cycles.
+pub fn simulate(
+    designs: &mut [Design],
+    models: &[(String, Model)],
+    images: &Images,
+    fclk_mhz: f64,
+    tick: &(dyn Fn(u64) + Sync),
+) -> Result<(), ExploreError> {
+    designs.par_iter_mut().try_for_each(|d| {
+        let model = models.iter().find(|(l, _)| *l == d.model).map(|(_, m)| m);
+        let (Some(model), Some(graph)) = (model, &d.graph) else { return Ok(()) };
+        let frames = crate::cosim::SimFrames::Labelled { images: &images.pixels, labels: &images.labels };
+        let bad = |e| ExploreError::Simulate {
+            model: d.model.clone(),
+            cycles: d.cycles_per_frame,
+            source: Box::new(e),
+        };
+        let (r, _) =
+            crate::cosim::simulate_graph(model, graph, fclk_mhz, frames, false, &mut |_| {}).map_err(bad)?;
+        let a = r.dataset.unwrap_or(crate::cosim::DatasetAccuracy {
+            frames: 0,
+            correct: 0,
+            golden_correct: 0,
+            class_mismatches: 0,
+        });
+        d.measured = Some(Measured {
+            frames: r.frames,
+            cycles_per_frame: r.steady_cycles_per_frame.unwrap_or(r.predicted_cycles_per_frame),
+            fps: r.fps,
+            latency_cycles: r.latency_cycles,
+            latency_median_cycles: r.frame_latency.map_or(r.latency_cycles, |l| l.median),
+            accuracy: 100.0 * a.correct as f64 / a.frames.max(1) as f64,
+        });
+        tick(r.cycles);
+        Ok(())
+    })
 }
 
 /// The designs no other design beats in both cycles per frame and accuracy, across all models:
@@ -180,13 +267,18 @@ pub fn chosen(designs: &[Design], budget: Option<u64>) -> Option<&Design> {
 /// The CSV of the designs.
 pub fn csv(designs: &[Design]) -> String {
     let mut s = String::from(
-        "model,method,act_bits,accuracy_pct,target_cycles,cycles_per_frame,fps,lut,ff,bram18,pareto,within_budget,folding\n",
+        "model,method,act_bits,accuracy_pct,target_cycles,cycles_per_frame,fps,lut,ff,bram18,pareto,within_budget,folding,\
+         sim_frames,sim_cycles_per_frame,sim_fps,sim_latency_cycles,sim_latency_median_cycles,sim_accuracy_pct\n",
     );
     for d in designs {
         let acc = d.accuracy.map_or(String::new(), |a| format!("{a:.2}"));
+        let sim = d.measured.map_or(",,,,,".to_string(), |m| {
+            let (c, l, lm) = (m.cycles_per_frame, m.latency_cycles, m.latency_median_cycles);
+            format!("{},{c},{:.1},{l},{lm},{:.2}", m.frames, m.fps, m.accuracy)
+        });
         let _ = writeln!(
             s,
-            "{},{},{},{acc},{},{},{:.1},{},{},{},{},{},{}",
+            "{},{},{},{acc},{},{},{:.1},{},{},{},{},{},{},{sim}",
             d.model,
             d.method,
             d.act_bits,
@@ -237,6 +329,7 @@ pub fn write(dir: &Path, designs: &[Design], o: &ExploreOptions) -> Result<Vec<P
                     .collect(),
             })
             .filter(|s| !s.points.is_empty())
+            .chain(measured_series(designs, |m| (m.cycles_per_frame as f64, m.accuracy), |_| 0.0))
             .collect(),
         front: accuracy_front(designs),
         legend_left: false,
@@ -254,6 +347,7 @@ pub fn write(dir: &Path, designs: &[Design], o: &ExploreOptions) -> Result<Vec<P
                 name: label(m),
                 points: designs.iter().filter(|d| d.model == m).map(|d| (d.fps, d.lut as f64)).collect(),
             })
+            .chain(measured_series(designs, |m| (m.fps, 0.0), |d| d.lut as f64))
             .collect(),
         front: Some(Series {
             name: "Pareto-optimal (LUT, frames/s, accuracy)".into(),
@@ -275,6 +369,25 @@ pub fn write(dir: &Path, designs: &[Design], o: &ExploreOptions) -> Result<Vec<P
         files.extend(layer_bars(dir, d)?);
     }
     Ok(files)
+}
+
+/// One series of what the cycle model measured on every simulated design, `point(measured)`
+/// plus `(0, y(design))`; `None` when nothing was simulated.
+fn measured_series(
+    designs: &[Design],
+    point: impl Fn(&Measured) -> (f64, f64),
+    y: impl Fn(&Design) -> f64,
+) -> Option<Series> {
+    let points: Vec<(f64, f64)> = designs
+        .iter()
+        .filter_map(|d| d.measured.as_ref().map(|m| (d, m)))
+        .map(|(d, m)| {
+            let (px, py) = point(m);
+            (px, py + y(d))
+        })
+        .collect();
+    let frames = designs.iter().find_map(|d| d.measured.map(|m| m.frames))?;
+    Some(Series { name: format!("measured: cycle model, {frames} real images"), points })
 }
 
 /// The per-layer cycles of `d` as bars, the bottleneck highlighted: `layer_cycles.svg` and `.png`.
@@ -315,6 +428,8 @@ mod tests {
             within_budget: true,
             folding: String::new(),
             layer_cycles: vec![],
+            graph: None,
+            measured: None,
         }
     }
 

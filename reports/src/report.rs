@@ -226,6 +226,8 @@ pub fn write(b: &BuildDir) -> Result<(PathBuf, PathBuf, Vec<String>), ReportErro
         within_budget: true,
         folding: String::new(),
         layer_cycles,
+        graph: None,
+        measured: None,
     };
     let plots = explore::layer_bars(&b.dir, &d)?
         .into_iter()

@@ -27,6 +27,7 @@ fn explore_writes_every_plot_kind() {
         lut_budget: Some(2000),
         popcount: Popcount::Compressor,
         mem: MemStyle::Auto,
+        simulate: None,
     };
     let designs = explore::explore(&models, &o, &|| {}).expect("explore");
     assert!(designs.iter().any(|d| d.pareto) && designs.iter().any(|d| !d.within_budget));
@@ -45,6 +46,58 @@ fn explore_writes_every_plot_kind() {
     }
     let csv = std::fs::read_to_string(dir.path().join("explore.csv")).expect("csv");
     assert_eq!(csv.lines().count(), designs.len() + 1);
+}
+
+/// `explore --simulate`: every design's cycle model runs the images; its steady state is the
+/// predicted cycles per frame, its accuracy (from its own output words) the golden model's on
+/// the same images, and both land in the CSV.
+#[test]
+fn explore_measures_every_design_in_the_cycle_model() {
+    let model = common::mlp(64, &[24, 16], 10, false, 4);
+    let models = vec![("m".to_string(), model.clone())];
+    let mut rng = 7u64;
+    let mut next = move || {
+        rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (rng >> 33) as u8
+    };
+    let frames = 6;
+    let images = explore::Images {
+        pixels: (0..64 * frames).map(|_| next()).collect(),
+        labels: (0..frames).map(|_| next() % 10).collect(),
+    };
+    let golden = sim::golden::Golden::new(&model).expect("golden");
+    let preds = golden.run_batch(&images.pixels).expect("runs");
+    let correct = preds.iter().zip(&images.labels).filter(|(p, &l)| p.class == usize::from(l)).count();
+    let o = ExploreOptions {
+        fclk_mhz: 100.0,
+        lut_budget: None,
+        popcount: Popcount::Compressor,
+        mem: MemStyle::Auto,
+        simulate: Some(images.clone()),
+    };
+    let mut designs = explore::explore(&models, &o, &|| {}).expect("explore");
+    let total = std::sync::atomic::AtomicU64::new(0);
+    explore::simulate(&mut designs, &models, &images, 100.0, &|c| {
+        total.fetch_add(c, std::sync::atomic::Ordering::Relaxed);
+    })
+    .expect("simulate");
+    assert!(total.into_inner() > 0);
+    for d in &designs {
+        let m = d.measured.expect("measured");
+        assert_eq!(m.frames, frames);
+        assert_eq!(m.cycles_per_frame, d.cycles_per_frame, "{}", d.folding);
+        assert!(m.latency_median_cycles >= m.latency_cycles && m.latency_cycles > 0, "{m:?}");
+        assert_eq!(m.accuracy, 100.0 * correct as f64 / frames as f64);
+    }
+    let text = explore::csv(&designs);
+    assert!(text.lines().next().expect("header").ends_with(",sim_frames,sim_cycles_per_frame,sim_fps,sim_latency_cycles,sim_latency_median_cycles,sim_accuracy_pct"));
+    let d = &designs[0];
+    let m = d.measured.expect("measured");
+    assert!(text.contains(&format!(",{frames},{},", m.cycles_per_frame)), "{text}");
+    let dir = tempfile::tempdir().expect("tempdir");
+    explore::write(dir.path(), &designs, &o).expect("write");
+    let svg = std::fs::read_to_string(dir.path().join("lut_vs_fps.svg")).expect("svg");
+    assert!(svg.contains("measured: cycle model, 6 real images"), "the measured series is drawn");
 }
 
 #[test]

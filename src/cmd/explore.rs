@@ -1,12 +1,18 @@
 //! `xnorflow explore`: foldings of one or more models swept with the cost model, as a CSV and plots.
 
 use super::compile::{MemArg, PopcountArg};
+use super::eval::{load_dataset, DatasetArg, SplitArg};
 use super::{progress, thousands};
+use anyhow::bail;
 use anyhow::{Context, Result};
-use reports::explore::{self, ExploreOptions};
+use reports::explore::{self, ExploreOptions, Images};
 use std::path::PathBuf;
 
 /// Arguments of `xnorflow explore`.
+///
+/// Examples: `xnorflow explore a1.xnf a2.xnf -o explore` (the cost model alone);
+/// `xnorflow explore m.xnf --dataset digits --simulate 32` (also 32 real images through every
+/// design's cycle model: measured frames/s, latency and accuracy next to the predicted ones).
 #[derive(clap::Args)]
 pub struct Args {
     /// Model files (.xnf): e.g. one topology trained with IR-Net and with STE, or several widths.
@@ -27,6 +33,16 @@ pub struct Args {
     /// Weight memory style.
     #[arg(long, value_enum, default_value_t = MemArg::Auto)]
     pub mem_style: MemArg,
+    /// Dataset of the images for --simulate.
+    #[arg(long, value_enum, requires = "simulate")]
+    pub dataset: Option<DatasetArg>,
+    /// Directory holding the dataset's files (optional for digits, which is built in).
+    #[arg(long, requires = "dataset")]
+    pub data: Option<PathBuf>,
+    /// Run the first N test images of --dataset through every design's cycle model (the cost
+    /// grows with N x cycles per frame: a 1M-cycle design takes about a second per image).
+    #[arg(long, value_name = "N", requires = "dataset", value_parser = clap::value_parser!(u32).range(1..))]
+    pub simulate: Option<u32>,
 }
 
 /// Runs `xnorflow explore`.
@@ -42,19 +58,36 @@ pub fn run(args: Args) -> Result<()> {
         let label = p.file_stem().map_or("model".into(), |s| s.to_string_lossy().to_string());
         models.push((label, m));
     }
+    let simulate = match (args.dataset, args.simulate) {
+        (Some(kind), Some(n)) => {
+            let mut d = load_dataset(kind, args.data.as_deref(), SplitArg::Test)?;
+            d.truncate(n as usize);
+            if let Some((label, m)) = models.iter().find(|(_, m)| m.input != d.shape) {
+                bail!("{label} takes {} frames but the dataset's images are {}", m.input, d.shape);
+            }
+            Some(Images { pixels: d.images, labels: d.labels })
+        }
+        _ => None,
+    };
     let o = ExploreOptions {
         fclk_mhz: args.fclk_mhz,
         lut_budget: args.lut_budget,
         popcount: args.popcount.into(),
         mem: args.mem_style.into(),
+        simulate,
     };
     let mut total = 0;
     for (label, m) in &models {
         total += explore::targets(m).with_context(|| format!("{label}: cannot be folded"))?.len();
     }
     let pb = progress(total as u64, "folding");
-    let designs = explore::explore(&models, &o, &|| pb.inc(1))?;
+    let mut designs = explore::explore(&models, &o, &|| pb.inc(1))?;
     pb.finish_and_clear();
+    if let Some(images) = &o.simulate {
+        let pb = progress(designs.len() as u64, "simulating");
+        explore::simulate(&mut designs, &models, images, o.fclk_mhz, &|_| pb.inc(1))?;
+        pb.finish_and_clear();
+    }
     let files = explore::write(&args.out, &designs, &o)?;
     println!(
         "{} designs from {} model(s); Pareto-optimal (fewer LUTs, more frames/s, higher accuracy):",
@@ -71,6 +104,17 @@ pub fn run(args: Args) -> Result<()> {
             d.bram18,
             d.folding
         );
+        if let Some(m) = &d.measured {
+            println!(
+                "  {:<24} measured on {} images: {} cycles/frame, latency {} cycles (median {} back to back), accuracy {:.2}%",
+                "",
+                m.frames,
+                thousands(m.cycles_per_frame),
+                thousands(m.latency_cycles),
+                thousands(m.latency_median_cycles),
+                m.accuracy
+            );
+        }
     }
     if let Some(d) = explore::chosen(&designs, args.lut_budget) {
         println!(

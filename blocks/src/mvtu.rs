@@ -420,6 +420,16 @@ pub struct Mvtu {
     tq: usize,
     acc: Vec<i64>,
     results: Vec<u64>,
+    /// Accumulate a pass at its last word (see [`Mvtu::set_per_cycle`]).
+    lazy: bool,
+    /// The input words of the pass so far, in stage-B order (lazy mode).
+    pass_x: Vec<u64>,
+    /// Words in `pass_x`.
+    pass_n: usize,
+    /// The weight address of the pass's first word (the pass's words read consecutive ones).
+    pass_base: usize,
+    /// Scratch: the pass's words cut into element-bit planes (integer inputs, lazy mode).
+    planes: Vec<u64>,
 }
 
 impl Mvtu {
@@ -467,7 +477,22 @@ impl Mvtu {
             tq: 0,
             acc: vec![0; cfg.pe],
             results: vec![0; words(cfg.out_bits())],
+            lazy: true,
+            pass_x: vec![0; cfg.sf() * words(cfg.simd * cfg.input.bits())],
+            pass_n: 0,
+            pass_base: 0,
+            planes: Vec::new(),
         })
+    }
+
+    /// Accumulate every cycle, as the hardware does (`true`), or (the default) keep the pass's
+    /// input words and accumulate the whole pass at its last word. The ports see the same words
+    /// on the same cycles either way: the accumulators are internal, the output register takes
+    /// them only at a pass's end, and a wrapping register's sum does not depend on the order of
+    /// its additions. Per cycle is the reference the lazy form is tested against.
+    pub fn set_per_cycle(&mut self, per_cycle: bool) {
+        self.lazy = !per_cycle;
+        self.pass_n = 0;
     }
 }
 
@@ -493,6 +518,80 @@ impl Mvtu {
     }
 }
 
+impl Mvtu {
+    /// Lazy mode: keeps the word in stage B for its pass.
+    #[inline]
+    fn keep_word(&mut self) {
+        if self.ctl.first() {
+            (self.pass_n, self.pass_base) = (0, self.wq);
+        }
+        let x = self.ctl.x();
+        let iw = x.len();
+        self.pass_x[self.pass_n * iw..(self.pass_n + 1) * iw].copy_from_slice(x);
+        self.pass_n += 1;
+    }
+
+    /// Lazy mode, at a pass's last word: every PE's accumulator over the whole pass, then the
+    /// results, as [`Mvtu::accumulate_pes`] leaves them after the pass's last cycle.
+    fn accumulate_pass(&mut self, input: LaneInput) {
+        let field = self.finish.field_bits();
+        let cycles = self.sf_n * self.nf_n;
+        let (ww, tq, nf_n, tw, n) = (self.ww, self.tq, self.nf_n, self.tw, self.pass_n);
+        let iw = self.pass_x.len() / self.sf_n.max(1);
+        let xs = &self.pass_x[..n * iw];
+        // An integer lane sums `c_b (2 #{w_j, x_jb} - #{x_jb})` per plane `b` (see [`Lanes`]):
+        // the planes of the pass's words are cut once, and their counts `#{x_jb}` are the same
+        // for every PE.
+        let (eb, len) = (input.bits(), n * iw);
+        let plane_weight = |b: usize| match input {
+            LaneInput::Int { signed: true, .. } if b + 1 == eb => -(1i64 << b),
+            _ => 1i64 << b,
+        };
+        let mut all = 0i64;
+        if let LaneInput::Int { .. } = input {
+            self.planes.resize(eb * len, 0);
+            for b in 0..eb {
+                let m = &self.lanes.masks[b * iw..(b + 1) * iw];
+                let plane = &mut self.planes[b * len..(b + 1) * len];
+                for (d, x) in plane.chunks_exact_mut(iw).zip(xs.chunks_exact(iw)) {
+                    for ((d, x), m) in d.iter_mut().zip(x).zip(m) {
+                        *d = x & m;
+                    }
+                }
+                all += plane_weight(b) * i64::from(plane.iter().map(|v| v.count_ones()).sum::<u32>());
+            }
+        }
+        let planes = &self.planes;
+        let rows = self.weights.chunks_exact(cycles * ww);
+        for (p, (acc, wrow)) in self.acc.iter_mut().zip(rows).enumerate() {
+            // The pass's weight words are consecutive: one span per PE.
+            let ws = &wrow[self.pass_base * ww..(self.pass_base + n) * ww];
+            let sum: i64 = match input {
+                LaneInput::Binary => {
+                    let diff: u32 = xs.iter().zip(ws).map(|(a, b)| (a ^ b).count_ones()).sum();
+                    (n * self.simd) as i64 - i64::from(diff)
+                }
+                LaneInput::Int { .. } => {
+                    // A spread weight word selects whole elements of every plane.
+                    let under: i64 = planes
+                        .chunks_exact(len)
+                        .enumerate()
+                        .map(|(b, plane)| {
+                            let ones: u32 = plane.iter().zip(ws).map(|(x, w)| (x & w).count_ones()).sum();
+                            plane_weight(b) * i64::from(ones)
+                        })
+                        .sum();
+                    2 * under - all
+                }
+            };
+            *acc = accumulate(self.starts[p * nf_n + tq], sum, self.reg_bits);
+            let t = (p * nf_n + tq) * tw;
+            let r = self.finish.result(*acc, &self.tmem[t..t + tw]);
+            set(&mut self.results, p * field, field, r);
+        }
+    }
+}
+
 impl Unit for Mvtu {
     fn valid(&self) -> bool {
         self.ctl.m_valid()
@@ -510,7 +609,15 @@ impl Unit for Mvtu {
         if !self.ctl.advance(m_ready) {
             return;
         }
-        if self.ctl.v1() {
+        if self.lazy && self.ctl.v1() {
+            self.keep_word();
+            if self.ctl.last() {
+                match self.input {
+                    LaneInput::Binary => self.accumulate_pass(LaneInput::Binary),
+                    input => self.accumulate_pass(input),
+                }
+            }
+        } else if self.ctl.v1() {
             // One copy of the PE loop per input kind, so that the lanes' match is decided
             // outside the loop (the binary popcount then inlines to a few instructions).
             match self.input {
@@ -528,6 +635,7 @@ impl Unit for Mvtu {
 
     fn reset(&mut self) {
         self.ctl.reset();
+        self.pass_n = 0;
     }
 }
 

@@ -125,6 +125,17 @@ impl CycleModel {
         self.record.as_deref().unwrap_or(&[])
     }
 
+    /// Step every MVTU's accumulators each cycle as the hardware does (`true`), or (the default)
+    /// accumulate each pass at its last word: the same words on the same cycles at every port
+    /// (see `blocks::Mvtu::set_per_cycle`), the per-cycle form being the reference.
+    pub fn set_per_cycle(&mut self, per_cycle: bool) {
+        for n in &mut self.nodes {
+            if let Node::Mvtu(u) = n {
+                u.set_per_cycle(per_cycle);
+            }
+        }
+    }
+
     /// The most words each FIFO held since the model was built: `(node name, words)`.
     pub fn fifo_high_water(&self) -> Vec<(String, usize)> {
         self.names

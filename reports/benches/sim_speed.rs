@@ -1,8 +1,10 @@
-//! Simulated clock cycles per second: the cycle model against Verilator on an LFC-sized build
-//! (784-1024-1024-1024-10 at BNN-PYNQ's folding, 512 cycles per frame) and a CNV-sized one (BNN-PYNQ's
-//! folding, 32,768 cycles per frame), and against rust-hdl's
-//! own simulator on one MVTU (256 x 256, PE 16, SIMD 32). Target: the cycle model at least 5x
-//! faster than Verilator. Prints a table and writes `results/sim_speed.csv`.
+//! Simulated clock cycles and frames per second, in one run: the cycle model against Verilator and
+//! against the golden model on an LFC-sized build (784-1024-1024-1024-10 at BNN-PYNQ's folding,
+//! 512 cycles per frame), the same LFC with signed 2-bit activations (W1A2, BNN-PYNQ's LFC-W1A2
+//! shape) and a CNV-sized one (BNN-PYNQ's folding, 32,768 cycles per frame), and against rust-hdl's
+//! own simulator on one MVTU (256 x 256, PE 16, SIMD 32). Targets (issue 29): the cycle model at
+//! least 50x Verilator on LFC and CNV, and at least 10% of the golden model's frames/s on the
+//! LFC. Prints a table and writes `results/sim_speed.csv`.
 //!
 //! `cargo bench -p xnorflow-reports --bench sim_speed` (or `make sim-speed`). The first run
 //! verilates the LFC design (minutes); later runs reuse the library under `target/xnorflow-bench`.
@@ -31,6 +33,9 @@ fn timed(dut: &mut dyn StreamDut, inputs: &[Vec<u64>], n_out: usize) -> (u64, f6
 struct Row {
     design: &'static str,
     executor: &'static str,
+    /// Frames run (0 where the run is not whole frames).
+    frames: usize,
+    /// Clock cycles simulated (for the golden model, the frames' cycles in the design).
     cycles: u64,
     seconds: f64,
 }
@@ -38,6 +43,10 @@ struct Row {
 impl Row {
     fn rate(&self) -> f64 {
         self.cycles as f64 / self.seconds
+    }
+
+    fn fps(&self) -> f64 {
+        self.frames as f64 / self.seconds
     }
 }
 
@@ -53,7 +62,17 @@ fn build_speed(rows: &mut Vec<Row>, design: &'static str, model: &Model, folding
     let (ins, outs) = (v.flat_inputs(), v.flat_expected());
     let mut cm = CycleModel::new(&b.graph, &b.model).expect("cycle model");
     let (cycles, seconds) = timed(&mut cm, &ins, outs.len());
-    rows.push(Row { design, executor: "cycle model", cycles, seconds });
+    rows.push(Row { design, executor: "cycle model", frames, cycles, seconds });
+    // The golden model on as many frames again (it is the definition the others are checked
+    // against, and the fastest way to classify): whole batches on both cores.
+    let golden = sim::golden::Golden::new(&b.model).expect("golden");
+    let n = frames * 16;
+    let images: Vec<u8> = sim::stream::random_images(golden.frame_len(), n, 3).concat();
+    let t0 = Instant::now();
+    golden.run_batch(&images).expect("golden run");
+    let seconds = t0.elapsed().as_secs_f64();
+    let cycles = n as u64 * b.graph.cycles_per_frame() as u64;
+    rows.push(Row { design, executor: "golden model (2 threads)", frames: n, cycles, seconds });
     let d = Design {
         verilog: dir.join(builddir::DESIGN_V),
         top: b.info.top.to_string(),
@@ -70,7 +89,7 @@ fn build_speed(rows: &mut Vec<Row>, design: &'static str, model: &Model, folding
     let q = v.inputs.len() / 4;
     let (ins, outs): (Vec<_>, Vec<_>) = (v.inputs[..q].concat(), v.expected[..q].concat());
     let (cycles, seconds) = timed(&mut dut, &ins, outs.len());
-    rows.push(Row { design, executor: "Verilator (-O1 model)", cycles, seconds });
+    rows.push(Row { design, executor: "Verilator (-O1 model)", frames: q, cycles, seconds });
 }
 
 fn one_mvtu(rows: &mut Vec<Row>) {
@@ -96,13 +115,13 @@ fn one_mvtu(rows: &mut Vec<Row>) {
     let n_out = vectors * cfg.nf();
     let mut cm = CycleModel::new(&graph, &model).expect("cycle model");
     let (cycles, seconds) = timed(&mut cm, &ins, n_out);
-    rows.push(Row { design: "MVTU 256x256 PE16 SIMD32", executor: "cycle model", cycles, seconds });
+    rows.push(Row { design: "MVTU 256x256 PE16 SIMD32", executor: "cycle model", frames: 0, cycles, seconds });
     let mut m = Mvtu::new(&cfg, &w.matrix, Some(t)).expect("mvtu");
     let t0 = Instant::now();
     let run = harness::run(&mut m, &ins, n_out, Stalls::default(), 1_000_000).expect("rust-hdl run");
     let seconds = t0.elapsed().as_secs_f64();
     let cycles = run.out_cycles.last().map_or(0, |c| c + 1);
-    rows.push(Row { design: "MVTU 256x256 PE16 SIMD32", executor: "rust-hdl simulator", cycles, seconds });
+    rows.push(Row { design: "MVTU 256x256 PE16 SIMD32", executor: "rust-hdl simulator", frames: 0, cycles, seconds });
 }
 
 fn main() {
@@ -118,26 +137,44 @@ fn main() {
     eprintln!("LFC: cycle model and Verilator");
     let lfc = reports::reference::lfc_random(1).expect("model");
     let f = reports::reference::bnn_pynq_lfc_folding(Popcount::Compressor);
-    build_speed(&mut rows, "LFC 512 cycles/frame", &lfc, &f, 256);
+    build_speed(&mut rows, "LFC 512 cycles/frame", &lfc, &f, 2048);
+    eprintln!("LFC-W1A2: cycle model and Verilator");
+    let ty = compiler::model::IntType { bits: 2, signed: true };
+    let specs = [
+        LayerSpec::QuantBinary(128),
+        LayerSpec::DenseMulti { out: 1024, ty },
+        LayerSpec::DenseMulti { out: 1024, ty },
+        LayerSpec::DenseMulti { out: 1024, ty },
+        LayerSpec::Dense(10),
+    ];
+    let mut w1a2 = random_model("lfc-w1a2", Shape::new(1, 1, 784), &specs, 1).expect("model");
+    w1a2.output = compiler::model::OutputMode::Argmax;
+    build_speed(&mut rows, "LFC-W1A2 512 cycles/frame", &w1a2, &f, 1024);
     eprintln!("CNV: cycle model and Verilator");
     let cnv = reports::reference::cnv_random(1).expect("model");
     let f = reports::reference::bnn_pynq_cnv_folding(&cnv, Popcount::Compressor).expect("folding");
-    build_speed(&mut rows, "CNV 32768 cycles/frame", &cnv, &f, 16);
-    let mut csv = String::from("design,executor,cycles,seconds,cycles_per_s,cycle_model_speedup\n");
+    build_speed(&mut rows, "CNV 32768 cycles/frame", &cnv, &f, 64);
+    let mut csv = String::from(
+        "design,executor,frames,cycles,seconds,cycles_per_s,frames_per_s,cycle_model_speedup\n",
+    );
     println!(
-        "{:<26} {:<24} {:>9} {:>9} {:>14} {:>9}",
-        "design", "executor", "cycles", "seconds", "cycles/s", "speedup"
+        "{:<26} {:<26} {:>7} {:>10} {:>9} {:>12} {:>10} {:>9}",
+        "design", "executor", "frames", "cycles", "seconds", "cycles/s", "frames/s", "cycle model"
     );
     for r in &rows {
+        // The cycle model's speed over this executor's: cycles/s, which for the golden model
+        // (no cycles of its own) is its frames/s in the design's cycles.
         let cm =
             rows.iter().find(|x| x.design == r.design && x.executor == "cycle model").map_or(1.0, Row::rate);
-        let (rate, speedup) = (r.rate(), cm / r.rate());
+        let (rate, fps, speedup) = (r.rate(), r.fps(), cm / r.rate());
         println!(
-            "{:<26} {:<24} {:>9} {:>9.4} {rate:>14.0} {speedup:>8.1}x",
-            r.design, r.executor, r.cycles, r.seconds
+            "{:<26} {:<26} {:>7} {:>10} {:>9.4} {rate:>12.0} {fps:>10.0} {speedup:>8.2}x",
+            r.design, r.executor, r.frames, r.cycles, r.seconds
         );
-        let line =
-            format!("{},{},{},{:.6},{rate:.0},{speedup:.1}\n", r.design, r.executor, r.cycles, r.seconds);
+        let line = format!(
+            "{},{},{},{},{:.6},{rate:.0},{fps:.1},{speedup:.2}\n",
+            r.design, r.executor, r.frames, r.cycles, r.seconds
+        );
         csv.push_str(&line);
     }
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../results/sim_speed.csv");

@@ -90,6 +90,12 @@ enum Command {
     /// Synthesize a build with Yosys: LUT/FF/carry/BRAM/DSP per node beside the estimates.
     #[command(after_help = "Examples:\n  xnorflow synth build\n  xnorflow synth build --arch ice40")]
     Synth(cmd::synth::Args),
+    /// Put a build on an iCE40 board: a UART top level, Yosys, nextpnr-ice40 and icepack to a
+    /// bitstream.
+    #[command(
+        after_help = "Examples:\n  xnorflow bitstream build --board icebreaker\n  xnorflow bitstream build --board upduino3 --baud 115200"
+    )]
+    Bitstream(cmd::bitstream::Args),
     /// Sweep foldings of one or more models: CSV and plots (accuracy vs cycles, LUTs vs frames/s
     /// with the Pareto front, per-layer cycles).
     #[command(
@@ -119,6 +125,7 @@ fn main() -> ExitCode {
         Command::Sim(a) => cmd::sim::run_sim(a),
         Command::Cosim(a) => cmd::sim::run_cosim(a),
         Command::Synth(a) => cmd::synth::run(a),
+        Command::Bitstream(a) => cmd::bitstream::run(a),
         Command::Explore(a) => cmd::explore::run(a),
         Command::Report(a) => cmd::report::run(a),
     };

@@ -10,6 +10,7 @@
 //! [`explore`] sweeps foldings; [`plot`] and [`confusion`] draw; [`report`] renders the typed
 //! results into one HTML page and its Markdown twin; [`mod@reference`] holds BNN-PYNQ's LFC.
 
+pub mod board;
 pub mod build;
 pub mod builddir;
 pub mod confusion;

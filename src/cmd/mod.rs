@@ -1,5 +1,6 @@
 //! One module per subcommand, plus the console helpers they share.
 
+pub mod bitstream;
 pub mod compile;
 pub mod demo;
 pub mod eval;

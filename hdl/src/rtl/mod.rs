@@ -13,6 +13,7 @@
 pub mod accel;
 pub mod accumulator;
 pub mod argmax;
+pub mod board;
 pub mod builder;
 pub mod fifo;
 pub mod lanes;

@@ -1,0 +1,136 @@
+//! The board top at bit level: real digits test images sent as UART bytes with random gaps come
+//! back as the golden model's classes; a framing error and a silence inside a frame abandon it
+//! with the error byte, and the next frame is classified again. Runs in Verilator
+//! (`--binary --timing`) when it is installed, else Icarus; skipped without either.
+
+mod common;
+
+use common::folding;
+use compiler::data::{parse_digits, Split};
+use compiler::dataflow::Popcount;
+use compiler::model::random::{random_model, LayerSpec};
+use compiler::model::{Padding, Shape};
+use hdl::rtl::board::{self, TbByte, ERROR_BYTE};
+use reports::build::{self, BuildOptions};
+use reports::builddir::BuildDir;
+use std::process::Command;
+
+/// A small conv net on the digits' 8x8 images, at a folding that streams several elements a word.
+fn build_dir(dir: &std::path::Path) -> BuildDir {
+    let specs = [
+        LayerSpec::QuantBinary(7),
+        LayerSpec::Conv2d { out: 8, kernel: 3, stride: 1, padding: Padding::Bit { amount: 1, bit: false } },
+        LayerSpec::MaxPool { kernel: 2, stride: 2 },
+        LayerSpec::Dense(16),
+        LayerSpec::Dense(10),
+    ];
+    let m = random_model("uart", Shape::new(8, 8, 1), &specs, 11).expect("model");
+    let f = folding(&m, &[(2, 1), (4, 16), (2, 8)], Popcount::Compressor);
+    build::compile(&m, &f, dir, &BuildOptions { frames: 1, ..BuildOptions::default() }, &mut |_| {})
+        .unwrap_or_else(|e| panic!("{e}"));
+    BuildDir::open(dir).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Runs the testbench in `dir` with Verilator or Icarus; `None` when neither is installed.
+fn run_tb(dir: &std::path::Path) -> Option<String> {
+    let out = if tools::installed("verilator") {
+        let o = Command::new("verilator")
+            .args([
+                "--binary",
+                "--timing",
+                "-Wno-fatal",
+                "-Wno-lint",
+                "-Wno-style",
+                "--top-module",
+                "board_tb",
+            ])
+            .args(["board_tb.v", "board.v", "-o", "board_tb"])
+            .current_dir(dir)
+            .output()
+            .expect("verilator runs");
+        assert!(o.status.success(), "verilator: {}", String::from_utf8_lossy(&o.stderr));
+        Command::new(dir.join("obj_dir/board_tb")).current_dir(dir).output().expect("runs")
+    } else if tools::installed("iverilog") {
+        let o = Command::new("iverilog")
+            .args(["-g2012", "-o", "board_tb.vvp", "board_tb.v", "board.v"])
+            .current_dir(dir)
+            .output()
+            .expect("iverilog runs");
+        assert!(o.status.success(), "iverilog: {}", String::from_utf8_lossy(&o.stderr));
+        Command::new("vvp").arg("board_tb.vvp").current_dir(dir).output().expect("vvp runs")
+    } else {
+        return None;
+    };
+    Some(String::from_utf8_lossy(&out.stdout).to_string())
+}
+
+#[test]
+fn uart_board_classifies_real_images_and_recovers_from_errors() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let b = build_dir(&tmp.path().join("b"));
+    // 8 clocks a bit keeps the simulation short; the logic is the same at 12 MHz / 115200.
+    let p = reports::board::params(&b, 8_000_000, 1_000_000).expect("params");
+    assert_eq!(p.clks_per_bit, 8);
+    let dir = tmp.path().join("board");
+    let top = reports::board::write(&b, &p, &dir, None).expect("board top");
+    let digits = parse_digits(reports_digits(), "digits", Split::Test).expect("digits");
+    let golden = sim::golden::Golden::new(&b.model).expect("golden");
+    let frame = 64;
+    let images: Vec<&[u8]> = digits.images.chunks(frame).take(32).collect();
+    let mut rng = 0x9e37_79b9_u64;
+    let mut next = move |n: u64| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng % n
+    };
+    let (mut sent, mut want) = (Vec::new(), Vec::new());
+    for (i, img) in images.iter().enumerate() {
+        // Frame 5 breaks off with a framing error in its 20th byte, frame 9 with a silence
+        // longer than the timeout after its 30th; each is then sent again whole.
+        let broken = match i {
+            5 => Some((20, true)),
+            9 => Some((30, false)),
+            _ => None,
+        };
+        if let Some((at, framing)) = broken {
+            for (j, &px) in img.iter().enumerate().take(at) {
+                let bad_stop = framing && j + 1 == at;
+                sent.push(TbByte { byte: px, gap: next(3) as u16, bad_stop });
+            }
+            want.push(ERROR_BYTE);
+            if !framing {
+                // Silence past the timeout, then the frame from its start.
+                sent.push(TbByte { byte: img[0], gap: (p.timeout + 200) as u16, bad_stop: false });
+                sent.extend(img[1..].iter().map(|&px| TbByte {
+                    byte: px,
+                    gap: next(3) as u16,
+                    bad_stop: false,
+                }));
+                want.push(golden.run(img).expect("golden").class as u8);
+                continue;
+            }
+        }
+        for &px in img.iter() {
+            // Mostly back to back, sometimes a pause of up to two byte times.
+            let gap = if next(8) == 0 { next(160) } else { next(3) };
+            sent.push(TbByte { byte: px, gap: gap as u16, bad_stop: false });
+        }
+        want.push(golden.run(img).expect("golden").class as u8);
+    }
+    std::fs::write(dir.join("board_tb_in.mem"), board::tb_input(&sent)).expect("write");
+    std::fs::write(dir.join("board_tb_out.mem"), board::tb_expected(&want)).expect("write");
+    let max_cycles = sent.len() as u64 * 12 * p.clks_per_bit + 200_000;
+    let tb = board::testbench(&top, p.clks_per_bit, sent.len(), want.len(), max_cycles);
+    std::fs::write(dir.join("board_tb.v"), tb).expect("write");
+    let Some(out) = run_tb(&dir) else {
+        eprintln!("skipped: neither Verilator nor Icarus Verilog is installed");
+        return;
+    };
+    assert!(out.contains(&format!("PASS {} bytes", want.len())), "{out}");
+}
+
+/// The built-in digits (the same file the CLI bundles).
+fn reports_digits() -> Vec<u8> {
+    std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../data/digits.csv.gz")).expect("data/digits.csv.gz")
+}

@@ -1,0 +1,37 @@
+//! `xnorflow bitstream` end to end: the demo's digits model (trained by `xnorflow demo`) goes on
+//! an iCEBreaker's UP5K as a bitstream, with the utilisation and clock nextpnr reports; without
+//! the tools the command says which to install.
+
+use std::process::Command;
+
+mod common;
+use common::{stderr, stdout, xnorflow};
+
+#[test]
+fn the_demo_model_becomes_an_up5k_bitstream() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let o = xnorflow(&["demo", "--out", "d", "--epochs", "2"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Without the tools: a clear message naming what to install.
+    let o = Command::new(env!("CARGO_BIN_EXE_xnorflow"))
+        .args(["bitstream", "d/build"])
+        .current_dir(dir.path())
+        .env("PATH", "/nonexistent")
+        .output()
+        .expect("binary runs");
+    assert!(!o.status.success() && stderr(&o).contains("apt-get install"), "{}", stderr(&o));
+    if !tools::installed("icepack") || !tools::installed("nextpnr-ice40") {
+        eprintln!("skipped: icepack or nextpnr-ice40 is not installed");
+        return;
+    }
+    let o = xnorflow(&["bitstream", "d/build", "--board", "icebreaker"], dir.path());
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("ICESTORM_LC") && out.contains("Fmax"), "{out}");
+    assert!(out.contains("flash it: iceprog"), "{out}");
+    let bin = std::fs::read(dir.path().join("d/build/board/board.bin")).expect("board.bin");
+    // An iCE40 bitstream opens with its synchronisation word.
+    assert!(bin.len() > 50_000 && bin[..16].windows(4).any(|w| w == [0x7e, 0xaa, 0x99, 0x7e]), "{}", bin.len());
+    let pcf = std::fs::read_to_string(dir.path().join("d/build/board/board.pcf")).expect("pcf");
+    assert!(pcf.contains("set_io clk 35"), "{pcf}");
+}

@@ -1,7 +1,7 @@
 //! The behaviour of every hardware block, written once.
 //!
 //! Each block of the dataflow (MVTU controller and datapath, sliding-window unit, max-pool, FIFO,
-//! width converter, argmax) is a state machine on bit-packed `u64` words: its registers, its
+//! width converter, argmax, and a residual block's duplicate, sign, channel pad and add) is a state machine on bit-packed `u64` words: its registers, its
 //! combinational outputs and its clock edge. Two executors run exactly this code:
 //! - `sim::cycle`, the cycle-accurate model of a whole dataflow graph (fast, bit-packed);
 //! - the rust-hdl leaves of `hdl`, whose `update` converts their one-bit signals to words and
@@ -20,6 +20,7 @@ pub mod bits;
 pub mod fifo;
 pub mod mvtu;
 pub mod pool;
+pub mod residual;
 pub mod swu;
 pub mod width;
 
@@ -27,6 +28,7 @@ pub use argmax::Argmax;
 pub use fifo::Fifo;
 pub use mvtu::{Controller, Mvtu};
 pub use pool::Pool;
+pub use residual::{Add, ChannelPad, Duplicate, Sign};
 pub use swu::Swu;
 pub use width::WidthConverter;
 

@@ -376,3 +376,109 @@ fn a_unit_reading_another_element_type_is_refused() {
         assert!(e.contains(needle), "{to}: {e}\n{bad}");
     }
 }
+
+/// A stem and two residual blocks (identity, then downsampling with a pool-and-pad shortcut)
+/// under a folding whose word shapes differ between the branch and the bypass.
+fn resnet_graph() -> (Model, Graph) {
+    let ty = IntType { bits: 4, signed: true };
+    let specs = [
+        LayerSpec::QuantBinary(128),
+        LayerSpec::Conv2dMulti {
+            out: 4,
+            kernel: 3,
+            stride: 1,
+            padding: Padding::Bit { amount: 1, bit: false },
+            ty,
+        },
+        LayerSpec::Residual { out: 4, kernel: 3, stride: 1, pad_bit: true },
+        LayerSpec::Residual { out: 8, kernel: 3, stride: 2, pad_bit: false },
+        LayerSpec::Dense(3),
+    ];
+    let m = random_model("res", Shape::new(6, 6, 1), &specs, 2).expect("model");
+    let mut f = Folding::default();
+    for (i, (pe, simd)) in [(1, (2, 1)), (2, (4, 2)), (3, (2, 4)), (4, (3, 8))] {
+        f.layers.insert(
+            LayerId(i),
+            LayerFold { pe, simd, popcount: Popcount::Compressor, mem_style: MemStyle::Auto },
+        );
+    }
+    let g = passes::run(&m, &f, Options { verify_each: true }).expect("compiles");
+    (m, g)
+}
+
+#[test]
+fn residual_blocks_lower_to_a_series_parallel_graph_that_reads_back() {
+    let (_, g) = resnet_graph();
+    let names: Vec<&str> = g.nodes.iter().map(|n| n.name.as_str()).collect();
+    // Main path: duplicate, sign, converter, window, FIFO, MVTU, add, per block.
+    for want in ["D2", "B2", "S2", "F2", "L2", "A2", "D3", "B3", "S3", "L3", "A3"] {
+        assert!(names.contains(&want), "{want} in {names:?}\n{g}");
+    }
+    let bypass = |name: &str| -> Vec<String> {
+        g.nodes
+            .iter()
+            .find(|n| n.name == name)
+            .expect("add")
+            .bypass()
+            .iter()
+            .map(|b| b.name.clone())
+            .collect()
+    };
+    // Identity block: stem words of 2 elements, add words of 4: a converter, then the FIFO.
+    assert_eq!(bypass("A2"), ["X2_0", "R2"], "\n{g}");
+    // Downsampling: pool, pad, a converter to the add's 2-element words, the FIFO.
+    let b3 = bypass("A3");
+    assert!(
+        b3.starts_with(&["Q3".to_string()])
+            && b3.contains(&"C3".to_string())
+            && b3.last().map(String::as_str) == Some("R3"),
+        "{b3:?}\n{g}"
+    );
+    let text = g.to_string();
+    assert!(
+        text.contains("  A2       add layer=2 int4  [") && text.contains("\n    <- R2       fifo depth="),
+        "{text}"
+    );
+    assert_eq!(Graph::parse(&text).expect("parses"), g);
+    let json = serde_json::to_string(&g).expect("json");
+    assert_eq!(serde_json::from_str::<Graph>(&json).expect("reads back"), g);
+}
+
+#[test]
+fn the_verifier_checks_every_edge_of_a_residual_graph() {
+    let (_, g) = resnet_graph();
+    let broken = |f: &dyn Fn(&mut Graph)| {
+        let mut h = g.clone();
+        f(&mut h);
+        h.verify().expect_err("broken").to_string()
+    };
+    let add = g.nodes.iter().position(|n| n.name == "A3").expect("add");
+    // A bypass FIFO one word wider than the add's input.
+    let e = broken(&|h| {
+        if let NodeKind::Add { bypass, .. } = &mut h.nodes[add].kind {
+            let r = bypass.last_mut().expect("fifo");
+            (r.in_bits, r.out_bits) = (r.in_bits + 1, r.out_bits + 1);
+        }
+    });
+    assert!(e.contains("R3"), "{e}");
+    // An add without its duplicate.
+    let dup = g.nodes.iter().position(|n| n.name == "D3").expect("dup");
+    let e = broken(&|h| {
+        h.nodes.remove(dup);
+    });
+    assert!(e.contains("duplicate") || e.contains("stream"), "{e}");
+    // A bypass that drops the pool: frame lengths differ.
+    let e = broken(&|h| {
+        if let NodeKind::Add { bypass, .. } = &mut h.nodes[add].kind {
+            bypass.remove(0);
+        }
+    });
+    assert!(e.contains("stream"), "{e}");
+    // An add of another element type than its inputs.
+    let e = broken(&|h| {
+        if let NodeKind::Add { ty, .. } = &mut h.nodes[add].kind {
+            ty.bits = 2;
+        }
+    });
+    assert!(e.contains("A3") || e.contains("int2"), "{e}");
+}

@@ -137,6 +137,16 @@ impl Accelerator {
                 NodeKind::Argmax { pe, bits, words, signed } => {
                     Stage::Argmax(Argmax::new(*pe, *bits, *words, *signed)?)
                 }
+                NodeKind::Duplicate
+                | NodeKind::Sign { .. }
+                | NodeKind::ChannelPad { .. }
+                | NodeKind::Add { .. } => {
+                    return Err(HdlError::Check(format!(
+                        "node {}: the rust-hdl accelerator is a chain; a residual block's graph runs on the \
+                         cycle model and as Verilog",
+                        n.name
+                    )))
+                }
             });
         }
         Ok(Accelerator {

@@ -104,6 +104,31 @@ pub struct Report {
     pub nodes: Vec<NodeReport>,
 }
 
+/// An add node's line: the shortcut's cost (its adders, the bypass FIFO's bits and resources,
+/// the rest of the bypass).
+fn shortcut_text(n: &compiler::dataflow::Node, ty: compiler::model::IntType) -> String {
+    let s = cost::shortcut(n).unwrap_or_default();
+    let fifos: Vec<String> = n
+        .bypass()
+        .iter()
+        .filter_map(|b| match b.kind {
+            NodeKind::Fifo { depth } => Some(format!("{depth} x {} bits", b.in_bits)),
+            _ => None,
+        })
+        .collect();
+    format!(
+        "residual shortcut: {} saturating {ty} adders ({} LUT); bypass FIFO {} = {} bits ({} LUT, {} BRAM18); \
+         pool/pad/converters {} LUT",
+        s.adders,
+        s.add_lut,
+        fifos.join(" + "),
+        s.fifo_bits,
+        s.fifo_lut,
+        s.bram18,
+        s.other_lut
+    )
+}
+
 impl Report {
     /// The report of a graph of `model` (whose thresholds refine the estimates).
     pub fn new(g: &Graph, model: &Model, fclk_mhz: f64) -> Self {
@@ -132,6 +157,12 @@ impl Report {
                         format!("width converter {} -> {} bits", n.in_bits, n.out_bits)
                     }
                     NodeKind::Argmax { pe, words, .. } => format!("argmax over {}", pe * words),
+                    NodeKind::Duplicate => {
+                        format!("duplicate {} bits to the branch and the bypass", n.in_bits)
+                    }
+                    NodeKind::Sign { ty } => format!("sign of {} {ty} elements", n.out_bits),
+                    NodeKind::ChannelPad { c_in, c_out, .. } => format!("channel pad {c_in} -> {c_out}"),
+                    NodeKind::Add { ty, .. } => shortcut_text(n, *ty),
                 },
                 estimate: c,
             })

@@ -287,7 +287,7 @@ pub fn simulate_graph(
     let wall = t0.elapsed().as_secs_f64();
     let steady = (count >= 2).then(|| (last_end - mid_end) / (count - 1 - mid) as u64);
     let predicted = graph.cycles_per_frame() as u64;
-    let depths = graph.nodes.iter().filter_map(|n| match n.kind {
+    let depths = graph.all_nodes().filter_map(|n| match n.kind {
         NodeKind::Fifo { depth } => Some(depth),
         _ => None,
     });
@@ -404,6 +404,22 @@ fn golden_streams(b: &BuildDir, images: &[Vec<u8>]) -> Result<Vec<Option<Words>>
         .nodes
         .iter()
         .map(|n| match &n.kind {
+            // A residual block's layer output is its add's, not its branch MVTU's.
+            NodeKind::Mvtu { layer, .. }
+                if matches!(b.model.layers.get(layer.index()), Some(Layer::Residual { .. })) =>
+            {
+                None
+            }
+            NodeKind::Add { layer, ty, .. } => {
+                let (k, per) = (usize::from(ty.bits), n.in_bits / usize::from(ty.bits));
+                let mut words = Words::new();
+                for t in &traces {
+                    if let LayerOutput::Ints { values, .. } = &t[layer.index()] {
+                        words.extend(stream::pack_ints(values, k, per));
+                    }
+                }
+                Some(words)
+            }
             NodeKind::Mvtu { layer, cfg, .. } => {
                 let mut words = Words::new();
                 for t in &traces {
@@ -438,7 +454,7 @@ fn locate(
         let words: Vec<Vec<u64>> = got.iter().map(|(_, w)| w.clone()).collect();
         if let Some(i) = first_diff(&words, &want) {
             let layer = match &node.kind {
-                NodeKind::Mvtu { layer, .. } => layer.index(),
+                NodeKind::Mvtu { layer, .. } | NodeKind::Add { layer, .. } => layer.index(),
                 _ => 0,
             };
             let kind = b.model.layers.get(layer).map_or("?", Layer::kind);

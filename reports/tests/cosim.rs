@@ -201,6 +201,35 @@ proptest! {
 
 }
 
+/// A random residual network (`random_resnet`: 1 to 3 blocks, downsampling or not) and a legal
+/// random folding.
+fn resnet_design() -> impl Strategy<Value = (Model, Vec<(usize, usize)>, Popcount)> {
+    (any::<u64>(), 1usize..=3, any::<bool>()).prop_map(|(seed, blocks, tree)| {
+        let m = compiler::model::random::random_resnet(seed, blocks, 6).expect("shapes fit");
+        let mut r = seed;
+        let mut pick = |n: usize| {
+            r = r.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (r >> 33) as usize % n
+        };
+        let f = common::legal(&m)
+            .iter()
+            .map(|(pes, simds)| (pes[pick(pes.len())], simds[pick(simds.len())]))
+            .collect();
+        (m, f, if tree { Popcount::AdderTree } else { Popcount::Compressor })
+    })
+}
+
+proptest! {
+    // Each case verilates a residual design: duplicates, sign nodes, channel pads, adds and
+    // bypass FIFOs joined with the chain's blocks, with resets and stalls.
+    #![proptest_config(ProptestConfig { cases: 6, ..ProptestConfig::default() })]
+
+    #[test]
+    fn golden_cycle_model_and_verilator_agree_on_residual_networks((m, f, pc) in resnet_design(), stall in 0.0f64..0.5, seed in 0u64..1000, cut in 0.1f64..0.9) {
+        three_way(&m, &f, pc, stall, seed, cut)?;
+    }
+}
+
 proptest! {
     // Fewer cases than the binary networks': the k-bit blocks have their own Verilog tests
     // (hdl/tests/verilog.rs, conv.rs); these check them joined, with resets and stalls.
@@ -258,6 +287,20 @@ fn three_way(
         prop_assert_eq!(&tv.outputs, &outs, "Verilator vs golden\n{}", b.graph);
         prop_assert_eq!(&tv.out_cycles, &tc.out_cycles, "output cycles\n{}", b.graph);
         prop_assert_eq!(&tv.in_cycles, &tc.in_cycles, "input cycles\n{}", b.graph);
+        // Every FIFO, bypass FIFOs included, within its computed depth.
+        let depths: Vec<usize> = b
+            .graph
+            .all_nodes()
+            .filter_map(|n| match n.kind {
+                compiler::dataflow::NodeKind::Fifo { depth } => Some(depth),
+                _ => None,
+            })
+            .collect();
+        let high = cm.fifo_high_water();
+        prop_assert_eq!(high.len(), depths.len());
+        for ((name, hw), d) in high.iter().zip(&depths) {
+            prop_assert!(hw <= d, "{}: {} words of {}\n{}", name, hw, d, b.graph);
+        }
     }
     Ok(())
 }

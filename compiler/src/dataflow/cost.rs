@@ -345,7 +345,44 @@ pub fn pool(c: &PoolConfig) -> Cost {
     }
 }
 
-/// The estimate for any node.
+/// What a residual block's shortcut costs: its add node and everything on its bypass.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShortcutCost {
+    /// Saturating `k`-bit adders, one per element of a word.
+    pub adders: u64,
+    /// Their LUTs: per element a `k`-bit carry adder and a `k`-bit saturation multiplexer.
+    pub add_lut: u64,
+    /// Bits of the bypass FIFOs (depth x width).
+    pub fifo_bits: u64,
+    /// LUTs of the bypass FIFOs.
+    pub fifo_lut: u64,
+    /// 18 Kb block RAMs of the bypass.
+    pub bram18: u64,
+    /// LUTs of the max-pool, channel pad and width converters on the bypass.
+    pub other_lut: u64,
+}
+
+/// The shortcut's cost of an add node (`None` for any other node).
+pub fn shortcut(n: &Node) -> Option<ShortcutCost> {
+    let NodeKind::Add { ty, bypass, .. } = &n.kind else { return None };
+    let k = u64::from(ty.bits);
+    let adders = n.in_bits as u64 / k;
+    let mut s = ShortcutCost { adders, add_lut: adders * (2 * k + 1) + 3, ..ShortcutCost::default() };
+    for b in bypass {
+        let c = node(b);
+        s.bram18 += c.bram18;
+        match b.kind {
+            NodeKind::Fifo { depth } => {
+                s.fifo_bits += (depth * b.in_bits) as u64;
+                s.fifo_lut += c.lut;
+            }
+            _ => s.other_lut += c.lut,
+        }
+    }
+    Some(s)
+}
+
+/// The estimate for any node (an add's includes its bypass, [`shortcut`]).
 pub fn node(n: &Node) -> Cost {
     match &n.kind {
         NodeKind::Mvtu { cfg, vectors, hw, .. } => {
@@ -368,6 +405,39 @@ pub fn node(n: &Node) -> Cost {
         NodeKind::WidthConverter => {
             let cap = (n.in_bits + n.out_bits) as u64;
             Cost { lut: 2 * cap + 8, ff: cap + 8, bram18: 0, cycles: n.cycles() as u64, latency: 1 }
+        }
+        NodeKind::Duplicate => {
+            // One data register loaded when both outputs are free, two valid flags.
+            Cost { lut: 4, ff: n.in_bits as u64 + 2, bram18: 0, cycles: n.in_words as u64, latency: 1 }
+        }
+        NodeKind::Sign { .. } => {
+            // Each output bit is an inverted sign bit, registered (the inverter folds into the
+            // flip-flop's input LUT, shared with the load enable).
+            let b = n.out_bits as u64;
+            Cost { lut: b.div_ceil(2) + 2, ff: b + 1, bram18: 0, cycles: n.in_words as u64, latency: 1 }
+        }
+        NodeKind::ChannelPad { c_out, elem_bits, .. } => {
+            let cf = c_out / (n.in_bits / elem_bits).max(1);
+            let cw = ubits(cf as u64 - 1);
+            let b = n.out_bits as u64;
+            Cost {
+                lut: b + counter_luts(cw) + 3,
+                ff: b + cw as u64 + 1,
+                bram18: 0,
+                cycles: n.cycles() as u64,
+                latency: 1,
+            }
+        }
+        NodeKind::Add { .. } => {
+            let s = shortcut(n).unwrap_or_default();
+            let by: Cost = n.bypass().iter().map(node).fold(Cost::default(), |a, b| a + b);
+            Cost {
+                lut: s.add_lut + by.lut,
+                ff: n.out_bits as u64 + 1 + by.ff,
+                bram18: by.bram18,
+                cycles: (n.in_words as u64).max(by.cycles),
+                latency: 1,
+            }
         }
         NodeKind::Argmax { pe, bits, words, .. } => {
             let ib = n.out_bits as u64;

@@ -1,7 +1,7 @@
 //! The dataflow graph: a pipeline of hardware nodes joined by streams.
 
 use super::{ubits, DataflowError, LaneInput, MvtuConfig, MvtuHw, PoolConfig, SwuConfig, SwuHw};
-use crate::model::LayerId;
+use crate::model::{IntType, LayerId};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -116,6 +116,38 @@ pub enum NodeKind {
         /// Two's complement scores.
         signed: bool,
     },
+    /// Copies every word of its stream to two consumers: the next node on the main path and the
+    /// bypass of the next [`NodeKind::Add`]. It takes a word when both have taken the last.
+    Duplicate,
+    /// Binarizes words of `ty.bits`-bit signed integers into words of bits, one per element:
+    /// `x >= 0` is 1 (+1), as a residual branch's sign.
+    Sign {
+        /// The element type read.
+        ty: IntType,
+    },
+    /// Appends zero channels to every pixel: `c_in` channels in, `c_out` out, words of the
+    /// stream's width (`in_bits / elem_bits` channels each, dividing both).
+    ChannelPad {
+        /// Channels per input pixel.
+        c_in: usize,
+        /// Channels per output pixel.
+        c_out: usize,
+        /// Bits per element.
+        elem_bits: usize,
+    },
+    /// The saturating add of a residual block (model layer `layer`): each element of its main
+    /// input plus the matching element of its bypass, clamped to `ty`. The bypass is the chain
+    /// of nodes fed by the nearest preceding [`NodeKind::Duplicate`]'s second output (a max-pool
+    /// and a channel pad for a downsampling block, width converters, the bypass FIFO); its last
+    /// node's words have the main input's shape.
+    Add {
+        /// The residual block.
+        layer: LayerId,
+        /// The element type of both inputs and the output.
+        ty: IntType,
+        /// The bypass chain, in stream order (possibly empty).
+        bypass: Vec<Node>,
+    },
 }
 
 fn one() -> usize {
@@ -218,6 +250,52 @@ impl Node {
         }
     }
 
+    /// A stream-preserving node of kind `kind` (duplicate, add) on words of `bits`, `words` per
+    /// frame.
+    pub fn keeping(name: &str, kind: NodeKind, bits: usize, words: usize) -> Self {
+        Node { name: name.into(), kind, in_bits: bits, in_words: words, out_bits: bits, out_words: words }
+    }
+
+    /// A sign node on words of `elems` integers of type `ty`, `words` per frame.
+    pub fn sign(name: &str, ty: IntType, elems: usize, words: usize) -> Self {
+        Node {
+            name: name.into(),
+            kind: NodeKind::Sign { ty },
+            in_bits: elems * usize::from(ty.bits),
+            in_words: words,
+            out_bits: elems,
+            out_words: words,
+        }
+    }
+
+    /// A channel pad from `c_in` to `c_out` channels of `elem_bits` bits on words of `simd`
+    /// elements, over `pixels` pixels per frame.
+    pub fn channel_pad(
+        name: &str,
+        c_in: usize,
+        c_out: usize,
+        elem_bits: usize,
+        simd: usize,
+        pixels: usize,
+    ) -> Self {
+        Node {
+            name: name.into(),
+            kind: NodeKind::ChannelPad { c_in, c_out, elem_bits },
+            in_bits: simd * elem_bits,
+            in_words: pixels * (c_in / simd.max(1)),
+            out_bits: simd * elem_bits,
+            out_words: pixels * (c_out / simd.max(1)),
+        }
+    }
+
+    /// The bypass chain of an add node (empty for every other kind).
+    pub fn bypass(&self) -> &[Node] {
+        match &self.kind {
+            NodeKind::Add { bypass, .. } => bypass,
+            _ => &[],
+        }
+    }
+
     /// Cycles this node needs per frame when nothing stalls it.
     pub fn cycles(&self) -> usize {
         match &self.kind {
@@ -257,66 +335,141 @@ pub struct Graph {
 }
 
 impl Graph {
-    /// Checks that every stream joins nodes of equal width and frame length, every node's own
-    /// streams match its kind, and every unit reads the element type its producer streams.
+    /// Checks that every stream joins nodes of equal width and frame length (the main path's, each
+    /// bypass chain's from its duplicate to its add), every duplicate feeds exactly one add (the
+    /// next one, with no other duplicate between them), every node's own streams match its kind,
+    /// and every unit reads the element type its producer streams.
     pub fn verify(&self) -> Result<(), DataflowError> {
         self.verify_nodes()?;
-        for w in self.nodes.windows(2) {
-            let (a, b) = (&w[0], &w[1]);
+        let link = |a: &Node, b: &Node| {
             if a.out_bits != b.in_bits || a.out_words != b.in_words {
                 return Err(DataflowError::Graph(format!(
                     "stream {} -> {}: {} words of {} bits out, {} words of {} bits expected",
                     a.name, b.name, a.out_words, a.out_bits, b.in_words, b.in_bits
                 )));
             }
+            Ok(())
+        };
+        for w in self.nodes.windows(2) {
+            link(&w[0], &w[1])?;
+        }
+        let mut open: Option<&Node> = None;
+        for n in &self.nodes {
+            match &n.kind {
+                NodeKind::Duplicate => {
+                    if let Some(d) = open {
+                        return Err(DataflowError::Graph(format!(
+                            "node {}: a second duplicate before the add that {} feeds",
+                            n.name, d.name
+                        )));
+                    }
+                    open = Some(n);
+                }
+                NodeKind::Add { bypass, .. } => {
+                    let Some(d) = open.take() else {
+                        return Err(DataflowError::Graph(format!(
+                            "node {}: an add with no duplicate before it to feed its bypass",
+                            n.name
+                        )));
+                    };
+                    let mut prev = d;
+                    for b in bypass {
+                        link(prev, b)?;
+                        prev = b;
+                    }
+                    // The bypass's last word shape is the main input's.
+                    link(prev, n)?;
+                }
+                _ => {}
+            }
+        }
+        if let Some(d) = open {
+            return Err(DataflowError::Graph(format!("node {}: a duplicate that feeds no add", d.name)));
         }
         self.verify_elements()
     }
 
-    /// Follows the element type along the pipeline (unknown before the first unit that states
-    /// it): an MVTU reads the type it states and streams its output's, a max-pool unit keeps its
-    /// own, a sliding-window unit keeps elements of its width, FIFOs and width converters keep
-    /// the stream's. Words of the right width but another element type would compute another
-    /// network.
-    fn verify_elements(&self) -> Result<(), DataflowError> {
-        let mut cur: Option<LaneInput> = None;
-        for n in &self.nodes {
-            let (reads, streams) = match &n.kind {
-                NodeKind::Mvtu { cfg, .. } => (Some(cfg.input), cfg.output.elem()),
-                NodeKind::Pool { cfg } => (Some(cfg.elem()), Some(cfg.elem())),
-                NodeKind::Swu { cfg, .. } => {
-                    if let Some(c) = cur.filter(|c| c.bits() != cfg.elem_bits) {
-                        return Err(DataflowError::Graph(format!(
-                            "node {}: {}-bit elements in, its producer streams {}",
-                            n.name,
-                            cfg.elem_bits,
-                            elem_name(c)
-                        )));
-                    }
-                    (None, cur)
-                }
-                NodeKind::Fifo { .. } | NodeKind::WidthConverter => (None, cur),
-                NodeKind::Argmax { .. } => (None, None),
-            };
-            if let (Some(r), Some(c)) = (reads, cur) {
-                if r != c {
+    /// The element type node `n` streams when its producer streams `cur` (unknown before the
+    /// first unit that states it): an MVTU reads the type it states and streams its output's, a
+    /// max-pool unit and a channel pad keep their own, a sign node reads its integers and
+    /// streams bits, a sliding-window unit keeps elements of its width, FIFOs, width converters
+    /// and duplicates keep the stream's, an add reads and streams its type.
+    fn elem_step(n: &Node, cur: Option<LaneInput>) -> Result<Option<LaneInput>, DataflowError> {
+        let (reads, streams) = match &n.kind {
+            NodeKind::Mvtu { cfg, .. } => (Some(cfg.input), cfg.output.elem()),
+            NodeKind::Pool { cfg } => (Some(cfg.elem()), Some(cfg.elem())),
+            NodeKind::Swu { cfg, .. } => {
+                if let Some(c) = cur.filter(|c| c.bits() != cfg.elem_bits) {
                     return Err(DataflowError::Graph(format!(
-                        "node {} reads {}, its producer streams {}",
+                        "node {}: {}-bit elements in, its producer streams {}",
                         n.name,
-                        elem_name(r),
+                        cfg.elem_bits,
                         elem_name(c)
                     )));
                 }
+                (None, cur)
             }
-            cur = streams;
+            NodeKind::ChannelPad { elem_bits, .. } => {
+                if let Some(c) = cur.filter(|c| c.bits() != *elem_bits) {
+                    return Err(DataflowError::Graph(format!(
+                        "node {}: {elem_bits}-bit elements in, its producer streams {}",
+                        n.name,
+                        elem_name(c)
+                    )));
+                }
+                (None, cur)
+            }
+            NodeKind::Sign { ty } => (Some((*ty).into()), Some(LaneInput::Binary)),
+            NodeKind::Add { ty, .. } => (Some((*ty).into()), Some((*ty).into())),
+            NodeKind::Fifo { .. } | NodeKind::WidthConverter | NodeKind::Duplicate => (None, cur),
+            NodeKind::Argmax { .. } => (None, None),
+        };
+        if let (Some(r), Some(c)) = (reads, cur) {
+            if r != c {
+                return Err(DataflowError::Graph(format!(
+                    "node {} reads {}, its producer streams {}",
+                    n.name,
+                    elem_name(r),
+                    elem_name(c)
+                )));
+            }
+        }
+        Ok(streams)
+    }
+
+    /// Follows the element type along the main path and every bypass (from its duplicate's
+    /// type to its add, which reads the same type on both inputs). Words of the right width but
+    /// another element type would compute another network.
+    fn verify_elements(&self) -> Result<(), DataflowError> {
+        let mut cur: Option<LaneInput> = None;
+        let mut dup: Option<LaneInput> = None;
+        for n in &self.nodes {
+            if let NodeKind::Add { bypass, .. } = &n.kind {
+                let mut b = dup;
+                for m in bypass {
+                    b = Self::elem_step(m, b)?;
+                }
+                // The add reads its type from the bypass as from the main input.
+                Self::elem_step(n, b)?;
+            }
+            if let NodeKind::Duplicate = n.kind {
+                dup = cur;
+            }
+            cur = Self::elem_step(n, cur)?;
         }
         Ok(())
+    }
+
+    /// Every node: the main path in stream order, each add's bypass chain just before it (the
+    /// order in which the cycle model and the Verilog list them).
+    pub fn all_nodes(&self) -> impl Iterator<Item = &Node> {
+        self.nodes.iter().flat_map(|n| n.bypass().iter().chain(std::iter::once(n)))
     }
 
     /// [`Graph::verify`], and every MVTU carries the legalize pass's decisions.
     pub fn verify_legal(&self) -> Result<(), DataflowError> {
         self.verify()?;
-        for n in &self.nodes {
+        for n in self.all_nodes() {
             if let NodeKind::Mvtu { hw: None, .. } | NodeKind::Swu { hw: None, .. } = n.kind {
                 return Err(DataflowError::Graph(format!("node {}: not legalized", n.name)));
             }
@@ -331,14 +484,15 @@ impl Graph {
         if self.nodes.is_empty() {
             return err("the graph has no nodes".into());
         }
-        if self.nodes.len() > MAX_NODES {
-            return err(format!("{} nodes, at most {MAX_NODES} are accepted", self.nodes.len()));
+        let count = self.all_nodes().count();
+        if count > MAX_NODES {
+            return err(format!("{count} nodes, at most {MAX_NODES} are accepted"));
         }
         // Names end up in file names (`L1_w0.mem`), Verilog and reports: plain identifiers only.
         let plain = |s: &str| {
             !s.is_empty() && s.len() <= 64 && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
         };
-        for n in &self.nodes {
+        for n in self.all_nodes() {
             let cfg_name = match &n.kind {
                 NodeKind::Mvtu { cfg, .. } => Some(cfg.name.as_str()),
                 NodeKind::Swu { cfg, .. } => Some(cfg.name.as_str()),
@@ -433,6 +587,64 @@ impl Graph {
                         return err(format!("node {}: argmax streams do not match its scores", n.name));
                     }
                 }
+                NodeKind::Duplicate => {
+                    if n.in_bits != n.out_bits || n.in_words != n.out_words {
+                        return err(format!("node {}: a duplicate keeps its stream", n.name));
+                    }
+                }
+                NodeKind::Sign { ty } => {
+                    int_type_ok(&n.name, *ty)?;
+                    if n.in_bits != n.out_bits * usize::from(ty.bits) || n.in_words != n.out_words {
+                        return err(format!(
+                            "node {}: a sign node turns words of {ty} into words of as many bits",
+                            n.name
+                        ));
+                    }
+                }
+                NodeKind::ChannelPad { c_in, c_out, elem_bits } => {
+                    let simd = n.in_bits / (*elem_bits).max(1);
+                    let fits = (1..=usize::from(crate::model::MAX_ACT_BITS)).contains(elem_bits)
+                        && n.in_bits % elem_bits == 0
+                        && simd > 0
+                        && n.in_bits == n.out_bits
+                        && *c_in > 0
+                        && c_out >= c_in
+                        && c_in % simd == 0
+                        && c_out % simd == 0
+                        && n.in_words % (c_in / simd) == 0
+                        && n.out_words == n.in_words / (c_in / simd) * (c_out / simd);
+                    if !fits {
+                        return err(format!(
+                            "node {}: a channel pad from {c_in} to {c_out} channels of {elem_bits} bits does \
+                             not match its streams",
+                            n.name
+                        ));
+                    }
+                }
+                NodeKind::Add { ty, bypass, .. } => {
+                    int_type_ok(&n.name, *ty)?;
+                    if n.in_bits != n.out_bits
+                        || n.in_words != n.out_words
+                        || n.in_bits % usize::from(ty.bits) != 0
+                    {
+                        return err(format!("node {}: an add keeps its stream of {ty} elements", n.name));
+                    }
+                    if let Some(b) = bypass.iter().find(|b| {
+                        !matches!(
+                            b.kind,
+                            NodeKind::Fifo { .. }
+                                | NodeKind::WidthConverter
+                                | NodeKind::Pool { .. }
+                                | NodeKind::ChannelPad { .. }
+                        )
+                    }) {
+                        return err(format!(
+                            "node {}: its bypass holds {}, but a bypass holds only FIFOs, width converters, \
+                             max-pools and channel pads",
+                            n.name, b.name
+                        ));
+                    }
+                }
             }
         }
         Ok(())
@@ -448,9 +660,9 @@ impl Graph {
         self.nodes.last().map_or(0, |n| n.out_bits)
     }
 
-    /// Cycles per frame in steady state: the slowest node's.
+    /// Cycles per frame in steady state: the slowest node's (bypass nodes included).
     pub fn cycles_per_frame(&self) -> usize {
-        self.nodes.iter().map(Node::cycles).max().unwrap_or(0)
+        self.all_nodes().map(Node::cycles).max().unwrap_or(0)
     }
 
     /// The MVTU nodes.
@@ -467,6 +679,19 @@ impl Graph {
     pub fn node(&self, id: NodeId) -> &Node {
         &self.nodes[id.index()]
     }
+}
+
+/// Checks a residual stream's element type: signed, of a legal width.
+fn int_type_ok(name: &str, ty: IntType) -> Result<(), DataflowError> {
+    let legal = (crate::model::MIN_ACT_BITS..=crate::model::MAX_ACT_BITS).contains(&ty.bits);
+    if !ty.signed || !legal {
+        return Err(DataflowError::Graph(format!(
+            "node {name}: {ty} elements; a residual stream is a signed integer of {} to {} bits",
+            crate::model::MIN_ACT_BITS,
+            crate::model::MAX_ACT_BITS
+        )));
+    }
+    Ok(())
 }
 
 /// An element type in a message: `bits` or the integer type.

@@ -150,7 +150,18 @@ fn what(n: &Node) -> String {
         NodeKind::Argmax { pe, bits, words, signed } => {
             format!("argmax {words}x{pe} scores of {bits} bits{}", if *signed { " signed" } else { "" })
         }
+        NodeKind::Duplicate => "duplicate".to_string(),
+        NodeKind::Sign { ty } => format!("sign {ty}"),
+        NodeKind::ChannelPad { c_in, c_out, elem_bits } => {
+            format!("channel-pad {c_in}->{c_out} bits={elem_bits}")
+        }
+        NodeKind::Add { layer, ty, .. } => format!("add layer={} {ty}", layer.0),
     }
+}
+
+/// The line of a node on an add's bypass, after the add's line.
+fn bypass_line(n: &Node) -> String {
+    format!("    <- {}", node_line(n).trim_start())
 }
 
 fn node_line(n: &Node) -> String {
@@ -177,6 +188,9 @@ impl fmt::Display for Graph {
         writeln!(f, "{}", header(self)?)?;
         for n in &self.nodes {
             writeln!(f, "{}", node_line(n))?;
+            for b in n.bypass() {
+                writeln!(f, "{}", bypass_line(b))?;
+            }
         }
         Ok(())
     }
@@ -452,10 +466,43 @@ fn parse_node(line: usize, text: &str) -> Result<Node, DataflowError> {
             };
             NodeKind::Argmax { pe, bits, words, signed }
         }
+        "duplicate" => {
+            Fields::new(line, rest)?.done()?;
+            NodeKind::Duplicate
+        }
+        "sign" => match rest {
+            [ty] => NodeKind::Sign { ty: parse_int_type(line, "sign", ty)? },
+            _ => return Err(err(line, "sign: expected its element type (int<bits>)")),
+        },
+        "channel-pad" => {
+            let bad = || err(line, "channel-pad: expected C_IN->C_OUT bits=BITS");
+            let (c_in, c_out) = positional("C_IN->C_OUT")?.split_once("->").ok_or_else(bad)?;
+            let mut f = Fields::new(line, rest.get(1..).unwrap_or(&[]))?;
+            let elem_bits = f.num("bits")?;
+            f.done()?;
+            NodeKind::ChannelPad {
+                c_in: num(line, "c_in", c_in)?,
+                c_out: num(line, "c_out", c_out)?,
+                elem_bits,
+            }
+        }
+        "add" => match rest {
+            [layer, ty] => {
+                let layer = match layer.strip_prefix("layer=").map(str::parse) {
+                    Some(Ok(i)) => LayerId(i),
+                    _ => return Err(err(line, format!("add: expected layer=INDEX first, got {layer:?}"))),
+                };
+                NodeKind::Add { layer, ty: parse_int_type(line, "add", ty)?, bypass: Vec::new() }
+            }
+            _ => return Err(err(line, "add: expected layer=INDEX and its element type")),
+        },
         other => {
             return Err(err(
                 line,
-                format!("unknown node kind {other:?} (mvtu, swu, maxpool, fifo, width-converter, argmax)"),
+                format!(
+                "unknown node kind {other:?} (mvtu, swu, maxpool, fifo, width-converter, argmax, duplicate, \
+                     sign, channel-pad, add)"
+            ),
             ))
         }
     };
@@ -477,6 +524,23 @@ impl Graph {
             serde_json::from_str(name).map_err(|e| err(1, format!("the name is a JSON string: {e}")))?;
         let mut g = Graph { name, nodes: Vec::new() };
         for (line, text) in lines {
+            if let Some(body) = text.strip_prefix("    <- ") {
+                // A node of the bypass of the add just read: its streams are checked with the
+                // whole graph's.
+                let node = parse_node(line, body)?;
+                let printed = bypass_line(&node);
+                if printed != text {
+                    return Err(err(
+                        line,
+                        format!("does not read back as written; it prints as `{}`", printed.trim()),
+                    ));
+                }
+                match g.nodes.last_mut().map(|n| &mut n.kind) {
+                    Some(NodeKind::Add { bypass, .. }) => bypass.push(node),
+                    _ => return Err(err(line, "a bypass line (`<-`) follows an add or its bypass")),
+                }
+                continue;
+            }
             let body =
                 text.strip_prefix("  ").ok_or_else(|| err(line, "a node line starts with two spaces"))?;
             let node = parse_node(line, body)?;

@@ -212,3 +212,41 @@ pub fn random_mlp(input: Shape, hidden: &[usize], classes: usize, seed: u64) -> 
     let name = format!("mlp-{}", hidden.iter().map(usize::to_string).collect::<Vec<_>>().join("-"));
     random_model(&name, input, &specs, seed)
 }
+
+/// A random small residual network from `seed`, for tests: a binary or signed 8-bit quantizer, a
+/// signed `k`-bit 3x3 stem (k = 2..=8), `blocks` residual blocks (kernel 1 or 3; stride 2 with a
+/// pool-and-pad shortcut, 0, 2 or as many more channels, when the side is even, else stride 1),
+/// an optional integer max-pool and dense scores, on an input of side 4, 6 or up to `max_side`.
+pub fn random_resnet(seed: u64, blocks: usize, max_side: usize) -> Result<Model, ModelError> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5e5);
+    let ty = IntType { bits: rng.gen_range(2..=8), signed: true };
+    let fixed8: bool = rng.gen();
+    let sides: Vec<usize> = [4, 6, 8].into_iter().filter(|&s| s <= max_side.max(4)).collect();
+    let side = sides[rng.gen_range(0..sides.len())];
+    let mut ch = [2, 4][rng.gen_range(0..2)];
+    let pad = if fixed8 { Padding::None } else { Padding::Bit { amount: 1, bit: rng.gen() } };
+    let mut specs = vec![
+        if fixed8 { LayerSpec::QuantFixed8(true) } else { LayerSpec::QuantBinary(100) },
+        LayerSpec::Conv2dMulti { out: ch, kernel: 3, stride: 1, padding: pad, ty },
+    ];
+    let mut h = if fixed8 { side - 2 } else { side };
+    for _ in 0..blocks {
+        let down = rng.gen::<bool>() && h % 2 == 0;
+        let (stride, out) = if down { (2, ch + [0, 2, ch][rng.gen_range(0..3)]) } else { (1, ch) };
+        specs.push(LayerSpec::Residual {
+            out,
+            kernel: [1, 3][rng.gen_range(0..2)],
+            stride,
+            pad_bit: rng.gen(),
+        });
+        ch = out;
+        h /= stride;
+    }
+    if rng.gen::<bool>() && h >= 2 {
+        specs.push(LayerSpec::MaxPool { kernel: 2, stride: 2 });
+    }
+    specs.push(LayerSpec::Dense(rng.gen_range(2..=3)));
+    let mut m = random_model("res", Shape::new(side, side, rng.gen_range(1..=2)), &specs, seed)?;
+    m.output = OutputMode::Argmax;
+    Ok(m)
+}

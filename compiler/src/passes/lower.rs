@@ -4,12 +4,17 @@
 //!
 //! Every node is named by a letter and the index of the model layer it implements (`L3`, `S3`,
 //! `P5`); the later passes name their nodes after the consumer's layer the same way.
+//!
+//! A residual block `i` becomes a series-parallel piece of the graph: the duplicate `D<i>`, the
+//! branch (sign `B<i>`, window `S<i>`, MVTU `L<i>`) on the main path and the add `A<i>`, whose
+//! bypass holds, for a `pool_pad` shortcut, the integer max-pool `Q<i>` and the channel pad
+//! `C<i>` (the width and FIFO passes add their converters and the bypass FIFO `R<i>`).
 
 use crate::dataflow::fold::{Folding, LayerFold};
 use crate::dataflow::{
-    divisors, DataflowError, Graph, LaneInput, MvtuConfig, MvtuOutput, Node, PoolConfig, SwuConfig,
+    divisors, DataflowError, Graph, LaneInput, MvtuConfig, MvtuOutput, Node, NodeKind, PoolConfig, SwuConfig,
 };
-use crate::model::{Elem, Layer, LayerId, Model, Padding};
+use crate::model::{Elem, Layer, LayerId, Model, Padding, Shortcut};
 
 /// The input geometry of a convolution, for its sliding-window unit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -124,17 +129,11 @@ pub fn layer_shapes(model: &Model) -> Result<Vec<LayerShape>, DataflowError> {
     let mut shapes = Vec::new();
     for (id, layer) in model.iter() {
         let i = id.index();
-        if let Layer::Residual { .. } = layer {
-            return Err(DataflowError::Folding {
-                layer: id.to_string(),
-                message: "residual blocks are not lowered to hardware yet (eval, inspect and the \
-                          golden model take them)"
-                    .into(),
-            });
-        }
         let Some(w) = layer.weights() else { continue };
-        // A verified model's binary layers read bits or integers.
+        // A verified model's binary layers read bits or integers; a residual branch reads the
+        // bits its sign node makes of the block's integers.
         let input = match i.checked_sub(1).and_then(|p| lane_input(types[p].elem)) {
+            Some(_) if matches!(layer, Layer::Residual { .. }) => LaneInput::Binary,
             Some(input) => input,
             None => {
                 return Err(DataflowError::Folding {
@@ -146,7 +145,8 @@ pub fn layer_shapes(model: &Model) -> Result<Vec<LayerShape>, DataflowError> {
         let (mw, mh, output) = (w.fan_in(), w.out(), MvtuOutput::of(&w.activation));
         let name = id.to_string();
         shapes.push(match layer {
-            Layer::Conv2d { kernel, stride, padding, .. } => {
+            Layer::Conv2d { kernel, stride, padding, .. }
+            | Layer::Residual { kernel, stride, padding, .. } => {
                 let (inp, out) = (types[i - 1].shape, types[i].shape);
                 LayerShape {
                     name,
@@ -234,6 +234,42 @@ pub fn run(model: &Model, folding: &Folding) -> Result<Graph, DataflowError> {
             continue;
         }
         let Some(s) = shapes.next() else { break };
+        // A residual block: the block's integers go to the branch (sign, window, MVTU) and, through
+        // the duplicate's second output, to the add's bypass.
+        let residual = match (layer, types[idx - 1].elem) {
+            (Layer::Residual { shortcut, .. }, Elem::Int { ty, .. }) => Some((*shortcut, ty)),
+            _ => None,
+        };
+        let mut add = None;
+        if let Some((shortcut, ty)) = residual {
+            let inp = types[idx - 1].shape;
+            let k = usize::from(ty.bits);
+            // Words of the producer's width when they hold whole channel groups.
+            let p = gcd(nodes.last().map_or(inp.c, |n| n.out_bits / k), inp.c);
+            let words = inp.h * inp.w * inp.c / p;
+            nodes.push(Node::keeping(&format!("D{idx}"), NodeKind::Duplicate, p * k, words));
+            nodes.push(Node::sign(&format!("B{idx}"), ty, p, words));
+            let mut bypass = Vec::new();
+            if shortcut == Shortcut::PoolPad {
+                let pool = PoolConfig {
+                    name: format!("Q{idx}"),
+                    h: inp.h,
+                    w: inp.w,
+                    c: inp.c,
+                    simd: p,
+                    elem_bits: k,
+                    signed: true,
+                    kernel: 2,
+                };
+                pool.validate()?;
+                let pixels = pool.oh() * pool.ow();
+                bypass.push(Node::pool(pool));
+                // Words of whole channel groups of both the input and the output.
+                let simd = gcd(p, s.mh);
+                bypass.push(Node::channel_pad(&format!("C{idx}"), inp.c, s.mh, k, simd, pixels));
+            }
+            add = Some(NodeKind::Add { layer: s.layer, ty, bypass });
+        }
         let f = folding.layers.get(&s.layer).ok_or_else(|| DataflowError::Folding {
             layer: s.name.clone(),
             message: format!("the folding does not give PE and SIMD for this {}x{} layer", s.mh, s.mw),
@@ -250,7 +286,12 @@ pub fn run(model: &Model, folding: &Folding) -> Result<Graph, DataflowError> {
             nodes.push(Node::swu(swu));
         }
         cfg.validate()?;
-        nodes.push(Node::mvtu_repeated(s.layer, cfg, s.vectors));
+        let mvtu = Node::mvtu_repeated(s.layer, cfg, s.vectors);
+        let (bits, words) = (mvtu.out_bits, mvtu.out_words);
+        nodes.push(mvtu);
+        if let Some(kind) = add {
+            nodes.push(Node::keeping(&format!("A{idx}"), kind, bits, words));
+        }
     }
     Ok(Graph { name: model.name.clone(), nodes })
 }

@@ -3,7 +3,7 @@
 
 use super::argmax::{self, ArgmaxParams};
 use super::builder::{bit, id, Expr, Module};
-use super::{fifo, mvtu, pool, stream_ports, swu, width_converter, Design};
+use super::{fifo, mvtu, pool, residual, stream_ports, swu, width_converter, Design};
 use crate::HdlError;
 use compiler::dataflow::{Graph, NodeKind, VerilogIdent};
 use compiler::model::Model;
@@ -44,36 +44,34 @@ pub fn design_with(
     let top = top.as_str();
     graph.verify_legal()?;
     let mut d = Design::new(top);
-    let mut stages = Vec::with_capacity(graph.nodes.len());
-    for n in &graph.nodes {
-        let module = match &n.kind {
-            NodeKind::Mvtu { layer, cfg, hw, .. } => {
-                let Some(hw) = hw else {
-                    return Err(HdlError::Check(format!("node {}: not legalized", n.name)));
-                };
-                let (w, t) = crate::accel::layer_weights(model, &n.name, *layer, cfg)?;
-                mvtu::define(&mut d, mvtu::name(top, cfg), cfg, hw, w, t)?
+    let mut stages: Vec<Stage> = Vec::with_capacity(graph.nodes.len());
+    let mut dup = None;
+    for (k, n) in graph.nodes.iter().enumerate() {
+        let prev = if k == 0 { Src::Input } else { Src::Out(stages.len() - 1) };
+        let mut byp = None;
+        if let NodeKind::Add { bypass, .. } = &n.kind {
+            let Some(dj) = dup else {
+                return Err(HdlError::Check(format!("node {}: an add with no duplicate", n.name)));
+            };
+            let mut b = Src::Byp(dj);
+            for (j, x) in bypass.iter().enumerate() {
+                let module = stage_module(&mut d, x, model, top)?;
+                stages.push(Stage {
+                    module,
+                    out_bits: x.out_bits,
+                    instance: bypass_instance(k, j),
+                    src: b,
+                    byp: None,
+                });
+                b = Src::Out(stages.len() - 1);
             }
-            NodeKind::Swu { cfg, hw: Some(hw) } => swu::define(&mut d, swu::name(top, cfg), cfg, hw)?,
-            NodeKind::Swu { hw: None, .. } => {
-                return Err(HdlError::Check(format!("node {}: not legalized", n.name)));
-            }
-            NodeKind::Pool { cfg } => pool::define(&mut d, pool::name(top, cfg), cfg)?,
-            NodeKind::Fifo { depth } => {
-                fifo::define(&mut d, fifo::name(top, n.in_bits, *depth), n.in_bits, *depth)
-            }
-            NodeKind::WidthConverter => width_converter::define(
-                &mut d,
-                width_converter::name(top, n.in_bits, n.out_bits),
-                n.in_bits,
-                n.out_bits,
-            ),
-            NodeKind::Argmax { pe, bits, words, signed } => {
-                let a = ArgmaxParams { pe: *pe, bits: *bits, words: *words, signed: *signed };
-                argmax::define(&mut d, argmax::name(top, a), a)
-            }
-        };
-        stages.push((module, n.in_bits, n.out_bits));
+            byp = Some(b);
+        }
+        let module = stage_module(&mut d, n, model, top)?;
+        if let NodeKind::Duplicate = n.kind {
+            dup = Some(stages.len());
+        }
+        stages.push(Stage { module, out_bits: n.out_bits, instance: stage_instance(k), src: prev, byp });
     }
     let core = core_name(top);
     let (iw, ow) = (graph.in_bits(), graph.out_bits());
@@ -82,57 +80,156 @@ pub fn design_with(
     Ok(d)
 }
 
-/// The core: stage `i`'s output stream feeds stage `i+1`.
-fn core_module(
-    name: &str,
-    stages: &[(String, usize, usize)],
-    iw: usize,
-    ow: usize,
-    fault: Option<Fault>,
-) -> Module {
+/// The instance name of node `j` of the bypass of the add that is node `k` of the graph.
+pub fn bypass_instance(k: usize, j: usize) -> String {
+    format!("stages_{k}_b{j}")
+}
+
+/// Where a stage's input comes from.
+#[derive(Clone, Copy, Debug)]
+enum Src {
+    /// The core's input.
+    Input,
+    /// Stage `i`'s output (a duplicate's main output).
+    Out(usize),
+    /// Duplicate stage `i`'s bypass output.
+    Byp(usize),
+}
+
+/// One instance of the core: its module, output width, instance name and inputs (an add's
+/// bypass in `byp`).
+struct Stage {
+    module: String,
+    out_bits: usize,
+    instance: String,
+    src: Src,
+    byp: Option<Src>,
+}
+
+/// Defines the module of node `n` in `d`; returns its name.
+fn stage_module(
+    d: &mut Design,
+    n: &compiler::dataflow::Node,
+    model: &Model,
+    top: &str,
+) -> Result<String, HdlError> {
+    Ok(match &n.kind {
+        NodeKind::Mvtu { layer, cfg, hw, .. } => {
+            let Some(hw) = hw else {
+                return Err(HdlError::Check(format!("node {}: not legalized", n.name)));
+            };
+            let (w, t) = crate::accel::layer_weights(model, &n.name, *layer, cfg)?;
+            mvtu::define(d, mvtu::name(top, cfg), cfg, hw, w, t)?
+        }
+        NodeKind::Swu { cfg, hw: Some(hw) } => swu::define(d, swu::name(top, cfg), cfg, hw)?,
+        NodeKind::Swu { hw: None, .. } => {
+            return Err(HdlError::Check(format!("node {}: not legalized", n.name)));
+        }
+        NodeKind::Pool { cfg } => pool::define(d, pool::name(top, cfg), cfg)?,
+        NodeKind::Fifo { depth } => fifo::define(d, fifo::name(top, n.in_bits, *depth), n.in_bits, *depth),
+        NodeKind::WidthConverter => width_converter::define(
+            d,
+            width_converter::name(top, n.in_bits, n.out_bits),
+            n.in_bits,
+            n.out_bits,
+        ),
+        NodeKind::Argmax { pe, bits, words, signed } => {
+            let a = ArgmaxParams { pe: *pe, bits: *bits, words: *words, signed: *signed };
+            argmax::define(d, argmax::name(top, a), a)
+        }
+        NodeKind::Duplicate => residual::define_dup(d, residual::dup_name(top, n.in_bits), n.in_bits),
+        NodeKind::Sign { ty } => {
+            residual::define_sign(d, residual::sign_name(top, *ty, n.out_bits), *ty, n.out_bits)
+        }
+        NodeKind::ChannelPad { c_in, c_out, elem_bits } => {
+            let simd = n.in_bits / elem_bits;
+            let (ci, co) = (c_in / simd, c_out / simd);
+            residual::define_pad(d, residual::pad_name(top, n.in_bits, ci, co), n.in_bits, ci, co)
+        }
+        NodeKind::Add { ty, .. } => {
+            let elems = n.in_bits / usize::from(ty.bits);
+            residual::define_add(d, residual::add_name(top, *ty, elems), *ty, elems)
+        }
+    })
+}
+
+/// The core: every stage's output stream feeds its consumer (the next stage on a chain; a
+/// duplicate's bypass output the first stage of its add's bypass, the bypass's last stage the
+/// add's `b_` input).
+fn core_module(name: &str, stages: &[Stage], iw: usize, ow: usize, fault: Option<Fault>) -> Module {
     let mut m = Module::new(name);
     let p = stream_ports(&mut m, iw, ow);
     let n = stages.len();
-    // The nets between stages: stage i's output word, valid, and the ready of its consumer.
+    // The nets of every stage's output but the last: its word, valid, and its consumer's ready
+    // (and a duplicate's bypass valid and ready).
     let mut links = Vec::new();
-    for (i, (_, _, out)) in stages.iter().enumerate().take(n.saturating_sub(1)) {
+    for (i, s) in stages.iter().enumerate().take(n.saturating_sub(1)) {
         links.push((
-            m.net(&format!("s{i}_m_data"), Some(*out)),
+            m.net(&format!("s{i}_m_data"), Some(s.out_bits)),
             m.net(&format!("s{i}_m_valid"), None),
             m.net(&format!("s{i}_m_ready"), None),
         ));
     }
-    for (i, (module, _, _)) in stages.iter().enumerate() {
-        let (s_data, s_valid, s_ready): (Expr, Expr, Expr) = match i {
-            0 => (p.s_data.clone(), p.s_valid.clone(), p.s_ready.clone()),
-            _ => {
-                let (d, v, r) = &links[i - 1];
-                let v = match fault {
-                    Some(Fault::ValidAlwaysHigh(s)) if s == i => bit(true),
-                    _ => v.clone(),
-                };
-                (d.clone(), v, r.clone())
+    let dups: Vec<usize> = stages
+        .iter()
+        .filter_map(|s| match s.byp {
+            Some(Src::Byp(j)) => Some(j),
+            _ => None,
+        })
+        .chain(stages.iter().filter_map(|s| match s.src {
+            Src::Byp(j) => Some(j),
+            _ => None,
+        }))
+        .collect();
+    let mut byp_links = std::collections::BTreeMap::new();
+    for &j in &dups {
+        byp_links.entry(j).or_insert_with(|| {
+            (m.net(&format!("s{j}_b_valid"), None), m.net(&format!("s{j}_b_ready"), None))
+        });
+    }
+    let input = |s: Src| -> (Expr, Expr, Expr) {
+        match s {
+            Src::Input => (p.s_data.clone(), p.s_valid.clone(), p.s_ready.clone()),
+            Src::Out(j) => links[j].clone(),
+            Src::Byp(j) => {
+                let (v, r) = &byp_links[&j];
+                (links[j].0.clone(), v.clone(), r.clone())
             }
-        };
+        }
+    };
+    for (i, st) in stages.iter().enumerate() {
+        let (s_data, mut s_valid, s_ready) = input(st.src);
+        if let (Some(Fault::ValidAlwaysHigh(f)), Src::Out(_)) = (fault, st.src) {
+            if f == i {
+                s_valid = bit(true);
+            }
+        }
         let (m_data, m_valid, m_ready) = if i + 1 == n {
             (p.m_data.clone(), p.m_valid.clone(), p.m_ready.clone())
         } else {
             links[i].clone()
         };
-        m.instance(
-            module,
-            &stage_instance(i),
-            vec![
-                ("clock", id("clock")),
-                ("rst", p.rst.clone()),
-                ("s_data", s_data),
-                ("s_valid", s_valid),
-                ("s_ready", s_ready),
-                ("m_data", m_data),
-                ("m_valid", m_valid),
-                ("m_ready", m_ready),
-            ],
-        );
+        let mut conns = vec![
+            ("clock", id("clock")),
+            ("rst", p.rst.clone()),
+            ("s_data", s_data),
+            ("s_valid", s_valid),
+            ("s_ready", s_ready),
+            ("m_data", m_data),
+            ("m_valid", m_valid),
+            ("m_ready", m_ready),
+        ];
+        if let Some((v, r)) = byp_links.get(&i) {
+            conns.push(("b_valid", v.clone()));
+            conns.push(("b_ready", r.clone()));
+        }
+        if let Some(b) = st.byp {
+            let (bd, bv, br) = input(b);
+            conns.push(("b_data", bd));
+            conns.push(("b_valid", bv));
+            conns.push(("b_ready", br));
+        }
+        m.instance(&st.module, &st.instance, conns);
     }
     if let Some(Fault::ValidAlwaysHigh(s)) = fault {
         // The stage's `m_valid` is left unread by the fault.

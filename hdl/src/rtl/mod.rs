@@ -20,6 +20,7 @@ pub mod lanes;
 pub mod memory;
 pub mod mvtu;
 pub mod pool;
+pub mod residual;
 pub mod swu;
 pub mod width_converter;
 

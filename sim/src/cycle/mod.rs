@@ -18,7 +18,7 @@ pub use latency::{latency, LatencyError};
 use crate::drive::{Ports, StreamDut};
 use crate::golden::SimError;
 use blocks::Unit;
-use compiler::dataflow::{Graph, NodeKind};
+use compiler::dataflow::{Graph, Node as GraphNode, NodeKind};
 use compiler::model::{Layer, Model};
 
 /// The unit of an MVTU node computing model layer `layer`.
@@ -42,44 +42,114 @@ enum Node {
     Fifo(blocks::Fifo),
     WidthConverter(blocks::WidthConverter),
     Argmax(blocks::Argmax),
+    Sign(blocks::Sign),
+    ChannelPad(blocks::ChannelPad),
+    Duplicate(blocks::Duplicate),
+    Add(blocks::Add),
 }
 
 impl Node {
-    fn unit(&self) -> &dyn Unit {
-        match self {
+    /// The single-input, single-output units (all but the duplicate and the add).
+    fn unit(&self) -> Option<&dyn Unit> {
+        Some(match self {
             Node::Mvtu(u) => u.as_ref(),
             Node::Swu(u) => u,
             Node::Pool(u) => u,
             Node::Fifo(u) => u,
             Node::WidthConverter(u) => u,
             Node::Argmax(u) => u,
-        }
+            Node::Sign(u) => u,
+            Node::ChannelPad(u) => u,
+            Node::Duplicate(_) | Node::Add(_) => return None,
+        })
     }
 
-    fn unit_mut(&mut self) -> &mut dyn Unit {
-        match self {
+    fn unit_mut(&mut self) -> Option<&mut dyn Unit> {
+        Some(match self {
             Node::Mvtu(u) => u.as_mut(),
             Node::Swu(u) => u,
             Node::Pool(u) => u,
             Node::Fifo(u) => u,
             Node::WidthConverter(u) => u,
             Node::Argmax(u) => u,
+            Node::Sign(u) => u,
+            Node::ChannelPad(u) => u,
+            Node::Duplicate(_) | Node::Add(_) => return None,
+        })
+    }
+
+    /// The `m_valid` of its main output (a duplicate's: the one to the next node on the main
+    /// path).
+    fn valid(&self) -> bool {
+        match self {
+            Node::Duplicate(d) => d.valid_main(),
+            Node::Add(a) => a.valid(),
+            u => u.unit().is_some_and(Unit::valid),
         }
     }
+
+    fn data(&self) -> &[u64] {
+        match self {
+            Node::Duplicate(d) => d.data(),
+            Node::Add(a) => a.data(),
+            u => u.unit().map_or(&[], Unit::data),
+        }
+    }
+
+    fn reset(&mut self) {
+        match self {
+            Node::Duplicate(d) => d.reset(),
+            Node::Add(a) => a.reset(),
+            u => {
+                if let Some(u) = u.unit_mut() {
+                    u.reset();
+                }
+            }
+        }
+    }
+}
+
+/// Where a unit's input comes from.
+#[derive(Clone, Copy, Debug)]
+enum Src {
+    /// The accelerator's input.
+    Input,
+    /// Unit `i`'s main output.
+    Out(usize),
+    /// Duplicate `i`'s bypass output.
+    Byp(usize),
 }
 
 /// A stream's handshakes: `(cycle, word)` each.
 pub type Handshakes = Vec<(u64, Vec<u64>)>;
 
 /// The cycle-accurate model of a graph, driven through [`StreamDut`].
+///
+/// The units are the graph's nodes in [`Graph::all_nodes`] order (each add's bypass just before
+/// the add), a topological order: every unit's producers come before it and its consumers after
+/// it, so readies are evaluated and edges applied from the last unit to the first.
 pub struct CycleModel {
     names: Vec<String>,
     nodes: Vec<Node>,
+    /// Each unit's input (an add's main input).
+    src: Vec<Src>,
+    /// An add's bypass input.
+    src_byp: Vec<Option<Src>>,
+    /// The unit reading each unit's main output (`None`: the accelerator's output).
+    cons: Vec<Option<usize>>,
+    /// The unit reading a duplicate's bypass output.
+    cons_byp: Vec<Option<usize>>,
+    /// The unit of each main-path node, in graph order.
+    main: Vec<usize>,
     in_bits: usize,
     out_bits: usize,
-    /// Per-cycle scratch: the ready each node sees from its consumer.
+    /// Per-cycle scratch: the ready each unit's main output sees from its consumer.
     m_ready: Vec<bool>,
-    /// Every node's output handshakes `(cycle, word)`, when recording.
+    /// Per-cycle scratch: the ready a duplicate's bypass output sees.
+    m_ready_byp: Vec<bool>,
+    /// Per-cycle scratch: each unit's `s_ready`.
+    s_ready: Vec<bool>,
+    /// Every main-path node's output handshakes `(cycle, word)`, when recording.
     record: Option<Vec<Handshakes>>,
     cycle: u64,
 }
@@ -88,39 +158,93 @@ impl CycleModel {
     /// The model of `graph` holding the weights and thresholds of `model`.
     pub fn new(graph: &Graph, model: &Model) -> Result<Self, SimError> {
         graph.verify()?;
-        let mut nodes = Vec::with_capacity(graph.nodes.len());
-        for n in &graph.nodes {
-            nodes.push(match &n.kind {
-                NodeKind::Swu { cfg, .. } => Node::Swu(blocks::Swu::new(cfg)),
-                NodeKind::Pool { cfg } => Node::Pool(blocks::Pool::new(cfg)),
-                NodeKind::Mvtu { layer, cfg, .. } => Node::Mvtu(Box::new(mvtu(cfg, model, layer.index())?)),
-                NodeKind::Fifo { depth } => Node::Fifo(blocks::Fifo::new(n.in_bits, *depth)),
-                NodeKind::WidthConverter => {
-                    Node::WidthConverter(blocks::WidthConverter::new(n.in_bits, n.out_bits))
-                }
-                NodeKind::Argmax { pe, bits, words, signed } => {
-                    Node::Argmax(blocks::Argmax::new(*pe, *bits, *words, *signed))
-                }
-            });
-        }
-        Ok(CycleModel {
-            names: graph.nodes.iter().map(|n| n.name.clone()).collect(),
-            m_ready: vec![false; nodes.len()],
-            nodes,
+        let mut m = CycleModel {
+            names: Vec::new(),
+            nodes: Vec::new(),
+            src: Vec::new(),
+            src_byp: Vec::new(),
+            cons: Vec::new(),
+            cons_byp: Vec::new(),
+            main: Vec::new(),
             in_bits: graph.in_bits(),
             out_bits: graph.out_bits(),
+            m_ready: Vec::new(),
+            m_ready_byp: Vec::new(),
+            s_ready: Vec::new(),
             record: None,
             cycle: 0,
-        })
+        };
+        let mut prev = Src::Input;
+        let mut dup = None;
+        for n in &graph.nodes {
+            let mut byp = None;
+            if !n.bypass().is_empty() || matches!(n.kind, NodeKind::Add { .. }) {
+                // Verified: an add follows its duplicate.
+                let mut b =
+                    Src::Byp(dup.ok_or_else(|| SimError::Graph(format!("node {}: no duplicate", n.name)))?);
+                for x in n.bypass() {
+                    b = Src::Out(m.push(x, model, b, None)?);
+                }
+                byp = Some(b);
+            }
+            let i = m.push(n, model, prev, byp)?;
+            if let NodeKind::Duplicate = n.kind {
+                dup = Some(i);
+            }
+            m.main.push(i);
+            prev = Src::Out(i);
+        }
+        let n = m.nodes.len();
+        (m.cons, m.cons_byp) = (vec![None; n], vec![None; n]);
+        for i in 0..n {
+            for s in std::iter::once(Some(m.src[i])).chain(std::iter::once(m.src_byp[i])).flatten() {
+                match s {
+                    Src::Out(j) => m.cons[j] = Some(i),
+                    Src::Byp(j) => m.cons_byp[j] = Some(i),
+                    Src::Input => {}
+                }
+            }
+        }
+        (m.m_ready, m.m_ready_byp, m.s_ready) = (vec![false; n], vec![false; n], vec![false; n]);
+        Ok(m)
     }
 
-    /// From now on, records every node's output words and their cycles (counted from the first
-    /// cycle after the last reset), to locate the node where a stream first goes wrong.
+    /// Adds the unit of node `n` reading `src` (and `byp`, for an add); returns its index.
+    fn push(&mut self, n: &GraphNode, model: &Model, src: Src, byp: Option<Src>) -> Result<usize, SimError> {
+        self.nodes.push(match &n.kind {
+            NodeKind::Swu { cfg, .. } => Node::Swu(blocks::Swu::new(cfg)),
+            NodeKind::Pool { cfg } => Node::Pool(blocks::Pool::new(cfg)),
+            NodeKind::Mvtu { layer, cfg, .. } => Node::Mvtu(Box::new(mvtu(cfg, model, layer.index())?)),
+            NodeKind::Fifo { depth } => Node::Fifo(blocks::Fifo::new(n.in_bits, *depth)),
+            NodeKind::WidthConverter => {
+                Node::WidthConverter(blocks::WidthConverter::new(n.in_bits, n.out_bits))
+            }
+            NodeKind::Argmax { pe, bits, words, signed } => {
+                Node::Argmax(blocks::Argmax::new(*pe, *bits, *words, *signed))
+            }
+            NodeKind::Sign { ty } => Node::Sign(blocks::Sign::new(*ty, n.out_bits)),
+            NodeKind::ChannelPad { c_in, c_out, elem_bits } => {
+                let simd = n.in_bits / elem_bits;
+                Node::ChannelPad(blocks::ChannelPad::new(n.in_bits, c_in / simd, c_out / simd))
+            }
+            NodeKind::Duplicate => Node::Duplicate(blocks::Duplicate::new(n.in_bits)),
+            NodeKind::Add { ty, .. } => Node::Add(blocks::Add::new(*ty, n.in_bits / usize::from(ty.bits))),
+        });
+        self.names.push(n.name.clone());
+        self.src.push(src);
+        self.src_byp.push(byp);
+        Ok(self.nodes.len() - 1)
+    }
+
+    /// From now on, records every main-path node's output words and their cycles (counted from
+    /// the first cycle after the last reset), to locate the node where a stream first goes
+    /// wrong.
     pub fn record_streams(&mut self) {
-        self.record = Some(vec![Vec::new(); self.nodes.len()]);
+        self.record = Some(vec![Vec::new(); self.main.len()]);
     }
 
-    /// The recorded output handshakes of each node, in graph order (empty unless recording).
+    /// The recorded output handshakes of each main-path node, in graph order (empty unless
+    /// recording).
     pub fn streams(&self) -> &[Handshakes] {
         self.record.as_deref().unwrap_or(&[])
     }
@@ -136,7 +260,8 @@ impl CycleModel {
         }
     }
 
-    /// The most words each FIFO held since the model was built: `(node name, words)`.
+    /// The most words each FIFO held since the model was built, bypass FIFOs included:
+    /// `(node name, words)`.
     pub fn fifo_high_water(&self) -> Vec<(String, usize)> {
         self.names
             .iter()
@@ -146,6 +271,18 @@ impl CycleModel {
                 _ => None,
             })
             .collect()
+    }
+
+    /// `(valid, data)` of input `s`, with the accelerator's input `(s_valid, s_data)`.
+    fn port<'a>(nodes: &'a [Node], s: Src, input: (bool, &'a [u64])) -> (bool, &'a [u64]) {
+        match s {
+            Src::Input => input,
+            Src::Out(j) => (nodes[j].valid(), nodes[j].data()),
+            Src::Byp(j) => match &nodes[j] {
+                Node::Duplicate(d) => (d.valid_byp(), d.data()),
+                _ => (false, &[]),
+            },
+        }
     }
 }
 
@@ -167,19 +304,29 @@ impl StreamDut for CycleModel {
         out: &mut Vec<u64>,
     ) -> Ports {
         let n = self.nodes.len();
-        let mut ready = m_ready;
         for i in (0..n).rev() {
-            self.m_ready[i] = ready;
-            ready = self.nodes[i].unit().ready(ready);
+            let rm = self.cons[i].map_or(m_ready, |j| self.s_ready[j]);
+            let rb = self.cons_byp[i].is_some_and(|j| self.s_ready[j]);
+            (self.m_ready[i], self.m_ready_byp[i]) = (rm, rb);
+            self.s_ready[i] = match &self.nodes[i] {
+                Node::Duplicate(d) => d.ready(rm, rb),
+                Node::Add(a) => {
+                    let input = (s_valid, s_data);
+                    let (mv, _) = Self::port(&self.nodes, self.src[i], input);
+                    let bv = self.src_byp[i].is_some_and(|b| Self::port(&self.nodes, b, input).0);
+                    a.ready(rm, mv, bv)
+                }
+                u => u.unit().is_some_and(|u| u.ready(rm)),
+            };
         }
-        let last = self.nodes[n - 1].unit();
-        let ports = Ports { s_ready: ready, m_valid: last.valid() };
+        let last = &self.nodes[n - 1];
+        let ports = Ports { s_ready: self.s_ready[0], m_valid: last.valid() };
         if ports.m_valid {
             out.clear();
             out.extend_from_slice(last.data());
         }
         if rst {
-            self.nodes.iter_mut().for_each(|u| u.unit_mut().reset());
+            self.nodes.iter_mut().for_each(Node::reset);
             self.cycle = 0;
             if let Some(r) = &mut self.record {
                 r.iter_mut().for_each(Vec::clear);
@@ -187,21 +334,31 @@ impl StreamDut for CycleModel {
             return ports;
         }
         if let Some(r) = &mut self.record {
-            for (i, node) in self.nodes.iter().enumerate() {
-                let u = node.unit();
+            for (k, &i) in self.main.iter().enumerate() {
+                let u = &self.nodes[i];
                 if u.valid() && self.m_ready[i] {
-                    r[i].push((self.cycle, u.data().to_vec()));
+                    r[k].push((self.cycle, u.data().to_vec()));
                 }
             }
         }
         self.cycle += 1;
         for i in (0..n).rev() {
             let (before, rest) = self.nodes.split_at_mut(i);
-            let (valid, data) = match before.last() {
-                Some(p) => (p.unit().valid(), p.unit().data()),
-                None => (s_valid, s_data),
-            };
-            rest[0].unit_mut().edge(valid, data, self.m_ready[i]);
+            let input = (s_valid, s_data);
+            let (valid, data) = Self::port(before, self.src[i], input);
+            let rm = self.m_ready[i];
+            match &mut rest[0] {
+                Node::Duplicate(d) => d.edge(valid, data, rm, self.m_ready_byp[i]),
+                Node::Add(a) => {
+                    let byp = self.src_byp[i].map_or((false, &[][..]), |b| Self::port(before, b, input));
+                    a.edge((valid, data), byp, rm);
+                }
+                u => {
+                    if let Some(u) = u.unit_mut() {
+                        u.edge(valid, data, rm);
+                    }
+                }
+            }
         }
         ports
     }

@@ -361,3 +361,57 @@ fn train_refuses_an_unwritable_output_directory_before_training() {
     assert_eq!(stdout(&o), "");
     assert!(stderr(&o).starts_with("error: -o ro/m.xnf: cannot write in ro: "), "{}", stderr(&o));
 }
+
+/// A random residual network (two blocks, the second downsampling) through every hardware
+/// subcommand: compile (automatic folding), sim, cosim with stalls, report, synth (when Yosys is
+/// installed) with the shortcut's cost on the add's row, and explore beside a plain network.
+#[test]
+fn a_residual_model_goes_through_compile_sim_cosim_report_synth_and_explore() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ty = IntType { bits: 4, signed: true };
+    let specs = [
+        LayerSpec::QuantBinary(128),
+        LayerSpec::Conv2dMulti {
+            out: 4,
+            kernel: 3,
+            stride: 1,
+            padding: Padding::Bit { amount: 1, bit: false },
+            ty,
+        },
+        LayerSpec::Residual { out: 4, kernel: 3, stride: 1, pad_bit: true },
+        LayerSpec::Residual { out: 8, kernel: 3, stride: 2, pad_bit: false },
+        LayerSpec::Dense(10),
+    ];
+    let mut m = random_model("res", Shape::new(8, 8, 1), &specs, 5).expect("valid");
+    m.output = compiler::model::OutputMode::Argmax;
+    compiler::format::save(&m, &dir.path().join("res.xnf")).expect("saves");
+    let plain = compiler::model::random::random_mlp(Shape::new(8, 8, 1), &[16], 10, 2).expect("valid");
+    compiler::format::save(&plain, &dir.path().join("plain.xnf")).expect("saves");
+    let run = |args: &[&str]| {
+        let o = xnorflow(args, dir.path());
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        stdout(&o)
+    };
+    run(&["compile", "res.xnf", "-o", "b", "--frames", "3", "--target-cycles", "1200"]);
+    let graph = std::fs::read_to_string(dir.path().join("b/graph.txt")).expect("graph text");
+    assert!(graph.contains(" add layer=3 int4") && graph.contains("    <- R3"), "{graph}");
+    let out = run(&["sim", "b", "--frames", "4"]);
+    assert!(out.contains("R2") && out.contains("R3"), "the bypass FIFOs' fill: {out}");
+    let out = run(&["cosim", "b", "--frames", "5", "--stall-prob", "0.3", "--seed", "2"]);
+    assert!(out.ends_with("PASS\n"), "{out}");
+    run(&["report", "b"]);
+    let est = std::fs::read_to_string(dir.path().join("b/report.md")).expect("estimate report");
+    let a3 = est.lines().find(|l| l.starts_with("| A3 |")).expect("the add's row");
+    assert!(
+        a3.contains("residual shortcut: ") && a3.contains("int4 adders") && a3.contains("bypass FIFO "),
+        "{a3}"
+    );
+    if tools::installed("yosys") {
+        run(&["synth", "b"]);
+        let s = std::fs::read_to_string(dir.path().join("b/synth-xc7.md")).expect("synth report");
+        assert!(s.contains("residual shortcut:"), "{s}");
+    }
+    run(&["explore", "res.xnf", "plain.xnf", "-o", "ex"]);
+    let csv = std::fs::read_to_string(dir.path().join("ex/explore.csv")).expect("csv");
+    assert!(csv.lines().any(|l| l.contains("res")) && csv.lines().any(|l| l.contains("plain")), "{csv}");
+}

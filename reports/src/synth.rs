@@ -212,12 +212,25 @@ pub fn synth(
     let design = b.dir.join(builddir::DESIGN_V);
     let text = builddir::read_text(&design, builddir::MAX_BUILD_FILE_BYTES)?;
     let modules = stage_modules(&text, top.as_str());
+    let stats = |inst: String| {
+        let module = modules
+            .get(&inst)
+            .cloned()
+            .unwrap_or_else(|| format!("{}:{inst}", hdl::rtl::accel::core_name(top.as_str())));
+        rep.hierarchical(&module).ok_or(SynthError::Missing(module))
+    };
     let mut nodes = Vec::new();
     for (i, n) in report.nodes.iter().enumerate() {
-        let module = modules.get(i).cloned().flatten().unwrap_or_else(|| {
-            format!("{}:{}", hdl::rtl::accel::core_name(top.as_str()), hdl::rtl::accel::stage_instance(i))
-        });
-        let synth = rep.hierarchical(&module).ok_or(SynthError::Missing(module))?;
+        let mut synth = stats(hdl::rtl::accel::stage_instance(i))?;
+        // An add's row is the whole shortcut, as its estimate: its bypass's instances too.
+        for j in 0..b.graph.nodes.get(i).map_or(0, |g| g.bypass().len()) {
+            let by = stats(hdl::rtl::accel::bypass_instance(i, j))?;
+            synth.lut += by.lut;
+            synth.ff += by.ff;
+            synth.carry += by.carry;
+            synth.bram18 += by.bram18;
+            synth.dsp += by.dsp;
+        }
         nodes.push(NodeSynth { name: n.name.clone(), what: n.what.clone(), estimate: n.estimate, synth });
     }
     let timing = match target {
@@ -290,19 +303,17 @@ fn place_and_route(
     Ok(Timing { part: Ok(part), fmax_mhz: fmax(&out.text()) })
 }
 
-/// The module of each pipeline stage: identical stages share one module, so the instance
-/// `stages_i` of the core names its module (every module of the design is `{top}_...`).
-fn stage_modules(verilog: &str, top: &str) -> Vec<Option<String>> {
+/// The module of each pipeline stage by instance name: identical stages share one module, so
+/// the instance `stages_i` (`stages_i_bj` on an add's bypass) of the core names its module (every
+/// module of the design is `{top}_...`).
+fn stage_modules(verilog: &str, top: &str) -> std::collections::HashMap<String, String> {
     let prefix = format!("{top}_");
-    let mut out: Vec<Option<String>> = Vec::new();
+    let mut out = std::collections::HashMap::new();
     for line in verilog.lines() {
         let Some((ty, rest)) = line.trim().split_once(' ') else { continue };
-        let Some(idx) = rest.strip_prefix("stages_").and_then(|r| r.strip_suffix(" (")) else { continue };
-        if let (true, Ok(i)) = (ty.starts_with(&prefix), idx.parse::<usize>()) {
-            if out.len() <= i {
-                out.resize(i + 1, None);
-            }
-            out[i] = Some(ty.to_string());
+        let Some(inst) = rest.strip_suffix(" (").filter(|r| r.starts_with("stages_")) else { continue };
+        if ty.starts_with(&prefix) {
+            out.insert(inst.to_string(), ty.to_string());
         }
     }
     out
@@ -330,12 +341,15 @@ mod tests {
 
     #[test]
     fn stages_map_to_their_shared_modules() {
-        let v = "module top_core (\n  top_fifo_8x2 stages_0 (\n  top_fifo_8x2 stages_2 (\n  top_mvtu_L1 stages_1 (\nendmodule\n  top_core core (\n";
+        let v = "module top_core (\n  top_fifo_8x2 stages_0 (\n  top_fifo_8x2 stages_2 (\n  top_mvtu_L1 stages_1 (\n  top_fifo_8x9 stages_3_b0 (\nendmodule\n  top_core core (\n";
         let m = stage_modules(v, "top");
-        assert_eq!(
-            m,
-            vec![Some("top_fifo_8x2".into()), Some("top_mvtu_L1".into()), Some("top_fifo_8x2".into())]
-        );
+        let want = [
+            ("stages_0", "top_fifo_8x2"),
+            ("stages_1", "top_mvtu_L1"),
+            ("stages_2", "top_fifo_8x2"),
+            ("stages_3_b0", "top_fifo_8x9"),
+        ];
+        assert_eq!(m, want.iter().map(|(i, t)| (i.to_string(), t.to_string())).collect());
     }
 
     #[test]

@@ -48,6 +48,11 @@ impl Unit for Fifo {
         self.count < self.depth
     }
 
+    fn quiet(&self) -> bool {
+        // Nothing to pop and (with s_valid low) nothing to push.
+        self.count == 0
+    }
+
     fn edge(&mut self, s_valid: bool, s_data: &[u64], m_ready: bool) {
         let push = s_valid && self.count < self.depth;
         let pop = m_ready && self.count > 0;

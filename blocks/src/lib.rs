@@ -49,6 +49,11 @@ pub trait Unit {
     fn ready(&self, m_ready: bool) -> bool;
     /// One rising clock edge without reset: the registers take their next values.
     fn edge(&mut self, s_valid: bool, s_data: &[u64], m_ready: bool);
+    /// True when an edge with `s_valid` low would change no register, whatever `m_ready` (an
+    /// empty FIFO, an idle MVTU): a simulator may then skip the edge. `false` is always safe.
+    fn quiet(&self) -> bool {
+        false
+    }
     /// One rising clock edge with reset high: the control registers return to 0 (memories keep
     /// their contents, as in the RTL).
     fn reset(&mut self);

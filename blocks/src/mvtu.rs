@@ -605,6 +605,12 @@ impl Unit for Mvtu {
         self.ctl.s_ready(m_ready)
     }
 
+    fn quiet(&self) -> bool {
+        // No word in stage B, none in the output register, no pass reading the input buffer:
+        // without an input word the controller's next state is its present one.
+        !self.ctl.m_valid() && !self.ctl.v1() && self.ctl.nf() == 0
+    }
+
     fn edge(&mut self, s_valid: bool, s_data: &[u64], m_ready: bool) {
         if !self.ctl.advance(m_ready) {
             return;

@@ -50,6 +50,11 @@ impl Unit for WidthConverter {
         self.cnt <= self.o
     }
 
+    fn quiet(&self) -> bool {
+        // No whole output word to pop and (with s_valid low) nothing to push.
+        self.cnt < self.o
+    }
+
     fn edge(&mut self, s_valid: bool, s_data: &[u64], m_ready: bool) {
         let pop = self.cnt >= self.o && m_ready;
         let push = s_valid && self.cnt <= self.o;

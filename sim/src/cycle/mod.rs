@@ -152,6 +152,8 @@ pub struct CycleModel {
     /// Every main-path node's output handshakes `(cycle, word)`, when recording.
     record: Option<Vec<Handshakes>>,
     cycle: u64,
+    /// Skip the edges of quiet blocks without an input word (see `blocks::Unit::quiet`).
+    skip_quiet: bool,
 }
 
 impl CycleModel {
@@ -173,6 +175,7 @@ impl CycleModel {
             s_ready: Vec::new(),
             record: None,
             cycle: 0,
+            skip_quiet: true,
         };
         let mut prev = Src::Input;
         let mut dup = None;
@@ -253,6 +256,8 @@ impl CycleModel {
     /// accumulate each pass at its last word: the same words on the same cycles at every port
     /// (see `blocks::Mvtu::set_per_cycle`), the per-cycle form being the reference.
     pub fn set_per_cycle(&mut self, per_cycle: bool) {
+        // The reference also clocks every block every cycle, quiet or not.
+        self.skip_quiet = !per_cycle;
         for n in &mut self.nodes {
             if let Node::Mvtu(u) = n {
                 u.set_per_cycle(per_cycle);
@@ -355,7 +360,10 @@ impl StreamDut for CycleModel {
                 }
                 u => {
                     if let Some(u) = u.unit_mut() {
-                        u.edge(valid, data, rm);
+                        // A quiet block without an input word would not change: skip its edge.
+                        if valid || !self.skip_quiet || !u.quiet() {
+                            u.edge(valid, data, rm);
+                        }
                     }
                 }
             }

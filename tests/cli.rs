@@ -276,7 +276,19 @@ fn sim_cosim_and_report_run_on_a_build() {
 #[test]
 fn every_subcommand_has_an_example_in_its_help() {
     let dir = tempfile::tempdir().expect("tempdir");
-    for cmd in ["demo", "train", "inspect", "eval", "compile", "sim", "cosim", "synth", "bitstream", "explore", "report"] {
+    for cmd in [
+        "demo",
+        "train",
+        "inspect",
+        "eval",
+        "compile",
+        "sim",
+        "cosim",
+        "synth",
+        "bitstream",
+        "explore",
+        "report",
+    ] {
         let o = xnorflow(&[cmd, "--help"], dir.path());
         assert!(o.status.success());
         assert!(stdout(&o).contains(&format!("xnorflow {cmd}")), "{cmd}: {}", stdout(&o));

@@ -31,7 +31,16 @@ fn the_demo_model_becomes_an_up5k_bitstream() {
     assert!(out.contains("flash it: iceprog"), "{out}");
     let bin = std::fs::read(dir.path().join("d/build/board/board.bin")).expect("board.bin");
     // An iCE40 bitstream opens with its synchronisation word.
-    assert!(bin.len() > 50_000 && bin[..16].windows(4).any(|w| w == [0x7e, 0xaa, 0x99, 0x7e]), "{}", bin.len());
+    assert!(
+        bin.len() > 50_000 && bin[..16].windows(4).any(|w| w == [0x7e, 0xaa, 0x99, 0x7e]),
+        "{}",
+        bin.len()
+    );
     let pcf = std::fs::read_to_string(dir.path().join("d/build/board/board.pcf")).expect("pcf");
     assert!(pcf.contains("set_io clk 35"), "{pcf}");
+    // The report shows the board's result.
+    let o = xnorflow(&["report", "d/build"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let md = std::fs::read_to_string(dir.path().join("d/build/report.md")).expect("report.md");
+    assert!(md.contains("On a board (`xnorflow bitstream`)") && md.contains("ICESTORM_LC"), "{md}");
 }

@@ -115,13 +115,25 @@ fn one_mvtu(rows: &mut Vec<Row>) {
     let n_out = vectors * cfg.nf();
     let mut cm = CycleModel::new(&graph, &model).expect("cycle model");
     let (cycles, seconds) = timed(&mut cm, &ins, n_out);
-    rows.push(Row { design: "MVTU 256x256 PE16 SIMD32", executor: "cycle model", frames: 0, cycles, seconds });
+    rows.push(Row {
+        design: "MVTU 256x256 PE16 SIMD32",
+        executor: "cycle model",
+        frames: 0,
+        cycles,
+        seconds,
+    });
     let mut m = Mvtu::new(&cfg, &w.matrix, Some(t)).expect("mvtu");
     let t0 = Instant::now();
     let run = harness::run(&mut m, &ins, n_out, Stalls::default(), 1_000_000).expect("rust-hdl run");
     let seconds = t0.elapsed().as_secs_f64();
     let cycles = run.out_cycles.last().map_or(0, |c| c + 1);
-    rows.push(Row { design: "MVTU 256x256 PE16 SIMD32", executor: "rust-hdl simulator", frames: 0, cycles, seconds });
+    rows.push(Row {
+        design: "MVTU 256x256 PE16 SIMD32",
+        executor: "rust-hdl simulator",
+        frames: 0,
+        cycles,
+        seconds,
+    });
 }
 
 fn main() {
@@ -154,9 +166,8 @@ fn main() {
     let cnv = reports::reference::cnv_random(1).expect("model");
     let f = reports::reference::bnn_pynq_cnv_folding(&cnv, Popcount::Compressor).expect("folding");
     build_speed(&mut rows, "CNV 32768 cycles/frame", &cnv, &f, 64);
-    let mut csv = String::from(
-        "design,executor,frames,cycles,seconds,cycles_per_s,frames_per_s,cycle_model_speedup\n",
-    );
+    let mut csv =
+        String::from("design,executor,frames,cycles,seconds,cycles_per_s,frames_per_s,cycle_model_speedup\n");
     println!(
         "{:<26} {:<26} {:>7} {:>10} {:>9} {:>12} {:>10} {:>9}",
         "design", "executor", "frames", "cycles", "seconds", "cycles/s", "frames/s", "cycle model"

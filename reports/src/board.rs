@@ -145,6 +145,17 @@ pub struct Bitstream {
     pub uart_fps: f64,
 }
 
+impl crate::builddir::StepResult for Bitstream {
+    type Key = ();
+    fn file_name(_: &()) -> String {
+        BOARD_JSON.into()
+    }
+    fn key(&self) {}
+}
+
+/// Where `xnorflow bitstream` leaves its result for `report`.
+pub const BOARD_JSON: &str = "board.json";
+
 /// How long nextpnr may place and route.
 const NEXTPNR_TIMEOUT: Duration = Duration::from_secs(1800);
 

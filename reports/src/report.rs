@@ -42,6 +42,8 @@ pub struct Results {
     pub cosim: Option<CosimReport>,
     /// `synth`'s for 7-series.
     pub synth: Option<SynthResult>,
+    /// `bitstream`'s.
+    pub board: Option<crate::board::Bitstream>,
     /// Result files that were ignored, and why.
     pub stale: Vec<String>,
 }
@@ -53,6 +55,7 @@ impl Results {
         r.sim = current(b.load(&()), &mut r.stale);
         r.cosim = current(b.load(&()), &mut r.stale);
         r.synth = current(b.load(&Target::Xc7), &mut r.stale);
+        r.board = current(b.load(&()), &mut r.stale);
         r
     }
 }
@@ -266,6 +269,23 @@ pub fn write(b: &BuildDir) -> Result<(PathBuf, PathBuf, Vec<String>), ReportErro
             ));
         }
         None => verdict.push(format!("No co-simulation yet: `xnorflow cosim {}`.", b.dir.display())),
+    }
+    if let Some(bs) = &r.board {
+        let cells: Vec<String> = bs
+            .utilisation
+            .iter()
+            .filter(|(_, used, _)| *used > 0)
+            .map(|(c, used, avail)| format!("{c} {used}/{avail}"))
+            .collect();
+        verdict.push(format!(
+            "On a board (`xnorflow bitstream`): {} for {} at {} baud; {}; Fmax {}; at most {:.0} frames/s over the UART (the frame's bytes in).",
+            bs.bin.display(),
+            bs.board.name(),
+            bs.baud,
+            cells.join(", "),
+            bs.fmax_mhz.map_or("not reported".into(), |f| format!("{f:.1} MHz against the board's 12 MHz")),
+            bs.uart_fps
+        ));
     }
     for why in &r.stale {
         verdict.push(format!("Stale result ignored: {why}."));

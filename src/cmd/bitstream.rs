@@ -60,5 +60,6 @@ pub fn run(args: Args) -> Result<()> {
     }
     println!("  at most {:.0} frames/s over the UART (the frame's bytes in, 10 bits a byte)", r.uart_fps);
     println!("flash it: iceprog {}", r.bin.display());
+    reports::report::save(&b, &r)?;
     Ok(())
 }

@@ -48,22 +48,26 @@ enum Node {
     Add(blocks::Add),
 }
 
+/// `$e` with `$u` bound to the unit of a single-input, single-output node (statically
+/// dispatched, so the per-cycle calls inline), else `$o`.
+macro_rules! each_unit {
+    ($node:expr, $u:ident => $e:expr, $o:expr) => {
+        match $node {
+            Node::Mvtu($u) => $e,
+            Node::Swu($u) => $e,
+            Node::Pool($u) => $e,
+            Node::Fifo($u) => $e,
+            Node::WidthConverter($u) => $e,
+            Node::Argmax($u) => $e,
+            Node::Sign($u) => $e,
+            Node::ChannelPad($u) => $e,
+            Node::Duplicate(_) | Node::Add(_) => $o,
+        }
+    };
+}
+
 impl Node {
     /// The single-input, single-output units (all but the duplicate and the add).
-    fn unit(&self) -> Option<&dyn Unit> {
-        Some(match self {
-            Node::Mvtu(u) => u.as_ref(),
-            Node::Swu(u) => u,
-            Node::Pool(u) => u,
-            Node::Fifo(u) => u,
-            Node::WidthConverter(u) => u,
-            Node::Argmax(u) => u,
-            Node::Sign(u) => u,
-            Node::ChannelPad(u) => u,
-            Node::Duplicate(_) | Node::Add(_) => return None,
-        })
-    }
-
     fn unit_mut(&mut self) -> Option<&mut dyn Unit> {
         Some(match self {
             Node::Mvtu(u) => u.as_mut(),
@@ -80,19 +84,21 @@ impl Node {
 
     /// The `m_valid` of its main output (a duplicate's: the one to the next node on the main
     /// path).
+    #[inline]
     fn valid(&self) -> bool {
         match self {
             Node::Duplicate(d) => d.valid_main(),
             Node::Add(a) => a.valid(),
-            u => u.unit().is_some_and(Unit::valid),
+            u => each_unit!(u, x => x.valid(), false),
         }
     }
 
+    #[inline]
     fn data(&self) -> &[u64] {
         match self {
             Node::Duplicate(d) => d.data(),
             Node::Add(a) => a.data(),
-            u => u.unit().map_or(&[], Unit::data),
+            u => each_unit!(u, x => x.data(), &[]),
         }
     }
 
@@ -321,7 +327,7 @@ impl StreamDut for CycleModel {
                     let bv = self.src_byp[i].is_some_and(|b| Self::port(&self.nodes, b, input).0);
                     a.ready(rm, mv, bv)
                 }
-                u => u.unit().is_some_and(|u| u.ready(rm)),
+                u => each_unit!(u, x => x.ready(rm), false),
             };
         }
         let last = &self.nodes[n - 1];
@@ -359,12 +365,17 @@ impl StreamDut for CycleModel {
                     a.edge((valid, data), byp, rm);
                 }
                 u => {
-                    if let Some(u) = u.unit_mut() {
-                        // A quiet block without an input word would not change: skip its edge.
-                        if valid || !self.skip_quiet || !u.quiet() {
-                            u.edge(valid, data, rm);
-                        }
-                    }
+                    let skip = self.skip_quiet;
+                    // A quiet block without an input word would not change: skip its edge.
+                    each_unit!(
+                        u,
+                        x => {
+                            if valid || !skip || !x.quiet() {
+                                x.edge(valid, data, rm);
+                            }
+                        },
+                        ()
+                    )
                 }
             }
         }

@@ -23,7 +23,7 @@ pub struct Args {
     #[arg(long)]
     pub data: Option<PathBuf>,
     /// Architecture: tfc, sfc, lfc (three dense layers of 64/256/1024), resnet-mnist
-    /// (c16p0-r16-r16-r32s-r32-r64s-r64-p, 28x28 inputs), resnet-digits (c16p0-r16-r16-r32s-r32-p,
+    /// (c8p0-r8-r8-r16s-r16-r32s-r32-p, 28x28 inputs), resnet-digits (c16p0-r16-r16-r32s-r32-p,
     /// 8x8), or a layer list such as 256-256 or c16p0-p-c32-p-128 (cN: 3x3 conv, cNp0/cNp1: padded
     /// with bit 0/1, p: 2x2 max-pool, rN: residual block of N channels, the input's, rNs: stride-2
     /// residual block to N channels; blocks follow a conv, their stem, and need --act-bits 2..4).

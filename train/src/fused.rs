@@ -250,6 +250,64 @@ pub fn act_quantize(x: &Tensor, m: i32, real: bool) -> Result<Tensor> {
     x.contiguous()?.apply_op1(LevelOp { m: f64::from(m), real })
 }
 
+/// Saturation to `[lo, hi]`: forward `clamp(x, lo, hi)`, backward straight-through inside the
+/// range (boundaries included) and 0 where the value was clamped.
+struct Saturate {
+    lo: f64,
+    hi: f64,
+}
+
+impl CustomOp1 for Saturate {
+    fn name(&self) -> &'static str {
+        "saturate"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        fn run<T: WithDType + Float>(x: &[T], lo: f64, hi: f64) -> Vec<T> {
+            let (lo, hi) = (T::from_f64(lo), T::from_f64(hi));
+            map1(x, |v| Float::min(Float::max(v, lo), hi))
+        }
+        let out = float_storage!(s, self.name(), |v| run(slice(v, l, self.name())?, self.lo, self.hi));
+        Ok((out, l.shape().clone()))
+    }
+
+    fn bwd(&self, arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        let g = arg.contiguous()?.apply_op2_no_bwd(&grad.contiguous()?, &SaturateGrad(self.lo, self.hi))?;
+        Ok(Some(g))
+    }
+}
+
+/// The gradient of [`Saturate`] (`lo`, `hi`) from its input and its output's gradient.
+struct SaturateGrad(f64, f64);
+
+impl CustomOp2 for SaturateGrad {
+    fn name(&self) -> &'static str {
+        "saturate-grad"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        fn grad<T: WithDType + Float>(x: &[T], g: &[T], lo: f64, hi: f64) -> Vec<T> {
+            let (lo, hi) = (T::from_f64(lo), T::from_f64(hi));
+            map2(x, g, |x, g| if x >= lo && x <= hi { g } else { T::zero() })
+        }
+        let n = self.name();
+        let out = float_storage2!(s1, s2, n, |x, g| grad(slice(x, l1, n)?, slice(g, l2, n)?, self.0, self.1));
+        Ok((out, l1.shape().clone()))
+    }
+}
+
+/// `clamp(x, lo, hi)` forward; backward the gradient where `lo <= x <= hi`, 0 elsewhere (a
+/// residual add saturating to its stream's type, straight-through inside the range).
+pub fn saturate(x: &Tensor, lo: f64, hi: f64) -> Result<Tensor> {
+    x.contiguous()?.apply_op1(Saturate { lo, hi })
+}
+
 /// The floor under a row's variance: a constant row would be 0 / 0; this keeps it 0 instead of NaN.
 const VAR_FLOOR: f64 = 1e-20;
 

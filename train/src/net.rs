@@ -339,6 +339,7 @@ pub fn stream_type(bits: u8) -> IntType {
 /// the saturation straight through inside `ty`'s range, and is 0 where the sum saturated. Every
 /// value is a small integer, exact in f32.
 pub fn residual_add(x: &Tensor, q: &Tensor, down: bool, ty: IntType, train: bool) -> Result<Tensor> {
+    // Inference has no gradient to carry: candle's clamp, which the fused op must equal.
     let shortcut = if down {
         let pooled = fused::max_pool_split_ties(x)?;
         let (cin, out) = (pooled.dim(1)?, q.dim(1)?);
@@ -351,16 +352,11 @@ pub fn residual_add(x: &Tensor, q: &Tensor, down: bool, ty: IntType, train: bool
     };
     let sum = (shortcut + q)?;
     let (lo, hi) = (ty.min() as f64, ty.max() as f64);
-    let clamped = sum.detach().clamp(lo, hi)?;
-    if !train {
-        return Ok(clamped);
+    if train {
+        fused::saturate(&sum, lo, hi)
+    } else {
+        sum.clamp(lo, hi)
     }
-    // sum * inside + (clamped - sum * inside): the value is `clamped` exactly (small integers),
-    // the gradient 1 inside the range and 0 where it saturated.
-    let inside = (sum.ge(lo)?.to_dtype(DType::F32)? * sum.le(hi)?.to_dtype(DType::F32)?)?.detach();
-    let kept = (&sum * &inside)?;
-    let rest = (clamped - kept.detach())?;
-    kept + rest
 }
 
 impl Net {

@@ -5,7 +5,8 @@
 //! activations the exact integer levels `q` (whose value `q / m` the next layer applies by dividing
 //! its integer dot products by `m`), weights are the method's exact signs, products are exact small
 //! integers in f32, padding uses the hardware's pad bit, and max-pool is the hardware's OR over +-1
-//! and its max over integers. Export ([`crate::export`]) reproduces the same f32
+//! and its max over integers. A residual network's stream is the hardware's integers in training
+//! too ([`residual_add`]), so that its sums saturate exactly where the hardware's do. Export ([`crate::export`]) reproduces the same f32
 //! BatchNorm arithmetic per channel, which is what makes the exported thresholds bit-exact.
 
 use crate::arch::{Arch, InputKind, LayerCfg, MAX_ACT_BITS};
@@ -305,7 +306,7 @@ pub fn layer_shapes(arch: &Arch, input: Shape) -> std::result::Result<Vec<Shape>
     Ok(out)
 }
 
-/// The largest stream value a residual network's blocks may reach.
+/// Checks a residual network's branch levels (`--act-bits`) and stream width (`--res-bits`).
 fn check_stream_bits(arch: &Arch) -> std::result::Result<(), String> {
     if arch.act_bits < 2 {
         return Err(format!(
@@ -499,8 +500,9 @@ impl Net {
 
     /// The forward pass, keeping every layer's output (the last is the logits). In [`Mode::Eval`]
     /// a hidden layer's output is what the exported model's layer computes: +-1, or with k-bit
-    /// activations the integer levels `q` (the activation's value is `q / m`), so that it can be
-    /// compared with the golden model's trace layer by layer.
+    /// activations the integer levels `q` (the activation's value is `q / m`), or a residual
+    /// network's stream integers (stem and blocks), so that it can be compared with the golden
+    /// model's trace layer by layer.
     pub fn forward_trace(&self, x: &Tensor, mode: Mode) -> Result<Vec<Tensor>> {
         let mut x = x.clone();
         let mut outs = Vec::with_capacity(self.layers.len());

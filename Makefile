@@ -61,7 +61,7 @@ act-bits:
 ## Residual BNNs against plain conv nets of the same binary MACs (issue 28): resnet-mnist (W1A3
 ## branches, 8-bit stream) and c8p0-c8p0-c8p0-p-c16p0-c16p0-p-c32p0-c32p0-p (W1A1), IR-Net and
 ## STE, 8 epochs on the first 20,000 training images (the last 5,000 of them held out), lr 3e-3,
-## seed 1; each run took 11-12 min with one thread beside another run on 2 shared cores
+## seed 1; each run took 7-9 min with one thread beside another run on 2 shared cores
 resnet-results:
 	rm -f results/resnet.csv
 	RAYON_NUM_THREADS=1 EPOCHS=8 LIMIT=20000 scripts/resnet_results.sh ../shared/data/mnist \

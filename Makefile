@@ -1,7 +1,7 @@
 # xnorflow's entry points. `make demo` and `make test` are the README's two set-up commands.
 CARGO ?= cargo
 
-.PHONY: demo test lint bench deps ci clean mnist-results mnist-fixed8 irnet-ablation irnet-ablation-conv irnet-conv-replication irnet-vs-ste irnet-vs-ste-tuned act-bits hdl-lanes mvtu-estimate formal sim-speed hdl-speed estimate-vs-synth cnv-results
+.PHONY: demo test lint bench deps ci clean mnist-results mnist-fixed8 irnet-ablation irnet-ablation-conv irnet-conv-replication irnet-vs-ste irnet-vs-ste-tuned act-bits hdl-lanes mvtu-estimate formal sim-speed hdl-speed estimate-vs-synth cnv-results resnet-results
 
 ## Install the hardware tools (Verilator, Yosys, Icarus Verilog, nextpnr-ice40) when missing.
 deps:
@@ -57,6 +57,15 @@ act-bits:
 	rm -f results/act_bits.csv
 	scripts/act_bits.sh ../shared/data/mnist results/act_bits.csv sfc:1:20:0.1 sfc:2:20:0.1 sfc:3:20:0.1 \
 	  lfc:1:8:0.2 lfc:2:8:0.2 sfc:4:20:0.1
+
+## Residual BNNs against plain conv nets of the same binary MACs (issue 28): resnet-mnist (W1A3
+## branches, 8-bit stream) and c8p0-c8p0-c8p0-p-c16p0-c16p0-p-c32p0-c32p0-p (W1A1), IR-Net and
+## STE, 8 epochs on the first 20,000 training images (the last 5,000 of them held out), lr 3e-3,
+## seed 1; each run took 7-9 min with one thread beside another run on 2 shared cores
+resnet-results:
+	rm -f results/resnet.csv
+	RAYON_NUM_THREADS=1 EPOCHS=8 LIMIT=20000 scripts/resnet_results.sh ../shared/data/mnist \
+	  results/resnet.csv resnet:irnet plain:irnet resnet:ste plain:ste
 
 ## IR-Net's ablation (STE, Libra-PB only, EDE only, both) with the recipe of mnist-fixed8: TFC and SFC
 ## ten seeds each; about 1 h 10 min on 2 cores

@@ -22,8 +22,11 @@ pub struct Args {
     /// Directory holding the dataset's files (optional for digits, which is built in).
     #[arg(long)]
     pub data: Option<PathBuf>,
-    /// Architecture: tfc, sfc, lfc (three dense layers of 64/256/1024), or a layer list such as
-    /// 256-256 or c16p0-p-c32-p-128 (cN: 3x3 conv, cNp0/cNp1: padded with bit 0/1, p: 2x2 max-pool).
+    /// Architecture: tfc, sfc, lfc (three dense layers of 64/256/1024), resnet-mnist
+    /// (c8p0-r8-r8-r16s-r16-r32s-r32-p, 28x28 inputs), resnet-digits (c16p0-r16-r16-r32s-r32-p,
+    /// 8x8), or a layer list such as 256-256 or c16p0-p-c32-p-128 (cN: 3x3 conv, cNp0/cNp1: padded
+    /// with bit 0/1, p: 2x2 max-pool, rN: residual block of N channels, the input's, rNs: stride-2
+    /// residual block to N channels; blocks follow a conv, their stem, and need --act-bits 2..4).
     #[arg(long, default_value = "sfc")]
     pub arch: String,
     /// Binarization method: ste, xnor, bireal or irnet; irnet-libra (IR-Net without EDE) and
@@ -38,6 +41,10 @@ pub struct Args {
     /// BNN-PYNQ's W1A2 {-1, 0, +1}), exported as FINN multi-thresholds.
     #[arg(long, default_value_t = 1)]
     pub act_bits: u8,
+    /// Bits of a residual network's signed integer stream (the stem's and every block's output,
+    /// each block's sum saturated to it), 2 to 8 and at least --act-bits.
+    #[arg(long, default_value_t = train::arch::DEFAULT_RES_BITS)]
+    pub res_bits: u8,
     /// Training epochs.
     #[arg(long, default_value_t = 10)]
     pub epochs: usize,
@@ -278,7 +285,8 @@ pub fn run(args: Args) -> Result<()> {
     let test_set = load_dataset(args.dataset, args.data.as_deref(), SplitArg::Test)?;
     let arch = Arch::parse(&args.arch, args.input, train_set.classes)
         .map_err(anyhow::Error::msg)?
-        .with_act_bits(args.act_bits);
+        .with_act_bits(args.act_bits)
+        .with_res_bits(args.res_bits);
     let cfg = TrainConfig {
         batch: args.batch,
         lr: args.lr,
@@ -293,10 +301,10 @@ pub fn run(args: Args) -> Result<()> {
     cfg.validate(&train_set)?;
     let dataset = format!("{:?}", args.dataset).to_lowercase();
     let held = validation_set.as_ref().map_or(String::new(), |v| format!(" (+{} held out)", v.len()));
-    let acts = if cfg.arch.act_bits == 1 {
-        String::new()
-    } else {
-        format!(", {}-bit activations", cfg.arch.act_bits)
+    let acts = match (cfg.arch.act_bits, cfg.arch.is_residual()) {
+        (1, _) => String::new(),
+        (a, false) => format!(", {a}-bit activations"),
+        (a, true) => format!(", {a}-bit branches, {}-bit stream", cfg.arch.res_bits),
     };
     println!(
         "training {} ({}{acts}) with {} on {dataset}: {} images{held}, {} epochs, batch {}, seed {}",

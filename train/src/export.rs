@@ -1,6 +1,9 @@
 //! Export of a trained float network to the model IR: BatchNorm + sign become integer thresholds,
 //! BatchNorm + a k-bit quantizer become FINN multi-thresholds, per-channel scales (XNOR-Net alpha,
-//! IR-Net 2^s) fold away, gamma < 0 channels get inverted weights.
+//! IR-Net 2^s) fold away, gamma < 0 channels get inverted weights. A residual network's stem is a
+//! `Conv2d` whose multi-threshold outputs the stream's signed type, each block a
+//! `Layer::Residual` whose branch multi-threshold (same type) reads the accumulator of the
+//! stream's sign.
 //!
 //! Rather than evaluating reference.md's closed form `T = ceil((N + (tau - c) / alpha) / 2)` in f64
 //! (which can land one step off where the f32 network rounds differently), each threshold is found
@@ -12,11 +15,11 @@
 use crate::arch::InputKind;
 use crate::fused::act_level;
 use crate::method;
-use crate::net::{Net, NetLayer};
+use crate::net::{stream_type, Net, NetLayer};
 use candle_core::Tensor;
 use compiler::model::{
     Activation, BinaryWeights, BitMatrix, Fixed8, IntType, Layer, Model, MultiThreshold, OutputMode, Padding,
-    Provenance,
+    Provenance, Shortcut,
 };
 
 /// Why a network could not be exported.
@@ -158,21 +161,30 @@ pub fn export(net: &Net, name: &str, provenance: Provenance) -> Result<Model, Ex
                 layers.push(Layer::Dense(BinaryWeights { matrix, activation: Activation::Scores }));
                 continue;
             }
-            NetLayer::Dense { w, bn } | NetLayer::Conv { w, bn, .. } => (w, bn),
+            NetLayer::Dense { w, bn } | NetLayer::Conv { w, bn, .. } | NetLayer::Residual { w, bn, .. } => {
+                (w, bn)
+            }
+        };
+        // A residual block reads the sign of the stream; the stem and the blocks output the
+        // stream's type.
+        let (reads, stream) = match layer {
+            NetLayer::Residual { .. } => (Reads::Bits, true),
+            NetLayer::Conv { stem, .. } => (input, *stem),
+            _ => (input, false),
         };
         let out = w.dim(0)?;
         let flat = w.as_tensor().reshape((out, ()))?;
         let n = flat.dim(1)?;
         let (b, scale) = method::hard_weights(&flat, net.method, true)?;
         let mut rows = sign_rows(&b)?;
-        if let NetLayer::Conv { .. } = layer {
+        if let NetLayer::Conv { .. } | NetLayer::Residual { .. } = layer {
             // candle orders a kernel (channel, ky, kx); the model IR (ky, kx, channel).
             rows = rows.into_iter().map(|r| (0..n).map(|j| r[(j % cin) * 9 + j / cin]).collect()).collect();
             cin = out;
         }
         let scale: Option<Vec<f32>> = scale.map(|s| s.flatten_all()?.to_vec1()).transpose()?;
         let bn = bn.scalar()?;
-        let (lo, hi) = match input {
+        let (lo, hi) = match reads {
             Reads::Bits => (0, n as i64),
             Reads::Pixels => (-255 * n as i64, 255 * n as i64),
             Reads::Levels(m) => (-i64::from(m) * n as i64, i64::from(m) * n as i64),
@@ -186,7 +198,7 @@ pub fn export(net: &Net, name: &str, provenance: Provenance) -> Result<Model, Ex
         for (o, row) in rows.iter_mut().enumerate() {
             // The inference path's pre-BatchNorm value for accumulator `acc`, in its f32 order.
             let y = |acc: i64| {
-                let dot = match input {
+                let dot = match reads {
                     Reads::Bits => (2 * acc - n as i64) as f32,
                     Reads::Pixels => acc as f32 / 256.0,
                     Reads::Levels(m) => acc as f32 / m as f32,
@@ -220,7 +232,7 @@ pub fn export(net: &Net, name: &str, provenance: Provenance) -> Result<Model, Ex
         }
         let activation = match (net.arch.act_bits, levels) {
             (bits, Some(m)) => Activation::Multi(MultiThreshold {
-                ty: IntType { bits, signed: true },
+                ty: if stream { stream_type(net.arch.res_bits) } else { IntType { bits, signed: true } },
                 bias: -m,
                 levels: count,
                 thresholds,
@@ -237,6 +249,13 @@ pub fn export(net: &Net, name: &str, provenance: Provenance) -> Result<Model, Ex
                     Some(bit) => Padding::Bit { amount: 1, bit: *bit },
                     None => Padding::None,
                 },
+                weights,
+            },
+            NetLayer::Residual { down, .. } => Layer::Residual {
+                kernel: 3,
+                stride: if *down { 2 } else { 1 },
+                padding: Padding::Bit { amount: 1, bit: true },
+                shortcut: if *down { Shortcut::PoolPad } else { Shortcut::Identity },
                 weights,
             },
             _ => Layer::Dense(weights),

@@ -208,8 +208,9 @@ pub fn act_level<T: Float>(x: T, m: T) -> T {
 
 /// Forward: the k-bit level [`act_level`] of each element, divided by `m` when `real` (the
 /// activation's value in training) or left an integer (inference, whose next layer divides its
-/// exact integer dot products by `m` instead). Backward: straight-through on the clip range, the
-/// [`Surrogate::Ste`] derivative (1 where |x| <= 1, else 0).
+/// exact integer dot products by `m` instead; and a residual network's integer stream in
+/// training too). Backward: straight-through on the clip range, the derivative of `clamp(x, -1, 1)`
+/// (1 where |x| <= 1, else 0) for the value, `m` times that for the integer level.
 struct LevelOp {
     m: f64,
     real: bool,
@@ -234,17 +235,77 @@ impl CustomOp1 for LevelOp {
     }
 
     fn bwd(&self, arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
-        Ok(Some(arg.contiguous()?.apply_op2_no_bwd(&grad.contiguous()?, &SignGrad(Surrogate::Ste))?))
+        let g = arg.contiguous()?.apply_op2_no_bwd(&grad.contiguous()?, &SignGrad(Surrogate::Ste))?;
+        Ok(Some(if self.real { g } else { g.affine(self.m, 0.0)? }))
     }
 }
 
 /// A k-bit activation with largest level `m` (`m = 2^(k-1) - 1`): forward `act_level(x) / m` when
-/// `real`, else the integer `act_level(x)`; backward 1 where |x| <= 1, else 0.
+/// `real`, else the integer `act_level(x)`; backward where |x| <= 1 the derivative of
+/// `clamp(x, -1, 1)` (1), or of `clamp(x, -1, 1) * m` (m) for the integer, else 0.
 pub fn act_quantize(x: &Tensor, m: i32, real: bool) -> Result<Tensor> {
     if m < 1 {
         candle_core::bail!("act-level: the largest level must be at least 1, got {m}");
     }
     x.contiguous()?.apply_op1(LevelOp { m: f64::from(m), real })
+}
+
+/// Saturation to `[lo, hi]`: forward `clamp(x, lo, hi)`, backward straight-through inside the
+/// range (boundaries included) and 0 where the value was clamped.
+struct Saturate {
+    lo: f64,
+    hi: f64,
+}
+
+impl CustomOp1 for Saturate {
+    fn name(&self) -> &'static str {
+        "saturate"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        fn run<T: WithDType + Float>(x: &[T], lo: f64, hi: f64) -> Vec<T> {
+            let (lo, hi) = (T::from_f64(lo), T::from_f64(hi));
+            map1(x, |v| Float::min(Float::max(v, lo), hi))
+        }
+        let out = float_storage!(s, self.name(), |v| run(slice(v, l, self.name())?, self.lo, self.hi));
+        Ok((out, l.shape().clone()))
+    }
+
+    fn bwd(&self, arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        let g = arg.contiguous()?.apply_op2_no_bwd(&grad.contiguous()?, &SaturateGrad(self.lo, self.hi))?;
+        Ok(Some(g))
+    }
+}
+
+/// The gradient of [`Saturate`] (`lo`, `hi`) from its input and its output's gradient.
+struct SaturateGrad(f64, f64);
+
+impl CustomOp2 for SaturateGrad {
+    fn name(&self) -> &'static str {
+        "saturate-grad"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        fn grad<T: WithDType + Float>(x: &[T], g: &[T], lo: f64, hi: f64) -> Vec<T> {
+            let (lo, hi) = (T::from_f64(lo), T::from_f64(hi));
+            map2(x, g, |x, g| if x >= lo && x <= hi { g } else { T::zero() })
+        }
+        let n = self.name();
+        let out = float_storage2!(s1, s2, n, |x, g| grad(slice(x, l1, n)?, slice(g, l2, n)?, self.0, self.1));
+        Ok((out, l1.shape().clone()))
+    }
+}
+
+/// `clamp(x, lo, hi)` forward; backward the gradient where `lo <= x <= hi`, 0 elsewhere (a
+/// residual add saturating to its stream's type, straight-through inside the range).
+pub fn saturate(x: &Tensor, lo: f64, hi: f64) -> Result<Tensor> {
+    x.contiguous()?.apply_op1(Saturate { lo, hi })
 }
 
 /// The floor under a row's variance: a constant row would be 0 / 0; this keeps it 0 instead of NaN.
@@ -483,18 +544,25 @@ pub fn batch_norm_train(
     Ok((z, moments))
 }
 
-/// The 3x3 stride-1 patches of an `[n, c, h, w]` tensor as the rows of an
-/// `[n * (h - 2) * (w - 2), c * 9]` matrix, columns in `(c, ky, kx)` order (the order of a
-/// `[out, c, 3, 3]` kernel's rows), so that a convolution is one matrix product. Backward adds
-/// each patch gradient back where the patch came from.
-struct Im2Col;
+/// The 3x3 patches (at the stride it holds) of an `[n, c, h, w]` tensor as the rows of an
+/// `[n * ho * wo, c * 9]` matrix (`ho = (h - 3) / stride + 1`, likewise `wo`), columns in
+/// `(c, ky, kx)` order (the order of a `[out, c, 3, 3]` kernel's rows), so that a convolution is
+/// one matrix product. Backward adds each patch gradient back where the patch came from.
+struct Im2Col(usize);
 
-/// `(n, c, h, w, ho, wo)` of an im2col input layout.
-fn im2col_dims(l: &Layout) -> Result<(usize, usize, usize, usize, usize, usize)> {
+/// `(n, c, h, w, ho, wo)` of an im2col input layout at `stride`.
+fn im2col_dims(l: &Layout, stride: usize) -> Result<(usize, usize, usize, usize, usize, usize)> {
     match *l.dims() {
-        [n, c, h, w] if h >= 3 && w >= 3 => Ok((n, c, h, w, h - 2, w - 2)),
-        ref d => candle_core::bail!("im2col-3x3: [n, c, h >= 3, w >= 3], got {d:?}"),
+        [n, c, h, w] if h >= 3 && w >= 3 && stride >= 1 => {
+            Ok((n, c, h, w, (h - 3) / stride + 1, (w - 3) / stride + 1))
+        }
+        ref d => candle_core::bail!("im2col-3x3: [n, c, h >= 3, w >= 3] and a stride, got {d:?}"),
     }
+}
+
+/// Where tap `k` (`ky * 3 + kx`) of output `(oy, ox)` lies in a row-major plane `w` wide.
+fn tap(w: usize, stride: usize, oy: usize, ox: usize, k: usize) -> usize {
+    (oy * stride + k / 3) * w + ox * stride + k % 3
 }
 
 impl CustomOp1 for Im2Col {
@@ -503,8 +571,17 @@ impl CustomOp1 for Im2Col {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let (n, c, h, w, ho, wo) = im2col_dims(l)?;
-        fn run<T: WithDType>(x: &[T], c: usize, h: usize, w: usize, ho: usize, wo: usize) -> Vec<T> {
+        let stride = self.0;
+        let (n, c, h, w, ho, wo) = im2col_dims(l, stride)?;
+        fn run<T: WithDType>(
+            x: &[T],
+            c: usize,
+            h: usize,
+            w: usize,
+            ho: usize,
+            wo: usize,
+            s: usize,
+        ) -> Vec<T> {
             let mut out = vec![T::zero(); x.len() / (c * h * w).max(1) * ho * wo * c * 9];
             out.par_chunks_mut(ho * wo * c * 9).zip(x.par_chunks(c * h * w)).for_each(|(o, x)| {
                 for (p, row) in o.chunks_mut(c * 9).enumerate() {
@@ -512,25 +589,26 @@ impl CustomOp1 for Im2Col {
                     for (ci, taps) in row.chunks_mut(9).enumerate() {
                         let plane = &x[ci * h * w..];
                         for (k, t) in taps.iter_mut().enumerate() {
-                            *t = plane[(oy + k / 3) * w + ox + k % 3];
+                            *t = plane[tap(w, s, oy, ox, k)];
                         }
                     }
                 }
             });
             out
         }
-        let out = float_storage!(s, self.name(), |v| run(slice(v, l, self.name())?, c, h, w, ho, wo));
+        let out = float_storage!(s, self.name(), |v| run(slice(v, l, self.name())?, c, h, w, ho, wo, stride));
         Ok((out, Shape::from((n * ho * wo, c * 9))))
     }
 
     fn bwd(&self, arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
         let dims = arg.dims4()?;
-        Ok(Some(grad.contiguous()?.apply_op1_no_bwd(&Col2Im(dims))?))
+        Ok(Some(grad.contiguous()?.apply_op1_no_bwd(&Col2Im(dims, self.0))?))
     }
 }
 
-/// The gradient of [`Im2Col`]: patch rows summed back into an `[n, c, h, w]` tensor.
-struct Col2Im((usize, usize, usize, usize));
+/// The gradient of [`Im2Col`] (input dims, stride): patch rows summed back into an
+/// `[n, c, h, w]` tensor.
+struct Col2Im((usize, usize, usize, usize), usize);
 
 impl CustomOp1 for Col2Im {
     fn name(&self) -> &'static str {
@@ -539,19 +617,19 @@ impl CustomOp1 for Col2Im {
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let (n, c, h, w) = self.0;
-        let (ho, wo) = (h - 2, w - 2);
+        let stride = self.1;
+        let (ho, wo) = ((h - 3) / stride + 1, (w - 3) / stride + 1);
         if l.dims() != [n * ho * wo, c * 9] {
             candle_core::bail!("col2im-3x3: [{}, {}], got {:?}", n * ho * wo, c * 9, l.dims());
         }
         fn run<T: WithDType>(
             g: &[T],
-            n: usize,
-            c: usize,
-            h: usize,
-            w: usize,
+            dims: (usize, usize, usize, usize),
             ho: usize,
             wo: usize,
+            s: usize,
         ) -> Vec<T> {
+            let (n, c, h, w) = dims;
             let mut out = vec![T::zero(); n * c * h * w];
             out.par_chunks_mut(c * h * w).zip(g.par_chunks(ho * wo * c * 9)).for_each(|(dx, g)| {
                 for (p, row) in g.chunks(c * 9).enumerate() {
@@ -559,14 +637,14 @@ impl CustomOp1 for Col2Im {
                     for (ci, taps) in row.chunks(9).enumerate() {
                         let plane = &mut dx[ci * h * w..];
                         for (k, &t) in taps.iter().enumerate() {
-                            plane[(oy + k / 3) * w + ox + k % 3] += t;
+                            plane[tap(w, s, oy, ox, k)] += t;
                         }
                     }
                 }
             });
             out
         }
-        let out = float_storage!(s, self.name(), |v| run(slice(v, l, self.name())?, n, c, h, w, ho, wo));
+        let out = float_storage!(s, self.name(), |v| run(slice(v, l, self.name())?, self.0, ho, wo, stride));
         Ok((out, Shape::from(self.0)))
     }
 }
@@ -574,13 +652,21 @@ impl CustomOp1 for Col2Im {
 /// The 3x3, stride-1, unpadded convolution of `x` (`[n, c, h, w]`) with `k` (`[out, c, 3, 3]`):
 /// `[n, out, h - 2, w - 2]`, as one matrix product over im2col patches.
 pub fn conv3x3(x: &Tensor, k: &Tensor) -> Result<Tensor> {
+    conv3x3_strided(x, k, 1)
+}
+
+/// The 3x3, unpadded convolution of `x` (`[n, c, h, w]`) with `k` (`[out, c, 3, 3]`) at `stride`:
+/// `[n, out, (h - 3) / stride + 1, (w - 3) / stride + 1]`, windows starting at multiples of the
+/// stride (the model IR's convolution), as one matrix product over im2col patches.
+pub fn conv3x3_strided(x: &Tensor, k: &Tensor, stride: usize) -> Result<Tensor> {
     let (n, c, h, w) = x.dims4()?;
     let (out, kc, kh, kw) = k.dims4()?;
     if (kc, kh, kw) != (c, 3, 3) {
         candle_core::bail!("conv3x3: kernel [out, {c}, 3, 3], got {:?}", k.dims());
     }
-    let cols = x.contiguous()?.apply_op1(Im2Col)?;
-    let (ho, wo) = (h - 2, w - 2);
+    let cols = x.contiguous()?.apply_op1(Im2Col(stride))?;
+    // The op has checked h, w >= 3 and stride >= 1.
+    let (ho, wo) = ((h - 3) / stride + 1, (w - 3) / stride + 1);
     cols.matmul(&k.reshape((out, c * 9))?.t()?)?
         .reshape((n, ho, wo, out))?
         .permute((0, 3, 1, 2))?

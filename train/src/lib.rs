@@ -4,7 +4,8 @@
 //!   each a forward sign with the method's surrogate gradient.
 //! - [`fused`]: the one-pass CPU kernels behind them (sign with surrogate gradient, Libra-PB's
 //!   standardization).
-//! - [`arch`]: architectures (TFC / SFC / LFC presets, a compact syntax with convolutions and pools).
+//! - [`arch`]: architectures (TFC / SFC / LFC and resnet presets, a compact syntax with convolutions,
+//!   pools and residual blocks).
 //! - [`net`]: the float network (candle, reverse-mode autodiff), its training and inference passes.
 //! - [`trainer`]: the shared training loop (Adam, cosine schedule, EDE schedule, checkpoints).
 //! - [`export`]: BatchNorm + sign to integer thresholds, scales folded, gamma < 0 rows inverted.

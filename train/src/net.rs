@@ -5,13 +5,15 @@
 //! activations the exact integer levels `q` (whose value `q / m` the next layer applies by dividing
 //! its integer dot products by `m`), weights are the method's exact signs, products are exact small
 //! integers in f32, padding uses the hardware's pad bit, and max-pool is the hardware's OR over +-1
-//! and its max over integers. Export ([`crate::export`]) reproduces the same f32
+//! and its max over integers. A residual network's stream is the hardware's integers in training
+//! too ([`residual_add`]), so that its sums saturate exactly where the hardware's do. Export ([`crate::export`]) reproduces the same f32
 //! BatchNorm arithmetic per channel, which is what makes the exported thresholds bit-exact.
 
 use crate::arch::{Arch, InputKind, LayerCfg, MAX_ACT_BITS};
 use crate::fused;
 use crate::method::{self, Ede, Method};
 use candle_core::{DType, Device, Result, Tensor, Var};
+use compiler::model::IntType;
 use compiler::model::Shape;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -115,7 +117,7 @@ pub enum NetLayer {
         /// BatchNorm.
         bn: BatchNorm,
     },
-    /// Binary 3x3 conv + BatchNorm + sign. `w` is `[out, in, 3, 3]`.
+    /// Binary 3x3 conv + BatchNorm + sign (or k-bit levels). `w` is `[out, in, 3, 3]`.
     Conv {
         /// Latent weights.
         w: Var,
@@ -123,6 +125,20 @@ pub enum NetLayer {
         pad: Option<bool>,
         /// BatchNorm.
         bn: BatchNorm,
+        /// True for a residual network's stem, whose output is the blocks' integer stream: the
+        /// k-bit levels `-m..=m` as integers (in training too), typed as the stream.
+        stem: bool,
+    },
+    /// A residual block over the integer stream `x` (see [`residual_add`]): the branch is
+    /// `q = level(BN(scale * conv3x3(sign(x), w)))` with the k-bit quantizer's largest level `m`,
+    /// the conv padded with +1 and of stride 2 when `down`; the output `saturate(shortcut(x) + q)`.
+    Residual {
+        /// Latent weights `[out, in, 3, 3]`.
+        w: Var,
+        /// BatchNorm.
+        bn: BatchNorm,
+        /// Stride 2 with the pool-and-pad shortcut, else stride 1 with the identity.
+        down: bool,
     },
     /// 2x2 max-pool (OR of bits).
     Pool,
@@ -209,12 +225,57 @@ pub fn layer_shapes(arch: &Arch, input: Shape) -> std::result::Result<Vec<Shape>
             arch.act_bits
         ));
     }
+    if arch.is_residual() {
+        check_stream_bits(arch)?;
+    }
+    let stem = arch.stem();
     let mut cur = input;
     let mut out = Vec::new();
     // Whether the layer reads the k-bit integers of an earlier layer (their model IR has no pad bit).
     let mut kbit_input = false;
+    // Whether the layer reads a residual network's stream (after the stem).
+    let mut stream = false;
     for (i, l) in arch.layers.iter().enumerate() {
+        let name = format!("layer {} ({})", i + 1, crate::arch::token(l));
+        if stream && matches!(l, LayerCfg::Dense(_) | LayerCfg::Conv { .. }) {
+            return Err(format!(
+                "{name}: after residual blocks only further blocks (rN, rNs) and 2x2 max-pools (p) may \
+                 follow; the classifier reads the blocks' integer stream"
+            ));
+        }
         cur = match *l {
+            LayerCfg::Residual { out, down } => {
+                if !stream {
+                    return Err(format!(
+                        "{name}: a residual block needs a stem: put a conv (such as c{out}p0) right before \
+                         the first block; its output becomes the blocks' integer stream"
+                    ));
+                }
+                if !down && out != cur.c {
+                    return Err(format!(
+                        "{name}: an identity shortcut needs as many channels as the block's input {cur}: \
+                         use r{}, or r{out}s to downsample",
+                        cur.c
+                    ));
+                }
+                if down && (cur.h % 2 != 0 || cur.w % 2 != 0) {
+                    return Err(format!(
+                        "{name}: a stride-2 block needs an even height and width, its input is {cur}"
+                    ));
+                }
+                if down && out < cur.c {
+                    return Err(format!(
+                        "{name}: the pool-and-pad shortcut appends zero channels, so the block needs at \
+                         least its input's {} channels",
+                        cur.c
+                    ));
+                }
+                if down {
+                    Shape::new(cur.h / 2, cur.w / 2, out)
+                } else {
+                    cur
+                }
+            }
             LayerCfg::Dense(n) => Shape::new(1, 1, n),
             LayerCfg::Conv { out, pad } => {
                 if kbit_input && pad.is_some() {
@@ -239,9 +300,64 @@ pub fn layer_shapes(arch: &Arch, input: Shape) -> std::result::Result<Vec<Shape>
             }
         };
         kbit_input |= arch.act_bits > 1 && !matches!(l, LayerCfg::Pool);
+        stream |= stem == Some(i);
         out.push(cur);
     }
     Ok(out)
+}
+
+/// Checks a residual network's branch levels (`--act-bits`) and stream width (`--res-bits`).
+fn check_stream_bits(arch: &Arch) -> std::result::Result<(), String> {
+    if arch.act_bits < 2 {
+        return Err(format!(
+            "a residual network's stem and blocks output k-bit levels -m..=m (m = 2^(k-1) - 1) that \
+             its stream adds up: give --act-bits 2 to {MAX_ACT_BITS} (2: m = 1, 3: m = 3, 4: m = 7)"
+        ));
+    }
+    if !(2..=MAX_RES_BITS).contains(&arch.res_bits) || arch.res_bits < arch.act_bits {
+        return Err(format!(
+            "--res-bits must be {} (--act-bits) to {MAX_RES_BITS}: the stream holds the stem's \
+             {}-bit levels, got {}",
+            arch.act_bits, arch.act_bits, arch.res_bits
+        ));
+    }
+    Ok(())
+}
+
+/// Widest residual stream (the model IR's widest integer activation).
+pub const MAX_RES_BITS: u8 = 8;
+
+/// The signed `bits`-bit type of a residual network's stream.
+pub fn stream_type(bits: u8) -> IntType {
+    IntType { bits, signed: true }
+}
+
+/// A residual block's output from its input stream `x` (`[n, c, h, w]` integers) and its
+/// branch's integer levels `q` (`[n, out, h', w']`), exactly as `compiler::model::Layer::Residual`
+/// defines it: the shortcut is `x` (stride 1), or when `down` the largest value of each 2x2 window
+/// with zero channels appended up to `out`; the sum is saturated to `ty`. In training
+/// (`train`) the gradient passes the shortcut (shared equally by a window's tied maxima) and
+/// the saturation straight through inside `ty`'s range, and is 0 where the sum saturated. Every
+/// value is a small integer, exact in f32.
+pub fn residual_add(x: &Tensor, q: &Tensor, down: bool, ty: IntType, train: bool) -> Result<Tensor> {
+    // Inference has no gradient to carry: candle's clamp, which the fused op must equal.
+    let shortcut = if down {
+        let pooled = fused::max_pool_split_ties(x)?;
+        let (cin, out) = (pooled.dim(1)?, q.dim(1)?);
+        if out < cin {
+            candle_core::bail!("residual: a pool-and-pad shortcut of {cin} channels onto {out}");
+        }
+        pooled.pad_with_zeros(1, 0, out - cin)?
+    } else {
+        x.clone()
+    };
+    let sum = (shortcut + q)?;
+    let (lo, hi) = (ty.min() as f64, ty.max() as f64);
+    if train {
+        fused::saturate(&sum, lo, hi)
+    } else {
+        sum.clamp(lo, hi)
+    }
 }
 
 impl Net {
@@ -250,10 +366,11 @@ impl Net {
         let shapes = layer_shapes(arch, input)?;
         let dev = Device::Cpu;
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let stem = arch.stem();
         let mut build = || -> Result<Vec<NetLayer>> {
             let mut layers = Vec::new();
             let mut cur = input;
-            for (l, &shape) in arch.layers.iter().zip(&shapes) {
+            for (i, (l, &shape)) in arch.layers.iter().zip(&shapes).enumerate() {
                 layers.push(match *l {
                     LayerCfg::Dense(n) => NetLayer::Dense {
                         w: glorot(&mut rng, &[n, cur.len()], cur.len(), n, &dev)?,
@@ -263,6 +380,12 @@ impl Net {
                         w: glorot(&mut rng, &[out, cur.c, 3, 3], 9 * cur.c, 9 * out, &dev)?,
                         pad,
                         bn: BatchNorm::new(out, &dev)?,
+                        stem: stem == Some(i),
+                    },
+                    LayerCfg::Residual { out, down } => NetLayer::Residual {
+                        w: glorot(&mut rng, &[out, cur.c, 3, 3], 9 * cur.c, 9 * out, &dev)?,
+                        bn: BatchNorm::new(out, &dev)?,
+                        down,
                     },
                     LayerCfg::Pool => NetLayer::Pool,
                 });
@@ -298,7 +421,9 @@ impl Net {
         let mut v = Vec::new();
         for (i, l) in self.layers.iter().enumerate() {
             match l {
-                NetLayer::Dense { w, bn } | NetLayer::Conv { w, bn, .. } => {
+                NetLayer::Dense { w, bn }
+                | NetLayer::Conv { w, bn, .. }
+                | NetLayer::Residual { w, bn, .. } => {
                     v.push((format!("l{i}.w"), w));
                     v.push((format!("l{i}.gamma"), &bn.gamma));
                     v.push((format!("l{i}.beta"), &bn.beta));
@@ -318,7 +443,10 @@ impl Net {
         self.layers
             .iter()
             .filter_map(|l| match l {
-                NetLayer::Dense { w, .. } | NetLayer::Conv { w, .. } | NetLayer::Head { w, .. } => Some(w),
+                NetLayer::Dense { w, .. }
+                | NetLayer::Conv { w, .. }
+                | NetLayer::Residual { w, .. }
+                | NetLayer::Head { w, .. } => Some(w),
                 NetLayer::Pool => None,
             })
             .collect()
@@ -328,7 +456,8 @@ impl Net {
     pub fn running_stats(&self) -> Vec<(String, &RefCell<Tensor>)> {
         let mut v = Vec::new();
         for (i, l) in self.layers.iter().enumerate() {
-            if let NetLayer::Dense { bn, .. } | NetLayer::Conv { bn, .. } = l {
+            if let NetLayer::Dense { bn, .. } | NetLayer::Conv { bn, .. } | NetLayer::Residual { bn, .. } = l
+            {
                 v.push((format!("l{i}.running_mean"), &bn.mean));
                 v.push((format!("l{i}.running_var"), &bn.var));
             }
@@ -371,8 +500,9 @@ impl Net {
 
     /// The forward pass, keeping every layer's output (the last is the logits). In [`Mode::Eval`]
     /// a hidden layer's output is what the exported model's layer computes: +-1, or with k-bit
-    /// activations the integer levels `q` (the activation's value is `q / m`), so that it can be
-    /// compared with the golden model's trace layer by layer.
+    /// activations the integer levels `q` (the activation's value is `q / m`), or a residual
+    /// network's stream integers (stem and blocks), so that it can be compared with the golden
+    /// model's trace layer by layer.
     pub fn forward_trace(&self, x: &Tensor, mode: Mode) -> Result<Vec<Tensor>> {
         let mut x = x.clone();
         let mut outs = Vec::with_capacity(self.layers.len());
@@ -412,9 +542,20 @@ impl Net {
             Mode::Train(_, Some(d)) => d.apply(&x, i),
             _ => Ok(x),
         };
+        // A residual network's stream: the largest branch level `m` once the stem has run. The
+        // stream holds integers in both modes (so that the sums and their saturation are the
+        // hardware's); the value a layer sees is the integer / m.
+        let mut stream_m: Option<i32> = None;
+        let ty = stream_type(self.arch.res_bits);
+        let train = matches!(mode, Mode::Train(..));
+        let int_levels_of = |z: &Tensor, m: i32| match mode {
+            Mode::Train(..) => fused::act_quantize(z, m, false),
+            Mode::Eval => method::hard_levels(z, m),
+        };
+        let no_stream = || candle_core::Error::Msg("a residual block without a stem".into());
         for (i, layer) in self.layers.iter().enumerate() {
             x = match layer {
-                NetLayer::Conv { w, pad, bn: norm } => {
+                NetLayer::Conv { w, pad, bn: norm, stem } => {
                     let (out, cin) = (w.dim(0)?, w.dim(1)?);
                     let (wb, scale) = binarize(&w.as_tensor().reshape((out, cin * 9))?, true)?;
                     let wb = wb.reshape((out, cin, 3, 3))?;
@@ -435,7 +576,39 @@ impl Net {
                     if let Some(s) = scale {
                         y = y.broadcast_mul(&s.reshape((1, out, 1, 1))?)?;
                     }
-                    act(&bn(norm, &y)?)?
+                    let z = bn(norm, &y)?;
+                    match (stem, levels) {
+                        (true, Some(m)) => {
+                            stream_m = Some(m);
+                            int_levels_of(&z, m)?
+                        }
+                        _ => act(&z)?,
+                    }
+                }
+                NetLayer::Residual { w, bn: norm, down } => {
+                    let m = stream_m.ok_or_else(no_stream)?;
+                    let (out, cin) = (w.dim(0)?, w.dim(1)?);
+                    let (wb, scale) = binarize(&w.as_tensor().reshape((out, cin * 9))?, true)?;
+                    let wb = wb.reshape((out, cin, 3, 3))?;
+                    // The sign of the stream's value x / m: the hardware's sign of x (x >= 0 is
+                    // +1), with the method's surrogate on the value, whose scale it is made for.
+                    let u = x.affine(1.0 / f64::from(m), 0.0)?;
+                    let b = match mode {
+                        Mode::Train(e, _) => method::activation(&u, self.method, e)?,
+                        Mode::Eval => method::hard_sign(&u)?,
+                    };
+                    // Padded with +1, the sign of a zero-padded stream (exact for +-1 values).
+                    let bp = b
+                        .affine(1.0, -1.0)?
+                        .pad_with_zeros(2, 1, 1)?
+                        .pad_with_zeros(3, 1, 1)?
+                        .affine(1.0, 1.0)?;
+                    let mut y = fused::conv3x3_strided(&bp, &wb, if *down { 2 } else { 1 })?;
+                    if let Some(s) = scale {
+                        y = y.broadcast_mul(&s.reshape((1, out, 1, 1))?)?;
+                    }
+                    let q = int_levels_of(&bn(norm, &y)?, m)?;
+                    residual_add(&x, &q, *down, ty, train)?
                 }
                 NetLayer::Pool => match mode {
                     Mode::Train(..) => fused::max_pool_split_ties(&x)?,
@@ -454,7 +627,8 @@ impl Net {
                 NetLayer::Head { w, log_scale } => {
                     let xf = drop(flatten_hwc(&x)?, i)?;
                     let (wb, _) = binarize(w.as_tensor(), false)?;
-                    unscale(xf.matmul(&wb.t()?)?, int_levels)?.broadcast_mul(&log_scale.as_tensor().exp()?)?
+                    unscale(xf.matmul(&wb.t()?)?, stream_m.or(int_levels))?
+                        .broadcast_mul(&log_scale.as_tensor().exp()?)?
                 }
             };
             outs.push(x.clone());

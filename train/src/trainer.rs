@@ -255,6 +255,9 @@ impl TrainConfig {
         if self.arch.act_bits != 1 {
             s += &format!(", act bits {}", self.arch.act_bits);
         }
+        if self.arch.is_residual() {
+            s += &format!(", res bits {}", self.arch.res_bits);
+        }
         if self.method.ede() {
             s += &format!(", EDE t {} -> {}", self.t_min, self.t_max);
         }

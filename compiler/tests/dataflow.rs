@@ -482,3 +482,74 @@ fn the_verifier_checks_every_edge_of_a_residual_graph() {
     });
     assert!(e.contains("A3") || e.contains("int2"), "{e}");
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// Automatic folding under a cycle target keeps every node of the lowered graph within it
+    /// (the slowest node sets the frame rate, the residual blocks' duplicate, sign, add and
+    /// bypass nodes included), on plain and residual models and targets from the fastest design
+    /// up.
+    #[test]
+    fn auto_folding_keeps_every_node_within_the_cycle_target(
+        seed in 0u64..10_000,
+        blocks in 0usize..=3,
+        plain in arb_model(),
+        residual in any::<bool>(),
+        slack in 0u64..4,
+        scale in 1u64..64,
+    ) {
+        let model = if residual {
+            compiler::model::random::random_resnet(seed, blocks, 8)
+                .map_err(|e| TestCaseError::fail(e.to_string()))?
+        } else {
+            plain
+        };
+        let fastest = fold::fastest_cycles(&model).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let target = fastest * scale + slack;
+        let f = fold::auto_fold(&model, fold::FoldTarget::Cycles(target), Popcount::Compressor, MemStyle::Auto)
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let g = fold::lower(&model, &f).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        for n in g.all_nodes() {
+            prop_assert!(n.cycles() as u64 <= target, "{} needs {} cycles > {target}\n{g}", n.name, n.cycles());
+        }
+    }
+}
+
+/// A downsampling block that widens 4 or 1 channels to 160 or 40: its channel pad emits `C_out / p`
+/// words of p elements per output pixel, p from its producer's PE, slower than the target at p = 1. The folder widens the producer's
+/// words where that helps and otherwise says which node misses the target.
+#[test]
+fn a_channel_pad_slower_than_the_target_is_folded_around_or_named() {
+    let ty = IntType { bits: 4, signed: true };
+    let model = |stem: usize, out: usize| {
+        let specs = [
+            LayerSpec::QuantBinary(128),
+            LayerSpec::Conv2dMulti {
+                out: stem,
+                kernel: 3,
+                stride: 1,
+                padding: Padding::Bit { amount: 1, bit: false },
+                ty,
+            },
+            LayerSpec::Residual { out, kernel: 3, stride: 2, pad_bit: false },
+            LayerSpec::Dense(3),
+        ];
+        random_model("pad", Shape::new(8, 8, 1), &specs, 3).expect("model")
+    };
+    let fold_at = |m: &Model, t: u64| {
+        fold::auto_fold(m, fold::FoldTarget::Cycles(t), Popcount::Compressor, MemStyle::Auto)
+    };
+    // 4 channels to 160 at 2,304 cycles: the stem's cheapest folding (PE 1) makes the pad emit
+    // 16 x 160 one-element words; at PE 2, 16 x 80.
+    let m = model(4, 160);
+    let t = fold::fastest_cycles(&m).expect("fastest") * 4;
+    let g = fold::lower(&m, &fold_at(&m, t).expect("folds")).expect("lowers");
+    let slowest = g.all_nodes().map(|n| n.cycles() as u64).max().expect("nodes");
+    assert!(slowest <= t, "{slowest} > {t}\n{g}");
+    // 1 channel to 40: no producer is wider than one channel, the pad needs 640 cycles.
+    let m = model(1, 40);
+    let t = fold::fastest_cycles(&m).expect("fastest");
+    let e = fold_at(&m, t).expect_err("out of reach").to_string();
+    assert!(e.contains("C2") && e.contains(&t.to_string()), "{e}");
+}

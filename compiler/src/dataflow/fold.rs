@@ -128,20 +128,46 @@ pub fn auto_fold(
 ) -> Result<Folding, DataflowError> {
     let target = check_target(target)?;
     let shapes = layer_shapes(model)?;
-    let fold_at = |cycles: u64| -> Option<Folding> {
+    let fold_within = |limit: &dyn Fn(LayerId) -> u64| -> Option<Folding> {
         let mut f = Folding::default();
         for s in &shapes {
-            let (lf, _) = cheapest(s, cycles, popcount, mem)?;
+            let (lf, _) = cheapest(s, limit(s.layer), popcount, mem)?;
             f.layers.insert(s.layer, lf);
         }
         Some(f)
     };
-    // The fastest possible frame: every layer fully parallel, one cycle.
+    let fold_at = |cycles: u64| fold_within(&|_| cycles);
     match target {
-        FoldTarget::Cycles(c) => fold_at(c.max(1)).ok_or_else(|| {
-            let fastest = shapes.iter().map(LayerShape::fastest).max().unwrap_or(1);
-            DataflowError::CyclesOutOfReach { target: c, fastest }
-        }),
+        FoldTarget::Cycles(c) => {
+            let c = c.max(1);
+            let mut limits: BTreeMap<LayerId, u64> = shapes.iter().map(|s| (s.layer, c)).collect();
+            let mut f = fold_at(c).ok_or_else(|| {
+                let fastest = shapes.iter().map(LayerShape::fastest).max().unwrap_or(1);
+                DataflowError::CyclesOutOfReach { target: c, fastest }
+            })?;
+            // A bypass node's words are as wide as the layer before its block emits: when one is
+            // slower than the target, that layer gets a tighter limit (more PE, wider words)
+            // until the bypass fits or the layer cannot widen further. Limits only fall, so this
+            // ends.
+            loop {
+                let g = lower(model, &f)?;
+                let Some((node, cycles, producer)) = slow_bypass(&g, c) else { return Ok(f) };
+                let out_of_reach =
+                    || DataflowError::BypassOutOfReach { node: node.clone(), cycles, target: c };
+                let layer = producer.ok_or_else(out_of_reach)?;
+                let old = limits[&layer];
+                let tighter = (old.saturating_mul(c) / cycles).min(old - 1);
+                if tighter == 0 {
+                    return Err(out_of_reach());
+                }
+                limits.insert(layer, tighter);
+                let widened = fold_within(&|l| limits[&l]).ok_or_else(out_of_reach)?;
+                if widened == f {
+                    return Err(out_of_reach());
+                }
+                f = widened;
+            }
+        }
         FoldTarget::LutBudget(budget) => {
             let mut times: Vec<u64> = shapes
                 .iter()
@@ -177,6 +203,20 @@ pub fn auto_fold(
             }
         }
     }
+}
+
+/// The first bypass node of `g` slower than `cycles`: its name, its cycles, and the model layer
+/// of the MVTU that feeds its block's duplicate (none when no MVTU precedes it).
+fn slow_bypass(g: &super::Graph, cycles: u64) -> Option<(String, u64, Option<LayerId>)> {
+    g.nodes.iter().enumerate().find_map(|(i, add)| {
+        let slow = add.bypass().iter().find(|n| n.cycles() as u64 > cycles)?;
+        let dup = g.nodes[..i].iter().rposition(|n| matches!(n.kind, super::NodeKind::Duplicate))?;
+        let producer = g.nodes[..dup].iter().rev().find_map(|n| match n.kind {
+            super::NodeKind::Mvtu { layer, .. } => Some(layer),
+            _ => None,
+        });
+        Some((slow.name.clone(), slow.cycles() as u64, producer))
+    })
 }
 
 /// FINN's folding heuristic (`SetFolding`): per layer, raise SIMD through its divisors, then PE,

@@ -63,6 +63,20 @@ pub enum DataflowError {
         /// The fastest folding's cycles per frame.
         fastest: u64,
     },
+    /// A residual block's bypass node is slower than the cycle target under every folding the
+    /// folder tried: its words are as wide as its producer allows.
+    #[error(
+        "no folding reaches {target} cycles per frame: node {node} on a residual bypass needs {cycles} \
+         (its words are as wide as the layer before the block allows); ask for at least {cycles} cycles"
+    )]
+    BypassOutOfReach {
+        /// The bypass node.
+        node: String,
+        /// Its cycles per frame at the widest words found.
+        cycles: u64,
+        /// Cycles per frame asked for.
+        target: u64,
+    },
     /// No folding fits the LUT budget.
     #[error(
         "no folding fits in {budget} LUTs: the smallest design (PE = SIMD = 1, {slowest} cycles per frame) \

@@ -47,8 +47,10 @@ block assumes only a legal source and guarantees a legal output).
 Limits: the drain (no lost word) proof keeps the sink always ready, so a word lost only under
 backpressure would be caught by the AXI rules or the no-extra-word counters only if it shows there;
 the MVTU, SWU, max-pool and accelerator conservation and progress proofs are bounded (induction
-would need invariants over their counters); the accelerator configurations are dense models (a
-convolutional top is covered stage by stage).
+would need invariants over their counters); the accelerator configurations are dense models and
+two residual tops (an identity block, and a stride-2 block whose bypass pools and pads channels:
+duplicate, sign, window, MVTU, bypass FIFO and saturating add in one design); a plain
+convolutional top is covered stage by stage.
 
 A deliberately broken variant of each kind (the emitted Verilog text mutated) must fail at least
 one property: see *Mutants*. `cargo test --release -p xnorflow-hdl --test formal` runs a fast

@@ -524,7 +524,8 @@ pub fn accelerator(
     };
     let (in_words, out_words) = (first.in_words, last.out_words);
     let (progress_bound, drain_bound) = measure(&mut acc, graph.in_bits(), in_words, out_words)?;
-    let stages: Vec<String> = graph.nodes.iter().map(|n| n.name.clone()).collect();
+    // Every stage, a residual block's bypass chain included (just before its add).
+    let stages: Vec<String> = graph.all_nodes().map(|n| n.name.clone()).collect();
     Ok(Design {
         kind: BlockKind::Accel,
         config: format!("{label} ({} stages: {})", stages.len(), stages.join(" ")),
@@ -1070,6 +1071,30 @@ pub fn designs(fast: bool) -> Result<Vec<Design>, HdlError> {
             &[LayerSpec::QuantBinary(128), LayerSpec::Dense(4), LayerSpec::Dense(2)],
             &[("L1", 2, 2), ("L2", 1, 2)],
         )?);
+        // Residual tops: the duplicate, sign, add and bypass FIFO between a 1x1 stem to int2 and
+        // the scores; the stride-2 block's bypass also pools and pads 2 channels to 4.
+        let ty = compiler::model::IntType { bits: 2, signed: true };
+        for (label, out, stride) in [
+            ("residual 2x2x2: 1x1 stem to int2, identity block, dense -> 2 scores", 2, 1),
+            (
+                "residual 2x2x2: 1x1 stem to int2, stride-2 block to 4 channels (pool and pad), dense -> 2 scores",
+                4,
+                2,
+            ),
+        ] {
+            let padding = compiler::model::Padding::None;
+            v.push(accelerator(
+                label,
+                Shape::new(2, 2, 2),
+                &[
+                    LayerSpec::QuantBinary(128),
+                    LayerSpec::Conv2dMulti { out: 2, kernel: 1, stride: 1, padding, ty },
+                    LayerSpec::Residual { out, kernel: 1, stride, pad_bit: false },
+                    LayerSpec::Dense(2),
+                ],
+                &[("L1", 2, 2), ("L2", 2, 2), ("L3", 1, 4)],
+            )?);
+        }
     }
     Ok(v)
 }

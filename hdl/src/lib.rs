@@ -21,6 +21,7 @@ pub mod leaf;
 pub mod memory;
 pub mod mvtu;
 pub mod pool;
+pub mod residual;
 pub mod rtl;
 pub mod stream;
 pub mod swu;

@@ -81,6 +81,12 @@ pub struct Args {
     /// IR-Net paper keeps that layer in full precision, so Libra-PB was never meant for it.
     #[arg(long)]
     pub plain_head: bool,
+    /// After training, recompute BatchNorm's running statistics as the plain average over the
+    /// first N training batches with the final weights (0 = keep the moving averages). The moving
+    /// averages lag the binary weights, whose signs still flip late in training; residual
+    /// networks suffer most (see the README's residual section).
+    #[arg(long, default_value_t = 0)]
+    pub bn_recalibrate: usize,
     /// Train on only the first N training images.
     #[arg(long)]
     pub limit: Option<usize>,
@@ -296,6 +302,7 @@ pub fn run(args: Args) -> Result<()> {
         shift: args.shift,
         weight_decay: args.weight_decay,
         plain_head: args.plain_head,
+        bn_recalibrate: args.bn_recalibrate,
         ..TrainConfig::new(arch, args.method, args.epochs, args.seed)
     };
     cfg.validate(&train_set)?;

@@ -17,7 +17,7 @@ use compiler::model::IntType;
 use compiler::model::Shape;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
 /// BatchNorm's epsilon.
@@ -35,6 +35,9 @@ pub struct BatchNorm {
     pub mean: RefCell<Tensor>,
     /// Running variance (inference).
     pub var: RefCell<Tensor>,
+    /// The weight of each batch in the running statistics: [`BN_MOMENTUM`] while training,
+    /// `1 / (t + 1)` for batch `t` of a recalibration (a plain average).
+    momentum: Cell<f64>,
 }
 
 impl BatchNorm {
@@ -44,6 +47,7 @@ impl BatchNorm {
             beta: Var::zeros(c, DType::F32, dev)?,
             mean: RefCell::new(Tensor::zeros(c, DType::F32, dev)?),
             var: RefCell::new(Tensor::ones(c, DType::F32, dev)?),
+            momentum: Cell::new(BN_MOMENTUM),
         })
     }
 
@@ -77,7 +81,7 @@ impl BatchNorm {
             let z = z.broadcast_add(&Self::shaped(self.beta.as_tensor(), y)?)?;
             (z, mean, var)
         };
-        let m = BN_MOMENTUM;
+        let m = self.momentum.get();
         let unbiased = count as f64 / (count.max(2) - 1) as f64;
         let new_mean =
             (self.mean.borrow().affine(1.0 - m, 0.0)? + mean.flatten_all()?.detach().affine(m, 0.0)?)?;
@@ -450,6 +454,16 @@ impl Net {
                 NetLayer::Pool => None,
             })
             .collect()
+    }
+
+    /// Sets every BatchNorm's running-statistics momentum (see [`BatchNorm`]).
+    pub fn set_bn_momentum(&self, m: f64) {
+        for l in &self.layers {
+            if let NetLayer::Dense { bn, .. } | NetLayer::Conv { bn, .. } | NetLayer::Residual { bn, .. } = l
+            {
+                bn.momentum.set(m);
+            }
+        }
     }
 
     /// Running statistics by name, for checkpoints.

@@ -113,6 +113,13 @@ pub struct TrainConfig {
     /// meant for it (on MNIST MLPs over ten seeds it makes no measurable difference).
     #[serde(default)]
     pub plain_head: bool,
+    /// After the last epoch, BatchNorm's running statistics are recomputed as the plain average
+    /// of the batch statistics over this many training batches with the final weights (0 = keep
+    /// the moving averages). The moving averages lag the binary weights, whose signs still flip
+    /// in the last epochs; a residual network's integer stream makes its later layers' statistics
+    /// depend on every earlier layer's, so it suffers most.
+    #[serde(default)]
+    pub bn_recalibrate: usize,
 }
 
 impl TrainConfig {
@@ -131,6 +138,7 @@ impl TrainConfig {
             shift: 0,
             weight_decay: 0.0,
             plain_head: false,
+            bn_recalibrate: 0,
         }
     }
 
@@ -462,7 +470,43 @@ pub fn train(
             break;
         }
     }
+    if cfg.bn_recalibrate > 0 {
+        let last = reports.last().map_or(0, |r| r.epoch);
+        recalibrate_bn(
+            &net,
+            data,
+            cfg.bn_recalibrate,
+            cfg.batch,
+            Ede::at(last, cfg.epochs, cfg.t_min, cfg.t_max),
+        )?;
+    }
     Ok((net, reports))
+}
+
+/// Recomputes every BatchNorm's running statistics as the plain average of its batch statistics
+/// over the first `batches` batches of `batch` training images (in dataset order, unaugmented),
+/// with the network's current weights. The training forward pass computes the hardware's signs
+/// (only its backward differs), so the statistics are those of the exported network's
+/// accumulators. The result depends only on the weights and the data: recalibrating twice gives
+/// the same statistics.
+pub fn recalibrate_bn(
+    net: &Net,
+    data: &Dataset,
+    batches: usize,
+    batch: usize,
+    ede: Ede,
+) -> Result<(), TrainError> {
+    let frame = data.shape.len();
+    let n = data.len().min(batches.saturating_mul(batch.max(1)));
+    let idx: Vec<usize> = (0..n).collect();
+    for (t, chunk) in idx.chunks(batch.max(1)).enumerate() {
+        net.set_bn_momentum(1.0 / (t + 1) as f64);
+        let pixels: Vec<u8> = chunk.iter().flat_map(|&i| data.image(i)[..frame].iter().copied()).collect();
+        let x = net.input_tensor(&pixels)?;
+        net.forward(&x, Mode::Train(ede, None))?;
+    }
+    net.set_bn_momentum(crate::net::BN_MOMENTUM);
+    Ok(())
 }
 
 /// `image` (`shape`, channel fastest) moved down by `dy` and right by `dx` pixels; pixels moved in

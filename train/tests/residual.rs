@@ -227,3 +227,49 @@ fn layer_lists_with_bad_residual_blocks_are_refused_by_name() {
         Arch::parse("c8p0-p", InputKind::Binary { threshold: 128 }, 10).expect("parses").with_res_bits(1);
     assert!(Net::new(&plain, Method::Irnet, shape, 1).is_ok());
 }
+
+/// Every BatchNorm's running statistics, flattened.
+fn bn_stats(net: &Net) -> Vec<f32> {
+    net.running_stats().iter().flat_map(|(_, t)| t.borrow().to_vec1::<f32>().expect("stats")).collect()
+}
+
+#[test]
+fn batchnorm_recalibration_averages_batch_statistics_and_keeps_the_export_exact() {
+    let arch = Arch::parse("c8p1-r8-r16s-p", InputKind::Binary { threshold: 128 }, 10)
+        .expect("arch")
+        .with_act_bits(3);
+    let base = TrainConfig { batch: 64, lr: 3e-3, ..TrainConfig::new(arch, Method::Irnet, 2, 5) };
+    let data = digits(Split::Train);
+    let (ema, _) = train(&base, &data, None, &mut Quiet).expect("trains");
+    let (net, _) =
+        train(&TrainConfig { bn_recalibrate: 2, ..base.clone() }, &data, None, &mut Quiet).expect("trains");
+    let weights = |n: &Net| -> Vec<Vec<f32>> {
+        n.weight_vars()
+            .iter()
+            .map(|w| w.as_tensor().flatten_all().expect("flat").to_vec1().expect("w"))
+            .collect()
+    };
+    assert_eq!(weights(&ema), weights(&net), "recalibration touches only the statistics");
+    let two = bn_stats(&net);
+    assert_ne!(bn_stats(&ema), two, "the moving averages are replaced");
+    // A batch's statistics depend only on the weights and its images: the average over batches
+    // 0 and 1 is the mean of each batch's own, and recalibrating again gives the same.
+    let ede = train::method::Ede::at(1, 2, base.t_min, base.t_max);
+    let frame = data.shape.len();
+    let part = |from: usize| compiler::data::Dataset {
+        images: data.images[from * frame..(from + 64) * frame].to_vec(),
+        labels: data.labels[from..from + 64].to_vec(),
+        ..data.clone()
+    };
+    train::trainer::recalibrate_bn(&net, &part(0), 1, 64, ede).expect("batch 0");
+    let a = bn_stats(&net);
+    train::trainer::recalibrate_bn(&net, &part(64), 1, 64, ede).expect("batch 1");
+    let b = bn_stats(&net);
+    for ((x, y), z) in a.iter().zip(&b).zip(&two) {
+        assert!(((x + y) / 2.0 - z).abs() <= 1e-5 * z.abs().max(1.0), "{x} {y} -> {z}");
+    }
+    train::trainer::recalibrate_bn(&net, &data, 2, 64, ede).expect("again");
+    assert_eq!(bn_stats(&net), two);
+    let model = train::export::export(&net, "recal", Provenance::default()).expect("exports");
+    assert_layerwise_exact(&net, &model, &all_digits(), "recalibrated");
+}

@@ -61,11 +61,13 @@ act-bits:
 ## Residual BNNs against plain conv nets of the same binary MACs (issue 28): resnet-mnist (W1A3
 ## branches, 8-bit stream) and c8p0-c8p0-c8p0-p-c16p0-c16p0-p-c32p0-c32p0-p (W1A1), IR-Net and
 ## STE, 8 epochs on the first 20,000 training images (the last 5,000 of them held out), lr 3e-3,
-## seed 1; each run took 7-9 min with one thread beside another run on 2 shared cores
+## seed 1; each run took 7-9 min with one thread beside another run on 2 shared cores. Each model
+## twice: with BatchNorm's moving averages, and with --bn-recalibrate 100 (running statistics
+## recomputed over 100 batches = 10,000 training images after the last epoch)
 resnet-results:
 	rm -f results/resnet.csv
-	RAYON_NUM_THREADS=1 EPOCHS=8 LIMIT=20000 scripts/resnet_results.sh ../shared/data/mnist \
-	  results/resnet.csv resnet:irnet plain:irnet resnet:ste plain:ste
+	for r in 0 100; do RAYON_NUM_THREADS=1 EPOCHS=8 LIMIT=20000 BNRECAL=$$r scripts/resnet_results.sh \
+	  ../shared/data/mnist results/resnet.csv resnet:irnet plain:irnet resnet:ste plain:ste || exit 1; done
 
 ## IR-Net's ablation (STE, Libra-PB only, EDE only, both) with the recipe of mnist-fixed8: TFC and SFC
 ## ten seeds each; about 1 h 10 min on 2 cores

@@ -8,8 +8,9 @@
 #   NET is resnet (resnet-mnist: c8p0-r8-r8-r16s-r16-r32s-r32-p, --act-bits $BITS, 8-bit stream)
 #   or plain (c8p0-c8p0-c8p0-p-c16p0-c16p0-p-c32p0-c32p0-p, binary activations).
 # env: EPOCHS (2), LIMIT (all 60,000 training images; else the first N, the last HOLDOUT of them held
-#   out), LR (3e-3), SEED (1), HOLDOUT (5000), BITS (3), XNORFLOW (a prebuilt binary).
-# Models (and each run's log) go to results/models/mnist-<net>-<method>.xnf.
+#   out), LR (3e-3), SEED (1), HOLDOUT (5000), BITS (3), BNRECAL (0: train --bn-recalibrate N, BatchNorm's
+#   running statistics recomputed over N training batches after the last epoch), XNORFLOW (a prebuilt binary).
+# Models (and each run's log) go to results/models/mnist-<net>-<method>[-bnrecal].xnf.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 data=${1:-../shared/data/mnist}
@@ -21,12 +22,13 @@ seed=${SEED:-1}
 holdout=${HOLDOUT:-5000}
 limit=${LIMIT:-60000}
 bits=${BITS:-3}
+bnrecal=${BNRECAL:-0}
 bin=${XNORFLOW:-target/release/xnorflow}
 [ -n "${XNORFLOW:-}" ] || cargo build --release --bin xnorflow -q
 models=results/models
 mkdir -p "$models"
 [ -s "$csv" ] ||
-  echo "net,arch,method,act_bits,epochs,seed,lr,limit,holdout,binary_macs,test_accuracy,validation_accuracy,train_images_per_s,wall_seconds,command" > "$csv"
+  echo "net,arch,method,act_bits,epochs,seed,lr,limit,holdout,bn_recalibrate,binary_macs,test_accuracy,validation_accuracy,train_images_per_s,wall_seconds,command" > "$csv"
 for run in "$@"; do
   IFS=: read -r net method <<<"$run"
   case $net in
@@ -34,9 +36,9 @@ for run in "$@"; do
     plain) arch=c8p0-c8p0-c8p0-p-c16p0-c16p0-p-c32p0-c32p0-p; act=1 ;;
     *) echo "unknown net '$net' (resnet or plain)" >&2; exit 2 ;;
   esac
-  out="$models/mnist-$net-$method.xnf"
+  out="$models/mnist-$net-$method$([ "$bnrecal" = 0 ] || echo "-bnrecal").xnf"
   cmd=(xnorflow train --dataset mnist --data "$data" --arch "$arch" --act-bits "$act" --method "$method"
-    --lr "$lr" --epochs "$epochs" --seed "$seed" --limit "$limit" --holdout "$holdout" -o "$out")
+    --lr "$lr" --epochs "$epochs" --seed "$seed" --limit "$limit" --holdout "$holdout" --bn-recalibrate "$bnrecal" -o "$out")
   start=$(date +%s.%N)
   "$bin" "${cmd[@]:1}" --fresh --force > "${out%.xnf}.log" 2>&1
   secs=$(echo "$(date +%s.%N) - $start" | bc)
@@ -45,5 +47,5 @@ for run in "$@"; do
   ips=$(sed -n 's/.*, \([0-9]*\) training images\/s$/\1/p' <<<"$log")
   val=$(sed -n 's/^validation accuracy \([0-9.]*\)%.*/\1/p' <<<"$log")
   macs=$("$bin" inspect "$out" | awk '$1 == "total" { gsub(",", "", $3); print $3 }')
-  echo "$net,$arch,$method,$act,$epochs,$seed,$lr,$limit,$holdout,$macs,$acc,$val,$ips,$secs,\"${cmd[*]}\"" | tee -a "$csv"
+  echo "$net,$arch,$method,$act,$epochs,$seed,$lr,$limit,$holdout,$bnrecal,$macs,$acc,$val,$ips,$secs,\"${cmd[*]}\"" | tee -a "$csv"
 done

@@ -452,6 +452,16 @@ impl CycleModel {
             },
         }
     }
+
+    /// The data of input `s` (both outputs of a duplicate carry the same), with the
+    /// accelerator's input `s_data`.
+    #[inline]
+    fn data<'a>(nodes: &'a [Node], s: Src, s_data: &'a [u64]) -> &'a [u64] {
+        match s {
+            Src::Input => s_data,
+            Src::Out(j) | Src::Byp(j) => nodes[j].data(),
+        }
+    }
 }
 
 impl StreamDut for CycleModel {
@@ -552,7 +562,7 @@ impl StreamDut for CycleModel {
             next = i;
             let (before, rest) = self.nodes.split_at_mut(i);
             let input = (s_valid, s_data);
-            let (valid, data) = Self::port(before, self.src[i], input);
+            let (valid, data) = (self.valid[self.vsrc[i]], Self::data(before, self.src[i], s_data));
             let rm = self.m_ready[i];
             let (v, changed_byp) = match &mut rest[0] {
                 Node::Duplicate(d) => {

@@ -569,8 +569,10 @@ impl Mvtu {
         })
     }
 
-    /// Accumulate every cycle, as the hardware does (`true`), or (the default) keep the pass's
-    /// input words and accumulate the whole pass at its last word. The ports see the same words
+    /// Accumulate every cycle, as the hardware does (`true`), or (the default) accumulate the
+    /// whole pass at its last word, over the vector packed once (from the input buffer, or the
+    /// words kept when there is one pass per vector), and let a pass from the input buffer
+    /// sleep ([`Unit::sleep`]) until its last word. The ports see the same words
     /// on the same cycles either way: the accumulators are internal, the output register takes
     /// them only at a pass's end, and a wrapping register's sum does not depend on the order of
     /// its additions. Per cycle is the reference the lazy form is tested against.

@@ -324,9 +324,10 @@ impl CycleModel {
         self.record.as_deref().unwrap_or(&[])
     }
 
-    /// Step every MVTU's accumulators each cycle as the hardware does (`true`), or (the default)
-    /// accumulate each pass at its last word: the same words on the same cycles at every port
-    /// (see `blocks::Mvtu::set_per_cycle`), the per-cycle form being the reference.
+    /// Clock every unit every cycle and step every MVTU's accumulators each cycle as the hardware
+    /// does (`true`), or (the default) let units sleep and accumulate each pass at its last
+    /// word: the same words on the same cycles at every port (see the module documentation and
+    /// `blocks::Mvtu::set_per_cycle`), the per-cycle form being the reference.
     pub fn set_per_cycle(&mut self, per_cycle: bool) {
         // The reference also clocks every block every cycle: no unit sleeps.
         self.wake_all();

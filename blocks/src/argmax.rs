@@ -44,6 +44,17 @@ impl Unit for Argmax {
         !self.out_valid || m_ready
     }
 
+    fn sleep(&self, s_valid: bool, m_ready: bool) -> u64 {
+        // Neither the output nor the input makes a handshake.
+        let pop = self.out_valid && m_ready;
+        let take = s_valid && self.ready(m_ready);
+        if pop || take {
+            0
+        } else {
+            crate::FOREVER
+        }
+    }
+
     fn edge(&mut self, s_valid: bool, s_data: &[u64], m_ready: bool) {
         let ready = !self.out_valid || m_ready;
         if self.out_valid && m_ready {

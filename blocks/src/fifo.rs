@@ -48,9 +48,15 @@ impl Unit for Fifo {
         self.count < self.depth
     }
 
-    fn quiet(&self) -> bool {
-        // Nothing to pop and (with s_valid low) nothing to push.
-        self.count == 0
+    fn sleep(&self, s_valid: bool, m_ready: bool) -> u64 {
+        // Neither a push nor a pop: nothing changes.
+        let push = s_valid && self.count < self.depth;
+        let pop = m_ready && self.count > 0;
+        if push || pop {
+            0
+        } else {
+            crate::FOREVER
+        }
     }
 
     fn edge(&mut self, s_valid: bool, s_data: &[u64], m_ready: bool) {

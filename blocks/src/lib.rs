@@ -32,6 +32,10 @@ pub use residual::{Add, ChannelPad, Duplicate, Sign};
 pub use swu::Swu;
 pub use width::WidthConverter;
 
+/// [`Unit::sleep`] of a block whose coming edges all leave its registers as they are: as many as
+/// come.
+pub const FOREVER: u64 = u64::MAX;
+
 /// A stream block with ready/valid ports: its registers and their clock edge.
 ///
 /// ### Inputs (at each edge)
@@ -49,10 +53,24 @@ pub trait Unit {
     fn ready(&self, m_ready: bool) -> bool;
     /// One rising clock edge without reset: the registers take their next values.
     fn edge(&mut self, s_valid: bool, s_data: &[u64], m_ready: bool);
-    /// True when an edge with `s_valid` low would change no register, whatever `m_ready` (an
-    /// empty FIFO, an idle MVTU): a simulator may then skip the edge. `false` is always safe.
-    fn quiet(&self) -> bool {
-        false
+    /// How many coming edges a simulator may leave out while `s_valid` and `m_ready` keep these
+    /// values, applying them later with [`Unit::skip`]: edges that read no `s_data`, make no
+    /// handshake on either port and change neither [`Unit::valid`], [`Unit::data`] nor
+    /// `ready(m_ready)`, so that no other block can tell them from skipped ones. 0 (always safe):
+    /// the next edge must run; [`FOREVER`]: every coming edge is of that kind (an empty FIFO with
+    /// no input word, a stalled output register).
+    ///
+    /// A block that returns more than 0 for edges that change a register (a counter running
+    /// through a pass) must also implement [`Unit::skip`]; the default skip only suits edges
+    /// that change nothing.
+    fn sleep(&self, s_valid: bool, m_ready: bool) -> u64 {
+        let _ = (s_valid, m_ready);
+        0
+    }
+    /// Applies `edges` coming edges at once, at most what [`Unit::sleep`] allowed for the inputs
+    /// they had: the registers become what those edges would have left.
+    fn skip(&mut self, edges: u64) {
+        let _ = edges;
     }
     /// One rising clock edge with reset high: the control registers return to 0 (memories keep
     /// their contents, as in the RTL).

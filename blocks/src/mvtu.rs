@@ -178,6 +178,39 @@ impl Controller {
         }
     }
 
+    /// The input buffer: the vector's words, stored in its first pass (empty when `NF = 1`).
+    #[inline]
+    pub fn buffered(&self) -> &[u64] {
+        &self.ibuf
+    }
+
+    /// Edges with nothing to see at the ports: a pass after the first (its words come from
+    /// the input buffer, `s_ready` is low) before its last word enters, the output register
+    /// empty. How many of the coming edges are of this kind.
+    #[inline]
+    pub fn buffered_run(&self) -> usize {
+        if self.nf == 0 || self.out_valid || (self.v1 && self.last) {
+            0
+        } else {
+            self.sf_n - 1 - self.sf
+        }
+    }
+
+    /// Applies `edges` edges of a [`Controller::buffered_run`] at once (at most its length).
+    pub fn skip(&mut self, edges: usize) {
+        let edges = edges.min(self.buffered_run());
+        if edges == 0 {
+            return;
+        }
+        // The words `sf .. sf + edges` enter; the last of them is in stage B afterwards. None is
+        // the pass's last, so neither the pass nor the weight address wraps.
+        let (iw, s) = (self.in_words, self.sf + edges - 1);
+        self.x.copy_from_slice(&self.ibuf[s * iw..(s + 1) * iw]);
+        (self.v1, self.first, self.last) = (true, s == 0, false);
+        self.waddr += edges;
+        self.sf += edges;
+    }
+
     /// One edge with reset high.
     pub fn reset(&mut self) {
         (self.sf, self.nf, self.waddr, self.v1, self.out_valid) = (0, 0, 0, false, false);
@@ -422,15 +455,37 @@ pub struct Mvtu {
     results: Vec<u64>,
     /// Accumulate a pass at its last word (see [`Mvtu::set_per_cycle`]).
     lazy: bool,
-    /// The input words of the pass so far, in stage-B order (lazy mode).
+    /// The input words of the pass so far, in stage-B order (lazy mode, `NF = 1`; with more
+    /// passes the controller's input buffer holds them).
     pass_x: Vec<u64>,
     /// Words in `pass_x`.
     pass_n: usize,
-    /// The weight address of the pass's first word (the pass's words read consecutive ones).
-    pass_base: usize,
-    /// Scratch: the pass's words cut into element-bit planes (integer inputs, lazy mode).
+    /// Lazy mode: the vector of the pass, its `SF` words of `lb = SIMD * element bits` bits
+    /// packed into one bit string of `pw` words, cut into the element-bit planes of integer
+    /// inputs (one for binary ones), every pass over the vector reading the same.
     planes: Vec<u64>,
+    /// `sum_b c_b #{x_jb}` over the planes (integer inputs; see [`Lanes`]).
+    planes_all: i64,
+    /// `planes` holds the present vector (every pass after the first reuses it).
+    planes_fresh: bool,
+    /// Words of a packed bit string (`MW * element bits` bits).
+    pw: usize,
+    /// `packed_w[((p * NF) + nf) * pw ..]`: PE `p`'s weights of pass `nf` in the lanes' form,
+    /// packed as the vector is.
+    packed_w: Vec<u64>,
+    /// `packed_masks[b * pw ..]`: bit `b` of every element of the packed vector (integers of
+    /// fewer than [`WIDE_BITS`] bits).
+    packed_masks: Vec<u64>,
+    /// Integers of [`WIDE_BITS`] bits or more, lazy mode: the vector's elements, one each.
+    values: Vec<i32>,
+    /// `selects[(p * NF + nf) * MW + j]`: all ones where PE `p`'s weight `j` of pass `nf` is 1,
+    /// else 0 (wide integers).
+    selects: Vec<i32>,
 }
+
+/// From this many bits per element on, a lane sum is cheaper element by element (a few
+/// elements per vector instruction) than by element-bit planes (`bits` popcounts per word).
+const WIDE_BITS: usize = 4;
 
 impl Mvtu {
     /// The unit of `cfg` (validated by the caller) holding `weights` (MH x MW) and, in threshold
@@ -456,6 +511,32 @@ impl Mvtu {
         };
         let multi = matches!(finish, Finish::Multi { .. });
         let lanes = Lanes::new(cfg.input, cfg.simd);
+        let weights: Vec<u64> =
+            (0..cfg.pe).flat_map(|p| cfg.weight_words(weights, p)).flat_map(|w| lanes.weights(&w)).collect();
+        let (eb, sf, nf) = (cfg.input.bits(), cfg.sf(), cfg.nf());
+        let (lb, ww) = (cfg.simd * eb, words(cfg.simd * eb));
+        let pw = words(sf * lb);
+        let mut packed_w = vec![0u64; cfg.pe * nf * pw];
+        for (dst, pass) in packed_w.chunks_exact_mut(pw).zip(weights.chunks_exact(sf * ww)) {
+            pack(dst, pass, ww, lb);
+        }
+        let (mut packed_masks, mut selects) = (Vec::new(), Vec::new());
+        let wide = matches!(cfg.input, LaneInput::Int { .. }) && eb >= WIDE_BITS;
+        if wide {
+            // A weight in the lanes' form covers its element's whole field.
+            selects = packed_w
+                .chunks_exact(pw)
+                .flat_map(|w| (0..cfg.mw).map(move |j| -i32::from(crate::bits::bit(w, j * eb))))
+                .collect();
+        } else if let LaneInput::Int { .. } = cfg.input {
+            packed_masks = vec![0u64; eb * pw];
+            for b in 0..eb {
+                for j in 0..cfg.mw {
+                    let bit = j * eb + b;
+                    packed_masks[b * pw + bit / 64] |= 1 << (bit % 64);
+                }
+            }
+        }
         Ok(Mvtu {
             ctl: Controller::new(cfg),
             nf_n: cfg.nf(),
@@ -464,11 +545,8 @@ impl Mvtu {
             input: cfg.input,
             finish,
             reg_bits: cfg.reg_bits(),
-            ww: words(cfg.simd * cfg.input.bits()),
-            weights: (0..cfg.pe)
-                .flat_map(|p| cfg.weight_words(weights, p))
-                .flat_map(|w| lanes.weights(&w))
-                .collect(),
+            ww,
+            weights,
             lanes,
             starts,
             tw: if multi { words(cfg.tmem_bits()) } else { 0 },
@@ -480,19 +558,27 @@ impl Mvtu {
             lazy: true,
             pass_x: vec![0; cfg.sf() * words(cfg.simd * cfg.input.bits())],
             pass_n: 0,
-            pass_base: 0,
-            planes: Vec::new(),
+            planes: vec![0; if wide { pw } else { eb * pw }],
+            planes_all: 0,
+            planes_fresh: false,
+            pw,
+            packed_w,
+            packed_masks,
+            values: vec![0; if wide { cfg.mw } else { 0 }],
+            selects,
         })
     }
 
-    /// Accumulate every cycle, as the hardware does (`true`), or (the default) keep the pass's
-    /// input words and accumulate the whole pass at its last word. The ports see the same words
+    /// Accumulate every cycle, as the hardware does (`true`), or (the default) accumulate the
+    /// whole pass at its last word, over the vector packed once (from the input buffer, or the
+    /// words kept when there is one pass per vector), and let a pass from the input buffer
+    /// sleep ([`Unit::sleep`]) until its last word. The ports see the same words
     /// on the same cycles either way: the accumulators are internal, the output register takes
     /// them only at a pass's end, and a wrapping register's sum does not depend on the order of
     /// its additions. Per cycle is the reference the lazy form is tested against.
     pub fn set_per_cycle(&mut self, per_cycle: bool) {
         self.lazy = !per_cycle;
-        self.pass_n = 0;
+        (self.pass_n, self.planes_fresh) = (0, false);
     }
 }
 
@@ -519,11 +605,11 @@ impl Mvtu {
 }
 
 impl Mvtu {
-    /// Lazy mode: keeps the word in stage B for its pass.
+    /// Lazy mode with one pass per vector: keeps the word in stage B for its pass.
     #[inline]
     fn keep_word(&mut self) {
         if self.ctl.first() {
-            (self.pass_n, self.pass_base) = (0, self.wq);
+            self.pass_n = 0;
         }
         let x = self.ctl.x();
         let iw = x.len();
@@ -531,54 +617,91 @@ impl Mvtu {
         self.pass_n += 1;
     }
 
+    /// Lazy mode: packs the vector of the pass into `planes` (and counts them), unless they
+    /// hold it already (a pass after the first).
+    fn pack_vector(&mut self, input: LaneInput) {
+        if self.planes_fresh && self.tq != 0 {
+            return;
+        }
+        // Every pass over a vector reads the same words: those of the input buffer (filled in
+        // the first pass, overwritten only by the next vector's first words, which enter after
+        // this edge) or, with one pass, the ones kept.
+        let (eb, pw) = (input.bits(), self.pw);
+        let iw = self.ctl.x().len();
+        let xs = if self.nf_n > 1 { self.ctl.buffered() } else { &self.pass_x[..] };
+        let (first, rest) = self.planes.split_at_mut(pw);
+        pack(first, &xs[..self.sf_n * iw], iw, self.simd * eb);
+        self.planes_all = 0;
+        if !self.selects.is_empty() {
+            let signed = matches!(input, LaneInput::Int { signed: true, .. });
+            for (j, v) in self.values.iter_mut().enumerate() {
+                let raw = get(first, j * eb, eb);
+                *v = if signed { sext(raw, eb) as i32 } else { raw as i32 };
+                self.planes_all += i64::from(*v);
+            }
+        } else if let LaneInput::Int { .. } = input {
+            // An integer lane sums `c_b (2 #{w_j, x_jb} - #{x_jb})` per plane `b` (see
+            // [`Lanes`]): the planes are cut once, and their counts `#{x_jb}` are the same for
+            // every PE. Plane 0 is cut last, from the packed words it replaces.
+            for b in (0..eb).rev() {
+                let m = &self.packed_masks[b * pw..(b + 1) * pw];
+                let ones: u32 = if b == 0 {
+                    first
+                        .iter_mut()
+                        .zip(m)
+                        .map(|(d, m)| {
+                            *d &= m;
+                            d.count_ones()
+                        })
+                        .sum()
+                } else {
+                    let plane = &mut rest[(b - 1) * pw..b * pw];
+                    plane
+                        .iter_mut()
+                        .zip(first.iter())
+                        .zip(m)
+                        .map(|((d, x), m)| {
+                            *d = x & m;
+                            d.count_ones()
+                        })
+                        .sum()
+                };
+                self.planes_all += plane_weight(input, b) * i64::from(ones);
+            }
+        }
+        self.planes_fresh = true;
+    }
+
     /// Lazy mode, at a pass's last word: every PE's accumulator over the whole pass, then the
     /// results, as [`Mvtu::accumulate_pes`] leaves them after the pass's last cycle.
     fn accumulate_pass(&mut self, input: LaneInput) {
+        self.pack_vector(input);
         let field = self.finish.field_bits();
-        let cycles = self.sf_n * self.nf_n;
-        let (ww, tq, nf_n, tw, n) = (self.ww, self.tq, self.nf_n, self.tw, self.pass_n);
-        let iw = self.pass_x.len() / self.sf_n.max(1);
-        let xs = &self.pass_x[..n * iw];
-        // An integer lane sums `c_b (2 #{w_j, x_jb} - #{x_jb})` per plane `b` (see [`Lanes`]):
-        // the planes of the pass's words are cut once, and their counts `#{x_jb}` are the same
-        // for every PE.
-        let (eb, len) = (input.bits(), n * iw);
-        let plane_weight = |b: usize| match input {
-            LaneInput::Int { signed: true, .. } if b + 1 == eb => -(1i64 << b),
-            _ => 1i64 << b,
-        };
-        let mut all = 0i64;
-        if let LaneInput::Int { .. } = input {
-            self.planes.resize(eb * len, 0);
-            for b in 0..eb {
-                let m = &self.lanes.masks[b * iw..(b + 1) * iw];
-                let plane = &mut self.planes[b * len..(b + 1) * len];
-                for (d, x) in plane.chunks_exact_mut(iw).zip(xs.chunks_exact(iw)) {
-                    for ((d, x), m) in d.iter_mut().zip(x).zip(m) {
-                        *d = x & m;
-                    }
-                }
-                all += plane_weight(b) * i64::from(plane.iter().map(|v| v.count_ones()).sum::<u32>());
-            }
-        }
-        let planes = &self.planes;
-        let rows = self.weights.chunks_exact(cycles * ww);
-        for (p, (acc, wrow)) in self.acc.iter_mut().zip(rows).enumerate() {
-            // The pass's weight words are consecutive: one span per PE.
-            let ws = &wrow[self.pass_base * ww..(self.pass_base + n) * ww];
+        let (tq, nf_n, tw, pw) = (self.tq, self.nf_n, self.tw, self.pw);
+        let lanes = (self.sf_n * self.simd) as i64;
+        let (planes, all) = (&self.planes, self.planes_all);
+        let ws = self.packed_w.chunks_exact(pw).skip(tq).step_by(nf_n);
+        for (p, (acc, w)) in self.acc.iter_mut().zip(ws).enumerate() {
             let sum: i64 = match input {
                 LaneInput::Binary => {
-                    let diff: u32 = xs.iter().zip(ws).map(|(a, b)| (a ^ b).count_ones()).sum();
-                    (n * self.simd) as i64 - i64::from(diff)
+                    let diff: u32 = planes.iter().zip(w).map(|(a, b)| (a ^ b).count_ones()).sum();
+                    lanes - i64::from(diff)
+                }
+                LaneInput::Int { .. } if !self.selects.is_empty() => {
+                    // `sum_j (w_j ? x_j : -x_j) = 2 sum_{w_j} x_j - sum_j x_j`.
+                    let mw = self.values.len();
+                    let sel = &self.selects[(p * nf_n + tq) * mw..(p * nf_n + tq + 1) * mw];
+                    let under: i64 = sel.iter().zip(&self.values).map(|(s, v)| i64::from(s & v)).sum();
+                    2 * under - all
                 }
                 LaneInput::Int { .. } => {
                     // A spread weight word selects whole elements of every plane.
                     let under: i64 = planes
-                        .chunks_exact(len)
+                        .chunks_exact(pw)
                         .enumerate()
                         .map(|(b, plane)| {
-                            let ones: u32 = plane.iter().zip(ws).map(|(x, w)| (x & w).count_ones()).sum();
-                            plane_weight(b) * i64::from(ones)
+                            let ones: u32 = plane.iter().zip(w).map(|(x, w)| (x & w).count_ones()).sum();
+                            plane_weight(input, b) * i64::from(ones)
                         })
                         .sum();
                     2 * under - all
@@ -589,6 +712,29 @@ impl Mvtu {
             let r = self.finish.result(*acc, &self.tmem[t..t + tw]);
             set(&mut self.results, p * field, field, r);
         }
+    }
+}
+
+/// The weight `c_b` of element bit `b` (the top bit of a two's-complement element counts
+/// `-2^b`).
+#[inline]
+fn plane_weight(input: LaneInput, b: usize) -> i64 {
+    match input {
+        LaneInput::Int { signed: true, .. } if b + 1 == input.bits() => -(1i64 << b),
+        _ => 1i64 << b,
+    }
+}
+
+/// Packs the words of `src` (`iw` words each, `lb` bits used) one after another into the bit
+/// string `dst` (cleared first).
+fn pack(dst: &mut [u64], src: &[u64], iw: usize, lb: usize) {
+    dst.iter_mut().for_each(|d| *d = 0);
+    if lb == 64 * iw {
+        dst[..src.len()].copy_from_slice(src);
+        return;
+    }
+    for (s, w) in src.chunks_exact(iw).enumerate() {
+        crate::bits::or_at(dst, s * lb, w, lb);
     }
 }
 
@@ -605,10 +751,35 @@ impl Unit for Mvtu {
         self.ctl.s_ready(m_ready)
     }
 
-    fn quiet(&self) -> bool {
-        // No word in stage B, none in the output register, no pass reading the input buffer:
-        // without an input word the controller's next state is its present one.
-        !self.ctl.m_valid() && !self.ctl.v1() && self.ctl.nf() == 0
+    fn sleep(&self, s_valid: bool, m_ready: bool) -> u64 {
+        let c = &self.ctl;
+        if c.m_valid() && !m_ready {
+            // A stalled output register holds the whole pipeline.
+            crate::FOREVER
+        } else if !c.m_valid() && !c.v1() && c.nf() == 0 && !s_valid {
+            // Idle: no word in stage B, none in the output register, none entering.
+            crate::FOREVER
+        } else if self.lazy {
+            // A pass from the input buffer runs on its own until its last word; the per-cycle
+            // reference steps the accumulators at each of its edges.
+            c.buffered_run() as u64
+        } else {
+            0
+        }
+    }
+
+    fn skip(&mut self, edges: u64) {
+        let run = self.ctl.buffered_run();
+        if run == 0 || edges == 0 {
+            // The other sleeps are edges that change nothing.
+            return;
+        }
+        debug_assert!(edges <= run as u64, "{edges} edges skipped of a run of {run}");
+        let e = usize::try_from(edges).map_or(run, |e| e.min(run));
+        // The memories read the address of the last word entering; in lazy mode the pass's words
+        // wait in the input buffer.
+        (self.wq, self.tq) = (self.ctl.waddr() + e - 1, self.ctl.nf());
+        self.ctl.skip(e);
     }
 
     fn edge(&mut self, s_valid: bool, s_data: &[u64], m_ready: bool) {
@@ -616,7 +787,9 @@ impl Unit for Mvtu {
             return;
         }
         if self.lazy && self.ctl.v1() {
-            self.keep_word();
+            if self.nf_n == 1 {
+                self.keep_word();
+            }
             if self.ctl.last() {
                 match self.input {
                     LaneInput::Binary => self.accumulate_pass(LaneInput::Binary),
@@ -641,7 +814,7 @@ impl Unit for Mvtu {
 
     fn reset(&mut self) {
         self.ctl.reset();
-        self.pass_n = 0;
+        (self.pass_n, self.planes_fresh) = (0, false);
     }
 }
 

@@ -82,6 +82,15 @@ impl Unit for Pool {
         !self.ov || m_ready
     }
 
+    fn sleep(&self, s_valid: bool, m_ready: bool) -> u64 {
+        // A stalled output register, or an empty one without an input word.
+        if (self.ov && !m_ready) || (!self.ov && !s_valid) {
+            crate::FOREVER
+        } else {
+            0
+        }
+    }
+
     fn edge(&mut self, s_valid: bool, s_data: &[u64], m_ready: bool) {
         if self.ov && !m_ready {
             return;

@@ -108,6 +108,15 @@ impl Unit for Sign {
         !self.ov || m_ready
     }
 
+    fn sleep(&self, s_valid: bool, m_ready: bool) -> u64 {
+        // A stalled output register, or an empty one without an input word.
+        if (self.ov && !m_ready) || (!self.ov && !s_valid) {
+            crate::FOREVER
+        } else {
+            0
+        }
+    }
+
     fn edge(&mut self, s_valid: bool, s_data: &[u64], m_ready: bool) {
         if self.ov && !m_ready {
             return;
@@ -171,6 +180,15 @@ impl Unit for ChannelPad {
 
     fn ready(&self, m_ready: bool) -> bool {
         (!self.ov || m_ready) && self.wc < self.cf_in
+    }
+
+    fn sleep(&self, s_valid: bool, m_ready: bool) -> u64 {
+        // A stalled output register, or an empty one waiting for an input word.
+        if (self.ov && !m_ready) || (!self.ov && !s_valid && self.wc < self.cf_in) {
+            crate::FOREVER
+        } else {
+            0
+        }
     }
 
     fn edge(&mut self, s_valid: bool, s_data: &[u64], m_ready: bool) {

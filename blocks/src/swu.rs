@@ -110,6 +110,16 @@ impl Swu {
         }
     }
 
+    /// `(free, can)` on the registers before an edge: the oldest row is dropped; every row the
+    /// current output row reads is held.
+    #[inline]
+    fn free_can(&self) -> (bool, bool) {
+        let (k, s, p, h) = (self.k, self.s, self.p, self.h);
+        let y0 = (self.oy * s).saturating_sub(p) as i64;
+        let ylast = (self.oy * s + k - 1 - p).min(h - 1) as i64;
+        (self.avail > 0 && self.lo < y0, self.lo + self.avail as i64 > ylast)
+    }
+
     fn refresh(&mut self) {
         let src = if self.padr { &self.pad_word } else { &self.q };
         self.out.copy_from_slice(src);
@@ -129,14 +139,23 @@ impl Unit for Swu {
         self.avail < self.r
     }
 
+    fn sleep(&self, s_valid: bool, m_ready: bool) -> u64 {
+        // No row to drop, no word to write, and a read side that stalls or has nothing to read.
+        let (free, can) = self.free_can();
+        let push = s_valid && self.avail < self.r;
+        let read = if self.qv { m_ready } else { can };
+        if free || push || read {
+            0
+        } else {
+            crate::FOREVER
+        }
+    }
+
     fn edge(&mut self, s_valid: bool, s_data: &[u64], m_ready: bool) {
         let (k, s, p, h, w, cf, r, ww) = (self.k, self.s, self.p, self.h, self.w, self.cf, self.r, self.ww);
         // Everything below reads the registers as they were before the edge.
-        let y0 = (self.oy * s).saturating_sub(p) as i64;
-        let ylast = (self.oy * s + k - 1 - p).min(h - 1) as i64;
-        let can = self.lo + self.avail as i64 > ylast;
+        let (free, can) = self.free_can();
         let adv = !self.qv || m_ready;
-        let free = self.avail > 0 && self.lo < y0;
         let mut frame_done = false;
         let push = s_valid && self.avail < r;
         // Read side first: it reads the memory before this edge's write (never the same row).

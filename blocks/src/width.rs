@@ -50,9 +50,15 @@ impl Unit for WidthConverter {
         self.cnt <= self.o
     }
 
-    fn quiet(&self) -> bool {
-        // No whole output word to pop and (with s_valid low) nothing to push.
-        self.cnt < self.o
+    fn sleep(&self, s_valid: bool, m_ready: bool) -> u64 {
+        // Neither a push nor a pop: nothing changes.
+        let pop = self.cnt >= self.o && m_ready;
+        let push = s_valid && self.cnt <= self.o;
+        if pop || push {
+            0
+        } else {
+            crate::FOREVER
+        }
     }
 
     fn edge(&mut self, s_valid: bool, s_data: &[u64], m_ready: bool) {

@@ -316,10 +316,12 @@ proptest! {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
 
-    /// The fast cycle model (each MVTU pass accumulated at its last word) against the per-cycle
-    /// reference: the same handshake, word and cycle on every node's output, on random binary
-    /// and k-bit networks (CNNs and MLPs, binary or 8-bit inputs), random legal foldings and
-    /// stall patterns, with a reset in the middle of the second frame and a third run after it.
+    /// The fast cycle model (units asleep while nothing changes at their ports, each MVTU pass
+    /// accumulated at its last word from the packed vector) against the per-cycle reference:
+    /// the same handshake, word and cycle on every node's output, on random binary and k-bit
+    /// networks (CNNs with or without a max-pool, and MLPs wide enough for many passes of many
+    /// words; binary or 8-bit inputs), random legal foldings and stall patterns (none, rare,
+    /// frequent), with a reset in the middle of the second frame and a third run after it.
     #[test]
     fn fast_and_per_cycle_models_give_identical_traces(
         cnn in any::<bool>(),
@@ -327,9 +329,11 @@ proptest! {
         c1 in prop::sample::select(vec![2usize, 4, 6]),
         ty in prop::option::of(int_type()),
         fixed8 in any::<bool>(),
+        pool in any::<bool>(),
+        wide in any::<bool>(),
         seed in 0u64..1000,
         picks in prop::collection::vec(0usize..64, 8),
-        stall in 0.0f64..0.5,
+        stall in prop_oneof![Just(0.0f64), 0.0f64..0.05, 0.0f64..0.5],
         cut in 0.3f64..0.9,
     ) {
         let mut specs = vec![if fixed8 { LayerSpec::QuantFixed8(seed % 2 == 0) } else { LayerSpec::QuantBinary(100) }];
@@ -338,14 +342,22 @@ proptest! {
                 Some(ty) => LayerSpec::Conv2dMulti { out: c1, kernel: 2, stride: 1, padding: Padding::None, ty },
                 None => conv(c1, 2, 1, Padding::None),
             });
+            if pool {
+                specs.push(LayerSpec::MaxPool { kernel: 2, stride: 2 });
+            }
             specs.push(conv(4, 2, 1, Padding::None));
             Shape::new(side, side, 2)
         } else {
+            // Wide layers: passes of many words, and many passes per vector.
+            let out = if wide { 16 * c1 } else { c1 * 2 };
             specs.push(match ty {
-                Some(ty) => LayerSpec::DenseMulti { out: c1 * 2, ty },
-                None => LayerSpec::Dense(c1 * 2),
+                Some(ty) => LayerSpec::DenseMulti { out, ty },
+                None => LayerSpec::Dense(out),
             });
-            Shape::new(1, 1, 4 * side)
+            if wide {
+                specs.push(LayerSpec::Dense(32));
+            }
+            Shape::new(1, 1, if wide { 32 * side } else { 4 * side })
         };
         specs.push(LayerSpec::Dense(5));
         let m = random_model("f", shape, &specs, seed);

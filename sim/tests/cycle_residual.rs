@@ -98,6 +98,36 @@ proptest! {
         check(&m, &f, stall, seed, cut)?;
     }
 
+    /// Residual networks (duplicate, add, sign, channel pad and bypass FIFOs between sleeping
+    /// and waking units) under random stalls, a run abandoned mid-frame and a reset: the fast
+    /// model's handshakes on every main-path node, and its outputs, equal the per-cycle
+    /// reference's.
+    #[test]
+    fn residual_fast_and_per_cycle_models_give_identical_traces((m, f) in resnet(), stall in 0.0f64..0.5, seed in 0u64..1000, cut in 0.1f64..0.9) {
+        let g = fold::lower(&m, &f).expect("lower");
+        let v = stream::vectors(&m, &g, &stream::random_images(m.input.len(), 2, seed)).expect("vectors");
+        let (ins, outs) = (v.flat_inputs(), v.flat_expected());
+        let stalls = Stalls { seed, gap: stall, backpressure: stall };
+        let max_cycles = 200 * g.cycles_per_frame() as u64 * 4 + 100_000;
+        let stop = (g.cycles_per_frame() as f64 * (1.0 + cut)) as u64;
+        let traces = |per_cycle: bool| {
+            let mut cm = CycleModel::new(&g, &m).expect("cycle model");
+            cm.set_per_cycle(per_cycle);
+            cm.record_streams();
+            let cut_run = drive::run(&mut cm, &ins, outs.len(), &Drive { stalls, max_cycles, stop_at: Some(stop) })
+                .expect("stopped");
+            let full = drive::run(&mut cm, &ins, outs.len(), &Drive { stalls, max_cycles, stop_at: None })
+                .expect("no deadlock");
+            (cut_run, full, cm.streams().to_vec(), cm.fifo_high_water())
+        };
+        let (fast, reference) = (traces(false), traces(true));
+        prop_assert_eq!(&fast.1.outputs, &outs, "the golden model's words\n{}", g);
+        prop_assert_eq!(&fast.0, &reference.0);
+        prop_assert_eq!(&fast.1, &reference.1);
+        prop_assert_eq!(&fast.2, &reference.2, "every node's handshakes in the last run");
+        prop_assert_eq!(&fast.3, &reference.3, "FIFO high-water marks");
+    }
+
     /// The bypass FIFOs' rate margin keeps the slowest node's rate.
     #[test]
     fn residual_networks_keep_the_predicted_rate((m, f) in resnet()) {

@@ -10,6 +10,16 @@
 //! consumer's ready (the MVTU, max-pool and argmax pass it through). A cycle therefore evaluates
 //! readies from the sink back to the source, then clocks every node from the last to the first,
 //! so that each node samples its producer's outputs from before the edge.
+//!
+//! Most nodes of a pipeline wait most of the time: an MVTU running a pass from its input buffer,
+//! a sliding-window unit whose consumer is busy, an empty FIFO. The model visits only the awake
+//! ones. A node falls asleep for the edges its unit says nothing will show at its ports while
+//! its inputs (`s_valid`, `m_ready`) keep their values ([`blocks::Unit::sleep`]), and wakes,
+//! applying the edges it slept through at once ([`blocks::Unit::skip`]), when that time is up or
+//! an input changes: its producer's valid after an edge, its consumer's ready in the ready pass,
+//! or the accelerator's ports. Its outputs being constant while it sleeps, every other node sees
+//! the values of the plain cycle-by-cycle walk, which [`CycleModel::set_per_cycle`] keeps as the
+//! reference.
 
 mod latency;
 
@@ -20,6 +30,8 @@ use crate::golden::SimError;
 use blocks::Unit;
 use compiler::dataflow::{Graph, Node as GraphNode, NodeKind};
 use compiler::model::{Layer, Model};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 
 /// The unit of an MVTU node computing model layer `layer`.
 fn mvtu(cfg: &compiler::dataflow::MvtuConfig, model: &Model, layer: usize) -> Result<blocks::Mvtu, SimError> {
@@ -126,6 +138,16 @@ enum Src {
     Byp(usize),
 }
 
+/// A unit's sleep: the edges from cycle `since` on are left out, to be applied by cycle `until`
+/// at the latest, while its inputs keep these values.
+#[derive(Clone, Copy, Debug)]
+struct Sleep {
+    since: u64,
+    until: u64,
+    s_valid: bool,
+    m_ready: bool,
+}
+
 /// A stream's handshakes: `(cycle, word)` each.
 pub type Handshakes = Vec<(u64, Vec<u64>)>;
 
@@ -158,8 +180,26 @@ pub struct CycleModel {
     /// Every main-path node's output handshakes `(cycle, word)`, when recording.
     record: Option<Vec<Handshakes>>,
     cycle: u64,
-    /// Skip the edges of quiet blocks without an input word (see `blocks::Unit::quiet`).
-    skip_quiet: bool,
+    /// Let units sleep (see the module documentation); off in the per-cycle reference.
+    fast: bool,
+    /// The awake units, a bit each.
+    awake: Vec<u64>,
+    /// Each sleeping unit's sleep.
+    sleep: Vec<Sleep>,
+    /// The sleeps with an end, `(until, unit)`, soonest first (an entry whose unit woke since
+    /// is stale and dropped when it comes up).
+    timers: BinaryHeap<Reverse<(u64, usize)>>,
+    /// Units to wake at the next cycle (an input changed), a bit each.
+    due: Vec<u64>,
+    /// Per-cycle scratch: each unit's `m_valid` (a duplicate's main one), then each duplicate's
+    /// bypass one, then the accelerator's `s_valid`: what `vsrc` indexes.
+    valid: Vec<bool>,
+    /// Where each unit's main input's valid is in `valid`.
+    vsrc: Vec<usize>,
+    /// The units reading the accelerator's input.
+    from_input: Vec<usize>,
+    /// The units driving the accelerator's output.
+    to_output: Vec<usize>,
 }
 
 impl CycleModel {
@@ -181,7 +221,15 @@ impl CycleModel {
             s_ready: Vec::new(),
             record: None,
             cycle: 0,
-            skip_quiet: true,
+            fast: true,
+            awake: Vec::new(),
+            sleep: Vec::new(),
+            timers: BinaryHeap::new(),
+            due: Vec::new(),
+            valid: Vec::new(),
+            vsrc: Vec::new(),
+            from_input: Vec::new(),
+            to_output: Vec::new(),
         };
         let mut prev = Src::Input;
         let mut dup = None;
@@ -215,6 +263,24 @@ impl CycleModel {
             }
         }
         (m.m_ready, m.m_ready_byp, m.s_ready) = (vec![false; n], vec![false; n], vec![false; n]);
+        m.from_input = (0..n).filter(|&i| matches!(m.src[i], Src::Input)).collect();
+        m.to_output =
+            (0..n).filter(|&i| m.cons[i].is_none() && !matches!(m.nodes[i], Node::Duplicate(_))).collect();
+        m.awake = vec![0; n.div_ceil(64)];
+        m.due = vec![0; n.div_ceil(64)];
+        m.valid = vec![false; 2 * n + 1];
+        m.vsrc = m
+            .src
+            .iter()
+            .map(|s| match *s {
+                Src::Input => 2 * n,
+                Src::Out(j) => j,
+                Src::Byp(j) => n + j,
+            })
+            .collect();
+        m.sleep = vec![Sleep { since: 0, until: 0, s_valid: false, m_ready: false }; n];
+        m.wake_all();
+        m.refresh_valid();
         Ok(m)
     }
 
@@ -258,12 +324,14 @@ impl CycleModel {
         self.record.as_deref().unwrap_or(&[])
     }
 
-    /// Step every MVTU's accumulators each cycle as the hardware does (`true`), or (the default)
-    /// accumulate each pass at its last word: the same words on the same cycles at every port
-    /// (see `blocks::Mvtu::set_per_cycle`), the per-cycle form being the reference.
+    /// Clock every unit every cycle and step every MVTU's accumulators each cycle as the hardware
+    /// does (`true`), or (the default) let units sleep and accumulate each pass at its last
+    /// word: the same words on the same cycles at every port (see the module documentation and
+    /// `blocks::Mvtu::set_per_cycle`), the per-cycle form being the reference.
     pub fn set_per_cycle(&mut self, per_cycle: bool) {
-        // The reference also clocks every block every cycle, quiet or not.
-        self.skip_quiet = !per_cycle;
+        // The reference also clocks every block every cycle: no unit sleeps.
+        self.wake_all();
+        self.fast = !per_cycle;
         for n in &mut self.nodes {
             if let Node::Mvtu(u) = n {
                 u.set_per_cycle(per_cycle);
@@ -284,6 +352,96 @@ impl CycleModel {
             .collect()
     }
 
+    #[inline]
+    fn is_awake(&self, i: usize) -> bool {
+        self.awake[i / 64] >> (i % 64) & 1 == 1
+    }
+
+    /// The highest awake unit below `i`.
+    #[inline]
+    fn prev_awake(&self, i: usize) -> Option<usize> {
+        let mut i = i;
+        while i > 0 {
+            let (w, b) = ((i - 1) / 64, (i - 1) % 64);
+            let m = self.awake[w] & (u64::MAX >> (63 - b));
+            if m != 0 {
+                return Some(w * 64 + 63 - m.leading_zeros() as usize);
+            }
+            i = w * 64;
+        }
+        None
+    }
+
+    /// Unit `i` wakes at cycle `now`: it applies the edges it slept through (those before `now`).
+    fn wake(&mut self, i: usize, now: u64) {
+        let edges = now - self.sleep[i].since;
+        each_unit!(&mut self.nodes[i], u => u.skip(edges), ());
+        self.awake[i / 64] |= 1 << (i % 64);
+    }
+
+    /// Reads every unit's valids into `valid`.
+    fn refresh_valid(&mut self) {
+        let n = self.nodes.len();
+        for i in 0..n {
+            self.valid[i] = self.nodes[i].valid();
+            self.valid[n + i] = matches!(&self.nodes[i], Node::Duplicate(d) if d.valid_byp());
+        }
+    }
+
+    /// Every sleeping unit wakes (at the present cycle).
+    fn wake_all(&mut self) {
+        for i in 0..self.nodes.len() {
+            if !self.is_awake(i) {
+                self.wake(i, self.cycle);
+            }
+        }
+        self.timers.clear();
+        self.due.iter_mut().for_each(|w| *w = 0);
+    }
+
+    /// The units whose sleep ends by cycle `now`, or whose input changed at the last edge,
+    /// wake.
+    #[inline]
+    fn wake_due(&mut self, now: u64) {
+        while let Some(&Reverse((until, i))) = self.timers.peek() {
+            if until > now {
+                break;
+            }
+            self.timers.pop();
+            if !self.is_awake(i) && self.sleep[i].until == until {
+                self.wake(i, now);
+            }
+        }
+        for w in 0..self.due.len() {
+            let mut bits = std::mem::take(&mut self.due[w]);
+            while bits != 0 {
+                let i = w * 64 + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                if !self.is_awake(i) {
+                    self.wake(i, now);
+                }
+            }
+        }
+    }
+
+    /// Unit `i`, if asleep, wakes at the next cycle (an input changed at this edge).
+    #[inline]
+    fn wake_next(&mut self, i: Option<usize>) {
+        if let Some(i) = i.filter(|&i| !self.is_awake(i)) {
+            self.due[i / 64] |= 1 << (i % 64);
+        }
+    }
+
+    /// Unit `i`, if asleep on another `m_ready`, wakes at cycle `now`.
+    #[inline]
+    fn wake_on_ready(&mut self, s: Option<Src>, ready: bool, now: u64) {
+        if let Some(Src::Out(p)) = s {
+            if !self.is_awake(p) && self.sleep[p].m_ready != ready {
+                self.wake(p, now);
+            }
+        }
+    }
+
     /// `(valid, data)` of input `s`, with the accelerator's input `(s_valid, s_data)`.
     fn port<'a>(nodes: &'a [Node], s: Src, input: (bool, &'a [u64])) -> (bool, &'a [u64]) {
         match s {
@@ -293,6 +451,16 @@ impl CycleModel {
                 Node::Duplicate(d) => (d.valid_byp(), d.data()),
                 _ => (false, &[]),
             },
+        }
+    }
+
+    /// The data of input `s` (both outputs of a duplicate carry the same), with the
+    /// accelerator's input `s_data`.
+    #[inline]
+    fn data<'a>(nodes: &'a [Node], s: Src, s_data: &'a [u64]) -> &'a [u64] {
+        match s {
+            Src::Input => s_data,
+            Src::Out(j) | Src::Byp(j) => nodes[j].data(),
         }
     }
 }
@@ -314,21 +482,54 @@ impl StreamDut for CycleModel {
         m_ready: bool,
         out: &mut Vec<u64>,
     ) -> Ports {
-        let n = self.nodes.len();
-        for i in (0..n).rev() {
+        let (n, now) = (self.nodes.len(), self.cycle);
+        self.wake_due(now);
+        self.valid[2 * n] = s_valid;
+        for k in 0..self.from_input.len() {
+            let i = self.from_input[k];
+            if !self.is_awake(i) && self.sleep[i].s_valid != s_valid {
+                self.wake(i, now);
+            }
+        }
+        for k in 0..self.to_output.len() {
+            let i = self.to_output[k];
+            if !self.is_awake(i) && self.sleep[i].m_ready != m_ready {
+                self.wake(i, now);
+            }
+        }
+        // Readies from the last awake unit to the first; a sleeping unit's is constant.
+        let may_sleep = self.fast && !rst;
+        let mut next = n;
+        while let Some(i) = self.prev_awake(next) {
+            next = i;
             let rm = self.cons[i].map_or(m_ready, |j| self.s_ready[j]);
             let rb = self.cons_byp[i].is_some_and(|j| self.s_ready[j]);
             (self.m_ready[i], self.m_ready_byp[i]) = (rm, rb);
-            self.s_ready[i] = match &self.nodes[i] {
-                Node::Duplicate(d) => d.ready(rm, rb),
+            let input = (s_valid, s_data);
+            let sv = self.valid[self.vsrc[i]];
+            // The ready, and how long the unit may sleep from now.
+            let (sr, k) = match &self.nodes[i] {
+                Node::Duplicate(d) => (d.ready(rm, rb), 0),
                 Node::Add(a) => {
-                    let input = (s_valid, s_data);
-                    let (mv, _) = Self::port(&self.nodes, self.src[i], input);
                     let bv = self.src_byp[i].is_some_and(|b| Self::port(&self.nodes, b, input).0);
-                    a.ready(rm, mv, bv)
+                    (a.ready(rm, sv, bv), 0)
                 }
-                u => each_unit!(u, x => x.ready(rm), false),
+                u => {
+                    each_unit!(u, x => (x.ready(rm), if may_sleep { x.sleep(sv, rm) } else { 0 }), (false, 0))
+                }
             };
+            self.s_ready[i] = sr;
+            // A producer asleep on the other ready wakes (it comes later in this pass).
+            self.wake_on_ready(Some(self.src[i]), sr, now);
+            self.wake_on_ready(self.src_byp[i], sr, now);
+            if k > 0 {
+                let until = now.saturating_add(k);
+                self.sleep[i] = Sleep { since: now, until, s_valid: sv, m_ready: rm };
+                self.awake[i / 64] &= !(1 << (i % 64));
+                if until != u64::MAX {
+                    self.timers.push(Reverse((until, i)));
+                }
+            }
         }
         let last = &self.nodes[n - 1];
         let ports = Ports { s_ready: self.s_ready[0], m_valid: last.valid() };
@@ -337,7 +538,9 @@ impl StreamDut for CycleModel {
             out.extend_from_slice(last.data());
         }
         if rst {
+            self.wake_all();
             self.nodes.iter_mut().for_each(Node::reset);
+            self.refresh_valid();
             self.cycle = 0;
             if let Some(r) = &mut self.record {
                 r.iter_mut().for_each(Vec::clear);
@@ -353,30 +556,44 @@ impl StreamDut for CycleModel {
             }
         }
         self.cycle += 1;
-        for i in (0..n).rev() {
+        // Edges from the last awake unit to the first; a consumer asleep on a valid that changes
+        // wakes at the next cycle.
+        let mut next = n;
+        while let Some(i) = self.prev_awake(next) {
+            next = i;
             let (before, rest) = self.nodes.split_at_mut(i);
             let input = (s_valid, s_data);
-            let (valid, data) = Self::port(before, self.src[i], input);
+            let (valid, data) = (self.valid[self.vsrc[i]], Self::data(before, self.src[i], s_data));
             let rm = self.m_ready[i];
-            match &mut rest[0] {
-                Node::Duplicate(d) => d.edge(valid, data, rm, self.m_ready_byp[i]),
+            let (v, changed_byp) = match &mut rest[0] {
+                Node::Duplicate(d) => {
+                    d.edge(valid, data, rm, self.m_ready_byp[i]);
+                    let vb = d.valid_byp();
+                    let changed = vb != self.valid[n + i];
+                    self.valid[n + i] = vb;
+                    (d.valid_main(), changed)
+                }
                 Node::Add(a) => {
                     let byp = self.src_byp[i].map_or((false, &[][..]), |b| Self::port(before, b, input));
                     a.edge((valid, data), byp, rm);
+                    (a.valid(), false)
                 }
-                u => {
-                    let skip = self.skip_quiet;
-                    // A quiet block without an input word would not change: skip its edge.
-                    each_unit!(
-                        u,
-                        x => {
-                            if valid || !skip || !x.quiet() {
-                                x.edge(valid, data, rm);
-                            }
-                        },
-                        ()
-                    )
-                }
+                u => each_unit!(
+                    u,
+                    x => {
+                        x.edge(valid, data, rm);
+                        (x.valid(), false)
+                    },
+                    (false, false)
+                ),
+            };
+            let changed = v != self.valid[i];
+            self.valid[i] = v;
+            if changed {
+                self.wake_next(self.cons[i]);
+            }
+            if changed_byp {
+                self.wake_next(self.cons_byp[i]);
             }
         }
         ports

@@ -1,0 +1,161 @@
+//! Every block's sleep ([`Unit::sleep`], [`Unit::skip`]) against its edges: whenever a block says
+//! it may sleep `k` edges, running up to `k` edges with those inputs shows nothing at its ports
+//! (no handshake, the same valid, data and ready) and leaves exactly the registers that skipping
+//! them leaves. Random blocks of every kind, under inputs and backpressure that come and go in
+//! runs, with the odd reset.
+
+use blocks::{Argmax, ChannelPad, Fifo, Mvtu, Pool, Sign, Swu, Unit, WidthConverter, FOREVER};
+use compiler::dataflow::{LaneInput, MemStyle, MvtuConfig, MvtuOutput, PoolConfig, Popcount, SwuConfig};
+use compiler::model::{BitMatrix, IntType};
+use proptest::prelude::*;
+use std::fmt::Debug;
+
+/// A xorshift stream.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+/// Drives `u` (input words of `bits` bits) for `steps` cycles, checking every sleep it takes;
+/// returns how many sleeps that changed registers (a counter running) were skipped.
+fn check<U: Unit + Clone + Debug>(
+    mut u: U,
+    bits: usize,
+    steps: usize,
+    seed: u64,
+) -> Result<usize, TestCaseError> {
+    let mut rng = Rng(seed | 1);
+    let (mut v, mut r, mut moving) = (true, true, 0);
+    let mut word = vec![0u64; bits.div_ceil(64)];
+    for cycle in 0..steps {
+        // Inputs hold for runs of cycles, so that sleeps have time to last.
+        if rng.next() % 6 == 0 {
+            v = !v;
+        }
+        if rng.next() % 8 == 0 {
+            r = !r;
+        }
+        for (i, w) in word.iter_mut().enumerate() {
+            let left = bits - 64 * i;
+            *w = if left >= 64 { rng.next() } else { rng.next() & ((1 << left) - 1) };
+        }
+        if rng.next() % 400 == 0 {
+            u.reset();
+            continue;
+        }
+        let k = u.sleep(v, r);
+        if k == 0 {
+            u.edge(v, &word, r);
+            continue;
+        }
+        let e = k.min(1 + rng.next() % 40);
+        let mut edges = u.clone();
+        for _ in 0..e {
+            prop_assert!(!(v && edges.ready(r)), "cycle {}: an input handshake in a sleep", cycle);
+            prop_assert!(!(edges.valid() && r), "cycle {}: an output handshake in a sleep", cycle);
+            edges.edge(v, &word, r);
+            prop_assert_eq!(edges.valid(), u.valid(), "cycle {}: valid", cycle);
+            prop_assert_eq!(edges.data(), u.data(), "cycle {}: data", cycle);
+            prop_assert_eq!(edges.ready(r), u.ready(r), "cycle {}: ready", cycle);
+        }
+        let before = format!("{u:?}");
+        u.skip(e);
+        let after = format!("{u:?}");
+        prop_assert_eq!(&after, &format!("{edges:?}"), "cycle {}: {} edges skipped (sleep {})", cycle, e, k);
+        moving += usize::from(k < FOREVER && after != before);
+    }
+    Ok(moving)
+}
+
+/// Sparse random bits.
+fn matrix(rows: usize, cols: usize, seed: u64) -> BitMatrix {
+    BitMatrix::from_fn(rows, cols, |r, c| (seed.wrapping_mul(r as u64 * 31 + c as u64 + 7) >> 17) & 1 == 1)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn fifos_converters_and_small_units_sleep_as_they_step(
+        width in 1usize..70,
+        depth in 1usize..5,
+        out_bits in 1usize..100,
+        pe in 1usize..4,
+        fields in 1usize..4,
+        k in 2u8..5,
+        signed: bool,
+        seed: u64,
+    ) {
+        check(Fifo::new(width, depth), width, 300, seed)?;
+        check(WidthConverter::new(width, out_bits), width, 300, seed)?;
+        check(Argmax::new(pe, 6, fields, signed), pe * 6, 300, seed)?;
+        let ty = IntType { bits: k, signed: true };
+        check(Sign::new(ty, fields), fields * usize::from(k), 300, seed)?;
+        check(ChannelPad::new(width, fields, fields + depth - 1), width, 300, seed)?;
+    }
+
+    #[test]
+    fn window_and_pool_units_sleep_as_they_step(
+        h in 2usize..7,
+        w in 2usize..7,
+        cf in 1usize..3,
+        simd in 1usize..4,
+        kernel in 1usize..4,
+        stride in 1usize..3,
+        pad in 0usize..2,
+        elem_bits in 1usize..3,
+        seed: u64,
+    ) {
+        let c = simd * cf;
+        let swu = SwuConfig {
+            name: "S".into(), h, w, c, elem_bits: 1, simd, kernel, stride, pad, pad_bit: seed % 2 == 0,
+        };
+        if swu.validate().is_ok() {
+            check(Swu::new(&swu), simd, 2000, seed)?;
+        }
+        let pool = PoolConfig {
+            name: "P".into(), h, w, c, simd, elem_bits, signed: elem_bits > 1 && seed % 2 == 0, kernel: 2,
+        };
+        if pool.validate().is_ok() {
+            check(Pool::new(&pool), simd * elem_bits, 600, seed)?;
+        }
+    }
+
+    /// MVTUs of several passes of several words (binary, narrow and wide integer inputs) run
+    /// passes from their input buffer asleep.
+    #[test]
+    fn mvtus_sleep_as_they_step(
+        sf in 1usize..8,
+        nf in 1usize..5,
+        pe in 1usize..4,
+        simd in 1usize..5,
+        bits in prop::sample::select(vec![1u8, 2, 5, 8]),
+        seed: u64,
+    ) {
+        let input = if bits == 1 { LaneInput::Binary } else { LaneInput::Int { bits, signed: seed % 2 == 0 } };
+        let cfg = MvtuConfig {
+            name: "L1".into(),
+            mw: sf * simd,
+            mh: nf * pe,
+            pe,
+            simd,
+            input,
+            output: MvtuOutput::Threshold,
+            popcount: Popcount::Compressor,
+            mem_style: MemStyle::Auto,
+        };
+        prop_assume!(cfg.validate().is_ok());
+        let t: Vec<i32> = (0..cfg.mh).map(|r| (r as i32 * 5) % 7 - 3).collect();
+        let u = Mvtu::new(&cfg, &matrix(cfg.mh, cfg.mw, seed), Some(&t)).expect("unit");
+        let moving = check(u, simd * input.bits(), 1500, seed)?;
+        // A pass's first two words enter while the last pass's result waits in the output
+        // register; from the third on, a pass from the buffer can sleep until its last.
+        prop_assert!(sf < 4 || nf < 2 || moving > 0, "passes from the buffer slept");
+    }
+}

@@ -166,13 +166,6 @@ pub fn bitstream(
     baud: u64,
     progress: &mut dyn FnMut(&str),
 ) -> Result<Bitstream, BoardError> {
-    for tool in ["yosys", "nextpnr-ice40", "icepack"] {
-        if !tools::installed(tool) {
-            return Err(BoardError::Design(format!(
-                "{tool} is not installed (Debian: apt-get install yosys nextpnr-ice40 fpga-icestorm, or `make deps`)"
-            )));
-        }
-    }
     // The boards carry an UP5K: a build compiled for another part was folded for its budget.
     match b.graph.arch {
         Some(compiler::dataflow::target::Arch::Ice40(part))
@@ -185,6 +178,13 @@ pub fn bitstream(
             )));
         }
         _ => {}
+    }
+    for tool in ["yosys", "nextpnr-ice40", "icepack"] {
+        if !tools::installed(tool) {
+            return Err(BoardError::Design(format!(
+                "{tool} is not installed (Debian: apt-get install yosys nextpnr-ice40 fpga-icestorm, or `make deps`)"
+            )));
+        }
     }
     let p = params(b, board.clock_hz(), baud)?;
     let dir = b.dir.join("board");

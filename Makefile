@@ -1,7 +1,7 @@
 # xnorflow's entry points. `make demo` and `make test` are the README's two set-up commands.
 CARGO ?= cargo
 
-.PHONY: demo test lint bench deps ci clean mnist-results mnist-fixed8 irnet-ablation irnet-ablation-conv irnet-conv-replication irnet-vs-ste irnet-vs-ste-tuned act-bits hdl-lanes mvtu-estimate formal sim-speed hdl-speed estimate-vs-synth cnv-results resnet-results
+.PHONY: demo test lint bench deps ci clean mnist-results mnist-fixed8 irnet-ablation irnet-ablation-conv irnet-conv-replication irnet-vs-ste irnet-vs-ste-tuned act-bits hdl-lanes mvtu-estimate formal sim-speed hdl-speed estimate-vs-synth cnv-results resnet-results ice40-estimate ice40-blocks
 
 ## Install the hardware tools (Verilator, Yosys, Icarus Verilog, nextpnr-ice40) when missing.
 deps:
@@ -122,6 +122,16 @@ hdl-lanes: deps
 ## against Yosys synth_xilinx (about 2 min) -> results/mvtu_estimate_vs_synth.csv.
 mvtu-estimate: deps
 	$(CARGO) run --release -p xnorflow-hdl --example mvtu_estimate -- results/mvtu_estimate_vs_synth.csv
+
+## The iCE40 cost model against Yosys synth_ice40 per node on results/ice40/'s designs (about 2 min)
+## -> results/ice40_estimate_vs_synth.csv.
+ice40-estimate: deps
+	scripts/ice40_estimate.sh results/ice40_estimate_vs_synth.csv
+
+## The iCE40 cost model against Yosys synth_ice40 on single FIFOs, width converters and MVTUs
+## (about 3 min) -> results/ice40_blocks.csv.
+ice40-blocks: deps
+	$(CARGO) run --release -p xnorflow-hdl --example ice40_blocks -- results/ice40_blocks.csv
 
 ## Formal proofs of every stream block (Yosys + yosys-smtbmc + z3): AXI4-Stream rules, token
 ## conservation, bounded progress, mutants -> results/formal.md, results/formal.csv.

@@ -11,7 +11,8 @@ use compiler::model::BitMatrix;
 use hdl::synth::{self, Target};
 use hdl::{LaneInput, MemStyle, MvtuConfig, MvtuOutput, Popcount};
 use std::io::Write;
-use std::sync::Mutex;
+#[path = "common/mod.rs"]
+mod common;
 
 const FOLD: usize = 8;
 
@@ -94,26 +95,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
     }
-    let rows = Mutex::new(vec![String::new(); jobs.len()]);
-    let next = Mutex::new(0usize);
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    std::thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|| loop {
-                let i = {
-                    let mut n = next.lock().expect("lock");
-                    *n += 1;
-                    *n - 1
-                };
-                let Some(&(simd, pe, pc)) = jobs.get(i) else { break };
-                let row = measure(simd, pe, pc).unwrap_or_else(|e| panic!("simd {simd} pe {pe}: {e}"));
-                rows.lock().expect("lock")[i] = row;
-            });
-        }
+    let rows = common::run_all(&jobs, |&(simd, pe, pc)| {
+        measure(simd, pe, pc).unwrap_or_else(|e| panic!("simd {simd} pe {pe}: {e}"))
     });
     let mut f = std::fs::File::create(&out)?;
     writeln!(f, "simd,pe,popcount,mw,mh,lut,datapath_lut,ff,bram18,lut_per_lane,datapath_lut_per_lane,ff_per_lane,bram18_per_lane")?;
-    for r in rows.into_inner()? {
+    for r in rows {
         writeln!(f, "{r}")?;
     }
     eprintln!("wrote {out}");

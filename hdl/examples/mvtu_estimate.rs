@@ -10,26 +10,17 @@
 //! such a node.
 
 use compiler::dataflow::{cost, LaneInput, MemStyle, MvtuConfig, MvtuOutput, Popcount};
-use compiler::model::{BitMatrix, IntType};
+use compiler::model::IntType;
 use compiler::passes::legalize;
 use hdl::synth::{self, Target};
 use std::io::Write;
-use std::sync::Mutex;
 
 const NF: usize = 8;
 const SF: usize = 4;
 
-/// A xorshift stream: synthesis must not see structure it could exploit.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
+#[path = "common/mod.rs"]
+mod common;
+use common::Rng;
 
 /// The lane input kinds measured, by name.
 fn inputs() -> Vec<(&'static str, LaneInput)> {
@@ -67,18 +58,7 @@ fn measure(
         mem_style: MemStyle::Auto,
     };
     let mut rng = Rng(0x2545_f491_4f6c_dd1d ^ (simd * 131 + pe) as u64 ^ input.bits() as u64);
-    let w = BitMatrix::from_fn(cfg.mh, cfg.mw, |_, _| rng.next() & 1 == 1);
-    // The middle half of the accumulator's range, ascending within a row.
-    let (lo, hi) = cfg.acc_range();
-    let span = ((hi - lo) / 2).max(1) as u64;
-    let levels = output.levels();
-    let mut t = Vec::with_capacity(cfg.mh * levels);
-    for _ in 0..cfg.mh {
-        let mut row: Vec<i32> =
-            (0..levels).map(|_| (lo + (hi - lo) / 4 + (rng.next() % span) as i64) as i32).collect();
-        row.sort_unstable();
-        t.extend(row);
-    }
+    let (w, t) = common::random_layer(&cfg, &mut rng);
     let hw = legalize::mvtu(&cfg);
     let est = cost::mvtu_with(&cfg, &hw, Some(&t));
     let m = hdl::rtl::mvtu::design("mvtu", &cfg, &w, Some(&t))?;
@@ -113,30 +93,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
     }
-    let rows = Mutex::new(vec![String::new(); jobs.len()]);
-    let next = Mutex::new(0usize);
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    std::thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|| loop {
-                let i = {
-                    let mut n = next.lock().expect("lock");
-                    *n += 1;
-                    *n - 1
-                };
-                let Some(&(input, output, simd, pe)) = jobs.get(i) else { break };
-                let row = measure(input, output, simd, pe)
-                    .unwrap_or_else(|e| panic!("{} -> {} simd {simd} pe {pe}: {e}", input.0, output.0));
-                rows.lock().expect("lock")[i] = row;
-            });
-        }
+    let rows = common::run_all(&jobs, |&(input, output, simd, pe)| {
+        measure(input, output, simd, pe)
+            .unwrap_or_else(|e| panic!("{} -> {} simd {simd} pe {pe}: {e}", input.0, output.0))
     });
     let mut f = std::fs::File::create(&out)?;
     writeln!(
         f,
         "input,output,simd,pe,mw,mh,lut_est,lut,lut_err_pct,ff_est,ff,bram18_est,bram18,lanes_lut_est,lanes_lut"
     )?;
-    for r in rows.into_inner()? {
+    for r in rows {
         writeln!(f, "{r}")?;
     }
     eprintln!("wrote {out}");

@@ -306,7 +306,8 @@ fn pool_verilog_matches_rust_hdl_cycle_for_cycle() {
 fn accelerator_chains_swu_and_pool_stages() {
     let s = swu_cfg(6, 5, 4, 2, 1, 1, 0, false);
     let p = pool_cfg(6, 5, 4, 2, 2);
-    let mut graph = Graph { name: "conv".into(), nodes: vec![Node::swu(s.clone()), Node::pool(p.clone())] };
+    let mut graph =
+        Graph { name: "conv".into(), nodes: vec![Node::swu(s.clone()), Node::pool(p.clone())], arch: None };
     let specs = [LayerSpec::QuantBinary(128), LayerSpec::Dense(2)];
     let model = random_model("t", Shape::new(1, 1, 8), &specs, 1).expect("model");
     // A graph built by hand gets its hardware decisions as the compiler's would.

@@ -108,7 +108,7 @@ fn one_mvtu(rows: &mut Vec<Row>) {
     let model: Model = random_model("mvtu", Shape::new(1, 1, 256), &specs, 3).expect("model");
     let Layer::Dense(w) = &model.layers[1] else { unreachable!("layer 1 is dense") };
     let Activation::Threshold(t) = &w.activation else { unreachable!("layer 1 thresholds") };
-    let graph = Graph { name: "mvtu".into(), nodes: vec![Node::mvtu(LayerId(1), cfg.clone())] };
+    let graph = Graph { name: "mvtu".into(), nodes: vec![Node::mvtu(LayerId(1), cfg.clone())], arch: None };
     let vectors = 8;
     let ins: Vec<Vec<u64>> =
         (0..vectors * cfg.sf()).map(|i| vec![(i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32]).collect();

@@ -166,6 +166,19 @@ pub fn bitstream(
     baud: u64,
     progress: &mut dyn FnMut(&str),
 ) -> Result<Bitstream, BoardError> {
+    // The boards carry an UP5K: a build compiled for another part was folded for its budget.
+    match b.graph.arch {
+        Some(compiler::dataflow::target::Arch::Ice40(part))
+            if part != compiler::dataflow::target::Ice40Part::Up5k =>
+        {
+            return Err(BoardError::Design(format!(
+                "the build was compiled for the iCE40 {part}; the {} carries an up5k: \
+                 `xnorflow compile --arch ice40 --part up5k` folds it for the board",
+                board.name()
+            )));
+        }
+        _ => {}
+    }
     for tool in ["yosys", "nextpnr-ice40", "icepack"] {
         if !tools::installed(tool) {
             return Err(BoardError::Design(format!(

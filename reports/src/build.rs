@@ -59,6 +59,8 @@ pub struct BuildOptions {
     pub fclk_mhz: f64,
     /// Frames (u8 pixels) for the testbench; empty: `frames` random frames from `seed`.
     pub images: Vec<Vec<u8>>,
+    /// The FPGA the build is for, recorded in its graph (`None`: not stated).
+    pub arch: Option<compiler::dataflow::target::Arch>,
 }
 
 impl Default for BuildOptions {
@@ -70,6 +72,7 @@ impl Default for BuildOptions {
             stall_prob: 0.0,
             fclk_mhz: 100.0,
             images: Vec::new(),
+            arch: None,
         }
     }
 }
@@ -256,7 +259,8 @@ pub fn compile(
         )));
     }
     progress("lowering");
-    let graph = fold::lower(model, folding)?;
+    let mut graph = fold::lower(model, folding)?;
+    graph.arch = opts.arch;
     let frames = if opts.images.is_empty() { opts.frames } else { opts.images.len() };
     builddir::check_frames(&graph, frames, "--frames").map_err(BuildError::Limit)?;
     let max_cycles = 1000

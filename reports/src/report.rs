@@ -7,6 +7,8 @@ use crate::builddir::{self, BuildDir, Loaded, StepResult};
 use crate::cosim::{CosimReport, SimReport};
 use crate::explore::{self, Design};
 use crate::synth::SynthResult;
+use compiler::dataflow::cost::ice40;
+use compiler::dataflow::target::Arch;
 use compiler::dataflow::NodeKind;
 use hdl::synth::Target;
 use std::fmt::Write;
@@ -42,6 +44,8 @@ pub struct Results {
     pub cosim: Option<CosimReport>,
     /// `synth`'s for 7-series.
     pub synth: Option<SynthResult>,
+    /// `synth --arch ice40`'s.
+    pub synth_ice40: Option<SynthResult>,
     /// `bitstream`'s.
     pub board: Option<crate::board::Bitstream>,
     /// Result files that were ignored, and why.
@@ -55,6 +59,7 @@ impl Results {
         r.sim = current(b.load(&()), &mut r.stale);
         r.cosim = current(b.load(&()), &mut r.stale);
         r.synth = current(b.load(&Target::Xc7), &mut r.stale);
+        r.synth_ice40 = current(b.load(&Target::Ice40), &mut r.stale);
         r.board = current(b.load(&()), &mut r.stale);
         r
     }
@@ -123,6 +128,76 @@ struct Section {
 /// A count for a table cell, `-` when there is none.
 fn count(x: Option<u64>) -> String {
     x.map_or("-".into(), |x| x.to_string())
+}
+
+/// For a build compiled for an iCE40 or synthesized for one: the iCE40 cost model's estimate per
+/// node beside Yosys `synth_ice40`'s counts and, for the part, the logic cells and EBRs it needs.
+fn ice40_section(b: &BuildDir, synth: Option<&SynthResult>) -> Option<Section> {
+    let part = match b.graph.arch {
+        Some(Arch::Ice40(p)) => Some(p),
+        _ if synth.is_some() => None,
+        _ => return None,
+    };
+    let (per, total) = ice40::graph_with(&b.graph, &b.model);
+    let head = [
+        "node",
+        "LUT4 est.",
+        "LUT4 Yosys",
+        "carry est.",
+        "carry Yosys",
+        "DFF est.",
+        "DFF Yosys",
+        "EBR est.",
+        "EBR Yosys",
+    ];
+    let mut rows = vec![head.iter().map(|h| h.to_string()).collect::<Vec<_>>()];
+    let row = |name: &str, e: &ice40::Ice40Cost, y: Option<&hdl::synth::SynthStats>| {
+        vec![
+            name.to_string(),
+            e.lut4.to_string(),
+            count(y.map(|y| y.lut)),
+            e.carry.to_string(),
+            count(y.map(|y| y.carry)),
+            e.dff.to_string(),
+            count(y.map(|y| y.ff)),
+            e.ebr.to_string(),
+            count(y.map(|y| y.bram18)),
+        ]
+    };
+    for (id, n) in b.graph.iter() {
+        let y = synth.and_then(|s| s.nodes.iter().find(|x| x.name == n.name)).map(|x| &x.synth);
+        rows.push(row(&n.name, &per[id], y));
+    }
+    rows.push(row("total", &total, synth.map(|s| &s.total)));
+    let mut text = vec![match synth {
+        Some(_) => "Yosys synth_ice40, hierarchy kept, per node, beside the iCE40 estimate.".to_string(),
+        None => format!("No iCE40 synthesis yet: run `xnorflow synth {} --arch ice40`.", b.dir.display()),
+    }];
+    if let Some(p) = part {
+        let spec = p.spec();
+        text.push(format!(
+            "Compiled for the iCE40 {p}: an estimated {} of its {} logic cells and {} of its {} EBRs.",
+            total.lc(),
+            spec.lc,
+            total.ebr,
+            spec.ebr
+        ));
+    }
+    if let Some(t) = synth.and_then(|s| s.timing.as_ref()) {
+        text.push(match (&t.part, t.fmax_mhz) {
+            (Ok(p), Some(f)) => {
+                format!("nextpnr-ice40 on {} ({}): max clock {f:.1} MHz.", p.device, p.package)
+            }
+            (Ok(p), None) => format!("nextpnr-ice40 on {} ({}): no timing result.", p.device, p.package),
+            (Err(why), _) => format!("No iCE40 place and route: {why}."),
+        });
+    }
+    Some(Section {
+        title: "iCE40: estimate and synthesis".into(),
+        text,
+        tables: vec![Table { rows }],
+        plots: vec![],
+    })
 }
 
 /// Writes `report.html` and `report.md` into the build directory; returns their paths and the
@@ -242,6 +317,9 @@ pub fn write(b: &BuildDir) -> Result<(PathBuf, PathBuf, Vec<String>), ReportErro
         tables: vec![Table { rows }],
         plots,
     });
+    if let Some(s) = ice40_section(b, r.synth_ice40.as_ref()) {
+        sections.push(s);
+    }
 
     let mut verdict = Vec::new();
     match &r.sim {

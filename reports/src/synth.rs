@@ -3,7 +3,9 @@
 
 use crate::build::Report;
 use crate::builddir::{self, BuildDir, StepResult};
+use compiler::dataflow::cost::ice40::{self, Ice40Cost};
 use compiler::dataflow::cost::Cost;
+use compiler::dataflow::target::Arch;
 use hdl::synth::{self, SynthStats, Target};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
@@ -51,6 +53,9 @@ pub struct NodeSynth {
     pub estimate: Cost,
     /// Yosys' counts for the node's module and everything under it.
     pub synth: SynthStats,
+    /// iCE40 synthesis only: the iCE40 cost model's estimate (absent in results saved before it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ice40: Option<Ice40Cost>,
 }
 
 /// An iCE40 part.
@@ -106,6 +111,9 @@ pub struct SynthResult {
     pub total: SynthStats,
     /// The whole design (estimate).
     pub estimate: Cost,
+    /// iCE40 synthesis only: the whole design's iCE40 estimate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ice40: Option<Ice40Cost>,
     /// iCE40 only: the part and clock from nextpnr.
     pub timing: Option<Timing>,
     /// Wall-clock seconds of Yosys (and nextpnr).
@@ -145,9 +153,71 @@ fn cells(e: &Cost, y: &SynthStats) -> Vec<String> {
         .collect()
 }
 
+/// The header of an iCE40 synthesis' CSV.
+pub const ICE40_CSV_HEADER: &str = "node,lut4_est,lut4,lut4_err_pct,carry_est,carry,dff_est,dff,ebr_est,ebr";
+
+/// iCE40 estimate beside synthesis: LUT4 est., LUT4, error %, carry est., carry, DFF est., DFF,
+/// EBR est., EBR.
+fn ice40_cells(e: &Ice40Cost, y: &SynthStats) -> Vec<String> {
+    let err = format!("{:+.1}", pct(e.lut4, y.lut));
+    vec![
+        e.lut4.to_string(),
+        y.lut.to_string(),
+        err,
+        e.carry.to_string(),
+        y.carry.to_string(),
+        e.dff.to_string(),
+        y.ff.to_string(),
+        e.ebr.to_string(),
+        y.bram18.to_string(),
+    ]
+}
+
+fn ice40_markdown(rows: &[(&str, Ice40Cost, &SynthStats)]) -> String {
+    let mut s = String::from(
+        "| node | LUT4 est. | LUT4 Yosys synth_ice40 | error % | carry est. | carry | DFF est. | DFF | EBR est. | EBR |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for (name, e, y) in rows {
+        let name = if *name == "total" { "**total**" } else { name };
+        let _ = writeln!(s, "| {name} | {} |", ice40_cells(e, y).join(" | "));
+    }
+    s
+}
+
 impl SynthResult {
     /// The per-node table in Markdown: estimate, Yosys, error.
     pub fn markdown(&self) -> String {
+        let mut s = match self.ice40_rows() {
+            Some(rows) => ice40_markdown(&rows),
+            None => self.xc7_markdown(),
+        };
+        if let Some(t) = &self.timing {
+            match (&t.part, t.fmax_mhz) {
+                (Ok(p), Some(f)) => {
+                    let _ =
+                        writeln!(s, "\nnextpnr-ice40 on {} ({}): max clock {f:.1} MHz.", p.device, p.package);
+                }
+                (Ok(p), None) => {
+                    let _ = writeln!(s, "\nnextpnr-ice40 on {} ({}): no timing result.", p.device, p.package);
+                }
+                (Err(why), _) => {
+                    let _ = writeln!(s, "\nNo iCE40 place and route: {why}.");
+                }
+            }
+        }
+        s
+    }
+
+    /// Per node and the total: name, the iCE40 estimate, Yosys (when every node has one).
+    fn ice40_rows(&self) -> Option<Vec<(&str, Ice40Cost, &SynthStats)>> {
+        let mut rows: Vec<(&str, Ice40Cost, &SynthStats)> =
+            self.nodes.iter().map(|n| Some((n.name.as_str(), n.ice40?, &n.synth))).collect::<Option<_>>()?;
+        rows.push(("total", self.ice40?, &self.total));
+        Some(rows)
+    }
+
+    fn xc7_markdown(&self) -> String {
         let mut s = String::new();
         let t = match self.target {
             Target::Xc7 => "Yosys synth_xilinx (7-series)",
@@ -166,25 +236,20 @@ impl SynthResult {
             row(&mut s, &n.name, &n.what, &n.estimate, &n.synth);
         }
         row(&mut s, "**total**", "", &self.estimate, &self.total);
-        if let Some(t) = &self.timing {
-            match (&t.part, t.fmax_mhz) {
-                (Ok(p), Some(f)) => {
-                    let _ =
-                        writeln!(s, "\nnextpnr-ice40 on {} ({}): max clock {f:.1} MHz.", p.device, p.package);
-                }
-                (Ok(p), None) => {
-                    let _ = writeln!(s, "\nnextpnr-ice40 on {} ({}): no timing result.", p.device, p.package);
-                }
-                (Err(why), _) => {
-                    let _ = writeln!(s, "\nNo iCE40 place and route: {why}.");
-                }
-            }
-        }
         s
     }
 
-    /// One CSV row per node plus the total.
+    /// One CSV row per node plus the total (for iCE40: LUT4, carry, flip-flops and EBR, the
+    /// iCE40 estimate beside Yosys).
     pub fn csv(&self) -> String {
+        if let Some(rows) = self.ice40_rows() {
+            let mut s = String::from(ICE40_CSV_HEADER);
+            s.push('\n');
+            for (name, e, y) in rows {
+                let _ = writeln!(s, "{name},{}", ice40_cells(&e, y).join(","));
+            }
+            return s;
+        }
         let mut s = String::from("node,lut_est,lut,lut_err_pct,ff_est,ff,bram18_est,bram18,carry,dsp\n");
         let mut row = |name: &str, e: &Cost, y: &SynthStats| {
             let _ = writeln!(s, "{name},{}", cells(e, y).join(","));
@@ -219,6 +284,8 @@ pub fn synth(
             .unwrap_or_else(|| format!("{}:{inst}", hdl::rtl::accel::core_name(top.as_str())));
         rep.hierarchical(&module).ok_or(SynthError::Missing(module))
     };
+    let (ice40_per, ice40_total) = ice40::graph_with(&b.graph, &b.model);
+    let ice40_of = |i: usize| (target == Target::Ice40).then(|| ice40_per.0.get(i).copied()).flatten();
     let mut nodes = Vec::new();
     for (i, n) in report.nodes.iter().enumerate() {
         let mut synth = stats(hdl::rtl::accel::stage_instance(i))?;
@@ -231,7 +298,13 @@ pub fn synth(
             synth.bram18 += by.bram18;
             synth.dsp += by.dsp;
         }
-        nodes.push(NodeSynth { name: n.name.clone(), what: n.what.clone(), estimate: n.estimate, synth });
+        nodes.push(NodeSynth {
+            name: n.name.clone(),
+            what: n.what.clone(),
+            estimate: n.estimate,
+            synth,
+            ice40: ice40_of(i),
+        });
     }
     let timing = match target {
         Target::Xc7 => None,
@@ -242,6 +315,7 @@ pub fn synth(
         nodes,
         total: rep.total,
         estimate: report.total,
+        ice40: (target == Target::Ice40).then_some(ice40_total),
         timing,
         seconds: t0.elapsed().as_secs_f64(),
     };
@@ -261,8 +335,31 @@ fn place_and_route(
     progress: &mut dyn FnMut(&str),
 ) -> Result<Timing, SynthError> {
     let ios = (b.graph.in_bits() + b.graph.out_bits() + 6) as u64;
-    let part =
-        ICE40_PARTS.iter().find(|p| total.lut <= p.luts && total.bram18 <= p.brams && ios <= p.ios).cloned();
+    let fits = |p: &Ice40Part| total.lut <= p.luts && total.bram18 <= p.brams && ios <= p.ios;
+    // The part `compile --arch ice40 --part` chose, or the smallest that fits.
+    if let Some(Arch::Ice40(chosen)) = b.graph.arch {
+        let spec = chosen.spec();
+        let part = Ice40Part {
+            device: Cow::Borrowed(chosen.name()),
+            package: Cow::Borrowed(spec.package),
+            luts: spec.lc,
+            brams: spec.ebr,
+            ios: spec.ios,
+        };
+        if fits(&part) {
+            return route(b, part, progress);
+        }
+        // The accelerator's own top has a pin per stream bit, more than an sg48 has: its clock
+        // is measured on the smallest part with the pins (the board top, `bitstream`, has three).
+        if total.lut > part.luts || total.bram18 > part.brams {
+            let why = format!(
+                "{} LUT4, {} EBR exceed the {chosen} the build was compiled for ({} LC, {} EBR)",
+                total.lut, total.bram18, spec.lc, spec.ebr
+            );
+            return Ok(Timing { part: Err(why), fmax_mhz: None });
+        }
+    }
+    let part = ICE40_PARTS.iter().find(|p| fits(p)).cloned();
     let Some(part) = part else {
         let why = format!(
             "{} LUT4, {} BRAM, {ios} I/O pins exceed every part tried (largest: hx8k, 7,680 LUT4, 32 BRAM, 206 I/O)",
@@ -270,6 +367,10 @@ fn place_and_route(
         );
         return Ok(Timing { part: Err(why), fmax_mhz: None });
     };
+    route(b, part, progress)
+}
+
+fn route(b: &BuildDir, part: Ice40Part, progress: &mut dyn FnMut(&str)) -> Result<Timing, SynthError> {
     if !tools::installed("nextpnr-ice40") {
         return Ok(Timing { part: Ok(part), fmax_mhz: None });
     }

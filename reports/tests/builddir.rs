@@ -77,6 +77,7 @@ fn report_matches_synthesis_nodes_by_name() {
             what: n.what.clone(),
             estimate: n.estimate,
             synth: stats(1000 + i as u64),
+            ice40: None,
         })
         .collect();
     nodes.reverse();
@@ -86,6 +87,7 @@ fn report_matches_synthesis_nodes_by_name() {
         nodes,
         total: stats(4242),
         estimate: report.total,
+        ice40: None,
         timing: None,
         seconds: 0.0,
     };

@@ -43,9 +43,17 @@ fn ice40_fits_and_gets_a_clock() {
     let dir = tempfile::tempdir().expect("tempdir");
     let b = build(dir.path());
     let r = reports::synth::synth(&b, Target::Ice40, &mut |_| {}).unwrap_or_else(|e| panic!("{e}"));
-    let t = r.timing.expect("iCE40 timing");
+    let t = r.timing.clone().expect("iCE40 timing");
     let part = t.part.unwrap_or_else(|why| panic!("does not fit: {why}"));
     assert!(r.total.lut <= part.luts && r.total.lut > 0);
     let f = t.fmax_mhz.expect("nextpnr reports a clock");
     assert!(f > 10.0 && f < 1000.0, "{f} MHz");
+    // Every node carries the iCE40 estimate, and the CSV puts it beside Yosys' LUT4s.
+    assert!(r.nodes.iter().all(|n| n.ice40.is_some()), "{:?}", r.nodes);
+    let total = r.ice40.expect("the iCE40 total");
+    assert!(
+        total.lut4 > 0 && total.lut4 == r.nodes.iter().map(|n| n.ice40.map_or(0, |e| e.lut4)).sum::<u64>()
+    );
+    assert!(r.csv().starts_with(reports::synth::ICE40_CSV_HEADER), "{}", r.csv());
+    assert!(r.markdown().contains("| LUT4 est. |"), "{}", r.markdown());
 }

@@ -1,8 +1,10 @@
 //! `xnorflow compile`: a model to a dataflow accelerator in Verilog, with a testbench and estimates.
 
+use super::synth::ArchArg;
 use super::{print_table, thousands};
 use anyhow::{bail, Context, Result};
 use compiler::dataflow::fold::{self, FoldTarget, Folding};
+use compiler::dataflow::target::{Arch, Ice40Part};
 use compiler::dataflow::{MemStyle, Popcount, VerilogIdent};
 use reports::build::{self, BuildOptions};
 use std::path::PathBuf;
@@ -47,6 +49,17 @@ impl From<MemArg> for MemStyle {
     }
 }
 
+/// An iCE40 part on the command line, by [`Ice40Part::name`].
+fn parse_part(s: &str) -> Result<Ice40Part, String> {
+    Ice40Part::parse(s).ok_or_else(|| {
+        let names: Vec<String> = Ice40Part::ALL
+            .iter()
+            .map(|p| format!("{p} ({} LC, {} EBR)", p.spec().lc, p.spec().ebr))
+            .collect();
+        format!("unknown iCE40 part {s:?}; known: {}", names.join(", "))
+    })
+}
+
 /// Arguments of `xnorflow compile`.
 #[derive(clap::Args)]
 pub struct Args {
@@ -88,6 +101,16 @@ pub struct Args {
     /// Probability of an input gap and of output backpressure per cycle in the testbench.
     #[arg(long, default_value_t = 0.0)]
     pub stall_prob: f64,
+    /// The FPGA the build is for, recorded in its graph (`synth`, `report` and `bitstream` use
+    /// it). With ice40, automatic folding fits --part's logic cells and EBRs.
+    #[arg(long, value_enum)]
+    pub arch: Option<ArchArg>,
+    /// The iCE40 part (with --arch ice40): the fastest folding whose estimate fits it, or the
+    /// cheapest at --target-cycles / --target-fps if that fits.
+    /// Parts: lp1k, hx1k (1,280 LC, 16 EBR), u4k (3,520 LC, 20 EBR), up5k (5,280 LC, 30 EBR,
+    /// 4 SPRAM), lp8k, hx8k (7,680 LC, 32 EBR).
+    #[arg(long, value_parser = parse_part, default_value = "up5k", requires = "arch")]
+    pub part: Ice40Part,
     /// Verilog top module name (a plain Verilog identifier, no keyword).
     #[arg(long, default_value = "xnorflow_top")]
     pub top: VerilogIdent,
@@ -125,6 +148,15 @@ pub fn run(args: Args) -> Result<()> {
             FoldTarget::LutBudget(_) => "--lut-budget",
         })?;
     }
+    let arch = args.arch.map(|a| match a {
+        ArchArg::Xc7 => Arch::Xc7,
+        ArchArg::Ice40 => Arch::Ice40(args.part),
+    });
+    if let Some(Arch::Ice40(part)) = arch {
+        if args.lut_budget.is_some() {
+            bail!("--lut-budget is a 7-series LUT6 budget; with --arch ice40 the part (--part {part}) is the budget");
+        }
+    }
     // No folding and no target: 100,000 frames/s at the clock, or the fastest folding if that is
     // out of reach (a convolution's first layer may need thousands of cycles at any folding).
     let default_target = args.folding.is_none() && target.is_none();
@@ -132,13 +164,21 @@ pub fn run(args: Args) -> Result<()> {
         (None, None) => Some(FoldTarget::Cycles(fold::cycles_for_fps(100_000.0, args.fclk_mhz))),
         (_, t) => t,
     };
-    let folding: Folding = match (&args.folding, target) {
-        (Some(p), _) => {
+    let folding: Folding = match (&args.folding, target, arch) {
+        (None, _, Some(Arch::Ice40(part))) => {
+            // The part is the budget: no target means the fastest design that fits it.
+            let cycles = match target {
+                Some(FoldTarget::Cycles(c)) if !default_target => Some(c),
+                _ => None,
+            };
+            fold::auto_fold_ice40(&model, part, cycles, popcount, mem)?
+        }
+        (Some(p), _, _) => {
             let text = reports::builddir::read_text(p, 1 << 20).context("cannot read the folding")?;
             compiler::json::from_str(&text)
                 .with_context(|| format!("{} is not a folding (see --help)", p.display()))?
         }
-        (None, Some(t)) => match fold::auto_fold(&model, t, popcount, mem) {
+        (None, Some(t), _) => match fold::auto_fold(&model, t, popcount, mem) {
             Err(_)
                 if default_target
                     && fold::fastest_cycles(&model)? > fold::cycles_for_fps(100_000.0, args.fclk_mhz) =>
@@ -156,7 +196,7 @@ pub fn run(args: Args) -> Result<()> {
             }
             r => r?,
         },
-        (None, None) => unreachable!("a default target is set above"),
+        (None, None, _) => unreachable!("a default target is set above"),
     };
     let pb = indicatif::ProgressBar::new_spinner();
     let opts = BuildOptions {
@@ -166,6 +206,7 @@ pub fn run(args: Args) -> Result<()> {
         stall_prob: args.stall_prob,
         fclk_mhz: args.fclk_mhz,
         images: Vec::new(),
+        arch,
     };
     let b = build::compile(&model, &folding, &args.out, &opts, &mut |step| pb.set_message(step.to_string()))?;
     pb.finish_and_clear();
@@ -199,7 +240,20 @@ pub fn run(args: Args) -> Result<()> {
         thousands(t.ff),
         t.bram18
     );
-    if let (None, Some(FoldTarget::Cycles(c))) = (&args.folding, target) {
+    if let Some(Arch::Ice40(part)) = arch {
+        let (_, e) = compiler::dataflow::cost::ice40::graph_with(&b.graph, &model);
+        let spec = part.spec();
+        println!(
+            "iCE40 {part} (estimates): {} LUT4, {} carry, {} DFF, {} of {} logic cells, {} of {} EBR",
+            thousands(e.lut4),
+            thousands(e.carry),
+            thousands(e.dff),
+            thousands(e.lc()),
+            thousands(spec.lc),
+            e.ebr,
+            spec.ebr
+        );
+    } else if let (None, Some(FoldTarget::Cycles(c))) = (&args.folding, target) {
         let finn = fold::finn_fold(&model, c, popcount, mem)?;
         println!(
             "FINN's folding heuristic at the same target: {} LUT (estimate)",

@@ -20,17 +20,18 @@ pub enum ArchArg {
 pub struct Args {
     /// Build directory written by `xnorflow compile`.
     pub build: PathBuf,
-    /// Target architecture.
-    #[arg(long, value_enum, default_value_t = ArchArg::Xc7)]
-    pub arch: ArchArg,
+    /// Target architecture (default: the one the build was compiled for, else xc7).
+    #[arg(long, value_enum)]
+    pub arch: Option<ArchArg>,
 }
 
 /// Runs `xnorflow synth`.
 pub fn run(args: Args) -> Result<()> {
     let b = BuildDir::open(&args.build).context("cannot open the build directory")?;
-    let target = match args.arch {
-        ArchArg::Xc7 => Target::Xc7,
-        ArchArg::Ice40 => Target::Ice40,
+    let target = match (args.arch, b.graph.arch) {
+        (Some(ArchArg::Xc7), _) => Target::Xc7,
+        (Some(ArchArg::Ice40), _) | (None, Some(compiler::dataflow::target::Arch::Ice40(_))) => Target::Ice40,
+        (None, _) => Target::Xc7,
     };
     let pb = indicatif::ProgressBar::new_spinner();
     pb.enable_steady_tick(std::time::Duration::from_millis(120));
@@ -38,17 +39,31 @@ pub fn run(args: Args) -> Result<()> {
     pb.finish_and_clear();
     print!("{}", r.markdown());
     let t = &r.total;
-    println!(
-        "\nYosys: {} LUT, {} FF, {} carry, {} BRAM18, {} DSP in {:.1} s (estimate: {} LUT, {} BRAM18)",
-        thousands(t.lut),
-        thousands(t.ff),
-        thousands(t.carry),
-        t.bram18,
-        t.dsp,
-        r.seconds,
-        thousands(r.estimate.lut),
-        r.estimate.bram18
-    );
+    if let Some(e) = &r.ice40 {
+        println!(
+            "\nYosys: {} LUT4, {} DFF, {} carry, {} EBR in {:.1} s (iCE40 estimate: {} LUT4, {} DFF, {} EBR)",
+            thousands(t.lut),
+            thousands(t.ff),
+            thousands(t.carry),
+            t.bram18,
+            r.seconds,
+            thousands(e.lut4),
+            thousands(e.dff),
+            e.ebr
+        );
+    } else {
+        println!(
+            "\nYosys: {} LUT, {} FF, {} carry, {} BRAM18, {} DSP in {:.1} s (estimate: {} LUT, {} BRAM18)",
+            thousands(t.lut),
+            thousands(t.ff),
+            thousands(t.carry),
+            t.bram18,
+            t.dsp,
+            r.seconds,
+            thousands(r.estimate.lut),
+            r.estimate.bram18
+        );
+    }
     let files: Vec<String> = ["json", "csv", "md"]
         .iter()
         .map(|ext| args.build.join(reports::builddir::synth_file(target, ext)).display().to_string())

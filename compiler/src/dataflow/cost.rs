@@ -14,6 +14,8 @@ use crate::model::{Layer, Model};
 use crate::passes::legalize;
 use serde::{Deserialize, Serialize};
 
+pub mod ice40;
+
 /// Estimated resources and timing of one node or a whole design.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Cost {

@@ -5,6 +5,7 @@
 //! jointly to minimise the estimated LUTs under a throughput target, or to maximise throughput
 //! under a LUT budget. [`finn_fold`] is FINN's heuristic, kept for comparison.
 
+use super::target::Ice40Part;
 use super::{cost, divisors, DataflowError, MemStyle, Popcount};
 use crate::model::{LayerId, Model};
 use serde::{Deserialize, Serialize};
@@ -110,6 +111,145 @@ fn cheapest(
     best
 }
 
+/// The cheapest folding of one layer on iCE40 within `cycles` per frame (logic cells, then EBR).
+fn cheapest_ice40(s: &LayerShape, cycles: u64, popcount: Popcount, mem: MemStyle) -> Option<LayerFold> {
+    let mut best: Option<(LayerFold, (u64, u64))> = None;
+    for pe in divisors(s.mh) {
+        for simd in s.legal_simd() {
+            if s.cycles(pe, simd) > cycles {
+                continue;
+            }
+            let f = LayerFold { pe, simd, popcount, mem_style: mem };
+            let cfg = s.config(&f);
+            let mut c = cost::ice40::mvtu_with(&cfg, &crate::passes::legalize::mvtu(&cfg), None);
+            if let Some(swu) = s.swu(&f) {
+                c = c + cost::ice40::swu(&swu);
+            }
+            let key = (c.lc(), c.ebr);
+            if best.as_ref().is_none_or(|(_, b)| key < *b) {
+                best = Some((f, key));
+            }
+        }
+    }
+    best.map(|(f, _)| f)
+}
+
+/// The fastest of `times` (ascending) at which `fits` gives a design. Resources fall as the frame
+/// time grows, so a binary search finds it.
+fn fastest_fitting(times: &[u64], fits: impl Fn(u64) -> Option<Folding>) -> Option<Folding> {
+    let (mut lo, mut hi) = (0usize, times.len());
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        if fits(times[mid]).is_some() {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    times.get(lo).and_then(|&t| fits(t))
+}
+
+/// Every frame time some folding of some layer gives, fastest first.
+fn frame_times(shapes: &[LayerShape]) -> Vec<u64> {
+    let mut times: Vec<u64> = shapes
+        .iter()
+        .flat_map(|s| {
+            divisors(s.mh)
+                .into_iter()
+                .flat_map(move |pe| s.legal_simd().into_iter().map(move |simd| s.cycles(pe, simd)))
+        })
+        .collect();
+    times.sort_unstable();
+    times.dedup();
+    times
+}
+
+/// The estimated iCE40 resources of a whole lowered folding.
+pub fn folding_ice40(model: &Model, folding: &Folding) -> Result<cost::ice40::Ice40Cost, DataflowError> {
+    Ok(cost::ice40::graph_with(&lower(model, folding)?, model).1)
+}
+
+/// Automatic folding for an iCE40 part: the fastest folding whose estimate fits the part's logic
+/// cells and EBRs (each layer at its cheapest for a frame time, as [`auto_fold`] does for a LUT
+/// budget), or with `cycles`, the cheapest within that many cycles per frame if it fits. When
+/// none fits, the error gives what the smallest design needs and the smallest part that holds it.
+pub fn auto_fold_ice40(
+    model: &Model,
+    part: Ice40Part,
+    cycles: Option<u64>,
+    popcount: Popcount,
+    mem: MemStyle,
+) -> Result<Folding, DataflowError> {
+    if cycles == Some(0) {
+        return Err(DataflowError::ZeroCycles);
+    }
+    let shapes = layer_shapes(model)?;
+    let spec = part.spec();
+    let fold_at = |t: u64| -> Option<Folding> {
+        let mut f = Folding::default();
+        for s in &shapes {
+            f.layers.insert(s.layer, cheapest_ice40(s, t, popcount, mem)?);
+        }
+        Some(f)
+    };
+    let fits_in = |c: &cost::ice40::Ice40Cost, p: Ice40Part| {
+        let s = p.spec();
+        c.lc() <= s.lc && c.ebr <= s.ebr && c.spram <= s.spram
+    };
+    let fits = |t: u64| -> Option<Folding> {
+        let f = fold_at(t)?;
+        fits_in(&folding_ice40(model, &f).ok()?, part).then_some(f)
+    };
+    let times = frame_times(&shapes);
+    let (smallest, at) = match cycles {
+        Some(c) => {
+            let f = fold_at(c).ok_or_else(|| {
+                let fastest = shapes.iter().map(LayerShape::fastest).max().unwrap_or(1);
+                DataflowError::CyclesOutOfReach { target: c, fastest }
+            })?;
+            if fits_in(&folding_ice40(model, &f)?, part) {
+                return Ok(f);
+            }
+            (f, format!(" at {c} cycles per frame"))
+        }
+        None => {
+            if let Some(f) = fastest_fitting(&times, fits) {
+                return Ok(f);
+            }
+            let slowest = times.last().copied().unwrap_or(1);
+            (fold_at(slowest).ok_or(DataflowError::NoBinaryLayer)?, String::new())
+        }
+    };
+    let need = folding_ice40(model, &smallest)?;
+    let cycles = lower(model, &smallest)?.cycles_per_frame() as u64;
+    let advice = match Ice40Part::ALL.into_iter().find(|&p| fits_in(&need, p)) {
+        Some(p) => format!("the smallest part that holds it is the {p} (--part {p})"),
+        None if !at.is_empty() => match auto_fold_ice40(model, part, None, popcount, mem) {
+            Ok(f) => format!(
+                "no iCE40 part holds it; the fastest design that fits the {part} takes {} cycles per frame \
+                 (--target-cycles {})",
+                lower(model, &f)?.cycles_per_frame(),
+                lower(model, &f)?.cycles_per_frame()
+            ),
+            Err(_) => "no iCE40 part holds it: use --arch xc7 or a smaller model".into(),
+        },
+        None => {
+            "no iCE40 part holds it (weights in SPRAM are not mapped yet): use --arch xc7 or a smaller model"
+                .into()
+        }
+    };
+    Err(DataflowError::PartTooSmall(Box::new(super::PartShortfall {
+        part: part.name().into(),
+        part_lc: spec.lc,
+        part_ebr: spec.ebr,
+        at,
+        cycles,
+        lc: need.lc(),
+        ebr: need.ebr,
+        advice,
+    })))
+}
+
 /// The estimated LUTs of a whole lowered folding (FIFOs, converters and argmax included).
 pub fn folding_luts(model: &Model, folding: &Folding) -> Result<u64, DataflowError> {
     Ok(cost::graph(&lower(model, folding)?).1.lut)
@@ -169,31 +309,12 @@ pub fn auto_fold(
             }
         }
         FoldTarget::LutBudget(budget) => {
-            let mut times: Vec<u64> = shapes
-                .iter()
-                .flat_map(|s| {
-                    divisors(s.mh)
-                        .into_iter()
-                        .flat_map(move |pe| s.legal_simd().into_iter().map(move |simd| s.cycles(pe, simd)))
-                })
-                .collect();
-            times.sort_unstable();
-            times.dedup();
-            // LUTs fall as the frame time grows: binary search for the fastest time that fits.
+            let times = frame_times(&shapes);
             let fits = |t: u64| -> Option<Folding> {
                 let f = fold_at(t)?;
                 (folding_luts(model, &f).ok()? <= budget).then_some(f)
             };
-            let (mut lo, mut hi) = (0usize, times.len());
-            while lo < hi {
-                let mid = (lo + hi) / 2;
-                if fits(times[mid]).is_some() {
-                    hi = mid;
-                } else {
-                    lo = mid + 1;
-                }
-            }
-            match times.get(lo).and_then(|&t| fits(t)) {
+            match fastest_fitting(&times, fits) {
                 Some(f) => Ok(f),
                 None => {
                     let slowest = times.last().copied().unwrap_or(1);

@@ -332,6 +332,10 @@ pub struct Graph {
     pub name: String,
     /// Nodes in stream order.
     pub nodes: Vec<Node>,
+    /// The FPGA `compile` built it for (absent: not stated, as in a `graph.json` written before
+    /// there was one; the 7-series estimates apply).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arch: Option<super::target::Arch>,
 }
 
 impl Graph {

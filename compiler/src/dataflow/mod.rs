@@ -13,6 +13,7 @@ pub mod cost;
 pub mod fold;
 mod graph;
 pub mod ident;
+pub mod target;
 mod text;
 pub mod traffic;
 pub mod width;
@@ -30,6 +31,31 @@ use serde::{Deserialize, Serialize};
 
 fn list(ids: &[LayerId]) -> String {
     ids.iter().map(LayerId::to_string).collect::<Vec<_>>().join(", ")
+}
+
+/// Why no folding fits an iCE40 part: what the smallest design needs, and what would hold it.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error(
+    "no folding fits the iCE40 {part} ({part_lc} logic cells, {part_ebr} EBR){at}: the smallest such design \
+     ({cycles} cycles per frame) needs an estimated {lc} logic cells and {ebr} EBR; {advice}"
+)]
+pub struct PartShortfall {
+    /// The part.
+    pub part: String,
+    /// Its logic cells.
+    pub part_lc: u64,
+    /// Its EBRs.
+    pub part_ebr: u64,
+    /// ` at N cycles per frame` when a cycle target was given, else empty.
+    pub at: String,
+    /// The smallest design's cycles per frame.
+    pub cycles: u64,
+    /// Its estimated logic cells.
+    pub lc: u64,
+    /// Its estimated EBRs.
+    pub ebr: u64,
+    /// The smallest part that holds it, or what would have to change.
+    pub advice: String,
 }
 
 /// What can be wrong with a dataflow graph or a folding.
@@ -90,6 +116,9 @@ pub enum DataflowError {
         /// The smallest design's estimated LUTs.
         least: u64,
     },
+    /// No folding fits an iCE40 part (`compile --arch ice40 --part`).
+    #[error("{0}")]
+    PartTooSmall(Box<PartShortfall>),
     /// A clock frequency out of range.
     #[error("the clock must be a number of MHz above 0 and at most {max}, got {got}", max = fold::MAX_FCLK_MHZ)]
     Clock {

@@ -21,6 +21,7 @@
 //! that follow from others (the header's and each node's cycles, a window unit's ring rows) are
 //! checked on reading: a line is read back only if it prints exactly as written.
 
+use super::target::Arch;
 use super::{
     DataflowError, Graph, IntType, LaneInput, MemStyle, MvtuConfig, MvtuHw, MvtuOutput, Node, NodeKind,
     PoolConfig, Popcount, RomForm, SwuConfig, SwuHw, WeightMem,
@@ -180,7 +181,8 @@ fn node_line(n: &Node) -> String {
 fn header(g: &Graph) -> Result<String, fmt::Error> {
     // JSON quoting, as the model's text form: any name reads back.
     let name = serde_json::to_string(&g.name).map_err(|_| fmt::Error)?;
-    Ok(format!("dataflow {name}: {} cycles/frame", g.cycles_per_frame()))
+    let arch = g.arch.map(|a| format!(" for {a}")).unwrap_or_default();
+    Ok(format!("dataflow {name}{arch}: {} cycles/frame", g.cycles_per_frame()))
 }
 
 impl fmt::Display for Graph {
@@ -520,9 +522,23 @@ impl Graph {
             .strip_prefix("dataflow ")
             .and_then(|r| r.rsplit_once(": "))
             .ok_or_else(|| err(1, "expected `dataflow \"NAME\": N cycles/frame`"))?;
+        // `"NAME" for ARCH`: the name is a JSON string, so it ends in a quote, and no
+        // architecture's name holds one.
+        let (name, arch) = match name.rsplit_once(" for ") {
+            Some((n, a)) if !a.contains('"') => {
+                let arch = Arch::parse(a).ok_or_else(|| {
+                    err(
+                        1,
+                        format!("unknown architecture {a:?} (xc7, or ice40- and a part such as ice40-up5k)"),
+                    )
+                })?;
+                (n, Some(arch))
+            }
+            _ => (name, None),
+        };
         let name: String =
             serde_json::from_str(name).map_err(|e| err(1, format!("the name is a JSON string: {e}")))?;
-        let mut g = Graph { name, nodes: Vec::new() };
+        let mut g = Graph { name, nodes: Vec::new(), arch };
         for (line, text) in lines {
             if let Some(body) = text.strip_prefix("    <- ") {
                 // A node of the bypass of the add just read: its streams are checked with the
@@ -544,7 +560,7 @@ impl Graph {
             let body =
                 text.strip_prefix("  ").ok_or_else(|| err(line, "a node line starts with two spaces"))?;
             let node = parse_node(line, body)?;
-            let alone = Graph { name: g.name.clone(), nodes: vec![node] };
+            let alone = Graph { name: g.name.clone(), nodes: vec![node], arch: None };
             alone.verify_nodes().map_err(|e| err(line, e.to_string()))?;
             let node = alone.nodes.into_iter().next().ok_or_else(|| err(line, "no node"))?;
             if let Some(prev) = g.nodes.last() {

@@ -191,7 +191,8 @@ mod tests {
         // 6 rows of 4 pixels of 8 bits: 192 bits in LUT RAM; of 32 x 64 bits: 12 Kb in a block.
         assert_eq!(super::swu(&swu(4, 4, 8)).ring, MemStyle::Distributed);
         assert_eq!(super::swu(&swu(32, 32, 64)).ring, MemStyle::Block);
-        let mut g = Graph { name: "g".into(), nodes: vec![crate::dataflow::Node::swu(swu(32, 32, 64))] };
+        let mut g =
+            Graph { name: "g".into(), nodes: vec![crate::dataflow::Node::swu(swu(32, 32, 64))], arch: None };
         assert!(g.verify_legal().is_err(), "a window unit without its decision is not legal");
         let model = Model {
             name: "m".into(),

@@ -293,5 +293,5 @@ pub fn run(model: &Model, folding: &Folding) -> Result<Graph, DataflowError> {
             nodes.push(Node::keeping(&format!("A{idx}"), kind, bits, words));
         }
     }
-    Ok(Graph { name: model.name.clone(), nodes })
+    Ok(Graph { name: model.name.clone(), nodes, arch: None })
 }

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The iCE40 cost model against Yosys synth_ice40 per node (issue 30), on the committed designs of
+# results/ice40/: demo (the `xnorflow demo` model at the demo's folding), sfc (an MNIST SFC trained
+# with `xnorflow train --dataset mnist --arch sfc --epochs 1`, folded with --target-cycles 2048)
+# and demo-up5k (the demo model folded by `compile --arch ice40 --part up5k`, held out of the fit).
+# Each is compiled from its model.xnf and folding.json, synthesized with `xnorflow synth --arch
+# ice40`, and its graph.json refreshed for compiler/tests/ice40_estimate.rs.
+# Usage: scripts/ice40_estimate.sh [OUT_CSV]  (default results/ice40_estimate_vs_synth.csv; about 2 min)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=${1:-results/ice40_estimate_vs_synth.csv}
+bin=${XNORFLOW_BIN:-target/release/xnorflow}
+[ -n "${XNORFLOW_BIN:-}" ] || cargo build --release --quiet --bin xnorflow
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+echo "design,node,lut4_est,lut4,lut4_err_pct,carry_est,carry,dff_est,dff,ebr_est,ebr" > "$tmp/all.csv"
+for d in demo sfc demo-up5k; do
+  src=results/ice40/$d
+  arch=()
+  [ "$d" = demo-up5k ] && arch=(--arch ice40 --part up5k)
+  "$bin" compile "$src/model.xnf" -o "$tmp/$d" --folding "$src/folding.json" "${arch[@]}" > /dev/null
+  "$bin" synth "$tmp/$d" --arch ice40 > "$tmp/$d.log"
+  cp "$tmp/$d/graph.json" "$src/graph.json"
+  tail -n +2 "$tmp/$d/synth-ice40.csv" | grep -v '^total,' | sed "s/^/$d,/" >> "$tmp/all.csv"
+  grep -E 'nextpnr|No iCE40' "$tmp/$d.log" || true
+done
+cp "$tmp/all.csv" "$out"
+cat "$out"

@@ -85,53 +85,57 @@ pub enum FoldTarget {
     LutBudget(u64),
 }
 
-/// The cheapest folding of one layer within `cycles` per frame (LUTs, then BRAM), if any.
-fn cheapest(
+/// The folding of one layer within `cycles` per frame whose `key` (its estimated cost, compared
+/// in order) is least, if any.
+fn cheapest<K: PartialOrd>(
     s: &LayerShape,
     cycles: u64,
     popcount: Popcount,
     mem: MemStyle,
-) -> Option<(LayerFold, cost::Cost)> {
-    let mut best: Option<(LayerFold, cost::Cost)> = None;
+    key: impl Fn(&LayerShape, &LayerFold) -> K,
+) -> Option<LayerFold> {
+    let mut best: Option<(LayerFold, K)> = None;
     for pe in divisors(s.mh) {
         for simd in s.legal_simd() {
             if s.cycles(pe, simd) > cycles {
                 continue;
             }
             let f = LayerFold { pe, simd, popcount, mem_style: mem };
-            let mut c = cost::mvtu(&s.config(&f));
-            if let Some(swu) = s.swu(&f) {
-                c = c + cost::swu(&swu);
-            }
-            if best.as_ref().is_none_or(|(_, b)| (c.lut, c.bram18) < (b.lut, b.bram18)) {
-                best = Some((f, c));
-            }
-        }
-    }
-    best
-}
-
-/// The cheapest folding of one layer on iCE40 within `cycles` per frame (logic cells, then EBR).
-fn cheapest_ice40(s: &LayerShape, cycles: u64, popcount: Popcount, mem: MemStyle) -> Option<LayerFold> {
-    let mut best: Option<(LayerFold, (u64, u64))> = None;
-    for pe in divisors(s.mh) {
-        for simd in s.legal_simd() {
-            if s.cycles(pe, simd) > cycles {
-                continue;
-            }
-            let f = LayerFold { pe, simd, popcount, mem_style: mem };
-            let cfg = s.config(&f);
-            let mut c = cost::ice40::mvtu_with(&cfg, &crate::passes::legalize::mvtu(&cfg), None);
-            if let Some(swu) = s.swu(&f) {
-                c = c + cost::ice40::swu(&swu);
-            }
-            let key = (c.lc(), c.ebr);
-            if best.as_ref().is_none_or(|(_, b)| key < *b) {
-                best = Some((f, key));
+            let k = key(s, &f);
+            if best.as_ref().is_none_or(|(_, b)| k < *b) {
+                best = Some((f, k));
             }
         }
     }
     best.map(|(f, _)| f)
+}
+
+/// 7-series cost of a layer's folding (MVTU and window unit): LUTs, then BRAM.
+fn xc7_key(s: &LayerShape, f: &LayerFold) -> (u64, u64) {
+    let mut c = cost::mvtu(&s.config(f));
+    if let Some(swu) = s.swu(f) {
+        c = c + cost::swu(&swu);
+    }
+    (c.lut, c.bram18)
+}
+
+/// iCE40 cost of a layer's folding (MVTU and window unit): logic cells, then EBR.
+fn ice40_key(s: &LayerShape, f: &LayerFold) -> (u64, u64) {
+    let cfg = s.config(f);
+    let mut c = cost::ice40::mvtu_with(&cfg, &crate::passes::legalize::mvtu(&cfg), None);
+    if let Some(swu) = s.swu(f) {
+        c = c + cost::ice40::swu(&swu);
+    }
+    (c.lc(), c.ebr)
+}
+
+/// A folding of every layer, each from `layer` (none when one layer has none).
+fn fold_each(shapes: &[LayerShape], layer: impl Fn(&LayerShape) -> Option<LayerFold>) -> Option<Folding> {
+    let mut f = Folding::default();
+    for s in shapes {
+        f.layers.insert(s.layer, layer(s)?);
+    }
+    Some(f)
 }
 
 /// The fastest of `times` (ascending) at which `fits` gives a design. Resources fall as the frame
@@ -185,13 +189,7 @@ pub fn auto_fold_ice40(
     }
     let shapes = layer_shapes(model)?;
     let spec = part.spec();
-    let fold_at = |t: u64| -> Option<Folding> {
-        let mut f = Folding::default();
-        for s in &shapes {
-            f.layers.insert(s.layer, cheapest_ice40(s, t, popcount, mem)?);
-        }
-        Some(f)
-    };
+    let fold_at = |t: u64| fold_each(&shapes, |s| cheapest(s, t, popcount, mem, ice40_key));
     let fits_in = |c: &cost::ice40::Ice40Cost, p: Ice40Part| {
         let s = p.spec();
         c.lc() <= s.lc && c.ebr <= s.ebr && c.spram <= s.spram
@@ -225,12 +223,13 @@ pub fn auto_fold_ice40(
     let advice = match Ice40Part::ALL.into_iter().find(|&p| fits_in(&need, p)) {
         Some(p) => format!("the smallest part that holds it is the {p} (--part {p})"),
         None if !at.is_empty() => match auto_fold_ice40(model, part, None, popcount, mem) {
-            Ok(f) => format!(
-                "no iCE40 part holds it; the fastest design that fits the {part} takes {} cycles per frame \
-                 (--target-cycles {})",
-                lower(model, &f)?.cycles_per_frame(),
-                lower(model, &f)?.cycles_per_frame()
-            ),
+            Ok(f) => {
+                let fastest = lower(model, &f)?.cycles_per_frame();
+                format!(
+                    "no iCE40 part holds it; the fastest design that fits the {part} takes {fastest} cycles \
+                     per frame (--target-cycles {fastest})"
+                )
+            }
             Err(_) => "no iCE40 part holds it: use --arch xc7 or a smaller model".into(),
         },
         None => {
@@ -268,13 +267,8 @@ pub fn auto_fold(
 ) -> Result<Folding, DataflowError> {
     let target = check_target(target)?;
     let shapes = layer_shapes(model)?;
-    let fold_within = |limit: &dyn Fn(LayerId) -> u64| -> Option<Folding> {
-        let mut f = Folding::default();
-        for s in &shapes {
-            let (lf, _) = cheapest(s, limit(s.layer), popcount, mem)?;
-            f.layers.insert(s.layer, lf);
-        }
-        Some(f)
+    let fold_within = |limit: &dyn Fn(LayerId) -> u64| {
+        fold_each(&shapes, |s| cheapest(s, limit(s.layer), popcount, mem, xc7_key))
     };
     let fold_at = |cycles: u64| fold_within(&|_| cycles);
     match target {

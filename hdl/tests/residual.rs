@@ -3,42 +3,20 @@
 //! the golden model's words on the cycle model's cycles (the leaves run the same `blocks` units,
 //! the wiring is rust-hdl's own).
 
-use compiler::dataflow::fold::{self, Folding, LayerFold};
-use compiler::dataflow::{MemStyle, NodeKind, Popcount};
+use compiler::dataflow::fold;
+use compiler::dataflow::NodeKind;
 use compiler::model::random::random_resnet;
 use hdl::accel::{Accelerator, Stage};
 use hdl::harness::{self, Stalls};
 use sim::cycle::CycleModel;
 use sim::drive::{self, Drive};
 
-/// A random legal folding of `m` from `seed`.
-fn folding(m: &compiler::model::Model, seed: u64) -> Folding {
-    let mut r = seed;
-    let mut pick = |n: usize| {
-        r = r.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        (r >> 33) as usize % n
-    };
-    let mut f = Folding::default();
-    for s in fold::layer_shapes(m).expect("shapes") {
-        let pes = compiler::dataflow::divisors(s.mh);
-        let simds = s.legal_simd();
-        let lf = LayerFold {
-            pe: pes[pick(pes.len())],
-            simd: simds[pick(simds.len())],
-            popcount: Popcount::Compressor,
-            mem_style: MemStyle::Auto,
-        };
-        f.layers.insert(s.layer, lf);
-    }
-    f
-}
-
 #[test]
 fn residual_accelerators_match_the_golden_model_on_the_cycle_models_cycles() {
     let (mut pads, mut cases) = (0, 0);
     for seed in 0..12u64 {
         let m = random_resnet(seed, 1 + seed as usize % 3, 6).expect("model");
-        let g = fold::lower(&m, &folding(&m, seed)).expect("lower");
+        let g = fold::lower(&m, &fold::random_folding(&m, seed).expect("shapes")).expect("lower");
         pads += g.all_nodes().filter(|n| matches!(n.kind, NodeKind::ChannelPad { .. })).count();
         let images = sim::stream::random_images(m.input.len(), 2, seed);
         let v = sim::stream::vectors(&m, &g, &images).expect("vectors");

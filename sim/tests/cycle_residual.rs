@@ -20,23 +20,7 @@ use sim::stream;
 fn resnet() -> impl Strategy<Value = (Model, Folding)> {
     (any::<u64>(), 1usize..=3).prop_map(|(seed, blocks)| {
         let m = random_resnet(seed, blocks, 8).expect("shapes fit");
-        let mut r = seed;
-        let mut pick = |n: usize| {
-            r = r.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            (r >> 33) as usize % n
-        };
-        let mut f = Folding::default();
-        for s in fold::layer_shapes(&m).expect("shapes") {
-            let pes = compiler::dataflow::divisors(s.mh);
-            let simds = s.legal_simd();
-            let lf = LayerFold {
-                pe: pes[pick(pes.len())],
-                simd: simds[pick(simds.len())],
-                popcount: Popcount::Compressor,
-                mem_style: MemStyle::Auto,
-            };
-            f.layers.insert(s.layer, lf);
-        }
+        let f = fold::random_folding(&m, seed).expect("shapes");
         (m, f)
     })
 }

@@ -334,6 +334,29 @@ fn slow_bypass(g: &super::Graph, cycles: u64) -> Option<(String, u64, Option<Lay
     })
 }
 
+/// A legal folding of `model` drawn from `seed` (for tests and benchmarks): each layer's PE among
+/// the divisors of its outputs and SIMD among its legal values, compressor popcount, automatic
+/// memory style.
+pub fn random_folding(model: &Model, seed: u64) -> Result<Folding, DataflowError> {
+    let mut r = seed;
+    let mut pick = |n: usize| {
+        r = r.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (r >> 33) as usize % n
+    };
+    let mut f = Folding::default();
+    for s in layer_shapes(model)? {
+        let (pes, simds) = (divisors(s.mh), s.legal_simd());
+        let lf = LayerFold {
+            pe: pes[pick(pes.len())],
+            simd: simds[pick(simds.len())],
+            popcount: Popcount::Compressor,
+            mem_style: MemStyle::Auto,
+        };
+        f.layers.insert(s.layer, lf);
+    }
+    Ok(f)
+}
+
 /// FINN's folding heuristic (`SetFolding`): per layer, raise SIMD through its divisors, then PE,
 /// until the layer meets the cycle target; resources are not considered.
 pub fn finn_fold(

@@ -496,13 +496,12 @@ pub fn recalibrate_bn(
     batch: usize,
     ede: Ede,
 ) -> Result<(), TrainError> {
-    let frame = data.shape.len();
-    let n = data.len().min(batches.saturating_mul(batch.max(1)));
-    let idx: Vec<usize> = (0..n).collect();
-    for (t, chunk) in idx.chunks(batch.max(1)).enumerate() {
+    let (frame, batch) = (data.shape.len(), batch.max(1));
+    let n = data.len().min(batches.saturating_mul(batch));
+    // Images are stored one after another: a batch in dataset order is one slice.
+    for (t, start) in (0..n).step_by(batch).enumerate() {
         net.set_bn_momentum(1.0 / (t + 1) as f64);
-        let pixels: Vec<u8> = chunk.iter().flat_map(|&i| data.image(i)[..frame].iter().copied()).collect();
-        let x = net.input_tensor(&pixels)?;
+        let x = net.input_tensor(&data.images[start * frame..(start + batch).min(n) * frame])?;
         net.forward(&x, Mode::Train(ede, None))?;
     }
     net.set_bn_momentum(crate::net::BN_MOMENTUM);

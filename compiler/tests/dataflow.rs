@@ -553,3 +553,21 @@ fn a_channel_pad_slower_than_the_target_is_folded_around_or_named() {
     let e = fold_at(&m, t).expect_err("out of reach").to_string();
     assert!(e.contains("C2") && e.contains(&t.to_string()), "{e}");
 }
+
+/// A 1x1 convolution of stride 2 takes a quarter of the pixels its window unit reads: the window
+/// unit, not the MVTU, sets the layer's fastest frame time (the case CI's proptest found).
+#[test]
+fn a_strided_window_unit_sets_the_fastest_frame_time() {
+    let specs = [
+        LayerSpec::QuantBinary(128),
+        LayerSpec::Conv2d { out: 1, kernel: 1, stride: 2, padding: Padding::None },
+        LayerSpec::Dense(1),
+    ];
+    let model = random_model("strided", Shape::new(4, 4, 2), &specs, 0).expect("model");
+    let t = fold::fastest_cycles(&model).expect("fastest");
+    assert_eq!(t, 16, "4x4 pixels of one 2-channel word each");
+    let f = fold::auto_fold(&model, fold::FoldTarget::Cycles(t), Popcount::Compressor, MemStyle::Auto)
+        .expect("folds");
+    let g = fold::lower(&model, &f).expect("lowers");
+    assert!(g.all_nodes().all(|n| n.cycles() as u64 <= t), "{g}");
+}

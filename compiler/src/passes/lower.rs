@@ -74,9 +74,13 @@ impl LayerShape {
         self.cycles(1, 1)
     }
 
-    /// Cycles per frame at `pe` and `simd`.
+    /// Cycles per frame at `pe` and `simd`: the MVTU's, or a convolution's window unit's when it
+    /// reads more words than the MVTU takes (a stride above the kernel skips input pixels, but
+    /// the window unit still reads every one of them, `simd` channels a cycle).
     pub fn cycles(&self, pe: usize, simd: usize) -> u64 {
-        ((self.mh / pe) * (self.mw / simd) * self.vectors) as u64
+        let mvtu = (self.mh / pe) * (self.mw / simd) * self.vectors;
+        let window = self.window.map_or(0, |w| w.h * w.w * (w.c / simd));
+        mvtu.max(window) as u64
     }
 
     /// The sliding-window unit of a convolution under folding `f`.

@@ -145,7 +145,7 @@ proptest! {
     #[test]
     fn text_form_round_trips_and_every_pass_verifies((model, folding) in arb_folded()) {
         // The verifier after every pass: an error here is a bug in the pass it names.
-        let g = passes::run(&model, &folding, Options { verify_each: true })
+        let g = passes::run(&model, &folding, Options { verify_each: true, arch: None })
             .map_err(|e| TestCaseError::fail(e.to_string()))?;
         g.verify_legal().map_err(|e| TestCaseError::fail(e.to_string()))?;
         round_trip(&g)?;
@@ -299,7 +299,7 @@ fn kbit_layers_thread_their_integer_type() {
         let lf = LayerFold { pe, simd, popcount: Popcount::Compressor, mem_style: MemStyle::Auto };
         f.layers.insert(LayerId(layer), lf);
     }
-    let g = passes::run(&model, &f, Options { verify_each: true }).expect("compile");
+    let g = passes::run(&model, &f, Options { verify_each: true, arch: None }).expect("compile");
     let inputs: Vec<String> =
         g.mvtus().map(|c| c.input.int_type().map_or("binary".into(), |t| t.to_string())).collect();
     assert_eq!(inputs, ["int8", "int2", "uint3", "uint4"], "{g}");
@@ -402,7 +402,7 @@ fn resnet_graph() -> (Model, Graph) {
             LayerFold { pe, simd, popcount: Popcount::Compressor, mem_style: MemStyle::Auto },
         );
     }
-    let g = passes::run(&m, &f, Options { verify_each: true }).expect("compiles");
+    let g = passes::run(&m, &f, Options { verify_each: true, arch: None }).expect("compiles");
     (m, g)
 }
 

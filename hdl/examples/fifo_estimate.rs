@@ -12,7 +12,7 @@ use std::io::Write;
 
 fn measure(width: usize, depth: usize) -> Result<String, Box<dyn std::error::Error>> {
     let est = cost::node(&Node::fifo("fifo", width, 1024, depth));
-    let d = hdl::rtl::fifo::design("fifo", width, depth)?;
+    let d = hdl::rtl::fifo::design("fifo", width, depth, hdl::MemStyle::Distributed)?;
     let dir = tempfile::tempdir()?;
     std::fs::write(dir.path().join("fifo.v"), d.verilog())?;
     let st = synth::yosys(dir.path(), "fifo.v", "fifo", Target::Xc7, false)?.total;

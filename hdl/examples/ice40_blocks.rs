@@ -3,7 +3,8 @@
 //! designs is `scripts/ice40_estimate.sh`; this grid covers shapes those designs do not have.
 //!
 //! `cargo run --release -p xnorflow-hdl --example ice40_blocks [-- OUT.csv]` (default
-//! `results/ice40_blocks.csv`). Columns: kind (`fifo`: a = width, b = depth; `dwc`: a = input
+//! `results/ice40_blocks.csv`). Columns: kind (`fifo` in flip-flops, `fifo-ebr` in EBR: a = width,
+//! b = depth; `dwc`: a = input
 //! bits, b = output bits; `mvtu-<input>`: a = SIMD, b = PE, NF = 8, SF = 4, one-bit outputs),
 //! then the estimate and Yosys for LUT4, carry, flip-flops and EBR. MVTU thresholds are random in
 //! the middle of the accumulator's range, so every ROM column varies, as the estimate without
@@ -22,6 +23,7 @@ use common::Rng;
 #[derive(Clone, Copy)]
 enum Job {
     Fifo(usize, usize),
+    FifoEbr(usize, usize),
     Dwc(usize, usize),
     Mvtu(&'static str, LaneInput, usize, usize),
 }
@@ -37,6 +39,7 @@ fn input_of(name: &str) -> LaneInput {
 fn describe(job: Job) -> String {
     match job {
         Job::Fifo(w, d) => format!("FIFO {w} x {d}"),
+        Job::FifoEbr(w, d) => format!("EBR FIFO {w} x {d}"),
         Job::Dwc(i, o) => format!("converter {i} -> {o}"),
         Job::Mvtu(name, _, simd, pe) => format!("MVTU {name} SIMD {simd} PE {pe}"),
     }
@@ -46,13 +49,24 @@ fn measure(job: Job) -> Result<String, Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
     let (kind, a, b, est, rep) = match job {
         Job::Fifo(w, d) => {
-            let m = hdl::rtl::fifo::design("blk", w, d)?;
+            let m = hdl::rtl::fifo::design("blk", w, d, MemStyle::Distributed)?;
             std::fs::write(dir.path().join("blk.v"), m.verilog())?;
             (
                 "fifo".to_string(),
                 w,
                 d,
                 ice40::fifo(d, w, 1),
+                synth::yosys(dir.path(), "blk.v", "blk", Target::Ice40, false)?,
+            )
+        }
+        Job::FifoEbr(w, d) => {
+            let m = hdl::rtl::fifo::design("blk", w, d, MemStyle::Block)?;
+            std::fs::write(dir.path().join("blk.v"), m.verilog())?;
+            (
+                "fifo-ebr".to_string(),
+                w,
+                d,
+                ice40::fifo_ebr(d, w, 1),
                 synth::yosys(dir.path(), "blk.v", "blk", Target::Ice40, false)?,
             )
         }
@@ -111,6 +125,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         [(1, 16), (2, 8), (2, 74), (4, 18), (4, 66), (8, 20), (8, 34), (16, 18), (16, 40), (32, 10), (64, 4)]
     {
         jobs.push(Job::Fifo(w, d));
+    }
+    for (w, d) in [
+        (1, 1024),
+        (2, 2000),
+        (3, 700),
+        (4, 512),
+        (4, 1024),
+        (8, 300),
+        (8, 512),
+        (12, 200),
+        (16, 128),
+        (16, 256),
+        (20, 100),
+        (32, 64),
+        (64, 64),
+    ] {
+        jobs.push(Job::FifoEbr(w, d));
     }
     for (i, o) in [
         (1, 16),

@@ -335,7 +335,7 @@ pub fn fifo(width: usize, depth: usize, frame: usize) -> Result<Design, HdlError
         BlockKind::Fifo,
         format!("{width} bits x {depth} deep, {frame} words/frame"),
         b,
-        rtl::fifo::design("dut", width, depth)?,
+        rtl::fifo::design("dut", width, depth, MemStyle::Distributed)?,
         frame,
         frame,
     )?;

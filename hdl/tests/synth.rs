@@ -69,7 +69,7 @@ fn every_block_synthesizes_for_7_series() {
     ));
     let st = synthesize(&v, &mems);
     assert!(st.lut > 0 && st.ff > 0, "{st:?}");
-    let v = hdl::rtl::fifo::design("dut", 8, 4).expect("verilog").verilog();
+    let v = hdl::rtl::fifo::design("dut", 8, 4, MemStyle::Distributed).expect("verilog").verilog();
     assert!(synthesize(&v, &[]).ff > 0);
     let v = hdl::rtl::width_converter::design("dut", 12, 8).expect("verilog").verilog();
     assert!(synthesize(&v, &[]).ff >= 20);

@@ -115,7 +115,7 @@ fn shortcut_text(n: &compiler::dataflow::Node, ty: compiler::model::IntType) -> 
         .bypass()
         .iter()
         .filter_map(|b| match b.kind {
-            NodeKind::Fifo { depth } => Some(format!("{depth} x {} bits", b.in_bits)),
+            NodeKind::Fifo { depth, .. } => Some(format!("{depth} x {} bits", b.in_bits)),
             _ => None,
         })
         .collect();
@@ -155,7 +155,7 @@ impl Report {
                     NodeKind::Pool { cfg: c } => {
                         format!("max-pool {}x{} over {}x{}x{}", c.kernel, c.kernel, c.h, c.w, c.c)
                     }
-                    NodeKind::Fifo { depth } => format!("FIFO {depth} x {} bits", n.in_bits),
+                    NodeKind::Fifo { depth, .. } => format!("FIFO {depth} x {} bits", n.in_bits),
                     NodeKind::WidthConverter => {
                         format!("width converter {} -> {} bits", n.in_bits, n.out_bits)
                     }
@@ -259,8 +259,7 @@ pub fn compile(
         )));
     }
     progress("lowering");
-    let mut graph = fold::lower(model, folding)?;
-    graph.arch = opts.arch;
+    let graph = fold::lower_for(model, folding, opts.arch)?;
     let frames = if opts.images.is_empty() { opts.frames } else { opts.images.len() };
     builddir::check_frames(&graph, frames, "--frames").map_err(BuildError::Limit)?;
     let max_cycles = 1000

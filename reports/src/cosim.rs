@@ -288,7 +288,7 @@ pub fn simulate_graph(
     let steady = (count >= 2).then(|| (last_end - mid_end) / (count - 1 - mid) as u64);
     let predicted = graph.cycles_per_frame() as u64;
     let depths = graph.all_nodes().filter_map(|n| match n.kind {
-        NodeKind::Fifo { depth } => Some(depth),
+        NodeKind::Fifo { depth, .. } => Some(depth),
         _ => None,
     });
     let fifo_high_water =

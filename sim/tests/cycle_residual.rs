@@ -29,7 +29,7 @@ fn resnet() -> impl Strategy<Value = (Model, Folding)> {
 fn depths(g: &Graph) -> Vec<(String, usize)> {
     g.all_nodes()
         .filter_map(|n| match n.kind {
-            NodeKind::Fifo { depth } => Some((n.name.clone(), depth)),
+            NodeKind::Fifo { depth, .. } => Some((n.name.clone(), depth)),
             _ => None,
         })
         .collect()
@@ -152,7 +152,7 @@ fn with_bypass_depth(g: &Graph, depth: usize) -> Graph {
     let mut g = g.clone();
     for n in &mut g.nodes {
         if let NodeKind::Add { bypass, .. } = &mut n.kind {
-            if let Some(NodeKind::Fifo { depth: d }) = bypass.last_mut().map(|b| &mut b.kind) {
+            if let Some(NodeKind::Fifo { depth: d, .. }) = bypass.last_mut().map(|b| &mut b.kind) {
                 *d = depth;
             }
         }

@@ -391,7 +391,7 @@ pub fn shortcut(n: &Node) -> Option<ShortcutCost> {
         let c = node(b);
         s.bram18 += c.bram18;
         match b.kind {
-            NodeKind::Fifo { depth } => {
+            NodeKind::Fifo { depth, .. } => {
                 s.fifo_bits += (depth * b.in_bits) as u64;
                 s.fifo_lut += c.lut;
             }
@@ -411,14 +411,20 @@ pub fn node(n: &Node) -> Cost {
         }
         NodeKind::Swu { cfg, hw } => swu_with(cfg, &hw.unwrap_or_else(|| legalize::swu(cfg))),
         NodeKind::Pool { cfg } => pool(cfg),
-        NodeKind::Fifo { depth } => {
+        NodeKind::Fifo { depth, ram } => {
             let aw = ubits(*depth as u64 - 1) as u64;
-            Cost {
-                lut: fifo_ram_luts(*depth, n.in_bits) + 4 * aw + 9,
-                ff: 3 * aw + 2,
-                bram18: 0,
-                cycles: n.in_words as u64,
-                latency: 1,
+            let control =
+                Cost { lut: 4 * aw + 9, ff: 3 * aw + 2, bram18: 0, cycles: n.in_words as u64, latency: 1 };
+            match ram {
+                // Not a legal 7-series decision ([`legalize::fifo_ram`]); counted by its parts:
+                // the blocks, and the bypass register, its multiplexer and the address compare.
+                MemStyle::Block => Cost {
+                    lut: control.lut + n.in_bits as u64 + aw.div_ceil(3),
+                    ff: control.ff + n.in_bits as u64 + 1,
+                    bram18: legalize::bram18_layout(*depth, n.in_bits).bram18() as u64,
+                    ..control
+                },
+                _ => Cost { lut: control.lut + fifo_ram_luts(*depth, n.in_bits), ..control },
             }
         }
         NodeKind::WidthConverter => {

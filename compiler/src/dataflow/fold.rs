@@ -76,6 +76,15 @@ pub use crate::passes::lower::{layer_shapes, LayerShape, Window};
 /// the legal graph.
 pub use crate::passes::compile as lower;
 
+/// [`lower`] for `arch` (recorded in the graph before the passes, whose decisions depend on it).
+pub fn lower_for(
+    model: &Model,
+    folding: &Folding,
+    arch: Option<super::target::Arch>,
+) -> Result<super::Graph, DataflowError> {
+    crate::passes::run(model, folding, crate::passes::Options { arch, ..Default::default() })
+}
+
 /// What automatic folding aims at.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum FoldTarget {
@@ -168,9 +177,14 @@ fn frame_times(shapes: &[LayerShape]) -> Vec<u64> {
     times
 }
 
-/// The estimated iCE40 resources of a whole lowered folding.
-pub fn folding_ice40(model: &Model, folding: &Folding) -> Result<cost::ice40::Ice40Cost, DataflowError> {
-    Ok(cost::ice40::graph_with(&lower(model, folding)?, model).1)
+/// The estimated resources of a whole folding lowered for iCE40 part `part`.
+pub fn folding_ice40(
+    model: &Model,
+    folding: &Folding,
+    part: Ice40Part,
+) -> Result<cost::ice40::Ice40Cost, DataflowError> {
+    let g = lower_for(model, folding, Some(super::target::Arch::Ice40(part)))?;
+    Ok(cost::ice40::graph_with(&g, model).1)
 }
 
 /// Automatic folding for an iCE40 part: the fastest folding whose estimate fits the part's logic
@@ -196,7 +210,7 @@ pub fn auto_fold_ice40(
     };
     let fits = |t: u64| -> Option<Folding> {
         let f = fold_at(t)?;
-        fits_in(&folding_ice40(model, &f).ok()?, part).then_some(f)
+        fits_in(&folding_ice40(model, &f, part).ok()?, part).then_some(f)
     };
     let times = frame_times(&shapes);
     let (smallest, at) = match cycles {
@@ -205,7 +219,7 @@ pub fn auto_fold_ice40(
                 let fastest = shapes.iter().map(LayerShape::fastest).max().unwrap_or(1);
                 DataflowError::CyclesOutOfReach { target: c, fastest }
             })?;
-            if fits_in(&folding_ice40(model, &f)?, part) {
+            if fits_in(&folding_ice40(model, &f, part)?, part) {
                 return Ok(f);
             }
             (f, format!(" at {c} cycles per frame"))
@@ -218,7 +232,7 @@ pub fn auto_fold_ice40(
             (fold_at(slowest).ok_or(DataflowError::NoBinaryLayer)?, String::new())
         }
     };
-    let need = folding_ice40(model, &smallest)?;
+    let need = folding_ice40(model, &smallest, part)?;
     let cycles = lower(model, &smallest)?.cycles_per_frame() as u64;
     let advice = match Ice40Part::ALL.into_iter().find(|&p| fits_in(&need, p)) {
         Some(p) => format!("the smallest part that holds it is the {p} (--part {p})"),

@@ -1,6 +1,6 @@
 //! The dataflow graph: a pipeline of hardware nodes joined by streams.
 
-use super::{ubits, DataflowError, LaneInput, MvtuConfig, MvtuHw, PoolConfig, SwuConfig, SwuHw};
+use super::{ubits, DataflowError, LaneInput, MemStyle, MvtuConfig, MvtuHw, PoolConfig, SwuConfig, SwuHw};
 use crate::model::{IntType, LayerId};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -102,6 +102,12 @@ pub enum NodeKind {
     Fifo {
         /// Words held.
         depth: usize,
+        /// Where the words go, as the legalize pass decided: `Distributed` (LUT RAM on 7-series,
+        /// flip-flops on iCE40, read combinationally) or `Block` (block RAM, read through its
+        /// output register with a bypass for the word written as it is read). Both show the same
+        /// words on the same cycles. Absent in a `graph.json` written before there was a choice.
+        #[serde(default = "distributed", skip_serializing_if = "is_distributed")]
+        ram: MemStyle,
     },
     /// A data-width converter (widths are the node's stream widths).
     WidthConverter,
@@ -148,6 +154,14 @@ pub enum NodeKind {
         /// The bypass chain, in stream order (possibly empty).
         bypass: Vec<Node>,
     },
+}
+
+fn distributed() -> MemStyle {
+    MemStyle::Distributed
+}
+
+fn is_distributed(m: &MemStyle) -> bool {
+    *m == MemStyle::Distributed
 }
 
 fn one() -> usize {
@@ -217,7 +231,7 @@ impl Node {
     pub fn fifo(name: &str, bits: usize, words: usize, depth: usize) -> Self {
         Node {
             name: name.into(),
-            kind: NodeKind::Fifo { depth },
+            kind: NodeKind::Fifo { depth, ram: MemStyle::Distributed },
             in_bits: bits,
             in_words: words,
             out_bits: bits,
@@ -470,12 +484,24 @@ impl Graph {
         self.nodes.iter().flat_map(|n| n.bypass().iter().chain(std::iter::once(n)))
     }
 
-    /// [`Graph::verify`], and every MVTU carries the legalize pass's decisions.
+    /// [`Graph::verify`], and every MVTU, window unit and FIFO carries the legalize pass's
+    /// decisions.
     pub fn verify_legal(&self) -> Result<(), DataflowError> {
         self.verify()?;
         for n in self.all_nodes() {
             if let NodeKind::Mvtu { hw: None, .. } | NodeKind::Swu { hw: None, .. } = n.kind {
                 return Err(DataflowError::Graph(format!("node {}: not legalized", n.name)));
+            }
+            // A FIFO's memory reads `Distributed` until the legalizer decides (and in graphs
+            // written before there was a choice), so it is checked here, not in `verify`.
+            if let NodeKind::Fifo { depth, ram } = n.kind {
+                let legal = crate::passes::legalize::fifo_ram(self.arch, depth, n.in_bits);
+                if ram != legal {
+                    return Err(DataflowError::Graph(format!(
+                        "node {}: FIFO memory {ram:?} is not the legalizer's {legal:?}",
+                        n.name
+                    )));
+                }
             }
         }
         Ok(())
@@ -567,7 +593,7 @@ impl Graph {
                         return err(format!("node {}: streams do not match its pool configuration", n.name));
                     }
                 }
-                NodeKind::Fifo { depth } => {
+                NodeKind::Fifo { depth, .. } => {
                     if *depth > MAX_FIFO_DEPTH {
                         return err(format!(
                             "node {}: FIFO depth {depth}, at most {MAX_FIFO_DEPTH} words are accepted",

@@ -146,7 +146,8 @@ fn what(n: &Node) -> String {
             };
             format!("maxpool {}x{}x{} k={}{elem}", c.h, c.w, c.c, c.kernel)
         }
-        NodeKind::Fifo { depth } => format!("fifo depth={depth}"),
+        NodeKind::Fifo { depth, ram: MemStyle::Block } => format!("fifo depth={depth} ram=block"),
+        NodeKind::Fifo { depth, .. } => format!("fifo depth={depth}"),
         NodeKind::WidthConverter => "width-converter".to_string(),
         NodeKind::Argmax { pe, bits, words, signed } => {
             format!("argmax {words}x{pe} scores of {bits} bits{}", if *signed { " signed" } else { "" })
@@ -449,8 +450,17 @@ fn parse_node(line: usize, text: &str) -> Result<Node, DataflowError> {
         "fifo" => {
             let mut f = Fields::new(line, rest)?;
             let depth = f.num("depth")?;
+            let ram = match f.opt("ram") {
+                Some(m) => pick(
+                    line,
+                    "ram",
+                    &m,
+                    &[("block", MemStyle::Block), ("distributed", MemStyle::Distributed)],
+                )?,
+                None => MemStyle::Distributed,
+            };
             f.done()?;
-            NodeKind::Fifo { depth }
+            NodeKind::Fifo { depth, ram }
         }
         "width-converter" => {
             Fields::new(line, rest)?.done()?;

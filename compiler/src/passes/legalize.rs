@@ -7,6 +7,8 @@
 //! The decisions are functions of the node's configuration alone, so the verifier can recompute
 //! them and refuse a hand-edited `graph.json` whose hardware would not be what it claims.
 
+use crate::dataflow::cost::ice40;
+use crate::dataflow::target::Arch;
 use crate::dataflow::{
     ubits, DataflowError, Graph, MemStyle, MvtuConfig, MvtuHw, MvtuOutput, NodeKind, RomForm, SwuConfig,
     SwuHw, WeightMem,
@@ -96,15 +98,41 @@ pub fn swu(cfg: &SwuConfig) -> SwuHw {
     SwuHw { ring: mem_style(MemStyle::Auto, cfg.ring_words(), cfg.bits()) }
 }
 
-/// The legalize pass: writes [`mvtu`]'s decisions into every MVTU and [`swu`]'s into every
-/// sliding-window unit.
-pub fn run(graph: &mut Graph, _model: &Model) -> Result<(), DataflowError> {
-    for n in &mut graph.nodes {
-        match &mut n.kind {
-            NodeKind::Mvtu { cfg, hw, .. } => *hw = Some(mvtu(cfg)),
-            NodeKind::Swu { cfg, hw } => *hw = Some(swu(cfg)),
-            _ => {}
+/// Where a FIFO of `depth` words of `width` bits keeps them on `arch` (no arch: 7-series).
+///
+/// On iCE40, which has no LUT RAM, a FIFO in flip-flops costs a flip-flop per bit and about
+/// 0.8 LUT4 per bit of read multiplexer: a 1024 x 4 FIFO is 4,096 flip-flops and 4,527 LUT4 in
+/// Yosys, where one 4 Kbit EBR holds it. It goes to EBR from [`BLOCK_MIN_BITS`] when its words
+/// fill at least a quarter of the EBRs they take (a wide, shallow FIFO would waste most of
+/// them; EBRs are few: 30 on the UP5K). On 7-series a LUT holds 64 bits of LUT RAM, so FIFOs
+/// stay there (deep ones in RAMB18 are not measured yet).
+pub fn fifo_ram(arch: Option<Arch>, depth: usize, width: usize) -> MemStyle {
+    let bits = depth * width;
+    match arch {
+        Some(Arch::Ice40(_))
+            if bits >= BLOCK_MIN_BITS && 4 * bits as u64 >= ice40::ebr(depth, width) * ice40::EBR_BITS =>
+        {
+            MemStyle::Block
         }
+        _ => MemStyle::Distributed,
+    }
+}
+
+/// The legalize pass: writes [`mvtu`]'s decisions into every MVTU, [`swu`]'s into every
+/// sliding-window unit and [`fifo_ram`]'s into every FIFO (bypass chains included).
+pub fn run(graph: &mut Graph, _model: &Model) -> Result<(), DataflowError> {
+    let arch = graph.arch;
+    let decide = |n: &mut crate::dataflow::Node| match &mut n.kind {
+        NodeKind::Mvtu { cfg, hw, .. } => *hw = Some(mvtu(cfg)),
+        NodeKind::Swu { cfg, hw } => *hw = Some(swu(cfg)),
+        NodeKind::Fifo { depth, ram } => *ram = fifo_ram(arch, *depth, n.in_bits),
+        _ => {}
+    };
+    for n in &mut graph.nodes {
+        if let NodeKind::Add { bypass, .. } = &mut n.kind {
+            bypass.iter_mut().for_each(&decide);
+        }
+        decide(n);
     }
     Ok(())
 }
@@ -174,6 +202,48 @@ mod tests {
         assert_eq!((c.tfield_bits(), c.tmem_bits(), c.field_bits(), c.out_bits()), (8, 48, 3, 12));
     }
 
+    /// `g` legalized (its decisions need no weights, so no model layers), verified and read back
+    /// from its text form; the text.
+    fn legalized(g: &mut Graph) -> String {
+        let model = Model {
+            name: "m".into(),
+            input: crate::model::Shape::new(1, 1, 1),
+            layers: Vec::new(),
+            output: Default::default(),
+            provenance: Default::default(),
+        };
+        run(g, &model).expect("legalize");
+        g.verify_legal().expect("legalized");
+        let text = g.to_string();
+        assert_eq!(&Graph::parse(&text).expect("parse"), g);
+        text
+    }
+
+    /// On iCE40 a FIFO whose words fill a quarter of the EBRs they take goes to EBR; on 7-series
+    /// (or no arch) every FIFO stays in LUT RAM. The decision round-trips through the text form
+    /// and a hand-edited one is refused.
+    #[test]
+    fn deep_fifos_go_to_ebr_on_ice40() {
+        use crate::dataflow::target::Ice40Part;
+        let up5k = Some(Arch::Ice40(Ice40Part::Up5k));
+        assert_eq!(fifo_ram(up5k, 1024, 4), MemStyle::Block);
+        assert_eq!(fifo_ram(up5k, 64, 16), MemStyle::Block, "1 Kbit in one EBR");
+        assert_eq!(fifo_ram(up5k, 63, 16), MemStyle::Distributed, "under 1 Kbit");
+        assert_eq!(fifo_ram(up5k, 64, 64), MemStyle::Block, "4 Kbit in 4 EBRs: a quarter full");
+        assert_eq!(fifo_ram(up5k, 2, 1000), MemStyle::Distributed, "63 EBRs for 2 Kbit");
+        for arch in [None, Some(Arch::Xc7)] {
+            assert_eq!(fifo_ram(arch, 1024, 4), MemStyle::Distributed);
+        }
+        let fifo = crate::dataflow::Node::fifo("F1", 4, 64, 1024);
+        let mut g = Graph { name: "g".into(), nodes: vec![fifo], arch: up5k };
+        assert!(g.verify_legal().is_err(), "an iCE40 FIFO left in flip-flops is not the legalizer's");
+        let text = legalized(&mut g);
+        assert!(text.contains("fifo depth=1024 ram=block"), "{text}");
+        g.arch = Some(Arch::Xc7);
+        let e = g.verify_legal().expect_err("a 7-series FIFO in block RAM");
+        assert!(e.to_string().contains("not the legalizer's"), "{e}");
+    }
+
     #[test]
     fn a_window_units_ring_is_decided_and_a_hand_edited_decision_is_refused() {
         let swu = |h: usize, w: usize, c: usize| SwuConfig {
@@ -194,18 +264,8 @@ mod tests {
         let mut g =
             Graph { name: "g".into(), nodes: vec![crate::dataflow::Node::swu(swu(32, 32, 64))], arch: None };
         assert!(g.verify_legal().is_err(), "a window unit without its decision is not legal");
-        let model = Model {
-            name: "m".into(),
-            input: crate::model::Shape::new(32, 32, 64),
-            layers: Vec::new(),
-            output: Default::default(),
-            provenance: Default::default(),
-        };
-        run(&mut g, &model).expect("legalize");
-        g.verify_legal().expect("legalized");
-        let text = g.to_string();
+        let text = legalized(&mut g);
         assert!(text.contains("ringmem=block"), "{text}");
-        assert_eq!(Graph::parse(&text).expect("parse"), g);
         if let NodeKind::Swu { hw, .. } = &mut g.nodes[0].kind {
             *hw = Some(SwuHw { ring: MemStyle::Distributed });
         }

@@ -47,6 +47,9 @@ pub struct Options {
     /// Verify the graph after every pass (on in tests and debug builds; the finished graph is
     /// verified either way).
     pub verify_each: bool,
+    /// The FPGA the graph is built for, recorded in it before the passes run (the legalizer's
+    /// decisions depend on it); `None` is 7-series.
+    pub arch: Option<crate::dataflow::target::Arch>,
 }
 
 /// Whether [`Options::default`] verifies after every pass: in the compiler's tests and debug
@@ -55,7 +58,7 @@ pub const VERIFY_EACH_BY_DEFAULT: bool = cfg!(any(test, debug_assertions));
 
 impl Default for Options {
     fn default() -> Self {
-        Options { verify_each: VERIFY_EACH_BY_DEFAULT }
+        Options { verify_each: VERIFY_EACH_BY_DEFAULT, arch: None }
     }
 }
 
@@ -70,6 +73,7 @@ fn check(graph: &Graph, level: Check) -> Result<(), DataflowError> {
 /// Lowers `model` under `folding` and runs [`PIPELINE`]: the legal graph every consumer takes.
 pub fn run(model: &Model, folding: &Folding, opts: Options) -> Result<Graph, DataflowError> {
     let mut graph = lower::run(model, folding)?;
+    graph.arch = opts.arch;
     let bug = |pass: &'static str| move |e| DataflowError::Pass { pass, source: Box::new(e) };
     if opts.verify_each {
         check(&graph, Check::Nodes).map_err(bug("lower"))?;

@@ -126,7 +126,9 @@ fn stage_module(
             return Err(HdlError::Check(format!("node {}: not legalized", n.name)));
         }
         NodeKind::Pool { cfg } => pool::define(d, pool::name(top, cfg), cfg)?,
-        NodeKind::Fifo { depth } => fifo::define(d, fifo::name(top, n.in_bits, *depth), n.in_bits, *depth),
+        NodeKind::Fifo { depth, ram } => {
+            fifo::define(d, fifo::name(top, n.in_bits, *depth, *ram), n.in_bits, *depth, *ram)
+        }
         NodeKind::WidthConverter => width_converter::define(
             d,
             width_converter::name(top, n.in_bits, n.out_bits),

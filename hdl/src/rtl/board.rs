@@ -19,7 +19,7 @@
 use super::builder::{concat, cond, if_, if_else, lit, nb, Module};
 use super::{fifo, Design};
 use crate::words::ubits;
-use crate::HdlError;
+use crate::{HdlError, MemStyle};
 
 /// The byte the board sends when it abandons a partial frame.
 pub const ERROR_BYTE: u8 = 0xEE;
@@ -91,7 +91,8 @@ pub fn define(d: &mut Design, accel: &str, p: &BoardParams) -> Result<String, Hd
     let rx = d.define(rx_name(accel, p.clks_per_bit), |_, n| uart_rx(n, p.clks_per_bit));
     let tx = d.define(tx_name(accel, p.clks_per_bit), |_, n| uart_tx(n, p.clks_per_bit));
     let depth = p.words_per_frame();
-    let fifo = fifo::define(d, fifo::name(accel, p.in_bits, depth), p.in_bits, depth);
+    let ram = MemStyle::Distributed;
+    let fifo = fifo::define(d, fifo::name(accel, p.in_bits, depth, ram), p.in_bits, depth, ram);
     let table_file = format!("{accel}_board_table.mem");
     let text: String = p.table.iter().map(|v| format!("{:x}\n", v & ((1u64 << p.elem_bits) - 1))).collect();
     d.file(table_file.clone(), text);

@@ -1,22 +1,27 @@
-//! The FIFO's Verilog (the block: [`crate::stream::Fifo`]).
+//! The FIFO's Verilog (the block: [`crate::stream::Fifo`]), in two forms that show the same words
+//! on the same cycles: words in LUT RAM or flip-flops read combinationally at the read pointer,
+//! or in block RAM read through its output register (iCE40 EBRs have no other read).
 
 use super::builder::{cond, if_, if_else, lit, nb, Expr, Module};
 use super::{stream_ports, Design};
 use crate::words::ubits;
-use crate::HdlError;
+use crate::{HdlError, MemStyle};
 
-/// The module name of a FIFO of `depth` words of `width` bits under `prefix`.
-pub fn name(prefix: &str, width: usize, depth: usize) -> String {
-    format!("{prefix}_fifo_{width}x{depth}")
+/// The module name of a FIFO of `depth` words of `width` bits in `ram` under `prefix`.
+pub fn name(prefix: &str, width: usize, depth: usize, ram: MemStyle) -> String {
+    match ram {
+        MemStyle::Block => format!("{prefix}_fifo_{width}x{depth}_block"),
+        _ => format!("{prefix}_fifo_{width}x{depth}"),
+    }
 }
 
 /// Defines the FIFO module `name` in `d`.
-pub fn define(d: &mut Design, name: String, width: usize, depth: usize) -> String {
-    d.define(name, |_, n| module(n, width, depth))
+pub fn define(d: &mut Design, name: String, width: usize, depth: usize, ram: MemStyle) -> String {
+    d.define(name, |_, n| module(n, width, depth, ram))
 }
 
-/// A design whose top module `top` is a FIFO of `depth >= 1` words of `width >= 1` bits.
-pub fn design(top: &str, width: usize, depth: usize) -> Result<Design, HdlError> {
+/// A design whose top module `top` is a FIFO of `depth >= 1` words of `width >= 1` bits in `ram`.
+pub fn design(top: &str, width: usize, depth: usize, ram: MemStyle) -> Result<Design, HdlError> {
     if width == 0 || depth == 0 {
         return Err(HdlError::Folding {
             layer: "fifo".into(),
@@ -24,11 +29,15 @@ pub fn design(top: &str, width: usize, depth: usize) -> Result<Design, HdlError>
         });
     }
     let mut d = Design::new(top);
-    define(&mut d, top.into(), width, depth);
+    define(&mut d, top.into(), width, depth, ram);
     Ok(d)
 }
 
-fn module(name: &str, w: usize, depth: usize) -> Module {
+/// Both forms keep `m_data = mem[rptr]` (the block's definition). The block form reads
+/// `mem[rnext]`, the read pointer after the edge, into its output register at every edge; the
+/// one word that read cannot see is the one written at the same edge to the same address (a
+/// block RAM reads the old word), and a register of that word and a flag select it instead.
+fn module(name: &str, w: usize, depth: usize, ram: MemStyle) -> Module {
     let (pw, cw) = (ubits(depth as u64 - 1), ubits(depth as u64));
     let mut m = Module::new(name);
     let p = stream_ports(&mut m, w, w);
@@ -46,23 +55,44 @@ fn module(name: &str, w: usize, depth: usize) -> Module {
     m.always(
         "clock",
         vec![if_else(
-            p.rst,
+            p.rst.clone(),
             vec![nb(rptr.clone(), lit(pw, 0)), nb(wptr.clone(), lit(pw, 0)), nb(count.clone(), lit(cw, 0))],
             vec![
                 if_(
                     push.clone(),
-                    vec![nb(mem.clone().at(wptr.clone()), p.s_data), nb(wptr.clone(), step(&wptr))],
+                    vec![nb(mem.clone().at(wptr.clone()), p.s_data.clone()), nb(wptr.clone(), step(&wptr))],
                 ),
                 if_(pop.clone(), vec![nb(rptr.clone(), step(&rptr))]),
                 if_else(
                     push.clone().land(pop.clone().lnot()),
                     vec![nb(count.clone(), count.clone().plus(lit(cw, 1)))],
-                    vec![if_(pop.land(push.lnot()), vec![nb(count.clone(), count.minus(lit(cw, 1)))])],
+                    vec![if_(
+                        pop.clone().land(push.clone().lnot()),
+                        vec![nb(count.clone(), count.minus(lit(cw, 1)))],
+                    )],
                 ),
             ],
         )],
     );
-    let head = m.wire("head", w, mem.at(rptr));
+    let head = match ram {
+        MemStyle::Block => {
+            let rnext =
+                m.wire("rnext", pw, cond(p.rst.clone(), lit(pw, 0), cond(pop, step(&rptr), rptr.clone())));
+            let q = m.reg("q", w, None);
+            let bypass = m.reg("bypass", 1, Some(0));
+            let written = m.reg("written", w, None);
+            m.always(
+                "clock",
+                vec![
+                    nb(q.clone(), mem.at(rnext.clone())),
+                    nb(bypass.clone(), p.rst.lnot().land(push).land(wptr.eq(rnext))),
+                    nb(written.clone(), p.s_data),
+                ],
+            );
+            m.wire("head", w, cond(bypass, written, q))
+        }
+        _ => m.wire("head", w, mem.at(rptr)),
+    };
     m.assign(p.s_ready, full.lnot());
     m.assign(p.m_valid, empty.lnot());
     m.assign(p.m_data, head);

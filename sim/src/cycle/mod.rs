@@ -290,7 +290,7 @@ impl CycleModel {
             NodeKind::Swu { cfg, .. } => Node::Swu(blocks::Swu::new(cfg)),
             NodeKind::Pool { cfg } => Node::Pool(blocks::Pool::new(cfg)),
             NodeKind::Mvtu { layer, cfg, .. } => Node::Mvtu(Box::new(mvtu(cfg, model, layer.index())?)),
-            NodeKind::Fifo { depth } => Node::Fifo(blocks::Fifo::new(n.in_bits, *depth)),
+            NodeKind::Fifo { depth, .. } => Node::Fifo(blocks::Fifo::new(n.in_bits, *depth)),
             NodeKind::WidthConverter => {
                 Node::WidthConverter(blocks::WidthConverter::new(n.in_bits, n.out_bits))
             }

@@ -330,12 +330,19 @@ fn block_design<B: StreamBlock>(
 /// A FIFO of `depth` words of `width` bits on frames of `frame` words, with the pointer
 /// invariants that make its proofs inductive.
 pub fn fifo(width: usize, depth: usize, frame: usize) -> Result<Design, HdlError> {
+    fifo_in(width, depth, frame, MemStyle::Distributed)
+}
+
+/// [`fifo`] with its words in `ram`: in block RAM the output register and its bypass hold state
+/// the pointer invariants do not describe, so its proofs are bounded.
+pub fn fifo_in(width: usize, depth: usize, frame: usize, ram: MemStyle) -> Result<Design, HdlError> {
     let b = Fifo::new(width, depth)?;
+    let form = if ram == MemStyle::Block { ", block RAM" } else { "" };
     let mut d = block_design(
         BlockKind::Fifo,
-        format!("{width} bits x {depth} deep, {frame} words/frame"),
+        format!("{width} bits x {depth} deep{form}, {frame} words/frame"),
         b,
-        rtl::fifo::design("dut", width, depth, MemStyle::Distributed)?,
+        rtl::fifo::design("dut", width, depth, ram)?,
         frame,
         frame,
     )?;
@@ -1055,6 +1062,7 @@ pub fn designs(fast: bool) -> Result<Vec<Design>, HdlError> {
     if !fast {
         v.push(fifo(3, 2, 3)?);
         v.push(fifo(2, 5, 4)?);
+        v.push(fifo_in(3, 5, 2, MemStyle::Block)?);
         v.push(width_converter(2, 6, 12)?);
         v.push(width_converter(6, 4, 12)?);
         v.push(argmax(1, 4, 3, false)?);

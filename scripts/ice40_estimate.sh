@@ -2,10 +2,14 @@
 # The iCE40 cost model against Yosys synth_ice40 per node (issue 30), on the committed designs of
 # results/ice40/: demo (the `xnorflow demo` model at the demo's folding), sfc (an MNIST SFC trained
 # with `xnorflow train --dataset mnist --arch sfc --epochs 1`, folded with --target-cycles 2048)
-# and demo-up5k (the demo model folded by `compile --arch ice40 --part up5k`, held out of the fit).
+# demo-up5k (the demo model folded by `compile --arch ice40 --part up5k`, held out of the fit),
+# and two convolutional designs compiled for an hx8k (`--arch ice40 --part hx8k`): cnn-digits
+# (`train --dataset digits --arch c16p0-p-c32-64 --epochs 30`) and resnet-digits (`train --dataset
+# digits --arch resnet-digits --act-bits 2 --epochs 30`), for the window units, pools, residual
+# nodes and EBR FIFOs.
 # Each is compiled from its model.xnf and folding.json, synthesized with `xnorflow synth --arch
 # ice40`, and its graph.json refreshed for compiler/tests/ice40_estimate.rs.
-# Usage: scripts/ice40_estimate.sh [OUT_CSV]  (default results/ice40_estimate_vs_synth.csv; about 2 min)
+# Usage: scripts/ice40_estimate.sh [OUT_CSV]  (default results/ice40_estimate_vs_synth.csv; about 4 min)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-results/ice40_estimate_vs_synth.csv}
@@ -14,10 +18,11 @@ bin=${XNORFLOW_BIN:-target/release/xnorflow}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 echo "design,node,lut4_est,lut4,lut4_err_pct,carry_est,carry,dff_est,dff,ebr_est,ebr" > "$tmp/all.csv"
-for d in demo sfc demo-up5k; do
+for d in demo sfc demo-up5k cnn-digits resnet-digits; do
   src=results/ice40/$d
   arch=()
   [ "$d" = demo-up5k ] && arch=(--arch ice40 --part up5k)
+  [ "$d" = cnn-digits ] || [ "$d" = resnet-digits ] && arch=(--arch ice40 --part hx8k)
   "$bin" compile "$src/model.xnf" -o "$tmp/$d" --folding "$src/folding.json" "${arch[@]}" > /dev/null
   "$bin" synth "$tmp/$d" --arch ice40 > "$tmp/$d.log"
   cp "$tmp/$d/graph.json" "$src/graph.json"

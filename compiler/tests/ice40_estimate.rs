@@ -25,15 +25,31 @@ fn rows() -> Vec<BTreeMap<String, String>> {
 /// to 29 LUT4 in the demo and 36 in the SFC, so no estimate is within 10% of both.
 const SMALL_NODE_LUT4: u64 = 4;
 
+/// The kinds of node the iCE40 model is fitted for on the two convolutional designs: window
+/// units (fitted there), pools and the duplicate and sign nodes. Their MVTUs with
+/// multi-threshold outputs (-9% to -43%), width converters of other shapes than the fitted
+/// grid's (-14% to +62%), one FIFO (18 x 2: +11.9%; ten are within 6%), the adds with their
+/// bypass chains (+3% to +20%) and the argmax are measured there but not yet fitted (README,
+/// "iCE40 estimates against synthesis").
+fn fitted_on_conv_designs(n: &compiler::dataflow::Node) -> bool {
+    use compiler::dataflow::NodeKind;
+    matches!(
+        n.kind,
+        NodeKind::Swu { .. } | NodeKind::Pool { .. } | NodeKind::Duplicate | NodeKind::Sign { .. }
+    )
+}
+
 /// Every node: the estimate today is the one the CSV records (so the table in the README is
 /// current), its LUT4s within 10% of Yosys' (or within [`SMALL_NODE_LUT4`]), its EBRs exactly
-/// Yosys', its flip-flops within 15%.
+/// Yosys', its flip-flops within 15%; on the convolutional designs, every node of the kinds
+/// [`fitted_on_conv_designs`] names.
 #[test]
 fn ice40_estimates_track_yosys_per_node() {
     let rows = rows();
     let mut checked = 0;
     let mut failures = Vec::new();
-    for design in ["demo", "sfc", "demo-up5k"] {
+    for design in ["demo", "sfc", "demo-up5k", "cnn-digits", "resnet-digits"] {
+        let conv = design.ends_with("-digits");
         let dir = results().join("ice40").join(design);
         let text = std::fs::read_to_string(dir.join("graph.json")).expect("graph.json");
         let graph: Graph = compiler::json::from_str(&text).expect("a graph");
@@ -65,7 +81,8 @@ fn ice40_estimates_track_yosys_per_node() {
             eprintln!("{line}");
             let recorded = (num("lut4_est"), num("carry_est"), num("dff_est"), num("ebr_est"));
             let lut_ok = err.abs() <= 0.10 || e.lut4.abs_diff(num("lut4")) <= SMALL_NODE_LUT4;
-            if !lut_ok || ff_err.abs() > 0.15 || e.ebr != num("ebr") {
+            let fitted = !conv || fitted_on_conv_designs(n);
+            if fitted && (!lut_ok || ff_err.abs() > 0.15 || e.ebr != num("ebr")) {
                 failures.push(line);
             } else if recorded != (e.lut4, e.carry, e.dff, e.ebr) {
                 failures.push(format!("{line}: the CSV records {recorded:?}, rerun `make ice40-estimate`"));

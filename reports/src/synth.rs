@@ -400,8 +400,30 @@ fn route(b: &BuildDir, part: Ice40Part, progress: &mut dyn FnMut(&str)) -> Resul
         ])
         .log(b.dir.join(builddir::NEXTPNR_LOG))
         .timeout(NEXTPNR_TIMEOUT)
-        .run()?;
+        .run();
+    let out = match out {
+        Ok(out) => out,
+        Err(e) => {
+            // Yosys' LUT4 count fit the part but nextpnr's cells did not (a flip-flop without a
+            // LUT4 to pair with takes a cell of its own): a result, not a failure of the tool.
+            let log = std::fs::read_to_string(b.dir.join(builddir::NEXTPNR_LOG)).unwrap_or_default();
+            let Some(over) = nextpnr_overflow(&log) else { return Err(e.into()) };
+            let why = format!("nextpnr-ice40 cannot place it on the {}: it needs {over}", part.device);
+            return Ok(Timing { part: Err(why), fmax_mhz: None });
+        }
+    };
     Ok(Timing { part: Ok(part), fmax_mhz: fmax(&out.text()) })
+}
+
+/// Why a failed nextpnr-ice40 run could not place the design, when it was room: the cells of its
+/// utilisation report above 100% (`10042 of 7680 ICESTORM_LC`).
+pub fn nextpnr_overflow(log: &str) -> Option<String> {
+    let over: Vec<String> = crate::board::utilisation(log)
+        .into_iter()
+        .filter(|(_, used, avail)| used > avail)
+        .map(|(cell, used, avail)| format!("{used} of {avail} {cell}"))
+        .collect();
+    (!over.is_empty()).then(|| over.join(", "))
 }
 
 /// The module of each pipeline stage by instance name: identical stages share one module, so
@@ -451,6 +473,16 @@ mod tests {
             ("stages_3_b0", "top_fifo_8x9"),
         ];
         assert_eq!(m, want.iter().map(|(i, t)| (i.to_string(), t.to_string())).collect());
+    }
+
+    /// The lines of a run that could not place a residual design on an hx8k.
+    #[test]
+    fn an_overfull_part_is_named_from_the_utilisation_report() {
+        let log = "Info: Device utilisation:\nInfo: \t         ICESTORM_LC: 10042/ 7680   130%\n\
+                   Info: \t        ICESTORM_RAM:    25/   32    78%\n\
+                   ERROR: Unable to place cell 'x', no BELs remaining to implement cell type 'ICESTORM_LC'\n";
+        assert_eq!(nextpnr_overflow(log).as_deref(), Some("10042 of 7680 ICESTORM_LC"));
+        assert_eq!(nextpnr_overflow("ERROR: something else"), None);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{folding, mlp};
+use common::{cnn, folding, mlp};
 use compiler::dataflow::{NodeKind, Popcount};
 use hdl::synth::Target;
 use reports::build::{self, BuildOptions};
@@ -56,4 +56,32 @@ fn ice40_fits_and_gets_a_clock() {
     );
     assert!(r.csv().starts_with(reports::synth::ICE40_CSV_HEADER), "{}", r.csv());
     assert!(r.markdown().contains("| LUT4 est. |"), "{}", r.markdown());
+}
+
+/// A convolutional design built for iCE40 synthesizes: its window units' rings are EBR (iCE40 has
+/// no LUT RAM; a ring marked distributed left Yosys without a mapping), its max-pool's row
+/// buffer flip-flops, and every node is counted beside its estimate.
+#[test]
+fn a_convolutional_design_for_ice40_synthesizes() {
+    use compiler::dataflow::target::{Arch, Ice40Part};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let m =
+        cnn(6, 2, (4, 3, 1, compiler::model::Padding::Bit { amount: 1, bit: false }), true, 4, 3, false, 2)
+            .expect("model");
+    let f = folding(&m, &[(2, 2), (2, 4), (1, 4)], Popcount::Compressor);
+    let arch = Some(Arch::Ice40(Ice40Part::Hx8k));
+    build::compile(
+        &m,
+        &f,
+        dir.path(),
+        &BuildOptions { frames: 1, arch, ..BuildOptions::default() },
+        &mut |_| {},
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let b = BuildDir::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+    assert!(b.graph.to_string().contains("ringmem=block"), "{}", b.graph);
+    let r = reports::synth::synth(&b, Target::Ice40, &mut |_| {}).unwrap_or_else(|e| panic!("{e}"));
+    let swu = r.nodes.iter().find(|n| n.name.starts_with('S')).expect("a window unit");
+    assert_eq!(swu.synth.bram18, 1, "the ring in one EBR: {swu:?}");
+    assert!(r.nodes.iter().all(|n| n.ice40.is_some()), "{:?}", r.nodes);
 }

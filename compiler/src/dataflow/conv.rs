@@ -138,6 +138,25 @@ impl SwuConfig {
     pub fn addr_bits(&self) -> usize {
         ubits(self.ring_words() as u64 - 1)
     }
+
+    /// The one width of the unit's coordinate and address arithmetic: it holds every value the
+    /// Verilog compares (the lowest row kept is carried as `lo + H + R`, never negative).
+    pub fn arith_bits(&self) -> usize {
+        let (h, w, k, s, pd, r) = (self.h, self.w, self.kernel, self.stride, self.pad, self.ring_rows());
+        let off = h + r;
+        let maxv = [
+            (self.oh() - 1) * s + k + off + r,
+            (self.ow() - 1) * s + k,
+            h + pd,
+            w + pd,
+            2 * h + 2 * r,
+            self.ring_words(),
+        ]
+        .into_iter()
+        .max()
+        .unwrap_or(1);
+        ubits(maxv as u64)
+    }
 }
 
 /// A max-pool unit: the maximum over `kernel x kernel` windows with stride `kernel` (trailing rows

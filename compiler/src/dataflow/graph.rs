@@ -579,7 +579,7 @@ impl Graph {
                             n.name
                         ));
                     }
-                    let legal = crate::passes::legalize::swu(cfg);
+                    let legal = crate::passes::legalize::swu_for(cfg, self.arch);
                     if hw.is_some_and(|hw| hw != legal) {
                         return err(format!(
                             "node {}: hardware decisions {:?} are not the legalizer's {legal:?}",

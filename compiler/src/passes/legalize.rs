@@ -98,6 +98,15 @@ pub fn swu(cfg: &SwuConfig) -> SwuHw {
     SwuHw { ring: mem_style(MemStyle::Auto, cfg.ring_words(), cfg.bits()) }
 }
 
+/// [`swu`] on `arch`: iCE40 has no LUT RAM (Yosys finds no mapping for a ring marked
+/// distributed), so every ring there is in EBR.
+pub fn swu_for(cfg: &SwuConfig, arch: Option<Arch>) -> SwuHw {
+    match arch {
+        Some(Arch::Ice40(_)) => SwuHw { ring: MemStyle::Block },
+        _ => swu(cfg),
+    }
+}
+
 /// Where a FIFO of `depth` words of `width` bits keeps them on `arch` (no arch: 7-series).
 ///
 /// On iCE40, which has no LUT RAM, a FIFO in flip-flops costs a flip-flop per bit and about
@@ -124,7 +133,7 @@ pub fn run(graph: &mut Graph, _model: &Model) -> Result<(), DataflowError> {
     let arch = graph.arch;
     let decide = |n: &mut crate::dataflow::Node| match &mut n.kind {
         NodeKind::Mvtu { cfg, hw, .. } => *hw = Some(mvtu(cfg)),
-        NodeKind::Swu { cfg, hw } => *hw = Some(swu(cfg)),
+        NodeKind::Swu { cfg, hw } => *hw = Some(swu_for(cfg, arch)),
         NodeKind::Fifo { depth, ram } => *ram = fifo_ram(arch, *depth, n.in_bits),
         _ => {}
     };

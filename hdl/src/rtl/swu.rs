@@ -49,12 +49,7 @@ fn module(name: &str, c: &SwuConfig, hw: &SwuHw) -> Module {
     // `lo` is kept as `lo + H + R`, never negative.
     let off = h + r;
     let (oyb, oxb, kb) = (u(oh - 1), u(ow - 1), u(k - 1));
-    // One width for the coordinate and address arithmetic, holding every value compared.
-    let maxv = [(oh - 1) * s + k + off + r, (ow - 1) * s + k, h + pd, w + pd, 2 * h + 2 * r, rw]
-        .into_iter()
-        .max()
-        .unwrap_or(1);
-    let nb_ = u(maxv);
+    let nb_ = c.arith_bits();
     let n = |v: usize| lit(nb_, v as u64);
     let ext =
         |e: &Expr, wd: usize| if wd < nb_ { concat(vec![lit(nb_ - wd, 0), e.clone()]) } else { e.clone() };

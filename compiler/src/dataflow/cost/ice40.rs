@@ -15,7 +15,7 @@
 
 use super::super::{
     ubits, width, Graph, LaneInput, MvtuConfig, MvtuHw, Node, NodeKind, PerNode, PoolConfig, Popcount,
-    RomForm, SwuConfig, WeightMem,
+    RomForm, SwuConfig, SwuHw, WeightMem,
 };
 use super::adder_tree_luts;
 use crate::model::{Layer, Model};
@@ -250,7 +250,11 @@ fn fifo_mux(depth: usize, width: usize) -> u64 {
 pub fn fifo(depth: usize, width: usize, words: usize) -> Ice40Cost {
     let aw = ubits(depth as u64 - 1) as u64;
     Ice40Cost {
-        lut4: (fifo_mux(depth, width) + depth as u64 + (27 * aw).div_ceil(2)).saturating_sub(20),
+        // The fit's constant takes a two-word FIFO below zero; Yosys' smallest are 13 LUT4 and
+        // one per bit (a 2 x 1 FIFO: 14).
+        lut4: (fifo_mux(depth, width) + depth as u64 + (27 * aw).div_ceil(2))
+            .saturating_sub(20)
+            .max(13 + width as u64),
         carry: 3 * aw - 1,
         dff: (depth * width) as u64 + 3 * aw,
         ebr: 0,
@@ -279,16 +283,19 @@ pub fn fifo_ebr(depth: usize, width: usize, words: usize) -> Ice40Cost {
     }
 }
 
-/// The estimate for a sliding-window unit: its ring in EBR (any ring: iCE40 has no LUT RAM), the
-/// counters and address arithmetic as on 7-series, a LUT4 per output bit for the pad
-/// multiplexer. Not measured on iCE40.
+/// The estimate for a sliding-window unit: its ring in EBR (any ring: iCE40 has no LUT RAM,
+/// [`legalize::swu_for`]); the counters, address arithmetic and pad multiplexer at 1.7 LUT4 per
+/// 7-series LUT6 (their comparisons and sums are carry chains of the arithmetic width on iCE40,
+/// 7 per bit, 10 with padding); the 7-series registers, the ring's read register and the output
+/// word. Fitted on the seven window units of the digits CNN and ResNet in
+/// `results/ice40_estimate_vs_synth.csv` (LUT4 within 7%, flip-flops within 1).
 pub fn swu(c: &SwuConfig) -> Ice40Cost {
-    let x = super::swu_with(c, &legalize::swu(c));
+    let x = super::swu_with(c, &SwuHw { ring: super::super::MemStyle::Block });
     let (depth, width) = (c.ring_words(), c.bits());
     Ice40Cost {
-        lut4: x.lut - if x.bram18 == 0 { super::lutram_luts(depth, width) } else { 0 },
-        carry: 0,
-        dff: x.ff + if x.bram18 == 0 { 0 } else { width as u64 },
+        lut4: (17 * x.lut).div_ceil(10),
+        carry: (c.arith_bits() * if c.pad > 0 { 10 } else { 7 }) as u64,
+        dff: x.ff + 2 * width as u64 + 4,
         ebr: ebr(depth, width),
         spram: 0,
         cycles: x.cycles,
@@ -353,9 +360,22 @@ fn node_with(n: &Node, thresholds: Option<&[i32]>) -> Ice40Cost {
             same(lut4, if i <= o && o / i >= 8 { 5 } else { 1 }, i + o + 3)
         }
         // As on 7-series (not measured on iCE40): registers, and a LUT4 per bit of logic.
-        NodeKind::Duplicate | NodeKind::Sign { .. } | NodeKind::ChannelPad { .. } | NodeKind::Add { .. } => {
+        NodeKind::Duplicate | NodeKind::Sign { .. } | NodeKind::ChannelPad { .. } => {
             let x = super::node(n);
             same(x.lut, 0, x.ff)
+        }
+        // The adders and output register as on 7-series, and the bypass chain's nodes as iCE40
+        // builds them (its FIFOs in flip-flops or EBR, not LUT RAM).
+        NodeKind::Add { .. } => {
+            let s = super::shortcut(n).unwrap_or_default();
+            let by = n.bypass().iter().map(node).fold(Ice40Cost::default(), |a, b| a + b);
+            Ice40Cost {
+                lut4: s.add_lut + by.lut4,
+                dff: n.out_bits as u64 + 1 + by.dff,
+                cycles: (n.in_words as u64).max(by.cycles),
+                latency: 1,
+                ..by
+            }
         }
         // The running maximum: per score a comparator (a LUT4 and a carry per bit) and the
         // multiplexers of score and index. Yosys maps the same 10 x 9-bit module (the same

@@ -513,6 +513,18 @@ proptest! {
         for n in g.all_nodes() {
             prop_assert!(n.cycles() as u64 <= target, "{} needs {} cycles > {target}\n{g}", n.name, n.cycles());
         }
+        // The iCE40 folder under the same target: every node within it, or the part refused.
+        let part = compiler::dataflow::target::Ice40Part::Hx8k;
+        match fold::auto_fold_ice40(&model, part, Some(target), Popcount::Compressor, MemStyle::Auto) {
+            Ok(f) => {
+                let g = fold::lower(&model, &f).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                for n in g.all_nodes() {
+                    prop_assert!(n.cycles() as u64 <= target, "iCE40: {} needs {} cycles > {target}\n{g}", n.name, n.cycles());
+                }
+            }
+            Err(DataflowError::PartTooSmall(_)) => {}
+            Err(e) => return Err(TestCaseError::fail(format!("iCE40: {e}"))),
+        }
     }
 }
 
@@ -547,6 +559,13 @@ fn a_channel_pad_slower_than_the_target_is_folded_around_or_named() {
     let g = fold::lower(&m, &fold_at(&m, t).expect("folds")).expect("lowers");
     let slowest = g.all_nodes().map(|n| n.cycles() as u64).max().expect("nodes");
     assert!(slowest <= t, "{slowest} > {t}\n{g}");
+    // The iCE40 folder widens the same way.
+    let part = compiler::dataflow::target::Ice40Part::Hx8k;
+    let f =
+        fold::auto_fold_ice40(&m, part, Some(t), Popcount::Compressor, MemStyle::Auto).expect("fits an hx8k");
+    let g = fold::lower(&m, &f).expect("lowers");
+    let slowest = g.all_nodes().map(|n| n.cycles() as u64).max().expect("nodes");
+    assert!(slowest <= t, "iCE40: {slowest} > {t}\n{g}");
     // 1 channel to 40: no producer is wider than one channel, the pad needs 640 cycles.
     let m = model(1, 40);
     let t = fold::fastest_cycles(&m).expect("fastest");

@@ -203,7 +203,8 @@ pub fn auto_fold_ice40(
     }
     let shapes = layer_shapes(model)?;
     let spec = part.spec();
-    let fold_at = |t: u64| fold_each(&shapes, |s| cheapest(s, t, popcount, mem, ice40_key));
+    // Every node within the frame time, the bypass chains of residual blocks included.
+    let fold_at = |t: u64| within_cycles(model, &shapes, t, popcount, mem, ice40_key).ok();
     let fits_in = |c: &cost::ice40::Ice40Cost, p: Ice40Part| {
         let s = p.spec();
         c.lc() <= s.lc && c.ebr <= s.ebr && c.spram <= s.spram
@@ -215,10 +216,7 @@ pub fn auto_fold_ice40(
     let times = frame_times(&shapes);
     let (smallest, at) = match cycles {
         Some(c) => {
-            let f = fold_at(c).ok_or_else(|| {
-                let fastest = shapes.iter().map(LayerShape::fastest).max().unwrap_or(1);
-                DataflowError::CyclesOutOfReach { target: c, fastest }
-            })?;
+            let f = within_cycles(model, &shapes, c, popcount, mem, ice40_key)?;
             if fits_in(&folding_ice40(model, &f, part)?, part) {
                 return Ok(f);
             }
@@ -281,41 +279,9 @@ pub fn auto_fold(
 ) -> Result<Folding, DataflowError> {
     let target = check_target(target)?;
     let shapes = layer_shapes(model)?;
-    let fold_within = |limit: &dyn Fn(LayerId) -> u64| {
-        fold_each(&shapes, |s| cheapest(s, limit(s.layer), popcount, mem, xc7_key))
-    };
-    let fold_at = |cycles: u64| fold_within(&|_| cycles);
+    let fold_at = |cycles: u64| fold_each(&shapes, |s| cheapest(s, cycles, popcount, mem, xc7_key));
     match target {
-        FoldTarget::Cycles(c) => {
-            let c = c.max(1);
-            let mut limits: BTreeMap<LayerId, u64> = shapes.iter().map(|s| (s.layer, c)).collect();
-            let mut f = fold_at(c).ok_or_else(|| {
-                let fastest = shapes.iter().map(LayerShape::fastest).max().unwrap_or(1);
-                DataflowError::CyclesOutOfReach { target: c, fastest }
-            })?;
-            // A bypass node's words are as wide as the layer before its block emits: when one is
-            // slower than the target, that layer gets a tighter limit (more PE, wider words)
-            // until the bypass fits or the layer cannot widen further. Limits only fall, so this
-            // ends.
-            loop {
-                let g = lower(model, &f)?;
-                let Some((node, cycles, producer)) = slow_bypass(&g, c) else { return Ok(f) };
-                let out_of_reach =
-                    || DataflowError::BypassOutOfReach { node: node.clone(), cycles, target: c };
-                let layer = producer.ok_or_else(out_of_reach)?;
-                let old = limits[&layer];
-                let tighter = (old.saturating_mul(c) / cycles).min(old - 1);
-                if tighter == 0 {
-                    return Err(out_of_reach());
-                }
-                limits.insert(layer, tighter);
-                let widened = fold_within(&|l| limits[&l]).ok_or_else(out_of_reach)?;
-                if widened == f {
-                    return Err(out_of_reach());
-                }
-                f = widened;
-            }
-        }
+        FoldTarget::Cycles(c) => within_cycles(model, &shapes, c.max(1), popcount, mem, xc7_key),
         FoldTarget::LutBudget(budget) => {
             let times = frame_times(&shapes);
             let fits = |t: u64| -> Option<Folding> {
@@ -331,6 +297,45 @@ pub fn auto_fold(
                 }
             }
         }
+    }
+}
+
+/// The cheapest folding (by `key`) with every node within `c` cycles per frame: each layer at its
+/// cheapest within `c`; then, while a bypass node is slower than `c` (its words are as wide as
+/// the layer before its block emits), that layer gets a tighter limit (more PE, wider words)
+/// until the bypass fits or the layer cannot widen further. Limits only fall, so this ends.
+fn within_cycles<K: PartialOrd>(
+    model: &Model,
+    shapes: &[LayerShape],
+    c: u64,
+    popcount: Popcount,
+    mem: MemStyle,
+    key: impl Fn(&LayerShape, &LayerFold) -> K + Copy,
+) -> Result<Folding, DataflowError> {
+    let fold_within = |limit: &dyn Fn(LayerId) -> u64| {
+        fold_each(shapes, |s| cheapest(s, limit(s.layer), popcount, mem, key))
+    };
+    let mut limits: BTreeMap<LayerId, u64> = shapes.iter().map(|s| (s.layer, c)).collect();
+    let mut f = fold_within(&|_| c).ok_or_else(|| {
+        let fastest = shapes.iter().map(LayerShape::fastest).max().unwrap_or(1);
+        DataflowError::CyclesOutOfReach { target: c, fastest }
+    })?;
+    loop {
+        let g = lower(model, &f)?;
+        let Some((node, cycles, producer)) = slow_bypass(&g, c) else { return Ok(f) };
+        let out_of_reach = || DataflowError::BypassOutOfReach { node: node.clone(), cycles, target: c };
+        let layer = producer.ok_or_else(out_of_reach)?;
+        let old = limits[&layer];
+        let tighter = (old.saturating_mul(c) / cycles).min(old - 1);
+        if tighter == 0 {
+            return Err(out_of_reach());
+        }
+        limits.insert(layer, tighter);
+        let widened = fold_within(&|l| limits[&l]).ok_or_else(out_of_reach)?;
+        if widened == f {
+            return Err(out_of_reach());
+        }
+        f = widened;
     }
 }
 

@@ -22,6 +22,7 @@ pub mod mvtu;
 pub mod pool;
 pub mod residual;
 pub mod swu;
+pub mod uart;
 pub mod width;
 
 pub use argmax::Argmax;
@@ -30,6 +31,7 @@ pub use mvtu::{Controller, Mvtu};
 pub use pool::Pool;
 pub use residual::{Add, ChannelPad, Duplicate, Sign};
 pub use swu::Swu;
+pub use uart::{UartRx, UartTx};
 pub use width::WidthConverter;
 
 /// [`Unit::sleep`] of a block whose coming edges all leave its registers as they are: as many as

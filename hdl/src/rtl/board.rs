@@ -100,7 +100,23 @@ pub fn define(d: &mut Design, accel: &str, p: &BoardParams) -> Result<String, Hd
     Ok(d.define(name, |_, n| board(n, accel, &rx, &tx, &fifo, &table_file, p)))
 }
 
-/// 8N1 receiver: a two-flop synchronizer, the start bit checked at its middle, data bits and the
+/// A design whose top module `top` is the UART receiver at `cpb` clocks a bit (ports `clk`, `rst`,
+/// `rx`, `valid`, `data`, `error`; the behaviour: `blocks::UartRx`).
+pub fn rx_design(top: &str, cpb: u64) -> Design {
+    let mut d = Design::new(top);
+    d.define(top.into(), |_, n| uart_rx(n, cpb));
+    d
+}
+
+/// A design whose top module `top` is the UART transmitter at `cpb` clocks a bit (ports `clk`,
+/// `rst`, `s_valid`, `s_data`, `s_ready`, `tx`; the behaviour: `blocks::UartTx`).
+pub fn tx_design(top: &str, cpb: u64) -> Design {
+    let mut d = Design::new(top);
+    d.define(top.into(), |_, n| uart_tx(n, cpb));
+    d
+}
+
+/// 8N1 receiver (the behaviour: `blocks::UartRx`): a two-flop synchronizer, the start bit checked at its middle, data bits and the
 /// stop bit sampled at theirs. `valid` (one clock) with the byte, or `error` (one clock) for a
 /// stop bit of 0.
 fn uart_rx(name: &str, cpb: u64) -> Module {
@@ -185,7 +201,8 @@ fn uart_rx(name: &str, cpb: u64) -> Module {
     m
 }
 
-/// 8N1 transmitter with a ready/valid byte input: start bit, eight data bits, stop bit.
+/// 8N1 transmitter with a ready/valid byte input (the behaviour: `blocks::UartTx`): start bit,
+/// eight data bits, stop bit.
 fn uart_tx(name: &str, cpb: u64) -> Module {
     let cw = ubits(cpb);
     let mut m = Module::new(name);

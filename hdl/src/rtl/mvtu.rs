@@ -281,8 +281,12 @@ fn ctl_module(name: &str, c: &MvtuConfig, stages: usize) -> Module {
     ));
     // The pipeline after the lanes: per stage the word's valid, first, last and pass (the
     // threshold address it is read at); the last stage is the accumulators'.
+    // The pipeline after the lanes: per stage the word's valid, first and last bits, and the
+    // pass (the threshold address it is read at, one stage before the accumulators'; so the last
+    // stage needs none, nor does a unit without thresholds).
+    let tmem = c.has_tmem();
     let mut ap = nf.clone();
-    if stages > 0 {
+    if stages > 0 && tmem {
         let pass = m.reg("pass_b", tbits, Some(0));
         on_fire.push(nb(pass.clone(), nf.clone()));
         ap = pass;
@@ -290,20 +294,20 @@ fn ctl_module(name: &str, c: &MvtuConfig, stages: usize) -> Module {
     let mut shift = Vec::new();
     let mut on_reset = Vec::new();
     let (mut av, mut af, mut al) = (v1.clone(), first.clone(), last.clone());
-    let mut taddr_e = nf.clone();
+    let mut taddr_e = ap.clone();
     for k in 0..stages {
         taddr_e = ap.clone();
         let pv = m.reg1(&format!("pv{k}"), false);
         let pf = m.reg1(&format!("pf{k}"), false);
         let pl = m.reg1(&format!("pl{k}"), false);
-        let pp = m.reg(&format!("pp{k}"), tbits, Some(0));
-        shift.extend([nb(pv.clone(), av), nb(pf.clone(), af), nb(pl.clone(), al), nb(pp.clone(), ap)]);
+        shift.extend([nb(pv.clone(), av), nb(pf.clone(), af), nb(pl.clone(), al)]);
+        if tmem && k + 1 < stages {
+            let pp = m.reg(&format!("pp{k}"), tbits, Some(0));
+            shift.push(nb(pp.clone(), ap));
+            ap = pp;
+        }
         on_reset.push(nb(pv.clone(), lit(1, 0)));
-        (av, af, al, ap) = (pv, pf, pl, pp);
-    }
-    if stages > 0 && !c.has_tmem() {
-        // Verilator's -Wall accepts an unused signal whose name says so.
-        m.wire1("unused_pass", ap.eq(lit(tbits, 0)));
+        (av, af, al) = (pv, pf, pl);
     }
     let acc_last = av.clone().land(al);
     let mut reset = vec![

@@ -4,9 +4,12 @@
 //! `NF = MH/PE` passes over it (the first from the stream, storing it in the input buffer, the
 //! others from the buffer), each pass computing PE rows and emitting one output word. With no
 //! stalls it starts one word per cycle, so a vector takes exactly `NF * SF` cycles in steady
-//! state; a word's result leaves two cycles after the word entered (stage A registers the word
-//! and reads the memories, stage B accumulates and, at a pass's last word, loads the output
-//! register).
+//! state; a word's result leaves `2 + stages` cycles after the word entered (stage A registers
+//! the word and reads the memories, stage B computes the lane sums, `stages` pipeline registers
+//! carry them, and the last of these stages, stage B itself without any, accumulates and, at a
+//! pass's last word, loads the output register). The legalizer decides `stages`
+//! (`MvtuHw::latency`): on iCE40 one register splits the lanes and adder tree from the
+//! accumulator's add and compare.
 //!
 //! Row `nf*PE + p` belongs to PE `p`; its weights are words `nf*SF .. nf*SF+SF` of PE `p`'s weight
 //! memory and its thresholds are entry `nf` of PE `p`'s threshold memory. In threshold mode the

@@ -15,8 +15,9 @@ use crate::dataflow::{
 };
 use crate::model::Model;
 
-/// Cycles from the handshake of a vector's last input word entering an MVTU to its output word
-/// being valid: the registered input word, then the accumulator (`hdl::mvtu` builds these two
+/// Cycles from the handshake of a vector's last input word entering an MVTU without pipeline
+/// stages ([`ICE40_STAGES`]; each adds one) to its output word being valid: the registered input
+/// word, then the accumulator (`hdl::mvtu` builds these two
 /// stages, `sim::cycle` models them). A multi-threshold's comparators sit between the
 /// accumulator's adder and the output register, in the same stage, so every output mode has
 /// this latency.

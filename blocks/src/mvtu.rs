@@ -4,9 +4,12 @@
 //! `NF = MH/PE` passes over it (the first from the stream, storing it in the input buffer, the
 //! others from the buffer), each pass computing PE rows and emitting one output word. With no
 //! stalls it starts one word per cycle, so a vector takes exactly `NF * SF` cycles in steady
-//! state; a word's result leaves two cycles after the word entered (stage A registers the word
-//! and reads the memories, stage B accumulates and, at a pass's last word, loads the output
-//! register).
+//! state; a word's result leaves `2 + stages` cycles after the word entered (stage A registers
+//! the word and reads the memories, stage B computes the lane sums, `stages` pipeline registers
+//! carry them, and the last of these stages, stage B itself without any, accumulates and, at a
+//! pass's last word, loads the output register). The legalizer decides `stages`
+//! (`MvtuHw::latency`): on iCE40 one register splits the lanes and adder tree from the
+//! accumulator's add and compare.
 //!
 //! Row `nf*PE + p` belongs to PE `p`; its weights are words `nf*SF .. nf*SF+SF` of PE `p`'s weight
 //! memory and its thresholds are entry `nf` of PE `p`'s threshold memory. In threshold mode the
@@ -25,20 +28,26 @@ use crate::Unit;
 use compiler::dataflow::{LaneInput, MvtuConfig, MvtuOutput};
 use compiler::model::BitMatrix;
 
-/// The MVTU's controller: counters, input buffer, the registered input word (stage B) and the
-/// output register.
+/// The MVTU's controller: counters, input buffer, the registered input word (stage B), the
+/// pipeline after the lanes and the output register.
 ///
-/// Registers (`sf`, `nf`, `waddr`, `v1`, `out_valid` reset to 0): `advance = !out_valid ||
-/// m_ready`; `fire = advance && (nf != 0 || s_valid)` (a word enters stage A: from the stream in
-/// the first pass, from the input buffer in the others). At an advancing edge: when stage B holds
-/// a pass's last word (`v1 && last`) the output register takes the accumulators' `results`;
-/// `out_valid <= (v1 && last) || (out_valid && !m_ready)`; `v1 <= fire`; on `fire` the word is
-/// registered into `x` (and stored in the input buffer in the first pass when `NF > 1`), `first`
-/// and `last` mark its position in the pass, and `waddr`, `sf`, `nf` step.
+/// Registers (`sf`, `nf`, `waddr`, `v1`, every stage's valid bit and `out_valid` reset to 0):
+/// `advance = !out_valid || m_ready`; `fire = advance && (nf != 0 || s_valid)` (a word enters
+/// stage A: from the stream in the first pass, from the input buffer in the others). With
+/// `stages` pipeline stages (the legalizer's [`compiler::dataflow::MvtuHw::stages`]) each PE's
+/// lane sum of the word in stage B moves, at an advancing edge, into a delay line of `stages`
+/// slots of (valid, first, last, pass, sums); the word at the line's end (stage B itself with no
+/// stages) is the accumulators' (the *accumulate stage*). At an advancing edge: when the
+/// accumulate stage holds a pass's last word the output register takes the accumulators'
+/// `results`; `out_valid <= (acc_valid && acc_last) || (out_valid && !m_ready)`; the delay line
+/// shifts; `v1 <= fire`; on `fire` the word is registered into `x` (and stored in the input buffer
+/// in the first pass when `NF > 1`), `first`, `last` and its pass mark its position, and `waddr`,
+/// `sf`, `nf` step. Backpressure stays one signal: every register moves on `advance`.
 ///
-/// Outputs: `s_ready = advance && nf == 0`, `m_valid = out_valid`, `m_data = out`; to the
-/// memories the read address `waddr` and threshold address `nf` of the word entering now (read
-/// when `advance`); to the accumulators `acc_en = advance && v1` and `first`.
+/// Outputs: `s_ready = advance && nf == 0`, `m_valid = out_valid`, `m_data = out`; to the weight
+/// memories the read address `waddr` of the word entering now, to the threshold memories the pass
+/// of the word entering the accumulate stage ([`Controller::taddr`]), both read when `advance`;
+/// to the accumulators `acc_en = advance && acc_valid`, `first` and the stage's sums.
 #[derive(Clone, Debug)]
 pub struct Controller {
     sf_n: usize,
@@ -51,15 +60,31 @@ pub struct Controller {
     first: bool,
     last: bool,
     x: Vec<u64>,
+    /// The pass of the word in stage B.
+    pass: usize,
     out_valid: bool,
     out: Vec<u64>,
     ibuf: Vec<u64>,
+    /// The delay line after the lanes, `pipe[0]` nearest them.
+    pipe: Vec<Slot>,
+}
+
+/// One pipeline stage after the lanes: the word's place in its pass and each PE's lane sum.
+#[derive(Clone, Debug, Default)]
+struct Slot {
+    valid: bool,
+    first: bool,
+    last: bool,
+    pass: usize,
+    sums: Vec<i64>,
 }
 
 impl Controller {
-    /// The controller of `cfg` (validated by the caller).
-    pub fn new(cfg: &MvtuConfig) -> Self {
+    /// The controller of `cfg` (validated by the caller) with `stages` pipeline stages after the
+    /// lanes.
+    pub fn new(cfg: &MvtuConfig, stages: usize) -> Self {
         let in_words = words(cfg.in_bits());
+        let slot = Slot { sums: vec![0; cfg.pe], ..Slot::default() };
         Controller {
             sf_n: cfg.sf(),
             nf_n: cfg.nf(),
@@ -71,10 +96,18 @@ impl Controller {
             first: false,
             last: false,
             x: vec![0; in_words],
+            pass: 0,
             out_valid: false,
             out: vec![0; words(cfg.out_bits())],
             ibuf: if cfg.nf() > 1 { vec![0; cfg.sf() * in_words] } else { Vec::new() },
+            pipe: vec![slot; stages],
         }
+    }
+
+    /// Pipeline stages after the lanes.
+    #[inline]
+    pub fn stages(&self) -> usize {
+        self.pipe.len()
     }
 
     /// The pipeline advances this cycle.
@@ -137,25 +170,80 @@ impl Controller {
         self.last
     }
 
+    /// The accumulate stage holds a word.
+    #[inline]
+    pub fn acc_valid(&self) -> bool {
+        self.pipe.last().map_or(self.v1, |s| s.valid)
+    }
+
+    /// The word in the accumulate stage starts a pass (the accumulators start from the
+    /// threshold).
+    #[inline]
+    pub fn acc_first(&self) -> bool {
+        self.pipe.last().map_or(self.first, |s| s.first)
+    }
+
+    /// The word in the accumulate stage ends a pass (the output register takes the results).
+    #[inline]
+    pub fn acc_last(&self) -> bool {
+        self.pipe.last().map_or(self.last, |s| s.last)
+    }
+
+    /// Each PE's lane sum of the word in the accumulate stage (with stages; without, the lanes
+    /// compute it from [`Controller::x`]).
+    #[inline]
+    pub fn acc_sums(&self) -> Option<&[i64]> {
+        self.pipe.last().map(|s| &s.sums[..])
+    }
+
+    /// The pass of the word in the accumulate stage.
+    #[inline]
+    pub fn acc_pass(&self) -> usize {
+        self.pipe.last().map_or(self.pass, |s| s.pass)
+    }
+
+    /// The threshold memory address: the pass of the word entering the accumulate stage at the
+    /// next advancing edge (the memory registers it then).
+    #[inline]
+    pub fn taddr(&self) -> usize {
+        match self.pipe.len() {
+            0 => self.nf,
+            1 => self.pass,
+            n => self.pipe[n - 2].pass,
+        }
+    }
+
     /// The accumulators take their next value this cycle.
     #[inline]
     pub fn acc_en(&self, m_ready: bool) -> bool {
-        self.advance(m_ready) && self.v1
+        self.advance(m_ready) && self.acc_valid()
     }
 
-    /// One edge without reset; `results` is what the accumulators output for the word in stage B
-    /// before the edge (read only when that word ends a pass).
+    /// One edge without reset; `results` is what the accumulators output for the word in the
+    /// accumulate stage before the edge (read only when that word ends a pass); `sums` each PE's
+    /// lane sum of the word in stage B (read only with stages).
     #[inline]
-    pub fn edge(&mut self, s_valid: bool, s_data: &[u64], m_ready: bool, results: &[u64]) {
+    pub fn edge(&mut self, s_valid: bool, s_data: &[u64], m_ready: bool, results: &[u64], sums: &[i64]) {
         if !self.advance(m_ready) {
             return;
         }
         let fire = self.nf != 0 || s_valid;
-        if self.v1 && self.last {
+        let (acc_valid, acc_last) = (self.acc_valid(), self.acc_last());
+        if acc_valid && acc_last {
             let n = self.out.len();
             self.out.copy_from_slice(&results[..n]);
         }
-        self.out_valid = (self.v1 && self.last) || (self.out_valid && !m_ready);
+        self.out_valid = (acc_valid && acc_last) || (self.out_valid && !m_ready);
+        if !self.pipe.is_empty() {
+            // The oldest slot's buffer is reused for the newest.
+            self.pipe.rotate_right(1);
+            let s = &mut self.pipe[0];
+            (s.valid, s.first, s.last, s.pass) = (self.v1, self.first, self.last, self.pass);
+            if self.v1 {
+                let n = s.sums.len();
+                s.sums.copy_from_slice(&sums[..n]);
+            }
+        }
         self.v1 = fire;
         if fire {
             let iw = self.in_words;
@@ -169,6 +257,7 @@ impl Controller {
             }
             self.first = self.sf == 0;
             self.last = self.sf + 1 == self.sf_n;
+            self.pass = self.nf;
             self.waddr = if self.waddr + 1 == self.sf_n * self.nf_n { 0 } else { self.waddr + 1 };
             self.sf += 1;
             if self.sf == self.sf_n {
@@ -189,7 +278,8 @@ impl Controller {
     /// empty. How many of the coming edges are of this kind.
     #[inline]
     pub fn buffered_run(&self) -> usize {
-        if self.nf == 0 || self.out_valid || (self.v1 && self.last) {
+        let ends_pass = (self.v1 && self.last) || self.pipe.iter().any(|s| s.valid && s.last);
+        if self.nf == 0 || self.out_valid || ends_pass {
             0
         } else {
             self.sf_n - 1 - self.sf
@@ -205,8 +295,21 @@ impl Controller {
         // The words `sf .. sf + edges` enter; the last of them is in stage B afterwards. None is
         // the pass's last, so neither the pass nor the weight address wraps.
         let (iw, s) = (self.in_words, self.sf + edges - 1);
+        // The delay line moves `edges` places: the slots it had, then stage B's word, then the
+        // run's words; its sums are left as they were (only the per-cycle reference, which does
+        // not skip, reads them).
+        let n = self.pipe.len();
+        if n > 0 {
+            let mut items: Vec<(bool, bool, bool, usize)> =
+                self.pipe.iter().rev().map(|t| (t.valid, t.first, t.last, t.pass)).collect();
+            items.push((self.v1, self.first, self.last, self.pass));
+            items.extend((self.sf..s).map(|w| (true, w == 0, false, self.nf)));
+            for (slot, item) in self.pipe.iter_mut().zip(items.iter().rev()) {
+                (slot.valid, slot.first, slot.last, slot.pass) = *item;
+            }
+        }
         self.x.copy_from_slice(&self.ibuf[s * iw..(s + 1) * iw]);
-        (self.v1, self.first, self.last) = (true, s == 0, false);
+        (self.v1, self.first, self.last, self.pass) = (true, s == 0, false, self.nf);
         self.waddr += edges;
         self.sf += edges;
     }
@@ -214,6 +317,13 @@ impl Controller {
     /// One edge with reset high.
     pub fn reset(&mut self) {
         (self.sf, self.nf, self.waddr, self.v1, self.out_valid) = (0, 0, 0, false, false);
+        self.pipe.iter_mut().for_each(|s| s.valid = false);
+    }
+
+    /// Nothing in stage B or the pipeline after it.
+    #[inline]
+    pub fn drained(&self) -> bool {
+        !self.v1 && self.pipe.iter().all(|s| !s.valid)
     }
 }
 
@@ -453,6 +563,8 @@ pub struct Mvtu {
     tq: usize,
     acc: Vec<i64>,
     results: Vec<u64>,
+    /// Each PE's lane sum of the word in stage B (with pipeline stages, per cycle).
+    sums: Vec<i64>,
     /// Accumulate a pass at its last word (see [`Mvtu::set_per_cycle`]).
     lazy: bool,
     /// The input words of the pass so far, in stage-B order (lazy mode, `NF = 1`; with more
@@ -538,7 +650,7 @@ impl Mvtu {
             }
         }
         Ok(Mvtu {
-            ctl: Controller::new(cfg),
+            ctl: Controller::new(cfg, 0),
             nf_n: cfg.nf(),
             sf_n: cfg.sf(),
             simd: cfg.simd,
@@ -555,6 +667,7 @@ impl Mvtu {
             tq: 0,
             acc: vec![0; cfg.pe],
             results: vec![0; words(cfg.out_bits())],
+            sums: vec![0; cfg.pe],
             lazy: true,
             pass_x: vec![0; cfg.sf() * words(cfg.simd * cfg.input.bits())],
             pass_n: 0,
@@ -577,8 +690,18 @@ impl Mvtu {
     /// them only at a pass's end, and a wrapping register's sum does not depend on the order of
     /// its additions. Per cycle is the reference the lazy form is tested against.
     pub fn set_per_cycle(&mut self, per_cycle: bool) {
-        self.lazy = !per_cycle;
+        // With more than one stage the next vector's words would overwrite the kept ones before
+        // the pass's last word reaches the accumulators.
+        self.lazy = !per_cycle && self.ctl.stages() <= 1;
         (self.pass_n, self.planes_fresh) = (0, false);
+    }
+
+    /// The unit with `stages` pipeline stages after the lanes (the legalizer's
+    /// [`compiler::dataflow::MvtuHw::stages`]; `cfg` is the one it was built from).
+    pub fn pipelined(mut self, cfg: &MvtuConfig, stages: usize) -> Self {
+        self.ctl = Controller::new(cfg, stages);
+        self.set_per_cycle(!self.lazy);
+        self
     }
 }
 
@@ -605,6 +728,35 @@ impl Mvtu {
 }
 
 impl Mvtu {
+    /// With stages: every PE's lane sum of the word in stage B, into `sums`.
+    #[inline(always)]
+    fn lane_sums(&mut self, input: LaneInput) {
+        let cycles = self.sf_n * self.nf_n;
+        let (x, ww, wq) = (self.ctl.x(), self.ww, self.wq);
+        let rows = self.weights.chunks_exact(cycles * ww);
+        for (sum, wrow) in self.sums.iter_mut().zip(rows) {
+            *sum = sum_lanes(input, self.simd, &self.lanes.masks, x, &wrow[wq * ww..(wq + 1) * ww]);
+        }
+    }
+
+    /// With stages: every PE's accumulator takes the sum the pipeline delivers; at a pass's last
+    /// word the results.
+    fn accumulate_delayed(&mut self) {
+        let field = self.finish.field_bits();
+        let (first, last) = (self.ctl.acc_first(), self.ctl.acc_last());
+        let (tq, nf_n, tw) = (self.tq, self.nf_n, self.tw);
+        let sums = self.ctl.acc_sums().unwrap_or(&[]);
+        for (p, (acc, &sum)) in self.acc.iter_mut().zip(sums).enumerate() {
+            let base = if first { self.starts[p * nf_n + tq] } else { *acc };
+            *acc = accumulate(base, sum, self.reg_bits);
+            if last {
+                let t = (p * nf_n + tq) * tw;
+                let r = self.finish.result(*acc, &self.tmem[t..t + tw]);
+                set(&mut self.results, p * field, field, r);
+            }
+        }
+    }
+
     /// Lazy mode with one pass per vector: keeps the word in stage B for its pass.
     #[inline]
     fn keep_word(&mut self) {
@@ -715,6 +867,42 @@ impl Mvtu {
     }
 }
 
+impl Mvtu {
+    /// [`Unit::edge`] with pipeline stages after the lanes, the pipeline advancing: the
+    /// accumulate stage's word first (in lazy mode a pass at its last word, which stage B kept
+    /// an edge earlier), then stage B's.
+    fn edge_pipelined(&mut self, s_valid: bool, s_data: &[u64], m_ready: bool) {
+        let c = &self.ctl;
+        let pass_ends = c.acc_valid() && c.acc_last();
+        if self.lazy {
+            if pass_ends {
+                match self.input {
+                    LaneInput::Binary => self.accumulate_pass(LaneInput::Binary),
+                    input => self.accumulate_pass(input),
+                }
+            }
+            if self.ctl.v1() && self.nf_n == 1 {
+                self.keep_word();
+            }
+        } else {
+            if c.acc_valid() {
+                self.accumulate_delayed();
+            }
+            if self.ctl.v1() {
+                match self.input {
+                    LaneInput::Binary => self.lane_sums(LaneInput::Binary),
+                    input => self.lane_sums(input),
+                }
+            }
+        }
+        if self.ctl.nf() != 0 || s_valid {
+            self.wq = self.ctl.waddr();
+        }
+        self.tq = self.ctl.taddr();
+        self.ctl.edge(s_valid, s_data, m_ready, &self.results, &self.sums);
+    }
+}
+
 /// The weight `c_b` of element bit `b` (the top bit of a two's-complement element counts
 /// `-2^b`).
 #[inline]
@@ -756,8 +944,8 @@ impl Unit for Mvtu {
         if c.m_valid() && !m_ready {
             // A stalled output register holds the whole pipeline.
             crate::FOREVER
-        } else if !c.m_valid() && !c.v1() && c.nf() == 0 && !s_valid {
-            // Idle: no word in stage B, none in the output register, none entering.
+        } else if !c.m_valid() && c.drained() && c.nf() == 0 && !s_valid {
+            // Idle: no word in stage B or after it, none in the output register, none entering.
             crate::FOREVER
         } else if self.lazy {
             // A pass from the input buffer runs on its own until its last word; the per-cycle
@@ -778,12 +966,17 @@ impl Unit for Mvtu {
         let e = usize::try_from(edges).map_or(run, |e| e.min(run));
         // The memories read the address of the last word entering; in lazy mode the pass's words
         // wait in the input buffer.
-        (self.wq, self.tq) = (self.ctl.waddr() + e - 1, self.ctl.nf());
+        self.wq = self.ctl.waddr() + e - 1;
         self.ctl.skip(e);
+        self.tq = self.ctl.acc_pass();
     }
 
     fn edge(&mut self, s_valid: bool, s_data: &[u64], m_ready: bool) {
         if !self.ctl.advance(m_ready) {
+            return;
+        }
+        if self.ctl.stages() > 0 {
+            self.edge_pipelined(s_valid, s_data, m_ready);
             return;
         }
         if self.lazy && self.ctl.v1() {
@@ -809,7 +1002,7 @@ impl Unit for Mvtu {
         if fire {
             (self.wq, self.tq) = (self.ctl.waddr(), self.ctl.nf());
         }
-        self.ctl.edge(s_valid, s_data, m_ready, &self.results);
+        self.ctl.edge(s_valid, s_data, m_ready, &self.results, &[]);
     }
 
     fn reset(&mut self) {

@@ -211,9 +211,10 @@ impl Accelerator {
 /// The rust-hdl block of node `n`.
 fn stage(n: &compiler::dataflow::Node, model: &Model) -> Result<Stage, HdlError> {
     Ok(match &n.kind {
-        NodeKind::Mvtu { layer, cfg, .. } => {
+        NodeKind::Mvtu { layer, cfg, hw, .. } => {
             let (w, t) = layer_weights(model, &n.name, *layer, cfg)?;
-            Stage::Mvtu(Box::new(Mvtu::new(cfg, w, t)?))
+            let stages = compiler::dataflow::mvtu_stages(hw.as_ref());
+            Stage::Mvtu(Box::new(Mvtu::new(cfg, w, t)?.pipelined(stages)))
         }
         NodeKind::Swu { cfg, .. } => Stage::Swu(Box::new(Swu::new(cfg)?)),
         NodeKind::Pool { cfg } => Stage::Pool(Box::new(Pool::new(cfg)?)),

@@ -4,7 +4,8 @@
 //! The schedule, the controller's registers and the datapath (lanes, accumulators) are
 //! [`blocks::mvtu`], run by the cycle model too; this module wires them as rust-hdl leaves: the
 //! controller [`MvtuCtl`], per-PE weight memories, lanes and accumulators. A word's result leaves
-//! [`LATENCY`] cycles after the word entered.
+//! [`LATENCY`] cycles after the word entered, plus the legalizer's pipeline stages after the lanes
+//! (`MvtuHw::stages`, registers the controller holds: [`Mvtu::pipelined`]).
 
 use crate::accumulator::Accumulator;
 use crate::bus::{self, Bus};
@@ -27,12 +28,15 @@ pub use compiler::passes::legalize::MVTU_LATENCY as LATENCY;
 /// ### Inputs
 /// - `clock`, `rst` (synchronous, active high).
 /// - `s_data`/`s_valid`: input words. `m_ready`: the consumer accepts.
-/// - `results`: the PE accumulators' output for the word in stage B.
+/// - `results`: the PE accumulators' output for the word in the accumulate stage.
+/// - `sums`: each PE's lane sum of the word in stage B (field `p`, read with pipeline stages).
 ///
 /// ### Outputs
 /// - `s_ready`; `m_data`/`m_valid`: output words.
 /// - `x`: the registered input word for the lanes; `addr`, `taddr`, `en`: memory reads for the
-///   word entering now; `acc_en`, `acc_first`: accumulator control for the word in stage B.
+///   word entering now (`taddr`: entering the accumulate stage); `acc_en`, `acc_first`,
+///   `acc_sums`: accumulator control and, with pipeline stages, the delayed lane sums for the
+///   word in the accumulate stage.
 #[derive(LogicBlock)]
 pub struct MvtuCtl {
     /// Clock.
@@ -66,12 +70,17 @@ pub struct MvtuCtl {
     /// The accumulators' results for the word in stage B: PE fields (bits, k-bit integers or
     /// scores).
     pub results: Bus<In>,
+    /// Each PE's lane sum of the word in stage B.
+    pub sums: Bus<In>,
+    /// Each PE's lane sum of the word in the accumulate stage (with pipeline stages).
+    pub acc_sums: Bus<Out>,
     _cfg: MvtuConfig,
     _c: blocks::Controller,
 }
 
 impl MvtuCtl {
-    fn new(cfg: &MvtuConfig) -> Self {
+    fn new(cfg: &MvtuConfig, stages: usize) -> Self {
+        let sum_bits = cfg.pe * cfg.input.sum_bits(cfg.simd);
         MvtuCtl {
             clock: Signal::default(),
             rst: Signal::default(),
@@ -88,8 +97,10 @@ impl MvtuCtl {
             acc_en: Signal::default(),
             acc_first: Signal::default(),
             results: bus::bus(cfg.out_bits()),
+            sums: bus::bus(sum_bits),
+            acc_sums: bus::bus(sum_bits),
             _cfg: cfg.clone(),
-            _c: blocks::Controller::new(cfg),
+            _c: blocks::Controller::new(cfg, stages),
         }
     }
 
@@ -98,7 +109,18 @@ impl MvtuCtl {
             self._c.reset();
         } else {
             let (s_data, results) = (bus::read(&self.s_data), bus::read(&self.results));
-            self._c.edge(self.s_valid.val(), &s_data, self.m_ready.val(), &results);
+            let (cw, signed) = (self._cfg.input.sum_bits(self._cfg.simd), self._cfg.signed());
+            let sums: Vec<i64> = (0..self._cfg.pe)
+                .map(|p| {
+                    let raw = bus::read_field(&self.sums, p * cw, cw);
+                    if signed {
+                        words::sext(raw, cw)
+                    } else {
+                        raw as i64
+                    }
+                })
+                .collect();
+            self._c.edge(self.s_valid.val(), &s_data, self.m_ready.val(), &results, &sums);
         }
     }
 }
@@ -113,12 +135,18 @@ impl Logic for MvtuCtl {
         self.m_valid.next = c.m_valid();
         self.en.next = c.advance(m_ready);
         self.acc_en.next = c.acc_en(m_ready);
-        self.acc_first.next = c.first();
+        self.acc_first.next = c.acc_first();
+        if let Some(sums) = c.acc_sums() {
+            let cw = self.acc_sums.len() / sums.len().max(1);
+            for (p, &v) in sums.iter().enumerate() {
+                bus::write_field(&mut self.acc_sums, p * cw, cw, v as u64 & words::mask(cw));
+            }
+        }
         bus::write(&mut self.m_data, c.m_data());
         bus::write(&mut self.x, c.x());
         let (a, t) = (self.addr.len(), self.taddr.len());
         bus::write_field(&mut self.addr, 0, a, c.waddr() as u64);
-        bus::write_field(&mut self.taddr, 0, t, c.nf() as u64);
+        bus::write_field(&mut self.taddr, 0, t, c.taddr() as u64);
     }
 
     fn connect(&mut self) {
@@ -131,6 +159,7 @@ impl Logic for MvtuCtl {
         bus::connect(&mut self.x);
         bus::connect(&mut self.addr);
         bus::connect(&mut self.taddr);
+        bus::connect(&mut self.acc_sums);
     }
 }
 
@@ -196,7 +225,7 @@ impl Mvtu {
             m_data: bus::bus(cfg.out_bits()),
             m_valid: Signal::default(),
             m_ready: Signal::default(),
-            ctl: MvtuCtl::new(cfg),
+            ctl: MvtuCtl::new(cfg, 0),
             wmem,
             lanes: (0..cfg.pe).map(|_| Lanes::new(cfg.simd, cfg.input, cfg.popcount)).collect(),
             acc: {
@@ -216,6 +245,13 @@ impl Mvtu {
     /// The configuration.
     pub fn config(&self) -> &MvtuConfig {
         &self._cfg
+    }
+
+    /// The unit with `stages` pipeline stages after the lanes (the legalizer's
+    /// `MvtuHw::stages`): the controller delays the lane sums to the accumulators.
+    pub fn pipelined(mut self, stages: usize) -> Self {
+        self.ctl = MvtuCtl::new(&self._cfg, stages);
+        self
     }
 
     /// The memories, for writing their files.
@@ -247,7 +283,13 @@ impl Logic for Mvtu {
             a.clock.next = self.clock.val();
             a.en.next = self.ctl.acc_en.val();
             a.first.next = self.ctl.acc_first.val();
-            bus::copy(&mut a.sum, &self.lanes[p].sum);
+            let cw = self.lanes[p].sum.len();
+            if self.ctl._c.stages() == 0 {
+                bus::copy(&mut a.sum, &self.lanes[p].sum);
+            } else {
+                bus::copy(&mut self.ctl.sums[p * cw..(p + 1) * cw], &self.lanes[p].sum);
+                bus::copy(&mut a.sum, &self.ctl.acc_sums[p * cw..(p + 1) * cw]);
+            }
             a.ren.next = self.ctl.en.val();
             bus::copy(&mut a.taddr, &self.ctl.taddr);
             bus::copy(&mut self.ctl.results[p * rb..(p + 1) * rb], &self.acc[p].result);
@@ -264,6 +306,7 @@ impl Logic for Mvtu {
         self.ctl.m_ready.connect();
         bus::connect(&mut self.ctl.s_data);
         bus::connect(&mut self.ctl.results);
+        bus::connect(&mut self.ctl.sums);
         for a in &mut self.acc {
             a.clock.connect();
             a.en.connect();

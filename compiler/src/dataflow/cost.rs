@@ -291,6 +291,10 @@ pub fn mvtu_with(cfg: &MvtuConfig, hw: &MvtuHw, thresholds: Option<&[i32]>) -> C
     }
     lut += counter_luts(counters as usize);
     ff += (iw + ow) as u64 + counters + 4;
+    // Pipeline stages after the lanes (none on 7-series as legalized): each PE's sum and the
+    // word's valid, first, last and pass.
+    let pass_bits = if cfg.has_tmem() { ubits(nf as u64 - 1) as u64 } else { 0 };
+    ff += hw.stages() as u64 * (pe * cfg.input.sum_bits(cfg.simd) as u64 + 3 + pass_bits);
     Cost { lut, ff, bram18: bram, cycles: depth as u64, latency: (depth + hw.latency) as u64 }
 }
 

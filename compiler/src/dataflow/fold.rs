@@ -131,7 +131,7 @@ fn xc7_key(s: &LayerShape, f: &LayerFold) -> (u64, u64) {
 /// iCE40 cost of a layer's folding (MVTU and window unit): logic cells, then EBR.
 fn ice40_key(s: &LayerShape, f: &LayerFold) -> (u64, u64) {
     let cfg = s.config(f);
-    let mut c = cost::ice40::mvtu_with(&cfg, &crate::passes::legalize::mvtu(&cfg), None);
+    let mut c = cost::ice40::mvtu_with(&cfg, &crate::passes::legalize::mvtu_ice40(&cfg), None);
     if let Some(swu) = s.swu(f) {
         c = c + cost::ice40::swu(&swu);
     }

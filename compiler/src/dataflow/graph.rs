@@ -562,7 +562,7 @@ impl Graph {
                     }
                     // Decisions the legalizer would not make would build one design and count
                     // another.
-                    let legal = crate::passes::legalize::mvtu(cfg);
+                    let legal = crate::passes::legalize::mvtu_for(cfg, self.arch);
                     if hw.is_some_and(|hw| hw != legal) {
                         return err(format!(
                             "node {}: hardware decisions {:?} are not the legalizer's {legal:?}",

@@ -362,8 +362,22 @@ pub struct MvtuHw {
     pub wmem_column_bits: usize,
     /// How the threshold ROM is read (threshold and multi modes).
     pub trom: Option<RomForm>,
-    /// Cycles from the handshake of a vector's last input word to its output word being valid.
+    /// Cycles from the handshake of a vector's last input word to its output word being valid:
+    /// [`crate::passes::legalize::MVTU_LATENCY`] plus [`MvtuHw::stages`].
     pub latency: usize,
+}
+
+impl MvtuHw {
+    /// Pipeline registers on the lane sums between the lanes and the accumulator (0 in graphs
+    /// written before there were any: their latency is the base one).
+    pub fn stages(&self) -> usize {
+        self.latency.saturating_sub(crate::passes::legalize::MVTU_LATENCY)
+    }
+}
+
+/// [`MvtuHw::stages`] of an MVTU node's decisions, 0 before legalization.
+pub fn mvtu_stages(hw: Option<&MvtuHw>) -> usize {
+    hw.map_or(0, MvtuHw::stages)
 }
 
 /// The hardware decisions of one sliding-window unit, written by the legalize pass.

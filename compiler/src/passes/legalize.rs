@@ -15,12 +15,21 @@ use crate::dataflow::{
 };
 use crate::model::Model;
 
-/// Cycles from the handshake of a vector's last input word entering an MVTU to its output word
-/// being valid: the registered input word, then the accumulator (`hdl::mvtu` builds these two
+/// Cycles from the handshake of a vector's last input word entering an MVTU without pipeline
+/// stages ([`ICE40_STAGES`]; each adds one) to its output word being valid: the registered input
+/// word, then the accumulator (`hdl::mvtu` builds these two
 /// stages, `sim::cycle` models them). A multi-threshold's comparators sit between the
 /// accumulator's adder and the output register, in the same stage, so every output mode has
 /// this latency.
 pub const MVTU_LATENCY: usize = 2;
+
+/// Pipeline registers an iCE40 MVTU puts on its lane sums before the accumulator. Without them
+/// the lanes, the adder tree, the accumulator's add and the threshold compare are one clock:
+/// nextpnr's critical path on the UP5K (22 MHz for the demo). One register splits it where the
+/// two halves are closest (the lanes and their tree; the add and compare). 7-series designs keep
+/// none: their LUT6 carry chains close that path at their clock, and a register per sum bit
+/// would only cost flip-flops.
+pub const ICE40_STAGES: usize = 1;
 
 /// Threshold ROMs with at most this many address bits (NF <= 8) are read through a registered
 /// address, so that each ROM bit, a function of at most three address bits, shares the adder
@@ -79,8 +88,15 @@ pub fn column_bits(mem: &WeightMem, width: usize) -> usize {
     }
 }
 
-/// The hardware decisions for one MVTU.
+/// The hardware decisions for one MVTU on 7-series (or no arch).
 pub fn mvtu(cfg: &MvtuConfig) -> MvtuHw {
+    mvtu_for(cfg, None)
+}
+
+/// The hardware decisions for one MVTU on `arch` (no arch: 7-series): [`mvtu`]'s memories, and
+/// on iCE40 [`ICE40_STAGES`] pipeline registers after the lanes (`latency = MVTU_LATENCY +
+/// stages`).
+pub fn mvtu_for(cfg: &MvtuConfig, arch: Option<Arch>) -> MvtuHw {
     let wmem = weight_mem(cfg.mem_style, cfg.cycles(), cfg.simd);
     // A multi-threshold's ROM feeds its comparators as a threshold ROM feeds the adder: each bit,
     // behind a registered address of at most three bits, shares the comparator bit's LUT6.
@@ -89,7 +105,16 @@ pub fn mvtu(cfg: &MvtuConfig) -> MvtuHw {
         _ if ubits(cfg.nf() as u64 - 1) <= MERGE_ADDR_BITS => Some(RomForm::RegisteredAddress),
         _ => Some(RomForm::RegisteredWord),
     };
-    MvtuHw { wmem, wmem_column_bits: column_bits(&wmem, cfg.simd), trom, latency: MVTU_LATENCY }
+    let hw = MvtuHw { wmem, wmem_column_bits: column_bits(&wmem, cfg.simd), trom, latency: MVTU_LATENCY };
+    match arch {
+        Some(Arch::Ice40(_)) => MvtuHw { latency: MVTU_LATENCY + ICE40_STAGES, ..hw },
+        _ => hw,
+    }
+}
+
+/// [`mvtu_for`] on any iCE40 part (the decisions do not depend on which).
+pub fn mvtu_ice40(cfg: &MvtuConfig) -> MvtuHw {
+    MvtuHw { latency: MVTU_LATENCY + ICE40_STAGES, ..mvtu(cfg) }
 }
 
 /// The hardware decisions for one sliding-window unit: its ring of rows in block RAM from
@@ -132,7 +157,7 @@ pub fn fifo_ram(arch: Option<Arch>, depth: usize, width: usize) -> MemStyle {
 pub fn run(graph: &mut Graph, _model: &Model) -> Result<(), DataflowError> {
     let arch = graph.arch;
     let decide = |n: &mut crate::dataflow::Node| match &mut n.kind {
-        NodeKind::Mvtu { cfg, hw, .. } => *hw = Some(mvtu(cfg)),
+        NodeKind::Mvtu { cfg, hw, .. } => *hw = Some(mvtu_for(cfg, arch)),
         NodeKind::Swu { cfg, hw } => *hw = Some(swu_for(cfg, arch)),
         NodeKind::Fifo { depth, ram } => *ram = fifo_ram(arch, *depth, n.in_bits),
         _ => {}

@@ -72,8 +72,19 @@ pub fn design(
     weights: &BitMatrix,
     thresholds: Option<&[i32]>,
 ) -> Result<Design, HdlError> {
+    design_hw(top, cfg, &legalize::mvtu(cfg), weights, thresholds)
+}
+
+/// [`design`] with the hardware decisions `hw` (e.g. an iCE40's pipeline stages).
+pub fn design_hw(
+    top: &str,
+    cfg: &MvtuConfig,
+    hw: &MvtuHw,
+    weights: &BitMatrix,
+    thresholds: Option<&[i32]>,
+) -> Result<Design, HdlError> {
     let mut d = Design::new(top);
-    define(&mut d, top.into(), cfg, &legalize::mvtu(cfg), weights, thresholds)?;
+    define(&mut d, top.into(), cfg, hw, weights, thresholds)?;
     Ok(d)
 }
 
@@ -95,7 +106,8 @@ fn module(
     // Submodules shared by every MVTU of the design with the same parameters take the design's
     // prefix (the part of `prefix` before the layer), the memories this layer's.
     let shared = d.top.clone();
-    let ctl = d.define(ctl_name(&shared, c), |_, n| ctl_module(n, c));
+    let stages = hw.stages();
+    let ctl = d.define(ctl_name(&shared, c, stages), |_, n| ctl_module(n, c, stages));
     let lanes =
         lanes::define(d, lanes::name(&shared, c.simd, c.input, c.popcount), c.simd, c.input, c.popcount);
     // The legalized style, stated in the Verilog: left to Yosys, a small `Auto` ROM may land in
@@ -154,6 +166,14 @@ fn module(
         );
         let sum = m.net(&format!("lanes{pe}_sum"), Some(cw));
         m.instance(&lanes, &format!("lanes{pe}"), vec![("x", x.clone()), ("w", data), ("sum", sum.clone())]);
+        // The pipeline after the lanes: the sum moves one register per advancing edge, beside the
+        // controller's valid, first, last and pass of the same word.
+        let mut sum = sum;
+        for k in 0..stages {
+            let q = m.reg(&format!("sum{pe}_q{k}"), cw, None);
+            m.always("clock", vec![if_(en.clone(), vec![nb(q.clone(), sum)])]);
+            sum = q;
+        }
         let trom = thresholds.filter(|_| threshold).map(|t| Rom {
             words: c.threshold_words(t, pe),
             width: c.tmem_bits(),
@@ -189,13 +209,15 @@ fn module(
 }
 
 /// The module name of an MVTU controller under `prefix`: its text depends on the word widths,
-/// the folding (SF, NF) and whether the PEs have a threshold memory (its address port).
-fn ctl_name(prefix: &str, c: &MvtuConfig) -> String {
+/// the folding (SF, NF), whether the PEs have a threshold memory (its address port) and the
+/// pipeline stages after the lanes.
+fn ctl_name(prefix: &str, c: &MvtuConfig, stages: usize) -> String {
     let mode = if c.has_tmem() { 't' } else { 's' };
-    ident_part(&format!("{prefix}_ctl_{}_{}_sf{}_nf{}{mode}", c.in_bits(), c.out_bits(), c.sf(), c.nf()))
+    let p = if stages > 0 { format!("_p{stages}") } else { String::new() };
+    ident_part(&format!("{prefix}_ctl_{}_{}_sf{}_nf{}{mode}{p}", c.in_bits(), c.out_bits(), c.sf(), c.nf()))
 }
 
-fn ctl_module(name: &str, c: &MvtuConfig) -> Module {
+fn ctl_module(name: &str, c: &MvtuConfig, stages: usize) -> Module {
     let (sf_n, nf_n) = (c.sf(), c.nf());
     let (iw, ow) = (c.in_bits(), c.out_bits());
     let (abits, tbits) = (ubits(c.cycles() as u64 - 1), ubits(nf_n as u64 - 1));
@@ -257,39 +279,62 @@ fn ctl_module(name: &str, c: &MvtuConfig) -> Module {
         ],
         vec![nb(sf.clone(), sf.clone().plus(lit(sfb, 1)))],
     ));
-    let v1_last = v1.clone().land(last.clone());
-    m.always(
-        "clock",
-        vec![if_else(
-            p.rst,
-            vec![
-                nb(sf.clone(), lit(sfb, 0)),
-                nb(nf.clone(), lit(tbits, 0)),
-                nb(waddr.clone(), lit(abits, 0)),
-                nb(v1.clone(), lit(1, 0)),
-                nb(out_valid.clone(), lit(1, 0)),
-            ],
-            vec![if_(
-                advance.clone(),
-                vec![
-                    if_(v1_last.clone(), vec![nb(out.clone(), results)]),
-                    nb(out_valid.clone(), v1_last.lor(out_valid.clone().land(p.m_ready.lnot()))),
-                    nb(v1.clone(), fire.clone()),
-                    if_(fire, on_fire),
-                ],
-            )],
-        )],
-    );
+    // The pipeline after the lanes: per stage the word's valid, first, last and pass (the
+    // threshold address it is read at); the last stage is the accumulators'.
+    // The pipeline after the lanes: per stage the word's valid, first and last bits, and the
+    // pass (the threshold address it is read at, one stage before the accumulators'; so the last
+    // stage needs none, nor does a unit without thresholds).
+    let tmem = c.has_tmem();
+    let mut ap = nf.clone();
+    if stages > 0 && tmem {
+        let pass = m.reg("pass_b", tbits, Some(0));
+        on_fire.push(nb(pass.clone(), nf.clone()));
+        ap = pass;
+    }
+    let mut shift = Vec::new();
+    let mut on_reset = Vec::new();
+    let (mut av, mut af, mut al) = (v1.clone(), first.clone(), last.clone());
+    let mut taddr_e = ap.clone();
+    for k in 0..stages {
+        taddr_e = ap.clone();
+        let pv = m.reg1(&format!("pv{k}"), false);
+        let pf = m.reg1(&format!("pf{k}"), false);
+        let pl = m.reg1(&format!("pl{k}"), false);
+        shift.extend([nb(pv.clone(), av), nb(pf.clone(), af), nb(pl.clone(), al)]);
+        if tmem && k + 1 < stages {
+            let pp = m.reg(&format!("pp{k}"), tbits, Some(0));
+            shift.push(nb(pp.clone(), ap));
+            ap = pp;
+        }
+        on_reset.push(nb(pv.clone(), lit(1, 0)));
+        (av, af, al) = (pv, pf, pl);
+    }
+    let acc_last = av.clone().land(al);
+    let mut reset = vec![
+        nb(sf.clone(), lit(sfb, 0)),
+        nb(nf.clone(), lit(tbits, 0)),
+        nb(waddr.clone(), lit(abits, 0)),
+        nb(v1.clone(), lit(1, 0)),
+        nb(out_valid.clone(), lit(1, 0)),
+    ];
+    reset.extend(on_reset);
+    let mut step = vec![
+        if_(acc_last.clone(), vec![nb(out.clone(), results)]),
+        nb(out_valid.clone(), acc_last.lor(out_valid.clone().land(p.m_ready.lnot()))),
+    ];
+    step.extend(shift);
+    step.extend([nb(v1.clone(), fire.clone()), if_(fire, on_fire)]);
+    m.always("clock", vec![if_else(p.rst, reset, vec![if_(advance.clone(), step)])]);
     m.assign(p.s_ready, advance.clone().land(first_pass));
     m.assign(p.m_valid, out_valid);
     m.assign(en, advance.clone());
-    m.assign(acc_en, advance.land(v1));
-    m.assign(acc_first, first);
+    m.assign(acc_en, advance.land(av));
+    m.assign(acc_first, af);
     m.assign(p.m_data, out);
     m.assign(x, xr);
     m.assign(addr, waddr);
     if let Some(t) = taddr {
-        m.assign(t, nf);
+        m.assign(t, taddr_e);
     }
     m
 }

@@ -49,6 +49,11 @@ fn fields(out: &LayerOutput, bits: usize) -> Vec<u64> {
 /// `mw` outputs on a signed 8-bit input; a multi-threshold output takes `random_multi`'s bias and
 /// levels for `cfg`'s output type, which the returned configuration carries.
 pub fn case(cfg: &MvtuConfig, frames: usize, seed: u64) -> Case {
+    case_with(cfg, frames, seed, 0)
+}
+
+/// [`case`] with `stages` pipeline stages after the lanes, in the rust-hdl unit and the Verilog.
+pub fn case_with(cfg: &MvtuConfig, frames: usize, seed: u64, stages: usize) -> Case {
     let mut specs = match cfg.input {
         LaneInput::Binary => vec![LayerSpec::QuantBinary(128)],
         LaneInput::Int { bits: 8, signed } => vec![LayerSpec::QuantFixed8(signed)],
@@ -97,8 +102,10 @@ pub fn case(cfg: &MvtuConfig, frames: usize, seed: u64) -> Case {
     let golden = Golden::new(&model).expect("golden");
     let Layer::Dense(w) = &model.layers[at] else { unreachable!() };
     let thresholds = compiler::dataflow::activation_thresholds(&w.activation);
-    let mvtu = Mvtu::new(&cfg, &w.matrix, thresholds).expect("mvtu");
-    let rtl = hdl::rtl::mvtu::design("dut", &cfg, &w.matrix, thresholds).expect("mvtu verilog");
+    let mvtu = Mvtu::new(&cfg, &w.matrix, thresholds).expect("mvtu").pipelined(stages);
+    let base = compiler::passes::legalize::mvtu(&cfg);
+    let hw = compiler::dataflow::MvtuHw { latency: base.latency + stages, ..base };
+    let rtl = hdl::rtl::mvtu::design_hw("dut", &cfg, &hw, &w.matrix, thresholds).expect("mvtu verilog");
     let (mut inputs, mut expected) = (Vec::new(), Vec::new());
     for _ in 0..frames {
         let pixels: Vec<u8> = match cfg.input {

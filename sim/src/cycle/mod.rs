@@ -289,7 +289,10 @@ impl CycleModel {
         self.nodes.push(match &n.kind {
             NodeKind::Swu { cfg, .. } => Node::Swu(blocks::Swu::new(cfg)),
             NodeKind::Pool { cfg } => Node::Pool(blocks::Pool::new(cfg)),
-            NodeKind::Mvtu { layer, cfg, .. } => Node::Mvtu(Box::new(mvtu(cfg, model, layer.index())?)),
+            NodeKind::Mvtu { layer, cfg, hw, .. } => {
+                let stages = compiler::dataflow::mvtu_stages(hw.as_ref());
+                Node::Mvtu(Box::new(mvtu(cfg, model, layer.index())?.pipelined(cfg, stages)))
+            }
             NodeKind::Fifo { depth, .. } => Node::Fifo(blocks::Fifo::new(n.in_bits, *depth)),
             NodeKind::WidthConverter => {
                 Node::WidthConverter(blocks::WidthConverter::new(n.in_bits, n.out_bits))

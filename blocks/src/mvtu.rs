@@ -580,6 +580,21 @@ impl Mvtu {
         self.lazy = !per_cycle;
         (self.pass_n, self.planes_fresh) = (0, false);
     }
+
+    /// How many coming edges leave `m_valid` and `m_data` as they are whatever words enter: in a
+    /// vector's first pass with the output register empty, the edges up to the one that takes
+    /// the pass's last word (the register loads only at the edge after it); 0 otherwise. A
+    /// simulator may run such edges for the unit and the FIFO feeding it without looking at the
+    /// unit's consumer.
+    pub fn first_pass_quiet(&self) -> u64 {
+        let c = &self.ctl;
+        if c.m_valid() || c.nf() != 0 || (c.v1() && c.last()) {
+            0
+        } else {
+            // In the first pass the weight address is the word index `sf` of the next word.
+            (self.sf_n - c.waddr()) as u64
+        }
+    }
 }
 
 impl Mvtu {
@@ -680,8 +695,11 @@ impl Mvtu {
         let (tq, nf_n, tw, pw) = (self.tq, self.nf_n, self.tw, self.pw);
         let lanes = (self.sf_n * self.simd) as i64;
         let (planes, all) = (&self.planes, self.planes_all);
-        let ws = self.packed_w.chunks_exact(pw).skip(tq).step_by(nf_n);
-        for (p, (acc, w)) in self.acc.iter_mut().zip(ws).enumerate() {
+        for (p, acc) in self.acc.iter_mut().enumerate() {
+            // PE `p`'s weights of pass `tq`, indexed directly: a `skip().step_by()` over the
+            // chunks cost more per PE than a short pass's popcounts.
+            let row = p * nf_n + tq;
+            let w = &self.packed_w[row * pw..(row + 1) * pw];
             let sum: i64 = match input {
                 LaneInput::Binary => {
                     let diff: u32 = planes.iter().zip(w).map(|(a, b)| (a ^ b).count_ones()).sum();

@@ -62,13 +62,19 @@ impl Unit for Fifo {
     fn edge(&mut self, s_valid: bool, s_data: &[u64], m_ready: bool) {
         let push = s_valid && self.count < self.depth;
         let pop = m_ready && self.count > 0;
+        // Pointers wrap by a compare, not `%`: a division each would cost more than the rest of
+        // the edge, which the cycle model runs every cycle of a streaming FIFO.
         if push {
             let ww = self.ww;
-            self.mem[self.wptr * ww..(self.wptr + 1) * ww].copy_from_slice(&s_data[..ww]);
-            self.wptr = (self.wptr + 1) % self.depth;
+            if ww == 1 {
+                self.mem[self.wptr] = s_data[0];
+            } else {
+                self.mem[self.wptr * ww..(self.wptr + 1) * ww].copy_from_slice(&s_data[..ww]);
+            }
+            self.wptr = if self.wptr + 1 == self.depth { 0 } else { self.wptr + 1 };
         }
         if pop {
-            self.rptr = (self.rptr + 1) % self.depth;
+            self.rptr = if self.rptr + 1 == self.depth { 0 } else { self.rptr + 1 };
         }
         self.count = self.count + usize::from(push) - usize::from(pop);
         self.high_water = self.high_water.max(self.count);

@@ -278,12 +278,18 @@ impl Controller {
     /// empty. How many of the coming edges are of this kind.
     #[inline]
     pub fn buffered_run(&self) -> usize {
-        let ends_pass = (self.v1 && self.last) || self.pipe.iter().any(|s| s.valid && s.last);
-        if self.nf == 0 || self.out_valid || ends_pass {
+        if self.nf == 0 || self.out_valid || self.pass_end_in_flight() {
             0
         } else {
             self.sf_n - 1 - self.sf
         }
+    }
+
+    /// A pass's last word is in stage B or in a pipeline stage after it: the output register
+    /// loads when it reaches the end.
+    #[inline]
+    pub fn pass_end_in_flight(&self) -> bool {
+        (self.v1 && self.last) || self.pipe.iter().any(|s| s.valid && s.last)
     }
 
     /// Applies `edges` edges of a [`Controller::buffered_run`] at once (at most its length).
@@ -703,6 +709,22 @@ impl Mvtu {
         self.set_per_cycle(!self.lazy);
         self
     }
+
+    /// How many coming edges leave `m_valid` and `m_data` as they are whatever words enter: in a
+    /// vector's first pass with the output register empty, the edges up to the one that takes
+    /// the pass's last word (the register loads only at the edge after it, or after the pipeline
+    /// stages, and no earlier pass's last word is still on its way); 0 otherwise. A
+    /// simulator may run such edges for the unit and the FIFO feeding it without looking at the
+    /// unit's consumer.
+    pub fn first_pass_quiet(&self) -> u64 {
+        let c = &self.ctl;
+        if c.m_valid() || c.nf() != 0 || c.pass_end_in_flight() {
+            0
+        } else {
+            // In the first pass the weight address is the word index `sf` of the next word.
+            (self.sf_n - c.waddr()) as u64
+        }
+    }
 }
 
 impl Mvtu {
@@ -832,8 +854,11 @@ impl Mvtu {
         let (tq, nf_n, tw, pw) = (self.tq, self.nf_n, self.tw, self.pw);
         let lanes = (self.sf_n * self.simd) as i64;
         let (planes, all) = (&self.planes, self.planes_all);
-        let ws = self.packed_w.chunks_exact(pw).skip(tq).step_by(nf_n);
-        for (p, (acc, w)) in self.acc.iter_mut().zip(ws).enumerate() {
+        for (p, acc) in self.acc.iter_mut().enumerate() {
+            // PE `p`'s weights of pass `tq`, indexed directly: a `skip().step_by()` over the
+            // chunks cost more per PE than a short pass's popcounts.
+            let row = p * nf_n + tq;
+            let w = &self.packed_w[row * pw..(row + 1) * pw];
             let sum: i64 = match input {
                 LaneInput::Binary => {
                     let diff: u32 = planes.iter().zip(w).map(|(a, b)| (a ^ b).count_ones()).sum();

@@ -120,9 +120,29 @@ impl Swu {
         (self.avail > 0 && self.lo < y0, self.lo + self.avail as i64 > ylast)
     }
 
+    /// How many coming edges, with `s_valid` held, write no input word and leave `s_ready` as it
+    /// is: when no word can enter and no row is to be dropped now, the reads left in the present
+    /// output row (a row is dropped only after the output row moves on, which takes its last
+    /// read); 0 otherwise. The output side may run meanwhile: a simulator may run such edges for
+    /// the unit and its consumer without looking at the unit's producer.
+    pub fn quiet_input(&self, s_valid: bool) -> u64 {
+        let (free, _) = self.free_can();
+        if free || (s_valid && self.avail < self.r) {
+            return 0;
+        }
+        let pixel = self.k * self.k * self.cf;
+        let read = (self.ky * self.k + self.kx) * self.cf + self.rc;
+        ((self.ow - self.ox) * pixel - read) as u64
+    }
+
     fn refresh(&mut self) {
         let src = if self.padr { &self.pad_word } else { &self.q };
-        self.out.copy_from_slice(src);
+        if self.ww == 1 {
+            // One word (the usual case): no `memcpy` call.
+            self.out[0] = src[0];
+        } else {
+            self.out.copy_from_slice(src);
+        }
     }
 }
 
@@ -166,9 +186,16 @@ impl Unit for Swu {
                 let pad = yy < p || yy >= h + p || xx < p || xx >= w + p;
                 self.padr = pad;
                 if !pad {
-                    let slot = (self.head + ((yy - p) as i64 - self.lo) as usize) % r;
+                    // `head + (row - lo)` is below `2R` (both terms are ring slots): one compare
+                    // instead of a division, every cycle the unit emits.
+                    let slot = self.head + ((yy - p) as i64 - self.lo) as usize;
+                    let slot = if slot >= r { slot - r } else { slot };
                     let a = ((slot * w + (xx - p)) * cf + self.rc) * ww;
-                    self.q.copy_from_slice(&self.mem[a..a + ww]);
+                    if ww == 1 {
+                        self.q[0] = self.mem[a];
+                    } else {
+                        self.q.copy_from_slice(&self.mem[a..a + ww]);
+                    }
                 }
                 let last = self.rc + 1 == cf
                     && self.kx + 1 == k
@@ -202,7 +229,11 @@ impl Unit for Swu {
         let mut row_done = false;
         if push {
             let a = ((self.wslot * w + self.wx) * cf + self.wc) * ww;
-            self.mem[a..a + ww].copy_from_slice(&s_data[..ww]);
+            if ww == 1 {
+                self.mem[a] = s_data[0];
+            } else {
+                self.mem[a..a + ww].copy_from_slice(&s_data[..ww]);
+            }
             row_done = self.wc + 1 == cf && self.wx + 1 == w;
             self.wc += 1;
             if self.wc == cf {
@@ -210,11 +241,11 @@ impl Unit for Swu {
                 self.wx = if self.wx + 1 == w { 0 } else { self.wx + 1 };
             }
             if row_done {
-                self.wslot = (self.wslot + 1) % r;
+                self.wslot = if self.wslot + 1 == r { 0 } else { self.wslot + 1 };
             }
         }
         if free {
-            self.head = (self.head + 1) % r;
+            self.head = if self.head + 1 == r { 0 } else { self.head + 1 };
         }
         self.lo += i64::from(free) - if frame_done { h as i64 } else { 0 };
         self.avail = self.avail + usize::from(row_done) - usize::from(free);

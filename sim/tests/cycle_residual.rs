@@ -94,17 +94,24 @@ proptest! {
         let stalls = Stalls { seed, gap: stall, backpressure: stall };
         let max_cycles = 200 * g.cycles_per_frame() as u64 * 4 + 100_000;
         let stop = (g.cycles_per_frame() as f64 * (1.0 + cut)) as u64;
-        let traces = |per_cycle: bool| {
+        let traces = |per_cycle: bool, record: bool| {
             let mut cm = CycleModel::new(&g, &m).expect("cycle model");
             cm.set_per_cycle(per_cycle);
-            cm.record_streams();
+            if record {
+                cm.record_streams();
+            }
             let cut_run = drive::run(&mut cm, &ins, outs.len(), &Drive { stalls, max_cycles, stop_at: Some(stop) })
                 .expect("stopped");
             let full = drive::run(&mut cm, &ins, outs.len(), &Drive { stalls, max_cycles, stop_at: None })
                 .expect("no deadlock");
             (cut_run, full, cm.streams().to_vec(), cm.fifo_high_water())
         };
-        let (fast, reference) = (traces(false), traces(true));
+        let (fast, reference) = (traces(false, true), traces(true, true));
+        // Without recording, window unit -> FIFO -> MVTU chains (the branches') also sleep as one.
+        let chained = traces(false, false);
+        prop_assert_eq!(&chained.0, &reference.0, "chains asleep: the run cut short");
+        prop_assert_eq!(&chained.1, &reference.1, "chains asleep: the whole run");
+        prop_assert_eq!(&chained.3, &reference.3, "chains asleep: FIFO high-water marks");
         prop_assert_eq!(&fast.1.outputs, &outs, "the golden model's words\n{}", g);
         prop_assert_eq!(&fast.0, &reference.0);
         prop_assert_eq!(&fast.1, &reference.1);

@@ -20,6 +20,12 @@
 //! or the accelerator's ports. Its outputs being constant while it sleeps, every other node sees
 //! the values of the plain cycle-by-cycle walk, which [`CycleModel::set_per_cycle`] keeps as the
 //! reference.
+//!
+//! The first convolutions' window unit -> FIFO -> MVTU chains move a word every cycle, so none of
+//! the three sleeps alone; but while the window unit takes no input word and keeps its `s_ready`,
+//! and the MVTU, in a vector's first pass, keeps its output register, nothing outside the chain
+//! can tell its edges apart: the three sleep together and run those edges among themselves when
+//! they wake (`sleep_chain`, `wake_chain`), without the per-unit bookkeeping of a whole cycle.
 
 mod latency;
 
@@ -200,6 +206,18 @@ pub struct CycleModel {
     from_input: Vec<usize>,
     /// The units driving the accelerator's output.
     to_output: Vec<usize>,
+    /// Per-cycle scratch: the units still awake after the ready pass, last first: the ones the
+    /// edge pass clocks (kept so that it does not scan the awake bits again).
+    clocked: Vec<usize>,
+    /// Window unit -> FIFO -> MVTU chains `[swu, fifo, mvtu]` (consecutive units, each the only
+    /// reader of the one before), which may sleep together (see [`CycleModel::wake_chain`]).
+    chains: Vec<[usize; 3]>,
+    /// The chain each unit belongs to (`usize::MAX`: none).
+    chain_of: Vec<usize>,
+    /// The chains asleep together.
+    chain_asleep: Vec<bool>,
+    /// Zeros for a sleeping chain's window unit, which takes no input word.
+    zeros: Vec<u64>,
 }
 
 impl CycleModel {
@@ -230,6 +248,11 @@ impl CycleModel {
             vsrc: Vec::new(),
             from_input: Vec::new(),
             to_output: Vec::new(),
+            clocked: Vec::new(),
+            chains: Vec::new(),
+            chain_of: Vec::new(),
+            chain_asleep: Vec::new(),
+            zeros: Vec::new(),
         };
         let mut prev = Src::Input;
         let mut dup = None;
@@ -279,6 +302,23 @@ impl CycleModel {
             })
             .collect();
         m.sleep = vec![Sleep { since: 0, until: 0, s_valid: false, m_ready: false }; n];
+        m.clocked = Vec::with_capacity(n);
+        m.chain_of = vec![usize::MAX; n];
+        for i in 0..n.saturating_sub(2) {
+            let linked = |a: usize| matches!(m.src[a + 1], Src::Out(p) if p == a) && m.cons[a] == Some(a + 1);
+            let kinds = matches!(
+                (&m.nodes[i], &m.nodes[i + 1], &m.nodes[i + 2]),
+                (Node::Swu(_), Node::Fifo(_), Node::Mvtu(_))
+            );
+            if kinds && linked(i) && linked(i + 1) {
+                for u in i..i + 3 {
+                    m.chain_of[u] = m.chains.len();
+                }
+                m.chains.push([i, i + 1, i + 2]);
+            }
+        }
+        m.chain_asleep = vec![false; m.chains.len()];
+        m.zeros = vec![0; graph.all_nodes().map(|x| x.in_bits.div_ceil(64)).max().unwrap_or(1).max(1)];
         m.wake_all();
         m.refresh_valid();
         Ok(m)
@@ -377,9 +417,75 @@ impl CycleModel {
 
     /// Unit `i` wakes at cycle `now`: it applies the edges it slept through (those before `now`).
     fn wake(&mut self, i: usize, now: u64) {
+        let c = self.chain_of[i];
+        if c != usize::MAX && self.chain_asleep[c] {
+            self.wake_chain(c, now);
+            return;
+        }
         let edges = now - self.sleep[i].since;
         each_unit!(&mut self.nodes[i], u => u.skip(edges), ());
         self.awake[i / 64] |= 1 << (i % 64);
+    }
+
+    /// A window unit -> FIFO -> MVTU chain whose ends show nothing for a while sleeps as one:
+    /// when, at cycle `now` of the ready pass, the window unit (`s_valid` from its producer) takes
+    /// no word and keeps its `s_ready` ([`blocks::Swu::quiet_input`]) and the MVTU keeps its
+    /// output register ([`blocks::Mvtu::first_pass_quiet`]) for `k` edges, the three sleep for
+    /// them; words still move inside the chain, and [`CycleModel::wake_chain`] runs those edges
+    /// on the three alone, without the per-unit work of the whole model's cycle. The chain's
+    /// readies of this cycle were evaluated (the MVTU's and the FIFO's are its last two awake
+    /// units); returns whether it fell asleep. Not while recording streams: the handshakes
+    /// inside a chain would be known only when it wakes, after a run may have ended.
+    fn sleep_chain(&mut self, c: usize, s_valid: bool, now: u64) -> bool {
+        let [s, f, m] = self.chains[c];
+        let n = self.clocked.len();
+        if self.record.is_some() || n < 2 || self.clocked[n - 1] != f || self.clocked[n - 2] != m {
+            return false;
+        }
+        let k = match (&self.nodes[s], &self.nodes[m]) {
+            (Node::Swu(su), Node::Mvtu(mu)) => su.quiet_input(s_valid).min(mu.first_pass_quiet()),
+            _ => 0,
+        };
+        // Two edges at least: fewer save nothing over clocking the three.
+        if k < 2 {
+            return false;
+        }
+        self.clocked.truncate(n - 2);
+        let until = now.saturating_add(k);
+        for u in [s, f, m] {
+            self.sleep[u] = Sleep { since: now, until, s_valid: false, m_ready: false };
+            self.awake[u / 64] &= !(1 << (u % 64));
+        }
+        // What wakes the chain early: its window unit's `s_valid`, its MVTU's `m_ready`.
+        self.sleep[s].s_valid = s_valid;
+        self.sleep[m].m_ready = self.m_ready[m];
+        self.timers.push(Reverse((until, m)));
+        self.chain_asleep[c] = true;
+        true
+    }
+
+    /// Chain `c` wakes at cycle `now`: its three units run the edges they slept through, each
+    /// evaluated as the whole model's cycle would (readies from the MVTU back, edges from the
+    /// MVTU to the window unit) with the inputs they slept on.
+    fn wake_chain(&mut self, c: usize, now: u64) {
+        let [s, f, m] = self.chains[c];
+        let (since, s_valid, rm) = (self.sleep[s].since, self.sleep[s].s_valid, self.sleep[m].m_ready);
+        self.chain_asleep[c] = false;
+        let (head, tail) = self.nodes.split_at_mut(f);
+        let (Node::Swu(su), [Node::Fifo(fu), Node::Mvtu(mu), ..]) = (&mut head[s], tail) else {
+            unreachable!("a chain is a window unit, a FIFO and an MVTU");
+        };
+        for _ in since..now {
+            let rf = mu.ready(rm);
+            let rs = fu.ready(rf);
+            mu.edge(fu.valid(), fu.data(), rm);
+            fu.edge(su.valid(), su.data(), rf);
+            su.edge(s_valid, &self.zeros, rs);
+        }
+        for u in [s, f, m] {
+            self.awake[u / 64] |= 1 << (u % 64);
+            self.valid[u] = self.nodes[u].valid();
+        }
     }
 
     /// Reads every unit's valids into `valid`.
@@ -502,6 +608,7 @@ impl StreamDut for CycleModel {
         }
         // Readies from the last awake unit to the first; a sleeping unit's is constant.
         let may_sleep = self.fast && !rst;
+        self.clocked.clear();
         let mut next = n;
         while let Some(i) = self.prev_awake(next) {
             next = i;
@@ -532,6 +639,12 @@ impl StreamDut for CycleModel {
                 if until != u64::MAX {
                     self.timers.push(Reverse((until, i)));
                 }
+            } else if !(may_sleep
+                && self.chain_of[i] != usize::MAX
+                && self.chains[self.chain_of[i]][0] == i
+                && self.sleep_chain(self.chain_of[i], sv, now))
+            {
+                self.clocked.push(i);
             }
         }
         let last = &self.nodes[n - 1];
@@ -559,11 +672,11 @@ impl StreamDut for CycleModel {
             }
         }
         self.cycle += 1;
-        // Edges from the last awake unit to the first; a consumer asleep on a valid that changes
-        // wakes at the next cycle.
-        let mut next = n;
-        while let Some(i) = self.prev_awake(next) {
-            next = i;
+        // Edges from the last awake unit to the first (those the ready pass left awake: no unit
+        // wakes between the passes); a consumer asleep on a valid that changes wakes at the next
+        // cycle.
+        for k in 0..self.clocked.len() {
+            let i = self.clocked[k];
             let (before, rest) = self.nodes.split_at_mut(i);
             let input = (s_valid, s_data);
             let (valid, data) = (self.valid[self.vsrc[i]], Self::data(before, self.src[i], s_data));

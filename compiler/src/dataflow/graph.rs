@@ -563,7 +563,10 @@ impl Graph {
                     // Decisions the legalizer would not make would build one design and count
                     // another.
                     let legal = crate::passes::legalize::mvtu_for(cfg, self.arch);
-                    if hw.is_some_and(|hw| hw != legal) {
+                    // An iCE40 graph written before the pipeline stages existed is the same
+                    // unit without them: it builds and counts as it says.
+                    let unpipelined = MvtuHw { latency: crate::passes::legalize::MVTU_LATENCY, ..legal };
+                    if hw.is_some_and(|hw| hw != legal && hw != unpipelined) {
                         return err(format!(
                             "node {}: hardware decisions {:?} are not the legalizer's {legal:?}",
                             n.name, hw

@@ -43,6 +43,17 @@ pub fn design_with(
     let top = VerilogIdent::new(top)?;
     let top = top.as_str();
     graph.verify_legal()?;
+    // The SPRAM memory form exists (`memory::spram_module`), but its write port is not yet wired
+    // from the board's loader through the core: refuse rather than print floating inputs.
+    if let Some(n) = graph
+        .all_nodes()
+        .find(|n| matches!(&n.kind, NodeKind::Mvtu { hw: Some(hw), .. } if hw.wmem.spram() > 0))
+    {
+        return Err(HdlError::Dataflow(compiler::dataflow::DataflowError::Graph(format!(
+            "node {}: weights in SPRAM need the board's weight loader, which is not wired yet",
+            n.name
+        ))));
+    }
     let mut d = Design::new(top);
     let mut stages: Vec<Stage> = Vec::with_capacity(graph.nodes.len());
     let mut dup = None;

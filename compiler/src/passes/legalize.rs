@@ -237,8 +237,8 @@ mod tests {
         c.mem_style = MemStyle::Block;
         let b = ice40::mvtu_with(&c, &mvtu(&c), None);
         assert_eq!((e.spram, b.spram), (2, 0), "{e:?}");
-        // The weights' EBRs (two PEs of 12544 x 16 bits: 49 each) leave; the rest stays.
-        assert_eq!(b.ebr - e.ebr, 2 * ice40::ebr(12544, 16), "{e:?} {b:?}");
+        // The weights' EBRs (two PEs of 6272 x 16 bits: 25 each) leave; the rest stays.
+        assert_eq!(b.ebr - e.ebr, 2 * ice40::ebr(6272, 16), "{e:?} {b:?}");
     }
 
     #[test]

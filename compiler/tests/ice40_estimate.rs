@@ -206,3 +206,45 @@ fn ice40_estimates_track_yosys_per_block() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert_eq!(n, 60, "the table was read");
 }
+
+/// The MNIST SFC (784-256-256-256-10, 8-bit input) needs more than the UP5K's 30 EBRs for its
+/// weights: folded for the UP5K, the layers with the most weight EBRs move to SPRAM
+/// (`mem=spram`, `wmem=spram:COLSxROWS`) until the estimate fits the part's logic cells, EBRs and
+/// four SPRAMs; the text form keeps the decision; a part without SPRAM, or a graph for no iCE40
+/// part, refuses it.
+#[test]
+fn the_sfc_fits_the_up5k_with_its_weights_in_spram() {
+    use compiler::dataflow::fold::{self, folding_ice40};
+    use compiler::dataflow::target::{Arch, Ice40Part};
+    use compiler::dataflow::{MemStyle, NodeKind, Popcount, WeightMem};
+    let dir = results().join("ice40/sfc");
+    let m = compiler::format::load(&dir.join("model.xnf")).expect("the SFC model");
+    let (pc, mem) = (Popcount::Compressor, MemStyle::Auto);
+    let f = fold::auto_fold_ice40(&m, Ice40Part::Up5k, None, pc, mem).expect("the SFC fits an up5k");
+    let e = folding_ice40(&m, &f, Ice40Part::Up5k).expect("lowers");
+    let spec = Ice40Part::Up5k.spec();
+    eprintln!("SFC on the up5k: {e:?}, {} LC; folding {f:?}", e.lc());
+    assert!(e.lc() <= spec.lc && e.ebr <= spec.ebr && e.spram <= spec.spram, "{e:?}");
+    assert!(e.spram > 0, "{e:?}");
+    let g = fold::lower_for(&m, &f, Some(Arch::Ice40(Ice40Part::Up5k))).expect("lowers");
+    g.verify_legal().expect("legal");
+    let spram: usize = g
+        .iter()
+        .map(|(_, n)| match &n.kind {
+            NodeKind::Mvtu { cfg, hw: Some(hw), .. } => {
+                assert_eq!(cfg.mem_style == MemStyle::Spram, matches!(hw.wmem, WeightMem::Spram { .. }));
+                cfg.pe * hw.wmem.spram()
+            }
+            _ => 0,
+        })
+        .sum();
+    assert_eq!(spram as u64, e.spram);
+    let text = g.to_string();
+    assert!(text.contains("mem=spram") && text.contains("wmem=spram:"), "{text}");
+    assert_eq!(Graph::parse(&text).expect("parses back"), g);
+    // The same folding for a part without SPRAM, or for 7-series, is refused by the legalizer.
+    for arch in [Some(Arch::Ice40(Ice40Part::Hx8k)), Some(Arch::Xc7), None] {
+        let r = fold::lower_for(&m, &f, arch);
+        assert!(r.as_ref().is_err_and(|e| e.to_string().contains("SPRAM")), "{arch:?}: {r:?}");
+    }
+}

@@ -88,6 +88,7 @@ pub fn params(b: &BuildDir, clock_hz: u64, baud: u64) -> Result<BoardParams, Boa
         _ => return Err(bad("the model does not start with an input quantizer".into())),
     };
     let in_bits = b.graph.in_bits();
+    let mems = hdl::rtl::loader::spram_memories(&b.graph, &b.model)?;
     let p = BoardParams {
         clks_per_bit: clock_hz / baud,
         frame_len: b.model.input.len(),
@@ -97,6 +98,8 @@ pub fn params(b: &BuildDir, clock_hz: u64, baud: u64) -> Result<BoardParams, Boa
         table,
         // Sixteen byte times of silence inside a frame.
         timeout: 16 * 10 * (clock_hz / baud),
+        spram_words: mems.iter().map(|m| m.words.len()).collect(),
+        spram_bits: mems.iter().map(|m| m.width).max().unwrap_or(0),
     };
     if in_bits % elem_bits != 0 {
         return Err(bad(format!("{in_bits}-bit input words do not hold whole {elem_bits}-bit elements")));
@@ -118,7 +121,25 @@ pub fn write(b: &BuildDir, p: &BoardParams, dir: &Path, pcf: Option<&str>) -> Re
         let f = dir.join(BOARD_PCF);
         std::fs::write(&f, pcf).map_err(io(f.clone()))?;
     }
+    let w = dir.join(WEIGHTS_BIN);
+    match weight_image(b)? {
+        Some(bytes) => std::fs::write(&w, bytes).map_err(io(w.clone()))?,
+        None if w.exists() => std::fs::remove_file(&w).map_err(io(w.clone()))?,
+        None => {}
+    }
     Ok(top)
+}
+
+/// What the board expects over the UART after power-on for a design with weights in SPRAM:
+/// [`board::LOAD_MAGIC`] then every SPRAM word ([`hdl::rtl::loader`]); none without SPRAM.
+pub fn weight_image(b: &BuildDir) -> Result<Option<Vec<u8>>, BoardError> {
+    let mems = hdl::rtl::loader::spram_memories(&b.graph, &b.model)?;
+    if mems.is_empty() {
+        return Ok(None);
+    }
+    let mut out = vec![board::LOAD_MAGIC];
+    out.extend(hdl::rtl::loader::image(&mems));
+    Ok(Some(out))
 }
 
 /// The board top's Verilog file.
@@ -127,6 +148,8 @@ pub const BOARD_V: &str = "board.v";
 pub const BOARD_PCF: &str = "board.pcf";
 /// The bitstream.
 pub const BOARD_BIN: &str = "board.bin";
+/// The weight image for a design with weights in SPRAM (send it once after power-on).
+pub const WEIGHTS_BIN: &str = "weights.bin";
 
 /// What the bitstream flow produced.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -143,6 +166,9 @@ pub struct Bitstream {
     pub utilisation: Vec<(String, u64, u64)>,
     /// Frames per second the UART allows: ten bits a byte, the frame's bytes in.
     pub uart_fps: f64,
+    /// The weight image to send after power-on (designs with weights in SPRAM).
+    #[serde(default)]
+    pub weights: Option<PathBuf>,
 }
 
 impl crate::builddir::StepResult for Bitstream {
@@ -191,7 +217,10 @@ pub fn bitstream(
     progress("writing the board top");
     let top = write(b, &p, &dir, Some(&board.pcf()))?;
     progress("Yosys synth_ice40");
-    let script = format!("read_verilog {BOARD_V}; synth_ice40 -top {top} -json board.json");
+    // `-spram` only where the legalizer put weights in SPRAM: elsewhere Yosys could move a large
+    // memory there on its own, and nothing would load it.
+    let spram = if p.spram_words.is_empty() { "" } else { " -spram" };
+    let script = format!("read_verilog {BOARD_V}; synth_ice40{spram} -top {top} -json board.json");
     Tool::new("yosys")
         .name("yosys synth_ice40")
         .current_dir(&dir)
@@ -232,6 +261,7 @@ pub fn bitstream(
         fmax_mhz: fmax(&log),
         utilisation: utilisation(&log),
         uart_fps: baud as f64 / (10.0 * p.frame_len as f64),
+        weights: (!p.spram_words.is_empty()).then(|| dir.join(WEIGHTS_BIN)),
     })
 }
 

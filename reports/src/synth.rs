@@ -334,6 +334,17 @@ fn place_and_route(
     total: &SynthStats,
     progress: &mut dyn FnMut(&str),
 ) -> Result<Timing, SynthError> {
+    // Weights in SPRAM: the AXI top adds the loader's bus to its pins, more than the UP5K's
+    // package has, and no other part has SPRAM; the board top (`bitstream`) is where it places.
+    let spram = b.graph.all_nodes().any(
+        |n| matches!(&n.kind, compiler::dataflow::NodeKind::Mvtu { hw: Some(hw), .. } if hw.wmem.spram() > 0),
+    );
+    if spram {
+        let why = "weights in SPRAM: the accelerator's top has the loader's pins, more than the up5k's \
+                   package; `xnorflow bitstream` places the board top and measures the clock"
+            .to_string();
+        return Ok(Timing { part: Err(why), fmax_mhz: None });
+    }
     let ios = (b.graph.in_bits() + b.graph.out_bits() + 6) as u64;
     let fits = |p: &Ice40Part| total.lut <= p.luts && total.bram18 <= p.brams && ios <= p.ios;
     // The part `compile --arch ice40 --part` chose, or the smallest that fits.

@@ -1,22 +1,30 @@
 //! The board top at bit level: real digits test images sent as UART bytes with random gaps come
 //! back as the golden model's classes; a framing error and a silence inside a frame abandon it
-//! with the error byte, and the next frame is classified again. Runs in Verilator
-//! (`--binary --timing`) when it is installed, else Icarus; skipped without either.
+//! with the error byte, and the next frame is classified again. A design with its weights in
+//! SPRAM first takes them over the UART (the simulation starts with empty SPRAMs) and then
+//! classifies the same way. Runs in Verilator (`--binary --timing`) when it is installed, else
+//! Icarus; skipped without either.
 
 mod common;
 
 use common::folding;
 use compiler::data::{parse_digits, Split};
+use compiler::dataflow::target::{Arch, Ice40Part};
 use compiler::dataflow::Popcount;
 use compiler::model::random::{random_model, LayerSpec};
 use compiler::model::{Padding, Shape};
-use hdl::rtl::board::{self, TbByte, ERROR_BYTE};
+use hdl::rtl::board::{self, TbByte, ERROR_BYTE, LOAD_ACK};
 use reports::build::{self, BuildOptions};
 use reports::builddir::BuildDir;
 use std::process::Command;
 
 /// A small conv net on the digits' 8x8 images, at a folding that streams several elements a word.
 fn build_dir(dir: &std::path::Path) -> BuildDir {
+    build_dir_with(dir, false)
+}
+
+/// [`build_dir`], with every layer's weights in SPRAM (`spram`, compiled for the UP5K).
+fn build_dir_with(dir: &std::path::Path, spram: bool) -> BuildDir {
     let specs = [
         LayerSpec::QuantBinary(7),
         LayerSpec::Conv2d { out: 8, kernel: 3, stride: 1, padding: Padding::Bit { amount: 1, bit: false } },
@@ -25,14 +33,25 @@ fn build_dir(dir: &std::path::Path) -> BuildDir {
         LayerSpec::Dense(10),
     ];
     let m = random_model("uart", Shape::new(8, 8, 1), &specs, 11).expect("model");
-    let f = folding(&m, &[(2, 1), (4, 16), (2, 8)], Popcount::Compressor);
-    build::compile(&m, &f, dir, &BuildOptions { frames: 1, ..BuildOptions::default() }, &mut |_| {})
-        .unwrap_or_else(|e| panic!("{e}"));
+    let mut f = folding(&m, &[(2, 1), (4, 16), (2, 8)], Popcount::Compressor);
+    let mut opts = BuildOptions { frames: 1, ..BuildOptions::default() };
+    if spram {
+        // Eight memories of 1, 16 and 8 bits, 36, 32 and 10 words deep.
+        f.layers.values_mut().for_each(|l| l.mem_style = compiler::dataflow::MemStyle::Spram);
+        opts.arch = Some(Arch::Ice40(Ice40Part::Up5k));
+    }
+    build::compile(&m, &f, dir, &opts, &mut |_| {}).unwrap_or_else(|e| panic!("{e}"));
     BuildDir::open(dir).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Runs the testbench in `dir` with Verilator or Icarus; `None` when neither is installed.
 fn run_tb(dir: &std::path::Path) -> Option<String> {
+    run_tb_with(dir, &[])
+}
+
+/// [`run_tb`] with macros defined (`-D`).
+fn run_tb_with(dir: &std::path::Path, defines: &[&str]) -> Option<String> {
+    let defs: Vec<String> = defines.iter().map(|d| format!("-D{d}")).collect();
     let out = if tools::installed("verilator") {
         let o = Command::new("verilator")
             .args([
@@ -44,6 +63,7 @@ fn run_tb(dir: &std::path::Path) -> Option<String> {
                 "--top-module",
                 "board_tb",
             ])
+            .args(&defs)
             .args(["board_tb.v", "board.v", "-o", "board_tb"])
             .current_dir(dir)
             .output()
@@ -52,7 +72,9 @@ fn run_tb(dir: &std::path::Path) -> Option<String> {
         Command::new(dir.join("obj_dir/board_tb")).current_dir(dir).output().expect("runs")
     } else if tools::installed("iverilog") {
         let o = Command::new("iverilog")
-            .args(["-g2012", "-o", "board_tb.vvp", "board_tb.v", "board.v"])
+            .args(["-g2012", "-o", "board_tb.vvp"])
+            .args(&defs)
+            .args(["board_tb.v", "board.v"])
             .current_dir(dir)
             .output()
             .expect("iverilog runs");
@@ -124,6 +146,50 @@ fn uart_board_classifies_real_images_and_recovers_from_errors() {
     let tb = board::testbench(&top, p.clks_per_bit, sent.len(), want.len(), max_cycles);
     std::fs::write(dir.join("board_tb.v"), tb).expect("write");
     let Some(out) = run_tb(&dir) else {
+        eprintln!("skipped: neither Verilator nor Icarus Verilog is installed");
+        return;
+    };
+    assert!(out.contains(&format!("PASS {} bytes", want.len())), "{out}");
+}
+
+/// Weights in SPRAM: the simulation starts with every SPRAM empty (`XNORFLOW_SPRAM_LOADER`), a
+/// byte other than the magic is refused with the error byte, the weight image `weights.bin`
+/// (magic, then every word) is sent with gaps and acknowledged, and then 32 digits come back as
+/// the golden model's classes. A loader that fills the memories in another order, or at other
+/// addresses, gives other classes.
+#[test]
+fn uart_board_loads_spram_weights_then_classifies() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let b = build_dir_with(&tmp.path().join("b"), true);
+    let p = reports::board::params(&b, 8_000_000, 1_000_000).expect("params");
+    assert_eq!((p.spram_words.as_slice(), p.spram_bits), (&[36, 36, 32, 32, 32, 32, 10, 10][..], 16));
+    let dir = tmp.path().join("board");
+    let top = reports::board::write(&b, &p, &dir, None).expect("board top");
+    let image = std::fs::read(dir.join(reports::board::WEIGHTS_BIN)).expect("weights.bin");
+    assert_eq!(image.len(), 1 + 2 * (2 * 36 + 4 * 32 + 2 * 10));
+    assert_eq!(image[0], board::LOAD_MAGIC);
+    let digits = parse_digits(reports_digits(), "digits", Split::Test).expect("digits");
+    let golden = sim::golden::Golden::new(&b.model).expect("golden");
+    let mut sent = vec![TbByte { byte: 0x00, gap: 0, bad_stop: false }];
+    let mut want = vec![ERROR_BYTE];
+    sent.extend(image.iter().enumerate().map(|(i, &byte)| TbByte {
+        byte,
+        gap: (i % 5) as u16,
+        bad_stop: false,
+    }));
+    want.push(LOAD_ACK);
+    for img in digits.images.chunks(64).take(32) {
+        sent.extend(img.iter().map(|&byte| TbByte { byte, gap: 1, bad_stop: false }));
+        want.push(golden.run(img).expect("golden").class as u8);
+    }
+    std::fs::write(dir.join("board_tb_in.mem"), board::tb_input(&sent)).expect("write");
+    std::fs::write(dir.join("board_tb_out.mem"), board::tb_expected(&want)).expect("write");
+    let max_cycles = sent.len() as u64 * 12 * p.clks_per_bit + 200_000;
+    let tb = board::testbench(&top, p.clks_per_bit, sent.len(), want.len(), max_cycles);
+    std::fs::write(dir.join("board_tb.v"), tb).expect("write");
+    let v = std::fs::read_to_string(dir.join(reports::board::BOARD_V)).expect("board.v");
+    assert!(v.contains("SB_SPRAM") || v.contains("`ifndef XNORFLOW_SPRAM_LOADER"), "no SPRAM form");
+    let Some(out) = run_tb_with(&dir, &[hdl::rtl::memory::LOADER_MACRO]) else {
         eprintln!("skipped: neither Verilator nor Icarus Verilog is installed");
         return;
     };

@@ -283,6 +283,8 @@ pub fn mvtu_with(cfg: &MvtuConfig, hw: &MvtuHw, thresholds: Option<&[i32]>) -> C
             lut += pe * rom_luts(depth, cfg.simd);
             ff += pe * cfg.simd as u64;
         }
+        // iCE40 only (the legalizer refuses it elsewhere); counted as the block ROM it would be.
+        WeightMem::Spram { .. } => bram += pe * legalize::bram18_layout(depth, cfg.simd).bram18() as u64,
     }
     // Shared controller: input buffer and its bypass mux, counters, input and output registers.
     let counters = (ubits(sf as u64 - 1) + ubits(nf as u64 - 1) + ubits(depth as u64 - 1)) as u64;

@@ -187,9 +187,38 @@ pub fn folding_ice40(
     Ok(cost::ice40::graph_with(&g, model).1)
 }
 
+/// iCE40 cost of a layer's folding with its weights in SPRAM: SPRAMs first (the UP5K has four),
+/// then logic cells and EBRs.
+fn spram_key(s: &LayerShape, f: &LayerFold) -> (u64, u64, u64) {
+    let cfg = s.config(f);
+    let mut c = cost::ice40::mvtu_with(&cfg, &crate::passes::legalize::mvtu_ice40(&cfg), None);
+    if let Some(swu) = s.swu(f) {
+        c = c + cost::ice40::swu(&swu);
+    }
+    (c.spram, c.lc(), c.ebr)
+}
+
+/// The foldings that move 1, 2, ... of `f`'s layers to SPRAM (`mem=spram`), those with the most
+/// weight EBRs first, each moved layer refolded within `t` cycles for the fewest SPRAMs (SIMD
+/// 16 or a multiple, a PE's words at most 16K deep, as few PEs as the frame time allows).
+fn spill_to_spram(shapes: &[LayerShape], f: &Folding, t: u64, popcount: Popcount) -> Vec<Folding> {
+    let mut order: Vec<(u64, &LayerShape)> =
+        shapes.iter().filter_map(|s| Some((ice40_key(s, f.layers.get(&s.layer)?).1, s))).collect();
+    order.sort_by_key(|&(ebr, s)| (std::cmp::Reverse(ebr), s.layer));
+    let mut g = f.clone();
+    let mut out = Vec::new();
+    for (_, s) in order {
+        let Some(l) = cheapest(s, t, popcount, MemStyle::Spram, spram_key) else { break };
+        g.layers.insert(s.layer, l);
+        out.push(g.clone());
+    }
+    out
+}
+
 /// Automatic folding for an iCE40 part: the fastest folding whose estimate fits the part's logic
-/// cells and EBRs (each layer at its cheapest for a frame time, as [`auto_fold`] does for a LUT
-/// budget), or with `cycles`, the cheapest within that many cycles per frame if it fits. When
+/// cells, EBRs and SPRAMs (each layer at its cheapest for a frame time, as [`auto_fold`] does for
+/// a LUT budget; on the UltraPlus, the layers with the most weight EBRs moved to SPRAM until the
+/// design fits, see `spill_to_spram`), or with `cycles`, the cheapest within that many cycles per frame if it fits. When
 /// none fits, the error gives what the smallest design needs and the smallest part that holds it.
 pub fn auto_fold_ice40(
     model: &Model,
@@ -203,11 +232,23 @@ pub fn auto_fold_ice40(
     }
     let shapes = layer_shapes(model)?;
     let spec = part.spec();
-    // Every node within the frame time, the bypass chains of residual blocks included.
-    let fold_at = |t: u64| within_cycles(model, &shapes, t, popcount, mem, ice40_key).ok();
     let fits_in = |c: &cost::ice40::Ice40Cost, p: Ice40Part| {
         let s = p.spec();
         c.lc() <= s.lc && c.ebr <= s.ebr && c.spram <= s.spram
+    };
+    // Every node within the frame time, the bypass chains of residual blocks included.
+    let plain_at = |t: u64| within_cycles(model, &shapes, t, popcount, mem, ice40_key).ok();
+    // On a part with SPRAM, a design whose weights overflow the EBRs moves the layers with the
+    // most weight EBRs to SPRAM, one more at a time, until it fits.
+    let fold_at = |t: u64| -> Option<Folding> {
+        let f = plain_at(t)?;
+        if spec.spram == 0 || fits_in(&folding_ice40(model, &f, part).ok()?, part) {
+            return Some(f);
+        }
+        spill_to_spram(&shapes, &f, t, popcount)
+            .into_iter()
+            .find(|g| folding_ice40(model, g, part).is_ok_and(|c| fits_in(&c, part)))
+            .or(Some(f))
     };
     let fits = |t: u64| -> Option<Folding> {
         let f = fold_at(t)?;
@@ -216,7 +257,9 @@ pub fn auto_fold_ice40(
     let times = frame_times(&shapes);
     let (smallest, at) = match cycles {
         Some(c) => {
+            // Out of reach is an error of its own; within reach, the folding with any SPRAM spill.
             let f = within_cycles(model, &shapes, c, popcount, mem, ice40_key)?;
+            let f = fold_at(c).unwrap_or(f);
             if fits_in(&folding_ice40(model, &f, part)?, part) {
                 return Ok(f);
             }
@@ -244,10 +287,7 @@ pub fn auto_fold_ice40(
             }
             Err(_) => "no iCE40 part holds it: use --arch xc7 or a smaller model".into(),
         },
-        None => {
-            "no iCE40 part holds it (weights in SPRAM are not mapped yet): use --arch xc7 or a smaller model"
-                .into()
-        }
+        None => "no iCE40 part holds it: use --arch xc7 or a smaller model".into(),
     };
     Err(DataflowError::PartTooSmall(Box::new(super::PartShortfall {
         part: part.name().into(),

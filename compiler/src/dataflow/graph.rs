@@ -488,6 +488,7 @@ impl Graph {
     /// decisions.
     pub fn verify_legal(&self) -> Result<(), DataflowError> {
         self.verify()?;
+        crate::passes::legalize::spram_allowed(self)?;
         for n in self.all_nodes() {
             if let NodeKind::Mvtu { hw: None, .. } | NodeKind::Swu { hw: None, .. } = n.kind {
                 return Err(DataflowError::Graph(format!("node {}: not legalized", n.name)));

@@ -298,6 +298,11 @@ pub enum MemStyle {
     /// Left to synthesis.
     #[default]
     Auto,
+    /// iCE40 UltraPlus single-port RAM (SB_SPRAM256KA, 16K x 16 bits): not initialized by the
+    /// configuration image, so the weights arrive through the board top's loader. Only the iCE40
+    /// folder chooses it, for UltraPlus parts whose EBRs cannot hold the weights
+    /// ([`crate::dataflow::fold::auto_fold_ice40`]); the legalizer refuses it for any other arch.
+    Spram,
 }
 
 /// How a threshold ROM is read, as the legalizer decided ([`crate::passes::legalize`]).
@@ -330,6 +335,15 @@ pub enum WeightMem {
         /// Blocks down the ROM's depth.
         rows: usize,
     },
+    /// iCE40 UltraPlus SPRAM (16,384 words x 16 bits each): `cols` blocks across the memory's
+    /// width and `rows` down its depth. A single-port RAM with the same registered read as the
+    /// block ROM; its write port belongs to the board's weight loader.
+    Spram {
+        /// Blocks across the memory's width (16 bits each).
+        cols: usize,
+        /// Blocks down the memory's depth (16,384 words each).
+        rows: usize,
+    },
 }
 
 impl WeightMem {
@@ -338,13 +352,22 @@ impl WeightMem {
         match self {
             WeightMem::Distributed => MemStyle::Distributed,
             WeightMem::Block { .. } => MemStyle::Block,
+            WeightMem::Spram { .. } => MemStyle::Spram,
+        }
+    }
+
+    /// SPRAMs per PE (iCE40 UltraPlus).
+    pub fn spram(&self) -> usize {
+        match self {
+            WeightMem::Spram { cols, rows } => cols * rows,
+            _ => 0,
         }
     }
 
     /// 18 Kb block RAMs per PE.
     pub fn bram18(&self) -> usize {
         match self {
-            WeightMem::Distributed => 0,
+            WeightMem::Distributed | WeightMem::Spram { .. } => 0,
             WeightMem::Block { cols, rows, .. } => cols * rows,
         }
     }

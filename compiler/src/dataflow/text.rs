@@ -77,6 +77,7 @@ fn mem_name(m: MemStyle) -> &'static str {
         MemStyle::Block => "block",
         MemStyle::Distributed => "distributed",
         MemStyle::Auto => "auto",
+        MemStyle::Spram => "spram",
     }
 }
 
@@ -91,6 +92,7 @@ fn wmem_text(w: &WeightMem) -> String {
     match w {
         WeightMem::Distributed => "distributed".into(),
         WeightMem::Block { width, depth, cols, rows } => format!("block:{width}x{depth}:{cols}x{rows}"),
+        WeightMem::Spram { cols, rows } => format!("spram:{cols}x{rows}"),
     }
 }
 
@@ -275,7 +277,15 @@ fn parse_wmem(line: usize, v: &str) -> Result<WeightMem, DataflowError> {
     if v == "distributed" {
         return Ok(WeightMem::Distributed);
     }
-    let bad = || err(line, format!("wmem={v}: expected distributed or block:BITSxWORDS:COLSxROWS"));
+    let bad = || {
+        err(line, format!("wmem={v}: expected distributed, block:BITSxWORDS:COLSxROWS or spram:COLSxROWS"))
+    };
+    if let Some(grid) = v.strip_prefix("spram:") {
+        return match dims(line, "wmem", grid)?.as_slice() {
+            &[cols, rows] => Ok(WeightMem::Spram { cols, rows }),
+            _ => Err(bad()),
+        };
+    }
     let rest = v.strip_prefix("block:").ok_or_else(bad)?;
     let (aspect, grid) = rest.split_once(':').ok_or_else(bad)?;
     match (dims(line, "wmem", aspect)?.as_slice(), dims(line, "wmem", grid)?.as_slice()) {
@@ -355,6 +365,7 @@ fn parse_node(line: usize, text: &str) -> Result<Node, DataflowError> {
                     ("block", MemStyle::Block),
                     ("distributed", MemStyle::Distributed),
                     ("auto", MemStyle::Auto),
+                    ("spram", MemStyle::Spram),
                 ],
             )?;
             let vectors = match f.opt("vectors") {
@@ -570,7 +581,7 @@ impl Graph {
             let body =
                 text.strip_prefix("  ").ok_or_else(|| err(line, "a node line starts with two spaces"))?;
             let node = parse_node(line, body)?;
-            let alone = Graph { name: g.name.clone(), nodes: vec![node], arch: None };
+            let alone = Graph { name: g.name.clone(), nodes: vec![node], arch: g.arch };
             alone.verify_nodes().map_err(|e| err(line, e.to_string()))?;
             let node = alone.nodes.into_iter().next().ok_or_else(|| err(line, "no node"))?;
             if let Some(prev) = g.nodes.last() {

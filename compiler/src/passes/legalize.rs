@@ -44,6 +44,19 @@ pub const BLOCK_MIN_BITS: usize = 1024;
 pub const RAMB18_ASPECTS: [(usize, usize); 6] =
     [(1, 16384), (2, 8192), (4, 4096), (9, 2048), (18, 1024), (36, 512)];
 
+/// Bits per SPRAM word (SB_SPRAM256KA).
+pub const SPRAM_WIDTH: usize = 16;
+
+/// Words per SPRAM.
+pub const SPRAM_DEPTH: usize = 16384;
+
+/// The SPRAM layout of a `depth x width` weight memory: 16-bit blocks across, 16K-word blocks
+/// down. A PE whose SIMD is not a multiple of 16 leaves the rest of its blocks' words unused, so
+/// the folder gives SPRAM layers SIMD 16 or a multiple where it can (the cost counts every block).
+pub fn spram_layout(depth: usize, width: usize) -> WeightMem {
+    WeightMem::Spram { cols: width.div_ceil(SPRAM_WIDTH).max(1), rows: depth.div_ceil(SPRAM_DEPTH).max(1) }
+}
+
 /// The resource a `depth x width` memory of style `style` maps to: `Auto` becomes block RAM from
 /// [`BLOCK_MIN_BITS`], LUTs below.
 pub fn mem_style(style: MemStyle, depth: usize, width: usize) -> MemStyle {
@@ -73,6 +86,7 @@ pub fn bram18_layout(depth: usize, width: usize) -> WeightMem {
 pub fn weight_mem(style: MemStyle, depth: usize, width: usize) -> WeightMem {
     match mem_style(style, depth, width) {
         MemStyle::Block => bram18_layout(depth, width),
+        MemStyle::Spram => spram_layout(depth, width),
         _ => WeightMem::Distributed,
     }
 }
@@ -80,7 +94,8 @@ pub fn weight_mem(style: MemStyle, depth: usize, width: usize) -> WeightMem {
 /// The column width a weight ROM is cut into: a block-RAM ROM one block deep is cut into columns
 /// of the block width counted, each its own memory in the Verilog, so that synthesis maps each to
 /// one block (left alone, Yosys may pack a ROM more tightly across depths and pay in LUT
-/// multiplexers instead); any other ROM stays whole.
+/// multiplexers instead); any other ROM stays whole (an SPRAM memory too: Yosys tiles it into
+/// 16-bit blocks itself, and the loader writes whole words).
 pub fn column_bits(mem: &WeightMem, width: usize) -> usize {
     match *mem {
         WeightMem::Block { width: w, cols, rows: 1, .. } if cols > 1 => w,
@@ -154,8 +169,12 @@ pub fn fifo_ram(arch: Option<Arch>, depth: usize, width: usize) -> MemStyle {
 
 /// The legalize pass: writes [`mvtu`]'s decisions into every MVTU, [`swu`]'s into every
 /// sliding-window unit and [`fifo_ram`]'s into every FIFO (bypass chains included).
+///
+/// Weights in SPRAM (`mem=spram`, which only the iCE40 folder chooses) are refused unless the
+/// graph is for an iCE40 part that has SPRAM.
 pub fn run(graph: &mut Graph, _model: &Model) -> Result<(), DataflowError> {
     let arch = graph.arch;
+    spram_allowed(graph)?;
     let decide = |n: &mut crate::dataflow::Node| match &mut n.kind {
         NodeKind::Mvtu { cfg, hw, .. } => *hw = Some(mvtu_for(cfg, arch)),
         NodeKind::Swu { cfg, hw } => *hw = Some(swu_for(cfg, arch)),
@@ -167,6 +186,23 @@ pub fn run(graph: &mut Graph, _model: &Model) -> Result<(), DataflowError> {
             bypass.iter_mut().for_each(&decide);
         }
         decide(n);
+    }
+    Ok(())
+}
+
+/// Refuses `mem=spram` on an MVTU of a graph whose arch has no SPRAM (7-series, no arch, or an
+/// iCE40 part other than the UltraPlus).
+pub fn spram_allowed(graph: &Graph) -> Result<(), DataflowError> {
+    let has = matches!(graph.arch, Some(Arch::Ice40(p)) if p.spec().spram > 0);
+    for n in graph.all_nodes() {
+        if let NodeKind::Mvtu { cfg, .. } = &n.kind {
+            if cfg.mem_style == MemStyle::Spram && !has {
+                return Err(DataflowError::Graph(format!(
+                    "node {}: weights in SPRAM need an iCE40 UltraPlus part (--arch ice40 --part up5k)",
+                    n.name
+                )));
+            }
+        }
     }
     Ok(())
 }
@@ -209,6 +245,34 @@ mod tests {
         let deep = weight_mem(MemStyle::Block, 2304, 32);
         assert!(matches!(deep, WeightMem::Block { rows, .. } if rows > 1), "{deep:?}");
         assert_eq!(column_bits(&deep, 32), 32);
+    }
+
+    /// SPRAM is 16 bits by 16K words: a PE's memory takes its blocks across (SIMD / 16, rounded
+    /// up) and down (words / 16K, rounded up), stays one memory in the Verilog, and only the
+    /// folding's `mem=spram` puts it there (`Auto` never does: the part's budget decides that).
+    #[test]
+    fn spram_memories_take_sixteen_bit_sixteen_k_word_blocks() {
+        assert_eq!(weight_mem(MemStyle::Spram, 12544, 16), WeightMem::Spram { cols: 1, rows: 1 });
+        assert_eq!(weight_mem(MemStyle::Spram, 16384, 16), WeightMem::Spram { cols: 1, rows: 1 });
+        assert_eq!(weight_mem(MemStyle::Spram, 16385, 16), WeightMem::Spram { cols: 1, rows: 2 });
+        assert_eq!(weight_mem(MemStyle::Spram, 6272, 32), WeightMem::Spram { cols: 2, rows: 1 });
+        assert_eq!(weight_mem(MemStyle::Spram, 4096, 8), WeightMem::Spram { cols: 1, rows: 1 });
+        assert_eq!(weight_mem(MemStyle::Spram, 6272, 32).spram(), 2);
+        assert_eq!(column_bits(&weight_mem(MemStyle::Spram, 6272, 32), 32), 32);
+        assert_eq!(weight_mem(MemStyle::Auto, 1 << 20, 64).spram(), 0);
+        let mut c = cfg(784, 256, 1, 16, MvtuOutput::Threshold);
+        c.mem_style = MemStyle::Spram;
+        assert_eq!(mvtu(&c).wmem, WeightMem::Spram { cols: 1, rows: 1 });
+        // The iCE40 estimate counts the blocks (per PE), and the 7-series one the RAMB18s it
+        // would be, since SPRAM is not legal there.
+        c.pe = 2;
+        let hw = mvtu(&c);
+        let e = ice40::mvtu_with(&c, &hw, None);
+        c.mem_style = MemStyle::Block;
+        let b = ice40::mvtu_with(&c, &mvtu(&c), None);
+        assert_eq!((e.spram, b.spram), (2, 0), "{e:?}");
+        // The weights' EBRs (two PEs of 6272 x 16 bits: 25 each) leave; the rest stays.
+        assert_eq!(b.ebr - e.ebr, 2 * ice40::ebr(6272, 16), "{e:?} {b:?}");
     }
 
     #[test]

@@ -2,8 +2,10 @@
 //! stage, a core chaining the stages by their streams, and the AXI4-Stream style top module.
 
 use super::argmax::{self, ArgmaxParams};
-use super::builder::{bit, id, Expr, Module};
+use super::builder::{bit, concat, id, lit, Expr, Module};
+use super::loader::{self, LoadBus};
 use super::{fifo, mvtu, pool, residual, stream_ports, swu, width_converter, Design};
+use crate::words::ubits;
 use crate::HdlError;
 use compiler::dataflow::{Graph, NodeKind, VerilogIdent};
 use compiler::model::Model;
@@ -43,6 +45,23 @@ pub fn design_with(
     let top = VerilogIdent::new(top)?;
     let top = top.as_str();
     graph.verify_legal()?;
+    // Weights in SPRAM: the loader's bus reaches memory number `sel` (loading order, [`loader`]).
+    let mems = loader::spram_memories(graph, model)?;
+    let bus = LoadBus::of(&mems);
+    let mut next_sel = 0usize;
+    let mut load_of = |n: &compiler::dataflow::Node| match &n.kind {
+        NodeKind::Mvtu { cfg, hw: Some(hw), .. } if hw.wmem.spram() > 0 => {
+            let l = Load {
+                sel: next_sel,
+                pe: cfg.pe,
+                addr_bits: ubits(cfg.cycles() as u64 - 1),
+                width: cfg.simd,
+            };
+            next_sel += cfg.pe;
+            Some(l)
+        }
+        _ => None,
+    };
     let mut d = Design::new(top);
     let mut stages: Vec<Stage> = Vec::with_capacity(graph.nodes.len());
     let mut dup = None;
@@ -62,6 +81,7 @@ pub fn design_with(
                     instance: bypass_instance(k, j),
                     src: b,
                     byp: None,
+                    load: load_of(x),
                 });
                 b = Src::Out(stages.len() - 1);
             }
@@ -71,12 +91,20 @@ pub fn design_with(
         if let NodeKind::Duplicate = n.kind {
             dup = Some(stages.len());
         }
-        stages.push(Stage { module, out_bits: n.out_bits, instance: stage_instance(k), src: prev, byp });
+        let load = load_of(n);
+        stages.push(Stage {
+            module,
+            out_bits: n.out_bits,
+            instance: stage_instance(k),
+            src: prev,
+            byp,
+            load,
+        });
     }
     let core = core_name(top);
     let (iw, ow) = (graph.in_bits(), graph.out_bits());
-    d.define(core.clone(), |_, name| core_module(name, &stages, iw, ow, fault));
-    d.define(top.to_string(), |_, name| top_module(name, &core, iw, ow));
+    d.define(core.clone(), |_, name| core_module(name, &stages, iw, ow, fault, bus));
+    d.define(top.to_string(), |_, name| top_module(name, &core, iw, ow, bus));
     Ok(d)
 }
 
@@ -104,6 +132,26 @@ struct Stage {
     instance: String,
     src: Src,
     byp: Option<Src>,
+    load: Option<Load>,
+}
+
+/// An MVTU stage whose weights are in SPRAM: its PEs are loader memories `sel..sel + pe`.
+#[derive(Clone, Copy, Debug)]
+struct Load {
+    sel: usize,
+    pe: usize,
+    addr_bits: usize,
+    width: usize,
+}
+
+/// The loader's ports (`wload_we`, `wload_sel`, `wload_addr`, `wload_data`), as inputs of `m`.
+fn load_ports(m: &mut Module, bus: LoadBus) -> [Expr; 4] {
+    [
+        m.input("wload_we"),
+        m.input_bus("wload_sel", bus.sel_bits),
+        m.input_bus("wload_addr", bus.addr_bits),
+        m.input_bus("wload_data", bus.data_bits),
+    ]
 }
 
 /// Defines the module of node `n` in `d`; returns its name.
@@ -158,9 +206,17 @@ fn stage_module(
 /// The core: every stage's output stream feeds its consumer (the next stage on a chain; a
 /// duplicate's bypass output the first stage of its add's bypass, the bypass's last stage the
 /// add's `b_` input).
-fn core_module(name: &str, stages: &[Stage], iw: usize, ow: usize, fault: Option<Fault>) -> Module {
+fn core_module(
+    name: &str,
+    stages: &[Stage],
+    iw: usize,
+    ow: usize,
+    fault: Option<Fault>,
+    bus: Option<LoadBus>,
+) -> Module {
     let mut m = Module::new(name);
     let p = stream_ports(&mut m, iw, ow);
+    let wload = bus.map(|b| (b, load_ports(&mut m, b)));
     let n = stages.len();
     // The nets of every stage's output but the last: its word, valid, and its consumer's ready
     // (and a duplicate's bypass valid and ready).
@@ -231,6 +287,16 @@ fn core_module(name: &str, stages: &[Stage], iw: usize, ow: usize, fault: Option
             conns.push(("b_valid", bv));
             conns.push(("b_ready", br));
         }
+        if let (Some(l), Some((b, [we, sel, addr, data]))) = (st.load, &wload) {
+            // PE p's write enable: the bus writes and selects memory `l.sel + p`.
+            let mut wes: Vec<Expr> = (0..l.pe)
+                .map(|q| we.clone().land(sel.clone().eq(lit(b.sel_bits, (l.sel + q) as u64))))
+                .collect();
+            wes.reverse();
+            conns.push(("load_we", concat(wes)));
+            conns.push(("load_addr", addr.clone().slice(l.addr_bits - 1, 0)));
+            conns.push(("load_data", data.clone().slice(l.width - 1, 0)));
+        }
         m.instance(&st.module, &st.instance, conns);
     }
     if let Some(Fault::ValidAlwaysHigh(s)) = fault {
@@ -244,7 +310,7 @@ fn core_module(name: &str, stages: &[Stage], iw: usize, ow: usize, fault: Option
 }
 
 /// The AXI4-Stream style top around the core.
-fn top_module(name: &str, core: &str, iw: usize, ow: usize) -> Module {
+fn top_module(name: &str, core: &str, iw: usize, ow: usize, bus: Option<LoadBus>) -> Module {
     let mut m = Module::new(name);
     let clk = m.input("clk");
     let rst = m.input("rst");
@@ -254,20 +320,21 @@ fn top_module(name: &str, core: &str, iw: usize, ow: usize) -> Module {
     let m_data = m.output_bus("m_axis_tdata", ow);
     let m_valid = m.output("m_axis_tvalid");
     let m_ready = m.input("m_axis_tready");
-    m.instance(
-        core,
-        "core",
-        vec![
-            ("clock", clk),
-            ("rst", rst),
-            ("s_data", s_data),
-            ("s_valid", s_valid),
-            ("s_ready", s_ready),
-            ("m_data", m_data),
-            ("m_valid", m_valid),
-            ("m_ready", m_ready),
-        ],
-    );
+    let mut conns = vec![
+        ("clock", clk),
+        ("rst", rst),
+        ("s_data", s_data),
+        ("s_valid", s_valid),
+        ("s_ready", s_ready),
+        ("m_data", m_data),
+        ("m_valid", m_valid),
+        ("m_ready", m_ready),
+    ];
+    if let Some(b) = bus {
+        let [we, sel, addr, data] = load_ports(&mut m, b);
+        conns.extend([("wload_we", we), ("wload_sel", sel), ("wload_addr", addr), ("wload_data", data)]);
+    }
+    m.instance(core, "core", conns);
     m
 }
 

@@ -13,10 +13,19 @@
 //!   accelerator is reset (which empties it, words of earlier frames included) and the byte
 //!   [`ERROR_BYTE`] is sent; the next byte starts a new frame.
 //!
+//! - weights (designs with weights in SPRAM only, which the configuration image cannot hold):
+//!   after power-on the board first expects [`LOAD_MAGIC`], then the weight image
+//!   ([`super::loader::image`]: every SPRAM word in the loader's order, each `ceil(bits / 8)`
+//!   bytes of the widest memory, least significant first); it answers [`LOAD_ACK`] once the last
+//!   word is written, and only then takes frames. Another first byte, a framing error or a
+//!   silence of `timeout` clocks inside the image answers [`ERROR_BYTE`] and waits for the magic
+//!   again. Frames sent before the acknowledgement would be read as the image.
+//!
 //! A power-on reset holds everything in reset for the first 15 clocks (iCE40 registers start at
 //! their initial values, so no reset pin is needed).
 
-use super::builder::{concat, cond, if_, if_else, lit, nb, Module};
+use super::builder::{concat, cond, if_, if_else, lit, nb, Expr, Module, Stmt};
+pub use super::loader::{LOAD_ACK, LOAD_MAGIC};
 use super::{fifo, Design};
 use crate::words::ubits;
 use crate::{HdlError, MemStyle};
@@ -41,6 +50,11 @@ pub struct BoardParams {
     pub table: Vec<u64>,
     /// Clocks without a byte after which a partial frame is abandoned.
     pub timeout: u64,
+    /// Words of each SPRAM weight memory in loading order ([`super::loader`]); empty for a
+    /// design without SPRAM, whose framing is then exactly the one above.
+    pub spram_words: Vec<usize>,
+    /// Bits of the widest SPRAM word (the loader's `wload_data`); 0 without SPRAM.
+    pub spram_bits: usize,
 }
 
 impl BoardParams {
@@ -69,6 +83,9 @@ impl BoardParams {
         }
         if self.frame_len == 0 || self.table.len() != 256 || self.out_bits == 0 || self.timeout == 0 {
             return bad("an empty frame, a table without 256 entries or an empty output".into());
+        }
+        if self.spram_words.contains(&0) || self.spram_words.is_empty() != (self.spram_bits == 0) {
+            return bad("an empty SPRAM memory, or SPRAM memories without a word width".into());
         }
         Ok(())
     }
@@ -278,7 +295,7 @@ fn board(name: &str, accel: &str, rx: &str, tx: &str, fifo: &str, table: &str, p
     );
     m.comment("The input quantizer: element of each pixel byte.");
     let tbl = m.memory("qtable", eb, 256, None, Some(table));
-    let elem = m.wire("elem", eb, tbl.at(rx_data));
+    let elem = m.wire("elem", eb, tbl.at(rx_data.clone()));
     m.comment("The packer: elements into input words, a frame at a time.");
     let word = m.reg("word", iw, Some(0));
     let k = m.reg("k", kw, Some(0));
@@ -287,7 +304,15 @@ fn board(name: &str, accel: &str, rx: &str, tx: &str, fifo: &str, table: &str, p
     let idle = m.reg("idle", tw, Some(0));
     let abandon = m.reg1("abandon", false);
     let err_pending = m.reg1("err_pending", false);
-    let acc_rst = m.wire1("acc_rst", rst.clone().lor(abandon.clone()));
+    let loader = Loader::new(&mut m, p, &rx_data);
+    // The accelerator waits in reset while its weights arrive (its memories have no reset).
+    let acc_rst = m.wire1(
+        "acc_rst",
+        match &loader {
+            Some(l) => rst.clone().lor(abandon.clone()).lor(l.loading.clone()),
+            None => rst.clone().lor(abandon.clone()),
+        },
+    );
     let (f_ready, f_valid, f_data) =
         (m.net("f_ready", None), m.net("f_valid", None), m.net("f_data", Some(iw)));
     let overflow = m.wire1("overflow", full.clone().land(f_ready.clone().lnot()));
@@ -322,13 +347,18 @@ fn board(name: &str, accel: &str, rx: &str, tx: &str, fifo: &str, table: &str, p
     let left = m.reg("left", lw, Some(0));
     let (tx_ready, m_valid, m_data) =
         (m.net("tx_ready", None), m.net("m_valid", None), m.net("m_data", Some(ow)));
-    let m_ready = m.wire1("m_ready", left.clone().eq(lit(lw, 0)).land(err_pending.clone().lnot()));
-    let tx_valid = m.wire1("tx_valid", left.clone().ne(lit(lw, 0)).lor(err_pending.clone()));
-    let tx_data = m.wire(
-        "tx_data",
-        8,
-        cond(err_pending.clone(), lit(8, u64::from(ERROR_BYTE)), obuf.clone().slice(7, 0)),
-    );
+    // An error byte first, then the loader's acknowledgement, then output words.
+    let urgent = match &loader {
+        Some(l) => err_pending.clone().lor(l.ack.clone()),
+        None => err_pending.clone(),
+    };
+    let m_ready = m.wire1("m_ready", left.clone().eq(lit(lw, 0)).land(urgent.clone().lnot()));
+    let tx_valid = m.wire1("tx_valid", left.clone().ne(lit(lw, 0)).lor(urgent));
+    let out_byte = match &loader {
+        Some(l) => cond(l.ack.clone(), lit(8, u64::from(LOAD_ACK)), obuf.clone().slice(7, 0)),
+        None => obuf.clone().slice(7, 0),
+    };
+    let tx_data = m.wire("tx_data", 8, cond(err_pending.clone(), lit(8, u64::from(ERROR_BYTE)), out_byte));
     let shifted = if ob > 1 { concat(vec![lit(8, 0), obuf.clone().slice(8 * ob - 1, 8)]) } else { lit(8, 0) };
     let padded = if 8 * ob > ow { concat(vec![lit(8 * ob - ow, 0), m_data.clone()]) } else { m_data.clone() };
     m.always(
@@ -342,13 +372,16 @@ fn board(name: &str, accel: &str, rx: &str, tx: &str, fifo: &str, table: &str, p
                     nb(err_pending.clone(), lit(1, 0)),
                     nb(left.clone(), lit(lw, 0)),
                 ]);
+                if let Some(l) = &loader {
+                    v.extend(l.restart());
+                    v.push(nb(l.loading.clone(), lit(1, 1)));
+                    v.push(nb(l.ack.clone(), lit(1, 0)));
+                }
                 v
             },
             vec![
-                if_else(
-                    abandon.clone(),
-                    on_abandon,
-                    vec![
+                {
+                    let framing = vec![
                         if_(full.clone(), vec![nb(full.clone(), lit(1, 0)), nb(word.clone(), lit(iw, 0))]),
                         if_(rx_valid.clone(), on_byte),
                         if_(
@@ -359,8 +392,22 @@ fn board(name: &str, accel: &str, rx: &str, tx: &str, fifo: &str, table: &str, p
                             rx_error.clone().lor(timed_out).lor(overflow),
                             vec![nb(abandon.clone(), lit(1, 1)), nb(err_pending.clone(), lit(1, 1))],
                         ),
-                    ],
-                ),
+                    ];
+                    let running = match &loader {
+                        // A write lasts one clock, the last one too: a write enable left high
+                        // after loading would hold that memory's port and stop its reads.
+                        Some(l) => vec![
+                            nb(l.we.clone(), lit(1, 0)),
+                            if_else(
+                                l.loading.clone(),
+                                l.load(&rx_valid, &rx_data, &rx_error, &err_pending, p),
+                                framing,
+                            ),
+                        ],
+                        None => framing,
+                    };
+                    if_else(abandon.clone(), on_abandon, running)
+                },
                 if_(
                     m_valid.clone().land(m_ready.clone()),
                     vec![nb(obuf.clone(), padded), nb(left.clone(), lit(lw, ob as u64))],
@@ -370,7 +417,14 @@ fn board(name: &str, accel: &str, rx: &str, tx: &str, fifo: &str, table: &str, p
                     vec![if_else(
                         err_pending.clone(),
                         vec![nb(err_pending.clone(), lit(1, 0))],
-                        vec![nb(obuf.clone(), shifted), nb(left.clone(), left.minus(lit(lw, 1)))],
+                        match &loader {
+                            Some(l) => vec![if_else(
+                                l.ack.clone(),
+                                vec![nb(l.ack.clone(), lit(1, 0))],
+                                vec![nb(obuf.clone(), shifted), nb(left.clone(), left.minus(lit(lw, 1)))],
+                            )],
+                            None => vec![nb(obuf.clone(), shifted), nb(left.clone(), left.minus(lit(lw, 1)))],
+                        },
                     )],
                 ),
             ],
@@ -391,20 +445,25 @@ fn board(name: &str, accel: &str, rx: &str, tx: &str, fifo: &str, table: &str, p
             ("m_ready", acc_s_ready.clone()),
         ],
     );
-    m.instance(
-        accel,
-        "accel",
-        vec![
-            ("clk", clk.clone()),
-            ("rst", acc_rst),
-            ("s_axis_tdata", f_data),
-            ("s_axis_tvalid", f_valid),
-            ("s_axis_tready", acc_s_ready),
-            ("m_axis_tdata", m_data),
-            ("m_axis_tvalid", m_valid),
-            ("m_axis_tready", m_ready),
-        ],
-    );
+    let mut conns = vec![
+        ("clk", clk.clone()),
+        ("rst", acc_rst),
+        ("s_axis_tdata", f_data),
+        ("s_axis_tvalid", f_valid),
+        ("s_axis_tready", acc_s_ready),
+        ("m_axis_tdata", m_data),
+        ("m_axis_tvalid", m_valid),
+        ("m_axis_tready", m_ready),
+    ];
+    if let Some(l) = &loader {
+        conns.extend([
+            ("wload_we", l.we.clone()),
+            ("wload_sel", l.wsel.clone()),
+            ("wload_addr", l.waddr.clone()),
+            ("wload_data", l.wdata.clone()),
+        ]);
+    }
+    m.instance(accel, "accel", conns);
     m.instance(
         tx,
         "tx",
@@ -418,6 +477,147 @@ fn board(name: &str, accel: &str, rx: &str, tx: &str, fifo: &str, table: &str, p
         ],
     );
     m
+}
+
+/// The weight loader's registers: where the next word goes, the word being assembled, and the
+/// registered write it hands the accelerator (`wload_*`).
+struct Loader {
+    loading: Expr,
+    started: Expr,
+    ack: Expr,
+    byte: Expr,
+    word: Expr,
+    next: Expr,
+    sel: Expr,
+    addr: Expr,
+    idle: Expr,
+    we: Expr,
+    wsel: Expr,
+    waddr: Expr,
+    wdata: Expr,
+    sel_bits: usize,
+    addr_bits: usize,
+    byte_bits: usize,
+    idle_bits: usize,
+    word_bytes: usize,
+}
+
+impl Loader {
+    fn new(m: &mut Module, p: &BoardParams, rx_data: &Expr) -> Option<Loader> {
+        if p.spram_words.is_empty() {
+            return None;
+        }
+        let n = p.spram_words.len();
+        let word_bytes = p.spram_bits.div_ceil(8);
+        let deepest = p.spram_words.iter().copied().max().unwrap_or(1);
+        let (sel_bits, addr_bits) = (ubits(n as u64 - 1), ubits(deepest as u64 - 1));
+        let (byte_bits, idle_bits) = (ubits(word_bytes as u64 - 1), ubits(p.timeout));
+        m.comment("The SPRAM weight loader: the image arrives over the UART before any frame.");
+        let word = m.reg("load_word", 8 * word_bytes, Some(0));
+        // Bytes arrive least significant first: each shifts in from the top.
+        let next = if word_bytes > 1 {
+            concat(vec![rx_data.clone(), word.clone().slice(8 * word_bytes - 1, 8)])
+        } else {
+            rx_data.clone()
+        };
+        let next = m.wire("load_next", 8 * word_bytes, next);
+        Some(Loader {
+            loading: m.reg1("loading", true),
+            started: m.reg1("load_started", false),
+            ack: m.reg1("load_ack", false),
+            byte: m.reg("load_byte", byte_bits, Some(0)),
+            word,
+            next,
+            sel: m.reg("load_sel", sel_bits, Some(0)),
+            addr: m.reg("load_addr", addr_bits, Some(0)),
+            idle: m.reg("load_idle", idle_bits, Some(0)),
+            we: m.reg1("wload_we", false),
+            wsel: m.reg("wload_sel", sel_bits, Some(0)),
+            waddr: m.reg("wload_addr", addr_bits, Some(0)),
+            wdata: m.reg("wload_data", p.spram_bits, Some(0)),
+            sel_bits,
+            addr_bits,
+            byte_bits,
+            idle_bits,
+            word_bytes,
+        })
+    }
+
+    /// Back to waiting for the magic byte.
+    fn restart(&self) -> Vec<Stmt> {
+        vec![
+            nb(self.started.clone(), lit(1, 0)),
+            nb(self.byte.clone(), lit(self.byte_bits, 0)),
+            nb(self.sel.clone(), lit(self.sel_bits, 0)),
+            nb(self.addr.clone(), lit(self.addr_bits, 0)),
+            nb(self.idle.clone(), lit(self.idle_bits, 0)),
+            nb(self.we.clone(), lit(1, 0)),
+        ]
+    }
+
+    /// One clock while loading.
+    fn load(
+        &self,
+        rx_valid: &Expr,
+        rx_data: &Expr,
+        rx_error: &Expr,
+        err: &Expr,
+        p: &BoardParams,
+    ) -> Vec<Stmt> {
+        let (sb, ab, bb, ib, wb) =
+            (self.sel_bits, self.addr_bits, self.byte_bits, self.idle_bits, self.word_bytes);
+        let n = p.spram_words.len();
+        // The last address of the memory being filled.
+        let mut last = lit(ab, p.spram_words[n - 1] as u64 - 1);
+        for (k, &w) in p.spram_words.iter().enumerate().rev().skip(1) {
+            last = cond(self.sel.clone().eq(lit(sb, k as u64)), lit(ab, w as u64 - 1), last);
+        }
+        let assembled = self.next.clone();
+        let on_word = vec![
+            nb(self.byte.clone(), lit(bb, 0)),
+            nb(self.we.clone(), lit(1, 1)),
+            nb(self.wsel.clone(), self.sel.clone()),
+            nb(self.waddr.clone(), self.addr.clone()),
+            nb(self.wdata.clone(), assembled.clone().slice(p.spram_bits - 1, 0)),
+            if_else(
+                self.addr.clone().eq(last),
+                vec![
+                    nb(self.addr.clone(), lit(ab, 0)),
+                    if_else(
+                        self.sel.clone().eq(lit(sb, n as u64 - 1)),
+                        vec![nb(self.loading.clone(), lit(1, 0)), nb(self.ack.clone(), lit(1, 1))],
+                        vec![nb(self.sel.clone(), self.sel.clone().plus(lit(sb, 1)))],
+                    ),
+                ],
+                vec![nb(self.addr.clone(), self.addr.clone().plus(lit(ab, 1)))],
+            ),
+        ];
+        let on_byte = if_else(
+            self.started.clone(),
+            vec![
+                nb(self.word.clone(), assembled),
+                nb(self.idle.clone(), lit(ib, 0)),
+                if_else(
+                    self.byte.clone().eq(lit(bb, wb as u64 - 1)),
+                    on_word,
+                    vec![nb(self.byte.clone(), self.byte.clone().plus(lit(bb, 1)))],
+                ),
+            ],
+            vec![if_else(
+                rx_data.clone().eq(lit(8, u64::from(LOAD_MAGIC))),
+                vec![nb(self.started.clone(), lit(1, 1)), nb(self.idle.clone(), lit(ib, 0))],
+                vec![nb(err.clone(), lit(1, 1))],
+            )],
+        );
+        let timed_out = self.started.clone().land(self.idle.clone().eq(lit(ib, p.timeout)));
+        let mut fail = self.restart();
+        fail.push(nb(err.clone(), lit(1, 1)));
+        vec![
+            if_(self.started.clone(), vec![nb(self.idle.clone(), self.idle.clone().plus(lit(ib, 1)))]),
+            if_(rx_valid.clone(), vec![on_byte]),
+            if_(rx_error.clone().lor(timed_out), fail),
+        ]
+    }
 }
 
 /// One byte the testbench sends: the byte, the idle clocks before its start bit, and whether its

@@ -465,6 +465,10 @@ pub enum Item {
         attr: Option<(String, String)>,
         /// The `$readmemh` file.
         file: Option<String>,
+        /// Macros under whose absence alone the file is read (`` `ifndef `` each): a memory that
+        /// synthesis must not see initialized (an SPRAM, loaded at run time) reads it only in
+        /// simulation.
+        unless: Vec<String>,
     },
     /// `assign lhs = rhs;`.
     Assign(Expr, Expr),
@@ -581,6 +585,29 @@ impl Module {
             depth,
             attr: attr.map(|(k, v)| (k.into(), v.into())),
             file: file.map(Into::into),
+            unless: Vec::new(),
+        });
+        id(name)
+    }
+
+    /// [`Module::memory`] whose `$readmemh` is read only when none of the macros `unless` is
+    /// defined.
+    pub fn memory_unless(
+        &mut self,
+        name: &str,
+        w: usize,
+        depth: usize,
+        attr: Option<(&str, &str)>,
+        file: &str,
+        unless: &[&str],
+    ) -> Expr {
+        self.items.push(Item::Memory {
+            name: name.into(),
+            width: w,
+            depth,
+            attr: attr.map(|(k, v)| (k.into(), v.into())),
+            file: Some(file.into()),
+            unless: unless.iter().map(|m| m.to_string()).collect(),
         });
         id(name)
     }
@@ -654,14 +681,20 @@ fn print_item(out: &mut String, item: &Item) {
             }
             out.push_str(";\n");
         }
-        Item::Memory { name, width, depth, attr, file } => {
+        Item::Memory { name, width, depth, attr, file, unless } => {
             out.push_str("  ");
             if let Some((k, v)) = attr {
                 let _ = write!(out, "(* {k} = \"{v}\" *) ");
             }
             let _ = writeln!(out, "reg {}{name} [0:{}];", range(Some(*width)), depth.max(&1) - 1);
             if let Some(f) = file {
+                for m in unless {
+                    let _ = writeln!(out, "`ifndef {m}");
+                }
                 let _ = writeln!(out, "  initial $readmemh(\"{f}\", {name});");
+                for _ in unless {
+                    out.push_str("`endif\n");
+                }
             }
         }
         Item::Assign(l, r) => {

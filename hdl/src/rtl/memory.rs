@@ -2,7 +2,7 @@
 //! slicing of a block-RAM ROM. The rust-hdl model of the same read port is
 //! [`crate::memory::Memory`].
 
-use super::builder::{if_, nb, Module};
+use super::builder::{cond, if_, if_else, nb, Module};
 use super::Design;
 use crate::words;
 pub use compiler::dataflow::MemStyle;
@@ -76,6 +76,12 @@ impl Rom {
     }
 }
 
+/// Defined by a simulation that loads SPRAM weights through the board's loader: without it (and
+/// without `SYNTHESIS`), an SPRAM weight memory starts with its words in place, so that the
+/// accelerator's cosimulation runs as with a ROM. Synthesis never sees them: an SPRAM has no
+/// initial contents, and an initialized memory would not map to one.
+pub const LOADER_MACRO: &str = "XNORFLOW_SPRAM_LOADER";
+
 /// Defines ROM module `name` (ports `clock`, `en`, `addr`, `data`: `data <= mem[addr]` on a
 /// rising edge with `en`) in `d`, with its files.
 pub fn define(d: &mut Design, name: String, rom: &Rom) -> String {
@@ -88,13 +94,16 @@ pub fn define(d: &mut Design, name: String, rom: &Rom) -> String {
 }
 
 fn module(name: &str, rom: &Rom) -> Module {
+    if rom.style == MemStyle::Spram {
+        return spram_module(name, rom);
+    }
     let (w, depth, a) = (rom.width, rom.depth(), rom.addr_bits());
     let attr = match rom.style {
         MemStyle::Block => Some(("rom_style", "block")),
         // Yosys 0.23 maps a ROM to LUTs with "logic"; "distributed" finds no LUTRAM mapping for a
         // memory without a write port.
         MemStyle::Distributed => Some(("rom_style", "logic")),
-        MemStyle::Auto => None,
+        MemStyle::Auto | MemStyle::Spram => None,
     };
     let mut m = Module::new(name);
     m.input("clock");
@@ -117,6 +126,39 @@ fn module(name: &str, rom: &Rom) -> Module {
             );
         }
     }
+    m.assign(data, q);
+    m
+}
+
+/// The SPRAM form: a single-port RAM with the ROM's ports and read (`data <= mem[addr]` on a
+/// rising edge with `en`), plus the loader's write port (`load_we`, `load_addr`, `load_data`).
+/// The one address is muxed between the loader and the controller, and a write leaves the read
+/// register unchanged (SB_SPRAM256KA's `no_change`), which is what `synth_ice40 -spram` maps to
+/// SPRAM (measured with Yosys 0.23: one SB_SPRAM256KA and 15 LUT4 at 12544 x 16). The words are preloaded only in simulation without [`LOADER_MACRO`].
+fn spram_module(name: &str, rom: &Rom) -> Module {
+    let (w, depth, a) = (rom.width, rom.depth(), rom.addr_bits());
+    let mut m = Module::new(name);
+    m.input("clock");
+    let en = m.input("en");
+    let addr = m.input_bus("addr", a);
+    let data = m.output_bus("data", w);
+    let we = m.input("load_we");
+    let load_addr = m.input_bus("load_addr", a);
+    let load_data = m.input_bus("load_data", w);
+    let q = m.reg("q", w, None);
+    // "huge" makes Yosys take SPRAM whatever its cost table says: left alone, it prices two
+    // SPRAMs above 50 EBRs and would put a 6272 x 32 memory in EBR.
+    let attr = Some(("ram_style", "huge"));
+    let mem = m.memory_unless("mem", w, depth, attr, &rom.file, &["SYNTHESIS", LOADER_MACRO]);
+    let at = m.wire("a", a, cond(we.clone(), load_addr, addr));
+    m.always(
+        "clock",
+        vec![if_else(
+            we,
+            vec![nb(mem.clone().at(at.clone()), load_data)],
+            vec![if_(en, vec![nb(q.clone(), mem.at(at))])],
+        )],
+    );
     m.assign(data, q);
     m
 }
@@ -161,6 +203,34 @@ mod tests {
         // A LUT ROM, or one that fits a single block, stays whole.
         assert_eq!(rom(ws.clone(), MemStyle::Distributed).files().len(), 1);
         assert_eq!(rom(ws[..512].to_vec(), MemStyle::Block).files().len(), 1);
+    }
+
+    #[test]
+    fn an_spram_memory_is_a_single_port_ram_preloaded_only_in_simulation() {
+        let ws: Vec<Vec<u64>> = (0..12544u64).map(|i| vec![i & 0xffff]).collect();
+        let mem = legalize::weight_mem(MemStyle::Spram, ws.len(), 16);
+        assert_eq!(mem, compiler::dataflow::WeightMem::Spram { cols: 1, rows: 1 });
+        let rom = Rom {
+            words: ws,
+            width: 16,
+            file: "w.mem".into(),
+            style: mem.style(),
+            columns: legalize::column_bits(&mem, 16),
+        };
+        assert_eq!(rom.files().len(), 1, "an SPRAM memory stays whole");
+        let mut d = Design::new("t");
+        define(&mut d, "t".into(), &rom);
+        let v = d.verilog();
+        assert!(v.contains("wire [13:0] a = load_we ? load_addr : addr;"), "{v}");
+        assert!(v.contains("if (load_we) begin\n    mem[a] <= load_data;"), "{v}");
+        assert!(v.contains("q <= mem[a];"), "{v}");
+        assert!(
+            v.contains(
+                "`ifndef SYNTHESIS\n`ifndef XNORFLOW_SPRAM_LOADER\n  initial $readmemh(\"w.mem\", mem);\n`endif\n`endif"
+            ),
+            "{v}"
+        );
+        assert!(v.contains("(* ram_style = \"huge\" *) reg [15:0] mem [0:12543];"), "{v}");
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod board;
 pub mod builder;
 pub mod fifo;
 pub mod lanes;
+pub mod loader;
 pub mod memory;
 pub mod mvtu;
 pub mod pool;

@@ -117,6 +117,10 @@ fn module(
         AccParams { sum_bits: cw, sum_signed: c.signed(), width: c.reg_bits(), finish: Finish::of(c) };
     let mut m = Module::new(name);
     let p = stream_ports(&mut m, iw, ow);
+    // Weights in SPRAM: the board's loader writes PE p's memory with `load_we[p]`.
+    let load = (hw.wmem.spram() > 0).then(|| {
+        (m.input_bus("load_we", c.pe), m.input_bus("load_addr", abits), m.input_bus("load_data", c.simd))
+    });
     let clock = id("clock");
     let x = m.net("ctl_x", Some(iw));
     let addr = m.net("ctl_addr", Some(abits));
@@ -154,16 +158,20 @@ fn module(
         };
         let wmem = super::memory::define(d, format!("{prefix}_wmem{pe}"), &rom);
         let data = m.net(&format!("wmem{pe}_data"), Some(c.simd));
-        m.instance(
-            &wmem,
-            &format!("wmem{pe}"),
-            vec![
-                ("clock", clock.clone()),
-                ("en", en.clone()),
-                ("addr", addr.clone()),
-                ("data", data.clone()),
-            ],
-        );
+        let mut wconns = vec![
+            ("clock", clock.clone()),
+            ("en", en.clone()),
+            ("addr", addr.clone()),
+            ("data", data.clone()),
+        ];
+        if let Some((we, la, ld)) = &load {
+            wconns.extend([
+                ("load_we", we.clone().bit(pe)),
+                ("load_addr", la.clone()),
+                ("load_data", ld.clone()),
+            ]);
+        }
+        m.instance(&wmem, &format!("wmem{pe}"), wconns);
         let sum = m.net(&format!("lanes{pe}_sum"), Some(cw));
         m.instance(&lanes, &format!("lanes{pe}"), vec![("x", x.clone()), ("w", data), ("sum", sum.clone())]);
         // The pipeline after the lanes: the sum moves one register per advancing edge, beside the

@@ -205,6 +205,14 @@ pub fn mvtu_with(cfg: &MvtuConfig, hw: &MvtuHw, thresholds: Option<&[i32]>) -> I
             c.lut4 += pe * rom_lut4_any(depth, cfg.simd).0;
             c.dff += pe * cfg.simd as u64;
         }
+        // SB_SPRAM256KA blocks (their read register is the block's own), and the single port's
+        // address multiplexer between the loader and the controller, one LUT4 per address bit,
+        // plus the clock enable (`en | load_we`): Yosys' synth_ice40 -spram on the memory module
+        // alone gives 15 LUT4 at 12544 x 16, 14 at 6272 x 32, 13 at 4096 x 16.
+        WeightMem::Spram { .. } => {
+            c.spram += pe * hw.wmem.spram() as u64;
+            c.lut4 += pe * (ubits(depth as u64 - 1).max(1) as u64 + 1);
+        }
     }
     // Controller: the input buffer and its bypass multiplexer, the counters, the input and
     // output registers (the six controller modules of the demo and the SFC). Yosys puts a buffer

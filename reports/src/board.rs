@@ -246,7 +246,23 @@ pub fn bitstream(
         .args(["--freq", &mhz])
         .log(dir.join("nextpnr-ice40.log"))
         .timeout(NEXTPNR_TIMEOUT)
-        .run()?;
+        .run();
+    let out = match out {
+        Ok(out) => out,
+        Err(e) => {
+            // The estimate fit the part but nextpnr's cells did not: say so, and what to change.
+            let log = std::fs::read_to_string(dir.join("nextpnr-ice40.log")).unwrap_or_default();
+            let Some(over) = crate::synth::nextpnr_overflow(&log) else { return Err(e.into()) };
+            let cycles = b.graph.cycles_per_frame();
+            return Err(BoardError::Design(format!(
+                "the design does not fit the {}'s up5k: nextpnr needs {over} (log: {}); fold it slower, \
+                 e.g. `xnorflow compile MODEL --arch ice40 --part up5k --target-cycles {}` (now {cycles} cycles/frame)",
+                board.name(),
+                dir.join("nextpnr-ice40.log").display(),
+                2 * cycles
+            )));
+        }
+    };
     let log = out.text();
     progress("icepack");
     Tool::new("icepack")

@@ -96,6 +96,12 @@ enum Command {
         after_help = "Examples:\n  xnorflow bitstream build --board icebreaker\n  xnorflow bitstream build --board upduino3 --baud 115200"
     )]
     Bitstream(cmd::bitstream::Args),
+    /// Send real images to a flashed board over its UART: its accuracy, its agreement with the
+    /// golden model, frames/s over the port.
+    #[command(
+        after_help = "Examples:\n  xnorflow board build --port /dev/ttyUSB1\n  xnorflow board build --port /dev/ttyUSB1 --limit 32 --predictions board.csv\n  xnorflow board sfc-up5k --port /dev/ttyUSB1 --dataset mnist --data ../shared/data/mnist"
+    )]
+    Board(cmd::board::Args),
     /// Sweep foldings of one or more models: CSV and plots (accuracy vs cycles, LUTs vs frames/s
     /// with the Pareto front, per-layer cycles).
     #[command(
@@ -126,6 +132,7 @@ fn main() -> ExitCode {
         Command::Cosim(a) => cmd::sim::run_cosim(a),
         Command::Synth(a) => cmd::synth::run(a),
         Command::Bitstream(a) => cmd::bitstream::run(a),
+        Command::Board(a) => cmd::board::run(a),
         Command::Explore(a) => cmd::explore::run(a),
         Command::Report(a) => cmd::report::run(a),
     };

@@ -19,4 +19,5 @@ pub mod explore;
 pub mod plot;
 pub mod reference;
 pub mod report;
+pub mod serial;
 pub mod synth;

@@ -31,6 +31,43 @@ pub enum SplitArg {
     Test,
 }
 
+/// Labelled images from a dataset split, for the commands that run a whole split.
+#[derive(clap::Args)]
+pub struct Images {
+    /// The dataset (digits is built in).
+    #[arg(long, value_enum, default_value = "digits")]
+    pub dataset: DatasetArg,
+    /// Directory holding the dataset's files (MNIST: the four IDX files, gzip or raw).
+    /// Optional for digits, which is built in.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Which split.
+    #[arg(long, value_enum, default_value = "test")]
+    pub split: SplitArg,
+    /// Only the first N images.
+    #[arg(long)]
+    pub limit: Option<usize>,
+}
+
+impl Images {
+    /// The split's images, at most `--limit` of them; none is an error.
+    pub fn load(&self) -> Result<Dataset> {
+        let mut data = load_dataset(self.dataset, self.data.as_deref(), self.split)?;
+        if let Some(n) = self.limit {
+            data.truncate(n);
+        }
+        if data.is_empty() {
+            bail!("no images (--limit 0 or an empty split)");
+        }
+        Ok(data)
+    }
+
+    /// `digits test`, as the reports name it.
+    pub fn name(&self) -> String {
+        format!("{:?} {:?}", self.dataset, self.split).to_lowercase()
+    }
+}
+
 /// Arguments of `xnorflow eval`.
 ///
 /// Prints the accuracy, then the confusion matrix (rows: true label, columns: predicted) as a
@@ -41,19 +78,9 @@ pub enum SplitArg {
 pub struct Args {
     /// Model file (.xnf).
     pub model: PathBuf,
-    /// Dataset to evaluate on.
-    #[arg(long, value_enum)]
-    pub dataset: DatasetArg,
-    /// Directory holding the dataset's files (MNIST: the four IDX files, gzip or raw).
-    /// Optional for digits, which is built in.
-    #[arg(long)]
-    pub data: Option<PathBuf>,
-    /// Which split to evaluate.
-    #[arg(long, value_enum, default_value = "test")]
-    pub split: SplitArg,
-    /// Evaluate only the first N images.
-    #[arg(long)]
-    pub limit: Option<usize>,
+    /// The images.
+    #[command(flatten)]
+    pub images: Images,
     /// Frames per batch handed to the golden model.
     #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
     pub batch: u32,
@@ -215,15 +242,9 @@ pub fn run(args: Args) -> Result<()> {
         check_output("--confusion", p)?;
     }
     let model = load_model(&args.model)?;
-    let mut data = load_dataset(args.dataset, args.data.as_deref(), args.split)?;
-    if let Some(n) = args.limit {
-        data.truncate(n);
-    }
-    if data.is_empty() {
-        bail!("no images to evaluate");
-    }
+    let data = args.images.load()?;
     let r = evaluate_with(&model, &data, args.batch as usize, args.predictions.is_some())?;
-    let name = format!("{} on {:?} {:?}", model.name, args.dataset, args.split).to_lowercase();
+    let name = format!("{} on {}", model.name.to_lowercase(), args.images.name());
     report(&name, &r);
     if r.confusion.classes() <= MAX_TABLE_CLASSES {
         println!("confusion matrix (rows: true label, columns: predicted):\n{}", r.confusion);

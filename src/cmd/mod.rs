@@ -1,6 +1,7 @@
 //! One module per subcommand, plus the console helpers they share.
 
 pub mod bitstream;
+pub mod board;
 pub mod compile;
 pub mod demo;
 pub mod eval;

@@ -131,7 +131,7 @@ fn write_json<T: serde::Serialize>(path: &Option<PathBuf>, value: &T) -> Result<
 }
 
 /// The hardware's predictions as CSV, as `xnorflow eval --predictions` writes the golden model's.
-fn predictions_csv(labels: &[u8], preds: &[HwPrediction]) -> String {
+pub(crate) fn predictions_csv(labels: &[u8], preds: &[HwPrediction]) -> String {
     let mut out = String::from("index,label,predicted,correct,scores\n");
     for (i, ((class, scores), &l)) in preds.iter().zip(labels).enumerate() {
         let scores: Vec<String> = scores.iter().flatten().map(i32::to_string).collect();

@@ -36,6 +36,9 @@ pub struct TbSpec<'a> {
     pub stalls: Stalls,
     /// Cycles before the testbench gives up.
     pub max_cycles: usize,
+    /// Input ports the stream testbench does not drive, held at 0 (the SPRAM weight loader's
+    /// `wload_*`: the simulation preloads the weights, and a floating write enable is X).
+    pub tied_low: &'a [&'a str],
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> HdlError + '_ {
@@ -95,6 +98,8 @@ pub fn write(dir: &Path, spec: &TbSpec) -> Result<(), HdlError> {
             .map(|x| format!(".{x}"))
             .collect(),
     };
+    let ports: Vec<String> =
+        ports.into_iter().chain(spec.tied_low.iter().map(|p| format!(".{p}(0)"))).collect();
     let _ = writeln!(v, "  {} dut(\n    {}\n  );", spec.dut, ports.join(",\n    "));
     let _ = writeln!(v, "  initial begin");
     let _ = writeln!(v, "    $readmemh(\"tb_in.mem\", in_mem);");

@@ -332,6 +332,7 @@ fn accelerator_chains_swu_and_pool_stages() {
         expected: &outs,
         stalls: VSTALLS,
         max_cycles: m as usize,
+        tied_low: &[],
     };
     testbench::write(dir.path(), &spec).expect("testbench");
     let log = testbench::run_icarus(dir.path(), &["top.v"]).unwrap_or_else(|e| panic!("{e}"));

@@ -296,6 +296,11 @@ pub fn compile(
         expected: &expected,
         stalls,
         max_cycles: max_cycles as usize,
+        tied_low: if hdl::rtl::loader::spram_memories(&graph, model)?.is_empty() {
+            &[]
+        } else {
+            &hdl::rtl::loader::PORTS
+        },
     };
     testbench::write(dir, &spec)?;
     progress("reports");

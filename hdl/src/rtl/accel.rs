@@ -147,10 +147,10 @@ struct Load {
 /// The loader's ports (`wload_we`, `wload_sel`, `wload_addr`, `wload_data`), as inputs of `m`.
 fn load_ports(m: &mut Module, bus: LoadBus) -> [Expr; 4] {
     [
-        m.input("wload_we"),
-        m.input_bus("wload_sel", bus.sel_bits),
-        m.input_bus("wload_addr", bus.addr_bits),
-        m.input_bus("wload_data", bus.data_bits),
+        m.input(super::loader::PORTS[0]),
+        m.input_bus(super::loader::PORTS[1], bus.sel_bits),
+        m.input_bus(super::loader::PORTS[2], bus.addr_bits),
+        m.input_bus(super::loader::PORTS[3], bus.data_bits),
     ]
 }
 
@@ -331,8 +331,7 @@ fn top_module(name: &str, core: &str, iw: usize, ow: usize, bus: Option<LoadBus>
         ("m_ready", m_ready),
     ];
     if let Some(b) = bus {
-        let [we, sel, addr, data] = load_ports(&mut m, b);
-        conns.extend([("wload_we", we), ("wload_sel", sel), ("wload_addr", addr), ("wload_data", data)]);
+        conns.extend(super::loader::PORTS.into_iter().zip(load_ports(&mut m, b)));
     }
     m.instance(core, "core", conns);
     m

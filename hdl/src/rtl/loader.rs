@@ -22,6 +22,9 @@ pub const LOAD_MAGIC: u8 = 0x57;
 /// The byte the board sends once every SPRAM word is written (`'K'`).
 pub const LOAD_ACK: u8 = 0x4B;
 
+/// The accelerator's loader ports: write enable, memory select, word address, word.
+pub const PORTS: [&str; 4] = ["wload_we", "wload_sel", "wload_addr", "wload_data"];
+
 /// One SPRAM weight memory: PE `pe` of MVTU node `node`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SpramMem {

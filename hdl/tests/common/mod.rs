@@ -174,6 +174,7 @@ pub fn verilog_agrees<B: harness::StreamBlock>(
         expected,
         stalls,
         max_cycles: max_cycles as usize,
+        tied_low: &[],
     };
     testbench::write(dir.path(), &spec).expect("testbench");
     let log = testbench::run_icarus(dir.path(), &["dut.v"]).unwrap_or_else(|e| panic!("{e}"));

@@ -147,10 +147,10 @@ struct Load {
 /// The loader's ports (`wload_we`, `wload_sel`, `wload_addr`, `wload_data`), as inputs of `m`.
 fn load_ports(m: &mut Module, bus: LoadBus) -> [Expr; 4] {
     [
-        m.input(super::loader::PORTS[0]),
-        m.input_bus(super::loader::PORTS[1], bus.sel_bits),
-        m.input_bus(super::loader::PORTS[2], bus.addr_bits),
-        m.input_bus(super::loader::PORTS[3], bus.data_bits),
+        m.input(loader::PORTS[0]),
+        m.input_bus(loader::PORTS[1], bus.sel_bits),
+        m.input_bus(loader::PORTS[2], bus.addr_bits),
+        m.input_bus(loader::PORTS[3], bus.data_bits),
     ]
 }
 
@@ -331,7 +331,7 @@ fn top_module(name: &str, core: &str, iw: usize, ow: usize, bus: Option<LoadBus>
         ("m_ready", m_ready),
     ];
     if let Some(b) = bus {
-        conns.extend(super::loader::PORTS.into_iter().zip(load_ports(&mut m, b)));
+        conns.extend(loader::PORTS.into_iter().zip(load_ports(&mut m, b)));
     }
     m.instance(core, "core", conns);
     m

@@ -267,16 +267,11 @@ fn core_module(
         } else {
             links[i].clone()
         };
-        let mut conns = vec![
-            ("clock", id("clock")),
-            ("rst", p.rst.clone()),
-            ("s_data", s_data),
-            ("s_valid", s_valid),
-            ("s_ready", s_ready),
-            ("m_data", m_data),
-            ("m_valid", m_valid),
-            ("m_ready", m_ready),
-        ];
+        let mut conns = stream_conns(
+            [id("clock"), p.rst.clone()],
+            [s_data, s_valid, s_ready],
+            [m_data, m_valid, m_ready],
+        );
         if let Some((v, r)) = byp_links.get(&i) {
             conns.push(("b_valid", v.clone()));
             conns.push(("b_ready", r.clone()));
@@ -309,6 +304,13 @@ fn core_module(
     m
 }
 
+/// A stream block's connections: clock and reset, the input stream (data, valid, ready) and the
+/// output stream, by the names every block module uses.
+fn stream_conns(clock_rst: [Expr; 2], s: [Expr; 3], m: [Expr; 3]) -> Vec<(&'static str, Expr)> {
+    let names = ["clock", "rst", "s_data", "s_valid", "s_ready", "m_data", "m_valid", "m_ready"];
+    names.into_iter().zip(clock_rst.into_iter().chain(s).chain(m)).collect()
+}
+
 /// The AXI4-Stream style top around the core.
 fn top_module(name: &str, core: &str, iw: usize, ow: usize, bus: Option<LoadBus>) -> Module {
     let mut m = Module::new(name);
@@ -320,16 +322,7 @@ fn top_module(name: &str, core: &str, iw: usize, ow: usize, bus: Option<LoadBus>
     let m_data = m.output_bus("m_axis_tdata", ow);
     let m_valid = m.output("m_axis_tvalid");
     let m_ready = m.input("m_axis_tready");
-    let mut conns = vec![
-        ("clock", clk),
-        ("rst", rst),
-        ("s_data", s_data),
-        ("s_valid", s_valid),
-        ("s_ready", s_ready),
-        ("m_data", m_data),
-        ("m_valid", m_valid),
-        ("m_ready", m_ready),
-    ];
+    let mut conns = stream_conns([clk, rst], [s_data, s_valid, s_ready], [m_data, m_valid, m_ready]);
     if let Some(b) = bus {
         conns.extend(loader::PORTS.into_iter().zip(load_ports(&mut m, b)));
     }

@@ -188,3 +188,23 @@ fn the_board_command_loads_spram_weights_before_mnist_frames() {
         "{out}"
     );
 }
+
+/// `--simulate`: no board, the board top's Verilog (UART, quantizer, accelerator) at bit level
+/// in Verilator or Icarus gets the images as UART bytes; its classes are the golden model's.
+#[test]
+fn the_board_command_simulates_the_board_top_before_flashing() {
+    if !tools::installed("verilator") && !tools::installed("iverilog") {
+        eprintln!("skipped: neither Verilator nor Icarus Verilog is installed");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let build = demo_build(dir.path());
+    let o = xnorflow(&["board", build.to_str().unwrap(), "--simulate", "--limit", "12"], dir.path());
+    let out = stdout(&o);
+    assert!(o.status.success(), "{out}{}", stderr(&o));
+    assert!(out.contains("12 digits test images on the simulated board top"), "{out}");
+    assert!(out.contains("every class the same"), "{out}");
+    // Neither a port nor --simulate: refused by the argument parser, naming --port.
+    let o = xnorflow(&["board", build.to_str().unwrap()], dir.path());
+    assert!(!o.status.success() && stderr(&o).contains("--port"), "{}", stderr(&o));
+}

@@ -281,6 +281,90 @@ pub fn bitstream(
     })
 }
 
+/// Runs the bit-level testbench `board_tb.v` (with `board.v`) in `dir`, with `defines` (`-D`):
+/// Verilator (`--binary --timing`) when installed, else Icarus; what it printed, or `None` when
+/// neither is installed.
+pub fn run_testbench(dir: &Path, defines: &[&str]) -> Result<Option<String>, BoardError> {
+    let defs: Vec<String> = defines.iter().map(|d| format!("-D{d}")).collect();
+    let out = if tools::installed("verilator") {
+        Tool::new("verilator")
+            .name("verilator (board testbench)")
+            .current_dir(dir)
+            .args([
+                "--binary",
+                "--timing",
+                "-Wno-fatal",
+                "-Wno-lint",
+                "-Wno-style",
+                "--top-module",
+                "board_tb",
+            ])
+            .args(&defs)
+            .args(["board_tb.v", BOARD_V, "-o", "board_tb"])
+            .log(dir.join("verilator.log"))
+            .timeout(hdl::synth::YOSYS_TIMEOUT)
+            .run()?;
+        let bin = std::path::absolute(dir.join("obj_dir/board_tb"))
+            .map_err(|source| BoardError::Io { path: dir.join("obj_dir/board_tb"), source })?;
+        Tool::new(bin).name("board testbench").current_dir(dir).run()?
+    } else if tools::installed("iverilog") {
+        Tool::new("iverilog")
+            .current_dir(dir)
+            .args(["-g2012", "-o", "board_tb.vvp"])
+            .args(&defs)
+            .args(["board_tb.v", BOARD_V])
+            .run()?;
+        Tool::new("vvp").name("vvp (board testbench)").current_dir(dir).arg("board_tb.vvp").run()?
+    } else {
+        return Ok(None);
+    };
+    Ok(Some(out.stdout))
+}
+
+/// Clock and baud of a simulated board: 8 clocks a bit keeps the simulation short; the board
+/// top's logic is the same at 12 MHz and 115,200 baud.
+const SIM_CLOCK_HZ: u64 = 8_000_000;
+const SIM_BAUD: u64 = 1_000_000;
+
+/// The board, simulated: build `b`'s board top (UART, quantizer, accelerator; SPRAMs start
+/// empty and take the weight image first) at bit level in Verilator or Icarus, sent `frames`
+/// back to back as UART bytes. Returns every byte the board sent, in order (the loader's
+/// acknowledgement first for a design with weights in SPRAM), checked in the testbench against
+/// `expected`; `None` when neither simulator is installed. Works in `b.dir/board-sim/`.
+pub fn simulate(b: &BuildDir, frames: &[&[u8]], expected: &[u8]) -> Result<Option<Vec<u8>>, BoardError> {
+    let p = params(b, SIM_CLOCK_HZ, SIM_BAUD)?;
+    let dir = b.dir.join("board-sim");
+    let top = write(b, &p, &dir, None)?;
+    let byte = |byte: u8| board::TbByte { byte, gap: 1, bad_stop: false };
+    let mut sent: Vec<board::TbByte> = weight_image(b)?.unwrap_or_default().into_iter().map(byte).collect();
+    sent.extend(frames.iter().flat_map(|f| f.iter().copied().map(byte)));
+    let io = |path: PathBuf| move |source| BoardError::Io { path, source };
+    let file = |name: &str, text: String| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).map_err(io(path.clone()))
+    };
+    file("board_tb_in.mem", board::tb_input(&sent))?;
+    file("board_tb_out.mem", board::tb_expected(expected))?;
+    // Each byte takes 10 bit times and its gap; the accelerator's own cycles are far fewer.
+    let max_cycles =
+        sent.len() as u64 * 12 * p.clks_per_bit + 200_000 + 4 * b.graph.cycles_per_frame() as u64;
+    file("board_tb.v", board::testbench(&top, p.clks_per_bit, sent.len(), expected.len(), max_cycles))?;
+    let loader = if p.spram_words.is_empty() { vec![] } else { vec![hdl::rtl::memory::LOADER_MACRO] };
+    let Some(out) = run_testbench(&dir, &loader)? else { return Ok(None) };
+    if let Some(l) = out.lines().find(|l| l.starts_with("FAIL timeout")) {
+        return Err(BoardError::Design(format!(
+            "the simulated board stopped answering: {l} (in {})",
+            dir.display()
+        )));
+    }
+    Ok(Some(
+        out.lines()
+            .filter_map(|l| l.strip_prefix("RX "))
+            .filter_map(|h| u8::from_str_radix(h.trim(), 16).ok())
+            .collect(),
+    ))
+}
+
 /// `(cell, used, available)` from nextpnr's "Device utilisation" lines (`ICESTORM_LC: 1234/ 5280`).
 pub fn utilisation(log: &str) -> Vec<(String, u64, u64)> {
     let mut out: Vec<(String, u64, u64)> = Vec::new();

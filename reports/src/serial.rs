@@ -69,6 +69,18 @@ impl Protocol {
     }
 }
 
+impl Protocol {
+    /// An answer's bytes from the output words (the inverse of [`Protocol::words`]).
+    pub fn bytes(&self, words: &[Vec<u64>]) -> Vec<u8> {
+        words
+            .iter()
+            .flat_map(|w| {
+                (0..self.out_bytes).map(move |i| (w.get(i / 8).copied().unwrap_or(0) >> (8 * (i % 8))) as u8)
+            })
+            .collect()
+    }
+}
+
 /// Why talking to the board failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SerialError {
@@ -165,6 +177,84 @@ pub fn run(
     load: bool,
     progress: &mut dyn FnMut(usize),
 ) -> Result<BoardRun, SerialError> {
+    check_frames(b, p, images, labels)?;
+    port.drain(Duration::from_millis(50));
+    let loaded_weights = match (&p.weights, load) {
+        (Some(image), true) => {
+            port.load_weights(image)?;
+            true
+        }
+        _ => false,
+    };
+    let mut resent = 0;
+    let t0 = Instant::now();
+    let mut r = tally(
+        b,
+        p,
+        images,
+        labels,
+        &mut |_, pixels| match port.classify(p, pixels) {
+            Err(SerialError::Abandoned { .. }) => {
+                resent += 1;
+                port.drain(Duration::from_millis(20));
+                port.classify(p, pixels)
+            }
+            r => r,
+        },
+        progress,
+    )?;
+    r.seconds = t0.elapsed().as_secs_f64();
+    r.resent = resent;
+    r.loaded_weights = loaded_weights;
+    Ok(r)
+}
+
+/// [`run`] on the board simulated at bit level (`crate::board::simulate`: the board top's
+/// Verilog, UART included, in Verilator or Icarus), the weight image first for a design with
+/// weights in SPRAM; `None` when neither simulator is installed.
+pub fn simulate(
+    b: &BuildDir,
+    p: &Protocol,
+    images: &[u8],
+    labels: &[u8],
+    progress: &mut dyn FnMut(usize),
+) -> Result<Option<BoardRun>, SerialError> {
+    check_frames(b, p, images, labels)?;
+    let frames: Vec<&[u8]> = images.chunks(p.frame_len).collect();
+    let owned: Vec<Vec<u8>> = frames.iter().map(|f| f.to_vec()).collect();
+    let v = sim::stream::vectors(&b.model, &b.graph, &owned)?;
+    let mut expected = if p.weights.is_some() { vec![board::LOAD_ACK] } else { Vec::new() };
+    expected.extend(v.expected.iter().flat_map(|w| p.bytes(w)));
+    let t0 = Instant::now();
+    let Some(got) = crate::board::simulate(b, &frames, &expected)? else { return Ok(None) };
+    let seconds = t0.elapsed().as_secs_f64();
+    let answers = match (&p.weights, got.split_first()) {
+        (None, _) => &got[..],
+        (Some(_), Some((&board::LOAD_ACK, rest))) => rest,
+        (Some(_), Some((&other, _))) => return Err(SerialError::NotLoaded(other)),
+        (Some(_), None) => &[],
+    };
+    let al = p.answer_len();
+    let mut r = tally(
+        b,
+        p,
+        images,
+        labels,
+        &mut |i, _| {
+            answers.get(i * al..(i + 1) * al).map(<[u8]>::to_vec).ok_or(SerialError::Timeout {
+                waited: seconds,
+                got: answers.len().saturating_sub(i * al),
+                want: al,
+            })
+        },
+        progress,
+    )?;
+    r.seconds = seconds;
+    r.loaded_weights = p.weights.is_some();
+    Ok(Some(r))
+}
+
+fn check_frames(b: &BuildDir, p: &Protocol, images: &[u8], labels: &[u8]) -> Result<(), SerialError> {
     if p.frame_len == 0 || images.len() != labels.len() * p.frame_len {
         return Err(SerialError::Frames(format!(
             "{} pixels for {} labels: the design takes frames of {} pixels ({})",
@@ -174,37 +264,37 @@ pub fn run(
             b.model.input
         )));
     }
+    Ok(())
+}
+
+/// Where a frame's answer comes from: `(index, pixels) -> answer bytes`.
+type Answer<'a> = dyn FnMut(usize, &[u8]) -> Result<Vec<u8>, SerialError> + 'a;
+
+/// Each frame's answer from `answer(index, pixels)`, decoded and counted against the labels and
+/// the golden model's classes.
+fn tally(
+    b: &BuildDir,
+    p: &Protocol,
+    images: &[u8],
+    labels: &[u8],
+    answer: &mut Answer<'_>,
+    progress: &mut dyn FnMut(usize),
+) -> Result<BoardRun, SerialError> {
     let golden = sim::golden::Golden::new(&b.model)?.run_batch(images)?;
-    port.drain(Duration::from_millis(50));
-    let loaded_weights = match (&p.weights, load) {
-        (Some(image), true) => {
-            port.load_weights(image)?;
-            true
-        }
-        _ => false,
-    };
     let mut run = BoardRun {
         frames: 0,
         correct: 0,
         golden_correct: 0,
         mismatches: Vec::new(),
         resent: 0,
-        loaded_weights,
+        loaded_weights: false,
         seconds: 0.0,
         predictions: Vec::with_capacity(labels.len()),
     };
-    let t0 = Instant::now();
     for (i, (pixels, &label)) in images.chunks(p.frame_len).zip(labels).enumerate() {
-        let answer = match port.classify(p, pixels) {
-            Err(SerialError::Abandoned { .. }) => {
-                run.resent += 1;
-                port.drain(Duration::from_millis(20));
-                port.classify(p, pixels)?
-            }
-            r => r?,
-        };
-        let hw = sim::stream::decode_output(&b.graph, &p.words(&answer))
-            .ok_or(SerialError::Undecodable { frame: i, answer })?;
+        let bytes = answer(i, pixels)?;
+        let hw = sim::stream::decode_output(&b.graph, &p.words(&bytes))
+            .ok_or(SerialError::Undecodable { frame: i, answer: bytes })?;
         let label = usize::from(label);
         run.frames += 1;
         run.correct += usize::from(hw.0 == label);
@@ -215,7 +305,6 @@ pub fn run(
         run.predictions.push(hw);
         progress(i + 1);
     }
-    run.seconds = t0.elapsed().as_secs_f64();
     Ok(run)
 }
 

@@ -16,7 +16,6 @@ use compiler::model::{Padding, Shape};
 use hdl::rtl::board::{self, TbByte, ERROR_BYTE, LOAD_ACK};
 use reports::build::{self, BuildOptions};
 use reports::builddir::BuildDir;
-use std::process::Command;
 
 /// A small conv net on the digits' 8x8 images, at a folding that streams several elements a word.
 fn build_dir(dir: &std::path::Path) -> BuildDir {
@@ -51,39 +50,7 @@ fn run_tb(dir: &std::path::Path) -> Option<String> {
 
 /// [`run_tb`] with macros defined (`-D`).
 fn run_tb_with(dir: &std::path::Path, defines: &[&str]) -> Option<String> {
-    let defs: Vec<String> = defines.iter().map(|d| format!("-D{d}")).collect();
-    let out = if tools::installed("verilator") {
-        let o = Command::new("verilator")
-            .args([
-                "--binary",
-                "--timing",
-                "-Wno-fatal",
-                "-Wno-lint",
-                "-Wno-style",
-                "--top-module",
-                "board_tb",
-            ])
-            .args(&defs)
-            .args(["board_tb.v", "board.v", "-o", "board_tb"])
-            .current_dir(dir)
-            .output()
-            .expect("verilator runs");
-        assert!(o.status.success(), "verilator: {}", String::from_utf8_lossy(&o.stderr));
-        Command::new(dir.join("obj_dir/board_tb")).current_dir(dir).output().expect("runs")
-    } else if tools::installed("iverilog") {
-        let o = Command::new("iverilog")
-            .args(["-g2012", "-o", "board_tb.vvp"])
-            .args(&defs)
-            .args(["board_tb.v", "board.v"])
-            .current_dir(dir)
-            .output()
-            .expect("iverilog runs");
-        assert!(o.status.success(), "iverilog: {}", String::from_utf8_lossy(&o.stderr));
-        Command::new("vvp").arg("board_tb.vvp").current_dir(dir).output().expect("vvp runs")
-    } else {
-        return None;
-    };
-    Some(String::from_utf8_lossy(&out.stdout).to_string())
+    reports::board::run_testbench(dir, defines).unwrap_or_else(|e| panic!("{e}"))
 }
 
 #[test]

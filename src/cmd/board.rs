@@ -17,8 +17,12 @@ pub struct Args {
     pub build: PathBuf,
     /// The board's UART: a serial device (the iCEBreaker's FTDI: its second port, e.g.
     /// /dev/ttyUSB1), set to 8N1 raw at --baud with `stty`.
+    #[arg(long, required_unless_present = "simulate", conflicts_with = "simulate")]
+    pub port: Option<PathBuf>,
+    /// No board: simulate the board top (UART, quantizer, accelerator) at bit level in Verilator
+    /// (else Icarus) and send it the images as UART bytes, before flashing anything.
     #[arg(long)]
-    pub port: PathBuf,
+    pub simulate: bool,
     /// Baud rate. Default: the one the build's bitstream was made for (`xnorflow bitstream
     /// --baud`), else 115200.
     #[arg(long)]
@@ -54,20 +58,40 @@ pub fn run(args: Args) -> Result<()> {
         reports::builddir::Loaded::Current(r) => r.baud,
         _ => 115_200,
     });
-    let mut port = Port::open(&args.port, baud)?;
     let pb = super::progress(data.len() as u64, "frames");
-    if p.weights.is_some() && !args.skip_weights {
-        pb.println("sending the weight image (weights in SPRAM)");
-    }
-    let r =
-        reports::serial::run(&b, &mut port, &p, &data.images, &data.labels, !args.skip_weights, &mut |n| {
-            pb.set_position(n as u64)
-        });
+    let (r, at) = match &args.port {
+        Some(port) => {
+            let mut port_ = Port::open(port, baud)?;
+            if p.weights.is_some() && !args.skip_weights {
+                pb.println("sending the weight image (weights in SPRAM)");
+            }
+            let load = !args.skip_weights;
+            let r = reports::serial::run(&b, &mut port_, &p, &data.images, &data.labels, load, &mut |n| {
+                pb.set_position(n as u64)
+            });
+            (
+                r.with_context(|| format!("on {}", port.display())),
+                format!("on the board at {} ({baud} baud)", port.display()),
+            )
+        }
+        None => {
+            pb.set_message("simulating");
+            let r = reports::serial::simulate(&b, &p, &data.images, &data.labels, &mut |n| {
+                pb.set_position(n as u64)
+            });
+            let r = match r {
+                Ok(Some(r)) => Ok(r),
+                Ok(None) => bail!("--simulate needs Verilator or Icarus Verilog (apt-get install verilator iverilog, or `make deps`)"),
+                Err(e) => Err(anyhow::Error::new(e)),
+            };
+            (r, format!("on the simulated board top ({})", b.dir.join("board-sim").display()))
+        }
+    };
     pb.finish_and_clear();
-    let r = r.with_context(|| format!("on {}", args.port.display()))?;
+    let r = r?;
     let pct = |n: usize| 100.0 * n as f64 / r.frames.max(1) as f64;
     let what = args.images.name();
-    println!("{} {what} images on the board at {} ({baud} baud)", r.frames, args.port.display());
+    println!("{} {what} images {at}", r.frames);
     if r.loaded_weights {
         println!("  weight image sent and acknowledged ({} bytes)", p.weights.as_ref().map_or(0, Vec::len));
     }
@@ -83,13 +107,13 @@ pub fn run(args: Args) -> Result<()> {
             format!("DIFFERENT on {} images", r.mismatches.len())
         }
     );
-    println!(
-        "  {:.1} frames/s over the port ({} bytes in, {} out a frame; the UART allows {:.1})",
-        r.fps(),
-        p.frame_len,
-        p.answer_len(),
-        baud as f64 / (10.0 * (p.frame_len + p.answer_len()) as f64)
-    );
+    let wire = format!("{} bytes in, {} out a frame", p.frame_len, p.answer_len());
+    if args.simulate {
+        println!("  {:.1} s of bit-level simulation ({wire})", r.seconds);
+    } else {
+        let uart = baud as f64 / (10.0 * (p.frame_len + p.answer_len()) as f64);
+        println!("  {:.1} frames/s over the port ({wire}; the UART allows {uart:.1})", r.fps());
+    }
     if r.resent > 0 {
         println!("  {} frames abandoned by the board (0xEE) and sent again", r.resent);
     }

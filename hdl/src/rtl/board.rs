@@ -648,8 +648,8 @@ pub fn tb_expected(bytes: &[u8]) -> String {
 
 /// A bit-level testbench of board top `top` at `clks_per_bit`: it sends the `n_in` bytes of
 /// `board_tb_in.mem` on `uart_rx` (8N1, with their gaps), decodes every byte on `uart_tx` and
-/// compares it with `board_tb_out.mem` (`n_out` bytes), then prints `PASS n bytes` or the first
-/// difference (`FAIL ...`); a run past `max_cycles` is a failure. Icarus and Verilator
+/// compares it with `board_tb_out.mem` (`n_out` bytes), printing `RX hh` for each, then prints
+/// `PASS n bytes` or the first difference (`FAIL ...`); a run past `max_cycles` is a failure. Icarus and Verilator
 /// (`--binary --timing`) both run it.
 pub fn testbench(top: &str, clks_per_bit: u64, n_in: usize, n_out: usize, max_cycles: u64) -> String {
     format!(
@@ -695,6 +695,7 @@ module board_tb;
         rbyte[ri] = tx;
       end
       repeat ({cpb}) @(posedge clk);
+      $display("RX %h", rbyte);
       if (tx !== 1'b1) begin
         $display("FAIL byte %0d: stop bit %b", got, tx);
         errors = errors + 1;

@@ -25,14 +25,14 @@ pub struct Args {
     pub simulate: bool,
     /// Baud rate. Default: the one the build's bitstream was made for (`xnorflow bitstream
     /// --baud`), else 115200.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "simulate")]
     pub baud: Option<u64>,
     /// The images to send.
     #[command(flatten)]
     pub images: Images,
     /// Do not send the weight image first (a design with weights in SPRAM whose board already
     /// holds them since power-on).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "simulate")]
     pub skip_weights: bool,
     /// Write one CSV row per image: `index,label,predicted,correct,scores`, from the board.
     #[arg(long, value_name = "FILE.csv")]

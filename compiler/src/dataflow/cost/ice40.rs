@@ -280,8 +280,9 @@ const INT_LANES_MERGED_PCT: u64 = 30;
 /// output a carry chain per threshold comparison of the accumulator (a comparison uses only the
 /// chain's carry out, so its carries have no LUT4 to share), for integer lanes a register bit
 /// per input bit and PE, and the controller's and accumulator's registers loaded from a shared
-/// value, [`MVTU_UNPAIRED`] per unit. Fitted on the 27 MVTUs of `results/ice40_lc.csv` (each
-/// synthesized alone, packed by `nextpnr-ice40 --pack-only`).
+/// value, [`MVTU_UNPAIRED`] per unit. Fitted on the MVTUs of demo, sfc, demo-up5k and cnn-digits
+/// in `results/ice40_lc.csv` (each synthesized alone, packed by `nextpnr-ice40 --pack-only`), the
+/// multi-threshold term on resnet-digits' five; sfc-spram's four were measured after the fit.
 pub fn mvtu_unpaired(cfg: &MvtuConfig, hw: &MvtuHw) -> u64 {
     let (sf, nf, pe) = (cfg.sf(), cfg.nf(), cfg.pe as u64);
     let iw = cfg.in_bits() as u64;

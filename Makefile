@@ -1,7 +1,7 @@
 # xnorflow's entry points. `make demo` and `make test` are the README's two set-up commands.
 CARGO ?= cargo
 
-.PHONY: demo test lint bench deps ci clean mnist-results mnist-fixed8 irnet-ablation irnet-ablation-conv irnet-conv-replication irnet-vs-ste irnet-vs-ste-tuned act-bits hdl-lanes mvtu-estimate formal sim-speed hdl-speed estimate-vs-synth cnv-results resnet-results ice40-estimate ice40-blocks
+.PHONY: demo test lint bench deps ci clean mnist-results mnist-fixed8 irnet-ablation irnet-ablation-conv irnet-conv-replication irnet-vs-ste irnet-vs-ste-tuned act-bits hdl-lanes mvtu-estimate formal sim-speed hdl-speed estimate-vs-synth cnv-results resnet-results ice40-estimate ice40-blocks ice40-lc
 
 ## Install the hardware tools (Verilator, Yosys, Icarus Verilog, nextpnr-ice40) when missing.
 deps:
@@ -127,6 +127,11 @@ mvtu-estimate: deps
 ## -> results/ice40_estimate_vs_synth.csv.
 ice40-estimate: deps
 	scripts/ice40_estimate.sh results/ice40_estimate_vs_synth.csv
+
+## nextpnr-ice40's logic cells per node, per design and per board top (about 40 min on 2 cores)
+## -> results/ice40_lc.csv, for the packing model (Ice40Cost::lc) and the board top's estimate.
+ice40-lc: deps
+	scripts/ice40_lc.sh results/ice40_lc.csv
 
 ## The iCE40 cost model against Yosys synth_ice40 on single FIFOs, width converters and MVTUs
 ## (about 3 min) -> results/ice40_blocks.csv.

@@ -15,14 +15,18 @@ cd "$(dirname "$0")/.."
 out=${1:-results/ice40_estimate_vs_synth.csv}
 bin=${XNORFLOW_BIN:-target/release/xnorflow}
 [ -n "${XNORFLOW_BIN:-}" ] || cargo build --release --quiet --bin xnorflow
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+# KEEP=DIR keeps each build (DIR/<design>) for scripts/ice40_lc.sh.
+tmp=${KEEP:-$(mktemp -d)}
+mkdir -p "$tmp"
+[ -n "${KEEP:-}" ] || trap 'rm -rf "$tmp"' EXIT
 echo "design,node,lut4_est,lut4,lut4_err_pct,carry_est,carry,dff_est,dff,ebr_est,ebr" > "$tmp/all.csv"
 for d in demo sfc demo-up5k cnn-digits resnet-digits; do
   src=results/ice40/$d
-  arch=()
+  # Every design for an iCE40 part, so that it is legalized as iCE40 builds it (the MVTU's
+  # pipeline register): the demo-up5k for the UP5K, the others for an hx8k.
+  arch=(--arch ice40 --part hx8k)
   [ "$d" = demo-up5k ] && arch=(--arch ice40 --part up5k)
-  [ "$d" = cnn-digits ] || [ "$d" = resnet-digits ] && arch=(--arch ice40 --part hx8k)
+  rm -rf "$tmp/$d"
   "$bin" compile "$src/model.xnf" -o "$tmp/$d" --folding "$src/folding.json" "${arch[@]}" > /dev/null
   "$bin" synth "$tmp/$d" --arch ice40 > "$tmp/$d.log"
   cp "$tmp/$d/graph.json" "$src/graph.json"

@@ -95,3 +95,40 @@ fn the_spram_sfc_build_passes_its_own_testbench() {
     let log = String::from_utf8_lossy(&sim.stdout);
     assert!(log.contains("PASS") && !log.contains("MISMATCH"), "{log}");
 }
+
+/// A convolutional design folded by `compile --arch ice40 --part up5k` (the digits CNN of
+/// `results/ice40/cnn-digits`) places on the board's UP5K with the board top around it, and the
+/// logic cells nextpnr places are within 10% of what `compile` estimated for accelerator and
+/// board top together (about a minute here).
+#[test]
+fn a_conv_design_folded_for_the_up5k_places_with_its_board_top() {
+    if !tools::installed("icepack") || !tools::installed("nextpnr-ice40") || !tools::installed("yosys") {
+        eprintln!("skipped: yosys, icepack or nextpnr-ice40 is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let model = concat!(env!("CARGO_MANIFEST_DIR"), "/results/ice40/cnn-digits/model.xnf");
+    let o = xnorflow(&["compile", model, "-o", "c", "--arch", "ice40", "--part", "up5k"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    // "...; 2,552 logic cells (2,124 the accelerator, 428 the board top ...) of 5,280, ..."
+    let est: u64 = out
+        .lines()
+        .find(|l| l.starts_with("iCE40 up5k (estimates)"))
+        .and_then(|l| l.split(" logic cells (").next())
+        .and_then(|s| s.rsplit(' ').next())
+        .and_then(|s| s.replace(',', "").parse().ok())
+        .unwrap_or_else(|| panic!("no logic-cell estimate in {out}"));
+    let o = xnorflow(&["bitstream", "c", "--board", "icebreaker"], dir.path());
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    let placed: u64 = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("ICESTORM_LC"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no ICESTORM_LC line in {out}"));
+    let err = (est as f64 - placed as f64) / placed as f64;
+    assert!(err.abs() <= 0.10, "{est} LC estimated, {placed} placed ({:+.1}%)", 100.0 * err);
+    assert!(placed <= 5280, "{placed}");
+}

@@ -149,6 +149,7 @@ fn ice40_section(b: &BuildDir, synth: Option<&SynthResult>) -> Option<Section> {
         "DFF Yosys",
         "EBR est.",
         "EBR Yosys",
+        "LC est.",
     ];
     let mut rows = vec![head.iter().map(|h| h.to_string()).collect::<Vec<_>>()];
     let row = |name: &str, e: &ice40::Ice40Cost, y: Option<&hdl::synth::SynthStats>| {
@@ -162,6 +163,7 @@ fn ice40_section(b: &BuildDir, synth: Option<&SynthResult>) -> Option<Section> {
             count(y.map(|y| y.ff)),
             e.ebr.to_string(),
             count(y.map(|y| y.bram18)),
+            e.lc().to_string(),
         ]
     };
     for (id, n) in b.graph.iter() {
@@ -173,12 +175,23 @@ fn ice40_section(b: &BuildDir, synth: Option<&SynthResult>) -> Option<Section> {
         Some(_) => "Yosys synth_ice40, hierarchy kept, per node, beside the iCE40 estimate.".to_string(),
         None => format!("No iCE40 synthesis yet: run `xnorflow synth {} --arch ice40`.", b.dir.display()),
     }];
+    // What `xnorflow bitstream` adds around the accelerator: the part must hold both.
+    let board = ice40::board_top(&b.graph, &b.model);
+    rows.push(row("board top", &board, None));
+    let spram = b
+        .graph
+        .all_nodes()
+        .any(|n| matches!(&n.kind, NodeKind::Mvtu { hw: Some(hw), .. } if hw.wmem.spram() > 0));
     if let Some(p) = part {
         let spec = p.spec();
         text.push(format!(
-            "Compiled for the iCE40 {p}: an estimated {} of its {} logic cells and {} of its {} EBRs.",
-            total.lc(),
+            "Compiled for the iCE40 {p}: an estimated {} of its {} logic cells ({} the accelerator, {} the board \
+             top of `xnorflow bitstream`: UART, input quantizer, packer, one-frame input FIFO{}) and {} of its {} EBRs.",
+            (total + board).lc(),
             spec.lc,
+            total.lc(),
+            board.lc(),
+            if spram { ", SPRAM weight loader" } else { "" },
             total.ebr,
             spec.ebr
         ));

@@ -242,13 +242,17 @@ pub fn run(args: Args) -> Result<()> {
     );
     if let Some(Arch::Ice40(part)) = arch {
         let (_, e) = compiler::dataflow::cost::ice40::graph_with(&b.graph, &model);
+        let board = compiler::dataflow::cost::ice40::board_top(&b.graph, &model);
         let spec = part.spec();
         println!(
-            "iCE40 {part} (estimates): {} LUT4, {} carry, {} DFF, {} of {} logic cells, {} of {} EBR",
+            "iCE40 {part} (estimates): {} LUT4, {} carry, {} DFF; {} logic cells ({} the accelerator, {} the \
+             board top of `xnorflow bitstream`) of {}, {} of {} EBR",
             thousands(e.lut4),
             thousands(e.carry),
             thousands(e.dff),
+            thousands((e + board).lc()),
             thousands(e.lc()),
+            thousands(board.lc()),
             thousands(spec.lc),
             e.ebr,
             spec.ebr

@@ -128,14 +128,17 @@ fn xc7_key(s: &LayerShape, f: &LayerFold) -> (u64, u64) {
     (c.lut, c.bram18)
 }
 
-/// iCE40 cost of a layer's folding (MVTU and window unit): logic cells, then EBR.
-fn ice40_key(s: &LayerShape, f: &LayerFold) -> (u64, u64) {
+/// iCE40 cost of a layer's folding (MVTU and window unit), compared in order: for a layer with
+/// its weights in SPRAM (`mem=spram`) SPRAMs first (the UP5K has four), then logic cells, then
+/// EBRs.
+fn ice40_key(s: &LayerShape, f: &LayerFold) -> (u64, u64, u64) {
     let cfg = s.config(f);
-    let mut c = cost::ice40::mvtu_with(&cfg, &crate::passes::legalize::mvtu_ice40(&cfg), None);
+    let mut c = cost::ice40::mvtu_packed(&cfg, &crate::passes::legalize::mvtu_ice40(&cfg), None);
     if let Some(swu) = s.swu(f) {
         c = c + cost::ice40::swu(&swu);
     }
-    (c.lc(), c.ebr)
+    let spram = if f.mem_style == MemStyle::Spram { c.spram } else { 0 };
+    (spram, c.lc(), c.ebr)
 }
 
 /// A folding of every layer, each from `layer` (none when one layer has none).
@@ -177,25 +180,25 @@ fn frame_times(shapes: &[LayerShape]) -> Vec<u64> {
     times
 }
 
-/// The estimated resources of a whole folding lowered for iCE40 part `part`.
+/// The estimated resources of a whole folding lowered for iCE40 part `part`, with the board top
+/// that `xnorflow bitstream` wraps it in ([`cost::ice40::board_top`]): what the part must hold.
 pub fn folding_ice40(
     model: &Model,
     folding: &Folding,
     part: Ice40Part,
 ) -> Result<cost::ice40::Ice40Cost, DataflowError> {
-    let g = lower_for(model, folding, Some(super::target::Arch::Ice40(part)))?;
-    Ok(cost::ice40::graph_with(&g, model).1)
+    Ok(folding_ice40_parts(model, folding, part)?.0)
 }
 
-/// iCE40 cost of a layer's folding with its weights in SPRAM: SPRAMs first (the UP5K has four),
-/// then logic cells and EBRs.
-fn spram_key(s: &LayerShape, f: &LayerFold) -> (u64, u64, u64) {
-    let cfg = s.config(f);
-    let mut c = cost::ice40::mvtu_with(&cfg, &crate::passes::legalize::mvtu_ice40(&cfg), None);
-    if let Some(swu) = s.swu(f) {
-        c = c + cost::ice40::swu(&swu);
-    }
-    (c.spram, c.lc(), c.ebr)
+/// [`folding_ice40`], and the board top's share of it.
+fn folding_ice40_parts(
+    model: &Model,
+    folding: &Folding,
+    part: Ice40Part,
+) -> Result<(cost::ice40::Ice40Cost, cost::ice40::Ice40Cost), DataflowError> {
+    let g = lower_for(model, folding, Some(super::target::Arch::Ice40(part)))?;
+    let board = cost::ice40::board_top(&g, model);
+    Ok((cost::ice40::graph_with(&g, model).1 + board, board))
 }
 
 /// The foldings that move 1, 2, ... of `f`'s layers to SPRAM (`mem=spram`), those with the most
@@ -203,20 +206,20 @@ fn spram_key(s: &LayerShape, f: &LayerFold) -> (u64, u64, u64) {
 /// 16 or a multiple, a PE's words at most 16K deep, as few PEs as the frame time allows).
 fn spill_to_spram(shapes: &[LayerShape], f: &Folding, t: u64, popcount: Popcount) -> Vec<Folding> {
     let mut order: Vec<(u64, &LayerShape)> =
-        shapes.iter().filter_map(|s| Some((ice40_key(s, f.layers.get(&s.layer)?).1, s))).collect();
+        shapes.iter().filter_map(|s| Some((ice40_key(s, f.layers.get(&s.layer)?).2, s))).collect();
     order.sort_by_key(|&(ebr, s)| (std::cmp::Reverse(ebr), s.layer));
     let mut g = f.clone();
     let mut out = Vec::new();
     for (_, s) in order {
-        let Some(l) = cheapest(s, t, popcount, MemStyle::Spram, spram_key) else { break };
+        let Some(l) = cheapest(s, t, popcount, MemStyle::Spram, ice40_key) else { break };
         g.layers.insert(s.layer, l);
         out.push(g.clone());
     }
     out
 }
 
-/// Automatic folding for an iCE40 part: the fastest folding whose estimate fits the part's logic
-/// cells, EBRs and SPRAMs (each layer at its cheapest for a frame time, as [`auto_fold`] does for
+/// Automatic folding for an iCE40 part: the fastest folding whose estimate, with the board top
+/// around it ([`folding_ice40`]), fits the part's logic cells, EBRs and SPRAMs (each layer at its cheapest for a frame time, as [`auto_fold`] does for
 /// a LUT budget; on the UltraPlus, the layers with the most weight EBRs moved to SPRAM until the
 /// design fits, see `spill_to_spram`), or with `cycles`, the cheapest within that many cycles per frame if it fits. When
 /// none fits, the error gives what the smallest design needs and the smallest part that holds it.
@@ -273,7 +276,7 @@ pub fn auto_fold_ice40(
             (fold_at(slowest).ok_or(DataflowError::NoBinaryLayer)?, String::new())
         }
     };
-    let need = folding_ice40(model, &smallest, part)?;
+    let (need, board) = folding_ice40_parts(model, &smallest, part)?;
     let cycles = lower(model, &smallest)?.cycles_per_frame() as u64;
     let advice = match Ice40Part::ALL.into_iter().find(|&p| fits_in(&need, p)) {
         Some(p) => format!("the smallest part that holds it is the {p} (--part {p})"),
@@ -296,6 +299,7 @@ pub fn auto_fold_ice40(
         at,
         cycles,
         lc: need.lc(),
+        board_lc: board.lc(),
         ebr: need.ebr,
         advice,
     })))

@@ -37,7 +37,8 @@ fn list(ids: &[LayerId]) -> String {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error(
     "no folding fits the iCE40 {part} ({part_lc} logic cells, {part_ebr} EBR){at}: the smallest such design \
-     ({cycles} cycles per frame) needs an estimated {lc} logic cells and {ebr} EBR; {advice}"
+     ({cycles} cycles per frame) needs an estimated {lc} logic cells ({board_lc} of them the board top's) \
+     and {ebr} EBR; {advice}"
 )]
 pub struct PartShortfall {
     /// The part.
@@ -50,8 +51,10 @@ pub struct PartShortfall {
     pub at: String,
     /// The smallest design's cycles per frame.
     pub cycles: u64,
-    /// Its estimated logic cells.
+    /// Its estimated logic cells, the board top's included.
     pub lc: u64,
+    /// The board top's estimated logic cells ([`cost::ice40::board_top`]).
+    pub board_lc: u64,
     /// Its estimated EBRs.
     pub ebr: u64,
     /// The smallest part that holds it, or what would have to change.

@@ -247,7 +247,15 @@ impl Controller {
         self.v1 = fire;
         if fire {
             let iw = self.in_words;
-            if self.nf == 0 {
+            // One word (the usual case) without a `memcpy` call: the cycle model runs this edge
+            // for every word of a streaming unit.
+            if iw == 1 {
+                let w = if self.nf == 0 { s_data[0] } else { self.ibuf[self.sf] };
+                self.x[0] = w;
+                if self.nf == 0 && self.nf_n > 1 {
+                    self.ibuf[self.sf] = w;
+                }
+            } else if self.nf == 0 {
                 self.x.copy_from_slice(&s_data[..iw]);
                 if self.nf_n > 1 {
                     self.ibuf[self.sf * iw..(self.sf + 1) * iw].copy_from_slice(&s_data[..iw]);
@@ -301,18 +309,24 @@ impl Controller {
         // The words `sf .. sf + edges` enter; the last of them is in stage B afterwards. None is
         // the pass's last, so neither the pass nor the weight address wraps.
         let (iw, s) = (self.in_words, self.sf + edges - 1);
-        // The delay line moves `edges` places: the slots it had, then stage B's word, then the
-        // run's words; its sums are left as they were (only the per-cycle reference, which does
-        // not skip, reads them).
-        let n = self.pipe.len();
-        if n > 0 {
-            let mut items: Vec<(bool, bool, bool, usize)> =
-                self.pipe.iter().rev().map(|t| (t.valid, t.first, t.last, t.pass)).collect();
-            items.push((self.v1, self.first, self.last, self.pass));
-            items.extend((self.sf..s).map(|w| (true, w == 0, false, self.nf)));
-            for (slot, item) in self.pipe.iter_mut().zip(items.iter().rev()) {
-                (slot.valid, slot.first, slot.last, slot.pass) = *item;
-            }
+        // The delay line moves `edges` places: slot `i` takes slot `i - edges`'s word, stage B's
+        // word lands in slot `edges - 1` and the run's words `sf ..` fill the slots below it; its
+        // sums are left as they were (only the per-cycle reference, which does not skip, reads
+        // them). In place, oldest slot first, so that each slot is read before it is
+        // overwritten: no allocation per skip.
+        let (sf, nf) = (self.sf, self.nf);
+        for i in (0..self.pipe.len()).rev() {
+            let item = if i >= edges {
+                let t = &self.pipe[i - edges];
+                (t.valid, t.first, t.last, t.pass)
+            } else if i + 1 == edges {
+                (self.v1, self.first, self.last, self.pass)
+            } else {
+                let w = sf + edges - 2 - i;
+                (true, w == 0, false, nf)
+            };
+            let t = &mut self.pipe[i];
+            (t.valid, t.first, t.last, t.pass) = item;
         }
         self.x.copy_from_slice(&self.ibuf[s * iw..(s + 1) * iw]);
         (self.v1, self.first, self.last, self.pass) = (true, s == 0, false, self.nf);
@@ -728,6 +742,19 @@ impl Mvtu {
 }
 
 impl Mvtu {
+    /// Edges of a pass from the input buffer that show nothing at the ports: the controller's
+    /// [`Controller::buffered_run`] and, in a pass before the vector's last, the edge that
+    /// takes the pass's last word too (the next pass also reads the buffer, so `s_ready` stays
+    /// low, and the output register loads only an edge or more later). Waking before that edge
+    /// cost the cycle model a visit per pass.
+    fn buffered_quiet(&self) -> usize {
+        let c = &self.ctl;
+        if c.nf() == 0 || c.m_valid() || c.pass_end_in_flight() {
+            return 0;
+        }
+        c.buffered_run() + usize::from(c.nf() + 1 < self.nf_n)
+    }
+
     /// Stage B: every PE's accumulator takes its next value; at a pass's last word the results.
     #[inline(always)]
     fn accumulate_pes(&mut self, input: LaneInput) {
@@ -854,6 +881,13 @@ impl Mvtu {
         let (tq, nf_n, tw, pw) = (self.tq, self.nf_n, self.tw, self.pw);
         let lanes = (self.sf_n * self.simd) as i64;
         let (planes, all) = (&self.planes, self.planes_all);
+        // Threshold mode's fields are single bits, all of them rewritten at a pass's end: set
+        // them whole words at a time rather than through `set`'s per-bit loop, which cost as
+        // much as a short pass's popcounts.
+        let bits = matches!(self.finish, Finish::Threshold { .. });
+        if bits {
+            self.results.iter_mut().for_each(|w| *w = 0);
+        }
         for (p, acc) in self.acc.iter_mut().enumerate() {
             // PE `p`'s weights of pass `tq`, indexed directly: a `skip().step_by()` over the
             // chunks cost more per PE than a short pass's popcounts.
@@ -861,15 +895,18 @@ impl Mvtu {
             let w = &self.packed_w[row * pw..(row + 1) * pw];
             let sum: i64 = match input {
                 LaneInput::Binary => {
-                    let diff: u32 = planes.iter().zip(w).map(|(a, b)| (a ^ b).count_ones()).sum();
+                    let diff: u32 = if pw == 1 {
+                        (planes[0] ^ w[0]).count_ones()
+                    } else {
+                        planes.iter().zip(w).map(|(a, b)| (a ^ b).count_ones()).sum()
+                    };
                     lanes - i64::from(diff)
                 }
                 LaneInput::Int { .. } if !self.selects.is_empty() => {
                     // `sum_j (w_j ? x_j : -x_j) = 2 sum_{w_j} x_j - sum_j x_j`.
                     let mw = self.values.len();
-                    let sel = &self.selects[(p * nf_n + tq) * mw..(p * nf_n + tq + 1) * mw];
-                    let under: i64 = sel.iter().zip(&self.values).map(|(s, v)| i64::from(s & v)).sum();
-                    2 * under - all
+                    let sel = &self.selects[row * mw..(row + 1) * mw];
+                    2 * select_sum(sel, &self.values) - all
                 }
                 LaneInput::Int { .. } => {
                     // A spread weight word selects whole elements of every plane.
@@ -884,12 +921,29 @@ impl Mvtu {
                     2 * under - all
                 }
             };
-            *acc = accumulate(self.starts[p * nf_n + tq], sum, self.reg_bits);
-            let t = (p * nf_n + tq) * tw;
-            let r = self.finish.result(*acc, &self.tmem[t..t + tw]);
-            set(&mut self.results, p * field, field, r);
+            *acc = accumulate(self.starts[row], sum, self.reg_bits);
+            if bits {
+                self.results[p / 64] |= u64::from(*acc >= 0) << (p % 64);
+            } else {
+                let t = row * tw;
+                let r = self.finish.result(*acc, &self.tmem[t..t + tw]);
+                set(&mut self.results, p * field, field, r);
+            }
         }
     }
+}
+
+/// `sum_j (sel_j & x_j)` over elements of at most [`compiler::model::MAX_ACT_BITS`] bits: in
+/// `i32` lanes (twice as many per vector instruction as `i64`), a block at a time so that no
+/// block's sum can overflow them.
+#[inline]
+fn select_sum(sel: &[i32], x: &[i32]) -> i64 {
+    // |x_j| < 2^8: a block of 2^20 elements sums below 2^28.
+    const BLOCK: usize = 1 << 20;
+    sel.chunks(BLOCK)
+        .zip(x.chunks(BLOCK))
+        .map(|(s, x)| i64::from(s.iter().zip(x).map(|(s, v)| s & v).sum::<i32>()))
+        .sum()
 }
 
 impl Mvtu {
@@ -975,25 +1029,33 @@ impl Unit for Mvtu {
         } else if self.lazy {
             // A pass from the input buffer runs on its own until its last word; the per-cycle
             // reference steps the accumulators at each of its edges.
-            c.buffered_run() as u64
+            self.buffered_quiet() as u64
         } else {
             0
         }
     }
 
     fn skip(&mut self, edges: u64) {
-        let run = self.ctl.buffered_run();
+        let run = self.buffered_quiet();
         if run == 0 || edges == 0 {
             // The other sleeps are edges that change nothing.
             return;
         }
         debug_assert!(edges <= run as u64, "{edges} edges skipped of a run of {run}");
         let e = usize::try_from(edges).map_or(run, |e| e.min(run));
-        // The memories read the address of the last word entering; in lazy mode the pass's words
-        // wait in the input buffer.
-        self.wq = self.ctl.waddr() + e - 1;
-        self.ctl.skip(e);
-        self.tq = self.ctl.acc_pass();
+        let inner = e.min(self.ctl.buffered_run());
+        if inner > 0 {
+            // The memories read the address of the last word entering; in lazy mode the pass's
+            // words wait in the input buffer.
+            self.wq = self.ctl.waddr() + inner - 1;
+            self.ctl.skip(inner);
+            self.tq = self.ctl.acc_pass();
+        }
+        if e > inner {
+            // The pass's last word enters: an ordinary edge, which reads the buffer, not the
+            // stream, and (the output register empty) advances whatever the consumer's ready.
+            self.edge(false, &[], true);
+        }
     }
 
     fn edge(&mut self, s_valid: bool, s_data: &[u64], m_ready: bool) {

@@ -679,7 +679,10 @@ impl StreamDut for CycleModel {
             let i = self.clocked[k];
             let (before, rest) = self.nodes.split_at_mut(i);
             let input = (s_valid, s_data);
-            let (valid, data) = (self.valid[self.vsrc[i]], Self::data(before, self.src[i], s_data));
+            let valid = self.valid[self.vsrc[i]];
+            // Every unit reads its input word only when it is valid: the producer's data is
+            // looked up (a match on its kind) only then.
+            let data = if valid { Self::data(before, self.src[i], s_data) } else { &[] };
             let rm = self.m_ready[i];
             let (v, changed_byp) = match &mut rest[0] {
                 Node::Duplicate(d) => {

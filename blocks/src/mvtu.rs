@@ -613,11 +613,38 @@ pub struct Mvtu {
     /// `selects[(p * NF + nf) * MW + j]`: all ones where PE `p`'s weight `j` of pass `nf` is 1,
     /// else 0 (wide integers).
     selects: Vec<i32>,
+    /// PE-major copies of the pass weights, for units of at least [`PE_MAJOR`] PEs: binary
+    /// inputs `major_w[(nf * pw + i) * P + p]` (word `i` of `packed_w`'s row `p * NF + nf`),
+    /// wide integers `major_sel[(nf * MW + j) * P + p]` (of `selects`), `P` the PE count
+    /// rounded up to a whole vector of lanes ([`U64_LANES`], [`I32_LANES`]; zeros beyond the
+    /// PEs); empty otherwise. A pass then takes each vector word (element) once across the PEs,
+    /// their sums held in vector registers.
+    major_w: Vec<u64>,
+    major_sel: Vec<i32>,
+    /// `major_starts[nf * PE + p]`: `starts[p * NF + nf]`, with PE-major weights.
+    major_starts: Vec<i64>,
+    /// Scratch of the PE-major pass: each PE's differing bits (binary) or selected sum (wide).
+    major_diff: Vec<u64>,
+    major_under: Vec<i32>,
 }
 
 /// From this many bits per element on, a lane sum is cheaper element by element (a few
 /// elements per vector instruction) than by element-bit planes (`bits` popcounts per word).
 const WIDE_BITS: usize = 4;
+
+/// From this many PEs on, a lazy pass runs PE-major (see `Mvtu::major_w`): fewer PEs fill too
+/// little of a vector register to beat each PE's own loop over its words.
+const PE_MAJOR: usize = 4;
+
+/// The PEs a PE-major binary pass counts at once: `u64` lanes of a 512-bit vector.
+const U64_LANES: usize = 8;
+
+/// The PEs a PE-major wide pass sums at once: `i32` lanes of a 512-bit vector.
+const I32_LANES: usize = 16;
+
+/// The most elements a PE-major wide pass sums in `i32` lanes: `|x_j| < 2^8`, so the sum stays
+/// below `2^30`.
+const MAJOR_MAX_MW: usize = 1 << 22;
 
 impl Mvtu {
     /// The unit of `cfg` (validated by the caller) holding `weights` (MH x MW) and, in threshold
@@ -669,6 +696,24 @@ impl Mvtu {
                 }
             }
         }
+        let (pe, mw) = (cfg.pe, cfg.mw);
+        let (mut major_w, mut major_sel) = (Vec::new(), Vec::new());
+        if pe >= PE_MAJOR && cfg.input == LaneInput::Binary {
+            let (w, lanes) = (&packed_w, pe.next_multiple_of(U64_LANES));
+            major_w = (0..nf * pw)
+                .flat_map(|k| (0..lanes).map(move |p| if p < pe { w[(p * nf + k / pw) * pw + k % pw] } else { 0 }))
+                .collect();
+        } else if pe >= PE_MAJOR && wide && mw <= MAJOR_MAX_MW {
+            let (sel, lanes) = (&selects, pe.next_multiple_of(I32_LANES));
+            major_sel = (0..nf * mw)
+                .flat_map(|k| (0..lanes).map(move |p| if p < pe { sel[(p * nf + k / mw) * mw + k % mw] } else { 0 }))
+                .collect();
+        }
+        let major_starts = if major_w.is_empty() && major_sel.is_empty() {
+            Vec::new()
+        } else {
+            (0..nf * pe).map(|k| starts[(k % pe) * nf + k / pe]).collect()
+        };
         Ok(Mvtu {
             ctl: Controller::new(cfg, 0),
             nf_n: cfg.nf(),
@@ -699,6 +744,11 @@ impl Mvtu {
             packed_masks,
             values: vec![0; if wide { cfg.mw } else { 0 }],
             selects,
+            major_diff: vec![0; if major_w.is_empty() { 0 } else { pe.next_multiple_of(U64_LANES) }],
+            major_under: vec![0; if major_sel.is_empty() { 0 } else { pe.next_multiple_of(I32_LANES) }],
+            major_starts,
+            major_w,
+            major_sel,
         })
     }
 
@@ -880,6 +930,11 @@ impl Mvtu {
         let field = self.finish.field_bits();
         let (tq, nf_n, tw, pw) = (self.tq, self.nf_n, self.tw, self.pw);
         let lanes = (self.sf_n * self.simd) as i64;
+        if !(self.major_w.is_empty() && self.major_sel.is_empty()) {
+            self.major_pass();
+            self.major_finish(input, lanes);
+            return;
+        }
         let (planes, all) = (&self.planes, self.planes_all);
         // Threshold mode's fields are single bits, all of them rewritten at a pass's end: set
         // them whole words at a time rather than through `set`'s per-bit loop, which cost as
@@ -928,6 +983,72 @@ impl Mvtu {
                 let t = row * tw;
                 let r = self.finish.result(*acc, &self.tmem[t..t + tw]);
                 set(&mut self.results, p * field, field, r);
+            }
+        }
+    }
+}
+
+impl Mvtu {
+    /// Lazy mode, PE-major weights, after [`Mvtu::major_pass`]: the accumulators and results,
+    /// PE after PE over contiguous arrays (the starts of the pass in `major_starts`), so that
+    /// the compiler runs these loops in vector lanes too.
+    fn major_finish(&mut self, input: LaneInput, lanes: i64) {
+        let (pe, tq, reg_bits, all) = (self.acc.len(), self.tq, self.reg_bits, self.planes_all);
+        let starts = &self.major_starts[tq * pe..(tq + 1) * pe];
+        if input == LaneInput::Binary {
+            for ((acc, &d), &s) in self.acc.iter_mut().zip(&self.major_diff).zip(starts) {
+                *acc = accumulate(s, lanes - d as i64, reg_bits);
+            }
+        } else {
+            for ((acc, &u), &s) in self.acc.iter_mut().zip(&self.major_under).zip(starts) {
+                *acc = accumulate(s, 2 * i64::from(u) - all, reg_bits);
+            }
+        }
+        if let Finish::Threshold { .. } = self.finish {
+            for (word, accs) in self.results.iter_mut().zip(self.acc.chunks(64)) {
+                *word = accs.iter().enumerate().fold(0, |w, (k, &a)| w | u64::from(a >= 0) << k);
+            }
+        } else {
+            let (field, nf_n, tw) = (self.finish.field_bits(), self.nf_n, self.tw);
+            for (p, &acc) in self.acc.iter().enumerate() {
+                let t = (p * nf_n + tq) * tw;
+                let r = self.finish.result(acc, &self.tmem[t..t + tw]);
+                set(&mut self.results, p * field, field, r);
+            }
+        }
+    }
+
+    /// Lazy mode, PE-major weights: every PE's differing bits (binary) or selected sum (wide
+    /// integers) of the pass into `major_diff` or `major_under`, one vector word or element at
+    /// a time across all PEs.
+    fn major_pass(&mut self) {
+        let tq = self.tq;
+        if !self.major_w.is_empty() {
+            let (pw, lanes) = (self.pw, self.major_diff.len());
+            let pass = &self.major_w[tq * pw * lanes..(tq + 1) * pw * lanes];
+            for (c, out) in self.major_diff.chunks_exact_mut(U64_LANES).enumerate() {
+                // A local array of one vector's width stays in a register across the words.
+                let mut diff = [0u64; U64_LANES];
+                for (i, &x) in self.planes[..pw].iter().enumerate() {
+                    let col = &pass[i * lanes + c * U64_LANES..][..U64_LANES];
+                    for (d, &w) in diff.iter_mut().zip(col) {
+                        *d += u64::from((x ^ w).count_ones());
+                    }
+                }
+                out.copy_from_slice(&diff);
+            }
+        } else {
+            let (mw, lanes) = (self.values.len(), self.major_under.len());
+            let pass = &self.major_sel[tq * mw * lanes..(tq + 1) * mw * lanes];
+            for (c, out) in self.major_under.chunks_exact_mut(I32_LANES).enumerate() {
+                let mut under = [0i32; I32_LANES];
+                for (j, &x) in self.values.iter().enumerate() {
+                    let col = &pass[j * lanes + c * I32_LANES..][..I32_LANES];
+                    for (u, &s) in under.iter_mut().zip(col) {
+                        *u += s & x;
+                    }
+                }
+                out.copy_from_slice(&under);
             }
         }
     }

@@ -701,12 +701,16 @@ impl Mvtu {
         if pe >= PE_MAJOR && cfg.input == LaneInput::Binary {
             let (w, lanes) = (&packed_w, pe.next_multiple_of(U64_LANES));
             major_w = (0..nf * pw)
-                .flat_map(|k| (0..lanes).map(move |p| if p < pe { w[(p * nf + k / pw) * pw + k % pw] } else { 0 }))
+                .flat_map(|k| {
+                    (0..lanes).map(move |p| if p < pe { w[(p * nf + k / pw) * pw + k % pw] } else { 0 })
+                })
                 .collect();
         } else if pe >= PE_MAJOR && wide && mw <= MAJOR_MAX_MW {
             let (sel, lanes) = (&selects, pe.next_multiple_of(I32_LANES));
             major_sel = (0..nf * mw)
-                .flat_map(|k| (0..lanes).map(move |p| if p < pe { sel[(p * nf + k / mw) * mw + k % mw] } else { 0 }))
+                .flat_map(|k| {
+                    (0..lanes).map(move |p| if p < pe { sel[(p * nf + k / mw) * mw + k % mw] } else { 0 })
+                })
                 .collect();
         }
         let major_starts = if major_w.is_empty() && major_sel.is_empty() {

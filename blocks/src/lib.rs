@@ -53,7 +53,8 @@ pub trait Unit {
     fn data(&self) -> &[u64];
     /// `s_ready` when the consumer's ready is `m_ready`.
     fn ready(&self, m_ready: bool) -> bool;
-    /// One rising clock edge without reset: the registers take their next values.
+    /// One rising clock edge without reset: the registers take their next values. `s_data` is
+    /// read only when `s_valid` is high (a simulator may pass an empty slice otherwise).
     fn edge(&mut self, s_valid: bool, s_data: &[u64], m_ready: bool);
     /// How many coming edges a simulator may leave out while `s_valid` and `m_ready` keep these
     /// values, applying them later with [`Unit::skip`]: edges that read no `s_data`, make no

@@ -247,7 +247,15 @@ impl Controller {
         self.v1 = fire;
         if fire {
             let iw = self.in_words;
-            if self.nf == 0 {
+            // One word (the usual case) without a `memcpy` call: the cycle model runs this edge
+            // for every word of a streaming unit.
+            if iw == 1 {
+                let w = if self.nf == 0 { s_data[0] } else { self.ibuf[self.sf] };
+                self.x[0] = w;
+                if self.nf == 0 && self.nf_n > 1 {
+                    self.ibuf[self.sf] = w;
+                }
+            } else if self.nf == 0 {
                 self.x.copy_from_slice(&s_data[..iw]);
                 if self.nf_n > 1 {
                     self.ibuf[self.sf * iw..(self.sf + 1) * iw].copy_from_slice(&s_data[..iw]);
@@ -301,18 +309,24 @@ impl Controller {
         // The words `sf .. sf + edges` enter; the last of them is in stage B afterwards. None is
         // the pass's last, so neither the pass nor the weight address wraps.
         let (iw, s) = (self.in_words, self.sf + edges - 1);
-        // The delay line moves `edges` places: the slots it had, then stage B's word, then the
-        // run's words; its sums are left as they were (only the per-cycle reference, which does
-        // not skip, reads them).
-        let n = self.pipe.len();
-        if n > 0 {
-            let mut items: Vec<(bool, bool, bool, usize)> =
-                self.pipe.iter().rev().map(|t| (t.valid, t.first, t.last, t.pass)).collect();
-            items.push((self.v1, self.first, self.last, self.pass));
-            items.extend((self.sf..s).map(|w| (true, w == 0, false, self.nf)));
-            for (slot, item) in self.pipe.iter_mut().zip(items.iter().rev()) {
-                (slot.valid, slot.first, slot.last, slot.pass) = *item;
-            }
+        // The delay line moves `edges` places: slot `i` takes slot `i - edges`'s word, stage B's
+        // word lands in slot `edges - 1` and the run's words `sf ..` fill the slots below it; its
+        // sums are left as they were (only the per-cycle reference, which does not skip, reads
+        // them). In place, oldest slot first, so that each slot is read before it is
+        // overwritten: no allocation per skip.
+        let (sf, nf) = (self.sf, self.nf);
+        for i in (0..self.pipe.len()).rev() {
+            let item = if i >= edges {
+                let t = &self.pipe[i - edges];
+                (t.valid, t.first, t.last, t.pass)
+            } else if i + 1 == edges {
+                (self.v1, self.first, self.last, self.pass)
+            } else {
+                let w = sf + edges - 2 - i;
+                (true, w == 0, false, nf)
+            };
+            let t = &mut self.pipe[i];
+            (t.valid, t.first, t.last, t.pass) = item;
         }
         self.x.copy_from_slice(&self.ibuf[s * iw..(s + 1) * iw]);
         (self.v1, self.first, self.last, self.pass) = (true, s == 0, false, self.nf);
@@ -599,11 +613,38 @@ pub struct Mvtu {
     /// `selects[(p * NF + nf) * MW + j]`: all ones where PE `p`'s weight `j` of pass `nf` is 1,
     /// else 0 (wide integers).
     selects: Vec<i32>,
+    /// PE-major copies of the pass weights, for units of at least [`PE_MAJOR`] PEs: binary
+    /// inputs `major_w[(nf * pw + i) * P + p]` (word `i` of `packed_w`'s row `p * NF + nf`),
+    /// wide integers `major_sel[(nf * MW + j) * P + p]` (of `selects`), `P` the PE count
+    /// rounded up to a whole vector of lanes ([`U64_LANES`], [`I32_LANES`]; zeros beyond the
+    /// PEs); empty otherwise. A pass then takes each vector word (element) once across the PEs,
+    /// their sums held in vector registers.
+    major_w: Vec<u64>,
+    major_sel: Vec<i32>,
+    /// `major_starts[nf * PE + p]`: `starts[p * NF + nf]`, with PE-major weights.
+    major_starts: Vec<i64>,
+    /// Scratch of the PE-major pass: each PE's differing bits (binary) or selected sum (wide).
+    major_diff: Vec<u64>,
+    major_under: Vec<i32>,
 }
 
 /// From this many bits per element on, a lane sum is cheaper element by element (a few
 /// elements per vector instruction) than by element-bit planes (`bits` popcounts per word).
 const WIDE_BITS: usize = 4;
+
+/// From this many PEs on, a lazy pass runs PE-major (see `Mvtu::major_w`): fewer PEs fill too
+/// little of a vector register to beat each PE's own loop over its words.
+const PE_MAJOR: usize = 4;
+
+/// The PEs a PE-major binary pass counts at once: `u64` lanes of a 512-bit vector.
+const U64_LANES: usize = 8;
+
+/// The PEs a PE-major wide pass sums at once: `i32` lanes of a 512-bit vector.
+const I32_LANES: usize = 16;
+
+/// The most elements a PE-major wide pass sums in `i32` lanes: `|x_j| < 2^8`, so the sum stays
+/// below `2^30`.
+const MAJOR_MAX_MW: usize = 1 << 22;
 
 impl Mvtu {
     /// The unit of `cfg` (validated by the caller) holding `weights` (MH x MW) and, in threshold
@@ -655,6 +696,28 @@ impl Mvtu {
                 }
             }
         }
+        let (pe, mw) = (cfg.pe, cfg.mw);
+        let (mut major_w, mut major_sel) = (Vec::new(), Vec::new());
+        if pe >= PE_MAJOR && cfg.input == LaneInput::Binary {
+            let (w, lanes) = (&packed_w, pe.next_multiple_of(U64_LANES));
+            major_w = (0..nf * pw)
+                .flat_map(|k| {
+                    (0..lanes).map(move |p| if p < pe { w[(p * nf + k / pw) * pw + k % pw] } else { 0 })
+                })
+                .collect();
+        } else if pe >= PE_MAJOR && wide && mw <= MAJOR_MAX_MW {
+            let (sel, lanes) = (&selects, pe.next_multiple_of(I32_LANES));
+            major_sel = (0..nf * mw)
+                .flat_map(|k| {
+                    (0..lanes).map(move |p| if p < pe { sel[(p * nf + k / mw) * mw + k % mw] } else { 0 })
+                })
+                .collect();
+        }
+        let major_starts = if major_w.is_empty() && major_sel.is_empty() {
+            Vec::new()
+        } else {
+            (0..nf * pe).map(|k| starts[(k % pe) * nf + k / pe]).collect()
+        };
         Ok(Mvtu {
             ctl: Controller::new(cfg, 0),
             nf_n: cfg.nf(),
@@ -685,6 +748,11 @@ impl Mvtu {
             packed_masks,
             values: vec![0; if wide { cfg.mw } else { 0 }],
             selects,
+            major_diff: vec![0; if major_w.is_empty() { 0 } else { pe.next_multiple_of(U64_LANES) }],
+            major_under: vec![0; if major_sel.is_empty() { 0 } else { pe.next_multiple_of(I32_LANES) }],
+            major_starts,
+            major_w,
+            major_sel,
         })
     }
 
@@ -728,6 +796,19 @@ impl Mvtu {
 }
 
 impl Mvtu {
+    /// Edges of a pass from the input buffer that show nothing at the ports: the controller's
+    /// [`Controller::buffered_run`] and, in a pass before the vector's last, the edge that
+    /// takes the pass's last word too (the next pass also reads the buffer, so `s_ready` stays
+    /// low, and the output register loads only an edge or more later). Waking before that edge
+    /// cost the cycle model a visit per pass.
+    fn buffered_quiet(&self) -> usize {
+        let c = &self.ctl;
+        if c.nf() == 0 || c.m_valid() || c.pass_end_in_flight() {
+            return 0;
+        }
+        c.buffered_run() + usize::from(c.nf() + 1 < self.nf_n)
+    }
+
     /// Stage B: every PE's accumulator takes its next value; at a pass's last word the results.
     #[inline(always)]
     fn accumulate_pes(&mut self, input: LaneInput) {
@@ -853,7 +934,19 @@ impl Mvtu {
         let field = self.finish.field_bits();
         let (tq, nf_n, tw, pw) = (self.tq, self.nf_n, self.tw, self.pw);
         let lanes = (self.sf_n * self.simd) as i64;
+        if !(self.major_w.is_empty() && self.major_sel.is_empty()) {
+            self.major_pass();
+            self.major_finish(input, lanes);
+            return;
+        }
         let (planes, all) = (&self.planes, self.planes_all);
+        // Threshold mode's fields are single bits, all of them rewritten at a pass's end: set
+        // them whole words at a time rather than through `set`'s per-bit loop, which cost as
+        // much as a short pass's popcounts.
+        let bits = matches!(self.finish, Finish::Threshold { .. });
+        if bits {
+            self.results.iter_mut().for_each(|w| *w = 0);
+        }
         for (p, acc) in self.acc.iter_mut().enumerate() {
             // PE `p`'s weights of pass `tq`, indexed directly: a `skip().step_by()` over the
             // chunks cost more per PE than a short pass's popcounts.
@@ -861,15 +954,18 @@ impl Mvtu {
             let w = &self.packed_w[row * pw..(row + 1) * pw];
             let sum: i64 = match input {
                 LaneInput::Binary => {
-                    let diff: u32 = planes.iter().zip(w).map(|(a, b)| (a ^ b).count_ones()).sum();
+                    let diff: u32 = if pw == 1 {
+                        (planes[0] ^ w[0]).count_ones()
+                    } else {
+                        planes.iter().zip(w).map(|(a, b)| (a ^ b).count_ones()).sum()
+                    };
                     lanes - i64::from(diff)
                 }
                 LaneInput::Int { .. } if !self.selects.is_empty() => {
                     // `sum_j (w_j ? x_j : -x_j) = 2 sum_{w_j} x_j - sum_j x_j`.
                     let mw = self.values.len();
-                    let sel = &self.selects[(p * nf_n + tq) * mw..(p * nf_n + tq + 1) * mw];
-                    let under: i64 = sel.iter().zip(&self.values).map(|(s, v)| i64::from(s & v)).sum();
-                    2 * under - all
+                    let sel = &self.selects[row * mw..(row + 1) * mw];
+                    2 * select_sum(sel, &self.values) - all
                 }
                 LaneInput::Int { .. } => {
                     // A spread weight word selects whole elements of every plane.
@@ -884,12 +980,95 @@ impl Mvtu {
                     2 * under - all
                 }
             };
-            *acc = accumulate(self.starts[p * nf_n + tq], sum, self.reg_bits);
-            let t = (p * nf_n + tq) * tw;
-            let r = self.finish.result(*acc, &self.tmem[t..t + tw]);
-            set(&mut self.results, p * field, field, r);
+            *acc = accumulate(self.starts[row], sum, self.reg_bits);
+            if bits {
+                self.results[p / 64] |= u64::from(*acc >= 0) << (p % 64);
+            } else {
+                let t = row * tw;
+                let r = self.finish.result(*acc, &self.tmem[t..t + tw]);
+                set(&mut self.results, p * field, field, r);
+            }
         }
     }
+}
+
+impl Mvtu {
+    /// Lazy mode, PE-major weights, after [`Mvtu::major_pass`]: the accumulators and results,
+    /// PE after PE over contiguous arrays (the starts of the pass in `major_starts`), so that
+    /// the compiler runs these loops in vector lanes too.
+    fn major_finish(&mut self, input: LaneInput, lanes: i64) {
+        let (pe, tq, reg_bits, all) = (self.acc.len(), self.tq, self.reg_bits, self.planes_all);
+        let starts = &self.major_starts[tq * pe..(tq + 1) * pe];
+        if input == LaneInput::Binary {
+            for ((acc, &d), &s) in self.acc.iter_mut().zip(&self.major_diff).zip(starts) {
+                *acc = accumulate(s, lanes - d as i64, reg_bits);
+            }
+        } else {
+            for ((acc, &u), &s) in self.acc.iter_mut().zip(&self.major_under).zip(starts) {
+                *acc = accumulate(s, 2 * i64::from(u) - all, reg_bits);
+            }
+        }
+        if let Finish::Threshold { .. } = self.finish {
+            for (word, accs) in self.results.iter_mut().zip(self.acc.chunks(64)) {
+                *word = accs.iter().enumerate().fold(0, |w, (k, &a)| w | u64::from(a >= 0) << k);
+            }
+        } else {
+            let (field, nf_n, tw) = (self.finish.field_bits(), self.nf_n, self.tw);
+            for (p, &acc) in self.acc.iter().enumerate() {
+                let t = (p * nf_n + tq) * tw;
+                let r = self.finish.result(acc, &self.tmem[t..t + tw]);
+                set(&mut self.results, p * field, field, r);
+            }
+        }
+    }
+
+    /// Lazy mode, PE-major weights: every PE's differing bits (binary) or selected sum (wide
+    /// integers) of the pass into `major_diff` or `major_under`, one vector word or element at
+    /// a time across all PEs.
+    fn major_pass(&mut self) {
+        let tq = self.tq;
+        if !self.major_w.is_empty() {
+            let (pw, lanes) = (self.pw, self.major_diff.len());
+            let pass = &self.major_w[tq * pw * lanes..(tq + 1) * pw * lanes];
+            for (c, out) in self.major_diff.chunks_exact_mut(U64_LANES).enumerate() {
+                // A local array of one vector's width stays in a register across the words.
+                let mut diff = [0u64; U64_LANES];
+                for (i, &x) in self.planes[..pw].iter().enumerate() {
+                    let col = &pass[i * lanes + c * U64_LANES..][..U64_LANES];
+                    for (d, &w) in diff.iter_mut().zip(col) {
+                        *d += u64::from((x ^ w).count_ones());
+                    }
+                }
+                out.copy_from_slice(&diff);
+            }
+        } else {
+            let (mw, lanes) = (self.values.len(), self.major_under.len());
+            let pass = &self.major_sel[tq * mw * lanes..(tq + 1) * mw * lanes];
+            for (c, out) in self.major_under.chunks_exact_mut(I32_LANES).enumerate() {
+                let mut under = [0i32; I32_LANES];
+                for (j, &x) in self.values.iter().enumerate() {
+                    let col = &pass[j * lanes + c * I32_LANES..][..I32_LANES];
+                    for (u, &s) in under.iter_mut().zip(col) {
+                        *u += s & x;
+                    }
+                }
+                out.copy_from_slice(&under);
+            }
+        }
+    }
+}
+
+/// `sum_j (sel_j & x_j)` over elements of at most [`compiler::model::MAX_ACT_BITS`] bits: in
+/// `i32` lanes (twice as many per vector instruction as `i64`), a block at a time so that no
+/// block's sum can overflow them.
+#[inline]
+fn select_sum(sel: &[i32], x: &[i32]) -> i64 {
+    // |x_j| < 2^8: a block of 2^20 elements sums below 2^28.
+    const BLOCK: usize = 1 << 20;
+    sel.chunks(BLOCK)
+        .zip(x.chunks(BLOCK))
+        .map(|(s, x)| i64::from(s.iter().zip(x).map(|(s, v)| s & v).sum::<i32>()))
+        .sum()
 }
 
 impl Mvtu {
@@ -975,25 +1154,33 @@ impl Unit for Mvtu {
         } else if self.lazy {
             // A pass from the input buffer runs on its own until its last word; the per-cycle
             // reference steps the accumulators at each of its edges.
-            c.buffered_run() as u64
+            self.buffered_quiet() as u64
         } else {
             0
         }
     }
 
     fn skip(&mut self, edges: u64) {
-        let run = self.ctl.buffered_run();
+        let run = self.buffered_quiet();
         if run == 0 || edges == 0 {
             // The other sleeps are edges that change nothing.
             return;
         }
         debug_assert!(edges <= run as u64, "{edges} edges skipped of a run of {run}");
         let e = usize::try_from(edges).map_or(run, |e| e.min(run));
-        // The memories read the address of the last word entering; in lazy mode the pass's words
-        // wait in the input buffer.
-        self.wq = self.ctl.waddr() + e - 1;
-        self.ctl.skip(e);
-        self.tq = self.ctl.acc_pass();
+        let inner = e.min(self.ctl.buffered_run());
+        if inner > 0 {
+            // The memories read the address of the last word entering; in lazy mode the pass's
+            // words wait in the input buffer.
+            self.wq = self.ctl.waddr() + inner - 1;
+            self.ctl.skip(inner);
+            self.tq = self.ctl.acc_pass();
+        }
+        if e > inner {
+            // The pass's last word enters: an ordinary edge, which reads the buffer, not the
+            // stream, and (the output register empty) advances whatever the consumer's ready.
+            self.edge(false, &[], true);
+        }
     }
 
     fn edge(&mut self, s_valid: bool, s_data: &[u64], m_ready: bool) {

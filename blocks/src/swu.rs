@@ -24,7 +24,7 @@
 //!   be dropped while the next frame is read. `avail <= avail + row_done - free`.
 
 use crate::bits::{mask, words};
-use crate::Unit;
+use crate::{Fifo, Mvtu, Unit};
 use compiler::dataflow::SwuConfig;
 
 /// The sliding-window unit: frames of `H x W` pixels of `C` elements (`elem_bits` each) arrive as
@@ -135,6 +135,88 @@ impl Swu {
         ((self.ow - self.ox) * pixel - read) as u64
     }
 
+    /// The read side of an edge: with `adv`, `qv <= can` and, if `can`, the next window word is
+    /// read and the counters step. Returns whether that word was the frame's last.
+    #[inline(always)]
+    fn read_side(&mut self, can: bool, adv: bool) -> bool {
+        if !adv {
+            return false;
+        }
+        let (k, s, p, h, w, cf, r, ww) = (self.k, self.s, self.p, self.h, self.w, self.cf, self.r, self.ww);
+        let mut frame_done = false;
+        self.qv = can;
+        if can {
+            let (yy, xx) = (self.oy * s + self.ky, self.ox * s + self.kx);
+            let pad = yy < p || yy >= h + p || xx < p || xx >= w + p;
+            self.padr = pad;
+            if !pad {
+                // `head + (row - lo)` is below `2R` (both terms are ring slots): one compare
+                // instead of a division, every cycle the unit emits.
+                let slot = self.head + ((yy - p) as i64 - self.lo) as usize;
+                let slot = if slot >= r { slot - r } else { slot };
+                let a = ((slot * w + (xx - p)) * cf + self.rc) * ww;
+                if ww == 1 {
+                    self.q[0] = self.mem[a];
+                } else {
+                    self.q.copy_from_slice(&self.mem[a..a + ww]);
+                }
+            }
+            let last = self.rc + 1 == cf
+                && self.kx + 1 == k
+                && self.ky + 1 == k
+                && self.ox + 1 == self.ow
+                && self.oy + 1 == self.oh;
+            self.rc += 1;
+            if self.rc == cf {
+                self.rc = 0;
+                self.kx += 1;
+                if self.kx == k {
+                    self.kx = 0;
+                    self.ky += 1;
+                    if self.ky == k {
+                        self.ky = 0;
+                        self.ox += 1;
+                        if self.ox == self.ow {
+                            self.ox = 0;
+                            self.oy += 1;
+                            if self.oy == self.oh {
+                                self.oy = 0;
+                            }
+                        }
+                    }
+                }
+            }
+            frame_done = last;
+        }
+        self.refresh();
+        frame_done
+    }
+
+    /// Runs `edges` edges of the unit feeding a FIFO and an MVTU asleep together: a
+    /// simulator's batch of [`Unit::edge`] of the three (each sampling the others' registers
+    /// from before the edge), for edges where the unit takes no input word and drops no row
+    /// (at most [`Swu::quiet_input`]`(s_valid)`) and the MVTU stays in a vector's first pass
+    /// with its output register empty (at most [`Mvtu::first_pass_quiet`]), so that it takes
+    /// every word the FIFO holds. Within them the rows held stay as they are, so whether the
+    /// unit can read (`can`) is decided once, and the FIFO and the MVTU see a ready consumer.
+    pub fn run_chain(&mut self, fifo: &mut Fifo, mvtu: &mut Mvtu, edges: u64, m_ready: bool) {
+        let (free, can) = self.free_can();
+        debug_assert!(!free, "a row to drop in a quiet chain");
+        for _ in 0..edges {
+            let (fv, fr) = (fifo.valid(), fifo.ready(true));
+            if fv {
+                mvtu.edge(true, fifo.data(), m_ready);
+            } else {
+                mvtu.edge(false, &[], m_ready);
+            }
+            fifo.edge(self.qv, &self.out, true);
+            if self.read_side(can, !self.qv || fr) {
+                // The frame's last word: the next frame's rows count from its own row 0.
+                self.lo -= self.h as i64;
+            }
+        }
+    }
+
     fn refresh(&mut self) {
         let src = if self.padr { &self.pad_word } else { &self.q };
         if self.ww == 1 {
@@ -172,60 +254,12 @@ impl Unit for Swu {
     }
 
     fn edge(&mut self, s_valid: bool, s_data: &[u64], m_ready: bool) {
-        let (k, s, p, h, w, cf, r, ww) = (self.k, self.s, self.p, self.h, self.w, self.cf, self.r, self.ww);
+        let (w, cf, r, ww) = (self.w, self.cf, self.r, self.ww);
         // Everything below reads the registers as they were before the edge.
         let (free, can) = self.free_can();
-        let adv = !self.qv || m_ready;
-        let mut frame_done = false;
         let push = s_valid && self.avail < r;
         // Read side first: it reads the memory before this edge's write (never the same row).
-        if adv {
-            self.qv = can;
-            if can {
-                let (yy, xx) = (self.oy * s + self.ky, self.ox * s + self.kx);
-                let pad = yy < p || yy >= h + p || xx < p || xx >= w + p;
-                self.padr = pad;
-                if !pad {
-                    // `head + (row - lo)` is below `2R` (both terms are ring slots): one compare
-                    // instead of a division, every cycle the unit emits.
-                    let slot = self.head + ((yy - p) as i64 - self.lo) as usize;
-                    let slot = if slot >= r { slot - r } else { slot };
-                    let a = ((slot * w + (xx - p)) * cf + self.rc) * ww;
-                    if ww == 1 {
-                        self.q[0] = self.mem[a];
-                    } else {
-                        self.q.copy_from_slice(&self.mem[a..a + ww]);
-                    }
-                }
-                let last = self.rc + 1 == cf
-                    && self.kx + 1 == k
-                    && self.ky + 1 == k
-                    && self.ox + 1 == self.ow
-                    && self.oy + 1 == self.oh;
-                self.rc += 1;
-                if self.rc == cf {
-                    self.rc = 0;
-                    self.kx += 1;
-                    if self.kx == k {
-                        self.kx = 0;
-                        self.ky += 1;
-                        if self.ky == k {
-                            self.ky = 0;
-                            self.ox += 1;
-                            if self.ox == self.ow {
-                                self.ox = 0;
-                                self.oy += 1;
-                                if self.oy == self.oh {
-                                    self.oy = 0;
-                                }
-                            }
-                        }
-                    }
-                }
-                frame_done = last;
-            }
-            self.refresh();
-        }
+        let frame_done = self.read_side(can, !self.qv || m_ready);
         let mut row_done = false;
         if push {
             let a = ((self.wslot * w + self.wx) * cf + self.wc) * ww;
@@ -247,7 +281,7 @@ impl Unit for Swu {
         if free {
             self.head = if self.head + 1 == r { 0 } else { self.head + 1 };
         }
-        self.lo += i64::from(free) - if frame_done { h as i64 } else { 0 };
+        self.lo += i64::from(free) - if frame_done { self.h as i64 } else { 0 };
         self.avail = self.avail + usize::from(row_done) - usize::from(free);
     }
 

@@ -216,8 +216,6 @@ pub struct CycleModel {
     chain_of: Vec<usize>,
     /// The chains asleep together.
     chain_asleep: Vec<bool>,
-    /// Zeros for a sleeping chain's window unit, which takes no input word.
-    zeros: Vec<u64>,
 }
 
 impl CycleModel {
@@ -252,7 +250,6 @@ impl CycleModel {
             chains: Vec::new(),
             chain_of: Vec::new(),
             chain_asleep: Vec::new(),
-            zeros: Vec::new(),
         };
         let mut prev = Src::Input;
         let mut dup = None;
@@ -318,7 +315,6 @@ impl CycleModel {
             }
         }
         m.chain_asleep = vec![false; m.chains.len()];
-        m.zeros = vec![0; graph.all_nodes().map(|x| x.in_bits.div_ceil(64)).max().unwrap_or(1).max(1)];
         m.wake_all();
         m.refresh_valid();
         Ok(m)
@@ -464,24 +460,19 @@ impl CycleModel {
         true
     }
 
-    /// Chain `c` wakes at cycle `now`: its three units run the edges they slept through, each
-    /// evaluated as the whole model's cycle would (readies from the MVTU back, edges from the
-    /// MVTU to the window unit) with the inputs they slept on.
+    /// Chain `c` wakes at cycle `now`: its three units run the edges they slept through
+    /// ([`blocks::Swu::run_chain`]: the edges the whole model's cycle would run, readies from
+    /// the MVTU back and edges from the MVTU to the window unit, with the inputs they slept on,
+    /// less what the sleep's conditions keep constant).
     fn wake_chain(&mut self, c: usize, now: u64) {
         let [s, f, m] = self.chains[c];
-        let (since, s_valid, rm) = (self.sleep[s].since, self.sleep[s].s_valid, self.sleep[m].m_ready);
+        let (since, rm) = (self.sleep[s].since, self.sleep[m].m_ready);
         self.chain_asleep[c] = false;
         let (head, tail) = self.nodes.split_at_mut(f);
         let (Node::Swu(su), [Node::Fifo(fu), Node::Mvtu(mu), ..]) = (&mut head[s], tail) else {
             unreachable!("a chain is a window unit, a FIFO and an MVTU");
         };
-        for _ in since..now {
-            let rf = mu.ready(rm);
-            let rs = fu.ready(rf);
-            mu.edge(fu.valid(), fu.data(), rm);
-            fu.edge(su.valid(), su.data(), rf);
-            su.edge(s_valid, &self.zeros, rs);
-        }
+        su.run_chain(fu, mu, now - since, rm);
         for u in [s, f, m] {
             self.awake[u / 64] |= 1 << (u % 64);
             self.valid[u] = self.nodes[u].valid();
@@ -679,7 +670,10 @@ impl StreamDut for CycleModel {
             let i = self.clocked[k];
             let (before, rest) = self.nodes.split_at_mut(i);
             let input = (s_valid, s_data);
-            let (valid, data) = (self.valid[self.vsrc[i]], Self::data(before, self.src[i], s_data));
+            let valid = self.valid[self.vsrc[i]];
+            // Every unit reads its input word only when it is valid: the producer's data is
+            // looked up (a match on its kind) only then.
+            let data = if valid { Self::data(before, self.src[i], s_data) } else { &[] };
             let rm = self.m_ready[i];
             let (v, changed_byp) = match &mut rest[0] {
                 Node::Duplicate(d) => {

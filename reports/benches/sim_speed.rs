@@ -4,7 +4,8 @@
 //! shape) and a CNV-sized one (BNN-PYNQ's folding, 32,768 cycles per frame), and against rust-hdl's
 //! own simulator on one MVTU (256 x 256, PE 16, SIMD 32). Targets (issue 29): the cycle model at
 //! least 50x Verilator on LFC and CNV, and at least 10% of the golden model's frames/s on the
-//! LFC. Prints a table and writes `results/sim_speed.csv`.
+//! LFC. Every executor is timed as the fastest of three runs from a fresh instance (the machine is
+//! shared). Prints a table and writes `results/sim_speed.csv`.
 //!
 //! `cargo bench -p xnorflow-reports --bench sim_speed` (or `make sim-speed`). The first run
 //! verilates the LFC design (minutes); later runs reuse the library under `target/xnorflow-bench`.
@@ -22,12 +23,23 @@ use sim::drive::{self, Drive, StreamDut};
 use sim::verilator::{self, Design};
 use std::time::Instant;
 
-/// `(cycles, seconds)` of a run of `inputs` through `dut`.
-fn timed(dut: &mut dyn StreamDut, inputs: &[Vec<u64>], n_out: usize) -> (u64, f64) {
+/// Timed runs of each executor; the fastest counts. The machine is shared (2 cores, other jobs),
+/// and a run that lost the CPU for a while says nothing about the executor: every executor gets
+/// the same number of tries, each from a fresh instance.
+const TRIES: usize = 3;
+
+/// `(cycles, seconds)` of the fastest of [`TRIES`] runs of `inputs` through a fresh `dut()`.
+fn timed<D: StreamDut>(mut dut: impl FnMut() -> D, inputs: &[Vec<u64>], n_out: usize) -> (u64, f64) {
     let drive = Drive { stalls: Stalls::default(), max_cycles: u64::MAX, stop_at: None };
-    let t0 = Instant::now();
-    let t = drive::run(dut, inputs, n_out, &drive).expect("run");
-    (t.cycles, t0.elapsed().as_secs_f64())
+    (0..TRIES)
+        .map(|_| {
+            let mut d = dut();
+            let t0 = Instant::now();
+            let t = drive::run(&mut d, inputs, n_out, &drive).expect("run");
+            (t.cycles, t0.elapsed().as_secs_f64())
+        })
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .expect("at least one try")
 }
 
 struct Row {
@@ -60,17 +72,20 @@ fn build_speed(rows: &mut Vec<Row>, design: &'static str, model: &Model, folding
     let b = BuildDir::open(&dir).expect("build dir");
     let v = b.vectors(frames, 2).expect("vectors");
     let (ins, outs) = (v.flat_inputs(), v.flat_expected());
-    let mut cm = CycleModel::new(&b.graph, &b.model).expect("cycle model");
-    let (cycles, seconds) = timed(&mut cm, &ins, outs.len());
+    let (cycles, seconds) = timed(|| CycleModel::new(&b.graph, &b.model).expect("cycle model"), &ins, outs.len());
     rows.push(Row { design, executor: "cycle model", frames, cycles, seconds });
     // The golden model on as many frames again (it is the definition the others are checked
     // against, and the fastest way to classify): whole batches on both cores.
     let golden = sim::golden::Golden::new(&b.model).expect("golden");
     let n = frames * 16;
     let images: Vec<u8> = sim::stream::random_images(golden.frame_len(), n, 3).concat();
-    let t0 = Instant::now();
-    golden.run_batch(&images).expect("golden run");
-    let seconds = t0.elapsed().as_secs_f64();
+    let seconds = (0..TRIES)
+        .map(|_| {
+            let t0 = Instant::now();
+            golden.run_batch(&images).expect("golden run");
+            t0.elapsed().as_secs_f64()
+        })
+        .fold(f64::INFINITY, f64::min);
     let cycles = n as u64 * b.graph.cycles_per_frame() as u64;
     rows.push(Row { design, executor: "golden model (2 threads)", frames: n, cycles, seconds });
     let d = Design {
@@ -85,10 +100,9 @@ fn build_speed(rows: &mut Vec<Row>, design: &'static str, model: &Model, folding
     let t0 = Instant::now();
     let lib = verilator::verilate(&d, &mut |s| eprintln!("  {s}")).expect("verilate");
     eprintln!("  Verilator build (or cache hit): {:.1} s", t0.elapsed().as_secs_f64());
-    let mut dut = lib.instance(None).expect("instance");
     let q = v.inputs.len() / 4;
     let (ins, outs): (Vec<_>, Vec<_>) = (v.inputs[..q].concat(), v.expected[..q].concat());
-    let (cycles, seconds) = timed(&mut dut, &ins, outs.len());
+    let (cycles, seconds) = timed(|| lib.instance(None).expect("instance"), &ins, outs.len());
     rows.push(Row { design, executor: "Verilator (-O1 model)", frames: q, cycles, seconds });
 }
 
@@ -113,8 +127,7 @@ fn one_mvtu(rows: &mut Vec<Row>) {
     let ins: Vec<Vec<u64>> =
         (0..vectors * cfg.sf()).map(|i| vec![(i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32]).collect();
     let n_out = vectors * cfg.nf();
-    let mut cm = CycleModel::new(&graph, &model).expect("cycle model");
-    let (cycles, seconds) = timed(&mut cm, &ins, n_out);
+    let (cycles, seconds) = timed(|| CycleModel::new(&graph, &model).expect("cycle model"), &ins, n_out);
     rows.push(Row {
         design: "MVTU 256x256 PE16 SIMD32",
         executor: "cycle model",

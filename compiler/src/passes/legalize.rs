@@ -10,14 +10,14 @@
 use crate::dataflow::cost::ice40;
 use crate::dataflow::target::Arch;
 use crate::dataflow::{
-    ubits, DataflowError, Graph, MemStyle, MvtuConfig, MvtuHw, MvtuOutput, NodeKind, RomForm, SwuConfig,
-    SwuHw, WeightMem,
+    ubits, Cut, DataflowError, Graph, LaneInput, MemStyle, MvtuConfig, MvtuHw, MvtuOutput, NodeKind, RomForm,
+    StageCuts, SwuConfig, SwuHw, WeightMem,
 };
 use crate::model::Model;
 
 /// Cycles from the handshake of a vector's last input word entering an MVTU without pipeline
-/// stages ([`ICE40_STAGES`]; each adds one) to its output word being valid: the registered input
-/// word, then the accumulator (`hdl::mvtu` builds these two
+/// stages (on iCE40 each of [`ice40_cuts`] and [`ICE40_SUM_STAGES`] adds one) to its output word
+/// being valid: the registered input word, then the accumulator (`hdl::mvtu` builds these two
 /// stages, `sim::cycle` models them). A multi-threshold's comparators sit between the
 /// accumulator's adder and the output register, in the same stage, so every output mode has
 /// this latency.
@@ -25,11 +25,33 @@ pub const MVTU_LATENCY: usize = 2;
 
 /// Pipeline registers an iCE40 MVTU puts on its lane sums before the accumulator. Without them
 /// the lanes, the adder tree, the accumulator's add and the threshold compare are one clock:
-/// nextpnr's critical path on the UP5K (22 MHz for the demo). One register splits it where the
-/// two halves are closest (the lanes and their tree; the add and compare). 7-series designs keep
-/// none: their LUT6 carry chains close that path at their clock, and a register per sum bit
-/// would only cost flip-flops.
-pub const ICE40_STAGES: usize = 1;
+/// nextpnr's critical path on the UP5K (22 MHz for the demo). One register splits it between
+/// the lanes and their tree, and the add and compare. 7-series designs keep none: their LUT6
+/// carry chains close that path at their clock, and a register per sum bit would only cost
+/// flip-flops.
+pub const ICE40_SUM_STAGES: usize = 1;
+
+/// Where an iCE40 MVTU's further pipeline registers sit (one each), before the lane sums'.
+///
+/// With the sum register alone the demo's critical path on the UP5K (29 MHz) starts at the
+/// input buffer's EBR read: the input word's multiplexer (two LUT levels, 9.5 ns with routing),
+/// then the 8-bit lanes' negations (one carry chain per element, 11.4 ns), then the adder tree.
+/// So every unit registers its selected input word ([`Cut::Input`]: the word once, the weight
+/// memories' address); a unit of integer lanes also each element's `+x`/`-x` ([`Cut::Terms`]),
+/// leaving the adder tree alone in its stage; a unit of binary lanes splits its tree
+/// ([`Cut::Tree`]): a compressor's counters, made for LUT6, are two to three LUT4 levels each
+/// on iCE40 (seven between the input register and the final adder for SIMD 32).
+pub fn ice40_cuts(cfg: &MvtuConfig) -> StageCuts {
+    match cfg.input {
+        LaneInput::Int { .. } => StageCuts::of(&[Cut::Input, Cut::Terms]),
+        LaneInput::Binary => StageCuts::of(&[Cut::Input, Cut::Tree]),
+    }
+}
+
+/// The pipeline decisions (latency, cuts) that earlier legalizers wrote into iCE40 graphs,
+/// which still load and build as they say: none, then one register on the lane sums.
+pub const ICE40_EARLIER_PIPELINES: [(usize, StageCuts); 2] =
+    [(MVTU_LATENCY, StageCuts::NONE), (MVTU_LATENCY + 1, StageCuts::NONE)];
 
 /// Threshold ROMs with at most this many address bits (NF <= 8) are read through a registered
 /// address, so that each ROM bit, a function of at most three address bits, shares the adder
@@ -109,8 +131,8 @@ pub fn mvtu(cfg: &MvtuConfig) -> MvtuHw {
 }
 
 /// The hardware decisions for one MVTU on `arch` (no arch: 7-series): [`mvtu`]'s memories, and
-/// on iCE40 [`ICE40_STAGES`] pipeline registers after the lanes (`latency = MVTU_LATENCY +
-/// stages`).
+/// on iCE40 pipeline registers at [`ice40_cuts`] and [`ICE40_SUM_STAGES`] on the lane sums
+/// (`latency = MVTU_LATENCY + stages`).
 pub fn mvtu_for(cfg: &MvtuConfig, arch: Option<Arch>) -> MvtuHw {
     let wmem = weight_mem(cfg.mem_style, cfg.cycles(), cfg.simd);
     // A multi-threshold's ROM feeds its comparators as a threshold ROM feeds the adder: each bit,
@@ -120,16 +142,35 @@ pub fn mvtu_for(cfg: &MvtuConfig, arch: Option<Arch>) -> MvtuHw {
         _ if ubits(cfg.nf() as u64 - 1) <= MERGE_ADDR_BITS => Some(RomForm::RegisteredAddress),
         _ => Some(RomForm::RegisteredWord),
     };
-    let hw = MvtuHw { wmem, wmem_column_bits: column_bits(&wmem, cfg.simd), trom, latency: MVTU_LATENCY };
+    let hw = MvtuHw {
+        wmem,
+        wmem_column_bits: column_bits(&wmem, cfg.simd),
+        trom,
+        latency: MVTU_LATENCY,
+        cuts: StageCuts::NONE,
+    };
     match arch {
-        Some(Arch::Ice40(_)) => MvtuHw { latency: MVTU_LATENCY + ICE40_STAGES, ..hw },
+        Some(Arch::Ice40(_)) => {
+            let cuts = ice40_cuts(cfg);
+            MvtuHw { latency: MVTU_LATENCY + cuts.len() + ICE40_SUM_STAGES, cuts, ..hw }
+        }
         _ => hw,
     }
 }
 
 /// [`mvtu_for`] on any iCE40 part (the decisions do not depend on which).
 pub fn mvtu_ice40(cfg: &MvtuConfig) -> MvtuHw {
-    MvtuHw { latency: MVTU_LATENCY + ICE40_STAGES, ..mvtu(cfg) }
+    mvtu_for(cfg, Some(Arch::Ice40(crate::dataflow::target::Ice40Part::Up5k)))
+}
+
+/// Whether `hw` is a pipeline the legalizer writes for `cfg` on `arch` now, or, on iCE40, one
+/// that an earlier legalizer wrote ([`ICE40_EARLIER_PIPELINES`]) with the same memories: each
+/// builds and counts as it says.
+pub fn mvtu_is_legal(cfg: &MvtuConfig, arch: Option<Arch>, hw: &MvtuHw) -> bool {
+    let legal = mvtu_for(cfg, arch);
+    hw == &legal
+        || matches!(arch, Some(Arch::Ice40(_)))
+            && ICE40_EARLIER_PIPELINES.iter().any(|&(latency, cuts)| hw == &MvtuHw { latency, cuts, ..legal })
 }
 
 /// The hardware decisions for one sliding-window unit: its ring of rows in block RAM from

@@ -383,6 +383,55 @@ mod tests {
         assert!(e.to_string().contains("not the legalizer's"), "{e}");
     }
 
+    /// An iCE40 MVTU's pipeline: the sum register and a register at each of `ice40_cuts`
+    /// (the input word, and the k-bit lanes' terms or the binary lanes' tree), written as
+    /// `latency=5 cuts=...` and read back; the pipelines earlier legalizers wrote still verify,
+    /// cuts the legalizer would not choose do not, and the estimate counts every cut's
+    /// flip-flops.
+    #[test]
+    fn ice40_mvtus_place_their_stages_at_the_cuts_and_old_pipelines_still_load() {
+        use crate::dataflow::target::Ice40Part;
+        let up5k = Some(Arch::Ice40(Ice40Part::Up5k));
+        let mut int = cfg(64, 16, 4, 8, MvtuOutput::Threshold);
+        int.input = LaneInput::Int { bits: 8, signed: false };
+        let bin = cfg(256, 16, 4, 32, MvtuOutput::Threshold);
+        for (c, cuts) in [(&int, "input,terms"), (&bin, "input,tree")] {
+            let hw = mvtu_for(c, up5k);
+            assert_eq!((hw.latency, hw.stages(), hw.sum_stages()), (MVTU_LATENCY + 3, 3, 1));
+            let node = crate::dataflow::Node::mvtu(crate::model::LayerId(1), c.clone());
+            let mut g = Graph { name: "g".into(), nodes: vec![node], arch: up5k };
+            let text = legalized(&mut g);
+            assert!(text.contains(&format!("latency=5 cuts={cuts} ")), "{text}");
+            let set = |g: &mut Graph, new: MvtuHw| {
+                if let NodeKind::Mvtu { hw: h, .. } = &mut g.nodes[0].kind {
+                    *h = Some(new);
+                }
+            };
+            for (latency, cuts) in ICE40_EARLIER_PIPELINES {
+                set(&mut g, MvtuHw { latency, cuts, ..hw });
+                g.verify_legal().expect("an earlier legalizer's pipeline");
+            }
+            set(&mut g, MvtuHw { cuts: StageCuts::of(&[Cut::Terms, Cut::Tree]), ..hw });
+            let e = g.verify().expect_err("cuts the legalizer would not choose");
+            assert!(e.to_string().contains("not the legalizer's"), "{e}");
+            // The flip-flops: one stage on the sums counts as before, each cut its register.
+            let sums = MvtuHw { latency: MVTU_LATENCY + 1, cuts: StageCuts::NONE, ..hw };
+            let cut_ff: usize = hw.cuts.iter().map(|k| c.cut_bits(k)).sum();
+            let ctl = 2 * (3 + ubits(c.nf() as u64 - 1));
+            assert_eq!(c.pipeline_bits(&hw), c.pipeline_bits(&sums) + cut_ff + ctl);
+            let (a, b) = (ice40::mvtu_with(c, &hw, None), ice40::mvtu_with(c, &sums, None));
+            assert_eq!(a.dff - b.dff, (cut_ff + ctl) as u64);
+        }
+        // The input word (64 bits) and the address (ubits(8 * 4 - 1) = 5); 4 PEs x 8 terms of
+        // 9 bits; SIMD 32: 11 first counters put 11 bits in columns 0 and 1, whose 6:3 and 5:3
+        // counters leave 2, 4, 4 and 2 bits in columns 0 to 3: 12 per PE.
+        assert_eq!(int.cut_bits(Cut::Input), 64 + 5);
+        assert_eq!(int.cut_bits(Cut::Terms), 4 * 8 * 9);
+        assert_eq!(bin.cut_bits(Cut::Tree), 4 * 12);
+        // 7-series keeps no stages.
+        assert_eq!(mvtu(&bin).cuts, StageCuts::NONE);
+    }
+
     #[test]
     fn a_window_units_ring_is_decided_and_a_hand_edited_decision_is_refused() {
         let swu = |h: usize, w: usize, c: usize| SwuConfig {

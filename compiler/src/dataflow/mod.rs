@@ -470,7 +470,7 @@ impl StageCuts {
     }
 
     /// How many cuts hold a register.
-    pub fn len(self) -> usize {
+    pub fn len(&self) -> usize {
         self.0.count_ones() as usize
     }
 

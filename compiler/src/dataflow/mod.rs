@@ -419,8 +419,8 @@ pub enum Cut {
     /// memories' address, so that each memory's read lands a cycle later, beside it.
     Input,
     /// Inside the lanes, after each element's term (a k-bit lane's `+x` or `-x`, a binary
-    /// adder tree's XNOR bit) and before the adder tree; none for compressor lanes, whose XNOR
-    /// sits inside their counters.
+    /// lane's XNOR bit, which compressor lanes then count against a constant one) and before
+    /// the tree.
     Terms,
     /// Inside the lanes' tree, after [`TREE_CUT_LEVELS`] of its levels (a compressor's first
     /// counters over the XNOR bits and one level of 6:3 counters; an adder tree's first two

@@ -54,19 +54,78 @@ pub fn reduce_columns<T: Clone>(
     mut counter: impl FnMut(&[T], usize, &mut Vec<Vec<T>>),
 ) -> Vec<Vec<T>> {
     while cols.iter().any(|c| c.len() > 2) {
-        let mut next: Vec<Vec<T>> = vec![Vec::new(); cols.len()];
-        for (k, col) in cols.iter().enumerate() {
-            let mut rest = col.as_slice();
-            while rest.len() >= 3 {
-                let take = rest.len().min(6);
-                counter(&rest[..take], k, &mut next);
-                rest = &rest[take..];
-            }
-            next[k].extend(rest.iter().cloned());
-        }
-        cols = next;
+        cols = reduce_level(&cols, &mut counter);
     }
     cols
+}
+
+/// One level of [`reduce_columns`]: every column of three or more bits through counters.
+pub fn reduce_level<T: Clone>(
+    cols: &[Vec<T>],
+    counter: &mut impl FnMut(&[T], usize, &mut Vec<Vec<T>>),
+) -> Vec<Vec<T>> {
+    let mut next: Vec<Vec<T>> = vec![Vec::new(); cols.len()];
+    for (k, col) in cols.iter().enumerate() {
+        let mut rest = col.as_slice();
+        while rest.len() >= 3 {
+            let take = rest.len().min(6);
+            counter(&rest[..take], k, &mut next);
+            rest = &rest[take..];
+        }
+        next[k].extend(rest.iter().cloned());
+    }
+    next
+}
+
+/// Bits a pipeline register at [`super::Cut::Tree`] holds in one PE's lanes: the columns after
+/// the compressor's first counters and [`super::TREE_CUT_LEVELS`]` - 1` levels of
+/// [`reduce_level`] (fewer where the columns are done), or the terms after as many levels of an
+/// adder tree (fewer where it reaches its root), as `hdl::rtl::lanes` builds them.
+pub fn tree_cut_bits(simd: usize, input: LaneInput, popcount: Popcount) -> usize {
+    match (input, popcount) {
+        (LaneInput::Binary, Popcount::Compressor) => {
+            let mut cols: Vec<Vec<()>> = vec![Vec::new(); ubits(simd as u64) + 1];
+            for g in 0..simd.div_ceil(3) {
+                cols[0].push(());
+                if (simd - g * 3).min(3) > 1 {
+                    cols[1].push(());
+                }
+            }
+            let mut counter = |inputs: &[()], k: usize, next: &mut Vec<Vec<()>>| {
+                for b in 0..ubits(inputs.len() as u64) {
+                    next[k + b].push(());
+                }
+            };
+            for _ in 1..super::TREE_CUT_LEVELS {
+                if cols.iter().any(|c| c.len() > 2) {
+                    cols = reduce_level(&cols, &mut counter);
+                }
+            }
+            cols.iter().map(Vec::len).sum()
+        }
+        _ => {
+            let signed = matches!(input, LaneInput::Int { .. });
+            let (lo, hi) = input.lane_range();
+            let width = if signed { input.bits() + 1 } else { 1 };
+            let mut terms = vec![(lo, hi, width); simd];
+            for _ in 0..super::TREE_CUT_LEVELS {
+                if terms.len() <= 1 {
+                    break;
+                }
+                terms = terms
+                    .chunks(2)
+                    .map(|p| match p {
+                        [a, b] => {
+                            let (lo, hi) = (a.0 + b.0, a.1 + b.1);
+                            (lo, hi, super::width_of(lo, hi, signed).max(a.2).max(b.2))
+                        }
+                        _ => p[0],
+                    })
+                    .collect();
+            }
+            terms.iter().map(|t| t.2).sum()
+        }
+    }
 }
 
 /// LUTs of a compressor-tree popcount over `n` XNOR lanes.
@@ -293,10 +352,9 @@ pub fn mvtu_with(cfg: &MvtuConfig, hw: &MvtuHw, thresholds: Option<&[i32]>) -> C
     }
     lut += counter_luts(counters as usize);
     ff += (iw + ow) as u64 + counters + 4;
-    // Pipeline stages after the lanes (none on 7-series as legalized): each PE's sum and the
-    // word's valid, first, last and pass.
-    let pass_bits = if cfg.has_tmem() { ubits(nf as u64 - 1) as u64 } else { 0 };
-    ff += hw.stages() as u64 * (pe * cfg.input.sum_bits(cfg.simd) as u64 + 3 + pass_bits);
+    // Pipeline stages (none on 7-series as legalized): the cuts' registers, each PE's sum and
+    // the word's valid, first, last and pass.
+    ff += cfg.pipeline_bits(hw) as u64;
     Cost { lut, ff, bram18: bram, cycles: depth as u64, latency: (depth + hw.latency) as u64 }
 }
 

@@ -391,13 +391,112 @@ pub struct MvtuHw {
     /// Cycles from the handshake of a vector's last input word to its output word being valid:
     /// [`crate::passes::legalize::MVTU_LATENCY`] plus [`MvtuHw::stages`].
     pub latency: usize,
+    /// Where the pipeline stages sit between the input word and the accumulator: one register at
+    /// each cut named here, the rest on the lane sums (graphs written before there were cuts
+    /// have none: every stage on the sums).
+    #[serde(default, skip_serializing_if = "StageCuts::is_empty")]
+    pub cuts: StageCuts,
 }
 
 impl MvtuHw {
-    /// Pipeline registers on the lane sums between the lanes and the accumulator (0 in graphs
-    /// written before there were any: their latency is the base one).
+    /// Pipeline stages between the input word and the accumulator (0 in graphs written before
+    /// there were any: their latency is the base one): [`MvtuHw::cuts`] and the registers on the
+    /// lane sums.
     pub fn stages(&self) -> usize {
         self.latency.saturating_sub(crate::passes::legalize::MVTU_LATENCY)
+    }
+
+    /// The stages on the lane sums: those not at one of the [`MvtuHw::cuts`].
+    pub fn sum_stages(&self) -> usize {
+        self.stages().saturating_sub(self.cuts.len())
+    }
+}
+
+/// A point between an MVTU's input-word selection and its accumulator where a pipeline register
+/// may sit. Every register of the delay line advances on the controller's one enable, so moving
+/// one from the lane sums to an earlier cut changes neither the latency nor any handshake.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Cut {
+    /// Before the lanes: the selected input word (once, shared by the PEs) and the weight
+    /// memories' address, so that each memory's read lands a cycle later, beside it.
+    Input,
+    /// Inside the lanes, after each element's term (a k-bit lane's `+x` or `-x`, a binary
+    /// lane's XNOR bit, which compressor lanes then count against a constant one) and before
+    /// the tree.
+    Terms,
+    /// Inside the lanes' tree, after [`TREE_CUT_LEVELS`] of its levels (a compressor's first
+    /// counters over the XNOR bits and one level of 6:3 counters; an adder tree's first two
+    /// levels of adders), or before its final adder where it has fewer.
+    Tree,
+}
+
+/// The levels of the lanes' tree before a register at [`Cut::Tree`].
+pub const TREE_CUT_LEVELS: usize = 2;
+
+impl Cut {
+    /// Every cut, in pipeline order.
+    pub const ALL: [Cut; 3] = [Cut::Input, Cut::Terms, Cut::Tree];
+
+    /// The name the text form and the JSON use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Cut::Input => "input",
+            Cut::Terms => "terms",
+            Cut::Tree => "tree",
+        }
+    }
+}
+
+/// The set of [`Cut`]s an MVTU's pipeline registers use (at most one register each), in
+/// pipeline order; a list in JSON.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct StageCuts(u8);
+
+impl StageCuts {
+    /// No cut: every stage on the lane sums.
+    pub const NONE: StageCuts = StageCuts(0);
+
+    /// The set of `cuts`.
+    pub fn of(cuts: &[Cut]) -> StageCuts {
+        StageCuts(cuts.iter().fold(0, |s, &c| s | 1 << c as u8))
+    }
+
+    /// Whether `cut` holds a register.
+    pub fn has(self, cut: Cut) -> bool {
+        self.0 & 1 << cut as u8 != 0
+    }
+
+    /// Whether there is no cut.
+    pub fn is_empty(&self) -> bool {
+        self.0 == 0
+    }
+
+    /// How many cuts hold a register.
+    pub fn len(&self) -> usize {
+        self.0.count_ones() as usize
+    }
+
+    /// The cuts, in pipeline order.
+    pub fn iter(self) -> impl Iterator<Item = Cut> {
+        Cut::ALL.into_iter().filter(move |&c| self.has(c))
+    }
+}
+
+impl Serialize for StageCuts {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for StageCuts {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let cuts = Vec::<Cut>::deserialize(d)?;
+        let set = StageCuts::of(&cuts);
+        if set.len() != cuts.len() {
+            return Err(serde::de::Error::custom("a cut is named twice"));
+        }
+        Ok(set)
     }
 }
 
@@ -567,6 +666,34 @@ impl MvtuConfig {
     /// Cycles per vector in steady state.
     pub fn cycles(&self) -> usize {
         self.sf() * self.nf()
+    }
+
+    /// Flip-flops of the pipeline register at `cut`: the selected input word and the weight
+    /// memories' (shared) address at [`Cut::Input`]; at [`Cut::Terms`] every PE's lane terms
+    /// (`k + 1` bits each for k-bit integers, one XNOR bit for binary lanes); at [`Cut::Tree`]
+    /// every PE's partial sums ([`cost::tree_cut_bits`]).
+    pub fn cut_bits(&self, cut: Cut) -> usize {
+        match cut {
+            Cut::Input => self.in_bits() + ubits(self.cycles() as u64 - 1),
+            Cut::Terms => {
+                let per_lane = match self.input {
+                    LaneInput::Binary => 1,
+                    LaneInput::Int { bits, .. } => usize::from(bits) + 1,
+                };
+                self.pe * self.simd * per_lane
+            }
+            Cut::Tree => self.pe * cost::tree_cut_bits(self.simd, self.input, self.popcount),
+        }
+    }
+
+    /// Flip-flops of the pipeline stages of `hw` between the input word and the accumulator:
+    /// its cuts' registers, every PE's sum per stage on the lane sums, and per stage the word's
+    /// valid, first and last bits and its pass (the threshold address) in the controller.
+    pub fn pipeline_bits(&self, hw: &MvtuHw) -> usize {
+        let pass_bits = if self.has_tmem() { ubits(self.nf() as u64 - 1) } else { 0 };
+        hw.cuts.iter().map(|c| self.cut_bits(c)).sum::<usize>()
+            + hw.sum_stages() * self.pe * self.input.sum_bits(self.simd)
+            + hw.stages() * (3 + pass_bits)
     }
 
     /// Input word width.

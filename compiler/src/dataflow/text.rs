@@ -17,14 +17,15 @@
 //! streams (words x bits per frame) and its cycles per frame. An MVTU's input is `binary` or an
 //! integer type (`int8` for a signed 8-bit input layer, `uint2`, ...); a max-pool unit of
 //! integers names its element type (`elem=`). An MVTU's hardware decisions
-//! (`wmem`, `columns`, `trom`, `latency`; a window unit's `ringmem`) appear once the legalize pass has written them. Values
+//! (`wmem`, `columns`, `trom`, `latency`, and `cuts` where a pipeline stage sits before the lane
+//! sums; a window unit's `ringmem`) appear once the legalize pass has written them. Values
 //! that follow from others (the header's and each node's cycles, a window unit's ring rows) are
 //! checked on reading: a line is read back only if it prints exactly as written.
 
 use super::target::Arch;
 use super::{
-    DataflowError, Graph, IntType, LaneInput, MemStyle, MvtuConfig, MvtuHw, MvtuOutput, Node, NodeKind,
-    PoolConfig, Popcount, RomForm, SwuConfig, SwuHw, WeightMem,
+    Cut, DataflowError, Graph, IntType, LaneInput, MemStyle, MvtuConfig, MvtuHw, MvtuOutput, Node, NodeKind,
+    PoolConfig, Popcount, RomForm, StageCuts, SwuConfig, SwuHw, WeightMem,
 };
 use crate::model::LayerId;
 use std::collections::HashMap;
@@ -121,6 +122,10 @@ fn what(n: &Node) -> String {
                     s += &format!(" trom={}", rom_name(r));
                 }
                 s += &format!(" latency={}", hw.latency);
+                if !hw.cuts.is_empty() {
+                    let cuts: Vec<&str> = hw.cuts.iter().map(Cut::name).collect();
+                    s += &format!(" cuts={}", cuts.join(","));
+                }
             }
             s
         }
@@ -294,6 +299,23 @@ fn parse_wmem(line: usize, v: &str) -> Result<WeightMem, DataflowError> {
     }
 }
 
+/// An MVTU's `cuts=input,terms`: each cut once, in pipeline order (so that the line prints back
+/// as written).
+fn parse_cuts(line: usize, v: &str) -> Result<StageCuts, DataflowError> {
+    let mut cuts = Vec::new();
+    for name in v.split(',') {
+        let cut = Cut::ALL.into_iter().find(|c| c.name() == name).ok_or_else(|| {
+            let names: Vec<&str> = Cut::ALL.iter().map(|c| c.name()).collect();
+            err(line, format!("cuts={v}: unknown cut {name:?}, expected some of {}", names.join(",")))
+        })?;
+        if cuts.last().is_some_and(|&last| last >= cut) {
+            return Err(err(line, format!("cuts={v}: each cut once, in pipeline order")));
+        }
+        cuts.push(cut);
+    }
+    Ok(StageCuts::of(&cuts))
+}
+
 /// One node line (without the leading indentation check).
 fn parse_node(line: usize, text: &str) -> Result<Node, DataflowError> {
     let (body, streams) = text.rsplit_once("  [").ok_or_else(|| {
@@ -386,6 +408,10 @@ fn parse_node(line: usize, text: &str) -> Result<Node, DataflowError> {
                         None => None,
                     },
                     latency: f.num("latency")?,
+                    cuts: match f.opt("cuts") {
+                        Some(c) => parse_cuts(line, &c)?,
+                        None => StageCuts::NONE,
+                    },
                 }),
                 None => None,
             };

@@ -10,14 +10,14 @@
 use crate::dataflow::cost::ice40;
 use crate::dataflow::target::Arch;
 use crate::dataflow::{
-    ubits, DataflowError, Graph, MemStyle, MvtuConfig, MvtuHw, MvtuOutput, NodeKind, RomForm, SwuConfig,
-    SwuHw, WeightMem,
+    ubits, Cut, DataflowError, Graph, LaneInput, MemStyle, MvtuConfig, MvtuHw, MvtuOutput, NodeKind, RomForm,
+    StageCuts, SwuConfig, SwuHw, WeightMem,
 };
 use crate::model::Model;
 
 /// Cycles from the handshake of a vector's last input word entering an MVTU without pipeline
-/// stages ([`ICE40_STAGES`]; each adds one) to its output word being valid: the registered input
-/// word, then the accumulator (`hdl::mvtu` builds these two
+/// stages (on iCE40 each of [`ice40_cuts`] and [`ICE40_SUM_STAGES`] adds one) to its output word
+/// being valid: the registered input word, then the accumulator (`hdl::mvtu` builds these two
 /// stages, `sim::cycle` models them). A multi-threshold's comparators sit between the
 /// accumulator's adder and the output register, in the same stage, so every output mode has
 /// this latency.
@@ -25,11 +25,33 @@ pub const MVTU_LATENCY: usize = 2;
 
 /// Pipeline registers an iCE40 MVTU puts on its lane sums before the accumulator. Without them
 /// the lanes, the adder tree, the accumulator's add and the threshold compare are one clock:
-/// nextpnr's critical path on the UP5K (22 MHz for the demo). One register splits it where the
-/// two halves are closest (the lanes and their tree; the add and compare). 7-series designs keep
-/// none: their LUT6 carry chains close that path at their clock, and a register per sum bit
-/// would only cost flip-flops.
-pub const ICE40_STAGES: usize = 1;
+/// nextpnr's critical path on the UP5K (22 MHz for the demo). One register splits it between
+/// the lanes and their tree, and the add and compare. 7-series designs keep none: their LUT6
+/// carry chains close that path at their clock, and a register per sum bit would only cost
+/// flip-flops.
+pub const ICE40_SUM_STAGES: usize = 1;
+
+/// Where an iCE40 MVTU's further pipeline registers sit (one each), before the lane sums'.
+///
+/// With the sum register alone the demo's critical path on the UP5K (29 MHz) starts at the
+/// input buffer's EBR read: the input word's multiplexer (two LUT levels, 9.5 ns with routing),
+/// then the 8-bit lanes' negations (one carry chain per element, 11.4 ns), then the adder tree.
+/// So every unit registers its selected input word ([`Cut::Input`]: the word once, the weight
+/// memories' address); a unit of integer lanes also each element's `+x`/`-x` ([`Cut::Terms`]),
+/// leaving the adder tree alone in its stage; a unit of binary lanes splits its tree
+/// ([`Cut::Tree`]): a compressor's counters, made for LUT6, are two to three LUT4 levels each
+/// on iCE40 (seven between the input register and the final adder for SIMD 32).
+pub fn ice40_cuts(cfg: &MvtuConfig) -> StageCuts {
+    match cfg.input {
+        LaneInput::Int { .. } => StageCuts::of(&[Cut::Input, Cut::Terms]),
+        LaneInput::Binary => StageCuts::of(&[Cut::Input, Cut::Tree]),
+    }
+}
+
+/// The pipeline decisions (latency, cuts) that earlier legalizers wrote into iCE40 graphs,
+/// which still load and build as they say: none, then one register on the lane sums.
+pub const ICE40_EARLIER_PIPELINES: [(usize, StageCuts); 2] =
+    [(MVTU_LATENCY, StageCuts::NONE), (MVTU_LATENCY + 1, StageCuts::NONE)];
 
 /// Threshold ROMs with at most this many address bits (NF <= 8) are read through a registered
 /// address, so that each ROM bit, a function of at most three address bits, shares the adder
@@ -109,8 +131,8 @@ pub fn mvtu(cfg: &MvtuConfig) -> MvtuHw {
 }
 
 /// The hardware decisions for one MVTU on `arch` (no arch: 7-series): [`mvtu`]'s memories, and
-/// on iCE40 [`ICE40_STAGES`] pipeline registers after the lanes (`latency = MVTU_LATENCY +
-/// stages`).
+/// on iCE40 pipeline registers at [`ice40_cuts`] and [`ICE40_SUM_STAGES`] on the lane sums
+/// (`latency = MVTU_LATENCY + stages`).
 pub fn mvtu_for(cfg: &MvtuConfig, arch: Option<Arch>) -> MvtuHw {
     let wmem = weight_mem(cfg.mem_style, cfg.cycles(), cfg.simd);
     // A multi-threshold's ROM feeds its comparators as a threshold ROM feeds the adder: each bit,
@@ -120,16 +142,35 @@ pub fn mvtu_for(cfg: &MvtuConfig, arch: Option<Arch>) -> MvtuHw {
         _ if ubits(cfg.nf() as u64 - 1) <= MERGE_ADDR_BITS => Some(RomForm::RegisteredAddress),
         _ => Some(RomForm::RegisteredWord),
     };
-    let hw = MvtuHw { wmem, wmem_column_bits: column_bits(&wmem, cfg.simd), trom, latency: MVTU_LATENCY };
+    let hw = MvtuHw {
+        wmem,
+        wmem_column_bits: column_bits(&wmem, cfg.simd),
+        trom,
+        latency: MVTU_LATENCY,
+        cuts: StageCuts::NONE,
+    };
     match arch {
-        Some(Arch::Ice40(_)) => MvtuHw { latency: MVTU_LATENCY + ICE40_STAGES, ..hw },
+        Some(Arch::Ice40(_)) => {
+            let cuts = ice40_cuts(cfg);
+            MvtuHw { latency: MVTU_LATENCY + cuts.len() + ICE40_SUM_STAGES, cuts, ..hw }
+        }
         _ => hw,
     }
 }
 
 /// [`mvtu_for`] on any iCE40 part (the decisions do not depend on which).
 pub fn mvtu_ice40(cfg: &MvtuConfig) -> MvtuHw {
-    MvtuHw { latency: MVTU_LATENCY + ICE40_STAGES, ..mvtu(cfg) }
+    mvtu_for(cfg, Some(Arch::Ice40(crate::dataflow::target::Ice40Part::Up5k)))
+}
+
+/// Whether `hw` is a pipeline the legalizer writes for `cfg` on `arch` now, or, on iCE40, one
+/// that an earlier legalizer wrote ([`ICE40_EARLIER_PIPELINES`]) with the same memories: each
+/// builds and counts as it says.
+pub fn mvtu_is_legal(cfg: &MvtuConfig, arch: Option<Arch>, hw: &MvtuHw) -> bool {
+    let legal = mvtu_for(cfg, arch);
+    hw == &legal
+        || matches!(arch, Some(Arch::Ice40(_)))
+            && ICE40_EARLIER_PIPELINES.iter().any(|&(latency, cuts)| hw == &MvtuHw { latency, cuts, ..legal })
 }
 
 /// The hardware decisions for one sliding-window unit: its ring of rows in block RAM from
@@ -340,6 +381,55 @@ mod tests {
         g.arch = Some(Arch::Xc7);
         let e = g.verify_legal().expect_err("a 7-series FIFO in block RAM");
         assert!(e.to_string().contains("not the legalizer's"), "{e}");
+    }
+
+    /// An iCE40 MVTU's pipeline: the sum register and a register at each of `ice40_cuts`
+    /// (the input word, and the k-bit lanes' terms or the binary lanes' tree), written as
+    /// `latency=5 cuts=...` and read back; the pipelines earlier legalizers wrote still verify,
+    /// cuts the legalizer would not choose do not, and the estimate counts every cut's
+    /// flip-flops.
+    #[test]
+    fn ice40_mvtus_place_their_stages_at_the_cuts_and_old_pipelines_still_load() {
+        use crate::dataflow::target::Ice40Part;
+        let up5k = Some(Arch::Ice40(Ice40Part::Up5k));
+        let mut int = cfg(64, 16, 4, 8, MvtuOutput::Threshold);
+        int.input = LaneInput::Int { bits: 8, signed: false };
+        let bin = cfg(256, 16, 4, 32, MvtuOutput::Threshold);
+        for (c, cuts) in [(&int, "input,terms"), (&bin, "input,tree")] {
+            let hw = mvtu_for(c, up5k);
+            assert_eq!((hw.latency, hw.stages(), hw.sum_stages()), (MVTU_LATENCY + 3, 3, 1));
+            let node = crate::dataflow::Node::mvtu(crate::model::LayerId(1), c.clone());
+            let mut g = Graph { name: "g".into(), nodes: vec![node], arch: up5k };
+            let text = legalized(&mut g);
+            assert!(text.contains(&format!("latency=5 cuts={cuts} ")), "{text}");
+            let set = |g: &mut Graph, new: MvtuHw| {
+                if let NodeKind::Mvtu { hw: h, .. } = &mut g.nodes[0].kind {
+                    *h = Some(new);
+                }
+            };
+            for (latency, cuts) in ICE40_EARLIER_PIPELINES {
+                set(&mut g, MvtuHw { latency, cuts, ..hw });
+                g.verify_legal().expect("an earlier legalizer's pipeline");
+            }
+            set(&mut g, MvtuHw { cuts: StageCuts::of(&[Cut::Terms, Cut::Tree]), ..hw });
+            let e = g.verify().expect_err("cuts the legalizer would not choose");
+            assert!(e.to_string().contains("not the legalizer's"), "{e}");
+            // The flip-flops: one stage on the sums counts as before, each cut its register.
+            let sums = MvtuHw { latency: MVTU_LATENCY + 1, cuts: StageCuts::NONE, ..hw };
+            let cut_ff: usize = hw.cuts.iter().map(|k| c.cut_bits(k)).sum();
+            let ctl = 2 * (3 + ubits(c.nf() as u64 - 1));
+            assert_eq!(c.pipeline_bits(&hw), c.pipeline_bits(&sums) + cut_ff + ctl);
+            let (a, b) = (ice40::mvtu_with(c, &hw, None), ice40::mvtu_with(c, &sums, None));
+            assert_eq!(a.dff - b.dff, (cut_ff + ctl) as u64);
+        }
+        // The input word (64 bits) and the address (ubits(8 * 4 - 1) = 5); 4 PEs x 8 terms of
+        // 9 bits; SIMD 32: 11 first counters put 11 bits in columns 0 and 1, whose 6:3 and 5:3
+        // counters leave 2, 4, 4 and 2 bits in columns 0 to 3: 12 per PE.
+        assert_eq!(int.cut_bits(Cut::Input), 64 + 5);
+        assert_eq!(int.cut_bits(Cut::Terms), 4 * 8 * 9);
+        assert_eq!(bin.cut_bits(Cut::Tree), 4 * 12);
+        // 7-series keeps no stages.
+        assert_eq!(mvtu(&bin).cuts, StageCuts::NONE);
     }
 
     #[test]

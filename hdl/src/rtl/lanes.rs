@@ -2,11 +2,12 @@
 //! trees over bits, an adder tree over `+-x` for k-bit integers, with exact widths, so that the
 //! arithmetic carries no extension or truncation that Verilator's `-Wall` would flag.
 
-use super::builder::{bit, concat, cond, lit, repeat, Expr, Module};
+use super::builder::{bit, concat, cond, if_, lit, nb, repeat, Expr, Module};
 use super::{ident_part, Design};
 use crate::words::ubits;
+use compiler::dataflow::cost::{reduce_columns, reduce_level};
 pub use compiler::dataflow::width_of;
-use compiler::dataflow::{LaneInput, Popcount};
+use compiler::dataflow::{Cut, LaneInput, Popcount, StageCuts, TREE_CUT_LEVELS};
 
 /// A vector with the range of values it may hold.
 #[derive(Clone, Debug)]
@@ -41,10 +42,30 @@ pub fn extend(t: &Term, w: usize, signed: bool) -> Expr {
 
 /// Adds a balanced adder tree over `terms` to `m` (wires named `{prefix}_{level}_{i}`) and
 /// returns the root. Signed arithmetic when any term can be negative.
-pub fn adder_tree(m: &mut Module, prefix: &str, mut terms: Vec<Term>) -> Term {
+pub fn adder_tree(m: &mut Module, prefix: &str, terms: Vec<Term>) -> Term {
+    adder_tree_cut(m, prefix, terms, None)
+}
+
+/// [`adder_tree`] with, given the enable `cut`, a pipeline register on every partial sum after
+/// [`TREE_CUT_LEVELS`] levels (at the root where the tree has fewer): [`Cut::Tree`](compiler::dataflow::Cut::Tree).
+fn adder_tree_cut(m: &mut Module, prefix: &str, mut terms: Vec<Term>, mut cut: Option<&Expr>) -> Term {
     let signed = terms.iter().any(Term::signed);
     let mut level = 0;
-    while terms.len() > 1 {
+    loop {
+        if let Some(en) = cut.filter(|_| level == TREE_CUT_LEVELS || terms.len() <= 1) {
+            terms = terms
+                .into_iter()
+                .enumerate()
+                .map(|(i, t)| Term {
+                    expr: register(m, &format!("{prefix}_r{i}"), t.width, t.expr.clone(), en),
+                    ..t
+                })
+                .collect();
+            cut = None;
+        }
+        if terms.len() <= 1 {
+            break;
+        }
         let mut next = Vec::with_capacity(terms.len().div_ceil(2));
         for (i, pair) in terms.chunks(2).enumerate() {
             if let [a, b] = pair {
@@ -66,6 +87,14 @@ pub fn adder_tree(m: &mut Module, prefix: &str, mut terms: Vec<Term>) -> Term {
     terms.pop().unwrap_or(Term { expr: bit(false), width: 1, lo: 0, hi: 0 })
 }
 
+/// A register `name` of `width` bits taking `value` at every edge with `en` (the controller's
+/// advance, shared by every register of the MVTU's delay line).
+fn register(m: &mut Module, name: &str, width: usize, value: Expr, en: &Expr) -> Expr {
+    let q = m.reg(name, width, None);
+    m.always("clock", vec![if_(en.clone(), vec![nb(q.clone(), value)])]);
+    q
+}
+
 /// Adds a compressor tree counting the ones of `lanes` (pairs of 1-bit expressions whose XNOR is
 /// counted) to `m` and returns the root, of exactly `ubits(lanes.len())` bits.
 ///
@@ -73,6 +102,14 @@ pub fn adder_tree(m: &mut Module, prefix: &str, mut terms: Vec<Term>) -> Term {
 /// that the XNOR folds into the counters' LUTs; later levels are 6:3 counters (three LUT6 for six
 /// bits) until every column holds at most two bits; a final carry-chain adder adds the two rows.
 pub fn compressor_tree(m: &mut Module, prefix: &str, lanes: &[(Expr, Expr)]) -> Term {
+    compressor_tree_cut(m, prefix, lanes, None)
+}
+
+/// [`compressor_tree`] with, given the enable `cut`, a pipeline register on every column bit
+/// after [`TREE_CUT_LEVELS`] levels of counters (fewer where the columns are done):
+/// [`Cut::Tree`](compiler::dataflow::Cut::Tree), as [`compiler::dataflow::cost::tree_cut_bits`]
+/// counts it.
+fn compressor_tree_cut(m: &mut Module, prefix: &str, lanes: &[(Expr, Expr)], cut: Option<&Expr>) -> Term {
     let cw = ubits(lanes.len() as u64);
     let mut cols: Vec<Vec<Expr>> = vec![Vec::new(); cw + 1];
     // The first level; `reduce_columns` (shared with the cost model) schedules the rest.
@@ -102,7 +139,21 @@ pub fn compressor_tree(m: &mut Module, prefix: &str, lanes: &[(Expr, Expr)]) -> 
             counter(m, &inputs, 0, &mut cols);
         }
     }
-    let cols = compiler::dataflow::cost::reduce_columns(cols, |inputs, k, next| counter(m, inputs, k, next));
+    if let Some(en) = cut {
+        for _ in 1..TREE_CUT_LEVELS {
+            if cols.iter().any(|c| c.len() > 2) {
+                cols = reduce_level(&cols, &mut |inputs: &[Expr], k: usize, next: &mut Vec<Vec<Expr>>| {
+                    counter(m, inputs, k, next)
+                });
+            }
+        }
+        for (k, col) in cols.iter_mut().enumerate() {
+            for (i, b) in col.iter_mut().enumerate() {
+                *b = register(m, &format!("{prefix}_r{k}_{i}"), 1, b.clone(), en);
+            }
+        }
+    }
+    let cols = reduce_columns(cols, |inputs, k, next| counter(m, inputs, k, next));
     debug_assert!(cols[cw..].iter().all(Vec::is_empty), "sum fits ubits(lanes)");
     let row =
         |r: usize| concat((0..cw).rev().map(|k| cols[k].get(r).cloned().unwrap_or(bit(false))).collect());
@@ -159,27 +210,45 @@ fn count_bits(m: &mut Module, name: &str, x: &[Expr]) -> Vec<Expr> {
     }
 }
 
-/// The module name of `simd` lanes under `prefix`.
-pub fn name(prefix: &str, simd: usize, input: LaneInput, popcount: Popcount) -> String {
+/// The module name of `simd` lanes under `prefix` (`_r` when each lane's term is registered,
+/// `_c` when the tree holds a register).
+pub fn name(prefix: &str, simd: usize, input: LaneInput, popcount: Popcount, cuts: StageCuts) -> String {
     let kind = match (input, popcount) {
         (LaneInput::Binary, Popcount::AdderTree) => "adder".to_string(),
         (LaneInput::Binary, Popcount::Compressor) => "comp".to_string(),
         // Integer lanes always add with a tree.
         (LaneInput::Int { bits, signed }, _) => format!("{}{bits}", if signed { 's' } else { 'u' }),
     };
-    ident_part(&format!("{prefix}_lanes_{simd}_{kind}"))
+    let r = if cuts.has(Cut::Terms) { "_r" } else { "" };
+    let t = if cuts.has(Cut::Tree) { "_c" } else { "" };
+    ident_part(&format!("{prefix}_lanes_{simd}_{kind}{r}{t}"))
 }
 
 /// Defines the lanes module `name` in `d`: inputs `x` (SIMD elements), `w` (SIMD weight bits),
-/// output `sum` (`input.sum_bits(simd)` bits), combinational.
-pub fn define(d: &mut Design, name: String, simd: usize, input: LaneInput, popcount: Popcount) -> String {
-    d.define(name, |_, n| module(n, simd, input, popcount))
+/// output `sum` (`input.sum_bits(simd)` bits); combinational, or with pipeline registers at
+/// `cuts`' [`Cut::Terms`] (each lane's term) and [`Cut::Tree`] (inside the tree), inputs `clock`
+/// and `en` (the controller's advance).
+pub fn define(
+    d: &mut Design,
+    name: String,
+    simd: usize,
+    input: LaneInput,
+    popcount: Popcount,
+    cuts: StageCuts,
+) -> String {
+    d.define(name, |_, n| module(n, simd, input, popcount, cuts))
 }
 
-fn module(name: &str, simd: usize, input: LaneInput, popcount: Popcount) -> Module {
+fn module(name: &str, simd: usize, input: LaneInput, popcount: Popcount, cuts: StageCuts) -> Module {
     let b = input.bits();
     let out = input.sum_bits(simd);
     let mut m = Module::new(name);
+    let terms = cuts.has(Cut::Terms);
+    let en = (terms || cuts.has(Cut::Tree)).then(|| {
+        m.input("clock");
+        m.input("en")
+    });
+    let tree_en = en.as_ref().filter(|_| cuts.has(Cut::Tree));
     let x = m.input_bus("x", simd * b);
     let w = m.input_bus("w", simd);
     let sum = m.output_bus("sum", out);
@@ -187,19 +256,39 @@ fn module(name: &str, simd: usize, input: LaneInput, popcount: Popcount) -> Modu
     // would copy this logic into its C++ once per PE (two thirds of the LFC's C++, which takes
     // most of the time to verilate a design); kept out of line, it compiles once.
     m.verilator_no_inline();
+    // A term, or with the cut its register (advancing with the rest of the delay line).
+    let term = |m: &mut Module, name: &str, width: usize, value: Expr| {
+        let e = m.wire(name, width, value);
+        match en.as_ref().filter(|_| terms) {
+            Some(en) => register(m, &format!("{name}_q"), width, e, en),
+            None => e,
+        }
+    };
     let root = match (input, popcount) {
+        (LaneInput::Binary, Popcount::Compressor) if terms => {
+            // The XNOR bits registered, counted as XNOR against a constant one.
+            let lanes: Vec<(Expr, Expr)> = (0..simd)
+                .map(|i| {
+                    let e =
+                        term(&mut m, &format!("m_{i}"), 1, x.clone().bit(i).xor(w.clone().bit(i)).bitnot());
+                    (e, bit(true))
+                })
+                .collect();
+            compressor_tree_cut(&mut m, "pc", &lanes, tree_en)
+        }
         (LaneInput::Binary, Popcount::Compressor) => {
             let lanes: Vec<(Expr, Expr)> = (0..simd).map(|i| (x.clone().bit(i), w.clone().bit(i))).collect();
-            compressor_tree(&mut m, "pc", &lanes)
+            compressor_tree_cut(&mut m, "pc", &lanes, tree_en)
         }
         (LaneInput::Binary, Popcount::AdderTree) => {
             let terms = (0..simd)
                 .map(|i| {
-                    let e = m.wire1(&format!("m_{i}"), x.clone().bit(i).xor(w.clone().bit(i)).bitnot());
+                    let e =
+                        term(&mut m, &format!("m_{i}"), 1, x.clone().bit(i).xor(w.clone().bit(i)).bitnot());
                     Term { expr: e, width: 1, lo: 0, hi: 1 }
                 })
                 .collect();
-            adder_tree(&mut m, "at", terms)
+            adder_tree_cut(&mut m, "at", terms, tree_en)
         }
         (LaneInput::Int { signed, .. }, _) => {
             // Each element, extended by one bit, is added or subtracted: `k + 1` bits hold both
@@ -214,7 +303,8 @@ fn module(name: &str, simd: usize, input: LaneInput, popcount: Popcount) -> Modu
                     } else {
                         concat(vec![bit(false), xi])
                     };
-                    let e = m.wire(
+                    let e = term(
+                        &mut m,
                         &format!("t_{i}"),
                         tb,
                         cond(w.clone().bit(i), ext.clone(), lit(tb, 0).minus(ext)),
@@ -222,7 +312,7 @@ fn module(name: &str, simd: usize, input: LaneInput, popcount: Popcount) -> Modu
                     Term { expr: e, width: tb, lo, hi }
                 })
                 .collect();
-            adder_tree(&mut m, "at", terms)
+            adder_tree_cut(&mut m, "at", terms, tree_en)
         }
     };
     let signed = matches!(input, LaneInput::Int { .. });

@@ -10,7 +10,7 @@ use super::{ident_part, lanes, stream_ports, Design};
 use crate::words::ubits;
 use crate::HdlError;
 use blocks::mvtu::Finish;
-use compiler::dataflow::MvtuHw;
+use compiler::dataflow::{Cut, MvtuHw, StageCuts};
 use compiler::dataflow::{MemStyle, MvtuConfig};
 use compiler::model::BitMatrix;
 use compiler::passes::legalize;
@@ -108,8 +108,17 @@ fn module(
     let shared = d.top.clone();
     let stages = hw.stages();
     let ctl = d.define(ctl_name(&shared, c, stages), |_, n| ctl_module(n, c, stages));
-    let lanes =
-        lanes::define(d, lanes::name(&shared, c.simd, c.input, c.popcount), c.simd, c.input, c.popcount);
+    // The cuts inside the lanes give them a clock and the enable.
+    let inner = StageCuts::of(&[Cut::Terms, Cut::Tree]);
+    let lane_cuts = StageCuts::of(&hw.cuts.iter().filter(|&c| inner.has(c)).collect::<Vec<_>>());
+    let lanes = lanes::define(
+        d,
+        lanes::name(&shared, c.simd, c.input, c.popcount, lane_cuts),
+        c.simd,
+        c.input,
+        c.popcount,
+        lane_cuts,
+    );
     // The legalized style, stated in the Verilog: left to Yosys, a small `Auto` ROM may land in
     // LUTs where the estimate counted a block RAM.
     let style = hw.wmem.style();
@@ -147,6 +156,16 @@ fn module(
     conns.extend([("en", en.clone()), ("acc_en", acc_en.clone()), ("acc_first", acc_first.clone())]);
     conns.push(("results", results.clone()));
     m.instance(&ctl, "ctl", conns);
+    // The input cut: the selected word once for every PE, and the memories' address, so that
+    // each read lands beside it a cycle later; both advance with the controller's delay line.
+    let (x, raddr) = if hw.cuts.has(Cut::Input) {
+        let xq = m.reg("x_q", iw, None);
+        let aq = m.reg("addr_q", abits, None);
+        m.always("clock", vec![if_(en.clone(), vec![nb(xq.clone(), x), nb(aq.clone(), addr.clone())])]);
+        (xq, aq)
+    } else {
+        (x, addr)
+    };
     let mut pe_results = Vec::new();
     for pe in 0..c.pe {
         let rom = Rom {
@@ -161,7 +180,7 @@ fn module(
         let mut wconns = vec![
             ("clock", clock.clone()),
             ("en", en.clone()),
-            ("addr", addr.clone()),
+            ("addr", raddr.clone()),
             ("data", data.clone()),
         ];
         if let Some((we, la, ld)) = &load {
@@ -173,11 +192,17 @@ fn module(
         }
         m.instance(&wmem, &format!("wmem{pe}"), wconns);
         let sum = m.net(&format!("lanes{pe}_sum"), Some(cw));
-        m.instance(&lanes, &format!("lanes{pe}"), vec![("x", x.clone()), ("w", data), ("sum", sum.clone())]);
-        // The pipeline after the lanes: the sum moves one register per advancing edge, beside the
-        // controller's valid, first, last and pass of the same word.
+        let mut lconns = Vec::new();
+        if !lane_cuts.is_empty() {
+            lconns.extend([("clock", clock.clone()), ("en", en.clone())]);
+        }
+        lconns.extend([("x", x.clone()), ("w", data), ("sum", sum.clone())]);
+        m.instance(&lanes, &format!("lanes{pe}"), lconns);
+        // The stages on the lane sums: the sum moves one register per advancing edge, beside the
+        // controller's valid, first, last and pass of the same word (the cuts' registers hold
+        // the rest of the delay line's stages).
         let mut sum = sum;
-        for k in 0..stages {
+        for k in 0..hw.sum_stages() {
             let q = m.reg(&format!("sum{pe}_q{k}"), cw, None);
             m.always("clock", vec![if_(en.clone(), vec![nb(q.clone(), sum)])]);
             sum = q;

@@ -54,6 +54,19 @@ pub fn case(cfg: &MvtuConfig, frames: usize, seed: u64) -> Case {
 
 /// [`case`] with `stages` pipeline stages after the lanes, in the rust-hdl unit and the Verilog.
 pub fn case_with(cfg: &MvtuConfig, frames: usize, seed: u64, stages: usize) -> Case {
+    case_cuts(cfg, frames, seed, stages, compiler::dataflow::StageCuts::NONE)
+}
+
+/// [`case`] with a pipeline register at each of `cuts` and `sum_stages` on the lane sums: the
+/// rust-hdl unit's controller delays by all of them, the Verilog places them as `cuts` say.
+pub fn case_cuts(
+    cfg: &MvtuConfig,
+    frames: usize,
+    seed: u64,
+    sum_stages: usize,
+    cuts: compiler::dataflow::StageCuts,
+) -> Case {
+    let stages = sum_stages + cuts.len();
     let mut specs = match cfg.input {
         LaneInput::Binary => vec![LayerSpec::QuantBinary(128)],
         LaneInput::Int { bits: 8, signed } => vec![LayerSpec::QuantFixed8(signed)],
@@ -104,7 +117,7 @@ pub fn case_with(cfg: &MvtuConfig, frames: usize, seed: u64, stages: usize) -> C
     let thresholds = compiler::dataflow::activation_thresholds(&w.activation);
     let mvtu = Mvtu::new(&cfg, &w.matrix, thresholds).expect("mvtu").pipelined(stages);
     let base = compiler::passes::legalize::mvtu(&cfg);
-    let hw = compiler::dataflow::MvtuHw { latency: base.latency + stages, ..base };
+    let hw = compiler::dataflow::MvtuHw { latency: base.latency + stages, cuts, ..base };
     let rtl = hdl::rtl::mvtu::design_hw("dut", &cfg, &hw, &w.matrix, thresholds).expect("mvtu verilog");
     let (mut inputs, mut expected) = (Vec::new(), Vec::new());
     for _ in 0..frames {

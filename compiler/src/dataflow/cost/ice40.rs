@@ -237,12 +237,11 @@ pub fn mvtu_with(cfg: &MvtuConfig, hw: &MvtuHw, thresholds: Option<&[i32]>) -> I
     c.lut4 += (3 * counters).div_ceil(2) + 12;
     c.carry += counters.saturating_sub(6);
     c.dff += (iw + ow) as u64 + counters + 6;
-    // Each pipeline stage after the lanes: every PE's sum, and the word's valid, first and last
-    // bits and its pass (the threshold address) beside them.
-    let stages = hw.stages() as u64;
-    let sum_bits = cfg.input.sum_bits(cfg.simd) as u64;
-    let pass_bits = if cfg.has_tmem() { ubits(nf as u64 - 1) as u64 } else { 0 };
-    c.dff += stages * (pe * sum_bits + 3 + pass_bits);
+    // The pipeline stages: each cut's register (the input word and the weight address, the
+    // lane terms), every PE's sum per stage on the sums, and the word's valid, first and last
+    // bits and its pass (the threshold address) beside them; flip-flops with the controller's
+    // enable, no logic.
+    c.dff += cfg.pipeline_bits(hw) as u64;
     c
 }
 

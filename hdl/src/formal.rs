@@ -413,6 +413,21 @@ pub fn mvtu(
     fixed8: bool,
     scores: bool,
 ) -> Result<Design, HdlError> {
+    mvtu_on(mw, mh, pe, simd, fixed8, scores, false)
+}
+
+/// [`mvtu`] as the legalizer builds it for iCE40 (`ice40`): pipeline registers at its cuts
+/// (after the input word, inside the lanes) and on the lane sums, sharing the controller's one
+/// enable.
+pub fn mvtu_on(
+    mw: usize,
+    mh: usize,
+    pe: usize,
+    simd: usize,
+    fixed8: bool,
+    scores: bool,
+    ice40: bool,
+) -> Result<Design, HdlError> {
     let input = if fixed8 { LaneInput::Int { bits: 8, signed: false } } else { LaneInput::Binary };
     let output = if scores { MvtuOutput::Scores } else { MvtuOutput::Threshold };
     let cfg = MvtuConfig {
@@ -436,20 +451,38 @@ pub fn mvtu(
         return Err(HdlError::Check("random model: layer 1 is not dense".into()));
     };
     let t = w.activation.thresholds();
-    let m = Mvtu::new(&cfg, &w.matrix, t)?;
-    let v = rtl::mvtu::design("dut", &cfg, &w.matrix, t)?;
+    let hw = if ice40 {
+        compiler::passes::legalize::mvtu_ice40(&cfg)
+    } else {
+        compiler::passes::legalize::mvtu(&cfg)
+    };
+    let m = Mvtu::new(&cfg, &w.matrix, t)?.pipelined(hw.stages());
+    let v = rtl::mvtu::design_hw("dut", &cfg, &hw, &w.matrix, t)?;
+    let cuts: Vec<String> = hw.cuts.iter().map(|c| format!("{c:?}").to_lowercase()).collect();
     block_design(
         BlockKind::Mvtu,
         format!(
-            "{mh}x{mw}, PE {pe}, SIMD {simd}, {} in, {}",
+            "{mh}x{mw}, PE {pe}, SIMD {simd}, {} in, {}{}",
             if fixed8 { "8-bit" } else { "1-bit" },
-            if scores { "scores" } else { "thresholds" }
+            if scores { "scores" } else { "thresholds" },
+            if ice40 {
+                format!(", iCE40 pipeline: latency {}, cuts {}", hw.latency, cuts.join("+"))
+            } else {
+                String::new()
+            }
         ),
         m,
         v,
         cfg.sf(),
         cfg.nf(),
     )
+}
+
+/// MVTUs as the iCE40 legalizer pipelines them: a binary one (registers after the input word,
+/// inside the compressor tree and on the lane sums) and an 8-bit one (after the input word, after
+/// the lanes' negations and on the sums).
+pub fn pipelined_mvtus() -> Result<Vec<Design>, HdlError> {
+    Ok(vec![mvtu_on(4, 4, 2, 2, false, false, true)?, mvtu_on(2, 4, 2, 1, true, false, true)?])
 }
 
 /// A sliding-window unit.
@@ -1069,6 +1102,7 @@ pub fn designs(fast: bool) -> Result<Vec<Design>, HdlError> {
         v.push(argmax(3, 2, 1, true)?);
         v.push(mvtu(4, 4, 1, 4, false, true)?);
         v.push(mvtu(4, 2, 2, 1, true, false)?);
+        v.extend(pipelined_mvtus()?);
         v.push(swu(4, 3, 1, 1, 3, 1, 1)?);
         v.push(swu(5, 4, 1, 1, 2, 2, 0)?);
         v.push(pool(3, 3, 1, 1, 2)?);

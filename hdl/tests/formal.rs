@@ -61,6 +61,33 @@ fn every_block_kind_meets_its_properties_and_every_mutant_is_caught() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// The iCE40 pipeline's registers (at the cuts and on the lane sums) keep every stream
+/// property of the MVTU: the handshake rules with induction, conservation and progress bounded;
+/// the controller mutant is still caught.
+#[test]
+fn the_ice40_pipelined_mvtus_meet_their_properties() {
+    if !tools() {
+        return;
+    }
+    let mut failures = Vec::new();
+    for d in formal::pipelined_mvtus().expect("designs") {
+        assert!(d.config.contains("cuts input+"), "{}", d.config);
+        for p in Property::ALL {
+            let r = formal::check(&d, p, &effort()).unwrap_or_else(|e| panic!("{}: {e}", d.config));
+            eprintln!("{} | {} | {} | {:.1} s", r.config, p.name(), r.cell(), r.seconds);
+            if !r.passed() {
+                failures.push(format!("{} {}: {}", d.config, p.name(), r.cell()));
+            }
+        }
+        let m = formal::standard_mutant(&d).expect("mutant");
+        let r = formal::check(&m.design, m.expected, &Effort { induction: 0, ..effort() }).expect("mutant");
+        if r.passed() {
+            failures.push(format!("mutant `{}` not caught on {}", m.description, d.config));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
 #[test]
 fn the_fifo_proofs_are_inductive() {
     if !tools() {

@@ -72,7 +72,8 @@ fn build_speed(rows: &mut Vec<Row>, design: &'static str, model: &Model, folding
     let b = BuildDir::open(&dir).expect("build dir");
     let v = b.vectors(frames, 2).expect("vectors");
     let (ins, outs) = (v.flat_inputs(), v.flat_expected());
-    let (cycles, seconds) = timed(|| CycleModel::new(&b.graph, &b.model).expect("cycle model"), &ins, outs.len());
+    let (cycles, seconds) =
+        timed(|| CycleModel::new(&b.graph, &b.model).expect("cycle model"), &ins, outs.len());
     rows.push(Row { design, executor: "cycle model", frames, cycles, seconds });
     // The golden model on as many frames again (it is the definition the others are checked
     // against, and the fastest way to classify): whole batches on both cores.

@@ -67,9 +67,7 @@ impl Protocol {
             })
             .collect()
     }
-}
 
-impl Protocol {
     /// An answer's bytes from the output words (the inverse of [`Protocol::words`]).
     pub fn bytes(&self, words: &[Vec<u64>]) -> Vec<u8> {
         words
@@ -323,7 +321,7 @@ impl Port {
         let err = |why: String| SerialError::Open { port: path.display().to_string(), why };
         let f =
             std::fs::OpenOptions::new().read(true).write(true).open(path).map_err(|e| err(e.to_string()))?;
-        if is_terminal(&f) {
+        if std::io::IsTerminal::is_terminal(&f) {
             let out = std::process::Command::new("stty")
                 .arg("-F")
                 .arg(path)
@@ -441,11 +439,6 @@ const ANSWER_SLACK: Duration = Duration::from_secs(2);
 
 /// After a leading 0xEE, how long the rest of a longer answer may take to show it is data.
 const ERROR_SLACK: Duration = Duration::from_millis(200);
-
-fn is_terminal(f: &File) -> bool {
-    use std::io::IsTerminal;
-    f.is_terminal()
-}
 
 #[cfg(test)]
 mod tests {

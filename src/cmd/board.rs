@@ -61,12 +61,12 @@ pub fn run(args: Args) -> Result<()> {
     let pb = super::progress(data.len() as u64, "frames");
     let (r, at) = match &args.port {
         Some(port) => {
-            let mut port_ = Port::open(port, baud)?;
+            let mut serial = Port::open(port, baud)?;
             if p.weights.is_some() && !args.skip_weights {
                 pb.println("sending the weight image (weights in SPRAM)");
             }
             let load = !args.skip_weights;
-            let r = reports::serial::run(&b, &mut port_, &p, &data.images, &data.labels, load, &mut |n| {
+            let r = reports::serial::run(&b, &mut serial, &p, &data.images, &data.labels, load, &mut |n| {
                 pb.set_position(n as u64)
             });
             (

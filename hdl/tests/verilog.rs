@@ -56,6 +56,30 @@ fn kbit_mvtu_verilog_matches_rust_hdl_cycle_for_cycle() {
     }
 }
 
+/// How many lane/output kinds [`lanes`] draws from.
+const LANES: usize = 6;
+
+/// The `kind`-th lane input, output mode and popcount of the proptests: binary and 8-bit lanes,
+/// thresholds, scores and multi-bit outputs.
+fn lanes(kind: usize) -> (LaneInput, MvtuOutput, Popcount) {
+    match kind {
+        0 => (LaneInput::Binary, MvtuOutput::Threshold, Popcount::Compressor),
+        1 => (LaneInput::Binary, MvtuOutput::Scores, Popcount::AdderTree),
+        2 => (LaneInput::Int { bits: 8, signed: false }, MvtuOutput::Threshold, Popcount::AdderTree),
+        3 => (
+            LaneInput::Int { bits: 2, signed: true },
+            MvtuOutput::Multi { ty: IntType { bits: 2, signed: true }, bias: 0, levels: 1 },
+            Popcount::AdderTree,
+        ),
+        4 => (
+            LaneInput::Binary,
+            MvtuOutput::Multi { ty: IntType { bits: 3, signed: false }, bias: 0, levels: 1 },
+            Popcount::Compressor,
+        ),
+        _ => (LaneInput::Int { bits: 8, signed: true }, MvtuOutput::Scores, Popcount::AdderTree),
+    }
+}
+
 proptest::proptest! {
     // Each case lints and runs a design under Icarus (about a second).
     #![proptest_config(proptest::prelude::ProptestConfig { cases: 12, ..Default::default() })]
@@ -66,17 +90,11 @@ proptest::proptest! {
     #[test]
     fn pipelined_mvtu_verilog_matches_rust_hdl_cycle_for_cycle(
         mw in 1usize..24, mh in 1usize..10, pe_i in 0usize..8, simd_i in 0usize..8,
-        kind in 0usize..5, stages in 0usize..=3, gap in 0.0f64..0.5, bp in 0.0f64..0.5, seed in 0u64..1000,
+        kind in 0usize..LANES, stages in 0usize..=3, gap in 0.0f64..0.5, bp in 0.0f64..0.5, seed in 0u64..1000,
     ) {
         let (pes, simds) = (hdl::mvtu::divisors(mh), hdl::mvtu::divisors(mw));
         let (pe, simd) = (pes[pe_i % pes.len()], simds[simd_i % simds.len()]);
-        let (input, output, pc) = match kind {
-            0 => (LaneInput::Binary, MvtuOutput::Threshold, Popcount::Compressor),
-            1 => (LaneInput::Binary, MvtuOutput::Scores, Popcount::AdderTree),
-            2 => (LaneInput::Int { bits: 8, signed: false }, MvtuOutput::Threshold, Popcount::AdderTree),
-            3 => (LaneInput::Int { bits: 2, signed: true }, MvtuOutput::Multi { ty: IntType { bits: 2, signed: true }, bias: 0, levels: 1 }, Popcount::AdderTree),
-            _ => (LaneInput::Binary, MvtuOutput::Multi { ty: IntType { bits: 3, signed: false }, bias: 0, levels: 1 }, Popcount::Compressor),
-        };
+        let (input, output, pc) = lanes(kind);
         let cfg = config(mw, mh, pe, simd, input, output, pc);
         let stalls = Stalls { gap, backpressure: bp, seed };
         let mut c = case_with(&cfg, 3, seed, stages);
@@ -93,18 +111,12 @@ proptest::proptest! {
     #[test]
     fn mvtu_with_registers_at_the_cuts_matches_rust_hdl_cycle_for_cycle(
         mw in 1usize..24, mh in 1usize..10, pe_i in 0usize..8, simd_i in 0usize..8,
-        kind in 0usize..5, cut_set in 1usize..4, sum_stages in 0usize..=2,
+        kind in 0usize..LANES, cut_set in 1usize..4, sum_stages in 0usize..=2,
         gap in 0.0f64..0.5, bp in 0.0f64..0.5, seed in 0u64..1000,
     ) {
         let (pes, simds) = (hdl::mvtu::divisors(mh), hdl::mvtu::divisors(mw));
         let (pe, simd) = (pes[pe_i % pes.len()], simds[simd_i % simds.len()]);
-        let (input, output, pc) = match kind {
-            0 => (LaneInput::Binary, MvtuOutput::Threshold, Popcount::Compressor),
-            1 => (LaneInput::Binary, MvtuOutput::Scores, Popcount::AdderTree),
-            2 => (LaneInput::Int { bits: 8, signed: false }, MvtuOutput::Threshold, Popcount::AdderTree),
-            3 => (LaneInput::Int { bits: 2, signed: true }, MvtuOutput::Multi { ty: IntType { bits: 2, signed: true }, bias: 0, levels: 1 }, Popcount::AdderTree),
-            _ => (LaneInput::Int { bits: 8, signed: true }, MvtuOutput::Scores, Popcount::AdderTree),
-        };
+        let (input, output, pc) = lanes(kind);
         let cuts: Vec<Cut> = Cut::ALL.into_iter().enumerate().filter(|(i, _)| cut_set >> i & 1 == 1).map(|(_, c)| c).collect();
         let cuts = StageCuts::of(&cuts);
         let cfg = config(mw, mh, pe, simd, input, output, pc);

@@ -107,8 +107,16 @@ pub fn params(b: &BuildDir, clock_hz: u64, baud: u64) -> Result<BoardParams, Boa
     Ok(p)
 }
 
-/// Writes the board top, its memory files and `pcf` into `dir`; returns the top module's name.
-pub fn write(b: &BuildDir, p: &BoardParams, dir: &Path, pcf: Option<&str>) -> Result<String, BoardError> {
+/// What [`write`] wrote: the top module's name and the weight image it put in `weights.bin`.
+pub struct Written {
+    /// The board top's module name.
+    pub top: String,
+    /// [`weight_image`] of the build (`None` without SPRAM).
+    pub weights: Option<Vec<u8>>,
+}
+
+/// Writes the board top, its memory files, `pcf` and the weight image into `dir`.
+pub fn write(b: &BuildDir, p: &BoardParams, dir: &Path, pcf: Option<&str>) -> Result<Written, BoardError> {
     let io = |path: PathBuf| move |source| BoardError::Io { path, source };
     std::fs::create_dir_all(dir).map_err(io(dir.into()))?;
     let mut d = hdl::rtl::accel::design(&b.graph, &b.model, b.info.top.as_str())?;
@@ -122,12 +130,13 @@ pub fn write(b: &BuildDir, p: &BoardParams, dir: &Path, pcf: Option<&str>) -> Re
         std::fs::write(&f, pcf).map_err(io(f.clone()))?;
     }
     let w = dir.join(WEIGHTS_BIN);
-    match weight_image(b)? {
+    let weights = weight_image(b)?;
+    match &weights {
         Some(bytes) => std::fs::write(&w, bytes).map_err(io(w.clone()))?,
         None if w.exists() => std::fs::remove_file(&w).map_err(io(w.clone()))?,
         None => {}
     }
-    Ok(top)
+    Ok(Written { top, weights })
 }
 
 /// What the board expects over the UART after power-on for a design with weights in SPRAM:
@@ -215,7 +224,7 @@ pub fn bitstream(
     let p = params(b, board.clock_hz(), baud)?;
     let dir = b.dir.join("board");
     progress("writing the board top");
-    let top = write(b, &p, &dir, Some(&board.pcf()))?;
+    let top = write(b, &p, &dir, Some(&board.pcf()))?.top;
     progress("Yosys synth_ice40");
     // `-spram` only where the legalizer put weights in SPRAM: elsewhere Yosys could move a large
     // memory there on its own, and nothing would load it.
@@ -334,9 +343,9 @@ const SIM_BAUD: u64 = 1_000_000;
 pub fn simulate(b: &BuildDir, frames: &[&[u8]], expected: &[u8]) -> Result<Option<Vec<u8>>, BoardError> {
     let p = params(b, SIM_CLOCK_HZ, SIM_BAUD)?;
     let dir = b.dir.join("board-sim");
-    let top = write(b, &p, &dir, None)?;
+    let Written { top, weights } = write(b, &p, &dir, None)?;
     let byte = |byte: u8| board::TbByte { byte, gap: 1, bad_stop: false };
-    let mut sent: Vec<board::TbByte> = weight_image(b)?.unwrap_or_default().into_iter().map(byte).collect();
+    let mut sent: Vec<board::TbByte> = weights.unwrap_or_default().into_iter().map(byte).collect();
     sent.extend(frames.iter().flat_map(|f| f.iter().copied().map(byte)));
     let io = |path: PathBuf| move |source| BoardError::Io { path, source };
     let file = |name: &str, text: String| {

@@ -474,6 +474,24 @@ pub const MAX_SIM_FRAMES: usize = 100_000_000;
 /// The most bytes of frames and expected words one run may hold.
 pub const MAX_VECTOR_BYTES: u64 = 1 << 30;
 
+/// Checks that `images` holds one frame of `frame_len` pixels per label (`input` names the
+/// model's input shape in the message); returns the number of frames.
+pub fn check_labelled(
+    images: &[u8],
+    labels: &[u8],
+    frame_len: usize,
+    input: &dyn std::fmt::Display,
+) -> Result<usize, String> {
+    if frame_len == 0 || images.len() != labels.len() * frame_len {
+        return Err(format!(
+            "{} pixels for {} labels: the model takes frames of {frame_len} pixels ({input})",
+            images.len(),
+            labels.len()
+        ));
+    }
+    Ok(labels.len())
+}
+
 /// Checks that `frames` frames of `graph` fit the limits before anything is allocated; `what`
 /// names the option in the message.
 pub fn check_frames(graph: &Graph, frames: usize, what: &str) -> Result<(), String> {

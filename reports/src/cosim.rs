@@ -196,15 +196,9 @@ pub fn simulate_graph(
     let (count, labels) = match frames {
         SimFrames::Random { frames, .. } => (frames, None),
         SimFrames::Labelled { images, labels } => {
-            if images.len() != labels.len() * frame_len {
-                return Err(CosimError::Limit(format!(
-                    "{} pixels for {} labels: the model takes frames of {frame_len} pixels ({})",
-                    images.len(),
-                    labels.len(),
-                    model.input
-                )));
-            }
-            (labels.len(), Some(labels))
+            let n = builddir::check_labelled(images, labels, frame_len, &model.input)
+                .map_err(CosimError::Limit)?;
+            (n, Some(labels))
         }
     };
     if count == 0 || count > builddir::MAX_SIM_FRAMES {

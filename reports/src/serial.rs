@@ -253,15 +253,8 @@ pub fn simulate(
 }
 
 fn check_frames(b: &BuildDir, p: &Protocol, images: &[u8], labels: &[u8]) -> Result<(), SerialError> {
-    if p.frame_len == 0 || images.len() != labels.len() * p.frame_len {
-        return Err(SerialError::Frames(format!(
-            "{} pixels for {} labels: the design takes frames of {} pixels ({})",
-            images.len(),
-            labels.len(),
-            p.frame_len,
-            b.model.input
-        )));
-    }
+    crate::builddir::check_labelled(images, labels, p.frame_len, &b.model.input)
+        .map_err(SerialError::Frames)?;
     Ok(())
 }
 

@@ -61,7 +61,7 @@ fn uart_board_classifies_real_images_and_recovers_from_errors() {
     let p = reports::board::params(&b, 8_000_000, 1_000_000).expect("params");
     assert_eq!(p.clks_per_bit, 8);
     let dir = tmp.path().join("board");
-    let top = reports::board::write(&b, &p, &dir, None).expect("board top");
+    let top = reports::board::write(&b, &p, &dir, None).expect("board top").top;
     let digits = parse_digits(reports_digits(), "digits", Split::Test).expect("digits");
     let golden = sim::golden::Golden::new(&b.model).expect("golden");
     let frame = 64;
@@ -131,7 +131,7 @@ fn uart_board_loads_spram_weights_then_classifies() {
     let p = reports::board::params(&b, 8_000_000, 1_000_000).expect("params");
     assert_eq!((p.spram_words.as_slice(), p.spram_bits), (&[36, 36, 32, 32, 32, 32, 10, 10][..], 16));
     let dir = tmp.path().join("board");
-    let top = reports::board::write(&b, &p, &dir, None).expect("board top");
+    let top = reports::board::write(&b, &p, &dir, None).expect("board top").top;
     let image = std::fs::read(dir.join(reports::board::WEIGHTS_BIN)).expect("weights.bin");
     assert_eq!(image.len(), 1 + 2 * (2 * 36 + 4 * 32 + 2 * 10));
     assert_eq!(image[0], board::LOAD_MAGIC);

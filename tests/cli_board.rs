@@ -5,13 +5,12 @@
 use std::process::Command;
 
 mod common;
-use common::{stderr, stdout, xnorflow};
+use common::{stderr, stdout, succeeded};
 
 #[test]
 fn the_demo_model_becomes_an_up5k_bitstream() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let o = xnorflow(&["demo", "--out", "d", "--epochs", "2"], dir.path());
-    assert!(o.status.success(), "{}", stderr(&o));
+    succeeded(&["demo", "--out", "d", "--epochs", "2"], dir.path());
     // Without the tools: a clear message naming what to install.
     let o = Command::new(env!("CARGO_BIN_EXE_xnorflow"))
         .args(["bitstream", "d/build"])
@@ -24,8 +23,7 @@ fn the_demo_model_becomes_an_up5k_bitstream() {
         eprintln!("skipped: icepack or nextpnr-ice40 is not installed");
         return;
     }
-    let o = xnorflow(&["bitstream", "d/build", "--board", "icebreaker"], dir.path());
-    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let o = succeeded(&["bitstream", "d/build", "--board", "icebreaker"], dir.path());
     let out = stdout(&o);
     assert!(out.contains("ICESTORM_LC") && out.contains("Fmax"), "{out}");
     assert!(out.contains("flash it: iceprog"), "{out}");
@@ -39,8 +37,7 @@ fn the_demo_model_becomes_an_up5k_bitstream() {
     let pcf = std::fs::read_to_string(dir.path().join("d/build/board/board.pcf")).expect("pcf");
     assert!(pcf.contains("set_io clk 35"), "{pcf}");
     // The report shows the board's result.
-    let o = xnorflow(&["report", "d/build"], dir.path());
-    assert!(o.status.success(), "{}", stderr(&o));
+    succeeded(&["report", "d/build"], dir.path());
     let md = std::fs::read_to_string(dir.path().join("d/build/report.md")).expect("report.md");
     assert!(md.contains("On a board (`xnorflow bitstream`)") && md.contains("ICESTORM_LC"), "{md}");
 }
@@ -57,12 +54,10 @@ fn the_sfc_with_weights_in_spram_becomes_an_up5k_bitstream() {
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let model = concat!(env!("CARGO_MANIFEST_DIR"), "/results/ice40/sfc/model.xnf");
-    let o = xnorflow(&["compile", model, "-o", "s", "--arch", "ice40", "--part", "up5k"], dir.path());
-    assert!(o.status.success(), "{}", stderr(&o));
+    succeeded(&["compile", model, "-o", "s", "--arch", "ice40", "--part", "up5k"], dir.path());
     let g = std::fs::read_to_string(dir.path().join("s/graph.txt")).expect("graph.txt");
     assert!(g.contains("wmem=spram:"), "{g}");
-    let o = xnorflow(&["bitstream", "s", "--board", "icebreaker"], dir.path());
-    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let o = succeeded(&["bitstream", "s", "--board", "icebreaker"], dir.path());
     let out = stdout(&o);
     let spram = out.lines().find(|l| l.contains("ICESTORM_SPRAM")).unwrap_or_default().to_string();
     assert!(spram.split_whitespace().nth(1).is_some_and(|n| n != "0"), "{out}");
@@ -84,11 +79,10 @@ fn the_spram_sfc_build_passes_its_own_testbench() {
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let model = concat!(env!("CARGO_MANIFEST_DIR"), "/results/ice40/sfc/model.xnf");
-    let o = xnorflow(
+    succeeded(
         &["compile", model, "-o", "s", "--arch", "ice40", "--part", "up5k", "--frames", "2"],
         dir.path(),
     );
-    assert!(o.status.success(), "{}", stderr(&o));
     let tb = std::fs::read_to_string(dir.path().join("s/tb.v")).expect("tb.v");
     assert!(tb.contains(".wload_we(0)"), "{tb}");
     let sim = Command::new("make").args(["-C", "s", "sim"]).current_dir(dir.path()).output().expect("make");
@@ -108,8 +102,7 @@ fn a_conv_design_folded_for_the_up5k_places_with_its_board_top() {
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let model = concat!(env!("CARGO_MANIFEST_DIR"), "/results/ice40/cnn-digits/model.xnf");
-    let o = xnorflow(&["compile", model, "-o", "c", "--arch", "ice40", "--part", "up5k"], dir.path());
-    assert!(o.status.success(), "{}", stderr(&o));
+    let o = succeeded(&["compile", model, "-o", "c", "--arch", "ice40", "--part", "up5k"], dir.path());
     let out = stdout(&o);
     // "...; 2,552 logic cells (2,124 the accelerator, 428 the board top ...) of 5,280, ..."
     let est: u64 = out
@@ -119,8 +112,7 @@ fn a_conv_design_folded_for_the_up5k_places_with_its_board_top() {
         .and_then(|s| s.rsplit(' ').next())
         .and_then(|s| s.replace(',', "").parse().ok())
         .unwrap_or_else(|| panic!("no logic-cell estimate in {out}"));
-    let o = xnorflow(&["bitstream", "c", "--board", "icebreaker"], dir.path());
-    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let o = succeeded(&["bitstream", "c", "--board", "icebreaker"], dir.path());
     let out = stdout(&o);
     let placed: u64 = out
         .lines()

@@ -10,7 +10,7 @@ use std::os::fd::FromRawFd;
 use std::path::{Path, PathBuf};
 
 mod common;
-use common::{stderr, stdout, xnorflow};
+use common::{stderr, stdout, succeeded, xnorflow};
 
 /// How the emulated board misbehaves.
 #[derive(Clone, Copy)]
@@ -92,8 +92,7 @@ fn emulate(mut master: File, model: &Path, image: Option<Vec<u8>>, fault: Fault)
 const DEMO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/results/ice40/demo-up5k/model.xnf");
 
 fn demo_build(dir: &Path) -> PathBuf {
-    let o = xnorflow(&["compile", DEMO, "-o", "b", "--arch", "ice40", "--part", "up5k"], dir);
-    assert!(o.status.success(), "{}", stderr(&o));
+    succeeded(&["compile", DEMO, "-o", "b", "--arch", "ice40", "--part", "up5k"], dir);
     dir.join("b")
 }
 
@@ -104,12 +103,11 @@ fn the_board_command_classifies_digits_and_resends_an_abandoned_frame() {
     let p = pty();
     emulate(p.master.try_clone().expect("clone"), Path::new(DEMO), None, Fault::AbandonOnce(3));
     let port = p.path.to_str().expect("utf-8");
-    let o = xnorflow(
+    let o = succeeded(
         &["board", build.to_str().unwrap(), "--port", port, "--limit", "40", "--predictions", "p.csv"],
         dir.path(),
     );
     let out = stdout(&o);
-    assert!(o.status.success(), "{out}{}", stderr(&o));
     eprintln!("{out}");
     assert!(out.contains("every class the same"), "{out}");
     assert!(out.contains("1 frames abandoned by the board (0xEE) and sent again"), "{out}");
@@ -159,14 +157,13 @@ fn the_board_command_loads_spram_weights_before_mnist_frames() {
     }
     let model = concat!(env!("CARGO_MANIFEST_DIR"), "/results/ice40/sfc/model.xnf");
     let dir = tempfile::tempdir().expect("tempdir");
-    let o = xnorflow(&["compile", model, "-o", "s", "--arch", "ice40", "--part", "up5k"], dir.path());
-    assert!(o.status.success(), "{}", stderr(&o));
+    succeeded(&["compile", model, "-o", "s", "--arch", "ice40", "--part", "up5k"], dir.path());
     let b = reports::builddir::BuildDir::open(&dir.path().join("s")).expect("build opens");
     let image = reports::board::weight_image(&b).expect("image").expect("the SFC has SPRAM weights");
     assert_eq!(image[0], 0x57);
     let p = pty();
     emulate(p.master.try_clone().expect("clone"), Path::new(model), Some(image), Fault::None);
-    let o = xnorflow(
+    let o = succeeded(
         &[
             "board",
             "s",
@@ -182,7 +179,6 @@ fn the_board_command_loads_spram_weights_before_mnist_frames() {
         dir.path(),
     );
     let out = stdout(&o);
-    assert!(o.status.success(), "{out}{}", stderr(&o));
     assert!(
         out.contains("weight image sent and acknowledged") && out.contains("every class the same"),
         "{out}"
@@ -199,9 +195,8 @@ fn the_board_command_simulates_the_board_top_before_flashing() {
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let build = demo_build(dir.path());
-    let o = xnorflow(&["board", build.to_str().unwrap(), "--simulate", "--limit", "12"], dir.path());
+    let o = succeeded(&["board", build.to_str().unwrap(), "--simulate", "--limit", "12"], dir.path());
     let out = stdout(&o);
-    assert!(o.status.success(), "{out}{}", stderr(&o));
     assert!(out.contains("12 digits test images on the simulated board top"), "{out}");
     assert!(out.contains("every class the same"), "{out}");
     // Neither a port nor --simulate: refused by the argument parser, naming --port.

@@ -29,3 +29,11 @@ pub fn refused(args: &[&str], dir: &Path) -> String {
     assert!(lines[0].starts_with("error: "), "{err}");
     lines[0].to_string()
 }
+
+/// Runs `args` in `dir` and expects success; returns the run for what it printed.
+#[allow(dead_code)] // not every test binary uses it
+pub fn succeeded(args: &[&str], dir: &Path) -> Output {
+    let o = xnorflow(args, dir);
+    assert!(o.status.success(), "{args:?}:\n{}{}", stdout(&o), stderr(&o));
+    o
+}

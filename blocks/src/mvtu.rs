@@ -158,6 +158,12 @@ impl Controller {
         self.v1
     }
 
+    /// The pass of the word in stage B.
+    #[inline]
+    pub fn pass(&self) -> usize {
+        self.pass
+    }
+
     /// The word in stage B starts a pass (the accumulators start from the threshold).
     #[inline]
     pub fn first(&self) -> bool {
@@ -585,6 +591,12 @@ pub struct Mvtu {
     results: Vec<u64>,
     /// Each PE's lane sum of the word in stage B (with pipeline stages, per cycle).
     sums: Vec<i64>,
+    /// Lazy mode with pipeline stages: the results of the passes whose last word is on its way
+    /// from stage B to the accumulate stage, oldest first, in a ring of `stages + 1` buffers
+    /// (each computed when its word was in stage B) from `q_head`, `q_len` of them.
+    queued: Vec<Vec<u64>>,
+    q_head: usize,
+    q_len: usize,
     /// Accumulate a pass at its last word (see [`Mvtu::set_per_cycle`]).
     lazy: bool,
     /// The input words of the pass so far, in stage-B order (lazy mode, `NF = 1`; with more
@@ -737,6 +749,9 @@ impl Mvtu {
             acc: vec![0; cfg.pe],
             results: vec![0; words(cfg.out_bits())],
             sums: vec![0; cfg.pe],
+            queued: Vec::new(),
+            q_head: 0,
+            q_len: 0,
             lazy: true,
             pass_x: vec![0; cfg.sf() * words(cfg.simd * cfg.input.bits())],
             pass_n: 0,
@@ -764,16 +779,15 @@ impl Mvtu {
     /// them only at a pass's end, and a wrapping register's sum does not depend on the order of
     /// its additions. Per cycle is the reference the lazy form is tested against.
     pub fn set_per_cycle(&mut self, per_cycle: bool) {
-        // With more than one stage the next vector's words would overwrite the kept ones before
-        // the pass's last word reaches the accumulators.
-        self.lazy = !per_cycle && self.ctl.stages() <= 1;
-        (self.pass_n, self.planes_fresh) = (0, false);
+        self.lazy = !per_cycle;
+        (self.pass_n, self.planes_fresh, self.q_len) = (0, false, 0);
     }
 
     /// The unit with `stages` pipeline stages after the lanes (the legalizer's
     /// [`compiler::dataflow::MvtuHw::stages`]; `cfg` is the one it was built from).
     pub fn pipelined(mut self, cfg: &MvtuConfig, stages: usize) -> Self {
         self.ctl = Controller::new(cfg, stages);
+        self.queued = vec![vec![0; self.results.len()]; stages + 1];
         self.set_per_cycle(!self.lazy);
         self
     }
@@ -874,8 +888,8 @@ impl Mvtu {
 
     /// Lazy mode: packs the vector of the pass into `planes` (and counts them), unless they
     /// hold it already (a pass after the first).
-    fn pack_vector(&mut self, input: LaneInput) {
-        if self.planes_fresh && self.tq != 0 {
+    fn pack_vector(&mut self, input: LaneInput, pass: usize) {
+        if self.planes_fresh && pass != 0 {
             return;
         }
         // Every pass over a vector reads the same words: those of the input buffer (filled in
@@ -927,16 +941,16 @@ impl Mvtu {
         self.planes_fresh = true;
     }
 
-    /// Lazy mode, at a pass's last word: every PE's accumulator over the whole pass, then the
-    /// results, as [`Mvtu::accumulate_pes`] leaves them after the pass's last cycle.
-    fn accumulate_pass(&mut self, input: LaneInput) {
-        self.pack_vector(input);
+    /// Lazy mode, at the last word of pass `pass`: every PE's accumulator over the whole pass,
+    /// then the results, as [`Mvtu::accumulate_pes`] leaves them after the pass's last cycle.
+    fn accumulate_pass(&mut self, input: LaneInput, pass: usize) {
+        self.pack_vector(input, pass);
         let field = self.finish.field_bits();
-        let (tq, nf_n, tw, pw) = (self.tq, self.nf_n, self.tw, self.pw);
+        let (tq, nf_n, tw, pw) = (pass, self.nf_n, self.tw, self.pw);
         let lanes = (self.sf_n * self.simd) as i64;
         if !(self.major_w.is_empty() && self.major_sel.is_empty()) {
-            self.major_pass();
-            self.major_finish(input, lanes);
+            self.major_pass(pass);
+            self.major_finish(input, lanes, pass);
             return;
         }
         let (planes, all) = (&self.planes, self.planes_all);
@@ -996,8 +1010,8 @@ impl Mvtu {
     /// Lazy mode, PE-major weights, after [`Mvtu::major_pass`]: the accumulators and results,
     /// PE after PE over contiguous arrays (the starts of the pass in `major_starts`), so that
     /// the compiler runs these loops in vector lanes too.
-    fn major_finish(&mut self, input: LaneInput, lanes: i64) {
-        let (pe, tq, reg_bits, all) = (self.acc.len(), self.tq, self.reg_bits, self.planes_all);
+    fn major_finish(&mut self, input: LaneInput, lanes: i64, tq: usize) {
+        let (pe, reg_bits, all) = (self.acc.len(), self.reg_bits, self.planes_all);
         let starts = &self.major_starts[tq * pe..(tq + 1) * pe];
         if input == LaneInput::Binary {
             for ((acc, &d), &s) in self.acc.iter_mut().zip(&self.major_diff).zip(starts) {
@@ -1025,8 +1039,7 @@ impl Mvtu {
     /// Lazy mode, PE-major weights: every PE's differing bits (binary) or selected sum (wide
     /// integers) of the pass into `major_diff` or `major_under`, one vector word or element at
     /// a time across all PEs.
-    fn major_pass(&mut self) {
-        let tq = self.tq;
+    fn major_pass(&mut self, tq: usize) {
         if !self.major_w.is_empty() {
             let (pw, lanes) = (self.pw, self.major_diff.len());
             let pass = &self.major_w[tq * pw * lanes..(tq + 1) * pw * lanes];
@@ -1072,27 +1085,50 @@ fn select_sum(sel: &[i32], x: &[i32]) -> i64 {
 }
 
 impl Mvtu {
+    /// No word in stage B or after it, none in the output register, and the next one would come
+    /// from the stream.
+    fn idle(&self) -> bool {
+        let c = &self.ctl;
+        !c.m_valid() && c.drained() && c.nf() == 0
+    }
+
+    /// Lazy mode, the word in stage B ending its pass: the whole pass, into `results`.
+    fn pass_at_stage_b(&mut self) {
+        let pass = self.ctl.pass();
+        match self.input {
+            LaneInput::Binary => self.accumulate_pass(LaneInput::Binary, pass),
+            input => self.accumulate_pass(input, pass),
+        }
+    }
+
     /// [`Unit::edge`] with pipeline stages after the lanes, the pipeline advancing: the
-    /// accumulate stage's word first (in lazy mode a pass at its last word, which stage B kept
-    /// an edge earlier), then stage B's.
+    /// accumulate stage's word first, then stage B's. In lazy mode a pass is computed when its
+    /// last word is in stage B, while the vector's words are all still held (the next vector's
+    /// would overwrite the input buffer or the kept words before that word reaches the
+    /// accumulators), and its results wait in `queued` until that word reaches the accumulate
+    /// stage and the output register takes them.
     fn edge_pipelined(&mut self, s_valid: bool, s_data: &[u64], m_ready: bool) {
         let c = &self.ctl;
-        let pass_ends = c.acc_valid() && c.acc_last();
+        let (v1, pass_ends, ends_in_b) = (c.v1(), c.acc_valid() && c.acc_last(), c.v1() && c.last());
         if self.lazy {
-            if pass_ends {
-                match self.input {
-                    LaneInput::Binary => self.accumulate_pass(LaneInput::Binary),
-                    input => self.accumulate_pass(input),
-                }
-            }
-            if self.ctl.v1() && self.nf_n == 1 {
+            if v1 && self.nf_n == 1 {
                 self.keep_word();
+            }
+            let n = self.queued.len();
+            if ends_in_b {
+                self.pass_at_stage_b();
+                std::mem::swap(&mut self.results, &mut self.queued[(self.q_head + self.q_len) % n]);
+                self.q_len += 1;
+            }
+            if pass_ends {
+                self.results.copy_from_slice(&self.queued[self.q_head]);
+                (self.q_head, self.q_len) = ((self.q_head + 1) % n, self.q_len - 1);
             }
         } else {
             if c.acc_valid() {
                 self.accumulate_delayed();
             }
-            if self.ctl.v1() {
+            if v1 {
                 match self.input {
                     LaneInput::Binary => self.lane_sums(LaneInput::Binary),
                     input => self.lane_sums(input),
@@ -1148,7 +1184,7 @@ impl Unit for Mvtu {
         if c.m_valid() && !m_ready {
             // A stalled output register holds the whole pipeline.
             crate::FOREVER
-        } else if !c.m_valid() && c.drained() && c.nf() == 0 && !s_valid {
+        } else if self.idle() && !s_valid {
             // Idle: no word in stage B or after it, none in the output register, none entering.
             crate::FOREVER
         } else if self.lazy {
@@ -1163,7 +1199,14 @@ impl Unit for Mvtu {
     fn skip(&mut self, edges: u64) {
         let run = self.buffered_quiet();
         if run == 0 || edges == 0 {
-            // The other sleeps are edges that change nothing.
+            // The other sleeps: a stalled output register, which holds everything, or an idle
+            // unit, whose edges shift empty pipeline slots and read the threshold address of
+            // none (registers nothing looks at, settled after one edge per stage and one more).
+            if self.idle() {
+                for _ in 0..edges.min(self.ctl.stages() as u64 + 1) {
+                    self.edge(false, &[], true);
+                }
+            }
             return;
         }
         debug_assert!(edges <= run as u64, "{edges} edges skipped of a run of {run}");
@@ -1196,10 +1239,7 @@ impl Unit for Mvtu {
                 self.keep_word();
             }
             if self.ctl.last() {
-                match self.input {
-                    LaneInput::Binary => self.accumulate_pass(LaneInput::Binary),
-                    input => self.accumulate_pass(input),
-                }
+                self.pass_at_stage_b();
             }
         } else if self.ctl.v1() {
             // One copy of the PE loop per input kind, so that the lanes' match is decided
@@ -1219,7 +1259,7 @@ impl Unit for Mvtu {
 
     fn reset(&mut self) {
         self.ctl.reset();
-        (self.pass_n, self.planes_fresh) = (0, false);
+        (self.pass_n, self.planes_fresh, self.q_len) = (0, false, 0);
     }
 }
 

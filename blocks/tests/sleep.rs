@@ -127,8 +127,9 @@ proptest! {
         }
     }
 
-    /// MVTUs of several passes of several words (binary, narrow and wide integer inputs) run
-    /// passes from their input buffer asleep.
+    /// MVTUs of several passes of several words (binary, narrow and wide integer inputs), with
+    /// up to three pipeline stages after the lanes (iCE40's cuts), run passes from their input
+    /// buffer asleep.
     #[test]
     fn mvtus_sleep_as_they_step(
         sf in 1usize..8,
@@ -136,6 +137,7 @@ proptest! {
         pe in 1usize..4,
         simd in 1usize..5,
         bits in prop::sample::select(vec![1u8, 2, 5, 8]),
+        stages in 0usize..4,
         seed: u64,
     ) {
         let input = if bits == 1 { LaneInput::Binary } else { LaneInput::Int { bits, signed: seed % 2 == 0 } };
@@ -152,10 +154,11 @@ proptest! {
         };
         prop_assume!(cfg.validate().is_ok());
         let t: Vec<i32> = (0..cfg.mh).map(|r| (r as i32 * 5) % 7 - 3).collect();
-        let u = Mvtu::new(&cfg, &matrix(cfg.mh, cfg.mw, seed), Some(&t)).expect("unit");
+        let u = Mvtu::new(&cfg, &matrix(cfg.mh, cfg.mw, seed), Some(&t)).expect("unit").pipelined(&cfg, stages);
         let moving = check(u, simd * input.bits(), 1500, seed)?;
-        // A pass's first two words enter while the last pass's result waits in the output
-        // register; from the third on, a pass from the buffer can sleep until its last.
-        prop_assert!(sf < 4 || nf < 2 || moving > 0, "passes from the buffer slept");
+        // A pass's first two words (one more per pipeline stage) enter while the last pass's
+        // result is on its way or waits in the output register; from the next on, a pass from
+        // the buffer can sleep until its last.
+        prop_assert!(sf < 4 + stages || nf < 2 || moving > 0, "passes from the buffer slept");
     }
 }

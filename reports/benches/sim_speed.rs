@@ -1,16 +1,18 @@
 //! Simulated clock cycles and frames per second, in one run: the cycle model against Verilator and
 //! against the golden model on an LFC-sized build (784-1024-1024-1024-10 at BNN-PYNQ's folding,
 //! 512 cycles per frame), the same LFC with signed 2-bit activations (W1A2, BNN-PYNQ's LFC-W1A2
-//! shape) and a CNV-sized one (BNN-PYNQ's folding, 32,768 cycles per frame), and against rust-hdl's
-//! own simulator on one MVTU (256 x 256, PE 16, SIMD 32). Targets (issue 29): the cycle model at
-//! least 50x Verilator on LFC and CNV, and at least 10% of the golden model's frames/s on the
-//! LFC. Every executor is timed as the fastest of three runs from a fresh instance (the machine is
+//! shape), a CNV-sized one (BNN-PYNQ's folding, 32,768 cycles per frame) and the demo compiled for
+//! the iCE40 UP5K (`results/ice40/demo-up5k`: MVTUs pipelined after their lanes), and against
+//! rust-hdl's own simulator on one MVTU (256 x 256, PE 16, SIMD 32). Targets (issue 29): the cycle
+//! model at least 50x Verilator on LFC and CNV, and at least 10% of the golden model's frames/s on
+//! the LFC. Every executor is timed as the fastest of three runs from a fresh instance (the machine is
 //! shared). Prints a table and writes `results/sim_speed.csv`.
 //!
 //! `cargo bench -p xnorflow-reports --bench sim_speed` (or `make sim-speed`). The first run
 //! verilates the LFC design (minutes); later runs reuse the library under `target/xnorflow-bench`.
 
 use compiler::dataflow::fold::Folding;
+use compiler::dataflow::target::{Arch, Ice40Part};
 use compiler::dataflow::{Graph, LaneInput, MemStyle, MvtuConfig, MvtuOutput, Node, Popcount};
 use compiler::model::random::{random_model, LayerSpec};
 use compiler::model::{Activation, Layer, LayerId, Model, Shape};
@@ -62,12 +64,17 @@ impl Row {
     }
 }
 
-/// A whole build of `model` at `folding`: the cycle model on `frames` random frames, Verilator on
-/// a quarter of them (the cycle model is fast enough to need more).
-fn build_speed(rows: &mut Vec<Row>, design: &'static str, model: &Model, folding: &Folding, frames: usize) {
+/// A whole build of `model` at `folding` for `arch`: the cycle model on `frames` random frames,
+/// Verilator on a quarter of them (the cycle model is fast enough to need more).
+fn build_speed(
+    rows: &mut Vec<Row>,
+    design: &'static str,
+    (model, folding, arch): (&Model, &Folding, Option<Arch>),
+    frames: usize,
+) {
     let dir =
         std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("xnorflow-bench-{}", model.name));
-    let opts = BuildOptions { frames: 1, ..BuildOptions::default() };
+    let opts = BuildOptions { frames: 1, arch, ..BuildOptions::default() };
     build::compile(model, folding, &dir, &opts, &mut |_| {}).expect("compile");
     let b = BuildDir::open(&dir).expect("build dir");
     let v = b.vectors(frames, 2).expect("vectors");
@@ -163,7 +170,7 @@ fn main() {
     eprintln!("LFC: cycle model and Verilator");
     let lfc = reports::reference::lfc_random(1).expect("model");
     let f = reports::reference::bnn_pynq_lfc_folding(Popcount::Compressor);
-    build_speed(&mut rows, "LFC 512 cycles/frame", &lfc, &f, 2048);
+    build_speed(&mut rows, "LFC 512 cycles/frame", (&lfc, &f, None), 2048);
     eprintln!("LFC-W1A2: cycle model and Verilator");
     let ty = compiler::model::IntType { bits: 2, signed: true };
     let specs = [
@@ -175,11 +182,20 @@ fn main() {
     ];
     let mut w1a2 = random_model("lfc-w1a2", Shape::new(1, 1, 784), &specs, 1).expect("model");
     w1a2.output = compiler::model::OutputMode::Argmax;
-    build_speed(&mut rows, "LFC-W1A2 512 cycles/frame", &w1a2, &f, 1024);
+    build_speed(&mut rows, "LFC-W1A2 512 cycles/frame", (&w1a2, &f, None), 1024);
     eprintln!("CNV: cycle model and Verilator");
     let cnv = reports::reference::cnv_random(1).expect("model");
     let f = reports::reference::bnn_pynq_cnv_folding(&cnv, Popcount::Compressor).expect("folding");
-    build_speed(&mut rows, "CNV 32768 cycles/frame", &cnv, &f, 64);
+    build_speed(&mut rows, "CNV 32768 cycles/frame", (&cnv, &f, None), 64);
+    eprintln!("demo on the iCE40 UP5K: cycle model and Verilator");
+    let demo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../results/ice40/demo-up5k");
+    let bytes = std::fs::read(demo.join("model.xnf")).expect("results/ice40/demo-up5k/model.xnf");
+    let model = compiler::format::from_bytes(&bytes).expect("demo model");
+    let text =
+        std::fs::read_to_string(demo.join("folding.json")).expect("results/ice40/demo-up5k/folding.json");
+    let f: Folding = compiler::json::from_str(&text).expect("demo folding");
+    let up5k = Some(Arch::Ice40(Ice40Part::Up5k));
+    build_speed(&mut rows, "demo UP5K 512 cycles/frame", (&model, &f, up5k), 4096);
     let mut csv =
         String::from("design,executor,frames,cycles,seconds,cycles_per_s,frames_per_s,cycle_model_speedup\n");
     println!(

@@ -30,6 +30,40 @@ pub trait StreamDut {
     fn fault(&self) -> Option<String> {
         None
     }
+    /// How many cycles, from the one about to run on, with these inputs held and reset low,
+    /// change neither port and make no handshake, so that a driver may run them at once with
+    /// [`StreamDut::pass`] (a pipeline whose every block waits for a timer of its own). 0 (the
+    /// default, always safe): the next cycle must be run with [`StreamDut::cycle`].
+    fn quiet(&self, s_valid: bool, m_ready: bool) -> u64 {
+        let _ = (s_valid, m_ready);
+        0
+    }
+    /// Runs `cycles` cycles at once, at most what [`StreamDut::quiet`] allowed for the inputs
+    /// they have.
+    fn pass(&mut self, cycles: u64) {
+        let _ = cycles;
+    }
+}
+
+/// The cycles from the present one on that a driver may run at once (see [`StreamDut::quiet`]):
+/// at most `limit`, and only while the stall pattern keeps the inputs `(offer, take)` the present
+/// cycle drew; takes the pattern's draws of the cycles after the present one that it counts.
+fn quiet_run(
+    dut: &dyn StreamDut,
+    give: bool,
+    (offer, take): (bool, bool),
+    pattern: &mut std::iter::Peekable<impl Iterator<Item = (bool, bool)>>,
+    limit: u64,
+) -> u64 {
+    let q = dut.quiet(give, take).min(limit);
+    if q == 0 {
+        return 0;
+    }
+    let mut n = 1;
+    while n < q && pattern.next_if_eq(&(offer, take)).is_some() {
+        n += 1;
+    }
+    n
 }
 
 /// How to drive a run.
@@ -106,8 +140,9 @@ pub fn run(
     let (zero, mut out) = reset(dut)?;
     let mut t = Trace::default();
     let mut next_in = 0;
-    let mut pattern = drive.stalls.iter();
-    for cycle in 0u64.. {
+    let mut pattern = drive.stalls.iter().peekable();
+    let mut cycle = 0u64;
+    loop {
         if t.outputs.len() >= n_out && next_in == inputs.len() || drive.stop_at == Some(cycle) {
             t.cycles = cycle;
             return Ok(t);
@@ -121,8 +156,18 @@ pub fn run(
                 total_out: n_out,
             });
         }
-        let (offer, take) = pattern.next().unwrap_or((true, true));
-        let give = offer && next_in < inputs.len();
+        let draw = pattern.next().unwrap_or((true, true));
+        let give = draw.0 && next_in < inputs.len();
+        // Cycles where nothing happens at the ports run at once, stopping where the run would
+        // stop or the watchdog fire.
+        let limit = drive.max_cycles.min(drive.stop_at.unwrap_or(u64::MAX)) - cycle;
+        let quiet = quiet_run(dut, give, draw, &mut pattern, limit);
+        if quiet > 0 {
+            dut.pass(quiet);
+            cycle += quiet;
+            continue;
+        }
+        let take = draw.1;
         let data = if give { &inputs[next_in] } else { &zero };
         let p = dut.cycle(false, give, data, take, &mut out);
         if let Some(m) = dut.fault() {
@@ -136,8 +181,8 @@ pub fn run(
             t.outputs.push(out.clone());
             t.out_cycles.push(cycle);
         }
+        cycle += 1;
     }
-    Ok(t)
 }
 
 /// How to drive a streaming run ([`run_streaming`]).
@@ -212,8 +257,9 @@ pub fn run_streaming<E>(
     // Output words still due per frame, oldest first.
     let mut due: VecDeque<usize> = VecDeque::new();
     let (mut words_in, mut exhausted, mut last_progress) = (0usize, false, 0u64);
-    let mut pattern = drive.stalls.iter();
-    for cycle in 0u64.. {
+    let mut pattern = drive.stalls.iter().peekable();
+    let mut cycle = 0u64;
+    loop {
         while inputs.is_empty() && !exhausted {
             match frames.next() {
                 None => exhausted = true,
@@ -240,8 +286,16 @@ pub fn run_streaming<E>(
                 total_out: st.words + expected.len(),
             }));
         }
-        let (offer, take) = pattern.next().unwrap_or((true, true));
-        let give = offer && !inputs.is_empty();
+        let draw = pattern.next().unwrap_or((true, true));
+        let give = draw.0 && !inputs.is_empty();
+        // Cycles where nothing happens at the ports run at once, up to the watchdog.
+        let quiet = quiet_run(dut, give, draw, &mut pattern, last_progress + drive.idle_limit - cycle);
+        if quiet > 0 {
+            dut.pass(quiet);
+            cycle += quiet;
+            continue;
+        }
+        let take = draw.1;
         let p = dut.cycle(false, give, inputs.front().filter(|_| give).unwrap_or(&zero), take, &mut out);
         if let Some(m) = dut.fault() {
             return Ok(Err(DriveError::Fault(m)));
@@ -293,6 +347,6 @@ pub fn run_streaming<E>(
             }
             st.words += 1;
         }
+        cycle += 1;
     }
-    Ok(Ok(st))
 }

@@ -26,6 +26,10 @@
 //! and the MVTU, in a vector's first pass, keeps its output register, nothing outside the chain
 //! can tell its edges apart: the three sleep together and run those edges among themselves when
 //! they wake (`sleep_chain`, `wake_chain`), without the per-unit bookkeeping of a whole cycle.
+//!
+//! When every unit sleeps, none is due to wake and the ports' inputs are the ones those at the
+//! ports sleep on, cycles only count until the soonest sleep ends: the driver runs them at once
+//! ([`StreamDut::quiet`]). On the CNV that is about a quarter of the cycles.
 
 mod latency;
 
@@ -36,8 +40,6 @@ use crate::golden::SimError;
 use blocks::Unit;
 use compiler::dataflow::{Graph, Node as GraphNode, NodeKind};
 use compiler::model::{Layer, Model};
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 
 /// The unit of an MVTU node computing model layer `layer`.
 fn mvtu(cfg: &compiler::dataflow::MvtuConfig, model: &Model, layer: usize) -> Result<blocks::Mvtu, SimError> {
@@ -144,12 +146,11 @@ enum Src {
     Byp(usize),
 }
 
-/// A unit's sleep: the edges from cycle `since` on are left out, to be applied by cycle `until`
-/// at the latest, while its inputs keep these values.
+/// A unit's sleep: the edges from cycle `since` on are left out, to be applied when it wakes (by
+/// its end in `CycleModel::timer` at the latest), while its inputs keep these values.
 #[derive(Clone, Copy, Debug)]
 struct Sleep {
     since: u64,
-    until: u64,
     s_valid: bool,
     m_ready: bool,
 }
@@ -192,9 +193,14 @@ pub struct CycleModel {
     awake: Vec<u64>,
     /// Each sleeping unit's sleep.
     sleep: Vec<Sleep>,
-    /// The sleeps with an end, `(until, unit)`, soonest first (an entry whose unit woke since
-    /// is stale and dropped when it comes up).
-    timers: BinaryHeap<Reverse<(u64, usize)>>,
+    /// Each unit's sleep's end, `u64::MAX` for a sleep without one or an awake unit (a chain's
+    /// is its MVTU's): scanned when the soonest comes, rather than kept in a heap, because a
+    /// graph has tens of units and their sleeps end about once per pass, where a heap's push
+    /// and pop cost more than the scan's few vector compares.
+    timer: Vec<u64>,
+    /// At most the soonest end in `timer` (a sleep that ended early leaves it earlier, and the
+    /// next scan finds nothing due).
+    next_timer: u64,
     /// Units to wake at the next cycle (an input changed), a bit each.
     due: Vec<u64>,
     /// Per-cycle scratch: each unit's `m_valid` (a duplicate's main one), then each duplicate's
@@ -240,7 +246,8 @@ impl CycleModel {
             fast: true,
             awake: Vec::new(),
             sleep: Vec::new(),
-            timers: BinaryHeap::new(),
+            timer: Vec::new(),
+            next_timer: u64::MAX,
             due: Vec::new(),
             valid: Vec::new(),
             vsrc: Vec::new(),
@@ -298,7 +305,8 @@ impl CycleModel {
                 Src::Byp(j) => n + j,
             })
             .collect();
-        m.sleep = vec![Sleep { since: 0, until: 0, s_valid: false, m_ready: false }; n];
+        m.sleep = vec![Sleep { since: 0, s_valid: false, m_ready: false }; n];
+        m.timer = vec![u64::MAX; n];
         m.clocked = Vec::with_capacity(n);
         m.chain_of = vec![usize::MAX; n];
         for i in 0..n.saturating_sub(2) {
@@ -421,6 +429,7 @@ impl CycleModel {
         let edges = now - self.sleep[i].since;
         each_unit!(&mut self.nodes[i], u => u.skip(edges), ());
         self.awake[i / 64] |= 1 << (i % 64);
+        self.timer[i] = u64::MAX;
     }
 
     /// A window unit -> FIFO -> MVTU chain whose ends show nothing for a while sleeps as one:
@@ -449,13 +458,13 @@ impl CycleModel {
         self.clocked.truncate(n - 2);
         let until = now.saturating_add(k);
         for u in [s, f, m] {
-            self.sleep[u] = Sleep { since: now, until, s_valid: false, m_ready: false };
+            self.sleep[u] = Sleep { since: now, s_valid: false, m_ready: false };
             self.awake[u / 64] &= !(1 << (u % 64));
         }
         // What wakes the chain early: its window unit's `s_valid`, its MVTU's `m_ready`.
         self.sleep[s].s_valid = s_valid;
         self.sleep[m].m_ready = self.m_ready[m];
-        self.timers.push(Reverse((until, m)));
+        self.set_timer(m, until);
         self.chain_asleep[c] = true;
         true
     }
@@ -477,6 +486,14 @@ impl CycleModel {
             self.awake[u / 64] |= 1 << (u % 64);
             self.valid[u] = self.nodes[u].valid();
         }
+        self.timer[m] = u64::MAX;
+    }
+
+    /// Unit `i`'s sleep ends at cycle `until` (`u64::MAX`: none).
+    #[inline]
+    fn set_timer(&mut self, i: usize, until: u64) {
+        self.timer[i] = until;
+        self.next_timer = self.next_timer.min(until);
     }
 
     /// Reads every unit's valids into `valid`.
@@ -495,7 +512,8 @@ impl CycleModel {
                 self.wake(i, self.cycle);
             }
         }
-        self.timers.clear();
+        self.timer.iter_mut().for_each(|t| *t = u64::MAX);
+        self.next_timer = u64::MAX;
         self.due.iter_mut().for_each(|w| *w = 0);
     }
 
@@ -503,14 +521,19 @@ impl CycleModel {
     /// wake.
     #[inline]
     fn wake_due(&mut self, now: u64) {
-        while let Some(&Reverse((until, i))) = self.timers.peek() {
-            if until > now {
-                break;
+        if self.next_timer <= now {
+            let mut next = u64::MAX;
+            for i in 0..self.timer.len() {
+                // A unit woken here clears its own end (a chain's, its MVTU's), never one before
+                // it: the scan reads each end once.
+                let t = self.timer[i];
+                if t <= now {
+                    self.wake(i, now);
+                } else {
+                    next = next.min(t);
+                }
             }
-            self.timers.pop();
-            if !self.is_awake(i) && self.sleep[i].until == until {
-                self.wake(i, now);
-            }
+            self.next_timer = next;
         }
         for w in 0..self.due.len() {
             let mut bits = std::mem::take(&mut self.due[w]);
@@ -574,6 +597,25 @@ impl StreamDut for CycleModel {
         self.out_bits
     }
 
+    /// Every unit asleep, none due to wake at the next cycle and those at the accelerator's
+    /// ports asleep on these inputs: until the first sleep ends, a cycle would only count (the
+    /// ports being registers or readies of sleeping units, which stay as they are).
+    fn quiet(&self, s_valid: bool, m_ready: bool) -> u64 {
+        let now = self.cycle;
+        if self.next_timer <= now
+            || self.awake.iter().chain(&self.due).any(|&w| w != 0)
+            || self.from_input.iter().any(|&i| self.sleep[i].s_valid != s_valid)
+            || self.to_output.iter().any(|&i| self.sleep[i].m_ready != m_ready)
+        {
+            return 0;
+        }
+        self.next_timer - now
+    }
+
+    fn pass(&mut self, cycles: u64) {
+        self.cycle += cycles;
+    }
+
     fn cycle(
         &mut self,
         rst: bool,
@@ -625,11 +667,9 @@ impl StreamDut for CycleModel {
             self.wake_on_ready(self.src_byp[i], sr, now);
             if k > 0 {
                 let until = now.saturating_add(k);
-                self.sleep[i] = Sleep { since: now, until, s_valid: sv, m_ready: rm };
+                self.sleep[i] = Sleep { since: now, s_valid: sv, m_ready: rm };
                 self.awake[i / 64] &= !(1 << (i % 64));
-                if until != u64::MAX {
-                    self.timers.push(Reverse((until, i)));
-                }
+                self.set_timer(i, until);
             } else if !(may_sleep
                 && self.chain_of[i] != usize::MAX
                 && self.chains[self.chain_of[i]][0] == i

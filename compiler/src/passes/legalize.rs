@@ -10,8 +10,8 @@
 use crate::dataflow::cost::ice40;
 use crate::dataflow::target::Arch;
 use crate::dataflow::{
-    ubits, Cut, DataflowError, Graph, LaneInput, MemStyle, MvtuConfig, MvtuHw, MvtuOutput, NodeKind, RomForm,
-    StageCuts, SwuConfig, SwuHw, WeightMem,
+    ubits, Cut, DataflowError, Flags, Graph, LaneInput, MemStyle, MvtuConfig, MvtuHw, MvtuOutput, NodeKind,
+    RomForm, StageCuts, SwuConfig, SwuHw, WeightMem,
 };
 use crate::model::Model;
 
@@ -208,8 +208,24 @@ pub fn fifo_ram(arch: Option<Arch>, depth: usize, width: usize) -> MemStyle {
     }
 }
 
+/// How FIFOs and width converters build their handshake flags on `arch` (no arch: 7-series).
+///
+/// On the UP5K, with the MVTUs' data paths pipelined, the demo's critical path (29.4 ns,
+/// 34.0 MHz) was a width converter's word count -> its `cnt <= o` compare (a LUT and a carry
+/// chain) -> the MVTU's `advance` before it and the next FIFO's write enables; the FIFOs' `count
+/// == depth` compares sit the same way in front of their neighbours' handshakes. Registering the
+/// next count's compares (two flip-flops a block, no change in any cycle) takes them off those
+/// chains. 7-series designs keep the compares: a LUT6 holds one, and their text stays as it was.
+pub fn flags(arch: Option<Arch>) -> Flags {
+    match arch {
+        Some(Arch::Ice40(_)) => Flags::Registered,
+        _ => Flags::Combinational,
+    }
+}
+
 /// The legalize pass: writes [`mvtu`]'s decisions into every MVTU, [`swu`]'s into every
-/// sliding-window unit and [`fifo_ram`]'s into every FIFO (bypass chains included).
+/// sliding-window unit, [`fifo_ram`]'s into every FIFO and [`flags`]' into every FIFO and width
+/// converter (bypass chains included).
 ///
 /// Weights in SPRAM (`mem=spram`, which only the iCE40 folder chooses) are refused unless the
 /// graph is for an iCE40 part that has SPRAM.
@@ -219,7 +235,11 @@ pub fn run(graph: &mut Graph, _model: &Model) -> Result<(), DataflowError> {
     let decide = |n: &mut crate::dataflow::Node| match &mut n.kind {
         NodeKind::Mvtu { cfg, hw, .. } => *hw = Some(mvtu_for(cfg, arch)),
         NodeKind::Swu { cfg, hw } => *hw = Some(swu_for(cfg, arch)),
-        NodeKind::Fifo { depth, ram } => *ram = fifo_ram(arch, *depth, n.in_bits),
+        NodeKind::Fifo { depth, ram, flags: f } => {
+            *ram = fifo_ram(arch, *depth, n.in_bits);
+            *f = flags(arch);
+        }
+        NodeKind::WidthConverter { flags: f } => *f = flags(arch),
         _ => {}
     };
     for n in &mut graph.nodes {

@@ -378,6 +378,47 @@ mod tests {
         text
     }
 
+    /// On iCE40 every FIFO and width converter gets registered handshake flags, written in the
+    /// text as `flags=registered` and read back; 7-series keeps the compares and its text. A
+    /// graph written before (combinational flags) still loads on iCE40; registered flags on
+    /// 7-series are refused.
+    #[test]
+    fn ice40_fifos_and_converters_get_registered_flags() {
+        use crate::dataflow::target::Ice40Part;
+        use crate::dataflow::Node;
+        let up5k = Some(Arch::Ice40(Ice40Part::Up5k));
+        let chain = |arch| Graph {
+            name: "g".into(),
+            nodes: vec![Node::width_converter("W1", 4, 16, 64), Node::fifo("F1", 16, 4, 3)],
+            arch,
+        };
+        let flags_of = |g: &Graph| -> Vec<Flags> {
+            g.nodes
+                .iter()
+                .filter_map(|n| match n.kind {
+                    NodeKind::Fifo { flags, .. } | NodeKind::WidthConverter { flags } => Some(flags),
+                    _ => None,
+                })
+                .collect()
+        };
+        let mut g = chain(up5k);
+        let text = legalized(&mut g);
+        assert_eq!(flags_of(&g), [Flags::Registered; 2]);
+        assert_eq!(text.matches("flags=registered").count(), 2, "{text}");
+        let mut x = chain(None);
+        let text = legalized(&mut x);
+        assert_eq!(flags_of(&x), [Flags::Combinational; 2]);
+        assert!(!text.contains("flags="), "{text}");
+        // An earlier legalizer's iCE40 graph (no flags written) loads and builds as it says.
+        let old = chain(up5k);
+        old.verify_legal().expect("an earlier iCE40 graph");
+        // Registered flags where the legalizer would not put them are refused.
+        let mut bad = chain(None);
+        bad.nodes[1].kind = NodeKind::Fifo { depth: 4, ram: MemStyle::Distributed, flags: Flags::Registered };
+        let e = bad.verify_legal().expect_err("registered flags on 7-series");
+        assert!(e.to_string().contains("not the legalizer's"), "{e}");
+    }
+
     /// On iCE40 a FIFO whose words fill a quarter of the EBRs they take goes to EBR; on 7-series
     /// (or no arch) every FIFO stays in LUT RAM. The decision round-trips through the text form
     /// and a hand-edited one is refused.

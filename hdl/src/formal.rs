@@ -1133,6 +1133,11 @@ pub fn designs(fast: bool) -> Result<Vec<Design>, HdlError> {
         v.push(fifo_in(3, 5, 2, MemStyle::Block)?);
         v.push(width_converter(2, 6, 12)?);
         v.push(width_converter(6, 4, 12)?);
+        // iCE40's registered handshake flags, both FIFO memory forms.
+        v.push(fifo_flags(3, 2, 3, MemStyle::Distributed, Flags::Registered)?);
+        v.push(fifo_flags(3, 2, 3, MemStyle::Block, Flags::Registered)?);
+        v.push(width_converter_flags(2, 6, 12, Flags::Registered)?);
+        v.push(width_converter_flags(6, 4, 12, Flags::Registered)?);
         v.push(argmax(1, 4, 3, false)?);
         v.push(argmax(3, 2, 1, true)?);
         v.push(mvtu(4, 4, 1, 4, false, true)?);

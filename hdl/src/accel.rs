@@ -219,7 +219,7 @@ fn stage(n: &compiler::dataflow::Node, model: &Model) -> Result<Stage, HdlError>
         NodeKind::Swu { cfg, .. } => Stage::Swu(Box::new(Swu::new(cfg)?)),
         NodeKind::Pool { cfg } => Stage::Pool(Box::new(Pool::new(cfg)?)),
         NodeKind::Fifo { depth, .. } => Stage::Fifo(Fifo::new(n.in_bits, *depth)?),
-        NodeKind::WidthConverter => Stage::WidthConverter(WidthConverter::new(n.in_bits, n.out_bits)?),
+        NodeKind::WidthConverter { .. } => Stage::WidthConverter(WidthConverter::new(n.in_bits, n.out_bits)?),
         NodeKind::Argmax { pe, bits, words, signed } => {
             Stage::Argmax(Argmax::new(*pe, *bits, *words, *signed)?)
         }

@@ -41,7 +41,7 @@ use crate::stream::{Argmax, Fifo, WidthConverter};
 use crate::swu::{Swu, SwuConfig};
 use crate::{HdlError, LaneInput, MemStyle, Mvtu, Popcount};
 use compiler::dataflow::fold::{self, Folding, LayerFold};
-use compiler::dataflow::DataflowError;
+use compiler::dataflow::{DataflowError, Flags};
 use compiler::model::random::{random_model, LayerSpec};
 use compiler::model::{Layer, Shape};
 use std::fmt::{self, Write as _};
@@ -336,13 +336,26 @@ pub fn fifo(width: usize, depth: usize, frame: usize) -> Result<Design, HdlError
 /// [`fifo`] with its words in `ram`: in block RAM the output register and its bypass hold state
 /// the pointer invariants do not describe, so its proofs are bounded.
 pub fn fifo_in(width: usize, depth: usize, frame: usize, ram: MemStyle) -> Result<Design, HdlError> {
+    fifo_flags(width, depth, frame, ram, Flags::Combinational)
+}
+
+/// [`fifo_in`] with handshake flags `flags`; registered flags are tied to the count by two
+/// more invariants (each is the compare of the count it was loaded from).
+pub fn fifo_flags(
+    width: usize,
+    depth: usize,
+    frame: usize,
+    ram: MemStyle,
+    flags: Flags,
+) -> Result<Design, HdlError> {
     let b = Fifo::new(width, depth)?;
     let form = if ram == MemStyle::Block { ", block RAM" } else { "" };
+    let reg = if flags.registered() { ", registered flags" } else { "" };
     let mut d = block_design(
         BlockKind::Fifo,
-        format!("{width} bits x {depth} deep{form}, {frame} words/frame"),
+        format!("{width} bits x {depth} deep{form}{reg}, {frame} words/frame"),
         b,
-        rtl::fifo::design("dut", width, depth, ram)?,
+        rtl::fifo::design_flags("dut", width, depth, ram, flags)?,
         frame,
         frame,
     )?;
@@ -359,17 +372,34 @@ pub fn fifo_in(width: usize, depth: usize, frame: usize, ram: MemStyle) -> Resul
         // Words in minus words out is what the FIFO holds.
         format!("(fd - 2) * {frame} + ic - oc == p_count"),
     ];
+    if flags.registered() {
+        d.probes
+            .extend([("p_full".into(), "core.full".into(), 1), ("p_empty".into(), "core.empty".into(), 1)]);
+        d.invariants.extend([format!("p_full == (p_count == {depth})"), "p_empty == (p_count == 0)".into()]);
+    }
     Ok(d)
 }
 
 /// A width converter from `i` to `o` bits on frames of `frame_bits` bits.
 pub fn width_converter(i: usize, o: usize, frame_bits: usize) -> Result<Design, HdlError> {
+    width_converter_flags(i, o, frame_bits, Flags::Combinational)
+}
+
+/// [`width_converter`] with handshake flags `flags`; registered flags are tied to the count by
+/// two more invariants (each is the compare of the count it was loaded from).
+pub fn width_converter_flags(
+    i: usize,
+    o: usize,
+    frame_bits: usize,
+    flags: Flags,
+) -> Result<Design, HdlError> {
     let b = WidthConverter::new(i, o)?;
+    let reg = if flags.registered() { ", registered flags" } else { "" };
     let mut d = block_design(
         BlockKind::WidthConverter,
-        format!("{i} -> {o} bits, {frame_bits}-bit frames"),
+        format!("{i} -> {o} bits{reg}, {frame_bits}-bit frames"),
         b,
-        rtl::width_converter::design("dut", i, o)?,
+        rtl::width_converter::design_flags("dut", i, o, flags)?,
         frame_bits / i,
         frame_bits / o,
     )?;
@@ -380,6 +410,11 @@ pub fn width_converter(i: usize, o: usize, frame_bits: usize) -> Result<Design, 
         // Bits in minus bits out is what the buffer holds.
         format!("(fd - 2) * {frame_bits} + ic * {i} - oc * {o} == p_cnt"),
     ];
+    if flags.registered() {
+        d.probes
+            .extend([("p_ready".into(), "core.ready".into(), 1), ("p_valid".into(), "core.valid".into(), 1)]);
+        d.invariants.extend([format!("p_ready == (p_cnt <= {o})"), format!("p_valid == (p_cnt >= {o})")]);
+    }
     Ok(d)
 }
 
@@ -1098,6 +1133,11 @@ pub fn designs(fast: bool) -> Result<Vec<Design>, HdlError> {
         v.push(fifo_in(3, 5, 2, MemStyle::Block)?);
         v.push(width_converter(2, 6, 12)?);
         v.push(width_converter(6, 4, 12)?);
+        // iCE40's registered handshake flags, both FIFO memory forms.
+        v.push(fifo_flags(3, 2, 3, MemStyle::Distributed, Flags::Registered)?);
+        v.push(fifo_flags(3, 2, 3, MemStyle::Block, Flags::Registered)?);
+        v.push(width_converter_flags(2, 6, 12, Flags::Registered)?);
+        v.push(width_converter_flags(6, 4, 12, Flags::Registered)?);
         v.push(argmax(1, 4, 3, false)?);
         v.push(argmax(3, 2, 1, true)?);
         v.push(mvtu(4, 4, 1, 4, false, true)?);

@@ -3,6 +3,7 @@
 //! yosys-smtbmc + z3, and every kind's mutant caught. Skipped with a message when the tools are
 //! missing. `make formal` runs the full set (`examples/formal.rs`).
 
+use compiler::dataflow::Flags;
 use hdl::formal::{self, Effort, Property};
 use std::time::Duration;
 
@@ -121,6 +122,49 @@ fn the_block_ram_fifo_meets_its_properties_and_needs_its_bypass() {
     let m = formal::mutate(&d, "no bypass", Property::Axi, "bypass ? written : q", "q").expect("mutant");
     let r = formal::check(&m.design, m.expected, &Effort { induction: 0, ..effort() }).expect("check");
     assert!(!r.passed(), "the FIFO without its bypass passed: {}", r.cell());
+}
+
+/// iCE40's registered handshake flags (a FIFO's full and empty, a width converter's ready and
+/// valid, loaded from the next count's compares) keep every stream property, the handshake
+/// rules and no-extra-word by induction; a flag loaded from the count before the edge is caught
+/// (a late `full` overwrites a held word, a late `valid` emits a word twice).
+#[test]
+fn the_registered_flags_meet_their_properties() {
+    if !tools() {
+        return;
+    }
+    let designs = [
+        (
+            formal::fifo_flags(3, 2, 2, hdl::MemStyle::Distributed, Flags::Registered).expect("fifo"),
+            // A late `full` takes a word into a full FIFO, over the head word while it waits.
+            ("full <= next == 2'd2", "full <= count == 2'd2", Property::Axi),
+        ),
+        (
+            formal::width_converter_flags(3, 2, 6, Flags::Registered).expect("dwc"),
+            // A late `valid` pops the word it just emptied out a second time.
+            ("valid <= next >= 3'd2", "valid <= cnt >= 3'd2", Property::NoExtra),
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (d, (from, to, expected)) in &designs {
+        for p in Property::ALL {
+            let r = formal::check(d, p, &effort()).unwrap_or_else(|e| panic!("{}: {e}", d.config));
+            eprintln!("{} | {} | {} | {:.1} s", d.config, p.name(), r.cell(), r.seconds);
+            let inductive = matches!(r.outcome, formal::Outcome::Proven { induction: Some(true), .. });
+            if !r.passed() || matches!(p, Property::Axi | Property::NoExtra) && !inductive {
+                failures.push(format!("{} {}: {}", d.config, p.name(), r.cell()));
+            }
+        }
+        let m =
+            formal::mutate(d, "flag from the count before the edge", *expected, from, to).expect("mutant");
+        let deeper = Effort { induction: 0, extra_depth: 8, ..effort() };
+        let r = formal::check(&m.design, m.expected, &deeper).expect("mutant");
+        eprintln!("mutant `{to}`: {}", r.cell());
+        if r.passed() {
+            failures.push(format!("{}: the mutant `{to}` passed", d.config));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
 #[test]

@@ -4,6 +4,7 @@
 mod common;
 
 use common::verilog_agrees;
+use compiler::dataflow::Flags;
 use hdl::harness::{self, Stalls};
 use hdl::rtl::argmax::ArgmaxParams;
 use hdl::stream::{Argmax, Fifo, WidthConverter};
@@ -84,28 +85,34 @@ const STALLS: Stalls = Stalls { gap: 0.35, backpressure: 0.35, seed: 3 };
 
 /// Both memory forms show the block's words on its cycles: in flip-flops or LUT RAM, and in block
 /// RAM, whose registered read needs the bypass for the word written as it is read (every push
-/// into an empty FIFO, and a push with a pop at one word held).
+/// into an empty FIFO, and a push with a pop at one word held). With registered flags (iCE40's
+/// form) too: the same block, the same cycles.
 #[test]
 fn fifo_verilog_matches() {
-    for ram in [hdl::MemStyle::Distributed, hdl::MemStyle::Block] {
-        for (w, d) in [(1, 1), (8, 2), (70, 5), (3, 17)] {
-            let ins = random_words(60, w, 1);
-            let mut f = Fifo::new(w, d).expect("fifo");
-            let v = hdl::rtl::fifo::design("dut", w, d, ram).expect("fifo verilog");
-            verilog_agrees(&mut f, &v, (w, w), &ins, &ins, STALLS, 3000);
+    for flags in [Flags::Combinational, Flags::Registered] {
+        for ram in [hdl::MemStyle::Distributed, hdl::MemStyle::Block] {
+            for (w, d) in [(1, 1), (8, 2), (70, 5), (3, 17)] {
+                let ins = random_words(60, w, 1);
+                let mut f = Fifo::new(w, d).expect("fifo");
+                let v = hdl::rtl::fifo::design_flags("dut", w, d, ram, flags).expect("fifo verilog");
+                verilog_agrees(&mut f, &v, (w, w), &ins, &ins, STALLS, 3000);
+            }
         }
     }
 }
 
+/// Both forms of the flags show the block's words on its cycles.
 #[test]
 fn width_converter_verilog_matches() {
-    for (i, o) in [(1, 8), (8, 1), (12, 8), (8, 12), (64, 64), (70, 3)] {
-        let n = 24 * o / gcd(i, o);
-        let ins = random_words(n, i, 2);
-        let outs = regroup(&ins, i, o);
-        let mut c = WidthConverter::new(i, o).expect("dwc");
-        let v = hdl::rtl::width_converter::design("dut", i, o).expect("dwc verilog");
-        verilog_agrees(&mut c, &v, (i, o), &ins, &outs, STALLS, 20_000);
+    for flags in [Flags::Combinational, Flags::Registered] {
+        for (i, o) in [(1, 8), (8, 1), (12, 8), (8, 12), (64, 64), (70, 3)] {
+            let n = 24 * o / gcd(i, o);
+            let ins = random_words(n, i, 2);
+            let outs = regroup(&ins, i, o);
+            let mut c = WidthConverter::new(i, o).expect("dwc");
+            let v = hdl::rtl::width_converter::design_flags("dut", i, o, flags).expect("dwc verilog");
+            verilog_agrees(&mut c, &v, (i, o), &ins, &outs, STALLS, 20_000);
+        }
     }
 }
 

@@ -156,7 +156,7 @@ impl Report {
                         format!("max-pool {}x{} over {}x{}x{}", c.kernel, c.kernel, c.h, c.w, c.c)
                     }
                     NodeKind::Fifo { depth, .. } => format!("FIFO {depth} x {} bits", n.in_bits),
-                    NodeKind::WidthConverter => {
+                    NodeKind::WidthConverter { .. } => {
                         format!("width converter {} -> {} bits", n.in_bits, n.out_bits)
                     }
                     NodeKind::Argmax { pe, words, .. } => format!("argmax over {}", pe * words),

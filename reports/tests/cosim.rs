@@ -8,7 +8,7 @@ mod common;
 use common::{folding, mlp};
 use compiler::dataflow::target::{Arch, Ice40Part};
 use compiler::dataflow::traffic::Stalls;
-use compiler::dataflow::{MemStyle, NodeKind, Popcount};
+use compiler::dataflow::{Flags, MemStyle, NodeKind, Popcount};
 use compiler::model::random::{random_model, LayerSpec};
 use compiler::model::{IntType, Model, OutputMode, Padding, Shape};
 use proptest::prelude::*;
@@ -263,7 +263,7 @@ proptest! {
 /// the word written as it is read: a residual block on 8 x 8 pixels of 16 four-bit channels, its
 /// branch one output element a cycle, whose bypass FIFO holds more than a row of pixels
 /// (1 Kbit and more, so in EBR), agrees in all three executors, words and cycles, under stalls
-/// and a reset.
+/// and a reset; every FIFO and width converter has iCE40's registered flags.
 #[test]
 fn golden_cycle_model_and_verilator_agree_with_fifos_in_block_ram() {
     let ty = IntType { bits: 4, signed: true };
@@ -286,6 +286,13 @@ fn golden_cycle_model_and_verilator_agree_with_fifos_in_block_ram() {
     let (_d, b) = compile_for(&m, &f, Popcount::Compressor, arch);
     let block = |n: &compiler::dataflow::Node| matches!(n.kind, NodeKind::Fifo { ram: MemStyle::Block, .. });
     assert!(b.graph.all_nodes().any(block), "a FIFO in EBR\n{}", b.graph);
+    // iCE40's registered handshake flags on every FIFO and width converter, both memory forms.
+    let registered = |n: &compiler::dataflow::Node| match n.kind {
+        NodeKind::Fifo { flags, .. } | NodeKind::WidthConverter { flags } => Some(flags == Flags::Registered),
+        _ => None,
+    };
+    let flags: Vec<bool> = b.graph.all_nodes().filter_map(registered).collect();
+    assert!(flags.len() > 2 && flags.iter().all(|&r| r), "registered flags\n{}", b.graph);
     for seed in [1, 2] {
         three_way(&m, &f, Popcount::Compressor, arch, 0.3, seed, 0.5)
             .unwrap_or_else(|e| panic!("seed {seed}: {e}"));

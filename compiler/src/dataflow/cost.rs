@@ -475,10 +475,15 @@ pub fn node(n: &Node) -> Cost {
         }
         NodeKind::Swu { cfg, hw } => swu_with(cfg, &hw.unwrap_or_else(|| legalize::swu(cfg))),
         NodeKind::Pool { cfg } => pool(cfg),
-        NodeKind::Fifo { depth, ram } => {
+        NodeKind::Fifo { depth, ram, flags } => {
             let aw = ubits(*depth as u64 - 1) as u64;
-            let control =
-                Cost { lut: 4 * aw + 9, ff: 3 * aw + 2, bram18: 0, cycles: n.in_words as u64, latency: 1 };
+            let control = Cost {
+                lut: 4 * aw + 9,
+                ff: 3 * aw + 2 + flags.flip_flops(),
+                bram18: 0,
+                cycles: n.in_words as u64,
+                latency: 1,
+            };
             match ram {
                 // Not a legal 7-series decision ([`legalize::fifo_ram`]); counted by its parts:
                 // the blocks, and the bypass register, its multiplexer and the address compare.
@@ -491,9 +496,10 @@ pub fn node(n: &Node) -> Cost {
                 _ => Cost { lut: control.lut + fifo_ram_luts(*depth, n.in_bits), ..control },
             }
         }
-        NodeKind::WidthConverter => {
+        NodeKind::WidthConverter { flags } => {
             let cap = (n.in_bits + n.out_bits) as u64;
-            Cost { lut: 2 * cap + 8, ff: cap + 8, bram18: 0, cycles: n.cycles() as u64, latency: 1 }
+            let ff = cap + 8 + flags.flip_flops();
+            Cost { lut: 2 * cap + 8, ff, bram18: 0, cycles: n.cycles() as u64, latency: 1 }
         }
         NodeKind::Duplicate => {
             // One data register loaded when both outputs are free, two valid flags.

@@ -1,6 +1,8 @@
 //! The dataflow graph: a pipeline of hardware nodes joined by streams.
 
-use super::{ubits, DataflowError, LaneInput, MemStyle, MvtuConfig, MvtuHw, PoolConfig, SwuConfig, SwuHw};
+use super::{
+    ubits, DataflowError, Flags, LaneInput, MemStyle, MvtuConfig, MvtuHw, PoolConfig, SwuConfig, SwuHw,
+};
 use crate::model::{IntType, LayerId};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -108,9 +110,18 @@ pub enum NodeKind {
         /// words on the same cycles. Absent in a `graph.json` written before there was a choice.
         #[serde(default = "distributed", skip_serializing_if = "is_distributed")]
         ram: MemStyle,
+        /// Its handshake flags, as the legalize pass decided (absent: combinational, as in a
+        /// `graph.json` written before there was a choice).
+        #[serde(default, skip_serializing_if = "is_combinational")]
+        flags: Flags,
     },
     /// A data-width converter (widths are the node's stream widths).
-    WidthConverter,
+    WidthConverter {
+        /// Its handshake flags, as the legalize pass decided (absent: combinational, as in a
+        /// `graph.json` written before there was a choice).
+        #[serde(default, skip_serializing_if = "is_combinational")]
+        flags: Flags,
+    },
     /// Argmax over the scores: `pe` fields of `bits` bits per word, `words` words per frame.
     Argmax {
         /// Scores per word.
@@ -162,6 +173,10 @@ fn distributed() -> MemStyle {
 
 fn is_distributed(m: &MemStyle) -> bool {
     *m == MemStyle::Distributed
+}
+
+fn is_combinational(f: &Flags) -> bool {
+    *f == Flags::Combinational
 }
 
 fn one() -> usize {
@@ -231,7 +246,7 @@ impl Node {
     pub fn fifo(name: &str, bits: usize, words: usize, depth: usize) -> Self {
         Node {
             name: name.into(),
-            kind: NodeKind::Fifo { depth, ram: MemStyle::Distributed },
+            kind: NodeKind::Fifo { depth, ram: MemStyle::Distributed, flags: Flags::Combinational },
             in_bits: bits,
             in_words: words,
             out_bits: bits,
@@ -243,7 +258,7 @@ impl Node {
     pub fn width_converter(name: &str, in_bits: usize, out_bits: usize, frame_bits: usize) -> Self {
         Node {
             name: name.into(),
-            kind: NodeKind::WidthConverter,
+            kind: NodeKind::WidthConverter { flags: Flags::Combinational },
             in_bits,
             in_words: frame_bits / in_bits,
             out_bits,
@@ -439,7 +454,7 @@ impl Graph {
             }
             NodeKind::Sign { ty } => (Some((*ty).into()), Some(LaneInput::Binary)),
             NodeKind::Add { ty, .. } => (Some((*ty).into()), Some((*ty).into())),
-            NodeKind::Fifo { .. } | NodeKind::WidthConverter | NodeKind::Duplicate => (None, cur),
+            NodeKind::Fifo { .. } | NodeKind::WidthConverter { .. } | NodeKind::Duplicate => (None, cur),
             NodeKind::Argmax { .. } => (None, None),
         };
         if let (Some(r), Some(c)) = (reads, cur) {
@@ -495,7 +510,19 @@ impl Graph {
             }
             // A FIFO's memory reads `Distributed` until the legalizer decides (and in graphs
             // written before there was a choice), so it is checked here, not in `verify`.
-            if let NodeKind::Fifo { depth, ram } = n.kind {
+            // Registered flags where the legalizer would not put them would build one design and
+            // count another; combinational ones are what every earlier legalizer wrote, and
+            // build and count as they say.
+            if let NodeKind::Fifo { flags, .. } | NodeKind::WidthConverter { flags } = n.kind {
+                let legal = crate::passes::legalize::flags(self.arch);
+                if flags != legal && flags != Flags::Combinational {
+                    return Err(DataflowError::Graph(format!(
+                        "node {}: handshake flags {flags:?} are not the legalizer's {legal:?}",
+                        n.name
+                    )));
+                }
+            }
+            if let NodeKind::Fifo { depth, ram, .. } = n.kind {
                 let legal = crate::passes::legalize::fifo_ram(self.arch, depth, n.in_bits);
                 if ram != legal {
                     return Err(DataflowError::Graph(format!(
@@ -607,7 +634,7 @@ impl Graph {
                         return err(format!("node {}: a FIFO keeps its stream and needs depth >= 1", n.name));
                     }
                 }
-                NodeKind::WidthConverter => {
+                NodeKind::WidthConverter { .. } => {
                     if n.in_bits * n.in_words != n.out_bits * n.out_words {
                         return err(format!(
                             "node {}: {} x {} bits in, {} x {} bits out",
@@ -666,7 +693,7 @@ impl Graph {
                         !matches!(
                             b.kind,
                             NodeKind::Fifo { .. }
-                                | NodeKind::WidthConverter
+                                | NodeKind::WidthConverter { .. }
                                 | NodeKind::Pool { .. }
                                 | NodeKind::ChannelPad { .. }
                         )

@@ -308,6 +308,38 @@ pub enum MemStyle {
     Spram,
 }
 
+/// How a FIFO or a width converter builds its handshake flags (`s_ready`, `m_valid`), as the
+/// legalizer decided ([`crate::passes::legalize::flags`]). Both blocks' flags are functions of
+/// their word count alone, so both forms show the same flags on the same cycles.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Flags {
+    /// Compared from the count after it is registered: the compare sits in front of every
+    /// neighbour's handshake logic.
+    #[default]
+    Combinational,
+    /// Flip-flops loaded with the next count's compares: each flag leaves a register, which
+    /// keeps the compare off the ready and valid chains between blocks (two flip-flops).
+    Registered,
+}
+
+impl Flags {
+    /// Whether the flags are flip-flops.
+    pub fn registered(self) -> bool {
+        self == Flags::Registered
+    }
+
+    /// The flip-flops the flags add to a block (both cost models count them): `s_ready` and
+    /// `m_valid` when registered; the compares' LUTs are there in both forms.
+    pub fn flip_flops(self) -> u64 {
+        if self.registered() {
+            2
+        } else {
+            0
+        }
+    }
+}
+
 /// How a threshold ROM is read, as the legalizer decided ([`crate::passes::legalize`]).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

@@ -24,8 +24,8 @@
 
 use super::target::Arch;
 use super::{
-    Cut, DataflowError, Graph, IntType, LaneInput, MemStyle, MvtuConfig, MvtuHw, MvtuOutput, Node, NodeKind,
-    PoolConfig, Popcount, RomForm, StageCuts, SwuConfig, SwuHw, WeightMem,
+    Cut, DataflowError, Flags, Graph, IntType, LaneInput, MemStyle, MvtuConfig, MvtuHw, MvtuOutput, Node,
+    NodeKind, PoolConfig, Popcount, RomForm, StageCuts, SwuConfig, SwuHw, WeightMem,
 };
 use crate::model::LayerId;
 use std::collections::HashMap;
@@ -153,9 +153,12 @@ fn what(n: &Node) -> String {
             };
             format!("maxpool {}x{}x{} k={}{elem}", c.h, c.w, c.c, c.kernel)
         }
-        NodeKind::Fifo { depth, ram: MemStyle::Block } => format!("fifo depth={depth} ram=block"),
-        NodeKind::Fifo { depth, .. } => format!("fifo depth={depth}"),
-        NodeKind::WidthConverter => "width-converter".to_string(),
+        NodeKind::Fifo { depth, ram, flags } => format!(
+            "fifo depth={depth}{}{}",
+            if *ram == MemStyle::Block { " ram=block" } else { "" },
+            flags_field(*flags)
+        ),
+        NodeKind::WidthConverter { flags } => format!("width-converter{}", flags_field(*flags)),
         NodeKind::Argmax { pe, bits, words, signed } => {
             format!("argmax {words}x{pe} scores of {bits} bits{}", if *signed { " signed" } else { "" })
         }
@@ -276,6 +279,26 @@ fn pick<T: Copy>(line: usize, what: &str, v: &str, names: &[(&str, T)]) -> Resul
         let legal: Vec<&str> = names.iter().map(|(n, _)| *n).collect();
         err(line, format!("{what}={v}: expected one of {}", legal.join(", ")))
     })
+}
+
+/// ` flags=registered` for registered handshake flags; nothing for the default.
+fn flags_field(f: Flags) -> &'static str {
+    match f {
+        Flags::Registered => " flags=registered",
+        Flags::Combinational => "",
+    }
+}
+
+fn parse_flags(line: usize, f: &mut Fields) -> Result<Flags, DataflowError> {
+    match f.opt("flags") {
+        Some(v) => pick(
+            line,
+            "flags",
+            &v,
+            &[("registered", Flags::Registered), ("combinational", Flags::Combinational)],
+        ),
+        None => Ok(Flags::Combinational),
+    }
 }
 
 fn parse_wmem(line: usize, v: &str) -> Result<WeightMem, DataflowError> {
@@ -496,12 +519,15 @@ fn parse_node(line: usize, text: &str) -> Result<Node, DataflowError> {
                 )?,
                 None => MemStyle::Distributed,
             };
+            let flags = parse_flags(line, &mut f)?;
             f.done()?;
-            NodeKind::Fifo { depth, ram }
+            NodeKind::Fifo { depth, ram, flags }
         }
         "width-converter" => {
-            Fields::new(line, rest)?.done()?;
-            NodeKind::WidthConverter
+            let mut f = Fields::new(line, rest)?;
+            let flags = parse_flags(line, &mut f)?;
+            f.done()?;
+            NodeKind::WidthConverter { flags }
         }
         "argmax" => {
             let (words, pe) = match dims(line, "scores", positional("WORDSxPE")?)?.as_slice() {

@@ -10,8 +10,8 @@
 use crate::dataflow::cost::ice40;
 use crate::dataflow::target::Arch;
 use crate::dataflow::{
-    ubits, Cut, DataflowError, Graph, LaneInput, MemStyle, MvtuConfig, MvtuHw, MvtuOutput, NodeKind, RomForm,
-    StageCuts, SwuConfig, SwuHw, WeightMem,
+    ubits, Cut, DataflowError, Flags, Graph, LaneInput, MemStyle, MvtuConfig, MvtuHw, MvtuOutput, NodeKind,
+    RomForm, StageCuts, SwuConfig, SwuHw, WeightMem,
 };
 use crate::model::Model;
 
@@ -208,8 +208,24 @@ pub fn fifo_ram(arch: Option<Arch>, depth: usize, width: usize) -> MemStyle {
     }
 }
 
+/// How FIFOs and width converters build their handshake flags on `arch` (no arch: 7-series).
+///
+/// On the UP5K, with the MVTUs' data paths pipelined, the demo's critical path (29.4 ns,
+/// 34.0 MHz) was a width converter's word count -> its `cnt <= o` compare (a LUT and a carry
+/// chain) -> the MVTU's `advance` before it and the next FIFO's write enables; the FIFOs' `count
+/// == depth` compares sit the same way in front of their neighbours' handshakes. Registering the
+/// next count's compares (two flip-flops a block, no change in any cycle) takes them off those
+/// chains. 7-series designs keep the compares: a LUT6 holds one, and their text stays as it was.
+pub fn flags(arch: Option<Arch>) -> Flags {
+    match arch {
+        Some(Arch::Ice40(_)) => Flags::Registered,
+        _ => Flags::Combinational,
+    }
+}
+
 /// The legalize pass: writes [`mvtu`]'s decisions into every MVTU, [`swu`]'s into every
-/// sliding-window unit and [`fifo_ram`]'s into every FIFO (bypass chains included).
+/// sliding-window unit, [`fifo_ram`]'s into every FIFO and [`flags`]' into every FIFO and width
+/// converter (bypass chains included).
 ///
 /// Weights in SPRAM (`mem=spram`, which only the iCE40 folder chooses) are refused unless the
 /// graph is for an iCE40 part that has SPRAM.
@@ -219,7 +235,11 @@ pub fn run(graph: &mut Graph, _model: &Model) -> Result<(), DataflowError> {
     let decide = |n: &mut crate::dataflow::Node| match &mut n.kind {
         NodeKind::Mvtu { cfg, hw, .. } => *hw = Some(mvtu_for(cfg, arch)),
         NodeKind::Swu { cfg, hw } => *hw = Some(swu_for(cfg, arch)),
-        NodeKind::Fifo { depth, ram } => *ram = fifo_ram(arch, *depth, n.in_bits),
+        NodeKind::Fifo { depth, ram, flags: f } => {
+            *ram = fifo_ram(arch, *depth, n.in_bits);
+            *f = flags(arch);
+        }
+        NodeKind::WidthConverter { flags: f } => *f = flags(arch),
         _ => {}
     };
     for n in &mut graph.nodes {
@@ -356,6 +376,47 @@ mod tests {
         let text = g.to_string();
         assert_eq!(&Graph::parse(&text).expect("parse"), g);
         text
+    }
+
+    /// On iCE40 every FIFO and width converter gets registered handshake flags, written in the
+    /// text as `flags=registered` and read back; 7-series keeps the compares and its text. A
+    /// graph written before (combinational flags) still loads on iCE40; registered flags on
+    /// 7-series are refused.
+    #[test]
+    fn ice40_fifos_and_converters_get_registered_flags() {
+        use crate::dataflow::target::Ice40Part;
+        use crate::dataflow::Node;
+        let up5k = Some(Arch::Ice40(Ice40Part::Up5k));
+        let chain = |arch| Graph {
+            name: "g".into(),
+            nodes: vec![Node::width_converter("W1", 4, 16, 64), Node::fifo("F1", 16, 4, 3)],
+            arch,
+        };
+        let flags_of = |g: &Graph| -> Vec<Flags> {
+            g.nodes
+                .iter()
+                .filter_map(|n| match n.kind {
+                    NodeKind::Fifo { flags, .. } | NodeKind::WidthConverter { flags } => Some(flags),
+                    _ => None,
+                })
+                .collect()
+        };
+        let mut g = chain(up5k);
+        let text = legalized(&mut g);
+        assert_eq!(flags_of(&g), [Flags::Registered; 2]);
+        assert_eq!(text.matches("flags=registered").count(), 2, "{text}");
+        let mut x = chain(None);
+        let text = legalized(&mut x);
+        assert_eq!(flags_of(&x), [Flags::Combinational; 2]);
+        assert!(!text.contains("flags="), "{text}");
+        // An earlier legalizer's iCE40 graph (no flags written) loads and builds as it says.
+        let old = chain(up5k);
+        old.verify_legal().expect("an earlier iCE40 graph");
+        // Registered flags where the legalizer would not put them are refused.
+        let mut bad = chain(None);
+        bad.nodes[1].kind = NodeKind::Fifo { depth: 4, ram: MemStyle::Distributed, flags: Flags::Registered };
+        let e = bad.verify_legal().expect_err("registered flags on 7-series");
+        assert!(e.to_string().contains("not the legalizer's"), "{e}");
     }
 
     /// On iCE40 a FIFO whose words fill a quarter of the EBRs they take goes to EBR; on 7-series

@@ -174,15 +174,10 @@ fn stage_module(
             return Err(HdlError::Check(format!("node {}: not legalized", n.name)));
         }
         NodeKind::Pool { cfg } => pool::define(d, pool::name(top, cfg), cfg)?,
-        NodeKind::Fifo { depth, ram } => {
-            fifo::define(d, fifo::name(top, n.in_bits, *depth, *ram), n.in_bits, *depth, *ram)
+        NodeKind::Fifo { depth, ram, flags } => fifo::define_node(d, top, n.in_bits, *depth, *ram, *flags),
+        NodeKind::WidthConverter { flags } => {
+            width_converter::define_node(d, top, n.in_bits, n.out_bits, *flags)
         }
-        NodeKind::WidthConverter => width_converter::define(
-            d,
-            width_converter::name(top, n.in_bits, n.out_bits),
-            n.in_bits,
-            n.out_bits,
-        ),
         NodeKind::Argmax { pe, bits, words, signed } => {
             let a = ArgmaxParams { pe: *pe, bits: *bits, words: *words, signed: *signed };
             argmax::define(d, argmax::name(top, a), a)

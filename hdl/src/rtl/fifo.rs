@@ -6,6 +6,7 @@ use super::builder::{cond, if_, if_else, lit, nb, Expr, Module};
 use super::{stream_ports, Design};
 use crate::words::ubits;
 use crate::{HdlError, MemStyle};
+use compiler::dataflow::Flags;
 
 /// The module name of a FIFO of `depth` words of `width` bits in `ram` under `prefix`.
 pub fn name(prefix: &str, width: usize, depth: usize, ram: MemStyle) -> String {
@@ -15,13 +16,48 @@ pub fn name(prefix: &str, width: usize, depth: usize, ram: MemStyle) -> String {
     }
 }
 
-/// Defines the FIFO module `name` in `d`.
+/// Defines the FIFO module `name` in `d` (combinational flags).
 pub fn define(d: &mut Design, name: String, width: usize, depth: usize, ram: MemStyle) -> String {
-    d.define(name, |_, n| module(n, width, depth, ram))
+    define_flags(d, name, width, depth, ram, Flags::Combinational)
+}
+
+/// Defines the FIFO of `depth` words of `width` bits in `ram` with handshake flags `flags` under
+/// `prefix` in `d`, and returns its module name.
+pub fn define_node(
+    d: &mut Design,
+    prefix: &str,
+    width: usize,
+    depth: usize,
+    ram: MemStyle,
+    flags: Flags,
+) -> String {
+    define_flags(d, super::flags_name(name(prefix, width, depth, ram), flags), width, depth, ram, flags)
+}
+
+fn define_flags(
+    d: &mut Design,
+    name: String,
+    width: usize,
+    depth: usize,
+    ram: MemStyle,
+    flags: Flags,
+) -> String {
+    d.define(name, |_, n| module(n, width, depth, ram, flags))
 }
 
 /// A design whose top module `top` is a FIFO of `depth >= 1` words of `width >= 1` bits in `ram`.
 pub fn design(top: &str, width: usize, depth: usize, ram: MemStyle) -> Result<Design, HdlError> {
+    design_flags(top, width, depth, ram, Flags::Combinational)
+}
+
+/// [`design`] with handshake flags `flags`.
+pub fn design_flags(
+    top: &str,
+    width: usize,
+    depth: usize,
+    ram: MemStyle,
+    flags: Flags,
+) -> Result<Design, HdlError> {
     if width == 0 || depth == 0 {
         return Err(HdlError::Folding {
             layer: "fifo".into(),
@@ -29,7 +65,7 @@ pub fn design(top: &str, width: usize, depth: usize, ram: MemStyle) -> Result<De
         });
     }
     let mut d = Design::new(top);
-    define(&mut d, top.into(), width, depth, ram);
+    define_flags(&mut d, top.into(), width, depth, ram, flags);
     Ok(d)
 }
 
@@ -37,7 +73,12 @@ pub fn design(top: &str, width: usize, depth: usize, ram: MemStyle) -> Result<De
 /// `mem[rnext]`, the read pointer after the edge, into its output register at every edge; the
 /// one word that read cannot see is the one written at the same edge to the same address (a
 /// block RAM reads the old word), and a register of that word and a flag select it instead.
-fn module(name: &str, w: usize, depth: usize, ram: MemStyle) -> Module {
+///
+/// Registered flags hold `count == depth` and `count == 0` of the count after the edge (the
+/// block's `!s_ready` and `!m_valid`); that form also writes its words outside the reset's
+/// branch (a word written under reset is never read: the count restarts at 0), which keeps the
+/// reset off the words' write enables.
+fn module(name: &str, w: usize, depth: usize, ram: MemStyle, flags: Flags) -> Module {
     let (pw, cw) = (ubits(depth as u64 - 1), ubits(depth as u64));
     let mut m = Module::new(name);
     let p = stream_ports(&mut m, w, w);
@@ -45,35 +86,56 @@ fn module(name: &str, w: usize, depth: usize, ram: MemStyle) -> Module {
     let rptr = m.reg("rptr", pw, Some(0));
     let wptr = m.reg("wptr", pw, Some(0));
     let count = m.reg("count", cw, Some(0));
-    let full = m.wire1("full", count.clone().eq(lit(cw, depth as u64)));
-    let empty = m.wire1("empty", count.clone().eq(lit(cw, 0)));
+    let reg = flags.registered();
+    let (full, empty) = if reg {
+        (m.reg1("full", false), m.reg1("empty", true))
+    } else {
+        (
+            m.wire1("full", count.clone().eq(lit(cw, depth as u64))),
+            m.wire1("empty", count.clone().eq(lit(cw, 0))),
+        )
+    };
     let push = m.wire1("push", p.s_valid.land(full.clone().lnot()));
     let pop = m.wire1("pop", p.m_ready.land(empty.clone().lnot()));
     let step = |ptr: &Expr| {
         cond(ptr.clone().eq(lit(pw, depth as u64 - 1)), lit(pw, 0), ptr.clone().plus(lit(pw, 1)))
     };
-    m.always(
-        "clock",
-        vec![if_else(
-            p.rst.clone(),
-            vec![nb(rptr.clone(), lit(pw, 0)), nb(wptr.clone(), lit(pw, 0)), nb(count.clone(), lit(cw, 0))],
-            vec![
-                if_(
-                    push.clone(),
-                    vec![nb(mem.clone().at(wptr.clone()), p.s_data.clone()), nb(wptr.clone(), step(&wptr))],
-                ),
-                if_(pop.clone(), vec![nb(rptr.clone(), step(&rptr))]),
-                if_else(
-                    push.clone().land(pop.clone().lnot()),
-                    vec![nb(count.clone(), count.clone().plus(lit(cw, 1)))],
-                    vec![if_(
-                        pop.clone().land(push.clone().lnot()),
-                        vec![nb(count.clone(), count.minus(lit(cw, 1)))],
-                    )],
-                ),
-            ],
-        )],
-    );
+    let write = nb(mem.clone().at(wptr.clone()), p.s_data.clone());
+    let grow = push.clone().land(pop.clone().lnot());
+    let shrink = pop.clone().land(push.clone().lnot());
+    let mut on_reset =
+        vec![nb(rptr.clone(), lit(pw, 0)), nb(wptr.clone(), lit(pw, 0)), nb(count.clone(), lit(cw, 0))];
+    let steps = if reg {
+        m.always("clock", vec![if_(push.clone(), vec![write])]);
+        let next = m.wire(
+            "next",
+            cw,
+            cond(
+                grow,
+                count.clone().plus(lit(cw, 1)),
+                cond(shrink, count.clone().minus(lit(cw, 1)), count.clone()),
+            ),
+        );
+        on_reset.extend([nb(full.clone(), lit(1, 0)), nb(empty.clone(), lit(1, 1))]);
+        vec![
+            if_(push.clone(), vec![nb(wptr.clone(), step(&wptr))]),
+            if_(pop.clone(), vec![nb(rptr.clone(), step(&rptr))]),
+            nb(count.clone(), next.clone()),
+            nb(full.clone(), next.clone().eq(lit(cw, depth as u64))),
+            nb(empty.clone(), next.eq(lit(cw, 0))),
+        ]
+    } else {
+        vec![
+            if_(push.clone(), vec![write, nb(wptr.clone(), step(&wptr))]),
+            if_(pop.clone(), vec![nb(rptr.clone(), step(&rptr))]),
+            if_else(
+                grow,
+                vec![nb(count.clone(), count.clone().plus(lit(cw, 1)))],
+                vec![if_(shrink, vec![nb(count.clone(), count.minus(lit(cw, 1)))])],
+            ),
+        ]
+    };
+    m.always("clock", vec![if_else(p.rst.clone(), on_reset, steps)]);
     let head = match ram {
         MemStyle::Block => {
             let rnext =

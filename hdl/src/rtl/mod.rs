@@ -105,6 +105,16 @@ fn ident_part(s: &str) -> String {
     s.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect()
 }
 
+/// The module name of a block named `base` whose handshake flags are `flags`: registered flags
+/// print another module (`_rf`), combinational ones the name as it was.
+fn flags_name(base: String, flags: compiler::dataflow::Flags) -> String {
+    if flags.registered() {
+        format!("{base}_rf")
+    } else {
+        base
+    }
+}
+
 /// The ports every stream block has, in the order they are declared: `clock`, `rst`, `s_data`,
 /// `s_valid`, `s_ready`, `m_data`, `m_valid`, `m_ready`.
 pub(crate) struct StreamPorts {

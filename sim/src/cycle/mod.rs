@@ -338,7 +338,7 @@ impl CycleModel {
                 Node::Mvtu(Box::new(mvtu(cfg, model, layer.index())?.pipelined(cfg, stages)))
             }
             NodeKind::Fifo { depth, .. } => Node::Fifo(blocks::Fifo::new(n.in_bits, *depth)),
-            NodeKind::WidthConverter => {
+            NodeKind::WidthConverter { .. } => {
                 Node::WidthConverter(blocks::WidthConverter::new(n.in_bits, n.out_bits))
             }
             NodeKind::Argmax { pe, bits, words, signed } => {

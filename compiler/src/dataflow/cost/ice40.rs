@@ -442,15 +442,20 @@ fn node_with(n: &Node, thresholds: Option<&[i32]>) -> Ice40Cost {
         }
         NodeKind::Swu { cfg, .. } => swu(cfg),
         NodeKind::Pool { cfg } => pool(cfg),
-        NodeKind::Fifo { depth, ram: super::super::MemStyle::Block } => {
-            fifo_ebr(*depth, n.in_bits, n.in_words)
+        // Registered flags: two flip-flops more, each loaded from its compare's LUT4.
+        NodeKind::Fifo { depth, ram: super::super::MemStyle::Block, flags } => {
+            Ice40Cost { dff: flags.flip_flops(), ..Ice40Cost::default() }
+                + fifo_ebr(*depth, n.in_bits, n.in_words)
         }
-        NodeKind::Fifo { depth, .. } => fifo(*depth, n.in_bits, n.in_words),
+        NodeKind::Fifo { depth, flags, .. } => {
+            Ice40Cost { dff: flags.flip_flops(), ..Ice40Cost::default() }
+                + fifo(*depth, n.in_bits, n.in_words)
+        }
         // A register of input plus output width and its counter; the LUT4s are least-squares
         // fits over the 13 converters of `results/ice40_blocks.csv`: a wider word in shifts
         // into place (2.75 LUT4 per output bit; a ratio that is not whole costs 4 per input bit
         // more), a narrower word out is selected from the register.
-        NodeKind::WidthConverter => {
+        NodeKind::WidthConverter { flags } => {
             let (i, o) = (n.in_bits as u64, n.out_bits as u64);
             let lut4 = if i <= o {
                 (11 * o + 2 * i).div_ceil(4) + 5 + if o % i != 0 { 4 * i } else { 0 }
@@ -467,7 +472,7 @@ fn node_with(n: &Node, thresholds: Option<&[i32]>) -> Ice40Cost {
             // (its counter and control, about one cell per input word of an output word, at
             // most eight; three for a narrowing converter).
             let unpaired = if i <= o { (o / i).clamp(2, DWC_UNPAIRED) } else { 3 };
-            same(lut4, if i <= o && o / i >= 8 { 5 } else { 1 }, i + o + 3, unpaired)
+            same(lut4, if i <= o && o / i >= 8 { 5 } else { 1 }, i + o + 3 + flags.flip_flops(), unpaired)
         }
         // As on 7-series: registers, and a LUT4 per bit of logic. The duplicate's and the
         // pad's registers copy the input word, so none has a LUT4 of its own, and two control

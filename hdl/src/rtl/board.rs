@@ -487,9 +487,11 @@ fn board(name: &str, accel: &str, rx: &str, tx: &str, fifo: &str, table: &str, p
 }
 
 /// The packer's clock (reset with the accelerator): a complete word waits in `word` (`full`)
-/// until the accelerator takes it, and is then cleared, so that a frame's last word has zeros
-/// past its elements; only an empty word takes the queue's head, into slot `k`, and the last
-/// slot or the frame's last element completes it.
+/// until the accelerator takes it; only an empty word takes the queue's head, into slot `k`,
+/// and the last slot or the frame's last element completes it. The first element of a word
+/// clears the other slots, so that a frame's last word has zeros past its elements and the
+/// accelerator's ready reaches nothing but `full` (it ends the accelerator's ready chain,
+/// which had run on into every bit's clock enable).
 #[allow(clippy::too_many_arguments)]
 fn pack(
     rst: &Expr,
@@ -506,12 +508,14 @@ fn pack(
     let (kw, pw) = (ubits(epw as u64 - 1), ubits(p.frame_len as u64));
     let last_pix = opix.clone().eq(lit(pw, p.frame_len as u64 - 1));
     let last = k.clone().eq(lit(kw, epw as u64 - 1)).lor(last_pix.clone());
+    let first = if iw > eb { concat(vec![lit(iw - eb, 0), q_data.clone()]) } else { q_data.clone() };
     let mut take: Vec<Stmt> = (0..epw)
         .map(|q| {
-            if_(
-                k.clone().eq(lit(kw, q as u64)),
-                vec![nb(word.clone().slice(q * eb + eb - 1, q * eb), q_data.clone())],
-            )
+            let slot = match q {
+                0 => nb(word.clone(), first.clone()),
+                _ => nb(word.clone().slice(q * eb + eb - 1, q * eb), q_data.clone()),
+            };
+            if_(k.clone().eq(lit(kw, q as u64)), vec![slot])
         })
         .collect();
     take.extend([
@@ -521,15 +525,10 @@ fn pack(
     ]);
     vec![if_else(
         rst.clone(),
-        vec![
-            nb(word.clone(), lit(iw, 0)),
-            nb(k.clone(), lit(kw, 0)),
-            nb(opix.clone(), lit(pw, 0)),
-            nb(full.clone(), lit(1, 0)),
-        ],
+        vec![nb(k.clone(), lit(kw, 0)), nb(opix.clone(), lit(pw, 0)), nb(full.clone(), lit(1, 0))],
         vec![if_else(
             full.clone(),
-            vec![if_(acc_ready.clone(), vec![nb(full.clone(), lit(1, 0)), nb(word.clone(), lit(iw, 0))])],
+            vec![if_(acc_ready.clone(), vec![nb(full.clone(), lit(1, 0))])],
             vec![if_(q_valid.clone(), take)],
         )],
     )]

@@ -24,7 +24,11 @@ fn rows() -> Vec<BTreeMap<String, String>> {
 }
 
 /// The LUT4 jitter of Yosys on small modules: the same argmax Verilog (10 scores of 9 bits) maps
-/// to 29 LUT4 in the demo and 36 in the SFC, so no estimate is within 10% of both.
+/// to 29 LUT4 in the demo and 36 in the SFC, so no estimate is within 10% of both. Nothing is
+/// shared with a neighbour (the hierarchy is kept): the module synthesized alone in one Yosys
+/// session is 35, 36, 37, 29 or 39 LUT4 after 0, 1, 2, 3 or 8 unrelated syntheses in the same
+/// session, whose generated names reorder ABC's input; the LUT4s that come and go are its
+/// control logic, the nine inverters on the compare's carry chain stay.
 const SMALL_NODE_LUT4: u64 = 4;
 
 /// The kinds of node the iCE40 model is fitted for on the two convolutional designs: window
@@ -42,7 +46,7 @@ fn fitted_on_conv_designs(n: &compiler::dataflow::Node) -> bool {
 }
 
 /// Every node: the estimate today is the one the CSV records (so the table in the README is
-/// current), its LUT4s within 10% of Yosys' (or within [`SMALL_NODE_LUT4`]), its EBRs exactly
+/// current), its LUT4s within 10% of Yosys' (an argmax within [`SMALL_NODE_LUT4`]), its EBRs exactly
 /// Yosys', its flip-flops within 15%; on the convolutional designs, every node of the kinds
 /// [`fitted_on_conv_designs`] names.
 #[test]
@@ -82,7 +86,10 @@ fn ice40_estimates_track_yosys_per_node() {
             );
             eprintln!("{line}");
             let recorded = (num("lut4_est"), num("carry_est"), num("dff_est"), num("ebr_est"));
-            let lut_ok = err.abs() <= 0.10 || e.lut4.abs_diff(num("lut4")) <= SMALL_NODE_LUT4;
+            // Only the argmax has the slack of Yosys' jitter; the duplicate and sign nodes,
+            // as small, are exact.
+            let jitter = matches!(n.kind, compiler::dataflow::NodeKind::Argmax { .. });
+            let lut_ok = err.abs() <= 0.10 || (jitter && e.lut4.abs_diff(num("lut4")) <= SMALL_NODE_LUT4);
             let fitted = !conv || fitted_on_conv_designs(n);
             if fitted && (!lut_ok || ff_err.abs() > 0.15 || e.ebr != num("ebr")) {
                 failures.push(line);
@@ -115,12 +122,12 @@ fn folding_for_a_part_fits_it_or_names_a_part_that_would() {
     let spec = Ice40Part::Up5k.spec();
     assert!(e.lc() <= spec.lc && e.ebr <= spec.ebr, "{e:?}");
     // What the part must hold is the accelerator and the board top of `xnorflow bitstream`
-    // around it (the demo's: a one-frame FIFO of eight 64-bit words in flip-flops).
+    // around it (the demo's: a one-frame queue of 64 bytes, one EBR).
     let g = fold::lower_for(&m, &f, Some(compiler::dataflow::target::Arch::Ice40(Ice40Part::Up5k)))
         .expect("lowers");
     let board = ice40::board_top(&g, &m);
     assert_eq!(e, ice40::graph_with(&g, &m).1 + board);
-    assert!(board.lc() > 1000, "{board:?}");
+    assert_eq!(board.ebr, 1, "{board:?}");
     let cycles = fold::lower(&m, &f).expect("lowers").cycles_per_frame() as u64;
     // The fastest that fits: the next faster frame time would not.
     let hx8k = fold::auto_fold_ice40(&m, Ice40Part::Hx8k, None, pc, mem).expect("fits an hx8k");
@@ -312,7 +319,12 @@ fn ice40_logic_cells_track_nextpnr() {
         check("total", total.lc());
         check("board-total", (total + board).lc());
         if let Some(got) = lc("board") {
-            eprintln!("{design} board top: {} LC estimated vs {got} nextpnr (by difference)", board.lc());
+            eprintln!(
+                "{design} board top: {} LC ({} LUT4, {} DFF) estimated vs {got} nextpnr (by difference)",
+                board.lc(),
+                board.lut4,
+                board.dff
+            );
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));

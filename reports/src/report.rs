@@ -186,13 +186,13 @@ fn ice40_section(b: &BuildDir, synth: Option<&SynthResult>) -> Option<Section> {
         let spec = p.spec();
         text.push(format!(
             "Compiled for the iCE40 {p}: an estimated {} of its {} logic cells ({} the accelerator, {} the board \
-             top of `xnorflow bitstream`: UART, input quantizer, packer, one-frame input FIFO{}) and {} of its {} EBRs.",
+             top of `xnorflow bitstream`: UART, input quantizer, one-frame input queue in EBR, packer{}) and {} of its {} EBRs.",
             (total + board).lc(),
             spec.lc,
             total.lc(),
             board.lc(),
             if spram { ", SPRAM weight loader" } else { "" },
-            total.ebr,
+            (total + board).ebr,
             spec.ebr
         ));
     }

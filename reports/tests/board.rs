@@ -57,11 +57,34 @@ fn run_tb_with(dir: &std::path::Path, defines: &[&str]) -> Option<String> {
 fn uart_board_classifies_real_images_and_recovers_from_errors() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let b = build_dir(&tmp.path().join("b"));
+    classifies_and_recovers(&b, tmp.path(), 1);
+}
+
+/// The packer behind the input queue: a dense first layer at SIMD 16 takes sixteen pixels a
+/// word (four words a frame), so an element in the wrong slot, a slot counter that survives an
+/// abandoned frame or a word that keeps an earlier frame's bits gives other classes.
+#[test]
+fn uart_board_packs_several_elements_a_word() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let specs = [LayerSpec::QuantBinary(7), LayerSpec::Dense(32), LayerSpec::Dense(10)];
+    let m = random_model("uart_dense", Shape::new(8, 8, 1), &specs, 12).expect("model");
+    let f = folding(&m, &[(4, 16), (2, 8)], Popcount::Compressor);
+    let opts = BuildOptions { frames: 1, ..BuildOptions::default() };
+    let dir = tmp.path().join("b");
+    build::compile(&m, &f, &dir, &opts, &mut |_| {}).unwrap_or_else(|e| panic!("{e}"));
+    let b = BuildDir::open(&dir).unwrap_or_else(|e| panic!("{e}"));
+    classifies_and_recovers(&b, tmp.path(), 16);
+}
+
+/// 32 digits with random gaps through build `b`'s board top (input words of `epw` elements),
+/// two of them abandoned (a framing error, a silence) and sent again.
+fn classifies_and_recovers(b: &BuildDir, tmp: &std::path::Path, epw: usize) {
     // 8 clocks a bit keeps the simulation short; the logic is the same at 12 MHz / 115200.
-    let p = reports::board::params(&b, 8_000_000, 1_000_000).expect("params");
+    let p = reports::board::params(b, 8_000_000, 1_000_000).expect("params");
+    assert_eq!(p.elems_per_word(), epw);
     assert_eq!(p.clks_per_bit, 8);
-    let dir = tmp.path().join("board");
-    let top = reports::board::write(&b, &p, &dir, None).expect("board top").top;
+    let dir = tmp.join("board");
+    let top = reports::board::write(b, &p, &dir, None).expect("board top").top;
     let digits = parse_digits(reports_digits(), "digits", Split::Test).expect("digits");
     let golden = sim::golden::Golden::new(&b.model).expect("golden");
     let frame = 64;

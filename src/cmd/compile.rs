@@ -246,7 +246,7 @@ pub fn run(args: Args) -> Result<()> {
         let spec = part.spec();
         println!(
             "iCE40 {part} (estimates): {} LUT4, {} carry, {} DFF; {} logic cells ({} the accelerator, {} the \
-             board top of `xnorflow bitstream`) of {}, {} of {} EBR",
+             board top of `xnorflow bitstream`) of {}, {} of {} EBR (the board top's input queue included)",
             thousands(e.lut4),
             thousands(e.carry),
             thousands(e.dff),
@@ -254,7 +254,7 @@ pub fn run(args: Args) -> Result<()> {
             thousands(e.lc()),
             thousands(board.lc()),
             thousands(spec.lc),
-            e.ebr,
+            (e + board).ebr,
             spec.ebr
         );
     } else if let (None, Some(FoldTarget::Cycles(c))) = (&args.folding, target) {

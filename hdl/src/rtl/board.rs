@@ -9,9 +9,13 @@
 //! - out: each output word of the accelerator as `ceil(out_bits / 8)` bytes, least significant
 //!   first: the class (one byte) for a design that ends in an argmax, else every score word.
 //! - errors: a framing error (a stop bit of 0), a gap of more than `timeout` clocks inside a
-//!   frame, or an input word the accelerator cannot take abandon the partial frame: the
-//!   accelerator is reset (which empties it, words of earlier frames included) and the byte
-//!   [`ERROR_BYTE`] is sent; the next byte starts a new frame.
+//!   frame, or a byte the input queue cannot take (a whole frame's elements still waiting for
+//!   the accelerator) abandon the partial frame: the accelerator and the queue are reset (which
+//!   empties them, words of earlier frames included) and the byte [`ERROR_BYTE`] is sent; the
+//!   next byte starts a new frame.
+//!
+//! Bytes go through the quantizer into a queue of one frame's elements (block RAM,
+//! [`QUEUE_RAM`]); the packer behind it fills the accelerator's input words from the queue.
 //!
 //! - weights (designs with weights in SPRAM only, which the configuration image cannot hold):
 //!   after power-on the board first expects [`LOAD_MAGIC`], then the weight image
@@ -32,6 +36,10 @@ use crate::{HdlError, MemStyle};
 
 /// The byte the board sends when it abandons a partial frame.
 pub const ERROR_BYTE: u8 = 0xEE;
+
+/// Where the board top's one-frame input queue (`frame_len` elements of `elem_bits`) lives:
+/// block RAM, on every board (`dataflow::cost::ice40::board_top` counts it there).
+pub const QUEUE_RAM: MemStyle = MemStyle::Block;
 
 /// What the board top needs to know about its accelerator and its UART.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -107,9 +115,17 @@ pub fn define(d: &mut Design, accel: &str, p: &BoardParams) -> Result<String, Hd
     p.check()?;
     let rx = d.define(rx_name(accel, p.clks_per_bit), |_, n| uart_rx(n, p.clks_per_bit));
     let tx = d.define(tx_name(accel, p.clks_per_bit), |_, n| uart_tx(n, p.clks_per_bit));
-    let depth = p.words_per_frame();
-    let ram = MemStyle::Distributed;
-    let fifo = fifo::define(d, fifo::name(accel, p.in_bits, depth, ram), p.in_bits, depth, ram);
+    // One frame of quantized elements, before the packer, in block RAM (every iCE40 part has
+    // EBRs; the board top is only built for iCE40 boards): words of the accelerator's input
+    // width in flip-flops took most of the board top's cells and its slowest path (the write
+    // pointer fanning out to every word's clock enable).
+    let fifo = fifo::define(
+        d,
+        fifo::name(accel, p.elem_bits, p.frame_len, QUEUE_RAM),
+        p.elem_bits,
+        p.frame_len,
+        QUEUE_RAM,
+    );
     let table_file = format!("{accel}_board_table.mem");
     let text: String = p.table.iter().map(|v| format!("{:x}\n", v & ((1u64 << p.elem_bits) - 1))).collect();
     d.file(table_file.clone(), text);
@@ -296,50 +312,39 @@ fn board(name: &str, accel: &str, rx: &str, tx: &str, fifo: &str, table: &str, p
     m.comment("The input quantizer: element of each pixel byte.");
     let tbl = m.memory("qtable", eb, 256, None, Some(table));
     let elem = m.wire("elem", eb, tbl.at(rx_data.clone()));
-    m.comment("The packer: elements into input words, a frame at a time.");
+    m.comment("The packer behind the queue: elements into input words, a frame at a time.");
     let word = m.reg("word", iw, Some(0));
     let k = m.reg("k", kw, Some(0));
-    let pix = m.reg("pix", pw, Some(0));
+    let opix = m.reg("opix", pw, Some(0));
     let full = m.reg1("full", false);
+    let acc_s_ready = m.net("acc_s_ready", None);
+    m.comment("Framing: the pixel count of the frame being received and the silence inside it.");
+    let pix = m.reg("pix", pw, Some(0));
     let idle = m.reg("idle", tw, Some(0));
     let abandon = m.reg1("abandon", false);
     let err_pending = m.reg1("err_pending", false);
     let loader = Loader::new(&mut m, p, &rx_data);
     // The accelerator waits in reset while its weights arrive (its memories have no reset).
-    let acc_rst = m.wire1(
-        "acc_rst",
-        match &loader {
-            Some(l) => rst.clone().lor(abandon.clone()).lor(l.loading.clone()),
-            None => rst.clone().lor(abandon.clone()),
-        },
-    );
-    let (f_ready, f_valid, f_data) =
-        (m.net("f_ready", None), m.net("f_valid", None), m.net("f_data", Some(iw)));
-    let overflow = m.wire1("overflow", full.clone().land(f_ready.clone().lnot()));
+    // The reset of the accelerator, the queue and the packer is registered, a clock after its
+    // causes: as a gate it began the board's slowest path (the power-on count or the loader's
+    // state through it to the queue's read address and bypass compare), and no byte arrives
+    // within a clock of an abandon, the power-on reset or the last weight.
+    let acc_rst_next = match &loader {
+        Some(l) => rst.clone().lor(abandon.clone()).lor(l.loading.clone()),
+        None => rst.clone().lor(abandon.clone()),
+    };
+    let acc_rst = m.reg1("acc_rst", true);
+    m.always("clk", vec![nb(acc_rst.clone(), acc_rst_next)]);
+    let (q_ready, q_valid, q_data) =
+        (m.net("q_ready", None), m.net("q_valid", None), m.net("q_data", Some(eb)));
+    let overflow = m.wire1("overflow", rx_valid.clone().land(q_ready.clone().lnot()));
     let timed_out = m.wire1("timed_out", idle.clone().eq(lit(tw, p.timeout)));
     let last_pix = m.wire1("last_pix", pix.clone().eq(lit(pw, p.frame_len as u64 - 1)));
-    let last_slot = m.wire1("last_slot", k.clone().eq(lit(kw, epw as u64 - 1)));
-    let mut slots = Vec::with_capacity(epw);
-    for q in 0..epw {
-        slots.push(if_(
-            k.clone().eq(lit(kw, q as u64)),
-            vec![nb(word.clone().slice(q * eb + eb - 1, q * eb), elem.clone())],
-        ));
-    }
-    let mut on_byte = slots;
-    on_byte.extend([
+    let on_byte = vec![
         nb(idle.clone(), lit(tw, 0)),
-        nb(k.clone(), cond(last_slot.clone().lor(last_pix.clone()), lit(kw, 0), k.clone().plus(lit(kw, 1)))),
         nb(pix.clone(), cond(last_pix.clone(), lit(pw, 0), pix.clone().plus(lit(pw, 1)))),
-        if_(last_slot.lor(last_pix), vec![nb(full.clone(), lit(1, 1))]),
-    ]);
-    let clear = vec![
-        nb(word.clone(), lit(iw, 0)),
-        nb(k.clone(), lit(kw, 0)),
-        nb(pix.clone(), lit(pw, 0)),
-        nb(full.clone(), lit(1, 0)),
-        nb(idle.clone(), lit(tw, 0)),
     ];
+    let clear = vec![nb(pix.clone(), lit(pw, 0)), nb(idle.clone(), lit(tw, 0))];
     let mut on_abandon = clear.clone();
     on_abandon.push(nb(abandon.clone(), lit(1, 0)));
     // The output serializer's state, advanced below.
@@ -382,7 +387,6 @@ fn board(name: &str, accel: &str, rx: &str, tx: &str, fifo: &str, table: &str, p
             vec![
                 {
                     let framing = vec![
-                        if_(full.clone(), vec![nb(full.clone(), lit(1, 0)), nb(word.clone(), lit(iw, 0))]),
                         if_(rx_valid.clone(), on_byte),
                         if_(
                             pix.clone().ne(lit(pw, 0)).land(rx_valid.clone().lnot()),
@@ -430,26 +434,29 @@ fn board(name: &str, accel: &str, rx: &str, tx: &str, fifo: &str, table: &str, p
             ],
         )],
     );
-    let acc_s_ready = m.net("acc_s_ready", None);
+    // Every byte goes into the queue: while the weights load or a frame is abandoned the queue
+    // is held in reset (`acc_rst`), which drops it.
+    let q_take = m.wire1("q_take", full.clone().lnot());
     m.instance(
         fifo,
         "inq",
         vec![
             ("clock", clk.clone()),
             ("rst", acc_rst.clone()),
-            ("s_valid", full.clone()),
-            ("s_data", word),
-            ("s_ready", f_ready),
-            ("m_valid", f_valid.clone()),
-            ("m_data", f_data.clone()),
-            ("m_ready", acc_s_ready.clone()),
+            ("s_valid", rx_valid.clone()),
+            ("s_data", elem),
+            ("s_ready", q_ready),
+            ("m_valid", q_valid.clone()),
+            ("m_data", q_data.clone()),
+            ("m_ready", q_take),
         ],
     );
+    m.always("clk", pack(&acc_rst, &acc_s_ready, &q_valid, &q_data, &word, &k, &opix, &full, p));
     let mut conns = vec![
         ("clk", clk.clone()),
         ("rst", acc_rst),
-        ("s_axis_tdata", f_data),
-        ("s_axis_tvalid", f_valid),
+        ("s_axis_tdata", word),
+        ("s_axis_tvalid", full),
         ("s_axis_tready", acc_s_ready),
         ("m_axis_tdata", m_data),
         ("m_axis_tvalid", m_valid),
@@ -477,6 +484,54 @@ fn board(name: &str, accel: &str, rx: &str, tx: &str, fifo: &str, table: &str, p
         ],
     );
     m
+}
+
+/// The packer's clock (reset with the accelerator): a complete word waits in `word` (`full`)
+/// until the accelerator takes it; only an empty word takes the queue's head, into slot `k`,
+/// and the last slot or the frame's last element completes it. The first element of a word
+/// clears the other slots, so that a frame's last word has zeros past its elements and the
+/// accelerator's ready reaches nothing but `full` (it ends the accelerator's ready chain,
+/// which had run on into every bit's clock enable).
+#[allow(clippy::too_many_arguments)]
+fn pack(
+    rst: &Expr,
+    acc_ready: &Expr,
+    q_valid: &Expr,
+    q_data: &Expr,
+    word: &Expr,
+    k: &Expr,
+    opix: &Expr,
+    full: &Expr,
+    p: &BoardParams,
+) -> Vec<Stmt> {
+    let (eb, iw, epw) = (p.elem_bits, p.in_bits, p.elems_per_word());
+    let (kw, pw) = (ubits(epw as u64 - 1), ubits(p.frame_len as u64));
+    let last_pix = opix.clone().eq(lit(pw, p.frame_len as u64 - 1));
+    let last = k.clone().eq(lit(kw, epw as u64 - 1)).lor(last_pix.clone());
+    let first = if iw > eb { concat(vec![lit(iw - eb, 0), q_data.clone()]) } else { q_data.clone() };
+    let mut take: Vec<Stmt> = (0..epw)
+        .map(|q| {
+            let slot = match q {
+                0 => nb(word.clone(), first.clone()),
+                _ => nb(word.clone().slice(q * eb + eb - 1, q * eb), q_data.clone()),
+            };
+            if_(k.clone().eq(lit(kw, q as u64)), vec![slot])
+        })
+        .collect();
+    take.extend([
+        nb(k.clone(), cond(last.clone(), lit(kw, 0), k.clone().plus(lit(kw, 1)))),
+        nb(opix.clone(), cond(last_pix, lit(pw, 0), opix.clone().plus(lit(pw, 1)))),
+        if_(last, vec![nb(full.clone(), lit(1, 1))]),
+    ]);
+    vec![if_else(
+        rst.clone(),
+        vec![nb(k.clone(), lit(kw, 0)), nb(opix.clone(), lit(pw, 0)), nb(full.clone(), lit(1, 0))],
+        vec![if_else(
+            full.clone(),
+            vec![if_(acc_ready.clone(), vec![nb(full.clone(), lit(1, 0))])],
+            vec![if_(q_valid.clone(), take)],
+        )],
+    )]
 }
 
 /// The weight loader's registers: where the next word goes, the word being assembled, and the

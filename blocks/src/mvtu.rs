@@ -777,8 +777,11 @@ impl Mvtu {
     /// sleep ([`Unit::sleep`]) until its last word. The ports see the same words
     /// on the same cycles either way: the accumulators are internal, the output register takes
     /// them only at a pass's end, and a wrapping register's sum does not depend on the order of
-    /// its additions. Per cycle is the reference the lazy form is tested against.
+    /// its additions. Per cycle is the reference the lazy form is tested against. Call it
+    /// between runs, with the unit drained (the driver's reset drains it): a pass end still in
+    /// the pipeline would find its queued result gone.
     pub fn set_per_cycle(&mut self, per_cycle: bool) {
+        debug_assert!(self.ctl.drained(), "set_per_cycle on an MVTU with words in flight");
         self.lazy = !per_cycle;
         (self.pass_n, self.planes_fresh, self.q_len) = (0, false, 0);
     }

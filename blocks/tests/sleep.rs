@@ -132,7 +132,7 @@ proptest! {
     /// buffer asleep.
     #[test]
     fn mvtus_sleep_as_they_step(
-        sf in 1usize..8,
+        sf in 1usize..11,
         nf in 1usize..5,
         pe in 1usize..4,
         simd in 1usize..5,

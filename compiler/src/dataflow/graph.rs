@@ -510,9 +510,9 @@ impl Graph {
             }
             // A FIFO's memory reads `Distributed` until the legalizer decides (and in graphs
             // written before there was a choice), so it is checked here, not in `verify`.
-            // Registered flags where the legalizer would not put them would build one design and
-            // count another; combinational ones are what every earlier legalizer wrote, and
-            // build and count as they say.
+            // Registered flags are iCE40's choice alone (`legalize::flags`), so elsewhere they
+            // are refused; combinational ones are what every earlier legalizer wrote, and build
+            // and count as they say on any arch.
             if let NodeKind::Fifo { flags, .. } | NodeKind::WidthConverter { flags } = n.kind {
                 let legal = crate::passes::legalize::flags(self.arch);
                 if flags != legal && flags != Flags::Combinational {

@@ -71,11 +71,6 @@ impl BoardParams {
         self.in_bits / self.elem_bits
     }
 
-    /// Input words per frame.
-    pub fn words_per_frame(&self) -> usize {
-        self.frame_len.div_ceil(self.elems_per_word())
-    }
-
     /// Bytes per output word.
     pub fn out_bytes(&self) -> usize {
         self.out_bits.div_ceil(8)
@@ -86,7 +81,11 @@ impl BoardParams {
         if self.clks_per_bit < 4 {
             return bad(format!("{} clocks per UART bit; at least 4 are needed", self.clks_per_bit));
         }
-        if self.elem_bits == 0 || self.elem_bits > 8 || self.in_bits % self.elem_bits != 0 {
+        if self.elem_bits == 0
+            || self.elem_bits > 8
+            || self.in_bits < self.elem_bits
+            || self.in_bits % self.elem_bits != 0
+        {
             return bad(format!("{}-bit words of {}-bit elements", self.in_bits, self.elem_bits));
         }
         if self.frame_len == 0 || self.table.len() != 256 || self.out_bits == 0 || self.timeout == 0 {

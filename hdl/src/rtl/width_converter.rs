@@ -11,11 +11,6 @@ pub fn name(prefix: &str, i: usize, o: usize) -> String {
     format!("{prefix}_dwc_{i}_{o}")
 }
 
-/// Defines the converter module `name` in `d` (combinational flags).
-pub fn define(d: &mut Design, name: String, i: usize, o: usize) -> String {
-    define_flags(d, name, i, o, Flags::Combinational)
-}
-
 /// Defines the converter from `i` to `o` bits with handshake flags `flags` under `prefix` in
 /// `d`, and returns its module name.
 pub fn define_node(d: &mut Design, prefix: &str, i: usize, o: usize, flags: Flags) -> String {
@@ -44,8 +39,8 @@ pub fn design_flags(top: &str, i: usize, o: usize, flags: Flags) -> Result<Desig
     Ok(d)
 }
 
-/// Registered flags hold `cnt <= o` and `cnt >= o` of the count after the edge, so they read
-/// as the compares of the count would (the block's `s_ready` and `m_valid`) a cycle later.
+/// Registered flags are loaded with `cnt <= o` and `cnt >= o` of the count after the edge, so
+/// on every cycle they equal the compares of the count (the block's `s_ready` and `m_valid`).
 fn module(name: &str, i: usize, o: usize, flags: Flags) -> Module {
     let cap = i + o;
     let cb = ubits(cap as u64);

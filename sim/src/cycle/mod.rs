@@ -374,7 +374,8 @@ impl CycleModel {
     /// Clock every unit every cycle and step every MVTU's accumulators each cycle as the hardware
     /// does (`true`), or (the default) let units sleep and accumulate each pass at its last
     /// word: the same words on the same cycles at every port (see the module documentation and
-    /// `blocks::Mvtu::set_per_cycle`), the per-cycle form being the reference.
+    /// `blocks::Mvtu::set_per_cycle`), the per-cycle form being the reference. Call it between
+    /// runs: each run's reset drains the units it switches.
     pub fn set_per_cycle(&mut self, per_cycle: bool) {
         // The reference also clocks every block every cycle: no unit sleeps.
         self.wake_all();

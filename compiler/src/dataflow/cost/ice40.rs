@@ -443,13 +443,12 @@ fn node_with(n: &Node, thresholds: Option<&[i32]>) -> Ice40Cost {
         NodeKind::Swu { cfg, .. } => swu(cfg),
         NodeKind::Pool { cfg } => pool(cfg),
         // Registered flags: two flip-flops more, each loaded from its compare's LUT4.
-        NodeKind::Fifo { depth, ram: super::super::MemStyle::Block, flags } => {
-            Ice40Cost { dff: flags.flip_flops(), ..Ice40Cost::default() }
-                + fifo_ebr(*depth, n.in_bits, n.in_words)
-        }
-        NodeKind::Fifo { depth, flags, .. } => {
-            Ice40Cost { dff: flags.flip_flops(), ..Ice40Cost::default() }
-                + fifo(*depth, n.in_bits, n.in_words)
+        NodeKind::Fifo { depth, ram, flags } => {
+            let store = match ram {
+                super::super::MemStyle::Block => fifo_ebr(*depth, n.in_bits, n.in_words),
+                _ => fifo(*depth, n.in_bits, n.in_words),
+            };
+            Ice40Cost { dff: flags.flip_flops(), ..Ice40Cost::default() } + store
         }
         // A register of input plus output width and its counter; the LUT4s are least-squares
         // fits over the 13 converters of `results/ice40_blocks.csv`: a wider word in shifts
@@ -555,12 +554,14 @@ pub fn board_top(g: &Graph, model: &Model) -> Ice40Cost {
         })
         .collect();
     let queue = fifo_ebr(frame, eb, 0);
-    // The packer's slot and pixel counters.
+    // The packer's slot and pixel counters, and its `full` flag (the registered reset is in
+    // `BOARD_FIXED`, fitted on boards that have it).
     let counters = (ubits(epw as u64 - 1) + ubits(frame as u64)) as u64;
+    let packer_full = 1;
     let mut c = Ice40Cost {
         lut4: queue.lut4 + table_lut4(&table, eb) + iw as u64 + epw as u64 + counters + BOARD_FIXED.0,
         carry: queue.carry,
-        dff: queue.dff + iw as u64 + counters + 1 + BOARD_FIXED.1,
+        dff: queue.dff + iw as u64 + counters + packer_full + BOARD_FIXED.1,
         ebr: queue.ebr,
         unpaired: queue.unpaired + BOARD_FIXED.2,
         ..Ice40Cost::default()

@@ -41,6 +41,11 @@ pub const ERROR_BYTE: u8 = 0xEE;
 /// block RAM, on every board (`dataflow::cost::ice40::board_top` counts it there).
 pub const QUEUE_RAM: MemStyle = MemStyle::Block;
 
+/// The input queue's handshake flags: registered, as the legalizer makes every iCE40 FIFO's
+/// (`legalize::flags`), so that its count's compares stay off the packer's and the UART's
+/// paths. One constant with the cost model, which counts their flip-flops.
+pub const QUEUE_FLAGS: compiler::dataflow::Flags = compiler::dataflow::cost::ice40::BOARD_QUEUE_FLAGS;
+
 /// What the board top needs to know about its accelerator and its UART.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BoardParams {
@@ -117,14 +122,9 @@ pub fn define(d: &mut Design, accel: &str, p: &BoardParams) -> Result<String, Hd
     // One frame of quantized elements, before the packer, in block RAM (every iCE40 part has
     // EBRs; the board top is only built for iCE40 boards): words of the accelerator's input
     // width in flip-flops took most of the board top's cells and its slowest path (the write
-    // pointer fanning out to every word's clock enable).
-    let fifo = fifo::define(
-        d,
-        fifo::name(accel, p.elem_bits, p.frame_len, QUEUE_RAM),
-        p.elem_bits,
-        p.frame_len,
-        QUEUE_RAM,
-    );
+    // pointer fanning out to every word's clock enable). Its flags are registered
+    // ([`QUEUE_FLAGS`]).
+    let fifo = fifo::define_node(d, accel, p.elem_bits, p.frame_len, QUEUE_RAM, QUEUE_FLAGS);
     let table_file = format!("{accel}_board_table.mem");
     let text: String = p.table.iter().map(|v| format!("{:x}\n", v & ((1u64 << p.elem_bits) - 1))).collect();
     d.file(table_file.clone(), text);

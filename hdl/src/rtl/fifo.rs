@@ -16,11 +16,6 @@ pub fn name(prefix: &str, width: usize, depth: usize, ram: MemStyle) -> String {
     }
 }
 
-/// Defines the FIFO module `name` in `d` (combinational flags).
-pub fn define(d: &mut Design, name: String, width: usize, depth: usize, ram: MemStyle) -> String {
-    define_flags(d, name, width, depth, ram, Flags::Combinational)
-}
-
 /// Defines the FIFO of `depth` words of `width` bits in `ram` with handshake flags `flags` under
 /// `prefix` in `d`, and returns its module name.
 pub fn define_node(

@@ -275,7 +275,7 @@ fn ctl_module(name: &str, c: &MvtuConfig, stages: usize) -> Module {
     let out = m.reg("out", ow, Some(0));
     let advance = m.wire1("advance", out_valid.clone().lnot().lor(p.m_ready.clone()));
     let first_pass = m.wire1("first_pass", nf.clone().eq(lit(tbits, 0)));
-    let fire = m.wire1("fire", advance.clone().land(first_pass.clone().lnot().lor(p.s_valid)));
+    let fire = m.wire1("fire", advance.clone().land(first_pass.clone().lnot().lor(p.s_valid.clone())));
     // Later passes read the vector back from the input buffer.
     let ibuf = (nf_n > 1).then(|| m.memory("ibuf", iw, sf_n, None, None));
     let word = match &ibuf {
@@ -284,8 +284,14 @@ fn ctl_module(name: &str, c: &MvtuConfig, stages: usize) -> Module {
     };
     let word = m.wire("word", iw, word);
     let mut on_fire = vec![nb(xr.clone(), word)];
+    // The first pass writes its word at `sf` on every cycle that offers one, not only on the
+    // handshake: `sf` moves only on a handshake, whose own write leaves the accepted word there,
+    // and the first pass reads no word from the buffer. The write enable then leaves out
+    // `advance` and `fire` (the downstream ready), which were the UP5K demo's critical path into
+    // the buffer's EBR write masks.
     if let Some(b) = ibuf {
-        on_fire.push(if_(first_pass.clone(), vec![nb(b.at(sf.clone()), p.s_data)]));
+        let offered = first_pass.clone().land(p.s_valid.clone());
+        m.always("clock", vec![if_(offered, vec![nb(b.at(sf.clone()), p.s_data)])]);
     }
     on_fire.push(nb(first.clone(), sf.clone().eq(lit(sfb, 0))));
     on_fire.push(nb(last.clone(), sf.clone().eq(lit(sfb, sf_n as u64 - 1))));

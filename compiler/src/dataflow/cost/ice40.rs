@@ -14,8 +14,8 @@
 //! `compiler/tests/ice40_estimate.rs`); each says which rows it was fitted on.
 
 use super::super::{
-    ubits, width, Graph, LaneInput, MvtuConfig, MvtuHw, MvtuOutput, Node, NodeKind, PerNode, PoolConfig,
-    Popcount, RomForm, SwuConfig, SwuHw, WeightMem,
+    ubits, width, Flags, Graph, LaneInput, MvtuConfig, MvtuHw, MvtuOutput, Node, NodeKind, PerNode,
+    PoolConfig, Popcount, RomForm, SwuConfig, SwuHw, WeightMem,
 };
 use super::adder_tree_luts;
 use crate::model::{Layer, Model};
@@ -553,7 +553,8 @@ pub fn board_top(g: &Graph, model: &Model) -> Ice40Cost {
             v as u64
         })
         .collect();
-    let queue = fifo_ebr(frame, eb, 0);
+    let queue =
+        fifo_ebr(frame, eb, 0) + Ice40Cost { dff: BOARD_QUEUE_FLAGS.flip_flops(), ..Ice40Cost::default() };
     // The packer's slot and pixel counters, and its `full` flag (the registered reset is in
     // `BOARD_FIXED`, fitted on boards that have it).
     let counters = (ubits(epw as u64 - 1) + ubits(frame as u64)) as u64;
@@ -611,6 +612,10 @@ fn table_lut4(table: &[u64], bits: usize) -> u64 {
 /// differ by that much, so the whole board is what the constant answers for. Its LUT4s and
 /// flip-flops are the mean of what the `board` rows leave (168 and 100).
 const BOARD_FIXED: (u64, u64, u64) = (168, 100, 208);
+
+/// The handshake flags of the board top's input queue (`hdl::rtl::board::QUEUE_FLAGS`):
+/// registered, as on every iCE40 FIFO, which keeps its count's compares off the packer's path.
+pub const BOARD_QUEUE_FLAGS: Flags = Flags::Registered;
 
 /// The SPRAM weight loader's fixed part, `(LUT4, DFF, unpaired)`: its state, byte counter and
 /// word address. Fitted on the one board top with a loader, the SFC folded for the UP5K

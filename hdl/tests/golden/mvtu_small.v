@@ -34,6 +34,7 @@ module dut_ctl_4_2_sf3_nf3t (
   wire fire = advance && (!first_pass || s_valid);
   reg [3:0] ibuf [0:2];
   wire [3:0] word = first_pass ? s_data : ibuf[sf];
+  always @(posedge clock) if (first_pass && s_valid) ibuf[sf] <= s_data;
   always @(posedge clock) if (rst) begin
     sf <= 2'd0;
     nf <= 2'd0;
@@ -46,7 +47,6 @@ module dut_ctl_4_2_sf3_nf3t (
     v1 <= fire;
     if (fire) begin
       xr <= word;
-      if (first_pass) ibuf[sf] <= s_data;
       first <= sf == 2'd0;
       last <= sf == 2'd2;
       waddr <= waddr == 4'd8 ? 4'd0 : waddr + 4'd1;

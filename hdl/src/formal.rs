@@ -348,45 +348,27 @@ pub fn fifo_flags(
     ram: MemStyle,
     flags: Flags,
 ) -> Result<Design, HdlError> {
-    fifo_form(width, depth, frame, rtl::fifo::Form { flags, ..rtl::fifo::Form::new(ram) })
-}
-
-/// [`fifo_flags`] in `form`. A registered head keeps the address after it (`rnext`, one past
-/// the read pointer) and a `count == 1` flag, tied to the count by invariants; the head word
-/// is state they do not describe, so its proofs are bounded, as block RAM's.
-pub fn fifo_form(
-    width: usize,
-    depth: usize,
-    frame: usize,
-    form: rtl::fifo::Form,
-) -> Result<Design, HdlError> {
-    let rtl::fifo::Form { ram, flags, head } = form;
     let b = Fifo::new(width, depth)?;
-    let reg_head = head.registered() && ram != MemStyle::Block;
-    let form_text = if ram == MemStyle::Block { ", block RAM" } else { "" };
+    let form = if ram == MemStyle::Block { ", block RAM" } else { "" };
     let reg = if flags.registered() { ", registered flags" } else { "" };
-    let head_text = if reg_head { ", registered head" } else { "" };
     let mut d = block_design(
         BlockKind::Fifo,
-        format!("{width} bits x {depth} deep{form_text}{reg}{head_text}, {frame} words/frame"),
+        format!("{width} bits x {depth} deep{form}{reg}, {frame} words/frame"),
         b,
-        rtl::fifo::design_form("dut", width, depth, form)?,
+        rtl::fifo::design_flags("dut", width, depth, ram, flags)?,
         frame,
         frame,
     )?;
     let (pw, cw) = (ubits(depth - 1), ubits(depth));
-    let rptr = if reg_head { "core.rnext" } else { "core.rptr" };
     d.probes = vec![
         ("p_count".into(), "core.count".into(), cw),
-        ("p_rptr".into(), rptr.into(), pw),
+        ("p_rptr".into(), "core.rptr".into(), pw),
         ("p_wptr".into(), "core.wptr".into(), pw),
     ];
-    // `rnext` is one past the read pointer.
-    let ahead = usize::from(reg_head);
     d.invariants = vec![
         format!("p_count <= {depth}"),
         format!("p_rptr < {depth} && p_wptr < {depth}"),
-        format!("(p_rptr + p_count + {depth} - {ahead}) % {depth} == p_wptr"),
+        format!("(p_rptr + p_count) % {depth} == p_wptr"),
         // Words in minus words out is what the FIFO holds.
         format!("(fd - 2) * {frame} + ic - oc == p_count"),
     ];
@@ -394,10 +376,6 @@ pub fn fifo_form(
         d.probes
             .extend([("p_full".into(), "core.full".into(), 1), ("p_empty".into(), "core.empty".into(), 1)]);
         d.invariants.extend([format!("p_full == (p_count == {depth})"), "p_empty == (p_count == 0)".into()]);
-    }
-    if reg_head {
-        d.probes.push(("p_one".into(), "core.one".into(), 1));
-        d.invariants.push("p_one == (p_count == 1)".into());
     }
     Ok(d)
 }

@@ -124,41 +124,6 @@ fn the_block_ram_fifo_meets_its_properties_and_needs_its_bypass() {
     assert!(!r.passed(), "the FIFO without its bypass passed: {}", r.cell());
 }
 
-/// A FIFO with a head register (iCE40's, in flip-flops) meets every property (bounded: the head
-/// word is state the pointer invariants do not describe), and a head loaded on every push
-/// without a pop, not only on one into an empty FIFO, is caught: a push while the head waits
-/// overwrites it (AXI4-Stream: the data changes while valid and not ready). Wrong words on the right
-/// cycles are the Icarus test's (`stream.rs`): the properties do not look at the words.
-#[test]
-fn the_registered_head_meets_its_properties() {
-    if !tools() {
-        return;
-    }
-    let form = hdl::rtl::fifo::Form {
-        ram: hdl::MemStyle::Distributed,
-        flags: Flags::Registered,
-        head: compiler::dataflow::Head::Registered,
-    };
-    let d = formal::fifo_form(3, 3, 2, form).expect("fifo");
-    let mut failures = Vec::new();
-    for p in Property::ALL {
-        let r = formal::check(&d, p, &effort()).expect("check");
-        eprintln!("{} | {} | {} | {:.1} s", d.config, p.name(), r.cell(), r.seconds);
-        if !r.passed() {
-            failures.push(format!("{}: {}", p.name(), r.cell()));
-        }
-    }
-    let (from, to) = ("load = pop || (push && empty)", "load = pop || push");
-    let m = formal::mutate(&d, "head loaded on every push without a pop", Property::Axi, from, to)
-        .expect("mutant");
-    let r = formal::check(&m.design, m.expected, &Effort { induction: 0, ..effort() }).expect("mutant");
-    eprintln!("mutant `{to}`: {}", r.cell());
-    if r.passed() {
-        failures.push(format!("the mutant `{to}` passed"));
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
-}
-
 /// iCE40's registered handshake flags (a FIFO's full and empty, a width converter's ready and
 /// valid, loaded from the next count's compares) keep every stream property, the handshake
 /// rules and no-extra-word by induction; a flag loaded from the count before the edge is caught

@@ -4,7 +4,7 @@
 mod common;
 
 use common::verilog_agrees;
-use compiler::dataflow::{Flags, Head};
+use compiler::dataflow::Flags;
 use hdl::harness::{self, Stalls};
 use hdl::rtl::argmax::ArgmaxParams;
 use hdl::stream::{Argmax, Fifo, WidthConverter};
@@ -83,26 +83,18 @@ fn scores(
 
 const STALLS: Stalls = Stalls { gap: 0.35, backpressure: 0.35, seed: 3 };
 
-/// Every memory form shows the block's words on its cycles: in flip-flops or LUT RAM, the same
-/// with a head register (iCE40's), and in block RAM, whose registered read needs the bypass for
-/// the word written as it is read (every push into an empty FIFO, and a push with a pop at one
-/// word held; the head register loads the pushed word on the same two). With registered flags
-/// (iCE40's form) too: the same block, the same cycles.
+/// Both memory forms show the block's words on its cycles: in flip-flops or LUT RAM, and in block
+/// RAM, whose registered read needs the bypass for the word written as it is read (every push
+/// into an empty FIFO, and a push with a pop at one word held). With registered flags (iCE40's
+/// form) too: the same block, the same cycles.
 #[test]
 fn fifo_verilog_matches() {
-    use hdl::rtl::fifo::Form;
-    use hdl::MemStyle::{Block, Distributed};
     for flags in [Flags::Combinational, Flags::Registered] {
-        for (ram, head) in [
-            (Distributed, Head::Combinational),
-            (Distributed, Head::Registered),
-            (Block, Head::Combinational),
-        ] {
+        for ram in [hdl::MemStyle::Distributed, hdl::MemStyle::Block] {
             for (w, d) in [(1, 1), (8, 2), (70, 5), (3, 17)] {
                 let ins = random_words(60, w, 1);
                 let mut f = Fifo::new(w, d).expect("fifo");
-                let v = hdl::rtl::fifo::design_form("dut", w, d, Form { ram, flags, head })
-                    .expect("fifo verilog");
+                let v = hdl::rtl::fifo::design_flags("dut", w, d, ram, flags).expect("fifo verilog");
                 verilog_agrees(&mut f, &v, (w, w), &ins, &ins, STALLS, 3000);
             }
         }

@@ -475,13 +475,11 @@ pub fn node(n: &Node) -> Cost {
         }
         NodeKind::Swu { cfg, hw } => swu_with(cfg, &hw.unwrap_or_else(|| legalize::swu(cfg))),
         NodeKind::Pool { cfg } => pool(cfg),
-        NodeKind::Fifo { depth, ram, flags, head } => {
+        NodeKind::Fifo { depth, ram, flags } => {
             let aw = ubits(*depth as u64 - 1) as u64;
-            // A registered head (iCE40's alone, so never legal here): its word and flag, and
-            // a LUT a bit choosing the pushed word or the read one.
             let control = Cost {
-                lut: 4 * aw + 9 + if head.registered() { n.in_bits as u64 } else { 0 },
-                ff: 3 * aw + 2 + flags.flip_flops() + head.flip_flops(n.in_bits),
+                lut: 4 * aw + 9,
+                ff: 3 * aw + 2 + flags.flip_flops(),
                 bram18: 0,
                 cycles: n.in_words as u64,
                 latency: 1,

@@ -1,7 +1,7 @@
 //! The dataflow graph: a pipeline of hardware nodes joined by streams.
 
 use super::{
-    ubits, DataflowError, Flags, Head, LaneInput, MemStyle, MvtuConfig, MvtuHw, PoolConfig, SwuConfig, SwuHw,
+    ubits, DataflowError, Flags, LaneInput, MemStyle, MvtuConfig, MvtuHw, PoolConfig, SwuConfig, SwuHw,
 };
 use crate::model::{IntType, LayerId};
 use serde::{Deserialize, Serialize};
@@ -114,11 +114,6 @@ pub enum NodeKind {
         /// `graph.json` written before there was a choice).
         #[serde(default, skip_serializing_if = "is_combinational")]
         flags: Flags,
-        /// How its head word is shown when its words are `Distributed`, as the legalize pass
-        /// decided (absent: through the read multiplexer, as in a `graph.json` written before
-        /// there was a choice).
-        #[serde(default, skip_serializing_if = "is_head_combinational")]
-        head: Head,
     },
     /// A data-width converter (widths are the node's stream widths).
     WidthConverter {
@@ -182,10 +177,6 @@ fn is_distributed(m: &MemStyle) -> bool {
 
 fn is_combinational(f: &Flags) -> bool {
     *f == Flags::Combinational
-}
-
-fn is_head_combinational(h: &Head) -> bool {
-    *h == Head::Combinational
 }
 
 fn one() -> usize {
@@ -255,12 +246,7 @@ impl Node {
     pub fn fifo(name: &str, bits: usize, words: usize, depth: usize) -> Self {
         Node {
             name: name.into(),
-            kind: NodeKind::Fifo {
-                depth,
-                ram: MemStyle::Distributed,
-                flags: Flags::Combinational,
-                head: Head::Combinational,
-            },
+            kind: NodeKind::Fifo { depth, ram: MemStyle::Distributed, flags: Flags::Combinational },
             in_bits: bits,
             in_words: words,
             out_bits: bits,
@@ -536,20 +522,11 @@ impl Graph {
                     )));
                 }
             }
-            if let NodeKind::Fifo { depth, ram, head, .. } = n.kind {
+            if let NodeKind::Fifo { depth, ram, .. } = n.kind {
                 let legal = crate::passes::legalize::fifo_ram(self.arch, depth, n.in_bits);
                 if ram != legal {
                     return Err(DataflowError::Graph(format!(
                         "node {}: FIFO memory {ram:?} is not the legalizer's {legal:?}",
-                        n.name
-                    )));
-                }
-                // As the flags: a registered head is iCE40's choice alone, a combinational one
-                // what every earlier legalizer wrote.
-                let legal = crate::passes::legalize::fifo_head(self.arch, ram);
-                if head != legal && head != Head::Combinational {
-                    return Err(DataflowError::Graph(format!(
-                        "node {}: FIFO head {head:?} is not the legalizer's {legal:?}",
                         n.name
                     )));
                 }

@@ -340,40 +340,6 @@ impl Flags {
     }
 }
 
-/// How a FIFO in flip-flops or LUT RAM shows its head word, as the legalizer decided
-/// ([`crate::passes::legalize::fifo_head`]). Both forms show `mem[rptr]` on every cycle the FIFO
-/// is valid, so the same words on the same cycles.
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Head {
-    /// Read through the `depth`:1 multiplexer at the read pointer, in front of the next block's
-    /// input logic.
-    #[default]
-    Combinational,
-    /// A word register loaded at each edge with the head after it (the word after the head on a
-    /// pop, the word pushed into an empty FIFO, or into one that pops its last word), so the
-    /// multiplexer ends in the FIFO: a word of flip-flops, a flag (`count == 1` of the next
-    /// count) and a pointer to the word after the head in place of the read pointer.
-    Registered,
-}
-
-impl Head {
-    /// Whether the head is a register.
-    pub fn registered(self) -> bool {
-        self == Head::Registered
-    }
-
-    /// The flip-flops the head adds to a FIFO of `width`-bit words (both cost models count
-    /// them): the word and the `count == 1` flag.
-    pub fn flip_flops(self, width: usize) -> u64 {
-        if self.registered() {
-            width as u64 + 1
-        } else {
-            0
-        }
-    }
-}
-
 /// How a threshold ROM is read, as the legalizer decided ([`crate::passes::legalize`]).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

@@ -24,8 +24,8 @@
 
 use super::target::Arch;
 use super::{
-    Cut, DataflowError, Flags, Graph, Head, IntType, LaneInput, MemStyle, MvtuConfig, MvtuHw, MvtuOutput,
-    Node, NodeKind, PoolConfig, Popcount, RomForm, StageCuts, SwuConfig, SwuHw, WeightMem,
+    Cut, DataflowError, Flags, Graph, IntType, LaneInput, MemStyle, MvtuConfig, MvtuHw, MvtuOutput, Node,
+    NodeKind, PoolConfig, Popcount, RomForm, StageCuts, SwuConfig, SwuHw, WeightMem,
 };
 use crate::model::LayerId;
 use std::collections::HashMap;
@@ -153,11 +153,10 @@ fn what(n: &Node) -> String {
             };
             format!("maxpool {}x{}x{} k={}{elem}", c.h, c.w, c.c, c.kernel)
         }
-        NodeKind::Fifo { depth, ram, flags, head } => format!(
-            "fifo depth={depth}{}{}{}",
+        NodeKind::Fifo { depth, ram, flags } => format!(
+            "fifo depth={depth}{}{}",
             if *ram == MemStyle::Block { " ram=block" } else { "" },
-            flags_field(*flags),
-            if head.registered() { " head=registered" } else { "" }
+            flags_field(*flags)
         ),
         NodeKind::WidthConverter { flags } => format!("width-converter{}", flags_field(*flags)),
         NodeKind::Argmax { pe, bits, words, signed } => {
@@ -255,14 +254,6 @@ impl Fields {
         self.map.remove(key)
     }
 
-    /// The optional field `key`, one of `names`, or `default` when absent.
-    fn pick_or<T: Copy>(&mut self, key: &str, names: &[(&str, T)], default: T) -> Result<T, DataflowError> {
-        match self.opt(key) {
-            Some(v) => pick(self.line, key, &v, names),
-            None => Ok(default),
-        }
-    }
-
     fn get(&mut self, key: &str) -> Result<String, DataflowError> {
         self.opt(key).ok_or_else(|| err(self.line, format!("missing {key}=")))
     }
@@ -298,9 +289,16 @@ fn flags_field(f: Flags) -> &'static str {
     }
 }
 
-fn parse_flags(f: &mut Fields) -> Result<Flags, DataflowError> {
-    let names = [("registered", Flags::Registered), ("combinational", Flags::Combinational)];
-    f.pick_or("flags", &names, Flags::Combinational)
+fn parse_flags(line: usize, f: &mut Fields) -> Result<Flags, DataflowError> {
+    match f.opt("flags") {
+        Some(v) => pick(
+            line,
+            "flags",
+            &v,
+            &[("registered", Flags::Registered), ("combinational", Flags::Combinational)],
+        ),
+        None => Ok(Flags::Combinational),
+    }
 }
 
 fn parse_wmem(line: usize, v: &str) -> Result<WeightMem, DataflowError> {
@@ -512,17 +510,22 @@ fn parse_node(line: usize, text: &str) -> Result<Node, DataflowError> {
         "fifo" => {
             let mut f = Fields::new(line, rest)?;
             let depth = f.num("depth")?;
-            let rams = [("block", MemStyle::Block), ("distributed", MemStyle::Distributed)];
-            let ram = f.pick_or("ram", &rams, MemStyle::Distributed)?;
-            let flags = parse_flags(&mut f)?;
-            let heads = [("registered", Head::Registered), ("combinational", Head::Combinational)];
-            let head = f.pick_or("head", &heads, Head::Combinational)?;
+            let ram = match f.opt("ram") {
+                Some(m) => pick(
+                    line,
+                    "ram",
+                    &m,
+                    &[("block", MemStyle::Block), ("distributed", MemStyle::Distributed)],
+                )?,
+                None => MemStyle::Distributed,
+            };
+            let flags = parse_flags(line, &mut f)?;
             f.done()?;
-            NodeKind::Fifo { depth, ram, flags, head }
+            NodeKind::Fifo { depth, ram, flags }
         }
         "width-converter" => {
             let mut f = Fields::new(line, rest)?;
-            let flags = parse_flags(&mut f)?;
+            let flags = parse_flags(line, &mut f)?;
             f.done()?;
             NodeKind::WidthConverter { flags }
         }

@@ -10,8 +10,8 @@
 use crate::dataflow::cost::ice40;
 use crate::dataflow::target::Arch;
 use crate::dataflow::{
-    ubits, Cut, DataflowError, Flags, Graph, Head, LaneInput, MemStyle, MvtuConfig, MvtuHw, MvtuOutput,
-    NodeKind, RomForm, StageCuts, SwuConfig, SwuHw, WeightMem,
+    ubits, Cut, DataflowError, Flags, Graph, LaneInput, MemStyle, MvtuConfig, MvtuHw, MvtuOutput, NodeKind,
+    RomForm, StageCuts, SwuConfig, SwuHw, WeightMem,
 };
 use crate::model::Model;
 
@@ -223,24 +223,9 @@ pub fn flags(arch: Option<Arch>) -> Flags {
     }
 }
 
-/// How a FIFO whose words are in `ram` shows its head word on `arch` (no arch: 7-series).
-///
-/// On the UP5K, with registered flags, the demo's critical path (20.9 ns, 47.9 MHz) was F2's
-/// read pointer -> four LUT levels of its 18:1 read multiplexer -> a 3.6 ns net into L2's input
-/// register. A head register loaded with the next head ends that multiplexer in the FIFO (a
-/// word of flip-flops and a flag more, no change in any cycle). A FIFO in EBR already reads
-/// through the block's output register; 7-series reads its LUT RAM in one LUT6 level and keeps
-/// its text.
-pub fn fifo_head(arch: Option<Arch>, ram: MemStyle) -> Head {
-    match (arch, ram) {
-        (Some(Arch::Ice40(_)), MemStyle::Distributed) => Head::Registered,
-        _ => Head::Combinational,
-    }
-}
-
 /// The legalize pass: writes [`mvtu`]'s decisions into every MVTU, [`swu`]'s into every
-/// sliding-window unit, [`fifo_ram`]'s and [`fifo_head`]'s into every FIFO and [`flags`]' into
-/// every FIFO and width converter (bypass chains included).
+/// sliding-window unit, [`fifo_ram`]'s into every FIFO and [`flags`]' into every FIFO and width
+/// converter (bypass chains included).
 ///
 /// Weights in SPRAM (`mem=spram`, which only the iCE40 folder chooses) are refused unless the
 /// graph is for an iCE40 part that has SPRAM.
@@ -250,10 +235,9 @@ pub fn run(graph: &mut Graph, _model: &Model) -> Result<(), DataflowError> {
     let decide = |n: &mut crate::dataflow::Node| match &mut n.kind {
         NodeKind::Mvtu { cfg, hw, .. } => *hw = Some(mvtu_for(cfg, arch)),
         NodeKind::Swu { cfg, hw } => *hw = Some(swu_for(cfg, arch)),
-        NodeKind::Fifo { depth, ram, flags: f, head } => {
+        NodeKind::Fifo { depth, ram, flags: f } => {
             *ram = fifo_ram(arch, *depth, n.in_bits);
             *f = flags(arch);
-            *head = fifo_head(arch, *ram);
         }
         NodeKind::WidthConverter { flags: f } => *f = flags(arch),
         _ => {}
@@ -430,68 +414,9 @@ mod tests {
         old.verify_legal().expect("an earlier iCE40 graph");
         // Registered flags where the legalizer would not put them are refused.
         let mut bad = chain(None);
-        bad.nodes[1].kind = NodeKind::Fifo {
-            depth: 4,
-            ram: MemStyle::Distributed,
-            flags: Flags::Registered,
-            head: Head::Combinational,
-        };
+        bad.nodes[1].kind = NodeKind::Fifo { depth: 4, ram: MemStyle::Distributed, flags: Flags::Registered };
         let e = bad.verify_legal().expect_err("registered flags on 7-series");
         assert!(e.to_string().contains("not the legalizer's"), "{e}");
-    }
-
-    /// On iCE40 a FIFO in flip-flops gets a head register, written as `head=registered` and read
-    /// back; one in EBR (its block's output register is its head) and every 7-series FIFO keep
-    /// the read multiplexer and their text. A graph written before (no head written) still loads
-    /// on iCE40; a registered head on 7-series, or on an EBR FIFO, is refused.
-    #[test]
-    fn ice40_fifos_in_flip_flops_get_a_head_register() {
-        use crate::dataflow::target::Ice40Part;
-        use crate::dataflow::Node;
-        let up5k = Some(Arch::Ice40(Ice40Part::Up5k));
-        let chain = |arch| Graph {
-            name: "g".into(),
-            nodes: vec![Node::fifo("F1", 16, 4, 3), Node::fifo("F2", 16, 4, 64)],
-            arch,
-        };
-        let heads_of = |g: &Graph| -> Vec<(MemStyle, Head)> {
-            g.nodes
-                .iter()
-                .filter_map(|n| match n.kind {
-                    NodeKind::Fifo { ram, head, .. } => Some((ram, head)),
-                    _ => None,
-                })
-                .collect()
-        };
-        let mut g = chain(up5k);
-        let text = legalized(&mut g);
-        assert_eq!(
-            heads_of(&g),
-            [(MemStyle::Distributed, Head::Registered), (MemStyle::Block, Head::Combinational)]
-        );
-        assert_eq!(text.matches("head=registered").count(), 1, "{text}");
-        assert!(text.contains("fifo depth=3 flags=registered head=registered"), "{text}");
-        let mut x = chain(None);
-        let text = legalized(&mut x);
-        assert_eq!(heads_of(&x), [(MemStyle::Distributed, Head::Combinational); 2]);
-        assert!(!text.contains("head="), "{text}");
-        // An earlier legalizer's iCE40 graph (no head written) loads and builds as it says.
-        let mut old = chain(up5k);
-        legalized(&mut old);
-        if let NodeKind::Fifo { head, .. } = &mut old.nodes[0].kind {
-            *head = Head::Combinational;
-        }
-        old.verify_legal().expect("an earlier iCE40 graph");
-        // A registered head where the legalizer would not put it is refused.
-        for (arch, i) in [(None, 0), (up5k, 1)] {
-            let mut bad = chain(arch);
-            legalized(&mut bad);
-            if let NodeKind::Fifo { head, .. } = &mut bad.nodes[i].kind {
-                *head = Head::Registered;
-            }
-            let e = bad.verify_legal().expect_err("a registered head the legalizer would not choose");
-            assert!(e.to_string().contains("FIFO head"), "{e}");
-        }
     }
 
     /// On iCE40 a FIFO whose words fill a quarter of the EBRs they take goes to EBR; on 7-series

@@ -174,10 +174,7 @@ fn stage_module(
             return Err(HdlError::Check(format!("node {}: not legalized", n.name)));
         }
         NodeKind::Pool { cfg } => pool::define(d, pool::name(top, cfg), cfg)?,
-        NodeKind::Fifo { depth, ram, flags, head } => {
-            let form = fifo::Form { ram: *ram, flags: *flags, head: *head };
-            fifo::define_node(d, top, n.in_bits, *depth, form)
-        }
+        NodeKind::Fifo { depth, ram, flags } => fifo::define_node(d, top, n.in_bits, *depth, *ram, *flags),
         NodeKind::WidthConverter { flags } => {
             width_converter::define_node(d, top, n.in_bits, n.out_bits, *flags)
         }

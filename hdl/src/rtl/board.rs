@@ -124,8 +124,7 @@ pub fn define(d: &mut Design, accel: &str, p: &BoardParams) -> Result<String, Hd
     // width in flip-flops took most of the board top's cells and its slowest path (the write
     // pointer fanning out to every word's clock enable). Its flags are registered
     // ([`QUEUE_FLAGS`]).
-    let form = fifo::Form { flags: QUEUE_FLAGS, ..fifo::Form::new(QUEUE_RAM) };
-    let fifo = fifo::define_node(d, accel, p.elem_bits, p.frame_len, form);
+    let fifo = fifo::define_node(d, accel, p.elem_bits, p.frame_len, QUEUE_RAM, QUEUE_FLAGS);
     let table_file = format!("{accel}_board_table.mem");
     let text: String = p.table.iter().map(|v| format!("{:x}\n", v & ((1u64 << p.elem_bits) - 1))).collect();
     d.file(table_file.clone(), text);

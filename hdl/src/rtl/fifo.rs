@@ -1,14 +1,12 @@
-//! The FIFO's Verilog (the block: [`crate::stream::Fifo`]), in three forms that show the same
-//! words on the same cycles: words in LUT RAM or flip-flops read combinationally at the read
-//! pointer, the same words with a head register loaded with the next head (iCE40's, ending the
-//! read multiplexer in the FIFO), or in block RAM read through its output register (iCE40 EBRs
-//! have no other read).
+//! The FIFO's Verilog (the block: [`crate::stream::Fifo`]), in two forms that show the same words
+//! on the same cycles: words in LUT RAM or flip-flops read combinationally at the read pointer,
+//! or in block RAM read through its output register (iCE40 EBRs have no other read).
 
-use super::builder::{cond, id, if_, if_else, lit, nb, Expr, Module};
+use super::builder::{cond, if_, if_else, lit, nb, Expr, Module};
 use super::{stream_ports, Design};
 use crate::words::ubits;
 use crate::{HdlError, MemStyle};
-use compiler::dataflow::{Flags, Head};
+use compiler::dataflow::Flags;
 
 /// The module name of a FIFO of `depth` words of `width` bits in `ram` under `prefix`.
 pub fn name(prefix: &str, width: usize, depth: usize, ram: MemStyle) -> String {
@@ -18,48 +16,43 @@ pub fn name(prefix: &str, width: usize, depth: usize, ram: MemStyle) -> String {
     }
 }
 
-/// A FIFO's decisions beyond its size, as the graph gives them.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub struct Form {
-    /// Where its words go.
-    pub ram: MemStyle,
-    /// Its handshake flags.
-    pub flags: Flags,
-    /// How it shows its head word (a block RAM's output register is its head: `ram: Block`
-    /// ignores this).
-    pub head: Head,
+/// Defines the FIFO of `depth` words of `width` bits in `ram` with handshake flags `flags` under
+/// `prefix` in `d`, and returns its module name.
+pub fn define_node(
+    d: &mut Design,
+    prefix: &str,
+    width: usize,
+    depth: usize,
+    ram: MemStyle,
+    flags: Flags,
+) -> String {
+    define_flags(d, super::flags_name(name(prefix, width, depth, ram), flags), width, depth, ram, flags)
 }
 
-impl Form {
-    /// Words in `ram`, combinational flags and head.
-    pub fn new(ram: MemStyle) -> Self {
-        Form { ram, flags: Flags::Combinational, head: Head::Combinational }
-    }
-
-    fn registered_head(self) -> bool {
-        self.head.registered() && self.ram != MemStyle::Block
-    }
-}
-
-/// Defines the FIFO of `depth` words of `width` bits in `form` under `prefix` in `d`, and
-/// returns its module name.
-pub fn define_node(d: &mut Design, prefix: &str, width: usize, depth: usize, form: Form) -> String {
-    let named = super::flags_name(name(prefix, width, depth, form.ram), form.flags);
-    let named = if form.registered_head() { format!("{named}_head") } else { named };
-    define_form(d, named, width, depth, form)
-}
-
-fn define_form(d: &mut Design, name: String, width: usize, depth: usize, form: Form) -> String {
-    d.define(name, |_, n| module(n, width, depth, form))
+fn define_flags(
+    d: &mut Design,
+    name: String,
+    width: usize,
+    depth: usize,
+    ram: MemStyle,
+    flags: Flags,
+) -> String {
+    d.define(name, |_, n| module(n, width, depth, ram, flags))
 }
 
 /// A design whose top module `top` is a FIFO of `depth >= 1` words of `width >= 1` bits in `ram`.
 pub fn design(top: &str, width: usize, depth: usize, ram: MemStyle) -> Result<Design, HdlError> {
-    design_form(top, width, depth, Form::new(ram))
+    design_flags(top, width, depth, ram, Flags::Combinational)
 }
 
-/// [`design`] in `form`.
-pub fn design_form(top: &str, width: usize, depth: usize, form: Form) -> Result<Design, HdlError> {
+/// [`design`] with handshake flags `flags`.
+pub fn design_flags(
+    top: &str,
+    width: usize,
+    depth: usize,
+    ram: MemStyle,
+    flags: Flags,
+) -> Result<Design, HdlError> {
     if width == 0 || depth == 0 {
         return Err(HdlError::Folding {
             layer: "fifo".into(),
@@ -67,7 +60,7 @@ pub fn design_form(top: &str, width: usize, depth: usize, form: Form) -> Result<
         });
     }
     let mut d = Design::new(top);
-    define_form(&mut d, top.into(), width, depth, form);
+    define_flags(&mut d, top.into(), width, depth, ram, flags);
     Ok(d)
 }
 
@@ -80,22 +73,12 @@ pub fn design_form(top: &str, width: usize, depth: usize, form: Form) -> Result<
 /// block's `!s_ready` and `!m_valid`); that form also writes its words outside the reset's
 /// branch (a word written under reset is never read: the count restarts at 0), which keeps the
 /// reset off the words' write enables.
-///
-/// A registered head keeps `head == mem[rptr]` whenever the FIFO holds a word without reading
-/// at `rptr`: it keeps `rnext`, the address after the head, in place of `rptr`, and at each edge
-/// loads the head after it. That is the pushed word when the push lands at the new read
-/// address (into an empty FIFO, or with a pop at one word held: `one`, `count == 1` of the
-/// count after the edge), else `mem[rnext]` on a pop (the old word: a push lands elsewhere),
-/// else itself. Its loads sit outside the reset's branch, as the words' writes.
-fn module(name: &str, w: usize, depth: usize, form: Form) -> Module {
+fn module(name: &str, w: usize, depth: usize, ram: MemStyle, flags: Flags) -> Module {
     let (pw, cw) = (ubits(depth as u64 - 1), ubits(depth as u64));
-    let Form { ram, flags, .. } = form;
-    let reg_head = form.registered_head();
     let mut m = Module::new(name);
     let p = stream_ports(&mut m, w, w);
     let mem = m.memory("mem", w, depth, None, None);
-    let (rname, rfirst) = if reg_head { ("rnext", 1 % depth as u64) } else { ("rptr", 0) };
-    let rptr = m.reg(rname, pw, Some(rfirst));
+    let rptr = m.reg("rptr", pw, Some(0));
     let wptr = m.reg("wptr", pw, Some(0));
     let count = m.reg("count", cw, Some(0));
     let reg = flags.registered();
@@ -116,8 +99,8 @@ fn module(name: &str, w: usize, depth: usize, form: Form) -> Module {
     let grow = push.clone().land(pop.clone().lnot());
     let shrink = pop.clone().land(push.clone().lnot());
     let mut on_reset =
-        vec![nb(rptr.clone(), lit(pw, rfirst)), nb(wptr.clone(), lit(pw, 0)), nb(count.clone(), lit(cw, 0))];
-    let steps = if reg || reg_head {
+        vec![nb(rptr.clone(), lit(pw, 0)), nb(wptr.clone(), lit(pw, 0)), nb(count.clone(), lit(cw, 0))];
+    let steps = if reg {
         m.always("clock", vec![if_(push.clone(), vec![write])]);
         let next = m.wire(
             "next",
@@ -128,32 +111,14 @@ fn module(name: &str, w: usize, depth: usize, form: Form) -> Module {
                 cond(shrink, count.clone().minus(lit(cw, 1)), count.clone()),
             ),
         );
-        let mut steps = vec![
+        on_reset.extend([nb(full.clone(), lit(1, 0)), nb(empty.clone(), lit(1, 1))]);
+        vec![
             if_(push.clone(), vec![nb(wptr.clone(), step(&wptr))]),
             if_(pop.clone(), vec![nb(rptr.clone(), step(&rptr))]),
             nb(count.clone(), next.clone()),
-        ];
-        if reg {
-            on_reset.extend([nb(full.clone(), lit(1, 0)), nb(empty.clone(), lit(1, 1))]);
-            steps.extend([
-                nb(full.clone(), next.clone().eq(lit(cw, depth as u64))),
-                nb(empty.clone(), next.clone().eq(lit(cw, 0))),
-            ]);
-        }
-        if reg_head {
-            let one = m.reg1("one", false);
-            on_reset.push(nb(one.clone(), lit(1, 0)));
-            steps.push(nb(one.clone(), next.eq(lit(cw, 1))));
-            // Which word the head loads does not wait for the pop (the downstream ready, the
-            // latest signal here): a load without a pop is a push into an empty FIFO, and with
-            // one the pushed word is the head only at one word held.
-            let take = m.wire1("take", empty.clone().lor(one.land(push.clone())));
-            let load = m.wire1("load", pop.clone().lor(push.clone().land(empty.clone())));
-            let head = m.reg("head", w, None);
-            let word = cond(take, p.s_data.clone(), mem.clone().at(rptr.clone()));
-            m.always("clock", vec![if_(load, vec![nb(head, word)])]);
-        }
-        steps
+            nb(full.clone(), next.clone().eq(lit(cw, depth as u64))),
+            nb(empty.clone(), next.eq(lit(cw, 0))),
+        ]
     } else {
         vec![
             if_(push.clone(), vec![write, nb(wptr.clone(), step(&wptr))]),
@@ -183,7 +148,6 @@ fn module(name: &str, w: usize, depth: usize, form: Form) -> Module {
             );
             m.wire("head", w, cond(bypass, written, q))
         }
-        _ if reg_head => id("head"),
         _ => m.wire("head", w, mem.at(rptr)),
     };
     m.assign(p.s_ready, full.lnot());

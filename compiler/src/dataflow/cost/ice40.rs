@@ -14,7 +14,7 @@
 //! `compiler/tests/ice40_estimate.rs`); each says which rows it was fitted on.
 
 use super::super::{
-    ubits, width, Flags, Graph, Head, LaneInput, MvtuConfig, MvtuHw, MvtuOutput, Node, NodeKind, PerNode,
+    ubits, width, Flags, Graph, LaneInput, MvtuConfig, MvtuHw, MvtuOutput, Node, NodeKind, PerNode,
     PoolConfig, Popcount, RomForm, SwuConfig, SwuHw, WeightMem,
 };
 use super::adder_tree_luts;
@@ -338,16 +338,6 @@ pub fn fifo(depth: usize, width: usize, words: usize) -> Ice40Cost {
     }
 }
 
-/// What a registered head adds to a FIFO of `width`-bit words ([`Head::Registered`]): its
-/// flip-flops, each loaded through a LUT4 choosing the pushed word or the multiplexer's (the
-/// multiplexer itself is the one the combinational head has), and two LUT4s for the choice
-/// and the `count == 1` flag's compare. The pointer to the word after the head replaces the
-/// read pointer.
-fn fifo_head(head: Head, width: usize) -> Ice40Cost {
-    let dff = head.flip_flops(width);
-    Ice40Cost { lut4: if head.registered() { width as u64 + 2 } else { 0 }, dff, ..Ice40Cost::default() }
-}
-
 /// The pointer and count flip-flops and carries of a FIFO in flip-flops that nextpnr cannot
 /// pair, `min(address bits + .0, .1)`: fitted on the FIFOs of `results/ice40_lc.csv` (2 to 74
 /// words, 1 to 32 bits; 4 to 9 beyond the storage).
@@ -453,14 +443,12 @@ fn node_with(n: &Node, thresholds: Option<&[i32]>) -> Ice40Cost {
         NodeKind::Swu { cfg, .. } => swu(cfg),
         NodeKind::Pool { cfg } => pool(cfg),
         // Registered flags: two flip-flops more, each loaded from its compare's LUT4.
-        NodeKind::Fifo { depth, ram, flags, head } => {
+        NodeKind::Fifo { depth, ram, flags } => {
             let store = match ram {
                 super::super::MemStyle::Block => fifo_ebr(*depth, n.in_bits, n.in_words),
                 _ => fifo(*depth, n.in_bits, n.in_words),
             };
-            Ice40Cost { dff: flags.flip_flops(), ..Ice40Cost::default() }
-                + fifo_head(*head, n.in_bits)
-                + store
+            Ice40Cost { dff: flags.flip_flops(), ..Ice40Cost::default() } + store
         }
         // A register of input plus output width and its counter; the LUT4s are least-squares
         // fits over the 13 converters of `results/ice40_blocks.csv`: a wider word in shifts

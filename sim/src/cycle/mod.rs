@@ -147,12 +147,19 @@ enum Src {
 }
 
 /// A unit's sleep: the edges from cycle `since` on are left out, to be applied when it wakes (by
-/// its end in `CycleModel::timer` at the latest), while its inputs keep these values.
+/// its end in `CycleModel::timer` at the latest), while its inputs keep these values (`None`:
+/// a run alone, [`blocks::Unit::run_alone`], which watches neither).
 #[derive(Clone, Copy, Debug)]
 struct Sleep {
     since: u64,
-    s_valid: bool,
-    m_ready: bool,
+    s_valid: Option<bool>,
+    m_ready: Option<bool>,
+}
+
+/// An input watched at `w` (`None`: not watched) wakes its sleeper at value `v`.
+#[inline]
+fn changes(w: Option<bool>, v: bool) -> bool {
+    w.is_some_and(|w| w != v)
 }
 
 /// A stream's handshakes: `(cycle, word)` each.
@@ -305,7 +312,7 @@ impl CycleModel {
                 Src::Byp(j) => n + j,
             })
             .collect();
-        m.sleep = vec![Sleep { since: 0, s_valid: false, m_ready: false }; n];
+        m.sleep = vec![Sleep { since: 0, s_valid: Some(false), m_ready: Some(false) }; n];
         m.timer = vec![u64::MAX; n];
         m.clocked = Vec::with_capacity(n);
         m.chain_of = vec![usize::MAX; n];
@@ -427,10 +434,21 @@ impl CycleModel {
             self.wake_chain(c, now);
             return;
         }
-        let edges = now - self.sleep[i].since;
-        each_unit!(&mut self.nodes[i], u => u.skip(edges), ());
+        let Sleep { since, s_valid, .. } = self.sleep[i];
+        each_unit!(&mut self.nodes[i], u => u.skip(now - since), ());
         self.awake[i / 64] |= 1 << (i % 64);
         self.timer[i] = u64::MAX;
+        if s_valid.is_none() {
+            // A run alone may end in an output register loading: its consumer sees the word
+            // from now on, as after any edge that changes it.
+            let v = self.nodes[i].valid();
+            if v != self.valid[i] {
+                self.valid[i] = v;
+                if let Some(j) = self.cons[i].filter(|&j| !self.is_awake(j)) {
+                    self.wake(j, now);
+                }
+            }
+        }
     }
 
     /// A window unit -> FIFO -> MVTU chain whose ends show nothing for a while sleeps as one:
@@ -459,12 +477,12 @@ impl CycleModel {
         self.clocked.truncate(n - 2);
         let until = now.saturating_add(k);
         for u in [s, f, m] {
-            self.sleep[u] = Sleep { since: now, s_valid: false, m_ready: false };
+            self.sleep[u] = Sleep { since: now, s_valid: Some(false), m_ready: Some(false) };
             self.awake[u / 64] &= !(1 << (u % 64));
         }
         // What wakes the chain early: its window unit's `s_valid`, its MVTU's `m_ready`.
-        self.sleep[s].s_valid = s_valid;
-        self.sleep[m].m_ready = self.m_ready[m];
+        self.sleep[s].s_valid = Some(s_valid);
+        self.sleep[m].m_ready = Some(self.m_ready[m]);
         self.set_timer(m, until);
         self.chain_asleep[c] = true;
         true
@@ -476,7 +494,7 @@ impl CycleModel {
     /// less what the sleep's conditions keep constant).
     fn wake_chain(&mut self, c: usize, now: u64) {
         let [s, f, m] = self.chains[c];
-        let (since, rm) = (self.sleep[s].since, self.sleep[m].m_ready);
+        let (since, rm) = (self.sleep[s].since, self.sleep[m].m_ready == Some(true));
         self.chain_asleep[c] = false;
         let (head, tail) = self.nodes.split_at_mut(f);
         let (Node::Swu(su), [Node::Fifo(fu), Node::Mvtu(mu), ..]) = (&mut head[s], tail) else {
@@ -551,7 +569,7 @@ impl CycleModel {
     /// Unit `i`, if asleep, wakes at the next cycle (an input changed at this edge).
     #[inline]
     fn wake_next(&mut self, i: Option<usize>) {
-        if let Some(i) = i.filter(|&i| !self.is_awake(i)) {
+        if let Some(i) = i.filter(|&i| !self.is_awake(i) && self.sleep[i].s_valid.is_some()) {
             self.due[i / 64] |= 1 << (i % 64);
         }
     }
@@ -560,7 +578,7 @@ impl CycleModel {
     #[inline]
     fn wake_on_ready(&mut self, s: Option<Src>, ready: bool, now: u64) {
         if let Some(Src::Out(p)) = s {
-            if !self.is_awake(p) && self.sleep[p].m_ready != ready {
+            if !self.is_awake(p) && changes(self.sleep[p].m_ready, ready) {
                 self.wake(p, now);
             }
         }
@@ -605,8 +623,8 @@ impl StreamDut for CycleModel {
         let now = self.cycle;
         if self.next_timer <= now
             || self.awake.iter().chain(&self.due).any(|&w| w != 0)
-            || self.from_input.iter().any(|&i| self.sleep[i].s_valid != s_valid)
-            || self.to_output.iter().any(|&i| self.sleep[i].m_ready != m_ready)
+            || self.from_input.iter().any(|&i| changes(self.sleep[i].s_valid, s_valid))
+            || self.to_output.iter().any(|&i| changes(self.sleep[i].m_ready, m_ready))
         {
             return 0;
         }
@@ -630,13 +648,13 @@ impl StreamDut for CycleModel {
         self.valid[2 * n] = s_valid;
         for k in 0..self.from_input.len() {
             let i = self.from_input[k];
-            if !self.is_awake(i) && self.sleep[i].s_valid != s_valid {
+            if !self.is_awake(i) && changes(self.sleep[i].s_valid, s_valid) {
                 self.wake(i, now);
             }
         }
         for k in 0..self.to_output.len() {
             let i = self.to_output[k];
-            if !self.is_awake(i) && self.sleep[i].m_ready != m_ready {
+            if !self.is_awake(i) && changes(self.sleep[i].m_ready, m_ready) {
                 self.wake(i, now);
             }
         }
@@ -652,15 +670,22 @@ impl StreamDut for CycleModel {
             let input = (s_valid, s_data);
             let sv = self.valid[self.vsrc[i]];
             // The ready, and how long the unit may sleep from now.
-            let (sr, k) = match &self.nodes[i] {
-                Node::Duplicate(d) => (d.ready(rm, rb), 0),
+            let (sr, k, alone) = match &self.nodes[i] {
+                Node::Duplicate(d) => (d.ready(rm, rb), 0, false),
                 Node::Add(a) => {
                     let bv = self.src_byp[i].is_some_and(|b| Self::port(&self.nodes, b, input).0);
-                    (a.ready(rm, sv, bv), 0)
+                    (a.ready(rm, sv, bv), 0, false)
                 }
-                u => {
-                    each_unit!(u, x => (x.ready(rm), if may_sleep { x.sleep(sv, rm) } else { 0 }), (false, 0))
-                }
+                u => each_unit!(
+                    u,
+                    x => {
+                        let k = if may_sleep { x.sleep(sv, rm) } else { 0 };
+                        // A run alone as long needs no watching of the inputs.
+                        let a = if may_sleep { x.run_alone() } else { 0 };
+                        (x.ready(rm), if a > 0 && a >= k { a } else { k }, a > 0 && a >= k)
+                    },
+                    (false, 0, false)
+                ),
             };
             self.s_ready[i] = sr;
             // A producer asleep on the other ready wakes (it comes later in this pass).
@@ -668,7 +693,11 @@ impl StreamDut for CycleModel {
             self.wake_on_ready(self.src_byp[i], sr, now);
             if k > 0 {
                 let until = now.saturating_add(k);
-                self.sleep[i] = Sleep { since: now, s_valid: sv, m_ready: rm };
+                self.sleep[i] = if alone {
+                    Sleep { since: now, s_valid: None, m_ready: None }
+                } else {
+                    Sleep { since: now, s_valid: Some(sv), m_ready: Some(rm) }
+                };
                 self.awake[i / 64] &= !(1 << (i % 64));
                 self.set_timer(i, until);
             } else if !(may_sleep
@@ -716,6 +745,7 @@ impl StreamDut for CycleModel {
             // looked up (a match on its kind) only then.
             let data = if valid { Self::data(before, self.src[i], s_data) } else { &[] };
             let rm = self.m_ready[i];
+            let mut alone = 0;
             let (v, changed_byp) = match &mut rest[0] {
                 Node::Duplicate(d) => {
                     d.edge(valid, data, rm, self.m_ready_byp[i]);
@@ -733,6 +763,14 @@ impl StreamDut for CycleModel {
                     u,
                     x => {
                         x.edge(valid, data, rm);
+                        // A unit that runs alone from the next edge on (and keeps the ready its
+                        // producer saw this cycle) sleeps now: no visit to find it out.
+                        if self.fast {
+                            alone = x.run_alone();
+                            if alone > 0 && x.ready(false) != self.s_ready[i] {
+                                alone = 0;
+                            }
+                        }
                         (x.valid(), false)
                     },
                     (false, false)
@@ -742,6 +780,12 @@ impl StreamDut for CycleModel {
             self.valid[i] = v;
             if changed {
                 self.wake_next(self.cons[i]);
+            }
+            if alone > 0 {
+                let since = self.cycle;
+                self.sleep[i] = Sleep { since, s_valid: None, m_ready: None };
+                self.awake[i / 64] &= !(1 << (i % 64));
+                self.set_timer(i, since.saturating_add(alone));
             }
             if changed_byp {
                 self.wake_next(self.cons_byp[i]);

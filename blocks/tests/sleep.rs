@@ -77,6 +77,9 @@ fn check<U: Unit + Clone + Debug>(
                     prop_assert_eq!(edges.data(), u.data(), "cycle {}: data before the run's end", cycle);
                 }
             }
+            for m in [false, true] {
+                prop_assert_eq!(edges.ready(m), u.ready(m), "cycle {}: ready after a run alone", cycle);
+            }
             let before = (u.valid(), u.data().to_vec());
             u.skip(e);
             prop_assert_eq!(

@@ -27,6 +27,12 @@
 //! can tell its edges apart: the three sleep together and run those edges among themselves when
 //! they wake (`sleep_chain`, `wake_chain`), without the per-unit bookkeeping of a whole cycle.
 //!
+//! An MVTU pass from its input buffer goes further: its edges run the same whatever its inputs
+//! ([`blocks::Unit::run_alone`]), up to the one that loads its result into the output register.
+//! It sleeps through them without watching its inputs, falling asleep right after the edge of
+//! its output handshake (no visit to find out), and wakes with its result in the register and
+//! its consumer woken with it: one visit per pass instead of three.
+//!
 //! When every unit sleeps, none is due to wake and the ports' inputs are the ones those at the
 //! ports sleep on, cycles only count until the soonest sleep ends: the driver runs them at once
 //! ([`StreamDut::quiet`]). On the CNV that is about a quarter of the cycles.
@@ -205,6 +211,9 @@ pub struct CycleModel {
     /// graph has tens of units and their sleeps end about once per pass, where a heap's push
     /// and pop cost more than the scan's few vector compares.
     timer: Vec<u64>,
+    /// The units with an end in `timer`, a bit each: the scan reads only theirs (a few of the
+    /// graph's units sleep on a timer at a time).
+    timed: Vec<u64>,
     /// At most the soonest end in `timer` (a sleep that ended early leaves it earlier, and the
     /// next scan finds nothing due).
     next_timer: u64,
@@ -254,6 +263,7 @@ impl CycleModel {
             awake: Vec::new(),
             sleep: Vec::new(),
             timer: Vec::new(),
+            timed: Vec::new(),
             next_timer: u64::MAX,
             due: Vec::new(),
             valid: Vec::new(),
@@ -314,6 +324,7 @@ impl CycleModel {
             .collect();
         m.sleep = vec![Sleep { since: 0, s_valid: Some(false), m_ready: Some(false) }; n];
         m.timer = vec![u64::MAX; n];
+        m.timed = vec![0; n.div_ceil(64)];
         m.clocked = Vec::with_capacity(n);
         m.chain_of = vec![usize::MAX; n];
         for i in 0..n.saturating_sub(2) {
@@ -437,7 +448,7 @@ impl CycleModel {
         let Sleep { since, s_valid, .. } = self.sleep[i];
         each_unit!(&mut self.nodes[i], u => u.skip(now - since), ());
         self.awake[i / 64] |= 1 << (i % 64);
-        self.timer[i] = u64::MAX;
+        self.clear_timer(i);
         if s_valid.is_none() {
             // A run alone may end in an output register loading: its consumer sees the word
             // from now on, as after any edge that changes it.
@@ -505,14 +516,22 @@ impl CycleModel {
             self.awake[u / 64] |= 1 << (u % 64);
             self.valid[u] = self.nodes[u].valid();
         }
-        self.timer[m] = u64::MAX;
+        self.clear_timer(m);
     }
 
     /// Unit `i`'s sleep ends at cycle `until` (`u64::MAX`: none).
     #[inline]
     fn set_timer(&mut self, i: usize, until: u64) {
         self.timer[i] = until;
+        self.timed[i / 64] |= u64::from(until != u64::MAX) << (i % 64);
         self.next_timer = self.next_timer.min(until);
+    }
+
+    /// Unit `i`'s sleep has no end (any more).
+    #[inline]
+    fn clear_timer(&mut self, i: usize) {
+        self.timer[i] = u64::MAX;
+        self.timed[i / 64] &= !(1 << (i % 64));
     }
 
     /// Reads every unit's valids into `valid`.
@@ -532,6 +551,7 @@ impl CycleModel {
             }
         }
         self.timer.iter_mut().for_each(|t| *t = u64::MAX);
+        self.timed.iter_mut().for_each(|w| *w = 0);
         self.next_timer = u64::MAX;
         self.due.iter_mut().for_each(|w| *w = 0);
     }
@@ -542,14 +562,20 @@ impl CycleModel {
     fn wake_due(&mut self, now: u64) {
         if self.next_timer <= now {
             let mut next = u64::MAX;
-            for i in 0..self.timer.len() {
-                // A unit woken here clears its own end (a chain's, its MVTU's), never one before
-                // it: the scan reads each end once.
-                let t = self.timer[i];
-                if t <= now {
-                    self.wake(i, now);
-                } else {
-                    next = next.min(t);
+            for w in 0..self.timed.len() {
+                // A unit woken here clears its own end (a chain's, its MVTU's) and at most its
+                // consumer's, never one before it: the scan reads each end once, and one
+                // cleared since the word was read as `u64::MAX`.
+                let mut bits = self.timed[w];
+                while bits != 0 {
+                    let i = w * 64 + bits.trailing_zeros() as usize;
+                    bits &= bits - 1;
+                    let t = self.timer[i];
+                    if t <= now {
+                        self.wake(i, now);
+                    } else {
+                        next = next.min(t);
+                    }
                 }
             }
             self.next_timer = next;

@@ -27,6 +27,11 @@
 //! can tell its edges apart: the three sleep together and run those edges among themselves when
 //! they wake (`sleep_chain`, `wake_chain`), without the per-unit bookkeeping of a whole cycle.
 //!
+//! A window unit whose next input word completes no row takes its words asleep, alone (its
+//! read side waiting) or at the head of its chain: the edge pass hands it its producer's word
+//! ([`blocks::Swu::absorb`]), which changes neither its `s_ready` nor the rows its read side
+//! sees, and wakes it before a word that would.
+//!
 //! An MVTU pass from its input buffer goes further: its edges run the same whatever its inputs
 //! ([`blocks::Unit::run_alone`]), up to the one that loads its result into the output register.
 //! It sleeps through them without watching its inputs, falling asleep right after the edge of
@@ -162,6 +167,17 @@ struct Sleep {
     m_ready: Option<bool>,
 }
 
+/// The inputs a unit falling asleep in the ready pass watches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Watch {
+    /// Both (a plain sleep).
+    Both,
+    /// Only `m_ready`: a window unit taking its words asleep ([`blocks::Swu::absorb`]).
+    Ready,
+    /// Neither: a run alone.
+    None,
+}
+
 /// An input watched at `w` (`None`: not watched) wakes its sleeper at value `v`.
 #[inline]
 fn changes(w: Option<bool>, v: bool) -> bool {
@@ -238,6 +254,9 @@ pub struct CycleModel {
     chain_of: Vec<usize>,
     /// The chains asleep together.
     chain_asleep: Vec<bool>,
+    /// The window units at the head of a chain asleep that take their input words as they
+    /// come ([`blocks::Swu::absorb`]).
+    absorbing: Vec<bool>,
 }
 
 impl CycleModel {
@@ -274,6 +293,7 @@ impl CycleModel {
             chains: Vec::new(),
             chain_of: Vec::new(),
             chain_asleep: Vec::new(),
+            absorbing: Vec::new(),
         };
         let mut prev = Src::Input;
         let mut dup = None;
@@ -341,6 +361,7 @@ impl CycleModel {
             }
         }
         m.chain_asleep = vec![false; m.chains.len()];
+        m.absorbing = vec![false; n];
         m.wake_all();
         m.refresh_valid();
         Ok(m)
@@ -449,6 +470,9 @@ impl CycleModel {
         each_unit!(&mut self.nodes[i], u => u.skip(now - since), ());
         self.awake[i / 64] |= 1 << (i % 64);
         self.clear_timer(i);
+        if std::mem::take(&mut self.absorbing[i]) {
+            return;
+        }
         if s_valid.is_none() {
             // A run alone may end in an output register loading: its consumer sees the word
             // from now on, as after any edge that changes it.
@@ -477,9 +501,14 @@ impl CycleModel {
         if self.record.is_some() || n < 2 || self.clocked[n - 1] != f || self.clocked[n - 2] != m {
             return false;
         }
-        let k = match (&self.nodes[s], &self.nodes[m]) {
-            (Node::Swu(su), Node::Mvtu(mu)) => su.quiet_input(s_valid).min(mu.first_pass_quiet()),
-            _ => 0,
+        // A window unit whose next word completes no row takes words while the chain sleeps
+        // (`absorb`): they change nothing its read side or its producer sees.
+        let (k, absorb) = match (&self.nodes[s], &self.nodes[m]) {
+            (Node::Swu(su), Node::Mvtu(mu)) if self.takes_asleep(s) && su.absorbs() => {
+                (su.quiet_read().min(mu.first_pass_quiet()), true)
+            }
+            (Node::Swu(su), Node::Mvtu(mu)) => (su.quiet_input(s_valid).min(mu.first_pass_quiet()), false),
+            _ => (0, false),
         };
         // Two edges at least: fewer save nothing over clocking the three.
         if k < 2 {
@@ -491,8 +520,10 @@ impl CycleModel {
             self.sleep[u] = Sleep { since: now, s_valid: Some(false), m_ready: Some(false) };
             self.awake[u / 64] &= !(1 << (u % 64));
         }
-        // What wakes the chain early: its window unit's `s_valid`, its MVTU's `m_ready`.
-        self.sleep[s].s_valid = Some(s_valid);
+        // What wakes the chain early: its window unit's `s_valid` (unless it takes words
+        // asleep), its MVTU's `m_ready`.
+        self.sleep[s].s_valid = (!absorb).then_some(s_valid);
+        self.absorbing[s] = absorb;
         self.sleep[m].m_ready = Some(self.m_ready[m]);
         self.set_timer(m, until);
         self.chain_asleep[c] = true;
@@ -507,6 +538,7 @@ impl CycleModel {
         let [s, f, m] = self.chains[c];
         let (since, rm) = (self.sleep[s].since, self.sleep[m].m_ready == Some(true));
         self.chain_asleep[c] = false;
+        self.absorbing[s] = false;
         let (head, tail) = self.nodes.split_at_mut(f);
         let (Node::Swu(su), [Node::Fifo(fu), Node::Mvtu(mu), ..]) = (&mut head[s], tail) else {
             unreachable!("a chain is a window unit, a FIFO and an MVTU");
@@ -649,6 +681,7 @@ impl StreamDut for CycleModel {
         let now = self.cycle;
         if self.next_timer <= now
             || self.awake.iter().chain(&self.due).any(|&w| w != 0)
+            || s_valid && self.from_input.iter().any(|&i| self.absorbing[i])
             || self.from_input.iter().any(|&i| changes(self.sleep[i].s_valid, s_valid))
             || self.to_output.iter().any(|&i| changes(self.sleep[i].m_ready, m_ready))
         {
@@ -696,11 +729,18 @@ impl StreamDut for CycleModel {
             let input = (s_valid, s_data);
             let sv = self.valid[self.vsrc[i]];
             // The ready, and how long the unit may sleep from now.
-            let (sr, k, alone) = match &self.nodes[i] {
-                Node::Duplicate(d) => (d.ready(rm, rb), 0, false),
+            let (sr, k, watch) = match &self.nodes[i] {
+                Node::Duplicate(d) => (d.ready(rm, rb), 0, Watch::Both),
                 Node::Add(a) => {
                     let bv = self.src_byp[i].is_some_and(|b| Self::port(&self.nodes, b, input).0);
-                    (a.ready(rm, sv, bv), 0, false)
+                    (a.ready(rm, sv, bv), 0, Watch::Both)
+                }
+                // A window unit whose read side waits and whose next word completes no row
+                // takes its words asleep.
+                Node::Swu(x)
+                    if may_sleep && self.takes_asleep(i) && x.absorbs() && x.sleep(false, rm) > 0 =>
+                {
+                    (x.ready(rm), x.sleep(false, rm), Watch::Ready)
                 }
                 u => each_unit!(
                     u,
@@ -708,9 +748,13 @@ impl StreamDut for CycleModel {
                         let k = if may_sleep { x.sleep(sv, rm) } else { 0 };
                         // A run alone as long needs no watching of the inputs.
                         let a = if may_sleep { x.run_alone() } else { 0 };
-                        (x.ready(rm), if a > 0 && a >= k { a } else { k }, a > 0 && a >= k)
+                        if a > 0 && a >= k {
+                            (x.ready(rm), a, Watch::None)
+                        } else {
+                            (x.ready(rm), k, Watch::Both)
+                        }
                     },
-                    (false, 0, false)
+                    (false, 0, Watch::Both)
                 ),
             };
             self.s_ready[i] = sr;
@@ -719,11 +763,12 @@ impl StreamDut for CycleModel {
             self.wake_on_ready(self.src_byp[i], sr, now);
             if k > 0 {
                 let until = now.saturating_add(k);
-                self.sleep[i] = if alone {
-                    Sleep { since: now, s_valid: None, m_ready: None }
-                } else {
-                    Sleep { since: now, s_valid: Some(sv), m_ready: Some(rm) }
+                self.sleep[i] = match watch {
+                    Watch::None => Sleep { since: now, s_valid: None, m_ready: None },
+                    Watch::Ready => Sleep { since: now, s_valid: None, m_ready: Some(rm) },
+                    Watch::Both => Sleep { since: now, s_valid: Some(sv), m_ready: Some(rm) },
                 };
+                self.absorbing[i] = watch == Watch::Ready;
                 self.awake[i / 64] &= !(1 << (i % 64));
                 self.set_timer(i, until);
             } else if !(may_sleep
@@ -764,6 +809,9 @@ impl StreamDut for CycleModel {
         // cycle.
         for k in 0..self.clocked.len() {
             let i = self.clocked[k];
+            if let Some(j) = self.cons[i].filter(|&j| self.absorbing[j] && self.valid[i]) {
+                self.absorb(j, Some(i), s_data);
+            }
             let (before, rest) = self.nodes.split_at_mut(i);
             let input = (s_valid, s_data);
             let valid = self.valid[self.vsrc[i]];
@@ -817,6 +865,36 @@ impl StreamDut for CycleModel {
                 self.wake_next(self.cons_byp[i]);
             }
         }
+        if s_valid {
+            for k in 0..self.from_input.len() {
+                let j = self.from_input[k];
+                if self.absorbing[j] {
+                    self.absorb(j, None, s_data);
+                }
+            }
+        }
         ports
+    }
+}
+
+impl CycleModel {
+    /// Unit `i` may take its input words asleep: they come from a unit's main output or the
+    /// accelerator's input, which the edge pass hands over (not a duplicate's bypass).
+    #[inline]
+    fn takes_asleep(&self, i: usize) -> bool {
+        !matches!(self.src[i], Src::Byp(_))
+    }
+
+    /// The window unit `j`, asleep at the head of its chain or alone, takes the word of unit `from`
+    /// (before that unit's edge) or, from the accelerator's input, `s_data`, at this edge.
+    fn absorb(&mut self, j: usize, from: Option<usize>, s_data: &[u64]) {
+        let (before, rest) = self.nodes.split_at_mut(j);
+        if let Node::Swu(su) = &mut rest[0] {
+            su.absorb(from.map_or(s_data, |i| before[i].data()));
+            // The next word would complete a row (or find no room): the chain wakes for it.
+            if !su.absorbs() {
+                self.due[j / 64] |= 1 << (j % 64);
+            }
+        }
     }
 }

@@ -1,5 +1,5 @@
 //! Profiling aid: the cycle model alone on one design at BNN-PYNQ's folding, `N` random frames
-//! (`cargo run --release -p xnorflow-reports --example cycle_speed -- cnv|lfc|w1a2 N`).
+//! (`cargo run --release -p xnorflow-reports --example cycle_speed -- cnv|lfc|demo N [runs] [--graph]`).
 
 use compiler::dataflow::fold;
 use compiler::dataflow::Popcount;
@@ -11,7 +11,19 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let which = args.get(1).map_or("cnv", String::as_str);
     let frames: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(64);
+    let mut arch = None;
     let (model, f) = match which {
+        "demo" => {
+            // The demo compiled for the iCE40 UP5K (MVTUs pipelined after their lanes).
+            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../results/ice40/demo-up5k");
+            let bytes = std::fs::read(dir.join("model.xnf")).expect("demo model");
+            let text = std::fs::read_to_string(dir.join("folding.json")).expect("demo folding");
+            arch = Some(compiler::dataflow::target::Arch::Ice40(compiler::dataflow::target::Ice40Part::Up5k));
+            (
+                compiler::format::from_bytes(&bytes).expect("demo model"),
+                compiler::json::from_str(&text).expect("folding"),
+            )
+        }
         "lfc" => (
             reports::reference::lfc_random(1).expect("model"),
             reports::reference::bnn_pynq_lfc_folding(Popcount::Compressor),
@@ -22,7 +34,7 @@ fn main() {
             (m, f)
         }
     };
-    let g = fold::lower_for(&model, &f, None).expect("lower");
+    let g = fold::lower_for(&model, &f, arch).expect("lower");
     if args.iter().any(|a| a == "--graph") {
         println!("{g}");
     }

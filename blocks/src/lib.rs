@@ -70,8 +70,22 @@ pub trait Unit {
         let _ = (s_valid, m_ready);
         0
     }
+    /// How many coming edges run the same whatever the inputs are at each of them: they read no
+    /// `s_data`, make no handshake on either port and leave `ready(m_ready)` as it is for either
+    /// `m_ready`; all but the last leave [`Unit::valid`] and [`Unit::data`] as they are, and the
+    /// last may change them (an output register loading at the end of a run of internal
+    /// steps). A simulator may leave them out without watching the inputs and apply them with
+    /// [`Unit::skip`]; when the last changed the outputs, the consumer must see the new ones
+    /// from the cycle after it, as after any edge. 0 (the default): none.
+    ///
+    /// Where [`Unit::sleep`] ends one edge before an output register loads, this one takes
+    /// that edge too, so that a simulator need not visit the unit to load it.
+    fn run_alone(&self) -> u64 {
+        0
+    }
     /// Applies `edges` coming edges at once, at most what [`Unit::sleep`] allowed for the inputs
-    /// they had: the registers become what those edges would have left.
+    /// they had, or what [`Unit::run_alone`] allowed: the registers become what those edges
+    /// would have left.
     fn skip(&mut self, edges: u64) {
         let _ = edges;
     }

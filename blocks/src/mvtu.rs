@@ -236,8 +236,13 @@ impl Controller {
         let fire = self.nf != 0 || s_valid;
         let (acc_valid, acc_last) = (self.acc_valid(), self.acc_last());
         if acc_valid && acc_last {
-            let n = self.out.len();
-            self.out.copy_from_slice(&results[..n]);
+            // One word (the usual case) without a `memcpy` call.
+            if let [o] = &mut self.out[..] {
+                *o = results[0];
+            } else {
+                let n = self.out.len();
+                self.out.copy_from_slice(&results[..n]);
+            }
         }
         self.out_valid = (acc_valid && acc_last) || (self.out_valid && !m_ready);
         if !self.pipe.is_empty() {
@@ -826,6 +831,23 @@ impl Mvtu {
         c.buffered_run() + usize::from(c.nf() + 1 < self.nf_n)
     }
 
+    /// [`Unit::run_alone`]: in lazy mode without pipeline stages, a pass from the input buffer
+    /// with the output register empty runs whatever the inputs (its words come from the
+    /// buffer, `s_ready` stays low, and the pipeline advances whatever the consumer's ready)
+    /// up to its last word entering; in a pass before the vector's last, also the edge after
+    /// it, which loads the output register as the next pass's first word enters (unless that
+    /// word ends the vector's passes, raising `s_ready`). 0 otherwise. The cycle model then
+    /// visits the unit once per pass, for the output handshake, instead of three times.
+    fn alone(&self) -> usize {
+        let c = &self.ctl;
+        if !self.lazy || c.stages() > 0 || c.nf() == 0 || c.m_valid() || c.pass_end_in_flight() {
+            return 0;
+        }
+        let more = c.nf() + 1 < self.nf_n;
+        let load = more && (self.sf_n > 1 || c.nf() + 2 < self.nf_n);
+        c.buffered_run() + usize::from(more) + usize::from(load)
+    }
+
     /// Stage B: every PE's accumulator takes its next value; at a pass's last word the results.
     #[inline(always)]
     fn accumulate_pes(&mut self, input: LaneInput) {
@@ -1164,6 +1186,20 @@ fn pack(dst: &mut [u64], src: &[u64], iw: usize, lb: usize) {
         dst[..src.len()].copy_from_slice(src);
         return;
     }
+    if iw == 1 {
+        // Words narrower than 64 bits (the usual case, packed once per vector): each lands in
+        // at most two words of `dst`, without `or_at`'s per-word loop.
+        let m = mask(lb);
+        for (s, &w) in src.iter().enumerate() {
+            let (q, r) = (s * lb / 64, s * lb % 64);
+            let w = w & m;
+            dst[q] |= w << r;
+            if r + lb > 64 {
+                dst[q + 1] |= w >> (64 - r);
+            }
+        }
+        return;
+    }
     for (s, w) in src.chunks_exact(iw).enumerate() {
         crate::bits::or_at(dst, s * lb, w, lb);
     }
@@ -1199,8 +1235,12 @@ impl Unit for Mvtu {
         }
     }
 
+    fn run_alone(&self) -> u64 {
+        self.alone() as u64
+    }
+
     fn skip(&mut self, edges: u64) {
-        let run = self.buffered_quiet();
+        let run = self.buffered_quiet().max(self.alone());
         if run == 0 || edges == 0 {
             // The other sleeps: a stalled output register, which holds everything, or an idle
             // unit, whose edges shift empty pipeline slots and read the threshold address of
@@ -1222,9 +1262,10 @@ impl Unit for Mvtu {
             self.ctl.skip(inner);
             self.tq = self.ctl.acc_pass();
         }
-        if e > inner {
-            // The pass's last word enters: an ordinary edge, which reads the buffer, not the
-            // stream, and (the output register empty) advances whatever the consumer's ready.
+        for _ in inner..e {
+            // The pass's last word enters, then (in a run alone) it loads the output register:
+            // ordinary edges, which read the buffer, not the stream, and (the output register
+            // empty) advance whatever the consumer's ready.
             self.edge(false, &[], true);
         }
     }

@@ -126,13 +126,61 @@ impl Swu {
     /// read); 0 otherwise. The output side may run meanwhile: a simulator may run such edges for
     /// the unit and its consumer without looking at the unit's producer.
     pub fn quiet_input(&self, s_valid: bool) -> u64 {
+        if s_valid && self.avail < self.r {
+            return 0;
+        }
+        self.quiet_read()
+    }
+
+    /// How many coming edges drop no row (the reads left in the present output row, when no
+    /// row is to be dropped now; 0 otherwise): with [`Swu::absorbs`], the read side's edges
+    /// among them see the same rows held whatever words enter (none completes a row), so a
+    /// simulator may run them apart from the words written, which [`Swu::absorb`] takes.
+    pub fn quiet_read(&self) -> u64 {
         let (free, _) = self.free_can();
-        if free || (s_valid && self.avail < self.r) {
+        if free {
             return 0;
         }
         let pixel = self.k * self.k * self.cf;
         let read = (self.ky * self.k + self.kx) * self.cf + self.rc;
         ((self.ow - self.ox) * pixel - read) as u64
+    }
+
+    /// The next input word is taken (`s_ready`) and completes no row: writing it changes
+    /// neither `s_ready` nor the rows the read side sees.
+    #[inline]
+    pub fn absorbs(&self) -> bool {
+        self.avail < self.r && !(self.wc + 1 == self.cf && self.wx + 1 == self.w)
+    }
+
+    /// The write side of an edge taking `s_data` while [`Swu::absorbs`]; its read side's edges
+    /// run apart (see [`Swu::quiet_read`]).
+    #[inline]
+    pub fn absorb(&mut self, s_data: &[u64]) {
+        debug_assert!(self.absorbs(), "a word absorbed that completes a row or finds no room");
+        self.push(s_data);
+    }
+
+    /// Writes the input word and steps the write counters; returns whether it completed a row.
+    #[inline(always)]
+    fn push(&mut self, s_data: &[u64]) -> bool {
+        let (w, cf, r, ww) = (self.w, self.cf, self.r, self.ww);
+        let a = ((self.wslot * w + self.wx) * cf + self.wc) * ww;
+        if ww == 1 {
+            self.mem[a] = s_data[0];
+        } else {
+            self.mem[a..a + ww].copy_from_slice(&s_data[..ww]);
+        }
+        let row_done = self.wc + 1 == cf && self.wx + 1 == w;
+        self.wc += 1;
+        if self.wc == cf {
+            self.wc = 0;
+            self.wx = if self.wx + 1 == w { 0 } else { self.wx + 1 };
+        }
+        if row_done {
+            self.wslot = if self.wslot + 1 == r { 0 } else { self.wslot + 1 };
+        }
+        row_done
     }
 
     /// The read side of an edge: with `adv`, `qv <= can` and, if `can`, the next window word is
@@ -195,7 +243,8 @@ impl Swu {
     /// Runs `edges` edges of the unit feeding a FIFO and an MVTU asleep together: a
     /// simulator's batch of [`Unit::edge`] of the three (each sampling the others' registers
     /// from before the edge), for edges where the unit takes no input word and drops no row
-    /// (at most [`Swu::quiet_input`]`(s_valid)`) and the MVTU stays in a vector's first pass
+    /// (at most [`Swu::quiet_input`]`(s_valid)`), or takes only words that complete no row,
+    /// written apart by [`Swu::absorb`] (at most [`Swu::quiet_read`]), and the MVTU stays in a vector's first pass
     /// with its output register empty (at most [`Mvtu::first_pass_quiet`]), so that it takes
     /// every word the FIFO holds. Within them the rows held stay as they are, so whether the
     /// unit can read (`can`) is decided once, and the FIFO and the MVTU see a ready consumer.
@@ -254,30 +303,13 @@ impl Unit for Swu {
     }
 
     fn edge(&mut self, s_valid: bool, s_data: &[u64], m_ready: bool) {
-        let (w, cf, r, ww) = (self.w, self.cf, self.r, self.ww);
+        let r = self.r;
         // Everything below reads the registers as they were before the edge.
         let (free, can) = self.free_can();
         let push = s_valid && self.avail < r;
         // Read side first: it reads the memory before this edge's write (never the same row).
         let frame_done = self.read_side(can, !self.qv || m_ready);
-        let mut row_done = false;
-        if push {
-            let a = ((self.wslot * w + self.wx) * cf + self.wc) * ww;
-            if ww == 1 {
-                self.mem[a] = s_data[0];
-            } else {
-                self.mem[a..a + ww].copy_from_slice(&s_data[..ww]);
-            }
-            row_done = self.wc + 1 == cf && self.wx + 1 == w;
-            self.wc += 1;
-            if self.wc == cf {
-                self.wc = 0;
-                self.wx = if self.wx + 1 == w { 0 } else { self.wx + 1 };
-            }
-            if row_done {
-                self.wslot = if self.wslot + 1 == r { 0 } else { self.wslot + 1 };
-            }
-        }
+        let row_done = push && self.push(s_data);
         if free {
             self.head = if self.head + 1 == r { 0 } else { self.head + 1 };
         }

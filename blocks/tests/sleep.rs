@@ -1,8 +1,11 @@
 //! Every block's sleep ([`Unit::sleep`], [`Unit::skip`]) against its edges: whenever a block says
 //! it may sleep `k` edges, running up to `k` edges with those inputs shows nothing at its ports
 //! (no handshake, the same valid, data and ready) and leaves exactly the registers that skipping
-//! them leaves. Random blocks of every kind, under inputs and backpressure that come and go in
-//! runs, with the odd reset.
+//! them leaves; whenever it says it runs `k` edges alone ([`Unit::run_alone`]), up to `k` edges
+//! under inputs drawn afresh at each make no handshake, keep the ready under either consumer
+//! ready, keep valid and data up to the last, and leave the registers that skipping them
+//! leaves. Random blocks of every kind, under inputs and backpressure that come and go in runs,
+//! with the odd reset.
 
 use blocks::{Argmax, ChannelPad, Fifo, Mvtu, Pool, Sign, Swu, Unit, WidthConverter, FOREVER};
 use compiler::dataflow::{LaneInput, MemStyle, MvtuConfig, MvtuOutput, PoolConfig, Popcount, SwuConfig};
@@ -22,16 +25,23 @@ impl Rng {
     }
 }
 
-/// Drives `u` (input words of `bits` bits) for `steps` cycles, checking every sleep it takes;
-/// returns how many sleeps that changed registers (a counter running) were skipped.
+/// What [`check`] saw: sleeps that changed registers (a counter running), and runs alone whose
+/// last edge changed the outputs (an output register loading).
+struct Seen {
+    moving: usize,
+    loads: usize,
+}
+
+/// Drives `u` (input words of `bits` bits) for `steps` cycles, checking every sleep and every
+/// other run alone it takes.
 fn check<U: Unit + Clone + Debug>(
     mut u: U,
     bits: usize,
     steps: usize,
     seed: u64,
-) -> Result<usize, TestCaseError> {
+) -> Result<Seen, TestCaseError> {
     let mut rng = Rng(seed | 1);
-    let (mut v, mut r, mut moving) = (true, true, 0);
+    let (mut v, mut r, mut moving, mut loads) = (true, true, 0, 0);
     let mut word = vec![0u64; bits.div_ceil(64)];
     for cycle in 0..steps {
         // Inputs hold for runs of cycles, so that sleeps have time to last.
@@ -47,6 +57,40 @@ fn check<U: Unit + Clone + Debug>(
         }
         if rng.next() % 400 == 0 {
             u.reset();
+            continue;
+        }
+        let a = u.run_alone();
+        if a > 0 && rng.next() % 2 == 0 {
+            let e = a.min(1 + rng.next() % 40);
+            let mut edges = u.clone();
+            for n in 0..e {
+                let (v, r) = (rng.next() % 2 == 0, rng.next() % 2 == 0);
+                prop_assert!(!(v && edges.ready(r)), "cycle {}: an input handshake in a run alone", cycle);
+                prop_assert!(!(edges.valid() && r), "cycle {}: an output handshake in a run alone", cycle);
+                for m in [false, true] {
+                    prop_assert_eq!(edges.ready(m), u.ready(m), "cycle {}: ready in a run alone", cycle);
+                }
+                let junk: Vec<u64> = word.iter().map(|_| rng.next()).collect();
+                edges.edge(v, &junk, r);
+                if n + 1 < e {
+                    prop_assert_eq!(edges.valid(), u.valid(), "cycle {}: valid before the run's end", cycle);
+                    prop_assert_eq!(edges.data(), u.data(), "cycle {}: data before the run's end", cycle);
+                }
+            }
+            for m in [false, true] {
+                prop_assert_eq!(edges.ready(m), u.ready(m), "cycle {}: ready after a run alone", cycle);
+            }
+            let before = (u.valid(), u.data().to_vec());
+            u.skip(e);
+            prop_assert_eq!(
+                format!("{u:?}"),
+                format!("{edges:?}"),
+                "cycle {}: {} edges run alone of {}",
+                cycle,
+                e,
+                a
+            );
+            loads += usize::from(before != (u.valid(), u.data().to_vec()));
             continue;
         }
         let k = u.sleep(v, r);
@@ -70,7 +114,7 @@ fn check<U: Unit + Clone + Debug>(
         prop_assert_eq!(&after, &format!("{edges:?}"), "cycle {}: {} edges skipped (sleep {})", cycle, e, k);
         moving += usize::from(k < FOREVER && after != before);
     }
-    Ok(moving)
+    Ok(Seen { moving, loads })
 }
 
 /// Sparse random bits.
@@ -155,10 +199,14 @@ proptest! {
         prop_assume!(cfg.validate().is_ok());
         let t: Vec<i32> = (0..cfg.mh).map(|r| (r as i32 * 5) % 7 - 3).collect();
         let u = Mvtu::new(&cfg, &matrix(cfg.mh, cfg.mw, seed), Some(&t)).expect("unit").pipelined(&cfg, stages);
-        let moving = check(u, simd * input.bits(), 1500, seed)?;
+        let seen = check(u, simd * input.bits(), 1500, seed)?;
         // A pass's first two words (one more per pipeline stage) enter while the last pass's
         // result is on its way or waits in the output register; from the next on, a pass from
         // the buffer can sleep until its last.
-        prop_assert!(sf < 4 + stages || nf < 2 || moving > 0, "passes from the buffer slept");
+        prop_assert!(sf < 4 + stages || nf < 2 || seen.moving > 0, "passes from the buffer slept");
+        // Without pipeline stages, a pass from the buffer before the vector's last runs alone
+        // up to the edge that loads its result (passes of one or two words end while the one
+        // before is still in the output register).
+        prop_assert!(stages > 0 || nf < 3 || sf < 3 || seen.loads > 0, "passes ran alone into the output register");
     }
 }

@@ -27,6 +27,17 @@
 //! can tell its edges apart: the three sleep together and run those edges among themselves when
 //! they wake (`sleep_chain`, `wake_chain`), without the per-unit bookkeeping of a whole cycle.
 //!
+//! A window unit whose next input word completes no row takes its words asleep, alone (its
+//! read side waiting) or at the head of its chain: the edge pass hands it its producer's word
+//! ([`blocks::Swu::absorb`]), which changes neither its `s_ready` nor the rows its read side
+//! sees, and wakes it before a word that would.
+//!
+//! An MVTU pass from its input buffer goes further: its edges run the same whatever its inputs
+//! ([`blocks::Unit::run_alone`]), up to the one that loads its result into the output register.
+//! It sleeps through them without watching its inputs, falling asleep right after the edge of
+//! its output handshake (no visit to find out), and wakes with its result in the register and
+//! its consumer woken with it: one visit per pass instead of three.
+//!
 //! When every unit sleeps, none is due to wake and the ports' inputs are the ones those at the
 //! ports sleep on, cycles only count until the soonest sleep ends: the driver runs them at once
 //! ([`StreamDut::quiet`]). On the CNV that is about a quarter of the cycles.
@@ -147,12 +158,30 @@ enum Src {
 }
 
 /// A unit's sleep: the edges from cycle `since` on are left out, to be applied when it wakes (by
-/// its end in `CycleModel::timer` at the latest), while its inputs keep these values.
+/// its end in `CycleModel::timer` at the latest), while its inputs keep these values (`None`:
+/// a run alone, [`blocks::Unit::run_alone`], which watches neither).
 #[derive(Clone, Copy, Debug)]
 struct Sleep {
     since: u64,
-    s_valid: bool,
-    m_ready: bool,
+    s_valid: Option<bool>,
+    m_ready: Option<bool>,
+}
+
+/// The inputs a unit falling asleep in the ready pass watches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Watch {
+    /// Both (a plain sleep).
+    Both,
+    /// Only `m_ready`: a window unit taking its words asleep ([`blocks::Swu::absorb`]).
+    Ready,
+    /// Neither: a run alone.
+    None,
+}
+
+/// An input watched at `w` (`None`: not watched) wakes its sleeper at value `v`.
+#[inline]
+fn changes(w: Option<bool>, v: bool) -> bool {
+    w.is_some_and(|w| w != v)
 }
 
 /// A stream's handshakes: `(cycle, word)` each.
@@ -198,6 +227,9 @@ pub struct CycleModel {
     /// graph has tens of units and their sleeps end about once per pass, where a heap's push
     /// and pop cost more than the scan's few vector compares.
     timer: Vec<u64>,
+    /// The units with an end in `timer`, a bit each: the scan reads only theirs (a few of the
+    /// graph's units sleep on a timer at a time).
+    timed: Vec<u64>,
     /// At most the soonest end in `timer` (a sleep that ended early leaves it earlier, and the
     /// next scan finds nothing due).
     next_timer: u64,
@@ -222,6 +254,9 @@ pub struct CycleModel {
     chain_of: Vec<usize>,
     /// The chains asleep together.
     chain_asleep: Vec<bool>,
+    /// The window units at the head of a chain asleep that take their input words as they
+    /// come ([`blocks::Swu::absorb`]).
+    absorbing: Vec<bool>,
 }
 
 impl CycleModel {
@@ -247,6 +282,7 @@ impl CycleModel {
             awake: Vec::new(),
             sleep: Vec::new(),
             timer: Vec::new(),
+            timed: Vec::new(),
             next_timer: u64::MAX,
             due: Vec::new(),
             valid: Vec::new(),
@@ -257,6 +293,7 @@ impl CycleModel {
             chains: Vec::new(),
             chain_of: Vec::new(),
             chain_asleep: Vec::new(),
+            absorbing: Vec::new(),
         };
         let mut prev = Src::Input;
         let mut dup = None;
@@ -305,8 +342,9 @@ impl CycleModel {
                 Src::Byp(j) => n + j,
             })
             .collect();
-        m.sleep = vec![Sleep { since: 0, s_valid: false, m_ready: false }; n];
+        m.sleep = vec![Sleep { since: 0, s_valid: Some(false), m_ready: Some(false) }; n];
         m.timer = vec![u64::MAX; n];
+        m.timed = vec![0; n.div_ceil(64)];
         m.clocked = Vec::with_capacity(n);
         m.chain_of = vec![usize::MAX; n];
         for i in 0..n.saturating_sub(2) {
@@ -323,6 +361,7 @@ impl CycleModel {
             }
         }
         m.chain_asleep = vec![false; m.chains.len()];
+        m.absorbing = vec![false; n];
         m.wake_all();
         m.refresh_valid();
         Ok(m)
@@ -427,10 +466,24 @@ impl CycleModel {
             self.wake_chain(c, now);
             return;
         }
-        let edges = now - self.sleep[i].since;
-        each_unit!(&mut self.nodes[i], u => u.skip(edges), ());
+        let Sleep { since, s_valid, .. } = self.sleep[i];
+        each_unit!(&mut self.nodes[i], u => u.skip(now - since), ());
         self.awake[i / 64] |= 1 << (i % 64);
-        self.timer[i] = u64::MAX;
+        self.clear_timer(i);
+        if std::mem::take(&mut self.absorbing[i]) {
+            return;
+        }
+        if s_valid.is_none() {
+            // A run alone may end in an output register loading: its consumer sees the word
+            // from now on, as after any edge that changes it.
+            let v = self.nodes[i].valid();
+            if v != self.valid[i] {
+                self.valid[i] = v;
+                if let Some(j) = self.cons[i].filter(|&j| !self.is_awake(j)) {
+                    self.wake(j, now);
+                }
+            }
+        }
     }
 
     /// A window unit -> FIFO -> MVTU chain whose ends show nothing for a while sleeps as one:
@@ -448,9 +501,14 @@ impl CycleModel {
         if self.record.is_some() || n < 2 || self.clocked[n - 1] != f || self.clocked[n - 2] != m {
             return false;
         }
-        let k = match (&self.nodes[s], &self.nodes[m]) {
-            (Node::Swu(su), Node::Mvtu(mu)) => su.quiet_input(s_valid).min(mu.first_pass_quiet()),
-            _ => 0,
+        // A window unit whose next word completes no row takes words while the chain sleeps
+        // (`absorb`): they change nothing its read side or its producer sees.
+        let (k, absorb) = match (&self.nodes[s], &self.nodes[m]) {
+            (Node::Swu(su), Node::Mvtu(mu)) if self.takes_asleep(s) && su.absorbs() => {
+                (su.quiet_read().min(mu.first_pass_quiet()), true)
+            }
+            (Node::Swu(su), Node::Mvtu(mu)) => (su.quiet_input(s_valid).min(mu.first_pass_quiet()), false),
+            _ => (0, false),
         };
         // Two edges at least: fewer save nothing over clocking the three.
         if k < 2 {
@@ -459,12 +517,14 @@ impl CycleModel {
         self.clocked.truncate(n - 2);
         let until = now.saturating_add(k);
         for u in [s, f, m] {
-            self.sleep[u] = Sleep { since: now, s_valid: false, m_ready: false };
+            self.sleep[u] = Sleep { since: now, s_valid: Some(false), m_ready: Some(false) };
             self.awake[u / 64] &= !(1 << (u % 64));
         }
-        // What wakes the chain early: its window unit's `s_valid`, its MVTU's `m_ready`.
-        self.sleep[s].s_valid = s_valid;
-        self.sleep[m].m_ready = self.m_ready[m];
+        // What wakes the chain early: its window unit's `s_valid` (unless it takes words
+        // asleep), its MVTU's `m_ready`.
+        self.sleep[s].s_valid = (!absorb).then_some(s_valid);
+        self.absorbing[s] = absorb;
+        self.sleep[m].m_ready = Some(self.m_ready[m]);
         self.set_timer(m, until);
         self.chain_asleep[c] = true;
         true
@@ -476,8 +536,9 @@ impl CycleModel {
     /// less what the sleep's conditions keep constant).
     fn wake_chain(&mut self, c: usize, now: u64) {
         let [s, f, m] = self.chains[c];
-        let (since, rm) = (self.sleep[s].since, self.sleep[m].m_ready);
+        let (since, rm) = (self.sleep[s].since, self.sleep[m].m_ready == Some(true));
         self.chain_asleep[c] = false;
+        self.absorbing[s] = false;
         let (head, tail) = self.nodes.split_at_mut(f);
         let (Node::Swu(su), [Node::Fifo(fu), Node::Mvtu(mu), ..]) = (&mut head[s], tail) else {
             unreachable!("a chain is a window unit, a FIFO and an MVTU");
@@ -487,14 +548,22 @@ impl CycleModel {
             self.awake[u / 64] |= 1 << (u % 64);
             self.valid[u] = self.nodes[u].valid();
         }
-        self.timer[m] = u64::MAX;
+        self.clear_timer(m);
     }
 
     /// Unit `i`'s sleep ends at cycle `until` (`u64::MAX`: none).
     #[inline]
     fn set_timer(&mut self, i: usize, until: u64) {
         self.timer[i] = until;
+        self.timed[i / 64] |= u64::from(until != u64::MAX) << (i % 64);
         self.next_timer = self.next_timer.min(until);
+    }
+
+    /// Unit `i`'s sleep has no end (any more).
+    #[inline]
+    fn clear_timer(&mut self, i: usize) {
+        self.timer[i] = u64::MAX;
+        self.timed[i / 64] &= !(1 << (i % 64));
     }
 
     /// Reads every unit's valids into `valid`.
@@ -514,6 +583,7 @@ impl CycleModel {
             }
         }
         self.timer.iter_mut().for_each(|t| *t = u64::MAX);
+        self.timed.iter_mut().for_each(|w| *w = 0);
         self.next_timer = u64::MAX;
         self.due.iter_mut().for_each(|w| *w = 0);
     }
@@ -524,14 +594,20 @@ impl CycleModel {
     fn wake_due(&mut self, now: u64) {
         if self.next_timer <= now {
             let mut next = u64::MAX;
-            for i in 0..self.timer.len() {
-                // A unit woken here clears its own end (a chain's, its MVTU's), never one before
-                // it: the scan reads each end once.
-                let t = self.timer[i];
-                if t <= now {
-                    self.wake(i, now);
-                } else {
-                    next = next.min(t);
+            for w in 0..self.timed.len() {
+                // A unit woken here clears its own end (a chain's, its MVTU's) and at most its
+                // consumer's, never one before it: the scan reads each end once, and one
+                // cleared since the word was read as `u64::MAX`.
+                let mut bits = self.timed[w];
+                while bits != 0 {
+                    let i = w * 64 + bits.trailing_zeros() as usize;
+                    bits &= bits - 1;
+                    let t = self.timer[i];
+                    if t <= now {
+                        self.wake(i, now);
+                    } else {
+                        next = next.min(t);
+                    }
                 }
             }
             self.next_timer = next;
@@ -551,7 +627,7 @@ impl CycleModel {
     /// Unit `i`, if asleep, wakes at the next cycle (an input changed at this edge).
     #[inline]
     fn wake_next(&mut self, i: Option<usize>) {
-        if let Some(i) = i.filter(|&i| !self.is_awake(i)) {
+        if let Some(i) = i.filter(|&i| !self.is_awake(i) && self.sleep[i].s_valid.is_some()) {
             self.due[i / 64] |= 1 << (i % 64);
         }
     }
@@ -560,7 +636,7 @@ impl CycleModel {
     #[inline]
     fn wake_on_ready(&mut self, s: Option<Src>, ready: bool, now: u64) {
         if let Some(Src::Out(p)) = s {
-            if !self.is_awake(p) && self.sleep[p].m_ready != ready {
+            if !self.is_awake(p) && changes(self.sleep[p].m_ready, ready) {
                 self.wake(p, now);
             }
         }
@@ -605,8 +681,9 @@ impl StreamDut for CycleModel {
         let now = self.cycle;
         if self.next_timer <= now
             || self.awake.iter().chain(&self.due).any(|&w| w != 0)
-            || self.from_input.iter().any(|&i| self.sleep[i].s_valid != s_valid)
-            || self.to_output.iter().any(|&i| self.sleep[i].m_ready != m_ready)
+            || s_valid && self.from_input.iter().any(|&i| self.absorbing[i])
+            || self.from_input.iter().any(|&i| changes(self.sleep[i].s_valid, s_valid))
+            || self.to_output.iter().any(|&i| changes(self.sleep[i].m_ready, m_ready))
         {
             return 0;
         }
@@ -630,13 +707,13 @@ impl StreamDut for CycleModel {
         self.valid[2 * n] = s_valid;
         for k in 0..self.from_input.len() {
             let i = self.from_input[k];
-            if !self.is_awake(i) && self.sleep[i].s_valid != s_valid {
+            if !self.is_awake(i) && changes(self.sleep[i].s_valid, s_valid) {
                 self.wake(i, now);
             }
         }
         for k in 0..self.to_output.len() {
             let i = self.to_output[k];
-            if !self.is_awake(i) && self.sleep[i].m_ready != m_ready {
+            if !self.is_awake(i) && changes(self.sleep[i].m_ready, m_ready) {
                 self.wake(i, now);
             }
         }
@@ -652,15 +729,35 @@ impl StreamDut for CycleModel {
             let input = (s_valid, s_data);
             let sv = self.valid[self.vsrc[i]];
             // The ready, and how long the unit may sleep from now.
-            let (sr, k) = match &self.nodes[i] {
-                Node::Duplicate(d) => (d.ready(rm, rb), 0),
+            let (sr, k, watch) = match &self.nodes[i] {
+                Node::Duplicate(d) => (d.ready(rm, rb), 0, Watch::Both),
                 Node::Add(a) => {
                     let bv = self.src_byp[i].is_some_and(|b| Self::port(&self.nodes, b, input).0);
-                    (a.ready(rm, sv, bv), 0)
+                    (a.ready(rm, sv, bv), 0, Watch::Both)
                 }
-                u => {
-                    each_unit!(u, x => (x.ready(rm), if may_sleep { x.sleep(sv, rm) } else { 0 }), (false, 0))
+                // A window unit whose read side waits and whose next word completes no row
+                // takes its words asleep.
+                Node::Swu(x)
+                    if may_sleep && self.takes_asleep(i) && x.absorbs() && x.sleep(false, rm) > 0 =>
+                {
+                    (x.ready(rm), x.sleep(false, rm), Watch::Ready)
                 }
+                u => each_unit!(
+                    u,
+                    x => {
+                        let k = if may_sleep { x.sleep(sv, rm) } else { 0 };
+                        // A run alone as long needs no watching of the inputs. Looked for only
+                        // where a sleep of some edges is (an MVTU's pass from its buffer):
+                        // most visits find none, and skip the call.
+                        let a = if k > 0 && k < blocks::FOREVER { x.run_alone() } else { 0 };
+                        if a > 0 && a >= k {
+                            (x.ready(rm), a, Watch::None)
+                        } else {
+                            (x.ready(rm), k, Watch::Both)
+                        }
+                    },
+                    (false, 0, Watch::Both)
+                ),
             };
             self.s_ready[i] = sr;
             // A producer asleep on the other ready wakes (it comes later in this pass).
@@ -668,7 +765,12 @@ impl StreamDut for CycleModel {
             self.wake_on_ready(self.src_byp[i], sr, now);
             if k > 0 {
                 let until = now.saturating_add(k);
-                self.sleep[i] = Sleep { since: now, s_valid: sv, m_ready: rm };
+                self.sleep[i] = match watch {
+                    Watch::None => Sleep { since: now, s_valid: None, m_ready: None },
+                    Watch::Ready => Sleep { since: now, s_valid: None, m_ready: Some(rm) },
+                    Watch::Both => Sleep { since: now, s_valid: Some(sv), m_ready: Some(rm) },
+                };
+                self.absorbing[i] = watch == Watch::Ready;
                 self.awake[i / 64] &= !(1 << (i % 64));
                 self.set_timer(i, until);
             } else if !(may_sleep
@@ -709,6 +811,9 @@ impl StreamDut for CycleModel {
         // cycle.
         for k in 0..self.clocked.len() {
             let i = self.clocked[k];
+            if let Some(j) = self.cons[i].filter(|&j| self.absorbing[j] && self.valid[i]) {
+                self.absorb(j, Some(i), s_data);
+            }
             let (before, rest) = self.nodes.split_at_mut(i);
             let input = (s_valid, s_data);
             let valid = self.valid[self.vsrc[i]];
@@ -716,6 +821,7 @@ impl StreamDut for CycleModel {
             // looked up (a match on its kind) only then.
             let data = if valid { Self::data(before, self.src[i], s_data) } else { &[] };
             let rm = self.m_ready[i];
+            let mut alone = 0;
             let (v, changed_byp) = match &mut rest[0] {
                 Node::Duplicate(d) => {
                     d.edge(valid, data, rm, self.m_ready_byp[i]);
@@ -733,6 +839,14 @@ impl StreamDut for CycleModel {
                     u,
                     x => {
                         x.edge(valid, data, rm);
+                        // A unit that runs alone from the next edge on (and keeps the ready its
+                        // producer saw this cycle) sleeps now: no visit to find it out.
+                        if self.fast {
+                            alone = x.run_alone();
+                            if alone > 0 && x.ready(false) != self.s_ready[i] {
+                                alone = 0;
+                            }
+                        }
                         (x.valid(), false)
                     },
                     (false, false)
@@ -743,10 +857,46 @@ impl StreamDut for CycleModel {
             if changed {
                 self.wake_next(self.cons[i]);
             }
+            if alone > 0 {
+                let since = self.cycle;
+                self.sleep[i] = Sleep { since, s_valid: None, m_ready: None };
+                self.awake[i / 64] &= !(1 << (i % 64));
+                self.set_timer(i, since.saturating_add(alone));
+            }
             if changed_byp {
                 self.wake_next(self.cons_byp[i]);
             }
         }
+        if s_valid {
+            for k in 0..self.from_input.len() {
+                let j = self.from_input[k];
+                if self.absorbing[j] {
+                    self.absorb(j, None, s_data);
+                }
+            }
+        }
         ports
+    }
+}
+
+impl CycleModel {
+    /// Unit `i` may take its input words asleep: they come from a unit's main output or the
+    /// accelerator's input, which the edge pass hands over (not a duplicate's bypass).
+    #[inline]
+    fn takes_asleep(&self, i: usize) -> bool {
+        !matches!(self.src[i], Src::Byp(_))
+    }
+
+    /// The window unit `j`, asleep at the head of its chain or alone, takes the word of unit `from`
+    /// (before that unit's edge) or, from the accelerator's input, `s_data`, at this edge.
+    fn absorb(&mut self, j: usize, from: Option<usize>, s_data: &[u64]) {
+        let (before, rest) = self.nodes.split_at_mut(j);
+        if let Node::Swu(su) = &mut rest[0] {
+            su.absorb(from.map_or(s_data, |i| before[i].data()));
+            // The next word would complete a row (or find no room): the chain wakes for it.
+            if !su.absorbs() {
+                self.due[j / 64] |= 1 << (j % 64);
+            }
+        }
     }
 }

@@ -11,7 +11,7 @@
 # ice40` (per node, each stage's module alone in its own Yosys process; lut4_in_context is the
 # same module's LUT4s within the whole design's synthesis), and its graph.json refreshed for
 # compiler/tests/ice40_estimate.rs.
-# Usage: scripts/ice40_estimate.sh [OUT_CSV]  (default results/ice40_estimate_vs_synth.csv; about 4 min)
+# Usage: scripts/ice40_estimate.sh [OUT_CSV]  (default results/ice40_estimate_vs_synth.csv; about 7 min)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-results/ice40_estimate_vs_synth.csv}

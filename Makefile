@@ -123,7 +123,7 @@ hdl-lanes: deps
 mvtu-estimate: deps
 	$(CARGO) run --release -p xnorflow-hdl --example mvtu_estimate -- results/mvtu_estimate_vs_synth.csv
 
-## The iCE40 cost model against Yosys synth_ice40 per node on results/ice40/'s designs (about 4 min)
+## The iCE40 cost model against Yosys synth_ice40 per node on results/ice40/'s designs (about 7 min)
 ## -> results/ice40_estimate_vs_synth.csv.
 ice40-estimate: deps
 	scripts/ice40_estimate.sh results/ice40_estimate_vs_synth.csv

@@ -8,8 +8,10 @@
 # digits --arch resnet-digits --act-bits 2 --epochs 30`), for the window units, pools, residual
 # nodes and EBR FIFOs.
 # Each is compiled from its model.xnf and folding.json, synthesized with `xnorflow synth --arch
-# ice40`, and its graph.json refreshed for compiler/tests/ice40_estimate.rs.
-# Usage: scripts/ice40_estimate.sh [OUT_CSV]  (default results/ice40_estimate_vs_synth.csv; about 4 min)
+# ice40` (per node, each stage's module alone in its own Yosys process; lut4_in_context is the
+# same module's LUT4s within the whole design's synthesis), and its graph.json refreshed for
+# compiler/tests/ice40_estimate.rs.
+# Usage: scripts/ice40_estimate.sh [OUT_CSV]  (default results/ice40_estimate_vs_synth.csv; about 7 min)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-results/ice40_estimate_vs_synth.csv}
@@ -19,7 +21,7 @@ bin=${XNORFLOW_BIN:-target/release/xnorflow}
 tmp=${KEEP:-$(mktemp -d)}
 mkdir -p "$tmp"
 [ -n "${KEEP:-}" ] || trap 'rm -rf "$tmp"' EXIT
-echo "design,node,lut4_est,lut4,lut4_err_pct,carry_est,carry,dff_est,dff,ebr_est,ebr" > "$tmp/all.csv"
+rm -f "$tmp/all.csv"
 for d in demo sfc demo-up5k cnn-digits resnet-digits; do
   src=results/ice40/$d
   # Every design for an iCE40 part, so that it is legalized as iCE40 builds it (the MVTU's
@@ -30,6 +32,7 @@ for d in demo sfc demo-up5k cnn-digits resnet-digits; do
   "$bin" compile "$src/model.xnf" -o "$tmp/$d" --folding "$src/folding.json" "${arch[@]}" > /dev/null
   "$bin" synth "$tmp/$d" --arch ice40 > "$tmp/$d.log"
   cp "$tmp/$d/graph.json" "$src/graph.json"
+  [ -e "$tmp/all.csv" ] || head -n 1 "$tmp/$d/synth-ice40.csv" | sed 's/^/design,/' > "$tmp/all.csv"
   tail -n +2 "$tmp/$d/synth-ice40.csv" | grep -v '^total,' | sed "s/^/$d,/" >> "$tmp/all.csv"
   grep -E 'nextpnr|No iCE40' "$tmp/$d.log" || true
 done

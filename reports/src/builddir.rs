@@ -64,11 +64,20 @@ pub const NEXTPNR_LOG: &str = "nextpnr-ice40.log";
 
 /// `synth`'s files for `target`: `synth-xc7.json` ([`crate::synth::SynthResult`]), `.csv`, `.md`.
 pub fn synth_file(target: Target, ext: &str) -> String {
-    let t = match target {
+    format!("synth-{}.{ext}", target_name(target))
+}
+
+/// Where `synth` synthesizes each stage's module alone for `target` (`synth-ice40-nodes`), one
+/// directory per module ([`hdl::synth::yosys_alone`]).
+pub fn synth_nodes_dir(target: Target) -> String {
+    format!("synth-{}-nodes", target_name(target))
+}
+
+fn target_name(target: Target) -> &'static str {
+    match target {
         Target::Xc7 => "xc7",
         Target::Ice40 => "ice40",
-    };
-    format!("synth-{t}.{ext}")
+    }
 }
 
 /// The largest file read back from a build directory (the Verilog of a fully parallel LFC is

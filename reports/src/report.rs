@@ -172,7 +172,7 @@ fn ice40_section(b: &BuildDir, synth: Option<&SynthResult>) -> Option<Section> {
     }
     rows.push(row("total", &total, synth.map(|s| &s.total)));
     let mut text = vec![match synth {
-        Some(_) => "Yosys synth_ice40, hierarchy kept, per node, beside the iCE40 estimate.".to_string(),
+        Some(s) => format!("Yosys synth_ice40 beside the iCE40 estimate: {}.", s.per_node.describe()),
         None => format!("No iCE40 synthesis yet: run `xnorflow synth {} --arch ice40`.", b.dir.display()),
     }];
     // What `xnorflow bitstream` adds around the accelerator: the part must hold both.

@@ -9,6 +9,7 @@ use compiler::dataflow::target::Arch;
 use hdl::synth::{self, SynthStats, Target};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -51,8 +52,13 @@ pub struct NodeSynth {
     pub what: String,
     /// The cost model's estimate (7-series).
     pub estimate: Cost,
-    /// Yosys' counts for the node's module and everything under it.
+    /// Yosys' counts for the node's module and everything under it, measured as
+    /// [`SynthResult::per_node`] says.
     pub synth: SynthStats,
+    /// With [`PerNode::Alone`]: the same module's counts within the whole design's synthesis
+    /// (absent otherwise, and in results saved before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_context: Option<SynthStats>,
     /// iCE40 synthesis only: the iCE40 cost model's estimate (absent in results saved before it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ice40: Option<Ice40Cost>,
@@ -100,11 +106,42 @@ pub struct Timing {
     pub fmax_mhz: Option<f64>,
 }
 
+/// How `synth` measures each node.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PerNode {
+    /// The node's module within the whole design's synthesis, hierarchy kept (7-series, and
+    /// every result saved before [`PerNode::Alone`]). Yosys numbers its cells with one counter
+    /// for the session, so what else the design holds renames them, which reorders ABC's input:
+    /// the same 10 x 9-bit argmax module was 29, 36 and 37 LUT4 in three designs.
+    #[default]
+    InContext,
+    /// The node's module and its submodules alone, each distinct module in a fresh Yosys
+    /// process, hierarchy kept ([`hdl::synth::yosys_alone`], out of context as FINN and Vivado
+    /// report layers): the same module gives the same counts in every design and every run.
+    Alone,
+}
+
+impl PerNode {
+    /// How the nodes were measured, in words.
+    pub fn describe(self) -> &'static str {
+        match self {
+            PerNode::InContext => "each node counted within the whole design's synthesis (hierarchy kept)",
+            PerNode::Alone => {
+                "each node's module synthesized alone (hierarchy kept); the total is the whole design's synthesis"
+            }
+        }
+    }
+}
+
 /// A synthesis of a build.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SynthResult {
     /// The target.
     pub target: Target,
+    /// How the nodes were measured (in context in results saved before the choice existed).
+    #[serde(default)]
+    pub per_node: PerNode,
     /// Per node, in graph order.
     pub nodes: Vec<NodeSynth>,
     /// The whole design (Yosys).
@@ -154,7 +191,8 @@ fn cells(e: &Cost, y: &SynthStats) -> Vec<String> {
 }
 
 /// The header of an iCE40 synthesis' CSV.
-pub const ICE40_CSV_HEADER: &str = "node,lut4_est,lut4,lut4_err_pct,carry_est,carry,dff_est,dff,ebr_est,ebr";
+pub const ICE40_CSV_HEADER: &str =
+    "node,lut4_est,lut4,lut4_err_pct,carry_est,carry,dff_est,dff,ebr_est,ebr,lut4_in_context";
 
 /// iCE40 estimate beside synthesis: LUT4 est., LUT4, error %, carry est., carry, DFF est., DFF,
 /// EBR est., EBR.
@@ -173,12 +211,15 @@ fn ice40_cells(e: &Ice40Cost, y: &SynthStats) -> Vec<String> {
     ]
 }
 
-fn ice40_markdown(rows: &[(&str, Ice40Cost, &SynthStats)]) -> String {
+/// One iCE40 row: the node (or `total`), its estimate, Yosys' counts and, in context, its LUT4s.
+type Ice40Row<'a> = (&'a str, Ice40Cost, &'a SynthStats, u64);
+
+fn ice40_markdown(rows: &[Ice40Row]) -> String {
     let mut s = String::from(
         "| node | LUT4 est. | LUT4 Yosys synth_ice40 | error % | carry est. | carry | DFF est. | DFF | EBR est. | EBR |\n\
          |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
-    for (name, e, y) in rows {
+    for (name, e, y, _) in rows {
         let name = if *name == "total" { "**total**" } else { name };
         let _ = writeln!(s, "| {name} | {} |", ice40_cells(e, y).join(" | "));
     }
@@ -192,6 +233,7 @@ impl SynthResult {
             Some(rows) => ice40_markdown(&rows),
             None => self.xc7_markdown(),
         };
+        let _ = writeln!(s, "\nYosys: {}.", self.per_node.describe());
         if let Some(t) = &self.timing {
             match (&t.part, t.fmax_mhz) {
                 (Ok(p), Some(f)) => {
@@ -209,11 +251,18 @@ impl SynthResult {
         s
     }
 
-    /// Per node and the total: name, the iCE40 estimate, Yosys (when every node has one).
-    fn ice40_rows(&self) -> Option<Vec<(&str, Ice40Cost, &SynthStats)>> {
-        let mut rows: Vec<(&str, Ice40Cost, &SynthStats)> =
-            self.nodes.iter().map(|n| Some((n.name.as_str(), n.ice40?, &n.synth))).collect::<Option<_>>()?;
-        rows.push(("total", self.ice40?, &self.total));
+    /// Per node and the total: name, the iCE40 estimate, Yosys, and Yosys' LUT4s in context
+    /// (when every node has an iCE40 estimate).
+    fn ice40_rows(&self) -> Option<Vec<Ice40Row<'_>>> {
+        let mut rows: Vec<Ice40Row> = self
+            .nodes
+            .iter()
+            .map(|n| {
+                let in_context = n.in_context.as_ref().unwrap_or(&n.synth).lut;
+                Some((n.name.as_str(), n.ice40?, &n.synth, in_context))
+            })
+            .collect::<Option<_>>()?;
+        rows.push(("total", self.ice40?, &self.total, self.total.lut));
         Some(rows)
     }
 
@@ -240,13 +289,13 @@ impl SynthResult {
     }
 
     /// One CSV row per node plus the total (for iCE40: LUT4, carry, flip-flops and EBR, the
-    /// iCE40 estimate beside Yosys).
+    /// iCE40 estimate beside Yosys, and the node's LUT4s within the whole design's synthesis).
     pub fn csv(&self) -> String {
         if let Some(rows) = self.ice40_rows() {
             let mut s = String::from(ICE40_CSV_HEADER);
             s.push('\n');
-            for (name, e, y) in rows {
-                let _ = writeln!(s, "{name},{}", ice40_cells(&e, y).join(","));
+            for (name, e, y, in_context) in rows {
+                let _ = writeln!(s, "{name},{},{in_context}", ice40_cells(&e, y).join(","));
             }
             return s;
         }
@@ -271,38 +320,62 @@ pub fn synth(
 ) -> Result<SynthResult, SynthError> {
     let t0 = Instant::now();
     let top = &b.info.top;
-    progress("Yosys");
-    let rep = synth::yosys(&b.dir, builddir::DESIGN_V, top.as_str(), target, false)?;
     let report = Report::new(&b.graph, &b.model, b.info.fclk_mhz);
     let design = b.dir.join(builddir::DESIGN_V);
     let text = builddir::read_text(&design, builddir::MAX_BUILD_FILE_BYTES)?;
     let modules = stage_modules(&text, top.as_str());
-    let stats = |inst: String| {
-        let module = modules
-            .get(&inst)
+    // 7-series keeps the in-context measurement its fits and results were made with (and its
+    // largest designs take hours in one process).
+    let per_node = match target {
+        Target::Ice40 => PerNode::Alone,
+        Target::Xc7 => PerNode::InContext,
+    };
+    let alone_names: Vec<&str> = match per_node {
+        PerNode::Alone => modules.values().map(String::as_str).collect::<BTreeSet<_>>().into_iter().collect(),
+        PerNode::InContext => Vec::new(),
+    };
+    progress(&match alone_names.len() {
+        0 => "Yosys".to_string(),
+        n => format!("Yosys: the design, and its {n} stage modules alone"),
+    });
+    let (rep, alone) = yosys_runs(b, &text, target, &alone_names)?;
+    let module_of = |inst: &str| {
+        modules
+            .get(inst)
             .cloned()
-            .unwrap_or_else(|| format!("{}:{inst}", hdl::rtl::accel::core_name(top.as_str())));
+            .unwrap_or_else(|| format!("{}:{inst}", hdl::rtl::accel::core_name(top.as_str())))
+    };
+    let in_context = |inst: &str| {
+        let module = module_of(inst);
         rep.hierarchical(&module).ok_or(SynthError::Missing(module))
+    };
+    let by_itself = |inst: &str| {
+        let module = module_of(inst);
+        alone.get(&module).cloned().ok_or(SynthError::Missing(module))
+    };
+    // An add's row is the whole shortcut, as its estimate: its bypass's instances too.
+    let node_stats = |i: usize, stats: &dyn Fn(&str) -> Result<SynthStats, SynthError>| {
+        let mut s = stats(&hdl::rtl::accel::stage_instance(i))?;
+        for j in 0..b.graph.nodes.get(i).map_or(0, |g| g.bypass().len()) {
+            s.add(&stats(&hdl::rtl::accel::bypass_instance(i, j))?, 1);
+        }
+        Ok::<_, SynthError>(s)
     };
     let (ice40_per, ice40_total) = ice40::graph_with(&b.graph, &b.model);
     let ice40_of = |i: usize| (target == Target::Ice40).then(|| ice40_per.0.get(i).copied()).flatten();
     let mut nodes = Vec::new();
     for (i, n) in report.nodes.iter().enumerate() {
-        let mut synth = stats(hdl::rtl::accel::stage_instance(i))?;
-        // An add's row is the whole shortcut, as its estimate: its bypass's instances too.
-        for j in 0..b.graph.nodes.get(i).map_or(0, |g| g.bypass().len()) {
-            let by = stats(hdl::rtl::accel::bypass_instance(i, j))?;
-            synth.lut += by.lut;
-            synth.ff += by.ff;
-            synth.carry += by.carry;
-            synth.bram18 += by.bram18;
-            synth.dsp += by.dsp;
-        }
+        let context = node_stats(i, &in_context)?;
+        let (synth, in_context) = match per_node {
+            PerNode::InContext => (context, None),
+            PerNode::Alone => (node_stats(i, &by_itself)?, Some(context)),
+        };
         nodes.push(NodeSynth {
             name: n.name.clone(),
             what: n.what.clone(),
             estimate: n.estimate,
             synth,
+            in_context,
             ice40: ice40_of(i),
         });
     }
@@ -312,6 +385,7 @@ pub fn synth(
     };
     let r = SynthResult {
         target,
+        per_node,
         nodes,
         total: rep.total,
         estimate: report.total,
@@ -327,6 +401,29 @@ pub fn synth(
     write("csv", &r.csv())?;
     write("md", &r.markdown())?;
     Ok(r)
+}
+
+/// The whole design's synthesis (hierarchy kept) and each module of `alone` by itself
+/// ([`hdl::synth::yosys_alone`], in [`builddir::synth_nodes_dir`]), as many Yosys processes at
+/// once as the machine has cores, the whole design first (the longest).
+fn yosys_runs(
+    b: &BuildDir,
+    verilog: &str,
+    target: Target,
+    alone: &[&str],
+) -> Result<(synth::SynthReport, BTreeMap<String, SynthStats>), SynthError> {
+    use rayon::prelude::*;
+    let work = b.dir.join(builddir::synth_nodes_dir(target));
+    if work.exists() {
+        std::fs::remove_dir_all(&work).map_err(|source| SynthError::Io { path: work.clone(), source })?;
+    }
+    let whole = || synth::yosys(&b.dir, builddir::DESIGN_V, b.info.top.as_str(), target, false);
+    let one = |m: &&str| synth::yosys_alone(verilog, &b.dir, m, target, &work.join(m));
+    // The whole design is the longest run: it starts first, the modules share the other cores.
+    let (rep, stats) = rayon::join(whole, || alone.par_iter().with_max_len(1).map(one).collect::<Vec<_>>());
+    let stats =
+        alone.iter().zip(stats).map(|(m, s)| Ok((m.to_string(), s?))).collect::<Result<_, SynthError>>()?;
+    Ok((rep?, stats))
 }
 
 fn place_and_route(
@@ -494,6 +591,47 @@ mod tests {
                    ERROR: Unable to place cell 'x', no BELs remaining to implement cell type 'ICESTORM_LC'\n";
         assert_eq!(nextpnr_overflow(log).as_deref(), Some("10042 of 7680 ICESTORM_LC"));
         assert_eq!(nextpnr_overflow("ERROR: something else"), None);
+    }
+
+    /// A result saved before nodes were synthesized alone reads as measured in context.
+    #[test]
+    fn results_saved_before_read_as_in_context() {
+        let node = NodeSynth {
+            name: "L1".into(),
+            what: String::new(),
+            estimate: Cost::default(),
+            synth: SynthStats { lut: 7, ..SynthStats::default() },
+            in_context: Some(SynthStats { lut: 9, ..SynthStats::default() }),
+            ice40: Some(Ice40Cost::default()),
+        };
+        let r = SynthResult {
+            target: Target::Ice40,
+            per_node: PerNode::Alone,
+            nodes: vec![node],
+            total: SynthStats::default(),
+            estimate: Cost::default(),
+            ice40: Some(Ice40Cost::default()),
+            timing: None,
+            seconds: 1.0,
+        };
+        let mut json: serde_json::Value = serde_json::to_value(&r).expect("serializes");
+        let back: SynthResult = compiler::json::from_str(&json.to_string()).expect("reads");
+        assert_eq!(
+            (back.per_node, back.nodes[0].in_context.as_ref().map(|s| s.lut)),
+            (PerNode::Alone, Some(9))
+        );
+        // LUT4 (the node alone) and LUT4 in context.
+        let luts = |r: &SynthResult| {
+            let csv = r.csv();
+            let f: Vec<String> = csv.lines().nth(1).expect("a row").split(',').map(String::from).collect();
+            (f[2].clone(), f[10].clone())
+        };
+        assert_eq!(luts(&back), ("7".into(), "9".into()));
+        json.as_object_mut().expect("an object").remove("per_node");
+        json["nodes"][0].as_object_mut().expect("an object").remove("in_context");
+        let old: SynthResult = compiler::json::from_str(&json.to_string()).expect("reads");
+        assert_eq!((old.per_node, old.nodes[0].in_context.is_none()), (PerNode::InContext, true));
+        assert_eq!(luts(&old), ("7".into(), "7".into()));
     }
 
     #[test]

@@ -77,6 +77,7 @@ fn report_matches_synthesis_nodes_by_name() {
             what: n.what.clone(),
             estimate: n.estimate,
             synth: stats(1000 + i as u64),
+            in_context: None,
             ice40: None,
         })
         .collect();
@@ -84,6 +85,7 @@ fn report_matches_synthesis_nodes_by_name() {
     nodes[0].name = "not_a_node".into();
     let r = SynthResult {
         target: Target::Xc7,
+        per_node: reports::synth::PerNode::InContext,
         nodes,
         total: stats(4242),
         estimate: report.total,

@@ -56,6 +56,54 @@ fn ice40_fits_and_gets_a_clock() {
     );
     assert!(r.csv().starts_with(reports::synth::ICE40_CSV_HEADER), "{}", r.csv());
     assert!(r.markdown().contains("| LUT4 est. |"), "{}", r.markdown());
+    // Each node is its module synthesized alone, beside its count within the whole design.
+    assert_eq!(r.per_node, reports::synth::PerNode::Alone);
+    assert!(r.nodes.iter().all(|n| n.in_context.is_some()), "{:?}", r.nodes);
+    let nodes = dir.path().join(reports::builddir::synth_nodes_dir(Target::Ice40));
+    let dirs: Vec<_> = std::fs::read_dir(&nodes).expect("the nodes' directory").collect();
+    assert!(!dirs.is_empty() && dirs.len() <= r.nodes.len(), "{dirs:?}");
+    assert!(dirs.iter().all(|d| d.as_ref().expect("an entry").path().join(hdl::synth::ALONE_V).is_file()));
+}
+
+/// iCE40 synthesis measures a node by its module alone, so one module's counts do not depend
+/// on what else its design holds. They did: in one Yosys session, read after one other module
+/// of the demo that `-top` then drops, the demo's argmax (10 x 9-bit scores) was 29, 35, 36 or
+/// 37 LUT4, Yosys' generated cell names numbered on from the other module's.
+#[test]
+fn a_module_alone_synthesizes_the_same_whatever_else_its_file_holds() {
+    use rayon::prelude::*;
+    let results = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../results/ice40/demo");
+    let m = compiler::format::load(&results.join("model.xnf")).expect("the demo model");
+    let text = std::fs::read_to_string(results.join("folding.json")).expect("folding");
+    let f = compiler::json::from_str(&text).expect("a folding");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let arch = Some(compiler::dataflow::target::Arch::Ice40(compiler::dataflow::target::Ice40Part::Hx8k));
+    let opts = BuildOptions { frames: 1, arch, ..BuildOptions::default() };
+    build::compile(&m, &f, dir.path(), &opts, &mut |_| {}).unwrap_or_else(|e| panic!("{e}"));
+    let verilog = std::fs::read_to_string(dir.path().join("design.v")).expect("design.v");
+    let names: Vec<&str> =
+        verilog.lines().filter_map(|l| l.strip_prefix("module ")?.split(' ').next()).collect();
+    let argmax = *names.iter().find(|n| n.contains("_argmax_")).expect("an argmax");
+    let alone = |text: &str, work: &str| {
+        hdl::synth::yosys_alone(text, dir.path(), argmax, Target::Ice40, &dir.path().join(work))
+            .unwrap_or_else(|e| panic!("{e}"))
+            .lut
+    };
+    let want = alone(&verilog, "alone");
+    // The argmax after each other module of the design (and what that one instantiates), but
+    // the core and the top, which instantiate it.
+    let own = hdl::synth::module_alone(&verilog, argmax).expect("the argmax");
+    let got: Vec<(&str, u64)> = names
+        .par_iter()
+        .filter_map(|&other| {
+            let before = hdl::synth::module_alone(&verilog, other).expect("a module");
+            (!before.contains(&format!("module {argmax} ")))
+                .then(|| (other, alone(&format!("{before}\n{own}"), other)))
+        })
+        .collect();
+    assert!(got.len() > 10, "{names:?}");
+    let differ: Vec<_> = got.iter().filter(|(_, lut)| *lut != want).collect();
+    assert!(differ.is_empty(), "{argmax} is {want} LUT4 alone, but after: {differ:?}");
 }
 
 /// A convolutional design built for iCE40 synthesizes: its window units' rings are EBR (iCE40 has

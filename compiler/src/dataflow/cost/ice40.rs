@@ -506,21 +506,21 @@ fn node_with(n: &Node, thresholds: Option<&[i32]>) -> Ice40Cost {
                 ..by
             }
         }
-        // The running maximum: per score a comparator (a carry per bit, its LUT4s mostly
-        // merged into the selects) and the multiplexers of score and index. A least-squares fit
-        // on the five argmax units of `results/ice40_estimate_vs_synth.csv` (10 scores of 7, 9
-        // and 16 bits: 33, 29 to 37, 37 LUT4). Yosys maps the same 10 x 9-bit Verilog to 29
-        // LUT4 in the demo and 36 and 37 in the SFC and demo-up5k: 33 is the middle, and no
-        // estimate is within 10% of all three. The spread is ABC's, not the design's: alone,
-        // the module is 29 to 39 LUT4 depending on how many syntheses ran before it in the
-        // same Yosys session (their generated names reorder ABC's input).
+        // The running maximum: per score a comparator on the carry chain, the select of the
+        // best score and the index multiplexer. A least-squares fit in the score's width on the
+        // three argmax modules of `results/ice40_estimate_vs_synth.csv`, each synthesized alone
+        // (10 scores of 7, 9 and 16 bits: 33, 35 and 51 LUT4; 2.07 per bit and 17.6). ABC maps
+        // the same module several ways depending only on the names in its Yosys session (the
+        // 9-bit one 29 to 39 LUT4, the 16-bit one 37 in resnet-digits' whole synthesis); the
+        // counts alone are the common ones: read after a dummy module of 0 to 80 wires, the
+        // 9-bit module is 35 in 37 of 41 sessions (else 29), the 16-bit one 51 (else 37).
         NodeKind::Argmax { pe, bits, words, .. } => {
             let ib = n.out_bits as u64;
             let (pe, bits) = (*pe as u64, *bits as u64);
             let dff = bits + 2 * ib + ubits(*words as u64 - 1) as u64 + 5;
             // The best score and index registers load the input or hold: a select in the
             // flip-flop's enable, no LUT4 of their own (ARGMAX_PAIRED of them have one).
-            same(pe * (bits / 4 + ib) + 5 * ib + 7, pe * bits + ib, dff, dff.saturating_sub(ARGMAX_PAIRED))
+            same(pe * (2 * bits + ib) + 3 * ib + 2, pe * bits + ib, dff, dff.saturating_sub(ARGMAX_PAIRED))
         }
     }
 }

@@ -836,8 +836,10 @@ impl Mvtu {
     /// buffer, `s_ready` stays low, and the pipeline advances whatever the consumer's ready)
     /// up to its last word entering; in a pass before the vector's last, also the edge after
     /// it, which loads the output register as the next pass's first word enters (unless that
-    /// word ends the vector's passes, raising `s_ready`). 0 otherwise. The cycle model then
-    /// visits the unit once per pass, for the output handshake, instead of three times.
+    /// word ends the vector's passes, raising `s_ready`; a guard only: that needs one word a
+    /// pass, where a pass end is always in flight and nothing runs alone). 0 otherwise. The
+    /// cycle model then visits the unit once per pass, for the output handshake, instead of
+    /// three times.
     fn alone(&self) -> usize {
         let c = &self.ctl;
         if !self.lazy || c.stages() > 0 || c.nf() == 0 || c.m_valid() || c.pass_end_in_flight() {

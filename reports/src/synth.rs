@@ -421,9 +421,11 @@ fn yosys_runs(
     let one = |m: &&str| synth::yosys_alone(verilog, &b.dir, m, target, &work.join(m));
     // The whole design is the longest run: it starts first, the modules share the other cores.
     let (rep, stats) = rayon::join(whole, || alone.par_iter().with_max_len(1).map(one).collect::<Vec<_>>());
+    // The whole design's error first: a module's would only repeat it.
+    let rep = rep?;
     let stats =
         alone.iter().zip(stats).map(|(m, s)| Ok((m.to_string(), s?))).collect::<Result<_, SynthError>>()?;
-    Ok((rep?, stats))
+    Ok((rep, stats))
 }
 
 fn place_and_route(

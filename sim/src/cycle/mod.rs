@@ -159,7 +159,8 @@ enum Src {
 
 /// A unit's sleep: the edges from cycle `since` on are left out, to be applied when it wakes (by
 /// its end in `CycleModel::timer` at the latest), while its inputs keep these values (`None`:
-/// a run alone, [`blocks::Unit::run_alone`], which watches neither).
+/// not watched: both in a run alone, [`blocks::Unit::run_alone`]; `s_valid` for a window unit
+/// taking its words asleep, which `CycleModel::absorbing` marks and `wake` tells apart first).
 #[derive(Clone, Copy, Debug)]
 struct Sleep {
     since: u64,
@@ -254,8 +255,8 @@ pub struct CycleModel {
     chain_of: Vec<usize>,
     /// The chains asleep together.
     chain_asleep: Vec<bool>,
-    /// The window units at the head of a chain asleep that take their input words as they
-    /// come ([`blocks::Swu::absorb`]).
+    /// The window units asleep, alone or at the head of a chain asleep, that take their input
+    /// words as they come ([`blocks::Swu::absorb`]).
     absorbing: Vec<bool>,
 }
 
@@ -595,9 +596,10 @@ impl CycleModel {
         if self.next_timer <= now {
             let mut next = u64::MAX;
             for w in 0..self.timed.len() {
-                // A unit woken here clears its own end (a chain's, its MVTU's) and at most its
-                // consumer's, never one before it: the scan reads each end once, and one
-                // cleared since the word was read as `u64::MAX`.
+                // A unit woken here clears its own end (a chain's, its MVTU's) and, through the
+                // consumers a run alone wakes, only ends of units after it, never one before it:
+                // the scan reads each end once, and one cleared since the word was read as
+                // `u64::MAX`.
                 let mut bits = self.timed[w];
                 while bits != 0 {
                     let i = w * 64 + bits.trailing_zeros() as usize;

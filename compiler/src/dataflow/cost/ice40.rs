@@ -514,6 +514,9 @@ fn node_with(n: &Node, thresholds: Option<&[i32]>) -> Ice40Cost {
         // 9-bit one 29 to 39 LUT4, the 16-bit one 37 in resnet-digits' whole synthesis); the
         // counts alone are the common ones: read after a dummy module of 0 to 80 wires, the
         // 9-bit module is 35 in 37 of 41 sessions (else 29), the 16-bit one 51 (else 37).
+        // All three have one PE and 4 index bits: the slope per score bit is fitted, how the
+        // constant splits into PEs and index bits is not (an argmax of several PEs or over
+        // more than 16 classes is an extrapolation).
         NodeKind::Argmax { pe, bits, words, .. } => {
             let ib = n.out_bits as u64;
             let (pe, bits) = (*pe as u64, *bits as u64);

@@ -83,6 +83,23 @@ pub trait Unit {
     fn run_alone(&self) -> u64 {
         0
     }
+    /// The next input word, whenever it comes, is taken (`s_ready` is high for either
+    /// `m_ready`) and changes neither `ready(m_ready)`, [`Unit::valid`] nor what the unit's
+    /// edges without an input word do to its outputs: a simulator may let the unit sleep for
+    /// [`Unit::sleep`]`(false, m_ready)` edges without watching `s_valid`, handing it each word
+    /// at its edge with [`Unit::absorb`] and the edges without one at its wake with
+    /// [`Unit::skip`] (a word written apart from the rest of the state: a window unit's row
+    /// memory, a width converter's bit buffer, a max-pool's window maximum). `false` (the
+    /// default): none is.
+    fn absorbs(&self) -> bool {
+        false
+    }
+    /// The part of an edge that takes the input word `s_data`, while [`Unit::absorbs`]: the
+    /// rest of that edge is left to [`Unit::skip`]. Only called where `absorbs` allowed it.
+    fn absorb(&mut self, s_data: &[u64]) {
+        let _ = s_data;
+        debug_assert!(false, "absorb on a unit that absorbs no word");
+    }
     /// Applies `edges` coming edges at once, at most what [`Unit::sleep`] allowed for the inputs
     /// they had, or what [`Unit::run_alone`] allowed: the registers become what those edges
     /// would have left.

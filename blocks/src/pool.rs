@@ -82,6 +82,20 @@ impl Unit for Pool {
         !self.ov || m_ready
     }
 
+    /// The output register is empty and the word is not a window's last: `s_ready` stays high,
+    /// `m_valid` low, and without input words nothing changes.
+    #[inline]
+    fn absorbs(&self) -> bool {
+        let last = self.x < self.ow_k && self.y < self.oh_k && self.kx + 1 == self.k && self.ky + 1 == self.k;
+        !(self.ov || last)
+    }
+
+    #[inline]
+    fn absorb(&mut self, s_data: &[u64]) {
+        debug_assert!(self.absorbs(), "a word absorbed that loads the output register");
+        self.edge(true, s_data, false);
+    }
+
     fn sleep(&self, s_valid: bool, m_ready: bool) -> u64 {
         // A stalled output register, or an empty one without an input word.
         if (self.ov && !m_ready) || (!self.ov && !s_valid) {

@@ -146,21 +146,6 @@ impl Swu {
         ((self.ow - self.ox) * pixel - read) as u64
     }
 
-    /// The next input word is taken (`s_ready`) and completes no row: writing it changes
-    /// neither `s_ready` nor the rows the read side sees.
-    #[inline]
-    pub fn absorbs(&self) -> bool {
-        self.avail < self.r && !(self.wc + 1 == self.cf && self.wx + 1 == self.w)
-    }
-
-    /// The write side of an edge taking `s_data` while [`Swu::absorbs`]; its read side's edges
-    /// run apart (see [`Swu::quiet_read`]).
-    #[inline]
-    pub fn absorb(&mut self, s_data: &[u64]) {
-        debug_assert!(self.absorbs(), "a word absorbed that completes a row or finds no room");
-        self.push(s_data);
-    }
-
     /// Writes the input word and steps the write counters; returns whether it completed a row.
     #[inline(always)]
     fn push(&mut self, s_data: &[u64]) -> bool {
@@ -288,6 +273,19 @@ impl Unit for Swu {
 
     fn ready(&self, _m_ready: bool) -> bool {
         self.avail < self.r
+    }
+
+    /// The word finds room and completes no row: writing it changes neither `s_ready` nor the
+    /// rows the read side sees (its edges run apart, see [`Swu::quiet_read`]).
+    #[inline]
+    fn absorbs(&self) -> bool {
+        self.avail < self.r && !(self.wc + 1 == self.cf && self.wx + 1 == self.w)
+    }
+
+    #[inline]
+    fn absorb(&mut self, s_data: &[u64]) {
+        debug_assert!(self.absorbs(), "a word absorbed that completes a row or finds no room");
+        self.push(s_data);
     }
 
     fn sleep(&self, s_valid: bool, m_ready: bool) -> u64 {

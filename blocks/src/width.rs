@@ -50,6 +50,19 @@ impl Unit for WidthConverter {
         self.cnt <= self.o
     }
 
+    /// The word is pushed and leaves the buffer short of an output word: `s_ready` stays high,
+    /// `m_valid` low, and without input words nothing changes.
+    #[inline]
+    fn absorbs(&self) -> bool {
+        self.cnt + self.i < self.o
+    }
+
+    #[inline]
+    fn absorb(&mut self, s_data: &[u64]) {
+        debug_assert!(self.absorbs(), "a word absorbed that completes an output word");
+        self.edge(true, s_data, false);
+    }
+
     fn sleep(&self, s_valid: bool, m_ready: bool) -> u64 {
         // Neither a push nor a pop: nothing changes.
         let pop = self.cnt >= self.o && m_ready;

@@ -30,6 +30,7 @@ impl Rng {
 struct Seen {
     moving: usize,
     loads: usize,
+    absorbed: usize,
 }
 
 /// Drives `u` (input words of `bits` bits) for `steps` cycles, checking every sleep and every
@@ -41,7 +42,7 @@ fn check<U: Unit + Clone + Debug>(
     seed: u64,
 ) -> Result<Seen, TestCaseError> {
     let mut rng = Rng(seed | 1);
-    let (mut v, mut r, mut moving, mut loads) = (true, true, 0, 0);
+    let (mut v, mut r, mut moving, mut loads, mut absorbed) = (true, true, 0, 0, 0);
     let mut word = vec![0u64; bits.div_ceil(64)];
     for cycle in 0..steps {
         // Inputs hold for runs of cycles, so that sleeps have time to last.
@@ -93,6 +94,40 @@ fn check<U: Unit + Clone + Debug>(
             loads += usize::from(before != (u.valid(), u.data().to_vec()));
             continue;
         }
+        let k = u.sleep(false, r);
+        if u.absorbs() && k > 0 && rng.next() % 3 == 0 {
+            // A word taken asleep at edge `p` of `e` edges without input words: absorbed, then
+            // the edges skipped at the wake, as a simulator does.
+            let e = k.min(1 + rng.next() % 40);
+            let p = rng.next() % e;
+            let mut edges = u.clone();
+            for n in 0..e {
+                for m in [false, true] {
+                    prop_assert!(edges.ready(m), "cycle {}: an absorbing unit not ready", cycle);
+                }
+                prop_assert!(!(edges.valid() && r), "cycle {}: an output handshake while absorbing", cycle);
+                edges.edge(n == p, &word, r);
+                prop_assert_eq!(edges.valid(), u.valid(), "cycle {}: valid while absorbing", cycle);
+                if u.valid() {
+                    prop_assert_eq!(edges.data(), u.data(), "cycle {}: data while absorbing", cycle);
+                }
+                for m in [false, true] {
+                    prop_assert_eq!(edges.ready(m), u.ready(m), "cycle {}: ready while absorbing", cycle);
+                }
+            }
+            u.absorb(&word);
+            u.skip(e);
+            prop_assert_eq!(
+                format!("{u:?}"),
+                format!("{edges:?}"),
+                "cycle {}: a word absorbed at {} of {}",
+                cycle,
+                p,
+                e
+            );
+            absorbed += 1;
+            continue;
+        }
         let k = u.sleep(v, r);
         if k == 0 {
             u.edge(v, &word, r);
@@ -114,7 +149,7 @@ fn check<U: Unit + Clone + Debug>(
         prop_assert_eq!(&after, &format!("{edges:?}"), "cycle {}: {} edges skipped (sleep {})", cycle, e, k);
         moving += usize::from(k < FOREVER && after != before);
     }
-    Ok(Seen { moving, loads })
+    Ok(Seen { moving, loads, absorbed })
 }
 
 /// Sparse random bits.
@@ -137,7 +172,9 @@ proptest! {
         seed: u64,
     ) {
         check(Fifo::new(width, depth), width, 300, seed)?;
-        check(WidthConverter::new(width, out_bits), width, 300, seed)?;
+        let seen = check(WidthConverter::new(width, out_bits), width, 300, seed)?;
+        // A converter short of an output word takes words asleep.
+        prop_assert!(out_bits <= 2 * width || seen.absorbed > 0, "a converter absorbed a word");
         check(Argmax::new(pe, 6, fields, signed), pe * 6, 300, seed)?;
         let ty = IntType { bits: k, signed: true };
         check(Sign::new(ty, fields), fields * usize::from(k), 300, seed)?;
@@ -161,13 +198,15 @@ proptest! {
             name: "S".into(), h, w, c, elem_bits: 1, simd, kernel, stride, pad, pad_bit: seed % 2 == 0,
         };
         if swu.validate().is_ok() {
-            check(Swu::new(&swu), simd, 2000, seed)?;
+            let seen = check(Swu::new(&swu), simd, 2000, seed)?;
+            prop_assert!(w * cf < 2 || seen.absorbed > 0, "a window unit absorbed a word");
         }
         let pool = PoolConfig {
             name: "P".into(), h, w, c, simd, elem_bits, signed: elem_bits > 1 && seed % 2 == 0, kernel: 2,
         };
         if pool.validate().is_ok() {
-            check(Pool::new(&pool), simd * elem_bits, 600, seed)?;
+            let seen = check(Pool::new(&pool), simd * elem_bits, 600, seed)?;
+            prop_assert!(seen.absorbed > 0, "a max-pool absorbed a word");
         }
     }
 

@@ -480,7 +480,8 @@ impl CycleModel {
             let v = self.nodes[i].valid();
             if v != self.valid[i] {
                 self.valid[i] = v;
-                if let Some(j) = self.cons[i].filter(|&j| !self.is_awake(j)) {
+                // A consumer taking its words asleep takes this one at its edge.
+                if let Some(j) = self.cons[i].filter(|&j| !self.is_awake(j) && !self.absorbing[j]) {
                     self.wake(j, now);
                 }
             }
@@ -737,16 +738,20 @@ impl StreamDut for CycleModel {
                     let bv = self.src_byp[i].is_some_and(|b| Self::port(&self.nodes, b, input).0);
                     (a.ready(rm, sv, bv), 0, Watch::Both)
                 }
-                // A window unit whose read side waits and whose next word completes no row
-                // takes its words asleep.
-                Node::Swu(x)
-                    if may_sleep && self.takes_asleep(i) && x.absorbs() && x.sleep(false, rm) > 0 =>
-                {
-                    (x.ready(rm), x.sleep(false, rm), Watch::Ready)
-                }
                 u => each_unit!(
                     u,
                     x => {
+                        // A unit whose next word changes nothing its neighbours see (a window
+                        // unit's that completes no row, a width converter's that completes no
+                        // output word) takes its words asleep.
+                        let k = if may_sleep && self.takes_asleep(i) && x.absorbs() {
+                            x.sleep(false, rm)
+                        } else {
+                            0
+                        };
+                        if k > 0 {
+                            (x.ready(rm), k, Watch::Ready)
+                        } else {
                         let k = if may_sleep { x.sleep(sv, rm) } else { 0 };
                         // A run alone as long needs no watching of the inputs. Looked for only
                         // where a sleep of some edges is (an MVTU's pass from its buffer):
@@ -756,6 +761,7 @@ impl StreamDut for CycleModel {
                             (x.ready(rm), a, Watch::None)
                         } else {
                             (x.ready(rm), k, Watch::Both)
+                        }
                         }
                     },
                     (false, 0, Watch::Both)
@@ -813,9 +819,10 @@ impl StreamDut for CycleModel {
         // cycle.
         for k in 0..self.clocked.len() {
             let i = self.clocked[k];
-            if let Some(j) = self.cons[i].filter(|&j| self.absorbing[j] && self.valid[i]) {
-                self.absorb(j, Some(i), s_data);
-            }
+            // An absorbing consumer takes the word before this unit's edge replaces it; one that
+            // can take no more (`full`) watches this unit's valid after the edge.
+            let full = self.cons[i]
+                .filter(|&j| self.absorbing[j] && self.valid[i] && !self.absorb(j, Some(i), s_data));
             let (before, rest) = self.nodes.split_at_mut(i);
             let input = (s_valid, s_data);
             let valid = self.valid[self.vsrc[i]];
@@ -859,6 +866,9 @@ impl StreamDut for CycleModel {
             if changed {
                 self.wake_next(self.cons[i]);
             }
+            if let Some(j) = full {
+                self.watch_valid(j, v);
+            }
             if alone > 0 {
                 let since = self.cycle;
                 self.sleep[i] = Sleep { since, s_valid: None, m_ready: None };
@@ -872,8 +882,9 @@ impl StreamDut for CycleModel {
         if s_valid {
             for k in 0..self.from_input.len() {
                 let j = self.from_input[k];
-                if self.absorbing[j] {
-                    self.absorb(j, None, s_data);
+                // The accelerator's next valid is checked at the next cycle.
+                if self.absorbing[j] && !self.absorb(j, None, s_data) {
+                    self.watch_valid(j, false);
                 }
             }
         }
@@ -889,16 +900,32 @@ impl CycleModel {
         !matches!(self.src[i], Src::Byp(_))
     }
 
-    /// The window unit `j`, asleep at the head of its chain or alone, takes the word of unit `from`
-    /// (before that unit's edge) or, from the accelerator's input, `s_data`, at this edge.
-    fn absorb(&mut self, j: usize, from: Option<usize>, s_data: &[u64]) {
+    /// The unit `j`, asleep alone or at the head of its chain and taking its words asleep,
+    /// takes the word of unit `from` (before that unit's edge) or, from the accelerator's input,
+    /// `s_data`, at this edge. Returns whether it takes the next word asleep too.
+    fn absorb(&mut self, j: usize, from: Option<usize>, s_data: &[u64]) -> bool {
         let (before, rest) = self.nodes.split_at_mut(j);
-        if let Node::Swu(su) = &mut rest[0] {
-            su.absorb(from.map_or(s_data, |i| before[i].data()));
-            // The next word would complete a row (or find no room): the chain wakes for it.
-            if !su.absorbs() {
-                self.due[j / 64] |= 1 << (j % 64);
-            }
+        each_unit!(
+            &mut rest[0],
+            x => {
+                x.absorb(from.map_or(s_data, |i| before[i].data()));
+                x.absorbs()
+            },
+            false
+        )
+    }
+
+    /// The unit `j`, which took a word asleep and would not take the next one so (it would
+    /// complete a row or an output word, or find no room), sleeps on as a plain sleeper
+    /// watching its producer's valid, `valid` after this edge; or, where a word comes at the
+    /// next cycle already, wakes for it. Its edges without words are the ones it slept on, so
+    /// the sleep's end stays.
+    fn watch_valid(&mut self, j: usize, valid: bool) {
+        self.absorbing[j] = false;
+        if valid {
+            self.due[j / 64] |= 1 << (j % 64);
+        } else {
+            self.sleep[j].s_valid = Some(false);
         }
     }
 }

@@ -255,9 +255,12 @@ pub struct CycleModel {
     chain_of: Vec<usize>,
     /// The chains asleep together.
     chain_asleep: Vec<bool>,
-    /// The window units asleep, alone or at the head of a chain asleep, that take their input
-    /// words as they come ([`blocks::Swu::absorb`]).
+    /// The units asleep, alone or at the head of a chain asleep, that take their input words
+    /// as they come ([`blocks::Unit::absorb`]).
     absorbing: Vec<bool>,
+    /// Per-cycle scratch: the units that fell asleep at this edge taking their words asleep
+    /// from the next one on.
+    absorb_next: Vec<usize>,
 }
 
 impl CycleModel {
@@ -295,6 +298,7 @@ impl CycleModel {
             chain_of: Vec::new(),
             chain_asleep: Vec::new(),
             absorbing: Vec::new(),
+            absorb_next: Vec::new(),
         };
         let mut prev = Src::Input;
         let mut dup = None;
@@ -488,6 +492,49 @@ impl CycleModel {
         }
     }
 
+    /// Unit `i`'s sleep ends at cycle `now` (its end in `timer`). A run alone that loaded its
+    /// output register, whose consumer takes words asleep and which takes no input word at
+    /// this edge, makes its output handshake (the consumer's ready is high whatever its own
+    /// consumer's) without a visit: its consumer takes the word and it runs this edge at once,
+    /// then sleeps on if a run alone follows; nothing else sees these edges (its valid only
+    /// reaches that consumer, its ready stays low). Otherwise it wakes.
+    fn sleep_ends(&mut self, i: usize, now: u64) {
+        let Sleep { since, s_valid, .. } = self.sleep[i];
+        let j = match self.cons[i] {
+            Some(j) if s_valid.is_none() && self.absorbing[j] && self.record.is_none() => j,
+            _ => return self.wake(i, now),
+        };
+        self.sleep[i].since = now;
+        let (before, rest) = self.nodes.split_at_mut(j);
+        let passed = each_unit!(
+            &mut before[i],
+            x => {
+                x.skip(now - since);
+                if x.valid() && !x.ready(true) && !self.s_ready[i] {
+                    each_unit!(&mut rest[0], c => c.absorb(x.data()), ());
+                    x.edge(false, &[], true);
+                    let alone = x.run_alone();
+                    let alone = if alone > 0 && !x.ready(false) { alone } else { 0 };
+                    Some((x.valid(), alone))
+                } else {
+                    None
+                }
+            },
+            None
+        );
+        let Some((v, alone)) = passed else {
+            return self.wake(i, now);
+        };
+        let full = !each_unit!(&rest[0], c => c.absorbs(), false);
+        self.valid[i] = v;
+        if full {
+            self.watch_valid(j, v);
+        }
+        // Asleep from the next edge on, alone or until it wakes at the next cycle.
+        self.sleep[i].since = now + 1;
+        self.set_timer(i, now + 1 + alone);
+    }
+
     /// A window unit -> FIFO -> MVTU chain whose ends show nothing for a while sleeps as one:
     /// when, at cycle `now` of the ready pass, the window unit (`s_valid` from its producer) takes
     /// no word and keeps its `s_ready` ([`blocks::Swu::quiet_input`]) and the MVTU keeps its
@@ -595,6 +642,9 @@ impl CycleModel {
     #[inline]
     fn wake_due(&mut self, now: u64) {
         if self.next_timer <= now {
+            // Ends set during the scan (a run alone handing its word over and running alone
+            // again) come into `next_timer` through `set_timer`.
+            self.next_timer = u64::MAX;
             let mut next = u64::MAX;
             for w in 0..self.timed.len() {
                 // A unit woken here clears its own end (a chain's, its MVTU's) and, through the
@@ -607,13 +657,13 @@ impl CycleModel {
                     bits &= bits - 1;
                     let t = self.timer[i];
                     if t <= now {
-                        self.wake(i, now);
+                        self.sleep_ends(i, now);
                     } else {
                         next = next.min(t);
                     }
                 }
             }
-            self.next_timer = next;
+            self.next_timer = self.next_timer.min(next);
         }
         for w in 0..self.due.len() {
             let mut bits = std::mem::take(&mut self.due[w]);
@@ -830,7 +880,7 @@ impl StreamDut for CycleModel {
             // looked up (a match on its kind) only then.
             let data = if valid { Self::data(before, self.src[i], s_data) } else { &[] };
             let rm = self.m_ready[i];
-            let mut alone = 0;
+            let (mut alone, mut absorbs) = (0, 0);
             let (v, changed_byp) = match &mut rest[0] {
                 Node::Duplicate(d) => {
                     d.edge(valid, data, rm, self.m_ready_byp[i]);
@@ -850,10 +900,15 @@ impl StreamDut for CycleModel {
                         x.edge(valid, data, rm);
                         // A unit that runs alone from the next edge on (and keeps the ready its
                         // producer saw this cycle) sleeps now: no visit to find it out.
+                        // One that takes its next word asleep, likewise (it waits for words and
+                        // its ready is high whatever its consumer's).
                         if self.fast {
                             alone = x.run_alone();
                             if alone > 0 && x.ready(false) != self.s_ready[i] {
                                 alone = 0;
+                            }
+                            if alone == 0 && x.absorbs() && self.s_ready[i] && !matches!(self.src[i], Src::Byp(_)) {
+                                absorbs = x.sleep(false, rm);
                             }
                         }
                         (x.valid(), false)
@@ -874,6 +929,15 @@ impl StreamDut for CycleModel {
                 self.sleep[i] = Sleep { since, s_valid: None, m_ready: None };
                 self.awake[i / 64] &= !(1 << (i % 64));
                 self.set_timer(i, since.saturating_add(alone));
+            } else if absorbs > 0 {
+                // Its consumer's ready may differ at the next cycle: the consumer's visit wakes
+                // it then. It takes words from the next edge on: the producer's word of this
+                // edge, handed over later in this pass, is the one it took now.
+                let since = self.cycle;
+                self.sleep[i] = Sleep { since, s_valid: None, m_ready: Some(rm) };
+                self.awake[i / 64] &= !(1 << (i % 64));
+                self.set_timer(i, since.saturating_add(absorbs));
+                self.absorb_next.push(i);
             }
             if changed_byp {
                 self.wake_next(self.cons_byp[i]);
@@ -888,6 +952,10 @@ impl StreamDut for CycleModel {
                 }
             }
         }
+        for k in 0..self.absorb_next.len() {
+            self.absorbing[self.absorb_next[k]] = true;
+        }
+        self.absorb_next.clear();
         ports
     }
 }

@@ -71,12 +71,13 @@ pub trait Unit {
         0
     }
     /// How many coming edges run the same whatever the inputs are at each of them: they read no
-    /// `s_data`, make no handshake on either port and leave `ready(m_ready)` as it is for either
-    /// `m_ready`; all but the last leave [`Unit::valid`] and [`Unit::data`] as they are, and the
-    /// last may change them (an output register loading at the end of a run of internal
-    /// steps). A simulator may leave them out without watching the inputs and apply them with
-    /// [`Unit::skip`]; when the last changed the outputs, the consumer must see the new ones
-    /// from the cycle after it, as after any edge. 0 (the default): none.
+    /// `s_data` and make no handshake on either port; all but the last leave `ready(m_ready)`
+    /// (for either `m_ready`), [`Unit::valid`] and [`Unit::data`] as they are, and the last may
+    /// change them (an output register loading at the end of a run of internal steps, a vector's
+    /// last word raising `s_ready` for the next). A simulator may leave them out without
+    /// watching the inputs and apply them with [`Unit::skip`]; from the cycle after the last,
+    /// the consumer sees the new outputs and the producer the new ready, as after any edge.
+    /// 0 (the default): none.
     ///
     /// Where [`Unit::sleep`] ends one edge before an output register loads, this one takes
     /// that edge too, so that a simulator need not visit the unit to load it.

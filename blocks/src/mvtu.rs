@@ -834,12 +834,13 @@ impl Mvtu {
     /// [`Unit::run_alone`]: in lazy mode without pipeline stages, a pass from the input buffer
     /// with the output register empty runs whatever the inputs (its words come from the
     /// buffer, `s_ready` stays low, and the pipeline advances whatever the consumer's ready)
-    /// up to its last word entering; in a pass before the vector's last, also the edge after
-    /// it, which loads the output register as the next pass's first word enters (unless that
-    /// word ends the vector's passes, raising `s_ready`; a guard only: that needs one word a
-    /// pass, where a pass end is always in flight and nothing runs alone). 0 otherwise. The
-    /// cycle model then visits the unit once per pass, for the output handshake, instead of
-    /// three times.
+    /// up to and including its last word entering (in the vector's last pass that edge raises
+    /// `s_ready`, ending the run); in a pass before the vector's last, also the edge after it,
+    /// which loads the output register as the next pass's first word enters (unless that word
+    /// ends the vector's passes, raising `s_ready`; a guard only: that needs one word a pass,
+    /// where a pass end is always in flight and nothing runs alone). 0 otherwise. The cycle
+    /// model then visits the unit once per pass, for the output handshake, instead of three
+    /// times.
     fn alone(&self) -> usize {
         let c = &self.ctl;
         if !self.lazy || c.stages() > 0 || c.nf() == 0 || c.m_valid() || c.pass_end_in_flight() {
@@ -847,7 +848,9 @@ impl Mvtu {
         }
         let more = c.nf() + 1 < self.nf_n;
         let load = more && (self.sf_n > 1 || c.nf() + 2 < self.nf_n);
-        c.buffered_run() + usize::from(more) + usize::from(load)
+        // In the vector's last pass the edge taking its last word ends the run: it raises
+        // `s_ready` for the next vector's words, which the unit takes awake.
+        c.buffered_run() + 1 + usize::from(load)
     }
 
     /// Stage B: every PE's accumulator takes its next value; at a pass's last word the results.

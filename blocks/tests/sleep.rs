@@ -3,8 +3,7 @@
 //! (no handshake, the same valid, data and ready) and leaves exactly the registers that skipping
 //! them leaves; whenever it says it runs `k` edges alone ([`Unit::run_alone`]), up to `k` edges
 //! under inputs drawn afresh at each make no handshake, keep the ready under either consumer
-//! ready, keep valid and data up to the last, and leave the registers that skipping them
-//! leaves. Random blocks of every kind, under inputs and backpressure that come and go in runs,
+//! ready, valid and data up to the last, and leave the registers that skipping them leaves. Random blocks of every kind, under inputs and backpressure that come and go in runs,
 //! with the odd reset.
 
 use blocks::{Argmax, ChannelPad, Fifo, Mvtu, Pool, Sign, Swu, Unit, WidthConverter, FOREVER};
@@ -78,8 +77,13 @@ fn check<U: Unit + Clone + Debug>(
                     prop_assert_eq!(edges.data(), u.data(), "cycle {}: data before the run's end", cycle);
                 }
             }
+            // The run's last edge may change the ready (a vector's last word entering).
             for m in [false, true] {
-                prop_assert_eq!(edges.ready(m), u.ready(m), "cycle {}: ready after a run alone", cycle);
+                prop_assert!(
+                    e == a || edges.ready(m) == u.ready(m),
+                    "cycle {}: ready after part of a run alone",
+                    cycle
+                );
             }
             let before = (u.valid(), u.data().to_vec());
             u.skip(e);

@@ -514,7 +514,7 @@ impl CycleModel {
                     each_unit!(&mut rest[0], c => c.absorb(x.data()), ());
                     x.edge(false, &[], true);
                     let alone = x.run_alone();
-                    let alone = if alone > 0 && !x.ready(false) { alone } else { 0 };
+                    let alone = if alone > 0 && !x.ready(false) && !x.ready(true) { alone } else { 0 };
                     Some((x.valid(), alone))
                 } else {
                     None
@@ -904,7 +904,8 @@ impl StreamDut for CycleModel {
                         // its ready is high whatever its consumer's).
                         if self.fast {
                             alone = x.run_alone();
-                            if alone > 0 && x.ready(false) != self.s_ready[i] {
+                            let r = self.s_ready[i];
+                            if alone > 0 && (x.ready(false) != r || x.ready(true) != r) {
                                 alone = 0;
                             }
                             if alone == 0 && x.absorbs() && self.s_ready[i] && !matches!(self.src[i], Src::Byp(_)) {

@@ -815,6 +815,16 @@ impl Mvtu {
             (self.sf_n - c.waddr()) as u64
         }
     }
+
+    /// [`Mvtu::first_pass_quiet`] and, without pipeline stages, the edge after it: the one that
+    /// may load the output register (when the pass's words entered on consecutive edges), and
+    /// the run's last. Its words still come from the FIFO as it is ready for them; a simulator
+    /// may run these edges for the unit and its FIFO without looking at the unit's consumer,
+    /// which sees the register from the cycle after the last.
+    pub fn first_pass_run(&self) -> u64 {
+        let q = self.first_pass_quiet();
+        q + u64::from(q > 0 && self.ctl.stages() == 0)
+    }
 }
 
 impl Mvtu {

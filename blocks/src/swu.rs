@@ -229,21 +229,24 @@ impl Swu {
     /// simulator's batch of [`Unit::edge`] of the three (each sampling the others' registers
     /// from before the edge), for edges where the unit takes no input word and drops no row
     /// (at most [`Swu::quiet_input`]`(s_valid)`), or takes only words that complete no row,
-    /// written apart by [`Swu::absorb`] (at most [`Swu::quiet_read`]), and the MVTU stays in a vector's first pass
-    /// with its output register empty (at most [`Mvtu::first_pass_quiet`]), so that it takes
-    /// every word the FIFO holds. Within them the rows held stay as they are, so whether the
-    /// unit can read (`can`) is decided once, and the FIFO and the MVTU see a ready consumer.
+    /// written apart by [`Swu::absorb`] (at most [`Swu::quiet_read`]), and the MVTU stays in a
+    /// vector's first pass with its output register empty but for the last edge, which may
+    /// load it (at most [`Mvtu::first_pass_run`]). Within them the rows held stay as they are,
+    /// so whether the unit can read (`can`) is decided once, and the MVTU sees the consumer's
+    /// ready it slept on.
     pub fn run_chain(&mut self, fifo: &mut Fifo, mvtu: &mut Mvtu, edges: u64, m_ready: bool) {
         let (free, can) = self.free_can();
         debug_assert!(!free, "a row to drop in a quiet chain");
         for _ in 0..edges {
-            let (fv, fr) = (fifo.valid(), fifo.ready(true));
+            // The MVTU takes every word but at the run's last edge, after the pass's last word.
+            let mr = mvtu.ready(m_ready);
+            let (fv, fr) = (fifo.valid(), fifo.ready(mr));
             if fv {
                 mvtu.edge(true, fifo.data(), m_ready);
             } else {
                 mvtu.edge(false, &[], m_ready);
             }
-            fifo.edge(self.qv, &self.out, true);
+            fifo.edge(self.qv, &self.out, mr);
             if self.read_side(can, !self.qv || fr) {
                 // The frame's last word: the next frame's rows count from its own row 0.
                 self.lo -= self.h as i64;

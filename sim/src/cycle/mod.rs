@@ -538,8 +538,8 @@ impl CycleModel {
     /// A window unit -> FIFO -> MVTU chain whose ends show nothing for a while sleeps as one:
     /// when, at cycle `now` of the ready pass, the window unit (`s_valid` from its producer) takes
     /// no word and keeps its `s_ready` ([`blocks::Swu::quiet_input`]) and the MVTU keeps its
-    /// output register ([`blocks::Mvtu::first_pass_quiet`]) for `k` edges, the three sleep for
-    /// them; words still move inside the chain, and [`CycleModel::wake_chain`] runs those edges
+    /// output register but at the last ([`blocks::Mvtu::first_pass_run`]) for `k` edges, the
+    /// three sleep for them; words still move inside the chain, and [`CycleModel::wake_chain`] runs those edges
     /// on the three alone, without the per-unit work of the whole model's cycle. The chain's
     /// readies of this cycle were evaluated (the MVTU's and the FIFO's are its last two awake
     /// units); returns whether it fell asleep. Not while recording streams: the handshakes
@@ -554,9 +554,9 @@ impl CycleModel {
         // (`absorb`): they change nothing its read side or its producer sees.
         let (k, absorb) = match (&self.nodes[s], &self.nodes[m]) {
             (Node::Swu(su), Node::Mvtu(mu)) if self.takes_asleep(s) && su.absorbs() => {
-                (su.quiet_read().min(mu.first_pass_quiet()), true)
+                (su.quiet_read().min(mu.first_pass_run()), true)
             }
-            (Node::Swu(su), Node::Mvtu(mu)) => (su.quiet_input(s_valid).min(mu.first_pass_quiet()), false),
+            (Node::Swu(su), Node::Mvtu(mu)) => (su.quiet_input(s_valid).min(mu.first_pass_run()), false),
             _ => (0, false),
         };
         // Two edges at least: fewer save nothing over clocking the three.
@@ -598,6 +598,13 @@ impl CycleModel {
             self.valid[u] = self.nodes[u].valid();
         }
         self.clear_timer(m);
+        // The run's last edge may have loaded the MVTU's output register: its consumer sees the
+        // word from now on (one taking words asleep takes it at the MVTU's edge).
+        if self.valid[m] {
+            if let Some(j) = self.cons[m].filter(|&j| !self.is_awake(j) && !self.absorbing[j]) {
+                self.wake(j, now);
+            }
+        }
     }
 
     /// Unit `i`'s sleep ends at cycle `until` (`u64::MAX`: none).

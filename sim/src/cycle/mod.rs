@@ -648,6 +648,18 @@ impl CycleModel {
     /// wake.
     #[inline]
     fn wake_due(&mut self, now: u64) {
+        for w in 0..self.due.len() {
+            let mut bits = std::mem::take(&mut self.due[w]);
+            while bits != 0 {
+                let i = w * 64 + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                if !self.is_awake(i) {
+                    self.wake(i, now);
+                }
+            }
+        }
+        // After the wakes due: a sleep ending here may leave a wake due at the next cycle (a
+        // consumer that took its last word asleep, `watch_valid`).
         if self.next_timer <= now {
             // Ends set during the scan (a run alone handing its word over and running alone
             // again) come into `next_timer` through `set_timer`.
@@ -671,16 +683,6 @@ impl CycleModel {
                 }
             }
             self.next_timer = self.next_timer.min(next);
-        }
-        for w in 0..self.due.len() {
-            let mut bits = std::mem::take(&mut self.due[w]);
-            while bits != 0 {
-                let i = w * 64 + bits.trailing_zeros() as usize;
-                bits &= bits - 1;
-                if !self.is_awake(i) {
-                    self.wake(i, now);
-                }
-            }
         }
     }
 

@@ -59,6 +59,7 @@ impl Unit for Fifo {
         }
     }
 
+    #[inline]
     fn edge(&mut self, s_valid: bool, s_data: &[u64], m_ready: bool) {
         let push = s_valid && self.count < self.depth;
         let pop = m_ready && self.count > 0;

@@ -1285,6 +1285,7 @@ impl Unit for Mvtu {
         }
     }
 
+    #[inline]
     fn edge(&mut self, s_valid: bool, s_data: &[u64], m_ready: bool) {
         if !self.ctl.advance(m_ready) {
             return;

@@ -826,10 +826,14 @@ impl StreamDut for CycleModel {
                     (false, 0, Watch::Both)
                 ),
             };
-            self.s_ready[i] = sr;
-            // A producer asleep on the other ready wakes (it comes later in this pass).
-            self.wake_on_ready(Some(self.src[i]), sr, now);
-            self.wake_on_ready(self.src_byp[i], sr, now);
+            // A producer asleep on the other ready wakes (it comes later in this pass). One asleep
+            // watches the ready stored here (every change of it is made here or by a unit awake
+            // at the next cycle, which makes it here then), so only a change can wake one.
+            if sr != self.s_ready[i] {
+                self.s_ready[i] = sr;
+                self.wake_on_ready(Some(self.src[i]), sr, now);
+                self.wake_on_ready(self.src_byp[i], sr, now);
+            }
             if k > 0 {
                 let until = now.saturating_add(k);
                 self.sleep[i] = match watch {

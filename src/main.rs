@@ -79,7 +79,7 @@ enum Command {
     Compile(cmd::compile::Args),
     /// Run a build in the cycle-accurate model: cycles/frame, latency, FIFO fill, frames/s.
     #[command(
-        after_help = "Example:\n  xnorflow compile model.xnf -o build && xnorflow sim build --frames 32"
+        after_help = "Examples:\n  xnorflow compile model.xnf -o build && xnorflow sim build --frames 32\n  xnorflow sim build --dataset mnist --data ../shared/data/mnist --predictions preds.csv\n  xnorflow sim build --dataset mnist --data ../shared/data/mnist --jobs 2   # two independent halves, both cores"
     )]
     Sim(cmd::sim::SimArgs),
     /// Co-simulate a build: golden model, cycle model and Verilator on the same frames and stalls.

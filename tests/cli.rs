@@ -416,6 +416,16 @@ fn the_committed_lfc_scores_its_published_accuracy() {
         "{out}"
     );
     assert!(out.contains("steady state: 512 cycles/frame"), "{out}");
+    // On both cores, two independent halves: the same accuracy, every class the same.
+    let data = data.to_str().expect("utf-8");
+    let o = xnorflow(&["sim", "b", "--dataset", "mnist", "--data", data, "--jobs", "2"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out2 = stdout(&o);
+    assert!(out2.contains("99.00%, equal, every class the same"), "{out2}");
+    assert!(
+        out2.contains("steady state: 512 cycles/frame") && out2.contains(" in 2 runs on as many threads"),
+        "{out2}"
+    );
 }
 
 /// Real images through the cycle model: `sim --dataset` gives each image the class the golden
@@ -447,6 +457,13 @@ fn sim_and_cosim_run_real_images() {
         // index, label, predicted, correct and the scores: the same from both executors.
         assert_eq!(a, b);
     }
+    // Three independent runs on threads: the same rows, in order.
+    let o =
+        xnorflow(&["sim", "b", "--dataset", "digits", "--predictions", "j.csv", "--jobs", "3"], dir.path());
+    assert!(o.status.success() && stdout(&o).contains(&format!("accuracy {acc} (")), "{}", stderr(&o));
+    assert_eq!(read("j.csv"), h);
+    let o = xnorflow(&["sim", "b", "--jobs", "0"], dir.path());
+    assert!(!o.status.success() && stderr(&o).contains("--jobs"), "{}", stderr(&o));
     let o =
         xnorflow(&["cosim", "b", "--dataset", "digits", "--limit", "5", "--stall-prob", "0.2"], dir.path());
     assert!(o.status.success(), "{}", stderr(&o));

@@ -3,7 +3,9 @@
 //! 512 cycles per frame), the same LFC with signed 2-bit activations (W1A2, BNN-PYNQ's LFC-W1A2
 //! shape), a CNV-sized one (BNN-PYNQ's folding, 32,768 cycles per frame) and the demo compiled for
 //! the iCE40 UP5K (`results/ice40/demo-up5k`: MVTUs pipelined after their lanes), and against
-//! rust-hdl's own simulator on one MVTU (256 x 256, PE 16, SIMD 32). Targets (issue 29): the cycle
+//! rust-hdl's own simulator on one MVTU (256 x 256, PE 16, SIMD 32). The cycle model runs on one
+//! thread, and on both cores with the frames in two independent halves (`xnorflow sim --jobs 2`);
+//! every other executor's row gives the speed of both over it. Targets (issue 29): the cycle
 //! model at least 50x Verilator on LFC and CNV, and at least 10% of the golden model's frames/s on
 //! the LFC. Every executor is timed as the fastest of three runs from a fresh instance (the machine is
 //! shared). Prints a table and writes `results/sim_speed.csv`.
@@ -22,6 +24,7 @@ use reports::build::{self, BuildOptions};
 use reports::builddir::{self, BuildDir};
 use sim::cycle::CycleModel;
 use sim::drive::{self, Drive, StreamDut};
+use sim::stream::Words;
 use sim::verilator::{self, Design};
 use std::time::Instant;
 
@@ -29,6 +32,9 @@ use std::time::Instant;
 /// and a run that lost the CPU for a while says nothing about the executor: every executor gets
 /// the same number of tries, each from a fresh instance.
 const TRIES: usize = 3;
+
+/// The cycle model on both cores: the frames in two independent halves.
+const SHARED: &str = "cycle model, 2 threads";
 
 /// `(cycles, seconds)` of the fastest of [`TRIES`] runs of `inputs` through a fresh `dut()`.
 fn timed<D: StreamDut>(mut dut: impl FnMut() -> D, inputs: &[Vec<u64>], n_out: usize) -> (u64, f64) {
@@ -39,6 +45,44 @@ fn timed<D: StreamDut>(mut dut: impl FnMut() -> D, inputs: &[Vec<u64>], n_out: u
             let t0 = Instant::now();
             let t = drive::run(&mut d, inputs, n_out, &drive).expect("run");
             (t.cycles, t0.elapsed().as_secs_f64())
+        })
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .expect("at least one try")
+}
+
+/// [`timed`] with the frames shared out to `jobs` independent runs (`xnorflow sim --jobs`), a
+/// fresh cycle model and a thread each, all at once: `(cycles of all runs, seconds)`. The models
+/// are built before the clock starts, as in [`timed`].
+fn timed_shared(b: &BuildDir, v: &sim::stream::Vectors, jobs: usize) -> (u64, f64) {
+    let drive = Drive { stalls: Stalls::default(), max_cycles: u64::MAX, stop_at: None };
+    let n = v.inputs.len();
+    let shares: Vec<(Words, Words)> = (0..jobs)
+        .map(|j| {
+            let r = j * n / jobs..(j + 1) * n / jobs;
+            (v.inputs[r.clone()].concat(), v.expected[r].concat())
+        })
+        .collect();
+    (0..TRIES)
+        .map(|_| {
+            let duts: Vec<CycleModel> =
+                shares.iter().map(|_| CycleModel::new(&b.graph, &b.model).expect("cycle model")).collect();
+            let t0 = Instant::now();
+            let cycles: u64 = std::thread::scope(|scope| {
+                let runs: Vec<_> = shares
+                    .iter()
+                    .zip(duts)
+                    .map(|((ins, outs), mut d)| {
+                        let drive = &drive;
+                        scope.spawn(move || {
+                            let t = drive::run(&mut d, ins, outs.len(), drive).expect("run");
+                            assert_eq!(&t.outputs, outs, "the golden model's words");
+                            t.cycles
+                        })
+                    })
+                    .collect();
+                runs.into_iter().map(|r| r.join().expect("a run")).sum()
+            });
+            (cycles, t0.elapsed().as_secs_f64())
         })
         .min_by(|a, b| a.1.total_cmp(&b.1))
         .expect("at least one try")
@@ -82,6 +126,8 @@ fn build_speed(
     let (cycles, seconds) =
         timed(|| CycleModel::new(&b.graph, &b.model).expect("cycle model"), &ins, outs.len());
     rows.push(Row { design, executor: "cycle model", frames, cycles, seconds });
+    let (cycles, seconds) = timed_shared(&b, &v, 2);
+    rows.push(Row { design, executor: SHARED, frames, cycles, seconds });
     // The golden model on as many frames again (it is the definition the others are checked
     // against, and the fastest way to classify): whole batches on both cores.
     let golden = sim::golden::Golden::new(&b.model).expect("golden");
@@ -196,25 +242,34 @@ fn main() {
     let f: Folding = compiler::json::from_str(&text).expect("demo folding");
     let up5k = Some(Arch::Ice40(Ice40Part::Up5k));
     build_speed(&mut rows, "demo UP5K 512 cycles/frame", (&model, &f, up5k), 4096);
-    let mut csv =
-        String::from("design,executor,frames,cycles,seconds,cycles_per_s,frames_per_s,cycle_model_speedup\n");
+    let mut csv = String::from(
+        "design,executor,frames,cycles,seconds,cycles_per_s,frames_per_s,cycle_model_speedup,cycle_model_2t_speedup\n",
+    );
     println!(
-        "{:<26} {:<26} {:>7} {:>10} {:>9} {:>12} {:>10} {:>9}",
-        "design", "executor", "frames", "cycles", "seconds", "cycles/s", "frames/s", "cycle model"
+        "{:<26} {:<26} {:>7} {:>10} {:>9} {:>12} {:>10} {:>9} {:>9}",
+        "design", "executor", "frames", "cycles", "seconds", "cycles/s", "frames/s", "1 thread", "2 threads"
     );
     for r in &rows {
-        // The cycle model's speed over this executor's: cycles/s, which for the golden model
-        // (no cycles of its own) is its frames/s in the design's cycles.
-        let cm =
-            rows.iter().find(|x| x.design == r.design && x.executor == "cycle model").map_or(1.0, Row::rate);
-        let (rate, fps, speedup) = (r.rate(), r.fps(), cm / r.rate());
+        // The cycle model's speed over this executor's (on one thread, and on both cores):
+        // cycles/s, which for the golden model (no cycles of its own) is its frames/s in the
+        // design's cycles.
+        let cm = |e: &str| rows.iter().find(|x| x.design == r.design && x.executor == e).map(Row::rate);
+        let (rate, fps) = (r.rate(), r.fps());
+        let speedup = cm("cycle model").map_or(1.0, |c| c / rate);
+        let s2 = cm(SHARED).map(|c| c / rate);
+        let s2_col = s2.map_or("-".to_string(), |s| format!("{s:.2}x"));
         println!(
-            "{:<26} {:<26} {:>7} {:>10} {:>9.4} {rate:>12.0} {fps:>10.0} {speedup:>8.2}x",
+            "{:<26} {:<26} {:>7} {:>10} {:>9.4} {rate:>12.0} {fps:>10.0} {speedup:>8.2}x {s2_col:>9}",
             r.design, r.executor, r.frames, r.cycles, r.seconds
         );
         let line = format!(
-            "{},{},{},{},{:.6},{rate:.0},{fps:.1},{speedup:.2}\n",
-            r.design, r.executor, r.frames, r.cycles, r.seconds
+            "{},{},{},{},{:.6},{rate:.0},{fps:.1},{speedup:.2},{}\n",
+            r.design,
+            r.executor,
+            r.frames,
+            r.cycles,
+            r.seconds,
+            s2.map_or(String::new(), |s| format!("{s:.2}"))
         );
         csv.push_str(&line);
     }

@@ -132,11 +132,19 @@ pub struct SimReport {
     pub cycles: u64,
     /// Simulated cycles per wall-clock second.
     pub cycles_per_s: f64,
+    /// Independent runs (threads) the frames were shared out to: 1, one stream through one
+    /// model (see [`simulate_graph`]).
+    #[serde(default = "one")]
+    pub jobs: usize,
     /// Every output word equals the golden model's.
     pub golden_agrees: bool,
     /// Accuracy, when the frames were labelled images.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dataset: Option<DatasetAccuracy>,
+}
+
+fn one() -> usize {
+    1
 }
 
 /// The frames of a simulation.
@@ -163,7 +171,7 @@ pub type HwPrediction = (usize, Option<Vec<i32>>);
 
 /// Runs `frames` random frames (from `seed`) through the cycle model with no stalls.
 pub fn simulate(b: &BuildDir, frames: usize, seed: u64) -> Result<SimReport, CosimError> {
-    simulate_with(b, SimFrames::Random { frames, seed }, false, &mut |_| {}).map(|(r, _)| r)
+    simulate_with(b, SimFrames::Random { frames, seed }, false, 1, &mut |_| {}).map(|(r, _)| r)
 }
 
 /// Frames whose golden vectors are computed together while a run streams.
@@ -172,43 +180,60 @@ const CHUNK: usize = 256;
 /// [`simulate`], streaming: frames are made and checked a chunk at a time, so memory does not
 /// grow with the frames; `progress(frames_done)` hears each finished frame. With labelled frames
 /// the report carries the accuracy, and with `keep` every frame's [`HwPrediction`] comes back,
-/// in order.
+/// in order. `jobs` (see [`simulate_graph`]) splits the frames into independent runs on as many
+/// threads.
 pub fn simulate_with(
     b: &BuildDir,
     frames: SimFrames,
     keep: bool,
+    jobs: usize,
     progress: &mut dyn FnMut(usize),
 ) -> Result<(SimReport, Vec<HwPrediction>), CosimError> {
-    simulate_graph(&b.model, &b.graph, b.info.fclk_mhz, frames, keep, progress)
+    simulate_graph(&b.model, &b.graph, b.info.fclk_mhz, frames, keep, jobs, progress)
 }
 
-/// [`simulate_with`] on a legal graph of `model` (no build directory), at `fclk_mhz` for frames/s.
-pub fn simulate_graph(
+/// What one run of a share of the frames measured ([`simulate_graph`]).
+struct Share {
+    stats: drive::StreamStats,
+    /// Last output cycles of its first frame, its middle one (where the steady state is measured
+    /// from) and its last.
+    first_end: u64,
+    mid_end: u64,
+    last_end: u64,
+    /// Its middle frame's index within the share.
+    mid: usize,
+    latencies: std::collections::BTreeMap<u64, u64>,
+    acc: DatasetAccuracy,
+    kept: Vec<HwPrediction>,
+    fifo_high_water: Vec<(String, usize)>,
+}
+
+/// Frames `range` of `frames` through a fresh cycle model, from reset; `tick()` hears each
+/// finished frame.
+fn simulate_share(
     model: &compiler::model::Model,
     graph: &compiler::dataflow::Graph,
-    fclk_mhz: f64,
     frames: SimFrames,
+    range: std::ops::Range<usize>,
     keep: bool,
-    progress: &mut dyn FnMut(usize),
-) -> Result<(SimReport, Vec<HwPrediction>), CosimError> {
+    tick: &mut dyn FnMut(),
+) -> Result<Share, CosimError> {
     let golden = Golden::new(model)?;
     let frame_len = golden.frame_len();
-    let (count, labels) = match frames {
-        SimFrames::Random { frames, .. } => (frames, None),
-        SimFrames::Labelled { images, labels } => {
-            let n = builddir::check_labelled(images, labels, frame_len, &model.input)
-                .map_err(CosimError::Limit)?;
-            (n, Some(labels))
-        }
+    let count = range.len();
+    let labels = match frames {
+        SimFrames::Random { .. } => None,
+        SimFrames::Labelled { labels, .. } => Some(&labels[range.clone()]),
     };
-    if count == 0 || count > builddir::MAX_SIM_FRAMES {
-        return Err(CosimError::Limit(format!(
-            "--frames must be from 1 to {} (the cycle model runs about a million cycles a second), got {count}",
-            builddir::MAX_SIM_FRAMES
-        )));
-    }
     let mut random = match frames {
-        SimFrames::Random { seed, .. } => Some(stream::RandomImages::new(frame_len, seed)),
+        // The frames a single run would draw at these indices.
+        SimFrames::Random { seed, .. } => {
+            let mut r = stream::RandomImages::new(frame_len, seed);
+            if range.start > 0 {
+                r.nth(range.start - 1);
+            }
+            Some(r)
+        }
         SimFrames::Labelled { .. } => None,
     };
     let mut chunk = std::collections::VecDeque::new();
@@ -221,11 +246,13 @@ pub fn simulate_graph(
             let n = (count - next).min(CHUNK);
             let imgs: Vec<Vec<u8>> = match (&mut random, frames) {
                 (Some(r), _) => r.take(n).collect(),
-                (None, SimFrames::Labelled { images, .. }) => images
-                    [next * frame_len..(next + n) * frame_len]
-                    .chunks(frame_len)
-                    .map(<[u8]>::to_vec)
-                    .collect(),
+                (None, SimFrames::Labelled { images, .. }) => {
+                    let at = range.start + next;
+                    images[at * frame_len..(at + n) * frame_len]
+                        .chunks(frame_len)
+                        .map(<[u8]>::to_vec)
+                        .collect()
+                }
                 (None, SimFrames::Random { .. }) => unreachable!("random frames have a generator"),
             };
             next += n;
@@ -251,8 +278,7 @@ pub fn simulate_graph(
     let mut latencies = std::collections::BTreeMap::new();
     let mut acc = DatasetAccuracy { frames: 0, correct: 0, golden_correct: 0, class_mismatches: 0 };
     let mut kept = Vec::new();
-    let t0 = Instant::now();
-    let st = drive::run_streaming(&mut cm, &mut source, &drive, &mut |f| {
+    let stats = drive::run_streaming(&mut cm, &mut source, &drive, &mut |f| {
         if f.index == 0 {
             first_end = f.last_out;
         }
@@ -275,31 +301,119 @@ pub fn simulate_graph(
             // A frame whose words do not decode is no class; it is counted as a mismatch above.
             kept.push(hw.unwrap_or((usize::MAX, None)));
         }
-        progress(f.index + 1);
+        tick();
     })?
     .map_err(|source| CosimError::Drive { executor: "cycle model", source })?;
+    let fifo_high_water = cm.fifo_high_water();
+    Ok(Share { stats, first_end, mid_end, last_end, mid, latencies, acc, kept, fifo_high_water })
+}
+
+/// [`simulate_with`] on a legal graph of `model` (no build directory), at `fclk_mhz` for frames/s.
+///
+/// With `jobs` above 1 the frames are cut into that many consecutive shares (of two frames at
+/// least), each run on a thread of its own through a cycle model of its own from reset, as on as
+/// many accelerators side by side: every frame's output words, classes and the accuracy are
+/// those of one run (a frame's words do not depend on the frames around it), the steady state
+/// and the first frame's latency are the first share's (the pipeline's timing does not depend on
+/// the data), the frame latencies are every share's (each share's first frame meets an empty
+/// pipeline), and the cycles simulated are all the shares' together.
+pub fn simulate_graph(
+    model: &compiler::model::Model,
+    graph: &compiler::dataflow::Graph,
+    fclk_mhz: f64,
+    frames: SimFrames,
+    keep: bool,
+    jobs: usize,
+    progress: &mut dyn FnMut(usize),
+) -> Result<(SimReport, Vec<HwPrediction>), CosimError> {
+    let frame_len = Golden::new(model)?.frame_len();
+    let (count, labelled) = match frames {
+        SimFrames::Random { frames, .. } => (frames, false),
+        SimFrames::Labelled { images, labels } => {
+            let n = builddir::check_labelled(images, labels, frame_len, &model.input)
+                .map_err(CosimError::Limit)?;
+            (n, true)
+        }
+    };
+    if count == 0 || count > builddir::MAX_SIM_FRAMES {
+        return Err(CosimError::Limit(format!(
+            "--frames must be from 1 to {} (the cycle model runs about a million cycles a second), got {count}",
+            builddir::MAX_SIM_FRAMES
+        )));
+    }
+    let jobs = jobs.clamp(1, (count / 2).max(1));
+    // Consecutive shares, their lengths a frame apart at most.
+    let ranges: Vec<_> = (0..jobs).map(|j| (j * count / jobs)..((j + 1) * count / jobs)).collect();
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let t0 = Instant::now();
+    let shares: Vec<Result<Share, CosimError>> = std::thread::scope(|scope| {
+        let done = &done;
+        let others: Vec<_> = ranges[1..]
+            .iter()
+            .map(|r| {
+                let r = r.clone();
+                scope.spawn(move || {
+                    simulate_share(model, graph, frames, r, keep, &mut || {
+                        done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    })
+                })
+            })
+            .collect();
+        // The first share runs here, where the progress callback lives, and reports everyone's.
+        let first = simulate_share(model, graph, frames, ranges[0].clone(), keep, &mut || {
+            progress(done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1);
+        });
+        std::iter::once(first)
+            .chain(others.into_iter().map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))))
+            .collect()
+    });
     let wall = t0.elapsed().as_secs_f64();
-    let steady = (count >= 2).then(|| (last_end - mid_end) / (count - 1 - mid) as u64);
+    let shares = shares.into_iter().collect::<Result<Vec<_>, _>>()?;
+    progress(count);
+    let first = &shares[0];
+    let n0 = ranges[0].len();
+    let steady = (n0 >= 2).then(|| (first.last_end - first.mid_end) / (n0 - 1 - first.mid) as u64);
     let predicted = graph.cycles_per_frame() as u64;
     let depths = graph.all_nodes().filter_map(|n| match n.kind {
         NodeKind::Fifo { depth, .. } => Some(depth),
         _ => None,
     });
-    let fifo_high_water =
-        cm.fifo_high_water().into_iter().zip(depths).map(|((name, hw), depth)| (name, depth, hw)).collect();
+    let mut high = first.fifo_high_water.clone();
+    for s in &shares[1..] {
+        for (h, (_, w)) in high.iter_mut().zip(&s.fifo_high_water) {
+            h.1 = h.1.max(*w);
+        }
+    }
+    let fifo_high_water = high.into_iter().zip(depths).map(|((name, hw), depth)| (name, depth, hw)).collect();
+    let mut latencies = std::collections::BTreeMap::new();
+    let mut acc = DatasetAccuracy { frames: 0, correct: 0, golden_correct: 0, class_mismatches: 0 };
+    let (mut cycles, mut done_frames) = (0, 0);
+    for s in &shares {
+        for (&l, &n) in &s.latencies {
+            *latencies.entry(l).or_insert(0) += n;
+        }
+        acc.frames += s.acc.frames;
+        acc.correct += s.acc.correct;
+        acc.golden_correct += s.acc.golden_correct;
+        acc.class_mismatches += s.acc.class_mismatches;
+        cycles += s.stats.cycles;
+        done_frames += s.stats.frames;
+    }
     let report = SimReport {
-        frames: st.frames,
+        frames: done_frames,
         predicted_cycles_per_frame: predicted,
         steady_cycles_per_frame: steady,
-        latency_cycles: first_end - st.first_in_cycle.unwrap_or(0) + 1,
+        latency_cycles: first.first_end - first.stats.first_in_cycle.unwrap_or(0) + 1,
         frame_latency: LatencySummary::of(&latencies),
         fps: compiler::dataflow::fold::fps(steady.unwrap_or(predicted), fclk_mhz),
         fifo_high_water,
-        cycles: st.cycles,
-        cycles_per_s: st.cycles as f64 / wall.max(1e-9),
-        golden_agrees: st.mismatches == 0 && st.words > 0,
-        dataset: labels.map(|_| acc),
+        cycles,
+        cycles_per_s: cycles as f64 / wall.max(1e-9),
+        jobs,
+        golden_agrees: shares.iter().all(|s| s.stats.mismatches == 0 && s.stats.words > 0),
+        dataset: labelled.then_some(acc),
     };
+    let kept = shares.into_iter().flat_map(|s| s.kept).collect();
     Ok((report, kept))
 }
 

@@ -217,8 +217,8 @@ pub fn simulate(
             cycles: d.cycles_per_frame,
             source: Box::new(e),
         };
-        let (r, _) =
-            crate::cosim::simulate_graph(model, graph, fclk_mhz, frames, false, &mut |_| {}).map_err(bad)?;
+        let (r, _) = crate::cosim::simulate_graph(model, graph, fclk_mhz, frames, false, 1, &mut |_| {})
+            .map_err(bad)?;
         let a = r.dataset.unwrap_or(crate::cosim::DatasetAccuracy {
             frames: 0,
             correct: 0,

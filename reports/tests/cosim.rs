@@ -89,6 +89,39 @@ fn sim_reports_the_predicted_throughput_and_fifo_fill() {
     }
 }
 
+/// Frames shared out to independent runs on threads (`sim --jobs`) come back as one run's: the
+/// same frames (random ones drawn as one run draws them), each frame's class and scores in
+/// order, the steady state and the first frame's latency; the cycles are every run's, each with
+/// its own pipeline fill.
+#[test]
+fn frames_shared_out_to_threads_give_one_runs_results() {
+    let mut m = mlp(64, &[32, 32], 10, true, 9);
+    m.output = OutputMode::Scores;
+    let (_d, b) = compile(&m, &[(8, 16), (4, 16), (2, 8)], Popcount::Compressor);
+    let run = |jobs| {
+        let frames = cosim::SimFrames::Random { frames: 11, seed: 5 };
+        cosim::simulate_with(&b, frames, true, jobs, &mut |_| {}).unwrap_or_else(|e| panic!("{e}"))
+    };
+    let (one, p1) = run(1);
+    assert_eq!(one.jobs, 1);
+    for jobs in [2, 3] {
+        let (r, p) = run(jobs);
+        assert_eq!(r.jobs, jobs);
+        assert!(r.golden_agrees, "{jobs} jobs");
+        assert_eq!(p, p1, "{jobs} jobs: every frame's class and scores, in order");
+        assert_eq!(r.frames, 11);
+        assert_eq!(r.steady_cycles_per_frame, one.steady_cycles_per_frame);
+        assert_eq!(r.latency_cycles, one.latency_cycles);
+        let fill = one.cycles - 11 * one.steady_cycles_per_frame.expect("steady");
+        assert!(
+            r.cycles > one.cycles && r.cycles <= one.cycles + (jobs as u64 - 1) * fill,
+            "{jobs} jobs: {r:?}"
+        );
+    }
+    // More jobs than pairs of frames: two frames a run at least.
+    assert_eq!(run(64).0.jobs, 5);
+}
+
 /// A random MLP and a legal random folding.
 fn design() -> impl Strategy<Value = (Model, Vec<(usize, usize)>, Popcount)> {
     (1usize..=3, any::<u64>(), any::<bool>(), any::<bool>()).prop_map(|(hidden, seed, fixed8, tree)| {

@@ -64,7 +64,8 @@ impl DataArgs {
 ///
 /// Examples: `xnorflow sim build --frames 64` (random frames), `xnorflow sim build --dataset
 /// mnist --data ../shared/data/mnist --predictions preds.csv` (the test set through the cycle
-/// model, with its accuracy, which must equal `xnorflow eval`'s, and each frame's latency).
+/// model, with its accuracy, which must equal `xnorflow eval`'s, and each frame's latency),
+/// `--jobs 2` to run it as two independent halves on both cores.
 #[derive(clap::Args)]
 pub struct SimArgs {
     /// Build directory written by `xnorflow compile`.
@@ -83,6 +84,12 @@ pub struct SimArgs {
     /// ends in an argmax, which streams only the class).
     #[arg(long, value_name = "FILE.csv", requires = "dataset")]
     pub predictions: Option<PathBuf>,
+    /// Share the frames out to this many independent runs, one thread and one cycle model each,
+    /// from reset (as on as many accelerators): the same words, classes and accuracy as one
+    /// run, the steady state and first latency of the first share, the cycles of all. Default:
+    /// one run, one stream.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub jobs: u16,
     /// Write the report as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -165,7 +172,8 @@ pub fn run_sim(args: SimArgs) -> Result<()> {
         indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} frames, {per_sec}, eta {eta}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    let r = cosim::simulate_with(&b, frames, args.predictions.is_some(), &mut |done| {
+    let jobs = usize::from(args.jobs);
+    let r = cosim::simulate_with(&b, frames, args.predictions.is_some(), jobs, &mut |done| {
         if done % 64 == 0 {
             pb.set_position(done as u64);
         }
@@ -222,8 +230,9 @@ pub fn run_sim(args: SimArgs) -> Result<()> {
     for (name, depth, hw) in &r.fifo_high_water {
         println!("  FIFO {name}: at most {hw} of {depth} words held");
     }
+    let runs = if r.jobs > 1 { format!(" in {} runs on as many threads", r.jobs) } else { String::new() };
     println!(
-        "  {} cycles simulated at {:.2} M cycles/s; outputs {} the golden model's",
+        "  {} cycles simulated{runs} at {:.2} M cycles/s; outputs {} the golden model's",
         thousands(r.cycles),
         r.cycles_per_s / 1e6,
         if r.golden_agrees { "equal" } else { "DIFFER from" }

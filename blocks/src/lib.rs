@@ -95,8 +95,21 @@ pub trait Unit {
     fn absorbs(&self) -> bool {
         false
     }
-    /// The part of an edge that takes the input word `s_data`, while [`Unit::absorbs`]: the
-    /// rest of that edge is left to [`Unit::skip`]. Only called where `absorbs` allowed it.
+    /// The next input word, whenever it comes, completes one output word and no more, and the
+    /// unit is ready for it (`s_ready` high for either `m_ready`, [`Unit::valid`] low): taking it
+    /// ([`Unit::absorb`]) raises `valid` from the next cycle and keeps the ready high; the edge
+    /// after it, with `m_ready` high, makes the output handshake, and leaves the unit with
+    /// `valid` low, ready, and taking its next word asleep again (`absorbs` or `completes`):
+    /// that edge's input word, if any, is the one [`Unit::absorb`] takes after the edge
+    /// `edge(false, &[], true)` (a width converter: the pop, then the push). A simulator may then
+    /// let the unit take that word asleep too, and hand its output word over to a consumer
+    /// taking words asleep without visiting it. `false` (the default): none does.
+    fn completes(&self) -> bool {
+        false
+    }
+    /// The part of an edge that takes the input word `s_data`, while [`Unit::absorbs`] or
+    /// [`Unit::completes`]: the rest of that edge is left to [`Unit::skip`]. Only called where
+    /// one of them allowed it.
     fn absorb(&mut self, s_data: &[u64]) {
         let _ = s_data;
         debug_assert!(false, "absorb on a unit that absorbs no word");

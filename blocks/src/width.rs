@@ -57,9 +57,16 @@ impl Unit for WidthConverter {
         self.cnt + self.i < self.o
     }
 
+    /// The word fills the output word exactly: `s_ready` (`cnt <= o`) stays high, and after
+    /// the pop the buffer is empty.
+    #[inline]
+    fn completes(&self) -> bool {
+        self.cnt + self.i == self.o
+    }
+
     #[inline]
     fn absorb(&mut self, s_data: &[u64]) {
-        debug_assert!(self.absorbs(), "a word absorbed that completes an output word");
+        debug_assert!(self.absorbs() || self.completes(), "a word absorbed that finds no room");
         self.edge(true, s_data, false);
     }
 

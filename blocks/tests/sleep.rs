@@ -30,6 +30,7 @@ struct Seen {
     moving: usize,
     loads: usize,
     absorbed: usize,
+    completed: usize,
 }
 
 /// Drives `u` (input words of `bits` bits) for `steps` cycles, checking every sleep and every
@@ -41,7 +42,7 @@ fn check<U: Unit + Clone + Debug>(
     seed: u64,
 ) -> Result<Seen, TestCaseError> {
     let mut rng = Rng(seed | 1);
-    let (mut v, mut r, mut moving, mut loads, mut absorbed) = (true, true, 0, 0, 0);
+    let (mut v, mut r, mut moving, mut loads, mut absorbed, mut completed) = (true, true, 0, 0, 0, 0);
     let mut word = vec![0u64; bits.div_ceil(64)];
     for cycle in 0..steps {
         // Inputs hold for runs of cycles, so that sleeps have time to last.
@@ -132,6 +133,35 @@ fn check<U: Unit + Clone + Debug>(
             absorbed += 1;
             continue;
         }
+        if u.completes() && rng.next() % 3 == 0 {
+            // The word completing an output word taken asleep, then the output handshake with
+            // no input word, or with one taken asleep after it, as a simulator does.
+            let mut edges = u.clone();
+            for m in [false, true] {
+                prop_assert!(edges.ready(m) && !edges.valid(), "cycle {}: completing, not ready", cycle);
+            }
+            edges.edge(true, &word, rng.next() % 2 == 0);
+            u.absorb(&word);
+            prop_assert_eq!(format!("{u:?}"), format!("{edges:?}"), "cycle {}: the completing word", cycle);
+            for m in [false, true] {
+                prop_assert!(u.ready(m) && u.valid(), "cycle {}: a completed word, not ready", cycle);
+            }
+            let next: Vec<u64> = word.iter().map(|w| !w).collect();
+            let more = rng.next() % 2 == 0;
+            edges.edge(more, &next, true);
+            u.edge(false, &[], true);
+            prop_assert!(
+                !u.valid() && (u.absorbs() || u.completes()),
+                "cycle {}: the handshake leaves a unit that takes no word asleep",
+                cycle
+            );
+            if more {
+                u.absorb(&next);
+            }
+            prop_assert_eq!(format!("{u:?}"), format!("{edges:?}"), "cycle {}: the handshake", cycle);
+            completed += 1;
+            continue;
+        }
         let k = u.sleep(v, r);
         if k == 0 {
             u.edge(v, &word, r);
@@ -153,7 +183,7 @@ fn check<U: Unit + Clone + Debug>(
         prop_assert_eq!(&after, &format!("{edges:?}"), "cycle {}: {} edges skipped (sleep {})", cycle, e, k);
         moving += usize::from(k < FOREVER && after != before);
     }
-    Ok(Seen { moving, loads, absorbed })
+    Ok(Seen { moving, loads, absorbed, completed })
 }
 
 /// Sparse random bits.
@@ -179,6 +209,8 @@ proptest! {
         let seen = check(WidthConverter::new(width, out_bits), width, 300, seed)?;
         // A converter short of an output word takes words asleep.
         prop_assert!(out_bits <= 2 * width || seen.absorbed > 0, "a converter absorbed a word");
+        // One whose output words are a few input words completes them asleep.
+        prop_assert!(out_bits % width != 0 || out_bits > 4 * width || seen.completed > 0, "a converter completed a word asleep");
         check(Argmax::new(pe, 6, fields, signed), pe * 6, 300, seed)?;
         let ty = IntType { bits: k, signed: true };
         check(Sign::new(ty, fields), fields * usize::from(k), 300, seed)?;

@@ -30,7 +30,9 @@
 //! A window unit whose next input word completes no row takes its words asleep, alone (its
 //! read side waiting) or at the head of its chain: the edge pass hands it its producer's word
 //! ([`blocks::Swu::absorb`]), which changes neither its `s_ready` nor the rows its read side
-//! sees, and wakes it before a word that would.
+//! sees, and wakes it before a word that would. A width converter takes the word that fills
+//! its output word asleep too ([`blocks::Unit::completes`]): at the next cycle it hands that
+//! word to a consumer taking words asleep without a visit, or wakes (`CycleModel::hand_over`).
 //!
 //! An MVTU pass from its input buffer goes further: its edges run the same whatever its inputs
 //! ([`blocks::Unit::run_alone`]), up to the one that loads its result into the output register.
@@ -261,6 +263,9 @@ pub struct CycleModel {
     /// Per-cycle scratch: the units that fell asleep at this edge taking their words asleep
     /// from the next one on.
     absorb_next: Vec<usize>,
+    /// The units asleep holding an output word completed by a word they took asleep
+    /// ([`blocks::Unit::completes`]), to hand over at their sleep's end, the next cycle.
+    handoff: Vec<bool>,
 }
 
 impl CycleModel {
@@ -299,6 +304,7 @@ impl CycleModel {
             chain_asleep: Vec::new(),
             absorbing: Vec::new(),
             absorb_next: Vec::new(),
+            handoff: Vec::new(),
         };
         let mut prev = Src::Input;
         let mut dup = None;
@@ -367,6 +373,7 @@ impl CycleModel {
         }
         m.chain_asleep = vec![false; m.chains.len()];
         m.absorbing = vec![false; n];
+        m.handoff = vec![false; n];
         m.wake_all();
         m.refresh_valid();
         Ok(m)
@@ -472,6 +479,7 @@ impl CycleModel {
             return;
         }
         let Sleep { since, s_valid, .. } = self.sleep[i];
+        self.handoff[i] = false;
         each_unit!(&mut self.nodes[i], u => u.skip(now - since), ());
         self.awake[i / 64] |= 1 << (i % 64);
         self.clear_timer(i);
@@ -497,42 +505,82 @@ impl CycleModel {
     /// this edge, makes its output handshake (the consumer's ready is high whatever its own
     /// consumer's) without a visit: its consumer takes the word and it runs this edge at once,
     /// then sleeps on if a run alone follows; nothing else sees these edges (its valid only
-    /// reaches that consumer, its ready stays low). Otherwise it wakes.
+    /// reaches that consumer, its ready stays low). A unit that completed an output word with a
+    /// word it took asleep hands it over the same way ([`CycleModel::hand_over`]). Otherwise it
+    /// wakes.
     fn sleep_ends(&mut self, i: usize, now: u64) {
         let Sleep { since, s_valid, .. } = self.sleep[i];
         let j = match self.cons[i] {
             Some(j) if s_valid.is_none() && self.absorbing[j] && self.record.is_none() => j,
             _ => return self.wake(i, now),
         };
+        if self.handoff[i] {
+            return self.hand_over(i, j, now);
+        }
         self.sleep[i].since = now;
-        let (before, rest) = self.nodes.split_at_mut(j);
-        let passed = each_unit!(
-            &mut before[i],
+        let quiet_input = !self.s_ready[i];
+        let ends = each_unit!(
+            &mut self.nodes[i],
             x => {
                 x.skip(now - since);
-                if x.valid() && !x.ready(true) && !self.s_ready[i] {
-                    each_unit!(&mut rest[0], c => c.absorb(x.data()), ());
-                    x.edge(false, &[], true);
-                    let alone = x.run_alone();
-                    let alone = if alone > 0 && !x.ready(false) && !x.ready(true) { alone } else { 0 };
-                    Some((x.valid(), alone))
-                } else {
-                    None
-                }
+                x.valid() && !x.ready(true) && quiet_input
             },
-            None
+            false
         );
-        let Some((v, alone)) = passed else {
+        if !ends {
             return self.wake(i, now);
-        };
-        let full = !each_unit!(&rest[0], c => c.absorbs(), false);
+        }
+        let more = self.absorb(j, Some(i), &[], now + 1);
+        let (v, alone) = each_unit!(
+            &mut self.nodes[i],
+            x => {
+                x.edge(false, &[], true);
+                let alone = x.run_alone();
+                let alone = if alone > 0 && !x.ready(false) && !x.ready(true) { alone } else { 0 };
+                (x.valid(), alone)
+            },
+            (false, 0)
+        );
         self.valid[i] = v;
-        if full {
+        if !more {
             self.watch_valid(j, v);
         }
         // Asleep from the next edge on, alone or until it wakes at the next cycle.
         self.sleep[i].since = now + 1;
         self.set_timer(i, now + 1 + alone);
+    }
+
+    /// Unit `i`, asleep with the output word it completed at the last edge with a word it took
+    /// asleep ([`blocks::Unit::completes`]), hands it to its consumer `j`, which takes words
+    /// asleep, at cycle `now`'s edge: `j` takes it, `i` runs the handshake's edge at once and
+    /// takes words asleep again, this edge's input word among them (the edge pass hands it
+    /// over after this, as [`blocks::Unit::completes`] orders it). Its ready stays high
+    /// throughout and its valid reaches only `j`: no other unit sees these edges.
+    fn hand_over(&mut self, i: usize, j: usize, now: u64) {
+        self.handoff[i] = false;
+        let more = self.absorb(j, Some(i), &[], now + 1);
+        let again = each_unit!(
+            &mut self.nodes[i],
+            x => {
+                x.edge(false, &[], true);
+                debug_assert!(!x.valid() && (x.absorbs() || x.completes()), "a handshake left a word");
+                x.absorbs() || x.completes()
+            },
+            false
+        );
+        self.valid[i] = false;
+        if !more {
+            self.watch_valid(j, false);
+        }
+        self.clear_timer(i);
+        self.sleep[i] = Sleep { since: now + 1, s_valid: None, m_ready: None };
+        if !again {
+            // Not by the contract; watch the producer's valid as a plain sleeper would.
+            self.sleep[i].s_valid = Some(self.valid[self.vsrc[i]]);
+            self.sleep[i].m_ready = Some(true);
+            return;
+        }
+        self.absorbing[i] = true;
     }
 
     /// A window unit -> FIFO -> MVTU chain whose ends show nothing for a while sleeps as one:
@@ -803,7 +851,7 @@ impl StreamDut for CycleModel {
                         // A unit whose next word changes nothing its neighbours see (a window
                         // unit's that completes no row, a width converter's that completes no
                         // output word) takes its words asleep.
-                        let k = if may_sleep && self.takes_asleep(i) && x.absorbs() {
+                        let k = if may_sleep && self.takes_asleep(i) && (x.absorbs() || x.completes()) {
                             x.sleep(false, rm)
                         } else {
                             0
@@ -884,8 +932,9 @@ impl StreamDut for CycleModel {
             let i = self.clocked[k];
             // An absorbing consumer takes the word before this unit's edge replaces it; one that
             // can take no more (`full`) watches this unit's valid after the edge.
-            let full = self.cons[i]
-                .filter(|&j| self.absorbing[j] && self.valid[i] && !self.absorb(j, Some(i), s_data));
+            let full = self.cons[i].filter(|&j| {
+                self.absorbing[j] && self.valid[i] && !self.absorb(j, Some(i), s_data, self.cycle)
+            });
             let (before, rest) = self.nodes.split_at_mut(i);
             let input = (s_valid, s_data);
             let valid = self.valid[self.vsrc[i]];
@@ -921,7 +970,11 @@ impl StreamDut for CycleModel {
                             if alone > 0 && (x.ready(false) != r || x.ready(true) != r) {
                                 alone = 0;
                             }
-                            if alone == 0 && x.absorbs() && self.s_ready[i] && !matches!(self.src[i], Src::Byp(_)) {
+                            if alone == 0
+                                && (x.absorbs() || x.completes())
+                                && self.s_ready[i]
+                                && !matches!(self.src[i], Src::Byp(_))
+                            {
                                 absorbs = x.sleep(false, rm);
                             }
                         }
@@ -961,7 +1014,7 @@ impl StreamDut for CycleModel {
             for k in 0..self.from_input.len() {
                 let j = self.from_input[k];
                 // The accelerator's next valid is checked at the next cycle.
-                if self.absorbing[j] && !self.absorb(j, None, s_data) {
+                if self.absorbing[j] && !self.absorb(j, None, s_data, self.cycle) {
                     self.watch_valid(j, false);
                 }
             }
@@ -984,17 +1037,33 @@ impl CycleModel {
 
     /// The unit `j`, asleep alone or at the head of its chain and taking its words asleep,
     /// takes the word of unit `from` (before that unit's edge) or, from the accelerator's input,
-    /// `s_data`, at this edge. Returns whether it takes the next word asleep too.
-    fn absorb(&mut self, j: usize, from: Option<usize>, s_data: &[u64]) -> bool {
+    /// `s_data`, at this edge (`next` is the cycle after it). Returns whether it takes the next
+    /// word asleep too, or, when the word completed an output word
+    /// ([`blocks::Unit::completes`]), holds it to hand over at the next cycle (`true`: no valid
+    /// to watch).
+    fn absorb(&mut self, j: usize, from: Option<usize>, s_data: &[u64], next: u64) -> bool {
         let (before, rest) = self.nodes.split_at_mut(j);
-        each_unit!(
+        let (more, completed) = each_unit!(
             &mut rest[0],
             x => {
+                let completes = x.completes();
                 x.absorb(from.map_or(s_data, |i| before[i].data()));
-                x.absorbs()
+                (x.absorbs() || x.completes(), completes)
             },
-            false
-        )
+            (false, false)
+        );
+        if completed {
+            // Asleep until the next cycle, its ready high, its valid seen by its consumer from
+            // then on: `sleep_ends` hands the word over or wakes it.
+            self.absorbing[j] = false;
+            self.handoff[j] = true;
+            self.valid[j] = true;
+            self.wake_next(self.cons[j]);
+            self.sleep[j] = Sleep { since: next, s_valid: None, m_ready: None };
+            self.set_timer(j, next);
+            return true;
+        }
+        more
     }
 
     /// The unit `j`, which took a word asleep and would not take the next one so (it would

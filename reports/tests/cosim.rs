@@ -104,6 +104,7 @@ fn frames_shared_out_to_threads_give_one_runs_results() {
     };
     let (one, p1) = run(1);
     assert_eq!(one.jobs, 1);
+    assert!(one.golden_agrees, "one run");
     for jobs in [2, 3] {
         let (r, p) = run(jobs);
         assert_eq!(r.jobs, jobs);

@@ -401,3 +401,27 @@ proptest! {
         prop_assert_eq!(&fast.3, &reference.3, "every node's handshakes in the last run");
     }
 }
+
+/// Width converters that fill their output word with a word taken asleep, fed by MVTUs whose
+/// passes run alone, over many frames: the word taken at a run alone's end (before the edge
+/// pass) becomes valid to an awake consumer only from the next cycle. The fast model gives the
+/// per-cycle reference's trace and the golden model's words.
+#[test]
+fn converters_completing_words_asleep_match_the_reference_over_many_frames() {
+    let specs =
+        [LayerSpec::QuantFixed8(true), LayerSpec::Dense(32), LayerSpec::Dense(32), LayerSpec::Dense(10)];
+    let m = random_model("w", Shape::new(1, 1, 64), &specs, 9).expect("model");
+    let g = fold::lower_for(&m, &folding(&m, &[(8, 16), (4, 16), (2, 8)]), None).expect("lower");
+    assert!(g.nodes.iter().any(|n| matches!(n.kind, compiler::dataflow::NodeKind::WidthConverter { .. })));
+    let v = stream::vectors(&m, &g, &stream::random_images(m.input.len(), 11, 5)).expect("vectors");
+    let (ins, outs) = (v.flat_inputs(), v.flat_expected());
+    let run = |per_cycle: bool| {
+        let mut dut = CycleModel::new(&g, &m).expect("cycle model");
+        dut.set_per_cycle(per_cycle);
+        let d = Drive { stalls: Stalls::default(), max_cycles: 1_000_000, stop_at: None };
+        drive::run(&mut dut, &ins, outs.len(), &d).expect("no deadlock")
+    };
+    let (fast, reference) = (run(false), run(true));
+    assert_eq!(reference.outputs, outs, "the golden model's words");
+    assert_eq!(fast, reference);
+}

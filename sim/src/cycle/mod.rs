@@ -266,6 +266,10 @@ pub struct CycleModel {
     /// The units asleep holding an output word completed by a word they took asleep
     /// ([`blocks::Unit::completes`]), to hand over at their sleep's end, the next cycle.
     handoff: Vec<bool>,
+    /// Per-cycle scratch: the units that completed an output word asleep at this edge, whose
+    /// valid their consumers see from the next cycle (a sleep's end hands words over before
+    /// the edge pass, where a consumer awake must still see the valid of before the edge).
+    completed: Vec<usize>,
 }
 
 impl CycleModel {
@@ -305,6 +309,7 @@ impl CycleModel {
             absorbing: Vec::new(),
             absorb_next: Vec::new(),
             handoff: Vec::new(),
+            completed: Vec::new(),
         };
         let mut prev = Src::Input;
         let mut dup = None;
@@ -907,6 +912,7 @@ impl StreamDut for CycleModel {
             out.extend_from_slice(last.data());
         }
         if rst {
+            self.completed.clear();
             self.wake_all();
             self.nodes.iter_mut().for_each(Node::reset);
             self.refresh_valid();
@@ -1023,6 +1029,12 @@ impl StreamDut for CycleModel {
             self.absorbing[self.absorb_next[k]] = true;
         }
         self.absorb_next.clear();
+        for k in 0..self.completed.len() {
+            let j = self.completed[k];
+            self.valid[j] = true;
+            self.wake_next(self.cons[j]);
+        }
+        self.completed.clear();
         ports
     }
 }
@@ -1057,8 +1069,7 @@ impl CycleModel {
             // then on: `sleep_ends` hands the word over or wakes it.
             self.absorbing[j] = false;
             self.handoff[j] = true;
-            self.valid[j] = true;
-            self.wake_next(self.cons[j]);
+            self.completed.push(j);
             self.sleep[j] = Sleep { since: next, s_valid: None, m_ready: None };
             self.set_timer(j, next);
             return true;

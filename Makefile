@@ -26,7 +26,7 @@ lint:
 bench:
 	$(CARGO) bench -p xnorflow-sim --bench golden
 
-## Cycle model against Verilator (LFC build) and rust-hdl (one MVTU), cycles/s -> results/sim_speed.csv.
+## Cycle model (one thread, and both cores on two halves of the frames) against Verilator and the golden model (LFC, LFC-W1A2, CNV, UP5K demo) and rust-hdl (one MVTU), cycles/s -> results/sim_speed.csv.
 ## The first run verilates the LFC design (about 3 minutes).
 sim-speed: deps
 	$(CARGO) bench -p xnorflow-reports --bench sim_speed

@@ -34,7 +34,7 @@ use std::time::Instant;
 const TRIES: usize = 3;
 
 /// The cycle model on both cores: the frames in two independent halves.
-const SHARED: &str = "cycle model, 2 threads";
+const SHARED: &str = "cycle model (2 threads)";
 
 /// `(cycles, seconds)` of the fastest of [`TRIES`] runs of `inputs` through a fresh `dut()`.
 fn timed<D: StreamDut>(mut dut: impl FnMut() -> D, inputs: &[Vec<u64>], n_out: usize) -> (u64, f64) {

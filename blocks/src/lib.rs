@@ -107,6 +107,11 @@ pub trait Unit {
     fn completes(&self) -> bool {
         false
     }
+    /// The unit takes its next input word asleep, one way or the other: [`Unit::absorbs`] or
+    /// [`Unit::completes`].
+    fn takes_next_asleep(&self) -> bool {
+        self.absorbs() || self.completes()
+    }
     /// The part of an edge that takes the input word `s_data`, while [`Unit::absorbs`] or
     /// [`Unit::completes`]: the rest of that edge is left to [`Unit::skip`]. Only called where
     /// one of them allowed it.

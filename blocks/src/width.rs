@@ -66,7 +66,7 @@ impl Unit for WidthConverter {
 
     #[inline]
     fn absorb(&mut self, s_data: &[u64]) {
-        debug_assert!(self.absorbs() || self.completes(), "a word absorbed that finds no room");
+        debug_assert!(self.takes_next_asleep(), "a word absorbed that finds no room");
         self.edge(true, s_data, false);
     }
 

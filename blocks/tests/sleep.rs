@@ -151,7 +151,7 @@ fn check<U: Unit + Clone + Debug>(
             edges.edge(more, &next, true);
             u.edge(false, &[], true);
             prop_assert!(
-                !u.valid() && (u.absorbs() || u.completes()),
+                !u.valid() && u.takes_next_asleep(),
                 "cycle {}: the handshake leaves a unit that takes no word asleep",
                 cycle
             );

@@ -326,7 +326,8 @@ pub fn simulate_graph(
     jobs: usize,
     progress: &mut dyn FnMut(usize),
 ) -> Result<(SimReport, Vec<HwPrediction>), CosimError> {
-    let frame_len = Golden::new(model)?.frame_len();
+    // The golden model's frame (each share builds its own golden model).
+    let frame_len = model.input.len();
     let (count, labelled) = match frames {
         SimFrames::Random { frames, .. } => (frames, false),
         SimFrames::Labelled { images, labels } => {

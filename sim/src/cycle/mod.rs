@@ -568,8 +568,8 @@ impl CycleModel {
             &mut self.nodes[i],
             x => {
                 x.edge(false, &[], true);
-                debug_assert!(!x.valid() && (x.absorbs() || x.completes()), "a handshake left a word");
-                x.absorbs() || x.completes()
+                debug_assert!(!x.valid() && x.takes_next_asleep(), "a handshake left a word");
+                x.takes_next_asleep()
             },
             false
         );
@@ -856,7 +856,7 @@ impl StreamDut for CycleModel {
                         // A unit whose next word changes nothing its neighbours see (a window
                         // unit's that completes no row, a width converter's that completes no
                         // output word) takes its words asleep.
-                        let k = if may_sleep && self.takes_asleep(i) && (x.absorbs() || x.completes()) {
+                        let k = if may_sleep && self.takes_asleep(i) && x.takes_next_asleep() {
                             x.sleep(false, rm)
                         } else {
                             0
@@ -977,7 +977,7 @@ impl StreamDut for CycleModel {
                                 alone = 0;
                             }
                             if alone == 0
-                                && (x.absorbs() || x.completes())
+                                && x.takes_next_asleep()
                                 && self.s_ready[i]
                                 && !matches!(self.src[i], Src::Byp(_))
                             {
@@ -1060,7 +1060,7 @@ impl CycleModel {
             x => {
                 let completes = x.completes();
                 x.absorb(from.map_or(s_data, |i| before[i].data()));
-                (x.absorbs() || x.completes(), completes)
+                (x.takes_next_asleep(), completes)
             },
             (false, false)
         );

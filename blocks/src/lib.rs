@@ -97,7 +97,10 @@ pub trait Unit {
     }
     /// The next input word, whenever it comes, completes one output word and no more, and the
     /// unit is ready for it (`s_ready` high for either `m_ready`, [`Unit::valid`] low): taking it
-    /// ([`Unit::absorb`]) raises `valid` from the next cycle and keeps the ready high; the edge
+    /// ([`Unit::absorb`]) raises `valid` from the next cycle and keeps the ready high while
+    /// `m_ready` is (a max-pool's full output register holds its input: its ready then follows
+    /// `m_ready`; a simulator hands the word over at the next cycle only to a consumer taking
+    /// words asleep, whose ready is high, and visits the unit otherwise); the edge
     /// after it, with `m_ready` high, makes the output handshake, and leaves the unit with
     /// `valid` low, ready, and taking its next word asleep again (`absorbs` or `completes`):
     /// that edge's input word, if any, is the one [`Unit::absorb`] takes after the edge

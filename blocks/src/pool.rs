@@ -69,6 +69,14 @@ impl Pool {
     }
 }
 
+impl Pool {
+    /// The next input word is the last of a window (not a trailing row's or column's).
+    #[inline]
+    fn window_ends(&self) -> bool {
+        self.x < self.ow_k && self.y < self.oh_k && self.kx + 1 == self.k && self.ky + 1 == self.k
+    }
+}
+
 impl Unit for Pool {
     fn valid(&self) -> bool {
         self.ov
@@ -86,13 +94,19 @@ impl Unit for Pool {
     /// `m_valid` low, and without input words nothing changes.
     #[inline]
     fn absorbs(&self) -> bool {
-        let last = self.x < self.ow_k && self.y < self.oh_k && self.kx + 1 == self.k && self.ky + 1 == self.k;
-        !(self.ov || last)
+        !(self.ov || self.window_ends())
+    }
+
+    /// The output register is empty and the word is a window's last: it loads the register.
+    /// `s_ready` then follows the consumer's ready (high while it takes words asleep).
+    #[inline]
+    fn completes(&self) -> bool {
+        !self.ov && self.window_ends()
     }
 
     #[inline]
     fn absorb(&mut self, s_data: &[u64]) {
-        debug_assert!(self.absorbs(), "a word absorbed that loads the output register");
+        debug_assert!(!self.ov, "a word absorbed behind a full output register");
         self.edge(true, s_data, false);
     }
 

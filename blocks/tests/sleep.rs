@@ -143,9 +143,9 @@ fn check<U: Unit + Clone + Debug>(
             edges.edge(true, &word, rng.next() % 2 == 0);
             u.absorb(&word);
             prop_assert_eq!(format!("{u:?}"), format!("{edges:?}"), "cycle {}: the completing word", cycle);
-            for m in [false, true] {
-                prop_assert!(u.ready(m) && u.valid(), "cycle {}: a completed word, not ready", cycle);
-            }
+            // Ready for the handshake's edge at least while the consumer is (a max-pool's ready
+            // follows it once its output register is full).
+            prop_assert!(u.ready(true) && u.valid(), "cycle {}: a completed word, not ready", cycle);
             let next: Vec<u64> = word.iter().map(|w| !w).collect();
             let more = rng.next() % 2 == 0;
             edges.edge(more, &next, true);
@@ -243,6 +243,7 @@ proptest! {
         if pool.validate().is_ok() {
             let seen = check(Pool::new(&pool), simd * elem_bits, 600, seed)?;
             prop_assert!(seen.absorbed > 0, "a max-pool absorbed a word");
+            prop_assert!(seen.completed > 0, "a max-pool completed a window asleep");
         }
     }
 

@@ -7,8 +7,8 @@
 //! thread, and on both cores with the frames in two independent halves (`xnorflow sim --jobs 2`);
 //! every other executor's row gives the speed of both over it. Targets (issue 29): the cycle
 //! model at least 50x Verilator on LFC and CNV, and at least 10% of the golden model's frames/s on
-//! the LFC. Every executor is timed as the fastest of three runs from a fresh instance (the machine is
-//! shared). Prints a table and writes `results/sim_speed.csv`.
+//! the LFC. Every executor is timed as the fastest of five runs from a fresh instance, taken in
+//! rounds of one run each (the machine is shared: a slow stretch falls on all executors alike). Prints a table and writes `results/sim_speed.csv`.
 //!
 //! `cargo bench -p xnorflow-reports --bench sim_speed` (or `make sim-speed`). The first run
 //! verilates the LFC design (minutes); later runs reuse the library under `target/xnorflow-bench`.
@@ -30,62 +30,65 @@ use std::time::Instant;
 
 /// Timed runs of each executor; the fastest counts. The machine is shared (2 cores, other jobs),
 /// and a run that lost the CPU for a while says nothing about the executor: every executor gets
-/// the same number of tries, each from a fresh instance.
-const TRIES: usize = 3;
+/// the same number of tries, each from a fresh instance, taken in rounds (one of each per round).
+const TRIES: usize = 5;
 
 /// The cycle model on both cores: the frames in two independent halves.
 const SHARED: &str = "cycle model (2 threads)";
 
-/// `(cycles, seconds)` of the fastest of [`TRIES`] runs of `inputs` through a fresh `dut()`.
-fn timed<D: StreamDut>(mut dut: impl FnMut() -> D, inputs: &[Vec<u64>], n_out: usize) -> (u64, f64) {
+/// `(cycles, seconds)` of one run of `inputs` through `dut`, built before the clock starts.
+fn once<D: StreamDut>(mut dut: D, inputs: &[Vec<u64>], n_out: usize) -> (u64, f64) {
     let drive = Drive { stalls: Stalls::default(), max_cycles: u64::MAX, stop_at: None };
-    (0..TRIES)
-        .map(|_| {
-            let mut d = dut();
-            let t0 = Instant::now();
-            let t = drive::run(&mut d, inputs, n_out, &drive).expect("run");
-            (t.cycles, t0.elapsed().as_secs_f64())
-        })
-        .min_by(|a, b| a.1.total_cmp(&b.1))
-        .expect("at least one try")
+    let t0 = Instant::now();
+    let t = drive::run(&mut dut, inputs, n_out, &drive).expect("run");
+    (t.cycles, t0.elapsed().as_secs_f64())
 }
 
-/// [`timed`] with the frames shared out to `jobs` independent runs (`xnorflow sim --jobs`), a
+/// The fastest of `tries`, `(cycles, seconds)` each.
+fn fastest(tries: impl IntoIterator<Item = (u64, f64)>) -> (u64, f64) {
+    tries.into_iter().min_by(|a, b| a.1.total_cmp(&b.1)).expect("at least one try")
+}
+
+/// `(cycles, seconds)` of the fastest of [`TRIES`] runs of `inputs` through a fresh `dut()`.
+fn timed<D: StreamDut>(mut dut: impl FnMut() -> D, inputs: &[Vec<u64>], n_out: usize) -> (u64, f64) {
+    fastest((0..TRIES).map(|_| once(dut(), inputs, n_out)))
+}
+
+/// One run with the frames shared out to `jobs` independent runs (`xnorflow sim --jobs`), a
 /// fresh cycle model and a thread each, all at once: `(cycles of all runs, seconds)`. The models
-/// are built before the clock starts, as in [`timed`].
-fn timed_shared(b: &BuildDir, v: &sim::stream::Vectors, jobs: usize) -> (u64, f64) {
+/// are built before the clock starts, as in [`once`].
+fn shared_once(b: &BuildDir, shares: &[(Words, Words)]) -> (u64, f64) {
     let drive = Drive { stalls: Stalls::default(), max_cycles: u64::MAX, stop_at: None };
+    let duts: Vec<CycleModel> =
+        shares.iter().map(|_| CycleModel::new(&b.graph, &b.model).expect("cycle model")).collect();
+    let t0 = Instant::now();
+    let cycles: u64 = std::thread::scope(|scope| {
+        let runs: Vec<_> = shares
+            .iter()
+            .zip(duts)
+            .map(|((ins, outs), mut d)| {
+                let drive = &drive;
+                scope.spawn(move || {
+                    let t = drive::run(&mut d, ins, outs.len(), drive).expect("run");
+                    assert_eq!(&t.outputs, outs, "the golden model's words");
+                    t.cycles
+                })
+            })
+            .collect();
+        runs.into_iter().map(|r| r.join().expect("a run")).sum()
+    });
+    (cycles, t0.elapsed().as_secs_f64())
+}
+
+/// `n` frames in `jobs` consecutive shares: `(input words, expected words)` each.
+fn shares(v: &sim::stream::Vectors, jobs: usize) -> Vec<(Words, Words)> {
     let n = v.inputs.len();
-    let shares: Vec<(Words, Words)> = (0..jobs)
+    (0..jobs)
         .map(|j| {
             let r = j * n / jobs..(j + 1) * n / jobs;
             (v.inputs[r.clone()].concat(), v.expected[r].concat())
         })
-        .collect();
-    (0..TRIES)
-        .map(|_| {
-            let duts: Vec<CycleModel> =
-                shares.iter().map(|_| CycleModel::new(&b.graph, &b.model).expect("cycle model")).collect();
-            let t0 = Instant::now();
-            let cycles: u64 = std::thread::scope(|scope| {
-                let runs: Vec<_> = shares
-                    .iter()
-                    .zip(duts)
-                    .map(|((ins, outs), mut d)| {
-                        let drive = &drive;
-                        scope.spawn(move || {
-                            let t = drive::run(&mut d, ins, outs.len(), drive).expect("run");
-                            assert_eq!(&t.outputs, outs, "the golden model's words");
-                            t.cycles
-                        })
-                    })
-                    .collect();
-                runs.into_iter().map(|r| r.join().expect("a run")).sum()
-            });
-            (cycles, t0.elapsed().as_secs_f64())
-        })
-        .min_by(|a, b| a.1.total_cmp(&b.1))
-        .expect("at least one try")
+        .collect()
 }
 
 struct Row {
@@ -122,11 +125,33 @@ fn build_speed(
     build::compile(model, folding, &dir, &opts, &mut |_| {}).expect("compile");
     let b = BuildDir::open(&dir).expect("build dir");
     let v = b.vectors(frames, 2).expect("vectors");
+    let d = Design {
+        verilog: dir.join(builddir::DESIGN_V),
+        top: b.info.top.to_string(),
+        in_bits: b.graph.in_bits(),
+        out_bits: b.graph.out_bits(),
+        work: dir.join(builddir::VERILATOR_DIR),
+        trace: false,
+        opt: "1".into(),
+    };
+    let t0 = Instant::now();
+    let lib = verilator::verilate(&d, &mut |s| eprintln!("  {s}")).expect("verilate");
+    eprintln!("  Verilator build (or cache hit): {:.1} s", t0.elapsed().as_secs_f64());
     let (ins, outs) = (v.flat_inputs(), v.flat_expected());
-    let (cycles, seconds) =
-        timed(|| CycleModel::new(&b.graph, &b.model).expect("cycle model"), &ins, outs.len());
+    let halves = shares(&v, 2);
+    let q = v.inputs.len() / 4;
+    let (vins, vouts): (Vec<_>, Vec<_>) = (v.inputs[..q].concat(), v.expected[..q].concat());
+    // Round by round, each executor once: a stretch where the shared machine runs slower falls on
+    // all of them alike rather than on whichever ran then.
+    let (mut one, mut two, mut ver) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..TRIES {
+        one.push(once(CycleModel::new(&b.graph, &b.model).expect("cycle model"), &ins, outs.len()));
+        two.push(shared_once(&b, &halves));
+        ver.push(once(lib.instance(None).expect("instance"), &vins, vouts.len()));
+    }
+    let (cycles, seconds) = fastest(one);
     rows.push(Row { design, executor: "cycle model", frames, cycles, seconds });
-    let (cycles, seconds) = timed_shared(&b, &v, 2);
+    let (cycles, seconds) = fastest(two);
     rows.push(Row { design, executor: SHARED, frames, cycles, seconds });
     // The golden model on as many frames again (it is the definition the others are checked
     // against, and the fastest way to classify): whole batches on both cores.
@@ -142,21 +167,7 @@ fn build_speed(
         .fold(f64::INFINITY, f64::min);
     let cycles = n as u64 * b.graph.cycles_per_frame() as u64;
     rows.push(Row { design, executor: "golden model (2 threads)", frames: n, cycles, seconds });
-    let d = Design {
-        verilog: dir.join(builddir::DESIGN_V),
-        top: b.info.top.to_string(),
-        in_bits: b.graph.in_bits(),
-        out_bits: b.graph.out_bits(),
-        work: dir.join(builddir::VERILATOR_DIR),
-        trace: false,
-        opt: "1".into(),
-    };
-    let t0 = Instant::now();
-    let lib = verilator::verilate(&d, &mut |s| eprintln!("  {s}")).expect("verilate");
-    eprintln!("  Verilator build (or cache hit): {:.1} s", t0.elapsed().as_secs_f64());
-    let q = v.inputs.len() / 4;
-    let (ins, outs): (Vec<_>, Vec<_>) = (v.inputs[..q].concat(), v.expected[..q].concat());
-    let (cycles, seconds) = timed(|| lib.instance(None).expect("instance"), &ins, outs.len());
+    let (cycles, seconds) = fastest(ver);
     rows.push(Row { design, executor: "Verilator (-O1 model)", frames: q, cycles, seconds });
 }
 

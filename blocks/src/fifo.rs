@@ -48,6 +48,18 @@ impl Unit for Fifo {
         self.count < self.depth
     }
 
+    /// Empty, with room for two words: the word raises `m_valid` and leaves `s_ready` high.
+    #[inline]
+    fn completes(&self) -> bool {
+        self.count == 0 && self.depth >= 2
+    }
+
+    #[inline]
+    fn absorb(&mut self, s_data: &[u64]) {
+        debug_assert!(self.count < self.depth, "a word absorbed that finds no room");
+        self.edge(true, s_data, false);
+    }
+
     fn sleep(&self, s_valid: bool, m_ready: bool) -> u64 {
         // Neither a push nor a pop: nothing changes.
         let push = s_valid && self.count < self.depth;

@@ -115,9 +115,18 @@ pub trait Unit {
     fn takes_next_asleep(&self) -> bool {
         self.absorbs() || self.completes()
     }
-    /// The part of an edge that takes the input word `s_data`, while [`Unit::absorbs`] or
-    /// [`Unit::completes`]: the rest of that edge is left to [`Unit::skip`]. Only called where
-    /// one of them allowed it.
+    /// How [`Unit::absorb`] takes its word. `false` (the default): the word's part of its edge
+    /// only (a word written apart from the rest of the state), the rest of that edge left to
+    /// the wake's [`Unit::skip`] with the other edges of the sleep. `true`: the word's whole
+    /// edge (a word that moves through the unit's registers: an MVTU's stage B), after the
+    /// edges before it were applied: a simulator skips up to the word's edge, absorbs, and
+    /// skips from the edge after it at the wake.
+    fn absorb_is_edge(&self) -> bool {
+        false
+    }
+    /// The part of an edge that takes the input word `s_data` (or the whole edge, with
+    /// [`Unit::absorb_is_edge`]), while [`Unit::absorbs`] or [`Unit::completes`]: the rest of
+    /// that edge is left to [`Unit::skip`]. Only called where one of them allowed it.
     fn absorb(&mut self, s_data: &[u64]) {
         let _ = s_data;
         debug_assert!(false, "absorb on a unit that absorbs no word");

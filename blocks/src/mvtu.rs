@@ -1125,11 +1125,13 @@ fn select_sum(sel: &[i32], x: &[i32]) -> i64 {
 }
 
 impl Mvtu {
-    /// No word in stage B or after it, none in the output register, and the next one would come
-    /// from the stream.
-    fn idle(&self) -> bool {
+    /// In a vector's first pass (its next word comes from the stream), the output register empty
+    /// and no pass's last word on its way to it: edges without an input word change nothing at
+    /// the ports (words already in stage B or after it move on, settled after one edge per
+    /// stage and one more).
+    fn waiting(&self) -> bool {
         let c = &self.ctl;
-        !c.m_valid() && c.drained() && c.nf() == 0
+        !c.m_valid() && c.nf() == 0 && !c.pass_end_in_flight()
     }
 
     /// Lazy mode, the word in stage B ending its pass: the whole pass, into `results`.
@@ -1238,8 +1240,8 @@ impl Unit for Mvtu {
         if c.m_valid() && !m_ready {
             // A stalled output register holds the whole pipeline.
             crate::FOREVER
-        } else if self.idle() && !s_valid {
-            // Idle: no word in stage B or after it, none in the output register, none entering.
+        } else if self.waiting() && !s_valid {
+            // Waiting for a pass's next word, none entering, no pass's end on its way.
             crate::FOREVER
         } else if self.lazy {
             // A pass from the input buffer runs on its own until its last word; the per-cycle
@@ -1254,13 +1256,32 @@ impl Unit for Mvtu {
         self.alone() as u64
     }
 
+    /// Waiting for a pass's word that is not its last: the word enters stage B, which no
+    /// port sees (the output register loads only after a pass's last word).
+    #[inline]
+    fn absorbs(&self) -> bool {
+        // In the first pass the weight address counts the pass's words in.
+        self.waiting() && self.ctl.waddr() + 1 < self.sf_n
+    }
+
+    /// The word moves through stage B and the pipeline: taken with its whole edge.
+    fn absorb_is_edge(&self) -> bool {
+        true
+    }
+
+    fn absorb(&mut self, s_data: &[u64]) {
+        debug_assert!(self.absorbs(), "a word absorbed that ends a pass or finds no room");
+        self.edge(true, s_data, true);
+    }
+
     fn skip(&mut self, edges: u64) {
         let run = self.buffered_quiet().max(self.alone());
         if run == 0 || edges == 0 {
-            // The other sleeps: a stalled output register, which holds everything, or an idle
-            // unit, whose edges shift empty pipeline slots and read the threshold address of
-            // none (registers nothing looks at, settled after one edge per stage and one more).
-            if self.idle() {
+            // The other sleeps: a stalled output register, which holds everything, or a waiting
+            // unit, whose edges move the words in stage B and after it on (none ends a pass),
+            // then shift empty pipeline slots and read the threshold address of none
+            // (registers nothing looks at, settled after one edge per stage and one more).
+            if self.waiting() {
                 for _ in 0..edges.min(self.ctl.stages() as u64 + 1) {
                     self.edge(false, &[], true);
                 }

@@ -32,7 +32,13 @@
 //! ([`blocks::Swu::absorb`]), which changes neither its `s_ready` nor the rows its read side
 //! sees, and wakes it before a word that would. A width converter takes the word that fills
 //! its output word asleep too ([`blocks::Unit::completes`]): at the next cycle it hands that
-//! word to a consumer taking words asleep without a visit, or wakes (`CycleModel::hand_over`).
+//! word to a consumer taking words asleep without a visit, or wakes (`CycleModel::hand_over`);
+//! so do an empty FIFO with its next word and a max-pool with a window's last. An MVTU waiting
+//! for a first pass's words takes each but the pass's last asleep, with its whole edge after the
+//! edges it slept through ([`blocks::Unit::absorb_is_edge`]): the word only enters stage B. A
+//! chain's FIFO and MVTU take none asleep (the chain moves its words among its three units).
+//! Units that read a valid (an add's bypass input too) read the model's copy, which a word
+//! completed at a sleep's end (before the edge pass) reaches only after the edge pass.
 //!
 //! An MVTU pass from its input buffer goes further: its edges run the same whatever its inputs
 //! ([`blocks::Unit::run_alone`]), up to the one that loads its result into the output register.
@@ -243,6 +249,10 @@ pub struct CycleModel {
     valid: Vec<bool>,
     /// Where each unit's main input's valid is in `valid`.
     vsrc: Vec<usize>,
+    /// Where an add's bypass input's valid is in `valid` (`usize::MAX`: no bypass input). Read
+    /// there, not from the unit: a unit that takes words asleep may complete one at a sleep's
+    /// end, before the edge pass, while its consumer must see its valid from the next cycle.
+    vbyp: Vec<usize>,
     /// The units reading the accelerator's input.
     from_input: Vec<usize>,
     /// The units driving the accelerator's output.
@@ -270,6 +280,8 @@ pub struct CycleModel {
     /// valid their consumers see from the next cycle (a sleep's end hands words over before
     /// the edge pass, where a consumer awake must still see the valid of before the edge).
     completed: Vec<usize>,
+    /// The units that may take their input words asleep ([`CycleModel::takes_asleep`]).
+    asleep_ok: Vec<bool>,
 }
 
 impl CycleModel {
@@ -300,6 +312,7 @@ impl CycleModel {
             due: Vec::new(),
             valid: Vec::new(),
             vsrc: Vec::new(),
+            vbyp: Vec::new(),
             from_input: Vec::new(),
             to_output: Vec::new(),
             clocked: Vec::new(),
@@ -310,6 +323,7 @@ impl CycleModel {
             absorb_next: Vec::new(),
             handoff: Vec::new(),
             completed: Vec::new(),
+            asleep_ok: Vec::new(),
         };
         let mut prev = Src::Input;
         let mut dup = None;
@@ -349,15 +363,14 @@ impl CycleModel {
         m.awake = vec![0; n.div_ceil(64)];
         m.due = vec![0; n.div_ceil(64)];
         m.valid = vec![false; 2 * n + 1];
-        m.vsrc = m
-            .src
-            .iter()
-            .map(|s| match *s {
-                Src::Input => 2 * n,
-                Src::Out(j) => j,
-                Src::Byp(j) => n + j,
-            })
-            .collect();
+        // Each unit's valid, then each duplicate's bypass valid, then the accelerator's.
+        let at = |s: Src| match s {
+            Src::Input => 2 * n,
+            Src::Out(j) => j,
+            Src::Byp(j) => n + j,
+        };
+        m.vsrc = m.src.iter().map(|&s| at(s)).collect();
+        m.vbyp = m.src_byp.iter().map(|s| s.map_or(usize::MAX, at)).collect();
         m.sleep = vec![Sleep { since: 0, s_valid: Some(false), m_ready: Some(false) }; n];
         m.timer = vec![u64::MAX; n];
         m.timed = vec![0; n.div_ceil(64)];
@@ -377,6 +390,12 @@ impl CycleModel {
             }
         }
         m.chain_asleep = vec![false; m.chains.len()];
+        m.asleep_ok = (0..n)
+            .map(|i| {
+                let c = m.chain_of[i];
+                !matches!(m.src[i], Src::Byp(_)) && (c == usize::MAX || m.chains[c][0] == i)
+            })
+            .collect();
         m.absorbing = vec![false; n];
         m.handoff = vec![false; n];
         m.wake_all();
@@ -757,18 +776,6 @@ impl CycleModel {
         }
     }
 
-    /// `(valid, data)` of input `s`, with the accelerator's input `(s_valid, s_data)`.
-    fn port<'a>(nodes: &'a [Node], s: Src, input: (bool, &'a [u64])) -> (bool, &'a [u64]) {
-        match s {
-            Src::Input => input,
-            Src::Out(j) => (nodes[j].valid(), nodes[j].data()),
-            Src::Byp(j) => match &nodes[j] {
-                Node::Duplicate(d) => (d.valid_byp(), d.data()),
-                _ => (false, &[]),
-            },
-        }
-    }
-
     /// The data of input `s` (both outputs of a duplicate carry the same), with the
     /// accelerator's input `s_data`.
     #[inline]
@@ -841,13 +848,12 @@ impl StreamDut for CycleModel {
             let rm = self.cons[i].map_or(m_ready, |j| self.s_ready[j]);
             let rb = self.cons_byp[i].is_some_and(|j| self.s_ready[j]);
             (self.m_ready[i], self.m_ready_byp[i]) = (rm, rb);
-            let input = (s_valid, s_data);
             let sv = self.valid[self.vsrc[i]];
             // The ready, and how long the unit may sleep from now.
             let (sr, k, watch) = match &self.nodes[i] {
                 Node::Duplicate(d) => (d.ready(rm, rb), 0, Watch::Both),
                 Node::Add(a) => {
-                    let bv = self.src_byp[i].is_some_and(|b| Self::port(&self.nodes, b, input).0);
+                    let bv = self.src_byp[i].is_some() && self.valid[self.vbyp[i]];
                     (a.ready(rm, sv, bv), 0, Watch::Both)
                 }
                 u => each_unit!(
@@ -942,7 +948,6 @@ impl StreamDut for CycleModel {
                 self.absorbing[j] && self.valid[i] && !self.absorb(j, Some(i), s_data, self.cycle)
             });
             let (before, rest) = self.nodes.split_at_mut(i);
-            let input = (s_valid, s_data);
             let valid = self.valid[self.vsrc[i]];
             // Every unit reads its input word only when it is valid: the producer's data is
             // looked up (a match on its kind) only then.
@@ -958,7 +963,9 @@ impl StreamDut for CycleModel {
                     (d.valid_main(), changed)
                 }
                 Node::Add(a) => {
-                    let byp = self.src_byp[i].map_or((false, &[][..]), |b| Self::port(before, b, input));
+                    let byp = self.src_byp[i].map_or((false, &[][..]), |b| {
+                        (self.valid[self.vbyp[i]], Self::data(before, b, s_data))
+                    });
                     a.edge((valid, data), byp, rm);
                     (a.valid(), false)
                 }
@@ -979,7 +986,7 @@ impl StreamDut for CycleModel {
                             if alone == 0
                                 && x.takes_next_asleep()
                                 && self.s_ready[i]
-                                && !matches!(self.src[i], Src::Byp(_))
+                                && self.asleep_ok[i]
                             {
                                 absorbs = x.sleep(false, rm);
                             }
@@ -1041,10 +1048,11 @@ impl StreamDut for CycleModel {
 
 impl CycleModel {
     /// Unit `i` may take its input words asleep: they come from a unit's main output or the
-    /// accelerator's input, which the edge pass hands over (not a duplicate's bypass).
+    /// accelerator's input, which the edge pass hands over (not a duplicate's bypass), and it
+    /// is no chain's FIFO or MVTU (those move words among themselves, asleep together).
     #[inline]
     fn takes_asleep(&self, i: usize) -> bool {
-        !matches!(self.src[i], Src::Byp(_))
+        self.asleep_ok[i]
     }
 
     /// The unit `j`, asleep alone or at the head of its chain and taking its words asleep,
@@ -1054,16 +1062,26 @@ impl CycleModel {
     /// ([`blocks::Unit::completes`]), holds it to hand over at the next cycle (`true`: no valid
     /// to watch).
     fn absorb(&mut self, j: usize, from: Option<usize>, s_data: &[u64], next: u64) -> bool {
+        let since = self.sleep[j].since;
         let (before, rest) = self.nodes.split_at_mut(j);
-        let (more, completed) = each_unit!(
+        let (more, completed, whole) = each_unit!(
             &mut rest[0],
             x => {
-                let completes = x.completes();
+                let (completes, whole) = (x.completes(), x.absorb_is_edge());
+                if whole {
+                    // The edges before the word's, then its whole edge.
+                    debug_assert!(since < next, "a word absorbed before its sleep began");
+                    x.skip(next - 1 - since);
+                }
                 x.absorb(from.map_or(s_data, |i| before[i].data()));
-                (x.takes_next_asleep(), completes)
+                (x.takes_next_asleep(), completes, whole)
             },
-            (false, false)
+            (false, false, false)
         );
+        if whole {
+            // The wake skips the edges after the word's.
+            self.sleep[j].since = next;
+        }
         if completed {
             // Asleep until the next cycle, its ready high, its valid seen by its consumer from
             // then on: `sleep_ends` hands the word over or wakes it.

@@ -805,10 +805,12 @@ impl Mvtu {
     /// the pass's last word (the register loads only at the edge after it, or after the pipeline
     /// stages, and no earlier pass's last word is still on its way); 0 otherwise. A
     /// simulator may run such edges for the unit and the FIFO feeding it without looking at the
-    /// unit's consumer.
-    pub fn first_pass_quiet(&self) -> u64 {
+    /// unit's consumer. With `hand_over`, a full output register counts too, its word taken by
+    /// the consumer at the first of these edges (`m_ready` high): the register is empty after
+    /// it, the pipeline advancing as it does with an empty one.
+    pub fn first_pass_quiet(&self, hand_over: bool) -> u64 {
         let c = &self.ctl;
-        if c.m_valid() || c.nf() != 0 || c.pass_end_in_flight() {
+        if c.m_valid() && !hand_over || c.nf() != 0 || c.pass_end_in_flight() {
             0
         } else {
             // In the first pass the weight address is the word index `sf` of the next word.
@@ -819,10 +821,11 @@ impl Mvtu {
     /// [`Mvtu::first_pass_quiet`] and, without pipeline stages, the edge after it: the one that
     /// may load the output register (when the pass's words entered on consecutive edges), and
     /// the run's last. Its words still come from the FIFO as it is ready for them; a simulator
-    /// may run these edges for the unit and its FIFO without looking at the unit's consumer,
-    /// which sees the register from the cycle after the last.
-    pub fn first_pass_run(&self) -> u64 {
-        let q = self.first_pass_quiet();
+    /// may run these edges for the unit and its FIFO without looking at the unit's consumer
+    /// (but for the handshake at the first, with `hand_over`), which sees the register from
+    /// the cycle after the last.
+    pub fn first_pass_run(&self, hand_over: bool) -> u64 {
+        let q = self.first_pass_quiet(hand_over);
         q + u64::from(q > 0 && self.ctl.stages() == 0)
     }
 }

@@ -230,8 +230,9 @@ impl Swu {
     /// from before the edge), for edges where the unit takes no input word and drops no row
     /// (at most [`Swu::quiet_input`]`(s_valid)`), or takes only words that complete no row,
     /// written apart by [`Swu::absorb`] (at most [`Swu::quiet_read`]), and the MVTU stays in a
-    /// vector's first pass with its output register empty but for the last edge, which may
-    /// load it (at most [`Mvtu::first_pass_run`]). Within them the rows held stay as they are,
+    /// vector's first pass with its output register empty but for the first edge, whose
+    /// handshake with `m_ready` high may empty it, and the last, which may load it (at most
+    /// [`Mvtu::first_pass_run`]). Within them the rows held stay as they are,
     /// so whether the unit can read (`can`) is decided once, and the MVTU sees the consumer's
     /// ready it slept on.
     pub fn run_chain(&mut self, fifo: &mut Fifo, mvtu: &mut Mvtu, edges: u64, m_ready: bool) {

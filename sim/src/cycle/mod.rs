@@ -26,6 +26,8 @@
 //! and the MVTU, in a vector's first pass, keeps its output register, nothing outside the chain
 //! can tell its edges apart: the three sleep together and run those edges among themselves when
 //! they wake (`sleep_chain`, `wake_chain`), without the per-unit bookkeeping of a whole cycle.
+//! An MVTU holding a word for a consumer that takes words asleep hands it over as the chain
+//! falls asleep: the chain need not wait a cycle for its output register to empty.
 //!
 //! A window unit whose next input word completes no row takes its words asleep, alone (its
 //! read side waiting) or at the head of its chain: the edge pass hands it its producer's word
@@ -622,18 +624,30 @@ impl CycleModel {
         if self.record.is_some() || n < 2 || self.clocked[n - 1] != f || self.clocked[n - 2] != m {
             return false;
         }
+        // An MVTU word that a consumer taking words asleep takes at this edge leaves the chain
+        // now: the consumer takes it here, as the edge pass would have handed it over.
+        let hand = self.cons[m].filter(|&j| self.absorbing[j] && self.m_ready[m] && self.valid[m]);
         // A window unit whose next word completes no row takes words while the chain sleeps
         // (`absorb`): they change nothing its read side or its producer sees.
         let (k, absorb) = match (&self.nodes[s], &self.nodes[m]) {
             (Node::Swu(su), Node::Mvtu(mu)) if self.takes_asleep(s) && su.absorbs() => {
-                (su.quiet_read().min(mu.first_pass_run()), true)
+                (su.quiet_read().min(mu.first_pass_run(hand.is_some())), true)
             }
-            (Node::Swu(su), Node::Mvtu(mu)) => (su.quiet_input(s_valid).min(mu.first_pass_run()), false),
+            (Node::Swu(su), Node::Mvtu(mu)) => {
+                (su.quiet_input(s_valid).min(mu.first_pass_run(hand.is_some())), false)
+            }
             _ => (0, false),
         };
         // Two edges at least: fewer save nothing over clocking the three.
         if k < 2 {
             return false;
+        }
+        if let Some(j) = hand {
+            // The MVTU's valid after this edge: its register empties (no pass ends in flight).
+            self.valid[m] = false;
+            if !self.absorb(j, Some(m), &[], now + 1) {
+                self.watch_valid(j, false);
+            }
         }
         self.clocked.truncate(n - 2);
         let until = now.saturating_add(k);

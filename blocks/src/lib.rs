@@ -90,8 +90,9 @@ pub trait Unit {
     /// [`Unit::sleep`]`(false, m_ready)` edges without watching `s_valid`, handing it each word
     /// at its edge with [`Unit::absorb`] and the edges without one at its wake with
     /// [`Unit::skip`] (a word written apart from the rest of the state: a window unit's row
-    /// memory, a width converter's bit buffer, a max-pool's window maximum). `false` (the
-    /// default): none is.
+    /// memory, a width converter's bit buffer, a max-pool's window maximum; or, with
+    /// [`Unit::absorb_is_edge`], a word that moves through registers no port shows: an MVTU's
+    /// stage B). `false` (the default): none is.
     fn absorbs(&self) -> bool {
         false
     }

@@ -130,7 +130,9 @@ fn build_speed(
         top: b.info.top.to_string(),
         in_bits: b.graph.in_bits(),
         out_bits: b.graph.out_bits(),
-        work: dir.join(builddir::VERILATOR_DIR),
+        // Beside the build directory, which `compile` writes afresh each run: the library of an
+        // unchanged design is found there and reused.
+        work: dir.with_extension("verilator"),
         trace: false,
         opt: "1".into(),
     };

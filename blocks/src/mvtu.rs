@@ -828,6 +828,26 @@ impl Mvtu {
         let q = self.first_pass_quiet(hand_over);
         q + u64::from(q > 0 && self.ctl.stages() == 0)
     }
+
+    /// [`Mvtu::first_pass_run`] and, without pipeline stages, the same in a pass from the
+    /// input buffer: the edges up to the one that loads the output register at the present
+    /// pass's end (the pass's words still to enter, one an edge, and the edge after the last),
+    /// none loading it before (no pass end in flight), the register empty but for the first
+    /// edge's handshake with `hand_over`. A buffered pass takes no word from the FIFO but the
+    /// vector's last, whose last word raises `s_ready` for the next vector's, which the FIFO
+    /// hands over as in a first pass. A simulator running the unit with its FIFO and window
+    /// unit may run these edges without looking at the unit's consumer.
+    pub fn chain_run(&self, hand_over: bool) -> u64 {
+        let c = &self.ctl;
+        if c.nf() == 0 || c.stages() > 0 {
+            return self.first_pass_run(hand_over);
+        }
+        if c.m_valid() && !hand_over || c.pass_end_in_flight() {
+            return 0;
+        }
+        // The weight address counts the vector's words: the next word's index in its pass.
+        (self.sf_n - c.waddr() % self.sf_n + 1) as u64
+    }
 }
 
 impl Mvtu {

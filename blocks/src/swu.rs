@@ -229,19 +229,32 @@ impl Swu {
     /// simulator's batch of [`Unit::edge`] of the three (each sampling the others' registers
     /// from before the edge), for edges where the unit takes no input word and drops no row
     /// (at most [`Swu::quiet_input`]`(s_valid)`), or takes only words that complete no row,
-    /// written apart by [`Swu::absorb`] (at most [`Swu::quiet_read`]), and the MVTU stays in a
-    /// vector's first pass with its output register empty but for the first edge, whose
-    /// handshake with `m_ready` high may empty it, and the last, which may load it (at most
-    /// [`Mvtu::first_pass_run`]). Within them the rows held stay as they are,
-    /// so whether the unit can read (`can`) is decided once, and the MVTU sees the consumer's
-    /// ready it slept on.
+    /// written apart by [`Swu::absorb`] (at most [`Swu::quiet_read`]), and the MVTU keeps its
+    /// output register empty but for the first edge, whose handshake with `m_ready` high may
+    /// empty it, and the last, which may load it (at most [`Mvtu::chain_run`]: the rest of a
+    /// first pass or of a pass from the input buffer). Within them the rows held stay as they
+    /// are, so whether the unit can read (`can`) is decided once, and the MVTU sees the
+    /// consumer's ready it slept on. Edges where only the MVTU moves (a pass from its buffer,
+    /// the FIFO full, this unit's word waiting) run at once ([`Unit::run_alone`], [`Unit::skip`]).
     pub fn run_chain(&mut self, fifo: &mut Fifo, mvtu: &mut Mvtu, edges: u64, m_ready: bool) {
         let (free, can) = self.free_can();
         debug_assert!(!free, "a row to drop in a quiet chain");
-        for _ in 0..edges {
+        let mut e = 0;
+        while e < edges {
             // The MVTU takes every word but at the run's last edge, after the pass's last word.
             let mr = mvtu.ready(m_ready);
             let (fv, fr) = (fifo.valid(), fifo.ready(mr));
+            if !mr && !fr && self.qv {
+                // A pass from the input buffer with the FIFO full and this unit's word waiting:
+                // only the MVTU moves, on its own until its run ends ([`Unit::run_alone`]).
+                let alone = mvtu.run_alone().min(edges - e);
+                if alone > 1 {
+                    mvtu.skip(alone);
+                    e += alone;
+                    continue;
+                }
+            }
+            e += 1;
             if fv {
                 mvtu.edge(true, fifo.data(), m_ready);
             } else {

@@ -538,7 +538,14 @@ impl CycleModel {
         let Sleep { since, s_valid, .. } = self.sleep[i];
         let j = match self.cons[i] {
             Some(j) if s_valid.is_none() && self.absorbing[j] && self.record.is_none() => j,
-            _ => return self.wake(i, now),
+            // A chain's end is its MVTU's, which sleeps watching its inputs.
+            _ => {
+                let c = self.chain_of[i];
+                if c != usize::MAX && self.chain_asleep[c] {
+                    return self.chain_ends(c, now);
+                }
+                return self.wake(i, now);
+            }
         };
         if self.handoff[i] {
             return self.hand_over(i, j, now);
@@ -612,7 +619,7 @@ impl CycleModel {
     /// A window unit -> FIFO -> MVTU chain whose ends show nothing for a while sleeps as one:
     /// when, at cycle `now` of the ready pass, the window unit (`s_valid` from its producer) takes
     /// no word and keeps its `s_ready` ([`blocks::Swu::quiet_input`]) and the MVTU keeps its
-    /// output register but at the last ([`blocks::Mvtu::first_pass_run`]) for `k` edges, the
+    /// output register but at the last ([`blocks::Mvtu::chain_run`]) for `k` edges, the
     /// three sleep for them; words still move inside the chain, and [`CycleModel::wake_chain`] runs those edges
     /// on the three alone, without the per-unit work of the whole model's cycle. The chain's
     /// readies of this cycle were evaluated (the MVTU's and the FIFO's are its last two awake
@@ -631,10 +638,10 @@ impl CycleModel {
         // (`absorb`): they change nothing its read side or its producer sees.
         let (k, absorb) = match (&self.nodes[s], &self.nodes[m]) {
             (Node::Swu(su), Node::Mvtu(mu)) if self.takes_asleep(s) && su.absorbs() => {
-                (su.quiet_read().min(mu.first_pass_run(hand.is_some())), true)
+                (su.quiet_read().min(mu.chain_run(hand.is_some())), true)
             }
             (Node::Swu(su), Node::Mvtu(mu)) => {
-                (su.quiet_input(s_valid).min(mu.first_pass_run(hand.is_some())), false)
+                (su.quiet_input(s_valid).min(mu.chain_run(hand.is_some())), false)
             }
             _ => (0, false),
         };
@@ -665,20 +672,78 @@ impl CycleModel {
         true
     }
 
-    /// Chain `c` wakes at cycle `now`: its three units run the edges they slept through
-    /// ([`blocks::Swu::run_chain`]: the edges the whole model's cycle would run, readies from
-    /// the MVTU back and edges from the MVTU to the window unit, with the inputs they slept on,
-    /// less what the sleep's conditions keep constant).
-    fn wake_chain(&mut self, c: usize, now: u64) {
+    /// Chain `c`'s sleep ends at cycle `now` (its MVTU's output register loaded at the last
+    /// edge). When the MVTU's consumer takes words asleep, and the chain may run on with the
+    /// word handed over at this edge ([`blocks::Mvtu::chain_run`]) while its window unit stays
+    /// quiet, the consumer takes the word and the chain sleeps on, without a visit: the
+    /// handshake reaches only the consumer, as in [`CycleModel::sleep_chain`]. Otherwise it
+    /// wakes.
+    #[inline(never)]
+    fn chain_ends(&mut self, c: usize, now: u64) {
+        let [s, _, m] = self.chains[c];
+        self.catch_up_chain(c, now);
+        let j = match self.cons[m] {
+            Some(j) if self.absorbing[j] && self.s_ready[j] && self.record.is_none() => j,
+            _ => return self.chain_awake(c, now),
+        };
+        let due = |u: usize| self.due[u / 64] >> (u % 64) & 1 == 1;
+        let k = match (&self.nodes[s], &self.nodes[m]) {
+            (Node::Swu(su), Node::Mvtu(mu)) if mu.valid() && !due(s) => {
+                // A window unit watching an input that changed at this cycle wakes the chain
+                // in this cycle's pass, after the hand-over: not here.
+                let sv = self.valid[self.vsrc[s]];
+                let quiet = if self.absorbing[s] {
+                    su.quiet_read()
+                } else if self.sleep[s].s_valid == Some(sv) {
+                    su.quiet_input(sv)
+                } else {
+                    0
+                };
+                quiet.min(mu.chain_run(true))
+            }
+            _ => 0,
+        };
+        if k < 2 {
+            return self.chain_awake(c, now);
+        }
+        // The MVTU's valid after this edge: its register empties (no pass end in flight).
+        self.valid[m] = false;
+        if !self.absorb(j, Some(m), &[], now + 1) {
+            self.watch_valid(j, false);
+        }
+        self.sleep[m].m_ready = Some(true);
+        self.set_timer(m, now.saturating_add(k));
+    }
+
+    /// Chain `c`, asleep, runs the edges it slept through up to cycle `now` and sleeps on from
+    /// there.
+    fn catch_up_chain(&mut self, c: usize, now: u64) {
         let [s, f, m] = self.chains[c];
         let (since, rm) = (self.sleep[s].since, self.sleep[m].m_ready == Some(true));
-        self.chain_asleep[c] = false;
-        self.absorbing[s] = false;
         let (head, tail) = self.nodes.split_at_mut(f);
         let (Node::Swu(su), [Node::Fifo(fu), Node::Mvtu(mu), ..]) = (&mut head[s], tail) else {
             unreachable!("a chain is a window unit, a FIFO and an MVTU");
         };
         su.run_chain(fu, mu, now - since, rm);
+        for u in [s, f, m] {
+            self.sleep[u].since = now;
+        }
+    }
+
+    /// Chain `c` wakes at cycle `now`: its three units run the edges they slept through
+    /// ([`blocks::Swu::run_chain`]: the edges the whole model's cycle would run, readies from
+    /// the MVTU back and edges from the MVTU to the window unit, with the inputs they slept on,
+    /// less what the sleep's conditions keep constant).
+    fn wake_chain(&mut self, c: usize, now: u64) {
+        self.catch_up_chain(c, now);
+        self.chain_awake(c, now);
+    }
+
+    /// Chain `c`, caught up to cycle `now`, is awake.
+    fn chain_awake(&mut self, c: usize, now: u64) {
+        let [s, f, m] = self.chains[c];
+        self.chain_asleep[c] = false;
+        self.absorbing[s] = false;
         for u in [s, f, m] {
             self.awake[u / 64] |= 1 << (u % 64);
             self.valid[u] = self.nodes[u].valid();
@@ -839,8 +904,10 @@ impl StreamDut for CycleModel {
         out: &mut Vec<u64>,
     ) -> Ports {
         let (n, now) = (self.nodes.len(), self.cycle);
-        self.wake_due(now);
+        // Before the wakes: a chain's sleep ending here sleeps on only where its window unit's
+        // input keeps the valid it slept on (`chain_ends`).
         self.valid[2 * n] = s_valid;
+        self.wake_due(now);
         for k in 0..self.from_input.len() {
             let i = self.from_input[k];
             if !self.is_awake(i) && changes(self.sleep[i].s_valid, s_valid) {

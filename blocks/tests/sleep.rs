@@ -193,6 +193,125 @@ fn check<U: Unit + Clone + Debug>(
     Ok(Seen { moving, loads, absorbed, completed })
 }
 
+/// One edge of a window unit -> FIFO -> MVTU chain as a simulator runs it: readies from the MVTU
+/// back, then edges from the MVTU to the window unit, each sampling the registers from before the
+/// edge. Returns whether the window unit took a word and whether the MVTU made an output
+/// handshake.
+fn chain_edge(s: &mut Swu, f: &mut Fifo, m: &mut Mvtu, v: bool, word: &[u64], r: bool) -> (bool, bool) {
+    let mr = m.ready(r);
+    let fr = f.ready(mr);
+    let sr = s.ready(fr);
+    let out = m.valid() && r;
+    if f.valid() {
+        let d = f.data().to_vec();
+        m.edge(true, &d, r);
+    } else {
+        m.edge(false, &[], r);
+    }
+    let d = s.data().to_vec();
+    f.edge(s.valid(), &d, mr);
+    s.edge(v, word, fr);
+    (v && sr, out)
+}
+
+/// Drives a window unit -> FIFO -> MVTU chain for `steps` cycles under inputs and backpressure
+/// that come and go in runs; wherever the chain may run on its own for `k` edges
+/// ([`Swu::quiet_input`], [`Mvtu::chain_run`], with the MVTU's word handed over at the first
+/// when the consumer is ready), a copy runs some of them with [`Swu::run_chain`] and must leave
+/// the three exactly as their edges do, which make no handshake at the window unit's input, an
+/// output handshake only at the first and load the MVTU's output register only at the last.
+/// Returns how many chain runs it checked and how many of them ran a pass from the MVTU's input
+/// buffer.
+fn check_chain(
+    mut s: Swu,
+    mut f: Fifo,
+    mut m: Mvtu,
+    simd: usize,
+    steps: usize,
+    seed: u64,
+) -> Result<(usize, usize), TestCaseError> {
+    let mut rng = Rng(seed | 1);
+    let (mut v, mut r, mut runs, mut buffered) = (true, true, 0, 0);
+    for cycle in 0..steps {
+        if rng.next() % 5 == 0 {
+            v = !v;
+        }
+        if rng.next() % 7 == 0 {
+            r = !r;
+        }
+        let word = [rng.next() & ((1u64 << simd) - 1)];
+        let hand = m.valid() && r;
+        let k = s.quiet_input(v).min(m.chain_run(hand));
+        if k >= 2 && rng.next() % 2 == 0 {
+            let e = 1 + rng.next() % k;
+            let (mut s2, mut f2, mut m2) = (s.clone(), f.clone(), m.clone());
+            buffered += usize::from(m.chain_run(false) > 0 && !m.ready(true));
+            for n in 0..e {
+                let (took, out) = chain_edge(&mut s, &mut f, &mut m, v, &word, r);
+                prop_assert!(!took, "cycle {}: the window unit took a word in a chain run", cycle);
+                prop_assert!(n == 0 || !out, "cycle {}: an output handshake inside a chain run", cycle);
+                prop_assert!(n + 1 == e || !m.valid(), "cycle {}: the output register loaded early", cycle);
+            }
+            s2.run_chain(&mut f2, &mut m2, e, r);
+            prop_assert_eq!(
+                format!("{s2:?}"),
+                format!("{s:?}"),
+                "cycle {}: window unit after {} of {}",
+                cycle,
+                e,
+                k
+            );
+            prop_assert_eq!(
+                format!("{f2:?}"),
+                format!("{f:?}"),
+                "cycle {}: FIFO after {} of {}",
+                cycle,
+                e,
+                k
+            );
+            prop_assert_eq!(
+                format!("{m2:?}"),
+                format!("{m:?}"),
+                "cycle {}: MVTU after {} of {}",
+                cycle,
+                e,
+                k
+            );
+            runs += 1;
+            continue;
+        }
+        chain_edge(&mut s, &mut f, &mut m, v, &word, r);
+    }
+    Ok((runs, buffered))
+}
+
+/// An `mh x mw` MVTU with threshold outputs, sparse random weights and `stages` pipeline
+/// stages after the lanes; `None` where the shape is not a legal one.
+fn mvtu(
+    mw: usize,
+    mh: usize,
+    pe: usize,
+    simd: usize,
+    input: LaneInput,
+    stages: usize,
+    seed: u64,
+) -> Option<Mvtu> {
+    let cfg = MvtuConfig {
+        name: "L1".into(),
+        mw,
+        mh,
+        pe,
+        simd,
+        input,
+        output: MvtuOutput::Threshold,
+        popcount: Popcount::Compressor,
+        mem_style: MemStyle::Auto,
+    };
+    cfg.validate().ok()?;
+    let t: Vec<i32> = (0..mh).map(|r| (r as i32 * 5) % 7 - 3).collect();
+    Some(Mvtu::new(&cfg, &matrix(mh, mw, seed), Some(&t)).expect("unit").pipelined(&cfg, stages))
+}
+
 /// Sparse random bits.
 fn matrix(rows: usize, cols: usize, seed: u64) -> BitMatrix {
     BitMatrix::from_fn(rows, cols, |r, c| (seed.wrapping_mul(r as u64 * 31 + c as u64 + 7) >> 17) & 1 == 1)
@@ -268,21 +387,9 @@ proptest! {
         seed: u64,
     ) {
         let input = if bits == 1 { LaneInput::Binary } else { LaneInput::Int { bits, signed: seed % 2 == 0 } };
-        let cfg = MvtuConfig {
-            name: "L1".into(),
-            mw: sf * simd,
-            mh: nf * pe,
-            pe,
-            simd,
-            input,
-            output: MvtuOutput::Threshold,
-            popcount: Popcount::Compressor,
-            mem_style: MemStyle::Auto,
-        };
-        prop_assume!(cfg.validate().is_ok());
-        let t: Vec<i32> = (0..cfg.mh).map(|r| (r as i32 * 5) % 7 - 3).collect();
-        let u = Mvtu::new(&cfg, &matrix(cfg.mh, cfg.mw, seed), Some(&t)).expect("unit").pipelined(&cfg, stages);
-        let seen = check(u, simd * input.bits(), 1500, seed)?;
+        let u = mvtu(sf * simd, nf * pe, pe, simd, input, stages, seed);
+        prop_assume!(u.is_some());
+        let seen = check(u.expect("a valid MVTU"), simd * input.bits(), 1500, seed)?;
         // A pass's first two words (one more per pipeline stage) enter while the last pass's
         // result is on its way or waits in the output register; from the next on, a pass from
         // the buffer can sleep until its last.
@@ -294,5 +401,33 @@ proptest! {
         // A first pass's words after the first few (the last result on its way or waiting in
         // the output register), but for the pass's last, enter stage B asleep.
         prop_assert!(sf < 4 + stages || seen.absorbed > 0, "first-pass words taken asleep");
+    }
+
+    /// Window unit -> FIFO -> MVTU chains (FIFOs from one word to deeper than a vector, MVTUs
+    /// of one to four passes, with or without pipeline stages) run their edges on their own
+    /// as the three units' edges run them, through first passes and passes from the buffer.
+    #[test]
+    fn chains_run_as_their_units_step(
+        h in 3usize..6,
+        w in 3usize..6,
+        cf in 1usize..3,
+        simd in 1usize..4,
+        depth in 1usize..12,
+        nf in 1usize..5,
+        pe in 1usize..3,
+        stages in 0usize..2,
+        seed: u64,
+    ) {
+        let swu = SwuConfig {
+            name: "S".into(), h, w, c: simd * cf, elem_bits: 1, simd, kernel: 3, stride: 1, pad: 0, pad_bit: false,
+        };
+        prop_assume!(swu.validate().is_ok());
+        let m = mvtu(9 * simd * cf, nf * pe, pe, simd, LaneInput::Binary, stages, seed);
+        prop_assume!(m.is_some());
+        let m = m.expect("a valid MVTU");
+        let (runs, buffered) = check_chain(Swu::new(&swu), Fifo::new(simd, depth), m, simd, 3000, seed)?;
+        prop_assert!(runs > 0, "no chain run");
+        // Without stages, chains run through passes from the buffer too.
+        prop_assert!(stages > 0 || nf < 2 || buffered > 0, "no chain run in a pass from the buffer");
     }
 }

@@ -80,14 +80,12 @@ fn shared_once(b: &BuildDir, shares: &[(Words, Words)]) -> (u64, f64) {
     (cycles, t0.elapsed().as_secs_f64())
 }
 
-/// `n` frames in `jobs` consecutive shares: `(input words, expected words)` each.
+/// The frames in `jobs` consecutive shares, as `xnorflow sim --jobs` cuts them: `(input words,
+/// expected words)` each.
 fn shares(v: &sim::stream::Vectors, jobs: usize) -> Vec<(Words, Words)> {
-    let n = v.inputs.len();
-    (0..jobs)
-        .map(|j| {
-            let r = j * n / jobs..(j + 1) * n / jobs;
-            (v.inputs[r.clone()].concat(), v.expected[r].concat())
-        })
+    reports::cosim::share_ranges(v.inputs.len(), jobs)
+        .into_iter()
+        .map(|r| (v.inputs[r.clone()].concat(), v.expected[r].concat()))
         .collect()
 }
 

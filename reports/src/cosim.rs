@@ -308,6 +308,12 @@ fn simulate_share(
     Ok(Share { stats, first_end, mid_end, last_end, mid, latencies, acc, kept, fifo_high_water })
 }
 
+/// `count` frames cut into `jobs` consecutive shares for independent runs
+/// ([`simulate_graph`]'s `jobs`), their lengths a frame apart at most.
+pub fn share_ranges(count: usize, jobs: usize) -> Vec<std::ops::Range<usize>> {
+    (0..jobs).map(|j| (j * count / jobs)..((j + 1) * count / jobs)).collect()
+}
+
 /// [`simulate_with`] on a legal graph of `model` (no build directory), at `fclk_mhz` for frames/s.
 ///
 /// With `jobs` above 1 the frames are cut into that many consecutive shares (of two frames at
@@ -343,8 +349,7 @@ pub fn simulate_graph(
         )));
     }
     let jobs = jobs.clamp(1, (count / 2).max(1));
-    // Consecutive shares, their lengths a frame apart at most.
-    let ranges: Vec<_> = (0..jobs).map(|j| (j * count / jobs)..((j + 1) * count / jobs)).collect();
+    let ranges = share_ranges(count, jobs);
     let done = std::sync::atomic::AtomicUsize::new(0);
     let t0 = Instant::now();
     let shares: Vec<Result<Share, CosimError>> = std::thread::scope(|scope| {

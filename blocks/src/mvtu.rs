@@ -839,13 +839,14 @@ impl Mvtu {
     /// unit may run these edges without looking at the unit's consumer.
     pub fn chain_run(&self, hand_over: bool) -> u64 {
         let c = &self.ctl;
-        if c.nf() == 0 || c.stages() > 0 {
+        if c.stages() > 0 {
             return self.first_pass_run(hand_over);
         }
         if c.m_valid() && !hand_over || c.pass_end_in_flight() {
             return 0;
         }
-        // The weight address counts the vector's words: the next word's index in its pass.
+        // The weight address counts the vector's words: the next word's index in its pass (in
+        // a first pass, `first_pass_run`'s count).
         (self.sf_n - c.waddr() % self.sf_n + 1) as u64
     }
 }

@@ -8,10 +8,12 @@
 //! every other executor's row gives the speed of both over it. Targets (issue 29): the cycle
 //! model at least 50x Verilator on LFC and CNV, and at least 10% of the golden model's frames/s on
 //! the LFC. Every executor is timed as the fastest of five runs from a fresh instance, taken in
-//! rounds of one run each (the machine is shared: a slow stretch falls on all executors alike). Prints a table and writes `results/sim_speed.csv`.
+//! rounds of one run each (the machine is shared: a slow stretch falls on all executors alike).
+//! Prints a table and writes `results/sim_speed.csv`.
 //!
 //! `cargo bench -p xnorflow-reports --bench sim_speed` (or `make sim-speed`). The first run
-//! verilates the LFC design (minutes); later runs reuse the library under `target/xnorflow-bench`.
+//! verilates the four designs (minutes); later runs reuse each library, kept beside its build
+//! directory (`target/tmp/xnorflow-bench-<model>.verilator`).
 
 use compiler::dataflow::fold::Folding;
 use compiler::dataflow::target::{Arch, Ice40Part};

@@ -650,11 +650,7 @@ impl CycleModel {
             return false;
         }
         if let Some(j) = hand {
-            // The MVTU's valid after this edge: its register empties (no pass ends in flight).
-            self.valid[m] = false;
-            if !self.absorb(j, Some(m), &[], now + 1) {
-                self.watch_valid(j, false);
-            }
+            self.chain_hands_over(m, j, now);
         }
         self.clocked.truncate(n - 2);
         let until = now.saturating_add(k);
@@ -706,13 +702,20 @@ impl CycleModel {
         if k < 2 {
             return self.chain_awake(c, now);
         }
+        self.chain_hands_over(m, j, now);
+        self.sleep[m].m_ready = Some(true);
+        self.set_timer(m, now.saturating_add(k));
+    }
+
+    /// A chain falling or staying asleep at cycle `now` with its MVTU `m`'s word in the
+    /// register: `m`'s consumer `j`, which takes words asleep, takes it at this edge, as the
+    /// edge pass would have handed it over.
+    fn chain_hands_over(&mut self, m: usize, j: usize, now: u64) {
         // The MVTU's valid after this edge: its register empties (no pass end in flight).
         self.valid[m] = false;
         if !self.absorb(j, Some(m), &[], now + 1) {
             self.watch_valid(j, false);
         }
-        self.sleep[m].m_ready = Some(true);
-        self.set_timer(m, now.saturating_add(k));
     }
 
     /// Chain `c`, asleep, runs the edges it slept through up to cycle `now` and sleeps on from
